@@ -1,0 +1,66 @@
+import { z } from 'zod';
+
+/**
+ * An order as the ledger applies it. Shared by the pipeline (process emits them, execute applies them)
+ * and the Raft ledger (its state machine and HTTP API validate with the same schema).
+ */
+export const SideSchema = z.enum(['BUY', 'SELL']);
+export type Side = z.infer<typeof SideSchema>;
+
+/** Ids travel in URLs, FIFO deduplication ids (max 128 chars) and DynamoDB keys: keep them to a safe alphabet. */
+export const OrderIdSchema = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9._:-]+$/, 'orderId may contain only letters, digits and . _ : -');
+
+export const SymbolSchema = z
+  .string()
+  .min(1)
+  .max(16)
+  .regex(/^[A-Z0-9][A-Z0-9.\-/]*$/, 'symbol must be upper-case letters, digits, . - or /');
+
+export const AccountSchema = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9._:-]+$/, 'account may contain only letters, digits and . _ : -');
+
+export const OrderSchema = z
+  .object({
+    orderId: OrderIdSchema,
+    account: AccountSchema,
+    symbol: SymbolSchema,
+    side: SideSchema,
+    quantity: z.number().int().positive().max(1_000_000_000),
+    price: z.number().positive().finite().max(1e12),
+  })
+  .strict();
+export type Order = z.infer<typeof OrderSchema>;
+
+export type OrderStatus = 'ACCEPTED' | 'REJECTED';
+
+/** What the ledger recorded for an order; a repeat of the same orderId returns it with `duplicate: true`. */
+export interface OrderResult {
+  orderId: string;
+  status: OrderStatus;
+  /** Global sequence number, accepted orders only: 1, 2, 3 … with no gaps. */
+  seq?: number;
+  /** Why it was rejected, rejected orders only. */
+  reason?: string;
+  duplicate: boolean;
+  /** The account's position in the symbol after this order (unchanged when rejected). */
+  position: number;
+  account: string;
+  symbol: string;
+  side: Side;
+  quantity: number;
+  price: number;
+}
+
+/** Formats the first zod issue as "field: message", so an error names what is wrong. */
+export function describeZodError(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`)
+    .join('; ');
+}
