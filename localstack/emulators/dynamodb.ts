@@ -67,7 +67,17 @@ export async function startDynamoDb(
     const svc = await spawnService({ name: 'dynamodb (DynamoDB Local)', command: 'java', args, port, cwd: jarDir });
     return Object.assign(svc, { flavour });
   }
-  const args = [require.resolve('dynalite/cli.js'), '--port', String(port), '--createTableMs', '0', '--deleteTableMs', '0', '--updateTableMs', '0'];
+  const args = [
+    require.resolve('dynalite/cli.js'),
+    '--port',
+    String(port),
+    '--createTableMs',
+    '0',
+    '--deleteTableMs',
+    '0',
+    '--updateTableMs',
+    '0',
+  ];
   if (dataDir) args.push('--path', dataDir);
   const svc = await spawnService({ name: 'dynamodb (dynalite)', command: process.execPath, args, port });
   return Object.assign(svc, { flavour });

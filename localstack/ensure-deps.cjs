@@ -1,0 +1,21 @@
+#!/usr/bin/env node
+// Runs before `npm start` and `npm test` so both work from a fresh clone: installs the locked
+// dependencies when node_modules is missing or older than package-lock.json. Plain CommonJS with no
+// dependencies, because it runs before anything is installed.
+const { existsSync, statSync } = require('node:fs');
+const { spawnSync } = require('node:child_process');
+const { join } = require('node:path');
+
+const root = join(__dirname, '..');
+const lock = join(root, 'package-lock.json');
+const installed = join(root, 'node_modules', '.package-lock.json');
+
+const upToDate = existsSync(installed) && statSync(installed).mtimeMs >= statSync(lock).mtimeMs;
+if (!upToDate) {
+  console.error('[setup] installing dependencies from package-lock.json (npm ci)…');
+  const result = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+  if (result.status !== 0) {
+    console.error('[setup] npm ci failed; see the output above');
+    process.exit(result.status ?? 1);
+  }
+}
