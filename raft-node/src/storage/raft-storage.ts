@@ -1,0 +1,494 @@
+/*
+ * Durable Raft storage: the log and the hard state in one append-only file, plus one snapshot file.
+ *
+ * Directory layout
+ *   raft.log        records framed as described in records.ts (length, CRC-32, batch, type, flags, JSON body).
+ *                   The first record is always `base` {baseIndex, baseTerm}: the file's entries start at
+ *                   baseIndex + 1. Then `entry` and `hard state` records in the order they were written.
+ *                   An entry whose index is at or below the last one replaces that suffix (a conflicting tail
+ *                   is cut by appending, never by rewriting in place); the last hard state record wins.
+ *   snapshot        "RAFTSNP1", u32 length, u32 CRC-32, JSON {meta, data}.
+ *   *.tmp           files being written; a leftover one (a crash mid-write) is deleted on open.
+ *
+ * Why one file: entries and hard state land in the same write and the same fdatasync, so a Ready batch costs
+ * one sync (group commit). append() and setHardState() only buffer; sync() writes the batch and fdatasyncs it.
+ *
+ * Batches and torn writes: every record carries the number of the sync() that wrote it and the batch's last
+ * record is flagged. Only the last batch can be torn by a crash, since a batch is written only after the one
+ * before it was synced. So on open, a bad record (short, or failing its checksum) is
+ *   - a torn tail when no intact record of a later batch follows it: the file is cut back to the end of the last
+ *     complete batch (an unfinished batch was never synced, so nothing in it was acknowledged);
+ *   - a corrupted middle otherwise: open() refuses with StorageCorruptionError naming the file and byte offset.
+ * The file's first batch is written to a temp file and renamed after fsync, so damage there is always refused.
+ *
+ * Compaction: saveSnapshot() writes the snapshot atomically (temp file, fsync, rename, fsync dir), then rewrites
+ * raft.log the same way without the entries the snapshot covers (base = snapshot index). A crash between the two
+ * steps leaves a log that starts before the snapshot; open() finishes the job. The rewrite costs the retained
+ * tail only, which the core keeps short by compacting past its threshold.
+ *
+ * Entries after the snapshot are also kept in memory (to rewrite the log and to answer entries()); their size is
+ * bounded by the same compaction threshold.
+ *
+ * I/O errors: after a failed write or fdatasync the file's durable state is unknown (a retried fsync can report
+ * success for lost pages), so the storage refuses all further calls and the node must restart and recover.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Entry, HardState, Snapshot, SnapshotMeta } from './raft-types';
+import {
+  decodeRecord,
+  decodeSnapshot,
+  encodeBatch,
+  encodeSnapshot,
+  RecordType,
+  type DecodedRecord,
+  type LogBase,
+  type RecordBody,
+} from './records';
+
+export const LOG_FILE = 'raft.log';
+export const SNAPSHOT_FILE = 'snapshot';
+const TMP_SUFFIX = '.tmp';
+
+export class StorageCorruptionError extends Error {
+  constructor(
+    readonly file: string,
+    readonly offset: number,
+    detail: string,
+  ) {
+    super(`${file}: corrupted data at byte offset ${offset}: ${detail}. Refusing to start on damaged state.`);
+    this.name = 'StorageCorruptionError';
+  }
+}
+
+export interface RecoveryInfo {
+  /** Bytes cut from the end of raft.log because the last batch was never completely written. */
+  droppedTailBytes: number;
+  /** Why the tail was dropped, when it was. */
+  droppedTailReason?: string;
+  /** The log still held entries a saved snapshot covers (a crash between the two steps); open() compacted it. */
+  finishedCompaction: boolean;
+}
+
+export interface RestoredState {
+  hardState: HardState;
+  snapshot: Snapshot | null;
+  /** Entries after the snapshot, in index order. */
+  entries: Entry[];
+  recovery: RecoveryInfo;
+}
+
+const INITIAL_HARD_STATE: HardState = { term: 0, vote: null, commit: 0 };
+
+export class RaftStorage {
+  readonly restored: RestoredState;
+  private readonly logPath: string;
+  private fd: number;
+  private base: LogBase;
+  private retained: Entry[];
+  private current: HardState;
+  private latestSnapshot: Snapshot | null;
+  private pending: RecordBody[] = [];
+  private nextBatch: number;
+  private fileSize: number;
+  private failure: Error | undefined;
+  private closed = false;
+
+  private constructor(
+    private readonly dir: string,
+    state: { base: LogBase; entries: Entry[]; hardState: HardState; snapshot: Snapshot | null; nextBatch: number },
+    recovery: RecoveryInfo,
+  ) {
+    this.logPath = path.join(dir, LOG_FILE);
+    this.base = state.base;
+    this.retained = state.entries;
+    this.current = state.hardState;
+    this.latestSnapshot = state.snapshot;
+    this.nextBatch = state.nextBatch;
+    this.fd = fs.openSync(this.logPath, 'a');
+    this.fileSize = fs.fstatSync(this.fd).size;
+    this.restored = {
+      hardState: { ...state.hardState },
+      snapshot: state.snapshot,
+      entries: state.entries.slice(),
+      recovery,
+    };
+  }
+
+  /** Opens (creating if needed) the storage in `dir` and recovers its state; throws StorageCorruptionError on damage. */
+  static open(dir: string): RaftStorage {
+    fs.mkdirSync(dir, { recursive: true });
+    const logPath = path.join(dir, LOG_FILE);
+    const snapshotPath = path.join(dir, SNAPSHOT_FILE);
+    for (const leftover of [logPath + TMP_SUFFIX, snapshotPath + TMP_SUFFIX]) {
+      fs.rmSync(leftover, { force: true });
+    }
+
+    const snapshot = readSnapshotFile(snapshotPath);
+    if (!fs.existsSync(logPath)) {
+      if (snapshot) {
+        throw new StorageCorruptionError(logPath, 0, 'the log file is missing although a snapshot exists');
+      }
+      writeFileAtomically(
+        dir,
+        LOG_FILE,
+        encodeBatch(initialBatch({ baseIndex: 0, baseTerm: 0 }, INITIAL_HARD_STATE, []), 1),
+      );
+    }
+
+    const scanned = scanLog(logPath, fs.readFileSync(logPath));
+    const recovery: RecoveryInfo = { droppedTailBytes: 0, finishedCompaction: false };
+    if (scanned.validLength < scanned.fileLength) {
+      fs.truncateSync(logPath, scanned.validLength);
+      fsyncPath(logPath);
+      recovery.droppedTailBytes = scanned.fileLength - scanned.validLength;
+      recovery.droppedTailReason = scanned.tornReason;
+    }
+
+    let { base, entries } = scanned;
+    let nextBatch = scanned.lastBatch + 1;
+    const snapshotIndex = snapshot?.meta.index ?? 0;
+    const snapshotTerm = snapshot?.meta.term ?? 0;
+    if (base.baseIndex > snapshotIndex) {
+      throw new StorageCorruptionError(
+        logPath,
+        0,
+        `the log starts after index ${base.baseIndex} but the snapshot covers only up to index ${snapshotIndex}`,
+      );
+    }
+    if (base.baseIndex === snapshotIndex && base.baseTerm !== snapshotTerm) {
+      throw new StorageCorruptionError(
+        logPath,
+        0,
+        `the log's base term ${base.baseTerm} at index ${base.baseIndex} disagrees with the snapshot's term ${snapshotTerm}`,
+      );
+    }
+    if (base.baseIndex < snapshotIndex) {
+      // Crashed after the snapshot was saved but before the log was rewritten: finish the compaction.
+      entries = entriesAfterSnapshot(base, entries, snapshotIndex, snapshotTerm);
+      base = { baseIndex: snapshotIndex, baseTerm: snapshotTerm };
+      writeFileAtomically(dir, LOG_FILE, encodeBatch(initialBatch(base, scanned.hardState, entries), 1));
+      nextBatch = 2;
+      recovery.finishedCompaction = true;
+    }
+
+    return new RaftStorage(dir, { base, entries, hardState: scanned.hardState, snapshot, nextBatch }, recovery);
+  }
+
+  get hardState(): HardState {
+    return { ...this.current };
+  }
+
+  get snapshot(): Snapshot | null {
+    return this.latestSnapshot;
+  }
+
+  get snapshotMeta(): SnapshotMeta {
+    return this.latestSnapshot?.meta ?? { index: 0, term: 0, config: { voters: [], learners: [] } };
+  }
+
+  /** Index of the first entry held (snapshot index + 1). */
+  get firstIndex(): number {
+    return this.base.baseIndex + 1;
+  }
+
+  get lastIndex(): number {
+    return this.base.baseIndex + this.retained.length;
+  }
+
+  /** Term of the entry at `index` (also of the snapshot's last index), undefined outside the retained range. */
+  term(index: number): number | undefined {
+    if (index === this.base.baseIndex) return this.base.baseTerm;
+    return this.retained[index - this.base.baseIndex - 1]?.term;
+  }
+
+  /** Entries in [lo, hi); throws if the range reaches outside the retained log. */
+  entries(lo: number, hi: number): Entry[] {
+    if (lo < this.firstIndex || hi > this.lastIndex + 1 || lo > hi) {
+      throw new RangeError(
+        `entries [${lo}, ${hi}) outside the retained log [${this.firstIndex}, ${this.lastIndex + 1})`,
+      );
+    }
+    return this.retained.slice(lo - this.firstIndex, hi - this.firstIndex);
+  }
+
+  /**
+   * Buffers entries for the next sync(). They must be consecutive and start at most one past the last index;
+   * entries that match the log (same index and term) are skipped, and the first conflicting one cuts the tail.
+   */
+  append(entries: readonly Entry[]): void {
+    this.assertUsable();
+    if (entries.length === 0) return;
+    entries.forEach((entry, i) => {
+      const previous = entries[i - 1];
+      if (previous && entry.index !== previous.index + 1) {
+        throw new Error(`append: entries are not consecutive (index ${previous.index} is followed by ${entry.index})`);
+      }
+    });
+    const first = entries[0] as Entry;
+    if (first.index <= this.base.baseIndex) {
+      throw new Error(`append: entry ${first.index} is covered by the snapshot at index ${this.base.baseIndex}`);
+    }
+    if (first.index > this.lastIndex + 1) {
+      throw new Error(`append: entry ${first.index} would leave a gap after the last index ${this.lastIndex}`);
+    }
+    let cut = false;
+    for (const entry of entries) {
+      if (!cut && entry.index <= this.lastIndex) {
+        if (this.term(entry.index) === entry.term) continue;
+        if (entry.index <= this.current.commit) {
+          throw new Error(
+            `append: entry ${entry.index} (term ${entry.term}) conflicts with a committed entry (commit ${this.current.commit})`,
+          );
+        }
+        this.retained.length = entry.index - this.firstIndex;
+        cut = true;
+      }
+      const copy: Entry = { index: entry.index, term: entry.term, type: entry.type, data: entry.data };
+      this.retained.push(copy);
+      this.pending.push({ type: RecordType.Entry, value: copy });
+    }
+  }
+
+  /** Buffers the hard state for the next sync() (nothing is written when it did not change). */
+  setHardState(hardState: HardState): void {
+    this.assertUsable();
+    const { term, vote, commit } = hardState;
+    if (term === this.current.term && vote === this.current.vote && commit === this.current.commit) return;
+    this.current = { term, vote, commit };
+    this.pending.push({ type: RecordType.HardState, value: this.current });
+  }
+
+  /** Writes everything buffered since the last sync in one write and makes it durable with one fdatasync. */
+  sync(): void {
+    this.assertUsable();
+    if (this.pending.length === 0) return;
+    const batch = encodeBatch(this.pending, this.nextBatch);
+    try {
+      let written = 0;
+      while (written < batch.length) {
+        written += fs.writeSync(this.fd, batch, written, batch.length - written);
+      }
+      fs.fdatasyncSync(this.fd);
+    } catch (error) {
+      this.failure = error instanceof Error ? error : new Error(String(error));
+      throw error;
+    }
+    this.fileSize += batch.length;
+    this.nextBatch += 1;
+    this.pending = [];
+  }
+
+  /**
+   * Saves the snapshot atomically, then compacts the log to the entries after it. Entries past the snapshot are
+   * kept only when the log holds the snapshot's last entry with the same term (Raft's InstallSnapshot rule);
+   * otherwise the whole log is discarded. Anything buffered is made durable too (the log is rewritten).
+   */
+  saveSnapshot(snapshot: Snapshot): void {
+    this.assertUsable();
+    const { index, term } = snapshot.meta;
+    if (index < this.base.baseIndex) {
+      throw new Error(
+        `saveSnapshot: snapshot at index ${index} is older than the current one at ${this.base.baseIndex}`,
+      );
+    }
+    try {
+      writeFileAtomically(this.dir, SNAPSHOT_FILE, encodeSnapshot(snapshot));
+      this.latestSnapshot = snapshot;
+      const base = { baseIndex: index, baseTerm: term };
+      const kept = entriesAfterSnapshot(this.base, this.retained, index, term);
+      fs.closeSync(this.fd);
+      writeFileAtomically(this.dir, LOG_FILE, encodeBatch(initialBatch(base, this.current, kept), 1));
+      this.fd = fs.openSync(this.logPath, 'a');
+      this.fileSize = fs.fstatSync(this.fd).size;
+      this.base = base;
+      this.retained = kept;
+      this.nextBatch = 2;
+      this.pending = [];
+    } catch (error) {
+      this.failure = error instanceof Error ? error : new Error(String(error));
+      throw error;
+    }
+  }
+
+  /** Size of raft.log in bytes, buffered records excluded. */
+  get logBytes(): number {
+    return this.fileSize;
+  }
+
+  /** Syncs what is buffered and closes the file; the storage cannot be used afterwards. */
+  close(): void {
+    if (this.closed) return;
+    try {
+      if (!this.failure) this.sync();
+    } finally {
+      this.closed = true;
+      fs.closeSync(this.fd);
+    }
+  }
+
+  private assertUsable(): void {
+    if (this.closed) throw new Error(`storage in ${this.dir} is closed`);
+    if (this.failure) {
+      throw new Error(`storage in ${this.dir} failed earlier and must be reopened: ${this.failure.message}`);
+    }
+  }
+}
+
+function initialBatch(base: LogBase, hardState: HardState, entries: readonly Entry[]): RecordBody[] {
+  return [
+    { type: RecordType.Base, value: base },
+    { type: RecordType.HardState, value: hardState },
+    ...entries.map((value): RecordBody => ({ type: RecordType.Entry, value })),
+  ];
+}
+
+function entriesAfterSnapshot(base: LogBase, entries: readonly Entry[], index: number, term: number): Entry[] {
+  const termAtIndex = index === base.baseIndex ? base.baseTerm : entries[index - base.baseIndex - 1]?.term;
+  return termAtIndex === term ? entries.slice(index - base.baseIndex) : [];
+}
+
+interface ScannedLog {
+  base: LogBase;
+  entries: Entry[];
+  hardState: HardState;
+  lastBatch: number;
+  /** Bytes up to the end of the last complete batch. */
+  validLength: number;
+  fileLength: number;
+  tornReason?: string;
+}
+
+/** Reads the records, tells a torn tail from corruption (see the comment at the top), and replays the log. */
+function scanLog(file: string, buf: Buffer): ScannedLog {
+  const records: DecodedRecord[] = [];
+  let offset = 0;
+  let badReason: string | undefined;
+  while (offset < buf.length) {
+    const decoded = decodeRecord(buf, offset);
+    if (!decoded.ok) {
+      badReason = decoded.reason;
+      break;
+    }
+    checkBatchSequence(file, records.at(-1), decoded.record);
+    records.push(decoded.record);
+    offset = decoded.record.end;
+  }
+
+  const last = records.at(-1);
+  let tornReason: string | undefined;
+  const lastComplete = records.findLastIndex((record) => record.lastInBatch);
+  if (badReason !== undefined || (last && !last.lastInBatch)) {
+    const where = badReason !== undefined ? offset : (last as DecodedRecord).end;
+    const reason = badReason ?? 'the last batch ends without its final record';
+    if (lastComplete < 0) {
+      throw new StorageCorruptionError(
+        file,
+        where,
+        `${reason} inside the file's first batch, which was written atomically`,
+      );
+    }
+    if (badReason !== undefined) {
+      // The bad record belongs to the batch after `last` when `last` closed its batch, else to `last`'s batch.
+      const badBatch = last ? (last.lastInBatch ? last.batch + 1 : last.batch) : 1;
+      const later = findRecordOfLaterBatch(buf, offset + 1, badBatch);
+      if (later) {
+        throw new StorageCorruptionError(
+          file,
+          offset,
+          `${reason}, yet an intact record of later batch ${later.batch} follows at offset ${later.offset}, so this is not a torn write`,
+        );
+      }
+    }
+    records.length = lastComplete + 1;
+    tornReason = `${reason} at byte offset ${where}`;
+  }
+
+  return { ...replay(file, records), validLength: records.at(-1)?.end ?? 0, fileLength: buf.length, tornReason };
+}
+
+function checkBatchSequence(file: string, previous: DecodedRecord | undefined, record: DecodedRecord): void {
+  const expected = previous === undefined ? 1 : previous.lastInBatch ? previous.batch + 1 : previous.batch;
+  if (record.batch !== expected) {
+    throw new StorageCorruptionError(
+      file,
+      record.offset,
+      `record of batch ${record.batch} where batch ${expected} was expected`,
+    );
+  }
+}
+
+function findRecordOfLaterBatch(buf: Buffer, from: number, batch: number): DecodedRecord | undefined {
+  for (let offset = from; offset < buf.length; offset += 1) {
+    const decoded = decodeRecord(buf, offset);
+    if (decoded.ok && decoded.record.batch > batch) return decoded.record;
+  }
+  return undefined;
+}
+
+function replay(
+  file: string,
+  records: readonly DecodedRecord[],
+): { base: LogBase; entries: Entry[]; hardState: HardState; lastBatch: number } {
+  const first = records[0];
+  if (!first || first.body.type !== RecordType.Base) {
+    throw new StorageCorruptionError(file, 0, 'the log does not begin with its base record');
+  }
+  const base = first.body.value;
+  const entries: Entry[] = [];
+  let hardState = INITIAL_HARD_STATE;
+  for (const record of records.slice(1)) {
+    const { body } = record;
+    if (body.type === RecordType.Base) {
+      throw new StorageCorruptionError(file, record.offset, 'a second base record');
+    } else if (body.type === RecordType.HardState) {
+      hardState = body.value;
+    } else {
+      const position = body.value.index - base.baseIndex - 1;
+      if (position < 0 || position > entries.length) {
+        throw new StorageCorruptionError(
+          file,
+          record.offset,
+          `entry ${body.value.index} does not follow the log [${base.baseIndex + 1}, ${base.baseIndex + entries.length}]`,
+        );
+      }
+      entries.length = position;
+      entries.push(body.value);
+    }
+  }
+  return { base, entries, hardState, lastBatch: records.at(-1)?.batch ?? 0 };
+}
+
+function readSnapshotFile(snapshotPath: string): Snapshot | null {
+  if (!fs.existsSync(snapshotPath)) return null;
+  const decoded = decodeSnapshot(fs.readFileSync(snapshotPath));
+  if (typeof decoded === 'string') throw new StorageCorruptionError(snapshotPath, 0, decoded);
+  return decoded;
+}
+
+/** Temp file, fsync, rename over the target, fsync the directory: readers see the old file or the whole new one. */
+function writeFileAtomically(dir: string, name: string, contents: Buffer): void {
+  const target = path.join(dir, name);
+  const tmp = target + TMP_SUFFIX;
+  const fd = fs.openSync(tmp, 'w');
+  try {
+    let written = 0;
+    while (written < contents.length) {
+      written += fs.writeSync(fd, contents, written, contents.length - written);
+    }
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, target);
+  fsyncPath(dir);
+}
+
+function fsyncPath(target: string): void {
+  const fd = fs.openSync(target, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}

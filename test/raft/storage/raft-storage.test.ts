@@ -1,0 +1,321 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { LOG_FILE, RaftStorage, SNAPSHOT_FILE, StorageCorruptionError } from '../../../raft-node/src/storage';
+import type { Entry, HardState, Snapshot } from '../../../raft-node/src/storage/raft-types';
+import { encodeSnapshot } from '../../../raft-node/src/storage/records';
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'raft-storage-'));
+  dirs.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function entry(index: number, term: number, data = `order-${index}`): Entry {
+  return { index, term, type: 'normal', data };
+}
+function range(from: number, to: number, term: number): Entry[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => entry(from + i, term));
+}
+const config = { voters: ['n1', 'n2', 'n3'], learners: [] };
+
+interface State {
+  hardState: HardState;
+  entries: Entry[];
+}
+function stateOf(storage: RaftStorage): State {
+  return { hardState: storage.restored.hardState, entries: storage.restored.entries };
+}
+function reopen(dir: string): RaftStorage {
+  const storage = RaftStorage.open(dir);
+  storage.close();
+  return storage;
+}
+function logSize(dir: string): number {
+  return fs.statSync(path.join(dir, LOG_FILE)).size;
+}
+
+describe('RaftStorage', () => {
+  it('starts empty in a new directory', () => {
+    const storage = reopen(tempDir());
+    expect(storage.restored).toEqual({
+      hardState: { term: 0, vote: null, commit: 0 },
+      snapshot: null,
+      entries: [],
+      recovery: { droppedTailBytes: 0, finishedCompaction: false },
+    });
+    expect(storage.firstIndex).toBe(1);
+    expect(storage.lastIndex).toBe(0);
+  });
+
+  it('persists entries and the last hard state across a reopen', () => {
+    const dir = tempDir();
+    const storage = RaftStorage.open(dir);
+    storage.append(range(1, 3, 1));
+    storage.setHardState({ term: 1, vote: 'n1', commit: 0 });
+    storage.sync();
+    storage.append(range(4, 5, 2));
+    storage.setHardState({ term: 2, vote: 'n2', commit: 4 });
+    storage.sync();
+    storage.close();
+
+    const reopened = reopen(dir);
+    expect(stateOf(reopened)).toEqual({
+      hardState: { term: 2, vote: 'n2', commit: 4 },
+      entries: [...range(1, 3, 1), ...range(4, 5, 2)],
+    });
+  });
+
+  it('writes nothing for an unchanged hard state or entries the log already holds', () => {
+    const dir = tempDir();
+    const storage = RaftStorage.open(dir);
+    storage.append(range(1, 3, 1));
+    storage.setHardState({ term: 1, vote: null, commit: 2 });
+    storage.sync();
+    const size = logSize(dir);
+    storage.append(range(2, 3, 1));
+    storage.setHardState({ term: 1, vote: null, commit: 2 });
+    storage.sync();
+    expect(logSize(dir)).toBe(size);
+    storage.close();
+  });
+
+  it('loses what was appended but never synced (a crash before sync)', () => {
+    const dir = tempDir();
+    const storage = RaftStorage.open(dir);
+    storage.append(range(1, 2, 1));
+    storage.sync();
+    storage.append(range(3, 4, 1));
+    storage.setHardState({ term: 5, vote: 'n3', commit: 0 });
+    // No sync and no close: the process "dies" here.
+    expect(stateOf(RaftStorage.open(dir))).toEqual({
+      hardState: { term: 0, vote: null, commit: 0 },
+      entries: range(1, 2, 1),
+    });
+  });
+
+  it('cuts a conflicting tail and appends after it, durably', () => {
+    const dir = tempDir();
+    const storage = RaftStorage.open(dir);
+    storage.append(range(1, 5, 1));
+    storage.setHardState({ term: 1, vote: 'n1', commit: 2 });
+    storage.sync();
+    // Entries 3 matches; 4 conflicts: the tail from 4 is replaced.
+    storage.append([entry(3, 1), entry(4, 2, 'new-4'), entry(5, 2, 'new-5'), entry(6, 2, 'new-6')]);
+    storage.sync();
+    const expected = [...range(1, 3, 1), entry(4, 2, 'new-4'), entry(5, 2, 'new-5'), entry(6, 2, 'new-6')];
+    expect(storage.entries(1, 7)).toEqual(expected);
+    storage.append([entry(5, 3, 'newer-5')]);
+    storage.sync();
+    storage.close();
+    expect(reopen(dir).restored.entries).toEqual([...expected.slice(0, 4), entry(5, 3, 'newer-5')]);
+  });
+
+  it('rejects appends that leave a gap, are not consecutive, or rewrite committed entries', () => {
+    const storage = RaftStorage.open(tempDir());
+    storage.append(range(1, 3, 1));
+    storage.setHardState({ term: 1, vote: null, commit: 2 });
+    expect(() => storage.append([entry(5, 1)])).toThrow('gap after the last index 3');
+    expect(() => storage.append([entry(4, 1), entry(6, 1)])).toThrow('not consecutive');
+    expect(() => storage.append([entry(2, 2)])).toThrow('conflicts with a committed entry (commit 2)');
+    storage.close();
+  });
+
+  it('recovers a consistent prefix when the log is cut at every byte offset', () => {
+    const dir = tempDir();
+    const storage = RaftStorage.open(dir);
+    const batchEnds: { size: number; state: State }[] = [
+      { size: logSize(dir), state: { hardState: { term: 0, vote: null, commit: 0 }, entries: [] } },
+    ];
+    const batches: { entries: Entry[]; hardState: HardState }[] = [
+      { entries: range(1, 2, 1), hardState: { term: 1, vote: 'n1', commit: 0 } },
+      { entries: range(3, 5, 1), hardState: { term: 1, vote: 'n1', commit: 2 } },
+      { entries: [entry(4, 2, 'rewritten-4')], hardState: { term: 2, vote: 'n2', commit: 3 } },
+    ];
+    for (const batch of batches) {
+      storage.append(batch.entries);
+      storage.setHardState(batch.hardState);
+      storage.sync();
+      batchEnds.push({
+        size: logSize(dir),
+        state: { hardState: storage.hardState, entries: storage.entries(1, storage.lastIndex + 1) },
+      });
+    }
+    storage.close();
+    const full = fs.readFileSync(path.join(dir, LOG_FILE));
+    const firstBatchEnd = batchEnds[0]?.size ?? 0;
+
+    for (let cut = 0; cut <= full.length; cut += 1) {
+      const crashed = tempDir();
+      fs.writeFileSync(path.join(crashed, LOG_FILE), full.subarray(0, cut));
+      if (cut < firstBatchEnd) {
+        // The first batch is written to a temp file and renamed, so a short one is damage, not a torn write.
+        expect(() => RaftStorage.open(crashed)).toThrow(StorageCorruptionError);
+        continue;
+      }
+      const expected = batchEnds.filter((batch) => batch.size <= cut).at(-1);
+      const recovered = RaftStorage.open(crashed);
+      expect(stateOf(recovered)).toEqual(expected?.state);
+      expect(recovered.restored.recovery.droppedTailBytes).toBe(cut - (expected?.size ?? 0));
+      // The torn bytes are gone from the file: appending and reopening works.
+      recovered.append([entry(recovered.lastIndex + 1, 9)]);
+      recovered.sync();
+      recovered.close();
+      expect(reopen(crashed).restored.entries.at(-1)).toEqual(entry(recovered.lastIndex, 9));
+      fs.rmSync(crashed, { recursive: true });
+    }
+  });
+
+  it('refuses a flipped bit in any byte of an earlier batch, naming the file and the offset', () => {
+    const dir = tempDir();
+    const storage = RaftStorage.open(dir);
+    storage.append(range(1, 2, 1));
+    storage.sync();
+    const secondBatchStart = logSize(dir);
+    storage.append(range(3, 4, 1));
+    storage.setHardState({ term: 1, vote: 'n1', commit: 3 });
+    storage.sync();
+    const secondBatchEnd = logSize(dir);
+    storage.append(range(5, 6, 1));
+    storage.sync();
+    storage.close();
+    const full = fs.readFileSync(path.join(dir, LOG_FILE));
+    // Record starts inside the second batch, to know which offset the error must name.
+    const recordStarts = findRecordStarts(full).filter((start) => start >= secondBatchStart && start < secondBatchEnd);
+
+    for (let byte = secondBatchStart; byte < secondBatchEnd; byte += 1) {
+      const damaged = tempDir();
+      const copy = Buffer.from(full);
+      copy[byte] = (copy[byte] as number) ^ (1 << (byte % 8));
+      const logPath = path.join(damaged, LOG_FILE);
+      fs.writeFileSync(logPath, copy);
+      const recordStart = recordStarts.filter((start) => start <= byte).at(-1);
+      let error: unknown;
+      try {
+        RaftStorage.open(damaged);
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).toBeInstanceOf(StorageCorruptionError);
+      expect((error as StorageCorruptionError).message).toContain(
+        `${logPath}: corrupted data at byte offset ${recordStart}`,
+      );
+      expect(fs.readFileSync(logPath).equals(copy)).toBe(true);
+      fs.rmSync(damaged, { recursive: true });
+    }
+  });
+
+  it('saves a snapshot and compacts the log, surviving a reopen', () => {
+    const dir = tempDir();
+    const storage = RaftStorage.open(dir);
+    storage.append(range(1, 10, 1));
+    storage.setHardState({ term: 1, vote: 'n1', commit: 8 });
+    storage.sync();
+    const sizeBefore = logSize(dir);
+    const snapshot: Snapshot = { meta: { index: 6, term: 1, config }, data: '{"state":6}' };
+    storage.saveSnapshot(snapshot);
+    expect(storage.firstIndex).toBe(7);
+    expect(storage.term(6)).toBe(1);
+    expect(logSize(dir)).toBeLessThan(sizeBefore);
+    storage.append([entry(11, 1)]);
+    storage.sync();
+    storage.close();
+
+    const reopened = reopen(dir);
+    expect(reopened.restored.snapshot).toEqual(snapshot);
+    expect(reopened.restored.entries).toEqual(range(7, 11, 1));
+    expect(reopened.restored.hardState).toEqual({ term: 1, vote: 'n1', commit: 8 });
+    expect(() => reopened.entries(6, 8)).toThrow(RangeError);
+  });
+
+  it('drops the whole log for a snapshot past its end or with a different term at its index', () => {
+    const dir = tempDir();
+    const storage = RaftStorage.open(dir);
+    storage.append(range(1, 5, 1));
+    storage.sync();
+    storage.saveSnapshot({ meta: { index: 20, term: 3, config }, data: 'leader-state' });
+    expect(storage.lastIndex).toBe(20);
+    storage.append([entry(21, 3)]);
+    storage.sync();
+    storage.saveSnapshot({ meta: { index: 21, term: 4, config }, data: 'other' });
+    expect(storage.lastIndex).toBe(21);
+    expect(storage.term(21)).toBe(4);
+    expect(() => storage.saveSnapshot({ meta: { index: 5, term: 1, config }, data: '' })).toThrow('older than');
+    expect(() => storage.append([entry(21, 4)])).toThrow('covered by the snapshot');
+    storage.close();
+    const reopened = reopen(dir);
+    expect(reopened.restored.entries).toEqual([]);
+    expect(reopened.restored.snapshot?.meta.index).toBe(21);
+  });
+
+  it('ignores leftover temp files from a crash mid-write', () => {
+    const dir = tempDir();
+    const storage = RaftStorage.open(dir);
+    storage.append(range(1, 3, 1));
+    storage.sync();
+    storage.saveSnapshot({ meta: { index: 2, term: 1, config }, data: 'good' });
+    storage.close();
+    fs.writeFileSync(path.join(dir, `${SNAPSHOT_FILE}.tmp`), 'half a snap');
+    fs.writeFileSync(path.join(dir, `${LOG_FILE}.tmp`), Buffer.from([1, 2, 3]));
+
+    const reopened = reopen(dir);
+    expect(reopened.restored.snapshot?.data).toBe('good');
+    expect(reopened.restored.entries).toEqual([entry(3, 1)]);
+    expect(fs.readdirSync(dir).sort()).toEqual([LOG_FILE, SNAPSHOT_FILE]);
+  });
+
+  it('finishes a compaction interrupted between the snapshot and the log rewrite', () => {
+    const dir = tempDir();
+    const storage = RaftStorage.open(dir);
+    storage.append(range(1, 10, 2));
+    storage.setHardState({ term: 2, vote: null, commit: 9 });
+    storage.close();
+    // The crash: the snapshot was renamed into place, the log not yet rewritten.
+    fs.writeFileSync(
+      path.join(dir, SNAPSHOT_FILE),
+      encodeSnapshot({ meta: { index: 7, term: 2, config }, data: 's7' }),
+    );
+
+    const recovered = reopen(dir);
+    expect(recovered.restored.recovery.finishedCompaction).toBe(true);
+    expect(recovered.restored.entries).toEqual(range(8, 10, 2));
+    expect(recovered.restored.hardState.commit).toBe(9);
+    expect(reopen(dir).restored.recovery.finishedCompaction).toBe(false);
+  });
+
+  it('refuses a damaged snapshot file or a log that starts after the snapshot', () => {
+    const dir = tempDir();
+    const storage = RaftStorage.open(dir);
+    storage.append(range(1, 3, 1));
+    storage.saveSnapshot({ meta: { index: 2, term: 1, config }, data: 'payload' });
+    storage.close();
+    const snapshotPath = path.join(dir, SNAPSHOT_FILE);
+    const good = fs.readFileSync(snapshotPath);
+    const flipped = Buffer.from(good);
+    flipped[flipped.length - 3] = (flipped[flipped.length - 3] as number) ^ 0x10;
+    fs.writeFileSync(snapshotPath, flipped);
+    expect(() => RaftStorage.open(dir)).toThrow(`${snapshotPath}: corrupted data at byte offset 0: checksum mismatch`);
+
+    fs.rmSync(snapshotPath);
+    expect(() => RaftStorage.open(dir)).toThrow(
+      'the log starts after index 2 but the snapshot covers only up to index 0',
+    );
+  });
+
+  it('cannot be used after close', () => {
+    const storage = RaftStorage.open(tempDir());
+    storage.close();
+    expect(() => storage.append([entry(1, 1)])).toThrow('is closed');
+  });
+});
+
+/** Walks the framing (u32 length at each record start, 18-byte header) to list record offsets. */
+function findRecordStarts(buf: Buffer): number[] {
+  const starts: number[] = [];
+  for (let offset = 0; offset < buf.length; offset += 18 + buf.readUInt32LE(offset)) starts.push(offset);
+  return starts;
+}
