@@ -1,0 +1,53 @@
+import { z } from 'zod';
+
+/**
+ * Reads a function's environment once (at cold start) and validates it with zod. A missing or bad variable
+ * throws with the variable's name, so the init fails loudly instead of the first invocation failing oddly.
+ */
+export function loadConfig<Shape extends z.ZodRawShape>(
+  shape: Shape,
+  env: NodeJS.ProcessEnv = process.env,
+): z.infer<z.ZodObject<Shape>> {
+  const parsed = z.object(shape).safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const name = issue.path.join('.');
+      return env[name] === undefined ? `${name} is not set` : `${name}: ${issue.message}`;
+    });
+    throw new Error(`Invalid configuration: ${problems.join('; ')}`);
+  }
+  return parsed.data;
+}
+
+export const nonEmptyString = z.string().trim().min(1, 'must not be empty');
+
+/** An integer given as a decimal string, within bounds. */
+export function intFromEnv(min: number, max: number) {
+  return z
+    .string()
+    .regex(/^-?\d+$/, 'must be an integer')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+}
+
+/** A comma-separated list of non-empty items, each validated by `item`. */
+export function commaList<T extends z.ZodType<unknown, string>>(item: T) {
+  return z
+    .string()
+    .transform((value) =>
+      value
+        .split(',')
+        .map((part) => part.trim())
+        .filter((part) => part.length > 0),
+    )
+    .pipe(z.array(item).min(1, 'must list at least one item'));
+}
+
+export const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+
+/** Shared by every function: Powertools reads these itself; we validate them so a typo fails at init. */
+export const powertoolsEnv = {
+  POWERTOOLS_SERVICE_NAME: nonEmptyString,
+  POWERTOOLS_METRICS_NAMESPACE: nonEmptyString,
+  LOG_LEVEL: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'CRITICAL', 'SILENT']).default('INFO'),
+};

@@ -1,0 +1,26 @@
+import { z } from 'zod';
+import { OrderIdSchema, SideSchema, SymbolSchema } from './order';
+import { CorrelationIdSchema, TimestampMsSchema } from './tick';
+
+/** What execute publishes to the events queue, once per order (MessageDeduplicationId = orderId). */
+export const OrderEventSchema = z
+  .object({
+    orderId: OrderIdSchema,
+    status: z.enum(['ACCEPTED', 'REJECTED']),
+    /** The ledger's sequence number; null for a rejected order. */
+    seq: z.number().int().positive().nullable(),
+    /** Why the ledger rejected it; null for an accepted order. */
+    reason: z.string().nullable(),
+    symbol: SymbolSchema,
+    side: SideSchema,
+    quantity: z.number().int().positive(),
+    price: z.number().positive(),
+    /** The account's position in the symbol after the order. */
+    position: z.number(),
+    tickTs: TimestampMsSchema,
+    commandTs: TimestampMsSchema,
+    executedTs: TimestampMsSchema,
+    correlationId: CorrelationIdSchema,
+  })
+  .strict();
+export type OrderEvent = z.infer<typeof OrderEventSchema>;
