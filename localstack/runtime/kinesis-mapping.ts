@@ -1,0 +1,378 @@
+import { createHash, randomUUID } from 'node:crypto';
+import {
+  ExpiredIteratorException,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  KinesisClient,
+  ListShardsCommand,
+  type _Record as KinesisRecord,
+  type ShardIteratorType,
+} from '@aws-sdk/client-kinesis';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { CheckpointStore } from './checkpoint-store';
+import type { InvokeResult, Invoker } from './types';
+
+/** A Kinesis event source mapping, with the settings AWS::Lambda::EventSourceMapping takes. */
+export interface KinesisMappingSpec {
+  id: string;
+  streamName: string;
+  streamArn: string;
+  startingPosition: 'TRIM_HORIZON' | 'LATEST';
+  batchSize: number;
+  maximumBatchingWindowSeconds: number;
+  reportBatchItemFailures: boolean;
+  bisectBatchOnFunctionError: boolean;
+  /** -1: retry until the records expire (AWS's default). */
+  maximumRetryAttempts: number;
+  /** -1: records never expire here (the stream's retention still applies). */
+  maximumRecordAgeSeconds: number;
+  parallelizationFactor: number;
+  /** SQS queue URL for the on-failure destination (Lambda supports SQS, SNS, S3; only SQS is emulated). */
+  onFailureQueueUrl?: string;
+}
+
+export interface KinesisMappingOptions {
+  region?: string;
+  /** How long an empty shard waits before the next GetRecords (AWS polls about once a second; lower gives lower latency). */
+  pollIntervalMs?: number;
+  /** First retry delay; doubled per attempt up to `maxRetryDelayMs`. */
+  retryDelayMs?: number;
+  maxRetryDelayMs?: number;
+  onError?: (message: string) => void;
+}
+
+interface PendingBatch {
+  records: KinesisRecord[];
+  /** Invocations of (a superset of) these records so far. */
+  attempts: number;
+}
+
+type FailureCondition = 'RetryAttemptsExhausted' | 'RecordAgeExceeded';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Lambda's Kinesis poller, as AWS documents it: one poller per shard; records in order; a batch is
+ * sent when BatchSize records are buffered or MaximumBatchingWindowInSeconds has passed; a function
+ * error retries the batch (halved first when BisectBatchOnFunctionError is on) until
+ * MaximumRetryAttempts or MaximumRecordAgeInSeconds gives up on it, and then the on-failure
+ * destination receives the shard and sequence range; with ReportBatchItemFailures the checkpoint moves
+ * to just before the lowest failed sequence number and only the rest is retried. With
+ * ParallelizationFactor N, up to N batches of one shard run at once, split by partition key hash, so
+ * the records of one key stay in order.
+ */
+export class KinesisEventSourceMapping {
+  private readonly kinesis: KinesisClient;
+  private readonly sqs: SQSClient;
+  private readonly pollers: Promise<void>[] = [];
+  private stopped = false;
+  private readonly region: string;
+
+  constructor(
+    readonly spec: KinesisMappingSpec,
+    private readonly fn: Invoker,
+    private readonly checkpoints: CheckpointStore,
+    private readonly opts: KinesisMappingOptions = {},
+  ) {
+    if (spec.batchSize < 1 || spec.batchSize > 10_000)
+      throw new Error(`mapping ${spec.id}: BatchSize ${spec.batchSize} is outside 1..10000`);
+    if (spec.parallelizationFactor < 1 || spec.parallelizationFactor > 10) {
+      throw new Error(`mapping ${spec.id}: ParallelizationFactor ${spec.parallelizationFactor} is outside 1..10`);
+    }
+    this.kinesis = new KinesisClient({ requestHandler: new NodeHttpHandler() });
+    // Queue URLs from emulators are not always valid endpoints (fauxqs: sqs.<region>.127.0.0.1); the configured endpoint decides.
+    this.sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
+    this.region = opts.region ?? process.env.AWS_REGION ?? 'us-east-1';
+  }
+
+  async start(): Promise<void> {
+    const shards: string[] = [];
+    let nextToken: string | undefined;
+    do {
+      const page = await this.kinesis.send(
+        new ListShardsCommand(nextToken ? { NextToken: nextToken } : { StreamName: this.spec.streamName }),
+      );
+      for (const s of page.Shards ?? []) if (s.ShardId) shards.push(s.ShardId);
+      nextToken = page.NextToken;
+    } while (nextToken);
+    for (const shardId of shards) this.pollers.push(this.pollShard(shardId));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all(this.pollers);
+    this.kinesis.destroy();
+    this.sqs.destroy();
+  }
+
+  private async pollShard(shardId: string): Promise<void> {
+    const { batchSize, parallelizationFactor } = this.spec;
+    const checkpoint = (seq: string) => this.checkpoints.set(this.spec.id, shardId, seq);
+    while (!this.stopped) {
+      const reader = new ShardReader(this.kinesis, this.spec, shardId, this.checkpoints.get(this.spec.id, shardId));
+      try {
+        for (;;) {
+          const records = await this.fill(reader, batchSize * parallelizationFactor);
+          if (this.stopped || records === undefined) return;
+          if (parallelizationFactor === 1) {
+            await this.processInOrder(shardId, records, checkpoint);
+          } else {
+            await Promise.all(this.lanes(records).map((lane) => this.processInOrder(shardId, lane, () => undefined)));
+            const last = records[records.length - 1];
+            if (last?.SequenceNumber && !this.stopped) checkpoint(last.SequenceNumber);
+          }
+        }
+      } catch (err) {
+        // An emulator restart or a lost connection: start again from the checkpoint (records after it are redelivered).
+        this.opts.onError?.(`mapping ${this.spec.id} shard ${shardId}: ${(err as Error).message}`);
+        await sleep(1000);
+      }
+    }
+  }
+
+  /** Resolves with the next records to process, or undefined when the mapping stops or the shard is closed and drained. */
+  private async fill(reader: ShardReader, max: number): Promise<KinesisRecord[] | undefined> {
+    const windowMs = this.spec.maximumBatchingWindowSeconds * 1000;
+    const pollMs = this.opts.pollIntervalMs ?? 100;
+    let firstAt: number | undefined = reader.buffered() > 0 ? Date.now() : undefined;
+    while (!this.stopped) {
+      const n = reader.buffered();
+      if (n >= max || (n > 0 && firstAt !== undefined && Date.now() - firstAt >= windowMs)) return reader.take(max);
+      const got = await reader.fetch();
+      if (got === undefined) return n > 0 ? reader.take(max) : undefined;
+      if (got > 0) {
+        firstAt ??= Date.now();
+        continue;
+      }
+      const waitMs = firstAt === undefined ? pollMs : Math.min(pollMs, Math.max(0, windowMs - (Date.now() - firstAt)));
+      await sleep(waitMs);
+    }
+    return undefined;
+  }
+
+  private lanes(records: KinesisRecord[]): KinesisRecord[][] {
+    const n = this.spec.parallelizationFactor;
+    const lanes: KinesisRecord[][] = Array.from({ length: n }, () => []);
+    for (const r of records) {
+      const lane = createHash('md5')
+        .update(r.PartitionKey ?? '')
+        .digest()
+        .readUInt32BE(0);
+      lanes[lane % n]?.push(r);
+    }
+    return lanes.filter((l) => l.length > 0);
+  }
+
+  /** Processes records in order, in batches, with AWS's retry semantics; calls `checkpoint` as each record is done with. */
+  private async processInOrder(
+    shardId: string,
+    records: KinesisRecord[],
+    checkpoint: (seq: string) => void,
+  ): Promise<void> {
+    const { batchSize, maximumRecordAgeSeconds, maximumRetryAttempts, bisectBatchOnFunctionError } = this.spec;
+    const pending: PendingBatch[] = [];
+    for (let i = 0; i < records.length; i += batchSize)
+      pending.push({ records: records.slice(i, i + batchSize), attempts: 0 });
+    while (pending.length > 0 && !this.stopped) {
+      const batch = pending[0] as PendingBatch;
+      if (maximumRecordAgeSeconds >= 0) {
+        const oldest = Date.now() - maximumRecordAgeSeconds * 1000;
+        const expired = batch.records.filter((r) => (r.ApproximateArrivalTimestamp?.getTime() ?? Date.now()) < oldest);
+        if (expired.length > 0) {
+          await this.sendToDestination(shardId, expired, 'RecordAgeExceeded', batch.attempts, undefined);
+          batch.records = batch.records.filter((r) => !expired.includes(r));
+          checkpoint(lastSeq(expired));
+          if (batch.records.length === 0) {
+            pending.shift();
+            continue;
+          }
+        }
+      }
+      const result = await this.fn.invoke(this.event(shardId, batch.records));
+      batch.attempts++;
+      const failedAt = this.firstFailedIndex(result, batch.records);
+      if (failedAt === undefined) {
+        checkpoint(lastSeq(batch.records));
+        pending.shift();
+        continue;
+      }
+      if (failedAt > 0) {
+        checkpoint(lastSeq(batch.records.slice(0, failedAt)));
+        batch.records = batch.records.slice(failedAt);
+      }
+      if (!result.ok && bisectBatchOnFunctionError && batch.records.length > 1) {
+        // Bisecting does not use up retries: each half starts its own count, so a poison record is isolated first.
+        const half = Math.ceil(batch.records.length / 2);
+        pending.splice(
+          0,
+          1,
+          { records: batch.records.slice(0, half), attempts: 0 },
+          { records: batch.records.slice(half), attempts: 0 },
+        );
+        continue;
+      }
+      if (maximumRetryAttempts >= 0 && batch.attempts > maximumRetryAttempts) {
+        await this.sendToDestination(shardId, batch.records, 'RetryAttemptsExhausted', batch.attempts, result);
+        checkpoint(lastSeq(batch.records));
+        pending.shift();
+        continue;
+      }
+      const base = this.opts.retryDelayMs ?? 100;
+      await sleep(Math.min(this.opts.maxRetryDelayMs ?? 2000, base * 2 ** (batch.attempts - 1)));
+    }
+  }
+
+  /** undefined: the whole batch succeeded; otherwise the index of the first record to retry. */
+  private firstFailedIndex(result: InvokeResult, records: KinesisRecord[]): number | undefined {
+    if (!result.ok) return 0;
+    if (!this.spec.reportBatchItemFailures) return undefined;
+    const failures = (result.payload as { batchItemFailures?: unknown } | null)?.batchItemFailures;
+    if (failures === undefined || failures === null) return undefined;
+    if (!Array.isArray(failures)) return 0;
+    if (failures.length === 0) return undefined;
+    let lowest = records.length;
+    for (const f of failures) {
+      const id = (f as { itemIdentifier?: unknown } | null)?.itemIdentifier;
+      const index = typeof id === 'string' && id !== '' ? records.findIndex((r) => r.SequenceNumber === id) : -1;
+      // An empty, null or unknown identifier fails the whole batch, as on AWS.
+      if (index < 0) return 0;
+      lowest = Math.min(lowest, index);
+    }
+    return lowest;
+  }
+
+  private event(shardId: string, records: KinesisRecord[]): unknown {
+    return {
+      Records: records.map((r) => ({
+        kinesis: {
+          kinesisSchemaVersion: '1.0',
+          partitionKey: r.PartitionKey,
+          sequenceNumber: r.SequenceNumber,
+          data: Buffer.from(r.Data ?? new Uint8Array()).toString('base64'),
+          approximateArrivalTimestamp: (r.ApproximateArrivalTimestamp?.getTime() ?? Date.now()) / 1000,
+        },
+        eventSource: 'aws:kinesis',
+        eventVersion: '1.0',
+        eventID: `${shardId}:${r.SequenceNumber}`,
+        eventName: 'aws:kinesis:record',
+        invokeIdentityArn: `arn:aws:iam::000000000000:role/${this.fn.name}-role`,
+        awsRegion: this.region,
+        eventSourceARN: this.spec.streamArn,
+      })),
+    };
+  }
+
+  /** The record Lambda sends to an on-failure destination for a stream: where the batch was, not its data. */
+  private async sendToDestination(
+    shardId: string,
+    records: KinesisRecord[],
+    condition: FailureCondition,
+    invokeCount: number,
+    result: InvokeResult | undefined,
+  ): Promise<void> {
+    const first = records[0];
+    const last = records[records.length - 1];
+    const message = {
+      requestContext: {
+        requestId: result?.requestId ?? randomUUID(),
+        functionArn: this.fn.arn,
+        condition,
+        approximateInvokeCount: invokeCount,
+      },
+      ...(result && !result.ok
+        ? { responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' } }
+        : {}),
+      version: '1.0',
+      timestamp: new Date().toISOString(),
+      KinesisBatchInfo: {
+        shardId,
+        startSequenceNumber: first?.SequenceNumber,
+        endSequenceNumber: last?.SequenceNumber,
+        approximateArrivalOfFirstRecord: first?.ApproximateArrivalTimestamp?.toISOString(),
+        approximateArrivalOfLastRecord: last?.ApproximateArrivalTimestamp?.toISOString(),
+        batchSize: records.length,
+        streamArn: this.spec.streamArn,
+      },
+    };
+    if (!this.spec.onFailureQueueUrl) {
+      this.opts.onError?.(
+        `mapping ${this.spec.id}: discarded ${records.length} record(s) of ${shardId} (${condition}); no on-failure destination`,
+      );
+      return;
+    }
+    await this.sqs.send(
+      new SendMessageCommand({ QueueUrl: this.spec.onFailureQueueUrl, MessageBody: JSON.stringify(message) }),
+    );
+  }
+}
+
+function lastSeq(records: KinesisRecord[]): string {
+  const seq = records[records.length - 1]?.SequenceNumber;
+  if (!seq) throw new Error('Kinesis record without a sequence number');
+  return seq;
+}
+
+/** Reads one shard from a checkpoint onwards, keeping a buffer of records fetched but not yet handed out. */
+class ShardReader {
+  private iterator: string | undefined;
+  private closed = false;
+  private readonly records: KinesisRecord[] = [];
+  /** The last sequence number fetched, to get a fresh iterator if the current one expires. */
+  private fetchedUpTo: string | undefined;
+
+  constructor(
+    private readonly kinesis: KinesisClient,
+    private readonly spec: KinesisMappingSpec,
+    private readonly shardId: string,
+    checkpoint: string | undefined,
+  ) {
+    this.fetchedUpTo = checkpoint;
+  }
+
+  buffered(): number {
+    return this.records.length;
+  }
+
+  take(max: number): KinesisRecord[] {
+    return this.records.splice(0, max);
+  }
+
+  /** Fetches once; resolves with the number of new records, or undefined when the shard is closed. */
+  async fetch(): Promise<number | undefined> {
+    if (this.closed) return undefined;
+    if (!this.iterator) this.iterator = await this.newIterator();
+    let out;
+    try {
+      out = await this.kinesis.send(new GetRecordsCommand({ ShardIterator: this.iterator, Limit: 10_000 }));
+    } catch (err) {
+      if (err instanceof ExpiredIteratorException) {
+        this.iterator = undefined;
+        return 0;
+      }
+      throw err;
+    }
+    const got = out.Records ?? [];
+    this.records.push(...got);
+    const last = got[got.length - 1];
+    if (last?.SequenceNumber) this.fetchedUpTo = last.SequenceNumber;
+    if (!out.NextShardIterator) this.closed = true;
+    this.iterator = out.NextShardIterator;
+    return got.length;
+  }
+
+  private async newIterator(): Promise<string> {
+    const type: ShardIteratorType = this.fetchedUpTo ? 'AFTER_SEQUENCE_NUMBER' : this.spec.startingPosition;
+    const out = await this.kinesis.send(
+      new GetShardIteratorCommand({
+        StreamName: this.spec.streamName,
+        ShardId: this.shardId,
+        ShardIteratorType: type,
+        ...(this.fetchedUpTo ? { StartingSequenceNumber: this.fetchedUpTo } : {}),
+      }),
+    );
+    if (!out.ShardIterator) throw new Error(`no shard iterator for ${this.shardId}`);
+    // LATEST is resolved once: later iterators continue from what was fetched, not from the new tip.
+    return out.ShardIterator;
+  }
+}

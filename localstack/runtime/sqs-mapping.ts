@@ -1,0 +1,177 @@
+import {
+  DeleteMessageBatchCommand,
+  ReceiveMessageCommand,
+  SQSClient,
+  type Message,
+  type MessageAttributeValue,
+} from '@aws-sdk/client-sqs';
+import type { InvokeResult, Invoker } from './types';
+
+/** An SQS event source mapping, with the settings AWS::Lambda::EventSourceMapping takes. */
+export interface SqsMappingSpec {
+  id: string;
+  queueUrl: string;
+  queueArn: string;
+  batchSize: number;
+  maximumBatchingWindowSeconds: number;
+  reportBatchItemFailures: boolean;
+  /** ScalingConfig.MaximumConcurrency: how many batches may be in flight at once. */
+  maximumConcurrency: number;
+}
+
+export interface SqsMappingOptions {
+  region?: string;
+  onError?: (message: string) => void;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Lambda's SQS poller: long-polls the queue, invokes with up to BatchSize messages (gathered within
+ * MaximumBatchingWindowInSeconds), deletes what succeeded, and leaves the rest to come back after the
+ * visibility timeout — so retries and the move to the dead-letter queue are the queue's own redrive
+ * policy, as on AWS. With ReportBatchItemFailures only the reported messages stay; a function error,
+ * timeout or crash leaves the whole batch. FIFO group ordering is the queue's: a group's next message
+ * is not delivered while one of it is in flight (fauxqs locks groups as SQS does).
+ */
+export class SqsEventSourceMapping {
+  private readonly sqs: SQSClient;
+  private readonly loops: Promise<void>[] = [];
+  private stopped = false;
+  private readonly region: string;
+  private readonly abort = new AbortController();
+
+  constructor(
+    readonly spec: SqsMappingSpec,
+    private readonly fn: Invoker,
+    private readonly opts: SqsMappingOptions = {},
+  ) {
+    if (spec.batchSize < 1 || spec.batchSize > 10_000)
+      throw new Error(`mapping ${spec.id}: BatchSize ${spec.batchSize} is outside 1..10000`);
+    if (spec.batchSize > 10 && spec.maximumBatchingWindowSeconds <= 0) {
+      throw new Error(
+        `mapping ${spec.id}: a BatchSize over 10 needs MaximumBatchingWindowInSeconds of at least 1 (as on AWS)`,
+      );
+    }
+    // Queue URLs from emulators are not always valid endpoints (fauxqs: sqs.<region>.127.0.0.1); the configured endpoint decides.
+    this.sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
+    this.region = opts.region ?? process.env.AWS_REGION ?? 'us-east-1';
+  }
+
+  start(): void {
+    for (let i = 0; i < Math.max(1, this.spec.maximumConcurrency); i++) this.loops.push(this.poll());
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.abort.abort();
+    await Promise.all(this.loops);
+    this.sqs.destroy();
+  }
+
+  private async poll(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        const messages = await this.gather();
+        if (messages.length === 0 || this.stopped) continue;
+        const result = await this.fn.invoke(this.event(messages));
+        const done = this.succeeded(result, messages);
+        if (done.length > 0) await this.delete(done);
+      } catch (err) {
+        if (this.stopped) return;
+        this.opts.onError?.(`mapping ${this.spec.id}: ${(err as Error).message}`);
+        await sleep(1000);
+      }
+    }
+  }
+
+  private async gather(): Promise<Message[]> {
+    const { batchSize } = this.spec;
+    const windowMs = this.spec.maximumBatchingWindowSeconds * 1000;
+    const messages: Message[] = [];
+    const started = Date.now();
+    while (!this.stopped && messages.length < batchSize) {
+      const remaining = windowMs - (Date.now() - started);
+      if (messages.length > 0 && remaining <= 0) break;
+      const out = await this.sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: this.spec.queueUrl,
+          MaxNumberOfMessages: Math.min(10, batchSize - messages.length),
+          // Short waits so a batching window is honoured and stop() is prompt; an empty queue still long-polls.
+          WaitTimeSeconds: messages.length > 0 ? Math.min(1, Math.ceil(remaining / 1000)) : 1,
+          MessageSystemAttributeNames: ['All'],
+          MessageAttributeNames: ['All'],
+        }),
+        { abortSignal: this.abort.signal },
+      );
+      for (const m of out.Messages ?? []) {
+        // A message whose visibility ran out while the window was open comes back: keep one copy, the newest receipt.
+        const seen = messages.findIndex((x) => x.MessageId === m.MessageId);
+        if (seen >= 0) messages[seen] = m;
+        else messages.push(m);
+      }
+      if (windowMs <= 0 && messages.length > 0) break;
+    }
+    return messages;
+  }
+
+  private succeeded(result: InvokeResult, messages: Message[]): Message[] {
+    if (!result.ok) return [];
+    if (!this.spec.reportBatchItemFailures) return messages;
+    const failures = (result.payload as { batchItemFailures?: unknown } | null)?.batchItemFailures;
+    if (failures === undefined || failures === null) return messages;
+    if (!Array.isArray(failures)) return [];
+    const failed = new Set<string>();
+    for (const f of failures) {
+      const id = (f as { itemIdentifier?: unknown } | null)?.itemIdentifier;
+      // An empty or unknown identifier fails the whole batch, as on AWS.
+      if (typeof id !== 'string' || !messages.some((m) => m.MessageId === id)) return [];
+      failed.add(id);
+    }
+    return messages.filter((m) => !failed.has(m.MessageId ?? ''));
+  }
+
+  private async delete(messages: Message[]): Promise<void> {
+    for (let i = 0; i < messages.length; i += 10) {
+      const chunk = messages.slice(i, i + 10);
+      const out = await this.sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: this.spec.queueUrl,
+          Entries: chunk.map((m, n) => ({ Id: String(n), ReceiptHandle: m.ReceiptHandle })),
+        }),
+      );
+      for (const f of out.Failed ?? [])
+        this.opts.onError?.(`mapping ${this.spec.id}: delete failed: ${f.Code} ${f.Message}`);
+    }
+  }
+
+  private event(messages: Message[]): unknown {
+    return {
+      Records: messages.map((m) => ({
+        messageId: m.MessageId,
+        receiptHandle: m.ReceiptHandle,
+        body: m.Body ?? '',
+        attributes: m.Attributes ?? {},
+        messageAttributes: Object.fromEntries(
+          Object.entries(m.MessageAttributes ?? {}).map(([k, v]) => [k, lambdaAttribute(v)]),
+        ),
+        md5OfBody: m.MD5OfBody,
+        ...(m.MD5OfMessageAttributes ? { md5OfMessageAttributes: m.MD5OfMessageAttributes } : {}),
+        eventSource: 'aws:sqs',
+        eventSourceARN: this.spec.queueArn,
+        awsRegion: this.region,
+      })),
+    };
+  }
+}
+
+/** The lower-camel-case attribute shape Lambda's SQS events use. */
+function lambdaAttribute(v: MessageAttributeValue): Record<string, unknown> {
+  return {
+    stringValue: v.StringValue,
+    binaryValue: v.BinaryValue ? Buffer.from(v.BinaryValue).toString('base64') : undefined,
+    stringListValues: v.StringListValues ?? [],
+    binaryListValues: (v.BinaryListValues ?? []).map((b) => Buffer.from(b).toString('base64')),
+    dataType: v.DataType,
+  };
+}
