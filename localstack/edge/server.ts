@@ -1,0 +1,286 @@
+import { Agent, createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { freePort, type ChildService } from '../emulators/child-service';
+import { startDynamoDb } from '../emulators/dynamodb';
+import { startKinesis } from '../emulators/kinesis';
+import { startSqs } from '../emulators/sqs';
+import { createLogsEmulator, type LogsEmulator } from '../logs-emulator';
+import { EDGE_SERVICES, routeRequest, type EdgeService } from './routing';
+import { rewriteSqsRequest, rewriteSqsResponse, type SqsUrlContext } from './sqs-urls';
+
+export type ProxiedService = Exclude<EdgeService, 'logs'>;
+const PROXIED: readonly ProxiedService[] = ['kinesis', 'dynamodb', 'sqs'];
+export const DEFAULT_EDGE_PORT = 4566;
+/** Unsigned GETs here answer with the services' state (the first is LocalStack's path; `/` serves readiness probes). */
+const HEALTH_PATHS = new Set(['/_localstack/health', '/_edge/health', '/']);
+const DEFAULT_REGION = 'us-east-1';
+
+export interface StartEdgeOptions {
+  /** Default 4566 (LocalStack's); 0 picks a free port. */
+  port?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Logs go to `<dataDir>/logs`, kinesalite and DynamoDB Local to `<dataDir>/kinesis|dynamodb`; in memory when absent. */
+  dataDir?: string;
+  /** Endpoints of emulators already running; the ones not given are started (and stopped) by the edge. */
+  backends?: Partial<Record<ProxiedService, string>>;
+}
+
+export interface Edge {
+  /** `http://<host>:<port>` — give it to clients as AWS_ENDPOINT_URL. */
+  readonly endpoint: string;
+  readonly port: number;
+  /** Where each proxied service really runs. */
+  readonly backends: Readonly<Record<ProxiedService, string>>;
+  /** The in-process CloudWatch Logs emulator. */
+  readonly logs: LogsEmulator;
+  /** Stops and starts again the emulators the edge started (same ports, same data); the edge keeps serving. */
+  restartEmulators(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+type Starter = (port: number) => Promise<ChildService>;
+
+/**
+ * Starts the edge: one HTTP endpoint in front of kinesalite, DynamoDB Local (or dynalite), fauxqs and
+ * the CloudWatch Logs emulator, routing by the service each request is signed for.
+ */
+export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
+  const host = opts.host ?? '127.0.0.1';
+  const starters: Record<ProxiedService, Starter> = {
+    kinesis: (port) => startKinesis(port, opts.dataDir && join(opts.dataDir, 'kinesis')),
+    dynamodb: (port) => startDynamoDb(port, opts.dataDir && join(opts.dataDir, 'dynamodb')),
+    sqs: (port) => startSqs(port),
+  };
+  const owned = new Map<ProxiedService, { child: ChildService; start: Starter }>();
+  const backends = {} as Record<ProxiedService, string>;
+  const toStart = PROXIED.filter((s) => opts.backends?.[s] === undefined);
+  const ports = await Promise.all(toStart.map(() => freePort()));
+  const started = await Promise.allSettled(toStart.map((s, i) => starters[s](ports[i] as number)));
+  const failures: string[] = [];
+  started.forEach((result, i) => {
+    const service = toStart[i] as ProxiedService;
+    if (result.status === 'fulfilled') owned.set(service, { child: result.value, start: starters[service] });
+    else failures.push(String(result.reason));
+  });
+  if (failures.length > 0) {
+    await Promise.all([...owned.values()].map((o) => o.child.stop()));
+    throw new Error(`edge: emulators failed to start:\n${failures.join('\n')}`);
+  }
+  for (const service of PROXIED) backends[service] = opts.backends?.[service] ?? owned.get(service)!.child.endpoint;
+
+  const logs = createLogsEmulator({ dataDir: opts.dataDir && join(opts.dataDir, 'logs') });
+  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  const server = createServer({ keepAlive: true }, (req, res) => {
+    route(req, res).catch((err: unknown) => sendError(res, 500, 'InternalFailure', (err as Error).message));
+  });
+
+  const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = req.url ?? '/';
+    const decision = routeRequest(req.headers, url);
+    if (decision.kind === 'unsigned') {
+      if ((req.method === 'GET' || req.method === 'HEAD') && HEALTH_PATHS.has(url.split('?')[0] as string)) {
+        await sendHealth(res);
+        return;
+      }
+      sendError(
+        res,
+        400,
+        'UnrecognizedServiceException',
+        `cannot tell which service this request is for: it carries no SigV4 Authorization header, X-Amz-Target or X-Amz-Credential. Supported services: ${EDGE_SERVICES.join(', ')}`,
+      );
+      return;
+    }
+    if (decision.kind === 'unsupported') {
+      sendError(
+        res,
+        400,
+        'UnsupportedServiceException',
+        `the edge does not emulate service '${decision.service}' (named by ${decision.source}); supported services: ${EDGE_SERVICES.join(', ')}`,
+      );
+      return;
+    }
+    if (decision.service === 'logs') {
+      logs.handle(req, res);
+      return;
+    }
+    if (decision.service === 'sqs') {
+      await proxySqs(req, res, decision.region ?? DEFAULT_REGION);
+      return;
+    }
+    proxyStreaming(req, res, decision.service);
+  };
+
+  const sendHealth = async (res: ServerResponse): Promise<void> => {
+    const states = await Promise.all(
+      PROXIED.map(async (s) => [s, (await isUp(backends[s])) ? 'running' : 'unavailable']),
+    );
+    const services = Object.fromEntries([...states, ['logs', 'running']]) as Record<EdgeService, string>;
+    sendJson(res, 200, { services, edition: 'embedded', backends: { ...backends, logs: 'in-process' } });
+  };
+
+  const isUp = (endpoint: string): Promise<boolean> =>
+    new Promise((resolve) => {
+      const probe = request(endpoint, { method: 'GET', timeout: 1000, agent }, (r) => {
+        r.resume();
+        resolve(true);
+      });
+      probe.on('timeout', () => probe.destroy());
+      probe.on('error', () => resolve(false));
+      probe.end();
+    });
+
+  const backendRequest = (
+    service: ProxiedService,
+    req: IncomingMessage,
+    headers: IncomingMessage['headers'],
+    onResponse: (r: IncomingMessage) => void,
+    res: ServerResponse,
+  ) => {
+    const target = new URL(backends[service]);
+    const out = request(
+      {
+        host: target.hostname,
+        port: target.port,
+        method: req.method,
+        path: req.url,
+        headers,
+        agent,
+      },
+      onResponse,
+    );
+    out.on('error', (err) => {
+      // 503 makes SDK clients retry, which carries them over an emulator restart.
+      sendError(
+        res,
+        503,
+        'ServiceUnavailable',
+        `${service} backend at ${backends[service]} is unreachable: ${err.message}`,
+      );
+    });
+    return out;
+  };
+
+  const proxyStreaming = (req: IncomingMessage, res: ServerResponse, service: ProxiedService): void => {
+    const headers = { ...req.headers };
+    delete headers.connection;
+    const out = backendRequest(
+      service,
+      req,
+      headers,
+      (upstream) => {
+        const responseHeaders = { ...upstream.headers };
+        delete responseHeaders.connection;
+        res.writeHead(upstream.statusCode ?? 502, responseHeaders);
+        upstream.pipe(res);
+      },
+      res,
+    );
+    req.pipe(out);
+  };
+
+  /** SQS bodies are small; they are buffered so queue URLs can be mapped between fauxqs and the edge. */
+  const proxySqs = async (req: IncomingMessage, res: ServerResponse, region: string): Promise<void> => {
+    const contentType = String(req.headers['content-type'] ?? '');
+    if (contentType.includes('x-www-form-urlencoded')) {
+      sendError(
+        res,
+        400,
+        'UnsupportedProtocolException',
+        'SQS through the edge speaks the JSON protocol only (X-Amz-Target: AmazonSQS.*, as SDK v3, AWS CLI >= 1.34 / 2.15 send); this client used the older query protocol',
+      );
+      return;
+    }
+    const ctx: SqsUrlContext = {
+      edgeHost: req.headers.host ?? new URL(endpoint).host,
+      backendEndpoint: backends.sqs,
+      region,
+    };
+    const body = await readBody(req);
+    const forwarded = rewriteSqsRequest(body.toString('utf8'), ctx);
+    const payload = forwarded === undefined ? body : Buffer.from(forwarded);
+    const headers = { ...req.headers, host: new URL(backends.sqs).host, 'content-length': String(payload.length) };
+    delete headers.connection;
+    delete headers['transfer-encoding'];
+    const out = backendRequest(
+      'sqs',
+      req,
+      headers,
+      (upstream) => {
+        readBody(upstream)
+          .then((raw) => {
+            const rewritten = rewriteSqsResponse(raw.toString('utf8'), ctx);
+            const reply = rewritten === undefined ? raw : Buffer.from(rewritten);
+            const responseHeaders = { ...upstream.headers, 'content-length': String(reply.length) };
+            delete responseHeaders.connection;
+            delete responseHeaders['transfer-encoding'];
+            res.writeHead(upstream.statusCode ?? 502, responseHeaders);
+            res.end(reply);
+          })
+          .catch((err: unknown) => sendError(res, 502, 'ServiceUnavailable', (err as Error).message));
+      },
+      res,
+    );
+    out.end(payload);
+  };
+
+  const port = opts.port ?? DEFAULT_EDGE_PORT;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+  } catch (err) {
+    await Promise.all([...owned.values()].map((o) => o.child.stop()));
+    logs.close();
+    throw new Error(`edge: cannot listen on ${host}:${port}: ${(err as Error).message}`);
+  }
+  const boundPort = (server.address() as AddressInfo).port;
+  const endpoint = `http://${host}:${boundPort}`;
+
+  return {
+    endpoint,
+    port: boundPort,
+    backends,
+    logs,
+    restartEmulators: async () => {
+      for (const entry of owned.values()) {
+        await entry.child.stop();
+        entry.child = await entry.start(entry.child.port);
+      }
+    },
+    stop: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      agent.destroy();
+      await Promise.all([...owned.values()].map((o) => o.child.stop()));
+      logs.close();
+    },
+  };
+}
+
+function readBody(stream: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', () => resolve(Buffer.concat(chunks)));
+    stream.on('error', reject);
+  });
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const payload = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
+  res.end(payload);
+}
+
+/** Errors in the shape JSON-protocol SDKs parse (`__type` + message, x-amzn-errortype). */
+function sendError(res: ServerResponse, status: number, type: string, message: string): void {
+  if (!res.headersSent) res.setHeader('x-amzn-errortype', type);
+  sendJson(res, status, { __type: type, message });
+}
