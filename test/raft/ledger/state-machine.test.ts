@@ -1,0 +1,301 @@
+import fc from 'fast-check';
+import type { Order, OrderResult } from '../../../shared/domain/order';
+import {
+  checkRisk,
+  DEFAULT_RISK_LIMITS,
+  encodeCommand,
+  isCommandError,
+  LedgerStateMachine,
+  type LedgerApplyResult,
+  type LedgerCommand,
+} from '../../../raft-node/src/ledger';
+
+function order(overrides: Partial<Order> = {}): Order {
+  return { orderId: 'o-1', account: 'acct', symbol: 'AAPL', side: 'BUY', quantity: 10, price: 100, ...overrides };
+}
+
+/** Applies commands at consecutive indexes from the ledger's applied index. */
+function applyAll(ledger: LedgerStateMachine, commands: readonly (LedgerCommand | string)[]): LedgerApplyResult[] {
+  return commands.map((command) =>
+    ledger.apply(typeof command === 'string' ? command : encodeCommand(command), ledger.appliedIndex + 1),
+  );
+}
+function applyOne(ledger: LedgerStateMachine, command: LedgerCommand | string): LedgerApplyResult {
+  return applyAll(ledger, [command])[0] as LedgerApplyResult;
+}
+
+describe('LedgerStateMachine', () => {
+  it('accepts orders with gapless sequence numbers and tracks positions', () => {
+    const ledger = new LedgerStateMachine();
+    const results = applyAll(ledger, [
+      { type: 'order', order: order({ orderId: 'a', quantity: 10 }) },
+      { type: 'order', order: order({ orderId: 'b', side: 'SELL', quantity: 25 }) },
+      { type: 'order', order: order({ orderId: 'c', symbol: 'MSFT', quantity: 5 }) },
+    ]);
+    expect(results).toEqual([
+      { ...order({ orderId: 'a', quantity: 10 }), status: 'ACCEPTED', seq: 1, duplicate: false, position: 10 },
+      {
+        ...order({ orderId: 'b', side: 'SELL', quantity: 25 }),
+        status: 'ACCEPTED',
+        seq: 2,
+        duplicate: false,
+        position: -15,
+      },
+      {
+        ...order({ orderId: 'c', symbol: 'MSFT', quantity: 5 }),
+        status: 'ACCEPTED',
+        seq: 3,
+        duplicate: false,
+        position: 5,
+      },
+    ]);
+    expect(ledger.lastSeq).toBe(3);
+    expect(ledger.appliedIndex).toBe(3);
+    expect(ledger.positions()).toEqual([
+      { account: 'acct', symbol: 'AAPL', quantity: -15 },
+      { account: 'acct', symbol: 'MSFT', quantity: 5 },
+    ]);
+    expect(ledger.getOrder('b')).toEqual(results[1]);
+    expect(ledger.getOrder('zzz')).toBeUndefined();
+  });
+
+  it('answers a repeated order id with the first result and changes nothing', () => {
+    const ledger = new LedgerStateMachine();
+    const first = applyOne(ledger, { type: 'order', order: order({ orderId: 'dup', quantity: 7 }) });
+    const before = ledger.snapshot();
+    // Even a different payload under the same id is the same order: exactly once per orderId.
+    const repeat = applyOne(ledger, { type: 'order', order: order({ orderId: 'dup', quantity: 9, side: 'SELL' }) });
+    expect(repeat).toEqual({ ...first, duplicate: true });
+    expect(ledger.getOrder('dup')).toEqual(first);
+    expect(JSON.parse(ledger.snapshot())).toEqual({ ...JSON.parse(before), appliedIndex: 2 });
+  });
+
+  it('rejects by each risk limit and by the halt switch, records the reason, and dedups rejections too', () => {
+    const ledger = new LedgerStateMachine();
+    applyOne(ledger, {
+      type: 'setLimits',
+      limits: { maxOrderQuantity: 100, maxOrderNotional: 5_000, maxAbsPosition: 150 },
+    });
+    const tooMany = applyOne(ledger, { type: 'order', order: order({ orderId: 'q', quantity: 101, price: 1 }) });
+    const tooBig = applyOne(ledger, { type: 'order', order: order({ orderId: 'n', quantity: 60, price: 100 }) });
+    applyOne(ledger, { type: 'order', order: order({ orderId: 'fill', quantity: 100, price: 1 }) });
+    const tooLong = applyOne(ledger, { type: 'order', order: order({ orderId: 'p', quantity: 51, price: 1 }) });
+    expect(tooMany).toMatchObject({
+      status: 'REJECTED',
+      reason: 'quantity 101 exceeds the per-order limit of 100',
+      position: 0,
+    });
+    expect(tooBig).toMatchObject({ status: 'REJECTED', reason: 'notional 6000 exceeds the per-order limit of 5000' });
+    expect(tooLong).toMatchObject({
+      status: 'REJECTED',
+      reason: 'position 151 in AAPL after the fill would exceed the limit of ±150',
+      position: 100,
+    });
+    expect(tooLong).not.toHaveProperty('seq');
+
+    expect(applyOne(ledger, { type: 'halt', reason: 'market closed' })).toEqual({
+      halted: true,
+      reason: 'market closed',
+    });
+    const halted = applyOne(ledger, { type: 'order', order: order({ orderId: 'h', quantity: 1, price: 1 }) });
+    expect(halted).toMatchObject({ status: 'REJECTED', reason: 'trading is halted: market closed' });
+    expect(applyOne(ledger, { type: 'resume' })).toEqual({ halted: false, reason: null });
+    // The rejection stands after the resume: the id was already decided.
+    expect(applyOne(ledger, { type: 'order', order: order({ orderId: 'h', quantity: 1, price: 1 }) })).toEqual({
+      ...(halted as OrderResult),
+      duplicate: true,
+    });
+    expect(applyOne(ledger, { type: 'order', order: order({ orderId: 'h2', quantity: 1, price: 1 }) })).toMatchObject({
+      status: 'ACCEPTED',
+      seq: 2,
+    });
+  });
+
+  it('starts with the documented default limits and updates only the limits named', () => {
+    const ledger = new LedgerStateMachine();
+    expect(ledger.limits).toEqual({
+      maxOrderQuantity: 10_000,
+      maxOrderNotional: 10_000_000,
+      maxAbsPosition: 1_000_000,
+    });
+    expect(applyOne(ledger, { type: 'setLimits', limits: { maxAbsPosition: 42 } })).toEqual({
+      ...DEFAULT_RISK_LIMITS,
+      maxAbsPosition: 42,
+    });
+    expect(ledger.halted).toBe(false);
+  });
+
+  it('records a malformed command as a no-op with an error instead of failing', () => {
+    const ledger = new LedgerStateMachine();
+    applyOne(ledger, { type: 'order', order: order() });
+    const before = JSON.parse(ledger.snapshot());
+    const results = applyAll(ledger, [
+      'not json',
+      JSON.stringify({ type: 'explode' }),
+      JSON.stringify({ type: 'order', order: { ...order({ orderId: 'neg' }), quantity: -1 } }),
+      JSON.stringify({ type: 'setLimits', limits: { maxOrderQuantity: 0 } }),
+    ]);
+    expect(results.every(isCommandError)).toBe(true);
+    expect(results[0]).toEqual({ error: 'malformed command: entry data is not JSON' });
+    expect(results[2]).toEqual({ error: expect.stringContaining('order.quantity') });
+    expect(results[3]).toEqual({ error: expect.stringContaining('limits.maxOrderQuantity') });
+    expect(JSON.parse(ledger.snapshot())).toEqual({ ...before, appliedIndex: 5 });
+  });
+
+  it('refuses an entry index that does not grow, and accepts skipped indexes (no-op and config entries)', () => {
+    const ledger = new LedgerStateMachine();
+    ledger.apply(encodeCommand({ type: 'resume' }), 3);
+    expect(() => ledger.apply(encodeCommand({ type: 'resume' }), 3)).toThrow('entry 3 applied out of order');
+    ledger.apply(encodeCommand({ type: 'resume' }), 7);
+    expect(ledger.appliedIndex).toBe(7);
+  });
+
+  it('lists positions for one account', () => {
+    const ledger = new LedgerStateMachine();
+    applyAll(ledger, [
+      { type: 'order', order: order({ orderId: '1', account: 'b', symbol: 'Z' }) },
+      { type: 'order', order: order({ orderId: '2', account: 'a', symbol: 'Y' }) },
+      { type: 'order', order: order({ orderId: '3', account: 'b', symbol: 'A' }) },
+    ]);
+    expect(ledger.positions('b').map((p) => p.symbol)).toEqual(['A', 'Z']);
+    expect(ledger.positions().map((p) => `${p.account}/${p.symbol}`)).toEqual(['a/Y', 'b/A', 'b/Z']);
+    expect(ledger.positions('nobody')).toEqual([]);
+  });
+
+  it('refuses a snapshot that is not JSON, not a ledger snapshot, or inconsistent', () => {
+    const ledger = new LedgerStateMachine();
+    applyAll(ledger, [
+      { type: 'order', order: order({ orderId: 'x' }) },
+      { type: 'order', order: order({ orderId: 'y' }) },
+    ]);
+    const good = JSON.parse(ledger.snapshot());
+    expect(() => LedgerStateMachine.restore('{')).toThrow('ledger snapshot is not JSON');
+    expect(() => LedgerStateMachine.restore(JSON.stringify({ ...good, version: 2 }))).toThrow(
+      'invalid ledger snapshot: version',
+    );
+    expect(() => LedgerStateMachine.restore(JSON.stringify({ ...good, lastSeq: 3 }))).toThrow(
+      '2 accepted orders but lastSeq is 3',
+    );
+    const sameSeq = { ...good, orders: [good.orders[0], { ...good.orders[1], seq: 1 }] };
+    expect(() => LedgerStateMachine.restore(JSON.stringify(sameSeq))).toThrow('seq 1 of order y is repeated');
+    const twice = { ...good, orders: [good.orders[0], good.orders[0]] };
+    expect(() => LedgerStateMachine.restore(JSON.stringify(twice))).toThrow('order x appears twice');
+  });
+
+  it('checkRisk is a pure function of the order and its context', () => {
+    const context = { limits: { ...DEFAULT_RISK_LIMITS }, halted: false, haltReason: null, position: 999_995 };
+    expect(checkRisk(order({ quantity: 5 }), context)).toBeUndefined();
+    expect(checkRisk(order({ quantity: 6 }), context)).toContain('would exceed the limit');
+    expect(checkRisk(order({ quantity: 6, side: 'SELL' }), context)).toBeUndefined();
+    expect(checkRisk(order(), { ...context, halted: true })).toBe('trading is halted');
+  });
+});
+
+describe('LedgerStateMachine properties', () => {
+  const orderArb = fc.record({
+    orderId: fc.constantFrom('o1', 'o2', 'o3', 'o4', 'o5', 'o6', 'o7', 'o8', 'o9', 'o10', 'o11', 'o12'),
+    account: fc.constantFrom('alice', 'bob'),
+    symbol: fc.constantFrom('AAPL', 'MSFT', 'BTC-USD'),
+    side: fc.constantFrom('BUY' as const, 'SELL' as const),
+    quantity: fc.integer({ min: 1, max: 400 }),
+    price: fc.integer({ min: 1, max: 100_000 }).map((cents) => cents / 100),
+  });
+  const commandArb: fc.Arbitrary<LedgerCommand | string> = fc.oneof(
+    { weight: 12, arbitrary: orderArb.map((o): LedgerCommand => ({ type: 'order', order: o })) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .record(
+          {
+            maxOrderQuantity: fc.integer({ min: 1, max: 500 }),
+            maxOrderNotional: fc.integer({ min: 1, max: 50_000 }),
+            maxAbsPosition: fc.integer({ min: 1, max: 1_000 }),
+          },
+          { requiredKeys: [] },
+        )
+        .map((limits): LedgerCommand => ({ type: 'setLimits', limits })),
+    },
+    { weight: 1, arbitrary: fc.constant<LedgerCommand>({ type: 'halt', reason: 'test' }) },
+    { weight: 1, arbitrary: fc.constant<LedgerCommand>({ type: 'resume' }) },
+    { weight: 1, arbitrary: fc.string({ maxLength: 20 }) },
+  );
+  const commandsArb = fc.array(commandArb, { maxLength: 80 });
+
+  function run(commands: readonly (LedgerCommand | string)[]): {
+    ledger: LedgerStateMachine;
+    results: LedgerApplyResult[];
+  } {
+    const ledger = new LedgerStateMachine();
+    return { ledger, results: applyAll(ledger, commands) };
+  }
+  const orderResults = (results: LedgerApplyResult[]): OrderResult[] =>
+    results.filter((r): r is OrderResult => 'orderId' in r);
+
+  it('gives accepted orders the sequence numbers 1..n with no gaps', () => {
+    fc.assert(
+      fc.property(commandsArb, (commands) => {
+        const { ledger, results } = run(commands);
+        const seqs = orderResults(results)
+          .filter((r) => r.status === 'ACCEPTED' && !r.duplicate)
+          .map((r) => r.seq);
+        expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+        expect(ledger.lastSeq).toBe(seqs.length);
+      }),
+    );
+  });
+
+  it('keeps every position equal to the sum of its accepted fills, within the limit in force', () => {
+    fc.assert(
+      fc.property(commandsArb, (commands) => {
+        const { ledger, results } = run(commands);
+        const sums = new Map<string, number>();
+        let limits = { ...DEFAULT_RISK_LIMITS };
+        for (const r of results) {
+          if ('maxAbsPosition' in r) limits = r;
+          if (!('orderId' in r) || r.status !== 'ACCEPTED' || r.duplicate) continue;
+          expect(Math.abs(r.position)).toBeLessThanOrEqual(limits.maxAbsPosition);
+          expect(r.quantity).toBeLessThanOrEqual(limits.maxOrderQuantity);
+          const key = `${r.account}/${r.symbol}`;
+          const sum = (sums.get(key) ?? 0) + (r.side === 'BUY' ? r.quantity : -r.quantity);
+          sums.set(key, sum);
+          expect(r.position).toBe(sum);
+        }
+        expect(new Map(ledger.positions().map((p) => [`${p.account}/${p.symbol}`, p.quantity]))).toEqual(sums);
+      }),
+    );
+  });
+
+  it('answers every repeat of an order id with the first result marked duplicate', () => {
+    fc.assert(
+      fc.property(commandsArb, (commands) => {
+        const { ledger, results } = run(commands);
+        const first = new Map<string, OrderResult>();
+        for (const r of orderResults(results)) {
+          const earlier = first.get(r.orderId);
+          if (earlier) expect(r).toEqual({ ...earlier, duplicate: true });
+          else {
+            expect(r.duplicate).toBe(false);
+            first.set(r.orderId, r);
+          }
+        }
+        for (const [orderId, r] of first) expect(ledger.getOrder(orderId)).toEqual(r);
+      }),
+    );
+  });
+
+  it('continues identically after a snapshot and restore at any point', () => {
+    fc.assert(
+      fc.property(commandsArb, fc.nat(), (commands, at) => {
+        const cut = commands.length === 0 ? 0 : at % (commands.length + 1);
+        const whole = run(commands);
+        const prefix = run(commands.slice(0, cut));
+        const restored = LedgerStateMachine.restore(prefix.ledger.snapshot());
+        expect(restored.snapshot()).toBe(prefix.ledger.snapshot());
+        const rest = applyAll(restored, commands.slice(cut));
+        expect([...prefix.results, ...rest]).toEqual(whole.results);
+        expect(restored.snapshot()).toBe(whole.ledger.snapshot());
+        expect(restored.positions()).toEqual(whole.ledger.positions());
+      }),
+    );
+  });
+});
