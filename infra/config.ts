@@ -1,0 +1,187 @@
+import type { Node } from 'constructs';
+import { z } from 'zod';
+
+/**
+ * Every tunable of the CDK app is a context value (`-c key=value` on the CLI, or `context` in cdk.json).
+ * Values given on the CLI arrive as strings, so numbers and booleans are coerced; a bad value fails the
+ * synth with the key's name. Defaults that differ per target are resolved in `loadInfraConfig`.
+ */
+
+const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const flag = z.union([z.boolean(), z.enum(['true', 'false']).transform((value) => value === 'true')]);
+const commaList = z.union([
+  z.array(z.string().min(1)),
+  z
+    .string()
+    .min(1)
+    .transform((value) =>
+      value
+        .split(',')
+        .map((item) => item.trim())
+        .filter((item) => item.length > 0),
+    ),
+]);
+
+const VALID_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 3653];
+
+export const TARGETS = ['aws', 'localstack'] as const;
+export type Target = (typeof TARGETS)[number];
+
+/** Context keys with their defaults; `undefined` defaults are resolved per target below. */
+const ContextSchema = z.object({
+  /** Where the app is deployed: `aws` (default) or `localstack`. */
+  target: z.enum(TARGETS).default('aws'),
+  /** Account/region for the stacks; default: the CLI's (CDK_DEFAULT_*), region us-east-1 if none. */
+  account: z
+    .string()
+    .regex(/^\d{12}$/, 'a 12-digit AWS account id')
+    .optional(),
+  region: z.string().min(1).optional(),
+
+  /** Deploy RaftClusterStack (ECS Fargate). Default: true on aws, false on localstack (free plan: no ECS). */
+  deployRaftCluster: flag.optional(),
+  /** Raft members' HTTP base URLs when the cluster is not deployed by this app (compose or elsewhere). */
+  raftMembers: commaList.optional(),
+  /** Plain shared secret for the functions when the cluster runs outside the app (LocalStack + compose). */
+  raftAuthSecret: z.string().min(16, 'at least 16 characters').optional(),
+  /** ARN of an existing Secrets Manager secret for the functions when the cluster runs outside the app. */
+  raftAuthSecretArn: z.string().startsWith('arn:').optional(),
+  /** Per-request timeout of the ledger client in execute/api. */
+  raftRequestTimeoutMs: integer(100, 60_000).default(3000),
+
+  /** Kinesis shards (provisioned mode). */
+  shardCount: integer(1, 500).default(1),
+  /** Kinesis stream retention. */
+  streamRetentionHours: integer(24, 8760).default(24),
+  /** Kinesis → process mapping. */
+  kinesisBatchSize: integer(1, 10_000).default(100),
+  kinesisBatchingWindowSeconds: integer(0, 300).default(1),
+  kinesisRetryAttempts: integer(0, 10_000).default(5),
+  kinesisMaxRecordAgeSeconds: integer(60, 604_800).default(3600),
+  kinesisParallelizationFactor: integer(1, 10).default(1),
+  /** SQS → execute mapping (FIFO: at most 10). */
+  sqsBatchSize: integer(1, 10).default(10),
+  /** Receives before a command or event goes to its DLQ. */
+  maxReceiveCount: integer(1, 1000).default(5),
+
+  /** Functions. */
+  logLevel: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT', 'CRITICAL']).default('INFO'),
+  logRetentionDays: z.coerce
+    .number()
+    .int()
+    .refine((days) => VALID_RETENTION_DAYS.includes(days), {
+      message: `one of ${VALID_RETENTION_DAYS.join(', ')}`,
+    })
+    .default(14),
+  functionMemoryMb: integer(128, 10_240).default(256),
+  ingestTimeoutSeconds: integer(3, 900).default(60),
+  processTimeoutSeconds: integer(3, 900).default(30),
+  executeTimeoutSeconds: integer(3, 900).default(30),
+  apiTimeoutSeconds: integer(3, 29).default(10),
+
+  /** Market feed run by the schedule (EventBridge Scheduler → ingest). */
+  feedEnabled: flag.default(true),
+  feedRateMinutes: integer(1, 1440).default(1),
+  feedSymbols: commaList.default(['AAPL', 'MSFT', 'AMZN']),
+  feedTicksPerSecond: integer(1, 10_000).default(5),
+  feedSeed: integer(0, 2 ** 31 - 1).default(42),
+
+  /** Strategy (moving-average crossover) run by process. */
+  strategyFastWindow: integer(1, 10_000).default(5),
+  strategySlowWindow: integer(2, 10_000).default(20),
+  strategyOrderQuantity: integer(1, 1_000_000).default(10),
+  tradingAccount: z.string().min(1).default('strategy-1'),
+
+  /** HTTP API stage throttling. */
+  apiThrottleRatePerSecond: integer(1, 100_000).default(200),
+  apiThrottleBurst: integer(1, 100_000).default(400),
+
+  /** Alarms. */
+  iteratorAgeAlarmMs: integer(1000, 604_800_000).default(60_000),
+  alarmEmail: z.email().optional(),
+
+  /** Keep tables, the EFS file system and the secret on stack deletion. Default: true on aws, false on localstack. */
+  retainData: flag.optional(),
+
+  /** Raft cluster (RaftClusterStack). */
+  maxAzs: integer(1, 3).default(2),
+  raftNamespace: z
+    .string()
+    .regex(/^[a-z0-9-]+(\.[a-z0-9-]+)+$/, 'a DNS name such as raft.internal')
+    .default('raft.internal'),
+  raftHttpPort: integer(1, 65_535).default(8080),
+  raftPeerPort: integer(1, 65_535).default(7000),
+  raftDataDir: z.string().startsWith('/').default('/data'),
+  raftNodeUid: integer(1, 65_534).default(1000),
+  raftNodeCpu: z.coerce
+    .number()
+    .int()
+    .refine((cpu) => [256, 512, 1024, 2048, 4096].includes(cpu), { message: 'one of 256, 512, 1024, 2048, 4096' })
+    .default(256),
+  raftNodeMemoryMb: integer(512, 30_720).default(512),
+  raftNodeArchitecture: z.enum(['arm64', 'x86_64']).default('arm64'),
+  containerInsights: flag.default(true),
+});
+
+/** Every context key the app reads (for `tryGetContext` and the docs). */
+export const CONTEXT_KEYS = Object.keys(ContextSchema.shape) as (keyof typeof ContextSchema.shape)[];
+
+export type InfraConfig = Omit<z.infer<typeof ContextSchema>, 'deployRaftCluster' | 'retainData'> & {
+  deployRaftCluster: boolean;
+  retainData: boolean;
+  /** Compose service URLs when the cluster is not deployed by the app and none are given. */
+  raftMembers: string[] | undefined;
+};
+
+/** The compose services' addresses as the Lambda containers on the compose network see them. */
+export function composeRaftMembers(httpPort: number): string[] {
+  return ['raft-n1', 'raft-n2', 'raft-n3'].map((host) => `http://${host}:${httpPort}`);
+}
+
+export class InfraConfigError extends Error {}
+
+export function loadInfraConfig(node: Node): InfraConfig {
+  const raw: Record<string, unknown> = {};
+  for (const key of CONTEXT_KEYS) {
+    const value: unknown = node.tryGetContext(key);
+    if (value !== undefined && value !== '') raw[key] = value;
+  }
+  const parsed = ContextSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `context "${issue.path.join('.')}": ${issue.message}`);
+    throw new InfraConfigError(`Invalid CDK context: ${problems.join('; ')}`);
+  }
+  const context = parsed.data;
+  const onAws = context.target === 'aws';
+  const deployRaftCluster = context.deployRaftCluster ?? onAws;
+  if (context.strategyFastWindow >= context.strategySlowWindow) {
+    throw new InfraConfigError('Invalid CDK context: "strategyFastWindow" must be smaller than "strategySlowWindow"');
+  }
+  if (context.raftAuthSecret !== undefined && context.raftAuthSecretArn !== undefined) {
+    throw new InfraConfigError('Invalid CDK context: give "raftAuthSecret" or "raftAuthSecretArn", not both');
+  }
+  if (deployRaftCluster && (context.raftMembers !== undefined || context.raftAuthSecret !== undefined)) {
+    throw new InfraConfigError(
+      'Invalid CDK context: "raftMembers"/"raftAuthSecret" are for a cluster run outside the app; ' +
+        'with "deployRaftCluster" the members and secret come from RaftClusterStack',
+    );
+  }
+  let raftMembers = context.raftMembers;
+  if (!deployRaftCluster && raftMembers === undefined) {
+    if (onAws) {
+      throw new InfraConfigError(
+        'Invalid CDK context: "raftMembers" is required on target aws when "deployRaftCluster" is false',
+      );
+    }
+    raftMembers = composeRaftMembers(context.raftHttpPort);
+  }
+  // LocalStack + compose: the same RAFT_AUTH_SECRET the compose nodes get from the shell, if none is in context.
+  const raftAuthSecret =
+    context.raftAuthSecret ??
+    (!onAws && context.raftAuthSecretArn === undefined ? nonEmpty(process.env.RAFT_AUTH_SECRET) : undefined);
+  return { ...context, deployRaftCluster, raftMembers, raftAuthSecret, retainData: context.retainData ?? onAws };
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
+}
