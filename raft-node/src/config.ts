@@ -1,0 +1,246 @@
+import { z } from 'zod';
+
+/**
+ * The node's whole configuration, read from the environment once at start. A bad value stops the
+ * process with a message naming the variable (see `loadConfig`).
+ */
+
+const hostPort = z
+  .string()
+  .regex(/^[A-Za-z0-9.\-_[\]:]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:7000')
+  .refine((v) => {
+    const port = Number(v.slice(v.lastIndexOf(':') + 1));
+    return port > 0 && port < 65536;
+  }, 'port must be 1-65535');
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const positiveInt = (min: number, max: number) =>
+  z.string().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(min).max(max));
+
+const httpUrl = z
+  .string()
+  .url()
+  .refine((v) => /^https?:\/\//.test(v), 'must be an http(s) URL')
+  .transform((v) => v.replace(/\/+$/, ''));
+
+const EnvSchema = z
+  .object({
+    RAFT_NODE_ID: z
+      .string({ error: 'is required' })
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, _ or -'),
+    RAFT_BIND_ADDR: hostPort.default('127.0.0.1:7000'),
+    RAFT_ADVERTISE_ADDR: hostPort.optional(),
+    RAFT_DATA_DIR: z.string().min(1).optional(),
+    RAFT_BOOTSTRAP: bool.default(false),
+    RAFT_JOIN_ADDR: z.string().min(1).optional(),
+    PORT_HTTP: positiveInt(1, 65535).default(8080),
+    HTTP_BIND_HOST: z.string().min(1).default('127.0.0.1'),
+    RAFT_HTTP_ADVERTISE_URL: httpUrl.optional(),
+    LOG_LEVEL: z
+      .string()
+      .transform((v) => v.toLowerCase())
+      .pipe(z.enum(['debug', 'info', 'warn', 'error']))
+      .default('info'),
+    RAFT_HEARTBEAT_MS: positiveInt(1, 10_000).default(50),
+    RAFT_ELECTION_MS: positiveInt(2, 60_000).default(300),
+    RAFT_SNAPSHOT_THRESHOLD: positiveInt(1, 100_000_000).default(10_000),
+    RAFT_MAX_INFLIGHT_MSGS: positiveInt(1, 10_000).default(256),
+    RAFT_MAX_ENTRIES_PER_APPEND: positiveInt(1, 100_000).default(1024),
+    RAFT_SHUTDOWN_TRANSFER_MS: positiveInt(0, 60_000).default(2_000),
+    RAFT_AUTH_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+    RAFT_AUTH_SECRET_ARN: z
+      .string()
+      .regex(/^arn:aws[a-z-]*:secretsmanager:/, 'must be a Secrets Manager secret ARN')
+      .optional(),
+    CHAOS_ENABLED: bool.default(false),
+    CHAOS_PROFILE: z.string().optional(),
+    CHAOS_TARGET_NODE_ID: z.string().min(1).optional(),
+    CHAOS_DROP_PCT: z
+      .string()
+      .regex(/^\d+(\.\d+)?$/, 'must be a number 0-100')
+      .transform(Number)
+      .pipe(z.number().min(0).max(100))
+      .optional(),
+    CHAOS_DELAY_MS_MIN: positiveInt(0, 60_000).optional(),
+    CHAOS_DELAY_MS_MAX: positiveInt(0, 60_000).optional(),
+    CHAOS_SEED: positiveInt(0, 2 ** 32 - 1).optional(),
+    CHAOS_EXIT_ON_LEADER: bool.default(false),
+  })
+  .superRefine((env, ctx) => {
+    if (env.RAFT_ELECTION_MS < 2 * env.RAFT_HEARTBEAT_MS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['RAFT_ELECTION_MS'],
+        message: 'must be at least twice RAFT_HEARTBEAT_MS',
+      });
+    }
+    if (env.RAFT_AUTH_SECRET && env.RAFT_AUTH_SECRET_ARN) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['RAFT_AUTH_SECRET_ARN'],
+        message: 'set either RAFT_AUTH_SECRET or RAFT_AUTH_SECRET_ARN, not both',
+      });
+    }
+    if (
+      env.CHAOS_DELAY_MS_MIN !== undefined &&
+      env.CHAOS_DELAY_MS_MAX !== undefined &&
+      env.CHAOS_DELAY_MS_MIN > env.CHAOS_DELAY_MS_MAX
+    ) {
+      ctx.addIssue({ code: 'custom', path: ['CHAOS_DELAY_MS_MAX'], message: 'must be >= CHAOS_DELAY_MS_MIN' });
+    }
+  });
+
+export interface ChaosSettings {
+  enabled: boolean;
+  dropPct: number;
+  delayMinMs: number;
+  delayMaxMs: number;
+  targetNodeId?: string;
+  seed: number;
+  exitOnLeader: boolean;
+}
+
+export interface NodeConfig {
+  nodeId: string;
+  bindHost: string;
+  bindPort: number;
+  advertiseAddr: string;
+  dataDir: string;
+  bootstrap: boolean;
+  joinAddr?: string;
+  httpPort: number;
+  httpBindHost: string;
+  httpAdvertiseUrl: string;
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+  heartbeatMs: number;
+  electionTicks: number;
+  snapshotThreshold: number;
+  maxInflightMsgs: number;
+  maxEntriesPerAppend: number;
+  shutdownTransferMs: number;
+  authSecret?: string;
+  authSecretArn?: string;
+  chaos: ChaosSettings;
+}
+
+export class ConfigError extends Error {}
+
+function splitHostPort(addr: string): { host: string; port: number } {
+  const i = addr.lastIndexOf(':');
+  return { host: addr.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(addr.slice(i + 1)) };
+}
+
+/** "drop-pct=30,delay=50-250,seed=7,target=n2,exit-on-leader" → partial chaos settings. */
+export function parseChaosProfile(profile: string): Partial<ChaosSettings> {
+  const out: Partial<ChaosSettings> = {};
+  for (const raw of profile.split(',')) {
+    const part = raw.trim();
+    if (!part) continue;
+    const [key, value = ''] = part.split('=', 2).map((s) => s.trim()) as [string, string?];
+    const num = (v: string, max: number): number => {
+      if (!/^\d+(\.\d+)?$/.test(v) || Number(v) > max) throw new ConfigError(`"${part}": ${key} must be 0-${max}`);
+      return Number(v);
+    };
+    switch (key) {
+      case 'drop-pct':
+      case 'drop':
+        out.dropPct = num(value, 100);
+        break;
+      case 'delay': {
+        const m = /^(\d+)(?:-(\d+))?$/.exec(value);
+        if (!m) throw new ConfigError(`"${part}": delay must be MS or MIN-MAX`);
+        out.delayMinMs = Number(m[1]);
+        out.delayMaxMs = Number(m[2] ?? m[1]);
+        if (out.delayMinMs > out.delayMaxMs) throw new ConfigError(`"${part}": delay MIN must be <= MAX`);
+        break;
+      }
+      case 'seed':
+        out.seed = num(value, 2 ** 32 - 1);
+        break;
+      case 'target':
+        if (!value) throw new ConfigError(`"${part}": target needs a node id`);
+        out.targetNodeId = value;
+        break;
+      case 'exit-on-leader':
+        out.exitOnLeader = value === '' || value === 'true' || value === '1';
+        break;
+      default:
+        throw new ConfigError(`unknown key "${key}" (known: drop-pct, delay, seed, target, exit-on-leader)`);
+    }
+  }
+  return out;
+}
+
+/** Parses and validates the environment; throws ConfigError naming the first bad variable(s). */
+export function parseConfig(env: NodeJS.ProcessEnv): NodeConfig {
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = EnvSchema.safeParse(present);
+  if (!parsed.success) {
+    const msg = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(env)'}: ${issue.message}`).join('; ');
+    throw new ConfigError(`invalid configuration: ${msg}`);
+  }
+  const e = parsed.data;
+  const bind = splitHostPort(e.RAFT_BIND_ADDR);
+  const advertiseAddr = e.RAFT_ADVERTISE_ADDR ?? e.RAFT_BIND_ADDR;
+  const advertiseHost = splitHostPort(advertiseAddr).host;
+  if (advertiseHost === '0.0.0.0' || advertiseHost === '::' || advertiseHost === '') {
+    throw new ConfigError(
+      'invalid configuration: RAFT_ADVERTISE_ADDR: required (a reachable host:port) when RAFT_BIND_ADDR binds all interfaces',
+    );
+  }
+  let profile: Partial<ChaosSettings> = {};
+  if (e.CHAOS_PROFILE) {
+    try {
+      profile = parseChaosProfile(e.CHAOS_PROFILE);
+    } catch (err) {
+      throw new ConfigError(`invalid configuration: CHAOS_PROFILE: ${(err as Error).message}`);
+    }
+  }
+  const delayMinMs = e.CHAOS_DELAY_MS_MIN ?? profile.delayMinMs ?? 0;
+  const delayMaxMs = e.CHAOS_DELAY_MS_MAX ?? profile.delayMaxMs ?? delayMinMs;
+  if (delayMinMs > delayMaxMs) {
+    throw new ConfigError('invalid configuration: CHAOS_DELAY_MS_MAX: must be >= the minimum delay');
+  }
+  if (e.RAFT_BOOTSTRAP && e.RAFT_JOIN_ADDR) {
+    throw new ConfigError('invalid configuration: RAFT_JOIN_ADDR: a bootstrap node (RAFT_BOOTSTRAP=true) joins nobody');
+  }
+  return {
+    nodeId: e.RAFT_NODE_ID,
+    bindHost: bind.host,
+    bindPort: bind.port,
+    advertiseAddr,
+    dataDir: e.RAFT_DATA_DIR ?? `./.data/raft/${e.RAFT_NODE_ID}`,
+    bootstrap: e.RAFT_BOOTSTRAP,
+    joinAddr: e.RAFT_JOIN_ADDR
+      ? /^https?:\/\//.test(e.RAFT_JOIN_ADDR)
+        ? e.RAFT_JOIN_ADDR.replace(/\/+$/, '')
+        : `http://${e.RAFT_JOIN_ADDR}`
+      : undefined,
+    httpPort: e.PORT_HTTP,
+    httpBindHost: e.HTTP_BIND_HOST,
+    httpAdvertiseUrl:
+      e.RAFT_HTTP_ADVERTISE_URL ??
+      `http://${advertiseHost.includes(':') ? `[${advertiseHost}]` : advertiseHost}:${e.PORT_HTTP}`,
+    logLevel: e.LOG_LEVEL,
+    heartbeatMs: e.RAFT_HEARTBEAT_MS,
+    electionTicks: Math.max(2, Math.round(e.RAFT_ELECTION_MS / e.RAFT_HEARTBEAT_MS)),
+    snapshotThreshold: e.RAFT_SNAPSHOT_THRESHOLD,
+    maxInflightMsgs: e.RAFT_MAX_INFLIGHT_MSGS,
+    maxEntriesPerAppend: e.RAFT_MAX_ENTRIES_PER_APPEND,
+    shutdownTransferMs: e.RAFT_SHUTDOWN_TRANSFER_MS,
+    authSecret: e.RAFT_AUTH_SECRET,
+    authSecretArn: e.RAFT_AUTH_SECRET_ARN,
+    chaos: {
+      enabled: e.CHAOS_ENABLED,
+      dropPct: e.CHAOS_DROP_PCT ?? profile.dropPct ?? 0,
+      delayMinMs,
+      delayMaxMs,
+      targetNodeId: e.CHAOS_TARGET_NODE_ID ?? profile.targetNodeId,
+      seed: e.CHAOS_SEED ?? profile.seed ?? Date.now() % 2 ** 32,
+      exitOnLeader: e.CHAOS_EXIT_ON_LEADER || profile.exitOnLeader === true,
+    },
+  };
+}

@@ -1,0 +1,204 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { z } from 'zod';
+import {
+  describeZodError,
+  OrderIdSchema,
+  OrderSchema,
+  type Order,
+  type OrderResult,
+} from '../../../shared/domain/order';
+import { isAuthorizedHeader } from '../../../shared/raft-client/auth';
+import type { MemberInfo, NodeStatus, Position, RiskLimits } from '../../../shared/raft-client/types';
+import type { NodeLogger } from '../logger';
+
+/**
+ * The client-facing HTTP JSON API (issue 2's contract). Thin: validates, authenticates, and hands each
+ * request to the node, which answers with an Outcome; this file turns outcomes into status codes.
+ */
+
+export type Outcome<T> =
+  | { kind: 'ok'; value: T }
+  | { kind: 'not-leader'; leaderUrl: string | null }
+  | { kind: 'unavailable'; reason: string }
+  | { kind: 'conflict'; reason: string }
+  | { kind: 'not-found' };
+
+export interface JoinRequest {
+  nodeId: string;
+  raftAddr: string;
+  httpUrl: string;
+}
+
+/** What the HTTP layer needs from the node. */
+export interface LedgerNodeApi {
+  applyOrder(order: Order): Promise<Outcome<OrderResult>>;
+  setLimits(limits: Partial<RiskLimits>): Promise<Outcome<RiskLimits>>;
+  setHalted(halted: boolean): Promise<Outcome<{ halted: boolean }>>;
+  getOrder(orderId: string): Promise<Outcome<OrderResult>>;
+  positions(account?: string): Promise<Outcome<Position[]>>;
+  limits(): Promise<Outcome<RiskLimits & { halted: boolean }>>;
+  addMember(req: JoinRequest): Promise<Outcome<{ members: MemberInfo[] }>>;
+  removeMember(nodeId: string): Promise<Outcome<{ members: MemberInfo[] }>>;
+  status(): NodeStatus & { authOpen: boolean };
+  isReady(): boolean;
+}
+
+const LimitsSchema = z
+  .object({
+    maxOrderQuantity: z.number().positive().finite(),
+    maxOrderNotional: z.number().positive().finite(),
+    maxAbsPosition: z.number().positive().finite(),
+  })
+  .partial()
+  .strict()
+  .refine((v) => Object.keys(v).length > 0, 'give at least one of maxOrderQuantity, maxOrderNotional, maxAbsPosition');
+
+const NodeIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, _ or -');
+
+const JoinSchema = z
+  .object({
+    nodeId: NodeIdSchema,
+    raftAddr: z.string().regex(/^[A-Za-z0-9.\-_[\]:]+:\d{1,5}$/, 'must be host:port'),
+    httpUrl: z.string().regex(/^https?:\/\/[^\s/]+$/, 'must be an http(s) base URL without a path'),
+  })
+  .strict();
+
+const MAX_BODY_BYTES = 64 * 1024;
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const payload = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(payload),
+    ...headers,
+  });
+  res.end(payload);
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, `body larger than ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  if (size === 0) return {};
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new HttpError(400, 'body is not valid JSON');
+  }
+}
+
+function parse<T>(schema: z.ZodType<T>, value: unknown): T {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new HttpError(400, describeZodError(r.error));
+  return r.data;
+}
+
+export interface HttpApiOptions {
+  node: LedgerNodeApi;
+  secret?: string;
+  logger: NodeLogger;
+}
+
+export function createHttpApi(opts: HttpApiOptions): Server {
+  const { node, secret, logger } = opts;
+
+  const reply = <T>(req: IncomingMessage, res: ServerResponse, outcome: Outcome<T>, okStatus = 200): void => {
+    switch (outcome.kind) {
+      case 'ok':
+        return send(res, okStatus, outcome.value);
+      case 'not-leader':
+        if (outcome.leaderUrl) {
+          const location = `${outcome.leaderUrl}${req.url ?? '/'}`;
+          return send(res, 307, { leader: outcome.leaderUrl }, { location });
+        }
+        return send(res, 503, { error: 'no leader known; retry shortly' }, { 'retry-after': '1' });
+      case 'unavailable':
+        return send(res, 503, { error: outcome.reason }, { 'retry-after': '1' });
+      case 'conflict':
+        return send(res, 409, { error: outcome.reason });
+      case 'not-found':
+        return send(res, 404, { error: 'not found' });
+    }
+  };
+
+  const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://node');
+    const path = url.pathname.replace(/\/+$/, '') || '/';
+    const method = req.method ?? 'GET';
+
+    if (path === '/healthz' && method === 'GET') return send(res, 200, { ok: true });
+    if (path === '/readyz' && method === 'GET') {
+      return node.isReady() ? send(res, 200, { ready: true }) : send(res, 503, { ready: false });
+    }
+    if (secret && !isAuthorizedHeader(req.headers.authorization, secret)) {
+      // Drain the body so a keep-alive connection stays usable; nothing is applied.
+      req.resume();
+      return send(res, 401, { error: 'missing or invalid bearer token' }, { 'www-authenticate': 'Bearer' });
+    }
+
+    if (path === '/v1/orders' && method === 'POST') {
+      const order = parse(OrderSchema, await readJson(req));
+      return reply(req, res, await node.applyOrder(order));
+    }
+    if (path.startsWith('/v1/orders/') && method === 'GET') {
+      const id = decodeURIComponent(path.slice('/v1/orders/'.length));
+      const orderId = parse(OrderIdSchema, id);
+      return reply(req, res, await node.getOrder(orderId));
+    }
+    if (path === '/v1/positions' && method === 'GET') {
+      const account = url.searchParams.get('account') ?? undefined;
+      return reply(req, res, await node.positions(account || undefined));
+    }
+    if (path === '/v1/limits' && method === 'GET') return reply(req, res, await node.limits());
+    if (path === '/v1/limits' && method === 'POST') {
+      const limits = parse(LimitsSchema, await readJson(req));
+      return reply(req, res, await node.setLimits(limits));
+    }
+    if (path === '/v1/halt' && method === 'POST') {
+      req.resume();
+      return reply(req, res, await node.setHalted(true));
+    }
+    if (path === '/v1/resume' && method === 'POST') {
+      req.resume();
+      return reply(req, res, await node.setHalted(false));
+    }
+    if (path === '/v1/status' && method === 'GET') return send(res, 200, node.status());
+    if (path === '/v1/members' && method === 'POST') {
+      const join = parse(JoinSchema, await readJson(req));
+      return reply(req, res, await node.addMember(join));
+    }
+    if (path.startsWith('/v1/members/') && method === 'DELETE') {
+      const id = parse(NodeIdSchema, decodeURIComponent(path.slice('/v1/members/'.length)));
+      return reply(req, res, await node.removeMember(id));
+    }
+    req.resume();
+    throw new HttpError(404, `no route for ${method} ${path}`);
+  };
+
+  const server = createServer({ keepAlive: true, keepAliveTimeout: 65_000 }, (req, res) => {
+    route(req, res).catch((err: unknown) => {
+      if (err instanceof HttpError) {
+        if (!res.headersSent) send(res, err.status, { error: err.message });
+        return;
+      }
+      logger.error('request failed', { method: req.method, url: req.url, error: err as Error });
+      if (!res.headersSent) send(res, 500, { error: 'internal error' });
+    });
+  });
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  return server;
+}

@@ -1,0 +1,290 @@
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { newChallenge, peerProof, verifyPeerProof } from '../../../shared/raft-client/auth';
+import type { Chaos } from '../chaos';
+import type { NodeLogger } from '../logger';
+import { encodeFrame, FrameDecoder } from './framing';
+
+/**
+ * Node-to-node transport over TCP. Each node dials one persistent outbound connection per peer and
+ * only sends on it; the listener only receives. Messages queued during one turn of the event loop go
+ * out as a single frame. A full queue drops messages: Raft retransmits whatever matters.
+ *
+ * Handshake: the listener sends a random challenge; the dialer answers with its identity and
+ * HMAC(secret, challenge|nodeId). With a secret configured, a wrong or missing proof closes the socket.
+ */
+
+export interface WireMessage {
+  from: string;
+  to: string;
+  type: string;
+  term: number;
+}
+
+export interface PeerHello {
+  nodeId: string;
+  raftAddr: string;
+  httpUrl: string;
+}
+
+interface ChallengeFrame {
+  kind: 'challenge';
+  challenge: string;
+}
+interface HelloFrame extends PeerHello {
+  kind: 'hello';
+  proof: string | null;
+}
+
+export interface TransportOptions<M extends WireMessage> {
+  self: PeerHello;
+  bindHost: string;
+  bindPort: number;
+  secret?: string;
+  chaos: Chaos;
+  logger: NodeLogger;
+  /** The raft address of a peer, from the node's member book; undefined if unknown. */
+  resolve(nodeId: string): string | undefined;
+  onMessages(messages: M[]): void;
+  onPeerHello(hello: PeerHello): void;
+}
+
+const MAX_QUEUED_MESSAGES = 20_000;
+/** Stop writing to a socket whose kernel/user buffers hold this much; queue, then drop. */
+const MAX_SOCKET_BACKLOG_BYTES = 64 * 1024 * 1024;
+
+class Peer<M extends WireMessage> {
+  private socket: Socket | null = null;
+  private ready = false;
+  private connecting = false;
+  private queue: M[] = [];
+  private flushScheduled = false;
+  private backoffMs = 20;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private addr: string | undefined;
+  dropped = 0;
+
+  constructor(
+    readonly id: string,
+    private readonly opts: TransportOptions<M>,
+  ) {}
+
+  enqueue(msg: M): void {
+    if (this.closed) return;
+    if (this.queue.length >= MAX_QUEUED_MESSAGES) {
+      this.dropped++;
+      return;
+    }
+    this.queue.push(msg);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.closed || this.queue.length === 0) return;
+    if (!this.ready || !this.socket) {
+      this.connect();
+      return;
+    }
+    if (this.socket.writableLength > MAX_SOCKET_BACKLOG_BYTES) {
+      this.dropped += this.queue.length;
+      this.queue = [];
+      return;
+    }
+    const batch = this.queue;
+    this.queue = [];
+    this.socket.write(encodeFrame(batch));
+  }
+
+  private connect(): void {
+    if (this.connecting || this.retryTimer || this.closed) return;
+    const addr = this.opts.resolve(this.id);
+    if (!addr) {
+      // Nobody told us where this peer lives yet; drop, Raft resends once the address is known.
+      this.dropped += this.queue.length;
+      this.queue = [];
+      return;
+    }
+    this.addr = addr;
+    const i = addr.lastIndexOf(':');
+    const host = addr.slice(0, i).replace(/^\[|\]$/g, '');
+    const port = Number(addr.slice(i + 1));
+    this.connecting = true;
+    const socket = createConnection({ host, port, noDelay: true });
+    const decoder = new FrameDecoder();
+    socket.setKeepAlive(true, 5_000);
+    socket.on('data', (chunk) => {
+      let frames: unknown[];
+      try {
+        frames = decoder.push(chunk);
+      } catch {
+        socket.destroy();
+        return;
+      }
+      for (const frame of frames) {
+        const f = frame as ChallengeFrame;
+        if (f.kind !== 'challenge' || this.ready) continue;
+        const hello: HelloFrame = {
+          kind: 'hello',
+          ...this.opts.self,
+          proof: this.opts.secret ? peerProof(this.opts.secret, f.challenge, this.opts.self.nodeId) : null,
+        };
+        socket.write(encodeFrame(hello));
+        this.ready = true;
+        this.connecting = false;
+        this.backoffMs = 20;
+        this.flush();
+      }
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      if (this.socket === socket) {
+        this.socket = null;
+        this.ready = false;
+        this.connecting = false;
+        this.scheduleReconnect();
+      }
+    });
+    this.socket = socket;
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closed || this.retryTimer) return;
+    const wait = this.backoffMs;
+    this.backoffMs = Math.min(this.backoffMs * 2, 1_000);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      if (this.queue.length > 0) this.connect();
+    }, wait);
+    this.retryTimer.unref();
+  }
+
+  /** The member book changed this peer's address: reconnect there. */
+  readdress(): void {
+    const addr = this.opts.resolve(this.id);
+    if (addr && this.addr && addr !== this.addr) this.socket?.destroy();
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.socket?.end();
+    this.socket?.destroy();
+    this.queue = [];
+  }
+}
+
+export class Transport<M extends WireMessage> {
+  private readonly peers = new Map<string, Peer<M>>();
+  private server: Server | null = null;
+  private readonly inbound = new Set<Socket>();
+
+  constructor(private readonly opts: TransportOptions<M>) {}
+
+  async listen(): Promise<void> {
+    const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.opts.bindPort, this.opts.bindHost, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.server = server;
+  }
+
+  send(messages: M[]): void {
+    for (const msg of messages) {
+      if (msg.to === this.opts.self.nodeId) continue;
+      const verdict = this.opts.chaos.judge(msg.to);
+      if (verdict.action === 'drop') continue;
+      if (verdict.action === 'delay') {
+        setTimeout(() => this.peer(msg.to).enqueue(msg), verdict.ms).unref();
+        continue;
+      }
+      this.peer(msg.to).enqueue(msg);
+    }
+  }
+
+  readdress(nodeId: string): void {
+    this.peers.get(nodeId)?.readdress();
+  }
+
+  forget(nodeId: string): void {
+    this.peers.get(nodeId)?.close();
+    this.peers.delete(nodeId);
+  }
+
+  async close(): Promise<void> {
+    for (const p of this.peers.values()) p.close();
+    this.peers.clear();
+    for (const s of this.inbound) s.destroy();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  private peer(id: string): Peer<M> {
+    let p = this.peers.get(id);
+    if (!p) {
+      p = new Peer(id, this.opts);
+      this.peers.set(id, p);
+    }
+    return p;
+  }
+
+  private accept(socket: Socket): void {
+    this.inbound.add(socket);
+    socket.setKeepAlive(true, 5_000);
+    const challenge = newChallenge();
+    const decoder = new FrameDecoder();
+    let peerId: string | null = null;
+    socket.write(encodeFrame({ kind: 'challenge', challenge } satisfies ChallengeFrame));
+    socket.on('data', (chunk) => {
+      let frames: unknown[];
+      try {
+        frames = decoder.push(chunk);
+      } catch (err) {
+        this.opts.logger.warn('bad frame from peer; closing', { peerId, error: (err as Error).message });
+        socket.destroy();
+        return;
+      }
+      for (const frame of frames) {
+        if (peerId === null) {
+          const hello = frame as Partial<HelloFrame>;
+          if (hello.kind !== 'hello' || typeof hello.nodeId !== 'string') {
+            socket.destroy();
+            return;
+          }
+          const secret = this.opts.secret;
+          const proofOk = secret
+            ? typeof hello.proof === 'string' && verifyPeerProof(secret, challenge, hello.nodeId, hello.proof)
+            : true;
+          if (!proofOk) {
+            this.opts.logger.warn('peer failed authentication; connection refused', {
+              claimedNodeId: hello.nodeId,
+              remote: socket.remoteAddress,
+            });
+            socket.destroy();
+            return;
+          }
+          peerId = hello.nodeId;
+          this.opts.onPeerHello({
+            nodeId: hello.nodeId,
+            raftAddr: String(hello.raftAddr),
+            httpUrl: String(hello.httpUrl),
+          });
+          continue;
+        }
+        if (!Array.isArray(frame)) continue;
+        const from = peerId;
+        // A peer may speak only for itself.
+        const messages = (frame as M[]).filter((m) => m && m.from === from && m.to === this.opts.self.nodeId);
+        if (messages.length > 0) this.opts.onMessages(messages);
+      }
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => this.inbound.delete(socket));
+  }
+}

@@ -1,0 +1,219 @@
+import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Order, OrderResult } from '../domain/order';
+import { deriveApiToken } from './auth';
+import type { LedgerClient, NodeStatus, Position } from './types';
+
+/**
+ * HTTP client for the Raft ledger. Finds the leader (following 307s), retries 503s, timeouts and
+ * connection errors with exponential backoff and full jitter, and — because a timed-out or broken
+ * request may still have been applied — reads the order back by id before it sends it again. Resending
+ * is safe anyway (the ledger dedups by orderId); the read-back just returns the first outcome sooner.
+ */
+
+export interface LedgerClientOptions {
+  /** HTTP base URLs of the cluster members, e.g. http://10.0.0.1:8080. */
+  members: string[];
+  /** RAFT_AUTH_SECRET of the cluster; without it requests carry no credentials. */
+  authSecret?: string;
+  /** Per-request timeout (default 3000 ms). */
+  requestTimeoutMs?: number;
+  /** Attempts per call before giving up (default 10). */
+  maxAttempts?: number;
+  /** Backoff base and cap (defaults 25 ms and 1000 ms). */
+  backoffBaseMs?: number;
+  backoffCapMs?: number;
+}
+
+export class LedgerClientError extends Error {
+  constructor(
+    message: string,
+    /** HTTP status of a definitive refusal (400, 401, 404 …); undefined when retries ran out. */
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = 'LedgerClientError';
+  }
+}
+
+interface HttpReply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: unknown;
+}
+
+/** A failure after which the request may or may not have reached the server. */
+class TransportFailure extends Error {
+  constructor(
+    message: string,
+    /** True when the request certainly was not delivered (e.g. connection refused). */
+    readonly notSent: boolean,
+  ) {
+    super(message);
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export interface ClosableLedgerClient extends LedgerClient {
+  /** Closes idle keep-alive sockets. */
+  close(): void;
+}
+
+export function createLedgerClient(options: LedgerClientOptions): ClosableLedgerClient {
+  if (options.members.length === 0) throw new LedgerClientError('members: at least one node URL is required');
+  const members = options.members.map((m) => m.replace(/\/+$/, ''));
+  const timeoutMs = options.requestTimeoutMs ?? 3_000;
+  const maxAttempts = options.maxAttempts ?? 10;
+  const baseMs = options.backoffBaseMs ?? 25;
+  const capMs = options.backoffCapMs ?? 1_000;
+  const authHeader = options.authSecret ? `Bearer ${deriveApiToken(options.authSecret)}` : undefined;
+  const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 512 });
+  const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 512 });
+
+  let leaderHint: string | null = null;
+  let rotation = 0;
+
+  const pickTarget = (): string => leaderHint ?? members[rotation++ % members.length]!;
+  const backoff = (attempt: number) => sleep(Math.random() * Math.min(capMs, baseMs * 2 ** attempt));
+
+  const call = (base: string, method: string, path: string, body?: unknown): Promise<HttpReply> =>
+    new Promise((resolve, reject) => {
+      const url = new URL(path, base);
+      const isHttps = url.protocol === 'https:';
+      const payload = body === undefined ? undefined : JSON.stringify(body);
+      const headers: Record<string, string | number> = { accept: 'application/json' };
+      if (payload !== undefined) {
+        headers['content-type'] = 'application/json';
+        headers['content-length'] = Buffer.byteLength(payload);
+      }
+      if (authHeader) headers.authorization = authHeader;
+      let sent = false;
+      const req = (isHttps ? httpsRequest : httpRequest)(
+        url,
+        { method, headers, agent: isHttps ? httpsAgent : httpAgent, timeout: timeoutMs },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let parsed: unknown = undefined;
+            try {
+              parsed = text ? JSON.parse(text) : undefined;
+            } catch {
+              parsed = text;
+            }
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed });
+          });
+          res.on('error', (err) => reject(new TransportFailure(err.message, false)));
+        },
+      );
+      req.on('finish', () => (sent = true));
+      req.on('timeout', () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        const refused = err.code === 'ECONNREFUSED' || err.code === 'ENOTFOUND' || err.code === 'EHOSTUNREACH';
+        reject(new TransportFailure(`${method} ${url.href}: ${err.message}`, refused || !sent));
+      });
+      req.end(payload);
+    });
+
+  const errorText = (reply: HttpReply): string => {
+    const b = reply.body as { error?: unknown } | undefined;
+    return typeof b?.error === 'string' ? b.error : `HTTP ${reply.status}`;
+  };
+
+  const leaderFrom = (reply: HttpReply): string | null => {
+    const b = reply.body as { leader?: unknown } | undefined;
+    if (typeof b?.leader === 'string') return b.leader;
+    const loc = reply.headers.location;
+    return loc ? new URL(loc).origin : null;
+  };
+
+  /**
+   * A read served by any node (linearizable on the server side via ReadIndex). 404 → undefined.
+   */
+  const read = async <T>(path: string): Promise<T | undefined> => {
+    let lastError = 'no attempt made';
+    for (let attempt = 0; attempt < maxAttempts; attempt++) {
+      const target = pickTarget();
+      try {
+        const reply = await call(target, 'GET', path);
+        if (reply.status === 200) return reply.body as T;
+        if (reply.status === 404) return undefined;
+        if (reply.status === 307) {
+          leaderHint = leaderFrom(reply);
+          continue;
+        }
+        if (reply.status === 503) {
+          if (target === leaderHint) leaderHint = null;
+          lastError = `${target}: ${errorText(reply)}`;
+        } else {
+          throw new LedgerClientError(`GET ${path}: ${errorText(reply)}`, reply.status);
+        }
+      } catch (err) {
+        if (err instanceof LedgerClientError) throw err;
+        if (target === leaderHint) leaderHint = null;
+        lastError = (err as Error).message;
+      }
+      await backoff(attempt);
+    }
+    throw new LedgerClientError(`GET ${path} failed after ${maxAttempts} attempts: ${lastError}`);
+  };
+
+  const write = async <T>(path: string, body: unknown, readBack?: () => Promise<T | undefined>): Promise<T> => {
+    let lastError = 'no attempt made';
+    let redirects = 0;
+    for (let attempt = 0; attempt < maxAttempts;) {
+      const target = pickTarget();
+      try {
+        const reply = await call(target, 'POST', path, body);
+        if (reply.status === 200) {
+          leaderHint = target;
+          return reply.body as T;
+        }
+        if (reply.status === 307) {
+          leaderHint = leaderFrom(reply);
+          // Following a redirect is not a failed attempt, but a redirect loop must end.
+          if (++redirects <= 2 * members.length + 2) continue;
+          lastError = 'too many redirects';
+        } else if (reply.status === 503) {
+          leaderHint = null;
+          lastError = `${target}: ${errorText(reply)}`;
+        } else {
+          throw new LedgerClientError(`POST ${path}: ${errorText(reply)}`, reply.status);
+        }
+      } catch (err) {
+        if (err instanceof LedgerClientError) throw err;
+        leaderHint = null;
+        lastError = (err as Error).message;
+        const uncertain = err instanceof TransportFailure && !err.notSent;
+        if (uncertain && readBack) {
+          const found = await readBack().catch(() => undefined);
+          if (found !== undefined) return found;
+        }
+      }
+      await backoff(attempt);
+      attempt++;
+    }
+    throw new LedgerClientError(`POST ${path} failed after ${maxAttempts} attempts: ${lastError}`);
+  };
+
+  const getOrder = (orderId: string) => read<OrderResult>(`/v1/orders/${encodeURIComponent(orderId)}`);
+
+  return {
+    applyOrder: (order: Order) => write<OrderResult>('/v1/orders', order, () => getOrder(order.orderId)),
+    getOrder,
+    positions: async (account?: string) =>
+      (await read<Position[]>(account ? `/v1/positions?account=${encodeURIComponent(account)}` : '/v1/positions')) ??
+      [],
+    status: async (nodeUrl: string) => {
+      const reply = await call(nodeUrl.replace(/\/+$/, ''), 'GET', '/v1/status');
+      if (reply.status !== 200) throw new LedgerClientError(`GET /v1/status: ${errorText(reply)}`, reply.status);
+      return reply.body as NodeStatus;
+    },
+    close: () => {
+      httpAgent.destroy();
+      httpsAgent.destroy();
+    },
+  };
+}
