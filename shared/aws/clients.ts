@@ -24,8 +24,12 @@ export function createDocumentClient(client: DynamoDBClient = createDynamoDbClie
   return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
 }
 
+/**
+ * Requests go to the configured endpoint, not to the host inside each queue URL: the queue URL is then only an
+ * identifier, which keeps emulator URLs (hosts like sqs.us-east-1.127.0.0.1) and real ones working alike.
+ */
 export function createSqsClient(): SQSClient {
-  return new SQSClient({});
+  return new SQSClient({ useQueueUrlAsEndpoint: false });
 }
 
 export function createSecretsManagerClient(): SecretsManagerClient {

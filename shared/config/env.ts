@@ -45,6 +45,9 @@ export function commaList<T extends z.ZodType<unknown, string>>(item: T) {
 
 export const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
 
+/** Queue URLs are checked loosely: emulators answer with hosts like sqs.us-east-1.127.0.0.1 that zod's url() refuses. */
+export const queueUrl = z.string().regex(/^https?:\/\/[^\s/]+\/\S+$/, 'must be an http(s) queue URL');
+
 /** Shared by every function: Powertools reads these itself; we validate them so a typo fails at init. */
 export const powertoolsEnv = {
   POWERTOOLS_SERVICE_NAME: nonEmptyString,

@@ -11,6 +11,7 @@ import {
 } from '@aws-sdk/client-kinesis';
 import {
   CreateQueueCommand,
+  DeleteMessageBatchCommand,
   DeleteQueueCommand,
   ReceiveMessageCommand,
   type Message,
@@ -87,7 +88,10 @@ export async function deleteQueue(sqs: SQSClient, url: string): Promise<void> {
   await sqs.send(new DeleteQueueCommand({ QueueUrl: url })).catch(() => undefined);
 }
 
-/** Receives until the queue answers empty, returning every message with all its attributes. */
+/**
+ * Receives and deletes until the queue answers empty, returning every message with all its attributes.
+ * (A FIFO queue hands out the next message of a group only once the one before it is deleted.)
+ */
 export async function drainQueue(sqs: SQSClient, url: string): Promise<Message[]> {
   const messages: Message[] = [];
   for (;;) {
@@ -103,5 +107,11 @@ export async function drainQueue(sqs: SQSClient, url: string): Promise<Message[]
     );
     if (!page.Messages || page.Messages.length === 0) return messages;
     messages.push(...page.Messages);
+    await sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: url,
+        Entries: page.Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
+      }),
+    );
   }
 }
