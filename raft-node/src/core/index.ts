@@ -1,0 +1,3 @@
+export * from './types';
+export { Raft } from './raft';
+export { RaftInvariantError, parseConfChangeEntry } from './log';
