@@ -178,7 +178,9 @@ export function loadInfraConfig(node: Node): InfraConfig {
   // LocalStack + compose: the same RAFT_AUTH_SECRET the compose nodes get from the shell, if none is in context.
   const raftAuthSecret =
     context.raftAuthSecret ??
-    (!onAws && context.raftAuthSecretArn === undefined ? nonEmpty(process.env.RAFT_AUTH_SECRET) : undefined);
+    (!onAws && !deployRaftCluster && context.raftAuthSecretArn === undefined
+      ? nonEmpty(process.env.RAFT_AUTH_SECRET)
+      : undefined);
   return { ...context, deployRaftCluster, raftMembers, raftAuthSecret, retainData: context.retainData ?? onAws };
 }
 
