@@ -52,7 +52,7 @@ export class LambdaFunction implements Invoker {
     private readonly opts: FunctionPoolOptions,
   ) {
     this.arn = `arn:aws:lambda:${opts.region ?? 'us-east-1'}:000000000000:function:${spec.name}`;
-    this.logGroup = `/aws/lambda/${spec.name}`;
+    this.logGroup = spec.logGroup ?? `/aws/lambda/${spec.name}`;
   }
 
   get name(): string {

@@ -9,6 +9,8 @@ export interface FunctionSpec {
   timeoutSeconds: number;
   memoryMb: number;
   environment: Record<string, string>;
+  /** Log group for the function's output; default `/aws/lambda/<name>` (a template's LoggingConfig may name another). */
+  logGroup?: string;
   /** Concurrent invocations allowed (reserved concurrency); further invocations wait their turn. */
   maxConcurrency?: number;
 }

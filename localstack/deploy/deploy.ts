@@ -1,0 +1,525 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  CreateTableCommand,
+  DynamoDBClient,
+  ResourceInUseException,
+  UpdateTimeToLiveCommand,
+  type AttributeDefinition,
+  type GlobalSecondaryIndex,
+  type KeySchemaElement,
+  type LocalSecondaryIndex,
+} from '@aws-sdk/client-dynamodb';
+import {
+  CloudWatchLogsClient,
+  CreateLogGroupCommand,
+  PutRetentionPolicyCommand,
+  ResourceAlreadyExistsException,
+} from '@aws-sdk/client-cloudwatch-logs';
+import {
+  CreateStreamCommand,
+  DescribeStreamSummaryCommand,
+  KinesisClient,
+  ResourceInUseException as StreamInUse,
+} from '@aws-sdk/client-kinesis';
+import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { KinesisMappingSpec } from '../runtime/kinesis-mapping';
+import type { SqsMappingSpec } from '../runtime/sqs-mapping';
+import type { FunctionSpec } from '../runtime/types';
+import type { CfnResource, CloudAssemblyStack } from './synth';
+
+export interface ScheduleSpec {
+  logicalId: string;
+  expression: string;
+  enabled: boolean;
+  functionLogicalId: string;
+  /** The target's Input (JSON text), with Scheduler's context placeholders still in it. */
+  input: string | undefined;
+}
+
+/** What the template became locally: the runtime's input, plus what was not emulated. */
+export interface Deployment {
+  stackName: string;
+  functions: Record<string, FunctionSpec>;
+  kinesisMappings: { logicalId: string; functionLogicalId: string; spec: KinesisMappingSpec }[];
+  sqsMappings: { logicalId: string; functionLogicalId: string; spec: SqsMappingSpec }[];
+  schedules: ScheduleSpec[];
+  /** Physical id (Ref) of every resource created or accepted. */
+  resources: Record<string, { type: string; physicalId: string }>;
+  outputs: Record<string, string>;
+  /** Resources the embedded cloud does not run, with why — printed at start-up, never skipped silently. */
+  notEmulated: { logicalId: string; type: string }[];
+  /** Resources accepted without effect locally (IAM and resource policies are not enforced). */
+  notEnforced: { logicalId: string; type: string }[];
+}
+
+export interface DeployOptions {
+  /** The cloud assembly folder (asset directories are relative to it). */
+  outdir: string;
+  stack: CloudAssemblyStack;
+  region?: string;
+  /** Replaces these variables in every function environment that has them (e.g. the local Raft members). */
+  environmentOverrides?: Record<string, string>;
+  /** Removes these variables from every function environment (e.g. a secret ARN replaced by a plain local secret). */
+  environmentRemovals?: string[];
+}
+
+const ACCOUNT = '000000000000';
+/** Types whose effect is access control, which the local emulators do not enforce. */
+const NOT_ENFORCED = new Set([
+  'AWS::IAM::Role',
+  'AWS::IAM::Policy',
+  'AWS::IAM::ManagedPolicy',
+  'AWS::Lambda::Permission',
+  'AWS::SQS::QueuePolicy',
+  'AWS::CDK::Metadata',
+]);
+
+interface Physical {
+  ref: string;
+  attrs: Record<string, string>;
+}
+
+class Unemulated {
+  constructor(readonly logicalId: string) {}
+}
+
+/**
+ * Creates the local resources a synthesized PipelineStack template describes — streams, queues (with
+ * redrive policies pointing at the local DLQ ARNs), tables (keys, indexes, TTL), log groups — and
+ * turns its functions, event source mappings and schedules into runtime specs, with every Ref,
+ * Fn::GetAtt, Fn::Join, Fn::Sub, Fn::Select and Fn::Split resolved to the local resources.
+ * Resources are created on first reference, so dependencies come first whatever the template order.
+ * Creating is idempotent: deploying again onto an existing data dir keeps what is there.
+ */
+export async function deployTemplate(opts: DeployOptions): Promise<Deployment> {
+  return new TemplateDeployer(opts).run();
+}
+
+class TemplateDeployer {
+  private readonly region: string;
+  private readonly resources: Record<string, CfnResource>;
+  private readonly created = new Map<string, Promise<Physical>>();
+  private readonly kinesis = new KinesisClient({ requestHandler: new NodeHttpHandler() });
+  private readonly sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
+  private readonly dynamodb = new DynamoDBClient({});
+  private readonly logs = new CloudWatchLogsClient({});
+  private readonly arnToLogical = new Map<string, string>();
+  /** Log groups named by a function's LoggingConfig get Lambda's default name for that function. */
+  private readonly functionLogGroups = new Map<string, string>();
+  private readonly out: Deployment;
+
+  constructor(private readonly opts: DeployOptions) {
+    this.region = opts.region ?? process.env.AWS_REGION ?? 'us-east-1';
+    this.resources = opts.stack.template.Resources;
+    this.out = {
+      stackName: opts.stack.stackName,
+      functions: {},
+      kinesisMappings: [],
+      sqsMappings: [],
+      schedules: [],
+      resources: {},
+      outputs: {},
+      notEmulated: [],
+      notEnforced: [],
+    };
+    for (const [id, r] of Object.entries(this.resources)) {
+      const ref = (r.Properties?.LoggingConfig as { LogGroup?: { Ref?: string } } | undefined)?.LogGroup?.Ref;
+      if (r.Type === 'AWS::Lambda::Function' && ref)
+        this.functionLogGroups.set(ref, `/aws/lambda/${this.functionName(id, r)}`);
+    }
+  }
+
+  async run(): Promise<Deployment> {
+    try {
+      for (const id of Object.keys(this.resources)) {
+        const physical = await this.ensure(id);
+        if (physical) this.out.resources[id] = { type: this.resources[id]?.Type ?? '', physicalId: physical.ref };
+      }
+      for (const [name, o] of Object.entries(this.opts.stack.template.Outputs ?? {})) {
+        this.out.outputs[name] = String(await this.resolve(o.Value, `output ${name}`));
+      }
+      return this.out;
+    } finally {
+      this.kinesis.destroy();
+      this.sqs.destroy();
+      this.dynamodb.destroy();
+      this.logs.destroy();
+    }
+  }
+
+  private ensure(id: string): Promise<Physical | undefined> {
+    const resource = this.resources[id];
+    if (!resource) throw new Error(`the template references a resource ${id} it does not define`);
+    if (NOT_ENFORCED.has(resource.Type)) {
+      if (!this.out.notEnforced.some((r) => r.logicalId === id))
+        this.out.notEnforced.push({ logicalId: id, type: resource.Type });
+      return Promise.resolve({ ref: id, attrs: { Arn: `arn:aws:iam::${ACCOUNT}:role/${id}` } });
+    }
+    let p = this.created.get(id);
+    if (!p) {
+      p = this.create(id, resource);
+      this.created.set(id, p);
+    }
+    return p.catch((err: unknown) => {
+      if (err instanceof Unemulated) return undefined;
+      throw err;
+    });
+  }
+
+  private async create(id: string, r: CfnResource): Promise<Physical> {
+    const props = r.Properties ?? {};
+    switch (r.Type) {
+      case 'AWS::Kinesis::Stream':
+        return this.createStream(id, props);
+      case 'AWS::SQS::Queue':
+        return this.createQueue(id, props);
+      case 'AWS::DynamoDB::Table':
+        return this.createTable(id, props);
+      case 'AWS::Logs::LogGroup':
+        return this.createLogGroup(id, props);
+      case 'AWS::Lambda::Function':
+        return this.createFunction(id, r);
+      case 'AWS::Lambda::EventSourceMapping':
+        return this.createMapping(id, props);
+      case 'AWS::Scheduler::Schedule':
+        return this.createSchedule(id, props);
+      default:
+        this.out.notEmulated.push({ logicalId: id, type: r.Type });
+        throw new Unemulated(id);
+    }
+  }
+
+  private name(id: string, explicit: unknown): string {
+    return typeof explicit === 'string' ? explicit : `${this.opts.stack.stackName}-${id}`;
+  }
+
+  private functionName(id: string, r: CfnResource): string {
+    return this.name(id, r.Properties?.FunctionName);
+  }
+
+  private async createStream(id: string, props: Record<string, unknown>): Promise<Physical> {
+    const name = this.name(id, await this.resolve(props.Name, id));
+    try {
+      await this.kinesis.send(new CreateStreamCommand({ StreamName: name, ShardCount: Number(props.ShardCount ?? 1) }));
+    } catch (err) {
+      if (!(err instanceof StreamInUse)) throw err;
+    }
+    for (;;) {
+      const d = await this.kinesis.send(new DescribeStreamSummaryCommand({ StreamName: name }));
+      if (d.StreamDescriptionSummary?.StreamStatus === 'ACTIVE') {
+        const arn = d.StreamDescriptionSummary.StreamARN ?? `arn:aws:kinesis:${this.region}:${ACCOUNT}:stream/${name}`;
+        this.arnToLogical.set(arn, id);
+        return { ref: name, attrs: { Arn: arn } };
+      }
+      await new Promise((done) => setTimeout(done, 100));
+    }
+  }
+
+  private async createQueue(id: string, props: Record<string, unknown>): Promise<Physical> {
+    const fifo = (await this.resolve(props.FifoQueue, id)) === true || props.FifoQueue === 'true';
+    let name = this.name(id, await this.resolve(props.QueueName, id));
+    if (fifo && !name.endsWith('.fifo')) name += '.fifo';
+    const attributes: Record<string, string> = {};
+    const copy = [
+      'FifoQueue',
+      'ContentBasedDeduplication',
+      'DeduplicationScope',
+      'FifoThroughputLimit',
+      'VisibilityTimeout',
+      'MessageRetentionPeriod',
+      'DelaySeconds',
+      'MaximumMessageSize',
+      'ReceiveMessageWaitTimeSeconds',
+    ];
+    for (const key of copy) {
+      const value = await this.resolve(props[key], id);
+      if (value !== undefined) attributes[key] = String(value);
+    }
+    if (props.RedrivePolicy !== undefined)
+      attributes.RedrivePolicy = JSON.stringify(await this.resolve(props.RedrivePolicy, id));
+    const out = await this.sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
+    const url = out.QueueUrl;
+    if (!url) throw new Error(`CreateQueue ${name} returned no URL`);
+    const got = await this.sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
+    const arn = got.Attributes?.QueueArn ?? `arn:aws:sqs:${this.region}:${ACCOUNT}:${name}`;
+    this.arnToLogical.set(arn, id);
+    return { ref: url, attrs: { Arn: arn, QueueName: name, QueueUrl: url } };
+  }
+
+  private async createTable(id: string, props: Record<string, unknown>): Promise<Physical> {
+    const name = this.name(id, await this.resolve(props.TableName, id));
+    const payPerRequest = props.BillingMode === 'PAY_PER_REQUEST';
+    const throughput = { ReadCapacityUnits: 5, WriteCapacityUnits: 5 };
+    const gsis = (await this.resolve(props.GlobalSecondaryIndexes, id)) as GlobalSecondaryIndex[] | undefined;
+    try {
+      await this.dynamodb.send(
+        new CreateTableCommand({
+          TableName: name,
+          KeySchema: (await this.resolve(props.KeySchema, id)) as KeySchemaElement[],
+          AttributeDefinitions: (await this.resolve(props.AttributeDefinitions, id)) as AttributeDefinition[],
+          BillingMode: payPerRequest ? 'PAY_PER_REQUEST' : 'PROVISIONED',
+          ...(payPerRequest ? {} : { ProvisionedThroughput: throughput }),
+          ...(gsis
+            ? {
+                GlobalSecondaryIndexes: gsis.map((g) => ({
+                  ...g,
+                  ...(payPerRequest ? {} : { ProvisionedThroughput: throughput }),
+                })),
+              }
+            : {}),
+          ...(props.LocalSecondaryIndexes
+            ? { LocalSecondaryIndexes: (await this.resolve(props.LocalSecondaryIndexes, id)) as LocalSecondaryIndex[] }
+            : {}),
+        }),
+      );
+    } catch (err) {
+      if (!(err instanceof ResourceInUseException) && (err as Error).name !== 'ResourceInUseException') throw err;
+    }
+    const ttl = props.TimeToLiveSpecification as { AttributeName?: string; Enabled?: boolean } | undefined;
+    if (ttl?.Enabled && ttl.AttributeName) {
+      try {
+        await this.dynamodb.send(
+          new UpdateTimeToLiveCommand({
+            TableName: name,
+            TimeToLiveSpecification: { AttributeName: ttl.AttributeName, Enabled: true },
+          }),
+        );
+      } catch (err) {
+        // Already enabled (a second deploy onto the same data) is fine; anything else is not.
+        if (!/already enabled/i.test((err as Error).message)) throw err;
+      }
+    }
+    const arn = `arn:aws:dynamodb:${this.region}:${ACCOUNT}:table/${name}`;
+    return { ref: name, attrs: { Arn: arn } };
+  }
+
+  private async createLogGroup(id: string, props: Record<string, unknown>): Promise<Physical> {
+    const explicit = await this.resolve(props.LogGroupName, id);
+    const name =
+      typeof explicit === 'string'
+        ? explicit
+        : (this.functionLogGroups.get(id) ?? `/${this.opts.stack.stackName}/${id}`);
+    try {
+      await this.logs.send(new CreateLogGroupCommand({ logGroupName: name }));
+    } catch (err) {
+      if (!(err instanceof ResourceAlreadyExistsException) && (err as Error).name !== 'ResourceAlreadyExistsException')
+        throw err;
+    }
+    if (props.RetentionInDays !== undefined) {
+      await this.logs.send(
+        new PutRetentionPolicyCommand({ logGroupName: name, retentionInDays: Number(props.RetentionInDays) }),
+      );
+    }
+    return { ref: name, attrs: { Arn: `arn:aws:logs:${this.region}:${ACCOUNT}:log-group:${name}:*` } };
+  }
+
+  private async createFunction(id: string, r: CfnResource): Promise<Physical> {
+    const props = r.Properties ?? {};
+    const name = this.functionName(id, r);
+    const assetPath = r.Metadata?.['aws:asset:path'];
+    if (typeof assetPath !== 'string') {
+      throw new Error(
+        `function ${id} has no aws:asset:path metadata: synthesize with the context aws:cdk:enable-asset-metadata=true`,
+      );
+    }
+    const handler = String(props.Handler ?? 'index.handler');
+    const dot = handler.lastIndexOf('.');
+    const base = join(this.opts.outdir, assetPath, handler.slice(0, dot));
+    const modulePath = ['.js', '.cjs', '.mjs'].map((ext) => base + ext).find((p) => existsSync(p));
+    if (!modulePath)
+      throw new Error(`function ${id}: no module for handler ${handler} in ${join(this.opts.outdir, assetPath)}`);
+    const variables = ((await this.resolve(
+      (props.Environment as { Variables?: unknown } | undefined)?.Variables,
+      id,
+    )) ?? {}) as Record<string, unknown>;
+    const environment: Record<string, string> = {};
+    for (const [k, v] of Object.entries(variables)) environment[k] = String(v);
+    for (const [k, v] of Object.entries(this.opts.environmentOverrides ?? {})) if (k in environment) environment[k] = v;
+    for (const k of this.opts.environmentRemovals ?? []) delete environment[k];
+    const logGroup = await this.resolve((props.LoggingConfig as { LogGroup?: unknown } | undefined)?.LogGroup, id);
+    const spec: FunctionSpec = {
+      name,
+      modulePath,
+      exportName: handler.slice(dot + 1),
+      timeoutSeconds: Number(props.Timeout ?? 3),
+      memoryMb: Number(props.MemorySize ?? 128),
+      environment,
+      ...(typeof logGroup === 'string' ? { logGroup } : {}),
+      ...(props.ReservedConcurrentExecutions !== undefined
+        ? { maxConcurrency: Number(props.ReservedConcurrentExecutions) }
+        : {}),
+    };
+    this.out.functions[id] = spec;
+    const arn = `arn:aws:lambda:${this.region}:${ACCOUNT}:function:${name}`;
+    this.arnToLogical.set(arn, id);
+    return { ref: name, attrs: { Arn: arn } };
+  }
+
+  private functionLogicalId(value: unknown, where: string): string {
+    const s = String(value);
+    const id =
+      this.arnToLogical.get(s) ?? Object.keys(this.out.functions).find((k) => this.out.functions[k]?.name === s);
+    if (!id) throw new Error(`${where}: ${s} is not a function of this stack`);
+    return id;
+  }
+
+  private async createMapping(id: string, props: Record<string, unknown>): Promise<Physical> {
+    const sourceArn = String(await this.resolve(props.EventSourceArn, id));
+    const functionLogicalId = this.functionLogicalId(await this.resolve(props.FunctionName, id), `mapping ${id}`);
+    const source = this.arnToLogical.get(sourceArn);
+    const sourceType = source ? this.resources[source]?.Type : undefined;
+    const reportBatchItemFailures = ((props.FunctionResponseTypes as string[] | undefined) ?? []).includes(
+      'ReportBatchItemFailures',
+    );
+    const window = Number(props.MaximumBatchingWindowInSeconds ?? 0);
+    if (sourceType === 'AWS::Kinesis::Stream' && source) {
+      const stream = await this.ensure(source);
+      const destination = await this.resolve(
+        (props.DestinationConfig as { OnFailure?: { Destination?: unknown } } | undefined)?.OnFailure?.Destination,
+        id,
+      );
+      let onFailureQueueUrl: string | undefined;
+      if (destination !== undefined) {
+        const target = this.arnToLogical.get(String(destination));
+        if (!target || this.resources[target]?.Type !== 'AWS::SQS::Queue') {
+          throw new Error(
+            `mapping ${id}: on-failure destination ${String(destination)} is not an SQS queue of this stack (only SQS is emulated)`,
+          );
+        }
+        onFailureQueueUrl = (await this.ensure(target))?.ref;
+      }
+      const spec: KinesisMappingSpec = {
+        id,
+        streamName: stream?.ref ?? '',
+        streamArn: sourceArn,
+        startingPosition: props.StartingPosition === 'LATEST' ? 'LATEST' : 'TRIM_HORIZON',
+        batchSize: Number(props.BatchSize ?? 100),
+        maximumBatchingWindowSeconds: window,
+        reportBatchItemFailures,
+        bisectBatchOnFunctionError: props.BisectBatchOnFunctionError === true,
+        maximumRetryAttempts: Number(props.MaximumRetryAttempts ?? -1),
+        maximumRecordAgeSeconds: Number(props.MaximumRecordAgeInSeconds ?? -1),
+        parallelizationFactor: Number(props.ParallelizationFactor ?? 1),
+        ...(onFailureQueueUrl ? { onFailureQueueUrl } : {}),
+      };
+      this.out.kinesisMappings.push({ logicalId: id, functionLogicalId, spec });
+    } else if (sourceType === 'AWS::SQS::Queue' && source) {
+      const queue = await this.ensure(source);
+      const spec: SqsMappingSpec = {
+        id,
+        queueUrl: queue?.ref ?? '',
+        queueArn: sourceArn,
+        batchSize: Number(props.BatchSize ?? 10),
+        maximumBatchingWindowSeconds: window,
+        reportBatchItemFailures,
+        maximumConcurrency: Number(
+          (props.ScalingConfig as { MaximumConcurrency?: number } | undefined)?.MaximumConcurrency ?? 5,
+        ),
+      };
+      this.out.sqsMappings.push({ logicalId: id, functionLogicalId, spec });
+    } else {
+      throw new Error(`mapping ${id}: event source ${sourceArn} is not a stream or queue of this stack`);
+    }
+    return { ref: id, attrs: {} };
+  }
+
+  private async createSchedule(id: string, props: Record<string, unknown>): Promise<Physical> {
+    const target = props.Target as { Arn?: unknown; Input?: unknown } | undefined;
+    const functionLogicalId = this.functionLogicalId(await this.resolve(target?.Arn, id), `schedule ${id}`);
+    const input = await this.resolve(target?.Input, id);
+    this.out.schedules.push({
+      logicalId: id,
+      expression: String(await this.resolve(props.ScheduleExpression, id)),
+      enabled: props.State !== 'DISABLED',
+      functionLogicalId,
+      input: input === undefined ? undefined : String(input),
+    });
+    return {
+      ref: this.name(id, props.Name),
+      attrs: { Arn: `arn:aws:scheduler:${this.region}:${ACCOUNT}:schedule/default/${id}` },
+    };
+  }
+
+  /** Resolves CloudFormation intrinsic functions against the local resources. */
+  private async resolve(value: unknown, where: string): Promise<unknown> {
+    if (Array.isArray(value)) return Promise.all(value.map((v) => this.resolve(v, where)));
+    if (value === null || typeof value !== 'object') return value;
+    const entries = Object.entries(value as Record<string, unknown>);
+    const [key, arg] = entries[0] ?? [];
+    if (entries.length === 1 && key !== undefined && (key === 'Ref' || key.startsWith('Fn::'))) {
+      return this.intrinsic(key, arg, where);
+    }
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of entries) out[k] = await this.resolve(v, where);
+    return out;
+  }
+
+  private async intrinsic(fn: string, arg: unknown, where: string): Promise<unknown> {
+    switch (fn) {
+      case 'Ref':
+        return this.ref(String(arg), where);
+      case 'Fn::GetAtt': {
+        const [id, attr] = Array.isArray(arg) ? arg.map(String) : String(arg).split('.');
+        return this.getAtt(String(id), String(attr), where);
+      }
+      case 'Fn::Join': {
+        const [sep, parts] = arg as [string, unknown[]];
+        const resolved = (await this.resolve(parts, where)) as unknown[];
+        return resolved.map(String).join(sep);
+      }
+      case 'Fn::Select': {
+        const [index, list] = (await this.resolve(arg, where)) as [number | string, unknown[]];
+        return list[Number(index)];
+      }
+      case 'Fn::Split': {
+        const [sep, text] = (await this.resolve(arg, where)) as [string, string];
+        return text.split(sep);
+      }
+      case 'Fn::Sub': {
+        const [template, vars] = Array.isArray(arg) ? (arg as [string, Record<string, unknown>]) : [String(arg), {}];
+        const resolvedVars = (await this.resolve(vars, where)) as Record<string, unknown>;
+        let text = template;
+        for (const m of template.matchAll(/\$\{([^}!]+)\}/g)) {
+          const name = m[1] as string;
+          const value =
+            name in resolvedVars
+              ? resolvedVars[name]
+              : name.includes('.') && !name.startsWith('AWS::')
+                ? await this.getAtt(name.slice(0, name.indexOf('.')), name.slice(name.indexOf('.') + 1), where)
+                : await this.ref(name, where);
+          text = text.replace(m[0], String(value));
+        }
+        return text;
+      }
+      default:
+        throw new Error(`${where}: the intrinsic function ${fn} is not supported by the local deployer`);
+    }
+  }
+
+  private async ref(name: string, where: string): Promise<string> {
+    const pseudo: Record<string, string> = {
+      'AWS::Region': this.region,
+      'AWS::AccountId': ACCOUNT,
+      'AWS::Partition': 'aws',
+      'AWS::URLSuffix': 'amazonaws.com',
+      'AWS::StackName': this.opts.stack.stackName,
+      'AWS::StackId': `arn:aws:cloudformation:${this.region}:${ACCOUNT}:stack/${this.opts.stack.stackName}/local`,
+      'AWS::NoValue': '',
+    };
+    if (name in pseudo) return pseudo[name] as string;
+    if (!(name in this.resources)) throw new Error(`${where}: Ref to unknown ${name}`);
+    const physical = await this.ensure(name);
+    return physical?.ref ?? `<not emulated: ${name}>`;
+  }
+
+  private async getAtt(id: string, attr: string, where: string): Promise<string> {
+    if (!(id in this.resources)) throw new Error(`${where}: Fn::GetAtt of unknown ${id}`);
+    const physical = await this.ensure(id);
+    if (!physical) return `<not emulated: ${id}.${attr}>`;
+    const value = physical.attrs[attr];
+    if (value === undefined) throw new Error(`${where}: ${id} has no attribute ${attr} locally`);
+    return value;
+  }
+}

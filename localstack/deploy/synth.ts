@@ -1,0 +1,74 @@
+import { spawn } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+export interface SynthOptions {
+  /** The CDK app's entry file (default: infra/app.ts, as cdk.json says). */
+  appFile?: string;
+  outdir: string;
+  /** Context values, as `cdk synth -c key=value` would give them. */
+  context: Record<string, string>;
+}
+
+export interface CloudAssemblyStack {
+  stackName: string;
+  templateFile: string;
+  template: CfnTemplate;
+}
+
+export interface CfnResource {
+  Type: string;
+  Properties?: Record<string, unknown>;
+  Metadata?: Record<string, unknown>;
+  DependsOn?: string | string[];
+}
+
+export interface CfnTemplate {
+  Resources: Record<string, CfnResource>;
+  Outputs?: Record<string, { Value: unknown }>;
+}
+
+const REPO_ROOT = resolve(__dirname, '../..');
+
+/**
+ * Synthesizes the cloud assembly the way the CDK CLI does: runs the app in a child process with
+ * CDK_OUTDIR and CDK_CONTEXT_JSON set (the contract between the CLI and aws-cdk-lib's App). Lambda
+ * bundling is esbuild from node_modules, so this works offline.
+ */
+export async function synthesize(opts: SynthOptions): Promise<void> {
+  rmSync(opts.outdir, { recursive: true, force: true });
+  const appFile = opts.appFile ?? join(REPO_ROOT, 'infra/app.ts');
+  const output: string[] = [];
+  const code = await new Promise<number | null>((done, fail) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', appFile], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, CDK_OUTDIR: opts.outdir, CDK_CONTEXT_JSON: JSON.stringify(opts.context) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.on('data', (c: Buffer) => output.push(c.toString()));
+    child.stderr.on('data', (c: Buffer) => output.push(c.toString()));
+    child.on('error', fail);
+    child.on('exit', done);
+  });
+  if (code !== 0) throw new Error(`cdk synth of ${appFile} failed (exit ${code}):\n${output.join('').slice(-4000)}`);
+}
+
+/** Reads one stack's template from a synthesized cloud assembly. */
+export function readStack(outdir: string, stackName: string): CloudAssemblyStack {
+  const manifest = JSON.parse(readFileSync(join(outdir, 'manifest.json'), 'utf8')) as {
+    artifacts?: Record<string, { type: string; properties?: { templateFile?: string }; displayName?: string }>;
+  };
+  const artifact = Object.entries(manifest.artifacts ?? {}).find(
+    ([id, a]) => a.type === 'aws:cloudformation:stack' && (id === stackName || a.displayName === stackName),
+  );
+  if (!artifact?.[1].properties?.templateFile) {
+    const stacks = Object.entries(manifest.artifacts ?? {})
+      .filter(([, a]) => a.type === 'aws:cloudformation:stack')
+      .map(([id]) => id);
+    throw new Error(
+      `the cloud assembly in ${outdir} has no stack ${stackName} (it has: ${stacks.join(', ') || 'none'})`,
+    );
+  }
+  const templateFile = join(outdir, artifact[1].properties.templateFile);
+  return { stackName, templateFile, template: JSON.parse(readFileSync(templateFile, 'utf8')) as CfnTemplate };
+}

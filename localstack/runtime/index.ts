@@ -1,0 +1,85 @@
+import type { Deployment } from '../deploy/deploy';
+import { CheckpointStore } from './checkpoint-store';
+import { LambdaFunction } from './function-pool';
+import { KinesisEventSourceMapping } from './kinesis-mapping';
+import type { LogSink } from './log-sink';
+import { RateSchedule } from './scheduler';
+import { SqsEventSourceMapping } from './sqs-mapping';
+
+export { LambdaFunction } from './function-pool';
+export { CloudWatchLogSink, MemoryLogSink, type LogSink } from './log-sink';
+
+export interface LocalRuntimeOptions {
+  /** Region, credentials and endpoint variables every function gets (its own environment comes from the template). */
+  baseEnv: Record<string, string>;
+  logs: LogSink;
+  /** Where the Kinesis mappings keep their checkpoints; in memory when absent. */
+  checkpointFile?: string;
+  /** Delay between polls of an empty shard. */
+  kinesisPollIntervalMs?: number;
+  /** Leave the schedules off (the bench and tests drive the functions themselves). */
+  schedules?: boolean;
+  onError?: (message: string) => void;
+}
+
+export interface LocalRuntime {
+  /** By the template's logical id. */
+  functions: Record<string, LambdaFunction>;
+  stop(): Promise<void>;
+}
+
+/** Runs a deployment: a worker pool per function, a poller per event source mapping, a timer per schedule. */
+export async function startLocalRuntime(deployment: Deployment, opts: LocalRuntimeOptions): Promise<LocalRuntime> {
+  const onError = opts.onError ?? ((m: string) => process.stderr.write(`[runtime] ${m}\n`));
+  const region = opts.baseEnv.AWS_REGION;
+  const functions: Record<string, LambdaFunction> = {};
+  for (const [id, spec] of Object.entries(deployment.functions)) {
+    functions[id] = new LambdaFunction(spec, { baseEnv: opts.baseEnv, logs: opts.logs, ...(region ? { region } : {}) });
+  }
+  const fnFor = (id: string) => {
+    const fn = functions[id];
+    if (!fn) throw new Error(`no function ${id} in the deployment`);
+    return fn;
+  };
+  const checkpoints = new CheckpointStore(opts.checkpointFile);
+  const kinesis = deployment.kinesisMappings.map(
+    (m) =>
+      new KinesisEventSourceMapping(m.spec, fnFor(m.functionLogicalId), checkpoints, {
+        onError,
+        ...(opts.kinesisPollIntervalMs !== undefined ? { pollIntervalMs: opts.kinesisPollIntervalMs } : {}),
+      }),
+  );
+  const sqs = deployment.sqsMappings.map(
+    (m) => new SqsEventSourceMapping(m.spec, fnFor(m.functionLogicalId), { onError }),
+  );
+  const schedules =
+    opts.schedules === false
+      ? []
+      : deployment.schedules
+          .filter((s) => s.enabled)
+          .map(
+            (s) =>
+              new RateSchedule(
+                `arn:aws:scheduler:${region ?? 'us-east-1'}:000000000000:schedule/default/${s.logicalId}`,
+                s.expression,
+                s.input,
+                fnFor(s.functionLogicalId),
+                onError,
+              ),
+          );
+  for (const m of kinesis) await m.start();
+  for (const m of sqs) m.start();
+  for (const s of schedules) s.start();
+  return {
+    functions,
+    stop: async () => {
+      await Promise.all([
+        ...schedules.map((s) => s.stop()),
+        ...kinesis.map((m) => m.stop()),
+        ...sqs.map((m) => m.stop()),
+      ]);
+      await Promise.all(Object.values(functions).map((f) => f.stop()));
+      await opts.logs.flush();
+    },
+  };
+}
