@@ -245,10 +245,12 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
     backends,
     logs,
     restartEmulators: async () => {
-      for (const entry of owned.values()) {
-        await entry.child.stop();
-        entry.child = await entry.start(entry.child.port);
-      }
+      await Promise.all(
+        [...owned.values()].map(async (entry) => {
+          await entry.child.stop();
+          entry.child = await entry.start(entry.child.port);
+        }),
+      );
     },
     stop: async () => {
       server.closeAllConnections();
