@@ -34,7 +34,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Entry, HardState, Snapshot, SnapshotMeta } from './raft-types';
+import type { Entry, HardState, Snapshot, SnapshotMeta } from '../core';
 import {
   decodeRecord,
   decodeSnapshot,
@@ -213,36 +213,33 @@ export class RaftStorage {
   }
 
   /**
-   * Buffers entries for the next sync(). They must be consecutive and start at most one past the last index;
-   * entries that match the log (same index and term) are skipped, and the first conflicting one cuts the tail.
+   * Buffers entries for the next sync(). They must be consecutive and start at most one past the last index.
+   * Entries the log already holds (same index and term, or covered by the snapshot, hence committed) are
+   * skipped; the first conflicting one cuts the tail from its index. Cutting a committed entry is refused.
    */
   append(entries: readonly Entry[]): void {
     this.assertUsable();
-    if (entries.length === 0) return;
     entries.forEach((entry, i) => {
       const previous = entries[i - 1];
       if (previous && entry.index !== previous.index + 1) {
         throw new Error(`append: entries are not consecutive (index ${previous.index} is followed by ${entry.index})`);
       }
     });
-    const first = entries[0] as Entry;
-    if (first.index <= this.base.baseIndex) {
-      throw new Error(`append: entry ${first.index} is covered by the snapshot at index ${this.base.baseIndex}`);
-    }
-    if (first.index > this.lastIndex + 1) {
-      throw new Error(`append: entry ${first.index} would leave a gap after the last index ${this.lastIndex}`);
-    }
     let cut = false;
     for (const entry of entries) {
       if (!cut && entry.index <= this.lastIndex) {
-        if (this.term(entry.index) === entry.term) continue;
-        if (entry.index <= this.current.commit) {
+        const term = entry.index < this.base.baseIndex ? entry.term : this.term(entry.index);
+        if (term === entry.term) continue;
+        if (entry.index <= Math.max(this.current.commit, this.base.baseIndex)) {
           throw new Error(
-            `append: entry ${entry.index} (term ${entry.term}) conflicts with a committed entry (commit ${this.current.commit})`,
+            `append: entry ${entry.index} (term ${entry.term}) conflicts with a committed entry of term ${term} (commit ${this.current.commit}, snapshot ${this.base.baseIndex})`,
           );
         }
         this.retained.length = entry.index - this.firstIndex;
         cut = true;
+      }
+      if (entry.index !== this.lastIndex + 1) {
+        throw new Error(`append: entry ${entry.index} would leave a gap after the last index ${this.lastIndex}`);
       }
       const copy: Entry = { index: entry.index, term: entry.term, type: entry.type, data: entry.data };
       this.retained.push(copy);

@@ -1,6 +1,6 @@
 import { crc32 } from 'node:zlib';
 import { z } from 'zod';
-import type { Entry, HardState, Snapshot } from './raft-types';
+import type { Entry, HardState, Snapshot } from '../core';
 
 /*
  * Framing of one log record (all integers little-endian):

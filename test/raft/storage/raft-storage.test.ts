@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { LOG_FILE, RaftStorage, SNAPSHOT_FILE, StorageCorruptionError } from '../../../raft-node/src/storage';
-import type { Entry, HardState, Snapshot } from '../../../raft-node/src/storage/raft-types';
+import type { Entry, HardState, Snapshot } from '../../../raft-node/src/core';
 import { encodeSnapshot } from '../../../raft-node/src/storage/records';
 
 const dirs: string[] = [];
@@ -121,7 +121,9 @@ describe('RaftStorage', () => {
     storage.setHardState({ term: 1, vote: null, commit: 2 });
     expect(() => storage.append([entry(5, 1)])).toThrow('gap after the last index 3');
     expect(() => storage.append([entry(4, 1), entry(6, 1)])).toThrow('not consecutive');
-    expect(() => storage.append([entry(2, 2)])).toThrow('conflicts with a committed entry (commit 2)');
+    expect(() => storage.append([entry(2, 2)])).toThrow(
+      'conflicts with a committed entry of term 1 (commit 2, snapshot 0)',
+    );
     storage.close();
   });
 
@@ -245,7 +247,10 @@ describe('RaftStorage', () => {
     expect(storage.lastIndex).toBe(21);
     expect(storage.term(21)).toBe(4);
     expect(() => storage.saveSnapshot({ meta: { index: 5, term: 1, config }, data: '' })).toThrow('older than');
-    expect(() => storage.append([entry(21, 4)])).toThrow('covered by the snapshot');
+    // Entries the snapshot covers are committed: a matching one is skipped, a different term is refused.
+    storage.append([entry(20, 3), entry(21, 4)]);
+    expect(storage.lastIndex).toBe(21);
+    expect(() => storage.append([entry(21, 5)])).toThrow('conflicts with a committed entry of term 4');
     storage.close();
     const reopened = reopen(dir);
     expect(reopened.restored.entries).toEqual([]);
