@@ -36,8 +36,8 @@ export interface RaftCluster {
   kill(id: string, signal?: NodeJS.Signals): Promise<void>;
   /** Starts a stopped node again with the same data dir and env; waits for /healthz. */
   restart(id: string): Promise<void>;
-  /** Starts a new node that joins through the current members; waits until it is a ready voter. */
-  addNode(env?: Record<string, string>): Promise<RaftClusterNode>;
+  /** Starts a new node that joins through the current members; waits until it is a ready voter unless told not to. */
+  addNode(env?: Record<string, string>, options?: { waitUntilVoter?: boolean }): Promise<RaftClusterNode>;
   /** GET /v1/status of one node. */
   status(id: string): Promise<NodeStatus>;
   /** Waits until every running node reports the same commit index and has applied it. */
@@ -208,10 +208,10 @@ export async function startRaftCluster(opts: StartRaftClusterOptions = {}): Prom
       spawnNode(node);
       await waitHealthy(node);
     },
-    addNode: async (env) => {
+    addNode: async (env, options) => {
       const node = await newNode(nodes.filter(isRunning)[0]!.httpUrl, env);
       await waitHealthy(node);
-      await waitReadyVoter(node);
+      if (options?.waitUntilVoter !== false) await waitReadyVoter(node);
       return node;
     },
     waitConverged: async (timeoutMs = 15_000) => {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { Order, OrderResult } from '../../../shared/domain/order';
@@ -65,6 +66,8 @@ export class LedgerNode implements LedgerNodeApi {
   private readonly proposals = new Map<number, PendingProposal>();
   private readonly reads = new Map<string, PendingRead>();
   private readSeq = 0;
+  /** Read contexts must not collide with a previous incarnation's requests still queued at the leader. */
+  private readonly readPrefix = `${process.pid}.${randomBytes(4).toString('hex')}`;
   private processing = false;
   private kicked = false;
   private stopping = false;
@@ -363,7 +366,7 @@ export class LedgerNode implements LedgerNodeApi {
   private async linearizable<T>(read: () => T): Promise<Outcome<T>> {
     if (this.stopping) return { kind: 'unavailable', reason: 'node is shutting down' };
     if (!this.leaderId) return { kind: 'not-leader', leaderUrl: null };
-    const context = `${this.cfg.nodeId}:${++this.readSeq}`;
+    const context = `${this.readPrefix}:${++this.readSeq}`;
     const outcome = await new Promise<Outcome<number>>((resolve) => {
       const timer = setTimeout(() => {
         this.reads.delete(context);
