@@ -36,3 +36,34 @@ export function injectFault(
     client.middlewareStack.remove(name);
   };
 }
+
+/**
+ * A container that dies part-way: once `kill()` is called (or a crash point fires), every later call through
+ * any adapter wired to this switch fails, as it would after the process was killed — including the cleanup
+ * Powertools attempts on error, so a claim taken before the crash stays IN_PROGRESS like after a real crash.
+ */
+export class CrashSwitch {
+  dead = false;
+
+  guard(what: string): void {
+    if (this.dead) throw new InjectedFault(`container crashed; ${what} never ran`);
+  }
+
+  kill(after: string): never {
+    this.dead = true;
+    throw new InjectedFault(`container crashed right after ${after}`);
+  }
+
+  /** Wires a real SDK client: all calls fail once dead; `crashAfter` names a command whose success kills it. */
+  wire(client: MiddlewareClient, crashAfter?: string): void {
+    client.middlewareStack.add(
+      (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => async (args: unknown) => {
+        this.guard(context.commandName ?? 'a call');
+        const output = await next(args);
+        if (crashAfter !== undefined && context.commandName === crashAfter) this.kill(crashAfter);
+        return output;
+      },
+      { step: 'initialize', name: `crash-switch-${Math.random().toString(36).slice(2)}` },
+    );
+  }
+}

@@ -1,0 +1,272 @@
+import { randomBytes } from 'node:crypto';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { createExecuteHandler } from '../../functions/execute/app';
+import { loadExecuteConfig } from '../../functions/execute/config';
+import { createDynamoDbClient, createSqsClient } from '../../shared/aws/clients';
+import { createOrderClaimConfig, createOrderClaimStore } from '../../shared/aws/order-claims';
+import type { OrderCommand } from '../../shared/domain/command';
+import { OrderEventSchema, type OrderEvent } from '../../shared/domain/event';
+import { createLedgerClient } from '../../shared/raft-client/client';
+import type { LedgerClient } from '../../shared/raft-client/types';
+import { createLogger, createMetrics, MetricName } from '../../shared/powertools';
+import { startRaftCluster, type RaftCluster } from '../support/raft-cluster';
+import { captureEmf, type EmfCapture } from './support/emf';
+import { powertoolsEnv } from './support/env';
+import { CrashSwitch } from './support/faults';
+import { fakeContext } from './support/lambda';
+import { createFifoQueue, createTable, deleteQueue, deleteTable, drainQueue, uniqueName } from './support/resources';
+import { deliverCommand, deliverThroughQueue, sqsEvent } from './support/sqs-event';
+
+jest.setTimeout(120_000);
+
+const RAFT_SECRET = 'pipeline-execute-test-secret';
+const dynamodb = createDynamoDbClient();
+const sqs = createSqsClient();
+const tableName = uniqueName('orders');
+let commandsUrl: string;
+let eventsUrl: string;
+let cluster: RaftCluster;
+let ledger: LedgerClient;
+const publishedEvents: OrderEvent[] = [];
+
+/** One Lambda container: its own clients, as after a cold start. `crash` wires them to a crash switch. */
+function container(crash?: { switch: CrashSwitch; afterCommand?: string; afterLedgerApply?: boolean }) {
+  const config = loadExecuteConfig({
+    ...powertoolsEnv('execute'),
+    ORDERS_TABLE_NAME: tableName,
+    EVENTS_QUEUE_URL: eventsUrl,
+    RAFT_MEMBERS: cluster.httpUrls.join(','),
+    RAFT_AUTH_SECRET: RAFT_SECRET,
+  });
+  const ownDynamo = createDynamoDbClient();
+  const ownSqs = createSqsClient();
+  const realLedger = createLedgerClient({ members: config.RAFT_MEMBERS, authSecret: RAFT_SECRET });
+  let containerLedger: LedgerClient = realLedger;
+  if (crash) {
+    crash.switch.wire(ownDynamo, crash.afterCommand);
+    crash.switch.wire(ownSqs, crash.afterCommand);
+    // The ledger client is plain HTTP, not an SDK client: wrap it so it obeys the same switch.
+    containerLedger = {
+      ...realLedger,
+      applyOrder: async (order) => {
+        crash.switch.guard('applyOrder');
+        const result = await realLedger.applyOrder(order);
+        if (crash.afterLedgerApply) crash.switch.kill('the ledger applied the order');
+        return result;
+      },
+    };
+  }
+  const handler = createExecuteHandler({
+    config,
+    ledger: async () => containerLedger,
+    claims: createOrderClaimStore(config.ORDERS_TABLE_NAME, ownDynamo),
+    claimConfig: createOrderClaimConfig,
+    sqs: ownSqs,
+    logger: createLogger(config),
+    metrics: createMetrics(config),
+  });
+  return (event: SQSEvent, remainingMs = 30_000) =>
+    handler(event, fakeContext('execute', remainingMs)) as Promise<SQSBatchResponse>;
+}
+
+function newCommand(overrides: Partial<OrderCommand['order']> = {}): OrderCommand {
+  const id = randomBytes(4).toString('hex');
+  return {
+    order: {
+      orderId: `shardId-000000000000:${BigInt(`0x${id}`)}:0`,
+      account: `acct-${id}`,
+      symbol: `S${id.toUpperCase()}`,
+      side: 'BUY',
+      quantity: 7,
+      price: 101.25,
+      ...overrides,
+    },
+    tickTs: Date.now() - 50,
+    commandTs: Date.now() - 20,
+    correlationId: `corr-${id}`,
+  };
+}
+
+/** Events published so far (drained from the real queue and kept), for one order. */
+async function eventsFor(orderId: string): Promise<OrderEvent[]> {
+  for (const m of await drainQueue(sqs, eventsUrl)) publishedEvents.push(OrderEventSchema.parse(JSON.parse(m.Body!)));
+  return publishedEvents.filter((e) => e.orderId === orderId);
+}
+
+/** Exactly one ledger entry: the ledger knows the order once, and the position moved by its quantity once. */
+async function expectAppliedOnce(command: OrderCommand): Promise<void> {
+  const stored = await ledger.getOrder(command.order.orderId);
+  expect(stored).toMatchObject({ orderId: command.order.orderId, status: 'ACCEPTED' });
+  const positions = await ledger.positions(command.order.account);
+  expect(positions).toEqual([{ account: command.order.account, symbol: command.order.symbol, quantity: 7 }]);
+  const events = await eventsFor(command.order.orderId);
+  expect(events).toHaveLength(1);
+  expect(events[0]).toMatchObject({
+    orderId: command.order.orderId,
+    status: 'ACCEPTED',
+    seq: stored!.seq,
+    position: 7,
+    correlationId: command.correlationId,
+    tickTs: command.tickTs,
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let emf: EmfCapture;
+beforeAll(async () => {
+  [cluster, commandsUrl, eventsUrl] = await Promise.all([
+    startRaftCluster({ size: 3, env: { RAFT_AUTH_SECRET: RAFT_SECRET, LOG_LEVEL: 'warn' } }),
+    createFifoQueue(sqs, uniqueName('commands')),
+    createFifoQueue(sqs, uniqueName('events')),
+    createTable(dynamodb, tableName, 'id'),
+  ]);
+  ledger = createLedgerClient({ members: cluster.httpUrls, authSecret: RAFT_SECRET });
+});
+beforeEach(() => {
+  emf = captureEmf();
+});
+afterEach(() => emf.stop());
+afterAll(async () => {
+  await Promise.all([
+    cluster?.stop(),
+    deleteTable(dynamodb, tableName),
+    deleteQueue(sqs, commandsUrl),
+    deleteQueue(sqs, eventsUrl),
+  ]);
+});
+
+describe('execute', () => {
+  it('applies a command on the ledger and publishes its event (group = symbol, dedup id = orderId)', async () => {
+    const command = newCommand();
+    const record = await deliverCommand(sqs, commandsUrl, command);
+    expect(await container()(sqsEvent(record))).toEqual({ batchItemFailures: [] });
+    await expectAppliedOnce(command);
+    expect(emf.total(MetricName.OrdersAccepted)).toBe(1);
+    expect(emf.values(MetricName.TickToExecutionLatency)).toHaveLength(1);
+  });
+
+  it('the same command twice in sequence: one ledger entry, one event, one duplicate counted', async () => {
+    const command = newCommand();
+    const record = await deliverCommand(sqs, commandsUrl, command);
+    const execute = container();
+    expect((await execute(sqsEvent(record))).batchItemFailures).toEqual([]);
+    expect((await container()(sqsEvent(record))).batchItemFailures).toEqual([]);
+    await expectAppliedOnce(command);
+    expect(emf.total(MetricName.DuplicatesCaught)).toBe(1);
+    expect(emf.total(MetricName.OrdersAccepted)).toBe(1);
+  });
+
+  it('the same command twice at once: one runs, the other waits for redelivery; one entry, one event', async () => {
+    const command = newCommand();
+    const record = await deliverCommand(sqs, commandsUrl, command);
+    const [a, b] = await Promise.all([container()(sqsEvent(record)), container()(sqsEvent(record))]);
+    const failures = [...a.batchItemFailures, ...b.batchItemFailures];
+    expect(failures.length).toBeLessThanOrEqual(1);
+    for (let i = 0; failures.length > 0 && i < 20; i++) {
+      // The loser met the winner's IN_PROGRESS claim; SQS redelivers it after the visibility timeout.
+      if ((await container()(sqsEvent(record))).batchItemFailures.length === 0) break;
+      await sleep(100);
+    }
+    await expectAppliedOnce(command);
+  });
+
+  const crashPoints: {
+    name: string;
+    after: { afterCommand?: string; afterLedgerApply?: boolean };
+    claimLeft: boolean;
+  }[] = [
+    { name: 'claim and ledger apply', after: { afterCommand: 'PutItemCommand' }, claimLeft: true },
+    { name: 'ledger apply and recording the result', after: { afterLedgerApply: true }, claimLeft: true },
+    { name: 'recording the result and publishing', after: { afterCommand: 'UpdateItemCommand' }, claimLeft: false },
+    {
+      name: 'publishing and the message being deleted',
+      after: { afterCommand: 'SendMessageCommand' },
+      claimLeft: false,
+    },
+  ];
+  it.each(crashPoints)('a crash between $name ends in one ledger entry and one event', async ({ after, claimLeft }) => {
+    const command = newCommand();
+    const record = await deliverCommand(sqs, commandsUrl, command);
+    const crash = new CrashSwitch();
+    const claimLifetimeMs = 1_500;
+    const crashed = await container({ switch: crash, ...after })(sqsEvent(record), claimLifetimeMs);
+    expect(crash.dead).toBe(true);
+    expect(crashed.batchItemFailures).toEqual([{ itemIdentifier: record.messageId }]);
+
+    if (claimLeft) {
+      // The dead attempt's claim blocks a redelivery until that attempt's remaining time is up, then not.
+      expect((await container()(sqsEvent(record))).batchItemFailures).toEqual([{ itemIdentifier: record.messageId }]);
+      await sleep(claimLifetimeMs + 200);
+    }
+    expect((await container()(sqsEvent(record))).batchItemFailures).toEqual([]);
+    await expectAppliedOnce(command);
+    // And any later redelivery is a plain duplicate.
+    expect((await container()(sqsEvent(record))).batchItemFailures).toEqual([]);
+    await expectAppliedOnce(command);
+  });
+
+  it('publishes a REJECTED event with the ledger’s reason when a risk limit refuses the order', async () => {
+    const command = newCommand({ quantity: 50_000 });
+    const record = await deliverCommand(sqs, commandsUrl, command);
+    expect((await container()(sqsEvent(record))).batchItemFailures).toEqual([]);
+    const [event] = await eventsFor(command.order.orderId);
+    expect(event).toMatchObject({ status: 'REJECTED', seq: null, position: 0 });
+    expect(event!.reason).toEqual(expect.any(String));
+    expect(emf.total(MetricName.OrdersRejected)).toBe(1);
+  });
+
+  it('a failed command fails the rest of its group in the batch; other groups go on', async () => {
+    const good = newCommand();
+    const sameGroup = newCommand({ symbol: good.order.symbol, account: good.order.account });
+    const poison = await deliverThroughQueue(
+      sqs,
+      commandsUrl,
+      '{"order":{"orderId":"x"}}',
+      good.order.symbol,
+      'poison-1',
+    );
+    const afterPoison = await deliverCommand(sqs, commandsUrl, sameGroup);
+    const other = newCommand();
+    const otherRecord = await deliverCommand(sqs, commandsUrl, other);
+    const response = await container()(sqsEvent(poison, afterPoison, otherRecord));
+    expect(response.batchItemFailures).toEqual([
+      { itemIdentifier: poison.messageId },
+      { itemIdentifier: afterPoison.messageId },
+    ]);
+    expect(emf.total(MetricName.PoisonCommands)).toBe(1);
+    await expectAppliedOnce(other);
+    expect(await ledger.getOrder(sameGroup.order.orderId)).toBeUndefined();
+    // Once the poison message has gone to the DLQ, the rest of its group is executed.
+    expect((await container()(sqsEvent(afterPoison))).batchItemFailures).toEqual([]);
+    await expectAppliedOnce(sameGroup);
+  });
+
+  it('refuses a different order reusing an executed order id', async () => {
+    const command = newCommand();
+    await container()(sqsEvent(await deliverCommand(sqs, commandsUrl, command)));
+    const forged = { ...command, order: { ...command.order, quantity: 9 } };
+    const record = await deliverThroughQueue(sqs, commandsUrl, JSON.stringify(forged), forged.order.symbol, 'forged-1');
+    expect((await container()(sqsEvent(record))).batchItemFailures).toEqual([{ itemIdentifier: record.messageId }]);
+    await expectAppliedOnce(command);
+  });
+});
+
+describe('execute: config', () => {
+  const base = {
+    ...powertoolsEnv('execute'),
+    ORDERS_TABLE_NAME: 'orders',
+    EVENTS_QUEUE_URL: 'http://localhost:1/000000000000/events.fifo',
+    RAFT_MEMBERS: 'http://127.0.0.1:1,http://127.0.0.1:2',
+    RAFT_AUTH_SECRET: 's',
+  };
+  it('fails at init naming the bad variable', () => {
+    expect(loadExecuteConfig(base).RAFT_MEMBERS).toEqual(['http://127.0.0.1:1', 'http://127.0.0.1:2']);
+    const { ORDERS_TABLE_NAME: _omit, ...missing } = base;
+    expect(() => loadExecuteConfig(missing)).toThrow(/ORDERS_TABLE_NAME is not set/);
+    expect(() => loadExecuteConfig({ ...base, RAFT_MEMBERS: 'not a url' })).toThrow(/RAFT_MEMBERS/);
+    expect(() => loadExecuteConfig({ ...base, RAFT_REQUEST_TIMEOUT_MS: '5s' })).toThrow(/RAFT_REQUEST_TIMEOUT_MS/);
+    const { RAFT_AUTH_SECRET: _s, ...noSecret } = base;
+    expect(() => loadExecuteConfig(noSecret)).toThrow(/exactly one of RAFT_AUTH_SECRET and RAFT_AUTH_SECRET_ARN/);
+  });
+});
