@@ -69,7 +69,9 @@ export function parseDuration(text: string): number {
 }
 
 function readEnv(): Env {
-  const parsed = EnvSchema.safeParse(process.env);
+  // An empty variable counts as unset, as the AWS SDK treats it.
+  const set = Object.fromEntries(Object.entries(process.env).filter(([, v]) => v !== ''));
+  const parsed = EnvSchema.safeParse(set);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new UsageError(`environment variable ${String(issue?.path[0])}: ${issue?.message}`);

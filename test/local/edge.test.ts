@@ -263,9 +263,12 @@ describe('edge with a backend down', () => {
 });
 
 describe('edge that starts its own emulators', () => {
+  // Only kinesalite is started here (the others come from the global setup) to keep the test fast;
+  // startEdge starts every backend it is not given the same way.
   it('starts them, keeps their data across restartEmulators, and stops them', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'edge-own-'));
-    const edge = await startEdge({ port: 0, dataDir });
+    const { dynamodb, sqs } = backendsFromEnv();
+    const edge = await startEdge({ port: 0, dataDir, backends: { dynamodb, sqs } });
     try {
       const kinesis = new KinesisClient({
         endpoint: edge.endpoint,

@@ -1,0 +1,146 @@
+import { execFile, spawnSync } from 'node:child_process';
+import { startEdge, type Edge } from '../../localstack/edge';
+
+/**
+ * The real AWS CLI against the edge endpoint, unchanged but for --endpoint-url. Skipped, with the
+ * reason printed, when no `aws` is on PATH; `aws logs tail` exists only in AWS CLI v2, so that case is
+ * skipped on v1.
+ */
+const cliVersion = spawnSync('aws', ['--version'], { encoding: 'utf8' });
+const cliInstalled = cliVersion.status === 0;
+const versionText = `${cliVersion.stdout ?? ''}${cliVersion.stderr ?? ''}`.trim();
+const hasTail = cliInstalled && /^aws-cli\/2\./.test(versionText);
+if (!cliInstalled) {
+  console.warn('logs-aws-cli.test: the AWS CLI is not installed (no `aws` on PATH); skipping the CLI tests');
+} else if (!hasTail) {
+  console.warn(`logs-aws-cli.test: ${versionText} has no \`aws logs tail\` (AWS CLI v2 only); skipping that test`);
+}
+const describeCli = cliInstalled ? describe : describe.skip;
+const itTail = hasTail ? it : it.skip;
+
+const run = Math.random().toString(36).slice(2, 8);
+
+describeCli('AWS CLI through the edge endpoint', () => {
+  let edge: Edge;
+  const env: NodeJS.ProcessEnv = {};
+
+  beforeAll(async () => {
+    const backends = {
+      kinesis: process.env.AWS_ENDPOINT_URL_KINESIS as string,
+      dynamodb: process.env.AWS_ENDPOINT_URL_DYNAMODB as string,
+      sqs: process.env.AWS_ENDPOINT_URL_SQS as string,
+    };
+    edge = await startEdge({ port: 0, backends });
+    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('AWS_')) env[k] = v;
+    Object.assign(env, {
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+      AWS_DEFAULT_REGION: 'us-east-1',
+      AWS_CONFIG_FILE: '/nonexistent/aws-config',
+      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
+      AWS_PAGER: '',
+    });
+  });
+  afterAll(async () => {
+    await edge.stop();
+  });
+
+  const aws = (...args: string[]): Promise<string> =>
+    new Promise((resolve, reject) => {
+      execFile(
+        'aws',
+        ['--endpoint-url', edge.endpoint, '--output', 'json', ...args],
+        { env, timeout: 30_000 },
+        (err, stdout, stderr) =>
+          err ? reject(new Error(`aws ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout),
+      );
+    });
+  const awsJson = async <T>(...args: string[]): Promise<T> => JSON.parse(await aws(...args)) as T;
+
+  const group = `/aws/lambda/cli-${run}`;
+
+  it('logs: create-log-group, create-log-stream, put-log-events, get/filter-log-events, describe-*', async () => {
+    await aws('logs', 'create-log-group', '--log-group-name', group);
+    await aws('logs', 'create-log-stream', '--log-group-name', group, '--log-stream-name', 'main');
+    const now = Date.now();
+    const events = JSON.stringify([
+      { timestamp: now - 2000, message: '{"level":"INFO","qty":5}' },
+      { timestamp: now - 1000, message: '{"level":"ERROR","qty":500}' },
+      { timestamp: now, message: 'END RequestId: r-1' },
+    ]);
+    await aws('logs', 'put-log-events', '--log-group-name', group, '--log-stream-name', 'main', '--log-events', events);
+
+    // Independent reads run side by side: each CLI start costs seconds of Python start-up.
+    const [filtered, got, groups, streams] = await Promise.all([
+      awsJson<{ events: { message: string }[] }>(
+        'logs',
+        'filter-log-events',
+        '--log-group-name',
+        group,
+        '--filter-pattern',
+        '{ $.level = "ERROR" && $.qty > 100 }',
+      ),
+      awsJson<{ events: { message: string }[] }>(
+        'logs',
+        'get-log-events',
+        '--log-group-name',
+        group,
+        '--log-stream-name',
+        'main',
+        '--start-from-head',
+      ),
+      awsJson<{ logGroups: { logGroupName: string }[] }>(
+        'logs',
+        'describe-log-groups',
+        '--log-group-name-prefix',
+        group,
+      ),
+      awsJson<{ logStreams: { logStreamName: string; lastEventTimestamp: number }[] }>(
+        'logs',
+        'describe-log-streams',
+        '--log-group-name',
+        group,
+        '--order-by',
+        'LastEventTime',
+        '--descending',
+      ),
+      expect(aws('logs', 'create-log-group', '--log-group-name', group)).rejects.toThrow(
+        /ResourceAlreadyExistsException/,
+      ),
+    ]);
+    expect(filtered.events.map((e) => e.message)).toEqual(['{"level":"ERROR","qty":500}']);
+    expect(got.events.map((e) => e.message)).toHaveLength(3);
+    expect(groups.logGroups.map((g) => g.logGroupName)).toEqual([group]);
+    expect(streams.logStreams).toEqual([expect.objectContaining({ logStreamName: 'main', lastEventTimestamp: now })]);
+  });
+
+  itTail('logs tail prints the events (AWS CLI v2)', async () => {
+    const out = await aws('logs', 'tail', group, '--since', '1h', '--format', 'short');
+    expect(out).toMatch(/END RequestId: r-1/);
+  });
+
+  it('kinesis list-streams, dynamodb list-tables, sqs create-queue/list-queues/send/receive', async () => {
+    const [streams, tables, created] = await Promise.all([
+      awsJson<{ StreamNames: string[] }>('kinesis', 'list-streams'),
+      awsJson<{ TableNames: string[] }>('dynamodb', 'list-tables'),
+      awsJson<{ QueueUrl: string }>('sqs', 'create-queue', '--queue-name', `cli-${run}`),
+    ]);
+    expect(Array.isArray(streams.StreamNames)).toBe(true);
+    expect(Array.isArray(tables.TableNames)).toBe(true);
+    expect(created.QueueUrl).toBe(`${edge.endpoint}/000000000000/cli-${run}`);
+    const [listed] = await Promise.all([
+      awsJson<{ QueueUrls: string[] }>('sqs', 'list-queues', '--queue-name-prefix', `cli-${run}`),
+      aws('sqs', 'send-message', '--queue-url', created.QueueUrl, '--message-body', 'from the cli'),
+    ]);
+    expect(listed.QueueUrls).toEqual([created.QueueUrl]);
+    const received = await awsJson<{ Messages: { Body: string }[] }>(
+      'sqs',
+      'receive-message',
+      '--queue-url',
+      created.QueueUrl,
+      '--wait-time-seconds',
+      '1',
+    );
+    expect(received.Messages.map((m) => m.Body)).toEqual(['from the cli']);
+  });
+});
