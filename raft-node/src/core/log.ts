@@ -28,6 +28,8 @@ export class RaftLog {
   private baseConfig: ClusterConfig;
   /** Config entries still in the log, ascending by index. */
   private configChanges: { index: number; config: ClusterConfig }[] = [];
+  /** Bumped whenever the configuration in effect may have changed, so callers recompute it only then. */
+  configEpoch = 0;
 
   constructor(snapshotIndex: number, snapshotTerm: number, baseConfig: ClusterConfig, entries: Entry[]) {
     this.snapshotIndex = snapshotIndex;
@@ -144,6 +146,7 @@ export class RaftLog {
       this.stabled = Math.min(this.stabled, first.index - 1);
       while (this.configChanges.length > 0 && this.configChanges[this.configChanges.length - 1]!.index >= first.index) {
         this.configChanges.pop();
+        this.configEpoch++;
       }
     }
     this.append(entries);
@@ -192,6 +195,7 @@ export class RaftLog {
     this.snapshotTerm = term;
     this.baseConfig = cloneConfig(config);
     this.configChanges = [];
+    this.configEpoch++;
     this.committed = index;
     this.stabled = index;
   }
@@ -229,7 +233,10 @@ export class RaftLog {
   }
 
   private trackConfig(e: Entry): void {
-    if (e.type === 'config') this.configChanges.push({ index: e.index, config: parseConfChangeEntry(e).config });
+    if (e.type === 'config') {
+      this.configChanges.push({ index: e.index, config: parseConfChangeEntry(e).config });
+      this.configEpoch++;
+    }
   }
 }
 

@@ -57,6 +57,7 @@ export class Raft {
   private role: Role = 'follower';
   private readonly log: RaftLog;
   private config: ClusterConfig;
+  private configEpoch: number;
 
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
@@ -98,6 +99,7 @@ export class Raft {
     // Commit is only a hint of what we knew: clamping it to the durable log is always safe.
     this.log.committed = Math.min(Math.max(restored.hardState.commit, this.log.snapshotIndex), this.log.lastIndex());
     this.config = this.log.currentConfig();
+    this.configEpoch = this.log.configEpoch;
     this.prevHardState = this.hardState();
     this.becomeFollower(this.term, null);
   }
@@ -695,6 +697,8 @@ export class Raft {
 
   /** The log changed in a way that may have changed the membership (append of a config entry, truncation, snapshot). */
   private onLogChanged(): void {
+    if (this.log.configEpoch === this.configEpoch) return;
+    this.configEpoch = this.log.configEpoch;
     const config = this.log.currentConfig();
     if (sameConfig(config, this.config)) return;
     this.config = config;
