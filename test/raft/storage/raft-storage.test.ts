@@ -35,9 +35,6 @@ function reopen(dir: string): RaftStorage {
   storage.close();
   return storage;
 }
-function logSize(dir: string): number {
-  return fs.statSync(path.join(dir, LOG_FILE)).size;
-}
 
 describe('RaftStorage', () => {
   it('starts empty in a new directory', () => {
@@ -76,12 +73,34 @@ describe('RaftStorage', () => {
     storage.append(range(1, 3, 1));
     storage.setHardState({ term: 1, vote: null, commit: 2 });
     storage.sync();
-    const size = logSize(dir);
+    const size = storage.logBytes;
     storage.append(range(2, 3, 1));
     storage.setHardState({ term: 1, vote: null, commit: 2 });
     storage.sync();
-    expect(logSize(dir)).toBe(size);
+    expect(storage.logBytes).toBe(size);
     storage.close();
+  });
+
+  it('extends the file with zeros ahead of the data and finds the records behind them on reopen', () => {
+    const dir = tempDir();
+    const storage = RaftStorage.open(dir, { preallocateBytes: 4096 });
+    storage.append(range(1, 3, 1));
+    storage.sync();
+    const logPath = path.join(dir, LOG_FILE);
+    expect(fs.statSync(logPath).size).toBe(storage.logBytes + 4096);
+    for (let index = 4; index <= 200; index += 1) {
+      storage.append([entry(index, 1, 'x'.repeat(100))]);
+      storage.sync();
+    }
+    expect(storage.logBytes).toBeGreaterThan(4096 * 4);
+    expect(fs.statSync(logPath).size).toBeGreaterThan(storage.logBytes);
+    const logBytes = storage.logBytes;
+    storage.close();
+    const reopened = RaftStorage.open(dir);
+    expect(reopened.logBytes).toBe(logBytes);
+    expect(reopened.restored.entries).toHaveLength(200);
+    expect(reopened.restored.recovery.droppedTailBytes).toBe(0);
+    reopened.close();
   });
 
   it('loses what was appended but never synced (a crash before sync)', () => {
@@ -127,67 +146,87 @@ describe('RaftStorage', () => {
     storage.close();
   });
 
-  it('recovers a consistent prefix when the log is cut at every byte offset', () => {
-    const dir = tempDir();
-    const storage = RaftStorage.open(dir);
-    const batchEnds: { size: number; state: State }[] = [
-      { size: logSize(dir), state: { hardState: { term: 0, vote: null, commit: 0 }, entries: [] } },
-    ];
-    const batches: { entries: Entry[]; hardState: HardState }[] = [
-      { entries: range(1, 2, 1), hardState: { term: 1, vote: 'n1', commit: 0 } },
-      { entries: range(3, 5, 1), hardState: { term: 1, vote: 'n1', commit: 2 } },
-      { entries: [entry(4, 2, 'rewritten-4')], hardState: { term: 2, vote: 'n2', commit: 3 } },
-    ];
-    for (const batch of batches) {
-      storage.append(batch.entries);
-      storage.setHardState(batch.hardState);
-      storage.sync();
-      batchEnds.push({
-        size: logSize(dir),
-        state: { hardState: storage.hardState, entries: storage.entries(1, storage.lastIndex + 1) },
-      });
-    }
-    storage.close();
-    const full = fs.readFileSync(path.join(dir, LOG_FILE));
-    const firstBatchEnd = batchEnds[0]?.size ?? 0;
-
-    for (let cut = 0; cut <= full.length; cut += 1) {
-      const crashed = tempDir();
-      fs.writeFileSync(path.join(crashed, LOG_FILE), full.subarray(0, cut));
-      if (cut < firstBatchEnd) {
-        // The first batch is written to a temp file and renamed, so a short one is damage, not a torn write.
-        expect(() => RaftStorage.open(crashed)).toThrow(StorageCorruptionError);
-        continue;
+  // A crash leaves the file cut short, or (with preallocation) the unwritten part still zero.
+  it.each(['cut short', 'zero-filled after the cut'])(
+    'recovers a consistent prefix when the log is %s at every byte offset',
+    (mode) => {
+      const dir = tempDir();
+      const storage = RaftStorage.open(dir);
+      const batchEnds: { size: number; state: State }[] = [
+        { size: storage.logBytes, state: { hardState: { term: 0, vote: null, commit: 0 }, entries: [] } },
+      ];
+      const batches: { entries: Entry[]; hardState: HardState }[] = [
+        { entries: range(1, 2, 1), hardState: { term: 1, vote: 'n1', commit: 0 } },
+        { entries: range(3, 5, 1), hardState: { term: 1, vote: 'n1', commit: 2 } },
+        { entries: [entry(4, 2, 'rewritten-4')], hardState: { term: 2, vote: 'n2', commit: 3 } },
+      ];
+      for (const batch of batches) {
+        storage.append(batch.entries);
+        storage.setHardState(batch.hardState);
+        storage.sync();
+        batchEnds.push({
+          size: storage.logBytes,
+          state: { hardState: storage.hardState, entries: storage.entries(1, storage.lastIndex + 1) },
+        });
       }
-      const expected = batchEnds.filter((batch) => batch.size <= cut).at(-1);
-      const recovered = RaftStorage.open(crashed);
-      expect(stateOf(recovered)).toEqual(expected?.state);
-      expect(recovered.restored.recovery.droppedTailBytes).toBe(cut - (expected?.size ?? 0));
-      // The torn bytes are gone from the file: appending and reopening works.
-      recovered.append([entry(recovered.lastIndex + 1, 9)]);
-      recovered.sync();
-      recovered.close();
-      expect(reopen(crashed).restored.entries.at(-1)).toEqual(entry(recovered.lastIndex, 9));
-      fs.rmSync(crashed, { recursive: true });
-    }
-  });
+      const records = fs.readFileSync(path.join(dir, LOG_FILE)).subarray(0, storage.logBytes);
+      storage.close();
+      const firstBatchEnd = batchEnds[0]?.size ?? 0;
+
+      for (let cut = 0; cut <= records.length; cut += 1) {
+        const crashed = tempDir();
+        const logPath = path.join(crashed, LOG_FILE);
+        const padding = mode === 'cut short' ? 0 : records.length - cut + 512;
+        fs.writeFileSync(logPath, Buffer.concat([records.subarray(0, cut), Buffer.alloc(padding)]));
+        if (cut < firstBatchEnd) {
+          // The first batch is written to a temp file and renamed, so a short one is damage, not a torn write.
+          expect(() => RaftStorage.open(crashed)).toThrow(StorageCorruptionError);
+          continue;
+        }
+        const expected = batchEnds.filter((batch) => batch.size <= cut).at(-1);
+        const recovered = RaftStorage.open(crashed, { preallocateBytes: 256 });
+        expect(stateOf(recovered)).toEqual(expected?.state);
+        expect(recovered.restored.recovery.droppedTailBytes).toBeLessThanOrEqual(cut - (expected?.size ?? 0));
+        // Nothing of the torn batch is left in the file: only zeros follow the recovered records.
+        expect(
+          fs
+            .readFileSync(logPath)
+            .subarray(expected?.size)
+            .every((byte) => byte === 0),
+        ).toBe(true);
+        if (cut % 8 === 0) {
+          recovered.append([entry(recovered.lastIndex + 1, 9)]);
+          recovered.sync();
+          recovered.close();
+          expect(reopen(crashed).restored.entries.at(-1)).toEqual(entry(recovered.lastIndex, 9));
+        } else {
+          recovered.close();
+        }
+        fs.rmSync(crashed, { recursive: true });
+      }
+    },
+    60_000,
+  );
 
   it('refuses a flipped bit in any byte of an earlier batch, naming the file and the offset', () => {
     const dir = tempDir();
     const storage = RaftStorage.open(dir);
     storage.append(range(1, 2, 1));
     storage.sync();
-    const secondBatchStart = logSize(dir);
+    const secondBatchStart = storage.logBytes;
     storage.append(range(3, 4, 1));
     storage.setHardState({ term: 1, vote: 'n1', commit: 3 });
     storage.sync();
-    const secondBatchEnd = logSize(dir);
+    const secondBatchEnd = storage.logBytes;
     storage.append(range(5, 6, 1));
     storage.sync();
+    const logEnd = storage.logBytes;
     storage.close();
     const full = fs.readFileSync(path.join(dir, LOG_FILE));
     // Record starts inside the second batch, to know which offset the error must name.
-    const recordStarts = findRecordStarts(full).filter((start) => start >= secondBatchStart && start < secondBatchEnd);
+    const recordStarts = findRecordStarts(full, logEnd).filter(
+      (start) => start >= secondBatchStart && start < secondBatchEnd,
+    );
 
     for (let byte = secondBatchStart; byte < secondBatchEnd; byte += 1) {
       const damaged = tempDir();
@@ -217,12 +256,12 @@ describe('RaftStorage', () => {
     storage.append(range(1, 10, 1));
     storage.setHardState({ term: 1, vote: 'n1', commit: 8 });
     storage.sync();
-    const sizeBefore = logSize(dir);
+    const sizeBefore = storage.logBytes;
     const snapshot: Snapshot = { meta: { index: 6, term: 1, config }, data: '{"state":6}' };
     storage.saveSnapshot(snapshot);
     expect(storage.firstIndex).toBe(7);
     expect(storage.term(6)).toBe(1);
-    expect(logSize(dir)).toBeLessThan(sizeBefore);
+    expect(storage.logBytes).toBeLessThan(sizeBefore);
     storage.append([entry(11, 1)]);
     storage.sync();
     storage.close();
@@ -319,8 +358,8 @@ describe('RaftStorage', () => {
 });
 
 /** Walks the framing (u32 length at each record start, 18-byte header) to list record offsets. */
-function findRecordStarts(buf: Buffer): number[] {
+function findRecordStarts(buf: Buffer, end: number): number[] {
   const starts: number[] = [];
-  for (let offset = 0; offset < buf.length; offset += 18 + buf.readUInt32LE(offset)) starts.push(offset);
+  for (let offset = 0; offset < end; offset += 18 + buf.readUInt32LE(offset)) starts.push(offset);
   return starts;
 }
