@@ -147,7 +147,7 @@ describe('printing', () => {
 
 describe('npm run logs', () => {
   it('runs as a command against an endpoint given by AWS_ENDPOINT_URL', async () => {
-    const env = { ...process.env, AWS_ENDPOINT_URL: emulator.endpoint };
+    const env: NodeJS.ProcessEnv = { ...process.env, AWS_ENDPOINT_URL: emulator.endpoint };
     delete env.AWS_ENDPOINT_URL_CLOUDWATCH_LOGS;
     const { stdout, code } = await new Promise<{ stdout: string; code: number }>((done) => {
       execFile(
