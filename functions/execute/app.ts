@@ -11,6 +11,7 @@ import { JSONStringified } from '@aws-lambda-powertools/parser/helpers';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { ORDER_CLAIM_KEY_PREFIX } from '../../shared/aws/order-claims';
 import { CORRELATION_ID_ATTRIBUTE, OrderCommandSchema, type OrderCommand } from '../../shared/domain/command';
 import { OrderEventSchema, type OrderEvent } from '../../shared/domain/event';
 import { describeZodError } from '../../shared/domain/order';
@@ -91,7 +92,13 @@ export function createExecuteHandler(deps: ExecuteDeps) {
     return { event };
   }
 
-  const executeOnce = makeIdempotent(applyOnLedger, { persistenceStore: deps.claims, config: claimConfig });
+  // A fixed key prefix (not the function name, Powertools' default) so a renamed or redeployed function, and the
+  // api function, find the same claims.
+  const executeOnce = makeIdempotent(applyOnLedger, {
+    persistenceStore: deps.claims,
+    config: claimConfig,
+    keyPrefix: ORDER_CLAIM_KEY_PREFIX,
+  });
 
   async function publish(event: OrderEvent): Promise<void> {
     await deps.sqs.send(

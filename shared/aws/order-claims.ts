@@ -1,4 +1,4 @@
-import { IdempotencyConfig } from '@aws-lambda-powertools/idempotency';
+import { IdempotencyConfig, IdempotencyItemNotFoundError } from '@aws-lambda-powertools/idempotency';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import type { ResponseHook } from '@aws-lambda-powertools/idempotency/types';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -32,4 +32,27 @@ export function createOrderClaimConfig(responseHook?: ResponseHook): Idempotency
     expiresAfterSeconds: ORDER_CLAIM_TTL_SECONDS,
     ...(responseHook ? { responseHook } : {}),
   });
+}
+
+export type OrderClaim = { status: 'INPROGRESS' | 'COMPLETED' | 'EXPIRED'; result: unknown };
+
+/** Reads the claim execute holds on an order id (for the api); undefined when there is none. */
+export async function readOrderClaim(
+  store: DynamoDBPersistenceLayer,
+  orderId: string,
+): Promise<OrderClaim | undefined> {
+  store.configure({
+    config: new IdempotencyConfig({
+      eventKeyJmesPath: ORDER_CLAIM_KEY_PATH,
+      expiresAfterSeconds: ORDER_CLAIM_TTL_SECONDS,
+    }),
+    keyPrefix: ORDER_CLAIM_KEY_PREFIX,
+  });
+  try {
+    const record = await store.getRecord({ order: { orderId } });
+    return { status: record.getStatus(), result: record.getResponse() ?? null };
+  } catch (error) {
+    if (error instanceof IdempotencyItemNotFoundError) return undefined;
+    throw error;
+  }
 }

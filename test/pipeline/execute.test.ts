@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { APIGatewayProxyStructuredResultV2, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { createApiHandler } from '../../functions/api/app';
+import { loadApiConfig } from '../../functions/api/config';
 import { createExecuteHandler } from '../../functions/execute/app';
 import { loadExecuteConfig } from '../../functions/execute/config';
 import { createDynamoDbClient, createSqsClient } from '../../shared/aws/clients';
@@ -13,7 +15,7 @@ import { startRaftCluster, type RaftCluster } from '../support/raft-cluster';
 import { captureEmf, type EmfCapture } from './support/emf';
 import { powertoolsEnv } from './support/env';
 import { CrashSwitch } from './support/faults';
-import { fakeContext } from './support/lambda';
+import { fakeContext, httpEvent } from './support/lambda';
 import { createFifoQueue, createTable, deleteQueue, deleteTable, drainQueue, uniqueName } from './support/resources';
 import { deliverCommand, deliverThroughQueue, sqsEvent } from './support/sqs-event';
 
@@ -249,6 +251,73 @@ describe('execute', () => {
     const record = await deliverThroughQueue(sqs, commandsUrl, JSON.stringify(forged), forged.order.symbol, 'forged-1');
     expect((await container()(sqsEvent(record))).batchItemFailures).toEqual([{ itemIdentifier: record.messageId }]);
     await expectAppliedOnce(command);
+  });
+});
+
+describe('api', () => {
+  function api(members = cluster.httpUrls) {
+    const config = loadApiConfig({
+      ...powertoolsEnv('api'),
+      ORDERS_TABLE_NAME: tableName,
+      RAFT_MEMBERS: members.join(','),
+      RAFT_AUTH_SECRET: RAFT_SECRET,
+    });
+    const handler = createApiHandler({
+      members: config.RAFT_MEMBERS,
+      ledger: async () => createLedgerClient({ members: config.RAFT_MEMBERS, authSecret: RAFT_SECRET, maxAttempts: 2 }),
+      claims: createOrderClaimStore(config.ORDERS_TABLE_NAME, createDynamoDbClient()),
+      logger: createLogger(config),
+    });
+    return async (method: string, path: string, options: Parameters<typeof httpEvent>[2] = {}) => {
+      const res = (await handler(
+        httpEvent(method, path, options),
+        fakeContext('api'),
+      )) as APIGatewayProxyStructuredResultV2;
+      return { status: res.statusCode, body: JSON.parse(res.body as string) };
+    };
+  }
+
+  it('GET /orders/{orderId} answers the ledger record and the execution claim with its event', async () => {
+    const command = newCommand();
+    await container()(sqsEvent(await deliverCommand(sqs, commandsUrl, command)));
+    const { status, body } = await api()('GET', `/orders/${command.order.orderId}`, {
+      pathParameters: { orderId: command.order.orderId },
+    });
+    expect(status).toBe(200);
+    expect(body.order).toMatchObject({ orderId: command.order.orderId, status: 'ACCEPTED', position: 7 });
+    expect(body.execution).toMatchObject({
+      status: 'COMPLETED',
+      result: { event: { orderId: command.order.orderId, correlationId: command.correlationId } },
+    });
+    expect((await api()('GET', '/orders/never-seen-1')).status).toBe(404);
+    const bad = await api()('GET', '/orders/has%20space');
+    expect(bad.status).toBe(400);
+    expect(bad.body.message).toMatch(/^orderId:/);
+  });
+
+  it('GET /positions lists positions, by account when asked', async () => {
+    const command = newCommand();
+    await container()(sqsEvent(await deliverCommand(sqs, commandsUrl, command)));
+    const mine = await api()('GET', '/positions', { query: { account: command.order.account } });
+    expect(mine).toEqual({
+      status: 200,
+      body: { positions: [{ account: command.order.account, symbol: command.order.symbol, quantity: 7 }] },
+    });
+    const all = await api()('GET', '/positions');
+    expect(all.body.positions.length).toBeGreaterThan(1);
+    expect((await api()('GET', '/positions', { query: { account: 'bad account' } })).status).toBe(400);
+  });
+
+  it('GET /health reports the members and the leader; 503 when no majority answers', async () => {
+    const healthy = await api()('GET', '/health');
+    expect(healthy.status).toBe(200);
+    expect(healthy.body.leader).toBe(await cluster.leaderId());
+    expect(healthy.body.members).toHaveLength(3);
+    const unreachable = ['http://127.0.0.1:9', 'http://127.0.0.1:10', cluster.httpUrls[0]!];
+    const degraded = await api(unreachable)('GET', '/health');
+    expect(degraded.status).toBe(503);
+    expect(degraded.body.members.filter((m: { error?: string }) => m.error)).toHaveLength(2);
+    expect((await api()('POST', '/health')).status).toBe(404);
   });
 });
 

@@ -1,0 +1,97 @@
+import type { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { readOrderClaim } from '../../shared/aws/order-claims';
+import { AccountSchema, describeZodError, OrderIdSchema } from '../../shared/domain/order';
+import { LedgerClientError } from '../../shared/raft-client/client';
+import type { LedgerClient } from '../../shared/raft-client/types';
+import { APIGatewayProxyEventV2Schema as HttpEventSchema } from '@aws-lambda-powertools/parser/schemas';
+
+export interface ApiDeps {
+  members: string[];
+  ledger: () => Promise<LedgerClient>;
+  claims: DynamoDBPersistenceLayer;
+  logger: Logger;
+}
+
+const json = (statusCode: number, body: unknown): APIGatewayProxyStructuredResultV2 => ({
+  statusCode,
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify(body),
+});
+
+/**
+ * GET /orders/{orderId}: the ledger's record of the order (a linearizable read through the leader) and the
+ * execution claim execute holds on it (in progress, or completed with the published event).
+ * GET /positions[?account=]: positions from the ledger. GET /health: each ledger member's view of the cluster.
+ */
+export function createApiHandler(deps: ApiDeps) {
+  const { logger } = deps;
+
+  async function getOrder(rawId: string): Promise<APIGatewayProxyStructuredResultV2> {
+    const orderId = OrderIdSchema.safeParse(rawId);
+    if (!orderId.success) return json(400, { message: `orderId: ${describeZodError(orderId.error)}` });
+    const [order, execution] = await Promise.all([
+      (await deps.ledger()).getOrder(orderId.data),
+      readOrderClaim(deps.claims, orderId.data),
+    ]);
+    if (!order && !execution) return json(404, { message: `no order ${orderId.data}` });
+    return json(200, { order: order ?? null, execution: execution ?? null });
+  }
+
+  async function getPositions(account: string | undefined): Promise<APIGatewayProxyStructuredResultV2> {
+    if (account !== undefined) {
+      const parsed = AccountSchema.safeParse(account);
+      if (!parsed.success) return json(400, { message: `account: ${describeZodError(parsed.error)}` });
+    }
+    return json(200, { positions: await (await deps.ledger()).positions(account) });
+  }
+
+  async function getHealth(): Promise<APIGatewayProxyStructuredResultV2> {
+    const ledger = await deps.ledger();
+    const members = await Promise.all(
+      deps.members.map(async (url) => {
+        try {
+          const s = await ledger.status(url);
+          return {
+            url,
+            nodeId: s.nodeId,
+            role: s.role,
+            term: s.term,
+            leaderId: s.leaderId,
+            commitIndex: s.commitIndex,
+          };
+        } catch (error) {
+          return { url, error: (error as Error).message };
+        }
+      }),
+    );
+    const leaders = new Set(members.flatMap((m) => ('leaderId' in m && m.leaderId ? [m.leaderId] : [])));
+    const reachable = members.filter((m) => 'role' in m).length;
+    const healthy = leaders.size === 1 && reachable > deps.members.length / 2;
+    return json(healthy ? 200 : 503, { status: healthy ? 'ok' : 'degraded', leader: [...leaders][0] ?? null, members });
+  }
+
+  return middy(async (event: unknown, _context: Context): Promise<APIGatewayProxyStructuredResultV2> => {
+    const parsed = HttpEventSchema.safeParse(event);
+    if (!parsed.success) throw new Error(`api expects an HTTP API v2 event: ${describeZodError(parsed.error)}`);
+    const { method, path } = parsed.data.requestContext.http;
+    try {
+      if (method === 'GET') {
+        const order = /\/orders\/([^/]+)$/.exec(path);
+        if (order) return await getOrder(parsed.data.pathParameters?.orderId ?? decodeURIComponent(order[1] as string));
+        if (path.endsWith('/positions')) return await getPositions(parsed.data.queryStringParameters?.account);
+        if (path.endsWith('/health')) return await getHealth();
+      }
+      return json(404, { message: `no route for ${method} ${path}` });
+    } catch (error) {
+      // The ledger refused or could not be reached: say so, as a gateway error, without internals.
+      logger.error('request failed', { method, path, error: error as Error });
+      if (error instanceof LedgerClientError)
+        return json(error.status === undefined ? 503 : 502, { message: error.message });
+      return json(500, { message: 'internal error' });
+    }
+  }).use(injectLambdaContext(logger, { resetKeys: true, correlationIdPath: 'requestContext.requestId' }));
+}
