@@ -140,7 +140,11 @@ export class RaftStorage {
 
   /** Opens (creating if needed) the storage in `dir` and recovers its state; throws StorageCorruptionError on damage. */
   static open(dir: string, options: StorageOptions = {}): RaftStorage {
-    fs.mkdirSync(dir, { recursive: true });
+    if (!fs.existsSync(dir)) {
+      fs.mkdirSync(dir, { recursive: true });
+      // The new directory's own entry must be durable too, or a crash could lose the whole data dir.
+      fsyncPath(path.dirname(path.resolve(dir)));
+    }
     const logPath = path.join(dir, LOG_FILE);
     const snapshotPath = path.join(dir, SNAPSHOT_FILE);
     for (const leftover of [logPath + TMP_SUFFIX, snapshotPath + TMP_SUFFIX]) {
