@@ -803,7 +803,8 @@ export class Raft {
     }
     if (pr.state === 'probe') {
       pr.becomeReplicate();
-    } else if (pr.state === 'snapshot' && pr.match >= pr.pendingSnapshot) {
+    } else if (pr.state === 'snapshot' && (pr.match >= pr.pendingSnapshot || pr.match + 1 >= this.log.firstIndex())) {
+      // Caught up by the snapshot, or by entries we still hold: replicate from here.
       pr.becomeProbe();
       pr.becomeReplicate();
     } else if (pr.state === 'replicate') {

@@ -35,7 +35,7 @@ for (let first = from; first < from + count; first += chunk) {
   const t = summary.totals;
   console.log(
     `seeds ${first}..${first + n - 1}: ${summary.millis} ms, elections ${t.elections}, crashes ${t.crashes}, ` +
-      `partitions ${t.partitions}, snapshots ${t.snapshotsSent}, membership changes ${t.membershipChanges}, ` +
+      `partitions ${t.partitions}, snapshots ${t.snapshotsSent}, membership changes ${t.membershipChanges}, transfers ${t.transfers}, ` +
       `ops ${t.operations} (acked ${t.acknowledged}, timed out ${t.timedOut})`,
   );
 }

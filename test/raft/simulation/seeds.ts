@@ -23,6 +23,7 @@ export function runSeeds(
     partitions: 0,
     snapshotsSent: 0,
     membershipChanges: 0,
+    transfers: 0,
     operations: 0,
     acknowledged: 0,
     timedOut: 0,

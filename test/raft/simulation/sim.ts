@@ -46,6 +46,8 @@ export interface SimOptions {
   duration?: number;
   /** Units of fault-free time at the end for the cluster to converge. */
   settle?: number;
+  /** Receives a line per delivered message and fault (for replaying a failing seed). */
+  trace?: (line: string) => void;
 }
 
 export interface SimStats {
@@ -58,6 +60,7 @@ export interface SimStats {
   partitions: number;
   snapshotsSent: number;
   membershipChanges: number;
+  transfers: number;
   operations: number;
   acknowledged: number;
   timedOut: number;
@@ -153,6 +156,7 @@ class Simulation {
   private maxCommitted = 0;
   private readonly duration: number;
   private readonly settle: number;
+  private readonly trace: ((line: string) => void) | null;
 
   constructor(
     private readonly seed: number,
@@ -169,6 +173,7 @@ class Simulation {
     this.syncDelay = this.pick([1, 3, 8]);
     this.duration = options.duration ?? 2000;
     this.settle = options.settle ?? 2500;
+    this.trace = options.trace ?? null;
     this.stats = {
       seed,
       clusterSize: this.clusterSize,
@@ -179,6 +184,7 @@ class Simulation {
       partitions: 0,
       snapshotsSent: 0,
       membershipChanges: 0,
+      transfers: 0,
       operations: 0,
       acknowledged: 0,
       timedOut: 0,
@@ -278,6 +284,7 @@ class Simulation {
     node.proposals.clear();
     node.reads.clear();
     node.crashedUntil = this.now + downFor;
+    this.trace?.(`${this.now} crash ${node.id} until ${node.crashedUntil}`);
     this.stats.crashes++;
   }
 
@@ -453,6 +460,7 @@ class Simulation {
       if (this.blocked.has(`${m.from}>${m.to}`)) continue;
       const to = this.nodes.get(m.to);
       if (!to || !to.raft || to.retired) continue;
+      this.trace?.(`${this.now} deliver ${JSON.stringify(m).slice(0, 300)}`);
       to.raft.step(m);
     }
   }
@@ -470,6 +478,7 @@ class Simulation {
       if (victim) this.crash(victim, this.int(10, 300));
     }
     if (this.rand() < 0.002) this.changeMembership();
+    if (this.rand() < 0.001) this.transferLeadership();
   }
 
   private partition(): void {
@@ -489,6 +498,7 @@ class Simulation {
       }
     }
     this.partitionUntil = this.now + this.int(50, 400);
+    this.trace?.(`${this.now} partition ${[...this.blocked].join(',')} until ${this.partitionUntil}`);
     this.stats.partitions++;
   }
 
@@ -521,6 +531,18 @@ class Simulation {
       }
     }
     if (result.ok) this.stats.membershipChanges++;
+    this.trace?.(`${this.now} membership change on ${leader.id}: ${JSON.stringify(result)}`);
+  }
+
+  private transferLeadership(): void {
+    const leader = this.leader();
+    if (!leader) return;
+    const others = leader.raft!.status().config.voters.filter((id) => id !== leader.id);
+    if (others.length === 0) return;
+    const target = this.pick(others);
+    leader.raft!.transferLeadership(target);
+    this.stats.transfers++;
+    this.trace?.(`${this.now} transfer leadership ${leader.id} -> ${target}`);
   }
 
   // ------------------------------------------------------------------ clients
@@ -705,17 +727,28 @@ class Simulation {
     const leader = this.leader();
     if (!leader) return false;
     if (this.clients.some((c) => c.op || c.retry)) return false;
-    const commit = leader.raft!.status().commitIndex;
-    return this.members().every((n) => n.applied === commit && !n.inFlight);
+    const { commitIndex, lastIndex } = leader.raft!.status();
+    // Everything the leader holds is committed (its own no-op included) and applied on every member.
+    if (commitIndex !== lastIndex || commitIndex < this.maxCommitted) return false;
+    return this.members().every((n) => n.applied === commitIndex);
+  }
+
+  private describeNodes(): string {
+    const nodes = [...this.nodes.values()].map((n) => {
+      if (n.retired) return `${n.id}: retired`;
+      if (!n.raft) return `${n.id}: down`;
+      const s = n.raft.status();
+      return `${n.id}: ${s.role} term ${s.term} commit ${s.commitIndex} applied ${n.applied} last ${s.lastIndex} snapshot ${s.snapshotIndex} config ${JSON.stringify(s.config)}${s.progress ? ` progress ${JSON.stringify(s.progress)}` : ''}`;
+    });
+    const clients = this.clients.map(
+      (c) => `client ${c.id}: op ${c.op ? JSON.stringify(c.op) : 'none'} retry ${c.retry?.orderId ?? 'none'}`,
+    );
+    return [...nodes, ...clients].join('\n  ');
   }
 
   private finalChecks(): void {
     if (!this.converged()) {
-      const desc = [...this.nodes.values()]
-        .filter((n) => !n.retired)
-        .map((n) => (n.raft ? `${n.id}:${JSON.stringify(n.raft.status())}` : `${n.id}:down`))
-        .join('\n  ');
-      throw new SimulationFailure(`cluster did not converge after faults stopped:\n  ${desc}`);
+      throw new SimulationFailure(`cluster did not converge after faults stopped:\n  ${this.describeNodes()}`);
     }
     const members = this.members();
     const reference = members[0]!.ledger.snapshot();
@@ -724,7 +757,9 @@ class Simulation {
         throw new SimulationFailure(`${n.id}: ledger differs from ${members[0]!.id}`);
     }
     for (const [index, value] of this.committed) {
-      if (index > members[0]!.applied) throw new SimulationFailure(`committed entry ${index} (${value}) was lost`);
+      if (index > members[0]!.applied) {
+        throw new SimulationFailure(`committed entry ${index} (${value}) was lost:\n  ${this.describeNodes()}`);
+      }
     }
     const lin = checkLinearizability(ledgerModel, this.history);
     if (lin.verdict !== 'linearizable') {
