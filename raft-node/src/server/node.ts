@@ -41,6 +41,16 @@ interface PendingRead {
   resolve(outcome: Outcome<number>): void;
 }
 
+/** Messages a leader sends that acknowledge nothing of its own disk state. */
+const LEADER_TRAFFIC = new Set<Message['type']>(['Append', 'Heartbeat', 'Snapshot']);
+
+function partition<T>(items: T[], pred: (item: T) => boolean): [T[], T[]] {
+  const yes: T[] = [];
+  const no: T[] = [];
+  for (const item of items) (pred(item) ? yes : no).push(item);
+  return [yes, no];
+}
+
 const PROPOSAL_TIMEOUT_MS = 10_000;
 const READ_TIMEOUT_MS = 5_000;
 /** How often (in ticks) the leader looks for learners to promote. */
@@ -94,7 +104,8 @@ export class LedgerNode implements LedgerNodeApi {
     } else {
       this.ledger = new LedgerStateMachine();
     }
-    for (const entry of restored.entries) this.learnAddresses(entry);
+    // The transport does not exist yet: nothing to re-address.
+    for (const entry of restored.entries) this.learnAddresses(entry, false);
     this.snapshotIndex = restored.snapshot?.meta.index ?? 0;
     this.appliedIndex = this.snapshotIndex;
 
@@ -196,10 +207,21 @@ export class LedgerNode implements LedgerNodeApi {
           this.storage.append(rd.entries);
           for (const e of rd.entries) this.learnAddresses(e);
         }
+        // Thesis §10.2.1: a leader may send its appends while it writes them to its own disk. That is safe
+        // here because fdatasync is synchronous: no follower's acknowledgement can be counted before our
+        // own write is durable. (With a single voter the commit index could run ahead of our disk, so not then.)
+        const early = rd.softState.role === 'leader' && this.raft.status().config.voters.length > 1;
+        const [sendNow, sendAfterSync] = early
+          ? partition(rd.messages, (m) => LEADER_TRAFFIC.has(m.type))
+          : [[], rd.messages];
+        if (sendNow.length > 0) this.transport.send(sendNow);
         if (rd.hardState) this.storage.setHardState(rd.hardState);
         // Group commit: one fdatasync covers every entry and vote of this Ready, before anything is acknowledged.
-        this.storage.sync();
-        this.transport.send(rd.messages);
+        // A change of the commit index alone need not be synced (it is a hint Raft can recompute); it stays
+        // buffered until the next sync, as in etcd's MustSync.
+        const termOrVoteChanged = this.termOrVoteChanged(rd.hardState);
+        if (rd.entries.length > 0 || termOrVoteChanged) this.storage.sync();
+        this.transport.send(sendAfterSync);
         for (const entry of rd.committedEntries) this.applyEntry(entry);
         for (const rs of rd.readStates) {
           const read = this.reads.get(rs.context);
@@ -214,6 +236,14 @@ export class LedgerNode implements LedgerNodeApi {
     } finally {
       this.processing = false;
     }
+  }
+
+  private lastSynced = { term: -1, vote: null as string | null };
+
+  private termOrVoteChanged(hs: { term: number; vote: string | null } | null): boolean {
+    if (!hs || (hs.term === this.lastSynced.term && hs.vote === this.lastSynced.vote)) return false;
+    this.lastSynced = { term: hs.term, vote: hs.vote };
+    return true;
   }
 
   private onSoftState(soft: { role: string; leaderId: string | null; term: number }): void {
@@ -274,11 +304,13 @@ export class LedgerNode implements LedgerNodeApi {
     }
   }
 
-  private learnAddresses(entry: Entry): void {
+  private learnAddresses(entry: Entry, readdress = true): void {
     if (entry.type !== 'config') return;
     const cc = parseConfChangeEntry(entry);
     const addr = parseConfChangeContext(cc.context);
-    if (addr && cc.nodeId !== this.cfg.nodeId && this.members.set(cc.nodeId, addr)) this.transport.readdress(cc.nodeId);
+    if (addr && cc.nodeId !== this.cfg.nodeId && this.members.set(cc.nodeId, addr) && readdress) {
+      this.transport.readdress(cc.nodeId);
+    }
   }
 
   private answerReads(): void {
@@ -450,7 +482,9 @@ export class LedgerNode implements LedgerNodeApi {
       httpUrl: this.members.get(id)?.httpUrl ?? '',
       voter,
     });
-    return [...voters.map((id) => info(id, true)), ...learners.map((id) => info(id, false))];
+    return [...voters.map((id) => info(id, true)), ...learners.map((id) => info(id, false))].sort((a, b) =>
+      a.id < b.id ? -1 : a.id > b.id ? 1 : 0,
+    );
   }
 
   status(): NodeStatus & { authOpen: boolean } {

@@ -57,7 +57,6 @@ class Peer<M extends WireMessage> {
   private ready = false;
   private connecting = false;
   private queue: M[] = [];
-  private flushScheduled = false;
   private backoffMs = 20;
   private retryTimer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -76,14 +75,10 @@ class Peer<M extends WireMessage> {
       return;
     }
     this.queue.push(msg);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flush());
-    }
   }
 
-  private flush(): void {
-    this.flushScheduled = false;
+  /** Writes everything queued as one frame (the node calls this once per Ready, per peer). */
+  flush(): void {
     if (this.closed || this.queue.length === 0) return;
     if (!this.ready || !this.socket) {
       this.connect();
@@ -196,17 +191,26 @@ export class Transport<M extends WireMessage> {
     this.server = server;
   }
 
+  /** Queues the messages and writes them at once, one frame per peer. */
   send(messages: M[]): void {
+    const touched = new Set<Peer<M>>();
     for (const msg of messages) {
       if (msg.to === this.opts.self.nodeId) continue;
       const verdict = this.opts.chaos.judge(msg.to);
       if (verdict.action === 'drop') continue;
       if (verdict.action === 'delay') {
-        setTimeout(() => this.peer(msg.to).enqueue(msg), verdict.ms).unref();
+        setTimeout(() => {
+          const peer = this.peer(msg.to);
+          peer.enqueue(msg);
+          peer.flush();
+        }, verdict.ms).unref();
         continue;
       }
-      this.peer(msg.to).enqueue(msg);
+      const peer = this.peer(msg.to);
+      peer.enqueue(msg);
+      touched.add(peer);
     }
+    for (const peer of touched) peer.flush();
   }
 
   readdress(nodeId: string): void {

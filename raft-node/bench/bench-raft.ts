@@ -1,0 +1,97 @@
+import { performance } from 'node:perf_hooks';
+import type { Order } from '../../shared/domain/order';
+import { createLedgerClient } from '../../shared/raft-client/client';
+import { startRaftCluster } from '../../test/support/raft-cluster';
+
+/**
+ * `npm run bench:raft`: three real nodes on loopback (fsync on, as always), then orders/s and p50/p99
+ * latency at 1, 16 and 256 concurrent clients, and the time from kill -9 of the leader to the next
+ * acknowledged write. A script, not a test: it prints figures and asserts nothing.
+ * BENCH_SECONDS (default 5) sets each phase's length.
+ */
+
+const seconds = Number(process.env.BENCH_SECONDS ?? 5);
+const concurrencies = (process.env.BENCH_CONCURRENCY ?? '1,16,256').split(',').map(Number);
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+let orderSeq = 0;
+const nextOrder = (worker: number): Order => ({
+  orderId: `bench-${process.pid}-${++orderSeq}`,
+  account: `acct-${worker % 32}`,
+  symbol: ['AAPL', 'MSFT', 'AMZN', 'NVDA'][worker % 4]!,
+  side: orderSeq % 2 ? 'BUY' : 'SELL',
+  quantity: 1,
+  price: 100,
+});
+
+async function main(): Promise<void> {
+  const cluster = await startRaftCluster({ env: { LOG_LEVEL: 'warn' } });
+  try {
+    const leaderUrl = await cluster.leaderUrl();
+    const members = [leaderUrl, ...cluster.httpUrls.filter((u) => u !== leaderUrl)];
+    console.log(`cluster up: ${cluster.httpUrls.join(' ')}; leader ${leaderUrl}`);
+    const rows: string[] = [];
+    for (const concurrency of concurrencies) {
+      const client = createLedgerClient({ members });
+      const latencies: number[] = [];
+      // Warm up connections and the JIT, then measure.
+      await Promise.all(Array.from({ length: concurrency }, (_, w) => client.applyOrder(nextOrder(w))));
+      const end = performance.now() + seconds * 1000;
+      const start = performance.now();
+      await Promise.all(
+        Array.from({ length: concurrency }, async (_, w) => {
+          while (performance.now() < end) {
+            const t0 = performance.now();
+            await client.applyOrder(nextOrder(w));
+            latencies.push(performance.now() - t0);
+          }
+        }),
+      );
+      const elapsed = (performance.now() - start) / 1000;
+      latencies.sort((a, b) => a - b);
+      const row =
+        `clients=${String(concurrency).padStart(3)}  orders/s=${(latencies.length / elapsed).toFixed(0).padStart(6)}  ` +
+        `p50=${percentile(latencies, 50).toFixed(2)} ms  p99=${percentile(latencies, 99).toFixed(2)} ms  (n=${latencies.length})`;
+      console.log(row);
+      rows.push(row);
+      client.close();
+    }
+
+    // Failover: kill -9 the leader, then time until a write is acknowledged by the new leader.
+    const failovers: number[] = [];
+    for (let round = 0; round < Number(process.env.BENCH_FAILOVERS ?? 3); round++) {
+      const leader = await cluster.leaderId();
+      const client = createLedgerClient({
+        members: cluster.httpUrls,
+        requestTimeoutMs: 250,
+        maxAttempts: 400,
+        backoffBaseMs: 5,
+        backoffCapMs: 20,
+      });
+      await client.applyOrder(nextOrder(0));
+      const killedAt = performance.now();
+      await cluster.kill(leader, 'SIGKILL');
+      await client.applyOrder(nextOrder(0));
+      const ms = performance.now() - killedAt;
+      failovers.push(ms);
+      console.log(`failover: kill -9 of ${leader} → next acknowledged write in ${ms.toFixed(0)} ms`);
+      client.close();
+      await cluster.restart(leader);
+      await cluster.waitConverged(20_000);
+    }
+    console.log('\nsummary');
+    for (const r of rows) console.log(`  ${r}`);
+    console.log(`  failover ms: ${failovers.map((f) => f.toFixed(0)).join(', ')}`);
+  } finally {
+    await cluster.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
