@@ -139,6 +139,9 @@ class Simulation {
   private readonly crashRate: number;
   private readonly leaderIsolation: boolean;
   private readonly syncDelay: number;
+  /** Chance that a new leader is crashed shortly after its election (Figure 8 style histories). */
+  private readonly newLeaderCrashRate: number;
+  private readonly scheduledCrashes = new Map<NodeId, number>();
   private nextNodeNumber: number;
   private readonly clients: Client[] = [];
   private readonly history: Operation<LedgerInput, LedgerOutput>[] = [];
@@ -157,6 +160,7 @@ class Simulation {
   private readonly duration: number;
   private readonly settle: number;
   private readonly trace: ((line: string) => void) | null;
+  private faultsOn = true;
 
   constructor(
     private readonly seed: number,
@@ -171,6 +175,7 @@ class Simulation {
     this.crashRate = this.pick([0, 0.001, 0.004]);
     this.leaderIsolation = this.rand() < 0.5;
     this.syncDelay = this.pick([1, 3, 8]);
+    this.newLeaderCrashRate = this.pick([0, 0, 0.3]);
     this.duration = options.duration ?? 2000;
     this.settle = options.settle ?? 2500;
     this.trace = options.trace ?? null;
@@ -202,6 +207,7 @@ class Simulation {
         this.step(true);
       }
       this.healAll();
+      this.faultsOn = false;
       const end = this.duration + this.settle;
       for (; this.now < end; this.now++) {
         this.step(false);
@@ -477,6 +483,12 @@ class Simulation {
       const victim = persisting.length > 0 && this.rand() < 0.5 ? this.pick(persisting) : this.pick(live);
       if (victim) this.crash(victim, this.int(10, 300));
     }
+    for (const [id, at] of this.scheduledCrashes) {
+      if (at > this.now) continue;
+      this.scheduledCrashes.delete(id);
+      const node = this.nodes.get(id);
+      if (node?.raft && !node.retired && down < Math.floor(this.clusterSize / 2)) this.crash(node, this.int(10, 200));
+    }
     if (this.rand() < 0.002) this.changeMembership();
     if (this.rand() < 0.001) this.transferLeadership();
   }
@@ -690,6 +702,9 @@ class Simulation {
       if (node.lastLeaderTerm !== s.term) {
         node.lastLeaderTerm = s.term;
         this.checkLeaderCompleteness(node);
+        if (this.faultsOn && this.rand() < this.newLeaderCrashRate) {
+          this.scheduledCrashes.set(node.id, this.now + this.int(1, 40));
+        }
       }
     }
   }
