@@ -32,6 +32,12 @@ export interface Model<S, I, O> {
   partition?(history: readonly Operation<I, O>[]): Operation<I, O>[][];
   /** Equal states must hash equally (the memo's key). */
   hash(state: S): string;
+  /**
+   * True when step never changes the state for this input and output, in any state (a read). The search then
+   * tries no alternative where it could place such an operation: moving a read that fits the current state to
+   * the front of any linearization of the rest keeps it valid. An optimization only; absent means false.
+   */
+  readOnly?(input: I, output: O | undefined): boolean;
 }
 
 export type Verdict = 'linearizable' | 'not-linearizable' | 'unknown';
@@ -133,17 +139,54 @@ function relink(node: EventNode): void {
   if (node.next) node.next.prev = node;
 }
 
+/** Integer mix (a Murmur3 finalizer) so each operation gets a well-spread 32-bit hash. */
+function mix32(value: number): number {
+  let h = value ^ (value >>> 16);
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/**
+ * The memo: configurations (set of linearized operations, model state) already explored. The set is a bitset
+ * with an incrementally maintained hash; buckets compare bitsets exactly, so a hash collision never prunes.
+ */
+class Memo {
+  private readonly buckets = new Map<string, Uint32Array[]>();
+
+  /** Records the configuration; false if it was there already. */
+  add(bits: Uint32Array, bitsHash: number, stateHash: string): boolean {
+    const key = `${bitsHash}|${stateHash}`;
+    const bucket = this.buckets.get(key);
+    if (!bucket) {
+      this.buckets.set(key, [bits.slice()]);
+      return true;
+    }
+    if (bucket.some((stored) => stored.every((word, i) => word === bits[i]))) return false;
+    bucket.push(bits.slice());
+    return true;
+  }
+}
+
 function searchPartition<S, I, O>(
   model: Model<S, I, O>,
   ops: readonly Operation<I, O>[],
   maxSteps: number,
 ): { verdict: Verdict; steps: number; longest: (number | string)[] } {
   const head = buildEventList(ops);
-  const seen = new Set<string>();
-  const stack: { node: EventNode; state: S }[] = [];
+  const memo = new Memo();
+  const bits = new Uint32Array(Math.ceil(ops.length / 32));
+  let bitsHash = 0;
+  const flip = (op: number): void => {
+    bits[op >>> 5] = ((bits[op >>> 5] as number) ^ (1 << (op & 31))) >>> 0;
+    bitsHash = (bitsHash ^ mix32(op + 1)) >>> 0;
+  };
+  /** forced: a read-only operation, so no other choice at that point needs trying (see Model.readOnly). */
+  const stack: { node: EventNode; state: S; stateHash: string; forced: boolean }[] = [];
   let longest: (number | string)[] = [];
   let state = model.init();
-  let linearized = 0n;
+  let stateHash = model.hash(state);
   let unfinished = ops.filter((op) => !isTimedOut(op)).length;
   let entry = head.next;
   let steps = 0;
@@ -155,36 +198,38 @@ function searchPartition<S, I, O>(
       const op = ops[entry.op] as Operation<I, O>;
       const result = model.step(state, op.input, isTimedOut(op) ? undefined : op.output);
       if (result.ok) {
-        const next = linearized | (1n << BigInt(entry.op));
-        const key = `${next.toString(36)}|${model.hash(result.state)}`;
-        if (!seen.has(key)) {
-          seen.add(key);
-          stack.push({ node: entry, state });
+        flip(entry.op);
+        const nextHash = model.hash(result.state);
+        if (memo.add(bits, bitsHash, nextHash)) {
+          const forced = model.readOnly?.(op.input, isTimedOut(op) ? undefined : op.output) === true;
+          stack.push({ node: entry, state, stateHash, forced });
           state = result.state;
-          linearized = next;
+          stateHash = nextHash;
           unlink(entry);
           if (entry.match) {
             unlink(entry.match);
             unfinished -= 1;
           }
-          if (stack.length > longest.length) longest = stack.map((frame) => (ops[frame.node.op] as Operation<I, O>).id);
           entry = head.next;
           continue;
         }
+        flip(entry.op);
       }
       entry = entry.next;
     } else {
       // A return reached before its call was linearized (or the list ran out): undo the last choice.
+      if (stack.length > longest.length) longest = stack.map((frame) => (ops[frame.node.op] as Operation<I, O>).id);
       const frame = stack.pop();
       if (!frame) return { verdict: 'not-linearizable', steps, longest };
       state = frame.state;
-      linearized &= ~(1n << BigInt(frame.node.op));
+      stateHash = frame.stateHash;
+      flip(frame.node.op);
       if (frame.node.match) {
         relink(frame.node.match);
         unfinished += 1;
       }
       relink(frame.node);
-      entry = frame.node.next;
+      entry = frame.forced ? null : frame.node.next;
     }
   }
   return { verdict: 'linearizable', steps, longest };
@@ -282,6 +327,7 @@ export const ledgerModel: Model<LedgerModelState, LedgerInput, LedgerOutput> = {
     return [...byOrder.values()];
   },
   hash: (state) => JSON.stringify(state),
+  readOnly: (input) => input.kind === 'getOrder',
 };
 
 export interface SeqCheck {

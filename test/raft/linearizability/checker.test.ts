@@ -18,6 +18,7 @@ const registerModel: Model<number, RegisterInput, number | null> = {
   step: (state, input, output) =>
     input.kind === 'write' ? { ok: true, state: input.value } : { ok: output === undefined || output === state, state },
   hash: (state) => String(state),
+  readOnly: (input) => input.kind === 'read',
 };
 
 let nextId = 0;
@@ -350,6 +351,21 @@ describe('checker on generated histories', () => {
       };
       expect(checkLinearizability(ledgerModel, [...history, stale]).verdict).toBe('not-linearizable');
     }
+  });
+
+  it('refutes a long contended history quickly: a stale read after hundreds of concurrent reads', () => {
+    const x = order('x');
+    const recorded = accepted(x, 1);
+    const history = [apply(0, x, 0, 1, recorded)];
+    for (let i = 0; i < 600; i += 1) {
+      const client = i % 8;
+      const invokeTime = 2 + Math.floor(i / 8) * 5 + client;
+      history.push(get(client, 'x', invokeTime, invokeTime + 20, recorded));
+    }
+    history.push(get(99, 'x', 10_000, 10_001, null));
+    const started = Date.now();
+    expect(checkLinearizability(ledgerModel, history).verdict).toBe('not-linearizable');
+    expect(Date.now() - started).toBeLessThan(2_000);
   });
 
   it('handles one heavily contended order id', () => {
