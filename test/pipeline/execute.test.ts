@@ -1,10 +1,27 @@
 import { randomBytes } from 'node:crypto';
-import type { APIGatewayProxyStructuredResultV2, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type {
+  APIGatewayProxyStructuredResultV2,
+  KinesisStreamBatchResponse,
+  SQSBatchResponse,
+  SQSEvent,
+} from 'aws-lambda';
 import { createApiHandler } from '../../functions/api/app';
 import { loadApiConfig } from '../../functions/api/config';
 import { createExecuteHandler } from '../../functions/execute/app';
+import { createIngestHandler } from '../../functions/ingest/app';
+import { loadIngestConfig } from '../../functions/ingest/config';
+import { createProcessHandler } from '../../functions/process/app';
+import { loadProcessConfig } from '../../functions/process/config';
+import { StrategyStateStore } from '../../functions/process/state-store';
+import { createStrategy } from '../../shared/domain/strategy';
+import { kinesisEvent } from './support/kinesis-event';
 import { loadExecuteConfig } from '../../functions/execute/config';
-import { createDynamoDbClient, createSqsClient } from '../../shared/aws/clients';
+import {
+  createDocumentClient,
+  createDynamoDbClient,
+  createKinesisClient,
+  createSqsClient,
+} from '../../shared/aws/clients';
 import { createOrderClaimConfig, createOrderClaimStore } from '../../shared/aws/order-claims';
 import type { OrderCommand } from '../../shared/domain/command';
 import { OrderEventSchema, type OrderEvent } from '../../shared/domain/event';
@@ -16,8 +33,18 @@ import { captureEmf, type EmfCapture } from './support/emf';
 import { powertoolsEnv } from './support/env';
 import { CrashSwitch } from './support/faults';
 import { fakeContext, httpEvent } from './support/lambda';
-import { createFifoQueue, createTable, deleteQueue, deleteTable, drainQueue, uniqueName } from './support/resources';
-import { deliverCommand, deliverThroughQueue, sqsEvent } from './support/sqs-event';
+import {
+  createFifoQueue,
+  createStream,
+  createTable,
+  deleteQueue,
+  deleteStream,
+  deleteTable,
+  drainQueue,
+  readAllRecords,
+  uniqueName,
+} from './support/resources';
+import { deliverCommand, deliverThroughQueue, receiveRecords, sqsEvent } from './support/sqs-event';
 
 jest.setTimeout(120_000);
 
@@ -251,6 +278,91 @@ describe('execute', () => {
     const record = await deliverThroughQueue(sqs, commandsUrl, JSON.stringify(forged), forged.order.symbol, 'forged-1');
     expect((await container()(sqsEvent(record))).batchItemFailures).toEqual([{ itemIdentifier: record.messageId }]);
     await expectAppliedOnce(command);
+  });
+});
+
+describe('the whole flow', () => {
+  it('a tick posted to ingest becomes an order event carrying the tick’s correlation id', async () => {
+    const kinesis = createKinesisClient();
+    const streamName = uniqueName('flow-ticks');
+    const stateTable = uniqueName('flow-state');
+    const flowCommandsUrl = await createFifoQueue(sqs, uniqueName('flow-commands'));
+    await Promise.all([createStream(kinesis, streamName, 1), createTable(dynamodb, stateTable, 'symbol')]);
+    try {
+      const ingestConfig = loadIngestConfig({
+        ...powertoolsEnv('ingest'),
+        TICKS_STREAM_NAME: streamName,
+        FEED_SYMBOLS: 'FLOW',
+        FEED_TICKS_PER_SECOND: '1',
+        FEED_SEED: 's',
+      });
+      const ingest = createIngestHandler({
+        config: ingestConfig,
+        kinesis,
+        logger: createLogger(ingestConfig),
+        metrics: createMetrics(ingestConfig),
+      });
+      const processConfig = loadProcessConfig({
+        ...powertoolsEnv('process'),
+        STRATEGY_TABLE_NAME: stateTable,
+        COMMANDS_QUEUE_URL: flowCommandsUrl,
+        STRATEGY_FAST_WINDOW: '2',
+        STRATEGY_SLOW_WINDOW: '4',
+        STRATEGY_ORDER_QUANTITY: '7',
+        TRADING_ACCOUNT: 'acct-flow',
+      });
+      const processTicks = createProcessHandler({
+        config: processConfig,
+        strategy: createStrategy('ma-crossover', { fastWindow: 2, slowWindow: 4, orderQuantity: 7 }),
+        states: new StrategyStateStore(createDocumentClient(dynamodb), stateTable),
+        sqs,
+        logger: createLogger(processConfig),
+        metrics: createMetrics(processConfig),
+      });
+
+      const prices = [10, 9, 8, 7, 12];
+      const ticks = prices.map((price, i) => ({
+        symbol: 'FLOW',
+        price,
+        size: 1,
+        ts: Date.now() - 1000 + i,
+        tickId: `flow-${i}`,
+      }));
+      const posted = (await ingest(
+        httpEvent('POST', '/ticks', { body: JSON.stringify(ticks) }),
+        fakeContext('ingest'),
+      )) as APIGatewayProxyStructuredResultV2;
+      expect(posted.statusCode).toBe(202);
+
+      const streamEvent = kinesisEvent(streamName, await readAllRecords(kinesis, streamName));
+      expect(
+        ((await processTicks(streamEvent, fakeContext('process'))) as KinesisStreamBatchResponse).batchItemFailures,
+      ).toEqual([]);
+
+      const commands = await receiveRecords(sqs, flowCommandsUrl);
+      expect(commands).toHaveLength(1);
+      expect(commands[0]!.messageAttributes.correlationId?.stringValue).toBe('flow-4');
+      expect((await container()(sqsEvent(...commands))).batchItemFailures).toEqual([]);
+
+      const orderId = `shardId-000000000000:${streamEvent.Records[4]!.kinesis.sequenceNumber}:0`;
+      const [event] = await eventsFor(orderId);
+      expect(event).toMatchObject({
+        status: 'ACCEPTED',
+        side: 'BUY',
+        price: 12,
+        quantity: 7,
+        position: 7,
+        correlationId: 'flow-4',
+      });
+      expect(event!.tickTs).toBe(ticks[4]!.ts);
+      expect(await ledger.positions('acct-flow')).toEqual([{ account: 'acct-flow', symbol: 'FLOW', quantity: 7 }]);
+    } finally {
+      await Promise.all([
+        deleteStream(kinesis, streamName),
+        deleteTable(dynamodb, stateTable),
+        deleteQueue(sqs, flowCommandsUrl),
+      ]);
+    }
   });
 });
 

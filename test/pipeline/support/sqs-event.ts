@@ -24,43 +24,55 @@ export async function deliverThroughQueue(
       MessageAttributes: { [CORRELATION_ID_ATTRIBUTE]: { DataType: 'String', StringValue: correlationId } },
     }),
   );
+  const [record] = await receiveRecords(sqs, queueUrl, 1);
+  if (!record) throw new Error(`nothing received from ${queueUrl}`);
+  return record;
+}
+
+/**
+ * Receives up to `max` messages as SQS event records (system and message attributes, md5), deleting them from the
+ * queue so the next message of a FIFO group becomes available.
+ */
+export async function receiveRecords(sqs: SQSClient, queueUrl: string, max = 10): Promise<SQSRecord[]> {
   const received = await sqs.send(
     new ReceiveMessageCommand({
       QueueUrl: queueUrl,
-      MaxNumberOfMessages: 1,
+      MaxNumberOfMessages: max,
       MessageSystemAttributeNames: ['All'],
       MessageAttributeNames: ['All'],
       WaitTimeSeconds: 1,
     }),
   );
-  const message = received.Messages?.[0];
-  if (!message) throw new Error(`nothing received from ${queueUrl}`);
-  await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle }));
   const queueName = queueUrl.split('/').at(-1) as string;
-  return {
-    messageId: message.MessageId as string,
-    receiptHandle: message.ReceiptHandle as string,
-    body: message.Body as string,
-    attributes: {
-      ApproximateReceiveCount: message.Attributes?.ApproximateReceiveCount ?? '1',
-      SentTimestamp: message.Attributes?.SentTimestamp ?? String(Date.now()),
-      SenderId: message.Attributes?.SenderId ?? 'AROAEXAMPLE:process',
-      ApproximateFirstReceiveTimestamp: message.Attributes?.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
-      MessageGroupId: message.Attributes?.MessageGroupId ?? group,
-      MessageDeduplicationId: message.Attributes?.MessageDeduplicationId ?? deduplicationId,
-      ...(message.Attributes?.SequenceNumber ? { SequenceNumber: message.Attributes.SequenceNumber } : {}),
-    },
-    messageAttributes: Object.fromEntries(
-      Object.entries(message.MessageAttributes ?? {}).map(([name, value]) => [
-        name,
-        { dataType: value.DataType as string, ...(value.StringValue ? { stringValue: value.StringValue } : {}) },
-      ]),
-    ),
-    md5OfBody: message.MD5OfBody as string,
-    eventSource: 'aws:sqs',
-    eventSourceARN: `arn:aws:sqs:us-east-1:123456789012:${queueName}`,
-    awsRegion: 'us-east-1',
-  };
+  const records: SQSRecord[] = [];
+  for (const message of received.Messages ?? []) {
+    await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle }));
+    records.push({
+      messageId: message.MessageId as string,
+      receiptHandle: message.ReceiptHandle as string,
+      body: message.Body as string,
+      attributes: {
+        ApproximateReceiveCount: message.Attributes?.ApproximateReceiveCount ?? '1',
+        SentTimestamp: message.Attributes?.SentTimestamp ?? String(Date.now()),
+        SenderId: message.Attributes?.SenderId ?? 'AROAEXAMPLE:process',
+        ApproximateFirstReceiveTimestamp: message.Attributes?.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
+        MessageGroupId: message.Attributes?.MessageGroupId as string,
+        MessageDeduplicationId: message.Attributes?.MessageDeduplicationId as string,
+        ...(message.Attributes?.SequenceNumber ? { SequenceNumber: message.Attributes.SequenceNumber } : {}),
+      },
+      messageAttributes: Object.fromEntries(
+        Object.entries(message.MessageAttributes ?? {}).map(([name, value]) => [
+          name,
+          { dataType: value.DataType as string, ...(value.StringValue ? { stringValue: value.StringValue } : {}) },
+        ]),
+      ),
+      md5OfBody: message.MD5OfBody as string,
+      eventSource: 'aws:sqs',
+      eventSourceARN: `arn:aws:sqs:us-east-1:123456789012:${queueName}`,
+      awsRegion: 'us-east-1',
+    });
+  }
+  return records;
 }
 
 export function deliverCommand(sqs: SQSClient, queueUrl: string, command: OrderCommand): Promise<SQSRecord> {
