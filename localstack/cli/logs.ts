@@ -197,10 +197,16 @@ export async function printLogs(
   for (;;) {
     let nextToken: string | undefined;
     do {
-      const page = await client.send(
-        new FilterLogEventsCommand({ logGroupName: group, startTime, filterPattern: opts.filter, nextToken }),
-        { abortSignal: signal },
-      );
+      let page;
+      try {
+        page = await client.send(
+          new FilterLogEventsCommand({ logGroupName: group, startTime, filterPattern: opts.filter, nextToken }),
+          { abortSignal: signal },
+        );
+      } catch (err) {
+        if (signal?.aborted) return; // stopped mid-request: a normal end of --follow
+        throw err;
+      }
       for (const event of page.events ?? []) {
         if (event.eventId && seenAtStart.has(event.eventId)) continue;
         write(formatEvent(event, opts.pretty));
@@ -233,9 +239,6 @@ async function main(): Promise<void> {
   const client = createClient(opts);
   try {
     await printLogs(opts, (line) => process.stdout.write(`${line}\n`), abort.signal, client);
-  } catch (err) {
-    if (abort.signal.aborted) return;
-    throw err;
   } finally {
     client.destroy();
   }

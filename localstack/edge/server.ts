@@ -1,5 +1,6 @@
 import { Agent, createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { freePort, type ChildService } from '../emulators/child-service';
 import { startDynamoDb } from '../emulators/dynamodb';
@@ -7,7 +8,8 @@ import { startKinesis } from '../emulators/kinesis';
 import { startSqs } from '../emulators/sqs';
 import { createLogsEmulator, type LogsEmulator } from '../logs-emulator';
 import { EDGE_SERVICES, routeRequest, type EdgeService } from './routing';
-import { rewriteSqsRequest, rewriteSqsResponse, type SqsUrlContext } from './sqs-urls';
+import { jsonErrorToQueryXml, jsonToQueryXml, queryToJson, SqsQueryError } from './sqs-query';
+import { rewriteSqsRequest, rewriteSqsResponse, toBackendQueueUrl, type SqsUrlContext } from './sqs-urls';
 
 export type ProxiedService = Exclude<EdgeService, 'logs'>;
 const PROXIED: readonly ProxiedService[] = ['kinesis', 'dynamodb', 'sqs'];
@@ -133,23 +135,12 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
 
   const backendRequest = (
     service: ProxiedService,
-    req: IncomingMessage,
-    headers: IncomingMessage['headers'],
+    target: { method: string; path: string; headers: IncomingMessage['headers'] },
     onResponse: (r: IncomingMessage) => void,
     res: ServerResponse,
   ) => {
-    const target = new URL(backends[service]);
-    const out = request(
-      {
-        host: target.hostname,
-        port: target.port,
-        method: req.method,
-        path: req.url,
-        headers,
-        agent,
-      },
-      onResponse,
-    );
+    const backend = new URL(backends[service]);
+    const out = request({ host: backend.hostname, port: backend.port, ...target, agent }, onResponse);
     out.on('error', (err) => {
       // 503 makes SDK clients retry, which carries them over an emulator restart.
       sendError(
@@ -167,8 +158,7 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
     delete headers.connection;
     const out = backendRequest(
       service,
-      req,
-      headers,
+      { method: req.method ?? 'POST', path: req.url ?? '/', headers },
       (upstream) => {
         const responseHeaders = { ...upstream.headers };
         delete responseHeaders.connection;
@@ -180,49 +170,124 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
     req.pipe(out);
   };
 
-  /** SQS bodies are small; they are buffered so queue URLs can be mapped between fauxqs and the edge. */
+  /** Sends a buffered JSON-protocol request to fauxqs and hands back its buffered reply. */
+  const forwardSqs = (
+    res: ServerResponse,
+    headers: IncomingMessage['headers'],
+    payload: Buffer,
+    onReply: (status: number, headers: IncomingMessage['headers'], body: Buffer) => void,
+  ): void => {
+    const out = backendRequest(
+      'sqs',
+      {
+        method: 'POST',
+        path: '/',
+        headers: { ...headers, host: new URL(backends.sqs).host, 'content-length': String(payload.length) },
+      },
+      (upstream) => {
+        readBody(upstream)
+          .then((raw) => onReply(upstream.statusCode ?? 502, upstream.headers, raw))
+          .catch((err: unknown) => sendError(res, 502, 'ServiceUnavailable', (err as Error).message));
+      },
+      res,
+    );
+    out.end(payload);
+  };
+
+  /**
+   * SQS bodies are small; they are buffered so queue URLs can be mapped between fauxqs and the edge,
+   * and so query-protocol requests (form-encoded Action=...) can be translated to JSON and back.
+   */
   const proxySqs = async (req: IncomingMessage, res: ServerResponse, region: string): Promise<void> => {
-    const contentType = String(req.headers['content-type'] ?? '');
-    if (contentType.includes('x-www-form-urlencoded')) {
-      sendError(
-        res,
-        400,
-        'UnsupportedProtocolException',
-        'SQS through the edge speaks the JSON protocol only (X-Amz-Target: AmazonSQS.*, as SDK v3, AWS CLI >= 1.34 / 2.15 send); this client used the older query protocol',
-      );
-      return;
-    }
     const ctx: SqsUrlContext = {
       edgeHost: req.headers.host ?? new URL(endpoint).host,
       backendEndpoint: backends.sqs,
       region,
     };
     const body = await readBody(req);
+    const [path = '/', queryString = ''] = (req.url ?? '/').split('?');
+    const isForm = String(req.headers['content-type'] ?? '').includes('x-www-form-urlencoded');
+    if (isForm || new URLSearchParams(queryString).has('Action')) {
+      const params = new URLSearchParams(queryString);
+      if (isForm) for (const [k, v] of new URLSearchParams(body.toString('utf8'))) params.append(k, v);
+      proxySqsQuery(req, res, params, path, ctx);
+      return;
+    }
     const forwarded = rewriteSqsRequest(body.toString('utf8'), ctx);
-    const payload = forwarded === undefined ? body : Buffer.from(forwarded);
-    const headers = { ...req.headers, host: new URL(backends.sqs).host, 'content-length': String(payload.length) };
+    const headers = { ...req.headers };
     delete headers.connection;
     delete headers['transfer-encoding'];
-    const out = backendRequest(
-      'sqs',
-      req,
-      headers,
-      (upstream) => {
-        readBody(upstream)
-          .then((raw) => {
-            const rewritten = rewriteSqsResponse(raw.toString('utf8'), ctx);
-            const reply = rewritten === undefined ? raw : Buffer.from(rewritten);
-            const responseHeaders = { ...upstream.headers, 'content-length': String(reply.length) };
-            delete responseHeaders.connection;
-            delete responseHeaders['transfer-encoding'];
-            res.writeHead(upstream.statusCode ?? 502, responseHeaders);
-            res.end(reply);
-          })
-          .catch((err: unknown) => sendError(res, 502, 'ServiceUnavailable', (err as Error).message));
-      },
-      res,
-    );
-    out.end(payload);
+    forwardSqs(res, headers, forwarded === undefined ? body : Buffer.from(forwarded), (status, upstream, raw) => {
+      const rewritten = rewriteSqsResponse(raw.toString('utf8'), ctx);
+      const reply = rewritten === undefined ? raw : Buffer.from(rewritten);
+      const responseHeaders = { ...upstream, 'content-length': String(reply.length) };
+      delete responseHeaders.connection;
+      delete responseHeaders['transfer-encoding'];
+      res.writeHead(status, responseHeaders);
+      res.end(reply);
+    });
+  };
+
+  const proxySqsQuery = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    params: URLSearchParams,
+    path: string,
+    ctx: SqsUrlContext,
+  ): void => {
+    const requestId = randomUUID();
+    const sendXml = (status: number, xml: string) => {
+      res.writeHead(status, {
+        'content-type': 'text/xml',
+        'content-length': Buffer.byteLength(xml),
+        'x-amzn-requestid': requestId,
+      });
+      res.end(xml);
+    };
+    let translated: ReturnType<typeof queryToJson>;
+    try {
+      translated = queryToJson(params);
+    } catch (err) {
+      if (!(err instanceof SqsQueryError)) throw err;
+      sendXml(400, jsonErrorToQueryXml({ __type: 'InvalidAction', message: err.message }, undefined, requestId));
+      return;
+    }
+    const { action, input } = translated;
+    // Older SDKs address the queue by the request path instead of a QueueUrl parameter.
+    if (input.QueueUrl === undefined && /^\/\d+\/[^/]+$/.test(path)) input.QueueUrl = `http://${ctx.edgeHost}${path}`;
+    if (typeof input.QueueUrl === 'string') input.QueueUrl = toBackendQueueUrl(input.QueueUrl, ctx);
+    const headers: IncomingMessage['headers'] = {
+      'content-type': 'application/x-amz-json-1.0',
+      'x-amz-target': `AmazonSQS.${action}`,
+      ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+    };
+    forwardSqs(res, headers, Buffer.from(JSON.stringify(input)), (status, upstream, raw) => {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(raw.toString('utf8') || '{}');
+      } catch {
+        sendXml(
+          502,
+          jsonErrorToQueryXml(
+            { __type: 'InternalError', message: 'fauxqs sent a reply that is not JSON' },
+            undefined,
+            requestId,
+          ),
+        );
+        return;
+      }
+      if (status >= 300) {
+        const queryError = upstream['x-amzn-query-error'];
+        sendXml(
+          status,
+          jsonErrorToQueryXml(parsed, typeof queryError === 'string' ? queryError : undefined, requestId),
+        );
+        return;
+      }
+      const rewritten = rewriteSqsResponse(JSON.stringify(parsed), ctx);
+      const output = JSON.parse(rewritten ?? JSON.stringify(parsed)) as Record<string, unknown>;
+      sendXml(200, jsonToQueryXml(action, output, requestId));
+    });
   };
 
   const port = opts.port ?? DEFAULT_EDGE_PORT;

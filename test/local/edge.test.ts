@@ -221,14 +221,29 @@ describe('edge endpoint in front of the emulators', () => {
     expect(((await unsigned.json()) as { message: string }).message).toMatch(/cannot tell which service/);
   });
 
-  it('explains that SQS is JSON-protocol only when a client sends the query protocol', async () => {
-    const res = await fetch(edge.endpoint, {
-      method: 'POST',
-      headers: { authorization: sign('sqs'), 'content-type': 'application/x-www-form-urlencoded' },
-      body: 'Action=ListQueues&Version=2012-11-05',
-    });
-    expect(res.status).toBe(400);
-    expect(((await res.json()) as { message: string }).message).toMatch(/JSON protocol only/);
+  it('translates the SQS query protocol to JSON and back, and names the actions it translates', async () => {
+    const query = (body: string) =>
+      fetch(edge.endpoint, {
+        method: 'POST',
+        headers: { authorization: sign('sqs'), 'content-type': 'application/x-www-form-urlencoded' },
+        body,
+      });
+    const created = await query(`Action=CreateQueue&Version=2012-11-05&QueueName=query-${run}`);
+    expect(created.status).toBe(200);
+    expect(created.headers.get('content-type')).toBe('text/xml');
+    expect(await created.text()).toContain(
+      `<CreateQueueResult><QueueUrl>${edge.endpoint}/000000000000/query-${run}</QueueUrl></CreateQueueResult>`,
+    );
+    const missing = await query('Action=GetQueueUrl&QueueName=does-not-exist');
+    expect(missing.status).toBe(400);
+    expect(await missing.text()).toMatch(
+      /<Error><Type>Sender<\/Type><Code>AWS.SimpleQueueService.NonExistentQueue<\/Code><Message>The specified queue does not exist.<\/Message>/,
+    );
+    const unsupported = await query('Action=ListQueueTags&QueueUrl=x');
+    expect(unsupported.status).toBe(400);
+    expect(await unsupported.text()).toMatch(
+      /<Code>InvalidAction<\/Code><Message>the edge translates only these SQS query-protocol actions: CreateQueue, /,
+    );
   });
 });
 

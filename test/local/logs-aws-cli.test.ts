@@ -1,4 +1,8 @@
 import { execFile, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { startEdge, type Edge } from '../../localstack/edge';
 
 /**
@@ -142,5 +146,157 @@ describeCli('AWS CLI through the edge endpoint', () => {
       '1',
     );
     expect(received.Messages.map((m) => m.Body)).toEqual(['from the cli']);
+  });
+});
+
+/**
+ * The installed CLI speaks JSON to SQS; CLIs from before AWS's switch (e.g. Debian bookworm's awscli
+ * 2.9) speak the query protocol. To drive the edge's query translation with a real botocore client,
+ * this writes the CLI's own SQS model back in its query form (protocol, result wrappers, flattened
+ * element names) into an AWS_DATA_PATH folder, which botocore reads before its bundled models.
+ */
+function writeQueryProtocolSqsModel(dir: string): boolean {
+  const located = spawnSync('aws', ['--version'], { encoding: 'utf8' });
+  const botocore = /botocore\/([\d.]+)/.exec(`${located.stdout}${located.stderr}`);
+  if (!botocore) return false;
+  const python = spawnSync('python3', ['-c', 'import botocore, os; print(os.path.dirname(botocore.__file__))'], {
+    encoding: 'utf8',
+    env: process.env,
+  });
+  const root = python.stdout.trim();
+  let raw: Buffer;
+  try {
+    raw = gunzipSync(readFileSync(join(root, 'data/sqs/2012-11-05/service-2.json.gz')));
+  } catch {
+    return false;
+  }
+  type Member = { shape: string; locationName?: string };
+  type Shape = { type: string; members?: Record<string, Member>; key?: Member; value?: Member; flattened?: boolean };
+  const model = JSON.parse(raw.toString('utf8')) as {
+    metadata: Record<string, unknown>;
+    operations: Record<string, { name: string; output?: { resultWrapper?: string } }>;
+    shapes: Record<string, Shape>;
+  };
+  model.metadata.protocol = 'query';
+  model.metadata.protocols = ['query'];
+  for (const key of ['awsQueryCompatible', 'jsonVersion', 'targetPrefix']) delete model.metadata[key];
+  for (const op of Object.values(model.operations)) if (op.output) op.output.resultWrapper = `${op.name}Result`;
+  const elementName: Record<string, string> = {
+    Attributes: 'Attribute',
+    MessageAttributes: 'MessageAttribute',
+    MessageSystemAttributes: 'MessageSystemAttribute',
+    AttributeNames: 'AttributeName',
+    MessageAttributeNames: 'MessageAttributeName',
+    MessageSystemAttributeNames: 'MessageSystemAttributeName',
+    tags: 'Tag',
+    Tags: 'Tag',
+    QueueUrls: 'QueueUrl',
+    queueUrls: 'QueueUrl',
+    Messages: 'Message',
+  };
+  for (const shape of Object.values(model.shapes)) {
+    for (const [name, member] of Object.entries(shape.members ?? {})) {
+      if (elementName[name] && model.shapes[member.shape]?.flattened) member.locationName = elementName[name];
+    }
+    if (shape.type === 'map' && shape.key && shape.value) {
+      shape.key.locationName = shape.key.shape.startsWith('Tag') ? 'Key' : 'Name';
+      shape.value.locationName = 'Value';
+    }
+  }
+  const out = join(dir, 'sqs/2012-11-05');
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'service-2.json'), JSON.stringify(model));
+  return true;
+}
+
+describeCli('AWS CLI speaking the SQS query protocol through the edge', () => {
+  let edge: Edge;
+  let dataPath: string;
+  const env: NodeJS.ProcessEnv = {};
+
+  beforeAll(async () => {
+    dataPath = mkdtempSync(join(tmpdir(), 'sqs-query-model-'));
+    if (!writeQueryProtocolSqsModel(dataPath)) throw new Error("could not find the AWS CLI's botocore SQS model");
+    edge = await startEdge({
+      port: 0,
+      backends: {
+        kinesis: process.env.AWS_ENDPOINT_URL_KINESIS as string,
+        dynamodb: process.env.AWS_ENDPOINT_URL_DYNAMODB as string,
+        sqs: process.env.AWS_ENDPOINT_URL_SQS as string,
+      },
+    });
+    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('AWS_')) env[k] = v;
+    Object.assign(env, {
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+      AWS_DEFAULT_REGION: 'us-east-1',
+      AWS_CONFIG_FILE: '/nonexistent/aws-config',
+      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
+      AWS_PAGER: '',
+      AWS_DATA_PATH: dataPath,
+    });
+  });
+  afterAll(async () => {
+    await edge.stop();
+    rmSync(dataPath, { recursive: true, force: true });
+  });
+
+  const aws = (...args: string[]): Promise<string> =>
+    new Promise((resolve, reject) => {
+      execFile(
+        'aws',
+        ['--endpoint-url', edge.endpoint, '--output', 'json', '--debug', ...args],
+        { env, timeout: 30_000, maxBuffer: 16 * 1024 * 1024 },
+        (err, stdout, stderr) => {
+          if (err)
+            reject(new Error(`aws ${args.join(' ')}: ${stderr.split('\n').slice(-3).join('\n') || err.message}`));
+          // --debug shows the wire format: the request must really be form-encoded (query protocol)
+          else if (!/x-www-form-urlencoded/.test(stderr))
+            reject(new Error(`aws ${args.join(' ')} did not use the query protocol`));
+          else resolve(stdout);
+        },
+      );
+    });
+
+  it('create-queue, send/receive/delete-message, get-queue-attributes, purge-queue, and errors', async () => {
+    const created = JSON.parse(
+      await aws('sqs', 'create-queue', '--queue-name', `query-${run}`, '--attributes', '{"VisibilityTimeout":"20"}'),
+    ) as { QueueUrl: string };
+    expect(created.QueueUrl).toBe(`${edge.endpoint}/000000000000/query-${run}`);
+    const [attributes, sent] = await Promise.all([
+      aws('sqs', 'get-queue-attributes', '--queue-url', created.QueueUrl, '--attribute-names', 'All'),
+      aws(
+        'sqs',
+        'send-message',
+        '--queue-url',
+        created.QueueUrl,
+        '--message-body',
+        'a <b> & "c"',
+        '--message-attributes',
+        '{"k":{"DataType":"String","StringValue":"v"}}',
+      ),
+    ]);
+    expect((JSON.parse(attributes) as { Attributes: Record<string, string> }).Attributes.VisibilityTimeout).toBe('20');
+    expect(JSON.parse(sent)).toHaveProperty('MD5OfMessageBody'); // the CLI checked it against the body
+    const received = JSON.parse(
+      await aws('sqs', 'receive-message', '--queue-url', created.QueueUrl, '--message-attribute-names', 'All'),
+    ) as {
+      Messages: { Body: string; ReceiptHandle: string; MessageAttributes: Record<string, { StringValue: string }> }[];
+    };
+    expect(received.Messages.map((m) => [m.Body, m.MessageAttributes.k?.StringValue])).toEqual([['a <b> & "c"', 'v']]);
+    await Promise.all([
+      aws(
+        'sqs',
+        'delete-message',
+        '--queue-url',
+        created.QueueUrl,
+        '--receipt-handle',
+        received.Messages[0]?.ReceiptHandle as string,
+      ),
+      aws('sqs', 'purge-queue', '--queue-url', created.QueueUrl),
+      expect(aws('sqs', 'get-queue-url', '--queue-name', `missing-${run}`)).rejects.toThrow(
+        /AWS.SimpleQueueService.NonExistentQueue/,
+      ),
+    ]);
   });
 });
