@@ -296,8 +296,9 @@ export class RaftStorage {
   sync(): void {
     this.assertUsable();
     if (this.pending.length === 0) return;
-    const batch = encodeBatch(this.pending, this.nextBatch);
+    let batch: Buffer;
     try {
+      batch = encodeBatch(this.pending, this.nextBatch);
       if (this.logEnd + batch.length > this.allocatedEnd && this.preallocateBytes > 0) {
         const target = this.logEnd + batch.length + this.preallocateBytes;
         writeFully(this.fd, Buffer.alloc(target - this.allocatedEnd), this.allocatedEnd);

@@ -350,6 +350,21 @@ describe('RaftStorage', () => {
     );
   });
 
+  it('refuses all further calls after a failed sync, keeping what was durable', () => {
+    const dir = tempDir();
+    const storage = RaftStorage.open(dir);
+    storage.append([entry(1, 1)]);
+    storage.sync();
+    // A record over the 64 MiB limit makes the batch fail to encode: after a failed sync the storage stops.
+    storage.append([entry(2, 1, 'x'.repeat(64 * 1024 * 1024))]);
+    expect(() => storage.sync()).toThrow('exceeds the 67108864-byte limit');
+    expect(() => storage.setHardState({ term: 2, vote: null, commit: 1 })).toThrow(
+      'failed earlier and must be reopened',
+    );
+    storage.close();
+    expect(reopen(dir).restored.entries).toEqual([entry(1, 1)]);
+  });
+
   it('cannot be used after close', () => {
     const storage = RaftStorage.open(tempDir());
     storage.close();
