@@ -87,6 +87,21 @@ export class LambdaFunction implements Invoker {
     }
   }
 
+  /** Starts one worker ahead of the first invocation (like provisioned concurrency), so a first invoke has no cold start. */
+  async prewarm(): Promise<void> {
+    if (this.all.size > 0) return;
+    try {
+      this.idle.push(await this.spawnWorker());
+    } catch {
+      // The init error is reported again (and logged) by the first invocation, which meets it as Lambda would.
+    }
+  }
+
+  /** Kills the workers running an invocation now (those invocations fail with Runtime.ExitError); idle ones stay. */
+  async killBusyWorkers(): Promise<void> {
+    await Promise.all([...this.all].filter((w) => w.busy).map((w) => killWorker(w)));
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     await Promise.all([...this.all].map((w) => killWorker(w)));

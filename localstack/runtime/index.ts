@@ -1,3 +1,4 @@
+import type { Message } from '@aws-sdk/client-sqs';
 import type { Deployment } from '../deploy/deploy';
 import { CheckpointStore } from './checkpoint-store';
 import { LambdaFunction } from './function-pool';
@@ -20,11 +21,15 @@ export interface LocalRuntimeOptions {
   /** Leave the schedules off (the bench and tests drive the functions themselves). */
   schedules?: boolean;
   onError?: (message: string) => void;
+  /** Sees every batch an SQS mapping receives, before its invocation. */
+  onSqsReceive?: (queueUrl: string, messages: Message[]) => void;
 }
 
 export interface LocalRuntime {
   /** By the template's logical id. */
   functions: Record<string, LambdaFunction>;
+  /** Stops the schedules and ends the runs they started (the market feed), leaving the rest running. */
+  stopSchedules(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -49,8 +54,13 @@ export async function startLocalRuntime(deployment: Deployment, opts: LocalRunti
         ...(opts.kinesisPollIntervalMs !== undefined ? { pollIntervalMs: opts.kinesisPollIntervalMs } : {}),
       }),
   );
+  const onSqsReceive = opts.onSqsReceive;
   const sqs = deployment.sqsMappings.map(
-    (m) => new SqsEventSourceMapping(m.spec, fnFor(m.functionLogicalId), { onError }),
+    (m) =>
+      new SqsEventSourceMapping(m.spec, fnFor(m.functionLogicalId), {
+        onError,
+        ...(onSqsReceive ? { onReceive: (messages: Message[]) => onSqsReceive(m.spec.queueUrl, messages) } : {}),
+      }),
   );
   const schedules =
     opts.schedules === false
@@ -67,12 +77,23 @@ export async function startLocalRuntime(deployment: Deployment, opts: LocalRunti
                 onError,
               ),
           );
+  await Promise.all(Object.values(functions).map((f) => f.prewarm()));
   for (const m of kinesis) await m.start();
   for (const m of sqs) m.start();
   for (const s of schedules) s.start();
+  const scheduledFunctions = [...new Set(deployment.schedules.map((s) => s.functionLogicalId))].map(fnFor);
+  let schedulesStopped: Promise<void> | undefined;
+  const stopSchedules = () =>
+    (schedulesStopped ??= (async () => {
+      const stopping = Promise.all(schedules.map((s) => s.stop()));
+      await Promise.all(scheduledFunctions.map((f) => f.killBusyWorkers()));
+      await stopping;
+    })());
   return {
     functions,
+    stopSchedules,
     stop: async () => {
+      await stopSchedules();
       await Promise.all([
         ...schedules.map((s) => s.stop()),
         ...kinesis.map((m) => m.stop()),

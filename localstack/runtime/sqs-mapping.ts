@@ -21,6 +21,8 @@ export interface SqsMappingSpec {
 
 export interface SqsMappingOptions {
   region?: string;
+  /** Sees every batch as received, before the invocation (the embedded cloud records the commands for verify). */
+  onReceive?: (messages: Message[]) => void;
   onError?: (message: string) => void;
 }
 
@@ -74,6 +76,7 @@ export class SqsEventSourceMapping {
       try {
         const messages = await this.gather();
         if (messages.length === 0 || this.stopped) continue;
+        this.opts.onReceive?.(messages);
         const result = await this.fn.invoke(this.event(messages));
         const done = this.succeeded(result, messages);
         if (done.length > 0) await this.delete(done);

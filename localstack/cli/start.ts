@@ -1,0 +1,139 @@
+/**
+ * `npm start [-- --duration S] [--rate N] [--symbols A,B] [--data-dir DIR] [--fresh] [--port 4566] [--no-feed]
+ *  [--feed-seconds N] [--verify]`
+ * --feed-seconds stops the market feed after N s (the stack keeps running, so `npm run verify` sees a quiet
+ * pipeline); --verify, with --duration, stops the feed at the end, runs verify and exits with its result.
+ * Starts the embedded cloud (edge + emulators + logs), three Raft nodes, deploys PipelineStack from its
+ * synthesized template, runs the functions and the market feed, and shows a live status.
+ */
+import { rmSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { startEmbeddedStack, type EmbeddedStack } from '../deploy/stack';
+import { renderStatus, StatusTracker, statusLine } from '../deploy/status';
+import { verifyPipeline } from '../deploy/verify';
+import { printReport } from './verify';
+
+const ArgsSchema = z.object({
+  'data-dir': z.string().min(1),
+  fresh: z.boolean(),
+  duration: z.coerce.number().positive().optional(),
+  rate: z.coerce.number().int().min(1).max(10_000),
+  symbols: z
+    .string()
+    .regex(/^[A-Z][A-Z0-9.]{0,9}(,[A-Z][A-Z0-9.]{0,9})*$/, 'comma-separated upper-case symbols, e.g. AAPL,MSFT')
+    .transform((s) => s.split(',')),
+  port: z.coerce.number().int().min(0).max(65535),
+  'no-feed': z.boolean(),
+  'feed-seconds': z.coerce.number().positive().optional(),
+  verify: z.boolean(),
+});
+
+function parse(): z.infer<typeof ArgsSchema> {
+  const { values } = parseArgs({
+    options: {
+      'data-dir': { type: 'string', default: '.data' },
+      fresh: { type: 'boolean', default: false },
+      duration: { type: 'string' },
+      rate: { type: 'string', default: '20' },
+      symbols: { type: 'string', default: 'AAPL,MSFT,AMZN' },
+      port: { type: 'string', default: '4566' },
+      'no-feed': { type: 'boolean', default: false },
+      'feed-seconds': { type: 'string' },
+      verify: { type: 'boolean', default: false },
+    },
+  });
+  const parsed = ArgsSchema.safeParse(values);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('\n');
+    process.stderr.write(`npm start: bad arguments\n${problems}\n`);
+    process.exit(2);
+  }
+  return parsed.data;
+}
+
+async function main(): Promise<void> {
+  const args = parse();
+  const dataDir = resolve(args['data-dir']);
+  if (args.fresh) rmSync(dataDir, { recursive: true, force: true });
+  const tty = process.stdout.isTTY === true;
+  const log = (line: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+
+  const holder: { tracker?: StatusTracker } = {};
+  // Ctrl-C during start-up waits for the start to finish (or fail), then stops what it started.
+  const starting: Promise<EmbeddedStack> = startEmbeddedStack({
+    dataDir,
+    edgePort: args.port,
+    ...(args['no-feed'] ? {} : { feed: { ticksPerSecond: args.rate, symbols: args.symbols } }),
+    log,
+    onEvents: (r) => holder.tracker?.onEvents(r),
+  });
+  let stopping: Promise<void> | undefined;
+  const stop = (why: string): Promise<void> => {
+    stopping ??= (async () => {
+      log(`${why}: stopping…`);
+      await holder.tracker?.stop();
+      const started = await starting.catch(() => undefined);
+      await started?.stop();
+      log('stopped; no process left running');
+    })();
+    return stopping;
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      void stop(signal).then(() => process.exit(0));
+    });
+  }
+
+  const stack = await starting;
+  if (stopping) return;
+  const tracker = new StatusTracker(stack.info, stack.sqs, stack.raft);
+  holder.tracker = tracker;
+  tracker.start();
+  log(
+    `running: feed ${args['no-feed'] ? 'off' : `${args.rate} ticks/s over ${args.symbols.join(',')}`}; data in ${dataDir}; ` +
+      `try: npm run logs -- execute --follow | npm run verify`,
+  );
+
+  const startedAt = Date.now();
+  const deadline = args.duration ? startedAt + args.duration * 1000 : undefined;
+  let lastLine = 0;
+  let feedStopped = false;
+  let drawn = 0;
+  while (!stopping) {
+    await new Promise((r) => setTimeout(r, 1000));
+    if (stopping) break;
+    const snap = await tracker.snapshot();
+    if (tty) {
+      const lines = renderStatus(snap, startedAt);
+      process.stdout.write(`${drawn > 0 ? `\x1b[${drawn}F` : ''}${lines.map((l) => `\x1b[2K${l}`).join('\n')}\n`);
+      drawn = lines.length;
+    } else if (Date.now() - lastLine >= 5000) {
+      process.stdout.write(`${statusLine(snap)}\n`);
+      lastLine = Date.now();
+    }
+    if (args['feed-seconds'] && !feedStopped && Date.now() >= startedAt + args['feed-seconds'] * 1000) {
+      feedStopped = true;
+      log(`--feed-seconds ${args['feed-seconds']} reached: market feed stopped`);
+      await stack.runtime.stopSchedules();
+    }
+    if (deadline && Date.now() >= deadline) {
+      let code = 0;
+      if (args.verify) {
+        log('stopping the feed and verifying…');
+        await stack.runtime.stopSchedules();
+        const report = await verifyPipeline(stack.info, stack.sqs, stack.raft.reader(), { log });
+        printReport(report);
+        code = report.ok ? 0 : 1;
+      }
+      await stop(`--duration ${args.duration} s reached`);
+      process.exit(code);
+    }
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`npm start failed: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,258 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync, type WriteStream } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { freePort } from '../emulators/child-service';
+import { deriveApiToken } from '../../shared/raft-client/auth';
+import type { NodeStatus, Position } from '../../shared/raft-client/types';
+import type { RaftReader } from './verify';
+
+const REPO_ROOT = resolve(__dirname, '../..');
+const MAIN = join(REPO_ROOT, 'raft-node/src/main.ts');
+
+interface NodeAddress {
+  id: string;
+  httpPort: number;
+  raftPort: number;
+}
+
+export interface RaftNodeProcess extends NodeAddress {
+  httpUrl: string;
+  process: ChildProcess | undefined;
+}
+
+export interface RaftNodesOptions {
+  /** Parent folder: `<dir>/<id>/` data, `<dir>/<id>.log` output, `<dir>/cluster.json` ports and secret. */
+  dir: string;
+  size?: number;
+  /** Extra env for every node (CHAOS_* for the chaos scenarios). */
+  env?: Record<string, string>;
+  startTimeoutMs?: number;
+}
+
+/**
+ * Three (by default) `raft-node` processes for the embedded cloud: n1 bootstraps, the others join
+ * through it. Ports and the auth secret are kept in the data dir, so a second `npm start` on the same
+ * data restarts the same cluster (the members' addresses are in their Raft logs). Each node runs in a
+ * process group of its own, so stopping it leaves nothing behind.
+ */
+export class RaftNodes {
+  readonly nodes: RaftNodeProcess[];
+  readonly secret: string;
+  readonly authorization: string;
+  private readonly logs = new Map<string, WriteStream>();
+
+  private constructor(
+    private readonly opts: RaftNodesOptions,
+    addresses: NodeAddress[],
+    secret: string,
+  ) {
+    this.secret = secret;
+    this.authorization = `Bearer ${deriveApiToken(secret)}`;
+    this.nodes = addresses.map((a) => ({ ...a, httpUrl: `http://127.0.0.1:${a.httpPort}`, process: undefined }));
+  }
+
+  /** Reads (or chooses and saves) the nodes' ports and the auth secret; starts nothing yet. */
+  static plan(opts: RaftNodesOptions): RaftNodes {
+    mkdirSync(opts.dir, { recursive: true });
+    const file = join(opts.dir, 'cluster.json');
+    if (existsSync(file)) {
+      const saved = JSON.parse(readFileSync(file, 'utf8')) as { nodes: NodeAddress[]; secret: string };
+      return new RaftNodes(opts, saved.nodes, saved.secret);
+    }
+    throw new Error(`no ${file}: call RaftNodes.create first`);
+  }
+
+  static async create(opts: RaftNodesOptions): Promise<RaftNodes> {
+    const file = join(opts.dir, 'cluster.json');
+    if (existsSync(file)) return RaftNodes.plan(opts);
+    mkdirSync(opts.dir, { recursive: true });
+    const nodes: NodeAddress[] = [];
+    for (let i = 1; i <= (opts.size ?? 3); i++)
+      nodes.push({ id: `n${i}`, httpPort: await freePort(), raftPort: await freePort() });
+    writeFileSync(file, JSON.stringify({ nodes, secret: randomBytes(24).toString('base64url') }, null, 2));
+    return RaftNodes.plan(opts);
+  }
+
+  /** Starts the nodes one by one (the bootstrap first) and waits until all are voters. */
+  async start(): Promise<void> {
+    try {
+      for (const node of this.nodes) {
+        this.spawn(node);
+        await this.waitReady(node);
+      }
+      await this.waitAllVoters();
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  get httpUrls(): string[] {
+    return this.nodes.map((n) => n.httpUrl);
+  }
+
+  node(id: string): RaftNodeProcess {
+    const n = this.nodes.find((x) => x.id === id);
+    if (!n) throw new Error(`no raft node ${id}`);
+    return n;
+  }
+
+  isRunning(n: RaftNodeProcess): boolean {
+    return n.process !== undefined && n.process.exitCode === null && n.process.signalCode === null;
+  }
+
+  /** Starts a node (again) with its own data and the cluster's env plus `extraEnv`. */
+  spawn(node: RaftNodeProcess, extraEnv: Record<string, string> = {}): void {
+    let log = this.logs.get(node.id);
+    if (!log) {
+      log = createWriteStream(join(this.opts.dir, `${node.id}.log`), { flags: 'a' });
+      this.logs.set(node.id, log);
+    }
+    const first = this.nodes[0];
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/tmp',
+      RAFT_NODE_ID: node.id,
+      RAFT_BIND_ADDR: `127.0.0.1:${node.raftPort}`,
+      PORT_HTTP: String(node.httpPort),
+      HTTP_BIND_HOST: '127.0.0.1',
+      RAFT_DATA_DIR: join(this.opts.dir, node.id),
+      RAFT_AUTH_SECRET: this.secret,
+      LOG_LEVEL: 'info',
+      ...(node === first ? { RAFT_BOOTSTRAP: 'true' } : { RAFT_JOIN_ADDR: first?.httpUrl ?? '' }),
+      ...this.opts.env,
+      ...extraEnv,
+    };
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
+      cwd: REPO_ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    child.stdout.pipe(log, { end: false });
+    child.stderr.pipe(log, { end: false });
+    node.process = child;
+  }
+
+  async status(node: RaftNodeProcess): Promise<NodeStatus> {
+    const res = await fetch(`${node.httpUrl}/v1/status`, {
+      headers: { authorization: this.authorization },
+      signal: AbortSignal.timeout(1000),
+    });
+    if (res.status !== 200) throw new Error(`${node.id} /v1/status answered ${res.status}`);
+    return (await res.json()) as NodeStatus;
+  }
+
+  /** The positions as this node's own state machine has them (a ReadIndex read on that node, not redirected). */
+  async positions(node: RaftNodeProcess): Promise<Position[]> {
+    const res = await fetch(`${node.httpUrl}/v1/positions`, {
+      headers: { authorization: this.authorization },
+      redirect: 'manual',
+      signal: AbortSignal.timeout(5000),
+    });
+    if (res.status !== 200) throw new Error(`${node.id} /v1/positions answered ${res.status}`);
+    return (await res.json()) as Position[];
+  }
+
+  async leader(timeoutMs = 15_000): Promise<RaftNodeProcess> {
+    return waitFor('a Raft leader', timeoutMs, async () => {
+      const statuses = await Promise.all(
+        this.nodes.filter((n) => this.isRunning(n)).map((n) => this.status(n).catch(() => undefined)),
+      );
+      const leaders = statuses.filter((s): s is NodeStatus => s?.role === 'leader').sort((a, b) => b.term - a.term);
+      return leaders[0] ? this.node(leaders[0].nodeId) : undefined;
+    });
+  }
+
+  /** Sends a signal to a node's process group; for SIGKILL/SIGTERM waits until it has exited. */
+  async signal(node: RaftNodeProcess, signal: NodeJS.Signals): Promise<void> {
+    const child = node.process;
+    if (!child || !this.isRunning(node) || child.pid === undefined) return;
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    process.kill(-child.pid, signal);
+    if (signal === 'SIGKILL' || signal === 'SIGTERM') await exited;
+  }
+
+  async waitReady(node: RaftNodeProcess, timeoutMs = this.opts.startTimeoutMs ?? 60_000): Promise<void> {
+    await waitFor(`${node.id} /readyz`, timeoutMs, async () => {
+      if (!this.isRunning(node))
+        throw new Error(`raft node ${node.id} exited (see ${join(this.opts.dir, `${node.id}.log`)})`);
+      const res = await fetch(`${node.httpUrl}/readyz`, { signal: AbortSignal.timeout(1000) }).catch(() => undefined);
+      return res?.status === 200 ? true : undefined;
+    });
+  }
+
+  async waitAllVoters(timeoutMs = this.opts.startTimeoutMs ?? 60_000): Promise<void> {
+    await waitFor('every Raft node to be a voter', timeoutMs, async () => {
+      const s = await this.status(this.nodes[0] as RaftNodeProcess).catch(() => undefined);
+      return s && this.nodes.every((n) => s.members.some((m) => m.id === n.id && m.voter)) ? true : undefined;
+    });
+  }
+
+  /** Waits until the running nodes agree on the commit index and have applied it. */
+  async waitConverged(timeoutMs = 20_000): Promise<void> {
+    await waitFor('the Raft nodes to converge', timeoutMs, async () => {
+      const s = await Promise.all(this.nodes.map((n) => this.status(n)));
+      const commit = s[0]?.commitIndex;
+      return s.every((x) => x.commitIndex === commit && x.appliedIndex === commit) ? true : undefined;
+    });
+  }
+
+  async commitIndex(): Promise<number> {
+    const s = await Promise.all(this.nodes.map((n) => this.status(n).catch(() => undefined)));
+    return Math.max(0, ...s.map((x) => x?.commitIndex ?? 0));
+  }
+
+  /** The reader verify uses: each node's own positions, after the nodes have converged. */
+  reader(): RaftReader {
+    return {
+      nodeIds: this.nodes.map((n) => n.id),
+      positions: (id) => this.positions(this.node(id)),
+      waitConverged: () => this.waitConverged(),
+      commitIndex: () => this.commitIndex(),
+    };
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.nodes.map(async (n) => {
+        const child = n.process;
+        if (!child || !this.isRunning(n) || child.pid === undefined) return;
+        const exited = new Promise<void>((r) => child.once('exit', () => r()));
+        try {
+          process.kill(-child.pid, 'SIGCONT'); // a paused node (chaos) must run to handle SIGTERM
+          process.kill(-child.pid, 'SIGTERM');
+        } catch {
+          return;
+        }
+        const timer = setTimeout(() => {
+          try {
+            process.kill(-(child.pid as number), 'SIGKILL');
+          } catch {
+            // already gone
+          }
+        }, 5000);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+    for (const log of this.logs.values()) log.end();
+  }
+}
+
+export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last}` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -1,0 +1,183 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { startEdge, type Edge } from '../edge';
+import { startLocalRuntime, type LocalRuntime } from '../runtime';
+import { CloudWatchLogSink } from '../runtime/log-sink';
+import { deployTemplate, type Deployment } from './deploy';
+import { RaftNodes } from './raft-nodes';
+import { appendRecords, QueueRecorder, recordFiles, type RecordedMessage } from './records';
+import { readStack, synthesize } from './synth';
+
+export const STACK_NAME = 'PipelineStack';
+
+export interface EmbeddedStackOptions {
+  dataDir: string;
+  /** Edge port (default 4566, LocalStack's); 0 picks a free one. */
+  edgePort?: number;
+  /** The scheduled market feed; off when absent. */
+  feed?: { ticksPerSecond: number; symbols: string[] };
+  /** More CDK context for the PipelineStack (any key infra/config.ts reads). */
+  context?: Record<string, string>;
+  /** Extra env for every raft node (CHAOS_*). */
+  raftEnv?: Record<string, string>;
+  log: (line: string) => void;
+  /** Called with every batch of order events recorded from the events queue. */
+  onEvents?: (records: RecordedMessage[]) => void;
+}
+
+/** What `npm run verify` and the status screen need to find a running embedded stack. */
+export interface StackInfo {
+  endpoint: string;
+  dataDir: string;
+  outputs: Record<string, string>;
+  functions: Record<string, { name: string; logGroup: string }>;
+  raftUrls: string[];
+  tradingAccount: string;
+}
+
+export interface EmbeddedStack {
+  info: StackInfo;
+  edge: Edge;
+  raft: RaftNodes;
+  deployment: Deployment;
+  runtime: LocalRuntime;
+  sqs: SQSClient;
+  stop(): Promise<void>;
+}
+
+export const stackInfoFile = (dataDir: string) => join(dataDir, 'stack.json');
+
+/**
+ * The embedded cloud in one call: edge endpoint (+ emulators, logs), three Raft nodes, the
+ * PipelineStack synthesized and deployed from its template, the local Lambda runtime, and the
+ * recorder that drains the events queue into the data dir. This process's SDK clients (and the
+ * functions') all go through the edge: AWS_ENDPOINT_URL is set to it.
+ */
+export async function startEmbeddedStack(opts: EmbeddedStackOptions): Promise<EmbeddedStack> {
+  const { dataDir, log } = opts;
+  mkdirSync(dataDir, { recursive: true });
+  const cleanups: (() => Promise<void>)[] = [];
+  const cleanup = async () => {
+    for (const c of cleanups.reverse()) await c().catch((err: unknown) => log(`stop: ${(err as Error).message}`));
+  };
+  try {
+    const raft = await RaftNodes.create({ dir: join(dataDir, 'raft'), ...(opts.raftEnv ? { env: opts.raftEnv } : {}) });
+    const outdir = join(dataDir, 'cdk.out');
+    const context: Record<string, string> = {
+      target: 'localstack',
+      deployRaftCluster: 'false',
+      raftMembers: raft.httpUrls.join(','),
+      raftAuthSecret: raft.secret,
+      feedEnabled: opts.feed ? 'true' : 'false',
+      // A batching window of 0 hands ticks to process as soon as they arrive (the stack's default waits 1 s).
+      kinesisBatchingWindowSeconds: '0',
+      ...(opts.feed
+        ? { feedTicksPerSecond: String(opts.feed.ticksPerSecond), feedSymbols: opts.feed.symbols.join(',') }
+        : {}),
+      ...opts.context,
+    };
+    log('starting the edge endpoint and emulators, the Raft nodes, and synthesizing PipelineStack…');
+    const started = Date.now();
+    const [edge] = await Promise.all([
+      startEdge({ port: opts.edgePort ?? 4566, dataDir }).then((e) => {
+        cleanups.push(() => e.stop());
+        log(
+          `edge endpoint ${e.endpoint} (kinesis ${e.backends.kinesis}, dynamodb ${e.backends.dynamodb}, sqs ${e.backends.sqs}, logs in-process)`,
+        );
+        return e;
+      }),
+      raft.start().then(() => {
+        cleanups.push(() => raft.stop());
+        log(`raft nodes ${raft.nodes.map((n) => `${n.id}=${n.httpUrl}`).join(' ')}`);
+      }),
+      synthesize({ outdir, context }).then(() => log(`synthesized ${STACK_NAME} into ${outdir}`)),
+    ]);
+    log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s; deploying…`);
+
+    Object.assign(process.env, {
+      AWS_ENDPOINT_URL: edge.endpoint,
+      AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
+      AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'test',
+      AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'test',
+    });
+    for (const k of Object.keys(process.env)) if (k.startsWith('AWS_ENDPOINT_URL_')) delete process.env[k];
+
+    const deployment = await deployTemplate({ outdir, stack: readStack(outdir, STACK_NAME) });
+    log(
+      `deployed ${Object.keys(deployment.resources).length} resources: ${Object.keys(deployment.functions).length} functions, ` +
+        `${deployment.kinesisMappings.length + deployment.sqsMappings.length} event source mappings, ${deployment.schedules.length} schedule(s)`,
+    );
+    if (deployment.notEmulated.length > 0) {
+      const byType = new Map<string, number>();
+      for (const r of deployment.notEmulated) byType.set(r.type, (byType.get(r.type) ?? 0) + 1);
+      log(`NOT emulated (created nowhere locally): ${[...byType].map(([t, n]) => `${t} ×${n}`).join(', ')}`);
+    }
+    if (deployment.notEnforced.length > 0) {
+      const types = [...new Set(deployment.notEnforced.map((r) => r.type))];
+      log(`accepted but not enforced locally (access control): ${types.join(', ')}`);
+    }
+
+    const clientEnv = {
+      AWS_ENDPOINT_URL: edge.endpoint,
+      AWS_REGION: process.env.AWS_REGION as string,
+      AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID as string,
+      AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY as string,
+      AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE: '1',
+    };
+    const records = recordFiles(dataDir);
+    const commandsUrl = deployment.outputs.CommandsQueueUrl;
+    const logs = new CloudWatchLogSink({ endpoint: edge.endpoint });
+    const runtime = await startLocalRuntime(deployment, {
+      baseEnv: clientEnv,
+      logs,
+      checkpointFile: join(dataDir, 'runtime', 'checkpoints.json'),
+      kinesisPollIntervalMs: 50,
+      onError: (m) => log(`runtime: ${m}`),
+      onSqsReceive: (queueUrl, messages) => {
+        if (queueUrl === commandsUrl) appendRecords(records.commands, messages);
+      },
+    });
+    cleanups.push(async () => {
+      await runtime.stop();
+      await logs.close();
+    });
+
+    const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
+    const eventsUrl = deployment.outputs.EventsQueueUrl;
+    if (!eventsUrl) throw new Error(`${STACK_NAME} has no EventsQueueUrl output`);
+    const recorder = new QueueRecorder(
+      sqs,
+      eventsUrl,
+      records.events,
+      (r) => opts.onEvents?.(r),
+      (m) => log(m),
+    );
+    recorder.start();
+    cleanups.push(async () => {
+      await recorder.stop();
+      sqs.destroy();
+    });
+
+    const info: StackInfo = {
+      endpoint: edge.endpoint,
+      dataDir,
+      outputs: deployment.outputs,
+      functions: Object.fromEntries(
+        Object.entries(deployment.functions).map(([id, f]) => [
+          id,
+          { name: f.name, logGroup: f.logGroup ?? `/aws/lambda/${f.name}` },
+        ]),
+      ),
+      raftUrls: raft.httpUrls,
+      tradingAccount:
+        Object.values(deployment.functions).find((f) => f.environment.TRADING_ACCOUNT)?.environment.TRADING_ACCOUNT ??
+        '',
+    };
+    writeFileSync(stackInfoFile(dataDir), JSON.stringify(info, null, 2));
+    return { info, edge, raft, deployment, runtime, sqs, stop: cleanup };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}

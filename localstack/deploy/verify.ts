@@ -1,0 +1,248 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { OrderCommandSchema } from '../../shared/domain/command';
+import { OrderEventSchema, type OrderEvent } from '../../shared/domain/event';
+import type { Position } from '../../shared/raft-client/types';
+import { drainQueueInto, readRecords, recordFiles } from './records';
+import type { StackInfo } from './stack';
+
+/** How verify reads each Raft node (its own state machine, not a redirect to the leader). */
+export interface RaftReader {
+  nodeIds: string[];
+  positions(nodeId: string): Promise<Position[]>;
+  waitConverged(): Promise<void>;
+  /** The highest commit index any node reports (to see that the ledger has stopped moving). */
+  commitIndex(): Promise<number>;
+}
+
+export interface VerifyReport {
+  ok: boolean;
+  counts: Record<string, number>;
+  problems: string[];
+}
+
+export interface VerifyOptions {
+  /** How long to wait for commands received so far to get their events (default 60 s). */
+  settleTimeoutMs?: number;
+  log?: (line: string) => void;
+}
+
+async function queueDepth(sqs: SQSClient, url: string | undefined): Promise<number> {
+  if (!url) return 0;
+  const a = await sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: url,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
+  return (
+    Number(a.Attributes?.ApproximateNumberOfMessages ?? 0) +
+    Number(a.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0)
+  );
+}
+
+/**
+ * Checks the pipeline's promises on what it did so far:
+ * 1. no order id has two events (two different SQS messages; a redelivery of one message is not two);
+ * 2. every command that reached the commands queue (as the runtime recorded it) has exactly one terminal event;
+ * 3. the accepted orders' seqs are unique and without gaps (1..N);
+ * 4. every Raft node's positions equal the sum of the accepted orders;
+ * and that each event's order has a completed claim in the orders table with the same outcome.
+ * Commands received before verify started are waited for (up to settleTimeoutMs); later ones are left to the next run.
+ */
+export async function verifyPipeline(
+  info: StackInfo,
+  sqs: SQSClient,
+  raft: RaftReader,
+  opts: VerifyOptions = {},
+): Promise<VerifyReport> {
+  const log = opts.log ?? (() => undefined);
+  const problems: string[] = [];
+  const files = recordFiles(info.dataDir);
+  const eventsUrl = info.outputs.EventsQueueUrl;
+  if (!eventsUrl) throw new Error('stack info has no EventsQueueUrl');
+
+  const readCommands = () => {
+    // By order id; a redelivered message appears more than once with the same messageId.
+    const byOrder = new Map<string, Set<string>>();
+    let bad = 0;
+    for (const r of readRecords(files.commands)) {
+      const parsed = OrderCommandSchema.safeParse(parseJson(r.body));
+      if (!parsed.success) {
+        bad++;
+        continue;
+      }
+      const ids = byOrder.get(parsed.data.order.orderId) ?? new Set<string>();
+      ids.add(r.messageId);
+      byOrder.set(parsed.data.order.orderId, ids);
+    }
+    return { byOrder, bad };
+  };
+  const readEvents = () => {
+    const byOrder = new Map<string, { messageIds: Set<string>; event: OrderEvent }>();
+    let malformed = 0;
+    for (const r of readRecords(files.events)) {
+      const parsed = OrderEventSchema.safeParse(parseJson(r.body));
+      if (!parsed.success) {
+        malformed++;
+        continue;
+      }
+      const entry = byOrder.get(parsed.data.orderId) ?? { messageIds: new Set<string>(), event: parsed.data };
+      entry.messageIds.add(r.messageId);
+      byOrder.set(parsed.data.orderId, entry);
+    }
+    return { byOrder, malformed };
+  };
+
+  // The checks compare the ledger with the events, so they need a quiet pipeline: no command waiting or
+  // in flight, no new command, and a ledger that has stopped moving, for two looks in a row.
+  const deadline = Date.now() + (opts.settleTimeoutMs ?? 60_000);
+  let commands = readCommands();
+  let events = readEvents();
+  let previous = '';
+  let quietLooks = 0;
+  for (;;) {
+    await drainQueueInto(sqs, eventsUrl, files.events);
+    commands = readCommands();
+    events = readEvents();
+    const waiting = [...commands.byOrder.keys()].filter((id) => !events.byOrder.has(id)).length;
+    const dlq = await queueDepth(sqs, info.outputs.CommandsDlqUrl);
+    const queued = await queueDepth(sqs, info.outputs.CommandsQueueUrl);
+    const state = `${commands.byOrder.size}/${events.byOrder.size}/${await raft.commitIndex()}`;
+    quietLooks = queued === 0 && waiting <= dlq && state === previous ? quietLooks + 1 : 0;
+    previous = state;
+    if (quietLooks >= 2) break;
+    if (Date.now() > deadline) {
+      problems.push(
+        `the pipeline did not go quiet within ${Math.round((opts.settleTimeoutMs ?? 60_000) / 1000)} s ` +
+          `(${queued} command(s) queued, ${waiting} without an event): is the feed still running? ` +
+          `(npm start -- --feed-seconds N stops it after N s)`,
+      );
+      break;
+    }
+    log(`waiting for the pipeline to go quiet: ${queued} command(s) queued, ${waiting} without an event…`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  const commandOrders = commands.byOrder;
+  const badCommands = commands.bad;
+
+  const counts: Record<string, number> = {
+    commands: commandOrders.size,
+    events: events.byOrder.size,
+    accepted: 0,
+    rejected: 0,
+  };
+  if (badCommands > 0) problems.push(`${badCommands} recorded command message(s) are not valid order commands`);
+  if (events.malformed > 0) problems.push(`${events.malformed} event message(s) are not valid order events`);
+
+  let duplicated = 0;
+  for (const [orderId, e] of events.byOrder) {
+    if (e.messageIds.size > 1) {
+      duplicated++;
+      if (duplicated <= 5) problems.push(`order ${orderId} has ${e.messageIds.size} events`);
+    }
+    counts[e.event.status === 'ACCEPTED' ? 'accepted' : 'rejected']! += 1;
+  }
+  counts.ordersWithTwoEvents = duplicated;
+
+  const missing = [...commandOrders.keys()].filter((id) => !events.byOrder.has(id));
+  counts.commandsWithoutEvent = missing.length;
+  if (missing.length > 0)
+    problems.push(`${missing.length} command(s) have no terminal event (e.g. ${missing.slice(0, 3).join(', ')})`);
+  const orphanEvents = [...events.byOrder.keys()].filter((id) => !commandOrders.has(id));
+  counts.eventsWithoutRecordedCommand = orphanEvents.length;
+  if (orphanEvents.length > 0)
+    problems.push(`${orphanEvents.length} event(s) for orders no recorded command asked for`);
+  counts.commandsDlq = await queueDepth(sqs, info.outputs.CommandsDlqUrl);
+  counts.eventsDlq = await queueDepth(sqs, info.outputs.EventsDlqUrl);
+
+  const accepted = [...events.byOrder.values()].map((e) => e.event).filter((e) => e.status === 'ACCEPTED');
+  const seqs = accepted.map((e) => e.seq ?? 0).sort((a, b) => a - b);
+  const uniqueSeqs = new Set(seqs);
+  if (uniqueSeqs.size !== seqs.length)
+    problems.push(`${seqs.length - uniqueSeqs.size} seq(s) are used by more than one order`);
+  if (seqs.length > 0 && (seqs[0] !== 1 || seqs[seqs.length - 1] !== uniqueSeqs.size)) {
+    problems.push(
+      `seqs are not 1..${uniqueSeqs.size} without gaps (lowest ${seqs[0]}, highest ${seqs[seqs.length - 1]})`,
+    );
+  }
+  counts.maxSeq = seqs[seqs.length - 1] ?? 0;
+
+  // Orders table: each event's order has a completed claim holding the same outcome.
+  const claims = await scanClaims(info.outputs.OrdersTableName);
+  counts.completedClaims = [...claims.values()].filter((c) => c.status === 'COMPLETED').length;
+  let claimMismatch = 0;
+  for (const [orderId, e] of events.byOrder) {
+    const claim = claims.get(orderId);
+    if (
+      !claim ||
+      claim.status !== 'COMPLETED' ||
+      claim.event?.seq !== e.event.seq ||
+      claim.event?.status !== e.event.status
+    ) {
+      claimMismatch++;
+      if (claimMismatch <= 3)
+        problems.push(
+          `order ${orderId}: orders table claim is ${claim ? `${claim.status} seq ${claim.event?.seq}` : 'missing'}, event says seq ${e.event.seq}`,
+        );
+    }
+  }
+  counts.claimMismatches = claimMismatch;
+
+  // Positions: the trading account's per-symbol sum of accepted orders, on every node.
+  const expected = new Map<string, number>();
+  for (const e of accepted)
+    expected.set(e.symbol, (expected.get(e.symbol) ?? 0) + (e.side === 'BUY' ? e.quantity : -e.quantity));
+  await raft.waitConverged();
+  for (const nodeId of raft.nodeIds) {
+    const positions = await raft.positions(nodeId);
+    const actual = new Map<string, number>();
+    for (const p of positions) {
+      if (p.account !== info.tradingAccount) {
+        problems.push(`${nodeId}: position for account ${p.account}, which no event accounts for`);
+        continue;
+      }
+      actual.set(p.symbol, p.quantity);
+    }
+    for (const symbol of new Set([...expected.keys(), ...actual.keys()])) {
+      const want = expected.get(symbol) ?? 0;
+      const got = actual.get(symbol) ?? 0;
+      if (want !== got) problems.push(`${nodeId}: position ${symbol} is ${got}, accepted orders sum to ${want}`);
+    }
+  }
+  counts.raftNodesChecked = raft.nodeIds.length;
+  return { ok: problems.length === 0, counts, problems };
+}
+
+async function scanClaims(
+  tableName: string | undefined,
+): Promise<Map<string, { status: string; event: OrderEvent | undefined }>> {
+  const out = new Map<string, { status: string; event: OrderEvent | undefined }>();
+  if (!tableName) return out;
+  const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({}));
+  try {
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await ddb.send(new ScanCommand({ TableName: tableName, ExclusiveStartKey: start }));
+      for (const item of page.Items ?? []) {
+        // Powertools idempotency layout: `status`, and the stored result under `data` (execute stores {event}).
+        const data = typeof item.data === 'string' ? (JSON.parse(item.data) as unknown) : item.data;
+        const parsed = OrderEventSchema.safeParse((data as { event?: unknown } | undefined)?.event);
+        if (parsed.success) out.set(parsed.data.orderId, { status: String(item.status ?? ''), event: parsed.data });
+      }
+      start = page.LastEvaluatedKey;
+    } while (start);
+  } finally {
+    ddb.destroy();
+  }
+  return out;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
