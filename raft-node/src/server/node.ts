@@ -491,7 +491,7 @@ export class LedgerNode implements LedgerNodeApi {
     const st = this.raft.status();
     return {
       nodeId: this.cfg.nodeId,
-      role: this.role,
+      role: this.role === 'follower' && st.config.learners.includes(this.cfg.nodeId) ? 'learner' : this.role,
       term: this.term,
       leaderId: this.leaderId,
       leaderUrl: this.leaderUrl(),

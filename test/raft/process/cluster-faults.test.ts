@@ -110,6 +110,10 @@ describe('three-node cluster under process faults', () => {
     expect(st.snapshotIndex).toBeGreaterThan(1);
     expect(st.members.filter((m) => m.voter).map((m) => m.id)).toHaveLength(4);
 
+    // No node may have died on its own along the way (a crash would also freeze its durable state).
+    expect(cluster.nodes.map((n) => [n.id, n.process.exitCode, n.process.signalCode])).toEqual(
+      cluster.nodes.map((n) => [n.id, null, null]),
+    );
     const nodes = cluster.nodes.map((n) => ({ id: n.id, dataDir: n.dataDir }));
     await cluster.stop();
 
