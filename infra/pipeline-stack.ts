@@ -23,6 +23,7 @@ import * as snsSubscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { NagSuppressions } from 'cdk-nag';
 import type { Construct, IConstruct } from 'constructs';
+import { MetricName } from '../shared/powertools';
 import type { InfraConfig } from './config';
 
 export const FUNCTION_NAMES = ['ingest', 'process', 'execute', 'api'] as const;
@@ -201,9 +202,10 @@ export class PipelineStack extends Stack {
 
     // ---- Least-privilege grants -----------------------------------------------------------------------
     this.stream.grantWrite(ingest);
-    this.strategyTable.grant(process, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem');
+    // Strategy state: consistent read, then a put conditional on the last applied sequence number.
+    this.strategyTable.grant(process, 'dynamodb:GetItem', 'dynamodb:PutItem');
     this.commandsQueue.grantSendMessages(process);
-    // Idempotency claims: read, conditional put/update, delete of a failed claim.
+    // Powertools idempotency (DynamoDBPersistenceLayer): read, conditional put/update, delete of a failed claim.
     this.ordersTable.grant(
       execute,
       'dynamodb:GetItem',
@@ -486,14 +488,15 @@ export class PipelineStack extends Stack {
         width: 8,
         left: FUNCTION_NAMES.map((name) => metricOf(this.functions[name])),
       });
-    const pipelineMetric = (metricName: string, label: string) =>
+    // Powertools EMF metrics carry the function's service name as their one dimension.
+    const pipelineMetric = (service: FunctionName, metricName: string, label: string, statistic = 'Sum') =>
       new cloudwatch.Metric({
         namespace: METRICS_NAMESPACE,
         metricName,
-        statistic: 'Sum',
+        statistic,
         period: minute,
         label,
-        dimensionsMap: {},
+        dimensionsMap: { service },
       });
     dashboard.addWidgets(
       new cloudwatch.GraphWidget({
@@ -520,18 +523,28 @@ export class PipelineStack extends Stack {
         fn.metricDuration({ period: minute, statistic: 'p99', label: fn.node.id }),
       ),
       new cloudwatch.GraphWidget({
-        title: 'Orders (Powertools EMF)',
+        title: 'Orders',
         width: 8,
         left: [
-          pipelineMetric('OrdersAccepted', 'accepted'),
-          pipelineMetric('OrdersRejected', 'rejected'),
-          pipelineMetric('DuplicatesCaught', 'duplicates caught'),
+          pipelineMetric('process', MetricName.OrdersGenerated, 'generated'),
+          pipelineMetric('execute', MetricName.OrdersAccepted, 'accepted'),
+          pipelineMetric('execute', MetricName.OrdersRejected, 'rejected'),
+          pipelineMetric('execute', MetricName.DuplicatesCaught, 'duplicates caught'),
         ],
+        right: [pipelineMetric('execute', MetricName.TickToExecutionLatency, 'tick→execution p99 (ms)', 'p99')],
       }),
       new cloudwatch.GraphWidget({
-        title: 'Ticks ingested (Powertools EMF)',
+        title: 'Ticks and poison input',
         width: 8,
-        left: [pipelineMetric('TicksIngested', 'ticks ingested')],
+        left: [
+          pipelineMetric('ingest', MetricName.TicksIngested, 'ingested'),
+          pipelineMetric('ingest', MetricName.TicksRejected, 'rejected at ingest'),
+          pipelineMetric('process', MetricName.TicksProcessed, 'processed'),
+        ],
+        right: [
+          pipelineMetric('process', MetricName.PoisonRecords, 'poison records'),
+          pipelineMetric('execute', MetricName.PoisonCommands, 'poison commands'),
+        ],
       }),
     );
   }

@@ -302,7 +302,6 @@ export class RaftClusterStack extends Stack {
           name: nodeId,
           dnsRecordType: servicediscovery.DnsRecordType.A,
           dnsTtl: Duration.seconds(10),
-          containerPort: config.raftHttpPort,
         },
       });
       // CloudFormation updates a service only after the previous one is stable (its task healthy on /readyz),
