@@ -7,7 +7,7 @@ import { readOrderClaim } from '../../shared/aws/order-claims';
 import { AccountSchema, describeZodError, OrderIdSchema } from '../../shared/domain/order';
 import { LedgerClientError } from '../../shared/raft-client/client';
 import type { LedgerClient } from '../../shared/raft-client/types';
-import { APIGatewayProxyEventV2Schema as HttpEventSchema } from '@aws-lambda-powertools/parser/schemas';
+import { HttpEventSchema } from '../../shared/aws/http-event';
 
 export interface ApiDeps {
   members: string[];

@@ -7,7 +7,6 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { JSONStringified } from '@aws-lambda-powertools/parser/helpers';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
@@ -38,7 +37,16 @@ export class PoisonCommandError extends Error {
   }
 }
 
-const CommandBodySchema = JSONStringified(OrderCommandSchema);
+function parseCommandBody(body: string): { success: true; data: OrderCommand } | { success: false; reason: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch (error) {
+    return { success: false, reason: `body is not JSON: ${(error as Error).message}` };
+  }
+  const parsed = OrderCommandSchema.safeParse(json);
+  return parsed.success ? parsed : { success: false, reason: describeZodError(parsed.error) };
+}
 
 /** What the claim stores as its result: the order event, exactly as it is (re)published. */
 interface Execution {
@@ -113,9 +121,9 @@ export function createExecuteHandler(deps: ExecuteDeps) {
   }
 
   async function handleRecord(record: SQSRecord): Promise<void> {
-    const parsed = CommandBodySchema.safeParse(record.body);
+    const parsed = parseCommandBody(record.body);
     if (!parsed.success) {
-      const reason = describeZodError(parsed.error);
+      const { reason } = parsed;
       metrics.addMetric(MetricName.PoisonCommands, MetricUnit.Count, 1);
       logger.error('poison command', { messageId: record.messageId, reason });
       throw new PoisonCommandError(`message ${record.messageId}: ${reason}`);

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { loadConfig, nonEmptyString, powertoolsEnv, queueUrl } from '../../shared/config/env';
 import { raftEnv, requireOneSecret } from '../../shared/config/raft';
 

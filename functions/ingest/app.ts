@@ -11,7 +11,8 @@ import { initialFeedState, takeTicks, type MarketFeedConfig } from '../../shared
 import { parseTickBatch, type Tick, type TickRecord } from '../../shared/domain/tick';
 import { MetricName, MetricUnit } from '../../shared/powertools';
 import type { IngestConfig } from './config';
-import { classifyIngestEvent, type FeedTrigger, type HttpEvent } from './events';
+import type { HttpEvent } from '../../shared/aws/http-event';
+import { classifyIngestEvent, type FeedTrigger } from './events';
 
 export interface IngestDeps {
   config: IngestConfig;

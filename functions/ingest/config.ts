@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { commaList, intFromEnv, loadConfig, nonEmptyString, powertoolsEnv } from '../../shared/config/env';
 import { SymbolSchema } from '../../shared/domain/order';
 

@@ -1,5 +1,5 @@
-import { APIGatewayProxyEventV2Schema } from '@aws-lambda-powertools/parser/schemas';
-import { z } from 'zod';
+import * as z from 'zod';
+import { HttpEventSchema, type HttpEvent } from '../../shared/aws/http-event';
 
 /**
  * The schedule's input. The EventBridge Scheduler target is configured with
@@ -13,9 +13,6 @@ export const FeedTriggerSchema = z
   })
   .strict();
 export type FeedTrigger = z.infer<typeof FeedTriggerSchema>;
-
-export const HttpEventSchema = APIGatewayProxyEventV2Schema;
-export type HttpEvent = z.infer<typeof HttpEventSchema>;
 
 export type IngestEvent = { type: 'http'; event: HttpEvent } | { type: 'feed'; trigger: FeedTrigger };
 

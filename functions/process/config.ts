@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { intFromEnv, loadConfig, nonEmptyString, powertoolsEnv, queueUrl } from '../../shared/config/env';
 import { AccountSchema } from '../../shared/domain/order';
 import { DEFAULT_STRATEGY, strategyNames } from '../../shared/domain/strategy';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { describeZodError } from '../../shared/domain/order';
 import { TickRecordSchema, type TickRecord } from '../../shared/domain/tick';
 

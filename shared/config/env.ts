@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Reads a function's environment once (at cold start) and validates it with zod. A missing or bad variable

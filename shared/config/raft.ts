@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { commaList, httpUrl, intFromEnv, nonEmptyString } from './env';
 
 /** How execute and api reach the Raft ledger; the secret comes either inline or from Secrets Manager. */

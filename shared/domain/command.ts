@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { OrderSchema } from './order';
 import { CorrelationIdSchema, TimestampMsSchema } from './tick';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { OrderIdSchema, SideSchema, SymbolSchema } from './order';
 import { CorrelationIdSchema, TimestampMsSchema } from './tick';
 

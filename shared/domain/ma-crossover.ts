@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Strategy, StrategyParams, StrategyStep } from './strategy';
 import type { Tick } from './tick';
 

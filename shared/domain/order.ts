@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * An order as the ledger applies it. Shared by the pipeline (process emits them, execute applies them)

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Side } from './order';
 import type { Tick } from './tick';
 import { movingAverageCrossover } from './ma-crossover';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { describeZodError, SymbolSchema } from './order';
 
 /** The most ticks one POST /ticks may carry (the same as one PutRecords call). */
