@@ -87,8 +87,10 @@ const ContextSchema = z.object({
   feedSeed: integer(0, 2 ** 31 - 1).default(42),
 
   /** Strategy (moving-average crossover) run by process. */
-  strategyFastWindow: integer(1, 10_000).default(5),
-  strategySlowWindow: integer(2, 10_000).default(20),
+  /** Strategy from the registry in shared/domain/strategy (default: the function's, the MA crossover). */
+  strategyName: z.string().min(1).optional(),
+  strategyFastWindow: integer(1, 1000).default(5),
+  strategySlowWindow: integer(2, 1000).default(20),
   strategyOrderQuantity: integer(1, 1_000_000).default(10),
   tradingAccount: z.string().min(1).default('strategy-1'),
 
@@ -181,6 +183,15 @@ export function loadInfraConfig(node: Node): InfraConfig {
     (!onAws && !deployRaftCluster && context.raftAuthSecretArn === undefined
       ? nonEmpty(process.env.RAFT_AUTH_SECRET)
       : undefined);
+  // execute and api refuse to start without exactly one of RAFT_AUTH_SECRET / RAFT_AUTH_SECRET_ARN.
+  if (!deployRaftCluster && raftAuthSecret === undefined && context.raftAuthSecretArn === undefined) {
+    throw new InfraConfigError(
+      onAws
+        ? 'Invalid CDK context: "raftAuthSecretArn" is required on target aws when "deployRaftCluster" is false'
+        : 'Invalid CDK context: "raftAuthSecret" (or RAFT_AUTH_SECRET in the environment, the value the compose ' +
+            'nodes got) or "raftAuthSecretArn" is required when the Raft cluster runs outside the app',
+    );
+  }
   return { ...context, deployRaftCluster, raftMembers, raftAuthSecret, retainData: context.retainData ?? onAws };
 }
 

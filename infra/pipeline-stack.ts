@@ -175,6 +175,7 @@ export class PipelineStack extends Stack {
         STRATEGY_SLOW_WINDOW: String(config.strategySlowWindow),
         STRATEGY_ORDER_QUANTITY: String(config.strategyOrderQuantity),
         TRADING_ACCOUNT: config.tradingAccount,
+        ...(config.strategyName === undefined ? {} : { STRATEGY_NAME: config.strategyName }),
       },
     });
     const execute = makeFunction('execute', {

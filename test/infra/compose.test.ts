@@ -129,7 +129,7 @@ describe('localstack/docker-compose.yml', () => {
   });
 
   it('names the nodes as the PipelineStack expects them on the localstack target', () => {
-    const app = new App({ context: { target: 'localstack' } });
+    const app = new App({ context: { target: 'localstack', raftAuthSecret: 'compose-secret-0123456789' } });
     const config = loadInfraConfig(app.node);
     expect(config.raftMembers).toEqual(composeRaftMembers(8080));
     for (const member of config.raftMembers ?? []) {

@@ -4,6 +4,13 @@ import { composeRaftMembers, InfraConfigError, loadInfraConfig } from '../../inf
 const configFor = (context: Record<string, unknown>) => loadInfraConfig(new App({ context }).node);
 
 describe('infra context (loadInfraConfig)', () => {
+  // The localstack target falls back to RAFT_AUTH_SECRET from the shell; keep a developer's out of these tests.
+  const shellSecret = process.env.RAFT_AUTH_SECRET;
+  beforeAll(() => delete process.env.RAFT_AUTH_SECRET);
+  afterAll(() => {
+    if (shellSecret !== undefined) process.env.RAFT_AUTH_SECRET = shellSecret;
+  });
+
   it('defaults to AWS with the Raft cluster deployed, data retained', () => {
     const config = configFor({});
     expect(config).toMatchObject({
@@ -21,7 +28,7 @@ describe('infra context (loadInfraConfig)', () => {
   });
 
   it('on localstack runs without the cluster, pointing at the compose nodes, and retains nothing', () => {
-    expect(configFor({ target: 'localstack' })).toMatchObject({
+    expect(configFor({ target: 'localstack', raftAuthSecret: 'a-long-enough-secret' })).toMatchObject({
       deployRaftCluster: false,
       retainData: false,
       raftMembers: composeRaftMembers(8080),
@@ -34,6 +41,7 @@ describe('infra context (loadInfraConfig)', () => {
       feedEnabled: 'false',
       deployRaftCluster: 'false',
       raftMembers: 'http://a:1, http://b:2',
+      raftAuthSecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:raft',
     });
     expect(config).toMatchObject({
       shardCount: 4,
@@ -54,6 +62,9 @@ describe('infra context (loadInfraConfig)', () => {
     [{ raftNodeCpu: '300' }, 'context "raftNodeCpu"'],
     [{ strategyFastWindow: '20', strategySlowWindow: '10' }, '"strategyFastWindow" must be smaller'],
     [{ deployRaftCluster: 'false' }, '"raftMembers" is required on target aws'],
+    [{ deployRaftCluster: 'false', raftMembers: 'http://x:1' }, '"raftAuthSecretArn" is required on target aws'],
+    [{ target: 'localstack' }, '"raftAuthSecret" (or RAFT_AUTH_SECRET in the environment'],
+    [{ strategySlowWindow: '5000' }, 'context "strategySlowWindow"'],
     [{ raftMembers: 'http://x:1' }, 'with "deployRaftCluster" the members and secret come from RaftClusterStack'],
     [
       { target: 'localstack', raftAuthSecret: 'a-long-enough-secret', raftAuthSecretArn: 'arn:aws:secretsmanager:x' },
@@ -65,7 +76,6 @@ describe('infra context (loadInfraConfig)', () => {
   });
 
   it('on localstack takes the compose RAFT_AUTH_SECRET from the environment when context has none', () => {
-    const previous = process.env.RAFT_AUTH_SECRET;
     process.env.RAFT_AUTH_SECRET = 'secret-from-the-shell-0123';
     try {
       expect(configFor({ target: 'localstack' }).raftAuthSecret).toBe('secret-from-the-shell-0123');
@@ -75,8 +85,7 @@ describe('infra context (loadInfraConfig)', () => {
       // Never on AWS: there the functions read the Secrets Manager secret.
       expect(configFor({ target: 'aws' }).raftAuthSecret).toBeUndefined();
     } finally {
-      if (previous === undefined) delete process.env.RAFT_AUTH_SECRET;
-      else process.env.RAFT_AUTH_SECRET = previous;
+      delete process.env.RAFT_AUTH_SECRET;
     }
   });
 });

@@ -1,5 +1,9 @@
 import { rmSync } from 'node:fs';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { loadApiConfig } from '../../functions/api/config';
+import { loadExecuteConfig } from '../../functions/execute/config';
+import { loadIngestConfig } from '../../functions/ingest/config';
+import { loadProcessConfig } from '../../functions/process/config';
 import { composeRaftMembers } from '../../infra/config';
 import { FUNCTION_NAMES } from '../../infra/pipeline-stack';
 import {
@@ -381,6 +385,45 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     const suppressions = nagSuppressions(awsTemplate);
     expect(suppressions.length).toBeGreaterThan(0);
     for (const suppression of suppressions) expect(suppression.reason.length).toBeGreaterThan(30);
+  });
+});
+
+/**
+ * The template's environment as the function would see it once deployed: each Ref/import replaced by a value of
+ * the shape AWS gives (queue URL, table name, secret ARN).
+ */
+function deployedEnvironment(template: Template, logicalId: string): NodeJS.ProcessEnv {
+  const resources = template.toJSON().Resources as Resources;
+  const resolve = (value: unknown): string => {
+    if (typeof value === 'string') return value;
+    const ref = (value as { Ref?: string }).Ref;
+    if (ref !== undefined) {
+      const type = resources[ref]?.Type;
+      if (type === 'AWS::SQS::Queue') return `https://sqs.us-east-1.amazonaws.com/123456789012/${ref}.fifo`;
+      if (type === 'AWS::DynamoDB::Table' || type === 'AWS::Kinesis::Stream') return `PipelineStack-${ref}-ABC123`;
+    }
+    if (JSON.stringify(value).includes('RaftAuthSecret')) {
+      return 'arn:aws:secretsmanager:us-east-1:123456789012:secret:RaftAuthSecret-AbCdEf';
+    }
+    throw new Error(`${logicalId}: cannot resolve ${JSON.stringify(value)}`);
+  };
+  return Object.fromEntries(
+    Object.entries(environmentOf(template, logicalId)).map(([name, value]) => [name, resolve(value)]),
+  );
+}
+
+describe('the functions accept the environment the stack gives them (their own config loaders)', () => {
+  const loaders: [string, (env: NodeJS.ProcessEnv) => unknown][] = [
+    ['IngestFunction', loadIngestConfig],
+    ['ProcessFunction', loadProcessConfig],
+    ['ExecuteFunction', loadExecuteConfig],
+    ['ApiFunction', loadApiConfig],
+  ];
+  it.each(loaders)('%s on aws', (logicalId, load) => {
+    expect(() => load(deployedEnvironment(awsTemplate, logicalId))).not.toThrow();
+  });
+  it.each(loaders)('%s on localstack', (logicalId, load) => {
+    expect(() => load(deployedEnvironment(localTemplate, logicalId))).not.toThrow();
   });
 });
 

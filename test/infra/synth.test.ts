@@ -18,7 +18,8 @@ describe.each([
   ['aws', ['PipelineStack', 'RaftClusterStack']],
   ['localstack', ['PipelineStack']],
 ])('cdk synth -c target=%s', (target, expectedStacks) => {
-  const assembly = buildTradingApp({ target }, outdir).app.synth();
+  const context = target === 'localstack' ? { target, raftAuthSecret: 'compose-secret-0123456789' } : { target };
+  const assembly = buildTradingApp(context, outdir).app.synth();
   const stackNames = assembly.stacks.map((stack) => stack.stackName).sort();
   const pipelineDependencies = assembly.getStackByName('PipelineStack').dependencies.map((artifact) => artifact.id);
   const template = assembly.getStackByName('PipelineStack').template as Template;
