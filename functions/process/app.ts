@@ -152,7 +152,7 @@ export function createProcessHandler(deps: ProcessDeps) {
     }
 
     // Symbols are independent, so they are worked on concurrently; within a symbol, strictly in stream order.
-    const outcomes = await Promise.allSettled(
+    await Promise.all(
       [...bySymbol].map(async ([symbol, ticks]) => {
         try {
           await applySymbol(symbol, ticks);
@@ -162,7 +162,6 @@ export function createProcessHandler(deps: ProcessDeps) {
         }
       }),
     );
-    for (const outcome of outcomes) if (outcome.status === 'rejected') throw outcome.reason;
 
     return {
       batchItemFailures: [...failedSequenceNumbers]
