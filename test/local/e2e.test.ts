@@ -1,0 +1,152 @@
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { KinesisClient } from '@aws-sdk/client-kinesis';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { RaftNodes } from '../../localstack/deploy/raft-nodes';
+import { readRecords, recordFiles } from '../../localstack/deploy/records';
+import { stackInfoFile, type StackInfo } from '../../localstack/deploy/stack';
+import { putTicks, TickSource } from '../../localstack/deploy/tick-driver';
+import { verifyPipeline } from '../../localstack/deploy/verify';
+import { waitFor } from './fixtures/runtime-helpers';
+
+const REPO = resolve(__dirname, '../..');
+
+/** Every process descending from `pid` (raft nodes and workers run in process groups of their own, so groups do not tell). */
+function descendants(pid: number): number[] {
+  const table = execFileSync('ps', ['-eo', 'pid=,ppid='], { encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/).map(Number) as [number, number]);
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const [child, parent] of table) {
+      if (parent === p) {
+        out.push(child);
+        walk(child);
+      }
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('embedded cloud end to end (npm start as a process)', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'e2e-stack-'));
+  let child: ChildProcess;
+  let output = '';
+
+  afterAll(async () => {
+    if (child && child.exitCode === null) {
+      child.kill('SIGKILL');
+      for (const pid of descendants(child.pid ?? 0)) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    }
+  });
+
+  it('runs ticks (with duplicates and malformed ones) through the pipeline exactly once, then stops cleanly on SIGTERM', async () => {
+    child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'localstack/cli/start.ts', '--data-dir', dataDir, '--port', '0', '--no-feed'],
+      {
+        cwd: REPO,
+        env: { ...process.env, AWS_ENDPOINT_URL_KINESIS: '', AWS_ENDPOINT_URL_SQS: '', AWS_ENDPOINT_URL_DYNAMODB: '' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
+    await waitFor(
+      'the stack to be running',
+      () => (output.includes('running:') ? true : child.exitCode !== null ? fail(output) : undefined),
+      240_000,
+    );
+    expect(output).toMatch(/NOT emulated \(created nowhere locally\): .*AWS::ApiGatewayV2::Api/);
+
+    const info = JSON.parse(readFileSync(stackInfoFile(dataDir), 'utf8')) as StackInfo;
+    process.env.AWS_ENDPOINT_URL = info.endpoint;
+    for (const k of ['AWS_ENDPOINT_URL_KINESIS', 'AWS_ENDPOINT_URL_SQS', 'AWS_ENDPOINT_URL_DYNAMODB'])
+      delete process.env[k];
+    const kinesis = new KinesisClient({ requestHandler: new NodeHttpHandler() });
+    const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
+    try {
+      const stream = info.outputs.TicksStreamName as string;
+      const source = new TickSource(['AAPL', 'MSFT'], 'e2e');
+      for (let round = 0; round < 6; round++) {
+        const ticks = source.next(50);
+        // Every tenth tick is written twice (a duplicate delivery); each round also carries malformed records.
+        const duplicates = ticks.filter((_, i) => i % 10 === 0);
+        await putTicks(
+          kinesis,
+          stream,
+          [...ticks, ...duplicates],
+          [Buffer.from('not json'), Buffer.from('{"tick":{"symbol":"AAPL"}}')],
+        );
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      // Wait for orders, then send one of them again as a new message (bypassing FIFO deduplication): execute must catch it.
+      const files = recordFiles(dataDir);
+      const firstCommand = await waitFor('a recorded command', () => readRecords(files.commands)[0], 120_000);
+      await sqs.send(
+        new SendMessageCommand({
+          QueueUrl: info.outputs.CommandsQueueUrl,
+          MessageBody: firstCommand.body,
+          MessageGroupId: (JSON.parse(firstCommand.body) as { order: { symbol: string } }).order.symbol,
+          MessageDeduplicationId: `resend-${Date.now()}`,
+        }),
+      );
+
+      const raft = RaftNodes.plan({ dir: join(dataDir, 'raft') });
+      const report = await verifyPipeline(info, sqs, raft.reader(), { settleTimeoutMs: 90_000 });
+      expect(report.problems).toEqual([]);
+      expect(report.ok).toBe(true);
+      expect(report.counts.commands).toBeGreaterThan(0);
+      expect(report.counts.events).toBe(report.counts.commands);
+      // The resent command was received (two messages for one order) and answered with no second event.
+      const commandMessages = new Set(
+        readRecords(files.commands)
+          .filter((r) => r.body === firstCommand.body)
+          .map((r) => r.messageId),
+      );
+      expect(commandMessages.size).toBe(2);
+      expect(report.counts.ordersWithTwoEvents).toBe(0);
+      // The malformed records ended in the Kinesis mapping's on-failure destination, not in a stuck shard.
+      const failures = await sqs.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: info.outputs.ProcessFailureQueueUrl,
+          AttributeNames: ['ApproximateNumberOfMessages'],
+        }),
+      );
+      expect(Number(failures.Attributes?.ApproximateNumberOfMessages)).toBeGreaterThan(0);
+    } finally {
+      kinesis.destroy();
+      sqs.destroy();
+    }
+
+    const before = descendants(child.pid as number);
+    expect(before.length).toBeGreaterThan(5);
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    await waitFor(
+      'every process of the stack to be gone',
+      () => (before.every((p) => !alive(p)) ? true : undefined),
+      15_000,
+    );
+    expect(existsSync(join(dataDir, 'stack.json'))).toBe(true);
+  }, 420_000);
+});
+
+function fail(output: string): never {
+  throw new Error(`npm start exited early:\n${output}`);
+}
