@@ -196,6 +196,27 @@ describe('ingest: scheduled market feed', () => {
     }
   });
 
+  it('without FEED_DURATION_SECONDS feeds for the invocation’s remaining time minus a margin', async () => {
+    const feedStream = uniqueName('feed-default');
+    await createStream(kinesis, feedStream, 1);
+    try {
+      const { FEED_DURATION_SECONDS: _omit, ...noDuration } = env;
+      const config = loadIngestConfig({ ...noDuration, TICKS_STREAM_NAME: feedStream });
+      const handler = createIngestHandler({
+        config,
+        kinesis,
+        logger: createLogger(config),
+        metrics: createMetrics(config),
+        sleep: noWait,
+      });
+      // 13.5 s left, 10 s kept for the last writes → 3 one-second rounds of 20 ticks.
+      const summary = (await handler({ kind: 'market-feed' }, fakeContext('ingest', 13_500))) as FeedRunSummary;
+      expect(summary).toEqual({ ticksSent: 60, ticksNotLanded: 0, seconds: 3 });
+    } finally {
+      await deleteStream(kinesis, feedStream);
+    }
+  });
+
   it('refuses an event that is neither trigger, naming what is wrong', async () => {
     await expect(makeHandler()({ hello: 'world' }, fakeContext('ingest'))).rejects.toThrow(/neither an HTTP API v2/);
   });
