@@ -192,7 +192,7 @@ describe('execute', () => {
     const [a, b] = await Promise.all([container()(sqsEvent(record)), container()(sqsEvent(record))]);
     const failures = [...a.batchItemFailures, ...b.batchItemFailures];
     expect(failures.length).toBeLessThanOrEqual(1);
-    for (let i = 0; failures.length > 0 && i < 20; i++) {
+    for (let i = 0; failures.length > 0 && i < 100; i++) {
       // The loser met the winner's IN_PROGRESS claim; SQS redelivers it after the visibility timeout.
       if ((await container()(sqsEvent(record))).batchItemFailures.length === 0) break;
       await sleep(100);
@@ -218,7 +218,7 @@ describe('execute', () => {
     const command = newCommand();
     const record = await deliverCommand(sqs, commandsUrl, command);
     const crash = new CrashSwitch();
-    const claimLifetimeMs = 1_500;
+    const claimLifetimeMs = 4_000;
     const crashed = await container({ switch: crash, ...after })(sqsEvent(record), claimLifetimeMs);
     expect(crash.dead).toBe(true);
     expect(crashed.batchItemFailures).toEqual([{ itemIdentifier: record.messageId }]);

@@ -23,6 +23,8 @@ async function coldStart(name: string, env: Record<string, string>): Promise<Han
   }
 }
 
+jest.setTimeout(90_000);
+
 const raft = { RAFT_MEMBERS: 'http://127.0.0.1:9', RAFT_AUTH_SECRET: 'secret' };
 const envs: Record<string, Record<string, string>> = {
   ingest: {
