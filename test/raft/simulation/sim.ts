@@ -44,7 +44,7 @@ export function mulberry32(seed: number): () => number {
 export interface SimOptions {
   /** Simulated time units of faults and client traffic (a tick is TICK units). */
   duration?: number;
-  /** Units of fault-free time at the end for the cluster to converge. */
+  /** Most units of fault-free time at the end for the cluster to converge (the run stops once it has). */
   settle?: number;
   /** Receives a line per delivered message and fault (for replaying a failing seed). */
   trace?: (line: string) => void;
@@ -177,7 +177,7 @@ class Simulation {
     this.syncDelay = this.pick([1, 3, 8]);
     this.newLeaderCrashRate = this.pick([0, 0, 0.3]);
     this.duration = options.duration ?? 2000;
-    this.settle = options.settle ?? 2500;
+    this.settle = options.settle ?? 6000;
     this.trace = options.trace ?? null;
     this.stats = {
       seed,
