@@ -8,7 +8,7 @@ import { startKinesis } from '../emulators/kinesis';
 import { startSqs } from '../emulators/sqs';
 import { createLogsEmulator, type LogsEmulator } from '../logs-emulator';
 import { EDGE_SERVICES, routeRequest, type EdgeService } from './routing';
-import { jsonErrorToQueryXml, jsonToQueryXml, queryToJson, SqsQueryError } from './sqs-query';
+import { escapeXml, jsonErrorToQueryXml, jsonToQueryXml, queryToJson, SqsQueryError } from './sqs-query';
 import { rewriteSqsRequest, rewriteSqsResponse, toBackendQueueUrl, type SqsUrlContext } from './sqs-urls';
 
 export type ProxiedService = Exclude<EdgeService, 'logs'>;
@@ -95,12 +95,10 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
       return;
     }
     if (decision.kind === 'unsupported') {
-      sendError(
-        res,
-        400,
-        'UnsupportedServiceException',
-        `the edge does not emulate service '${decision.service}' (named by ${decision.source}); supported services: ${EDGE_SERVICES.join(', ')}`,
-      );
+      const message = `the edge does not emulate service '${decision.service}' (named by ${decision.source}); supported services: ${EDGE_SERVICES.join(', ')}`;
+      // JSON-protocol clients send X-Amz-Target; the others (query, REST-XML) read errors as XML.
+      if (req.headers['x-amz-target'] === undefined) sendXmlError(res, 400, 'UnsupportedService', message);
+      else sendError(res, 400, 'UnsupportedServiceException', message);
       return;
     }
     if (decision.service === 'logs') {
@@ -347,6 +345,15 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 }
 
 /** Errors in the shape JSON-protocol SDKs parse (`__type` + message, x-amzn-errortype). */
+/** Errors in the shape query and REST-XML clients parse (the AWS CLI prints Code and Message). */
+function sendXmlError(res: ServerResponse, status: number, code: string, message: string): void {
+  const xml =
+    `<?xml version="1.0"?><ErrorResponse><Error><Type>Sender</Type><Code>${escapeXml(code)}</Code>` +
+    `<Message>${escapeXml(message)}</Message></Error><RequestId>${randomUUID()}</RequestId></ErrorResponse>`;
+  res.writeHead(status, { 'content-type': 'text/xml', 'content-length': Buffer.byteLength(xml) });
+  res.end(xml);
+}
+
 function sendError(res: ServerResponse, status: number, type: string, message: string): void {
   if (!res.headersSent) res.setHeader('x-amzn-errortype', type);
   sendJson(res, status, { __type: type, message });

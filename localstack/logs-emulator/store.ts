@@ -40,6 +40,8 @@ type JournalRecord =
   | { op: 'createStream'; g: string; s: string; t: number }
   | { op: 'deleteStream'; g: string; s: string }
   | { op: 'retention'; g: string; days: number | null }
+  /** Written by compaction, so event ids stay unique even when every event was dropped. */
+  | { op: 'seq'; next: number }
   /** Events as [timestamp, ingestionTime, seq, message]. */
   | { op: 'events'; g: string; s: string; e: [number, number, number, string][] };
 
@@ -84,8 +86,8 @@ export class LogStore {
     mkdirSync(dataDir, { recursive: true });
     const journalPath = join(dataDir, 'journal.jsonl');
     const store = new LogStore(journalPath, now);
-    let replayed = 0;
-    if (existsSync(journalPath)) {
+    const existed = existsSync(journalPath);
+    if (existed) {
       for (const line of readFileSync(journalPath, 'utf8').split('\n')) {
         if (!line) continue;
         let record: JournalRecord;
@@ -95,11 +97,11 @@ export class LogStore {
           continue; // a torn write at the end of the journal
         }
         store.apply(record);
-        replayed++;
       }
     }
     store.dropExpired();
-    if (replayed > 0) store.compact();
+    // Also drops a torn last line, so the next append does not glue onto it.
+    if (existed) store.compact();
     store.fd = openSync(journalPath, 'a');
     return store;
   }
@@ -187,6 +189,9 @@ export class LogStore {
       case 'deleteStream':
         this.groups.get(record.g)?.streams.delete(record.s);
         return;
+      case 'seq':
+        this.nextSeq = Math.max(this.nextSeq, record.next);
+        return;
       case 'retention': {
         const group = this.groups.get(record.g);
         if (group) group.retentionInDays = record.days ?? undefined;
@@ -227,7 +232,7 @@ export class LogStore {
   /** Rewrites the journal as the live state only (atomic rename), so deleted and expired data leave the disk. */
   private compact(): void {
     if (!this.journalPath) return;
-    const lines: string[] = [];
+    const lines: string[] = [JSON.stringify({ op: 'seq', next: this.nextSeq })];
     for (const group of this.groups.values()) {
       lines.push(JSON.stringify({ op: 'createGroup', g: group.name, t: group.creationTime }));
       if (group.retentionInDays !== undefined) {

@@ -212,9 +212,19 @@ describe('edge endpoint in front of the emulators', () => {
       body: 'x',
     });
     expect(res.status).toBe(400);
-    const body = (await res.json()) as { __type: string; message: string };
+    expect(await res.text()).toMatch(
+      /<Code>UnsupportedService<\/Code><Message>the edge does not emulate service &apos;s3&apos;.*supported services: kinesis, dynamodb, sqs, logs</,
+    );
+
+    const json = await fetch(edge.endpoint, {
+      method: 'POST',
+      headers: { authorization: sign('events'), 'x-amz-target': 'AWSEvents.PutRule' },
+      body: '{}',
+    });
+    expect(json.status).toBe(400);
+    const body = (await json.json()) as { __type: string; message: string };
     expect(body.__type).toBe('UnsupportedServiceException');
-    expect(body.message).toMatch(/'s3'.*supported services: kinesis, dynamodb, sqs, logs/);
+    expect(body.message).toMatch(/'events'/);
 
     const unsigned = await fetch(edge.endpoint, { method: 'POST', body: '{}' });
     expect(unsigned.status).toBe(400);

@@ -455,7 +455,7 @@ describe('retention', () => {
 });
 
 describe('persistence', () => {
-  it('keeps groups, streams, events and retention across a restart, and survives a torn last line', async () => {
+  it('keeps groups, streams, events and retention across restarts, and survives a torn last line', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'logs-persist-'));
     try {
       const first = await startLogsEmulator({ dataDir: dir });
@@ -502,6 +502,17 @@ describe('persistence', () => {
       } finally {
         c2.destroy();
         await second.stop();
+      }
+
+      // What was written after the torn line survives the next restart too.
+      const third = await startLogsEmulator({ dataDir: dir });
+      const c3 = connect(third.endpoint);
+      try {
+        const filtered = await c3.send(new FilterLogEventsCommand({ logGroupName: '/keep' }));
+        expect(filtered.events?.map((e) => e.message)).toEqual(['one', 'two', 'three']);
+      } finally {
+        c3.destroy();
+        await third.stop();
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
