@@ -186,6 +186,22 @@ describe('execute', () => {
     expect(emf.total(MetricName.OrdersAccepted)).toBe(1);
   });
 
+  it('a resend of the same order from a replayed batch (new commandTs) is a duplicate, not a conflict', async () => {
+    const command = newCommand();
+    await container()(sqsEvent(await deliverCommand(sqs, commandsUrl, command)));
+    const resent = { ...command, commandTs: command.commandTs + 5_000 };
+    const record = await deliverThroughQueue(
+      sqs,
+      commandsUrl,
+      JSON.stringify(resent),
+      command.order.symbol,
+      'resend-1',
+    );
+    expect((await container()(sqsEvent(record))).batchItemFailures).toEqual([]);
+    await expectAppliedOnce(command);
+    expect(emf.total(MetricName.DuplicatesCaught)).toBe(1);
+  });
+
   it('the same command twice at once: one runs, the other waits for redelivery; one entry, one event', async () => {
     const command = newCommand();
     const record = await deliverCommand(sqs, commandsUrl, command);
