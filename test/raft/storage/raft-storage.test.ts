@@ -205,7 +205,7 @@ describe('RaftStorage', () => {
         fs.rmSync(crashed, { recursive: true });
       }
     },
-    60_000,
+    120_000,
   );
 
   it('refuses a flipped bit in any byte of an earlier batch, naming the file and the offset', () => {
@@ -248,7 +248,7 @@ describe('RaftStorage', () => {
       expect(fs.readFileSync(logPath).equals(copy)).toBe(true);
       fs.rmSync(damaged, { recursive: true });
     }
-  });
+  }, 60_000);
 
   it('saves a snapshot and compacts the log, surviving a reopen', () => {
     const dir = tempDir();
