@@ -247,6 +247,8 @@ export class PipelineStack extends Stack {
     execute.addEventSource(
       new SqsEventSource(this.commandsQueue, { batchSize: config.sqsBatchSize, reportBatchItemFailures: true }),
     );
+    nameEventSourceMapping(process, 'ProcessTicksMapping');
+    nameEventSourceMapping(execute, 'ExecuteCommandsMapping');
 
     // ---- HTTP API ------------------------------------------------------------------------------------
     const accessLogGroup = new logs.LogGroup(this, 'HttpApiAccessLogGroup', {
@@ -349,6 +351,8 @@ export class PipelineStack extends Stack {
       OrdersTableName: this.ordersTable.tableName,
       StrategyStateTableName: this.strategyTable.tableName,
       HttpApiUrl: this.httpApi.apiEndpoint,
+      // For callers' IAM policies: execute-api:Invoke on this ARN (every route is IAM-authorized).
+      HttpApiExecuteArn: this.httpApi.arnForExecuteApi(),
       RaftMembers: raftEnvironment.RAFT_MEMBERS ?? '',
     };
     for (const name of FUNCTION_NAMES) outputs[`${pascal(name)}FunctionName`] = this.functions[name].functionName;
@@ -362,10 +366,12 @@ export class PipelineStack extends Stack {
     raftCluster: RaftClusterAccess | undefined,
   ): NodejsFunction {
     const id = pascal(name);
-    const logGroup = new logs.LogGroup(this, `${id}LogGroup`, {
-      retention: config.logRetentionDays,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
+    const logGroup = named(
+      new logs.LogGroup(this, `${id}LogGroup`, {
+        retention: config.logRetentionDays,
+        removalPolicy: RemovalPolicy.DESTROY,
+      }),
+    );
     // Own role instead of AWSLambdaBasicExecutionRole (logs:* on *): write to this function's log group only.
     const role = new iam.Role(this, `${id}FunctionRole`, {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
@@ -561,6 +567,13 @@ interface FunctionOptions {
 
 function pascal(name: string): string {
   return name.charAt(0).toUpperCase() + name.slice(1);
+}
+
+/** Gives the (only) event source mapping of a function a readable logical id. */
+function nameEventSourceMapping(fn: lambda.Function, logicalId: string): void {
+  const mapping = fn.node.children.find((child) => child instanceof lambda.EventSourceMapping);
+  const resource = mapping?.node.defaultChild;
+  if (resource instanceof CfnResource) resource.overrideLogicalId(logicalId);
 }
 
 /** Keeps the construct id as the CloudFormation logical id, so the template names match the architecture. */

@@ -242,11 +242,13 @@ export class RaftClusterStack extends Stack {
           { name: 'raft', containerPort: config.raftPeerPort, protocol: ecs.Protocol.TCP },
           { name: 'http', containerPort: config.raftHttpPort, protocol: ecs.Protocol.TCP },
         ],
+        // /readyz gates each node's deployment (the next service waits for it). A node without a leader is not
+        // ready, so ECS replaces a task only after a minute of that, not during an ordinary election.
         healthCheck: {
           command: ['CMD', 'node', '-e', readyzProbe(config.raftHttpPort)],
           interval: Duration.seconds(10),
           timeout: Duration.seconds(5),
-          retries: 3,
+          retries: 6,
           startPeriod: Duration.seconds(60),
         },
         logging: ecs.LogDrivers.awsLogs({

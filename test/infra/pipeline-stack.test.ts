@@ -225,6 +225,29 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     });
   });
 
+  it('names the main resources after the architecture', () => {
+    const resources = awsTemplate.toJSON().Resources as Resources;
+    for (const logicalId of [
+      'TicksStream',
+      'CommandsQueue',
+      'CommandsDlq',
+      'EventsQueue',
+      'EventsDlq',
+      'ProcessFailureQueue',
+      'OrdersTable',
+      'StrategyStateTable',
+      ...FUNCTION_IDS,
+      'IngestLogGroup',
+      'ProcessTicksMapping',
+      'ExecuteCommandsMapping',
+      'HttpApi',
+      'HttpApiStage',
+      'FeedSchedule',
+    ]) {
+      expect(resources).toHaveProperty(logicalId);
+    }
+  });
+
   it('maps the commands queue to execute in batches of 10 with partial batch failures', () => {
     awsTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       FunctionName: { Ref: 'ExecuteFunction' },
@@ -374,6 +397,7 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
         'OrdersTableName',
         'StrategyStateTableName',
         'HttpApiUrl',
+        'HttpApiExecuteArn',
         'IngestFunctionName',
         'ExecuteFunctionName',
       ]),

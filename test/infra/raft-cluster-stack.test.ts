@@ -184,7 +184,7 @@ describe('RaftClusterStack', () => {
         ReadonlyRootFilesystem: true,
         Secrets: [{ Name: 'RAFT_AUTH_SECRET', ValueFrom: { Ref: secret } }],
         LogConfiguration: { LogDriver: 'awslogs', Options: expect.objectContaining({ mode: 'non-blocking' }) },
-        HealthCheck: { Interval: 10, Timeout: 5, Retries: 3, StartPeriod: 60 },
+        HealthCheck: { Interval: 10, Timeout: 5, Retries: 6, StartPeriod: 60 },
       });
       const command = (container?.HealthCheck as { Command: string[] }).Command;
       expect(command.slice(0, 3)).toEqual(['CMD', 'node', '-e']);
