@@ -142,6 +142,12 @@ class Simulation {
   /** Chance that a new leader is crashed shortly after its election (Figure 8 style histories). */
   private readonly newLeaderCrashRate: number;
   private readonly scheduledCrashes = new Map<NodeId, number>();
+  /**
+   * Figure 8 of the Raft paper: a new leader gets its older-term entries to the others but none of its own-term
+   * entries (the no-op), then crashes. Committing the older entries by counting would then lose them.
+   */
+  private readonly figure8Rate: number;
+  private readonly ownTermEntriesHeld = new Map<NodeId, { term: number; until: number }>();
   private nextNodeNumber: number;
   private readonly clients: Client[] = [];
   private readonly history: Operation<LedgerInput, LedgerOutput>[] = [];
@@ -176,6 +182,7 @@ class Simulation {
     this.leaderIsolation = this.rand() < 0.5;
     this.syncDelay = this.pick([1, 3, 8]);
     this.newLeaderCrashRate = this.pick([0, 0, 0.3]);
+    this.figure8Rate = this.pick([0, 0, 0.5]);
     this.duration = options.duration ?? 2000;
     this.settle = options.settle ?? 6000;
     this.trace = options.trace ?? null;
@@ -208,6 +215,7 @@ class Simulation {
       }
       this.healAll();
       this.faultsOn = false;
+      this.ownTermEntriesHeld.clear();
       const end = this.duration + this.settle;
       for (; this.now < end; this.now++) {
         this.step(false);
@@ -464,11 +472,22 @@ class Simulation {
     this.queue.delete(this.now);
     for (const m of due) {
       if (this.blocked.has(`${m.from}>${m.to}`)) continue;
+      if (m.type === 'Append' && this.holdsOwnTermEntries(m.from, m.term, m.entries)) continue;
       const to = this.nodes.get(m.to);
       if (!to || !to.raft || to.retired) continue;
       this.trace?.(`${this.now} deliver ${JSON.stringify(m).slice(0, 300)}`);
       to.raft.step(m);
     }
+  }
+
+  private holdsOwnTermEntries(from: NodeId, term: number, entries: Entry[]): boolean {
+    const held = this.ownTermEntriesHeld.get(from);
+    if (!held) return false;
+    if (held.until <= this.now) {
+      this.ownTermEntriesHeld.delete(from);
+      return false;
+    }
+    return held.term === term && entries.some((e) => e.term === term);
   }
 
   private nemesis(): void {
@@ -704,6 +723,10 @@ class Simulation {
         this.checkLeaderCompleteness(node);
         if (this.faultsOn && this.rand() < this.newLeaderCrashRate) {
           this.scheduledCrashes.set(node.id, this.now + this.int(1, 40));
+        } else if (this.faultsOn && this.rand() < this.figure8Rate) {
+          const until = this.now + this.int(20, 120);
+          this.ownTermEntriesHeld.set(node.id, { term: s.term, until });
+          this.scheduledCrashes.set(node.id, until);
         }
       }
     }
