@@ -2,6 +2,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { startEdge, type Edge } from '../edge';
+import { freePort } from '../emulators/child-service';
+import { startSqs } from '../emulators/sqs';
 import { startLocalRuntime, type LocalRuntime } from '../runtime';
 import { CloudWatchLogSink } from '../runtime/log-sink';
 import { deployTemplate, type Deployment } from './deploy';
@@ -10,6 +12,17 @@ import { appendRecords, QueueRecorder, recordFiles, type RecordedMessage } from 
 import { readStack, synthesize } from './synth';
 
 export const STACK_NAME = 'PipelineStack';
+
+/** The CDK context the embedded cloud synthesizes PipelineStack with (the Raft members are added per run). */
+export function embeddedContext(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    target: 'localstack',
+    deployRaftCluster: 'false',
+    // A batching window of 0 hands ticks to process as soon as they arrive (the stack's default waits 1 s).
+    kinesisBatchingWindowSeconds: '0',
+    ...extra,
+  };
+}
 
 export interface EmbeddedStackOptions {
   dataDir: string;
@@ -22,6 +35,17 @@ export interface EmbeddedStackOptions {
   /** Extra env for every raft node (CHAOS_*). */
   raftEnv?: Record<string, string>;
   log: (line: string) => void;
+  /**
+   * A cloud assembly synthesized earlier to deploy instead of synthesizing again (chaos runs reuse one);
+   * the Raft members and secret are then set in the functions' environment at deploy time.
+   */
+  assemblyDir?: string;
+  /**
+   * Run fauxqs beside the edge rather than under it, so edge.restartEmulators() restarts only the
+   * emulators that keep their data on disk (fauxqs keeps messages in memory; a restart would lose them,
+   * which SQS itself never does).
+   */
+  sqsOutsideEdge?: boolean;
   /** Called with every batch of order events recorded from the events queue. */
   onEvents?: (records: RecordedMessage[]) => void;
 }
@@ -63,24 +87,26 @@ export async function startEmbeddedStack(opts: EmbeddedStackOptions): Promise<Em
   };
   try {
     const raft = await RaftNodes.create({ dir: join(dataDir, 'raft'), ...(opts.raftEnv ? { env: opts.raftEnv } : {}) });
-    const outdir = join(dataDir, 'cdk.out');
-    const context: Record<string, string> = {
-      target: 'localstack',
-      deployRaftCluster: 'false',
+    const outdir = opts.assemblyDir ?? join(dataDir, 'cdk.out');
+    const context = embeddedContext({
       raftMembers: raft.httpUrls.join(','),
       raftAuthSecret: raft.secret,
       feedEnabled: opts.feed ? 'true' : 'false',
-      // A batching window of 0 hands ticks to process as soon as they arrive (the stack's default waits 1 s).
-      kinesisBatchingWindowSeconds: '0',
       ...(opts.feed
         ? { feedTicksPerSecond: String(opts.feed.ticksPerSecond), feedSymbols: opts.feed.symbols.join(',') }
         : {}),
       ...opts.context,
-    };
+    });
     log('starting the edge endpoint and emulators, the Raft nodes, and synthesizing PipelineStack…');
     const started = Date.now();
+    const sqsService = opts.sqsOutsideEdge ? await startSqs(await freePort()) : undefined;
+    if (sqsService) cleanups.push(() => sqsService.stop());
     const [edge] = await Promise.all([
-      startEdge({ port: opts.edgePort ?? 4566, dataDir }).then((e) => {
+      startEdge({
+        port: opts.edgePort ?? 4566,
+        dataDir,
+        ...(sqsService ? { backends: { sqs: sqsService.endpoint } } : {}),
+      }).then((e) => {
         cleanups.push(() => e.stop());
         log(
           `edge endpoint ${e.endpoint} (kinesis ${e.backends.kinesis}, dynamodb ${e.backends.dynamodb}, sqs ${e.backends.sqs}, logs in-process)`,
@@ -91,7 +117,9 @@ export async function startEmbeddedStack(opts: EmbeddedStackOptions): Promise<Em
         cleanups.push(() => raft.stop());
         log(`raft nodes ${raft.nodes.map((n) => `${n.id}=${n.httpUrl}`).join(' ')}`);
       }),
-      synthesize({ outdir, context }).then(() => log(`synthesized ${STACK_NAME} into ${outdir}`)),
+      opts.assemblyDir
+        ? Promise.resolve()
+        : synthesize({ outdir, context }).then(() => log(`synthesized ${STACK_NAME} into ${outdir}`)),
     ]);
     log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s; deploying…`);
 
@@ -103,7 +131,11 @@ export async function startEmbeddedStack(opts: EmbeddedStackOptions): Promise<Em
     });
     for (const k of Object.keys(process.env)) if (k.startsWith('AWS_ENDPOINT_URL_')) delete process.env[k];
 
-    const deployment = await deployTemplate({ outdir, stack: readStack(outdir, STACK_NAME) });
+    const deployment = await deployTemplate({
+      outdir,
+      stack: readStack(outdir, STACK_NAME),
+      environmentOverrides: { RAFT_MEMBERS: raft.httpUrls.join(','), RAFT_AUTH_SECRET: raft.secret },
+    });
     log(
       `deployed ${Object.keys(deployment.resources).length} resources: ${Object.keys(deployment.functions).length} functions, ` +
         `${deployment.kinesisMappings.length + deployment.sqsMappings.length} event source mappings, ${deployment.schedules.length} schedule(s)`,

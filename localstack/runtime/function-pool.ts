@@ -98,8 +98,10 @@ export class LambdaFunction implements Invoker {
   }
 
   /** Kills the workers running an invocation now (those invocations fail with Runtime.ExitError); idle ones stay. */
-  async killBusyWorkers(): Promise<void> {
-    await Promise.all([...this.all].filter((w) => w.busy).map((w) => killWorker(w)));
+  async killBusyWorkers(): Promise<number> {
+    const busy = [...this.all].filter((w) => w.busy);
+    await Promise.all(busy.map((w) => killWorker(w)));
+    return busy.length;
   }
 
   async stop(): Promise<void> {

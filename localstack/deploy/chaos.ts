@@ -1,0 +1,200 @@
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { KinesisClient } from '@aws-sdk/client-kinesis';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { embeddedContext, startEmbeddedStack, STACK_NAME, type EmbeddedStack } from './stack';
+import { synthesize } from './synth';
+import { putTicks, TickSource } from './tick-driver';
+import { verifyPipeline, type VerifyReport } from './verify';
+
+export const SCENARIOS = [
+  'pause-leader',
+  'kill-leader',
+  'flaky-network',
+  'crash-execute',
+  'restart-emulators',
+] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+interface Scenario {
+  description: string;
+  raftEnv?: Record<string, string>;
+  sqsOutsideEdge?: boolean;
+  /** Injects the fault while the load runs; resolves when done (checks `running()` to stop early). */
+  fault(stack: EmbeddedStack, note: (line: string) => void, running: () => boolean): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const scenarios: Record<ScenarioName, Scenario> = {
+  'pause-leader': {
+    description: 'SIGSTOP the Raft leader for 2.5 s during applies, then SIGCONT; repeated',
+    fault: async (stack, note, running) => {
+      await sleep(3000);
+      while (running()) {
+        const leader = await stack.raft.leader();
+        note(`SIGSTOP ${leader.id} (leader)`);
+        await stack.raft.signal(leader, 'SIGSTOP');
+        await sleep(2500);
+        await stack.raft.signal(leader, 'SIGCONT');
+        note(`SIGCONT ${leader.id}`);
+        await sleep(4000);
+      }
+    },
+  },
+  'kill-leader': {
+    description:
+      'SIGKILL the Raft leader mid-run; it comes back with CHAOS_EXIT_ON_LEADER (it exits again if it wins an election)',
+    fault: async (stack, note, running) => {
+      await sleep(3000);
+      while (running()) {
+        const leader = await stack.raft.leader();
+        note(`SIGKILL ${leader.id} (leader)`);
+        await stack.raft.signal(leader, 'SIGKILL');
+        await sleep(1000);
+        stack.raft.spawn(leader, { CHAOS_ENABLED: 'true', CHAOS_EXIT_ON_LEADER: 'true' });
+        note(`restarted ${leader.id} with CHAOS_EXIT_ON_LEADER`);
+        await sleep(6000);
+      }
+    },
+  },
+  'flaky-network': {
+    description: 'every message between Raft nodes: 30% dropped, the rest delayed 50-250 ms (raft-node CHAOS_*)',
+    raftEnv: {
+      CHAOS_ENABLED: 'true',
+      CHAOS_DROP_PCT: '30',
+      CHAOS_DELAY_MS_MIN: '50',
+      CHAOS_DELAY_MS_MAX: '250',
+      CHAOS_SEED: '7',
+    },
+    fault: async () => undefined,
+  },
+  'crash-execute': {
+    description: 'kill the execute worker process in the middle of its invocations (between its steps), every 2 s',
+    fault: async (stack, note, running) => {
+      const execute = Object.entries(stack.runtime.functions).find(([id]) => id.startsWith('Execute'))?.[1];
+      if (!execute) throw new Error(`${STACK_NAME} has no execute function`);
+      await sleep(2000);
+      while (running()) {
+        const killed = await execute.killBusyWorkers();
+        if (killed > 0) note(`killed ${killed} execute worker(s) mid-invocation`);
+        await sleep(2000);
+      }
+    },
+  },
+  'restart-emulators': {
+    description:
+      'restart kinesalite and DynamoDB Local (same ports, same data) mid-run; fauxqs runs beside the edge (in memory only)',
+    sqsOutsideEdge: true,
+    fault: async (stack, note) => {
+      await sleep(5000);
+      note('restarting the emulators…');
+      await stack.edge.restartEmulators();
+      note('emulators restarted');
+    },
+  },
+};
+
+export interface ChaosOptions {
+  seconds: number;
+  ticksPerSecond: number;
+  baseDir: string;
+  log: (line: string) => void;
+}
+
+export interface ChaosResult {
+  scenario: ScenarioName;
+  ok: boolean;
+  report: VerifyReport | undefined;
+  error: string | undefined;
+  faults: string[];
+  seconds: number;
+}
+
+/** Synthesizes PipelineStack once for all scenarios (each deploy sets its own Raft members and secret). */
+export async function prepareAssembly(baseDir: string): Promise<string> {
+  const outdir = join(baseDir, 'cdk.out');
+  if (!existsSync(join(outdir, 'manifest.json'))) {
+    await synthesize({
+      outdir,
+      context: embeddedContext({
+        raftMembers: 'http://127.0.0.1:1',
+        raftAuthSecret: 'replaced-at-deploy-time',
+        feedEnabled: 'false',
+        // Visibility timeout = 6 × this: a crashed execute's batch comes back after 30 s, not 3 min.
+        executeTimeoutSeconds: '5',
+      }),
+    });
+  }
+  return outdir;
+}
+
+/** Runs load against a fresh embedded stack while injecting the scenario's fault, then verifies. */
+export async function runScenario(name: ScenarioName, opts: ChaosOptions, assemblyDir: string): Promise<ChaosResult> {
+  const scenario = scenarios[name];
+  const started = Date.now();
+  const faults: string[] = [];
+  const note = (line: string) => {
+    faults.push(line);
+    opts.log(`[${name}] ${line}`);
+  };
+  const dataDir = join(opts.baseDir, name);
+  rmSync(dataDir, { recursive: true, force: true });
+  mkdirSync(dataDir, { recursive: true });
+  let stack: EmbeddedStack | undefined;
+  try {
+    opts.log(`[${name}] ${scenario.description}`);
+    stack = await startEmbeddedStack({
+      dataDir,
+      edgePort: 0,
+      assemblyDir,
+      log: (l) => opts.log(`[${name}] ${l}`),
+      ...(scenario.raftEnv ? { raftEnv: scenario.raftEnv } : {}),
+      ...(scenario.sqsOutsideEdge ? { sqsOutsideEdge: true } : {}),
+    });
+    const kinesis = new KinesisClient({ requestHandler: new NodeHttpHandler() });
+    const stream = stack.info.outputs.TicksStreamName as string;
+    const source = new TickSource(['AAPL', 'MSFT', 'AMZN'], `chaos-${name}`);
+    const loadEnds = Date.now() + opts.seconds * 1000;
+    const running = () => Date.now() < loadEnds;
+    const activeStack = stack;
+    const fault = scenario.fault(activeStack, note, running);
+    let sent = 0;
+    while (running()) {
+      const tickStart = Date.now();
+      const ticks = source.next(Math.max(1, Math.round(opts.ticksPerSecond / 5)));
+      await putTicks(kinesis, stream, ticks).catch((err: unknown) =>
+        opts.log(`[${name}] put failed (retrying next round): ${(err as Error).message}`),
+      );
+      sent += ticks.length;
+      await sleep(Math.max(0, 200 - (Date.now() - tickStart)));
+    }
+    kinesis.destroy();
+    await fault;
+    opts.log(`[${name}] load done: ${sent} ticks in ${opts.seconds} s; healing and verifying…`);
+    // Heal: every node running without chaos flags, so verify reads all three.
+    for (const node of stack.raft.nodes) {
+      if (!stack.raft.isRunning(node)) {
+        stack.raft.spawn(node);
+        note(`restarted ${node.id} for verify`);
+      }
+      await stack.raft.waitReady(node);
+    }
+    const report = await verifyPipeline(stack.info, stack.sqs, stack.raft.reader(), {
+      settleTimeoutMs: 120_000,
+      log: (l) => opts.log(`[${name}] ${l}`),
+    });
+    return { scenario: name, ok: report.ok, report, error: undefined, faults, seconds: (Date.now() - started) / 1000 };
+  } catch (err) {
+    return {
+      scenario: name,
+      ok: false,
+      report: undefined,
+      error: (err as Error).message,
+      faults,
+      seconds: (Date.now() - started) / 1000,
+    };
+  } finally {
+    await stack?.stop();
+  }
+}
