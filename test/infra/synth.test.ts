@@ -5,6 +5,25 @@ import { assemblyDir, buildTradingApp } from './app-harness';
 
 type Template = { Resources: Record<string, { Type: string; Metadata?: Record<string, unknown> }> };
 
+/** CloudFormation resource namespace → the IAM service prefix CloudFormation calls to manage it. */
+const CFN_NAMESPACE_TO_IAM_PREFIX: Record<string, string> = {
+  ApiGatewayV2: 'apigateway',
+  CloudWatch: 'cloudwatch',
+  DynamoDB: 'dynamodb',
+  EC2: 'ec2',
+  ECS: 'ecs',
+  EFS: 'elasticfilesystem',
+  IAM: 'iam',
+  Kinesis: 'kinesis',
+  Lambda: 'lambda',
+  Logs: 'logs',
+  SNS: 'sns',
+  SQS: 'sqs',
+  Scheduler: 'scheduler',
+  SecretsManager: 'secretsmanager',
+  ServiceDiscovery: 'servicediscovery',
+};
+
 /**
  * The whole app synthesized offline for each target, as `cdk synth` does (same stacks, aspects, bundling),
  * into a cloud assembly the deployers read: templates plus each function's bundled code.
@@ -23,6 +42,36 @@ describe.each([
   const stackNames = assembly.stacks.map((stack) => stack.stackName).sort();
   const pipelineDependencies = assembly.getStackByName('PipelineStack').dependencies.map((artifact) => artifact.id);
   const template = assembly.getStackByName('PipelineStack').template as Template;
+
+  const resourceTypes = new Set(
+    assembly.stacks.flatMap((stack) =>
+      Object.values((stack.template as Template).Resources).map((resource) => resource.Type),
+    ),
+  );
+
+  it('infra/cfn-execution-policy.json covers the service of every resource type', () => {
+    const policy = JSON.parse(
+      readFileSync(path.resolve(__dirname, '../../infra/cfn-execution-policy.json'), 'utf8'),
+    ) as {
+      Statement: { Action: string | string[]; Resource: string | string[] }[];
+    };
+    const actions = policy.Statement.flatMap((statement) =>
+      Array.isArray(statement.Action) ? statement.Action : [statement.Action],
+    );
+    const prefixes = new Set(actions.map((action) => action.split(':')[0]));
+    for (const type of resourceTypes) {
+      if (type === 'AWS::CDK::Metadata') continue;
+      const namespace = type.split('::')[1] ?? '';
+      const prefix = CFN_NAMESPACE_TO_IAM_PREFIX[namespace];
+      expect({ type, prefix }).toEqual({ type, prefix: expect.any(String) });
+      expect({ type, covered: prefixes.has(prefix ?? '') }).toEqual({ type, covered: true });
+    }
+    // Roles are created and passed only under the stacks' own names.
+    const iamStatement = policy.Statement.find((statement) =>
+      JSON.stringify(statement.Action).includes('iam:PassRole'),
+    );
+    for (const stack of expectedStacks) expect(JSON.stringify(iamStatement?.Resource)).toContain(`role/${stack}-*`);
+  });
 
   it(`produces ${expectedStacks.join(' + ')}`, () => {
     expect(stackNames).toEqual(expectedStacks);
