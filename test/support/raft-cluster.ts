@@ -194,7 +194,7 @@ export async function startRaftCluster(opts: StartRaftClusterOptions = {}): Prom
       return st.members.some((m) => m.id === node.id && m.voter) ? true : undefined;
     });
 
-  const leaderId = (timeoutMs = 10_000) =>
+  const leaderId = (timeoutMs = 20_000) =>
     waitFor('a leader', timeoutMs, async () => {
       const live = nodes.filter(isRunning);
       const statuses = await Promise.all(live.map((n) => status(n.id).catch(() => undefined)));

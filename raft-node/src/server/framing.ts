@@ -5,6 +5,9 @@
 
 export const MAX_FRAME_BYTES = 512 * 1024 * 1024;
 
+/** Returned by FrameDecoder.next() when no complete frame is buffered (a frame may itself be null). */
+export const NO_FRAME: unique symbol = Symbol('no frame');
+
 export function encodeFrame(value: unknown): Buffer {
   const body = Buffer.from(JSON.stringify(value), 'utf8');
   const header = Buffer.allocUnsafe(4);
@@ -17,20 +20,33 @@ export class FrameDecoder {
   private chunks: Buffer[] = [];
   private buffered = 0;
 
+  /** The largest frame accepted; lowered until a peer has authenticated. */
+  constructor(public maxFrameBytes = MAX_FRAME_BYTES) {}
+
+  /** Adds a chunk and returns every frame now complete. */
   push(chunk: Buffer): unknown[] {
+    this.append(chunk);
+    const out: unknown[] = [];
+    for (let frame = this.next(); frame !== NO_FRAME; frame = this.next()) out.push(frame);
+    return out;
+  }
+
+  append(chunk: Buffer): void {
     this.chunks.push(chunk);
     this.buffered += chunk.length;
-    const out: unknown[] = [];
-    for (;;) {
-      if (this.buffered < 4) break;
-      const head = this.peek(4);
-      const len = head.readUInt32BE(0);
-      if (len > MAX_FRAME_BYTES) throw new Error(`frame of ${len} bytes exceeds the ${MAX_FRAME_BYTES} limit`);
-      if (this.buffered < 4 + len) break;
-      const all = this.take(4 + len);
-      out.push(JSON.parse(all.subarray(4).toString('utf8')));
-    }
-    return out;
+  }
+
+  /** The next complete frame, or NO_FRAME; one at a time so the caller can change the limit between frames. */
+  next(): unknown {
+    if (this.buffered < 4) return NO_FRAME;
+    const len = this.peek(4).readUInt32BE(0);
+    if (len > this.maxFrameBytes) throw new Error(`frame of ${len} bytes exceeds the ${this.maxFrameBytes} limit`);
+    if (this.buffered < 4 + len) return NO_FRAME;
+    return JSON.parse(
+      this.take(4 + len)
+        .subarray(4)
+        .toString('utf8'),
+    );
   }
 
   private peek(n: number): Buffer {

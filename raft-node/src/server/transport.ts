@@ -2,7 +2,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { newChallenge, peerProof, verifyPeerProof } from '../../../shared/raft-client/auth';
 import type { Chaos } from '../chaos';
 import type { NodeLogger } from '../logger';
-import { encodeFrame, FrameDecoder } from './framing';
+import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES, NO_FRAME } from './framing';
 
 /**
  * Node-to-node transport over TCP. Each node dials one persistent outbound connection per peer and
@@ -49,6 +49,7 @@ export interface TransportOptions<M extends WireMessage> {
 }
 
 const MAX_QUEUED_MESSAGES = 20_000;
+const HELLO_MAX_BYTES = 4 * 1024;
 /** Stop writing to a socket whose kernel/user buffers hold this much; queue, then drop. */
 const MAX_SOCKET_BACKLOG_BYTES = 64 * 1024 * 1024;
 
@@ -109,7 +110,8 @@ class Peer<M extends WireMessage> {
     const port = Number(addr.slice(i + 1));
     this.connecting = true;
     const socket = createConnection({ host, port, noDelay: true });
-    const decoder = new FrameDecoder();
+    // A listener only ever sends its small challenge frame.
+    const decoder = new FrameDecoder(HELLO_MAX_BYTES);
     socket.setKeepAlive(true, 5_000);
     socket.on('data', (chunk) => {
       let frames: unknown[];
@@ -242,19 +244,22 @@ export class Transport<M extends WireMessage> {
     this.inbound.add(socket);
     socket.setKeepAlive(true, 5_000);
     const challenge = newChallenge();
-    const decoder = new FrameDecoder();
+    // Until the peer has proven who it is, only a small hello frame is accepted.
+    const decoder = new FrameDecoder(HELLO_MAX_BYTES);
     let peerId: string | null = null;
     socket.write(encodeFrame({ kind: 'challenge', challenge } satisfies ChallengeFrame));
     socket.on('data', (chunk) => {
-      let frames: unknown[];
-      try {
-        frames = decoder.push(chunk);
-      } catch (err) {
-        this.opts.logger.warn('bad frame from peer; closing', { peerId, error: (err as Error).message });
-        socket.destroy();
-        return;
-      }
-      for (const frame of frames) {
+      decoder.append(chunk);
+      for (;;) {
+        let frame: unknown;
+        try {
+          frame = decoder.next();
+        } catch (err) {
+          this.opts.logger.warn('bad frame from peer; closing', { peerId, error: (err as Error).message });
+          socket.destroy();
+          return;
+        }
+        if (frame === NO_FRAME) return;
         if (peerId === null) {
           const hello = frame as Partial<HelloFrame>;
           if (hello.kind !== 'hello' || typeof hello.nodeId !== 'string') {
@@ -274,6 +279,7 @@ export class Transport<M extends WireMessage> {
             return;
           }
           peerId = hello.nodeId;
+          decoder.maxFrameBytes = MAX_FRAME_BYTES;
           this.opts.onPeerHello({
             nodeId: hello.nodeId,
             raftAddr: String(hello.raftAddr),

@@ -1,3 +1,4 @@
+import { createConnection } from 'node:net';
 import { Chaos } from '../../../raft-node/src/chaos';
 import type { ChaosSettings } from '../../../raft-node/src/config';
 import { createLogger } from '../../../raft-node/src/logger';
@@ -140,4 +141,25 @@ describe('transport', () => {
       await delayed.close();
     }
   });
+});
+
+test('an unauthenticated peer cannot make the listener buffer a huge frame', async () => {
+  const p = await pair(['s'.repeat(32), 's'.repeat(32)]);
+  const port = Number((p.b as unknown as { opts: { self: { raftAddr: string } } }).opts.self.raftAddr.split(':')[1]);
+  try {
+    const closed = await new Promise<boolean>((resolve) => {
+      const socket = createConnection({ host: '127.0.0.1', port }, () => {
+        const header = Buffer.alloc(4);
+        header.writeUInt32BE(100 * 1024 * 1024, 0);
+        socket.write(header);
+      });
+      socket.resume();
+      socket.on('close', () => resolve(true));
+      socket.on('error', () => undefined);
+      setTimeout(() => resolve(false), 2_000);
+    });
+    expect(closed).toBe(true);
+  } finally {
+    await p.close();
+  }
 });

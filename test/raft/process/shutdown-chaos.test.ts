@@ -17,7 +17,6 @@ const order = (orderId: string): Order => ({
   price: 10,
 });
 const logOf = (c: RaftCluster, id: string) => readFileSync(join(c.dataDir, `${id}.log`), 'utf8');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('graceful shutdown and chaos', () => {
   let cluster: RaftCluster | undefined;
@@ -68,7 +67,10 @@ describe('graceful shutdown and chaos', () => {
       (id) => new Promise<string>((r) => cluster!.node(id).process.once('exit', () => r(id))),
     );
     await cluster.kill('n1', 'SIGKILL');
-    const first = await Promise.race([...exits, sleep(10_000).then(() => 'none')]);
+    let timer: NodeJS.Timeout | undefined;
+    const giveUp = new Promise<string>((r) => (timer = setTimeout(() => r('none'), 15_000)));
+    const first = await Promise.race([...exits, giveUp]);
+    clearTimeout(timer);
     expect(['n2', 'n3']).toContain(first);
     expect(cluster.node(first).process.exitCode).toBe(0);
     expect(logOf(cluster, first)).toContain('chaos: exiting on becoming leader');
