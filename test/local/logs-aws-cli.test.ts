@@ -83,6 +83,10 @@ describeCli('AWS CLI through the edge endpoint', () => {
         group,
         '--filter-pattern',
         '{ $.level = "ERROR" && $.qty > 100 }',
+        // what `aws logs tail` sends on every poll
+        '--interleaved',
+        '--start-time',
+        String(now - 60_000),
       ),
       awsJson<{ events: { message: string }[] }>(
         'logs',
