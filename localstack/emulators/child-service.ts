@@ -19,7 +19,7 @@ export interface SpawnServiceOptions {
   port: number;
   cwd?: string;
   env?: NodeJS.ProcessEnv;
-  /** How long to wait for the port to answer HTTP before giving up. */
+  /** How long to wait for the port to answer HTTP before giving up (a JVM on a loaded 2-core box can take tens of seconds). */
   startTimeoutMs?: number;
   /** Where the child's stdout/stderr go; defaults to being discarded (kept in a ring for error messages). */
   onOutput?: (line: string) => void;
@@ -98,7 +98,7 @@ export async function spawnService(opts: SpawnServiceOptions): Promise<ChildServ
   };
 
   try {
-    await waitForHttp(opts.port, opts.startTimeoutMs ?? 30_000, () => exit);
+    await waitForHttp(opts.port, opts.startTimeoutMs ?? 90_000, () => exit);
   } catch (err) {
     await stop(500);
     throw new Error(`${opts.name}: ${(err as Error).message}`);
