@@ -44,18 +44,32 @@ const scenarios: Record<ScenarioName, Scenario> = {
   },
   'kill-leader': {
     description:
-      'SIGKILL the Raft leader mid-run; it comes back with CHAOS_EXIT_ON_LEADER (it exits again if it wins an election)',
+      'SIGKILL the Raft leader mid-run; the first one comes back with CHAOS_EXIT_ON_LEADER (it exits again the moment it wins an election)',
     fault: async (stack, note, running) => {
+      const { raft } = stack;
+      // A node that exited (on leadership) is started again without the flag, as an operator would.
+      const revive = async () => {
+        for (const n of raft.nodes) {
+          if (!raft.isRunning(n)) {
+            raft.spawn(n);
+            note(`${n.id} had exited; restarted without chaos flags`);
+          }
+        }
+      };
       await sleep(3000);
-      while (running()) {
-        const leader = await stack.raft.leader();
+      for (let round = 0; running(); round++) {
+        const leader = await raft.leader();
         note(`SIGKILL ${leader.id} (leader)`);
-        await stack.raft.signal(leader, 'SIGKILL');
+        await raft.signal(leader, 'SIGKILL');
         await sleep(1000);
-        stack.raft.spawn(leader, { CHAOS_ENABLED: 'true', CHAOS_EXIT_ON_LEADER: 'true' });
-        note(`restarted ${leader.id} with CHAOS_EXIT_ON_LEADER`);
-        await sleep(6000);
+        raft.spawn(leader, round === 0 ? { CHAOS_ENABLED: 'true', CHAOS_EXIT_ON_LEADER: 'true' } : {});
+        note(`restarted ${leader.id}${round === 0 ? ' with CHAOS_EXIT_ON_LEADER' : ''}`);
+        for (let i = 0; i < 12 && running(); i++) {
+          await sleep(500);
+          await revive();
+        }
       }
+      await revive();
     },
   },
   'flaky-network': {
@@ -172,14 +186,15 @@ export async function runScenario(name: ScenarioName, opts: ChaosOptions, assemb
     kinesis.destroy();
     await fault;
     opts.log(`[${name}] load done: ${sent} ticks in ${opts.seconds} s; healing and verifying…`);
-    // Heal: every node running without chaos flags, so verify reads all three.
+    // Heal: every node running, none with per-run chaos flags, so verify reads all three.
     for (const node of stack.raft.nodes) {
+      if (stack.raft.isRunning(node) && Object.keys(node.extraEnv).length > 0) await stack.raft.signal(node, 'SIGTERM');
       if (!stack.raft.isRunning(node)) {
         stack.raft.spawn(node);
         note(`restarted ${node.id} for verify`);
       }
-      await stack.raft.waitReady(node);
     }
+    for (const node of stack.raft.nodes) await stack.raft.waitReady(node);
     const report = await verifyPipeline(stack.info, stack.sqs, stack.raft.reader(), {
       settleTimeoutMs: 120_000,
       log: (l) => opts.log(`[${name}] ${l}`),

@@ -19,6 +19,8 @@ interface NodeAddress {
 export interface RaftNodeProcess extends NodeAddress {
   httpUrl: string;
   process: ChildProcess | undefined;
+  /** The env this run was started with besides the cluster's (chaos flags). */
+  extraEnv: Record<string, string>;
 }
 
 export interface RaftNodesOptions {
@@ -49,7 +51,12 @@ export class RaftNodes {
   ) {
     this.secret = secret;
     this.authorization = `Bearer ${deriveApiToken(secret)}`;
-    this.nodes = addresses.map((a) => ({ ...a, httpUrl: `http://127.0.0.1:${a.httpPort}`, process: undefined }));
+    this.nodes = addresses.map((a) => ({
+      ...a,
+      httpUrl: `http://127.0.0.1:${a.httpPort}`,
+      process: undefined,
+      extraEnv: {},
+    }));
   }
 
   /** Reads (or chooses and saves) the nodes' ports and the auth secret; starts nothing yet. */
@@ -74,12 +81,18 @@ export class RaftNodes {
     return RaftNodes.plan(opts);
   }
 
-  /** Starts the nodes one by one (the bootstrap first) and waits until all are voters. */
+  /** Starts the nodes (a new cluster one by one, the bootstrap first) and waits until all are voters. */
   async start(): Promise<void> {
     try {
-      for (const node of this.nodes) {
-        this.spawn(node);
-        await this.waitReady(node);
+      if (existsSync(join(this.opts.dir, this.nodes[0]?.id ?? 'n1'))) {
+        // A cluster that ran before: every node must be up for a quorum, so they all start at once.
+        for (const node of this.nodes) this.spawn(node);
+        for (const node of this.nodes) await this.waitReady(node);
+      } else {
+        for (const node of this.nodes) {
+          this.spawn(node);
+          await this.waitReady(node);
+        }
       }
       await this.waitAllVoters();
     } catch (err) {
@@ -133,6 +146,7 @@ export class RaftNodes {
     child.stdout.pipe(log, { end: false });
     child.stderr.pipe(log, { end: false });
     node.process = child;
+    node.extraEnv = extraEnv;
   }
 
   async status(node: RaftNodeProcess): Promise<NodeStatus> {

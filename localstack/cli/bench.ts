@@ -1,0 +1,134 @@
+/**
+ * `npm run bench [-- --rates 100,200,400,800 --seconds 15 --data-dir .data/bench]`
+ * Drives the embedded stack at rising tick rates (ticks written to the stream as ingest writes them) and
+ * prints, per rate: ticks/s ingested, orders/s executed, tick→event latency p50/p99, and duplicates
+ * (order ids with more than one event; must be 0). Ends with verify over the whole run.
+ */
+import { rmSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { KinesisClient } from '@aws-sdk/client-kinesis';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { z } from 'zod';
+import type { RecordedMessage } from '../deploy/records';
+import { startEmbeddedStack } from '../deploy/stack';
+import { percentile } from '../deploy/status';
+import { putTicks, TickSource } from '../deploy/tick-driver';
+import { verifyPipeline } from '../deploy/verify';
+import { printReport } from './verify';
+
+const ArgsSchema = z.object({
+  rates: z
+    .string()
+    .regex(/^\d+(,\d+)*$/, 'comma-separated ticks per second, e.g. 100,200,400')
+    .transform((s) => s.split(',').map(Number)),
+  seconds: z.coerce.number().int().min(3).max(600),
+  'data-dir': z.string().min(1),
+  shards: z.coerce.number().int().min(1).max(64),
+});
+
+interface Sample {
+  orderId: string;
+  messageId: string;
+  tickTs: number;
+  sentAt: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      rates: { type: 'string', default: '100,250,500,1000,2000' },
+      seconds: { type: 'string', default: '15' },
+      'data-dir': { type: 'string', default: '.data/bench' },
+      shards: { type: 'string', default: '4' },
+    },
+  });
+  const parsed = ArgsSchema.safeParse(values);
+  if (!parsed.success) {
+    process.stderr.write(
+      `npm run bench: ${parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; ')}\n`,
+    );
+    process.exit(2);
+  }
+  const args = parsed.data;
+  const dataDir = resolve(args['data-dir']);
+  rmSync(dataDir, { recursive: true, force: true });
+  const log = (line: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+  const samples: Sample[] = [];
+  const onEvents = (records: RecordedMessage[]) => {
+    for (const r of records) {
+      try {
+        const e = JSON.parse(r.body) as { orderId: string; tickTs: number };
+        samples.push({ orderId: e.orderId, messageId: r.messageId, tickTs: e.tickTs, sentAt: r.sentAt });
+      } catch {
+        // not an order event: verify reports it
+      }
+    }
+  };
+  const stack = await startEmbeddedStack({
+    dataDir,
+    edgePort: 0,
+    log,
+    onEvents,
+    // More shards for parallel process invocations; short strategy windows so more ticks become orders.
+    context: { shardCount: String(args.shards), strategyFastWindow: '2', strategySlowWindow: '3' },
+  });
+  const symbols = ['AAPL', 'MSFT', 'AMZN', 'GOOG', 'META', 'NVDA', 'TSLA', 'NFLX'];
+  const kinesis = new KinesisClient({ requestHandler: new NodeHttpHandler() });
+  const stream = stack.info.outputs.TicksStreamName as string;
+  const source = new TickSource(symbols, 'bench');
+  const rows: string[] = [];
+  try {
+    for (const rate of args.rates) {
+      const start = Date.now();
+      const end = start + args.seconds * 1000;
+      let landed = 0;
+      // Ticks go out every 100 ms; several PutRecords may be in flight so a slow call does not throttle the rate.
+      const inFlight = new Set<Promise<void>>();
+      for (let slot = 0; Date.now() < end; slot++) {
+        const due = start + slot * 100;
+        if (due > Date.now()) await sleep(due - Date.now());
+        const ticks = source.next(Math.max(1, Math.round(rate / 10)));
+        const p = putTicks(kinesis, stream, ticks).then(() => {
+          landed += ticks.length;
+        });
+        inFlight.add(p);
+        void p.finally(() => inFlight.delete(p));
+        if (inFlight.size > 8) await Promise.race(inFlight);
+      }
+      await Promise.all(inFlight);
+      const sendSeconds = (Date.now() - start) / 1000;
+      // Let the tail of this step drain before measuring it.
+      await sleep(5000);
+      const step = samples.filter((s) => s.tickTs >= start && s.tickTs < end);
+      const latencies = step.map((s) => s.sentAt - s.tickTs).sort((a, b) => a - b);
+      const byOrder = new Map<string, Set<string>>();
+      for (const s of samples) byOrder.set(s.orderId, (byOrder.get(s.orderId) ?? new Set()).add(s.messageId));
+      const duplicates = [...byOrder.values()].filter((ids) => ids.size > 1).length;
+      const lastEvent = Math.max(end, ...step.map((s) => s.sentAt));
+      const row =
+        `rate ${String(rate).padStart(5)}/s | ticks/s ingested ${(landed / sendSeconds).toFixed(0).padStart(5)} | ` +
+        `orders/s executed ${(step.length / ((lastEvent - start) / 1000)).toFixed(1).padStart(6)} (${step.length} orders) | ` +
+        `tick→event p50 ${String(percentile(latencies, 50) ?? '-').padStart(5)} ms p99 ${String(percentile(latencies, 99) ?? '-').padStart(5)} ms | duplicates ${duplicates}`;
+      rows.push(row);
+      log(row);
+    }
+    log('verifying the whole run…');
+    const report = await verifyPipeline(stack.info, stack.sqs, stack.raft.reader(), { settleTimeoutMs: 180_000, log });
+    process.stdout.write(
+      `\nbench results (${args.seconds} s per rate, ${args.shards} shard(s), ${symbols.length} symbols):\n${rows.join('\n')}\n`,
+    );
+    printReport(report);
+    process.exitCode = report.ok ? 0 : 1;
+  } finally {
+    kinesis.destroy();
+    await stack.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
