@@ -191,22 +191,28 @@ export class LedgerNode implements LedgerNodeApi {
     this.kicked = true;
     setImmediate(() => {
       this.kicked = false;
-      this.processReady();
+      void this.processReady();
     });
   }
 
-  private processReady(): void {
+  private async processReady(): Promise<void> {
     if (this.processing) return;
     this.processing = true;
     try {
       while (this.raft.hasReady()) {
         const rd = this.raft.ready();
         this.onSoftState(rd.softState);
-        if (rd.snapshot) this.installSnapshot(rd.snapshot);
-        if (rd.entries.length > 0) {
-          this.storage.append(rd.entries);
-          for (const e of rd.entries) this.learnAddresses(e);
+        for (const rs of rd.readStates) {
+          const read = this.reads.get(rs.context);
+          if (read) read.index = rs.index;
         }
+        if (rd.snapshot) this.installSnapshot(rd.snapshot);
+        // Committed entries this node made durable in an earlier Ready are applied, and their clients
+        // answered, before this Ready's fdatasync rather than after it.
+        const firstNew = rd.entries[0]?.index ?? Infinity;
+        const [applyNow, applyAfterSync] = rd.snapshot
+          ? [[], rd.committedEntries]
+          : partition(rd.committedEntries, (e) => e.index < firstNew);
         // Thesis §10.2.1: a leader may send its appends while it writes them to its own disk. That is safe
         // here because fdatasync is synchronous: no follower's acknowledgement can be counted before our
         // own write is durable. (With a single voter the commit index could run ahead of our disk, so not then.)
@@ -215,6 +221,16 @@ export class LedgerNode implements LedgerNodeApi {
           ? partition(rd.messages, (m) => LEADER_TRAFFIC.has(m.type))
           : [[], rd.messages];
         if (sendNow.length > 0) this.transport.send(sendNow);
+        if (applyNow.length > 0) {
+          for (const entry of applyNow) this.applyEntry(entry);
+          this.answerReads();
+          // Let the answers go out (they are written from promise callbacks) before the disk blocks us.
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
+        if (rd.entries.length > 0) {
+          this.storage.append(rd.entries);
+          for (const e of rd.entries) this.learnAddresses(e);
+        }
         if (rd.hardState) this.storage.setHardState(rd.hardState);
         // Group commit: one fdatasync covers every entry and vote of this Ready, before anything is acknowledged.
         // A change of the commit index alone need not be synced (it is a hint Raft can recompute); it stays
@@ -222,11 +238,7 @@ export class LedgerNode implements LedgerNodeApi {
         const termOrVoteChanged = this.termOrVoteChanged(rd.hardState);
         if (rd.entries.length > 0 || termOrVoteChanged) this.storage.sync();
         this.transport.send(sendAfterSync);
-        for (const entry of rd.committedEntries) this.applyEntry(entry);
-        for (const rs of rd.readStates) {
-          const read = this.reads.get(rs.context);
-          if (read) read.index = rs.index;
-        }
+        for (const entry of applyAfterSync) this.applyEntry(entry);
         this.raft.advance();
         this.answerReads();
         this.maybeCompact();
@@ -578,6 +590,10 @@ export class LedgerNode implements LedgerNodeApi {
     for (const p of this.proposals.values()) p.resolve({ kind: 'unavailable', reason: 'node is shutting down' });
     this.proposals.clear();
     await this.transport.close();
+    // Let a Ready in progress finish its write before the storage closes.
+    for (let waited = 0; this.processing && waited < 2_000; waited += 5) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
     if (!this.fatal) this.storage.close();
     this.logger.info('stopped cleanly');
   }

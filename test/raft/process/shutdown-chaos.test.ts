@@ -16,7 +16,16 @@ const order = (orderId: string): Order => ({
   quantity: 1,
   price: 10,
 });
-const logOf = (c: RaftCluster, id: string) => readFileSync(join(c.dataDir, `${id}.log`), 'utf8');
+/** A node's log file once it contains `text` (its output reaches the file a moment after it is written). */
+async function logWith(c: RaftCluster, id: string, text: string): Promise<string> {
+  let log = '';
+  for (let i = 0; i < 50; i++) {
+    log = readFileSync(join(c.dataDir, `${id}.log`), 'utf8');
+    if (log.includes(text)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return log;
+}
 
 describe('graceful shutdown and chaos', () => {
   let cluster: RaftCluster | undefined;
@@ -33,7 +42,7 @@ describe('graceful shutdown and chaos', () => {
     const exit = new Promise<number | null>((r) => cluster!.node(leader).process.once('exit', (code) => r(code)));
     await cluster.kill(leader, 'SIGTERM');
     expect(await exit).toBe(0);
-    const log = logOf(cluster, leader);
+    const log = await logWith(cluster, leader, 'stopped cleanly');
     expect(log).toContain('leadership handed over');
     expect(log).toContain('stopped cleanly');
     const next = await cluster.leaderId(2_000);
@@ -73,6 +82,6 @@ describe('graceful shutdown and chaos', () => {
     clearTimeout(timer);
     expect(['n2', 'n3']).toContain(first);
     expect(cluster.node(first).process.exitCode).toBe(0);
-    expect(logOf(cluster, first)).toContain('chaos: exiting on becoming leader');
+    expect(await logWith(cluster, first, 'chaos: exiting')).toContain('chaos: exiting on becoming leader');
   });
 });
