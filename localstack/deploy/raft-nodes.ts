@@ -158,15 +158,20 @@ export class RaftNodes {
     return (await res.json()) as NodeStatus;
   }
 
-  /** The positions as this node's own state machine has them (a ReadIndex read on that node, not redirected). */
+  /**
+   * The positions as this node's own state machine has them (a ReadIndex read on that node, not
+   * redirected). Retried for up to a minute: under a lossy network a read may time out or find no leader.
+   */
   async positions(node: RaftNodeProcess): Promise<Position[]> {
-    const res = await fetch(`${node.httpUrl}/v1/positions`, {
-      headers: { authorization: this.authorization },
-      redirect: 'manual',
-      signal: AbortSignal.timeout(5000),
+    return waitFor(`${node.id} /v1/positions`, 60_000, async () => {
+      const res = await fetch(`${node.httpUrl}/v1/positions`, {
+        headers: { authorization: this.authorization },
+        redirect: 'manual',
+        signal: AbortSignal.timeout(10_000),
+      });
+      if (res.status !== 200) throw new Error(`${node.id} /v1/positions answered ${res.status}`);
+      return (await res.json()) as Position[];
     });
-    if (res.status !== 200) throw new Error(`${node.id} /v1/positions answered ${res.status}`);
-    return (await res.json()) as Position[];
   }
 
   async leader(timeoutMs = 15_000): Promise<RaftNodeProcess> {

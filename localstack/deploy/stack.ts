@@ -128,6 +128,8 @@ export async function startEmbeddedStack(opts: EmbeddedStackOptions): Promise<Em
       AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
       AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'test',
       AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'test',
+      // Node 20 is the toolchain here (Lambda runs 22): the SDK's reminder about it is noise on the status screen.
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     });
     for (const k of Object.keys(process.env)) if (k.startsWith('AWS_ENDPOINT_URL_')) delete process.env[k];
 
@@ -155,7 +157,7 @@ export async function startEmbeddedStack(opts: EmbeddedStackOptions): Promise<Em
       AWS_REGION: process.env.AWS_REGION as string,
       AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID as string,
       AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY as string,
-      AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE: '1',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     };
     const records = recordFiles(dataDir);
     const commandsUrl = deployment.outputs.CommandsQueueUrl;
