@@ -69,7 +69,9 @@ let bundlePath: string | undefined;
  */
 function raftNodeBundle(): string {
   if (bundlePath) return bundlePath;
-  const outfile = join(mkdtempSync(join(tmpdir(), 'raft-node-bundle-')), 'raft-node.js');
+  const dir = mkdtempSync(join(tmpdir(), 'raft-node-bundle-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const outfile = join(dir, 'raft-node.js');
   buildSync({
     entryPoints: [mainTs],
     bundle: true,
