@@ -39,7 +39,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      rates: { type: 'string', default: '100,250,500,1000,2000' },
+      rates: { type: 'string', default: '100,200,400,800' },
       seconds: { type: 'string', default: '15' },
       'data-dir': { type: 'string', default: '.data/bench' },
       shards: { type: 'string', default: '4' },
@@ -72,8 +72,8 @@ async function main(): Promise<void> {
     edgePort: 0,
     log,
     onEvents,
-    // More shards for parallel process invocations; short strategy windows so more ticks become orders.
-    context: { shardCount: String(args.shards), strategyFastWindow: '2', strategySlowWindow: '3' },
+    // More shards for parallel process invocations; the strategy keeps the stack's defaults.
+    context: { shardCount: String(args.shards) },
   });
   const symbols = ['AAPL', 'MSFT', 'AMZN', 'GOOG', 'META', 'NVDA', 'TSLA', 'NFLX'];
   const kinesis = new KinesisClient({ requestHandler: new NodeHttpHandler() });
@@ -116,7 +116,7 @@ async function main(): Promise<void> {
       log(row);
     }
     log('verifying the whole run…');
-    const report = await verifyPipeline(stack.info, stack.sqs, stack.raft.reader(), { settleTimeoutMs: 180_000, log });
+    const report = await verifyPipeline(stack.info, stack.sqs, stack.raft.reader(), { settleTimeoutMs: 300_000, log });
     process.stdout.write(
       `\nbench results (${args.seconds} s per rate, ${args.shards} shard(s), ${symbols.length} symbols):\n${rows.join('\n')}\n`,
     );

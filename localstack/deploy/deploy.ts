@@ -414,8 +414,10 @@ class TemplateDeployer {
         batchSize: Number(props.BatchSize ?? 10),
         maximumBatchingWindowSeconds: window,
         reportBatchItemFailures,
+        // Without ScalingConfig, Lambda scales SQS pollers with the backlog (for FIFO up to the number of
+        // active message groups); the local runtime runs a fixed 10.
         maximumConcurrency: Number(
-          (props.ScalingConfig as { MaximumConcurrency?: number } | undefined)?.MaximumConcurrency ?? 5,
+          (props.ScalingConfig as { MaximumConcurrency?: number } | undefined)?.MaximumConcurrency ?? 10,
         ),
       };
       this.out.sqsMappings.push({ logicalId: id, functionLogicalId, spec });
