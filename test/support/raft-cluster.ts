@@ -254,7 +254,8 @@ export async function startRaftCluster(opts: StartRaftClusterOptions = {}): Prom
           const exited = new Promise<void>((r) => n.process.once('exit', () => r()));
           n.process.kill('SIGCONT');
           n.process.kill('SIGTERM');
-          const t = setTimeout(() => n.process.kill('SIGKILL'), 5_000);
+          // A node's shutdown can take a few seconds (leadership handover, then flush and sync).
+          const t = setTimeout(() => n.process.kill('SIGKILL'), 10_000);
           await exited;
           clearTimeout(t);
         }),

@@ -6,19 +6,26 @@ import { RaftStorage } from '../../../raft-node/src/storage';
  * Rebuilds a stopped node's ledger from what it made durable (snapshot + log up to its commit index), so a
  * test checks each replica's own state rather than what one node answers over HTTP.
  */
-export function durableLedger(dataDir: string): { orders: Map<string, OrderResult>; commit: number } {
+export function durableLedger(
+  dataDir: string,
+  clusterCommit?: number,
+): { orders: Map<string, OrderResult>; commit: number; lastIndex: number } {
   const storage = RaftStorage.open(dataDir);
   try {
     const { snapshot, entries, hardState } = storage.restored;
+    // A node's persisted commit index is only a hint (commit-only changes are not synced); once every node has
+    // applied the cluster's commit index, its log up to there is the committed log.
+    const commit = clusterCommit ?? hardState.commit;
     const ledger = snapshot
       ? LedgerStateMachine.restore((JSON.parse(snapshot.data) as { ledger: string }).ledger)
       : new LedgerStateMachine();
     for (const e of entries) {
-      if (e.index > hardState.commit) break;
+      if (e.index > commit) break;
       if (e.type === 'normal') ledger.apply(e.data, e.index);
     }
     const dump = JSON.parse(ledger.snapshot()) as { orders: OrderResult[] };
-    return { orders: new Map(dump.orders.map((o) => [o.orderId, o])), commit: hardState.commit };
+    const lastIndex = entries[entries.length - 1]?.index ?? snapshot?.meta.index ?? 0;
+    return { orders: new Map(dump.orders.map((o) => [o.orderId, o])), commit, lastIndex };
   } finally {
     storage.close();
   }
