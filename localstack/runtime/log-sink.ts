@@ -104,7 +104,7 @@ async function ignoreExists(p: Promise<unknown>): Promise<void> {
   }
 }
 
-/** Keeps log lines in memory — for callers that want to read them back directly (e.g. `--no-logs`). */
+/** Keeps log lines in memory, for a caller that reads them back itself (the runtime tests do). */
 export class MemoryLogSink implements LogSink {
   readonly lines: { group: string; stream: string; message: string; timestamp: number }[] = [];
   write(group: string, stream: string, message: string, timestamp = Date.now()): void {
