@@ -245,7 +245,14 @@ describe('RaftClusterStack', () => {
     expect(images[0]?.source).toMatchObject({ dockerFile: 'raft-node/Dockerfile', platform: 'linux/arm64' });
     // The staged build context holds only what the Dockerfile copies.
     const staged = readdirSync(path.join(assembly.directory, images[0]?.source.directory ?? '')).sort();
-    expect(staged).toEqual(['package-lock.json', 'package.json', 'raft-node', 'shared', 'tsconfig.json']);
+    expect(staged).toEqual([
+      '.dockerignore',
+      'package-lock.json',
+      'package.json',
+      'raft-node',
+      'shared',
+      'tsconfig.json',
+    ]);
   });
 
   it('has no unresolved cdk-nag AwsSolutions finding, and every suppression gives its reason', () => {

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Order, OrderResult } from '../../../shared/domain/order';
 import { createLedgerClient } from '../../../shared/raft-client/client';
 import { startRaftCluster, type RaftCluster } from '../../support/raft-cluster';
@@ -16,13 +19,17 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('three-node cluster under process faults', () => {
   let cluster: RaftCluster;
+  // Owned by the test, not the harness: the harness deletes a data dir it created when it stops, and the
+  // replicas' durable logs are read after the nodes have stopped.
+  const dataDir = mkdtempSync(join(tmpdir(), 'raft-faults-'));
 
   afterAll(async () => {
     await cluster?.stop();
+    if (!process.env.RAFT_CLUSTER_KEEP_DATA) rmSync(dataDir, { recursive: true, force: true });
   });
 
   test('acknowledged orders survive kill -9, SIGSTOP and a snapshot join, exactly once with gap-free seqs', async () => {
-    cluster = await startRaftCluster({ env: { RAFT_SNAPSHOT_THRESHOLD: '50' } });
+    cluster = await startRaftCluster({ dataDir, env: { RAFT_SNAPSHOT_THRESHOLD: '50' } });
     const acked = new Map<string, OrderResult>();
     const sentIds: string[] = [];
     let running = true;
