@@ -1,6 +1,12 @@
 /**
- * `npm run verify [-- --data-dir DIR]`: checks the running embedded stack (started by `npm start` on the
- * same data dir) — see localstack/deploy/verify.ts for the checks. Exit 0 when all hold, 1 otherwise.
+ * `npm run verify [-- --target embedded|localstack|aws] [--data-dir DIR] [--settle 60]`
+ *
+ * embedded (default): checks the running embedded stack (started by `npm start` on the same data dir).
+ * localstack / aws: checks a deployed PipelineStack, found through CloudFormation outputs or flags (see
+ * localstack/targets/deployed-stack.ts). The events queue is drained into `<data-dir>/verify-<target>/`
+ * (verify is then the queue's consumer: keep that dir between runs), the orders table's claims stand for
+ * the command record, and the ledger is read per Raft member when RaftMembers is reachable, else through
+ * the HTTP API. See localstack/deploy/verify.ts for the checks. Exit 0 when all hold, 1 otherwise.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -8,23 +14,50 @@ import { parseArgs } from 'node:util';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { RaftNodes } from '../deploy/raft-nodes';
 import { stackInfoFile, type StackInfo } from '../deploy/stack';
-import { verifyPipeline, type VerifyReport } from '../deploy/verify';
+import { verifyPipeline, type RaftReader, type VerifyReport } from '../deploy/verify';
+import {
+  parseTarget,
+  resolveDeployedStack,
+  TARGET_ARG_OPTIONS,
+  TARGET_USAGE,
+  TargetError,
+  type RemoteTarget,
+} from '../targets/deployed-stack';
+import { httpApiReader, raftMembersReader } from '../targets/remote-raft';
+import { createSignedFetch } from '../targets/signed-fetch';
+
+const USAGE = `usage: npm run verify -- [--target embedded|localstack|aws] [--data-dir .data] [--settle 60]
+${TARGET_USAGE}`;
 
 export function printReport(report: VerifyReport, write: (s: string) => void = (s) => process.stdout.write(s)): void {
+  for (const c of report.checks) write(`  check: ${c}\n`);
   const width = Math.max(...Object.keys(report.counts).map((k) => k.length));
   for (const [k, v] of Object.entries(report.counts)) write(`  ${k.padEnd(width)}  ${v}\n`);
   for (const p of report.problems) write(`  FAIL ${p}\n`);
   write(report.ok ? 'verify: OK — every check holds\n' : `verify: FAILED — ${report.problems.length} problem(s)\n`);
 }
 
-async function main(): Promise<void> {
+function parse(argv: string[]) {
   const { values } = parseArgs({
-    options: { 'data-dir': { type: 'string', default: '.data' }, settle: { type: 'string', default: '60' } },
+    args: argv,
+    options: {
+      'data-dir': { type: 'string', default: '.data' },
+      settle: { type: 'string', default: '60' },
+      help: { type: 'boolean', short: 'h', default: false },
+      ...TARGET_ARG_OPTIONS,
+    },
   });
-  const dataDir = resolve(values['data-dir']);
+  if (values.help) throw new TargetError(USAGE);
+  const settleSeconds = Number(values.settle);
+  if (!Number.isInteger(settleSeconds) || settleSeconds < 0)
+    throw new TargetError(`--settle must be a whole number of seconds, got '${values.settle}'`);
+  return { values, settleMs: settleSeconds * 1000, target: parseTarget(values.target) };
+}
+
+async function verifyEmbedded(dataDir: string, settleMs: number, log: (l: string) => void): Promise<VerifyReport> {
   const file = stackInfoFile(dataDir);
   if (!existsSync(file))
-    throw new Error(`${file} not found: start the stack first (npm start -- --data-dir ${values['data-dir']})`);
+    throw new Error(`${file} not found: start the stack first (npm start -- --data-dir ${dataDir})`);
   const info = JSON.parse(readFileSync(file, 'utf8')) as StackInfo;
   Object.assign(process.env, {
     AWS_ENDPOINT_URL: info.endpoint,
@@ -36,20 +69,67 @@ async function main(): Promise<void> {
   const raft = RaftNodes.plan({ dir: join(dataDir, 'raft') });
   const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
   try {
-    const report = await verifyPipeline(info, sqs, raft.reader(), {
-      settleTimeoutMs: Number(values.settle) * 1000,
-      log: (l) => process.stdout.write(`${l}\n`),
-    });
-    printReport(report);
-    process.exitCode = report.ok ? 0 : 1;
+    return await verifyPipeline(info, sqs, raft.reader(), { settleTimeoutMs: settleMs, log });
   } finally {
     sqs.destroy();
   }
 }
 
+async function verifyDeployed(
+  target: RemoteTarget,
+  flags: Record<string, string | boolean | undefined>,
+  dataDir: string,
+  settleMs: number,
+  log: (l: string) => void,
+): Promise<VerifyReport> {
+  const stack = await resolveDeployedStack(target, flags, ['EventsQueueUrl', 'OrdersTableName']);
+  log(
+    `verify ${target}${stack.endpoint ? ` at ${stack.endpoint}` : ''} (region ${stack.region}): ` +
+      Object.entries(stack.outputs)
+        .map(([k, v]) => `${k}=${v} [${stack.sources[k as keyof typeof stack.sources]}]`)
+        .join(' '),
+  );
+  let raft: RaftReader;
+  if (stack.raftMembers.length > 0) {
+    if (!stack.raftAuthSecret)
+      log('no RAFT_AUTH_SECRET / RAFT_AUTH_SECRET_ARN: reading the Raft members without credentials');
+    raft = raftMembersReader(stack.raftMembers, stack.raftAuthSecret);
+  } else if (stack.outputs.HttpApiUrl) {
+    log('no Raft members given: reading the ledger through the HTTP API (one view, not each node)');
+    raft = httpApiReader(stack.outputs.HttpApiUrl, await createSignedFetch(stack.region), stack.tradingAccount);
+  } else throw new TargetError('neither RaftMembers nor HttpApiUrl is known: pass --raft-members or --http-api-url');
+  const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
+  try {
+    return await verifyPipeline(
+      { dataDir: join(dataDir, `verify-${target}`), outputs: stack.outputs, tradingAccount: stack.tradingAccount },
+      sqs,
+      raft,
+      { settleTimeoutMs: settleMs, log, commandRecord: 'ordersTable' },
+    );
+  } finally {
+    sqs.destroy();
+  }
+}
+
+/** Runs verify with these arguments; resolves with the exit code. */
+export async function runVerify(argv: string[], log: (l: string) => void): Promise<number> {
+  const { values, settleMs, target } = parse(argv);
+  const dataDir = resolve(values['data-dir']);
+  const report =
+    target === 'embedded'
+      ? await verifyEmbedded(dataDir, settleMs, log)
+      : await verifyDeployed(target, values, dataDir, settleMs, log);
+  printReport(report, (s) => log(s.replace(/\n$/, '')));
+  return report.ok ? 0 : 1;
+}
+
 if (require.main === module) {
-  main().catch((err: unknown) => {
-    process.stderr.write(`verify failed to run: ${(err as Error).message}\n`);
-    process.exit(1);
-  });
+  runVerify(process.argv.slice(2), (l) => process.stdout.write(`${l}\n`))
+    .then((code) => (process.exitCode = code))
+    .catch((err: unknown) => {
+      process.stderr.write(
+        err instanceof TargetError ? `${err.message}\n` : `verify failed to run: ${(err as Error).message}\n`,
+      );
+      process.exit(err instanceof TargetError ? 2 : 1);
+    });
 }

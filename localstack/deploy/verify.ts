@@ -20,12 +20,21 @@ export interface VerifyReport {
   ok: boolean;
   counts: Record<string, number>;
   problems: string[];
+  /** What was checked, and against what record (printed with the result). */
+  checks: string[];
 }
 
 export interface VerifyOptions {
   /** How long to wait for commands received so far to get their events (default 60 s). */
   settleTimeoutMs?: number;
   log?: (line: string) => void;
+  /**
+   * Which record lists the commands that must each end in one event. `runtime` (default): every command the
+   * embedded runtime received from the commands queue. `ordersTable`, for a deployed stack, where no one sees
+   * the commands queue's deliveries: execute's claims in the orders table — completed claims name their order,
+   * claims still in progress are counted, and commands in the commands DLQ (never executed) are problems.
+   */
+  commandRecord?: 'runtime' | 'ordersTable';
 }
 
 async function queueDepth(sqs: SQSClient, url: string | undefined): Promise<number> {
@@ -52,7 +61,7 @@ async function queueDepth(sqs: SQSClient, url: string | undefined): Promise<numb
  * Commands received before verify started are waited for (up to settleTimeoutMs); later ones are left to the next run.
  */
 export async function verifyPipeline(
-  info: StackInfo,
+  info: Pick<StackInfo, 'dataDir' | 'outputs' | 'tradingAccount'>,
   sqs: SQSClient,
   raft: RaftReader,
   opts: VerifyOptions = {},
@@ -63,7 +72,13 @@ export async function verifyPipeline(
   const eventsUrl = info.outputs.EventsQueueUrl;
   if (!eventsUrl) throw new Error('stack info has no EventsQueueUrl');
 
-  const readCommands = () => {
+  const fromClaims = opts.commandRecord === 'ordersTable';
+  const readCommands = async () => {
+    if (fromClaims) {
+      const claims = await scanClaims(info.outputs.OrdersTableName);
+      const byOrder = new Map([...claims.completed.keys()].map((id) => [id, new Set([id])]));
+      return { byOrder, bad: 0, inProgress: claims.inProgress };
+    }
     // By order id; a redelivered message appears more than once with the same messageId.
     const byOrder = new Map<string, Set<string>>();
     let bad = 0;
@@ -77,7 +92,7 @@ export async function verifyPipeline(
       ids.add(r.messageId);
       byOrder.set(parsed.data.order.orderId, ids);
     }
-    return { byOrder, bad };
+    return { byOrder, bad, inProgress: 0 };
   };
   const readEvents = () => {
     const byOrder = new Map<string, { messageIds: Set<string>; event: OrderEvent }>();
@@ -98,19 +113,20 @@ export async function verifyPipeline(
   // The checks compare the ledger with the events, so they need a quiet pipeline: no command waiting or
   // in flight, no new command, and a ledger that has stopped moving, for two looks in a row.
   const deadline = Date.now() + (opts.settleTimeoutMs ?? 60_000);
-  let commands = readCommands();
+  let commands = await readCommands();
   let events = readEvents();
   let previous = '';
   let quietLooks = 0;
   for (;;) {
     await drainQueueInto(sqs, eventsUrl, files.events);
-    commands = readCommands();
+    commands = await readCommands();
     events = readEvents();
-    const waiting = [...commands.byOrder.keys()].filter((id) => !events.byOrder.has(id)).length;
+    const waiting = [...commands.byOrder.keys()].filter((id) => !events.byOrder.has(id)).length + commands.inProgress;
     const dlq = await queueDepth(sqs, info.outputs.CommandsDlqUrl);
     const queued = await queueDepth(sqs, info.outputs.CommandsQueueUrl);
     const state = `${commands.byOrder.size}/${events.byOrder.size}/${await raft.commitIndex()}`;
-    quietLooks = queued === 0 && waiting <= dlq && state === previous ? quietLooks + 1 : 0;
+    quietLooks =
+      queued === 0 && (fromClaims ? waiting === 0 : waiting <= dlq) && state === previous ? quietLooks + 1 : 0;
     previous = state;
     if (quietLooks >= 2) break;
     if (Date.now() > deadline) {
@@ -127,8 +143,9 @@ export async function verifyPipeline(
   const commandOrders = commands.byOrder;
   const badCommands = commands.bad;
 
+  const commandLabel = fromClaims ? 'completedClaims' : 'commands';
   const counts: Record<string, number> = {
-    commands: commandOrders.size,
+    [commandLabel]: commandOrders.size,
     events: events.byOrder.size,
     accepted: 0,
     rejected: 0,
@@ -156,6 +173,13 @@ export async function verifyPipeline(
     problems.push(`${orphanEvents.length} event(s) for orders no recorded command asked for`);
   counts.commandsDlq = await queueDepth(sqs, info.outputs.CommandsDlqUrl);
   counts.eventsDlq = await queueDepth(sqs, info.outputs.EventsDlqUrl);
+  if (fromClaims) {
+    counts.claimsInProgress = commands.inProgress;
+    if (commands.inProgress > 0)
+      problems.push(`${commands.inProgress} order claim(s) are still in progress (a command executing, or stuck)`);
+    // Without a record of deliveries, a command that reached the DLQ is the only sign of one never executed.
+    if (counts.commandsDlq > 0) problems.push(`${counts.commandsDlq} command(s) are in the commands DLQ`);
+  }
 
   const accepted = [...events.byOrder.values()].map((e) => e.event).filter((e) => e.status === 'ACCEPTED');
   const seqs = accepted.map((e) => e.seq ?? 0).sort((a, b) => a - b);
@@ -170,8 +194,8 @@ export async function verifyPipeline(
   counts.maxSeq = seqs[seqs.length - 1] ?? 0;
 
   // Orders table: each event's order has a completed claim holding the same outcome.
-  const claims = await scanClaims(info.outputs.OrdersTableName);
-  counts.completedClaims = [...claims.values()].filter((c) => c.status === 'COMPLETED').length;
+  const claims = (await scanClaims(info.outputs.OrdersTableName)).completed;
+  counts.completedClaims = claims.size;
   let claimMismatch = 0;
   for (const [orderId, e] of events.byOrder) {
     const claim = claims.get(orderId);
@@ -212,31 +236,43 @@ export async function verifyPipeline(
     }
   }
   counts.raftNodesChecked = raft.nodeIds.length;
-  return { ok: problems.length === 0, counts, problems };
+  const checks = [
+    fromClaims
+      ? "commands: execute's completed claims in the orders table (deliveries of the commands queue are not visible on a deployed stack), claims in progress, the commands DLQ"
+      : 'commands: every command the runtime received from the commands queue',
+    `events: drained from the events queue into ${files.events}`,
+    'each command has exactly one event; no order has two events; accepted seqs unique and 1..N without gaps',
+    "each event's order has a completed claim with the same outcome",
+    `positions: the accepted orders' sums against ${raft.nodeIds.join(', ')}`,
+  ];
+  return { ok: problems.length === 0, counts, problems, checks };
 }
 
 async function scanClaims(
   tableName: string | undefined,
-): Promise<Map<string, { status: string; event: OrderEvent | undefined }>> {
+): Promise<{ completed: Map<string, { status: string; event: OrderEvent | undefined }>; inProgress: number }> {
   const out = new Map<string, { status: string; event: OrderEvent | undefined }>();
-  if (!tableName) return out;
+  let inProgress = 0;
+  if (!tableName) return { completed: out, inProgress };
   const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({}));
   try {
     let start: Record<string, unknown> | undefined;
     do {
       const page = await ddb.send(new ScanCommand({ TableName: tableName, ExclusiveStartKey: start }));
       for (const item of page.Items ?? []) {
+        if (item.status === 'INPROGRESS') inProgress++;
         // Powertools idempotency layout: `status`, and the stored result under `data` (execute stores {event}).
         const data = typeof item.data === 'string' ? (JSON.parse(item.data) as unknown) : item.data;
         const parsed = OrderEventSchema.safeParse((data as { event?: unknown } | undefined)?.event);
-        if (parsed.success) out.set(parsed.data.orderId, { status: String(item.status ?? ''), event: parsed.data });
+        if (parsed.success && item.status === 'COMPLETED')
+          out.set(parsed.data.orderId, { status: String(item.status), event: parsed.data });
       }
       start = page.LastEvaluatedKey;
     } while (start);
   } finally {
     ddb.destroy();
   }
-  return out;
+  return { completed: out, inProgress };
 }
 
 function parseJson(text: string): unknown {
