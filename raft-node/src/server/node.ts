@@ -79,6 +79,14 @@ export class LedgerNode implements LedgerNodeApi {
   /** Read contexts must not collide with a previous incarnation's requests still queued at the leader. */
   private readonly readPrefix = `${process.pid}.${randomBytes(4).toString('hex')}`;
   private processing = false;
+  /**
+   * The last log index known to be on this node's disk. The core counts a leader's own entries towards the
+   * commit as soon as they are appended, but the fdatasync runs in the background while followers may already
+   * acknowledge them; so an acknowledgement beyond this index is held back (heldAcks) until our own sync
+   * covers it, and no commit is ever counted with our unsynced copy.
+   */
+  private durableIndex: number;
+  private heldAcks: Message[] = [];
   private kicked = false;
   private stopping = false;
   private fatal: Error | null = null;
@@ -108,6 +116,7 @@ export class LedgerNode implements LedgerNodeApi {
     for (const entry of restored.entries) this.learnAddresses(entry, false);
     this.snapshotIndex = restored.snapshot?.meta.index ?? 0;
     this.appliedIndex = this.snapshotIndex;
+    this.durableIndex = this.storage.lastIndex;
 
     // The core ignores this when there is a snapshot; config entries carry the membership after it.
     const config = cfg.bootstrap ? { voters: [cfg.nodeId], learners: [] } : { voters: [], learners: [] };
@@ -140,7 +149,10 @@ export class LedgerNode implements LedgerNodeApi {
       },
       onMessages: (messages) => {
         if (this.stopping && this.tickTimer === null) return;
-        for (const m of messages) this.raft.step(m);
+        for (const m of messages) {
+          if (this.mustHoldAck(m)) this.heldAcks.push(m);
+          else this.raft.step(m);
+        }
         this.kick();
       },
     });
@@ -213,9 +225,9 @@ export class LedgerNode implements LedgerNodeApi {
         const [applyNow, applyAfterSync] = rd.snapshot
           ? [[], rd.committedEntries]
           : partition(rd.committedEntries, (e) => e.index < firstNew);
-        // Thesis §10.2.1: a leader may send its appends while it writes them to its own disk. That is safe
-        // here because fdatasync is synchronous: no follower's acknowledgement can be counted before our
-        // own write is durable. (With a single voter the commit index could run ahead of our disk, so not then.)
+        // Thesis §10.2.1: a leader may send its appends while it writes them to its own disk. Followers'
+        // acknowledgements are held back until our own write is durable (mustHoldAck), so none is counted
+        // with our unsynced copy. (With a single voter the core commits on our copy alone, so not then.)
         const early = rd.softState.role === 'leader' && this.raft.status().config.voters.length > 1;
         const [sendNow, sendAfterSync] = early
           ? partition(rd.messages, (m) => LEADER_TRAFFIC.has(m.type))
@@ -228,6 +240,8 @@ export class LedgerNode implements LedgerNodeApi {
           await new Promise<void>((resolve) => setImmediate(resolve));
         }
         if (rd.entries.length > 0) {
+          // These entries may replace durable ones at the same indexes: not durable until the sync below.
+          this.durableIndex = Math.min(this.durableIndex, rd.entries[0]!.index - 1);
           this.storage.append(rd.entries);
           for (const e of rd.entries) this.learnAddresses(e);
         }
@@ -236,7 +250,11 @@ export class LedgerNode implements LedgerNodeApi {
         // A change of the commit index alone need not be synced (it is a hint Raft can recompute); it stays
         // buffered until the next sync, as in etcd's MustSync.
         const termOrVoteChanged = this.termOrVoteChanged(rd.hardState);
-        if (rd.entries.length > 0 || termOrVoteChanged) this.storage.sync();
+        // The fdatasync runs on the thread pool: meanwhile the event loop parses requests, proposes (they
+        // join the next Ready) and steps messages; the next Ready waits, so one sync is in flight at a time.
+        if (rd.entries.length > 0 || termOrVoteChanged) await this.storage.syncInBackground();
+        this.durableIndex = this.storage.lastIndex;
+        this.releaseHeldAcks();
         this.transport.send(sendAfterSync);
         for (const entry of applyAfterSync) this.applyEntry(entry);
         this.raft.advance();
@@ -247,6 +265,23 @@ export class LedgerNode implements LedgerNodeApi {
       this.fail(err as Error);
     } finally {
       this.processing = false;
+    }
+  }
+
+  /** An acknowledgement a leader must not count yet: it covers entries not yet on our own disk. */
+  private mustHoldAck(m: Message): boolean {
+    return m.type === 'AppendResp' && !m.reject && m.index > this.durableIndex;
+  }
+
+  /** Steps the held acknowledgements our disk now covers; all of them once we are no longer leader (the core
+   * ignores or answers them as a non-leader, counting nothing). */
+  private releaseHeldAcks(): void {
+    if (this.heldAcks.length === 0) return;
+    const held = this.heldAcks;
+    this.heldAcks = [];
+    for (const m of held) {
+      if (this.role === 'leader' && this.mustHoldAck(m)) this.heldAcks.push(m);
+      else this.raft.step(m);
     }
   }
 
@@ -268,6 +303,7 @@ export class LedgerNode implements LedgerNodeApi {
     this.leaderId = soft.leaderId;
     this.term = soft.term;
     if (wasLeader && role !== 'leader') {
+      this.releaseHeldAcks();
       // Our proposals may or may not commit under the next leader; say so and let the client read back.
       for (const [index, p] of this.proposals) {
         p.resolve({ kind: 'unavailable', reason: 'leadership lost; the outcome is unknown, read back or retry' });

@@ -11,7 +11,8 @@
  *   *.tmp           files being written; a leftover one (a crash mid-write) is deleted on open.
  *
  * Why one file: entries and hard state land in the same write and the same fdatasync, so a Ready batch costs
- * one sync (group commit). append() and setHardState() only buffer; sync() writes the batch and fdatasyncs it.
+ * one sync (group commit). append() and setHardState() only buffer; sync() writes the batch and fdatasyncs it;
+ * syncInBackground() does the same with the fdatasync on libuv's thread pool, the storage refusing use meanwhile.
  *
  * Batches and torn writes: every record carries the number of the sync() that wrote it and the batch's last
  * record is flagged. Only the last batch can be torn by a crash, since a batch is written only after the one
@@ -106,6 +107,8 @@ export class RaftStorage {
   private readonly preallocateBytes: number;
   private failure: Error | undefined;
   private closed = false;
+  /** A syncInBackground() fdatasync is running. */
+  private syncing = false;
 
   private constructor(
     private readonly dir: string,
@@ -294,25 +297,59 @@ export class RaftStorage {
 
   /** Writes everything buffered since the last sync in one write and makes it durable with one fdatasync. */
   sync(): void {
-    this.assertUsable();
-    if (this.pending.length === 0) return;
-    let batch: Buffer;
+    if (!this.writePending()) return;
     try {
-      batch = encodeBatch(this.pending, this.nextBatch);
+      fs.fdatasyncSync(this.fd);
+    } catch (error) {
+      throw this.failWith(error);
+    }
+  }
+
+  /**
+   * sync() with the fdatasync on libuv's thread pool, so the caller's event loop keeps running meanwhile (a
+   * bare fdatasync costs milliseconds). Nothing written is durable before the promise resolves. Until then
+   * append(), setHardState(), sync() and saveSnapshot() are refused: a batch is written only after the one
+   * before it is durable, which is what lets open() tell a torn tail from a corrupted middle.
+   */
+  async syncInBackground(): Promise<void> {
+    if (!this.writePending()) return;
+    this.syncing = true;
+    const fd = this.fd;
+    try {
+      await new Promise<void>((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+    } catch (error) {
+      throw this.failWith(error);
+    } finally {
+      this.syncing = false;
+      if (this.closed) fs.closeSync(fd);
+    }
+  }
+
+  /** Writes the buffered batch (not yet synced); false when there is nothing to write. */
+  private writePending(): boolean {
+    this.assertUsable();
+    if (this.pending.length === 0) return false;
+    try {
+      const batch = encodeBatch(this.pending, this.nextBatch);
       if (this.logEnd + batch.length > this.allocatedEnd && this.preallocateBytes > 0) {
         const target = this.logEnd + batch.length + this.preallocateBytes;
         writeFully(this.fd, Buffer.alloc(target - this.allocatedEnd), this.allocatedEnd);
         this.allocatedEnd = target;
       }
       writeFully(this.fd, batch, this.logEnd);
-      fs.fdatasyncSync(this.fd);
+      this.logEnd += batch.length;
     } catch (error) {
-      this.failure = error instanceof Error ? error : new Error(String(error));
-      throw error;
+      throw this.failWith(error);
     }
-    this.logEnd += batch.length;
     this.nextBatch += 1;
     this.pending = [];
+    return true;
+  }
+
+  /** After a failed write or fdatasync the file's durable state is unknown: refuse everything from now on. */
+  private failWith(error: unknown): Error {
+    this.failure = error instanceof Error ? error : new Error(String(error));
+    return this.failure;
   }
 
   /**
@@ -358,15 +395,17 @@ export class RaftStorage {
   close(): void {
     if (this.closed) return;
     try {
-      if (!this.failure) this.sync();
+      if (!this.failure && !this.syncing) this.sync();
     } finally {
       this.closed = true;
-      fs.closeSync(this.fd);
+      // A background fdatasync still running closes the file when it finishes (see syncInBackground).
+      if (!this.syncing) fs.closeSync(this.fd);
     }
   }
 
   private assertUsable(): void {
     if (this.closed) throw new Error(`storage in ${this.dir} is closed`);
+    if (this.syncing) throw new Error(`storage in ${this.dir} is busy: a background sync is still running`);
     if (this.failure) {
       throw new Error(`storage in ${this.dir} failed earlier and must be reopened: ${this.failure.message}`);
     }
