@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import type { Side } from './order';
 import type { Tick } from './tick';
+import { LOAD_TEST_STRATEGY, loadTestEveryTick } from './load-test-strategy';
 import { movingAverageCrossover } from './ma-crossover';
 
 /** What a strategy asks for; process turns each intent into an order with a deterministic id. */
@@ -38,7 +39,11 @@ export type StrategyParams = z.infer<typeof StrategyParamsSchema>;
 
 export type StrategyFactory = (params: StrategyParams) => Strategy<unknown>;
 
-const registry = new Map<string, StrategyFactory>([['ma-crossover', movingAverageCrossover]]);
+const registry = new Map<string, StrategyFactory>([
+  ['ma-crossover', movingAverageCrossover],
+  // For benchmarks only: one order per tick (see load-test-strategy.ts).
+  [LOAD_TEST_STRATEGY, loadTestEveryTick],
+]);
 
 export const DEFAULT_STRATEGY = 'ma-crossover';
 

@@ -98,6 +98,21 @@ describe('strategy registry', () => {
   });
 });
 
+describe('load-test strategy', () => {
+  it('is registered and makes one order per tick, alternating BUY and SELL so the position stays near flat', () => {
+    const strategy = createStrategy('load-test-every-tick', { fastWindow: 5, slowWindow: 20, orderQuantity: 3 });
+    const { state, orders } = run(strategy, [10, 11, 12, 13, 14]);
+    expect(orders.map((o) => [o.at, o.side, o.quantity, o.price])).toEqual([
+      [0, 'BUY', 3, 10],
+      [1, 'SELL', 3, 11],
+      [2, 'BUY', 3, 12],
+      [3, 'SELL', 3, 13],
+      [4, 'BUY', 3, 14],
+    ]);
+    expect(strategy.stateSchema.parse(state)).toEqual({ nextSide: 'SELL' });
+  });
+});
+
 describe('order ids', () => {
   const shard = fc.integer({ min: 0, max: 999_999 }).map((n) => `shardId-${String(n).padStart(12, '0')}`);
   const seq = fc.bigInt({ min: 0n, max: 10n ** 56n }).map(String);

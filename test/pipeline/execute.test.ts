@@ -287,6 +287,23 @@ describe('execute', () => {
     await expectAppliedOnce(sameGroup);
   });
 
+  it('a batch of several groups: every command applied once, each group in its queue order', async () => {
+    const a1 = newCommand();
+    const a2 = newCommand({ symbol: a1.order.symbol, account: a1.order.account });
+    const b1 = newCommand();
+    const b2 = newCommand({ symbol: b1.order.symbol, account: b1.order.account });
+    const records = [];
+    for (const command of [a1, b1, a2, b2]) records.push(await deliverCommand(sqs, commandsUrl, command));
+    const response = await container()(sqsEvent(...records));
+    expect(response.batchItemFailures).toEqual([]);
+    const seqOf = async (command: OrderCommand) => (await ledger.getOrder(command.order.orderId))?.seq ?? -1;
+    expect(await seqOf(a1)).toBeGreaterThan(0);
+    expect(await seqOf(a1)).toBeLessThan(await seqOf(a2));
+    expect(await seqOf(b1)).toBeGreaterThan(0);
+    expect(await seqOf(b1)).toBeLessThan(await seqOf(b2));
+    for (const command of [a1, a2, b1, b2]) expect(await eventsFor(command.order.orderId)).toHaveLength(1);
+  });
+
   it('refuses a different order reusing an executed order id', async () => {
     const command = newCommand();
     await container()(sqsEvent(await deliverCommand(sqs, commandsUrl, command)));
