@@ -90,7 +90,18 @@ async function verifyDeployed(
         .join(' '),
   );
   let raft: RaftReader;
-  if (stack.raftMembers.length > 0) {
+  const unreachable = await unreachableMembers(stack.raftMembers);
+  if (unreachable.length > 0 && stack.outputs.HttpApiUrl) {
+    // LocalStack's stack names the compose nodes (http://raft-n1:8080), which resolve only inside Docker.
+    log(
+      `Raft members not reachable from here: ${unreachable.join(', ')} — reading the ledger through the HTTP API ` +
+        `instead (pass --raft-members with addresses reachable from here, e.g. the compose host ports ` +
+        `http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083, to check each node)`,
+    );
+    raft = httpApiReader(stack.outputs.HttpApiUrl, await createSignedFetch(stack.region), stack.tradingAccount);
+  } else if (unreachable.length > 0) {
+    throw new TargetError(`Raft members not reachable from here: ${unreachable.join(', ')}; pass --raft-members`);
+  } else if (stack.raftMembers.length > 0) {
     if (!stack.raftAuthSecret)
       log('no RAFT_AUTH_SECRET / RAFT_AUTH_SECRET_ARN: reading the Raft members without credentials');
     raft = raftMembersReader(stack.raftMembers, stack.raftAuthSecret);
@@ -109,6 +120,19 @@ async function verifyDeployed(
   } finally {
     sqs.destroy();
   }
+}
+
+/** The members whose open health endpoint does not answer (name not resolvable, no route, nothing listening). */
+async function unreachableMembers(members: string[]): Promise<string[]> {
+  const answers = await Promise.all(
+    members.map((url) =>
+      fetch(`${url}/healthz`, { signal: AbortSignal.timeout(3000) }).then(
+        () => undefined,
+        () => url,
+      ),
+    ),
+  );
+  return answers.filter((u): u is string => u !== undefined);
 }
 
 /** Runs verify with these arguments; resolves with the exit code. */

@@ -134,6 +134,14 @@ describe('load and verify against a deployed stack, resolved by flags', () => {
     process.env.RAFT_AUTH_SECRET = raft.secret;
   }, 120_000);
 
+  it('says which Raft members it cannot reach (compose names seen from the host) when there is no HTTP API to fall back on', async () => {
+    const args = flags();
+    args[args.indexOf('--raft-members') + 1] = 'http://raft-n1.invalid:8080';
+    await expect(runVerify([...args, '--data-dir', dataDir, '--settle', '5'], () => undefined)).rejects.toThrow(
+      /Raft members not reachable from here: http:\/\/raft-n1\.invalid:8080; pass --raft-members/,
+    );
+  }, 30_000);
+
   it('says when CloudFormation cannot be asked for the outputs, and rejects an unknown target', async () => {
     const lines: string[] = [];
     await expect(
