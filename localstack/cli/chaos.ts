@@ -3,11 +3,14 @@
  * Each scenario starts a fresh embedded stack, drives ticks at --rate for --seconds while injecting its
  * fault, heals, runs verify, and fails unless verify passes. Scenarios: pause-leader, kill-leader,
  * flaky-network, crash-execute, restart-emulators; `all` runs them in turn.
+ * `--target localstack`: pause-leader / kill-leader on the compose Raft containers of a deployed stack
+ * (localstack/targets/compose-chaos.ts; untested, needs Docker).
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { prepareAssembly, runScenario, SCENARIOS, type ScenarioName } from '../deploy/chaos';
+import { runComposeChaos } from '../targets/compose-chaos';
 import { printReport } from './verify';
 
 const ArgsSchema = z.object({
@@ -18,12 +21,23 @@ const ArgsSchema = z.object({
 });
 
 async function main(): Promise<void> {
+  const target = parseArgs({ strict: false, options: { target: { type: 'string' } } }).values.target;
+  if (target !== undefined && target !== 'embedded') {
+    const code = await runComposeChaos(process.argv.slice(2), (l) => process.stdout.write(`${l}\n`)).catch(
+      (err: unknown) => {
+        process.stderr.write(`npm run chaos: ${(err as Error).message}\n`);
+        return 2;
+      },
+    );
+    process.exit(code);
+  }
   const { values, positionals } = parseArgs({
     allowPositionals: true,
     options: {
       seconds: { type: 'string', default: '20' },
       rate: { type: 'string', default: '100' },
       dir: { type: 'string', default: '.data/chaos' },
+      target: { type: 'string', default: 'embedded' },
     },
   });
   const parsed = ArgsSchema.safeParse({ ...values, scenario: positionals[0] });
