@@ -174,7 +174,11 @@ export function createExecuteHandler(deps: ExecuteDeps) {
         }),
       ),
     );
-    return { batchItemFailures: responses.flatMap((r) => r.batchItemFailures) };
+    // Reported in the batch's order, as one processor over the whole batch would.
+    const position = new Map(event.Records.map((record, index) => [record.messageId, index]));
+    const failures = responses.flatMap((r) => r.batchItemFailures);
+    failures.sort((a, b) => (position.get(a.itemIdentifier) ?? 0) - (position.get(b.itemIdentifier) ?? 0));
+    return { batchItemFailures: failures };
   })
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(logMetrics(metrics));
