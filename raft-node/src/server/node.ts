@@ -234,10 +234,9 @@ export class LedgerNode implements LedgerNodeApi {
           : [[], rd.messages];
         if (sendNow.length > 0) this.transport.send(sendNow);
         if (applyNow.length > 0) {
+          // The answers go out from promise callbacks while the sync below runs in the background.
           for (const entry of applyNow) this.applyEntry(entry);
           this.answerReads();
-          // Let the answers go out (they are written from promise callbacks) before the disk blocks us.
-          await new Promise<void>((resolve) => setImmediate(resolve));
         }
         if (rd.entries.length > 0) {
           // These entries may replace durable ones at the same indexes: not durable until the sync below.
