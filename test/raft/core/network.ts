@@ -1,3 +1,4 @@
+import { seededRandom } from '../../../raft-node/src/chaos';
 import {
   Raft,
   type ClusterConfig,
@@ -23,18 +24,6 @@ export interface NodeOptions {
   maxInflightMsgs?: number;
   maxEntriesPerAppend?: number;
   transferTimeoutTicks?: number;
-}
-
-/** A deterministic pseudo-random source (mulberry32) so election timeouts are reproducible. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Builds log entries from a list of terms, starting at index 1 (a Figure-7 style log). */
@@ -206,3 +195,6 @@ export class Network {
     return n.entries(1, n.status().lastIndex + 1).map((e) => e.term);
   }
 }
+
+/** The node's seeded PRNG (mulberry32), so election timeouts in these tests are reproducible. */
+export { seededRandom };

@@ -24,21 +24,11 @@ import {
   type LedgerOutput,
   type Operation,
 } from '../../../raft-node/src/testing/linearizability';
+import { seededRandom } from '../../../raft-node/src/chaos';
 import type { Order, OrderResult } from '../../../shared/domain/order';
 
 export class SimulationFailure extends Error {
   override name = 'SimulationFailure';
-}
-
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export interface SimOptions {
@@ -172,7 +162,7 @@ class Simulation {
     private readonly seed: number,
     options: SimOptions,
   ) {
-    this.rand = mulberry32(seed * 2654435761);
+    this.rand = seededRandom(seed * 2654435761);
     this.clusterSize = seed % 2 === 0 ? 3 : 5;
     this.lossRate = this.pick([0, 0.01, 0.05, 0.1, 0.2]);
     this.dupRate = this.pick([0, 0.02, 0.05]);
@@ -279,7 +269,7 @@ class Simulation {
         maxEntriesPerAppend: this.pick([1, 8, 64]),
         checkQuorum: true,
         preVote: true,
-        random: mulberry32(raftSeed),
+        random: seededRandom(raftSeed),
       },
       { hardState: d.hardState, snapshot: d.snapshot, entries: d.entries.slice(), config: node.baseConfig },
     );
