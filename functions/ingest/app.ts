@@ -32,6 +32,8 @@ export interface FeedRunSummary {
 
 /** Time left for the last PutRecords (with its retries) after the feed stops. */
 const FEED_END_MARGIN_MS = 10_000;
+/** The feed writes its ticks in this many slices per second (see runFeed). */
+const FEED_SLICES_PER_SECOND = 10;
 
 const json = (statusCode: number, body: unknown): APIGatewayProxyStructuredResultV2 => ({
   statusCode,
@@ -137,18 +139,25 @@ export function createIngestHandler(deps: IngestDeps) {
       startTs,
     };
     let state = initialFeedState(feed);
-    const wallStart = now();
     let ticksSent = 0;
     let ticksNotLanded = 0;
-    for (let second = 0; second < seconds; second++) {
-      const next = takeTicks(feed, state, config.FEED_TICKS_PER_SECOND);
+    // Ticks are written in slices of a tenth of a second, each once its last tick's timestamp has come, so no
+    // tick reaches the stream stamped in the future (tick→event latency stays honest) and the rate is paced by
+    // the ticks' own clock.
+    const slices = seconds * FEED_SLICES_PER_SECOND;
+    for (let slice = 0; slice < slices; slice++) {
+      const count =
+        Math.floor(((slice + 1) * config.FEED_TICKS_PER_SECOND) / FEED_SLICES_PER_SECOND) -
+        Math.floor((slice * config.FEED_TICKS_PER_SECOND) / FEED_SLICES_PER_SECOND);
+      if (count === 0) continue;
+      const next = takeTicks(feed, state, count);
       state = next.state;
+      const due = Math.max(...next.ticks.map((t) => t.ts)) - now();
+      if (due > 0) await sleep(due);
       const outcomes = await writeTicks(next.ticks.map((tick) => ({ tick, correlationId: tick.tickId as string })));
       const landed = outcomes.filter((o) => o.landed).length;
       ticksSent += landed;
       ticksNotLanded += outcomes.length - landed;
-      const wait = wallStart + (second + 1) * 1000 - now();
-      if (wait > 0 && second + 1 < seconds) await sleep(wait);
     }
     const summary = { ticksSent, ticksNotLanded, seconds };
     if (ticksNotLanded > 0) logger.error('market feed: some ticks did not land', summary);

@@ -196,6 +196,33 @@ describe('ingest: scheduled market feed', () => {
     }
   });
 
+  it('writes no tick before its own timestamp (real clock), so tick→event latency is never negative', async () => {
+    const feedStream = uniqueName('feed-clock');
+    await createStream(kinesis, feedStream, 1);
+    try {
+      const config = loadIngestConfig({ ...env, TICKS_STREAM_NAME: feedStream, FEED_DURATION_SECONDS: '1' });
+      const handler = createIngestHandler({
+        config,
+        kinesis,
+        logger: createLogger(config),
+        metrics: createMetrics(config),
+      });
+      const summary = (await handler(
+        { kind: 'market-feed', scheduledTime: new Date().toISOString() },
+        fakeContext('ingest'),
+      )) as FeedRunSummary;
+      expect(summary.ticksSent).toBe(20);
+      const records = await readAllRecords(kinesis, feedStream);
+      for (const { record } of records) {
+        const { tick } = TickRecordSchema.parse(JSON.parse(Buffer.from(record.Data!).toString('utf8')));
+        // kinesalite stamps the arrival in milliseconds when PutRecords is handled.
+        expect(record.ApproximateArrivalTimestamp!.getTime()).toBeGreaterThanOrEqual(tick.ts);
+      }
+    } finally {
+      await deleteStream(kinesis, feedStream);
+    }
+  });
+
   it('without FEED_DURATION_SECONDS feeds for the invocation’s remaining time minus a margin', async () => {
     const feedStream = uniqueName('feed-default');
     await createStream(kinesis, feedStream, 1);
