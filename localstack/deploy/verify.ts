@@ -66,6 +66,24 @@ export async function verifyPipeline(
   raft: RaftReader,
   opts: VerifyOptions = {},
 ): Promise<VerifyReport> {
+  // The events and the positions are read at different moments; if the ledger moved in between (say a Kinesis
+  // mapping's retry backoff ended after the pipeline looked quiet and released more ticks), the comparison is
+  // between two states, so it is made again over a new quiet state.
+  for (let attempt = 1; ; attempt++) {
+    const { report, ledgerMoved } = await verifyOnce(info, sqs, raft, opts);
+    if (!ledgerMoved || attempt >= MAX_VERIFY_ATTEMPTS) return report;
+    (opts.log ?? (() => undefined))('the ledger moved while verifying; verifying again over a quiet pipeline');
+  }
+}
+
+const MAX_VERIFY_ATTEMPTS = 5;
+
+async function verifyOnce(
+  info: Pick<StackInfo, 'dataDir' | 'outputs' | 'tradingAccount'>,
+  sqs: SQSClient,
+  raft: RaftReader,
+  opts: VerifyOptions,
+): Promise<{ report: VerifyReport; ledgerMoved: boolean }> {
   const log = opts.log ?? (() => undefined);
   const problems: string[] = [];
   const files = recordFiles(info.dataDir);
@@ -117,6 +135,7 @@ export async function verifyPipeline(
   let events = readEvents();
   let previous = '';
   let quietLooks = 0;
+  let quietCommit = -1;
   for (;;) {
     await drainQueueInto(sqs, eventsUrl, files.events);
     commands = await readCommands();
@@ -124,7 +143,8 @@ export async function verifyPipeline(
     const waiting = [...commands.byOrder.keys()].filter((id) => !events.byOrder.has(id)).length + commands.inProgress;
     const dlq = await queueDepth(sqs, info.outputs.CommandsDlqUrl);
     const queued = await queueDepth(sqs, info.outputs.CommandsQueueUrl);
-    const state = `${commands.byOrder.size}/${events.byOrder.size}/${await raft.commitIndex()}`;
+    quietCommit = await raft.commitIndex();
+    const state = `${commands.byOrder.size}/${events.byOrder.size}/${quietCommit}`;
     quietLooks =
       queued === 0 && (fromClaims ? waiting === 0 : waiting <= dlq) && state === previous ? quietLooks + 1 : 0;
     previous = state;
@@ -245,7 +265,8 @@ export async function verifyPipeline(
     "each event's order has a completed claim with the same outcome",
     `positions: the accepted orders' sums against ${raft.nodeIds.join(', ')}`,
   ];
-  return { ok: problems.length === 0, counts, problems, checks };
+  const ledgerMoved = (await raft.commitIndex()) !== quietCommit;
+  return { report: { ok: problems.length === 0, counts, problems, checks }, ledgerMoved };
 }
 
 async function scanClaims(
