@@ -562,29 +562,13 @@ export class Raft {
 
   private handleAppend(m: AppendMessage): void {
     if (m.prevIndex < this.log.committed) {
-      this.send({
-        type: 'AppendResp',
-        to: m.from,
-        term: this.term,
-        index: this.log.committed,
-        reject: false,
-        rejectHint: 0,
-        conflictTerm: 0,
-      });
+      this.acceptAppend(m.from, this.log.committed);
       return;
     }
     const lastNew = this.log.maybeAppend(m.prevIndex, m.prevTerm, m.commit, m.entries);
     if (lastNew !== null) {
       this.onLogChanged();
-      this.send({
-        type: 'AppendResp',
-        to: m.from,
-        term: this.term,
-        index: lastNew,
-        reject: false,
-        rejectHint: 0,
-        conflictTerm: 0,
-      });
+      this.acceptAppend(m.from, lastNew);
       return;
     }
     // Conflict hint (§5.3 optimization): the term at prevIndex and where that term starts, or our last index.
@@ -608,6 +592,11 @@ export class Raft {
     });
   }
 
+  /** Tells the leader that our log matches its own up to `index`. */
+  private acceptAppend(to: NodeId, index: number): void {
+    this.send({ type: 'AppendResp', to, term: this.term, index, reject: false, rejectHint: 0, conflictTerm: 0 });
+  }
+
   private handleHeartbeat(m: HeartbeatMessage): void {
     // The leader sends min(match, commit), so the commit index is always within our matching prefix.
     this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
@@ -617,29 +606,13 @@ export class Raft {
   private handleSnapshot(m: SnapshotMessage): void {
     const meta = m.snapshot.meta;
     if (meta.index <= this.log.committed) {
-      this.send({
-        type: 'AppendResp',
-        to: m.from,
-        term: this.term,
-        index: this.log.committed,
-        reject: false,
-        rejectHint: 0,
-        conflictTerm: 0,
-      });
+      this.acceptAppend(m.from, this.log.committed);
       return;
     }
     if (this.log.matchTerm(meta.index, meta.term)) {
       // We already hold the snapshot's last entry, hence everything before it: just learn it is committed.
       this.log.commitTo(meta.index);
-      this.send({
-        type: 'AppendResp',
-        to: m.from,
-        term: this.term,
-        index: this.log.committed,
-        reject: false,
-        rejectHint: 0,
-        conflictTerm: 0,
-      });
+      this.acceptAppend(m.from, this.log.committed);
       return;
     }
     this.log.restore(meta.index, meta.term, meta.config);
