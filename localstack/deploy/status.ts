@@ -1,10 +1,11 @@
 import { CloudWatchLogsClient, FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { GetRecordsCommand, GetShardIteratorCommand, KinesisClient, ListShardsCommand } from '@aws-sdk/client-kinesis';
-import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { NodeStatus } from '../../shared/raft-client/types';
 import type { RecordedMessage } from './records';
 import type { StackInfo } from './stack';
+import { queueDepth } from './verify';
 
 export interface StatusSnapshot {
   at: number;
@@ -133,20 +134,8 @@ export class StatusTracker {
 
   private async depth(url: string | undefined): Promise<number | undefined> {
     if (!url) return undefined;
-    try {
-      const a = await this.sqs.send(
-        new GetQueueAttributesCommand({
-          QueueUrl: url,
-          AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-        }),
-      );
-      return (
-        Number(a.Attributes?.ApproximateNumberOfMessages ?? 0) +
-        Number(a.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0)
-      );
-    } catch {
-      return undefined;
-    }
+    // A status line must not fail because one queue could not be read: it shows "-" for it.
+    return queueDepth(this.sqs, url).catch(() => undefined);
   }
 
   /** Sums execute's DuplicatesCaught EMF values logged since the last read. */

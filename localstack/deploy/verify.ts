@@ -37,7 +37,8 @@ export interface VerifyOptions {
   commandRecord?: 'runtime' | 'ordersTable';
 }
 
-async function queueDepth(sqs: SQSClient, url: string | undefined): Promise<number> {
+/** Messages in a queue, visible or in flight (0 for a queue the stack does not have). */
+export async function queueDepth(sqs: SQSClient, url: string | undefined): Promise<number> {
   if (!url) return 0;
   const a = await sqs.send(
     new GetQueueAttributesCommand({

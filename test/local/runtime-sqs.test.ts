@@ -5,6 +5,7 @@ import {
   SendMessageBatchCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
+import { queueDepth } from '../../localstack/deploy/verify';
 import { SqsEventSourceMapping, type SqsMappingSpec } from '../../localstack/runtime/sqs-mapping';
 import { fixtureFunction, uniqueName, waitFor, type FixtureFunction } from './fixtures/runtime-helpers';
 
@@ -23,18 +24,7 @@ async function queue(fifo: boolean, attributes: Record<string, string> = {}): Pr
   return { url, arn: attrs.Attributes?.QueueArn ?? '' };
 }
 
-async function depth(url: string): Promise<number> {
-  const a = await sqs.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: url,
-      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-    }),
-  );
-  return (
-    Number(a.Attributes?.ApproximateNumberOfMessages ?? 0) +
-    Number(a.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0)
-  );
-}
+const depth = (url: string) => queueDepth(sqs, url);
 
 async function withMapping(
   fixture: FixtureFunction,
