@@ -92,7 +92,8 @@ const scenarios: Record<ScenarioName, Scenario> = {
       while (running()) {
         const killed = await execute.killBusyWorkers();
         if (killed > 0) note(`killed ${killed} execute worker(s) mid-invocation`);
-        await sleep(2000);
+        // Invocations are short: look again soon until one is caught mid-flight, then wait 2 s before the next.
+        await sleep(killed > 0 ? 2000 : 50);
       }
     },
   },
