@@ -23,7 +23,21 @@ const noChaos: ChaosSettings = {
 const logger = createLogger('test', 'error');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * freePort() releases the port before the transport binds it, so a parallel test file can take it first; the pair
+ * is then set up again on new ports.
+ */
 async function pair(secrets: [string | undefined, string | undefined], chaos: ChaosSettings = noChaos) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await pairOnFreePorts(secrets, chaos);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 5) throw err;
+    }
+  }
+}
+
+async function pairOnFreePorts(secrets: [string | undefined, string | undefined], chaos: ChaosSettings) {
   const ports = [await freePort(), await freePort()];
   const received: TestMessage[][] = [[], []];
   const ids = ['a', 'b'];
@@ -41,7 +55,12 @@ async function pair(secrets: [string | undefined, string | undefined], chaos: Ch
         onPeerHello: () => undefined,
       }),
   );
-  await Promise.all(transports.map((t) => t.listen()));
+  const listening = await Promise.allSettled(transports.map((t) => t.listen()));
+  const failed = listening.find((r) => r.status === 'rejected');
+  if (failed) {
+    await Promise.all(transports.map((t) => t.close().catch(() => undefined)));
+    throw failed.reason;
+  }
   return { a: transports[0]!, b: transports[1]!, received, close: () => Promise.all(transports.map((t) => t.close())) };
 }
 
