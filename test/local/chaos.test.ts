@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { prepareAssembly, runScenario, SCENARIOS, type ScenarioName } from '../../localstack/deploy/chaos';
+import { prepareAssembly, runScenario, SCENARIOS, type ScenarioName } from '../../tools/lib/chaos-scenarios';
 
 /**
  * Every chaos scenario at a small scale (10 s of load each, a fresh embedded stack each, one synthesized

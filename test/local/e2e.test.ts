@@ -5,11 +5,11 @@ import { join, resolve } from 'node:path';
 import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { RaftNodes } from '../../localstack/deploy/raft-nodes';
-import { readRecords, recordFiles } from '../../localstack/deploy/records';
-import { stackInfoFile, type StackInfo } from '../../localstack/deploy/stack';
-import { putTicks, TickSource } from '../../localstack/deploy/tick-driver';
-import { verifyPipeline } from '../../localstack/deploy/verify';
+import { RaftNodes } from '../../local-cloud/raft-nodes';
+import { readRecords, recordFiles } from '../../local-cloud/records';
+import { stackInfoFile, type StackInfo } from '../../local-cloud/stack';
+import { putTicks, TickSource } from '../../tools/lib/tick-driver';
+import { verifyPipeline } from '../../tools/lib/verify-pipeline';
 import { waitFor } from './fixtures/runtime-helpers';
 
 const REPO = resolve(__dirname, '../..');
@@ -57,7 +57,7 @@ describe('embedded cloud end to end (npm start as a process)', () => {
   it('runs ticks (with duplicates and malformed ones) through the pipeline exactly once, then stops cleanly on SIGTERM', async () => {
     child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'localstack/cli/start.ts', '--data-dir', dataDir, '--port', '0', '--no-feed'],
+      ['--import', 'tsx', 'tools/start.ts', '--data-dir', dataDir, '--port', '0', '--no-feed'],
       {
         cwd: REPO,
         env: { ...process.env, AWS_ENDPOINT_URL_KINESIS: '', AWS_ENDPOINT_URL_SQS: '', AWS_ENDPOINT_URL_DYNAMODB: '' },

@@ -4,7 +4,7 @@ import {
   jsonToQueryXml,
   queryToJson,
   SqsQueryError,
-} from '../../localstack/edge/sqs-query';
+} from '../../local-cloud/edge/sqs-query';
 
 describe('SQS query → JSON requests', () => {
   it('turns flattened lists, maps and message attributes into JSON members', () => {

@@ -28,10 +28,10 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { freePort } from '../../localstack/emulators/child-service';
-import { startEdge, type Edge } from '../../localstack/edge';
-import { routeRequest } from '../../localstack/edge/routing';
-import { toBackendQueueUrl, toEdgeQueueUrl } from '../../localstack/edge/sqs-urls';
+import { freePort } from '../../local-cloud/emulators/child-service';
+import { startEdge, type Edge } from '../../local-cloud/edge';
+import { routeRequest } from '../../local-cloud/edge/routing';
+import { toBackendQueueUrl, toEdgeQueueUrl } from '../../local-cloud/edge/sqs-urls';
 
 const run = Math.random().toString(36).slice(2, 8);
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };

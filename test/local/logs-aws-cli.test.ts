@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { startEdge, type Edge } from '../../localstack/edge';
+import { startEdge, type Edge } from '../../local-cloud/edge';
 
 /**
  * The real AWS CLI against the edge endpoint, unchanged but for --endpoint-url. Skipped, with the

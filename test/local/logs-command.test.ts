@@ -6,7 +6,7 @@ import {
   CreateLogStreamCommand,
   PutLogEventsCommand,
 } from '@aws-sdk/client-cloudwatch-logs';
-import { startLogsEmulator, type RunningLogsEmulator } from '../../localstack/logs-emulator';
+import { startLogsEmulator, type RunningLogsEmulator } from '../../local-cloud/logs-emulator';
 import {
   formatEvent,
   parseDuration,
@@ -14,7 +14,7 @@ import {
   printLogs,
   resolveLogGroup,
   type LogsOptions,
-} from '../../localstack/cli/logs';
+} from '../../tools/logs';
 
 const ROOT = resolve(__dirname, '../..');
 let emulator: RunningLogsEmulator;

@@ -19,7 +19,7 @@ import {
   paginateGetLogEvents,
   type InputLogEvent,
 } from '@aws-sdk/client-cloudwatch-logs';
-import { startLogsEmulator, type RunningLogsEmulator } from '../../localstack/logs-emulator';
+import { startLogsEmulator, type RunningLogsEmulator } from '../../local-cloud/logs-emulator';
 
 const DAY = 86_400_000;
 const run = Math.random().toString(36).slice(2, 8);

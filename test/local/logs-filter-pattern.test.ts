@@ -8,7 +8,7 @@ import {
   wildcardMatch,
   type FilterPattern,
   type JsonExpr,
-} from '../../localstack/logs-emulator/filter-pattern';
+} from '../../local-cloud/logs-emulator/filter-pattern';
 
 const matches = (pattern: string, message: string) => compileFilterPattern(pattern)(message);
 

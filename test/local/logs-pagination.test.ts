@@ -1,6 +1,6 @@
 import fc from 'fast-check';
-import { LogsApi } from '../../localstack/logs-emulator/api';
-import { LogStore } from '../../localstack/logs-emulator/store';
+import { LogsApi } from '../../local-cloud/logs-emulator/api';
+import { LogStore } from '../../local-cloud/logs-emulator/store';
 
 /**
  * Pagination properties of the logs API, driven in-process (the same handler the HTTP server calls)

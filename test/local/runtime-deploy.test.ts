@@ -9,11 +9,11 @@ import {
 import { DescribeTableCommand, DescribeTimeToLiveCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DescribeStreamSummaryCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { deployTemplate, type Deployment } from '../../localstack/deploy/deploy';
-import { readStack, synthesize } from '../../localstack/deploy/synth';
-import { startLocalRuntime } from '../../localstack/runtime';
-import { CloudWatchLogSink } from '../../localstack/runtime/log-sink';
-import { startLogsEmulator, type RunningLogsEmulator } from '../../localstack/logs-emulator';
+import { deployTemplate, type Deployment } from '../../local-cloud/deploy/deploy';
+import { readStack, synthesize } from '../../local-cloud/deploy/synth';
+import { startLocalRuntime } from '../../local-cloud/runtime';
+import { CloudWatchLogSink } from '../../local-cloud/runtime/log-sink';
+import { startLogsEmulator, type RunningLogsEmulator } from '../../local-cloud/logs-emulator';
 import { awsEnv, kinesisClient, waitFor } from './fixtures/runtime-helpers';
 
 const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });

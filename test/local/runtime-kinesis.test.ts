@@ -1,6 +1,6 @@
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { CheckpointStore } from '../../localstack/runtime/checkpoint-store';
-import { KinesisEventSourceMapping, type KinesisMappingSpec } from '../../localstack/runtime/kinesis-mapping';
+import { CheckpointStore } from '../../local-cloud/runtime/checkpoint-store';
+import { KinesisEventSourceMapping, type KinesisMappingSpec } from '../../local-cloud/runtime/kinesis-mapping';
 import {
   fixtureFunction,
   streamWithRecords,

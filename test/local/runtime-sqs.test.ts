@@ -5,8 +5,8 @@ import {
   SendMessageBatchCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import { queueDepth } from '../../localstack/deploy/verify';
-import { SqsEventSourceMapping, type SqsMappingSpec } from '../../localstack/runtime/sqs-mapping';
+import { queueDepth } from '../../tools/lib/verify-pipeline';
+import { SqsEventSourceMapping, type SqsMappingSpec } from '../../local-cloud/runtime/sqs-mapping';
 import { fixtureFunction, uniqueName, waitFor, type FixtureFunction } from './fixtures/runtime-helpers';
 
 const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });

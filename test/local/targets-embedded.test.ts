@@ -1,9 +1,9 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runLoad } from '../../localstack/cli/load';
-import { runVerify } from '../../localstack/cli/verify';
-import { startEmbeddedStack, type EmbeddedStack } from '../../localstack/deploy/stack';
+import { runLoad } from '../../tools/load';
+import { runVerify } from '../../tools/verify';
+import { startEmbeddedStack, type EmbeddedStack } from '../../local-cloud/stack';
 
 /** `npm run load -- --target embedded` (ticks into the stack's stream, found through stack.json), then verify. */
 describe('load and verify on the embedded target', () => {

@@ -1,15 +1,15 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startEdge, type Edge } from '../../localstack/edge';
-import { runLoad } from '../../localstack/cli/load';
-import { runVerify } from '../../localstack/cli/verify';
-import { deployTemplate, type Deployment } from '../../localstack/deploy/deploy';
-import { RaftNodes } from '../../localstack/deploy/raft-nodes';
-import { embeddedContext, STACK_NAME } from '../../localstack/deploy/stack';
-import { readStack, synthesize } from '../../localstack/deploy/synth';
-import { startLocalRuntime, type LocalRuntime } from '../../localstack/runtime';
-import { CloudWatchLogSink } from '../../localstack/runtime/log-sink';
+import { startEdge, type Edge } from '../../local-cloud/edge';
+import { runLoad } from '../../tools/load';
+import { runVerify } from '../../tools/verify';
+import { deployTemplate, type Deployment } from '../../local-cloud/deploy/deploy';
+import { RaftNodes } from '../../local-cloud/raft-nodes';
+import { embeddedContext, STACK_NAME } from '../../local-cloud/stack';
+import { readStack, synthesize } from '../../local-cloud/deploy/synth';
+import { startLocalRuntime, type LocalRuntime } from '../../local-cloud/runtime';
+import { CloudWatchLogSink } from '../../local-cloud/runtime/log-sink';
 
 /**
  * `load` and `verify` in their deployed-stack mode (--target localstack), pointed by explicit flags at the

@@ -1,4 +1,4 @@
-import { startEmulators, type Emulators } from '../../localstack/emulators';
+import { startEmulators, type Emulators } from '../../local-cloud/emulators';
 
 declare global {
   var __EMULATORS__: Emulators | undefined;

@@ -3,7 +3,7 @@ import { buildSync } from 'esbuild';
 import { createWriteStream, mkdtempSync, rmSync, type WriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { freePort } from '../../localstack/emulators/child-service';
+import { freePort } from '../../local-cloud/emulators/child-service';
 import { deriveApiToken } from '../../shared/raft-client/auth';
 import type { NodeStatus } from '../../shared/raft-client/types';
 

@@ -9,7 +9,7 @@ import {
   type LedgerOutput,
   type Model,
   type Operation,
-} from '../../../raft-node/src/testing/linearizability';
+} from './linearizability';
 
 // A read/write register: the textbook model, to check the search itself.
 type RegisterInput = { kind: 'write'; value: number } | { kind: 'read' };

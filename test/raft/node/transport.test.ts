@@ -4,7 +4,7 @@ import type { ChaosSettings } from '../../../raft-node/src/config';
 import { createLogger } from '../../../raft-node/src/logger';
 import { encodeFrame, FrameDecoder } from '../../../raft-node/src/server/framing';
 import { Transport, type WireMessage } from '../../../raft-node/src/server/transport';
-import { freePort } from '../../../localstack/emulators/child-service';
+import { freePort } from '../../../local-cloud/emulators/child-service';
 
 /** The inter-node transport over real loopback sockets: batching, the HMAC handshake, chaos drops. */
 

@@ -23,7 +23,7 @@ import {
   type LedgerInput,
   type LedgerOutput,
   type Operation,
-} from '../../../raft-node/src/testing/linearizability';
+} from '../linearizability/linearizability';
 import { seededRandom } from '../../../raft-node/src/chaos';
 import type { Order, OrderResult } from '../../../shared/domain/order';
 

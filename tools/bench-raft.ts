@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
-import type { Order } from '../../shared/domain/order';
-import { createLedgerClient } from '../../shared/raft-client/client';
-import { startRaftCluster } from '../../test/support/raft-cluster';
+import type { Order } from '../shared/domain/order';
+import { createLedgerClient } from '../shared/raft-client/client';
+import { startRaftCluster } from '../test/support/raft-cluster';
 
 /**
  * `npm run bench:raft`: three real nodes on loopback (fsync on, as always), then orders/s and p50/p99

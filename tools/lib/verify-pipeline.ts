@@ -4,8 +4,8 @@ import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { OrderCommandSchema } from '../../shared/domain/command';
 import { OrderEventSchema, type OrderEvent } from '../../shared/domain/event';
 import type { Position } from '../../shared/raft-client/types';
-import { drainQueueInto, readRecords, recordFiles } from './records';
-import type { StackInfo } from './stack';
+import { drainQueueInto, readRecords, recordFiles } from '../../local-cloud/records';
+import type { StackInfo } from '../../local-cloud/stack';
 
 /** How verify reads each Raft node (its own state machine, not a redirect to the leader). */
 export interface RaftReader {

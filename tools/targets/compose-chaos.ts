@@ -13,9 +13,9 @@ import { parseArgs, promisify } from 'node:util';
 import { z } from 'zod';
 import { deriveApiToken } from '../../shared/raft-client/auth';
 import type { NodeStatus } from '../../shared/raft-client/types';
-import { runLoad } from '../cli/load';
-import { runVerify } from '../cli/verify';
-import { waitFor } from '../deploy/raft-nodes';
+import { runLoad } from '../load';
+import { runVerify } from '../verify';
+import { waitFor } from '../../local-cloud/raft-nodes';
 import { TARGET_ARG_OPTIONS, TargetError } from './deployed-stack';
 
 const run = promisify(execFile);

@@ -1,15 +1,15 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { startEdge, type Edge } from '../edge';
-import { freePort } from '../emulators/child-service';
-import { startSqs } from '../emulators/sqs';
-import { startLocalRuntime, type LocalRuntime } from '../runtime';
-import { CloudWatchLogSink } from '../runtime/log-sink';
-import { deployTemplate, type Deployment } from './deploy';
+import { startEdge, type Edge } from './edge';
+import { freePort } from './emulators/child-service';
+import { startSqs } from './emulators/sqs';
+import { startLocalRuntime, type LocalRuntime } from './runtime';
+import { CloudWatchLogSink } from './runtime/log-sink';
+import { deployTemplate, type Deployment } from './deploy/deploy';
 import { RaftNodes } from './raft-nodes';
 import { appendRecords, QueueRecorder, recordFiles, type RecordedMessage } from './records';
-import { readStack, synthesize } from './synth';
+import { readStack, synthesize } from './deploy/synth';
 
 export const STACK_NAME = 'PipelineStack';
 

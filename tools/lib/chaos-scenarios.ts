@@ -2,10 +2,10 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { embeddedContext, startEmbeddedStack, STACK_NAME, type EmbeddedStack } from './stack';
-import { synthesize } from './synth';
+import { embeddedContext, startEmbeddedStack, STACK_NAME, type EmbeddedStack } from '../../local-cloud/stack';
+import { synthesize } from '../../local-cloud/deploy/synth';
 import { putTicks, TickSource } from './tick-driver';
-import { verifyPipeline, type VerifyReport } from './verify';
+import { verifyPipeline, type VerifyReport } from './verify-pipeline';
 
 export const SCENARIOS = [
   'pause-leader',

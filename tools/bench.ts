@@ -16,12 +16,12 @@ import { parseArgs } from 'node:util';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { z } from 'zod';
-import { strategyNames } from '../../shared/domain/strategy';
-import type { RecordedMessage } from '../deploy/records';
-import { startEmbeddedStack } from '../deploy/stack';
-import { percentile } from '../deploy/status';
-import { putTicks, TickSource } from '../deploy/tick-driver';
-import { verifyPipeline } from '../deploy/verify';
+import { strategyNames } from '../shared/domain/strategy';
+import type { RecordedMessage } from '../local-cloud/records';
+import { startEmbeddedStack } from '../local-cloud/stack';
+import { percentile } from '../local-cloud/status';
+import { putTicks, TickSource } from './lib/tick-driver';
+import { verifyPipeline } from './lib/verify-pipeline';
 import { printReport } from './verify';
 
 const ArgsSchema = z.object({

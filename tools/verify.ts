@@ -3,18 +3,18 @@
  *
  * embedded (default): checks the running embedded stack (started by `npm start` on the same data dir).
  * localstack / aws: checks a deployed PipelineStack, found through CloudFormation outputs or flags (see
- * localstack/targets/deployed-stack.ts). The events queue is drained into `<data-dir>/verify-<target>/`
+ * tools/targets/deployed-stack.ts). The events queue is drained into `<data-dir>/verify-<target>/`
  * (verify is then the queue's consumer: keep that dir between runs), the orders table's claims stand for
  * the command record, and the ledger is read per Raft member when RaftMembers is reachable, else through
- * the HTTP API. See localstack/deploy/verify.ts for the checks. Exit 0 when all hold, 1 otherwise.
+ * the HTTP API. See tools/lib/verify-pipeline.ts for the checks. Exit 0 when all hold, 1 otherwise.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { RaftNodes } from '../deploy/raft-nodes';
-import { stackInfoFile, type StackInfo } from '../deploy/stack';
-import { verifyPipeline, type RaftReader, type VerifyReport } from '../deploy/verify';
+import { RaftNodes } from '../local-cloud/raft-nodes';
+import { stackInfoFile, type StackInfo } from '../local-cloud/stack';
+import { verifyPipeline, type RaftReader, type VerifyReport } from './lib/verify-pipeline';
 import {
   parseTarget,
   resolveDeployedStack,
@@ -22,9 +22,9 @@ import {
   TARGET_USAGE,
   TargetError,
   type RemoteTarget,
-} from '../targets/deployed-stack';
-import { httpApiReader, raftMembersReader } from '../targets/remote-raft';
-import { createSignedFetch } from '../targets/signed-fetch';
+} from './targets/deployed-stack';
+import { httpApiReader, raftMembersReader } from './targets/remote-raft';
+import { createSignedFetch } from './targets/signed-fetch';
 
 const USAGE = `usage: npm run verify -- [--target embedded|localstack|aws] [--data-dir .data] [--settle 60]
 ${TARGET_USAGE}`;

@@ -10,9 +10,9 @@ import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { startEmbeddedStack, type EmbeddedStack } from '../deploy/stack';
-import { renderStatus, StatusTracker, statusLine } from '../deploy/status';
-import { verifyPipeline } from '../deploy/verify';
+import { startEmbeddedStack, type EmbeddedStack } from '../local-cloud/stack';
+import { renderStatus, StatusTracker, statusLine } from '../local-cloud/status';
+import { verifyPipeline } from './lib/verify-pipeline';
 import { printReport } from './verify';
 
 const ArgsSchema = z.object({

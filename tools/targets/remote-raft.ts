@@ -5,8 +5,8 @@
  */
 import type { NodeStatus, Position } from '../../shared/raft-client/types';
 import { deriveApiToken } from '../../shared/raft-client/auth';
-import { waitFor } from '../deploy/raft-nodes';
-import type { RaftReader } from '../deploy/verify';
+import { waitFor } from '../../local-cloud/raft-nodes';
+import type { RaftReader } from '../lib/verify-pipeline';
 import type { SignedFetch } from './signed-fetch';
 
 export function raftMembersReader(members: string[], authSecret: string | undefined): RaftReader {

@@ -2,12 +2,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync, type WriteStream } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { freePort } from '../emulators/child-service';
-import { deriveApiToken } from '../../shared/raft-client/auth';
-import type { NodeStatus, Position } from '../../shared/raft-client/types';
-import type { RaftReader } from './verify';
+import { freePort } from './emulators/child-service';
+import { deriveApiToken } from '../shared/raft-client/auth';
+import type { NodeStatus, Position } from '../shared/raft-client/types';
+import type { RaftReader } from '../tools/lib/verify-pipeline';
 
-const REPO_ROOT = resolve(__dirname, '../..');
+const REPO_ROOT = resolve(__dirname, '..');
 const MAIN = join(REPO_ROOT, 'raft-node/src/main.ts');
 
 interface NodeAddress {

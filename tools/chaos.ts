@@ -4,13 +4,13 @@
  * fault, heals, runs verify, and fails unless verify passes. Scenarios: pause-leader, kill-leader,
  * flaky-network, crash-execute, restart-emulators; `all` runs them in turn.
  * `--target localstack`: pause-leader / kill-leader on the compose Raft containers of a deployed stack
- * (localstack/targets/compose-chaos.ts; untested, needs Docker).
+ * (tools/targets/compose-chaos.ts; untested, needs Docker).
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { prepareAssembly, runScenario, SCENARIOS, type ScenarioName } from '../deploy/chaos';
-import { runComposeChaos } from '../targets/compose-chaos';
+import { prepareAssembly, runScenario, SCENARIOS, type ScenarioName } from './lib/chaos-scenarios';
+import { runComposeChaos } from './targets/compose-chaos';
 import { printReport } from './verify';
 
 const ArgsSchema = z.object({

@@ -2,10 +2,10 @@ import { CloudWatchLogsClient, FilterLogEventsCommand } from '@aws-sdk/client-cl
 import { GetRecordsCommand, GetShardIteratorCommand, KinesisClient, ListShardsCommand } from '@aws-sdk/client-kinesis';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import type { NodeStatus } from '../../shared/raft-client/types';
+import type { NodeStatus } from '../shared/raft-client/types';
 import type { RecordedMessage } from './records';
 import type { StackInfo } from './stack';
-import { queueDepth } from './verify';
+import { queueDepth } from '../tools/lib/verify-pipeline';
 
 export interface StatusSnapshot {
   at: number;

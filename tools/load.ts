@@ -13,18 +13,18 @@ import { parseArgs } from 'node:util';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { z } from 'zod';
-import { stackInfoFile, type StackInfo } from '../deploy/stack';
-import { putTicks, TickSource } from '../deploy/tick-driver';
-import { MAX_TICKS_PER_REQUEST, type Tick } from '../../shared/domain/tick';
-import { SymbolSchema } from '../../shared/domain/order';
+import { stackInfoFile, type StackInfo } from '../local-cloud/stack';
+import { putTicks, TickSource } from './lib/tick-driver';
+import { MAX_TICKS_PER_REQUEST, type Tick } from '../shared/domain/tick';
+import { SymbolSchema } from '../shared/domain/order';
 import {
   parseTarget,
   resolveDeployedStack,
   TARGET_ARG_OPTIONS,
   TARGET_USAGE,
   TargetError,
-} from '../targets/deployed-stack';
-import { createSignedFetch } from '../targets/signed-fetch';
+} from './targets/deployed-stack';
+import { createSignedFetch } from './targets/signed-fetch';
 
 const USAGE = `usage: npm run load -- --rate N --seconds S [--symbols AAPL,MSFT] [--direct] [--data-dir .data]
 ${TARGET_USAGE}`;
