@@ -152,7 +152,7 @@ describe('npm run logs', () => {
     const { stdout, code } = await new Promise<{ stdout: string; code: number }>((done) => {
       execFile(
         process.execPath,
-        [resolve(ROOT, 'node_modules/tsx/dist/cli.mjs'), 'localstack/cli/logs.ts', 'execute', '--filter', 'RequestId'],
+        [resolve(ROOT, 'node_modules/tsx/dist/cli.mjs'), 'tools/logs.ts', 'execute', '--filter', 'RequestId'],
         { cwd: ROOT, env, timeout: 30_000 },
         (err, out) => done({ stdout: out, code: err ? Number(err.code ?? 1) : 0 }),
       );
