@@ -5,7 +5,7 @@ import { LambdaFunction } from './function-pool';
 import { KinesisEventSourceMapping } from './kinesis-mapping';
 import type { LogSink } from './log-sink';
 import { RateSchedule } from './scheduler';
-import { SqsEventSourceMapping } from './sqs-mapping';
+import { SqsEventSourceMapping, type SqsMappingStats } from './sqs-mapping';
 
 export { LambdaFunction } from './function-pool';
 export { CloudWatchLogSink, MemoryLogSink, type LogSink } from './log-sink';
@@ -28,6 +28,8 @@ export interface LocalRuntimeOptions {
 export interface LocalRuntime {
   /** By the template's logical id. */
   functions: Record<string, LambdaFunction>;
+  /** ReceiveMessage counts of each SQS mapping so far, by the template's logical id. */
+  sqsMappingStats(): Record<string, SqsMappingStats>;
   /** Stops the schedules and ends the runs they started (the market feed), leaving the rest running. */
   stopSchedules(): Promise<void>;
   stop(): Promise<void>;
@@ -91,6 +93,7 @@ export async function startLocalRuntime(deployment: Deployment, opts: LocalRunti
     })());
   return {
     functions,
+    sqsMappingStats: () => Object.fromEntries(sqs.map((m) => [m.spec.id, m.stats()])),
     stopSchedules,
     stop: async () => {
       await stopSchedules();

@@ -19,6 +19,13 @@ export interface SqsMappingSpec {
   maximumConcurrency: number;
 }
 
+/** Counts of the ReceiveMessage calls a mapping made (the bench reports the share that came back empty). */
+export interface SqsMappingStats {
+  receives: number;
+  emptyReceives: number;
+  messages: number;
+}
+
 export interface SqsMappingOptions {
   region?: string;
   /** Sees every batch as received, before the invocation (the embedded cloud records the commands for verify). */
@@ -42,6 +49,7 @@ export class SqsEventSourceMapping {
   private stopped = false;
   private readonly region: string;
   private readonly abort = new AbortController();
+  private readonly counts: SqsMappingStats = { receives: 0, emptyReceives: 0, messages: 0 };
 
   constructor(
     readonly spec: SqsMappingSpec,
@@ -62,6 +70,10 @@ export class SqsEventSourceMapping {
 
   start(): void {
     for (let i = 0; i < Math.max(1, this.spec.maximumConcurrency); i++) this.loops.push(this.poll());
+  }
+
+  stats(): SqsMappingStats {
+    return { ...this.counts };
   }
 
   async stop(): Promise<void> {
@@ -107,6 +119,9 @@ export class SqsEventSourceMapping {
         }),
         { abortSignal: this.abort.signal },
       );
+      this.counts.receives++;
+      this.counts.messages += out.Messages?.length ?? 0;
+      if (!out.Messages?.length) this.counts.emptyReceives++;
       for (const m of out.Messages ?? []) {
         // A message whose visibility ran out while the window was open comes back: keep one copy, the newest receipt.
         const seen = messages.findIndex((x) => x.MessageId === m.MessageId);
