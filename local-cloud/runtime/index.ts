@@ -11,7 +11,10 @@ export { LambdaFunction } from './function-pool';
 export { CloudWatchLogSink, MemoryLogSink, type LogSink } from './log-sink';
 
 export interface LocalRuntimeOptions {
-  /** Region, credentials and endpoint variables every function gets (its own environment comes from the template). */
+  /**
+   * Region, credentials and endpoint variables every function gets (its own environment comes from the template).
+   * The mappings poll the endpoints its AWS_ENDPOINT_URL_KINESIS / AWS_ENDPOINT_URL_SQS name, when it names them.
+   */
   baseEnv: Record<string, string>;
   logs: LogSink;
   /** Where the Kinesis mappings keep their checkpoints; in memory when absent. */
@@ -49,10 +52,15 @@ export async function startLocalRuntime(deployment: Deployment, opts: LocalRunti
     return fn;
   };
   const checkpoints = new CheckpointStore(opts.checkpointFile);
+  const endpoints = {
+    ...(opts.baseEnv.AWS_ENDPOINT_URL_KINESIS ? { kinesis: opts.baseEnv.AWS_ENDPOINT_URL_KINESIS } : {}),
+    ...(opts.baseEnv.AWS_ENDPOINT_URL_SQS ? { sqs: opts.baseEnv.AWS_ENDPOINT_URL_SQS } : {}),
+  };
   const kinesis = deployment.kinesisMappings.map(
     (m) =>
       new KinesisEventSourceMapping(m.spec, fnFor(m.functionLogicalId), checkpoints, {
         onError,
+        endpoints,
         ...(opts.kinesisPollIntervalMs !== undefined ? { pollIntervalMs: opts.kinesisPollIntervalMs } : {}),
       }),
   );
@@ -61,6 +69,7 @@ export async function startLocalRuntime(deployment: Deployment, opts: LocalRunti
     (m) =>
       new SqsEventSourceMapping(m.spec, fnFor(m.functionLogicalId), {
         onError,
+        endpoints,
         ...(onSqsReceive ? { onReceive: (messages: Message[]) => onSqsReceive(m.spec.queueUrl, messages) } : {}),
       }),
   );
