@@ -431,6 +431,8 @@ export class LedgerNode implements LedgerNodeApi {
     const data = JSON.parse(snapshot.data) as SnapshotData;
     this.ledger = LedgerStateMachine.restore(data.ledger);
     this.members.load(data.members);
+    // The snapshot may carry an address this node had before (a replaced task at a new address): ours wins.
+    this.members.set(this.cfg.nodeId, { raftAddr: this.cfg.advertiseAddr, httpUrl: this.cfg.httpAdvertiseUrl });
     this.snapshotIndex = snapshot.meta.index;
     this.appliedIndex = snapshot.meta.index;
     this.logger.info('installed snapshot', { index: snapshot.meta.index, term: snapshot.meta.term });
