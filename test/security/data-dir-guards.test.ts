@@ -120,4 +120,3 @@ describe('data dir guards', () => {
     }
   });
 });
-

@@ -28,8 +28,7 @@ export interface PeerIdentity {
 }
 
 export type ProbeResult = { url: string } & (
-  | { kind: 'answered'; identity: PeerIdentity }
-  | { kind: 'unreachable'; error: string }
+  { kind: 'answered'; identity: PeerIdentity } | { kind: 'unreachable'; error: string }
 );
 
 export type EntryDecision = { kind: 'bootstrap' } | { kind: 'join' } | { kind: 'wait'; reason: string };

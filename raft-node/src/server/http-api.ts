@@ -66,7 +66,10 @@ const JoinSchema = z
     nodeId: NodeIdSchema,
     raftAddr: z.string().regex(/^[A-Za-z0-9.\-_[\]:]+:\d{1,5}$/, 'must be host:port'),
     httpUrl: z.string().regex(/^https?:\/\/[^\s/]+$/, 'must be an http(s) base URL without a path'),
-    incarnation: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be 1-64 letters, digits or -').optional(),
+    incarnation: z
+      .string()
+      .regex(/^[A-Za-z0-9-]{1,64}$/, 'must be 1-64 letters, digits or -')
+      .optional(),
     clusterId: NodeIdSchema.optional(),
   })
   .strict();

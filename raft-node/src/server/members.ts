@@ -23,7 +23,11 @@ export class MemberBook {
   set(nodeId: string, address: MemberAddress): boolean {
     const prev = this.book.get(nodeId);
     const incarnation = address.incarnation ?? prev?.incarnation;
-    this.book.set(nodeId, { raftAddr: address.raftAddr, httpUrl: address.httpUrl, ...(incarnation ? { incarnation } : {}) });
+    this.book.set(nodeId, {
+      raftAddr: address.raftAddr,
+      httpUrl: address.httpUrl,
+      ...(incarnation ? { incarnation } : {}),
+    });
     return prev === undefined || prev.raftAddr !== address.raftAddr || prev.httpUrl !== address.httpUrl;
   }
 

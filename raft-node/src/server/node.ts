@@ -620,7 +620,11 @@ export class LedgerNode implements LedgerNodeApi {
       return { kind: 'conflict', reason: `this is cluster ${clusterId}, not ${req.clusterId}` };
     }
     const ok = () => ({ kind: 'ok' as const, value: { members: this.memberList(), clusterId } });
-    const address = { raftAddr: req.raftAddr, httpUrl: req.httpUrl, ...(req.incarnation ? { incarnation: req.incarnation } : {}) };
+    const address = {
+      raftAddr: req.raftAddr,
+      httpUrl: req.httpUrl,
+      ...(req.incarnation ? { incarnation: req.incarnation } : {}),
+    };
     const cfg = this.raft.status().config;
     if (cfg.voters.includes(req.nodeId) || cfg.learners.includes(req.nodeId)) {
       const known = this.members.get(req.nodeId)?.incarnation;
@@ -636,7 +640,9 @@ export class LedgerNode implements LedgerNodeApi {
         incarnation: req.incarnation,
         raftAddr: req.raftAddr,
       });
-      const removed = await this.awaitProposal<unknown>(this.raft.proposeConfChange({ type: 'remove', nodeId: req.nodeId }));
+      const removed = await this.awaitProposal<unknown>(
+        this.raft.proposeConfChange({ type: 'remove', nodeId: req.nodeId }),
+      );
       if (removed.kind !== 'ok') return removed;
     }
     if (this.members.set(req.nodeId, address)) this.transport.readdress(req.nodeId);

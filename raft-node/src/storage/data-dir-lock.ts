@@ -95,7 +95,8 @@ export function staleReason(holder: LockHolder | null, ageMs: number, leaseMs: n
   if (holder.hostname === os.hostname() && holder.bootId === BOOT_ID) {
     if (holder.pid === process.pid) return `its pid ${holder.pid} is this process (a restarted container)`;
     if (!isRunning(holder.pid)) return `pid ${holder.pid} is not running`;
-    if (holder.procStart && procStart(holder.pid) !== holder.procStart) return `pid ${holder.pid} is another process now`;
+    if (holder.procStart && procStart(holder.pid) !== holder.procStart)
+      return `pid ${holder.pid} is another process now`;
     return null;
   }
   return ageMs > leaseMs ? `holder on host ${holder.hostname} has not refreshed it for ${ageMs} ms` : null;

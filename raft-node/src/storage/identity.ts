@@ -59,7 +59,9 @@ export function readIdentity(dir: string): NodeIdentity | null {
   }
   const r = IdentitySchema.safeParse(parsed);
   if (!r.success) {
-    throw new DataDirRefusedError(`${file} is malformed (${r.error.issues[0]?.message ?? 'invalid'}); refusing to start`);
+    throw new DataDirRefusedError(
+      `${file} is malformed (${r.error.issues[0]?.message ?? 'invalid'}); refusing to start`,
+    );
   }
   return r.data;
 }

@@ -15,7 +15,11 @@ const peer = (nodeId: string, over: Partial<PeerIdentity> = {}): ProbeResult => 
     ...over,
   },
 });
-const down = (nodeId: string): ProbeResult => ({ url: `http://${nodeId}:8080`, kind: 'unreachable', error: 'ECONNREFUSED' });
+const down = (nodeId: string): ProbeResult => ({
+  url: `http://${nodeId}:8080`,
+  kind: 'unreachable',
+  error: 'ECONNREFUSED',
+});
 
 describe('bootstrap once', () => {
   test('all nodes fresh at once: the new node bootstraps once every peer answers uninitialized', () => {

@@ -51,8 +51,12 @@ describe('raft-node configuration', () => {
 
   test('bootstrap once: RAFT_BOOTSTRAP=true is initial state new, which needs its peers (or `none`)', () => {
     expect(parseConfig({ ...base, RAFT_BOOTSTRAP: 'true' }).initialClusterState).toBe('new');
-    expect(() => parseConfig({ RAFT_NODE_ID: 'n1', RAFT_INITIAL_CLUSTER_STATE: 'new' })).toThrow(/RAFT_PEERS: required/);
-    expect(parseConfig({ RAFT_NODE_ID: 'n1', RAFT_INITIAL_CLUSTER_STATE: 'new', RAFT_PEERS: 'none' }).peers).toEqual([]);
+    expect(() => parseConfig({ RAFT_NODE_ID: 'n1', RAFT_INITIAL_CLUSTER_STATE: 'new' })).toThrow(
+      /RAFT_PEERS: required/,
+    );
+    expect(parseConfig({ RAFT_NODE_ID: 'n1', RAFT_INITIAL_CLUSTER_STATE: 'new', RAFT_PEERS: 'none' }).peers).toEqual(
+      [],
+    );
     const cfg = parseConfig({
       RAFT_NODE_ID: 'n2',
       RAFT_CLUSTER_ID: 'prod',

@@ -94,7 +94,10 @@ export function expectReplicasHoldAcknowledged(
   const ledgers = nodes.map((n) => ({ id: n.id, ...durableLedger(n.dataDir, clusterCommit) }));
   const reference = ledgers[0]!;
   for (const l of ledgers) {
-    expect({ id: l.id, lastIndex: Math.min(l.lastIndex, clusterCommit) }).toEqual({ id: l.id, lastIndex: clusterCommit });
+    expect({ id: l.id, lastIndex: Math.min(l.lastIndex, clusterCommit) }).toEqual({
+      id: l.id,
+      lastIndex: clusterCommit,
+    });
     for (const [orderId, result] of acked) {
       const recorded = l.orders.get(orderId);
       if (!recorded) {
