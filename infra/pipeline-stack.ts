@@ -1,4 +1,5 @@
 import { CfnOutput, type StackProps } from 'aws-cdk-lib';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { Construct } from 'constructs';
 import type { InfraConfig } from './config';
 import { GroupingStack } from './constructs/logical-ids';
@@ -9,7 +10,6 @@ import { RaftLedgerClient, type RaftClusterAccess } from './constructs/raft-ledg
 import { StrategyProcessing } from './constructs/strategy-processing';
 import { TickIngestion } from './constructs/tick-ingestion';
 import { TradingApi } from './constructs/trading-api';
-import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 
 export interface PipelineStackProps extends StackProps {
   config: InfraConfig;
@@ -54,13 +54,7 @@ export class PipelineStack extends GroupingStack {
       config,
       stream,
       functions: this.functions,
-      queues: {
-        commands: commandsQueue,
-        commandsDlq,
-        events: eventsQueue,
-        eventsDlq,
-        processFailure: processFailureQueue,
-      },
+      queues: { commandsQueue, commandsDlq, eventsQueue, eventsDlq, processFailureQueue },
     });
 
     // Outputs: the names the tools and the README use.

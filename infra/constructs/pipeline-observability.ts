@@ -17,13 +17,7 @@ export interface PipelineObservabilityProps {
   config: InfraConfig;
   stream: kinesis.IStream;
   functions: Record<FunctionName, lambda.IFunction>;
-  queues: {
-    commands: sqs.IQueue;
-    commandsDlq: sqs.IQueue;
-    events: sqs.IQueue;
-    eventsDlq: sqs.IQueue;
-    processFailure: sqs.IQueue;
-  };
+  queues: Record<'commandsQueue' | 'commandsDlq' | 'eventsQueue' | 'eventsDlq' | 'processFailureQueue', sqs.IQueue>;
 }
 
 const minute = Duration.minutes(1);
@@ -67,7 +61,7 @@ export class PipelineObservability extends ResourceGroup {
     const deadLetters: [string, sqs.IQueue, string][] = [
       ['CommandsDlqDepthAlarm', queues.commandsDlq, 'order commands that execute could not process'],
       ['EventsDlqDepthAlarm', queues.eventsDlq, 'order events a consumer could not process'],
-      ['ProcessFailureQueueDepthAlarm', queues.processFailure, 'tick batches process gave up on'],
+      ['ProcessFailureQueueDepthAlarm', queues.processFailureQueue, 'tick batches process gave up on'],
     ];
     for (const [alarmId, queue, what] of deadLetters) {
       alarm(alarmId, queue.metricApproximateNumberOfMessagesVisible({ period: minute }), 1, `Dead letters: ${what}`);
@@ -109,9 +103,13 @@ export class PipelineObservability extends ResourceGroup {
       new cloudwatch.GraphWidget({
         title: 'Queue depth',
         width: 8,
-        left: [queues.commands, queues.events, queues.commandsDlq, queues.eventsDlq, queues.processFailure].map(
-          (queue) => queue.metricApproximateNumberOfMessagesVisible({ period: minute, label: queue.node.id }),
-        ),
+        left: [
+          queues.commandsQueue,
+          queues.eventsQueue,
+          queues.commandsDlq,
+          queues.eventsDlq,
+          queues.processFailureQueue,
+        ].map((queue) => queue.metricApproximateNumberOfMessagesVisible({ period: minute, label: queue.node.id })),
       }),
     );
     dashboard.addWidgets(
