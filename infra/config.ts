@@ -114,6 +114,11 @@ const ContextSchema = z.object({
   raftHttpPort: integer(1, 65_535).default(8080),
   raftPeerPort: integer(1, 65_535).default(7000),
   raftDataDir: z.string().startsWith('/').default('/data'),
+  /** RAFT_CLUSTER_ID of every node: a node handed another cluster's volume refuses to start. */
+  raftClusterId: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, . _ - (at most 64)')
+    .default('trading-ledger'),
   raftNodeUid: integer(1, 65_534).default(1000),
   raftNodeCpu: z.coerce
     .number()

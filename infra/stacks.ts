@@ -45,9 +45,9 @@ export function createTradingStacks(app: App): TradingStacks {
     config,
     description: 'Exactly-once trading pipeline: Kinesis, SQS FIFO, DynamoDB, Lambda, HTTP API, schedule',
     raftCluster: raftCluster && {
-      vpc: raftCluster.vpc,
-      subnets: raftCluster.privateSubnets,
-      clientSecurityGroup: raftCluster.clientSecurityGroup,
+      vpc: raftCluster.network,
+      subnets: raftCluster.network.clusterSubnets,
+      clientSecurityGroup: raftCluster.securityGroups.clients,
       memberUrls: raftCluster.memberUrls,
       authSecret: raftCluster.authSecret,
     },

@@ -5,7 +5,7 @@ import { loadExecuteConfig } from '../../functions/execute/config';
 import { loadIngestConfig } from '../../functions/ingest/config';
 import { loadProcessConfig } from '../../functions/process/config';
 import { composeRaftMembers } from '../../infra/config';
-import { FUNCTION_NAMES } from '../../infra/pipeline-stack';
+import { FUNCTION_NAMES } from '../../infra/constructs/pipeline-function';
 import {
   actionsOf,
   assemblyDir,

@@ -140,15 +140,14 @@ describe('RaftClusterStack', () => {
     }
   });
 
-  it('configures n1 to bootstrap and n2/n3 to join n1 by its Cloud Map name', () => {
+  it('gives every node the same env on every start: n1 new, n2/n3 existing, the peers by Cloud Map name', () => {
     for (const nodeId of NODES) {
-      const join =
-        nodeId === 'n1'
-          ? [{ Name: 'RAFT_BOOTSTRAP', Value: 'true' }]
-          : [
-              { Name: 'RAFT_BOOTSTRAP', Value: 'false' },
-              { Name: 'RAFT_JOIN_ADDR', Value: 'http://n1.raft.internal:8080' },
-            ];
+      const peers = NODES.filter((id) => id !== nodeId).map((id) => `http://${id}.raft.internal:8080`);
+      const join = [
+        { Name: 'RAFT_INITIAL_CLUSTER_STATE', Value: nodeId === 'n1' ? 'new' : 'existing' },
+        { Name: 'RAFT_PEERS', Value: peers.join(',') },
+        { Name: 'RAFT_CLUSTER_ID', Value: 'trading-ledger' },
+      ];
       template.hasResourceProperties('AWS::ECS::TaskDefinition', {
         Family: `raft-${nodeId}`,
         Cpu: '256',
@@ -171,7 +170,7 @@ describe('RaftClusterStack', () => {
     }
   });
 
-  it('passes the secret from Secrets Manager, logs to CloudWatch and health-checks /readyz', () => {
+  it('passes the secret from Secrets Manager, logs to CloudWatch and health-checks /healthz (liveness gates the ordered rollout)', () => {
     template.resourceCountIs('AWS::SecretsManager::Secret', 1);
     template.hasResourceProperties('AWS::SecretsManager::Secret', {
       GenerateSecretString: Match.objectLike({ PasswordLength: 48 }),
@@ -188,7 +187,7 @@ describe('RaftClusterStack', () => {
       });
       const command = (container?.HealthCheck as { Command: string[] }).Command;
       expect(command.slice(0, 3)).toEqual(['CMD', 'node', '-e']);
-      expect(command[3]).toContain('http://127.0.0.1:8080/readyz');
+      expect(command[3]).toContain('http://127.0.0.1:8080/healthz');
       expect(JSON.stringify(container?.Environment)).not.toContain('RAFT_AUTH_SECRET');
     }
   });

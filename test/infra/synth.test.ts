@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { FUNCTION_NAMES } from '../../infra/pipeline-stack';
+import { FUNCTION_NAMES } from '../../infra/constructs/pipeline-function';
 import { assemblyDir, buildTradingApp } from './app-harness';
 
 type Template = { Resources: Record<string, { Type: string; Metadata?: Record<string, unknown> }> };

@@ -1,0 +1,55 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { NagSuppressions } from 'cdk-nag';
+import type { Construct } from 'constructs';
+import type { InfraConfig } from '../config';
+import { named } from './logical-ids';
+
+/** On-demand, encrypted, point-in-time-recoverable, kept on stack deletion when `retainData` says so. */
+export function pipelineTable(
+  scope: Construct,
+  id: string,
+  config: InfraConfig,
+  keys: { partitionKey: string; timeToLiveAttribute?: string },
+): dynamodb.Table {
+  return named(
+    new dynamodb.Table(scope, id, {
+      partitionKey: { name: keys.partitionKey, type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      timeToLiveAttribute: keys.timeToLiveAttribute,
+      removalPolicy: config.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+    }),
+  );
+}
+
+/** A FIFO queue and its FIFO dead-letter queue (`<id>` and `<dlqId>`), messages deduplicated per group. */
+export function fifoQueueWithDlq(
+  scope: Construct,
+  ids: { queue: string; dlq: string },
+  config: InfraConfig,
+  visibilityTimeout: Duration,
+): { queue: sqs.Queue; dlq: sqs.Queue } {
+  const fifoQueue = (queueId: string, deadLetterQueue: sqs.IQueue | undefined) =>
+    named(
+      new sqs.Queue(scope, queueId, {
+        fifo: true,
+        contentBasedDeduplication: false,
+        // High-throughput FIFO: dedup and throughput quotas per message group (symbol).
+        deduplicationScope: sqs.DeduplicationScope.MESSAGE_GROUP,
+        fifoThroughputLimit: sqs.FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
+        encryption: sqs.QueueEncryption.SQS_MANAGED,
+        enforceSSL: true,
+        visibilityTimeout,
+        retentionPeriod: deadLetterQueue ? Duration.days(4) : Duration.days(14),
+        deadLetterQueue: deadLetterQueue && { queue: deadLetterQueue, maxReceiveCount: config.maxReceiveCount },
+      }),
+    );
+  const dlq = fifoQueue(ids.dlq, undefined);
+  NagSuppressions.addResourceSuppressions(dlq, [
+    { id: 'AwsSolutions-SQS3', reason: `It is the dead-letter queue of ${ids.queue}.` },
+  ]);
+  return { queue: fifoQueue(ids.queue, dlq), dlq };
+}

@@ -1,0 +1,97 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import type { InfraConfig } from '../config';
+import { named, ResourceGroup } from './logical-ids';
+import { createPipelineFunction } from './pipeline-function';
+import type { RaftLedgerClient } from './raft-ledger-client';
+
+export interface TradingApiProps {
+  config: InfraConfig;
+  ledger: RaftLedgerClient;
+  /** What GET /orders/{orderId} reads (execute's idempotency records). */
+  ordersTable: dynamodb.ITable;
+  /** The function behind POST /ticks. */
+  ingestFunction: lambda.IFunction;
+}
+
+/**
+ * The HTTP API (IAM-authorized, throttled, access-logged): POST /ticks → ingest, and the api function behind
+ * GET /orders/{orderId}, GET /positions and GET /health.
+ */
+export class TradingApi extends ResourceGroup {
+  readonly httpApi: apigwv2.HttpApi;
+  readonly apiFunction: NodejsFunction;
+
+  constructor(scope: Construct, id: string, { config, ledger, ordersTable, ingestFunction }: TradingApiProps) {
+    super(scope, id);
+    const api = createPipelineFunction(this, 'api', config, {
+      description: 'GET /orders/{orderId}, GET /positions, GET /health',
+      timeout: Duration.seconds(config.apiTimeoutSeconds),
+      vpcPlacement: ledger.vpcPlacement,
+      environment: { ORDERS_TABLE_NAME: ordersTable.tableName, ...ledger.environment },
+    });
+    this.apiFunction = api;
+    ordersTable.grant(api, 'dynamodb:GetItem');
+    ledger.grantSecretRead(api);
+
+    // IAM (SigV4) on every route: the API is never open.
+    this.httpApi = named(
+      new apigwv2.HttpApi(this, 'HttpApi', {
+        description: 'Trading pipeline: POST /ticks, GET /orders/{orderId}, GET /positions, GET /health',
+        createDefaultStage: false,
+        defaultAuthorizer: new HttpIamAuthorizer(),
+      }),
+    );
+    this.defaultStage(config);
+    const ingestIntegration = new HttpLambdaIntegration('IngestIntegration', ingestFunction);
+    const apiIntegration = new HttpLambdaIntegration('ApiIntegration', api);
+    const routes: [string, apigwv2.HttpMethod, HttpLambdaIntegration][] = [
+      ['/ticks', apigwv2.HttpMethod.POST, ingestIntegration],
+      ['/orders/{orderId}', apigwv2.HttpMethod.GET, apiIntegration],
+      ['/positions', apigwv2.HttpMethod.GET, apiIntegration],
+      ['/health', apigwv2.HttpMethod.GET, apiIntegration],
+    ];
+    for (const [routePath, method, integration] of routes) {
+      this.httpApi.addRoutes({ path: routePath, methods: [method], integration });
+    }
+  }
+
+  /** The $default stage, auto-deployed, with stage throttling and JSON access logs. */
+  private defaultStage(config: InfraConfig): void {
+    const accessLogGroup = new logs.LogGroup(this, 'HttpApiAccessLogGroup', {
+      retention: config.logRetentionDays,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    named(
+      new apigwv2.HttpStage(this, 'HttpApiStage', {
+        httpApi: this.httpApi,
+        stageName: '$default',
+        autoDeploy: true,
+        throttle: { rateLimit: config.apiThrottleRatePerSecond, burstLimit: config.apiThrottleBurst },
+        accessLogSettings: {
+          destination: new apigwv2.LogGroupLogDestination(accessLogGroup),
+          format: AccessLogFormat.custom(
+            JSON.stringify({
+              requestId: '$context.requestId',
+              routeKey: '$context.routeKey',
+              status: '$context.status',
+              caller: '$context.identity.caller',
+              sourceIp: '$context.identity.sourceIp',
+              requestTime: '$context.requestTime',
+              latencyMs: '$context.responseLatency',
+              integrationError: '$context.integrationErrorMessage',
+            }),
+          ),
+        },
+      }),
+    );
+  }
+}
