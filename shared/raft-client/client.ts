@@ -1,8 +1,8 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import type { Order, OrderResult } from '../domain/order';
+import type { Order, OrderBatchResult, OrderResult } from '../domain/order';
 import { deriveApiToken } from './auth';
-import type { LedgerClient, NodeStatus, Position } from './types';
+import type { LedgerBatchClient, NodeStatus, Position } from './types';
 
 /**
  * HTTP client for the Raft ledger. Finds the leader (following 307s), retries 503s, timeouts and
@@ -55,7 +55,7 @@ class TransportFailure extends Error {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export interface ClosableLedgerClient extends LedgerClient {
+export interface ClosableLedgerClient extends LedgerBatchClient {
   /** Closes idle keep-alive sockets. */
   close(): void;
 }
@@ -200,8 +200,27 @@ export function createLedgerClient(options: LedgerClientOptions): ClosableLedger
 
   const getOrder = (orderId: string) => read<OrderResult>(`/v1/orders/${encodeURIComponent(orderId)}`);
 
+  /**
+   * No read-back before a batch is sent again: it would take one read per order, while the resent batch is one
+   * request that answers every order already applied with its stored result (duplicate: true) — a batch is one
+   * entry, so after an uncertain attempt either all of its orders were applied by it or none was.
+   */
+  const applyOrders = async (orders: Order[]): Promise<OrderResult[]> => {
+    const { results } = await write<OrderBatchResult>('/v1/orders/batch', { orders });
+    // The caller maps results[i] to orders[i]: an answer that does not line up must not be taken for one.
+    const aligned =
+      Array.isArray(results) &&
+      results.length === orders.length &&
+      orders.every((order, i) => results[i]?.orderId === order.orderId);
+    if (!aligned) {
+      throw new LedgerClientError('POST /v1/orders/batch: the answer is not one result per order in the order sent');
+    }
+    return results;
+  };
+
   return {
     applyOrder: (order: Order) => write<OrderResult>('/v1/orders', order, () => getOrder(order.orderId)),
+    applyOrders,
     getOrder,
     positions: async (account?: string) =>
       (await read<Position[]>(account ? `/v1/positions?account=${encodeURIComponent(account)}` : '/v1/positions')) ??

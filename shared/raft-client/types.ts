@@ -43,3 +43,12 @@ export interface LedgerClient {
   positions(account?: string): Promise<Position[]>;
   status(nodeUrl: string): Promise<NodeStatus>;
 }
+
+/**
+ * The ledger client with batches: `applyOrders` applies up to MAX_BATCH_ORDERS orders in one log entry, atomically
+ * and in order, and answers one result per order in the order given. Safe to retry like `applyOrder`: every order
+ * keeps its own orderId, so a repeat answers each one already applied with its first result (`duplicate: true`).
+ */
+export interface LedgerBatchClient extends LedgerClient {
+  applyOrders(orders: Order[]): Promise<OrderResult[]>;
+}
