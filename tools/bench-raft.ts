@@ -111,7 +111,7 @@ async function main(): Promise<void> {
     }
     console.log('\nsummary');
     for (const r of rows) console.log(`  ${r}`);
-    console.log(`  failover ms: ${failovers.map((f) => f.toFixed(0)).join(', ')}`);
+    if (failovers.length > 0) console.log(`  failover ms: ${failovers.map((f) => f.toFixed(0)).join(', ')}`);
   } finally {
     await cluster.stop();
   }
