@@ -1,5 +1,6 @@
 import type { Order, OrderResult } from '../../../shared/domain/order';
 import { startRaftCluster, type RaftCluster } from '../../support/raft-cluster';
+import { callNode as call } from '../../support/raft-http';
 
 /** POST /v1/orders/batch against real node processes: one log entry per batch, per-order results in order. */
 
@@ -14,17 +15,6 @@ const order = (orderId: string, overrides: Partial<Order> = {}): Order => ({
   price: 50,
   ...overrides,
 });
-
-async function call(url: string, method: string, path: string, body?: unknown) {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    redirect: 'manual',
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
-}
 
 const postBatch = (url: string, orders: unknown) => call(url, 'POST', '/v1/orders/batch', { orders });
 const summary = (results: OrderResult[]) => results.map((r) => [r.orderId, r.status, r.seq, r.duplicate]);
