@@ -2,7 +2,7 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } 
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Order, OrderBatchResult, OrderResult } from '../domain/order';
 import { deriveApiToken } from './auth';
-import type { LedgerBatchClient, NodeStatus, Position } from './types';
+import type { LedgerClient, NodeStatus, Position } from './types';
 
 /**
  * HTTP client for the Raft ledger. Finds the leader (following 307s), retries 503s, timeouts and
@@ -55,7 +55,7 @@ class TransportFailure extends Error {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export interface ClosableLedgerClient extends LedgerBatchClient {
+export interface ClosableLedgerClient extends LedgerClient {
   /** Closes idle keep-alive sockets. */
   close(): void;
 }

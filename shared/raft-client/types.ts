@@ -39,16 +39,13 @@ export interface NodeStatus {
  */
 export interface LedgerClient {
   applyOrder(order: Order): Promise<OrderResult>;
+  /**
+   * One ledger entry for all the orders (1 to MAX_BATCH_ORDERS), applied atomically and in order; one result per
+   * order, in the orders' order. Safe to retry like applyOrder: every order keeps its own orderId, so a repeat
+   * answers each order already applied with its first result (`duplicate: true`).
+   */
+  applyOrders(orders: Order[]): Promise<OrderResult[]>;
   getOrder(orderId: string): Promise<OrderResult | undefined>;
   positions(account?: string): Promise<Position[]>;
   status(nodeUrl: string): Promise<NodeStatus>;
-}
-
-/**
- * The ledger client with batches: `applyOrders` applies up to MAX_BATCH_ORDERS orders in one log entry, atomically
- * and in order, and answers one result per order in the order given. Safe to retry like `applyOrder`: every order
- * keeps its own orderId, so a repeat answers each one already applied with its first result (`duplicate: true`).
- */
-export interface LedgerBatchClient extends LedgerClient {
-  applyOrders(orders: Order[]): Promise<OrderResult[]>;
 }

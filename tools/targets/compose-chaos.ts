@@ -5,7 +5,7 @@
  * `npm run load` drives ticks through the deployed stack, the current leader's container is paused
  * (`docker compose pause`, 2.5 s, repeated) or killed (`docker compose kill -s SIGKILL`, then `start`);
  * afterwards every container is running again and `npm run verify -- --target localstack` must pass.
- * The leader is found through the nodes' host ports (default http://127.0.0.1:8081-8083, compose.md).
+ * The leader is found through the nodes' host ports (default http://127.0.0.1:8081-8083, localstack/README.md).
  * UNTESTED here: it needs Docker, which the machines this was written on do not have.
  */
 import { execFile } from 'node:child_process';
