@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
-import type { Order } from '../shared/domain/order';
-import { createLedgerClient } from '../shared/raft-client/client';
+import { parseArgs } from 'node:util';
+import { MAX_BATCH_ORDERS, type Order } from '../shared/domain/order';
+import { createLedgerClient, type ClosableLedgerClient } from '../shared/raft-client/client';
 import { startRaftCluster } from '../test/support/raft-cluster';
 
 /**
@@ -8,10 +9,19 @@ import { startRaftCluster } from '../test/support/raft-cluster';
  * latency at 1, 16 and 256 concurrent clients, and the time from kill -9 of the leader to the next
  * acknowledged write. A script, not a test: it prints figures and asserts nothing.
  * BENCH_SECONDS (default 5) sets each phase's length.
+ *
+ * `--batch 1,10,100` measures each concurrency once per batch size: 1 is the single-order route (POST /v1/orders),
+ * N > 1 sends batches of N orders (POST /v1/orders/batch, one log entry each); orders/s counts orders either way,
+ * and the latencies are per request.
  */
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const concurrencies = (process.env.BENCH_CONCURRENCY ?? '1,16,256').split(',').map(Number);
+const batchSizes = (parseArgs({ options: { batch: { type: 'string' } } }).values.batch ?? '1').split(',').map(Number);
+if (batchSizes.some((n) => !Number.isInteger(n) || n < 1 || n > MAX_BATCH_ORDERS)) {
+  console.error(`--batch takes sizes from 1 to ${MAX_BATCH_ORDERS}, comma-separated`);
+  process.exit(2);
+}
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -28,6 +38,38 @@ const nextOrder = (worker: number): Order => ({
   price: 100,
 });
 
+/** One request's worth of orders: a single order (batch 1) or a batch of `batch` orders. */
+async function send(client: ClosableLedgerClient, worker: number, batch: number): Promise<void> {
+  if (batch === 1) await client.applyOrder(nextOrder(worker));
+  else await client.applyOrders(Array.from({ length: batch }, () => nextOrder(worker)));
+}
+
+/** `concurrency` workers send back to back for BENCH_SECONDS; returns the result line. */
+async function throughput(client: ClosableLedgerClient, concurrency: number, batch: number): Promise<string> {
+  const latencies: number[] = [];
+  // Warm up connections and the JIT, then measure.
+  await Promise.all(Array.from({ length: concurrency }, (_, w) => send(client, w, batch)));
+  const end = performance.now() + seconds * 1000;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, w) => {
+      while (performance.now() < end) {
+        const t0 = performance.now();
+        await send(client, w, batch);
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  const elapsed = (performance.now() - start) / 1000;
+  latencies.sort((a, b) => a - b);
+  const orders = latencies.length * batch;
+  return (
+    `batch=${String(batch).padStart(3)}  clients=${String(concurrency).padStart(3)}  ` +
+    `orders/s=${(orders / elapsed).toFixed(0).padStart(6)}  requests/s=${(latencies.length / elapsed).toFixed(0).padStart(6)}  ` +
+    `p50=${percentile(latencies, 50).toFixed(2)} ms  p99=${percentile(latencies, 99).toFixed(2)} ms  (orders=${orders})`
+  );
+}
+
 async function main(): Promise<void> {
   const cluster = await startRaftCluster({ env: { LOG_LEVEL: 'warn' } });
   try {
@@ -35,30 +77,14 @@ async function main(): Promise<void> {
     const members = [leaderUrl, ...cluster.httpUrls.filter((u) => u !== leaderUrl)];
     console.log(`cluster up: ${cluster.httpUrls.join(' ')}; leader ${leaderUrl}`);
     const rows: string[] = [];
-    for (const concurrency of concurrencies) {
-      const client = createLedgerClient({ members });
-      const latencies: number[] = [];
-      // Warm up connections and the JIT, then measure.
-      await Promise.all(Array.from({ length: concurrency }, (_, w) => client.applyOrder(nextOrder(w))));
-      const end = performance.now() + seconds * 1000;
-      const start = performance.now();
-      await Promise.all(
-        Array.from({ length: concurrency }, async (_, w) => {
-          while (performance.now() < end) {
-            const t0 = performance.now();
-            await client.applyOrder(nextOrder(w));
-            latencies.push(performance.now() - t0);
-          }
-        }),
-      );
-      const elapsed = (performance.now() - start) / 1000;
-      latencies.sort((a, b) => a - b);
-      const row =
-        `clients=${String(concurrency).padStart(3)}  orders/s=${(latencies.length / elapsed).toFixed(0).padStart(6)}  ` +
-        `p50=${percentile(latencies, 50).toFixed(2)} ms  p99=${percentile(latencies, 99).toFixed(2)} ms  (n=${latencies.length})`;
-      console.log(row);
-      rows.push(row);
-      client.close();
+    for (const batch of batchSizes) {
+      for (const concurrency of concurrencies) {
+        const client = createLedgerClient({ members });
+        const row = await throughput(client, concurrency, batch);
+        console.log(row);
+        rows.push(row);
+        client.close();
+      }
     }
 
     // Failover: kill -9 the leader, then time until a write is acknowledged by the new leader.
@@ -85,7 +111,7 @@ async function main(): Promise<void> {
     }
     console.log('\nsummary');
     for (const r of rows) console.log(`  ${r}`);
-    console.log(`  failover ms: ${failovers.map((f) => f.toFixed(0)).join(', ')}`);
+    if (failovers.length > 0) console.log(`  failover ms: ${failovers.map((f) => f.toFixed(0)).join(', ')}`);
   } finally {
     await cluster.stop();
   }

@@ -38,6 +38,16 @@ export const OrderSchema = z
   .strict();
 export type Order = z.infer<typeof OrderSchema>;
 
+/**
+ * Most orders in one batch (POST /v1/orders/batch). A batch is one Raft log entry, so this bounds an entry:
+ * 500 orders of at most ~320 bytes of compact JSON each is ~160 KB.
+ */
+export const MAX_BATCH_ORDERS = 500;
+
+/** The body of POST /v1/orders/batch: orders applied atomically, in this order, in one log entry. */
+export const OrderBatchSchema = z.object({ orders: z.array(OrderSchema).min(1).max(MAX_BATCH_ORDERS) }).strict();
+export type OrderBatch = z.infer<typeof OrderBatchSchema>;
+
 export type OrderStatus = 'ACCEPTED' | 'REJECTED';
 
 /** What the ledger recorded for an order; a repeat of the same orderId returns it with `duplicate: true`. */
@@ -56,6 +66,11 @@ export interface OrderResult {
   side: Side;
   quantity: number;
   price: number;
+}
+
+/** The answer to a batch: one result per order, in the order of the request (results[i] is orders[i]'s). */
+export interface OrderBatchResult {
+  results: OrderResult[];
 }
 
 /** Formats the first zod issue as "field: message", so an error names what is wrong. */

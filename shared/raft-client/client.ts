@@ -1,6 +1,6 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import type { Order, OrderResult } from '../domain/order';
+import type { Order, OrderBatchResult, OrderResult } from '../domain/order';
 import { deriveApiToken } from './auth';
 import type { LedgerClient, NodeStatus, Position } from './types';
 
@@ -200,15 +200,27 @@ export function createLedgerClient(options: LedgerClientOptions): ClosableLedger
 
   const getOrder = (orderId: string) => read<OrderResult>(`/v1/orders/${encodeURIComponent(orderId)}`);
 
+  /**
+   * No read-back before a batch is sent again: it would take one read per order, while the resent batch is one
+   * request that answers every order already applied with its stored result (duplicate: true) — a batch is one
+   * entry, so after an uncertain attempt either all of its orders were applied by it or none was.
+   */
+  const applyOrders = async (orders: Order[]): Promise<OrderResult[]> => {
+    const { results } = await write<OrderBatchResult>('/v1/orders/batch', { orders });
+    // The caller maps results[i] to orders[i]: an answer that does not line up must not be taken for one.
+    const aligned =
+      Array.isArray(results) &&
+      results.length === orders.length &&
+      orders.every((order, i) => results[i]?.orderId === order.orderId);
+    if (!aligned) {
+      throw new LedgerClientError('POST /v1/orders/batch: the answer is not one result per order in the order sent');
+    }
+    return results;
+  };
+
   return {
     applyOrder: (order: Order) => write<OrderResult>('/v1/orders', order, () => getOrder(order.orderId)),
-    // TEMPORARY until the ledger's batch route lands (branch ledger-batch): one call per order.
-    applyOrders: async (orders: Order[]) => {
-      const results: OrderResult[] = [];
-      for (const order of orders)
-        results.push(await write<OrderResult>('/v1/orders', order, () => getOrder(order.orderId)));
-      return results;
-    },
+    applyOrders,
     getOrder,
     positions: async (account?: string) =>
       (await read<Position[]>(account ? `/v1/positions?account=${encodeURIComponent(account)}` : '/v1/positions')) ??

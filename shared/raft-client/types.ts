@@ -39,7 +39,11 @@ export interface NodeStatus {
  */
 export interface LedgerClient {
   applyOrder(order: Order): Promise<OrderResult>;
-  /** One ledger entry for all the orders; results in the orders' order. Safe to retry like applyOrder. */
+  /**
+   * One ledger entry for all the orders (1 to MAX_BATCH_ORDERS), applied atomically and in order; one result per
+   * order, in the orders' order. Safe to retry like applyOrder: every order keeps its own orderId, so a repeat
+   * answers each order already applied with its first result (`duplicate: true`).
+   */
   applyOrders(orders: Order[]): Promise<OrderResult[]>;
   getOrder(orderId: string): Promise<OrderResult | undefined>;
   positions(account?: string): Promise<Position[]>;

@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import { describeZodError, OrderSchema, type Order, type OrderResult } from '../../../shared/domain/order';
+import {
+  describeZodError,
+  OrderSchema,
+  type Order,
+  type OrderBatchResult,
+  type OrderResult,
+} from '../../../shared/domain/order';
 import type { Position, RiskLimits } from '../../../shared/raft-client/types';
 import { LedgerCommandSchema, type LedgerCommand } from './commands';
 import { checkRisk, DEFAULT_RISK_LIMITS, positionDelta } from './risk';
@@ -14,8 +20,11 @@ export interface CommandError {
   error: string;
 }
 
-/** Per command: order → OrderResult, setLimits → the limits now in force, halt/resume → HaltState. */
-export type LedgerApplyResult = OrderResult | RiskLimits | HaltState | CommandError;
+/**
+ * Per command: order → OrderResult, orderBatch → OrderBatchResult, setLimits → the limits now in force,
+ * halt/resume → HaltState.
+ */
+export type LedgerApplyResult = OrderResult | OrderBatchResult | RiskLimits | HaltState | CommandError;
 
 export function isCommandError(result: LedgerApplyResult): result is CommandError {
   return 'error' in result;
@@ -88,6 +97,11 @@ export class LedgerStateMachine {
     switch (command.type) {
       case 'order':
         return this.applyOrder(command.order);
+      case 'orderBatch':
+        // One entry, applied in order with nothing in between: each order sees the positions (and the seqs)
+        // of the ones before it, a repeated id within the batch answers the first one's result, and since
+        // applyOrder cannot fail, a batch that parsed is applied whole.
+        return { results: command.orders.map((order) => this.applyOrder(order)) };
       case 'setLimits':
         this.currentLimits = { ...this.currentLimits, ...definedOnly(command.limits) };
         return { ...this.currentLimits };

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
-import type { Order, OrderResult } from '../../../shared/domain/order';
+import type { Order, OrderBatchResult, OrderResult } from '../../../shared/domain/order';
 import type { MemberInfo, NodeStatus, Position, RiskLimits } from '../../../shared/raft-client/types';
 import { Chaos } from '../chaos';
 import type { NodeConfig } from '../config';
@@ -580,6 +580,10 @@ export class LedgerNode implements LedgerNodeApi {
 
   applyOrder(order: Order): Promise<Outcome<OrderResult>> {
     return this.propose<OrderResult>({ type: 'order', order });
+  }
+
+  applyOrders(orders: Order[]): Promise<Outcome<OrderBatchResult>> {
+    return this.propose<OrderBatchResult>({ type: 'orderBatch', orders });
   }
 
   setLimits(limits: Partial<RiskLimits>): Promise<Outcome<RiskLimits>> {

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import type { Order, OrderResult } from '../../../shared/domain/order';
+import type { Order, OrderBatchResult, OrderResult } from '../../../shared/domain/order';
 import {
   checkRisk,
   DEFAULT_RISK_LIMITS,
@@ -182,6 +182,140 @@ describe('LedgerStateMachine', () => {
     expect(() => LedgerStateMachine.restore(JSON.stringify(twice))).toThrow('order x appears twice');
   });
 
+  describe('order batches', () => {
+    const batch = (...orders: Order[]): LedgerCommand => ({ type: 'orderBatch', orders });
+    const resultsOf = (r: LedgerApplyResult): OrderResult[] => (r as OrderBatchResult).results;
+    const accepted = (o: Order, seq: number, position: number): OrderResult => ({
+      ...o,
+      status: 'ACCEPTED',
+      seq,
+      duplicate: false,
+      position,
+    });
+
+    it('applies in order with gapless seqs; repeats of earlier entries and within the batch answer the first result', () => {
+      const ledger = new LedgerStateMachine();
+      const a = order({ orderId: 'a', quantity: 1 });
+      const b = order({ orderId: 'b', quantity: 2 });
+      const c = order({ orderId: 'c', quantity: 3 });
+      applyOne(ledger, { type: 'order', order: a });
+      const first = resultsOf(applyOne(ledger, batch(b, c)));
+      expect(first).toEqual([accepted(b, 2, 3), accepted(c, 3, 6)]);
+
+      const d = order({ orderId: 'd', quantity: 4 });
+      const big = order({ orderId: 'big', quantity: 20_000 });
+      const f = order({ orderId: 'f', side: 'SELL', quantity: 5 });
+      // A repeated id is the same order whatever its payload: the second 'd' answers the first 'd'.
+      const results = resultsOf(applyOne(ledger, batch(d, a, b, { ...d, quantity: 99 }, big, f)));
+      expect(results).toEqual([
+        accepted(d, 4, 10),
+        { ...accepted(a, 1, 1), duplicate: true },
+        { ...accepted(b, 2, 3), duplicate: true },
+        { ...accepted(d, 4, 10), duplicate: true },
+        {
+          ...big,
+          status: 'REJECTED',
+          reason: 'quantity 20000 exceeds the per-order limit of 10000',
+          duplicate: false,
+          position: 10,
+        },
+        accepted(f, 5, 5),
+      ]);
+      expect(ledger.lastSeq).toBe(5);
+      expect(ledger.appliedIndex).toBe(3);
+      expect(ledger.positions()).toEqual([{ account: 'acct', symbol: 'AAPL', quantity: 5 }]);
+      // Its orders are recorded one by one: a single repeat, or a repeat of the whole batch, answers them.
+      expect(applyOne(ledger, { type: 'order', order: f })).toEqual({ ...accepted(f, 5, 5), duplicate: true });
+      expect(resultsOf(applyOne(ledger, batch(d, big)))).toEqual([
+        { ...results[0], duplicate: true },
+        { ...results[4], duplicate: true },
+      ]);
+      expect(ledger.lastSeq).toBe(5);
+    });
+
+    it('lets each order see the position the earlier ones left: the risk check rejects some and accepts later ones', () => {
+      const ledger = new LedgerStateMachine();
+      applyOne(ledger, { type: 'setLimits', limits: { maxAbsPosition: 100 } });
+      const results = resultsOf(
+        applyOne(
+          ledger,
+          batch(
+            order({ orderId: 'r1', quantity: 60 }),
+            order({ orderId: 'r2', quantity: 60 }),
+            order({ orderId: 'r3', side: 'SELL', quantity: 30 }),
+            order({ orderId: 'r4', quantity: 60 }),
+          ),
+        ),
+      );
+      expect(results.map((r) => [r.orderId, r.status, r.seq, r.position])).toEqual([
+        ['r1', 'ACCEPTED', 1, 60],
+        ['r2', 'REJECTED', undefined, 60],
+        ['r3', 'ACCEPTED', 2, 30],
+        ['r4', 'ACCEPTED', 3, 90],
+      ]);
+      expect(results[1]!.reason).toBe('position 120 in AAPL after the fill would exceed the limit of ±100');
+    });
+
+    it('is never split by a halt: a halt entry lands before or after a whole batch, and its rejections stand', () => {
+      const ledger = new LedgerStateMachine();
+      const before = [order({ orderId: 'h1' }), order({ orderId: 'h2' })];
+      const after = [order({ orderId: 'h3' }), order({ orderId: 'h4' })];
+      const results = applyAll(ledger, [batch(...before), { type: 'halt', reason: 'fat finger' }, batch(...after)]);
+      expect(resultsOf(results[0]!).map((r) => [r.status, r.seq])).toEqual([
+        ['ACCEPTED', 1],
+        ['ACCEPTED', 2],
+      ]);
+      expect(resultsOf(results[2]!).map((r) => [r.status, r.reason])).toEqual([
+        ['REJECTED', 'trading is halted: fat finger'],
+        ['REJECTED', 'trading is halted: fat finger'],
+      ]);
+      applyOne(ledger, { type: 'resume' });
+      // Resent after the resume, the batch's orders were decided already: the rejections are answered again.
+      const resent = resultsOf(applyOne(ledger, batch(...after, order({ orderId: 'h5' }))));
+      expect(resent.map((r) => [r.orderId, r.status, r.duplicate, r.seq])).toEqual([
+        ['h3', 'REJECTED', true, undefined],
+        ['h4', 'REJECTED', true, undefined],
+        ['h5', 'ACCEPTED', false, 3],
+      ]);
+    });
+
+    it('applies none of a malformed batch: one bad order makes the entry a no-op with an error naming it', () => {
+      const ledger = new LedgerStateMachine();
+      applyOne(ledger, { type: 'order', order: order({ orderId: 'x' }) });
+      const before = JSON.parse(ledger.snapshot());
+      const bad = {
+        type: 'orderBatch',
+        orders: [order({ orderId: 'ok' }), { ...order({ orderId: 'neg' }), price: -1 }],
+      };
+      expect(applyOne(ledger, JSON.stringify(bad))).toEqual({ error: expect.stringContaining('orders.1.price') });
+      expect(applyOne(ledger, JSON.stringify({ type: 'orderBatch', orders: [] }))).toEqual({
+        error: expect.stringContaining('orders'),
+      });
+      expect(JSON.parse(ledger.snapshot())).toEqual({ ...before, appliedIndex: 3 });
+      expect(ledger.getOrder('ok')).toBeUndefined();
+    });
+
+    it('round-trips batch-made state through snapshot and restore, and goes on identically', () => {
+      const ledger = new LedgerStateMachine();
+      applyAll(ledger, [
+        batch(order({ orderId: 's1' }), order({ orderId: 's2', quantity: 20_000 }), order({ orderId: 's1' })),
+        batch(order({ orderId: 's3', account: 'other', side: 'SELL' }), order({ orderId: 's4', symbol: 'MSFT' })),
+      ]);
+      const restored = LedgerStateMachine.restore(ledger.snapshot());
+      expect(restored.snapshot()).toBe(ledger.snapshot());
+      expect(restored.lastSeq).toBe(3);
+      const next = batch(order({ orderId: 's2' }), order({ orderId: 's5' }), order({ orderId: 's3' }));
+      const original = applyOne(ledger, next);
+      expect(applyOne(restored, next)).toEqual(original);
+      expect(resultsOf(original).map((r) => [r.orderId, r.duplicate, r.seq])).toEqual([
+        ['s2', true, undefined],
+        ['s5', false, 4],
+        ['s3', true, 2],
+      ]);
+      expect(restored.snapshot()).toBe(ledger.snapshot());
+    });
+  });
+
   it('checkRisk is a pure function of the order and its context', () => {
     const context = { limits: { ...DEFAULT_RISK_LIMITS }, halted: false, haltReason: null, position: 999_995 };
     expect(checkRisk(order({ quantity: 5 }), context)).toBeUndefined();
@@ -202,6 +336,12 @@ describe('LedgerStateMachine properties', () => {
   });
   const commandArb: fc.Arbitrary<LedgerCommand | string> = fc.oneof(
     { weight: 12, arbitrary: orderArb.map((o): LedgerCommand => ({ type: 'order', order: o })) },
+    {
+      weight: 3,
+      arbitrary: fc
+        .array(orderArb, { minLength: 1, maxLength: 8 })
+        .map((orders): LedgerCommand => ({ type: 'orderBatch', orders })),
+    },
     {
       weight: 1,
       arbitrary: fc
@@ -228,8 +368,9 @@ describe('LedgerStateMachine properties', () => {
     const ledger = new LedgerStateMachine();
     return { ledger, results: applyAll(ledger, commands) };
   }
+  /** Every order's result in log order, a batch's results in its order. */
   const orderResults = (results: LedgerApplyResult[]): OrderResult[] =>
-    results.filter((r): r is OrderResult => 'orderId' in r);
+    results.flatMap((r) => ('results' in r ? r.results : 'orderId' in r ? [r] : []));
 
   it('gives accepted orders the sequence numbers 1..n with no gaps', () => {
     fc.assert(
@@ -250,7 +391,7 @@ describe('LedgerStateMachine properties', () => {
         const { ledger, results } = run(commands);
         const sums = new Map<string, number>();
         let limits = { ...DEFAULT_RISK_LIMITS };
-        for (const r of results) {
+        for (const r of results.flatMap((x) => ('results' in x ? x.results : [x]))) {
           if ('maxAbsPosition' in r) limits = r;
           if (!('orderId' in r) || r.status !== 'ACCEPTED' || r.duplicate) continue;
           expect(Math.abs(r.position)).toBeLessThanOrEqual(limits.maxAbsPosition);
@@ -295,6 +436,23 @@ describe('LedgerStateMachine properties', () => {
         expect([...prefix.results, ...rest]).toEqual(whole.results);
         expect(restored.snapshot()).toBe(whole.ledger.snapshot());
         expect(restored.positions()).toEqual(whole.ledger.positions());
+      }),
+    );
+  });
+
+  it('applies a batch exactly as its orders one entry each', () => {
+    fc.assert(
+      fc.property(commandsArb, (commands) => {
+        const batched = run(commands);
+        const unbatched = run(
+          commands.flatMap((c): (LedgerCommand | string)[] =>
+            typeof c !== 'string' && c.type === 'orderBatch' ? c.orders.map((o) => ({ type: 'order', order: o })) : [c],
+          ),
+        );
+        expect(orderResults(batched.results)).toEqual(orderResults(unbatched.results));
+        const { appliedIndex: _a, ...batchedState } = JSON.parse(batched.ledger.snapshot());
+        const { appliedIndex: _b, ...unbatchedState } = JSON.parse(unbatched.ledger.snapshot());
+        expect(batchedState).toEqual(unbatchedState);
       }),
     );
   });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
-import type { Order, OrderResult } from '../../../shared/domain/order';
-import { encodeCommand, LedgerStateMachine } from '../../../raft-node/src/ledger';
+import type { Order, OrderBatchResult, OrderResult } from '../../../shared/domain/order';
+import { encodeCommand, LedgerStateMachine, type LedgerCommand } from '../../../raft-node/src/ledger';
 import {
   checkLinearizability,
   checkSeqs,
@@ -152,6 +152,14 @@ const apply = (client: number, o: Order, from: number, to?: number, output?: Ord
   op<LedgerInput, LedgerOutput>(client, { kind: 'applyOrder', order: o }, from, to, output);
 const get = (client: number, orderId: string, from: number, to: number, output: OrderResult | null) =>
   op<LedgerInput, LedgerOutput>(client, { kind: 'getOrder', orderId }, from, to, output);
+/** A write's order ids; given its output, only those it reports as first applied (duplicate: false). */
+function answeredIds(input: LedgerInput, output: LedgerOutput | undefined): string[] {
+  if (input.kind === 'getOrder') return [];
+  const orders = input.kind === 'applyOrder' ? [input.order] : input.orders;
+  if (output === undefined) return orders.map((o) => o.orderId);
+  const results = output === null ? [] : Array.isArray(output) ? output : [output];
+  return results.filter((r) => !r.duplicate).map((r) => r.orderId);
+}
 const verdictOf = (history: Operation<LedgerInput, LedgerOutput>[]) =>
   checkLinearizability(ledgerModel, history).verdict;
 
@@ -216,9 +224,81 @@ describe('ledgerModel', () => {
       get(3, 'b', 20, 30, null),
     ]);
     expect(result).toMatchObject({ verdict: 'not-linearizable', partitions: 2 });
-    expect(result.failingPartition?.every((o) => o.input.kind === 'getOrder' || o.input.order.orderId === 'b')).toBe(
+    expect(result.failingPartition?.every((o) => o.input.kind !== 'applyOrder' || o.input.order.orderId === 'b')).toBe(
       true,
     );
+  });
+});
+
+describe('ledgerModel with batches', () => {
+  const a = order('a');
+  const b = order('b');
+  const c = order('c');
+  const batch = (client: number, orders: Order[], from: number, to?: number, output?: OrderResult[]) =>
+    op<LedgerInput, LedgerOutput>(client, { kind: 'applyBatch', orders }, from, to, output);
+  const ab = [accepted(a, 1), accepted(b, 2, false, 20)];
+
+  it('accepts a batch, reads of its orders, and a resent batch answered as duplicates', () => {
+    expect(
+      verdictOf([
+        batch(1, [a, b], 0, 10, ab),
+        get(2, 'b', 20, 30, ab[1]!),
+        batch(1, [a, b, c], 40, 50, [{ ...ab[0]!, duplicate: true }, { ...ab[1]!, duplicate: true }, accepted(c, 3)]),
+      ]),
+    ).toBe('linearizable');
+  });
+
+  it('answers a repeat within the batch with the first result, and nothing else', () => {
+    const again = order('a', 99);
+    expect(verdictOf([batch(1, [a, again], 0, 10, [accepted(a, 1), { ...accepted(a, 1), duplicate: true }])])).toBe(
+      'linearizable',
+    );
+    expect(verdictOf([batch(1, [a, again], 0, 10, [accepted(a, 1), accepted(again, 2)])])).toBe('not-linearizable');
+    expect(verdictOf([batch(1, [a, b], 0, 10, [accepted(a, 1)])])).toBe('not-linearizable');
+  });
+
+  it('finds a torn batch that per-order checking of N same-interval operations would pass', () => {
+    // While the batch runs, one reader sees b applied; a reader starting after that does not see a.
+    const torn = [batch(1, [a, b], 0, 100, ab), get(2, 'b', 10, 20, ab[1]!), get(3, 'a', 30, 40, null)];
+    expect(checkLinearizability(ledgerModel, torn)).toMatchObject({ verdict: 'not-linearizable', partitions: 1 });
+    const split = [apply(1, a, 0, 100, ab[0]), apply(1, b, 0, 100, ab[1]), ...torn.slice(1)];
+    expect(checkLinearizability(ledgerModel, split)).toMatchObject({ verdict: 'linearizable', partitions: 2 });
+    // A timed-out batch is atomic too: applied at one instant or not at all.
+    expect(verdictOf([batch(1, [a, b], 0), get(2, 'b', 10, 20, ab[1]!), get(3, 'a', 30, 40, null)])).toBe(
+      'not-linearizable',
+    );
+    expect(verdictOf([batch(1, [a, b], 0), get(2, 'b', 10, 20, null), get(3, 'a', 30, 40, ab[0]!)])).toBe(
+      'linearizable',
+    );
+  });
+
+  it('partitions by the ids batches link together, single ids still on their own', () => {
+    const result = checkLinearizability(ledgerModel, [
+      batch(1, [a, b], 0, 10, ab),
+      get(2, 'c', 20, 30, null),
+      apply(3, c, 40, 50, accepted(c, 3)),
+      get(2, 'a', 60, 70, ab[0]!),
+    ]);
+    expect(result).toMatchObject({ verdict: 'linearizable', partitions: 2 });
+  });
+
+  it('checkSeqs: a batch takes consecutive seqs in its order, its duplicates aside', () => {
+    const dupC = { ...accepted(c, 1), duplicate: true };
+    const good = batch(1, [a, c, b], 10, 20, [accepted(a, 2), dupC, accepted(b, 3, false, 20)]);
+    const final = [
+      { orderId: 'c', seq: 1 },
+      { orderId: 'a', seq: 2 },
+      { orderId: 'b', seq: 3 },
+    ];
+    expect(checkSeqs([apply(2, c, 0, 5, accepted(c, 1)), good], final)).toEqual({ ok: true, problems: [] });
+    const gap = batch(1, [a, b], 10, 20, [accepted(a, 1), accepted(b, 3, false, 20)]);
+    const swapped = batch(1, [a, b], 10, 20, [accepted(a, 2), accepted(b, 1, false, 20)]);
+    expect(checkSeqs([gap]).problems).toEqual([
+      `operation ${gap.id}: the batch's new acceptances have seqs 1, 3, not consecutive in its order`,
+    ]);
+    expect(checkSeqs([swapped]).problems).toEqual([
+      `operation ${swapped.id}: the batch's new acceptances have seqs 2, 1, not consecutive in its order`,
+    ]);
   });
 });
 
@@ -273,13 +353,20 @@ describe('checkSeqs', () => {
  * A history that is linearizable by construction: each operation takes effect at a random instant inside its
  * interval, on a real ledger; some answers are lost (timed out), whether or not the operation took effect.
  */
-function generateHistory(seed: number, operations: number, clients: number, orderIds: number) {
+function generateHistory(seed: number, operations: number, clients: number, orderIds: number, batches = false) {
   const stepArb = fc.record({
     client: fc.integer({ min: 0, max: clients - 1 }),
     think: fc.integer({ min: 0, max: 5 }),
     duration: fc.integer({ min: 1, max: 40 }),
     orderNumber: fc.integer({ min: 1, max: orderIds }),
     isRead: fc.integer({ min: 0, max: 2 }).map((n) => n === 0),
+    /** More order ids for a batch (with the first, possibly repeated); none: a single order. */
+    batchMore: batches
+      ? fc.oneof(
+          { weight: 3, arbitrary: fc.constant<number[]>([]) },
+          { weight: 1, arbitrary: fc.array(fc.integer({ min: 1, max: orderIds }), { minLength: 1, maxLength: 4 }) },
+        )
+      : fc.constant<number[]>([]),
     quantity: fc.integer({ min: 1, max: 50 }),
     timedOut: fc.integer({ min: 0, max: 19 }).map((n) => n === 0),
     tookEffectAnyway: fc.boolean(),
@@ -293,9 +380,12 @@ function generateHistory(seed: number, operations: number, clients: number, orde
     const completeTime = invokeTime + step.duration;
     clock[step.client] = completeTime;
     const orderId = `o${step.orderNumber}`;
+    const batch = [order(orderId, step.quantity), ...step.batchMore.map((n) => order(`o${n}`, step.quantity))];
     const input: LedgerInput = step.isRead
       ? { kind: 'getOrder', orderId }
-      : { kind: 'applyOrder', order: order(orderId, step.quantity) };
+      : step.batchMore.length > 0
+        ? { kind: 'applyBatch', orders: batch }
+        : { kind: 'applyOrder', order: batch[0]! };
     const tookEffect = !step.timedOut || step.tookEffectAnyway;
     return {
       op: { id: i, clientId: step.client, input, invokeTime, completeTime: step.timedOut ? undefined : completeTime },
@@ -307,49 +397,61 @@ function generateHistory(seed: number, operations: number, clients: number, orde
   for (const p of planned
     .filter((p) => p.effectAt !== null)
     .sort((x, y) => (x.effectAt as number) - (y.effectAt as number))) {
+    const { input } = p.op;
+    const applied = (command: LedgerCommand) => ledger.apply(encodeCommand(command), ledger.appliedIndex + 1);
     const output =
-      p.op.input.kind === 'getOrder'
-        ? (ledger.getOrder(p.op.input.orderId) ?? null)
-        : (ledger.apply(
-            encodeCommand({ type: 'order', order: p.op.input.order }),
-            ledger.appliedIndex + 1,
-          ) as OrderResult);
+      input.kind === 'getOrder'
+        ? (ledger.getOrder(input.orderId) ?? null)
+        : input.kind === 'applyOrder'
+          ? (applied({ type: 'order', order: input.order }) as OrderResult)
+          : (applied({ type: 'orderBatch', orders: input.orders }) as OrderBatchResult).results;
     if (!p.timedOut) p.op.output = output;
   }
   return { history: planned.map((p) => p.op), ledger };
 }
 
 describe('checker on generated histories', () => {
+  /** The history is linearizable (found quickly), its seqs match the final ledger, and an injected stale read is not. */
+  function checkGenerated(history: Operation<LedgerInput, LedgerOutput>[], ledger: LedgerStateMachine): void {
+    const started = Date.now();
+    const result = checkLinearizability(ledgerModel, history);
+    expect(result.verdict).toBe('linearizable');
+    expect(Date.now() - started).toBeLessThan(2_000);
+    const appliedIds = new Set(history.flatMap((o) => answeredIds(o.input, undefined)));
+    // Every order the ledger holds was applied by some operation of the history.
+    const finalAccepted = [...appliedIds]
+      .map((orderId) => ledger.getOrder(orderId))
+      .filter((r): r is OrderResult => r?.status === 'ACCEPTED')
+      .map((r) => ({ orderId: r.orderId, seq: r.seq as number }));
+    expect(finalAccepted).toHaveLength(ledger.lastSeq);
+    expect(checkSeqs(history, finalAccepted)).toEqual({ ok: true, problems: [] });
+
+    // Break it: a read that says "not found" although an application of the order was acknowledged before.
+    const acknowledged = history.find((o) => o.output !== undefined && answeredIds(o.input, o.output).length > 0)!;
+    const orderId = answeredIds(acknowledged.input, acknowledged.output)[0]!;
+    const stale: Operation<LedgerInput, LedgerOutput> = {
+      id: 'stale',
+      clientId: 99,
+      input: { kind: 'getOrder', orderId },
+      output: null,
+      invokeTime: (acknowledged.completeTime as number) + 1,
+      completeTime: (acknowledged.completeTime as number) + 2,
+    };
+    expect(checkLinearizability(ledgerModel, [...history, stale]).verdict).toBe('not-linearizable');
+  }
+
   it('checks a few hundred concurrent operations quickly and finds an injected stale read', () => {
     for (const seed of [1, 2, 3]) {
       const { history, ledger } = generateHistory(seed, 400, 8, 60);
-      const started = Date.now();
-      const result = checkLinearizability(ledgerModel, history);
-      expect(result.verdict).toBe('linearizable');
-      expect(Date.now() - started).toBeLessThan(2_000);
-      // Every order the ledger holds was applied by some operation of the history.
-      const appliedIds = new Set(
-        history.flatMap((o) => (o.input.kind === 'applyOrder' ? [o.input.order.orderId] : [])),
-      );
-      const finalAccepted = [...appliedIds]
-        .map((orderId) => ledger.getOrder(orderId))
-        .filter((r): r is OrderResult => r?.status === 'ACCEPTED')
-        .map((r) => ({ orderId: r.orderId, seq: r.seq as number }));
-      expect(finalAccepted).toHaveLength(ledger.lastSeq);
-      expect(checkSeqs(history, finalAccepted)).toEqual({ ok: true, problems: [] });
+      checkGenerated(history, ledger);
+    }
+  });
 
-      // Break it: a read that answered with a result now says "not found" although the order was acknowledged before.
-      const acknowledged = history.find((o) => o.input.kind === 'applyOrder' && o.output && !o.output.duplicate);
-      const orderId = acknowledged?.input.kind === 'applyOrder' ? acknowledged.input.order.orderId : '';
-      const stale: Operation<LedgerInput, LedgerOutput> = {
-        id: 'stale',
-        clientId: 99,
-        input: { kind: 'getOrder', orderId },
-        output: null,
-        invokeTime: (acknowledged?.completeTime as number) + 1,
-        completeTime: (acknowledged?.completeTime as number) + 2,
-      };
-      expect(checkLinearizability(ledgerModel, [...history, stale]).verdict).toBe('not-linearizable');
+  it("does the same with batches linking order ids, at the simulation's concurrency", () => {
+    for (const seed of [4, 5, 6]) {
+      const { history, ledger } = generateHistory(seed, 150, 3, 60, true);
+      expect(history.some((o) => o.input.kind === 'applyBatch')).toBe(true);
+      checkGenerated(history, ledger);
     }
   });
 

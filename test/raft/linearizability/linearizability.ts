@@ -238,21 +238,62 @@ function searchPartition<S, I, O>(
 // ---------------------------------------------------------------------------------------------------------
 // The ledger's order operations.
 
-export type LedgerInput = { kind: 'applyOrder'; order: Order } | { kind: 'getOrder'; orderId: string };
-/** applyOrder → the result; getOrder → the recorded result, or null for "not found". */
-export type LedgerOutput = OrderResult | null;
+export type LedgerInput =
+  | { kind: 'applyOrder'; order: Order }
+  | { kind: 'applyBatch'; orders: Order[] }
+  | { kind: 'getOrder'; orderId: string };
+/** applyOrder → the result; applyBatch → one result per order, in its order; getOrder → the result or null. */
+export type LedgerOutput = OrderResult | OrderResult[] | null;
 
 /**
  * One order id's history: not applied yet; applied by an operation whose answer was lost (the result is bound
  * by the first observation); or applied with a known result.
  */
-export type LedgerModelState =
+export type OrderModelState =
   { kind: 'absent' } | { kind: 'applied-unseen'; order: Order } | { kind: 'applied'; result: OrderResult };
 
-const ABSENT: LedgerModelState = { kind: 'absent' };
+/**
+ * The order ids of one partition that are no longer absent (an id not in the map is absent), kept in id order so
+ * that equal states iterate (and hash) alike whatever order the search applied them in.
+ */
+export type LedgerModelState = ReadonlyMap<string, OrderModelState>;
 
-function orderIdOf(input: LedgerInput): string {
-  return input.kind === 'applyOrder' ? input.order.orderId : input.orderId;
+/** Sets one id's state; a new id is put in its sorted place. */
+function withOrder(state: LedgerModelState, orderId: string, order: OrderModelState): LedgerModelState {
+  if (state.has(orderId)) return new Map(state).set(orderId, order);
+  return new Map([...state, [orderId, order] as const].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/**
+ * The memo's key for one id's state, compact and computed once per state object: a search step hashes the whole
+ * partition's state, and a batch links many ids into one partition.
+ */
+const encodedOrderStates = new WeakMap<OrderModelState, string>();
+function encodeOrderState(state: OrderModelState): string {
+  let code = encodedOrderStates.get(state);
+  if (code === undefined) {
+    const o = state.kind === 'applied' ? state.result : state.kind === 'applied-unseen' ? state.order : undefined;
+    const result = state.kind === 'applied' ? [state.result.status, state.result.seq, state.result.reason] : [];
+    const position = state.kind === 'applied' ? state.result.position : '';
+    code = JSON.stringify([state.kind, o?.account, o?.symbol, o?.side, o?.quantity, o?.price, position, ...result]);
+    encodedOrderStates.set(state, code);
+  }
+  return code;
+}
+
+const ABSENT: OrderModelState = { kind: 'absent' };
+type OrderStep = { ok: boolean; state: OrderModelState };
+
+/** The order ids an operation touches: one, or a batch's. */
+function orderIdsOf(input: LedgerInput): string[] {
+  switch (input.kind) {
+    case 'applyOrder':
+      return [input.order.orderId];
+    case 'applyBatch':
+      return input.orders.map((order) => order.orderId);
+    case 'getOrder':
+      return [input.orderId];
+  }
 }
 
 function sameOrder(result: OrderResult, order: Order): boolean {
@@ -283,7 +324,7 @@ function sameRecord(a: OrderResult, b: OrderResult): boolean {
 }
 
 /** An observation of the recorded result (a duplicate answer or a read) in the given state. */
-function observeRecorded(state: LedgerModelState, observed: OrderResult): { ok: boolean; state: LedgerModelState } {
+function observeRecorded(state: OrderModelState, observed: OrderResult): OrderStep {
   if (state.kind === 'absent') return { ok: false, state };
   if (state.kind === 'applied-unseen') {
     return sameOrder(observed, state.order)
@@ -293,42 +334,120 @@ function observeRecorded(state: LedgerModelState, observed: OrderResult): { ok: 
   return { ok: sameRecord(state.result, observed), state };
 }
 
+/** One order applied, alone or as part of a batch; `output` undefined when the answer was lost. */
+function applyOrder(state: OrderModelState, order: Order, output: OrderResult | undefined): OrderStep {
+  if (output === undefined) {
+    // Its answer was lost: if it is the first application, the result is bound when someone observes it.
+    return { ok: true, state: state.kind === 'absent' ? { kind: 'applied-unseen', order } : state };
+  }
+  if (output === null || typeof output !== 'object' || output.orderId !== order.orderId) return { ok: false, state };
+  if (!output.duplicate) {
+    const ok = state.kind === 'absent' && sameOrder(output, order);
+    return { ok, state: ok ? { kind: 'applied', result: output } : state };
+  }
+  return observeRecorded(state, output);
+}
+
+function readOrder(state: OrderModelState, orderId: string, output: LedgerOutput | undefined): OrderStep {
+  if (output === undefined) return { ok: true, state };
+  if (output === null) return { ok: state.kind === 'absent', state };
+  return !Array.isArray(output) && output.orderId === orderId ? observeRecorded(state, output) : { ok: false, state };
+}
+
+/** A batch: its orders applied one after the other at one instant, so a repeat within it sees the first. */
+function applyBatch(state: LedgerModelState, orders: Order[], output: LedgerOutput | undefined) {
+  const fail = { ok: false, state };
+  if (output !== undefined && (!Array.isArray(output) || output.length !== orders.length)) return fail;
+  let next = state;
+  for (const [i, order] of orders.entries()) {
+    const current = next.get(order.orderId) ?? ABSENT;
+    const step = applyOrder(current, order, output?.[i]);
+    if (!step.ok) return fail;
+    if (step.state !== current) next = withOrder(next, order.orderId, step.state);
+  }
+  return { ok: true, state: next };
+}
+
+/** Union-find over order ids: the connected components of ids linked by batches. */
+function componentsOf(history: readonly Operation<LedgerInput, LedgerOutput>[]) {
+  const parent = new Map<string, string>();
+  const root = (id: string): string => {
+    let r = id;
+    while (parent.get(r) !== undefined && parent.get(r) !== r) r = parent.get(r)!;
+    parent.set(id, r);
+    return r;
+  };
+  for (const op of history) {
+    const [first, ...rest] = orderIdsOf(op.input).map(root);
+    for (const other of rest) if (other !== first) parent.set(other, first!);
+  }
+  return root;
+}
+
 /**
- * The ledger model, partitioned by order id: applyOrder applies an id once (a repeat answers the first result
- * with duplicate: true); getOrder reads it. Seqs cross partitions, so they are checked by checkSeqs.
+ * The ledger model: applyOrder applies an id once (a repeat answers the first result with duplicate: true);
+ * getOrder reads it; applyBatch applies several ids atomically, in order.
+ *
+ * Partitions: P-compositionality (Herlihy & Wing's locality) holds for operations on one object each, so a
+ * history of single orders and reads splits per order id. A batch is one operation over several ids, and
+ * splitting it into N single-id operations with the batch's interval would check each id alone but not that the
+ * batch took effect at one instant: a reader seeing order b of batch {a, b} applied, then a later reader not
+ * seeing a, passes per id yet is a torn batch. So a batch stays one operation, and the partitions are the
+ * connected components of ids linked by batches (ids never batched together still split per id). Seqs cross
+ * partitions, so they are checked by checkSeqs.
  */
 export const ledgerModel: Model<LedgerModelState, LedgerInput, LedgerOutput> = {
-  init: () => ABSENT,
+  init: () => new Map(),
   step(state, input, output) {
-    if (input.kind === 'getOrder') {
-      if (output === undefined) return { ok: true, state };
-      if (output === null) return { ok: state.kind === 'absent', state };
-      return output.orderId === input.orderId ? observeRecorded(state, output) : { ok: false, state };
-    }
-    if (output === undefined) {
-      // Its answer was lost: if it is the first application, the result is bound when someone observes it.
-      return { ok: true, state: state.kind === 'absent' ? { kind: 'applied-unseen', order: input.order } : state };
-    }
-    if (output === null || output.orderId !== input.order.orderId) return { ok: false, state };
-    if (!output.duplicate) {
-      const ok = state.kind === 'absent' && sameOrder(output, input.order);
-      return { ok, state: ok ? { kind: 'applied', result: output } : state };
-    }
-    return observeRecorded(state, output);
+    if (input.kind === 'applyBatch') return applyBatch(state, input.orders, output);
+    const orderId = input.kind === 'applyOrder' ? input.order.orderId : input.orderId;
+    const current = state.get(orderId) ?? ABSENT;
+    const step =
+      input.kind === 'getOrder'
+        ? readOrder(current, orderId, output)
+        : applyOrder(current, input.order, output as OrderResult | undefined);
+    if (!step.ok || step.state === current) return { ok: step.ok, state };
+    return { ok: true, state: withOrder(state, orderId, step.state) };
   },
   partition(history) {
-    const byOrder = new Map<string, Operation<LedgerInput, LedgerOutput>[]>();
+    const rootOf = componentsOf(history);
+    const parts = new Map<string, Operation<LedgerInput, LedgerOutput>[]>();
     for (const op of history) {
-      const key = orderIdOf(op.input);
-      const part = byOrder.get(key);
+      const key = rootOf(orderIdsOf(op.input)[0]!);
+      const part = parts.get(key);
       if (part) part.push(op);
-      else byOrder.set(key, [op]);
+      else parts.set(key, [op]);
     }
-    return [...byOrder.values()];
+    return [...parts.values()];
   },
-  hash: (state) => JSON.stringify(state),
+  hash: (state) => {
+    let hash = '';
+    for (const [orderId, order] of state) hash += `${orderId}=${encodeOrderState(order)};`;
+    return hash;
+  },
   readOnly: (input) => input.kind === 'getOrder',
 };
+
+/** The results an answered operation reported; `application` when it applied them (rather than read). */
+function answeredResults(op: Operation<LedgerInput, LedgerOutput>): { output: OrderResult; application: boolean }[] {
+  const output = op.output;
+  if (isTimedOut(op) || !output) return [];
+  const application = op.input.kind !== 'getOrder';
+  return (Array.isArray(output) ? output : [output]).map((result) => ({ output: result, application }));
+}
+
+/**
+ * A batch is applied at one instant: the orders it accepted for the first time hold consecutive seqs in the
+ * batch's order, with no other order's seq between them. Undefined when that holds (or it is not a batch).
+ */
+function batchSeqProblem(op: Operation<LedgerInput, LedgerOutput>): string | undefined {
+  if (op.input.kind !== 'applyBatch' || !Array.isArray(op.output)) return undefined;
+  const seqs = op.output.filter((r) => r.status === 'ACCEPTED' && !r.duplicate).map((r) => r.seq);
+  const consecutive = seqs.every((seq, i) => seq !== undefined && seq === (seqs[0] as number) + i);
+  return consecutive
+    ? undefined
+    : `operation ${op.id}: the batch's new acceptances have seqs ${seqs.join(', ')}, not consecutive in its order`;
+}
 
 export interface SeqCheck {
   ok: boolean;
@@ -339,6 +458,7 @@ export interface SeqCheck {
  * What the per-order partitions cannot see, because seq is global:
  *  - one seq is never given to two order ids, and one order id always shows the same seq;
  *  - real-time order: an order first applied (duplicate: false) after another's answer arrived has a higher seq;
+ *  - a batch's first-time acceptances hold consecutive seqs in the batch's order (nothing interleaved);
  *  - given the final ledger (every accepted order with its seq, read from a replica at the end): its seqs are
  *    exactly 1..n, every acknowledged acceptance is in it with the same seq, and no acknowledged rejection is.
  */
@@ -353,33 +473,35 @@ export function checkSeqs(
   const firstApplications: { seq: number; invokeTime: number; completeTime: number; id: number | string }[] = [];
 
   for (const op of history) {
-    const output = op.output;
-    if (isTimedOut(op) || !output) continue;
-    if (output.status === 'REJECTED') {
-      rejected.add(output.orderId);
-      continue;
-    }
-    if (output.seq === undefined) {
-      problems.push(`operation ${op.id}: accepted order ${output.orderId} has no seq`);
-      continue;
-    }
-    const holder = orderBySeq.get(output.seq);
-    if (holder !== undefined && holder !== output.orderId) {
-      problems.push(`seq ${output.seq} was given to both ${holder} and ${output.orderId}`);
-    }
-    orderBySeq.set(output.seq, output.orderId);
-    const known = seqByOrder.get(output.orderId);
-    if (known !== undefined && known !== output.seq) {
-      problems.push(`order ${output.orderId} was reported with seq ${known} and with seq ${output.seq}`);
-    }
-    seqByOrder.set(output.orderId, output.seq);
-    if (op.input.kind === 'applyOrder' && !output.duplicate) {
-      firstApplications.push({
-        seq: output.seq,
-        invokeTime: op.invokeTime,
-        completeTime: op.completeTime as number,
-        id: op.id,
-      });
+    const batchProblem = batchSeqProblem(op);
+    if (batchProblem) problems.push(batchProblem);
+    for (const { output, application } of answeredResults(op)) {
+      if (output.status === 'REJECTED') {
+        rejected.add(output.orderId);
+        continue;
+      }
+      if (output.seq === undefined) {
+        problems.push(`operation ${op.id}: accepted order ${output.orderId} has no seq`);
+        continue;
+      }
+      const holder = orderBySeq.get(output.seq);
+      if (holder !== undefined && holder !== output.orderId) {
+        problems.push(`seq ${output.seq} was given to both ${holder} and ${output.orderId}`);
+      }
+      orderBySeq.set(output.seq, output.orderId);
+      const known = seqByOrder.get(output.orderId);
+      if (known !== undefined && known !== output.seq) {
+        problems.push(`order ${output.orderId} was reported with seq ${known} and with seq ${output.seq}`);
+      }
+      seqByOrder.set(output.orderId, output.seq);
+      if (application && !output.duplicate) {
+        firstApplications.push({
+          seq: output.seq,
+          invokeTime: op.invokeTime,
+          completeTime: op.completeTime as number,
+          id: op.id,
+        });
+      }
     }
   }
 

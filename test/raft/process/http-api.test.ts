@@ -1,21 +1,11 @@
 import { startRaftCluster, type RaftCluster } from '../../support/raft-cluster';
+import { callNode as call } from '../../support/raft-http';
 
 /** Issue 2's HTTP contract, checked against real node processes. */
 
 jest.setTimeout(60_000);
 
 const order = { orderId: 'api-1', account: 'acct', symbol: 'MSFT', side: 'BUY', quantity: 3, price: 50 };
-
-async function call(url: string, method: string, path: string, body?: unknown) {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    redirect: 'manual',
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
-}
 
 describe('Raft HTTP API', () => {
   let cluster: RaftCluster;

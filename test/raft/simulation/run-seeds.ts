@@ -17,8 +17,21 @@ function positiveInt(name: string, raw: string | undefined, fallback: number): n
 }
 
 const { values } = parseArgs({
-  options: { seeds: { type: 'string' }, from: { type: 'string' }, duration: { type: 'string' } },
+  options: {
+    seeds: { type: 'string' },
+    from: { type: 'string' },
+    duration: { type: 'string' },
+    help: { type: 'boolean' },
+  },
 });
+if (values.help) {
+  console.log(
+    'usage: npm run sim:raft -- [--seeds N (1000)] [--from S (1)] [--duration UNITS (2000)]\n' +
+      'Runs seeds S..S+N-1 of the deterministic Raft simulation (clients send single orders, batches and reads);\n' +
+      'prints totals per 250 seeds and a replay command for each failing seed; exits 1 if any failed.',
+  );
+  process.exit(0);
+}
 const count = positiveInt('seeds', values.seeds, 1000);
 const from = positiveInt('from', values.from, 1);
 const duration = positiveInt('duration', values.duration, 2000);
@@ -36,7 +49,7 @@ for (let first = from; first < from + count; first += chunk) {
   console.log(
     `seeds ${first}..${first + n - 1}: ${summary.millis} ms, elections ${t.elections}, crashes ${t.crashes}, ` +
       `partitions ${t.partitions}, snapshots ${t.snapshotsSent}, membership changes ${t.membershipChanges}, transfers ${t.transfers}, ` +
-      `ops ${t.operations} (acked ${t.acknowledged}, timed out ${t.timedOut})`,
+      `ops ${t.operations} (batches ${t.batches}, acked ${t.acknowledged}, timed out ${t.timedOut})`,
   );
 }
 console.log(`${count} seeds in ${Date.now() - started} ms, ${failures} failed`);

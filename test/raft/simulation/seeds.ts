@@ -25,6 +25,7 @@ export function runSeeds(
     membershipChanges: 0,
     transfers: 0,
     operations: 0,
+    batches: 0,
     acknowledged: 0,
     timedOut: 0,
   };

@@ -15,7 +15,7 @@ import {
   type Ready,
   type Snapshot,
 } from '../../../raft-node/src/core';
-import { encodeCommand, isCommandError, LedgerStateMachine } from '../../../raft-node/src/ledger';
+import { encodeCommand, isCommandError, LedgerStateMachine, type LedgerCommand } from '../../../raft-node/src/ledger';
 import {
   checkLinearizability,
   checkSeqs,
@@ -52,6 +52,8 @@ export interface SimStats {
   membershipChanges: number;
   transfers: number;
   operations: number;
+  /** Operations that were batches (each is one operation over several order ids). */
+  batches: number;
   acknowledged: number;
   timedOut: number;
 }
@@ -97,10 +99,14 @@ interface SimNode {
   retired: boolean;
 }
 
+/** What a client proposes: one order, or a batch of them in one entry. */
+type WriteInput = Exclude<LedgerInput, { kind: 'getOrder' }>;
+
 interface Client {
   id: number;
   op: Operation<LedgerInput, LedgerOutput> | null;
-  retry: Order | null;
+  /** A write whose outcome is unknown (or that never got into the log): sent again as it was (exactly-once). */
+  retry: WriteInput | null;
   leaderGuess: NodeId | null;
   nextAt: number;
 }
@@ -188,6 +194,7 @@ class Simulation {
       membershipChanges: 0,
       transfers: 0,
       operations: 0,
+      batches: 0,
       acknowledged: 0,
       timedOut: 0,
     };
@@ -389,11 +396,12 @@ class Simulation {
     }
     node.applied = e.index;
     this.recordCommitted(node, e);
-    let result: OrderResult | null = null;
+    let result: LedgerOutput = null;
     if (e.type === 'normal') {
       const applied = node.ledger.apply(e.data, e.index);
       if (isCommandError(applied)) throw new SimulationFailure(`${node.id}: entry ${e.index} failed: ${applied.error}`);
-      result = applied as OrderResult;
+      // A batch answers its results in the order of its orders, as the HTTP API does.
+      result = 'results' in applied ? applied.results : (applied as OrderResult);
     } else if (e.type === 'config') {
       this.onConfigApplied(node, e);
     }
@@ -407,7 +415,7 @@ class Simulation {
       // Another entry took its place: this proposal can never commit, so it took no effect; try again.
       this.history.splice(this.history.indexOf(pending.op), 1);
       const input = pending.op.input;
-      pending.client.retry = input.kind === 'applyOrder' ? input.order : null;
+      pending.client.retry = input.kind === 'getOrder' ? null : input;
       pending.client.op = null;
       pending.client.nextAt = this.now + 1;
     }
@@ -595,18 +603,36 @@ class Simulation {
       raft.readIndex(ctx);
       return;
     }
-    const order = c.retry ?? this.newOrder();
-    const res = raft.propose(encodeCommand({ type: 'order', order }));
+    const input = c.retry ?? this.newWrite();
+    const command: LedgerCommand =
+      input.kind === 'applyOrder'
+        ? { type: 'order', order: input.order }
+        : { type: 'orderBatch', orders: input.orders };
+    const res = raft.propose(encodeCommand(command));
     if (!res.ok) {
-      c.retry = order;
+      c.retry = input;
       c.leaderGuess = res.leaderId ?? this.pick(candidates).id;
       c.nextAt = this.now + 5;
       return;
     }
     c.retry = null;
     c.leaderGuess = node.id;
-    const op = this.newOp(c, { kind: 'applyOrder', order });
+    const op = this.newOp(c, input);
     node.proposals.set(res.index, { op, term: res.term, client: c });
+  }
+
+  /**
+   * A fifth of the writes are batches of 2-6 orders in one entry; their orders are new ones or (newOrder's 10%)
+   * repeats of earlier ids, and some batches repeat one of their own ids (a duplicate of the first, in the batch).
+   */
+  private newWrite(): WriteInput {
+    if (this.rand() >= 0.2) return { kind: 'applyOrder', order: this.newOrder() };
+    const orders = Array.from({ length: this.int(2, 6) }, () => this.newOrder());
+    if (this.rand() < 0.2) {
+      const repeated = this.pick(orders);
+      orders.splice(this.int(1, orders.length), 0, { ...repeated, quantity: repeated.quantity + 1 });
+    }
+    return { kind: 'applyBatch', orders };
   }
 
   private newOrder(): Order {
@@ -633,6 +659,7 @@ class Simulation {
     this.history.push(op);
     c.op = op;
     this.stats.operations++;
+    if (input.kind === 'applyBatch') this.stats.batches++;
     return op;
   }
 
@@ -655,7 +682,7 @@ class Simulation {
       // A read that never answered changed nothing: leave it out of the history.
       this.history.splice(this.history.indexOf(op), 1);
     } else {
-      c.retry = op.input.order; // outcome unknown: retry with the same order id (exactly-once)
+      c.retry = op.input; // outcome unknown: retry with the same order ids (exactly-once)
     }
   }
 
@@ -769,7 +796,8 @@ class Simulation {
       return `${n.id}: ${s.role} term ${s.term} commit ${s.commitIndex} applied ${n.applied} last ${s.lastIndex} snapshot ${s.snapshotIndex} config ${JSON.stringify(s.config)}${s.progress ? ` progress ${JSON.stringify(s.progress)}` : ''}`;
     });
     const clients = this.clients.map(
-      (c) => `client ${c.id}: op ${c.op ? JSON.stringify(c.op) : 'none'} retry ${c.retry?.orderId ?? 'none'}`,
+      (c) =>
+        `client ${c.id}: op ${c.op ? JSON.stringify(c.op) : 'none'} retry ${c.retry ? JSON.stringify(c.retry) : 'none'}`,
     );
     return [...nodes, ...clients].join('\n  ');
   }

@@ -28,5 +28,6 @@ describe('Raft deterministic simulation', () => {
     expect(summary.totals.snapshotsSent).toBeGreaterThan(0);
     expect(summary.totals.membershipChanges).toBeGreaterThan(0);
     expect(summary.totals.acknowledged).toBeGreaterThan(seedCount * 10);
+    expect(summary.totals.batches).toBeGreaterThan(seedCount);
   }, 600_000);
 });
