@@ -65,10 +65,11 @@ function makeHandler(overrides: { sqs?: typeof sqs; documents?: typeof documents
 }
 
 /** Writes ticks through the real stream and returns them as the event source mapping would deliver them. */
+let tickCounter = 0;
 async function streamTicks(symbol: string, prices: number[]): Promise<KinesisStreamEvent> {
   const seen = new Set((await readAllRecords(kinesis, streamName)).map((r) => r.record.SequenceNumber));
   const records: TickRecord[] = prices.map((price, i) => ({
-    tick: { symbol, price, size: 1, ts: 1_767_225_600_000 + i },
+    tick: { symbol, price, size: 1, ts: 1_767_225_600_000 + i, tickId: `${symbol}-t${tickCounter++}` },
     correlationId: `${symbol}-c${i}`,
     ingestedAt: 1_767_225_600_000 + i,
   }));
@@ -84,6 +85,8 @@ async function streamTicks(symbol: string, prices: number[]): Promise<KinesisStr
   );
 }
 
+const tickIdOf = (record: KinesisStreamEvent['Records'][number]): string =>
+  (JSON.parse(Buffer.from(record.kinesis.data, 'base64').toString('utf8')) as TickRecord).tick.tickId;
 const commandsOf = (messages: Message[]): OrderCommand[] =>
   messages.map((m) => OrderCommandSchema.parse(JSON.parse(m.Body as string)));
 const loadState = (symbol: string) => new StrategyStateStore(documents, tableName).load(symbol);
@@ -119,9 +122,8 @@ describe('process', () => {
       ['BUY', 12],
       ['SELL', 6],
     ]);
-    const seqOf = (price: number) => event.Records[PRICES.indexOf(price)]!.kinesis.sequenceNumber;
     expect(commands[0]!.order).toEqual({
-      orderId: `shardId-000000000000:${seqOf(12)}:0`,
+      orderId: `ACME:${tickIdOf(event.Records[PRICES.indexOf(12)]!)}:0`,
       account: 'acct-1',
       symbol: 'ACME',
       side: 'BUY',
@@ -178,27 +180,25 @@ describe('process', () => {
     expect(ids).toHaveLength(2);
   });
 
-  it('replays from a crash between sending the commands and writing the state: same ids, applied once', async () => {
+  it('a crash between writing the state and sending its commands: the next reader resends the outbox', async () => {
     const event = await streamTicks('CRSH', PRICES);
-    const crashingDocuments = createDocumentClient(createDynamoDbClient());
-    const heal = injectFault(crashingDocuments, (name) => name === 'PutItemCommand' || name === 'PutCommand');
-    const failed = await makeHandler({ documents: crashingDocuments })(event);
+    const crashingSqs = createSqsClient();
+    const heal = injectFault(crashingSqs, (name) => name === 'SendMessageBatchCommand');
+    const failed = await makeHandler({ sqs: crashingSqs })(event);
     heal();
     expect(failed.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(
       event.Records.map((r) => r.kinesis.sequenceNumber),
     );
-    expect(await loadState('CRSH')).toBeUndefined();
-    const sentBeforeCrash = commandsOf(await drainQueue(sqs, queueUrl));
-    expect(sentBeforeCrash).toHaveLength(2);
+    const written = (await loadState('CRSH')) as StoredStrategyState;
+    expect(written.outbox.map((c) => c.order.side)).toEqual(['BUY', 'SELL']);
+    expect(await drainQueue(sqs, queueUrl)).toEqual([]);
 
+    // The redelivery (a new container) reads the state, resends its outbox and skips the applied ticks.
     expect((await makeHandler()(event)).batchItemFailures).toEqual([]);
-    const resent = commandsOf(await drainQueue(sqs, queueUrl));
-    // Either the FIFO queue dropped the resend (same dedup id) or it carries the same ids for execute to catch.
-    expect(resent.every((c) => sentBeforeCrash.some((s) => s.order.orderId === c.order.orderId))).toBe(true);
-    expect(((await loadState('CRSH')) as StoredStrategyState).state).toEqual({
-      prices: [14, 15, 6, 5],
-      relation: 'BELOW',
-    });
+    expect(commandsOf(await drainQueue(sqs, queueUrl))).toEqual(written.outbox);
+    expect(emf.total(MetricName.OutboxResent)).toBe(2);
+    expect(emf.total(MetricName.TicksSkippedAsApplied)).toBe(PRICES.length);
+    expect(await loadState('CRSH')).toEqual(written);
   });
 
   it('fails only the symbol whose work failed; its redelivery applies it exactly once', async () => {
@@ -212,12 +212,14 @@ describe('process', () => {
         name === 'SendMessageBatchCommand' &&
         (input.Entries as { MessageGroupId: string }[]).some((e) => e.MessageGroupId === 'BADQ'),
     );
-    const response = await makeHandler({ sqs: flakySqs })(event);
+    const handler = makeHandler({ sqs: flakySqs });
+    const response = await handler(event);
     heal();
     expect(response.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(
       bad.Records.map((r) => r.kinesis.sequenceNumber),
     );
-    expect(await loadState('BADQ')).toBeUndefined();
+    // BADQ's state was written with its commands in the outbox; they were never sent.
+    expect(((await loadState('BADQ')) as StoredStrategyState).outbox).toHaveLength(2);
     expect(((await loadState('GOOD')) as StoredStrategyState).lastSequenceNumber).toBe(
       good.Records.at(-1)!.kinesis.sequenceNumber,
     );
@@ -227,7 +229,8 @@ describe('process', () => {
     const redelivery = {
       Records: event.Records.filter((r) => BigInt(r.kinesis.sequenceNumber) >= BigInt(firstFailed)),
     };
-    expect((await makeHandler()(redelivery)).batchItemFailures).toEqual([]);
+    // The same container gets the redelivery: the failure dropped its cached BADQ, so it reads and resends.
+    expect((await handler(redelivery)).batchItemFailures).toEqual([]);
     const commands = commandsOf(await drainQueue(sqs, queueUrl));
     expect(commands.filter((c) => c.order.symbol === 'BADQ').map((c) => c.order.side)).toEqual(['BUY', 'SELL']);
     expect(commands.filter((c) => c.order.symbol === 'GOOD').map((c) => c.order.side)).toEqual(['BUY', 'SELL']);
