@@ -112,7 +112,9 @@ export function createExecuteHandler(deps: ExecuteDeps) {
     await deps.sqs.send(
       new SendMessageCommand({
         QueueUrl: config.EVENTS_QUEUE_URL,
-        MessageBody: JSON.stringify(event),
+        // The stored event comes back from DynamoDB with its keys in another order; parsing puts them in the
+        // schema's order, so a republish (e.g. after the FIFO dedup window) is byte-identical to the first.
+        MessageBody: JSON.stringify(OrderEventSchema.parse(event)),
         MessageGroupId: event.symbol,
         MessageDeduplicationId: event.orderId,
         MessageAttributes: { [CORRELATION_ID_ATTRIBUTE]: { DataType: 'String', StringValue: event.correlationId } },
