@@ -75,8 +75,8 @@ export const stackInfoFile = (dataDir: string) => join(dataDir, 'stack.json');
 /**
  * The embedded cloud in one call: edge endpoint (+ emulators, logs), three Raft nodes, the
  * PipelineStack synthesized and deployed from its template, the local Lambda runtime, and the
- * recorder that drains the events queue into the data dir. This process's SDK clients (and the
- * functions') all go through the edge: AWS_ENDPOINT_URL is set to it.
+ * recorder that drains the events queue into the data dir. This process's SDK clients go through the
+ * edge (AWS_ENDPOINT_URL is set to it); the functions and the mappings' pollers call the emulators directly.
  */
 export async function startEmbeddedStack(opts: EmbeddedStackOptions): Promise<EmbeddedStack> {
   const { dataDir, log } = opts;
@@ -152,8 +152,16 @@ export async function startEmbeddedStack(opts: EmbeddedStackOptions): Promise<Em
       log(`accepted but not enforced locally (access control): ${types.join(', ')}`);
     }
 
+    // The functions (and the mappings' pollers) call the emulators directly: through the edge every request
+    // and response would only be copied once more. Everything else (Secrets Manager, …) and every outside
+    // client, the AWS CLI included, still uses the edge, which also translates the SQS query protocol and
+    // hands out queue URLs on its own address (the patched fauxqs finds a queue by its URL's path, so those
+    // URLs in the functions' environment work against it directly).
     const clientEnv = {
       AWS_ENDPOINT_URL: edge.endpoint,
+      AWS_ENDPOINT_URL_KINESIS: edge.backends.kinesis,
+      AWS_ENDPOINT_URL_DYNAMODB: edge.backends.dynamodb,
+      AWS_ENDPOINT_URL_SQS: edge.backends.sqs,
       AWS_REGION: process.env.AWS_REGION as string,
       AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID as string,
       AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY as string,

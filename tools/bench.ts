@@ -18,6 +18,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { z } from 'zod';
 import { strategyNames } from '../shared/domain/strategy';
 import type { RecordedMessage } from '../local-cloud/records';
+import type { SqsMappingStats } from '../local-cloud/runtime/sqs-mapping';
 import { startEmbeddedStack } from '../local-cloud/stack';
 import { percentile } from '../local-cloud/status';
 import { putTicks, TickSource } from './lib/tick-driver';
@@ -147,6 +148,7 @@ async function main(): Promise<void> {
       await drain(60_000);
     }
     for (const rate of args.rates) {
+      const receivesBefore = stack.runtime.sqsMappingStats();
       const { start, end, landed, sendSeconds } = await drive(rate, args.seconds);
       // The step's backlog drains before it is measured (up to 2 min), so its latencies are complete and the
       // next step starts on an empty pipeline.
@@ -167,6 +169,7 @@ async function main(): Promise<void> {
         const v = step.map(f).sort((a, b) => a - b);
         return `p50 ${percentile(v, 50) ?? '-'} p99 ${percentile(v, 99) ?? '-'} ms`;
       };
+      log(`  SQS mappings: ${receiveShares(receivesBefore, stack.runtime.sqsMappingStats())}`);
       log(
         `  stages: tick→command ${stage((s) => s.commandTs - s.tickTs)} | command→executed ${stage((s) => s.executedTs - s.commandTs)} | executed→event ${stage((s) => s.sentAt - s.executedTs)}`,
       );
@@ -182,6 +185,21 @@ async function main(): Promise<void> {
     kinesis.destroy();
     await stack.stop();
   }
+}
+
+/** Per SQS mapping, the ReceiveMessage calls of a step and the share of them that came back empty. */
+function receiveShares(before: Record<string, SqsMappingStats>, after: Record<string, SqsMappingStats>): string {
+  return Object.entries(after)
+    .map(([id, a]) => {
+      const b = before[id] ?? { receives: 0, emptyReceives: 0, messages: 0 };
+      const receives = a.receives - b.receives;
+      const empty = a.emptyReceives - b.emptyReceives;
+      const messages = a.messages - b.messages;
+      const share = receives > 0 ? ((100 * empty) / receives).toFixed(1) : '-';
+      const perReceive = receives - empty > 0 ? (messages / (receives - empty)).toFixed(2) : '-';
+      return `${id}: ${receives} receives, ${share} % empty, ${perReceive} messages per non-empty receive`;
+    })
+    .join('; ');
 }
 
 main().catch((err: unknown) => {

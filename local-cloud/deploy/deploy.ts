@@ -407,6 +407,16 @@ class TemplateDeployer {
       this.out.kinesisMappings.push({ logicalId: id, functionLogicalId, spec });
     } else if (sourceType === 'AWS::SQS::Queue' && source) {
       const queue = await this.ensure(source);
+      const maximumConcurrency = (props.ScalingConfig as { MaximumConcurrency?: unknown } | undefined)
+        ?.MaximumConcurrency;
+      if (
+        maximumConcurrency !== undefined &&
+        !(Number(maximumConcurrency) >= 2 && Number(maximumConcurrency) <= 1000)
+      ) {
+        throw new Error(
+          `mapping ${id}: ScalingConfig.MaximumConcurrency ${String(maximumConcurrency)} is outside 2..1000`,
+        );
+      }
       const spec: SqsMappingSpec = {
         id,
         queueUrl: queue?.ref ?? '',
@@ -414,11 +424,8 @@ class TemplateDeployer {
         batchSize: Number(props.BatchSize ?? 10),
         maximumBatchingWindowSeconds: window,
         reportBatchItemFailures,
-        // Without ScalingConfig, Lambda scales SQS pollers with the backlog (for FIFO up to the number of
-        // active message groups); the local runtime runs a fixed 10.
-        maximumConcurrency: Number(
-          (props.ScalingConfig as { MaximumConcurrency?: number } | undefined)?.MaximumConcurrency ?? 10,
-        ),
+        // Without ScalingConfig the mapping runs its default pollers (SqsEventSourceMapping's DEFAULT_POLLERS).
+        ...(maximumConcurrency !== undefined ? { maximumConcurrency: Number(maximumConcurrency) } : {}),
       };
       this.out.sqsMappings.push({ logicalId: id, functionLogicalId, spec });
     } else {

@@ -5,13 +5,16 @@ import { LambdaFunction } from './function-pool';
 import { KinesisEventSourceMapping } from './kinesis-mapping';
 import type { LogSink } from './log-sink';
 import { RateSchedule } from './scheduler';
-import { SqsEventSourceMapping } from './sqs-mapping';
+import { SqsEventSourceMapping, type SqsMappingStats } from './sqs-mapping';
 
 export { LambdaFunction } from './function-pool';
 export { CloudWatchLogSink, MemoryLogSink, type LogSink } from './log-sink';
 
 export interface LocalRuntimeOptions {
-  /** Region, credentials and endpoint variables every function gets (its own environment comes from the template). */
+  /**
+   * Region, credentials and endpoint variables every function gets (its own environment comes from the template).
+   * The mappings poll the endpoints its AWS_ENDPOINT_URL_KINESIS / AWS_ENDPOINT_URL_SQS name, when it names them.
+   */
   baseEnv: Record<string, string>;
   logs: LogSink;
   /** Where the Kinesis mappings keep their checkpoints; in memory when absent. */
@@ -28,6 +31,8 @@ export interface LocalRuntimeOptions {
 export interface LocalRuntime {
   /** By the template's logical id. */
   functions: Record<string, LambdaFunction>;
+  /** ReceiveMessage counts of each SQS mapping so far, by the template's logical id. */
+  sqsMappingStats(): Record<string, SqsMappingStats>;
   /** Stops the schedules and ends the runs they started (the market feed), leaving the rest running. */
   stopSchedules(): Promise<void>;
   stop(): Promise<void>;
@@ -47,10 +52,15 @@ export async function startLocalRuntime(deployment: Deployment, opts: LocalRunti
     return fn;
   };
   const checkpoints = new CheckpointStore(opts.checkpointFile);
+  const endpoints = {
+    ...(opts.baseEnv.AWS_ENDPOINT_URL_KINESIS ? { kinesis: opts.baseEnv.AWS_ENDPOINT_URL_KINESIS } : {}),
+    ...(opts.baseEnv.AWS_ENDPOINT_URL_SQS ? { sqs: opts.baseEnv.AWS_ENDPOINT_URL_SQS } : {}),
+  };
   const kinesis = deployment.kinesisMappings.map(
     (m) =>
       new KinesisEventSourceMapping(m.spec, fnFor(m.functionLogicalId), checkpoints, {
         onError,
+        endpoints,
         ...(opts.kinesisPollIntervalMs !== undefined ? { pollIntervalMs: opts.kinesisPollIntervalMs } : {}),
       }),
   );
@@ -59,6 +69,7 @@ export async function startLocalRuntime(deployment: Deployment, opts: LocalRunti
     (m) =>
       new SqsEventSourceMapping(m.spec, fnFor(m.functionLogicalId), {
         onError,
+        endpoints,
         ...(onSqsReceive ? { onReceive: (messages: Message[]) => onSqsReceive(m.spec.queueUrl, messages) } : {}),
       }),
   );
@@ -91,6 +102,7 @@ export async function startLocalRuntime(deployment: Deployment, opts: LocalRunti
     })());
   return {
     functions,
+    sqsMappingStats: () => Object.fromEntries(sqs.map((m) => [m.spec.id, m.stats()])),
     stopSchedules,
     stop: async () => {
       await stopSchedules();

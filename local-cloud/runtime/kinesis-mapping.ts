@@ -11,7 +11,7 @@ import {
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { CheckpointStore } from './checkpoint-store';
-import type { InvokeResult, Invoker } from './types';
+import type { InvokeResult, Invoker, ServiceEndpoints } from './types';
 
 /** A Kinesis event source mapping, with the settings AWS::Lambda::EventSourceMapping takes. */
 export interface KinesisMappingSpec {
@@ -34,6 +34,7 @@ export interface KinesisMappingSpec {
 
 export interface KinesisMappingOptions {
   region?: string;
+  endpoints?: ServiceEndpoints;
   /** How long an empty shard waits before the next GetRecords (AWS polls about once a second; lower gives lower latency). */
   pollIntervalMs?: number;
   /** First retry delay; doubled per attempt up to `maxRetryDelayMs`. */
@@ -80,9 +81,13 @@ export class KinesisEventSourceMapping {
     if (spec.parallelizationFactor < 1 || spec.parallelizationFactor > 10) {
       throw new Error(`mapping ${spec.id}: ParallelizationFactor ${spec.parallelizationFactor} is outside 1..10`);
     }
-    this.kinesis = new KinesisClient({ requestHandler: new NodeHttpHandler() });
+    const { kinesis, sqs } = opts.endpoints ?? {};
+    this.kinesis = new KinesisClient({
+      requestHandler: new NodeHttpHandler(),
+      ...(kinesis ? { endpoint: kinesis } : {}),
+    });
     // Queue URLs from emulators are not always valid endpoints (fauxqs: sqs.<region>.127.0.0.1); the configured endpoint decides.
-    this.sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
+    this.sqs = new SQSClient({ useQueueUrlAsEndpoint: false, ...(sqs ? { endpoint: sqs } : {}) });
     this.region = opts.region ?? process.env.AWS_REGION ?? 'us-east-1';
   }
 

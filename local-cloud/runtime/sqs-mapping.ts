@@ -5,7 +5,7 @@ import {
   type Message,
   type MessageAttributeValue,
 } from '@aws-sdk/client-sqs';
-import type { InvokeResult, Invoker } from './types';
+import type { InvokeResult, Invoker, ServiceEndpoints } from './types';
 
 /** An SQS event source mapping, with the settings AWS::Lambda::EventSourceMapping takes. */
 export interface SqsMappingSpec {
@@ -15,12 +15,36 @@ export interface SqsMappingSpec {
   batchSize: number;
   maximumBatchingWindowSeconds: number;
   reportBatchItemFailures: boolean;
-  /** ScalingConfig.MaximumConcurrency: how many batches may be in flight at once. */
-  maximumConcurrency: number;
+  /**
+   * ScalingConfig.MaximumConcurrency (2..1000): how many batches may be in flight at once. Without it the
+   * mapping runs a steady DEFAULT_POLLERS (AWS scales with the backlog instead; see pollerCount).
+   */
+  maximumConcurrency?: number;
+}
+
+/**
+ * Pollers when ScalingConfig sets no maximum. A standard queue: the five concurrent batches Lambda starts
+ * with (it adds more while a backlog lasts). A FIFO queue: Lambda runs as many batches as there are
+ * active message groups; the queue itself holds back the groups in flight, so extra pollers here just
+ * wait, and ten matches the local function's default concurrency.
+ */
+export const DEFAULT_POLLERS = { standard: 5, fifo: 10 } as const;
+
+/** Lambda's FIFO limit: a batch of a FIFO queue has at most ten messages. */
+const FIFO_MAX_BATCH = 10;
+/** The longest long poll SQS allows; Lambda's pollers use it, so an idle queue costs one receive per 20 s per poller. */
+const LONG_POLL_SECONDS = 20;
+
+/** Counts of the ReceiveMessage calls a mapping made (the bench reports the share that came back empty). */
+export interface SqsMappingStats {
+  receives: number;
+  emptyReceives: number;
+  messages: number;
 }
 
 export interface SqsMappingOptions {
   region?: string;
+  endpoints?: ServiceEndpoints;
   /** Sees every batch as received, before the invocation (the embedded cloud records the commands for verify). */
   onReceive?: (messages: Message[]) => void;
   onError?: (message: string) => void;
@@ -33,8 +57,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * MaximumBatchingWindowInSeconds), deletes what succeeded, and leaves the rest to come back after the
  * visibility timeout — so retries and the move to the dead-letter queue are the queue's own redrive
  * policy, as on AWS. With ReportBatchItemFailures only the reported messages stay; a function error,
- * timeout or crash leaves the whole batch. FIFO group ordering is the queue's: a group's next message
- * is not delivered while one of it is in flight (fauxqs locks groups as SQS does).
+ * timeout or crash leaves the whole batch. FIFO group ordering is the queue's: a receive returns up to
+ * ten messages of a group in order, and none of the group again while any of them is in flight (the
+ * patched fauxqs locks groups as SQS does). A steady number of pollers long-poll for 20 s, as Lambda's do.
  */
 export class SqsEventSourceMapping {
   private readonly sqs: SQSClient;
@@ -42,26 +67,33 @@ export class SqsEventSourceMapping {
   private stopped = false;
   private readonly region: string;
   private readonly abort = new AbortController();
+  private readonly counts: SqsMappingStats = { receives: 0, emptyReceives: 0, messages: 0 };
 
   constructor(
     readonly spec: SqsMappingSpec,
     private readonly fn: Invoker,
     private readonly opts: SqsMappingOptions = {},
   ) {
-    if (spec.batchSize < 1 || spec.batchSize > 10_000)
-      throw new Error(`mapping ${spec.id}: BatchSize ${spec.batchSize} is outside 1..10000`);
-    if (spec.batchSize > 10 && spec.maximumBatchingWindowSeconds <= 0) {
-      throw new Error(
-        `mapping ${spec.id}: a BatchSize over 10 needs MaximumBatchingWindowInSeconds of at least 1 (as on AWS)`,
-      );
-    }
+    validate(spec);
     // Queue URLs from emulators are not always valid endpoints (fauxqs: sqs.<region>.127.0.0.1); the configured endpoint decides.
-    this.sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
+    this.sqs = new SQSClient({
+      useQueueUrlAsEndpoint: false,
+      ...(opts.endpoints?.sqs ? { endpoint: opts.endpoints.sqs } : {}),
+    });
     this.region = opts.region ?? process.env.AWS_REGION ?? 'us-east-1';
   }
 
+  /** How many receive-and-invoke loops run: a steady number, as described at DEFAULT_POLLERS. */
+  get pollerCount(): number {
+    return this.spec.maximumConcurrency ?? (isFifo(this.spec) ? DEFAULT_POLLERS.fifo : DEFAULT_POLLERS.standard);
+  }
+
   start(): void {
-    for (let i = 0; i < Math.max(1, this.spec.maximumConcurrency); i++) this.loops.push(this.poll());
+    for (let i = 0; i < this.pollerCount; i++) this.loops.push(this.poll());
+  }
+
+  stats(): SqsMappingStats {
+    return { ...this.counts };
   }
 
   async stop(): Promise<void> {
@@ -100,13 +132,17 @@ export class SqsEventSourceMapping {
         new ReceiveMessageCommand({
           QueueUrl: this.spec.queueUrl,
           MaxNumberOfMessages: Math.min(10, batchSize - messages.length),
-          // Short waits so a batching window is honoured and stop() is prompt; an empty queue still long-polls.
-          WaitTimeSeconds: messages.length > 0 ? Math.min(1, Math.ceil(remaining / 1000)) : 1,
+          // An empty poller waits as long as SQS lets it (stop() aborts the wait); a started batch waits out its window.
+          WaitTimeSeconds:
+            messages.length > 0 ? Math.min(LONG_POLL_SECONDS, Math.ceil(remaining / 1000)) : LONG_POLL_SECONDS,
           MessageSystemAttributeNames: ['All'],
           MessageAttributeNames: ['All'],
         }),
         { abortSignal: this.abort.signal },
       );
+      this.counts.receives++;
+      this.counts.messages += out.Messages?.length ?? 0;
+      if (!out.Messages?.length) this.counts.emptyReceives++;
       for (const m of out.Messages ?? []) {
         // A message whose visibility ran out while the window was open comes back: keep one copy, the newest receipt.
         const seen = messages.findIndex((x) => x.MessageId === m.MessageId);
@@ -165,6 +201,29 @@ export class SqsEventSourceMapping {
         awsRegion: this.region,
       })),
     };
+  }
+}
+
+const isFifo = (spec: SqsMappingSpec) => spec.queueArn.endsWith('.fifo');
+
+/** The limits AWS::Lambda::EventSourceMapping puts on an SQS source, with the setting named when one is broken. */
+function validate(spec: SqsMappingSpec): void {
+  const fail = (what: string) => {
+    throw new Error(`mapping ${spec.id}: ${what}`);
+  };
+  if (!Number.isInteger(spec.batchSize) || spec.batchSize < 1 || spec.batchSize > 10_000)
+    fail(`BatchSize ${spec.batchSize} is outside 1..10000`);
+  if (spec.maximumConcurrency !== undefined) {
+    const n = spec.maximumConcurrency;
+    // A template cannot go below 2 (deploy checks that); a test may run a single poller.
+    if (!Number.isInteger(n) || n < 1 || n > 1000) fail(`MaximumConcurrency ${n} is outside 1..1000`);
+  }
+  if (isFifo(spec)) {
+    if (spec.batchSize > FIFO_MAX_BATCH) fail(`BatchSize ${spec.batchSize} is over 10, the maximum for a FIFO queue`);
+    if (spec.maximumBatchingWindowSeconds > 0)
+      fail('MaximumBatchingWindowInSeconds is not supported for a FIFO queue (as on AWS)');
+  } else if (spec.batchSize > 10 && spec.maximumBatchingWindowSeconds <= 0) {
+    fail('a BatchSize over 10 needs MaximumBatchingWindowInSeconds of at least 1 (as on AWS)');
   }
 }
 

@@ -48,3 +48,12 @@ export type WorkerToHost =
   | { type: 'log'; text: string }
   | { type: 'result'; requestId: string; ok: true; payload: unknown }
   | { type: 'result'; requestId: string; ok: false; error: InvokeError };
+
+/**
+ * Where the event source mappings reach the services: the emulators themselves, as Lambda's pollers are
+ * inside AWS (no edge hop). A service left out goes wherever the SDK's own configuration says.
+ */
+export interface ServiceEndpoints {
+  kinesis?: string;
+  sqs?: string;
+}

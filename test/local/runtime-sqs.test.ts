@@ -3,10 +3,11 @@ import {
   GetQueueAttributesCommand,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
+  SendMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { queueDepth } from '../../tools/lib/verify-pipeline';
-import { SqsEventSourceMapping, type SqsMappingSpec } from '../../local-cloud/runtime/sqs-mapping';
+import { DEFAULT_POLLERS, SqsEventSourceMapping, type SqsMappingSpec } from '../../local-cloud/runtime/sqs-mapping';
 import { fixtureFunction, uniqueName, waitFor, type FixtureFunction } from './fixtures/runtime-helpers';
 
 const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
@@ -40,7 +41,6 @@ async function withMapping(
       batchSize: 1,
       maximumBatchingWindowSeconds: 0,
       reportBatchItemFailures: false,
-      maximumConcurrency: 2,
       ...settings,
     },
     fixture.fn,
@@ -135,5 +135,106 @@ describe('local runtime: SQS event source mapping', () => {
     const [first, ...rest] = fixture.invocations();
     expect([...(first?.ns ?? [])].sort()).toEqual([0, 1, 2, 3]);
     expect(rest.flatMap((i) => i.ns)).toEqual([2]);
+  });
+
+  it('hands a FIFO group to one invocation: up to BatchSize of its messages, in order', async () => {
+    const q = await queue(true, { VisibilityTimeout: '30' });
+    const send = (group: string, ns: number[]) =>
+      sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: q.url,
+          Entries: ns.map((n) => ({ Id: `m${n}`, MessageGroupId: group, MessageBody: JSON.stringify({ n, group }) })),
+        }),
+      );
+    await send('A', [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    await send('A', [10, 11]);
+    await send('B', [20, 21, 22]);
+    const fixture = fixtureFunction('slowGroup', { SLOW_GROUP: 'none', SLOW_MS: '0' });
+    await withMapping(fixture, q, { batchSize: 10 }, async () => (await depth(q.url)) === 0);
+    const batches = fixture.invocations().map((i) => i.ns);
+    // One receive returns the group's first ten (the rest of A only after they are deleted); B is its own batch.
+    expect(batches).toHaveLength(3);
+    expect(batches.filter((ns) => ns[0] !== undefined && ns[0] < 20)).toEqual([
+      [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+      [10, 11],
+    ]);
+    expect(batches).toContainEqual([20, 21, 22]);
+  });
+
+  it('runs a steady five pollers on a standard queue without ScalingConfig', async () => {
+    const q = await queue(false, { VisibilityTimeout: '30' });
+    await sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: q.url,
+        Entries: Array.from({ length: 10 }, (_, n) => ({
+          Id: `m${n}`,
+          MessageBody: JSON.stringify({ n, group: 'slow' }),
+        })),
+      }),
+    );
+    await sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: q.url,
+        Entries: Array.from({ length: 5 }, (_, n) => ({
+          Id: `m${n}`,
+          MessageBody: JSON.stringify({ n: n + 10, group: 'slow' }),
+        })),
+      }),
+    );
+    const fixture = fixtureFunction('slowGroup', { SLOW_GROUP: 'slow', SLOW_MS: '1500' });
+    await withMapping(fixture, q, { batchSize: 1 }, async () => (await depth(q.url)) === 0);
+    const runs = fixture.invocations();
+    expect(runs).toHaveLength(15);
+    // The most invocations running at once: the function allows ten, the mapping's pollers five.
+    const overlap = Math.max(...runs.map((r) => runs.filter((o) => o.start! <= r.start! && o.end! > r.start!).length));
+    expect(overlap).toBe(DEFAULT_POLLERS.standard);
+  });
+
+  it('long-polls while idle (no empty receives), stops promptly, and leaves no waiting receive behind', async () => {
+    const q = await queue(true);
+    const fixture = fixtureFunction('slowGroup', { SLOW_GROUP: 'none', SLOW_MS: '0' });
+    const mapping = new SqsEventSourceMapping(
+      {
+        id: uniqueName('esm'),
+        queueUrl: q.url,
+        queueArn: q.arn,
+        batchSize: 10,
+        maximumBatchingWindowSeconds: 0,
+        reportBatchItemFailures: false,
+      },
+      fixture.fn,
+    );
+    expect(mapping.pollerCount).toBe(DEFAULT_POLLERS.fifo);
+    mapping.start();
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(mapping.stats()).toEqual({ receives: 0, emptyReceives: 0, messages: 0 });
+    const stopping = Date.now();
+    await mapping.stop();
+    await fixture.fn.stop();
+    expect(Date.now() - stopping).toBeLessThan(2000);
+    // The ten abandoned long polls must not take a message that arrives now.
+    await new Promise((r) => setTimeout(r, 200));
+    await sqs.send(new SendMessageCommand({ QueueUrl: q.url, MessageBody: '{"n":1}', MessageGroupId: 'g' }));
+    const got = await sqs.send(new ReceiveMessageCommand({ QueueUrl: q.url, WaitTimeSeconds: 2 }));
+    expect(got.Messages?.map((m) => m.Body)).toEqual(['{"n":1}']);
+    expect(fixture.invocations()).toEqual([]);
+  });
+
+  it.each([
+    [{ batchSize: 11 }, 'BatchSize 11 is over 10, the maximum for a FIFO queue'],
+    [{ maximumBatchingWindowSeconds: 1 }, 'MaximumBatchingWindowInSeconds is not supported for a FIFO queue'],
+    [{ maximumConcurrency: 0 }, 'MaximumConcurrency 0 is outside 1..1000'],
+  ])('refuses a FIFO mapping AWS would refuse: %o', (settings, message) => {
+    const fixture = fixtureFunction('echo');
+    const spec: SqsMappingSpec = {
+      id: 'esm',
+      queueUrl: 'http://127.0.0.1/000000000000/q.fifo',
+      queueArn: 'arn:aws:sqs:us-east-1:000000000000:q.fifo',
+      batchSize: 10,
+      maximumBatchingWindowSeconds: 0,
+      reportBatchItemFailures: false,
+      ...settings,
+    };
+    expect(() => new SqsEventSourceMapping(spec, fixture.fn)).toThrow(message);
   });
 });
