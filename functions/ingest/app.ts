@@ -8,7 +8,7 @@ import middy from '@middy/core';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { putRecords, type PutOutcome, type RetryPolicy } from '../../shared/aws/put-records';
 import { initialFeedState, takeTicks, type MarketFeedConfig } from '../../shared/domain/market-feed';
-import { parseTickBatch, type Tick, type TickRecord } from '../../shared/domain/tick';
+import { parseTickBatch, type StreamTick, type TickRecord } from '../../shared/domain/tick';
 import { MetricName, MetricUnit } from '../../shared/powertools';
 import type { IngestConfig } from './config';
 import type { HttpEvent } from '../../shared/aws/http-event';
@@ -47,7 +47,7 @@ export function createIngestHandler(deps: IngestDeps) {
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
 
   /** Writes ticks to the stream, symbol as partition key, each with its correlation id inside the record. */
-  async function writeTicks(ticks: { tick: Tick; correlationId: string }[]): Promise<PutOutcome[]> {
+  async function writeTicks(ticks: { tick: StreamTick; correlationId: string }[]): Promise<PutOutcome[]> {
     const ingestedAt = now();
     const outcomes = await putRecords(
       {
@@ -93,20 +93,28 @@ export function createIngestHandler(deps: IngestDeps) {
     if (parsed.valid.length === 0) {
       return json(400, { message: 'no valid tick in the request', rejected: parsed.rejected });
     }
-    const withIds = parsed.valid.map(({ index, tick }) => ({
-      index,
-      tick,
-      correlationId: tick.tickId ?? randomUUID(),
-    }));
+    // Every tick travels with a tickId: its identity for deduplication downstream. A client that retries must
+    // send its own (the same on every attempt); one that sends none gets a fresh id, so its retries are new ticks.
+    const withIds = parsed.valid.map(({ index, tick }) => {
+      const tickId = tick.tickId ?? randomUUID();
+      return { index, tick: { ...tick, tickId }, correlationId: tickId };
+    });
     const outcomes = await writeTicks(withIds);
     const accepted = [];
     const failed = [];
     for (const [i, outcome] of outcomes.entries()) {
-      const { index, correlationId } = withIds[i] as (typeof withIds)[number];
+      const { index, correlationId, tick } = withIds[i] as (typeof withIds)[number];
+      const { tickId } = tick;
       if (outcome.landed) {
-        accepted.push({ index, correlationId, shardId: outcome.shardId, sequenceNumber: outcome.sequenceNumber });
+        accepted.push({
+          index,
+          tickId,
+          correlationId,
+          shardId: outcome.shardId,
+          sequenceNumber: outcome.sequenceNumber,
+        });
       } else {
-        failed.push({ index, correlationId, reason: outcome.reason });
+        failed.push({ index, tickId, correlationId, reason: outcome.reason });
       }
     }
     logger.info('ticks ingested', {
@@ -154,7 +162,7 @@ export function createIngestHandler(deps: IngestDeps) {
       state = next.state;
       const due = Math.max(...next.ticks.map((t) => t.ts)) - now();
       if (due > 0) await sleep(due);
-      const outcomes = await writeTicks(next.ticks.map((tick) => ({ tick, correlationId: tick.tickId as string })));
+      const outcomes = await writeTicks(next.ticks.map((tick) => ({ tick, correlationId: tick.tickId })));
       const landed = outcomes.filter((o) => o.landed).length;
       ticksSent += landed;
       ticksNotLanded += outcomes.length - landed;

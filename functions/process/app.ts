@@ -7,13 +7,14 @@ import middy from '@middy/core';
 import type { Context, KinesisStreamBatchResponse } from 'aws-lambda';
 import type { OrderCommand } from '../../shared/domain/command';
 import { compareSequenceNumbers, deriveOrderId } from '../../shared/domain/order-id';
-import type { Strategy } from '../../shared/domain/strategy';
+import { RecentTickIds } from '../../shared/domain/recent-tick-ids';
+import type { OrderIntent, Strategy } from '../../shared/domain/strategy';
 import type { TickRecord } from '../../shared/domain/tick';
 import { MetricName, MetricUnit } from '../../shared/powertools';
 import { sendCommands } from './command-sender';
 import type { ProcessConfig } from './config';
 import { decodeRecord, KinesisEventSchema } from './records';
-import { StaleStateError, type StrategyStateStore } from './state-store';
+import { StaleStateError, type StoredStrategyState, type StrategyStateStore } from './state-store';
 
 export interface ProcessDeps {
   config: ProcessConfig;
@@ -31,97 +32,140 @@ interface SymbolTick {
   tickRecord: TickRecord;
 }
 
-/** Re-reads after losing the optimistic lock to a concurrent delivery; more than this means something is wrong. */
+/** Re-reads after losing the optimistic lock to another container; more than this means something is wrong. */
 const MAX_STATE_ATTEMPTS = 3;
+/** At most this many commands per state write, so the outbox keeps the item far below DynamoDB's 400 KB. */
+const MAX_OUTBOX_COMMANDS = 100;
 
 /**
  * Kinesis batch → per-symbol strategy → order commands, with ReportBatchItemFailures.
  *
  * Written by hand rather than with Powertools' BatchProcessor because the unit of work is a symbol, not a
- * record: all of a symbol's ticks in the batch are folded in stream order with one state read and one
- * conditional write, and a symbol whose work fails fails all its records. Lambda resumes a shard from the
- * lowest reported sequence number, so everything after a failure is redelivered; records already applied are
- * then recognised by the state's last sequence number and skipped, and the orders they produced carry the
- * same deterministic ids, which SQS FIFO and execute deduplicate.
+ * record: all of a symbol's ticks in the batch are folded in stream order and written with one conditional
+ * write, and a symbol whose work fails fails all its records. Lambda resumes a shard from the lowest reported
+ * sequence number, so everything after a failure is redelivered; records already applied are then recognised
+ * by the state's last sequence number and skipped, and a tick ingested twice by its tickId (RecentTickIds).
  *
- * Order of effects per symbol: commands are sent BEFORE the state write. A crash in between leaves the old
- * state, so the redelivery recomputes the same orders with the same ids (deduplicated downstream); sending
- * after the write could lose them.
+ * State lives in the warm container (`cache`, one per handler, i.e. per container): a batch starts from the
+ * cached state without reading the table, and the conditional write (stored lastSequenceNumber = the one we
+ * started from) is the durable check. When it fails — another container advanced the symbol — the entry is
+ * dropped, the state re-read and the batch re-run from it.
+ *
+ * Order of effects per symbol: the state is written (with its commands as an outbox) BEFORE the commands are
+ * sent, because a cached state may be stale and nothing computed from it may leave the container until the
+ * conditional write has confirmed it. A crash after the write leaves the commands in the outbox; every read
+ * of the item resends them (same orderIds, deduplicated by SQS FIFO and execute).
  */
 export function createProcessHandler(deps: ProcessDeps) {
   const { config, strategy, states, logger, metrics } = deps;
   const now = deps.now ?? Date.now;
+  const cache = new Map<string, StoredStrategyState | undefined>();
+
+  async function send(commands: readonly OrderCommand[]): Promise<void> {
+    await sendCommands(deps.sqs, config.COMMANDS_QUEUE_URL, commands);
+    for (const command of commands) {
+      logger.info('order command sent', {
+        correlationId: command.correlationId,
+        orderId: command.order.orderId,
+        side: command.order.side,
+        symbol: command.order.symbol,
+      });
+    }
+  }
+
+  /** Reads the stored state and resends its outbox: its writer may have died between the write and the send. */
+  async function readState(symbol: string): Promise<StoredStrategyState | undefined> {
+    const stored = await states.load(symbol);
+    if (stored && stored.outbox.length > 0) {
+      await send(stored.outbox);
+      metrics.addMetric(MetricName.OutboxResent, MetricUnit.Count, stored.outbox.length);
+    }
+    return stored;
+  }
+
+  function restoreState(symbol: string, stored: StoredStrategyState | undefined): unknown {
+    if (!stored) return strategy.initialState();
+    const restored = stored.strategy === strategy.name ? strategy.stateSchema.safeParse(stored.state) : undefined;
+    if (restored?.success) return restored.data;
+    logger.warn('stored strategy state is not this strategy’s; starting it afresh', {
+      symbol,
+      storedStrategy: stored.strategy,
+    });
+    return strategy.initialState();
+  }
+
+  /** Folds the ticks after `base`'s position into the state, writing (then sending) every MAX_OUTBOX_COMMANDS. */
+  async function advance(symbol: string, base: StoredStrategyState | undefined, ticks: SymbolTick[]): Promise<void> {
+    const fresh = base
+      ? ticks.filter((t) => compareSequenceNumbers(t.sequenceNumber, base.lastSequenceNumber) > 0)
+      : ticks;
+    if (fresh.length < ticks.length) {
+      metrics.addMetric(MetricName.TicksSkippedAsApplied, MetricUnit.Count, ticks.length - fresh.length);
+    }
+    let current = base;
+    let state = restoreState(symbol, base);
+    const recent = new RecentTickIds(base?.recentTickIds ?? []);
+    let commands: OrderCommand[] = [];
+    let duplicates = 0;
+    for (const [i, { sequenceNumber, shardId, tickRecord }] of fresh.entries()) {
+      const { tick } = tickRecord;
+      if (recent.has(tick.tickId)) duplicates++;
+      else {
+        recent.add(tick.tickId);
+        const step = strategy.onTick(state, tick);
+        state = step.state;
+        commands.push(...step.orders.map((intent, index) => toCommand(symbol, tickRecord, intent, index)));
+      }
+      if (commands.length < MAX_OUTBOX_COMMANDS && i < fresh.length - 1) continue;
+      const next: StoredStrategyState = {
+        symbol,
+        strategy: strategy.name,
+        state,
+        lastSequenceNumber: sequenceNumber,
+        lastShardId: shardId,
+        recentTickIds: recent.toArray(),
+        outbox: commands,
+        updatedAt: now(),
+      };
+      await states.save(next, current?.lastSequenceNumber);
+      await send(commands);
+      cache.set(symbol, next);
+      current = next;
+      if (commands.length > 0) metrics.addMetric(MetricName.OrdersGenerated, MetricUnit.Count, commands.length);
+      commands = [];
+    }
+    if (duplicates > 0) metrics.addMetric(MetricName.DuplicateTicksSkipped, MetricUnit.Count, duplicates);
+    metrics.addMetric(MetricName.TicksProcessed, MetricUnit.Count, fresh.length - duplicates);
+  }
+
+  function toCommand(symbol: string, record: TickRecord, intent: OrderIntent, index: number): OrderCommand {
+    return {
+      order: {
+        orderId: deriveOrderId(symbol, record.tick.tickId, index),
+        account: config.TRADING_ACCOUNT,
+        symbol,
+        side: intent.side,
+        quantity: intent.quantity,
+        price: intent.price,
+      },
+      tickTs: record.tick.ts,
+      commandTs: now(),
+      correlationId: record.correlationId,
+    };
+  }
 
   async function applySymbol(symbol: string, ticks: SymbolTick[]): Promise<void> {
+    let base = cache.has(symbol) ? cache.get(symbol) : await readState(symbol);
     for (let attempt = 1; ; attempt++) {
-      const stored = await states.load(symbol);
-      const restored =
-        stored && stored.strategy === strategy.name ? strategy.stateSchema.safeParse(stored.state) : undefined;
-      if (stored && !restored?.success) {
-        logger.warn('stored strategy state is not this strategy’s; starting it afresh', {
-          symbol,
-          storedStrategy: stored.strategy,
-        });
-      }
-      const fresh = stored
-        ? ticks.filter((t) => compareSequenceNumbers(t.sequenceNumber, stored.lastSequenceNumber) > 0)
-        : ticks;
-      if (fresh.length < ticks.length) {
-        metrics.addMetric(MetricName.TicksSkippedAsApplied, MetricUnit.Count, ticks.length - fresh.length);
-      }
-      const last = fresh.at(-1);
-      if (!last) return;
-
-      let state = restored?.success ? restored.data : strategy.initialState();
-      const commands: OrderCommand[] = [];
-      for (const { sequenceNumber, shardId, tickRecord } of fresh) {
-        const step = strategy.onTick(state, tickRecord.tick);
-        state = step.state;
-        step.orders.forEach((intent, index) => {
-          commands.push({
-            order: {
-              orderId: deriveOrderId(shardId, sequenceNumber, index),
-              account: config.TRADING_ACCOUNT,
-              symbol,
-              side: intent.side,
-              quantity: intent.quantity,
-              price: intent.price,
-            },
-            tickTs: tickRecord.tick.ts,
-            commandTs: now(),
-            correlationId: tickRecord.correlationId,
-          });
-        });
-      }
-      // Safe to repeat: each command's dedup id is its deterministic orderId.
-      await sendCommands(deps.sqs, config.COMMANDS_QUEUE_URL, commands);
-      for (const command of commands) {
-        logger.info('order command sent', {
-          correlationId: command.correlationId,
-          orderId: command.order.orderId,
-          side: command.order.side,
-          symbol,
-        });
-      }
       try {
-        await states.save(
-          {
-            symbol,
-            strategy: strategy.name,
-            state,
-            lastSequenceNumber: last.sequenceNumber,
-            lastShardId: last.shardId,
-            updatedAt: now(),
-          },
-          stored?.lastSequenceNumber,
-        );
+        await advance(symbol, base, ticks);
+        return;
       } catch (error) {
-        if (error instanceof StaleStateError && attempt < MAX_STATE_ATTEMPTS) continue;
-        throw error;
+        // Whatever failed, the table may now differ from the cached copy: the next batch reads it again.
+        cache.delete(symbol);
+        if (!(error instanceof StaleStateError) || attempt >= MAX_STATE_ATTEMPTS) throw error;
+        base = await readState(symbol);
       }
-      metrics.addMetric(MetricName.TicksProcessed, MetricUnit.Count, fresh.length);
-      if (commands.length > 0) metrics.addMetric(MetricName.OrdersGenerated, MetricUnit.Count, commands.length);
-      return;
     }
   }
 

@@ -1,16 +1,28 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import * as z from 'zod';
+import { OrderCommandSchema } from '../../shared/domain/command';
+import { describeZodError } from '../../shared/domain/order';
 
 /** One symbol's strategy state and the stream position it reflects (StrategyStateTable, key `symbol`). */
-export interface StoredStrategyState {
-  symbol: string;
-  strategy: string;
-  state: unknown;
+const StoredStrategyStateSchema = z.object({
+  symbol: z.string(),
+  strategy: z.string(),
+  state: z.unknown(),
   /** Sequence number of the last tick folded into `state`. */
-  lastSequenceNumber: string;
-  lastShardId: string;
-  updatedAt: number;
-}
+  lastSequenceNumber: z.string().regex(/^\d+$/),
+  lastShardId: z.string(),
+  /** The latest tickIds folded into `state` (RecentTickIds), so a tick ingested twice is applied once. */
+  recentTickIds: z.array(z.string()).default([]),
+  /**
+   * The commands this write produced, sent only after the write succeeded (a transactional outbox): whoever
+   * reads this item from the table — a new container, or one whose cached copy proved stale — resends them,
+   * since the writer may have died before sending. Resending is harmless: each command's dedup id is its orderId.
+   */
+  outbox: z.array(OrderCommandSchema).default([]),
+  updatedAt: z.number(),
+});
+export type StoredStrategyState = z.infer<typeof StoredStrategyStateSchema>;
 
 /** Another writer advanced the state since we read it. */
 export class StaleStateError extends Error {
@@ -30,7 +42,12 @@ export class StrategyStateStore {
     const { Item } = await this.documents.send(
       new GetCommand({ TableName: this.tableName, Key: { symbol }, ConsistentRead: true }),
     );
-    return Item as StoredStrategyState | undefined;
+    if (Item === undefined) return undefined;
+    const parsed = StoredStrategyStateSchema.safeParse(Item);
+    if (!parsed.success) {
+      throw new Error(`strategy state of ${symbol} is malformed: ${describeZodError(parsed.error)}`);
+    }
+    return parsed.data;
   }
 
   /**

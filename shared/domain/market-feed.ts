@@ -1,4 +1,4 @@
-import type { Tick } from './tick';
+import type { StreamTick } from './tick';
 
 /**
  * A deterministic market: seeded random walks, one per symbol, emitted round-robin at a fixed rate.
@@ -54,14 +54,17 @@ export function initialFeedState(config: MarketFeedConfig): MarketFeedState {
   };
 }
 
-export function nextTick(config: MarketFeedConfig, state: MarketFeedState): { tick: Tick; state: MarketFeedState } {
+export function nextTick(
+  config: MarketFeedConfig,
+  state: MarketFeedState,
+): { tick: StreamTick; state: MarketFeedState } {
   const symbol = config.symbols[state.step % config.symbols.length] as string;
   const volatility = config.volatility ?? 0.002;
   const [moveDraw, rngAfterMove] = nextRandom(state.rng);
   const [sizeDraw, rng] = nextRandom(rngAfterMove);
   const previous = state.prices[symbol] ?? config.startPrice ?? 100;
   const price = Math.max(0.01, Math.round(previous * (1 + (moveDraw * 2 - 1) * volatility) * 100) / 100);
-  const tick: Tick = {
+  const tick: StreamTick = {
     symbol,
     price,
     size: 1 + Math.floor(sizeDraw * 100),
@@ -76,8 +79,8 @@ export function takeTicks(
   config: MarketFeedConfig,
   state: MarketFeedState,
   count: number,
-): { ticks: Tick[]; state: MarketFeedState } {
-  const ticks: Tick[] = [];
+): { ticks: StreamTick[]; state: MarketFeedState } {
+  const ticks: StreamTick[] = [];
   let current = state;
   for (let i = 0; i < count; i++) {
     const next = nextTick(config, current);

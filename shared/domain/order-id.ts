@@ -1,15 +1,18 @@
-import { OrderIdSchema } from './order';
+import { OrderIdSchema, SymbolSchema } from './order';
+import { TickIdSchema } from './tick';
 
 /**
- * An order's id is a function of where its tick sits in the stream (shard and sequence number) and its index
- * among the orders that tick produced, so replaying a batch yields the very same ids and every duplicate
- * downstream (SQS FIFO deduplication, the execute claim, the ledger) recognises it.
+ * An order's id is a function of its tick's identity (symbol and tickId) and its index among the orders that
+ * tick produced, so a replayed batch — or the same tick ingested twice, as a new stream record — yields the very
+ * same ids, and every duplicate downstream (SQS FIFO deduplication, execute's conditional order record, the
+ * ledger) recognises it. A symbol has no ':' and the index is digits, so the id splits back unambiguously; '/'
+ * (allowed in symbols, not in order ids) becomes '_' (not allowed in symbols), which keeps the map injective.
  */
-export function deriveOrderId(shardId: string, sequenceNumber: string, index: number): string {
-  if (!/^[A-Za-z0-9-]+$/.test(shardId)) throw new Error(`shardId "${shardId}" is not a Kinesis shard id`);
-  if (!/^\d+$/.test(sequenceNumber)) throw new Error(`sequenceNumber "${sequenceNumber}" is not a decimal number`);
+export function deriveOrderId(symbol: string, tickId: string, index: number): string {
+  if (!SymbolSchema.safeParse(symbol).success) throw new Error(`symbol "${symbol}" is not a valid symbol`);
+  if (!TickIdSchema.safeParse(tickId).success) throw new Error(`tickId "${tickId}" is not a valid tickId`);
   if (!Number.isInteger(index) || index < 0) throw new Error(`order index ${index} is not a non-negative integer`);
-  return OrderIdSchema.parse(`${shardId}:${sequenceNumber}:${index}`);
+  return OrderIdSchema.parse(`${symbol.replaceAll('/', '_')}:${tickId}:${index}`);
 }
 
 /** Kinesis sequence numbers are decimal strings too long for a double; compare them exactly. */

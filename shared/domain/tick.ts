@@ -34,10 +34,18 @@ export const CorrelationIdSchema = z
   .max(128)
   .regex(/^[A-Za-z0-9._:-]+$/, 'correlationId may contain only letters, digits and . _ : -');
 
+/**
+ * A tick as it travels the stream: always with a tickId (the client's, or one ingest assigns). (symbol, tickId) is
+ * the tick's identity: its orders' ids derive from it, and process skips a tickId it has recently applied, so a
+ * tick ingested twice (a client retry, an ambiguous PutRecords retry) yields its orders once.
+ */
+export const StreamTickSchema = TickSchema.required({ tickId: true });
+export type StreamTick = z.infer<typeof StreamTickSchema>;
+
 /** What ingest writes as the data of one Kinesis record: the tick plus the id that follows it to its order event. */
 export const TickRecordSchema = z
   .object({
-    tick: TickSchema,
+    tick: StreamTickSchema,
     correlationId: CorrelationIdSchema,
     ingestedAt: TimestampMsSchema,
   })

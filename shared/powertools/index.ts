@@ -9,6 +9,8 @@ export const MetricName = {
   PutRecordsRetries: 'PutRecordsRetries',
   TicksProcessed: 'TicksProcessed',
   TicksSkippedAsApplied: 'TicksSkippedAsApplied',
+  DuplicateTicksSkipped: 'DuplicateTicksSkipped',
+  OutboxResent: 'OutboxResent',
   PoisonRecords: 'PoisonRecords',
   OrdersGenerated: 'OrdersGenerated',
   OrdersAccepted: 'OrdersAccepted',

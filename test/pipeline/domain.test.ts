@@ -4,6 +4,7 @@ import { initialFeedState, takeTicks, type MarketFeedConfig } from '../../shared
 import { movingAverageCrossover } from '../../shared/domain/ma-crossover';
 import { OrderIdSchema } from '../../shared/domain/order';
 import { compareSequenceNumbers, deriveOrderId } from '../../shared/domain/order-id';
+import { RecentTickIds } from '../../shared/domain/recent-tick-ids';
 import { createStrategy, registerStrategy, strategyNames, type Strategy } from '../../shared/domain/strategy';
 import { TickSchema, type Tick } from '../../shared/domain/tick';
 
@@ -114,26 +115,27 @@ describe('load-test strategy', () => {
 });
 
 describe('order ids', () => {
-  const shard = fc.integer({ min: 0, max: 999_999 }).map((n) => `shardId-${String(n).padStart(12, '0')}`);
+  const symbol = fc.constantFrom('ACME', 'BTC/USD', 'BTC-USD', 'X.Y', 'A');
+  const tickId = fc.stringMatching(/^[A-Za-z0-9._:-]{1,64}$/);
   const seq = fc.bigInt({ min: 0n, max: 10n ** 56n }).map(String);
 
-  it('are a deterministic, injective function of (shard, sequence number, index) and valid order ids', () => {
+  it('are a deterministic, injective function of (symbol, tickId, index) and valid order ids', () => {
     fc.assert(
-      fc.property(shard, seq, fc.nat(50), shard, seq, fc.nat(50), (s1, q1, i1, s2, q2, i2) => {
-        const a = deriveOrderId(s1, q1, i1);
-        expect(deriveOrderId(s1, q1, i1)).toBe(a);
+      fc.property(symbol, tickId, fc.nat(50), symbol, tickId, fc.nat(50), (s1, t1, i1, s2, t2, i2) => {
+        const a = deriveOrderId(s1, t1, i1);
+        expect(deriveOrderId(s1, t1, i1)).toBe(a);
         expect(OrderIdSchema.safeParse(a).success).toBe(true);
-        const same = s1 === s2 && q1 === q2 && i1 === i2;
-        expect(a === deriveOrderId(s2, q2, i2)).toBe(same);
+        const same = s1 === s2 && t1 === t2 && i1 === i2;
+        expect(a === deriveOrderId(s2, t2, i2)).toBe(same);
       }),
       { numRuns: 2000 },
     );
   });
 
-  it('refuse inputs that are not stream positions', () => {
-    expect(() => deriveOrderId('shard 1', '1', 0)).toThrow(/shardId/);
-    expect(() => deriveOrderId('shardId-000000000000', '12a', 0)).toThrow(/sequenceNumber/);
-    expect(() => deriveOrderId('shardId-000000000000', '12', -1)).toThrow(/index/);
+  it('refuse inputs that are not a tick identity', () => {
+    expect(() => deriveOrderId('acme', 't1', 0)).toThrow(/symbol/);
+    expect(() => deriveOrderId('ACME', 'has space', 0)).toThrow(/tickId/);
+    expect(() => deriveOrderId('ACME', 't1', -1)).toThrow(/index/);
   });
 
   it('sequence numbers compare exactly, beyond double precision', () => {
@@ -205,6 +207,21 @@ describe('PutRecords batching', () => {
         }
       }),
       { numRuns: 100 },
+    );
+  });
+});
+
+describe('recent tickIds', () => {
+  it('remember exactly the last `limit` ids, whatever the order of arrival', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 40 }).map(String), { maxLength: 200 }), (ids) => {
+        const recent = new RecentTickIds([], 16);
+        for (const id of ids) if (!recent.has(id)) recent.add(id);
+        const expected: string[] = [];
+        for (const id of ids) if (!expected.slice(-16).includes(id)) expected.push(id);
+        expect(recent.toArray()).toEqual(expected.slice(-16));
+        expect(new RecentTickIds(recent.toArray(), 16).toArray()).toEqual(recent.toArray());
+      }),
     );
   });
 });

@@ -1,5 +1,7 @@
 import type { Message } from '@aws-sdk/client-sqs';
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
+import { createIngestHandler } from '../../functions/ingest/app';
+import { loadIngestConfig } from '../../functions/ingest/config';
 import { createProcessHandler } from '../../functions/process/app';
 import { loadProcessConfig } from '../../functions/process/config';
 import { StrategyStateStore, type StoredStrategyState } from '../../functions/process/state-store';
@@ -16,9 +18,9 @@ import type { TickRecord } from '../../shared/domain/tick';
 import { createLogger, createMetrics, MetricName } from '../../shared/powertools';
 import { captureEmf, type EmfCapture } from './support/emf';
 import { powertoolsEnv } from './support/env';
-import { injectFault } from './support/faults';
+import { injectFault, loseNextResponse, recordCalls } from './support/faults';
 import { kinesisEvent } from './support/kinesis-event';
-import { fakeContext } from './support/lambda';
+import { fakeContext, httpEvent } from './support/lambda';
 import {
   createFifoQueue,
   createStream,
@@ -65,13 +67,20 @@ function makeHandler(overrides: { sqs?: typeof sqs; documents?: typeof documents
 }
 
 /** Writes ticks through the real stream and returns them as the event source mapping would deliver them. */
+let tickCounter = 0;
 async function streamTicks(symbol: string, prices: number[]): Promise<KinesisStreamEvent> {
+  return streamRecords(
+    symbol,
+    prices.map((price, i) => ({
+      tick: { symbol, price, size: 1, ts: 1_767_225_600_000 + i, tickId: `${symbol}-t${tickCounter++}` },
+      correlationId: `${symbol}-c${i}`,
+      ingestedAt: 1_767_225_600_000 + i,
+    })),
+  );
+}
+
+async function streamRecords(symbol: string, records: TickRecord[]): Promise<KinesisStreamEvent> {
   const seen = new Set((await readAllRecords(kinesis, streamName)).map((r) => r.record.SequenceNumber));
-  const records: TickRecord[] = prices.map((price, i) => ({
-    tick: { symbol, price, size: 1, ts: 1_767_225_600_000 + i },
-    correlationId: `${symbol}-c${i}`,
-    ingestedAt: 1_767_225_600_000 + i,
-  }));
   const outcomes = await putRecords(
     { kinesis, streamName },
     records.map((r) => ({ partitionKey: symbol, data: Buffer.from(JSON.stringify(r)) })),
@@ -84,6 +93,9 @@ async function streamTicks(symbol: string, prices: number[]): Promise<KinesisStr
   );
 }
 
+const recordOf = (record: KinesisStreamEvent['Records'][number]): TickRecord =>
+  JSON.parse(Buffer.from(record.kinesis.data, 'base64').toString('utf8')) as TickRecord;
+const tickIdOf = (record: KinesisStreamEvent['Records'][number]): string => recordOf(record).tick.tickId;
 const commandsOf = (messages: Message[]): OrderCommand[] =>
   messages.map((m) => OrderCommandSchema.parse(JSON.parse(m.Body as string)));
 const loadState = (symbol: string) => new StrategyStateStore(documents, tableName).load(symbol);
@@ -119,9 +131,8 @@ describe('process', () => {
       ['BUY', 12],
       ['SELL', 6],
     ]);
-    const seqOf = (price: number) => event.Records[PRICES.indexOf(price)]!.kinesis.sequenceNumber;
     expect(commands[0]!.order).toEqual({
-      orderId: `shardId-000000000000:${seqOf(12)}:0`,
+      orderId: `ACME:${tickIdOf(event.Records[PRICES.indexOf(12)]!)}:0`,
       account: 'acct-1',
       symbol: 'ACME',
       side: 'BUY',
@@ -178,27 +189,25 @@ describe('process', () => {
     expect(ids).toHaveLength(2);
   });
 
-  it('replays from a crash between sending the commands and writing the state: same ids, applied once', async () => {
+  it('a crash between writing the state and sending its commands: the next reader resends the outbox', async () => {
     const event = await streamTicks('CRSH', PRICES);
-    const crashingDocuments = createDocumentClient(createDynamoDbClient());
-    const heal = injectFault(crashingDocuments, (name) => name === 'PutItemCommand' || name === 'PutCommand');
-    const failed = await makeHandler({ documents: crashingDocuments })(event);
+    const crashingSqs = createSqsClient();
+    const heal = injectFault(crashingSqs, (name) => name === 'SendMessageBatchCommand');
+    const failed = await makeHandler({ sqs: crashingSqs })(event);
     heal();
     expect(failed.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(
       event.Records.map((r) => r.kinesis.sequenceNumber),
     );
-    expect(await loadState('CRSH')).toBeUndefined();
-    const sentBeforeCrash = commandsOf(await drainQueue(sqs, queueUrl));
-    expect(sentBeforeCrash).toHaveLength(2);
+    const written = (await loadState('CRSH')) as StoredStrategyState;
+    expect(written.outbox.map((c) => c.order.side)).toEqual(['BUY', 'SELL']);
+    expect(await drainQueue(sqs, queueUrl)).toEqual([]);
 
+    // The redelivery (a new container) reads the state, resends its outbox and skips the applied ticks.
     expect((await makeHandler()(event)).batchItemFailures).toEqual([]);
-    const resent = commandsOf(await drainQueue(sqs, queueUrl));
-    // Either the FIFO queue dropped the resend (same dedup id) or it carries the same ids for execute to catch.
-    expect(resent.every((c) => sentBeforeCrash.some((s) => s.order.orderId === c.order.orderId))).toBe(true);
-    expect(((await loadState('CRSH')) as StoredStrategyState).state).toEqual({
-      prices: [14, 15, 6, 5],
-      relation: 'BELOW',
-    });
+    expect(commandsOf(await drainQueue(sqs, queueUrl))).toEqual(written.outbox);
+    expect(emf.total(MetricName.OutboxResent)).toBe(2);
+    expect(emf.total(MetricName.TicksSkippedAsApplied)).toBe(PRICES.length);
+    expect(await loadState('CRSH')).toEqual(written);
   });
 
   it('fails only the symbol whose work failed; its redelivery applies it exactly once', async () => {
@@ -212,12 +221,14 @@ describe('process', () => {
         name === 'SendMessageBatchCommand' &&
         (input.Entries as { MessageGroupId: string }[]).some((e) => e.MessageGroupId === 'BADQ'),
     );
-    const response = await makeHandler({ sqs: flakySqs })(event);
+    const handler = makeHandler({ sqs: flakySqs });
+    const response = await handler(event);
     heal();
     expect(response.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(
       bad.Records.map((r) => r.kinesis.sequenceNumber),
     );
-    expect(await loadState('BADQ')).toBeUndefined();
+    // BADQ's state was written with its commands in the outbox; they were never sent.
+    expect(((await loadState('BADQ')) as StoredStrategyState).outbox).toHaveLength(2);
     expect(((await loadState('GOOD')) as StoredStrategyState).lastSequenceNumber).toBe(
       good.Records.at(-1)!.kinesis.sequenceNumber,
     );
@@ -227,10 +238,132 @@ describe('process', () => {
     const redelivery = {
       Records: event.Records.filter((r) => BigInt(r.kinesis.sequenceNumber) >= BigInt(firstFailed)),
     };
-    expect((await makeHandler()(redelivery)).batchItemFailures).toEqual([]);
+    // The same container gets the redelivery: the failure dropped its cached BADQ, so it reads and resends.
+    expect((await handler(redelivery)).batchItemFailures).toEqual([]);
     const commands = commandsOf(await drainQueue(sqs, queueUrl));
     expect(commands.filter((c) => c.order.symbol === 'BADQ').map((c) => c.order.side)).toEqual(['BUY', 'SELL']);
     expect(commands.filter((c) => c.order.symbol === 'GOOD').map((c) => c.order.side)).toEqual(['BUY', 'SELL']);
+  });
+
+  it('a warm container processes its next batch of a symbol without reading the state', async () => {
+    const counted = createDocumentClient(createDynamoDbClient());
+    const calls = recordCalls(counted);
+    const handler = makeHandler({ documents: counted });
+    await handler(await streamTicks('WARM', PRICES.slice(0, 5)));
+    expect(calls.filter((c) => /^Get/.test(c))).toHaveLength(1);
+    calls.length = 0;
+    expect((await handler(await streamTicks('WARM', PRICES.slice(5)))).batchItemFailures).toEqual([]);
+    expect(calls.map((c) => c.replace(/Item(?=Command)/, ''))).toEqual(['PutCommand']);
+    expect(((await loadState('WARM')) as StoredStrategyState).state).toEqual({
+      prices: [14, 15, 6, 5],
+      relation: 'BELOW',
+    });
+    expect(commandsOf(await drainQueue(sqs, queueUrl)).map((c) => c.order.side)).toEqual(['BUY', 'SELL']);
+  });
+
+  it('two containers alternating on one symbol send exactly the orders one container would', async () => {
+    // From batch 3 on, container A's cached state (after batch 1) is stale: folded from it, batch 3 would give
+    // a BUY at 15 instead of the true SELL at 15. The conditional write must catch that before anything is sent.
+    const batches = [
+      [10, 9, 8, 7],
+      [12, 14, 6],
+      [15, 16],
+      [9, 8, 7, 20],
+    ];
+    const one = makeHandler();
+    for (const prices of batches) await one(await streamTicks('SOLO', prices));
+    const solo = commandsOf(await drainQueue(sqs, queueUrl));
+
+    const containers = [makeHandler(), makeHandler()];
+    for (const [i, prices] of batches.entries()) {
+      expect((await containers[i % 2]!(await streamTicks('ALTR', prices))).batchItemFailures).toEqual([]);
+    }
+    const alternating = commandsOf(await drainQueue(sqs, queueUrl));
+    // Re-reads resend the previous writer's outbox; any resend the FIFO queue let through is the same command.
+    const distinct = new Map(alternating.map((c) => [c.order.orderId, c]));
+    for (const c of alternating) expect(distinct.get(c.order.orderId)).toEqual(c);
+    const shape = (c: OrderCommand) => [c.order.side, c.order.price, c.order.orderId.replace(/^\w+:\w+-t\d+/, '')];
+    expect([...distinct.values()].map(shape)).toEqual(solo.map(shape));
+    expect(solo.map((c) => [c.order.side, c.order.price])).toEqual([
+      ['BUY', 12],
+      ['SELL', 15],
+      ['BUY', 16],
+      ['SELL', 8],
+      ['BUY', 20],
+    ]);
+    expect(((await loadState('ALTR')) as StoredStrategyState).state).toEqual(
+      ((await loadState('SOLO')) as StoredStrategyState).state,
+    );
+  });
+
+  it('a tick that reaches the stream twice (same tickId, new record) is applied and ordered once', async () => {
+    const event = await streamTicks('DUPT', PRICES);
+    const { Records } = event;
+    const handler = makeHandler();
+    await handler({ Records: Records.slice(0, 5) });
+    // The 12 (which produced the BUY) and the 10 arrive again as new stream records.
+    const copies = await streamRecords('DUPT', [recordOf(Records[4]!), recordOf(Records[0]!)]);
+    expect((await handler({ Records: [...copies.Records, ...Records.slice(5)] })).batchItemFailures).toEqual([]);
+    expect(emf.total(MetricName.DuplicateTicksSkipped)).toBe(2);
+    expect(commandsOf(await drainQueue(sqs, queueUrl)).map((c) => [c.order.side, c.order.price])).toEqual([
+      ['BUY', 12],
+      ['SELL', 6],
+    ]);
+    expect(((await loadState('DUPT')) as StoredStrategyState).state).toEqual({
+      prices: [14, 15, 6, 5],
+      relation: 'BELOW',
+    });
+  });
+
+  it('a tick ingested twice (a client retry; a PutRecords whose response was lost) yields its orders once', async () => {
+    const ingestConfig = loadIngestConfig({
+      ...powertoolsEnv('ingest'),
+      TICKS_STREAM_NAME: streamName,
+      FEED_SYMBOLS: 'TWICE',
+      FEED_TICKS_PER_SECOND: '1',
+      FEED_SEED: 's',
+    });
+    const lossyKinesis = createKinesisClient();
+    const lostResponse = loseNextResponse(lossyKinesis, 'PutRecordsCommand');
+    const ingest = createIngestHandler({
+      config: ingestConfig,
+      kinesis: lossyKinesis,
+      logger: createLogger(ingestConfig),
+      metrics: createMetrics(ingestConfig),
+      sleep: async () => undefined,
+    });
+    const post = async (ticks: object[]) =>
+      (
+        (await ingest(httpEvent('POST', '/ticks', { body: JSON.stringify(ticks) }), fakeContext('ingest'))) as {
+          statusCode: number;
+        }
+      ).statusCode;
+    const ticks = PRICES.map((price, i) => ({
+      symbol: 'TWICE',
+      price,
+      size: 1,
+      ts: 1_767_225_600_000 + i,
+      tickId: `tw-${i}`,
+    }));
+    const before = new Set((await readAllRecords(kinesis, streamName)).map((r) => r.record.SequenceNumber));
+
+    expect(await post(ticks.slice(0, 5))).toBe(202);
+    expect(await post(ticks.slice(0, 5))).toBe(202); // the client did not hear the first answer and retries
+    lostResponse.arm(); // these land, the answer is lost, ingest's PutRecords retry writes them again
+    expect(await post(ticks.slice(5))).toBe(202);
+    const written = (await readAllRecords(kinesis, streamName)).filter((r) => !before.has(r.record.SequenceNumber));
+    expect(written).toHaveLength(2 * PRICES.length);
+
+    expect((await makeHandler()(kinesisEvent(streamName, written))).batchItemFailures).toEqual([]);
+    const commands = commandsOf(await drainQueue(sqs, queueUrl));
+    expect(commands.map((c) => [c.order.orderId, c.order.side, c.order.price])).toEqual([
+      ['TWICE:tw-4:0', 'BUY', 12],
+      ['TWICE:tw-7:0', 'SELL', 6],
+    ]);
+    expect(((await loadState('TWICE')) as StoredStrategyState).state).toEqual({
+      prices: [14, 15, 6, 5],
+      relation: 'BELOW',
+    });
   });
 
   it('reports poison records with a reason and still applies the good ones around them', async () => {

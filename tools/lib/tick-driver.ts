@@ -21,9 +21,10 @@ export async function putTicks(
   const now = Date.now();
   const entries = [
     ...ticks.map((tick) => {
+      const tickId = tick.tickId ?? `tick-${tick.symbol}-${tick.ts}`;
       const record: TickRecord = {
-        tick,
-        correlationId: tick.tickId ?? `tick-${tick.symbol}-${tick.ts}`,
+        tick: { ...tick, tickId },
+        correlationId: tickId,
         ingestedAt: now,
       };
       return { PartitionKey: tick.symbol, Data: Buffer.from(JSON.stringify(record)) };

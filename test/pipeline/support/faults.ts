@@ -67,3 +67,40 @@ export class CrashSwitch {
     );
   }
 }
+
+/** Records the name of every command sent through a real SDK client (calls still go to the emulator). */
+export function recordCalls(client: MiddlewareClient): string[] {
+  const calls: string[] = [];
+  client.middlewareStack.add(
+    (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => async (args: unknown) => {
+      calls.push(context.commandName ?? '?');
+      return next(args);
+    },
+    { step: 'initialize', name: `call-recorder-${Math.random().toString(36).slice(2)}` },
+  );
+  return calls;
+}
+
+/**
+ * The ambiguous failure: the chosen call reaches the emulator and takes effect, then its response is lost (the
+ * caller sees an error and retries). Fires once per `arm()`.
+ */
+export function loseNextResponse(client: MiddlewareClient, commandName: string): { arm(): void } {
+  let armed = false;
+  client.middlewareStack.add(
+    (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => async (args: unknown) => {
+      const output = await next(args);
+      if (armed && context.commandName === commandName) {
+        armed = false;
+        throw new InjectedFault(`response of ${commandName} lost after it took effect`);
+      }
+      return output;
+    },
+    { step: 'initialize', name: `lose-response-${Math.random().toString(36).slice(2)}` },
+  );
+  return {
+    arm: () => {
+      armed = true;
+    },
+  };
+}
