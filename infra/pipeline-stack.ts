@@ -139,7 +139,7 @@ export class PipelineStack extends Stack {
           removalPolicy: dataRemovalPolicy,
         }),
       );
-    // Powertools idempotency layout: execute's claims and their results, expired claims removed by TTL.
+    // Execute's order records (shared/aws/order-records.ts), removed by TTL after 14 days.
     this.ordersTable = table('OrdersTable', 'id', 'expiration');
     this.strategyTable = table('StrategyStateTable', 'symbol');
 
@@ -185,6 +185,7 @@ export class PipelineStack extends Stack {
       environment: {
         ORDERS_TABLE_NAME: this.ordersTable.tableName,
         EVENTS_QUEUE_URL: this.eventsQueue.queueUrl,
+        COMMANDS_DLQ_URL: this.commandsDlq.queueUrl,
         ...raftEnvironment,
       },
     });
@@ -206,15 +207,12 @@ export class PipelineStack extends Stack {
     // Strategy state: consistent read, then a put conditional on the last applied sequence number.
     this.strategyTable.grant(process, 'dynamodb:GetItem', 'dynamodb:PutItem');
     this.commandsQueue.grantSendMessages(process);
-    // Powertools idempotency (DynamoDBPersistenceLayer): read, conditional put/update, delete of a failed claim.
-    this.ordersTable.grant(
-      execute,
-      'dynamodb:GetItem',
-      'dynamodb:PutItem',
-      'dynamodb:UpdateItem',
-      'dynamodb:DeleteItem',
-    );
+    // Order records: conditional puts in one TransactWriteItems (authorized per item as PutItem), and the
+    // consistent BatchGetItem of records written before, on a redelivery.
+    this.ordersTable.grant(execute, 'dynamodb:PutItem', 'dynamodb:BatchGetItem');
     this.eventsQueue.grantSendMessages(execute);
+    // Poison commands go to the DLQ at once, with their reason.
+    this.commandsDlq.grantSendMessages(execute);
     this.ordersTable.grant(api, 'dynamodb:GetItem');
     if (raftCluster) {
       raftCluster.authSecret.grantRead(execute);

@@ -33,8 +33,10 @@ export interface RaftNodesOptions {
 }
 
 /**
- * Three (by default) `raft-node` processes for the embedded cloud: n1 bootstraps, the others join
- * through it. Ports and the auth secret are kept in the data dir, so a second `npm start` on the same
+ * Three (by default) `raft-node` processes for the embedded cloud, started together with the same env on
+ * every start: n1 is RAFT_INITIAL_CLUSTER_STATE=new and bootstraps only from an empty data dir once every
+ * peer answers uninitialized (so a lost n1 data dir rejoins instead of forming a second cluster); the others
+ * join through RAFT_PEERS. Ports and the auth secret are kept in the data dir, so a second `npm start` on the same
  * data restarts the same cluster (the members' addresses are in their Raft logs). Each node runs in a
  * process group of its own, so stopping it leaves nothing behind.
  */
@@ -81,19 +83,14 @@ export class RaftNodes {
     return RaftNodes.plan(opts);
   }
 
-  /** Starts the nodes (a new cluster one by one, the bootstrap first) and waits until all are voters. */
+  /**
+   * Starts the nodes at once and waits until all are voters. Never one by one: n1 bootstraps a new cluster only
+   * once every peer answers, and a restarted cluster needs a quorum up.
+   */
   async start(): Promise<void> {
     try {
-      if (existsSync(join(this.opts.dir, this.nodes[0]?.id ?? 'n1'))) {
-        // A cluster that ran before: every node must be up for a quorum, so they all start at once.
-        for (const node of this.nodes) this.spawn(node);
-        for (const node of this.nodes) await this.waitReady(node);
-      } else {
-        for (const node of this.nodes) {
-          this.spawn(node);
-          await this.waitReady(node);
-        }
-      }
+      for (const node of this.nodes) this.spawn(node);
+      for (const node of this.nodes) await this.waitReady(node);
       await this.waitAllVoters();
     } catch (err) {
       await this.stop();
@@ -123,6 +120,7 @@ export class RaftNodes {
       this.logs.set(node.id, log);
     }
     const first = this.nodes[0];
+    const peers = this.nodes.filter((n) => n !== node).map((n) => n.httpUrl);
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '/tmp',
@@ -133,7 +131,8 @@ export class RaftNodes {
       RAFT_DATA_DIR: join(this.opts.dir, node.id),
       RAFT_AUTH_SECRET: this.secret,
       LOG_LEVEL: 'info',
-      ...(node === first ? { RAFT_BOOTSTRAP: 'true' } : { RAFT_JOIN_ADDR: first?.httpUrl ?? '' }),
+      RAFT_INITIAL_CLUSTER_STATE: node === first ? 'new' : 'existing',
+      RAFT_PEERS: peers.join(',') || 'none',
       ...this.opts.env,
       ...extraEnv,
     };

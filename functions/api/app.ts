@@ -1,9 +1,8 @@
-import type { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { readOrderClaim } from '../../shared/aws/order-claims';
+import type { OrderRecords } from '../../shared/aws/order-records';
 import { AccountSchema, describeZodError, OrderIdSchema } from '../../shared/domain/order';
 import { LedgerClientError } from '../../shared/raft-client/client';
 import type { LedgerClient } from '../../shared/raft-client/types';
@@ -12,7 +11,7 @@ import { HttpEventSchema } from '../../shared/aws/http-event';
 export interface ApiDeps {
   members: string[];
   ledger: () => Promise<LedgerClient>;
-  claims: DynamoDBPersistenceLayer;
+  records: Pick<OrderRecords, 'read'>;
   logger: Logger;
 }
 
@@ -24,7 +23,7 @@ const json = (statusCode: number, body: unknown): APIGatewayProxyStructuredResul
 
 /**
  * GET /orders/{orderId}: the ledger's record of the order (a linearizable read through the leader) and the
- * execution claim execute holds on it (in progress, or completed with the published event).
+ * execution record execute wrote for it (with the event it published).
  * GET /positions[?account=]: positions from the ledger. GET /health: each ledger member's view of the cluster.
  */
 export function createApiHandler(deps: ApiDeps) {
@@ -35,7 +34,7 @@ export function createApiHandler(deps: ApiDeps) {
     if (!orderId.success) return json(400, { message: `orderId: ${describeZodError(orderId.error)}` });
     const [order, execution] = await Promise.all([
       (await deps.ledger()).getOrder(orderId.data),
-      readOrderClaim(deps.claims, orderId.data),
+      deps.records.read(orderId.data),
     ]);
     if (!order && !execution) return json(404, { message: `no order ${orderId.data}` });
     return json(200, { order: order ?? null, execution: execution ?? null });

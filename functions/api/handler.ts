@@ -1,6 +1,6 @@
-import { createDynamoDbClient, createSecretsManagerClient } from '../../shared/aws/clients';
+import { createDocumentClient, createSecretsManagerClient } from '../../shared/aws/clients';
 import { lazyLedgerClient } from '../../shared/aws/ledger';
-import { createOrderClaimStore } from '../../shared/aws/order-claims';
+import { OrderRecords } from '../../shared/aws/order-records';
 import { createLogger } from '../../shared/powertools';
 import { createApiHandler } from './app';
 import { loadApiConfig } from './config';
@@ -11,6 +11,6 @@ const config = loadApiConfig();
 export const handler = createApiHandler({
   members: config.RAFT_MEMBERS,
   ledger: lazyLedgerClient(config, createSecretsManagerClient),
-  claims: createOrderClaimStore(config.ORDERS_TABLE_NAME, createDynamoDbClient()),
+  records: new OrderRecords(createDocumentClient(), config.ORDERS_TABLE_NAME),
   logger: createLogger(config),
 });

@@ -1,184 +1,222 @@
-import { SqsFifoPartialProcessorAsync, processPartialResponse } from '@aws-lambda-powertools/batch';
-import { makeIdempotent, type IdempotencyConfig } from '@aws-lambda-powertools/idempotency';
-import type { BasePersistenceLayer } from '@aws-lambda-powertools/idempotency/persistence';
-import type { ResponseHook } from '@aws-lambda-powertools/idempotency/types';
-import type { JSONObject } from '@aws-lambda-powertools/commons/types';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
-import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { ORDER_CLAIM_KEY_PREFIX } from '../../shared/aws/order-claims';
-import { CORRELATION_ID_ATTRIBUTE, OrderCommandSchema, type OrderCommand } from '../../shared/domain/command';
-import { OrderEventSchema, type OrderEvent } from '../../shared/domain/event';
-import { describeZodError } from '../../shared/domain/order';
+import type { Context, SQSBatchItemFailure, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { sendFifoBatch, type FifoMessage } from '../../shared/aws/fifo-batch';
+import type { OrderRecords } from '../../shared/aws/order-records';
+import { CORRELATION_ID_ATTRIBUTE, type OrderCommand } from '../../shared/domain/command';
+import type { OrderEvent } from '../../shared/domain/event';
+import { byGroup, conflictWith, orderEvent, parseCommand } from '../../shared/domain/execution';
+import type { OrderResult } from '../../shared/domain/order';
+import { LedgerClientError } from '../../shared/raft-client/client';
 import type { LedgerClient } from '../../shared/raft-client/types';
 import { MetricName, MetricUnit } from '../../shared/powertools';
 import type { ExecuteConfig } from './config';
 
 export interface ExecuteDeps {
-  config: Pick<ExecuteConfig, 'EVENTS_QUEUE_URL'>;
+  config: Pick<ExecuteConfig, 'EVENTS_QUEUE_URL' | 'COMMANDS_DLQ_URL'>;
   ledger: () => Promise<LedgerClient>;
-  claims: BasePersistenceLayer;
-  claimConfig: (responseHook: ResponseHook) => IdempotencyConfig;
+  records: OrderRecords;
   sqs: SQSClient;
   logger: Logger;
   metrics: Metrics;
   now?: () => number;
 }
 
-/** A command execute cannot read; it fails (and its group's rest in the batch), and the DLQ takes it. */
-export class PoisonCommandError extends Error {
-  constructor(reason: string) {
-    super(reason);
-    this.name = 'PoisonCommandError';
-  }
+/** The SQS message attributes a dead-lettered command carries: why, and which message it was. */
+export const DEAD_LETTER_REASON_ATTRIBUTE = 'deadLetterReason';
+export const SOURCE_MESSAGE_ATTRIBUTE = 'sourceMessageId';
+
+interface Valid {
+  record: SQSRecord;
+  command: OrderCommand;
+}
+interface Applied extends Valid {
+  result: OrderResult;
+}
+interface Poison {
+  record: SQSRecord;
+  reason: string;
 }
 
-function parseCommandBody(body: string): { success: true; data: OrderCommand } | { success: false; reason: string } {
-  let json: unknown;
-  try {
-    json = JSON.parse(body);
-  } catch (error) {
-    return { success: false, reason: `body is not JSON: ${(error as Error).message}` };
+/** A repeat of an order id that carries another order is refused, not treated as a redelivery. */
+function withoutConflicts(all: Applied[]): { applied: Applied[]; refused: Poison[] } {
+  const applied: Applied[] = [];
+  const refused: Poison[] = [];
+  for (const a of all) {
+    const conflict = a.result.duplicate ? conflictWith(a.command.order, a.result) : undefined;
+    if (conflict) refused.push({ record: a.record, reason: `ledger refused the order: ${conflict}` });
+    else applied.push(a);
   }
-  const parsed = OrderCommandSchema.safeParse(json);
-  return parsed.success ? parsed : { success: false, reason: describeZodError(parsed.error) };
+  return { applied, refused };
 }
 
-/** What the claim stores as its result: the order event, exactly as it is (re)published. */
-interface Execution {
-  event: OrderEvent;
-  /** Set on the way out of a completed claim (Powertools' response hook): this delivery is a duplicate. */
-  replayed?: true;
-}
+/** The ledger's 400 (breaks its rules) or 409 (another order under a used id): no retry changes either. */
+const isInvalid = (error: unknown) =>
+  error instanceof LedgerClientError && (error.status === 400 || error.status === 409);
 
 /**
- * SQS FIFO batch of order commands → for each: claim → apply on the ledger → record → publish.
+ * SQS FIFO batch of order commands → per message group, all of the group's commands at once:
+ *   1. poison (unparseable, invalid) goes to the commands DLQ at once with its reason — no retry can fix it,
+ *      and retrying it would hold its group for up to maxReceiveCount × visibility timeout;
+ *   2. the rest is applied on the ledger as ONE batch (one Raft entry; each order deduped by its id, so a
+ *      redelivered batch gets the stored results back with the same seqs);
+ *   3. the events are recorded in OrdersTable by ONE TransactWriteItems of conditional puts — the first record
+ *      of an order wins, and a redelivery republishes the stored event, not a new one;
+ *   4. the events go out by SendMessageBatch (dedup id = orderId, group = the order's group); only entries SQS
+ *      refused are resent.
+ * A crash between any two steps leaves one ledger entry and one recorded event; the redelivery repeats the
+ * steps and each is idempotent (docs/architecture.md walks every cut). Groups run concurrently; a failing group
+ * reports its first failed message and the rest of its group as batch item failures, other groups go on.
  *
- * Why each step is safe to retry, and why a crash between any two ends in one ledger entry and one event:
- * - claim (Powertools idempotency, conditional PutItem on the order id): only one delivery at a time gets past
- *   it. A failing attempt deletes its claim; one that dies leaves it IN_PROGRESS with an expiry of that
- *   attempt's remaining time, after which a redelivery may take it over — never blocked forever.
- * - apply: the ledger dedups by orderId, so an attempt that re-applies after a crash between apply and record
- *   gets the original outcome back (`duplicate: true`, same seq) and no second entry is made.
- * - record (Powertools' conditional update to COMPLETED with the event as result): from then on every
- *   delivery returns the stored event without touching the ledger.
- * - publish: MessageDeduplicationId = orderId, so a republish (after a crash between record and publish, or
- *   between publish and the message's deletion) is dropped by the events FIFO queue.
+ * Powertools' SqsFifoPartialProcessor is not used: it runs one record at a time, and a group's records here are
+ * one ledger batch. Its contract (fail the rest of a group after a failure) is kept.
  */
 export function createExecuteHandler(deps: ExecuteDeps) {
   const { config, logger, metrics } = deps;
   const now = deps.now ?? Date.now;
-  const claimConfig = deps.claimConfig((response) => ({ ...(response as JSONObject), replayed: true }));
 
-  async function applyOnLedger(command: OrderCommand): Promise<Execution> {
-    const result = await (await deps.ledger()).applyOrder(command.order);
-    if (result.duplicate) {
-      logger.warn('ledger already had this order (an earlier attempt died after applying it)', {
-        orderId: result.orderId,
-        correlationId: command.correlationId,
-      });
-    }
-    const event: OrderEvent = OrderEventSchema.parse({
-      orderId: result.orderId,
-      status: result.status,
-      seq: result.seq ?? null,
-      reason: result.reason ?? null,
-      symbol: result.symbol,
-      side: result.side,
-      quantity: result.quantity,
-      price: result.price,
-      position: result.position,
-      tickTs: command.tickTs,
-      commandTs: command.commandTs,
-      executedTs: now(),
-      correlationId: command.correlationId,
+  async function deadLetter(poison: Poison[]): Promise<SQSRecord[]> {
+    if (poison.length === 0) return [];
+    const message = ({ record, reason }: Poison, body: string): FifoMessage => ({
+      body,
+      groupId: record.attributes.MessageGroupId ?? 'poison',
+      deduplicationId: record.messageId,
+      attributes: {
+        [DEAD_LETTER_REASON_ATTRIBUTE]: { DataType: 'String', StringValue: reason.slice(0, 1024) },
+        [SOURCE_MESSAGE_ATTRIBUTE]: { DataType: 'String', StringValue: record.messageId },
+      },
     });
-    return { event };
-  }
-
-  // A fixed key prefix (not the function name, Powertools' default) so a renamed or redeployed function, and the
-  // api function, find the same claims.
-  const executeOnce = makeIdempotent(applyOnLedger, {
-    persistenceStore: deps.claims,
-    config: claimConfig,
-    keyPrefix: ORDER_CLAIM_KEY_PREFIX,
-  });
-
-  async function publish(event: OrderEvent): Promise<void> {
-    await deps.sqs.send(
-      new SendMessageCommand({
-        QueueUrl: config.EVENTS_QUEUE_URL,
-        MessageBody: JSON.stringify(event),
-        MessageGroupId: event.symbol,
-        MessageDeduplicationId: event.orderId,
-        MessageAttributes: { [CORRELATION_ID_ATTRIBUTE]: { DataType: 'String', StringValue: event.correlationId } },
-      }),
+    const sent = await sendFifoBatch(
+      deps.sqs,
+      config.COMMANDS_DLQ_URL,
+      poison.map((p) => message(p, p.record.body)),
     );
+    // A body SQS itself refuses (characters outside its allowed set) is kept base64-encoded in an envelope.
+    const refused = sent.failed.filter((f) => f.senderFault).map((f) => poison[f.index]!);
+    const envelope = (p: Poison) => JSON.stringify({ bodyBase64: Buffer.from(p.record.body).toString('base64') });
+    const wrapped = await sendFifoBatch(
+      deps.sqs,
+      config.COMMANDS_DLQ_URL,
+      refused.map((p) => message(p, envelope(p))),
+    );
+    for (const { record, reason } of poison) {
+      metrics.addMetric(MetricName.PoisonCommands, MetricUnit.Count, 1);
+      logger.error('poison command sent to the DLQ', { messageId: record.messageId, reason });
+    }
+    return [
+      ...sent.failed.filter((f) => !f.senderFault).map((f) => poison[f.index]!.record),
+      ...wrapped.failed.map((f) => refused[f.index]!.record),
+    ];
   }
 
-  async function handleRecord(record: SQSRecord): Promise<void> {
-    const parsed = parseCommandBody(record.body);
-    if (!parsed.success) {
-      const { reason } = parsed;
-      metrics.addMetric(MetricName.PoisonCommands, MetricUnit.Count, 1);
-      logger.error('poison command', { messageId: record.messageId, reason });
-      throw new PoisonCommandError(`message ${record.messageId}: ${reason}`);
+  /** Applies the group's valid commands as one ledger batch; a batch the ledger calls invalid is split. */
+  async function apply(valid: Valid[]): Promise<{ applied: Applied[]; refused: Poison[] }> {
+    if (valid.length === 0) return { applied: [], refused: [] };
+    const ledger = await deps.ledger();
+    try {
+      const results = await ledger.applyOrders(valid.map((v) => v.command.order));
+      return withoutConflicts(valid.map((v, i) => ({ ...v, result: results[i]! })));
+    } catch (error) {
+      if (!isInvalid(error)) throw error;
     }
-    const command = parsed.data;
-    // The correlation id goes on each line, not on the logger: records of other groups are logged meanwhile.
+    // The ledger refused the batch as invalid (its rules can be stricter than the command schema): apply the
+    // orders one by one so the invalid ones are named and dead-lettered and the others go on. Rare by design.
+    const applied: Applied[] = [];
+    const refused: Poison[] = [];
+    for (const v of valid) {
+      try {
+        applied.push({ ...v, result: (await ledger.applyOrders([v.command.order]))[0]! });
+      } catch (error) {
+        if (!isInvalid(error)) throw error;
+        refused.push({ record: v.record, reason: `ledger refused the order: ${(error as Error).message}` });
+      }
+    }
+    const checked = withoutConflicts(applied);
+    return { applied: checked.applied, refused: [...refused, ...checked.refused] };
+  }
+
+  /** Records and publishes the events; returns the records whose event SQS would not take. */
+  async function recordAndPublish(applied: Applied[]): Promise<SQSRecord[]> {
+    if (applied.length === 0) return [];
+    const executedTs = now();
+    const fresh = applied.map((a) => orderEvent(a.command, a.result, executedTs));
+    const standing = await deps.records.record(fresh, executedTs);
+    const events = fresh.map((e) => standing.get(e.orderId) ?? e);
+    const { failed } = await sendFifoBatch(
+      deps.sqs,
+      config.EVENTS_QUEUE_URL,
+      events.map((event) => ({
+        body: JSON.stringify(event),
+        groupId: event.symbol,
+        deduplicationId: event.orderId,
+        attributes: { [CORRELATION_ID_ATTRIBUTE]: { DataType: 'String', StringValue: event.correlationId } },
+      })),
+    );
+    for (const f of failed)
+      logger.error('event not published', { orderId: events[f.index]!.orderId, reason: f.reason });
+    applied.forEach((a, i) => observe(a, events[i]!));
+    return failed.map((f) => applied[f.index]!.record);
+  }
+
+  function observe({ command, result }: Applied, event: OrderEvent): void {
     const { correlationId } = command;
-    const execution = (await executeOnce(command)) as Execution;
-    await publish(execution.event);
-    const { event } = execution;
-    if (execution.replayed) {
+    if (result.duplicate) {
       metrics.addMetric(MetricName.DuplicatesCaught, MetricUnit.Count, 1);
       logger.info('duplicate command: republished the stored event', { orderId: event.orderId, correlationId });
       return;
     }
-    metrics.addMetric(
-      event.status === 'ACCEPTED' ? MetricName.OrdersAccepted : MetricName.OrdersRejected,
-      MetricUnit.Count,
-      1,
-    );
+    const accepted = event.status === 'ACCEPTED';
+    metrics.addMetric(accepted ? MetricName.OrdersAccepted : MetricName.OrdersRejected, MetricUnit.Count, 1);
     metrics.addMetric(MetricName.TickToExecutionLatency, MetricUnit.Milliseconds, event.executedTs - event.tickTs);
-    logger.info('order executed', {
-      orderId: event.orderId,
-      correlationId,
-      status: event.status,
-      seq: event.seq,
-      reason: event.reason,
-    });
+    const { orderId, status, seq, reason } = event;
+    logger.info('order executed', { orderId, correlationId, status, seq, reason });
   }
 
-  return middy(async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
-    // A claim taken in this invocation expires when the invocation would time out.
-    claimConfig.registerLambdaContext(context);
-    // Message groups (symbols) are independent, so they run concurrently; within a group, Powertools' FIFO
-    // processor keeps the records in order and skips the rest of the group after a failure. (Its own loop runs
-    // the whole batch one record after another, which made a batch of n groups take n ledger round trips.)
-    const groups = new Map<string, SQSRecord[]>();
-    for (const record of event.Records) {
-      const group = record.attributes.MessageGroupId ?? '';
-      groups.set(group, [...(groups.get(group) ?? []), record]);
+  /** Runs one group; returns the records that failed: the first that failed and every later one of the group. */
+  async function executeGroup(records: SQSRecord[]): Promise<SQSRecord[]> {
+    const valid: Valid[] = [];
+    const poison: Poison[] = [];
+    for (const record of records) {
+      const parsed = parseCommand(record.body);
+      if (parsed.ok) valid.push({ record, command: parsed.command });
+      else poison.push({ record, reason: `message ${record.messageId}: ${parsed.reason}` });
     }
-    const responses = await Promise.all(
-      [...groups.values()].map((records) =>
-        processPartialResponse({ Records: records }, handleRecord, new SqsFifoPartialProcessorAsync(), {
-          context,
-          skipGroupOnError: true,
-          throwOnFullBatchFailure: false,
-        }),
-      ),
-    );
-    // Reported in the batch's order, as one processor over the whole batch would.
-    const position = new Map(event.Records.map((record, index) => [record.messageId, index]));
-    const failures = responses.flatMap((r) => r.batchItemFailures);
-    failures.sort((a, b) => (position.get(a.itemIdentifier) ?? 0) - (position.get(b.itemIdentifier) ?? 0));
-    return { batchItemFailures: failures };
+    // Poison leaves first, so nothing after it can hold it (or its group) back.
+    const failed = new Set(await deadLetter(poison));
+    const { applied, refused } = await apply(valid);
+    for (const r of await deadLetter(refused)) failed.add(r);
+    for (const r of await recordAndPublish(applied)) failed.add(r);
+    const firstFailed = records.findIndex((r) => failed.has(r));
+    return firstFailed < 0 ? [] : records.slice(firstFailed);
+  }
+
+  async function runGroup(records: SQSRecord[]): Promise<SQSRecord[]> {
+    try {
+      return await executeGroup(records);
+    } catch (error) {
+      // Anything a retry may fix (ledger unreachable, throttling, a crash): the whole group is retried; every
+      // step is idempotent, so what already happened is found again, not repeated.
+      logger.error('group failed; its messages will be redelivered', {
+        group: records[0]?.attributes.MessageGroupId,
+        messages: records.length,
+        error: error as Error,
+      });
+      return records;
+    }
+  }
+
+  return middy(async (event: SQSEvent, _context: Context): Promise<SQSBatchResponse> => {
+    const groups = byGroup(event.Records, (r) => r.attributes.MessageGroupId ?? '');
+    const failed = new Set((await Promise.all([...groups.values()].map(runGroup))).flat());
+    // Reported in the batch's order, as Powertools' processor would.
+    const batchItemFailures: SQSBatchItemFailure[] = event.Records.filter((r) => failed.has(r)).map((r) => ({
+      itemIdentifier: r.messageId,
+    }));
+    return { batchItemFailures };
   })
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(logMetrics(metrics));

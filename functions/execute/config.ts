@@ -7,6 +7,8 @@ export const executeEnv = {
   ...raftEnv,
   ORDERS_TABLE_NAME: nonEmptyString,
   EVENTS_QUEUE_URL: queueUrl,
+  /** Where a command no retry can fix goes at once, with its reason (the queue's redrive target). */
+  COMMANDS_DLQ_URL: queueUrl,
 };
 export type ExecuteConfig = z.infer<z.ZodObject<typeof executeEnv>>;
 

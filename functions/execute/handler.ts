@@ -1,6 +1,6 @@
-import { createDynamoDbClient, createSecretsManagerClient, createSqsClient } from '../../shared/aws/clients';
+import { createDocumentClient, createSecretsManagerClient, createSqsClient } from '../../shared/aws/clients';
 import { lazyLedgerClient } from '../../shared/aws/ledger';
-import { createOrderClaimConfig, createOrderClaimStore } from '../../shared/aws/order-claims';
+import { OrderRecords } from '../../shared/aws/order-records';
 import { createLogger, createMetrics } from '../../shared/powertools';
 import { createExecuteHandler } from './app';
 import { loadExecuteConfig } from './config';
@@ -11,8 +11,7 @@ const config = loadExecuteConfig();
 export const handler = createExecuteHandler({
   config,
   ledger: lazyLedgerClient(config, createSecretsManagerClient),
-  claims: createOrderClaimStore(config.ORDERS_TABLE_NAME, createDynamoDbClient()),
-  claimConfig: createOrderClaimConfig,
+  records: new OrderRecords(createDocumentClient(), config.ORDERS_TABLE_NAME),
   sqs: createSqsClient(),
   logger: createLogger(config),
   metrics: createMetrics(config),

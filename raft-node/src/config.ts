@@ -34,6 +34,12 @@ const EnvSchema = z
     RAFT_BIND_ADDR: hostPort.default('127.0.0.1:7000'),
     RAFT_ADVERTISE_ADDR: hostPort.optional(),
     RAFT_DATA_DIR: z.string().min(1).optional(),
+    RAFT_CLUSTER_ID: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, _ or -')
+      .optional(),
+    RAFT_INITIAL_CLUSTER_STATE: z.enum(['new', 'existing']).optional(),
+    RAFT_PEERS: z.string().min(1).optional(),
     RAFT_BOOTSTRAP: bool.default(false),
     RAFT_JOIN_ADDR: z.string().min(1).optional(),
     PORT_HTTP: positiveInt(1, 65535).default(8080),
@@ -109,8 +115,15 @@ export interface NodeConfig {
   bindPort: number;
   advertiseAddr: string;
   dataDir: string;
-  bootstrap: boolean;
-  joinAddr?: string;
+  /** RAFT_CLUSTER_ID: the data dir must belong to this cluster (a new cluster takes this id). */
+  clusterId?: string;
+  /**
+   * 'new': this node may form the cluster, but only from an empty data dir and only once every peer answers and
+   * none is in a cluster yet (see bootstrap.ts). 'existing': an empty data dir joins through the peers.
+   */
+  initialClusterState: 'new' | 'existing';
+  /** HTTP base URLs of the other members, probed before a bootstrap and asked to (re)add this node. */
+  peers: string[];
   httpPort: number;
   httpBindHost: string;
   httpAdvertiseUrl: string;
@@ -174,6 +187,45 @@ export function parseChaosProfile(profile: string): Partial<ChaosSettings> {
   return out;
 }
 
+/** RAFT_BOOTSTRAP=true is the older spelling of RAFT_INITIAL_CLUSTER_STATE=new. */
+function resolveInitialState(state: 'new' | 'existing' | undefined, bootstrap: boolean): 'new' | 'existing' {
+  if (state === 'existing' && bootstrap) {
+    throw new ConfigError(
+      'invalid configuration: RAFT_BOOTSTRAP: true contradicts RAFT_INITIAL_CLUSTER_STATE=existing; set only the latter',
+    );
+  }
+  return state ?? (bootstrap ? 'new' : 'existing');
+}
+
+const toUrl = (v: string): string => (/^https?:\/\//.test(v) ? v : `http://${v}`).replace(/\/+$/, '');
+
+/**
+ * RAFT_PEERS (comma-separated HTTP URLs or host:port) plus RAFT_JOIN_ADDR. A node that may bootstrap must name its
+ * peers, or `none` for a deliberate one-node cluster: without them it could not tell a first start from a lost
+ * volume, and would form a second cluster. A joining node needs at least one.
+ */
+function parsePeers(raw: string | undefined, joinAddr: string | undefined, state: 'new' | 'existing'): string[] {
+  if (raw?.trim() === 'none') {
+    if (state === 'existing' || joinAddr) {
+      throw new ConfigError('invalid configuration: RAFT_PEERS: `none` is only for a one-node cluster that bootstraps');
+    }
+    return [];
+  }
+  const list = [...(raw ?? '').split(','), joinAddr ?? ''].map((v) => v.trim()).filter((v) => v !== '');
+  const bad = list.find((v) => !/^(https?:\/\/)?[A-Za-z0-9.\-_[\]:]+:\d{1,5}\/?$/.test(v));
+  if (bad) throw new ConfigError(`invalid configuration: RAFT_PEERS: "${bad}" is not an http(s)://host:port URL`);
+  if (list.length === 0) {
+    throw new ConfigError(
+      state === 'new'
+        ? 'invalid configuration: RAFT_PEERS: required with RAFT_INITIAL_CLUSTER_STATE=new (the HTTP URLs of the ' +
+            'other initial members, probed so that an empty data dir never forms a second cluster; `none` for a ' +
+            'one-node cluster)'
+        : 'invalid configuration: RAFT_PEERS: required to join an existing cluster (HTTP URLs of its members)',
+    );
+  }
+  return [...new Set(list.map(toUrl))];
+}
+
 /** Parses and validates the environment; throws ConfigError naming the first bad variable(s). */
 export function parseConfig(env: NodeJS.ProcessEnv): NodeConfig {
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
@@ -204,21 +256,17 @@ export function parseConfig(env: NodeJS.ProcessEnv): NodeConfig {
   if (delayMinMs > delayMaxMs) {
     throw new ConfigError('invalid configuration: CHAOS_DELAY_MS_MAX: must be >= the minimum delay');
   }
-  if (e.RAFT_BOOTSTRAP && e.RAFT_JOIN_ADDR) {
-    throw new ConfigError('invalid configuration: RAFT_JOIN_ADDR: a bootstrap node (RAFT_BOOTSTRAP=true) joins nobody');
-  }
+  const initialClusterState = resolveInitialState(e.RAFT_INITIAL_CLUSTER_STATE, e.RAFT_BOOTSTRAP);
+  const peers = parsePeers(e.RAFT_PEERS, e.RAFT_JOIN_ADDR, initialClusterState);
   return {
     nodeId: e.RAFT_NODE_ID,
     bindHost: bind.host,
     bindPort: bind.port,
     advertiseAddr,
     dataDir: e.RAFT_DATA_DIR ?? `./.data/raft/${e.RAFT_NODE_ID}`,
-    bootstrap: e.RAFT_BOOTSTRAP,
-    joinAddr: e.RAFT_JOIN_ADDR
-      ? /^https?:\/\//.test(e.RAFT_JOIN_ADDR)
-        ? e.RAFT_JOIN_ADDR.replace(/\/+$/, '')
-        : `http://${e.RAFT_JOIN_ADDR}`
-      : undefined,
+    clusterId: e.RAFT_CLUSTER_ID,
+    initialClusterState,
+    peers,
     httpPort: e.PORT_HTTP,
     httpBindHost: e.HTTP_BIND_HOST,
     httpAdvertiseUrl:

@@ -2,11 +2,21 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { ConfigError, parseConfig, type NodeConfig } from './config';
 import { createLogger } from './logger';
 import { LedgerNode } from './server/node';
+import { DataDirRefusedError } from './storage';
 
 /**
  * Entry point of a Raft ledger node (`npm run raft-node`, or the container's command).
- * Exit codes: 2 = bad configuration, 1 = fatal runtime error.
+ * Exit codes: 2 = bad configuration or a data dir this node must not use (held by another process, or another
+ * node's or cluster's), 1 = fatal runtime error.
  */
+
+/** One JSON line on stderr, then exit 2: restarting the same process cannot help, an operator must act. */
+function refuse(message: string): never {
+  process.stderr.write(
+    `${JSON.stringify({ level: 'ERROR', message, service: 'raft-node', timestamp: new Date().toISOString() })}\n`,
+  );
+  process.exit(2);
+}
 
 async function resolveSecret(cfg: NodeConfig): Promise<string | undefined> {
   if (cfg.authSecret || !cfg.authSecretArn) return cfg.authSecret;
@@ -24,12 +34,7 @@ async function main(): Promise<void> {
   try {
     cfg = parseConfig(process.env);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(
-        `${JSON.stringify({ level: 'ERROR', message: err.message, service: 'raft-node', timestamp: new Date().toISOString() })}\n`,
-      );
-      process.exit(2);
-    }
+    if (err instanceof ConfigError) refuse(err.message);
     throw err;
   }
   const logger = createLogger(cfg.nodeId, cfg.logLevel);
@@ -42,7 +47,13 @@ async function main(): Promise<void> {
   if (!cfg.authSecret) {
     logger.warn('RAFT_AUTH_SECRET is not set: the Raft API and transport are OPEN (development only)');
   }
-  const node = new LedgerNode(cfg, logger);
+  let node: LedgerNode;
+  try {
+    node = new LedgerNode(cfg, logger);
+  } catch (err) {
+    if (err instanceof DataDirRefusedError) refuse(`refusing to start: ${err.message}`);
+    throw err;
+  }
   let shuttingDown = false;
   const stop = (signal: string) => {
     if (shuttingDown) return;

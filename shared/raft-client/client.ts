@@ -202,6 +202,13 @@ export function createLedgerClient(options: LedgerClientOptions): ClosableLedger
 
   return {
     applyOrder: (order: Order) => write<OrderResult>('/v1/orders', order, () => getOrder(order.orderId)),
+    // TEMPORARY until the ledger's batch route lands (branch ledger-batch): one call per order.
+    applyOrders: async (orders: Order[]) => {
+      const results: OrderResult[] = [];
+      for (const order of orders)
+        results.push(await write<OrderResult>('/v1/orders', order, () => getOrder(order.orderId)));
+      return results;
+    },
     getOrder,
     positions: async (account?: string) =>
       (await read<Position[]>(account ? `/v1/positions?account=${encodeURIComponent(account)}` : '/v1/positions')) ??

@@ -39,6 +39,8 @@ export interface NodeStatus {
  */
 export interface LedgerClient {
   applyOrder(order: Order): Promise<OrderResult>;
+  /** One ledger entry for all the orders; results in the orders' order. Safe to retry like applyOrder. */
+  applyOrders(orders: Order[]): Promise<OrderResult[]>;
   getOrder(orderId: string): Promise<OrderResult | undefined>;
   positions(account?: string): Promise<Position[]>;
   status(nodeUrl: string): Promise<NodeStatus>;

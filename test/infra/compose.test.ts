@@ -101,7 +101,7 @@ describe('localstack/docker-compose.yml', () => {
     }
   });
 
-  it('runs three raft-node containers built from raft-node/Dockerfile: n1 bootstraps, n2 and n3 join n1', () => {
+  it('runs three raft-node containers built from raft-node/Dockerfile: n1 may bootstrap once, n2 and n3 join', () => {
     for (const [index, nodeId] of ['n1', 'n2', 'n3'].entries()) {
       const node = service(`raft-${nodeId}`);
       expect(node.build).toEqual({ context: '..', dockerfile: 'raft-node/Dockerfile' });
@@ -117,15 +117,18 @@ describe('localstack/docker-compose.yml', () => {
       expect(node.ports).toEqual([`127.0.0.1:${8081 + index}:8080`]);
       expect(node.healthcheck?.test.join(' ')).toContain('/readyz');
     }
-    expect(service('raft-n1').environment?.RAFT_BOOTSTRAP).toBe('true');
-    expect(service('raft-n1').environment).not.toHaveProperty('RAFT_JOIN_ADDR');
-    for (const joiner of ['raft-n2', 'raft-n3']) {
-      expect(service(joiner).environment?.RAFT_JOIN_ADDR).toBe('http://raft-n1:8080');
-      expect(service(joiner).environment).not.toHaveProperty('RAFT_BOOTSTRAP');
+    // Bootstrap once: n1 is `new` and probes both peers before forming a cluster from an empty volume; every
+    // node names the others, so a node whose volume was lost rejoins through whichever answers.
+    for (const nodeId of ['n1', 'n2', 'n3']) {
+      const env = service(`raft-${nodeId}`).environment;
+      expect(env?.RAFT_INITIAL_CLUSTER_STATE).toBe(nodeId === 'n1' ? 'new' : 'existing');
+      const others = ['n1', 'n2', 'n3'].filter((id) => id !== nodeId).map((id) => `http://raft-${id}:8080`);
+      expect(env?.RAFT_PEERS).toBe(others.join(','));
+      expect(env?.RAFT_CLUSTER_ID).toBe('${RAFT_CLUSTER_ID:-local}');
+      expect(env).not.toHaveProperty('RAFT_BOOTSTRAP');
+      // Started together: n1 waits for the others to answer, and they are healthy only once it leads.
+      expect(service(`raft-${nodeId}`).depends_on).toBeUndefined();
     }
-    // Started one after the other, each once the previous one is ready.
-    expect(service('raft-n2').depends_on).toEqual({ 'raft-n1': { condition: 'service_healthy' } });
-    expect(service('raft-n3').depends_on).toEqual({ 'raft-n2': { condition: 'service_healthy' } });
   });
 
   it('names the nodes as the PipelineStack expects them on the localstack target', () => {

@@ -354,12 +354,8 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     expect(grantsOn(process, 'OrdersTable')).toEqual([]);
 
     const execute = statementsOf(awsTemplate, 'ExecuteFunction');
-    expect(actionsIn(grantsOn(execute, 'OrdersTable'))).toEqual([
-      'dynamodb:DeleteItem',
-      'dynamodb:GetItem',
-      'dynamodb:PutItem',
-      'dynamodb:UpdateItem',
-    ]);
+    expect(actionsIn(grantsOn(execute, 'OrdersTable'))).toEqual(['dynamodb:BatchGetItem', 'dynamodb:PutItem']);
+    expect(actionsIn(grantsOn(execute, 'CommandsDlq'))).toEqual(expect.arrayContaining(['sqs:SendMessage']));
     expect(actionsIn(grantsOn(execute, 'EventsQueue'))).toEqual(expect.arrayContaining(['sqs:SendMessage']));
     expect(actionsIn(execute)).toEqual(expect.arrayContaining(['secretsmanager:GetSecretValue']));
     expect(grantsOn(execute, 'StrategyStateTable')).toEqual([]);

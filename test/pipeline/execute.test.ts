@@ -7,7 +7,11 @@ import type {
 } from 'aws-lambda';
 import { createApiHandler } from '../../functions/api/app';
 import { loadApiConfig } from '../../functions/api/config';
-import { createExecuteHandler } from '../../functions/execute/app';
+import {
+  createExecuteHandler,
+  DEAD_LETTER_REASON_ATTRIBUTE,
+  SOURCE_MESSAGE_ATTRIBUTE,
+} from '../../functions/execute/app';
 import { createIngestHandler } from '../../functions/ingest/app';
 import { loadIngestConfig } from '../../functions/ingest/config';
 import { createProcessHandler } from '../../functions/process/app';
@@ -22,7 +26,7 @@ import {
   createKinesisClient,
   createSqsClient,
 } from '../../shared/aws/clients';
-import { createOrderClaimConfig, createOrderClaimStore } from '../../shared/aws/order-claims';
+import { OrderRecords } from '../../shared/aws/order-records';
 import type { OrderCommand } from '../../shared/domain/command';
 import { OrderEventSchema, type OrderEvent } from '../../shared/domain/event';
 import { createLedgerClient } from '../../shared/raft-client/client';
@@ -31,7 +35,7 @@ import { createLogger, createMetrics, MetricName } from '../../shared/powertools
 import { startRaftCluster, type RaftCluster } from '../support/raft-cluster';
 import { captureEmf, type EmfCapture } from './support/emf';
 import { powertoolsEnv } from './support/env';
-import { CrashSwitch } from './support/faults';
+import { CrashSwitch, injectFault } from './support/faults';
 import { fakeContext, httpEvent } from './support/lambda';
 import {
   createFifoQueue,
@@ -54,22 +58,28 @@ const sqs = createSqsClient();
 const tableName = uniqueName('orders');
 let commandsUrl: string;
 let eventsUrl: string;
+let dlqUrl: string;
 let cluster: RaftCluster;
 let ledger: LedgerClient;
 const publishedEvents: OrderEvent[] = [];
 
 /** One Lambda container: its own clients, as after a cold start. `crash` wires them to a crash switch. */
-function container(crash?: { switch: CrashSwitch; afterCommand?: string; afterLedgerApply?: boolean }) {
+function container(
+  crash?: { switch: CrashSwitch; afterCommand?: string; afterLedgerApply?: boolean },
+  sqsFault?: Parameters<typeof injectFault>[1],
+) {
   const config = loadExecuteConfig({
     ...powertoolsEnv('execute'),
     ORDERS_TABLE_NAME: tableName,
     EVENTS_QUEUE_URL: eventsUrl,
+    COMMANDS_DLQ_URL: dlqUrl,
     RAFT_MEMBERS: cluster.httpUrls.join(','),
     RAFT_AUTH_SECRET: RAFT_SECRET,
   });
   const ownDynamo = createDynamoDbClient();
   const ownSqs = createSqsClient();
   const realLedger = createLedgerClient({ members: config.RAFT_MEMBERS, authSecret: RAFT_SECRET });
+  if (sqsFault) injectFault(ownSqs, sqsFault);
   let containerLedger: LedgerClient = realLedger;
   if (crash) {
     crash.switch.wire(ownDynamo, crash.afterCommand);
@@ -77,19 +87,18 @@ function container(crash?: { switch: CrashSwitch; afterCommand?: string; afterLe
     // The ledger client is plain HTTP, not an SDK client: wrap it so it obeys the same switch.
     containerLedger = {
       ...realLedger,
-      applyOrder: async (order) => {
-        crash.switch.guard('applyOrder');
-        const result = await realLedger.applyOrder(order);
-        if (crash.afterLedgerApply) crash.switch.kill('the ledger applied the order');
-        return result;
+      applyOrders: async (orders) => {
+        crash.switch.guard('applyOrders');
+        const results = await realLedger.applyOrders(orders);
+        if (crash.afterLedgerApply) crash.switch.kill('the ledger applied the batch');
+        return results;
       },
     };
   }
   const handler = createExecuteHandler({
     config,
     ledger: async () => containerLedger,
-    claims: createOrderClaimStore(config.ORDERS_TABLE_NAME, ownDynamo),
-    claimConfig: createOrderClaimConfig,
+    records: new OrderRecords(createDocumentClient(ownDynamo), config.ORDERS_TABLE_NAME),
     sqs: ownSqs,
     logger: createLogger(config),
     metrics: createMetrics(config),
@@ -140,14 +149,13 @@ async function expectAppliedOnce(command: OrderCommand): Promise<void> {
   });
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 let emf: EmfCapture;
 beforeAll(async () => {
-  [cluster, commandsUrl, eventsUrl] = await Promise.all([
+  [cluster, commandsUrl, eventsUrl, dlqUrl] = await Promise.all([
     startRaftCluster({ size: 3, env: { RAFT_AUTH_SECRET: RAFT_SECRET, LOG_LEVEL: 'warn' } }),
     createFifoQueue(sqs, uniqueName('commands')),
     createFifoQueue(sqs, uniqueName('events')),
+    createFifoQueue(sqs, uniqueName('commands-dlq')),
     createTable(dynamodb, tableName, 'id'),
   ]);
   ledger = createLedgerClient({ members: cluster.httpUrls, authSecret: RAFT_SECRET });
@@ -162,6 +170,7 @@ afterAll(async () => {
     deleteTable(dynamodb, tableName),
     deleteQueue(sqs, commandsUrl),
     deleteQueue(sqs, eventsUrl),
+    deleteQueue(sqs, dlqUrl),
   ]);
 });
 
@@ -202,53 +211,57 @@ describe('execute', () => {
     expect(emf.total(MetricName.DuplicatesCaught)).toBe(1);
   });
 
-  it('the same command twice at once: one runs, the other waits for redelivery; one entry, one event', async () => {
+  it('the same command twice at once: one ledger entry, one recorded event, one event', async () => {
     const command = newCommand();
     const record = await deliverCommand(sqs, commandsUrl, command);
     const [a, b] = await Promise.all([container()(sqsEvent(record)), container()(sqsEvent(record))]);
-    const failures = [...a.batchItemFailures, ...b.batchItemFailures];
-    expect(failures.length).toBeLessThanOrEqual(1);
-    for (let i = 0; failures.length > 0 && i < 100; i++) {
-      // The loser met the winner's IN_PROGRESS claim; SQS redelivers it after the visibility timeout.
-      if ((await container()(sqsEvent(record))).batchItemFailures.length === 0) break;
-      await sleep(100);
-    }
+    expect([...a.batchItemFailures, ...b.batchItemFailures]).toEqual([]);
     await expectAppliedOnce(command);
   });
 
-  const crashPoints: {
-    name: string;
-    after: { afterCommand?: string; afterLedgerApply?: boolean };
-    claimLeft: boolean;
-  }[] = [
-    { name: 'claim and ledger apply', after: { afterCommand: 'PutItemCommand' }, claimLeft: true },
-    { name: 'ledger apply and recording the result', after: { afterLedgerApply: true }, claimLeft: true },
-    { name: 'recording the result and publishing', after: { afterCommand: 'UpdateItemCommand' }, claimLeft: false },
-    {
-      name: 'publishing and the message being deleted',
-      after: { afterCommand: 'SendMessageCommand' },
-      claimLeft: false,
-    },
+  // Every cut of a group batch: before anything, after the ledger applied it, after the records were written,
+  // after the events were sent (the messages were never deleted). Each redelivery must end in one ledger entry
+  // and one event per order, and the republished event must be the recorded one.
+  const crashPoints: { name: string; after: { afterCommand?: string; afterLedgerApply?: boolean } }[] = [
+    { name: 'the ledger apply and recording', after: { afterLedgerApply: true } },
+    { name: 'recording and publishing', after: { afterCommand: 'TransactWriteItemsCommand' } },
+    { name: 'publishing and the messages being deleted', after: { afterCommand: 'SendMessageBatchCommand' } },
   ];
-  it.each(crashPoints)('a crash between $name ends in one ledger entry and one event', async ({ after, claimLeft }) => {
-    const command = newCommand();
-    const record = await deliverCommand(sqs, commandsUrl, command);
+  it.each(crashPoints)('a crash between $name ends in one ledger entry and one event per order', async ({ after }) => {
+    const first = newCommand();
+    const group = [first, newCommand({ symbol: first.order.symbol }), newCommand({ symbol: first.order.symbol })];
+    const records = [];
+    for (const command of group) records.push(await deliverCommand(sqs, commandsUrl, command));
     const crash = new CrashSwitch();
-    const claimLifetimeMs = 4_000;
-    const crashed = await container({ switch: crash, ...after })(sqsEvent(record), claimLifetimeMs);
+    const crashed = await container({ switch: crash, ...after })(sqsEvent(...records));
     expect(crash.dead).toBe(true);
-    expect(crashed.batchItemFailures).toEqual([{ itemIdentifier: record.messageId }]);
-
-    if (claimLeft) {
-      // The dead attempt's claim blocks a redelivery until that attempt's remaining time is up, then not.
-      expect((await container()(sqsEvent(record))).batchItemFailures).toEqual([{ itemIdentifier: record.messageId }]);
-      await sleep(claimLifetimeMs + 200);
-    }
-    expect((await container()(sqsEvent(record))).batchItemFailures).toEqual([]);
-    await expectAppliedOnce(command);
+    expect(crashed.batchItemFailures).toEqual(records.map((r) => ({ itemIdentifier: r.messageId })));
+    expect((await container()(sqsEvent(...records))).batchItemFailures).toEqual([]);
+    for (const command of group) await expectAppliedOnce(command);
     // And any later redelivery is a plain duplicate.
-    expect((await container()(sqsEvent(record))).batchItemFailures).toEqual([]);
-    await expectAppliedOnce(command);
+    expect((await container()(sqsEvent(...records))).batchItemFailures).toEqual([]);
+    for (const command of group) await expectAppliedOnce(command);
+  });
+
+  it('a batch mixing new orders with orders executed before: duplicates get their stored event back', async () => {
+    const executed = newCommand();
+    await container()(sqsEvent(await deliverCommand(sqs, commandsUrl, executed)));
+    const [stored] = await eventsFor(executed.order.orderId);
+    const fresh = newCommand({ symbol: executed.order.symbol });
+    const again = await deliverThroughQueue(
+      sqs,
+      commandsUrl,
+      JSON.stringify({ ...executed, commandTs: executed.commandTs + 1 }),
+      executed.order.symbol,
+      'again-1',
+    );
+    const records = [await deliverCommand(sqs, commandsUrl, fresh), again];
+    expect((await container()(sqsEvent(...records))).batchItemFailures).toEqual([]);
+    await expectAppliedOnce(fresh);
+    await expectAppliedOnce(executed);
+    expect(emf.total(MetricName.DuplicatesCaught)).toBe(1);
+    const record = await new OrderRecords(createDocumentClient(dynamodb), tableName).read(executed.order.orderId);
+    expect(record?.event).toEqual(stored);
   });
 
   it('publishes a REJECTED event with the ledger’s reason when a risk limit refuses the order', async () => {
@@ -261,30 +274,36 @@ describe('execute', () => {
     expect(emf.total(MetricName.OrdersRejected)).toBe(1);
   });
 
-  it('a failed command fails the rest of its group in the batch; other groups go on', async () => {
+  it('poison goes to the DLQ at once with its reason; the rest of its group executes in the same batch', async () => {
     const good = newCommand();
     const sameGroup = newCommand({ symbol: good.order.symbol, account: good.order.account });
-    const poison = await deliverThroughQueue(
-      sqs,
-      commandsUrl,
-      '{"order":{"orderId":"x"}}',
-      good.order.symbol,
-      'poison-1',
-    );
+    const poison = await deliverThroughQueue(sqs, commandsUrl, '{"order":{"orderId":"x"}}', good.order.symbol, 'p-1');
     const afterPoison = await deliverCommand(sqs, commandsUrl, sameGroup);
     const other = newCommand();
     const otherRecord = await deliverCommand(sqs, commandsUrl, other);
     const response = await container()(sqsEvent(poison, afterPoison, otherRecord));
-    expect(response.batchItemFailures).toEqual([
-      { itemIdentifier: poison.messageId },
-      { itemIdentifier: afterPoison.messageId },
-    ]);
+    expect(response.batchItemFailures).toEqual([]);
     expect(emf.total(MetricName.PoisonCommands)).toBe(1);
     await expectAppliedOnce(other);
-    expect(await ledger.getOrder(sameGroup.order.orderId)).toBeUndefined();
-    // Once the poison message has gone to the DLQ, the rest of its group is executed.
-    expect((await container()(sqsEvent(afterPoison))).batchItemFailures).toEqual([]);
     await expectAppliedOnce(sameGroup);
+    const [dead] = await receiveRecords(sqs, dlqUrl);
+    expect(dead?.body).toBe(poison.body);
+    expect(dead?.messageAttributes[DEAD_LETTER_REASON_ATTRIBUTE]?.stringValue).toMatch(/order\.account/);
+    expect(dead?.messageAttributes[SOURCE_MESSAGE_ATTRIBUTE]?.stringValue).toBe(poison.messageId);
+  });
+
+  it('a group whose events SQS will not take is failed alone and redelivered; other groups are done', async () => {
+    const a = newCommand();
+    const b = newCommand();
+    const records = [await deliverCommand(sqs, commandsUrl, a), await deliverCommand(sqs, commandsUrl, b)];
+    const refuseA = (name: string, input: Record<string, unknown>) =>
+      name === 'SendMessageBatchCommand' && JSON.stringify(input).includes(a.order.orderId);
+    const response = await container(undefined, refuseA)(sqsEvent(...records));
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: records[0]!.messageId }]);
+    await expectAppliedOnce(b);
+    expect(await eventsFor(a.order.orderId)).toEqual([]);
+    expect((await container()(sqsEvent(records[0]!))).batchItemFailures).toEqual([]);
+    await expectAppliedOnce(a);
   });
 
   it('a batch of several groups: every command applied once, each group in its queue order', async () => {
@@ -304,13 +323,15 @@ describe('execute', () => {
     for (const command of [a1, a2, b1, b2]) expect(await eventsFor(command.order.orderId)).toHaveLength(1);
   });
 
-  it('refuses a different order reusing an executed order id', async () => {
+  it('a different order reusing an executed order id is refused by the ledger and dead-lettered', async () => {
     const command = newCommand();
     await container()(sqsEvent(await deliverCommand(sqs, commandsUrl, command)));
     const forged = { ...command, order: { ...command.order, quantity: 9 } };
     const record = await deliverThroughQueue(sqs, commandsUrl, JSON.stringify(forged), forged.order.symbol, 'forged-1');
-    expect((await container()(sqsEvent(record))).batchItemFailures).toEqual([{ itemIdentifier: record.messageId }]);
+    expect((await container()(sqsEvent(record))).batchItemFailures).toEqual([]);
     await expectAppliedOnce(command);
+    const [dead] = await receiveRecords(sqs, dlqUrl);
+    expect(dead?.messageAttributes[DEAD_LETTER_REASON_ATTRIBUTE]?.stringValue).toMatch(/ledger refused/);
   });
 });
 
@@ -410,7 +431,7 @@ describe('api', () => {
     const handler = createApiHandler({
       members: config.RAFT_MEMBERS,
       ledger: async () => createLedgerClient({ members: config.RAFT_MEMBERS, authSecret: RAFT_SECRET, maxAttempts: 2 }),
-      claims: createOrderClaimStore(config.ORDERS_TABLE_NAME, createDynamoDbClient()),
+      records: new OrderRecords(createDocumentClient(), config.ORDERS_TABLE_NAME),
       logger: createLogger(config),
     });
     return async (method: string, path: string, options: Parameters<typeof httpEvent>[2] = {}) => {
@@ -422,7 +443,7 @@ describe('api', () => {
     };
   }
 
-  it('GET /orders/{orderId} answers the ledger record and the execution claim with its event', async () => {
+  it('GET /orders/{orderId} answers the ledger record and the execution record with its event', async () => {
     const command = newCommand();
     await container()(sqsEvent(await deliverCommand(sqs, commandsUrl, command)));
     const { status, body } = await api()('GET', `/orders/${command.order.orderId}`, {
@@ -431,8 +452,9 @@ describe('api', () => {
     expect(status).toBe(200);
     expect(body.order).toMatchObject({ orderId: command.order.orderId, status: 'ACCEPTED', position: 7 });
     expect(body.execution).toMatchObject({
-      status: 'COMPLETED',
-      result: { event: { orderId: command.order.orderId, correlationId: command.correlationId } },
+      orderId: command.order.orderId,
+      status: 'ACCEPTED',
+      event: { orderId: command.order.orderId, correlationId: command.correlationId },
     });
     expect((await api()('GET', '/orders/never-seen-1')).status).toBe(404);
     const bad = await api()('GET', '/orders/has%20space');
@@ -471,6 +493,7 @@ describe('execute: config', () => {
     ...powertoolsEnv('execute'),
     ORDERS_TABLE_NAME: 'orders',
     EVENTS_QUEUE_URL: 'http://localhost:1/000000000000/events.fifo',
+    COMMANDS_DLQ_URL: 'http://localhost:1/000000000000/commands-dlq.fifo',
     RAFT_MEMBERS: 'http://127.0.0.1:1,http://127.0.0.1:2',
     RAFT_AUTH_SECRET: 's',
   };

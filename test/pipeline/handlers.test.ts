@@ -48,6 +48,7 @@ const envs: Record<string, Record<string, string>> = {
     ...raft,
     ORDERS_TABLE_NAME: 'orders',
     EVENTS_QUEUE_URL: 'http://localhost:1/000000000000/events.fifo',
+    COMMANDS_DLQ_URL: 'http://localhost:1/000000000000/commands-dlq.fifo',
   },
   api: { ...powertoolsEnv('api'), ...raft, ORDERS_TABLE_NAME: 'orders' },
 };

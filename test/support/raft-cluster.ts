@@ -8,8 +8,9 @@ import { deriveApiToken } from '../../shared/raft-client/auth';
 import type { NodeStatus } from '../../shared/raft-client/types';
 
 /**
- * Starts a real Raft ledger cluster: `raft-node` child processes on free loopback ports — one
- * bootstraps, the rest join through it — and waits until every node is a voter and ready.
+ * Starts a real Raft ledger cluster: `raft-node` child processes on free loopback ports, all at once, each
+ * told the others' URLs (RAFT_PEERS) — n1 is RAFT_INITIAL_CLUSTER_STATE=new and bootstraps once every peer
+ * answers, the rest join — and waits until every node is a voter and ready.
  * Each node's JSON log goes to <dataDir>/<id>.log.
  */
 
@@ -37,6 +38,11 @@ export interface RaftCluster {
   kill(id: string, signal?: NodeJS.Signals): Promise<void>;
   /** Starts a stopped node again with the same data dir and env; waits for /healthz. */
   restart(id: string): Promise<void>;
+  /**
+   * kill -9 a node, delete its data dir (a lost volume) and start it again with the same env, at new ports
+   * when `newAddress` (a replaced task with a new IP); waits for /healthz.
+   */
+  wipeAndRestart(id: string, options?: { newAddress?: boolean }): Promise<void>;
   /** Starts a new node that joins through the current members; waits until it is a ready voter unless told not to. */
   addNode(env?: Record<string, string>, options?: { waitUntilVoter?: boolean }): Promise<RaftClusterNode>;
   /** GET /v1/status of one node. */
@@ -144,17 +150,26 @@ export async function startRaftCluster(opts: StartRaftClusterOptions = {}): Prom
 
   const isRunning = (n: RaftClusterNode) => n.process.exitCode === null && n.process.signalCode === null;
 
-  const newNode = async (joinUrl: string | undefined, extraEnv: Record<string, string> = {}) => {
+  const ports = async () => ({ httpPort: await freePort(), raftPort: await freePort() });
+  const addressEnv = (p: { httpPort: number; raftPort: number }) => ({
+    RAFT_BIND_ADDR: `127.0.0.1:${p.raftPort}`,
+    PORT_HTTP: String(p.httpPort),
+  });
+  const newNode = async (
+    p: { httpPort: number; raftPort: number },
+    entry: { state: 'new' | 'existing'; peers: string[] },
+    extraEnv: Record<string, string> = {},
+  ) => {
     const id = `n${nextId++}`;
-    const [httpPort, raftPort] = [await freePort(), await freePort()];
+    const { httpPort, raftPort } = p;
     const env: Record<string, string> = {
       RAFT_NODE_ID: id,
-      RAFT_BIND_ADDR: `127.0.0.1:${raftPort}`,
-      PORT_HTTP: String(httpPort),
+      ...addressEnv(p),
       HTTP_BIND_HOST: '127.0.0.1',
       RAFT_DATA_DIR: join(dataDir, id),
       LOG_LEVEL: 'info',
-      ...(joinUrl ? { RAFT_JOIN_ADDR: joinUrl } : { RAFT_BOOTSTRAP: 'true' }),
+      RAFT_INITIAL_CLUSTER_STATE: entry.state,
+      RAFT_PEERS: entry.peers.join(',') || 'none',
       ...opts.env,
       ...opts.nodeEnv?.[id],
       ...extraEnv,
@@ -234,8 +249,22 @@ export async function startRaftCluster(opts: StartRaftClusterOptions = {}): Prom
       spawnNode(node);
       await waitHealthy(node);
     },
+    wipeAndRestart: async (id, options) => {
+      const node = cluster.node(id);
+      await cluster.kill(id, 'SIGKILL');
+      rmSync(node.dataDir, { recursive: true, force: true });
+      if (options?.newAddress) {
+        const p = await ports();
+        Object.assign(node.env, addressEnv(p));
+        node.httpUrl = `http://127.0.0.1:${p.httpPort}`;
+        node.raftAddr = `127.0.0.1:${p.raftPort}`;
+      }
+      spawnNode(node);
+      await waitHealthy(node);
+    },
     addNode: async (env, options) => {
-      const node = await newNode(nodes.filter(isRunning)[0]!.httpUrl, env);
+      const peers = nodes.filter(isRunning).map((n) => n.httpUrl);
+      const node = await newNode(await ports(), { state: 'existing', peers }, env);
       await waitHealthy(node);
       if (options?.waitUntilVoter !== false) await waitReadyVoter(node);
       return node;
@@ -266,9 +295,14 @@ export async function startRaftCluster(opts: StartRaftClusterOptions = {}): Prom
   };
 
   try {
-    // All processes start at once (startup is mostly module loading); joiners retry until the first leads.
-    const first = await newNode(undefined);
-    for (let i = 1; i < size; i++) await newNode(first.httpUrl);
+    // All processes start at once (startup is mostly module loading): n1 bootstraps once every peer answers
+    // as uninitialized, the others join through whichever peer leads.
+    const planned: { httpPort: number; raftPort: number }[] = [];
+    for (let i = 0; i < size; i++) planned.push(await ports());
+    const urls = planned.map((p) => `http://127.0.0.1:${p.httpPort}`);
+    for (const [i, p] of planned.entries()) {
+      await newNode(p, { state: i === 0 ? 'new' : 'existing', peers: urls.filter((_, j) => j !== i) });
+    }
     for (const n of nodes) await waitReadyVoter(n);
   } catch (err) {
     await cluster.stop().catch(() => undefined);

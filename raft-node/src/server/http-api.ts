@@ -10,6 +10,7 @@ import {
 import { isAuthorizedHeader } from '../../../shared/raft-client/auth';
 import type { MemberInfo, NodeStatus, Position, RiskLimits } from '../../../shared/raft-client/types';
 import type { NodeLogger } from '../logger';
+import type { PeerIdentity } from './bootstrap';
 
 /**
  * The client-facing HTTP JSON API (issue 2's contract). Thin: validates, authenticates, and hands each
@@ -27,6 +28,10 @@ export interface JoinRequest {
   nodeId: string;
   raftAddr: string;
   httpUrl: string;
+  /** The joining data dir's incarnation (storage/identity.ts); another one for a known node id means a replacement. */
+  incarnation?: string;
+  /** The cluster the joining node expects to be part of. */
+  clusterId?: string;
 }
 
 /** What the HTTP layer needs from the node. */
@@ -37,9 +42,10 @@ export interface LedgerNodeApi {
   getOrder(orderId: string): Promise<Outcome<OrderResult>>;
   positions(account?: string): Promise<Outcome<Position[]>>;
   limits(): Promise<Outcome<RiskLimits & { halted: boolean }>>;
-  addMember(req: JoinRequest): Promise<Outcome<{ members: MemberInfo[] }>>;
+  addMember(req: JoinRequest): Promise<Outcome<{ members: MemberInfo[]; clusterId: string | null }>>;
   removeMember(nodeId: string): Promise<Outcome<{ members: MemberInfo[] }>>;
   status(): NodeStatus & { authOpen: boolean };
+  identityInfo(): PeerIdentity;
   isReady(): boolean;
 }
 
@@ -60,6 +66,11 @@ const JoinSchema = z
     nodeId: NodeIdSchema,
     raftAddr: z.string().regex(/^[A-Za-z0-9.\-_[\]:]+:\d{1,5}$/, 'must be host:port'),
     httpUrl: z.string().regex(/^https?:\/\/[^\s/]+$/, 'must be an http(s) base URL without a path'),
+    incarnation: z
+      .string()
+      .regex(/^[A-Za-z0-9-]{1,64}$/, 'must be 1-64 letters, digits or -')
+      .optional(),
+    clusterId: NodeIdSchema.optional(),
   })
   .strict();
 
@@ -191,6 +202,7 @@ export function createHttpApi(opts: HttpApiOptions): Server {
       return reply(req, res, await node.setHalted(false));
     }
     if (path === '/v1/status' && method === 'GET') return send(res, 200, node.status());
+    if (path === '/v1/identity' && method === 'GET') return send(res, 200, node.identityInfo());
     if (path === '/v1/members' && method === 'POST') {
       const join = parse(JoinSchema, await readJson(req));
       return reply(req, res, await node.addMember(join));

@@ -7,19 +7,27 @@
 export interface MemberAddress {
   raftAddr: string;
   httpUrl: string;
+  /**
+   * The incarnation (see storage/identity.ts) the cluster added this member with, from the addLearner entry;
+   * absent for the bootstrap member and for members added before incarnations existed.
+   */
+  incarnation?: string;
 }
 
-export interface ConfChangeContext {
-  raftAddr: string;
-  httpUrl: string;
-}
+export type ConfChangeContext = MemberAddress;
 
 export class MemberBook {
   private readonly book = new Map<string, MemberAddress>();
 
+  /** Records an address; an address without an incarnation (a peer handshake) keeps the one recorded. */
   set(nodeId: string, address: MemberAddress): boolean {
     const prev = this.book.get(nodeId);
-    this.book.set(nodeId, address);
+    const incarnation = address.incarnation ?? prev?.incarnation;
+    this.book.set(nodeId, {
+      raftAddr: address.raftAddr,
+      httpUrl: address.httpUrl,
+      ...(incarnation ? { incarnation } : {}),
+    });
     return prev === undefined || prev.raftAddr !== address.raftAddr || prev.httpUrl !== address.httpUrl;
   }
 
@@ -45,8 +53,10 @@ export function parseConfChangeContext(context: string | undefined): ConfChangeC
   if (!context) return undefined;
   try {
     const v = JSON.parse(context) as Partial<ConfChangeContext>;
-    if (typeof v.raftAddr === 'string' && typeof v.httpUrl === 'string')
-      return { raftAddr: v.raftAddr, httpUrl: v.httpUrl };
+    if (typeof v.raftAddr === 'string' && typeof v.httpUrl === 'string') {
+      const incarnation = typeof v.incarnation === 'string' ? { incarnation: v.incarnation } : {};
+      return { raftAddr: v.raftAddr, httpUrl: v.httpUrl, ...incarnation };
+    }
   } catch {
     // A context we did not write: no address to learn.
   }

@@ -1,12 +1,19 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { Order, OrderResult } from '../../../shared/domain/order';
-import { deriveApiToken } from '../../../shared/raft-client/auth';
 import type { MemberInfo, NodeStatus, Position, RiskLimits } from '../../../shared/raft-client/types';
 import { Chaos } from '../chaos';
 import type { NodeConfig } from '../config';
-import { parseConfChangeEntry, Raft, type Entry, type Message, type Snapshot } from '../core';
+import {
+  parseConfChangeEntry,
+  Raft,
+  type ClusterConfig,
+  type Entry,
+  type Message,
+  type RestoredState,
+  type Snapshot,
+} from '../core';
 import {
   encodeCommand,
   isCommandError,
@@ -15,7 +22,16 @@ import {
   type LedgerCommand,
 } from '../ledger';
 import type { NodeLogger } from '../logger';
-import { RaftStorage } from '../storage';
+import {
+  checkIdentity,
+  DataDirLock,
+  RaftStorage,
+  readIdentity,
+  settleIdentity,
+  writeIdentity,
+  type NodeIdentity,
+} from '../storage';
+import { authHeaders, decideEntry, probePeers, type PeerIdentity } from './bootstrap';
 import { createHttpApi, type JoinRequest, type LedgerNodeApi, type Outcome } from './http-api';
 import { MemberBook, parseConfChangeContext, type MemberAddress } from './members';
 import { Transport } from './transport';
@@ -29,6 +45,11 @@ import { Transport } from './transport';
 interface SnapshotData {
   ledger: string;
   members: Record<string, MemberAddress>;
+}
+
+interface JoinAnswer {
+  members: MemberInfo[];
+  clusterId: string | null;
 }
 
 interface PendingProposal {
@@ -57,8 +78,22 @@ const READ_TIMEOUT_MS = 5_000;
 const MEMBERSHIP_CHECK_TICKS = 4;
 
 export class LedgerNode implements LedgerNodeApi {
-  private readonly raft: Raft;
+  private raft: Raft;
   private readonly storage: RaftStorage;
+  private readonly lock: DataDirLock;
+  private identity: NodeIdentity;
+  /**
+   * Whether this node takes part in Raft. False while a node with an empty log waits to bootstrap or to be
+   * (re)added, and every Raft message is dropped meanwhile: a wiped node that the cluster still lists as a voter
+   * would otherwise grant votes with its empty log (a candidate missing committed entries could win with that vote
+   * and overwrite them) and acknowledge a deposed leader's heartbeats as if it had never moved to a later term (a
+   * stale read). It opens once this node bootstrapped, or once the leader has committed this incarnation as a
+   * learner, after removing the member's old incarnation (addMember).
+   */
+  private admitted: boolean;
+  /** When each peer's last Raft message arrived, and since when we lead: is a member still alive? (addMember) */
+  private readonly lastHeard = new Map<string, number>();
+  private leaderSince = 0;
   private ledger: LedgerStateMachine;
   private readonly members = new MemberBook();
   private readonly transport: Transport<Message>;
@@ -96,12 +131,30 @@ export class LedgerNode implements LedgerNodeApi {
     private readonly logger: NodeLogger,
   ) {
     mkdirSync(cfg.dataDir, { recursive: true });
-    this.storage = RaftStorage.open(cfg.dataDir);
+    // The lock comes first: recovery may cut a torn log tail, which must never race another process's writes.
+    this.lock = DataDirLock.acquire(cfg.dataDir, {
+      onLost: (detail) => this.fail(new Error(`lost the data-dir lock: ${detail}`)),
+      onTakeover: (reason, holder) => logger.warn('took over a stale data-dir lock', { reason, holder }),
+    });
+    try {
+      // Checked before the storage opens, so that another node's or cluster's data is not even recovered.
+      const existing = readIdentity(cfg.dataDir);
+      if (existing) checkIdentity(cfg.dataDir, existing, cfg);
+      this.storage = RaftStorage.open(cfg.dataDir);
+      const restored = this.storage.restored;
+      const hasState = restored.snapshot !== null || restored.entries.length > 0 || restored.hardState.term > 0;
+      const settled = settleIdentity(existing, hasState, cfg);
+      this.identity = settled.identity;
+      if (settled.changed) writeIdentity(cfg.dataDir, this.identity);
+      this.admitted = hasState;
+    } catch (err) {
+      this.lock.release();
+      throw err;
+    }
     const restored = this.storage.restored;
     if (restored.recovery.droppedTailBytes > 0) {
       logger.warn('dropped a torn log tail on recovery', { ...restored.recovery });
     }
-    const isNew = restored.snapshot === null && restored.entries.length === 0 && restored.hardState.term === 0;
     this.members.set(cfg.nodeId, { raftAddr: cfg.advertiseAddr, httpUrl: cfg.httpAdvertiseUrl });
 
     if (restored.snapshot) {
@@ -118,21 +171,10 @@ export class LedgerNode implements LedgerNodeApi {
     this.appliedIndex = this.snapshotIndex;
     this.durableIndex = this.storage.lastIndex;
 
-    // The core ignores this when there is a snapshot; config entries carry the membership after it.
-    const config = cfg.bootstrap ? { voters: [cfg.nodeId], learners: [] } : { voters: [], learners: [] };
-    this.raft = new Raft(
-      {
-        id: cfg.nodeId,
-        electionTick: cfg.electionTicks,
-        heartbeatTick: 1,
-        maxInflightMsgs: cfg.maxInflightMsgs,
-        maxEntriesPerAppend: cfg.maxEntriesPerAppend,
-        checkQuorum: true,
-        preVote: true,
-        random: Math.random,
-      },
-      { hardState: restored.hardState, snapshot: restored.snapshot, entries: restored.entries, config },
-    );
+    // The log of the data dir that formed the cluster starts under {self}, which it does not record itself (the
+    // core ignores this when there is a snapshot; config entries carry the membership after it).
+    const bootstrapped = this.identity.origin === 'bootstrap' && this.admitted;
+    this.raft = this.newRaft(restored, { voters: bootstrapped ? [cfg.nodeId] : [], learners: [] });
     this.chaos = new Chaos(cfg.chaos, cfg.nodeId);
     this.transport = new Transport<Message>({
       self: { nodeId: cfg.nodeId, raftAddr: cfg.advertiseAddr, httpUrl: cfg.httpAdvertiseUrl },
@@ -148,8 +190,10 @@ export class LedgerNode implements LedgerNodeApi {
         }
       },
       onMessages: (messages) => {
-        if (this.stopping && this.tickTimer === null) return;
+        if ((this.stopping && this.tickTimer === null) || !this.admitted) return;
+        const now = Date.now();
         for (const m of messages) {
+          this.lastHeard.set(m.from, now);
           if (this.mustHoldAck(m)) this.heldAcks.push(m);
           else this.raft.step(m);
         }
@@ -161,8 +205,25 @@ export class LedgerNode implements LedgerNodeApi {
       snapshotIndex: this.snapshotIndex,
       entries: restored.entries.length,
       term: restored.hardState.term,
-      newMember: isNew,
+      identity: this.identity,
+      admitted: this.admitted,
     });
+  }
+
+  private newRaft(restored: Omit<RestoredState, 'config'>, config: ClusterConfig): Raft {
+    return new Raft(
+      {
+        id: this.cfg.nodeId,
+        electionTick: this.cfg.electionTicks,
+        heartbeatTick: 1,
+        maxInflightMsgs: this.cfg.maxInflightMsgs,
+        maxEntriesPerAppend: this.cfg.maxEntriesPerAppend,
+        checkQuorum: true,
+        preVote: true,
+        random: Math.random,
+      },
+      { hardState: restored.hardState, snapshot: restored.snapshot, entries: restored.entries, config },
+    );
   }
 
   async start(): Promise<void> {
@@ -176,16 +237,65 @@ export class LedgerNode implements LedgerNodeApi {
     this.logger.info('node started', {
       raftAddr: this.cfg.advertiseAddr,
       httpUrl: this.cfg.httpAdvertiseUrl,
-      bootstrap: this.cfg.bootstrap,
+      initialClusterState: this.cfg.initialClusterState,
+      admitted: this.admitted,
       authOpen: !this.cfg.authSecret,
       chaos: this.chaos.enabled ? this.cfg.chaos : undefined,
     });
     this.kick();
+    if (!this.admitted) {
+      void this.enterCluster();
+      return;
+    }
     const st = this.raft.status();
     const isMember = st.config.voters.includes(this.cfg.nodeId) || st.config.learners.includes(this.cfg.nodeId);
-    if (!isMember && this.cfg.joinAddr) void this.joinLoop(this.cfg.joinAddr);
-    else if (!isMember)
-      this.logger.warn('not a member yet and no RAFT_JOIN_ADDR: waiting to be added via POST /v1/members');
+    if (!isMember && this.cfg.peers.length > 0) {
+      this.logger.warn('this node has Raft state but is not in the configuration (removed?): asking to be added');
+      void this.joinLoop();
+    }
+  }
+
+  /** An empty log: bootstrap (only when bootstrap.ts's rule allows it) or join; see bootstrap.ts. */
+  private async enterCluster(): Promise<void> {
+    if (this.cfg.initialClusterState === 'new') {
+      let lastReason = '';
+      for (let waitMs = 200; !this.stopping; waitMs = Math.min(waitMs * 2, 3_000)) {
+        const self = { nodeId: this.cfg.nodeId, incarnation: this.identity.incarnation, clusterId: this.clusterId() };
+        const decision = decideEntry(self, await probePeers(this.cfg.peers, this.cfg.authSecret));
+        if (this.stopping) return;
+        if (decision.kind === 'bootstrap') return this.formCluster();
+        if (decision.kind === 'join') break;
+        if (decision.reason !== lastReason) {
+          this.logger.warn('not bootstrapping yet: every peer must answer, and none may be in a cluster', {
+            reason: decision.reason,
+          });
+          lastReason = decision.reason;
+        }
+        await new Promise((r) => setTimeout(r, waitMs));
+      }
+    }
+    this.logger.info('empty data dir: asking the cluster to add this node', { incarnation: this.identity.incarnation });
+    await this.joinLoop();
+  }
+
+  /** Forms a new one-voter cluster; decided by enterCluster, on an empty log only. */
+  private formCluster(): void {
+    this.identity = { ...this.identity, origin: 'bootstrap', clusterId: this.clusterId() ?? randomUUID() };
+    // Durable before the log's first entry: on restart the log is then read under the one-voter configuration.
+    writeIdentity(this.cfg.dataDir, this.identity);
+    // Nothing has reached the core yet (every message was dropped, and a core without configuration sends none), so
+    // a new core with the configuration {self} is the same as having started with it.
+    this.raft = this.newRaft(
+      { hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [] },
+      { voters: [this.cfg.nodeId], learners: [] },
+    );
+    this.admitted = true;
+    this.logger.info('bootstrapped a new cluster', { clusterId: this.identity.clusterId });
+    this.kick();
+  }
+
+  private clusterId(): string | null {
+    return this.identity.clusterId ?? this.cfg.clusterId ?? null;
   }
 
   // ---- the drive loop ---------------------------------------------------------------------------
@@ -309,6 +419,7 @@ export class LedgerNode implements LedgerNodeApi {
         this.proposals.delete(index);
       }
     }
+    if (!wasLeader && role === 'leader') this.leaderSince = Date.now();
     if (!wasLeader && role === 'leader' && this.chaos.shouldExitOnLeadership()) {
       this.logger.warn('chaos: exiting on becoming leader (CHAOS_EXIT_ON_LEADER)', { term: soft.term });
       process.exit(0);
@@ -320,6 +431,8 @@ export class LedgerNode implements LedgerNodeApi {
     const data = JSON.parse(snapshot.data) as SnapshotData;
     this.ledger = LedgerStateMachine.restore(data.ledger);
     this.members.load(data.members);
+    // The snapshot may carry an address this node had before (a replaced task at a new address): ours wins.
+    this.members.set(this.cfg.nodeId, { raftAddr: this.cfg.advertiseAddr, httpUrl: this.cfg.httpAdvertiseUrl });
     this.snapshotIndex = snapshot.meta.index;
     this.appliedIndex = snapshot.meta.index;
     this.logger.info('installed snapshot', { index: snapshot.meta.index, term: snapshot.meta.term });
@@ -492,24 +605,64 @@ export class LedgerNode implements LedgerNodeApi {
     return this.linearizable(() => ({ ...this.ledger.limits, halted: this.ledger.halted }));
   }
 
-  async addMember(req: JoinRequest): Promise<Outcome<{ members: MemberInfo[] }>> {
+  /**
+   * Adds a node as a learner (it is promoted once caught up). A join from a node id that is already a member, with
+   * another incarnation than the one the cluster added, comes from a node that lost its log (a wiped volume, a
+   * replaced task, possibly at a new address): its old incarnation is removed first, then the new one is added as
+   * a learner, gets a snapshot and is promoted. It never resumes as the old member: the old one's votes and
+   * acknowledgements are counted in this cluster's history, and the new one cannot honour them (see `admitted`).
+   * The same incarnation again is a retried join: answered as done. Every step is safe to retry.
+   */
+  async addMember(req: JoinRequest): Promise<Outcome<{ members: MemberInfo[]; clusterId: string | null }>> {
     if (this.role !== 'leader') return { kind: 'not-leader', leaderUrl: this.leaderUrl() };
-    if (this.members.set(req.nodeId, { raftAddr: req.raftAddr, httpUrl: req.httpUrl })) {
-      this.transport.readdress(req.nodeId);
+    const clusterId = this.clusterId();
+    if (req.clusterId && clusterId && req.clusterId !== clusterId) {
+      return { kind: 'conflict', reason: `this is cluster ${clusterId}, not ${req.clusterId}` };
     }
+    const ok = () => ({ kind: 'ok' as const, value: { members: this.memberList(), clusterId } });
+    const address = {
+      raftAddr: req.raftAddr,
+      httpUrl: req.httpUrl,
+      ...(req.incarnation ? { incarnation: req.incarnation } : {}),
+    };
     const cfg = this.raft.status().config;
     if (cfg.voters.includes(req.nodeId) || cfg.learners.includes(req.nodeId)) {
-      return { kind: 'ok', value: { members: this.memberList() } };
+      const known = this.members.get(req.nodeId)?.incarnation;
+      if (!req.incarnation || known === req.incarnation) {
+        if (this.members.set(req.nodeId, address)) this.transport.readdress(req.nodeId);
+        return ok();
+      }
+      const refused = this.refuseReplacement(req.nodeId);
+      if (refused) return { kind: 'conflict', reason: refused };
+      this.logger.warn('replacing a member that lost its log', {
+        memberId: req.nodeId,
+        oldIncarnation: known ?? null,
+        incarnation: req.incarnation,
+        raftAddr: req.raftAddr,
+      });
+      const removed = await this.awaitProposal<unknown>(
+        this.raft.proposeConfChange({ type: 'remove', nodeId: req.nodeId }),
+      );
+      if (removed.kind !== 'ok') return removed;
     }
-    const r = this.raft.proposeConfChange({
-      type: 'addLearner',
-      nodeId: req.nodeId,
-      context: JSON.stringify({ raftAddr: req.raftAddr, httpUrl: req.httpUrl }),
-    });
+    if (this.members.set(req.nodeId, address)) this.transport.readdress(req.nodeId);
+    const r = this.raft.proposeConfChange({ type: 'addLearner', nodeId: req.nodeId, context: JSON.stringify(address) });
     const o = await this.awaitProposal<unknown>(r);
     if (o.kind !== 'ok') return o;
-    this.logger.info('added a learner', { memberId: req.nodeId, raftAddr: req.raftAddr });
-    return { kind: 'ok', value: { members: this.memberList() } };
+    this.logger.info('added a learner', { memberId: req.nodeId, raftAddr: req.raftAddr, incarnation: req.incarnation });
+    return ok();
+  }
+
+  /** Why the member `nodeId` may not be replaced now, or null. Replacing a live member would cut it off. */
+  private refuseReplacement(nodeId: string): string | null {
+    if (nodeId === this.cfg.nodeId) return `node ${nodeId} is this leader, which has its log`;
+    const quietMs = Date.now() - Math.max(this.lastHeard.get(nodeId) ?? 0, this.leaderSince);
+    const needMs = 2 * this.cfg.electionTicks * this.cfg.heartbeatMs;
+    if (quietMs >= needMs) return null;
+    return (
+      `member ${nodeId} answered ${quietMs} ms ago; its replacement waits until it has been silent for ${needMs} ms ` +
+      '(are two processes running with the same RAFT_NODE_ID?)'
+    );
   }
 
   async removeMember(nodeId: string): Promise<Outcome<{ members: MemberInfo[] }>> {
@@ -557,16 +710,22 @@ export class LedgerNode implements LedgerNodeApi {
 
   // ---- joining and shutdown ---------------------------------------------------------------------
 
-  /** Asks the cluster (through any member, following redirects to the leader) to add this node. */
-  private async joinLoop(joinAddr: string): Promise<void> {
+  /**
+   * Asks the cluster (through each peer in turn, following redirects to the leader) to add this incarnation, and
+   * opens the Raft gate (`admitted`) once it has. A mismatching cluster id stops the node.
+   */
+  private async joinLoop(): Promise<void> {
     const body = JSON.stringify({
       nodeId: this.cfg.nodeId,
       raftAddr: this.cfg.advertiseAddr,
       httpUrl: this.cfg.httpAdvertiseUrl,
+      incarnation: this.identity.incarnation,
+      ...(this.clusterId() ? { clusterId: this.clusterId() } : {}),
     });
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (this.cfg.authSecret) headers.authorization = `Bearer ${deriveApiToken(this.cfg.authSecret)}`;
-    let target = joinAddr;
+    const headers = { 'content-type': 'application/json', ...authHeaders(this.cfg.authSecret) };
+    const peers = this.cfg.peers;
+    let turn = 0;
+    let target = peers[0]!;
     let waitMs = 100;
     while (!this.stopping) {
       try {
@@ -576,31 +735,51 @@ export class LedgerNode implements LedgerNodeApi {
           headers,
           body,
           redirect: 'manual',
-          signal: AbortSignal.timeout(5_000),
+          signal: AbortSignal.timeout(10_000),
         });
         if (res.status === 307) {
           const leader = ((await res.json()) as { leader?: string }).leader;
-          target = leader ?? new URL(res.headers.get('location') ?? joinAddr).origin;
+          target = leader ?? new URL(res.headers.get('location') ?? target).origin;
           continue;
         }
-        if (res.status === 200) {
-          const { members } = (await res.json()) as { members: MemberInfo[] };
-          for (const m of members) {
-            if (m.id !== this.cfg.nodeId && m.raftAddr)
-              this.members.set(m.id, { raftAddr: m.raftAddr, httpUrl: m.httpUrl });
-          }
-          this.logger.info('joined the cluster as a learner', { via: target });
-          return;
-        }
+        if (res.status === 200) return this.joined((await res.json()) as JoinAnswer, target);
         const text = await res.text();
-        this.logger.warn('join refused; retrying', { via: target, status: res.status, body: text.slice(0, 200) });
+        this.logger.warn('join refused; retrying', { via: target, status: res.status, body: text.slice(0, 300) });
       } catch (err) {
         this.logger.warn('join attempt failed; retrying', { via: target, error: (err as Error).message });
       }
-      target = joinAddr;
+      target = peers[++turn % peers.length]!;
       await new Promise((r) => setTimeout(r, waitMs));
       waitMs = Math.min(waitMs * 2, 2_000);
     }
+  }
+
+  private joined(answer: JoinAnswer, via: string): void {
+    const expected = this.clusterId();
+    if (expected && answer.clusterId && answer.clusterId !== expected) {
+      this.fail(new Error(`the cluster at ${via} is ${answer.clusterId}, but this node belongs to ${expected}`));
+      return;
+    }
+    if (!this.identity.clusterId && answer.clusterId) {
+      this.identity = { ...this.identity, clusterId: answer.clusterId };
+      writeIdentity(this.cfg.dataDir, this.identity);
+    }
+    for (const m of answer.members) {
+      if (m.id !== this.cfg.nodeId && m.raftAddr) this.members.set(m.id, { raftAddr: m.raftAddr, httpUrl: m.httpUrl });
+    }
+    this.admitted = true;
+    this.logger.info('joined the cluster as a learner', { via, clusterId: answer.clusterId });
+  }
+
+  /** GET /v1/identity: what a probing peer needs to know (bootstrap.ts). */
+  identityInfo(): PeerIdentity {
+    return {
+      nodeId: this.cfg.nodeId,
+      clusterId: this.clusterId(),
+      incarnation: this.identity.incarnation,
+      state: this.admitted ? 'member' : 'uninitialized',
+      initialClusterState: this.cfg.initialClusterState,
+    };
   }
 
   /** SIGTERM: a leader hands over to an up-to-date follower first; then stop, flush, sync and close. */
@@ -630,6 +809,7 @@ export class LedgerNode implements LedgerNodeApi {
       await new Promise((r) => setTimeout(r, 5));
     }
     if (!this.fatal) this.storage.close();
+    this.lock.release();
     this.logger.info('stopped cleanly');
   }
 

@@ -6,3 +6,14 @@ export {
   DEFAULT_PREALLOCATE_BYTES,
 } from './raft-storage';
 export type { RestoredState, RecoveryInfo, StorageOptions } from './raft-storage';
+export { DataDirLock, DataDirLockedError, LOCK_FILE, staleReason, type LockHolder } from './data-dir-lock';
+export {
+  checkIdentity,
+  IdentityMismatchError,
+  IDENTITY_FILE,
+  readIdentity,
+  settleIdentity,
+  writeIdentity,
+} from './identity';
+export type { NodeIdentity } from './identity';
+export { DataDirRefusedError } from './refusal';

@@ -544,7 +544,7 @@ function readSnapshotFile(snapshotPath: string): Snapshot | null {
 }
 
 /** Temp file, fsync, rename over the target, fsync the directory: readers see the old file or the whole new one. */
-function writeFileAtomically(dir: string, name: string, contents: Buffer): void {
+export function writeFileAtomically(dir: string, name: string, contents: Buffer): void {
   const target = path.join(dir, name);
   const tmp = target + TMP_SUFFIX;
   const fd = fs.openSync(tmp, 'w');
@@ -572,7 +572,7 @@ function endOfNonZero(buf: Buffer): number {
   return end;
 }
 
-function fsyncPath(target: string): void {
+export function fsyncPath(target: string): void {
   const fd = fs.openSync(target, 'r');
   try {
     fs.fsyncSync(fd);

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { ConfigError, parseChaosProfile, parseConfig } from '../../../raft-node/src/config';
 
-const base = { RAFT_NODE_ID: 'n1' };
+const base = { RAFT_NODE_ID: 'n1', RAFT_PEERS: 'http://127.0.0.1:8082' };
 
 describe('raft-node configuration', () => {
   test('defaults follow issue 2', () => {
@@ -13,7 +13,8 @@ describe('raft-node configuration', () => {
       bindPort: 7000,
       advertiseAddr: '127.0.0.1:7000',
       dataDir: './.data/raft/n1',
-      bootstrap: false,
+      initialClusterState: 'existing',
+      peers: ['http://127.0.0.1:8082'],
       httpPort: 8080,
       httpAdvertiseUrl: 'http://127.0.0.1:8080',
       logLevel: 'info',
@@ -36,11 +37,37 @@ describe('raft-node configuration', () => {
     [{ CHAOS_DELAY_MS_MIN: '50', CHAOS_DELAY_MS_MAX: '10' }, 'CHAOS_DELAY_MS_MAX'],
     [{ CHAOS_PROFILE: 'drop-pct=30,wobble=2' }, 'CHAOS_PROFILE'],
     [{ RAFT_BIND_ADDR: '0.0.0.0:7000' }, 'RAFT_ADVERTISE_ADDR'],
-    [{ RAFT_BOOTSTRAP: 'true', RAFT_JOIN_ADDR: 'http://x:1' }, 'RAFT_JOIN_ADDR'],
+    [{ RAFT_PEERS: '' }, 'RAFT_PEERS'],
+    [{ RAFT_PEERS: 'none' }, 'RAFT_PEERS'],
+    [{ RAFT_PEERS: 'http://a:1,not a url' }, 'RAFT_PEERS'],
+    [{ RAFT_INITIAL_CLUSTER_STATE: 'maybe' }, 'RAFT_INITIAL_CLUSTER_STATE'],
+    [{ RAFT_INITIAL_CLUSTER_STATE: 'existing', RAFT_BOOTSTRAP: 'true' }, 'RAFT_BOOTSTRAP'],
+    [{ RAFT_CLUSTER_ID: 'has space' }, 'RAFT_CLUSTER_ID'],
   ])('%j is refused naming %s', (env, name) => {
     const attempt = () => parseConfig({ ...base, ...env, ...(name === 'RAFT_NODE_ID' ? { RAFT_NODE_ID: '' } : {}) });
     expect(attempt).toThrow(ConfigError);
     expect(attempt).toThrow(name);
+  });
+
+  test('bootstrap once: RAFT_BOOTSTRAP=true is initial state new, which needs its peers (or `none`)', () => {
+    expect(parseConfig({ ...base, RAFT_BOOTSTRAP: 'true' }).initialClusterState).toBe('new');
+    expect(() => parseConfig({ RAFT_NODE_ID: 'n1', RAFT_INITIAL_CLUSTER_STATE: 'new' })).toThrow(
+      /RAFT_PEERS: required/,
+    );
+    expect(parseConfig({ RAFT_NODE_ID: 'n1', RAFT_INITIAL_CLUSTER_STATE: 'new', RAFT_PEERS: 'none' }).peers).toEqual(
+      [],
+    );
+    const cfg = parseConfig({
+      RAFT_NODE_ID: 'n2',
+      RAFT_CLUSTER_ID: 'prod',
+      RAFT_PEERS: 'n1.raft.internal:8080, http://n3.raft.internal:8080/',
+      RAFT_JOIN_ADDR: 'http://n1.raft.internal:8080',
+    });
+    expect(cfg).toMatchObject({
+      clusterId: 'prod',
+      initialClusterState: 'existing',
+      peers: ['http://n1.raft.internal:8080', 'http://n3.raft.internal:8080'],
+    });
   });
 
   test('chaos profile string and explicit variables combine, the variables winning', () => {
