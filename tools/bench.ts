@@ -123,10 +123,14 @@ async function main(): Promise<void> {
   const args = parseBenchArgs();
   const dataDir = resolve(args['data-dir']);
   rmSync(dataDir, { recursive: true, force: true });
-  const progress = new Progress({
-    steps: args.rates.length,
-    expectedSeconds: 30 + args.warmup + DRAIN_GUESS_S + args.rates.length * (args.seconds + DRAIN_GUESS_S),
-  });
+  const started = Date.now();
+  /** The run's expected seconds: so far, plus the warm-up (unless done) and the steps left, each with a drain guess. */
+  const expected = (stepsLeft: number, withWarmup: boolean) =>
+    (Date.now() - started) / 1000 +
+    (withWarmup && args.warmup > 0 ? args.warmup + DRAIN_GUESS_S : 0) +
+    stepsLeft * (args.seconds + DRAIN_GUESS_S);
+  // The stack's start (synth and deploy) takes 30 s to 2 min depending on the machine: re-estimated once it is up.
+  const progress = new Progress({ steps: args.rates.length, expectedSeconds: 60 + expected(args.rates.length, true) });
   const log = (line: string) => progress.log(`${new Date().toISOString().slice(11, 19)} ${line}`);
   const samples: Sample[] = [];
   progress.update(0, 'starting the embedded stack');
@@ -141,6 +145,7 @@ async function main(): Promise<void> {
       ...(args.strategy === 'stack' ? {} : { strategyName: args.strategy }),
     },
   });
+  progress.update(0, 'stack ready', expected(args.rates.length, true));
   const kinesis = new KinesisClient({ requestHandler: new NodeHttpHandler() });
   const stream = stack.info.outputs.TicksStreamName as string;
   const source = new TickSource(SYMBOLS, 'bench');
