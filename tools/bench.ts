@@ -1,28 +1,33 @@
 /**
- * `npm run bench [-- --rates 100,200,400,800 --seconds 15 --warmup 10 --strategy stack|<name> --data-dir .data/bench]`
+ * `npm run bench [-- --rates 100,200,400,800 --seconds 15 --warmup 10 --strategy stack|<name> --data-dir .data/bench --json FILE]`
  * Drives the embedded stack at rising tick rates (ticks written to the stream as ingest writes them) and
  * prints, per rate: ticks/s ingested, orders/s executed (order events published during the step),
- * tick→event latency p50/p99 (of the step's ticks' events, once the step's backlog has drained) with its
+ * tick→event latency p50/p95/p99 (of the step's ticks' events, once the step's backlog has drained) with its
  * stages (tick→command = stream + process, command→executed = commands queue + execute + ledger,
- * executed→event = events queue), and duplicates (order ids with more than one event; must be 0).
+ * executed→event = events queue), duplicates (order ids with more than one event; must be 0), lost (commands
+ * of the step's ticks with no event once the backlog drained; must be 0), and the CPU per executed order of
+ * every process of the stack (split into emulators / raft / functions / bench).
  * A warm-up at the first rate runs first and is not measured. Ends with verify over the whole run.
  * `--strategy stack` keeps the stack's strategy (MA crossover: few orders per tick); the load-test strategy
  * `load-test-every-tick` makes one order per tick, so the order rate equals the tick rate and the bench
- * measures execute's capacity.
+ * measures execute's capacity. `--json FILE` writes the steps as a JSON array of StepResult (rewritten after
+ * every step, so an interrupted run keeps the steps it finished).
  */
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { z } from 'zod';
 import { strategyNames } from '../shared/domain/strategy';
-import type { RecordedMessage } from '../local-cloud/records';
+import { recordFiles, type RecordedMessage } from '../local-cloud/records';
 import type { SqsMappingStats } from '../local-cloud/runtime/sqs-mapping';
 import { startEmbeddedStack } from '../local-cloud/stack';
 import { percentile } from '../local-cloud/status';
 import { putTicks, TickSource } from './lib/tick-driver';
-import { verifyPipeline } from './lib/verify-pipeline';
+import { cpuMsBetween, PROCESS_KINDS, sampleProcessTree, type ProcessKind, type TreeSample } from './lib/process-cpu';
+import { Progress } from './lib/progress';
+import { readCommandRecords, verifyPipeline } from './lib/verify-pipeline';
 import { printReport } from './verify';
 
 const ArgsSchema = z.object({
@@ -37,6 +42,7 @@ const ArgsSchema = z.object({
     message: `stack or one of: ${strategyNames().join(', ')}`,
   }),
   warmup: z.coerce.number().int().min(0).max(600),
+  json: z.string().min(1, 'a file name').optional(),
 });
 
 interface Sample {
@@ -48,9 +54,37 @@ interface Sample {
   sentAt: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** One step of the bench, as `--json` writes it. Latencies are null when the step had no order events. */
+export interface StepResult {
+  /** Ticks per second offered. */
+  rate: number;
+  seconds: number;
+  /** Ticks that landed on the stream / the seconds sending took. */
+  ticksPerSecond: number;
+  /** Order events published while the step was sending / its seconds. */
+  ordersPerSecond: number;
+  p50Ms: number | null;
+  p95Ms: number | null;
+  p99Ms: number | null;
+  /** Commands (distinct orders) made from the step's ticks, and how many of them have an event after the drain. */
+  commands: number;
+  executed: number;
+  /** CPU (user + sys) of every process of the stack from the step's start to the end of its drain / executed. */
+  cpuMsPerOrder: number | null;
+  cpuMsPerOrderByKind: Record<ProcessKind, number | null>;
+  cpuMs: Record<ProcessKind | 'total', number>;
+  /** Orders of the step's ticks with more than one event (must be 0). */
+  duplicates: number;
+  /** Commands of the step's ticks with no event once the backlog drained (must be 0; verify at the end is the final word). */
+  lost: number;
+}
 
-async function main(): Promise<void> {
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const SYMBOLS = ['AAPL', 'MSFT', 'AMZN', 'GOOG', 'META', 'NVDA', 'TSLA', 'NFLX'];
+/** A guess at a step's drain (backlog + 3 quiet seconds), for the progress bar's first estimate only. */
+const DRAIN_GUESS_S = 8;
+
+function parseBenchArgs(): z.infer<typeof ArgsSchema> {
   const { values } = parseArgs({
     options: {
       rates: { type: 'string', default: '100,200,400,800' },
@@ -59,6 +93,7 @@ async function main(): Promise<void> {
       shards: { type: 'string', default: '4' },
       strategy: { type: 'string', default: 'stack' },
       warmup: { type: 'string', default: '10' },
+      json: { type: 'string' },
     },
   });
   const parsed = ArgsSchema.safeParse(values);
@@ -68,47 +103,57 @@ async function main(): Promise<void> {
     );
     process.exit(2);
   }
-  const args = parsed.data;
+  return parsed.data;
+}
+
+function eventSamples(records: RecordedMessage[]): Sample[] {
+  const out: Sample[] = [];
+  for (const r of records) {
+    try {
+      const e = JSON.parse(r.body) as { orderId: string; tickTs: number; commandTs: number; executedTs: number };
+      out.push({ ...e, messageId: r.messageId, sentAt: r.sentAt });
+    } catch {
+      // not an order event: verify reports it
+    }
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const args = parseBenchArgs();
   const dataDir = resolve(args['data-dir']);
   rmSync(dataDir, { recursive: true, force: true });
-  const log = (line: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+  const started = Date.now();
+  /** The run's expected seconds: so far, plus the warm-up (unless done) and the steps left, each with a drain guess. */
+  const expected = (stepsLeft: number, withWarmup: boolean) =>
+    (Date.now() - started) / 1000 +
+    (withWarmup && args.warmup > 0 ? args.warmup + DRAIN_GUESS_S : 0) +
+    stepsLeft * (args.seconds + DRAIN_GUESS_S);
+  // The stack's start (synth and deploy) takes 30 s to 2 min depending on the machine: re-estimated once it is up.
+  const progress = new Progress({ steps: args.rates.length, expectedSeconds: 60 + expected(args.rates.length, true) });
+  const log = (line: string) => progress.log(`${new Date().toISOString().slice(11, 19)} ${line}`);
   const samples: Sample[] = [];
-  const onEvents = (records: RecordedMessage[]) => {
-    for (const r of records) {
-      try {
-        const e = JSON.parse(r.body) as { orderId: string; tickTs: number; commandTs: number; executedTs: number };
-        samples.push({
-          orderId: e.orderId,
-          messageId: r.messageId,
-          tickTs: e.tickTs,
-          commandTs: e.commandTs,
-          executedTs: e.executedTs,
-          sentAt: r.sentAt,
-        });
-      } catch {
-        // not an order event: verify reports it
-      }
-    }
-  };
+  progress.update(0, 'starting the embedded stack');
   const stack = await startEmbeddedStack({
     dataDir,
     edgePort: 0,
     log,
-    onEvents,
+    onEvents: (records) => samples.push(...eventSamples(records)),
     // More shards for parallel process invocations; the stack's strategy unless --strategy names another.
     context: {
       shardCount: String(args.shards),
       ...(args.strategy === 'stack' ? {} : { strategyName: args.strategy }),
     },
   });
-  const symbols = ['AAPL', 'MSFT', 'AMZN', 'GOOG', 'META', 'NVDA', 'TSLA', 'NFLX'];
+  progress.update(0, 'stack ready', expected(args.rates.length, true));
   const kinesis = new KinesisClient({ requestHandler: new NodeHttpHandler() });
   const stream = stack.info.outputs.TicksStreamName as string;
-  const source = new TickSource(symbols, 'bench');
+  const source = new TickSource(SYMBOLS, 'bench');
   const rows: string[] = [];
+  const results: StepResult[] = [];
   try {
     /** Writes `rate` ticks/s for `seconds`; resolves with the ticks that landed and how long sending took. */
-    const drive = async (rate: number, seconds: number) => {
+    const drive = async (rate: number, seconds: number, status: (sent: number) => void) => {
       const start = Date.now();
       const end = start + seconds * 1000;
       let landed = 0;
@@ -117,6 +162,7 @@ async function main(): Promise<void> {
       for (let slot = 0; Date.now() < end; slot++) {
         const due = start + slot * 100;
         if (due > Date.now()) await sleep(due - Date.now());
+        if (slot % 10 === 0) status(slot / 10);
         const ticks = source.next(Math.max(1, Math.round(rate / 10)));
         const p = putTicks(kinesis, stream, ticks).then(() => {
           landed += ticks.length;
@@ -129,7 +175,7 @@ async function main(): Promise<void> {
       return { start, end, landed, sendSeconds: (Date.now() - start) / 1000 };
     };
     /** Waits until no order event has arrived for 3 s (at most `maxMs`), so a step's backlog does not spill into the next. */
-    const drain = async (maxMs: number) => {
+    const drain = async (maxMs: number, status: (events: number) => void) => {
       const until = Date.now() + maxMs;
       let seen = -1;
       let quietSince = Date.now();
@@ -137,34 +183,50 @@ async function main(): Promise<void> {
         if (samples.length !== seen) {
           seen = samples.length;
           quietSince = Date.now();
+          status(seen);
         } else if (Date.now() - quietSince >= 3000) return;
         await sleep(250);
       }
     };
+    const runStarted = Date.now();
     // Warm-up, not measured: the first invocations start the functions' workers (cold starts of 2-3 s here).
     if (args.warmup > 0) {
-      log(`warm-up: ${args.warmup} s at ${args.rates[0]} ticks/s (not measured)…`);
-      await drive(args.rates[0] ?? 100, args.warmup);
-      await drain(60_000);
+      const rate = args.rates[0] ?? 100;
+      log(`warm-up: ${args.warmup} s at ${rate} ticks/s (not measured)…`);
+      await drive(rate, args.warmup, (s) => progress.update(0, `warm-up at ${rate} ticks/s: ${s}/${args.warmup} s`));
+      await drain(60_000, (n) => progress.update(0, `warm-up: draining (${n} events so far)`));
     }
-    for (const rate of args.rates) {
+    for (const [i, rate] of args.rates.entries()) {
+      const stepsLeft = args.rates.length - i;
+      const stepStarted = Date.now();
       const receivesBefore = stack.runtime.sqsMappingStats();
-      const { start, end, landed, sendSeconds } = await drive(rate, args.seconds);
+      const cpuBefore = sampleProcessTree();
+      const label = `rate ${rate} ticks/s`;
+      const { start, end, landed, sendSeconds } = await drive(rate, args.seconds, (s) =>
+        progress.update(i + 1, `${label}: sending ${s}/${args.seconds} s`),
+      );
       // The step's backlog drains before it is measured (up to 2 min), so its latencies are complete and the
       // next step starts on an empty pipeline.
-      await drain(120_000);
-      const step = samples.filter((s) => s.tickTs >= start && s.tickTs < end);
-      const latencies = step.map((s) => s.sentAt - s.tickTs).sort((a, b) => a - b);
-      const byOrder = new Map<string, Set<string>>();
-      for (const s of samples) byOrder.set(s.orderId, (byOrder.get(s.orderId) ?? new Set()).add(s.messageId));
-      const duplicates = [...byOrder.values()].filter((ids) => ids.size > 1).length;
-      const executedInStep = samples.filter((s) => s.sentAt >= start && s.sentAt < end).length;
-      const row =
-        `rate ${String(rate).padStart(5)}/s | ticks/s ingested ${(landed / sendSeconds).toFixed(0).padStart(5)} | ` +
-        `orders/s executed ${(executedInStep / args.seconds).toFixed(1).padStart(6)} | ` +
-        `tick→event p50 ${String(percentile(latencies, 50) ?? '-').padStart(5)} ms p99 ${String(percentile(latencies, 99) ?? '-').padStart(5)} ms | duplicates ${duplicates}`;
+      await drain(120_000, (n) => progress.update(i + 1, `${label}: draining (${n} events so far)`));
+      const result = measureStep({
+        rate,
+        seconds: args.seconds,
+        window: { start, end },
+        landed,
+        sendSeconds,
+        samples,
+        commandsFile: recordFiles(dataDir).commands,
+        cpuBefore,
+      });
+      results.push(result);
+      if (args.json) writeFileSync(args.json, `${JSON.stringify(results, null, 2)}\n`);
+      // Re-estimate the rest from how long this step (with its drain) took.
+      const stepSeconds = (Date.now() - stepStarted) / 1000;
+      progress.update(i + 1, `${label}: done`, (Date.now() - runStarted) / 1000 + 30 + (stepsLeft - 1) * stepSeconds);
+      const row = formatRow(result);
       rows.push(row);
       log(row);
+      const step = samples.filter((s) => s.tickTs >= start && s.tickTs < end);
       const stage = (f: (s: Sample) => number) => {
         const v = step.map(f).sort((a, b) => a - b);
         return `p50 ${percentile(v, 50) ?? '-'} p99 ${percentile(v, 99) ?? '-'} ms`;
@@ -173,18 +235,90 @@ async function main(): Promise<void> {
       log(
         `  stages: tick→command ${stage((s) => s.commandTs - s.tickTs)} | command→executed ${stage((s) => s.executedTs - s.commandTs)} | executed→event ${stage((s) => s.sentAt - s.executedTs)}`,
       );
+      log(`  CPU per executed order, all processes: ${formatCpu(result)}`);
     }
+    progress.update(args.rates.length, 'verifying the whole run');
     log('verifying the whole run…');
     const report = await verifyPipeline(stack.info, stack.sqs, stack.raft.reader(), { settleTimeoutMs: 300_000, log });
+    progress.stop();
     process.stdout.write(
-      `\nbench results (${args.seconds} s per rate, ${args.shards} shard(s), ${symbols.length} symbols, strategy ${args.strategy}):\n${rows.join('\n')}\n`,
+      `\nbench results (${args.seconds} s per rate, ${args.shards} shard(s), ${SYMBOLS.length} symbols, strategy ${args.strategy}):\n${rows.join('\n')}\n`,
     );
+    if (args.json) process.stdout.write(`steps written to ${resolve(args.json)}\n`);
     printReport(report);
     process.exitCode = report.ok ? 0 : 1;
   } finally {
+    progress.stop();
     kinesis.destroy();
     await stack.stop();
   }
+}
+
+interface StepInput {
+  rate: number;
+  seconds: number;
+  /** When the step sent its ticks: [start, end). */
+  window: { start: number; end: number };
+  landed: number;
+  sendSeconds: number;
+  samples: Sample[];
+  commandsFile: string;
+  cpuBefore: TreeSample;
+}
+
+/** A step's figures, once its backlog has drained. */
+function measureStep(input: StepInput): StepResult {
+  const { start, end } = input.window;
+  const inStep = (ts: number) => ts >= start && ts < end;
+  const step = input.samples.filter((s) => inStep(s.tickTs));
+  const latencies = step.map((s) => s.sentAt - s.tickTs).sort((a, b) => a - b);
+  const eventIds = new Map<string, Set<string>>();
+  for (const s of step) eventIds.set(s.orderId, (eventIds.get(s.orderId) ?? new Set()).add(s.messageId));
+  const commands = new Set(
+    readCommandRecords(input.commandsFile)
+      .commands.filter((c) => inStep(c.tickTs))
+      .map((c) => c.orderId),
+  );
+  const executed = [...commands].filter((id) => eventIds.has(id)).length;
+  const cpuMs = cpuMsBetween(input.cpuBefore, sampleProcessTree());
+  const perOrder = (ms: number) => (executed > 0 ? round(ms / executed, 2) : null);
+  const byKind = Object.fromEntries(PROCESS_KINDS.map((k) => [k, perOrder(cpuMs[k])])) as Record<
+    ProcessKind,
+    number | null
+  >;
+  return {
+    rate: input.rate,
+    seconds: input.seconds,
+    ticksPerSecond: round(input.landed / input.sendSeconds, 1),
+    ordersPerSecond: round(input.samples.filter((s) => inStep(s.sentAt)).length / input.seconds, 1),
+    p50Ms: percentile(latencies, 50) ?? null,
+    p95Ms: percentile(latencies, 95) ?? null,
+    p99Ms: percentile(latencies, 99) ?? null,
+    commands: commands.size,
+    executed,
+    cpuMsPerOrder: perOrder(cpuMs.total),
+    cpuMsPerOrderByKind: byKind,
+    cpuMs: Object.fromEntries(Object.entries(cpuMs).map(([k, v]) => [k, Math.round(v)])) as StepResult['cpuMs'],
+    duplicates: [...eventIds.values()].filter((ids) => ids.size > 1).length,
+    lost: commands.size - executed,
+  };
+}
+
+const round = (n: number, digits: number) => Number(n.toFixed(digits));
+
+function formatRow(r: StepResult): string {
+  const ms = (v: number | null) => String(v ?? '-').padStart(5);
+  return (
+    `rate ${String(r.rate).padStart(5)}/s | ticks/s ingested ${r.ticksPerSecond.toFixed(0).padStart(5)} | ` +
+    `orders/s executed ${r.ordersPerSecond.toFixed(1).padStart(6)} | ` +
+    `tick→event p50 ${ms(r.p50Ms)} p95 ${ms(r.p95Ms)} p99 ${ms(r.p99Ms)} ms | ` +
+    `CPU ${String(r.cpuMsPerOrder ?? '-').padStart(6)} ms/order | duplicates ${r.duplicates} | lost ${r.lost}`
+  );
+}
+
+function formatCpu(r: StepResult): string {
+  const parts = PROCESS_KINDS.map((k) => `${k} ${r.cpuMsPerOrderByKind[k] ?? '-'}`).join(', ');
+  return `${r.cpuMsPerOrder ?? '-'} ms (${parts}); ${r.cpuMs.total} ms CPU over ${r.executed} orders`;
 }
 
 /** Per SQS mapping, the ReceiveMessage calls of a step and the share of them that came back empty. */

@@ -37,6 +37,22 @@ export interface VerifyOptions {
   commandRecord?: 'runtime' | 'ordersTable';
 }
 
+/** The order commands the embedded runtime recorded receiving (one entry per delivery), and how many were not valid commands. */
+export function readCommandRecords(file: string): {
+  commands: { orderId: string; messageId: string; tickTs: number }[];
+  bad: number;
+} {
+  const commands: { orderId: string; messageId: string; tickTs: number }[] = [];
+  let bad = 0;
+  for (const r of readRecords(file)) {
+    const parsed = OrderCommandSchema.safeParse(parseJson(r.body));
+    if (parsed.success)
+      commands.push({ orderId: parsed.data.order.orderId, messageId: r.messageId, tickTs: parsed.data.tickTs });
+    else bad++;
+  }
+  return { commands, bad };
+}
+
 /** Messages in a queue, visible or in flight (0 for a queue the stack does not have). */
 export async function queueDepth(sqs: SQSClient, url: string | undefined): Promise<number> {
   if (!url) return 0;
@@ -100,17 +116,8 @@ async function verifyOnce(
     }
     // By order id; a redelivered message appears more than once with the same messageId.
     const byOrder = new Map<string, Set<string>>();
-    let bad = 0;
-    for (const r of readRecords(files.commands)) {
-      const parsed = OrderCommandSchema.safeParse(parseJson(r.body));
-      if (!parsed.success) {
-        bad++;
-        continue;
-      }
-      const ids = byOrder.get(parsed.data.order.orderId) ?? new Set<string>();
-      ids.add(r.messageId);
-      byOrder.set(parsed.data.order.orderId, ids);
-    }
+    const { commands: received, bad } = readCommandRecords(files.commands);
+    for (const c of received) byOrder.set(c.orderId, (byOrder.get(c.orderId) ?? new Set<string>()).add(c.messageId));
     return { byOrder, bad, inProgress: 0 };
   };
   const readEvents = () => {
