@@ -1,4 +1,6 @@
 import { performance } from 'node:perf_hooks';
+import { z } from 'zod';
+import { defineCommand, parseEnv, runCommand, type CommandContext } from '../shared/process/cli';
 import type { Order } from '../shared/domain/order';
 import { createLedgerClient } from '../shared/raft-client/client';
 import { startRaftCluster } from '../test/support/raft-cluster';
@@ -7,11 +9,30 @@ import { startRaftCluster } from '../test/support/raft-cluster';
  * `npm run bench:raft`: three real nodes on loopback (fsync on, as always), then orders/s and p50/p99
  * latency at 1, 16 and 256 concurrent clients, and the time from kill -9 of the leader to the next
  * acknowledged write. A script, not a test: it prints figures and asserts nothing.
- * BENCH_SECONDS (default 5) sets each phase's length.
+ * BENCH_SECONDS (default 5) sets each phase's length; see the usage below for the rest.
  */
 
-const seconds = Number(process.env.BENCH_SECONDS ?? 5);
-const concurrencies = (process.env.BENCH_CONCURRENCY ?? '1,16,256').split(',').map(Number);
+const command = defineCommand({
+  name: 'npm run bench:raft',
+  usage: `usage: npm run bench:raft
+Three Raft nodes on loopback; prints orders/s and latency per client count, then leader failover times.
+Environment:
+  BENCH_SECONDS          each phase's length in seconds (default 5)
+  BENCH_CONCURRENCY      client counts, comma-separated (default 1,16,256)
+  BENCH_FAILOVERS        kill -9 rounds (default 3)`,
+  options: {},
+  schema: z.object({}),
+});
+
+const Env = z.object({
+  BENCH_SECONDS: z.coerce.number().positive().default(5),
+  BENCH_CONCURRENCY: z
+    .string()
+    .regex(/^\d+(,\d+)*$/, 'comma-separated client counts, e.g. 1,16,256')
+    .default('1,16,256')
+    .transform((s) => s.split(',').map(Number)),
+  BENCH_FAILOVERS: z.coerce.number().int().min(0).default(3),
+});
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -28,7 +49,9 @@ const nextOrder = (worker: number): Order => ({
   price: 100,
 });
 
-async function main(): Promise<void> {
+async function main({ argv }: CommandContext): Promise<void> {
+  command.parse(argv);
+  const { BENCH_SECONDS: seconds, BENCH_CONCURRENCY: concurrencies, BENCH_FAILOVERS: failoverRounds } = parseEnv(Env);
   const cluster = await startRaftCluster({ env: { LOG_LEVEL: 'warn' } });
   try {
     const leaderUrl = await cluster.leaderUrl();
@@ -63,7 +86,7 @@ async function main(): Promise<void> {
 
     // Failover: kill -9 the leader, then time until a write is acknowledged by the new leader.
     const failovers: number[] = [];
-    for (let round = 0; round < Number(process.env.BENCH_FAILOVERS ?? 3); round++) {
+    for (let round = 0; round < failoverRounds; round++) {
       const leader = await cluster.leaderId();
       const client = createLedgerClient({
         members: cluster.httpUrls,
@@ -91,7 +114,5 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+// Stopped by a signal it exits at once: the nodes watch this process and stop themselves.
+if (require.main === module) runCommand(command, main);

@@ -12,10 +12,10 @@
  */
 import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { z } from 'zod';
+import { defineCommand, runCommand, type CommandContext } from '../shared/process/cli';
 import { strategyNames } from '../shared/domain/strategy';
 import type { RecordedMessage } from '../local-cloud/records';
 import { startEmbeddedStack } from '../local-cloud/stack';
@@ -24,18 +24,37 @@ import { putTicks, TickSource } from './lib/tick-driver';
 import { verifyPipeline } from './lib/verify-pipeline';
 import { printReport } from './verify';
 
-const ArgsSchema = z.object({
-  rates: z
-    .string()
-    .regex(/^\d+(,\d+)*$/, 'comma-separated ticks per second, e.g. 100,200,400')
-    .transform((s) => s.split(',').map(Number)),
-  seconds: z.coerce.number().int().min(3).max(600),
-  'data-dir': z.string().min(1),
-  shards: z.coerce.number().int().min(1).max(64),
-  strategy: z.string().refine((name) => name === 'stack' || strategyNames().includes(name), {
-    message: `stack or one of: ${strategyNames().join(', ')}`,
+const command = defineCommand({
+  name: 'npm run bench',
+  usage: `usage: npm run bench -- [options]
+  --rates N,N,...            tick rates to measure, ticks per second (default 100,200,400,800)
+  --seconds S                measured seconds per rate (default 15)
+  --warmup S                 unmeasured warm-up at the first rate (default 10)
+  --shards N                 ticks stream shards (default 4)
+  --strategy NAME            stack (the stack's own) or one of: ${strategyNames().join(', ')} (default stack)
+  --data-dir DIR             emptied first (default .data/bench)
+Exit 0 when the final verify passes, 1 otherwise.`,
+  options: {
+    rates: { type: 'string', default: '100,200,400,800' },
+    seconds: { type: 'string', default: '15' },
+    'data-dir': { type: 'string', default: '.data/bench' },
+    shards: { type: 'string', default: '4' },
+    strategy: { type: 'string', default: 'stack' },
+    warmup: { type: 'string', default: '10' },
+  },
+  schema: z.object({
+    rates: z
+      .string()
+      .regex(/^\d+(,\d+)*$/, 'comma-separated ticks per second, e.g. 100,200,400')
+      .transform((s) => s.split(',').map(Number)),
+    seconds: z.coerce.number().int().min(3).max(600),
+    'data-dir': z.string().min(1),
+    shards: z.coerce.number().int().min(1).max(64),
+    strategy: z.string().refine((name) => name === 'stack' || strategyNames().includes(name), {
+      message: `stack or one of: ${strategyNames().join(', ')}`,
+    }),
+    warmup: z.coerce.number().int().min(0).max(600),
   }),
-  warmup: z.coerce.number().int().min(0).max(600),
 });
 
 interface Sample {
@@ -49,25 +68,8 @@ interface Sample {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      rates: { type: 'string', default: '100,200,400,800' },
-      seconds: { type: 'string', default: '15' },
-      'data-dir': { type: 'string', default: '.data/bench' },
-      shards: { type: 'string', default: '4' },
-      strategy: { type: 'string', default: 'stack' },
-      warmup: { type: 'string', default: '10' },
-    },
-  });
-  const parsed = ArgsSchema.safeParse(values);
-  if (!parsed.success) {
-    process.stderr.write(
-      `npm run bench: ${parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; ')}\n`,
-    );
-    process.exit(2);
-  }
-  const args = parsed.data;
+async function main({ argv }: CommandContext): Promise<number> {
+  const args = command.parse(argv);
   const dataDir = resolve(args['data-dir']);
   rmSync(dataDir, { recursive: true, force: true });
   const log = (line: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
@@ -177,14 +179,12 @@ async function main(): Promise<void> {
       `\nbench results (${args.seconds} s per rate, ${args.shards} shard(s), ${symbols.length} symbols, strategy ${args.strategy}):\n${rows.join('\n')}\n`,
     );
     printReport(report);
-    process.exitCode = report.ok ? 0 : 1;
+    return report.ok ? 0 : 1;
   } finally {
     kinesis.destroy();
     await stack.stop();
   }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
-  process.exit(1);
-});
+// Stopped by a signal it exits at once: the stack's processes watch this one and stop themselves.
+if (require.main === module) runCommand(command, main);

@@ -1,6 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { request } from 'node:http';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { STDIN_PARENT_WATCH } from '../../shared/process/parent-watch';
+
+const SUPERVISE = resolve(__dirname, '../../shared/process/supervise.ts');
+// By absolute URL: the supervisor runs in the program's cwd (DynamoDB Local's jar folder), where a bare
+// `tsx` might not resolve.
+const TSX = pathToFileURL(require.resolve('tsx')).href;
 
 /** An emulator or helper process started by us, reachable over HTTP on loopback. */
 export interface ChildService {
@@ -65,10 +73,15 @@ export async function waitForHttp(port: number, timeoutMs: number, isDead: () =>
 
 export async function spawnService(opts: SpawnServiceOptions): Promise<ChildService> {
   const recent: string[] = [];
-  const child = spawn(opts.command, opts.args, {
+  // Emulators are third-party programs (a JVM, kinesalite, fauxqs) that cannot watch their parent, so
+  // each runs under shared/process/supervise.ts, which does (stdin pipe, see parent-watch.ts): if this
+  // process dies, even by SIGKILL, the emulator is stopped. A process group of its own keeps a Ctrl-C at
+  // the terminal from killing it before we have stopped what uses it; stop() ends the group.
+  const child = spawn(process.execPath, ['--import', TSX, SUPERVISE, opts.command, ...opts.args], {
     cwd: opts.cwd,
-    env: { ...process.env, ...opts.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...opts.env, ...STDIN_PARENT_WATCH.env },
+    stdio: [STDIN_PARENT_WATCH.stdin, 'pipe', 'pipe'],
+    detached: true,
   });
   let exit: string | undefined;
   child.on('exit', (code, signal) => {
@@ -92,7 +105,7 @@ export async function spawnService(opts: SpawnServiceOptions): Promise<ChildServ
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    const timer = setTimeout(() => killGroup(child, 'SIGKILL'), graceMs);
     await exited;
     clearTimeout(timer);
   };
@@ -104,4 +117,13 @@ export async function spawnService(opts: SpawnServiceOptions): Promise<ChildServ
     throw new Error(`${opts.name}: ${(err as Error).message}`);
   }
   return { name: opts.name, endpoint: `http://127.0.0.1:${opts.port}`, port: opts.port, process: child, stop };
+}
+
+/** A signal to the child's whole process group (the supervisor and its program); the child alone if that fails. */
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    if (child.pid !== undefined) process.kill(-child.pid, signal);
+  } catch {
+    child.kill(signal);
+  }
 }
