@@ -33,6 +33,21 @@ export interface SpawnServiceOptions {
   onOutput?: (line: string) => void;
 }
 
+/**
+ * How to spawn `command args` so that it stops when this process goes, for a program that cannot watch
+ * its parent itself: under shared/process/supervise.ts, which watches us through a stdin pipe
+ * (parent-watch.ts) and stops the program when we are gone — even after SIGKILL, which runs no cleanup
+ * of ours. Spread `env` into the child's env and use `stdin` as its stdin; leave child.stdin open.
+ */
+export function supervised(command: string, args: string[]) {
+  return {
+    command: process.execPath,
+    args: ['--import', TSX, SUPERVISE, command, ...args],
+    env: STDIN_PARENT_WATCH.env,
+    stdin: STDIN_PARENT_WATCH.stdin,
+  };
+}
+
 /** Asks the OS for a free TCP port on loopback. */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -74,13 +89,13 @@ export async function waitForHttp(port: number, timeoutMs: number, isDead: () =>
 export async function spawnService(opts: SpawnServiceOptions): Promise<ChildService> {
   const recent: string[] = [];
   // Emulators are third-party programs (a JVM, kinesalite, fauxqs) that cannot watch their parent, so
-  // each runs under shared/process/supervise.ts, which does (stdin pipe, see parent-watch.ts): if this
-  // process dies, even by SIGKILL, the emulator is stopped. A process group of its own keeps a Ctrl-C at
-  // the terminal from killing it before we have stopped what uses it; stop() ends the group.
-  const child = spawn(process.execPath, ['--import', TSX, SUPERVISE, opts.command, ...opts.args], {
+  // each runs supervised (see supervised()). A process group of its own keeps a Ctrl-C at the terminal
+  // from killing it before we have stopped what uses it; stop() ends the group.
+  const { command, args, env, stdin } = supervised(opts.command, opts.args);
+  const child = spawn(command, args, {
     cwd: opts.cwd,
-    env: { ...process.env, ...opts.env, ...STDIN_PARENT_WATCH.env },
-    stdio: [STDIN_PARENT_WATCH.stdin, 'pipe', 'pipe'],
+    env: { ...process.env, ...opts.env, ...env },
+    stdio: [stdin, 'pipe', 'pipe'],
     detached: true,
   });
   let exit: string | undefined;

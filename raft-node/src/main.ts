@@ -89,5 +89,6 @@ async function main({ argv, signal }: CommandContext): Promise<number> {
 }
 
 // No ppid watch here: a node may be started by a shell that then exits (setsid, nohup) and must keep
-// running; our launchers use the stdin pipe instead (watchParent above).
-runCommand(command, main, { stopGraceMs: 60_000, watchOwnParent: false });
+// running; our launchers use the stdin pipe instead (watchParent above). An uncaught exception exits at
+// once, as it always did: no shutdown runs on state it may have left unknown (what is durable is fsync'd).
+runCommand(command, main, { stopGraceMs: 60_000, watchOwnParent: false, onCrash: 'exit' });

@@ -119,6 +119,11 @@ export interface RunOptions {
    * on). Default true; off for a service that may be started by a shell that then exits.
    */
   watchOwnParent?: boolean;
+  /**
+   * On an uncaught exception: 'stop' (default) stops like a signal does, so main cleans up; 'exit'
+   * exits at once (crash-only, for a process whose state the exception may have left unknown).
+   */
+  onCrash?: 'stop' | 'exit';
   argv?: string[];
 }
 
@@ -169,7 +174,7 @@ export function runCommand(
   if (opts.watchOwnParent ?? true) watchOwnParent((why) => stop(why));
   const fail = (err: unknown) => {
     failedCode = report(command, err);
-    if (abort.signal.aborted) process.exit(failedCode);
+    if (abort.signal.aborted || opts.onCrash === 'exit') process.exit(failedCode);
     stop('failed', failedCode);
   };
   process.on('uncaughtException', fail);
