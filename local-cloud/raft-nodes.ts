@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync, type WriteStream } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { freePort } from './emulators/child-service';
+import { STDIN_PARENT_WATCH } from '../shared/process/parent-watch';
 import { deriveApiToken } from '../shared/raft-client/auth';
 import type { NodeStatus, Position } from '../shared/raft-client/types';
 import type { RaftReader } from '../tools/lib/verify-pipeline';
@@ -135,11 +136,14 @@ export class RaftNodes {
       RAFT_PEERS: peers.join(',') || 'none',
       ...this.opts.env,
       ...extraEnv,
+      // The node shuts down when this process goes, however it ends (its own process group means no
+      // signal sent to ours reaches it): see shared/process/parent-watch.ts.
+      ...STDIN_PARENT_WATCH.env,
     };
     const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
       cwd: REPO_ROOT,
       env,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [STDIN_PARENT_WATCH.stdin, 'pipe', 'pipe'],
       detached: true,
     });
     child.stdout.pipe(log, { end: false });

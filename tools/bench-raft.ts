@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { defineCommand, parseEnv, runCommand, type CommandContext } from '../shared/process/cli';
 import { MAX_BATCH_ORDERS, type Order } from '../shared/domain/order';
 import { createLedgerClient, type ClosableLedgerClient } from '../shared/raft-client/client';
 import { startRaftCluster } from '../test/support/raft-cluster';
@@ -8,20 +9,41 @@ import { startRaftCluster } from '../test/support/raft-cluster';
  * `npm run bench:raft`: three real nodes on loopback (fsync on, as always), then orders/s and p50/p99
  * latency at 1, 16 and 256 concurrent clients, and the time from kill -9 of the leader to the next
  * acknowledged write. A script, not a test: it prints figures and asserts nothing.
- * BENCH_SECONDS (default 5) sets each phase's length.
+ * BENCH_SECONDS (default 5) sets each phase's length; see the usage below for the rest.
  *
  * `--batch 1,10,100` measures each concurrency once per batch size: 1 is the single-order route (POST /v1/orders),
  * N > 1 sends batches of N orders (POST /v1/orders/batch, one log entry each); orders/s counts orders either way,
  * and the latencies are per request.
  */
 
-const seconds = Number(process.env.BENCH_SECONDS ?? 5);
-const concurrencies = (process.env.BENCH_CONCURRENCY ?? '1,16,256').split(',').map(Number);
-const batchSizes = (parseArgs({ options: { batch: { type: 'string' } } }).values.batch ?? '1').split(',').map(Number);
-if (batchSizes.some((n) => !Number.isInteger(n) || n < 1 || n > MAX_BATCH_ORDERS)) {
-  console.error(`--batch takes sizes from 1 to ${MAX_BATCH_ORDERS}, comma-separated`);
-  process.exit(2);
-}
+const command = defineCommand({
+  name: 'npm run bench:raft',
+  usage: `usage: npm run bench:raft [-- --batch 1,10,100]
+Three Raft nodes on loopback; prints orders/s and latency per client count, then leader failover times.
+  --batch SIZES          orders per request, comma-separated (default 1: the single-order route)
+Environment:
+  BENCH_SECONDS          each phase's length in seconds (default 5)
+  BENCH_CONCURRENCY      client counts, comma-separated (default 1,16,256)
+  BENCH_FAILOVERS        kill -9 rounds (default 3)`,
+  options: { batch: { type: 'string', default: '1' } },
+  schema: z.object({
+    batch: z
+      .string()
+      .regex(/^\d+(,\d+)*$/, 'comma-separated batch sizes, e.g. 1,10,100')
+      .transform((s) => s.split(',').map(Number))
+      .refine((sizes) => sizes.every((n) => n >= 1 && n <= MAX_BATCH_ORDERS), `sizes from 1 to ${MAX_BATCH_ORDERS}`),
+  }),
+});
+
+const Env = z.object({
+  BENCH_SECONDS: z.coerce.number().positive().default(5),
+  BENCH_CONCURRENCY: z
+    .string()
+    .regex(/^\d+(,\d+)*$/, 'comma-separated client counts, e.g. 1,16,256')
+    .default('1,16,256')
+    .transform((s) => s.split(',').map(Number)),
+  BENCH_FAILOVERS: z.coerce.number().int().min(0).default(3),
+});
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -44,8 +66,8 @@ async function send(client: ClosableLedgerClient, worker: number, batch: number)
   else await client.applyOrders(Array.from({ length: batch }, () => nextOrder(worker)));
 }
 
-/** `concurrency` workers send back to back for BENCH_SECONDS; returns the result line. */
-async function throughput(client: ClosableLedgerClient, concurrency: number, batch: number): Promise<string> {
+/** `concurrency` workers send back to back for `seconds`; returns the result line. */
+async function throughput(client: ClosableLedgerClient, seconds: number, concurrency: number, batch: number) {
   const latencies: number[] = [];
   // Warm up connections and the JIT, then measure.
   await Promise.all(Array.from({ length: concurrency }, (_, w) => send(client, w, batch)));
@@ -70,7 +92,9 @@ async function throughput(client: ClosableLedgerClient, concurrency: number, bat
   );
 }
 
-async function main(): Promise<void> {
+async function main({ argv }: CommandContext): Promise<void> {
+  const { batch: batchSizes } = command.parse(argv);
+  const { BENCH_SECONDS: seconds, BENCH_CONCURRENCY: concurrencies, BENCH_FAILOVERS: failoverRounds } = parseEnv(Env);
   const cluster = await startRaftCluster({ env: { LOG_LEVEL: 'warn' } });
   try {
     const leaderUrl = await cluster.leaderUrl();
@@ -80,7 +104,7 @@ async function main(): Promise<void> {
     for (const batch of batchSizes) {
       for (const concurrency of concurrencies) {
         const client = createLedgerClient({ members });
-        const row = await throughput(client, concurrency, batch);
+        const row = await throughput(client, seconds, concurrency, batch);
         console.log(row);
         rows.push(row);
         client.close();
@@ -89,7 +113,7 @@ async function main(): Promise<void> {
 
     // Failover: kill -9 the leader, then time until a write is acknowledged by the new leader.
     const failovers: number[] = [];
-    for (let round = 0; round < Number(process.env.BENCH_FAILOVERS ?? 3); round++) {
+    for (let round = 0; round < failoverRounds; round++) {
       const leader = await cluster.leaderId();
       const client = createLedgerClient({
         members: cluster.httpUrls,
@@ -117,7 +141,5 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+// Stopped by a signal it exits at once: the nodes watch this process and stop themselves.
+if (require.main === module) runCommand(command, main);

@@ -15,10 +15,10 @@
  */
 import { rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { z } from 'zod';
+import { defineCommand, runCommand, type CommandContext } from '../shared/process/cli';
 import { strategyNames } from '../shared/domain/strategy';
 import { recordFiles, type RecordedMessage } from '../local-cloud/records';
 import type { SqsMappingStats } from '../local-cloud/runtime/sqs-mapping';
@@ -30,19 +30,40 @@ import { Progress } from './lib/progress';
 import { readCommandRecords, verifyPipeline } from './lib/verify-pipeline';
 import { printReport } from './verify';
 
-const ArgsSchema = z.object({
-  rates: z
-    .string()
-    .regex(/^\d+(,\d+)*$/, 'comma-separated ticks per second, e.g. 100,200,400')
-    .transform((s) => s.split(',').map(Number)),
-  seconds: z.coerce.number().int().min(3).max(600),
-  'data-dir': z.string().min(1),
-  shards: z.coerce.number().int().min(1).max(64),
-  strategy: z.string().refine((name) => name === 'stack' || strategyNames().includes(name), {
-    message: `stack or one of: ${strategyNames().join(', ')}`,
+const command = defineCommand({
+  name: 'npm run bench',
+  usage: `usage: npm run bench -- [options]
+  --rates N,N,...            tick rates to measure, ticks per second (default 100,200,400,800)
+  --seconds S                measured seconds per rate (default 15)
+  --warmup S                 unmeasured warm-up at the first rate (default 10)
+  --shards N                 ticks stream shards (default 4)
+  --strategy NAME            stack (the stack's own) or one of: ${strategyNames().join(', ')} (default stack)
+  --data-dir DIR             emptied first (default .data/bench)
+  --json FILE                also write the steps as a JSON array (rewritten after every step)
+Exit 0 when the final verify passes, 1 otherwise.`,
+  options: {
+    rates: { type: 'string', default: '100,200,400,800' },
+    seconds: { type: 'string', default: '15' },
+    'data-dir': { type: 'string', default: '.data/bench' },
+    shards: { type: 'string', default: '4' },
+    strategy: { type: 'string', default: 'stack' },
+    warmup: { type: 'string', default: '10' },
+    json: { type: 'string' },
+  },
+  schema: z.object({
+    rates: z
+      .string()
+      .regex(/^\d+(,\d+)*$/, 'comma-separated ticks per second, e.g. 100,200,400')
+      .transform((s) => s.split(',').map(Number)),
+    seconds: z.coerce.number().int().min(3).max(600),
+    'data-dir': z.string().min(1),
+    shards: z.coerce.number().int().min(1).max(64),
+    strategy: z.string().refine((name) => name === 'stack' || strategyNames().includes(name), {
+      message: `stack or one of: ${strategyNames().join(', ')}`,
+    }),
+    warmup: z.coerce.number().int().min(0).max(600),
+    json: z.string().min(1, 'a file name').optional(),
   }),
-  warmup: z.coerce.number().int().min(0).max(600),
-  json: z.string().min(1, 'a file name').optional(),
 });
 
 interface Sample {
@@ -84,28 +105,6 @@ const SYMBOLS = ['AAPL', 'MSFT', 'AMZN', 'GOOG', 'META', 'NVDA', 'TSLA', 'NFLX']
 /** A guess at a step's drain (backlog + 3 quiet seconds), for the progress bar's first estimate only. */
 const DRAIN_GUESS_S = 8;
 
-function parseBenchArgs(): z.infer<typeof ArgsSchema> {
-  const { values } = parseArgs({
-    options: {
-      rates: { type: 'string', default: '100,200,400,800' },
-      seconds: { type: 'string', default: '15' },
-      'data-dir': { type: 'string', default: '.data/bench' },
-      shards: { type: 'string', default: '4' },
-      strategy: { type: 'string', default: 'stack' },
-      warmup: { type: 'string', default: '10' },
-      json: { type: 'string' },
-    },
-  });
-  const parsed = ArgsSchema.safeParse(values);
-  if (!parsed.success) {
-    process.stderr.write(
-      `npm run bench: ${parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; ')}\n`,
-    );
-    process.exit(2);
-  }
-  return parsed.data;
-}
-
 function eventSamples(records: RecordedMessage[]): Sample[] {
   const out: Sample[] = [];
   for (const r of records) {
@@ -119,8 +118,8 @@ function eventSamples(records: RecordedMessage[]): Sample[] {
   return out;
 }
 
-async function main(): Promise<void> {
-  const args = parseBenchArgs();
+async function main({ argv }: CommandContext): Promise<number> {
+  const args = command.parse(argv);
   const dataDir = resolve(args['data-dir']);
   rmSync(dataDir, { recursive: true, force: true });
   const started = Date.now();
@@ -246,7 +245,7 @@ async function main(): Promise<void> {
     );
     if (args.json) process.stdout.write(`steps written to ${resolve(args.json)}\n`);
     printReport(report);
-    process.exitCode = report.ok ? 0 : 1;
+    return report.ok ? 0 : 1;
   } finally {
     progress.stop();
     kinesis.destroy();
@@ -336,7 +335,5 @@ function receiveShares(before: Record<string, SqsMappingStats>, after: Record<st
     .join('; ');
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
-  process.exit(1);
-});
+// Stopped by a signal it exits at once: the stack's processes watch this one and stop themselves.
+if (require.main === module) runCommand(command, main);

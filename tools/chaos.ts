@@ -7,49 +7,50 @@
  * (tools/targets/compose-chaos.ts; untested, needs Docker).
  */
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { defineCommand, runCommand, UsageError, type CommandContext } from '../shared/process/cli';
 import { prepareAssembly, runScenario, SCENARIOS, type ScenarioName } from './lib/chaos-scenarios';
-import { runComposeChaos } from './targets/compose-chaos';
+import { COMPOSE_CHAOS_OPTIONS, COMPOSE_CHAOS_USAGE, runComposeChaos } from './targets/compose-chaos';
+import { parseTarget, TARGET_ARG_OPTIONS, TARGET_ARG_SHAPE } from './targets/deployed-stack';
 import { printReport } from './verify';
 
-const ArgsSchema = z.object({
-  scenario: z.enum([...SCENARIOS, 'all'], { error: `scenario must be one of: ${SCENARIOS.join(', ')}, all` }),
-  seconds: z.coerce.number().int().min(5).max(3600),
-  rate: z.coerce.number().int().min(1).max(10_000),
-  dir: z.string().min(1),
+const command = defineCommand({
+  name: 'npm run chaos',
+  usage: `usage: npm run chaos -- <scenario|all> [--seconds 20] [--rate 100] [--dir .data/chaos]
+  scenario                   ${SCENARIOS.join(', ')}, or all (in turn)
+  --seconds S                load and fault duration per scenario (default 20)
+  --rate N                   ticks per second (default 100)
+  --dir DIR                  embedded: parent of each scenario's fresh data dir (default .data/chaos)
+${COMPOSE_CHAOS_USAGE}
+Exit 0 when every scenario's verify passes, 1 otherwise.`,
+  positionals: ['scenario'],
+  options: {
+    seconds: { type: 'string', default: '20' },
+    rate: { type: 'string', default: '100' },
+    dir: { type: 'string', default: '.data/chaos' },
+    ...COMPOSE_CHAOS_OPTIONS,
+    ...TARGET_ARG_OPTIONS,
+  },
+  schema: z.object({
+    scenario: z.enum([...SCENARIOS, 'all'], { error: `must be one of: ${SCENARIOS.join(', ')}, all` }),
+    seconds: z.coerce.number().int().min(5).max(3600),
+    rate: z.coerce.number().int().min(1).max(10_000),
+    dir: z.string().min(1),
+    'data-dir': z.string().min(1),
+    'compose-file': z.string().min(1),
+    'node-urls': z.string().min(1),
+    direct: z.boolean(),
+    ...TARGET_ARG_SHAPE,
+  }),
 });
 
-async function main(): Promise<void> {
-  const target = parseArgs({ strict: false, options: { target: { type: 'string' } } }).values.target;
-  if (target !== undefined && target !== 'embedded') {
-    const code = await runComposeChaos(process.argv.slice(2), (l) => process.stdout.write(`${l}\n`)).catch(
-      (err: unknown) => {
-        process.stderr.write(`npm run chaos: ${(err as Error).message}\n`);
-        return 2;
-      },
-    );
-    process.exit(code);
-  }
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
-    options: {
-      seconds: { type: 'string', default: '20' },
-      rate: { type: 'string', default: '100' },
-      dir: { type: 'string', default: '.data/chaos' },
-      target: { type: 'string', default: 'embedded' },
-    },
-  });
-  const parsed = ArgsSchema.safeParse({ ...values, scenario: positionals[0] });
-  if (!parsed.success) {
-    process.stderr.write(
-      `npm run chaos: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}\n`,
-    );
-    process.exit(2);
-  }
-  const args = parsed.data;
-  const baseDir = resolve(args.dir);
+async function main({ argv }: CommandContext): Promise<number> {
+  const args = command.parse(argv);
+  const target = parseTarget(args.target);
+  if (target === 'aws') throw new UsageError('--target aws: chaos runs on the embedded cloud or localstack only');
   const log = (line: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+  if (target === 'localstack') return runComposeChaos(args, log);
+  const baseDir = resolve(args.dir);
   const names: ScenarioName[] = args.scenario === 'all' ? [...SCENARIOS] : [args.scenario];
   log(`synthesizing PipelineStack once for ${names.length} scenario(s)…`);
   const assembly = await prepareAssembly(baseDir);
@@ -70,10 +71,8 @@ async function main(): Promise<void> {
   process.stdout.write(
     `\nchaos summary: ${results.map((r) => `${r.scenario} ${r.ok ? 'PASS' : 'FAIL'}`).join(', ')}\n`,
   );
-  process.exit(results.every((r) => r.ok) ? 0 : 1);
+  return results.every((r) => r.ok) ? 0 : 1;
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`chaos failed to run: ${(err as Error).stack ?? String(err)}\n`);
-  process.exit(1);
-});
+// Stopped by a signal it exits at once: the stack's processes watch this one and stop themselves.
+if (require.main === module) runCommand(command, main);

@@ -9,10 +9,10 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { z } from 'zod';
+import { defineCommand, runCommand } from '../shared/process/cli';
 import { stackInfoFile, type StackInfo } from '../local-cloud/stack';
 import { putTicks, TickSource } from './lib/tick-driver';
 import { MAX_TICKS_PER_REQUEST, type Tick } from '../shared/domain/tick';
@@ -21,22 +21,41 @@ import {
   parseTarget,
   resolveDeployedStack,
   TARGET_ARG_OPTIONS,
+  TARGET_ARG_SHAPE,
   TARGET_USAGE,
   TargetError,
 } from './targets/deployed-stack';
 import { createSignedFetch } from './targets/signed-fetch';
 
-const USAGE = `usage: npm run load -- --rate N --seconds S [--symbols AAPL,MSFT] [--direct] [--data-dir .data]
-${TARGET_USAGE}`;
-
-const ArgsSchema = z.object({
-  rate: z.coerce.number().int().min(1).max(50_000),
-  seconds: z.coerce.number().int().min(1).max(86_400),
-  symbols: z.string().transform((s, ctx) => {
-    const list = s.split(',').map((x) => x.trim());
-    for (const sym of list)
-      if (!SymbolSchema.safeParse(sym).success) ctx.addIssue({ code: 'custom', message: `'${sym}' is not a symbol` });
-    return list;
+const command = defineCommand({
+  name: 'npm run load',
+  usage: `usage: npm run load -- --rate N --seconds S [--symbols AAPL,MSFT] [--direct] [--data-dir .data]
+  --rate N                   ticks per second (required)
+  --seconds S                how long (required)
+  --symbols A,B              symbols to tick (default AAPL,MSFT,GOOG)
+  --direct                   localstack/aws: write to the ticks stream instead of POST /ticks
+  --data-dir DIR             embedded: the stack's data dir (default .data)
+${TARGET_USAGE}`,
+  options: {
+    rate: { type: 'string' },
+    seconds: { type: 'string' },
+    symbols: { type: 'string', default: 'AAPL,MSFT,GOOG' },
+    direct: { type: 'boolean', default: false },
+    'data-dir': { type: 'string', default: '.data' },
+    ...TARGET_ARG_OPTIONS,
+  },
+  schema: z.object({
+    rate: z.string({ error: 'is required' }).pipe(z.coerce.number<string>().int().min(1).max(50_000)),
+    seconds: z.string({ error: 'is required' }).pipe(z.coerce.number<string>().int().min(1).max(86_400)),
+    symbols: z.string().transform((s, ctx) => {
+      const list = s.split(',').map((x) => x.trim());
+      for (const sym of list)
+        if (!SymbolSchema.safeParse(sym).success) ctx.addIssue({ code: 'custom', message: `'${sym}' is not a symbol` });
+      return list;
+    }),
+    direct: z.boolean(),
+    'data-dir': z.string().min(1),
+    ...TARGET_ARG_SHAPE,
   }),
 });
 
@@ -89,25 +108,8 @@ async function apiSender(apiUrl: string, region: string): Promise<Sender> {
 
 /** Runs the load with these arguments; resolves with its counts. */
 export async function runLoad(argv: string[], log: (l: string) => void): Promise<LoadResult> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      rate: { type: 'string' },
-      seconds: { type: 'string' },
-      symbols: { type: 'string', default: 'AAPL,MSFT,GOOG' },
-      direct: { type: 'boolean', default: false },
-      'data-dir': { type: 'string', default: '.data' },
-      help: { type: 'boolean', short: 'h', default: false },
-      ...TARGET_ARG_OPTIONS,
-    },
-  });
-  if (values.help) throw new TargetError(USAGE);
-  const parsed = ArgsSchema.safeParse(values);
-  if (!parsed.success)
-    throw new TargetError(
-      `${parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; ')}\n${USAGE}`,
-    );
-  const { rate, seconds, symbols } = parsed.data;
+  const values = command.parse(argv);
+  const { rate, seconds, symbols } = values;
   const target = parseTarget(values.target);
 
   let send: Sender;
@@ -183,11 +185,8 @@ export async function runLoad(argv: string[], log: (l: string) => void): Promise
   return result;
 }
 
-if (require.main === module) {
-  runLoad(process.argv.slice(2), (l) => process.stdout.write(`${l}\n`))
-    .then((r) => (process.exitCode = r.accepted === r.sent ? 0 : 1))
-    .catch((err: unknown) => {
-      process.stderr.write(`${(err as Error).message}\n`);
-      process.exit(err instanceof TargetError ? 2 : 1);
-    });
-}
+if (require.main === module)
+  runCommand(command, async ({ argv }) => {
+    const r = await runLoad(argv, (l) => process.stdout.write(`${l}\n`));
+    return r.accepted === r.sent ? 0 : 1;
+  });

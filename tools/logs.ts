@@ -9,7 +9,6 @@
  *   3. AWS_PROFILE set → AWS;
  *   4. otherwise the embedded cloud at http://127.0.0.1:4566.
  */
-import { parseArgs } from 'node:util';
 import {
   CloudWatchLogsClient,
   DescribeLogGroupsCommand,
@@ -18,11 +17,14 @@ import {
   type FilteredLogEvent,
 } from '@aws-sdk/client-cloudwatch-logs';
 import { z } from 'zod';
+import { CommandError, defineCommand, parseEnv, runCommand, UsageError } from '../shared/process/cli';
 
 const EMBEDDED_ENDPOINT = 'http://127.0.0.1:4566';
 const LAMBDA_PREFIX = '/aws/lambda/';
 
-const USAGE = `usage: npm run logs -- <function | /log/group/name> [options]
+const command = defineCommand({
+  name: 'npm run logs',
+  usage: `usage: npm run logs -- <function | /log/group/name> [options]
   --filter PATTERN     CloudWatch filter pattern (terms, "phrases", -exclude, ?either, { $.field = value })
   --since DURATION     how far back to start: 30s, 10m, 2h, 1d (default 10m)
   --follow, -f         keep polling for new events (Ctrl-C stops)
@@ -31,7 +33,28 @@ const USAGE = `usage: npm run logs -- <function | /log/group/name> [options]
   --endpoint URL       endpoint for embedded/localstack (default ${EMBEDDED_ENDPOINT})
   --region R           AWS region (default AWS_REGION, else us-east-1)
 Without --target: AWS_ENDPOINT_URL_CLOUDWATCH_LOGS / AWS_ENDPOINT_URL if set, else AWS when AWS_PROFILE is set,
-else the embedded cloud at ${EMBEDDED_ENDPOINT}.`;
+else the embedded cloud at ${EMBEDDED_ENDPOINT}.`,
+  positionals: ['function'],
+  options: {
+    filter: { type: 'string' },
+    since: { type: 'string', default: '10m' },
+    follow: { type: 'boolean', short: 'f', default: false },
+    pretty: { type: 'boolean', default: false },
+    target: { type: 'string' },
+    endpoint: { type: 'string' },
+    region: { type: 'string' },
+  },
+  schema: z.object({
+    function: z.string({ error: 'expected one function or log group name' }).min(1),
+    filter: z.string().optional(),
+    since: z.string(),
+    follow: z.boolean(),
+    pretty: z.boolean(),
+    target: z.enum(['embedded', 'localstack', 'aws'], { error: 'must be embedded, localstack or aws' }).optional(),
+    endpoint: z.string().optional(),
+    region: z.string().optional(),
+  }),
+});
 
 const EnvSchema = z.object({
   AWS_ENDPOINT_URL_CLOUDWATCH_LOGS: z.url().optional(),
@@ -42,8 +65,6 @@ const EnvSchema = z.object({
   LOGS_POLL_INTERVAL_MS: z.coerce.number().int().min(100).max(60_000).default(1000),
 });
 type Env = z.infer<typeof EnvSchema>;
-
-export class UsageError extends Error {}
 
 export interface LogsOptions {
   group: string;
@@ -69,37 +90,12 @@ export function parseDuration(text: string): number {
 }
 
 function readEnv(): Env {
-  // An empty variable counts as unset, as the AWS SDK treats it.
-  const set = Object.fromEntries(Object.entries(process.env).filter(([, v]) => v !== ''));
-  const parsed = EnvSchema.safeParse(set);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new UsageError(`environment variable ${String(issue?.path[0])}: ${issue?.message}`);
-  }
-  return parsed.data;
+  return parseEnv(EnvSchema);
 }
 
 export function parseOptions(argv: string[], env: Env): LogsOptions {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      filter: { type: 'string' },
-      since: { type: 'string', default: '10m' },
-      follow: { type: 'boolean', short: 'f', default: false },
-      pretty: { type: 'boolean', default: false },
-      target: { type: 'string' },
-      endpoint: { type: 'string' },
-      region: { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) throw new UsageError(USAGE);
-  if (positionals.length !== 1) throw new UsageError(`expected one function or log group name\n${USAGE}`);
+  const values = command.parse(argv);
   const target = values.target;
-  if (target !== undefined && !['embedded', 'localstack', 'aws'].includes(target)) {
-    throw new UsageError(`--target must be embedded, localstack or aws, got '${target}'`);
-  }
   if (values.endpoint !== undefined && target === 'aws')
     throw new UsageError('--endpoint cannot be used with --target aws');
   const envEndpoint = env.AWS_ENDPOINT_URL_CLOUDWATCH_LOGS ?? env.AWS_ENDPOINT_URL;
@@ -112,11 +108,11 @@ export function parseOptions(argv: string[], env: Env): LogsOptions {
   else if (env.AWS_PROFILE !== undefined) resolved = { target: 'aws' };
   else resolved = { target: 'embedded', endpoint: EMBEDDED_ENDPOINT };
   return {
-    group: positionals[0] as string,
+    group: values.function,
     ...(values.filter !== undefined ? { filter: values.filter } : {}),
-    sinceMs: parseDuration(values.since as string),
-    follow: values.follow as boolean,
-    pretty: values.pretty as boolean,
+    sinceMs: parseDuration(values.since),
+    follow: values.follow,
+    pretty: values.pretty,
     ...resolved,
     region: values.region ?? env.AWS_REGION ?? 'us-east-1',
     pollIntervalMs: env.LOGS_POLL_INTERVAL_MS,
@@ -151,10 +147,10 @@ export async function resolveLogGroup(client: CloudWatchLogsClient, name: string
     const found = groups.filter((g) => tier(fn(g)));
     if (found.length === 1) return found[0] as string;
     if (found.length > 1) {
-      throw new UsageError(`'${name}' matches several log groups; pass one of them:\n  ${found.join('\n  ')}`);
+      throw new CommandError(`'${name}' matches several log groups; pass one of them:\n  ${found.join('\n  ')}`);
     }
   }
-  throw new UsageError(
+  throw new CommandError(
     `no log group for function '${name}' under ${LAMBDA_PREFIX}` +
       (groups.length > 0 ? `; existing:\n  ${groups.join('\n  ')}` : ' (there are none yet)'),
   );
@@ -231,23 +227,18 @@ export async function printLogs(
   }
 }
 
-async function main(): Promise<void> {
-  const opts = parseOptions(process.argv.slice(2), readEnv());
-  const abort = new AbortController();
-  process.once('SIGINT', () => abort.abort());
-  process.once('SIGTERM', () => abort.abort());
-  const client = createClient(opts);
-  try {
-    await printLogs(opts, (line) => process.stdout.write(`${line}\n`), abort.signal, client);
-  } finally {
-    client.destroy();
-  }
-}
-
-if (require.main === module) {
-  main().catch((err: unknown) => {
-    const message = err instanceof UsageError ? err.message : `logs: ${(err as Error).name}: ${(err as Error).message}`;
-    process.stderr.write(`${message}\n`);
-    process.exitCode = err instanceof UsageError && message === USAGE ? 0 : 1;
-  });
-}
+if (require.main === module)
+  runCommand(
+    command,
+    async ({ argv, signal }) => {
+      const opts = parseOptions(argv, readEnv());
+      const client = createClient(opts);
+      try {
+        // Ctrl-C (or the reader of --follow's output going away) ends the follow normally.
+        await printLogs(opts, (line) => process.stdout.write(`${line}\n`), signal, client);
+      } finally {
+        client.destroy();
+      }
+    },
+    { stopGraceMs: 5000 },
+  );

@@ -8,53 +8,55 @@
  */
 import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { defineCommand, runCommand, type CommandContext } from '../shared/process/cli';
 import { startEmbeddedStack, type EmbeddedStack } from '../local-cloud/stack';
 import { renderStatus, StatusTracker, statusLine } from '../local-cloud/status';
 import { verifyPipeline } from './lib/verify-pipeline';
 import { printReport } from './verify';
 
-const ArgsSchema = z.object({
-  'data-dir': z.string().min(1),
-  fresh: z.boolean(),
-  duration: z.coerce.number().positive().optional(),
-  rate: z.coerce.number().int().min(1).max(10_000),
-  symbols: z
-    .string()
-    .regex(/^[A-Z][A-Z0-9.]{0,9}(,[A-Z][A-Z0-9.]{0,9})*$/, 'comma-separated upper-case symbols, e.g. AAPL,MSFT')
-    .transform((s) => s.split(',')),
-  port: z.coerce.number().int().min(0).max(65535),
-  'no-feed': z.boolean(),
-  'feed-seconds': z.coerce.number().positive().optional(),
-  verify: z.boolean(),
+const command = defineCommand({
+  name: 'npm start',
+  usage: `usage: npm start -- [options]
+  --data-dir DIR        where the stack keeps its data (default .data)
+  --fresh               delete the data dir first
+  --port N              edge endpoint port (default 4566; 0 picks a free one)
+  --rate N              market feed ticks per second (default 20)
+  --symbols A,B         market feed symbols (default AAPL,MSFT,AMZN)
+  --no-feed             no market feed
+  --feed-seconds N      stop the market feed after N s (the stack keeps running)
+  --duration S          stop after S seconds
+  --verify              with --duration: stop the feed at the end, run verify, exit with its result
+Stops cleanly on Ctrl-C, SIGTERM, SIGHUP or its output closing; no process it started outlives it.`,
+  options: {
+    'data-dir': { type: 'string', default: '.data' },
+    fresh: { type: 'boolean', default: false },
+    duration: { type: 'string' },
+    rate: { type: 'string', default: '20' },
+    symbols: { type: 'string', default: 'AAPL,MSFT,AMZN' },
+    port: { type: 'string', default: '4566' },
+    'no-feed': { type: 'boolean', default: false },
+    'feed-seconds': { type: 'string' },
+    verify: { type: 'boolean', default: false },
+  },
+  schema: z.object({
+    'data-dir': z.string().min(1),
+    fresh: z.boolean(),
+    duration: z.coerce.number().positive().optional(),
+    rate: z.coerce.number().int().min(1).max(10_000),
+    symbols: z
+      .string()
+      .regex(/^[A-Z][A-Z0-9.]{0,9}(,[A-Z][A-Z0-9.]{0,9})*$/, 'comma-separated upper-case symbols, e.g. AAPL,MSFT')
+      .transform((s) => s.split(',')),
+    port: z.coerce.number().int().min(0).max(65535),
+    'no-feed': z.boolean(),
+    'feed-seconds': z.coerce.number().positive().optional(),
+    verify: z.boolean(),
+  }),
 });
 
-function parse(): z.infer<typeof ArgsSchema> {
-  const { values } = parseArgs({
-    options: {
-      'data-dir': { type: 'string', default: '.data' },
-      fresh: { type: 'boolean', default: false },
-      duration: { type: 'string' },
-      rate: { type: 'string', default: '20' },
-      symbols: { type: 'string', default: 'AAPL,MSFT,AMZN' },
-      port: { type: 'string', default: '4566' },
-      'no-feed': { type: 'boolean', default: false },
-      'feed-seconds': { type: 'string' },
-      verify: { type: 'boolean', default: false },
-    },
-  });
-  const parsed = ArgsSchema.safeParse(values);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('\n');
-    process.stderr.write(`npm start: bad arguments\n${problems}\n`);
-    process.exit(2);
-  }
-  return parsed.data;
-}
-
-async function main(): Promise<void> {
-  const args = parse();
+async function main({ argv, signal }: CommandContext): Promise<number> {
+  const args = command.parse(argv);
   const dataDir = resolve(args['data-dir']);
   if (args.fresh) rmSync(dataDir, { recursive: true, force: true });
   const tty = process.stdout.isTTY === true;
@@ -80,14 +82,14 @@ async function main(): Promise<void> {
     })();
     return stopping;
   };
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(signal, () => {
-      void stop(signal).then(() => process.exit(0));
-    });
-  }
+  // Ctrl-C, SIGTERM, SIGHUP, stdout closed, parent gone (shared/process/cli.ts).
+  signal.addEventListener('abort', () => void stop(String(signal.reason)));
 
   const stack = await starting;
-  if (stopping) return;
+  if (stopping) {
+    await stopping;
+    return 0;
+  }
   const tracker = new StatusTracker(stack.info, stack.sqs, stack.raft);
   holder.tracker = tracker;
   tracker.start();
@@ -128,12 +130,11 @@ async function main(): Promise<void> {
         code = report.ok ? 0 : 1;
       }
       await stop(`--duration ${args.duration} s reached`);
-      process.exit(code);
+      return code;
     }
   }
+  await stopping;
+  return 0;
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`npm start failed: ${(err as Error).stack ?? String(err)}\n`);
-  process.exit(1);
-});
+if (require.main === module) runCommand(command, main, { stopGraceMs: 30_000 });

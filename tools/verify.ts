@@ -10,8 +10,9 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { z } from 'zod';
+import { defineCommand, runCommand } from '../shared/process/cli';
 import { RaftNodes } from '../local-cloud/raft-nodes';
 import { stackInfoFile, type StackInfo } from '../local-cloud/stack';
 import { verifyPipeline, type RaftReader, type VerifyReport } from './lib/verify-pipeline';
@@ -19,6 +20,7 @@ import {
   parseTarget,
   resolveDeployedStack,
   TARGET_ARG_OPTIONS,
+  TARGET_ARG_SHAPE,
   TARGET_USAGE,
   TargetError,
   type RemoteTarget,
@@ -26,8 +28,24 @@ import {
 import { httpApiReader, raftMembersReader } from './targets/remote-raft';
 import { createSignedFetch } from './targets/signed-fetch';
 
-const USAGE = `usage: npm run verify -- [--target embedded|localstack|aws] [--data-dir .data] [--settle 60]
-${TARGET_USAGE}`;
+const command = defineCommand({
+  name: 'npm run verify',
+  usage: `usage: npm run verify -- [--target embedded|localstack|aws] [--data-dir .data] [--settle 60]
+  --data-dir DIR             the embedded stack's data dir; verify-<target>/ below it for the others (default .data)
+  --settle S                 seconds to wait for the pipeline to go quiet (default 60)
+${TARGET_USAGE}
+Exit 0 when every check holds, 1 when one fails, 2 when it cannot run as asked.`,
+  options: {
+    'data-dir': { type: 'string', default: '.data' },
+    settle: { type: 'string', default: '60' },
+    ...TARGET_ARG_OPTIONS,
+  },
+  schema: z.object({
+    'data-dir': z.string().min(1),
+    settle: z.string().regex(/^\d+$/, 'must be a whole number of seconds').transform(Number),
+    ...TARGET_ARG_SHAPE,
+  }),
+});
 
 export function printReport(report: VerifyReport, write: (s: string) => void = (s) => process.stdout.write(s)): void {
   for (const c of report.checks) write(`  check: ${c}\n`);
@@ -38,20 +56,8 @@ export function printReport(report: VerifyReport, write: (s: string) => void = (
 }
 
 function parse(argv: string[]) {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      'data-dir': { type: 'string', default: '.data' },
-      settle: { type: 'string', default: '60' },
-      help: { type: 'boolean', short: 'h', default: false },
-      ...TARGET_ARG_OPTIONS,
-    },
-  });
-  if (values.help) throw new TargetError(USAGE);
-  const settleSeconds = Number(values.settle);
-  if (!Number.isInteger(settleSeconds) || settleSeconds < 0)
-    throw new TargetError(`--settle must be a whole number of seconds, got '${values.settle}'`);
-  return { values, settleMs: settleSeconds * 1000, target: parseTarget(values.target) };
+  const values = command.parse(argv);
+  return { values, settleMs: values.settle * 1000, target: parseTarget(values.target) };
 }
 
 async function verifyEmbedded(dataDir: string, settleMs: number, log: (l: string) => void): Promise<VerifyReport> {
@@ -77,7 +83,7 @@ async function verifyEmbedded(dataDir: string, settleMs: number, log: (l: string
 
 async function verifyDeployed(
   target: RemoteTarget,
-  flags: Record<string, string | boolean | undefined>,
+  flags: Readonly<Record<string, unknown>>,
   dataDir: string,
   settleMs: number,
   log: (l: string) => void,
@@ -147,13 +153,4 @@ export async function runVerify(argv: string[], log: (l: string) => void): Promi
   return report.ok ? 0 : 1;
 }
 
-if (require.main === module) {
-  runVerify(process.argv.slice(2), (l) => process.stdout.write(`${l}\n`))
-    .then((code) => (process.exitCode = code))
-    .catch((err: unknown) => {
-      process.stderr.write(
-        err instanceof TargetError ? `${err.message}\n` : `verify failed to run: ${(err as Error).message}\n`,
-      );
-      process.exit(err instanceof TargetError ? 2 : 1);
-    });
-}
+if (require.main === module) runCommand(command, ({ argv }) => runVerify(argv, (l) => process.stdout.write(`${l}\n`)));

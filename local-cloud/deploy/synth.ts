@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { supervised } from '../emulators/child-service';
 import { readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
@@ -40,10 +41,12 @@ export async function synthesize(opts: SynthOptions): Promise<void> {
   const appFile = opts.appFile ?? join(REPO_ROOT, 'infra/app.ts');
   const output: string[] = [];
   const code = await new Promise<number | null>((done, fail) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', appFile], {
+    // Supervised: a synth takes a minute on a busy machine and must not go on after we are gone.
+    const app = supervised(process.execPath, ['--import', 'tsx', appFile]);
+    const child = spawn(app.command, app.args, {
       cwd: REPO_ROOT,
-      env: { ...process.env, CDK_OUTDIR: opts.outdir, CDK_CONTEXT_JSON: JSON.stringify(opts.context) },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, CDK_OUTDIR: opts.outdir, CDK_CONTEXT_JSON: JSON.stringify(opts.context), ...app.env },
+      stdio: [app.stdin, 'pipe', 'pipe'],
     });
     child.stdout.on('data', (c: Buffer) => output.push(c.toString()));
     child.stderr.on('data', (c: Buffer) => output.push(c.toString()));

@@ -1,6 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { request } from 'node:http';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { STDIN_PARENT_WATCH } from '../../shared/process/parent-watch';
+
+const SUPERVISE = resolve(__dirname, '../../shared/process/supervise.ts');
+// By absolute URL: the supervisor runs in the program's cwd (DynamoDB Local's jar folder), where a bare
+// `tsx` might not resolve.
+const TSX = pathToFileURL(require.resolve('tsx')).href;
 
 /** An emulator or helper process started by us, reachable over HTTP on loopback. */
 export interface ChildService {
@@ -23,6 +31,21 @@ export interface SpawnServiceOptions {
   startTimeoutMs?: number;
   /** Where the child's stdout/stderr go; defaults to being discarded (kept in a ring for error messages). */
   onOutput?: (line: string) => void;
+}
+
+/**
+ * How to spawn `command args` so that it stops when this process goes, for a program that cannot watch
+ * its parent itself: under shared/process/supervise.ts, which watches us through a stdin pipe
+ * (parent-watch.ts) and stops the program when we are gone — even after SIGKILL, which runs no cleanup
+ * of ours. Spread `env` into the child's env and use `stdin` as its stdin; leave child.stdin open.
+ */
+export function supervised(command: string, args: string[]) {
+  return {
+    command: process.execPath,
+    args: ['--import', TSX, SUPERVISE, command, ...args],
+    env: STDIN_PARENT_WATCH.env,
+    stdin: STDIN_PARENT_WATCH.stdin,
+  };
 }
 
 /** Asks the OS for a free TCP port on loopback. */
@@ -65,10 +88,15 @@ export async function waitForHttp(port: number, timeoutMs: number, isDead: () =>
 
 export async function spawnService(opts: SpawnServiceOptions): Promise<ChildService> {
   const recent: string[] = [];
-  const child = spawn(opts.command, opts.args, {
+  // Emulators are third-party programs (a JVM, kinesalite, fauxqs) that cannot watch their parent, so
+  // each runs supervised (see supervised()). A process group of its own keeps a Ctrl-C at the terminal
+  // from killing it before we have stopped what uses it; stop() ends the group.
+  const { command, args, env, stdin } = supervised(opts.command, opts.args);
+  const child = spawn(command, args, {
     cwd: opts.cwd,
-    env: { ...process.env, ...opts.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...opts.env, ...env },
+    stdio: [stdin, 'pipe', 'pipe'],
+    detached: true,
   });
   let exit: string | undefined;
   child.on('exit', (code, signal) => {
@@ -92,7 +120,7 @@ export async function spawnService(opts: SpawnServiceOptions): Promise<ChildServ
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    const timer = setTimeout(() => killGroup(child, 'SIGKILL'), graceMs);
     await exited;
     clearTimeout(timer);
   };
@@ -104,4 +132,13 @@ export async function spawnService(opts: SpawnServiceOptions): Promise<ChildServ
     throw new Error(`${opts.name}: ${(err as Error).message}`);
   }
   return { name: opts.name, endpoint: `http://127.0.0.1:${opts.port}`, port: opts.port, process: child, stop };
+}
+
+/** A signal to the child's whole process group (the supervisor and its program); the child alone if that fails. */
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    if (child.pid !== undefined) process.kill(-child.pid, signal);
+  } catch {
+    child.kill(signal);
+  }
 }

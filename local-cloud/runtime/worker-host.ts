@@ -9,6 +9,7 @@
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { format } from 'node:util';
+import { PARENT_WATCH_ENV, watchParent } from '../../shared/process/parent-watch';
 import type { HostToWorker, InvokeError, WorkerToHost } from './types';
 
 type Handler = (
@@ -141,6 +142,11 @@ function main(): void {
     },
   );
 }
+
+// The runtime that forked us talks to us only over the IPC channel; when that closes the runtime is gone
+// (ended in any way, SIGKILL included), and an environment nobody can invoke must not linger. Always on:
+// this script means nothing without its runtime.
+watchParent(() => process.exit(0), { [PARENT_WATCH_ENV]: 'ipc' });
 
 // A rejection nobody handles kills the environment, as in Lambda's Node runtime.
 process.on('unhandledRejection', (reason) => {

@@ -99,6 +99,9 @@ const EnvSchema = z
     }
   });
 
+/** The variables the node reads, for its --help. */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(EnvSchema.shape);
+
 export interface ChaosSettings {
   enabled: boolean;
   dropPct: number;

@@ -1,22 +1,38 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { ConfigError, parseConfig, type NodeConfig } from './config';
+import { z } from 'zod';
+import { CommandError, defineCommand, runCommand, type CommandContext } from '../../shared/process/cli';
+import { watchParent } from '../../shared/process/parent-watch';
+import { CONFIG_VARIABLES, ConfigError, parseConfig, type NodeConfig } from './config';
 import { createLogger } from './logger';
 import { LedgerNode } from './server/node';
 import { DataDirRefusedError } from './storage';
 
 /**
  * Entry point of a Raft ledger node (`npm run raft-node`, or the container's command).
- * Exit codes: 2 = bad configuration or a data dir this node must not use (held by another process, or another
- * node's or cluster's), 1 = fatal runtime error.
+ * Exit codes: 2 = bad configuration or arguments, or a data dir this node must not use (held by another
+ * process, or another node's or cluster's), 1 = fatal runtime error.
  */
 
-/** One JSON line on stderr, then exit 2: restarting the same process cannot help, an operator must act. */
-function refuse(message: string): never {
+/** One JSON line on stderr; exit 2: restarting the same process cannot help, an operator must act. */
+function refuse(message: string): number {
   process.stderr.write(
     `${JSON.stringify({ level: 'ERROR', message, service: 'raft-node', timestamp: new Date().toISOString() })}\n`,
   );
-  process.exit(2);
+  return 2;
 }
+
+const command = defineCommand({
+  name: 'raft-node',
+  usage: `usage: raft-node   (npm run raft-node, or the container's command; takes no arguments but --help)
+A Raft ledger node, configured by environment variables (raft-node/src/config.ts checks each):
+  ${CONFIG_VARIABLES.join(' ')
+    .replace(/(.{1,96})(\s|$)/g, '$1\n  ')
+    .trimEnd()}
+RAFT_NODE_ID is required. SIGTERM/SIGINT/SIGHUP: a leader hands over leadership, then the node flushes and exits.
+PARENT_WATCH=stdin (set by our launchers): also stop when stdin closes, i.e. when the launcher is gone.`,
+  options: {},
+  schema: z.object({}),
+});
 
 async function resolveSecret(cfg: NodeConfig): Promise<string | undefined> {
   if (cfg.authSecret || !cfg.authSecretArn) return cfg.authSecret;
@@ -29,12 +45,13 @@ async function resolveSecret(cfg: NodeConfig): Promise<string | undefined> {
   return secret;
 }
 
-async function main(): Promise<void> {
+async function main({ argv, signal }: CommandContext): Promise<number> {
+  command.parse(argv);
   let cfg: NodeConfig;
   try {
     cfg = parseConfig(process.env);
   } catch (err) {
-    if (err instanceof ConfigError) refuse(err.message);
+    if (err instanceof ConfigError) return refuse(err.message);
     throw err;
   }
   const logger = createLogger(cfg.nodeId, cfg.logLevel);
@@ -51,29 +68,38 @@ async function main(): Promise<void> {
   try {
     node = new LedgerNode(cfg, logger);
   } catch (err) {
-    if (err instanceof DataDirRefusedError) refuse(`refusing to start: ${err.message}`);
+    if (err instanceof DataDirRefusedError) return refuse(`refusing to start: ${err.message}`);
     throw err;
   }
-  let shuttingDown = false;
-  const stop = (signal: string) => {
-    if (shuttingDown) return;
-    shuttingDown = true;
-    node
-      .shutdown(signal)
-      .then(() => process.exit(0))
-      .catch((err: unknown) => {
-        logger.error('unclean shutdown', { error: err as Error });
-        process.exit(1);
-      });
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  await node.start();
+  const stopped = new Promise<number>((resolve) => {
+    let shuttingDown = false;
+    const stop = (why: string) => {
+      if (shuttingDown) return;
+      shuttingDown = true;
+      logger.info('shutting down', { reason: why });
+      node.shutdown(why).then(
+        () => resolve(0),
+        (err: unknown) => {
+          logger.error('unclean shutdown', { error: err as Error });
+          resolve(1);
+        },
+      );
+    };
+    // SIGTERM, SIGINT, SIGHUP, stdout closed (shared/process/cli.ts).
+    signal.addEventListener('abort', () => stop(String(signal.reason)), { once: true });
+    // Only when a launcher of ours asked for it (PARENT_WATCH): standalone and in Docker there is no watch.
+    if (watchParent(stop)) logger.debug('stops when its launcher is gone (PARENT_WATCH)');
+  });
+  try {
+    await node.start();
+  } catch (err) {
+    logger.error('raft-node failed', { error: err as Error });
+    throw new CommandError(`failed to start: ${(err as Error).message}`);
+  }
+  return stopped;
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(
-    `${JSON.stringify({ level: 'ERROR', message: 'raft-node failed', error: String((err as Error)?.stack ?? err) })}\n`,
-  );
-  process.exit(1);
-});
+// No ppid watch here: a node may be started by a shell that then exits (setsid, nohup) and must keep
+// running; our launchers use the stdin pipe instead (watchParent above). An uncaught exception exits at
+// once, as it always did: no shutdown runs on state it may have left unknown (what is durable is fsync'd).
+runCommand(command, main, { stopGraceMs: 60_000, watchOwnParent: false, onCrash: 'exit' });

@@ -1,4 +1,4 @@
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -10,37 +10,10 @@ import { readRecords, recordFiles } from '../../local-cloud/records';
 import { stackInfoFile, type StackInfo } from '../../local-cloud/stack';
 import { putTicks, TickSource } from '../../tools/lib/tick-driver';
 import { verifyPipeline } from '../../tools/lib/verify-pipeline';
+import { descendants, killAll, waitAllGone } from '../support/processes';
 import { waitFor } from './fixtures/runtime-helpers';
 
 const REPO = resolve(__dirname, '../..');
-
-/** Every process descending from `pid` (raft nodes and workers run in process groups of their own, so groups do not tell). */
-function descendants(pid: number): number[] {
-  const table = execFileSync('ps', ['-eo', 'pid=,ppid='], { encoding: 'utf8' })
-    .trim()
-    .split('\n')
-    .map((l) => l.trim().split(/\s+/).map(Number) as [number, number]);
-  const out: number[] = [];
-  const walk = (p: number) => {
-    for (const [child, parent] of table) {
-      if (parent === p) {
-        out.push(child);
-        walk(child);
-      }
-    }
-  };
-  walk(pid);
-  return out;
-}
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('embedded cloud end to end (npm start as a process)', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'e2e-stack-'));
@@ -49,8 +22,9 @@ describe('embedded cloud end to end (npm start as a process)', () => {
 
   afterAll(async () => {
     if (child && child.exitCode === null) {
+      const left = descendants(child.pid ?? 0);
       child.kill('SIGKILL');
-      for (const pid of descendants(child.pid ?? 0)) if (alive(pid)) process.kill(pid, 'SIGKILL');
+      killAll(left);
     }
   });
 
@@ -138,11 +112,7 @@ describe('embedded cloud end to end (npm start as a process)', () => {
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
-    await waitFor(
-      'every process of the stack to be gone',
-      () => (before.every((p) => !alive(p)) ? true : undefined),
-      15_000,
-    );
+    expect((await waitAllGone(before, 15_000)).map((p) => `${p.pid} ${p.args}`)).toEqual([]);
     expect(existsSync(join(dataDir, 'stack.json'))).toBe(true);
   }, 420_000);
 });

@@ -96,7 +96,9 @@ describe('option parsing', () => {
     expect(parseDuration('30s')).toBe(30_000);
     expect(() => parseDuration('ten minutes')).toThrow(/--since: expected a duration/);
     expect(() => parseOptions([], env)).toThrow(/expected one function/);
-    expect(() => parseOptions(['x', '--target', 'gcp'], env)).toThrow(/--target must be/);
+    expect(() => parseOptions(['x', '--target', 'gcp'], env)).toThrow(
+      /--target 'gcp': must be embedded, localstack or aws/,
+    );
   });
 });
 

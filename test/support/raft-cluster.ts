@@ -4,6 +4,7 @@ import { createWriteStream, mkdtempSync, rmSync, type WriteStream } from 'node:f
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort } from '../../local-cloud/emulators/child-service';
+import { STDIN_PARENT_WATCH } from '../../shared/process/parent-watch';
 import { deriveApiToken } from '../../shared/raft-client/auth';
 import type { NodeStatus } from '../../shared/raft-client/types';
 
@@ -140,8 +141,9 @@ export async function startRaftCluster(opts: StartRaftClusterOptions = {}): Prom
     }
     const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--enable-source-maps', raftNodeBundle()], {
       cwd: repoRoot,
-      env: { ...process.env, ...node.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      // A test run that dies (even by SIGKILL) takes its nodes with it: shared/process/parent-watch.ts.
+      env: { ...process.env, ...node.env, ...STDIN_PARENT_WATCH.env },
+      stdio: [STDIN_PARENT_WATCH.stdin, 'pipe', 'pipe'],
     });
     child.stdout?.pipe(log, { end: false });
     child.stderr?.pipe(log, { end: false });

@@ -9,47 +9,53 @@
  * UNTESTED here: it needs Docker, which the machines this was written on do not have.
  */
 import { execFile } from 'node:child_process';
-import { parseArgs, promisify } from 'node:util';
-import { z } from 'zod';
+import { promisify } from 'node:util';
+import { UsageError } from '../../shared/process/cli';
 import { deriveApiToken } from '../../shared/raft-client/auth';
 import type { NodeStatus } from '../../shared/raft-client/types';
 import { runLoad } from '../load';
 import { runVerify } from '../verify';
 import { waitFor } from '../../local-cloud/raft-nodes';
-import { TARGET_ARG_OPTIONS, TargetError } from './deployed-stack';
+import { TARGET_ARG_OPTIONS } from './deployed-stack';
 
 const run = promisify(execFile);
 export const COMPOSE_SCENARIOS = ['pause-leader', 'kill-leader'] as const;
 const DEFAULT_NODE_URLS = 'http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083';
 
-const ArgsSchema = z.object({
-  scenario: z.enum(COMPOSE_SCENARIOS, {
-    error: `on --target localstack the scenarios are ${COMPOSE_SCENARIOS.join(', ')} (flaky-network, crash-execute and restart-emulators need the embedded cloud)`,
-  }),
-  seconds: z.coerce.number().int().min(5).max(3600),
-  rate: z.coerce.number().int().min(1).max(10_000),
-});
+/** The flags only the compose scenarios read (besides the target flags, --seconds and --rate). */
+export const COMPOSE_CHAOS_OPTIONS = {
+  'data-dir': { type: 'string', default: '.data' },
+  'compose-file': { type: 'string', default: 'localstack/docker-compose.yml' },
+  'node-urls': { type: 'string', default: DEFAULT_NODE_URLS },
+  direct: { type: 'boolean', default: false },
+} as const;
+
+export const COMPOSE_CHAOS_USAGE = `--target localstack (compose Raft containers; needs Docker): ${COMPOSE_SCENARIOS.join(', ')} only
+  --data-dir DIR             verify's data dir (default .data)
+  --compose-file F           default localstack/docker-compose.yml
+  --node-urls U,U,U          the Raft nodes' host ports (default ${DEFAULT_NODE_URLS})
+  --direct                   load writes to the ticks stream instead of POST /ticks
+  and the target flags of npm run verify -- --help`;
+
+export interface ComposeChaosArgs extends Readonly<Record<string, unknown>> {
+  scenario: string;
+  seconds: number;
+  rate: number;
+  'data-dir': string;
+  'compose-file': string;
+  'node-urls': string;
+  direct: boolean;
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function runComposeChaos(argv: string[], log: (l: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      seconds: { type: 'string', default: '20' },
-      rate: { type: 'string', default: '100' },
-      'data-dir': { type: 'string', default: '.data' },
-      'compose-file': { type: 'string', default: 'localstack/docker-compose.yml' },
-      'node-urls': { type: 'string', default: DEFAULT_NODE_URLS },
-      direct: { type: 'boolean', default: false },
-      ...TARGET_ARG_OPTIONS,
-    },
-  });
-  if (values.target !== 'localstack') throw new TargetError('compose chaos runs only with --target localstack');
-  const parsed = ArgsSchema.safeParse({ ...values, scenario: positionals[0] });
-  if (!parsed.success) throw new TargetError(parsed.error.issues.map((i) => i.message).join('; '));
-  const { scenario, seconds, rate } = parsed.data;
+export async function runComposeChaos(values: ComposeChaosArgs, log: (l: string) => void): Promise<number> {
+  const scenario = values.scenario;
+  if (!(COMPOSE_SCENARIOS as readonly string[]).includes(scenario))
+    throw new UsageError(
+      `on --target localstack the scenarios are ${COMPOSE_SCENARIOS.join(', ')} (flaky-network, crash-execute and restart-emulators need the embedded cloud)`,
+    );
+  const { seconds, rate } = values;
   const nodeUrls = values['node-urls'].split(',');
   const compose = (...args: string[]) => run('docker', ['compose', '-f', values['compose-file'], ...args]);
   const secret = process.env.RAFT_AUTH_SECRET;
@@ -66,7 +72,7 @@ export async function runComposeChaos(argv: string[], log: (l: string) => void):
 
   // Every target flag given goes on to load and verify unchanged.
   const targetArgs = Object.keys(TARGET_ARG_OPTIONS).flatMap((k) => {
-    const v = (values as Record<string, unknown>)[k];
+    const v = values[k];
     return typeof v === 'string' ? [`--${k}`, v] : [];
   });
   let running = true;

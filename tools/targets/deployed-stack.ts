@@ -10,6 +10,7 @@
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
+import { CommandError, parseEnv, UsageError } from '../../shared/process/cli';
 
 export const REMOTE_TARGETS = ['localstack', 'aws'] as const;
 export type RemoteTarget = (typeof REMOTE_TARGETS)[number];
@@ -29,15 +30,18 @@ export const OUTPUT_OVERRIDES = {
 } as const;
 export type OutputKey = keyof typeof OUTPUT_OVERRIDES;
 
+const TARGET_FLAGS = ['target', 'stack', 'endpoint', 'region', 'trading-account'] as const;
+const OVERRIDE_FLAGS = Object.values(OUTPUT_OVERRIDES).map((o) => o.flag);
+
 /** The parseArgs options every targeted command accepts. */
-export const TARGET_ARG_OPTIONS = {
-  target: { type: 'string' },
-  stack: { type: 'string' },
-  endpoint: { type: 'string' },
-  region: { type: 'string' },
-  'trading-account': { type: 'string' },
-  ...Object.fromEntries(Object.values(OUTPUT_OVERRIDES).map((o) => [o.flag, { type: 'string' }])),
-} as const;
+export const TARGET_ARG_OPTIONS = Object.fromEntries(
+  [...TARGET_FLAGS, ...OVERRIDE_FLAGS].map((flag) => [flag, { type: 'string' as const }]),
+);
+
+/** Their zod shape (all optional strings; parseTarget and resolveDeployedStack check them). */
+export const TARGET_ARG_SHAPE = Object.fromEntries(
+  [...TARGET_FLAGS, ...OVERRIDE_FLAGS].map((flag) => [flag, z.string().optional()]),
+) as Record<(typeof TARGET_FLAGS)[number], z.ZodOptional<z.ZodString>> & Record<string, z.ZodOptional<z.ZodString>>;
 
 export const TARGET_USAGE = `  --target T                 embedded (default) | localstack | aws
   --stack NAME               CloudFormation stack to read outputs from (default ${DEFAULT_STACK_NAME})
@@ -49,7 +53,12 @@ export const TARGET_USAGE = `  --target T                 embedded (default) | l
     .join('\n  ')}
   Raft API credentials: RAFT_AUTH_SECRET, or RAFT_AUTH_SECRET_ARN (read from Secrets Manager).`;
 
-export class TargetError extends Error {}
+/** The target cannot be used as given (stack or output missing, member unreachable): exit 2, no usage. */
+export class TargetError extends CommandError {
+  constructor(message: string) {
+    super(message, 2);
+  }
+}
 
 export interface DeployedStack {
   target: RemoteTarget;
@@ -77,7 +86,7 @@ const TargetEnvSchema = z.object({
 export function parseTarget(value: string | undefined): RemoteTarget | 'embedded' {
   if (value === undefined || value === 'embedded') return 'embedded';
   if ((REMOTE_TARGETS as readonly string[]).includes(value)) return value as RemoteTarget;
-  throw new TargetError(`--target must be embedded, localstack or aws, got '${value}'`);
+  throw new UsageError(`--target must be embedded, localstack or aws, got '${value}'`);
 }
 
 /**
@@ -87,7 +96,7 @@ export function parseTarget(value: string | undefined): RemoteTarget | 'embedded
 export function applyTargetEnvironment(target: RemoteTarget, endpointFlag: string | undefined, regionFlag?: string) {
   const env = readTargetEnv();
   if (target === 'aws' && endpointFlag !== undefined)
-    throw new TargetError('--endpoint cannot be used with --target aws');
+    throw new UsageError('--endpoint cannot be used with --target aws');
   const endpoint = target === 'localstack' ? (endpointFlag ?? env.AWS_ENDPOINT_URL ?? LOCALSTACK_ENDPOINT) : undefined;
   const region = regionFlag ?? env.AWS_REGION ?? 'us-east-1';
   process.env.AWS_REGION = region;
@@ -103,13 +112,7 @@ export function applyTargetEnvironment(target: RemoteTarget, endpointFlag: strin
 }
 
 function readTargetEnv() {
-  const set = Object.fromEntries(Object.entries(process.env).filter(([, v]) => v !== ''));
-  const parsed = TargetEnvSchema.safeParse(set);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new TargetError(`environment variable ${String(issue?.path[0])}: ${issue?.message}`);
-  }
-  return parsed.data;
+  return parseEnv(TargetEnvSchema);
 }
 
 /**
@@ -118,7 +121,7 @@ function readTargetEnv() {
  */
 export async function resolveDeployedStack(
   target: RemoteTarget,
-  flags: Record<string, string | boolean | undefined>,
+  flags: Readonly<Record<string, unknown>>,
   required: OutputKey[],
 ): Promise<DeployedStack> {
   const str = (k: string) => (typeof flags[k] === 'string' && flags[k] !== '' ? flags[k] : undefined);

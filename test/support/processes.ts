@@ -1,0 +1,85 @@
+import { readdirSync, readFileSync } from 'node:fs';
+
+/** A process as /proc shows it; `start` (clock ticks after boot) tells a reused pid from the original. */
+export interface ProcessId {
+  pid: number;
+  start: string;
+  args: string;
+}
+
+interface ProcStat {
+  ppid: number;
+  state: string;
+  start: string;
+}
+
+function stat(pid: number): ProcStat | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: the fields after it follow the last ')'.
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return { state: fields[0] ?? '', ppid: Number(fields[1]), start: fields[19] ?? '' };
+  } catch {
+    return undefined;
+  }
+}
+
+function args(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Every live descendant of `root` (children, theirs, …), whatever process group or session they run in:
+ * found by parent pid, so a child that made itself a group leader (our Raft nodes) is still found.
+ */
+export function descendants(root: number): ProcessId[] {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const s = stat(Number(name));
+    if (s) children.set(s.ppid, [...(children.get(s.ppid) ?? []), Number(name)]);
+  }
+  const found: ProcessId[] = [];
+  const queue = [...(children.get(root) ?? [])];
+  while (queue.length > 0) {
+    const pid = queue.shift() as number;
+    const s = stat(pid);
+    if (!s || s.state === 'Z') continue;
+    found.push({ pid, start: s.start, args: args(pid) });
+    queue.push(...(children.get(pid) ?? []));
+  }
+  return found;
+}
+
+/** Those of `processes` still running (a zombie has ended; a pid taken by a new process is not ours). */
+export function survivors(processes: ProcessId[]): ProcessId[] {
+  return processes.filter((p) => {
+    const s = stat(p.pid);
+    return s !== undefined && s.state !== 'Z' && s.start === p.start;
+  });
+}
+
+/** Polls until none of `processes` runs; resolves with those still running at `timeoutMs`. */
+export async function waitAllGone(processes: ProcessId[], timeoutMs: number): Promise<ProcessId[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const alive = survivors(processes);
+    if (alive.length === 0 || Date.now() > deadline) return alive;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** SIGKILL to whatever of `processes` is still running: a failed test must not leave them behind. */
+export function killAll(processes: ProcessId[]): void {
+  for (const p of survivors(processes)) {
+    try {
+      process.kill(p.pid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
