@@ -25,7 +25,10 @@ export function pipelineTable(
   );
 }
 
-/** A FIFO queue and its FIFO dead-letter queue (`<id>` and `<dlqId>`), messages deduplicated per group. */
+/**
+ * A FIFO queue and its FIFO dead-letter queue (`<id>` and `<dlqId>`); with `fifoHighThroughput`, messages are
+ * deduplicated and throttled per message group, otherwise per queue (SQS's defaults).
+ */
 export function fifoQueueWithDlq(
   scope: Construct,
   ids: { queue: string; dlq: string },
@@ -37,9 +40,13 @@ export function fifoQueueWithDlq(
       new sqs.Queue(scope, queueId, {
         fifo: true,
         contentBasedDeduplication: false,
-        // High-throughput FIFO: dedup and throughput quotas per message group (symbol).
-        deduplicationScope: sqs.DeduplicationScope.MESSAGE_GROUP,
-        fifoThroughputLimit: sqs.FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
+        // High-throughput FIFO: dedup and throughput quotas per message group (symbol); see fifoHighThroughput.
+        ...(config.fifoHighThroughput
+          ? {
+              deduplicationScope: sqs.DeduplicationScope.MESSAGE_GROUP,
+              fifoThroughputLimit: sqs.FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
+            }
+          : {}),
         encryption: sqs.QueueEncryption.SQS_MANAGED,
         enforceSSL: true,
         visibilityTimeout,

@@ -19,6 +19,9 @@ describe('infra context (loadInfraConfig)', () => {
       retainData: true,
       shardCount: 1,
       kinesisBatchSize: 100,
+      kinesisBatchingWindowSeconds: 0,
+      kinesisEnhancedFanOut: false,
+      fifoHighThroughput: true,
       sqsBatchSize: 10,
       maxReceiveCount: 5,
       logRetentionDays: 14,
@@ -65,6 +68,12 @@ describe('infra context (loadInfraConfig)', () => {
     [{ deployRaftCluster: 'false', raftMembers: 'http://x:1' }, '"raftAuthSecretArn" is required on target aws'],
     [{ target: 'localstack' }, '"raftAuthSecret" (or RAFT_AUTH_SECRET in the environment'],
     [{ strategySlowWindow: '5000' }, 'context "strategySlowWindow"'],
+    [{ kinesisBatchingWindowSeconds: '0.05' }, 'context "kinesisBatchingWindowSeconds"'],
+    [{ fifoHighThroughput: 'on' }, 'context "fifoHighThroughput"'],
+    [
+      { target: 'localstack', raftAuthSecret: 'a-long-enough-secret', kinesisEnhancedFanOut: 'true' },
+      '"kinesisEnhancedFanOut" is for target aws',
+    ],
     [{ raftMembers: 'http://x:1' }, 'with "deployRaftCluster" the members and secret come from RaftClusterStack'],
     [
       { target: 'localstack', raftAuthSecret: 'a-long-enough-secret', raftAuthSecretArn: 'arn:aws:secretsmanager:x' },

@@ -43,6 +43,9 @@ const local = buildTradingApp(
   outdir,
 );
 const localTemplate = Template.fromStack(local.pipeline);
+// The throughput knobs that are off by default: enhanced fan-out on, high-throughput FIFO off.
+const tuned = buildTradingApp({ target: 'aws', kinesisEnhancedFanOut: 'true', fifoHighThroughput: 'false' }, outdir);
+const tunedTemplate = Template.fromStack(tuned.pipeline);
 afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 
 const FUNCTION_IDS = FUNCTION_NAMES.map((name) => `${name.charAt(0).toUpperCase()}${name.slice(1)}Function`);
@@ -215,7 +218,8 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
       EventSourceArn: { 'Fn::GetAtt': ['TicksStream', 'Arn'] },
       StartingPosition: 'TRIM_HORIZON',
       BatchSize: 100,
-      MaximumBatchingWindowInSeconds: 1,
+      // No batching window: AWS counts it in whole seconds, and one second is four times the p99 latency target.
+      MaximumBatchingWindowInSeconds: 0,
       BisectBatchOnFunctionError: true,
       MaximumRetryAttempts: 5,
       MaximumRecordAgeInSeconds: 3600,
@@ -431,6 +435,49 @@ function deployedEnvironment(template: Template, logicalId: string): NodeJS.Proc
     Object.entries(environmentOf(template, logicalId)).map(([name, value]) => [name, resolve(value)]),
   );
 }
+
+describe('PipelineStack (target aws, enhanced fan-out on, high-throughput FIFO off)', () => {
+  it('reads the stream through a consumer of its own, with the same mapping settings', () => {
+    tunedTemplate.resourceCountIs('AWS::Kinesis::StreamConsumer', 1);
+    tunedTemplate.hasResourceProperties('AWS::Kinesis::StreamConsumer', {
+      StreamARN: { 'Fn::GetAtt': ['TicksStream', 'Arn'] },
+      ConsumerName: `${tuned.pipeline.stackName}-process`,
+    });
+    const [consumerId] = Object.keys(tunedTemplate.findResources('AWS::Kinesis::StreamConsumer'));
+    const mapping = (tunedTemplate.toJSON().Resources as Resources).ProcessTicksMapping;
+    expect(mapping?.Properties).toMatchObject({
+      FunctionName: { Ref: 'ProcessFunction' },
+      EventSourceArn: { 'Fn::GetAtt': [consumerId, 'ConsumerARN'] },
+      MaximumBatchingWindowInSeconds: 0,
+      BisectBatchOnFunctionError: true,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': ['ProcessFailureQueue', 'Arn'] } } },
+    });
+    // Lambda needs the consumer's own read actions (SubscribeToShard) on top of the stream's.
+    const process = statementsOf(tunedTemplate, 'ProcessFunction');
+    expect(actionsIn(grantsOn(process, consumerId ?? ''))).toEqual(
+      expect.arrayContaining(['kinesis:DescribeStreamConsumer', 'kinesis:SubscribeToShard']),
+    );
+  });
+
+  it('keeps a plain mapping on the stream and no consumer by default', () => {
+    awsTemplate.resourceCountIs('AWS::Kinesis::StreamConsumer', 0);
+  });
+
+  it.each(['CommandsQueue', 'CommandsDlq', 'EventsQueue', 'EventsDlq'])(
+    '%s stays FIFO with dedup and throughput per queue (SQS defaults)',
+    (queue) => {
+      const props = (tunedTemplate.toJSON().Resources as Resources)[queue]?.Properties;
+      expect(props).toMatchObject({ FifoQueue: true, ContentBasedDeduplication: false });
+      expect(props).not.toHaveProperty('DeduplicationScope');
+      expect(props).not.toHaveProperty('FifoThroughputLimit');
+    },
+  );
+
+  it('has no unresolved cdk-nag AwsSolutions finding', () => {
+    expect(unresolvedNagFindings(tuned.pipeline)).toEqual([]);
+  });
+});
 
 describe('the functions accept the environment the stack gives them (their own config loaders)', () => {
   const loaders: [string, (env: NodeJS.ProcessEnv) => unknown][] = [
