@@ -39,6 +39,14 @@ export function ensureDynamoDbLocal(): string {
   return jarDir;
 }
 
+/**
+ * DynamoDB Local is the costliest process of the local cloud per order (docs/performance.md), and on a small
+ * machine its JVM's own work is a large part of that: the serial collector has no concurrent GC threads and no
+ * G1 write barriers, and stopping at the C1 compiler skips the C2 recompilations that a short-lived emulator
+ * pays for and rarely earns back. Both change cost, never behaviour.
+ */
+export const DYNAMODB_LOCAL_JVM_FLAGS = ['-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1'] as const;
+
 export type DynamoDbFlavour = 'dynamodb-local' | 'dynalite';
 
 /**
@@ -56,12 +64,15 @@ export async function startDynamoDb(
     const jarDir = ensureDynamoDbLocal();
     const args = [
       '-Xmx512m',
+      ...DYNAMODB_LOCAL_JVM_FLAGS,
       `-Djava.library.path=${join(jarDir, 'DynamoDBLocal_lib')}`,
       '-jar',
       join(jarDir, 'DynamoDBLocal.jar'),
       '-port',
       String(port),
       '-sharedDb',
+      // It would otherwise try to send usage telemetry to AWS: CPU and a connection attempt for nothing.
+      '-disableTelemetry',
       ...(dataDir ? ['-dbPath', dataDir] : ['-inMemory']),
     ];
     const svc = await spawnService({ name: 'dynamodb (DynamoDB Local)', command: 'java', args, port, cwd: jarDir });
