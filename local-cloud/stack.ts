@@ -18,8 +18,6 @@ export function embeddedContext(extra: Record<string, string> = {}): Record<stri
   return {
     target: 'localstack',
     deployRaftCluster: 'false',
-    // A batching window of 0 hands ticks to process as soon as they arrive (the stack's default waits 1 s).
-    kinesisBatchingWindowSeconds: '0',
     ...extra,
   };
 }
