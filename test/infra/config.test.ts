@@ -65,6 +65,12 @@ describe('infra context (loadInfraConfig)', () => {
     [{ deployRaftCluster: 'false', raftMembers: 'http://x:1' }, '"raftAuthSecretArn" is required on target aws'],
     [{ target: 'localstack' }, '"raftAuthSecret" (or RAFT_AUTH_SECRET in the environment'],
     [{ strategySlowWindow: '5000' }, 'context "strategySlowWindow"'],
+    [
+      { deployRaftCluster: 'false', raftMembers: 'http://x:1', raftAuthSecret: 'a-long-enough-secret' },
+      '"raftAuthSecret" (plaintext) is refused on target aws',
+    ],
+    [{ raftClusterId: 'my.cluster' }, 'context "raftClusterId"'],
+    [{ permissionsBoundary: 'not a name!' }, 'context "permissionsBoundary"'],
     [{ raftMembers: 'http://x:1' }, 'with "deployRaftCluster" the members and secret come from RaftClusterStack'],
     [
       { target: 'localstack', raftAuthSecret: 'a-long-enough-secret', raftAuthSecretArn: 'arn:aws:secretsmanager:x' },
