@@ -62,6 +62,8 @@ export async function startDynamoDb(
       '-port',
       String(port),
       '-sharedDb',
+      // It would otherwise try to send usage telemetry to AWS from every run.
+      '-disableTelemetry',
       ...(dataDir ? ['-dbPath', dataDir] : ['-inMemory']),
     ];
     const svc = await spawnService({ name: 'dynamodb (DynamoDB Local)', command: 'java', args, port, cwd: jarDir });
