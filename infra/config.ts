@@ -46,6 +46,15 @@ const ContextSchema = z.object({
   raftAuthSecret: z.string().min(16, 'at least 16 characters').optional(),
   /** ARN of an existing Secrets Manager secret for the functions when the cluster runs outside the app. */
   raftAuthSecretArn: z.string().startsWith('arn:').optional(),
+  /**
+   * Target aws: the IAM permissions boundary on every role the stacks create (the name of a managed policy in
+   * the account). Default: the boundary `cdk bootstrap --example-permissions-boundary` creates. "none" = no
+   * boundary (only for an account whose deploy role is already restricted another way).
+   */
+  permissionsBoundary: z
+    .string()
+    .regex(/^[\w+=,.@-]{1,128}$/, 'an IAM managed policy name')
+    .default('cdk-hnb659fds-permissions-boundary'),
   /** Per-request timeout of the ledger client in execute/api. */
   raftRequestTimeoutMs: integer(100, 60_000).default(3000),
 
@@ -135,7 +144,8 @@ const ContextSchema = z.object({
   /** RAFT_CLUSTER_ID of every node: a node handed another cluster's volume refuses to start. */
   raftClusterId: z
     .string()
-    .regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, . _ - (at most 64)')
+    // The node's own check (raft-node/src/config.ts): a value it refuses would stop every node at start.
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ or - (at most 64)')
     .default('trading-ledger'),
   raftNodeUid: integer(1, 65_534).default(1000),
   raftNodeCpu: z.coerce
@@ -181,6 +191,13 @@ export function loadInfraConfig(node: Node): InfraConfig {
   const deployRaftCluster = context.deployRaftCluster ?? onAws;
   if (context.strategyFastWindow >= context.strategySlowWindow) {
     throw new InfraConfigError('Invalid CDK context: "strategyFastWindow" must be smaller than "strategySlowWindow"');
+  }
+  if (onAws && context.raftAuthSecret !== undefined) {
+    // A plaintext context value ends up in cdk.out, the template and the functions' environment.
+    throw new InfraConfigError(
+      'Invalid CDK context: "raftAuthSecret" (plaintext) is refused on target aws; store the secret in ' +
+        'Secrets Manager and give its ARN as "raftAuthSecretArn"',
+    );
   }
   if (context.raftAuthSecret !== undefined && context.raftAuthSecretArn !== undefined) {
     throw new InfraConfigError('Invalid CDK context: give "raftAuthSecret" or "raftAuthSecretArn", not both');

@@ -1,4 +1,5 @@
 import { Aspects, Tags, type App, type Environment } from 'aws-cdk-lib';
+import { ManagedPolicy, PermissionsBoundary } from 'aws-cdk-lib/aws-iam';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { loadInfraConfig, type InfraConfig } from './config';
 import { PipelineStack } from './pipeline-stack';
@@ -52,6 +53,15 @@ export function createTradingStacks(app: App): TradingStacks {
       authSecret: raftCluster.authSecret,
     },
   });
+  if (config.target === 'aws' && config.permissionsBoundary !== 'none') {
+    // Every role the stacks create carries the boundary, so the deploy role's right to create roles cannot be
+    // turned into more rights than the boundary allows (infra/cfn-execution-policy.json requires it).
+    for (const stack of [pipeline, raftCluster]) {
+      if (!stack) continue;
+      const boundary = ManagedPolicy.fromManagedPolicyName(stack, 'PermissionsBoundary', config.permissionsBoundary);
+      PermissionsBoundary.of(stack).apply(boundary);
+    }
+  }
   Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
   return { config, pipeline, raftCluster };
 }

@@ -96,7 +96,7 @@ export class RaftNodeService extends ResourceGroup {
         dnsTtl: Duration.seconds(10),
       },
     });
-    // CloudFormation updates a service only after the previous one is stable (its task healthy on /readyz),
+    // CloudFormation updates a service only after the previous one is stable (its task healthy on /healthz),
     // so the nodes are created and replaced one at a time.
     if (props.after) this.service.node.addDependency(props.after);
   }
@@ -205,7 +205,7 @@ function nodeLogLevel(level: InfraConfig['logLevel']): 'debug' | 'info' | 'warn'
   }
 }
 
-/** A probe that needs nothing but Node in the image: exit 0 only when /readyz answers 2xx. */
+/** A probe that needs nothing but Node in the image: exit 0 only when /healthz answers 2xx. */
 function healthzProbe(port: number): string {
   return (
     `fetch('http://127.0.0.1:${port}/healthz',{signal:AbortSignal.timeout(4000)})` +

@@ -71,7 +71,7 @@ export async function startDynamoDb(
       '-port',
       String(port),
       '-sharedDb',
-      // It would otherwise try to send usage telemetry to AWS: CPU and a connection attempt for nothing.
+      // It would otherwise try to send usage telemetry to AWS from every run.
       '-disableTelemetry',
       ...(dataDir ? ['-dbPath', dataDir] : ['-inMemory']),
     ];

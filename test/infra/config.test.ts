@@ -74,6 +74,12 @@ describe('infra context (loadInfraConfig)', () => {
       { target: 'localstack', raftAuthSecret: 'a-long-enough-secret', kinesisEnhancedFanOut: 'true' },
       '"kinesisEnhancedFanOut" is for target aws',
     ],
+    [
+      { deployRaftCluster: 'false', raftMembers: 'http://x:1', raftAuthSecret: 'a-long-enough-secret' },
+      '"raftAuthSecret" (plaintext) is refused on target aws',
+    ],
+    [{ raftClusterId: 'my.cluster' }, 'context "raftClusterId"'],
+    [{ permissionsBoundary: 'not a name!' }, 'context "permissionsBoundary"'],
     [{ raftMembers: 'http://x:1' }, 'with "deployRaftCluster" the members and secret come from RaftClusterStack'],
     [
       { target: 'localstack', raftAuthSecret: 'a-long-enough-secret', raftAuthSecretArn: 'arn:aws:secretsmanager:x' },

@@ -73,6 +73,38 @@ describe.each([
     for (const stack of expectedStacks) expect(JSON.stringify(iamStatement?.Resource)).toContain(`role/${stack}-*`);
   });
 
+  it(target === 'aws' ? 'puts the permissions boundary on every role' : 'puts no boundary on local roles', () => {
+    const roles = assembly.stacks.flatMap((stack) =>
+      Object.values(
+        (stack.template as { Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }> })
+          .Resources,
+      ).filter((resource) => resource.Type === 'AWS::IAM::Role'),
+    );
+    expect(roles.length).toBeGreaterThan(3);
+    for (const role of roles) {
+      const boundary = JSON.stringify(role.Properties?.PermissionsBoundary ?? null);
+      if (target === 'aws') expect(boundary).toContain(':policy/cdk-hnb659fds-permissions-boundary');
+      else expect(boundary).toBe('null');
+    }
+  });
+
+  it('lets the deploy role create or change roles only with that boundary on them', () => {
+    const policy = JSON.parse(
+      readFileSync(path.resolve(__dirname, '../../infra/cfn-execution-policy.json'), 'utf8'),
+    ) as { Statement: { Effect: string; Action: string[]; Condition?: Record<string, Record<string, string>> }[] };
+    for (const action of ['iam:CreateRole', 'iam:PutRolePolicy', 'iam:AttachRolePolicy']) {
+      const allowing = policy.Statement.filter((st) => st.Effect === 'Allow' && st.Action.includes(action));
+      expect(allowing).toHaveLength(1);
+      expect(allowing[0]?.Condition?.StringEquals?.['iam:PermissionsBoundary']).toMatch(
+        /:policy\/cdk-hnb659fds-permissions-boundary$/,
+      );
+    }
+    const denied = policy.Statement.filter((st) => st.Effect === 'Deny').flatMap((st) => st.Action);
+    expect(denied).toEqual(
+      expect.arrayContaining(['iam:DeleteRolePermissionsBoundary', 'iam:PutRolePermissionsBoundary']),
+    );
+  });
+
   it(`produces ${expectedStacks.join(' + ')}`, () => {
     expect(stackNames).toEqual(expectedStacks);
     if (target === 'aws') expect(pipelineDependencies).toContain('RaftClusterStack');
