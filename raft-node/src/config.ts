@@ -34,6 +34,7 @@ const EnvSchema = z
     RAFT_BIND_ADDR: hostPort.default('127.0.0.1:7000'),
     RAFT_ADVERTISE_ADDR: hostPort.optional(),
     RAFT_DATA_DIR: z.string().min(1).optional(),
+    RAFT_WAL_ALLOW_TRUNCATE: bool.default(false),
     RAFT_CLUSTER_ID: z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, _ or -')
@@ -118,6 +119,11 @@ export interface NodeConfig {
   bindPort: number;
   advertiseAddr: string;
   dataDir: string;
+  /**
+   * RAFT_WAL_ALLOW_TRUNCATE: cut damaged synced data from raft.log at start (ERROR log) instead of refusing;
+   * entries this node acknowledged may be lost, the node catches up from the leader.
+   */
+  walAllowTruncate: boolean;
   /** RAFT_CLUSTER_ID: the data dir must belong to this cluster (a new cluster takes this id). */
   clusterId?: string;
   /**
@@ -267,6 +273,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): NodeConfig {
     bindPort: bind.port,
     advertiseAddr,
     dataDir: e.RAFT_DATA_DIR ?? `./.data/raft/${e.RAFT_NODE_ID}`,
+    walAllowTruncate: e.RAFT_WAL_ALLOW_TRUNCATE,
     clusterId: e.RAFT_CLUSTER_ID,
     initialClusterState,
     peers,

@@ -5,20 +5,29 @@ import { watchParent } from '../../shared/process/parent-watch';
 import { CONFIG_VARIABLES, ConfigError, parseConfig, type NodeConfig } from './config';
 import { createLogger } from './logger';
 import { LedgerNode } from './server/node';
-import { DataDirRefusedError } from './storage';
+import { DataDirRefusedError, StorageCorruptionError, WalDamagedError } from './storage';
 
 /**
  * Entry point of a Raft ledger node (`npm run raft-node`, or the container's command).
  * Exit codes: 2 = bad configuration or arguments, or a data dir this node must not use (held by another
- * process, or another node's or cluster's), 1 = fatal runtime error.
+ * process, or another node's or cluster's, or damaged: see `npm run wal:repair`), 1 = fatal runtime error.
  */
 
 /** One JSON line on stderr; exit 2: restarting the same process cannot help, an operator must act. */
-function refuse(message: string): number {
+function refuse(message: string, fields: Record<string, unknown> = {}): number {
   process.stderr.write(
-    `${JSON.stringify({ level: 'ERROR', message, service: 'raft-node', timestamp: new Date().toISOString() })}\n`,
+    `${JSON.stringify({ level: 'ERROR', message, ...fields, service: 'raft-node', timestamp: new Date().toISOString() })}\n`,
   );
   return 2;
+}
+
+/** Damaged storage: the file, the offset and, for damage a cut can repair, what the cut would drop. */
+function refuseCorruption(err: StorageCorruptionError): number {
+  const fields: Record<string, unknown> = { file: err.file, offset: err.offset };
+  if (err instanceof WalDamagedError) {
+    Object.assign(fields, { walDamagedBytes: err.damagedBytes, walDamagedEntries: err.intactEntries });
+  }
+  return refuse(`refusing to start: ${err.message}`, fields);
 }
 
 const command = defineCommand({
@@ -69,6 +78,7 @@ async function main({ argv, signal }: CommandContext): Promise<number> {
     node = new LedgerNode(cfg, logger);
   } catch (err) {
     if (err instanceof DataDirRefusedError) return refuse(`refusing to start: ${err.message}`);
+    if (err instanceof StorageCorruptionError) return refuseCorruption(err);
     throw err;
   }
   const stopped = new Promise<number>((resolve) => {

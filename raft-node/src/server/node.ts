@@ -140,7 +140,7 @@ export class LedgerNode implements LedgerNodeApi {
       // Checked before the storage opens, so that another node's or cluster's data is not even recovered.
       const existing = readIdentity(cfg.dataDir);
       if (existing) checkIdentity(cfg.dataDir, existing, cfg);
-      this.storage = RaftStorage.open(cfg.dataDir);
+      this.storage = RaftStorage.open(cfg.dataDir, { allowDamagedTruncate: cfg.walAllowTruncate });
       const restored = this.storage.restored;
       const hasState = restored.snapshot !== null || restored.entries.length > 0 || restored.hardState.term > 0;
       const settled = settleIdentity(existing, hasState, cfg);
@@ -152,7 +152,16 @@ export class LedgerNode implements LedgerNodeApi {
       throw err;
     }
     const restored = this.storage.restored;
-    if (restored.recovery.droppedTailBytes > 0) {
+    const damaged = restored.recovery.damagedSynced;
+    if (damaged) {
+      logger.error('RAFT_WAL_ALLOW_TRUNCATE: cut damaged synced data from the log; acknowledged entries may be lost', {
+        file: damaged.file,
+        offset: damaged.offset,
+        walDamagedBytes: damaged.damagedBytes,
+        walDamagedEntries: damaged.intactEntries,
+        reason: damaged.message,
+      });
+    } else if (restored.recovery.droppedTailBytes > 0) {
       logger.warn('dropped a torn log tail on recovery', { ...restored.recovery });
     }
     this.members.set(cfg.nodeId, { raftAddr: cfg.advertiseAddr, httpUrl: cfg.httpAdvertiseUrl });

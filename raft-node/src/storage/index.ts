@@ -1,11 +1,13 @@
 export {
   RaftStorage,
   StorageCorruptionError,
+  WalDamagedError,
   LOG_FILE,
   SNAPSHOT_FILE,
   DEFAULT_PREALLOCATE_BYTES,
 } from './raft-storage';
 export type { RestoredState, RecoveryInfo, StorageOptions } from './raft-storage';
+export { SYNCED_MARK_FILE } from './synced-mark';
 export { DataDirLock, DataDirLockedError, LOCK_FILE, staleReason, type LockHolder } from './data-dir-lock';
 export {
   checkIdentity,

@@ -8,6 +8,7 @@
  *                   An entry whose index is at or below the last one replaces that suffix (a conflicting tail
  *                   is cut by appending, never by rewriting in place); the last hard state record wins.
  *   snapshot        "RAFTSNP1", u32 length, u32 CRC-32, JSON {meta, data}.
+ *   synced          the synced mark: how far raft.log was fdatasync'd (synced-mark.ts).
  *   *.tmp           files being written; a leftover one (a crash mid-write) is deleted on open.
  *
  * Why one file: entries and hard state land in the same write and the same fdatasync, so a Ready batch costs
@@ -21,6 +22,13 @@
  *     complete batch (an unfinished batch was never synced, so nothing in it was acknowledged);
  *   - a corrupted middle otherwise: open() refuses with StorageCorruptionError naming the file and byte offset.
  * The file's first batch is written to a temp file and renamed after fsync, so damage there is always refused.
+ *
+ * Synced batches: a bad record is also refused when it lies below the synced mark (synced-mark.ts: how far the
+ * file was fdatasync'd, rewritten after every sync), or when the log ends before that mark: that batch was
+ * durable and may have been acknowledged, so cutting it silently could lose acknowledged entries. Both refusals
+ * (and the "later batch follows" one) are a WalDamagedError saying what truncating would drop; an operator
+ * accepts the loss with `npm run wal:repair -- --data-dir DIR --yes` or RAFT_WAL_ALLOW_TRUNCATE=true
+ * (StorageOptions.allowDamagedTruncate), after which the node catches up from the leader.
  *
  * Compaction: saveSnapshot() writes the snapshot atomically (temp file, fsync, rename, fsync dir), then rewrites
  * raft.log the same way without the entries the snapshot covers (base = snapshot index). A crash between the two
@@ -50,6 +58,7 @@ import {
   type LogBase,
   type RecordBody,
 } from './records';
+import { readSyncedMark, SyncedMark } from './synced-mark';
 
 export const LOG_FILE = 'raft.log';
 export const DEFAULT_PREALLOCATE_BYTES = 1024 * 1024;
@@ -67,11 +76,39 @@ export class StorageCorruptionError extends Error {
   }
 }
 
+/**
+ * Damage to raft.log that a torn write cannot explain (a synced batch): cutting the file at `truncateAt` would
+ * drop `damagedBytes` bytes holding at least `intactEntries` readable entries. Repairable by that cut only.
+ */
+export class WalDamagedError extends StorageCorruptionError {
+  constructor(
+    file: string,
+    offset: number,
+    detail: string,
+    readonly truncateAt: number,
+    readonly damagedBytes: number,
+    readonly intactEntries: number,
+  ) {
+    super(
+      file,
+      offset,
+      `${detail}; truncating the log to byte offset ${truncateAt} would drop walDamagedBytes=${damagedBytes} ` +
+        `bytes holding at least ${intactEntries} readable entries`,
+    );
+    this.message +=
+      ` To accept the loss (the node then catches up from the leader): npm run wal:repair -- --data-dir ` +
+      `${path.dirname(file)} --yes, or start once with RAFT_WAL_ALLOW_TRUNCATE=true.`;
+    this.name = 'WalDamagedError';
+  }
+}
+
 export interface RecoveryInfo {
-  /** Bytes cut from the end of raft.log because the last batch was never completely written. */
+  /** Bytes cut from the end of raft.log: a torn last batch, or (allowDamagedTruncate) damaged synced data. */
   droppedTailBytes: number;
   /** Why the tail was dropped, when it was. */
   droppedTailReason?: string;
+  /** Set when the dropped bytes were synced data cut under allowDamagedTruncate: acknowledged entries may be lost. */
+  damagedSynced?: WalDamagedError;
   /** The log still held entries a saved snapshot covers (a crash between the two steps); open() compacted it. */
   finishedCompaction: boolean;
 }
@@ -87,6 +124,11 @@ export interface RestoredState {
 export interface StorageOptions {
   /** How far ahead of the data the log file is extended with zeros; 0 turns preallocation off. */
   preallocateBytes?: number;
+  /**
+   * Cut damaged synced data (see WalDamagedError) instead of refusing: RAFT_WAL_ALLOW_TRUNCATE=true or
+   * `npm run wal:repair -- --yes`. Entries this node acknowledged may be lost; it catches up from the leader.
+   */
+  allowDamagedTruncate?: boolean;
 }
 
 const INITIAL_HARD_STATE: HardState = { term: 0, vote: null, commit: 0 };
@@ -105,6 +147,7 @@ export class RaftStorage {
   private logEnd: number;
   private allocatedEnd: number;
   private readonly preallocateBytes: number;
+  private readonly mark: SyncedMark;
   private failure: Error | undefined;
   private closed = false;
   /** A syncInBackground() fdatasync is running. */
@@ -119,6 +162,7 @@ export class RaftStorage {
       snapshot: Snapshot | null;
       nextBatch: number;
       logEnd: number;
+      mark: SyncedMark;
     },
     recovery: RecoveryInfo,
     options: StorageOptions,
@@ -129,6 +173,7 @@ export class RaftStorage {
     this.current = state.hardState;
     this.latestSnapshot = state.snapshot;
     this.nextBatch = state.nextBatch;
+    this.mark = state.mark;
     this.preallocateBytes = options.preallocateBytes ?? DEFAULT_PREALLOCATE_BYTES;
     this.fd = fs.openSync(this.logPath, 'r+');
     this.logEnd = state.logEnd;
@@ -166,54 +211,46 @@ export class RaftStorage {
       );
     }
 
-    const contents = fs.readFileSync(logPath);
-    const scanned = scanLog(logPath, contents.subarray(0, endOfNonZero(contents)));
-    const recovery: RecoveryInfo = { droppedTailBytes: 0, finishedCompaction: false };
-    let logEnd = scanned.validLength;
-    if (scanned.validLength < scanned.fileLength) {
-      fs.truncateSync(logPath, scanned.validLength);
+    const { buf, scanned, damage } = assessLog(dir);
+    if (damage && !options.allowDamagedTruncate) throw damage;
+    const mark = new SyncedMark(dir);
+    try {
+      const recovery: RecoveryInfo = { droppedTailBytes: 0, finishedCompaction: false };
+      // Lowered before the cut: a crash in between leaves damage above the mark, which the next open cuts as torn.
+      if (damage) mark.lower(scanned.validLength);
+      if (scanned.validLength < buf.length || damage) {
+        fs.truncateSync(logPath, scanned.validLength);
+        fsyncPath(logPath);
+        recovery.droppedTailBytes = buf.length - scanned.validLength;
+        recovery.droppedTailReason = damage?.message ?? scanned.tornReason;
+        recovery.damagedSynced = damage;
+      }
+      const state = settleSnapshot(dir, scanned, snapshot, mark, recovery);
+      // What was read may still be only in the page cache (a crashed process's last write): make it durable, so
+      // the mark below never claims more than the disk holds.
       fsyncPath(logPath);
-      recovery.droppedTailBytes = scanned.fileLength - scanned.validLength;
-      recovery.droppedTailReason = scanned.tornReason;
+      mark.advance(state.logEnd);
+      return new RaftStorage(dir, { ...state, snapshot, mark }, recovery, options);
+    } catch (error) {
+      mark.close();
+      throw error;
     }
-
-    let { base, entries } = scanned;
-    let nextBatch = scanned.lastBatch + 1;
-    const snapshotIndex = snapshot?.meta.index ?? 0;
-    const snapshotTerm = snapshot?.meta.term ?? 0;
-    if (base.baseIndex > snapshotIndex) {
-      throw new StorageCorruptionError(
-        logPath,
-        0,
-        `the log starts after index ${base.baseIndex} but the snapshot covers only up to index ${snapshotIndex}`,
-      );
-    }
-    if (base.baseIndex === snapshotIndex && base.baseTerm !== snapshotTerm) {
-      throw new StorageCorruptionError(
-        logPath,
-        0,
-        `the log's base term ${base.baseTerm} at index ${base.baseIndex} disagrees with the snapshot's term ${snapshotTerm}`,
-      );
-    }
-    if (base.baseIndex < snapshotIndex) {
-      // Crashed after the snapshot was saved but before the log was rewritten: finish the compaction.
-      entries = entriesAfterSnapshot(base, entries, snapshotIndex, snapshotTerm);
-      base = { baseIndex: snapshotIndex, baseTerm: snapshotTerm };
-      const rewritten = encodeBatch(initialBatch(base, scanned.hardState, entries), 1);
-      writeFileAtomically(dir, LOG_FILE, rewritten);
-      logEnd = rewritten.length;
-      nextBatch = 2;
-      recovery.finishedCompaction = true;
-    }
-
-    return new RaftStorage(
-      dir,
-      { base, entries, hardState: scanned.hardState, snapshot, nextBatch, logEnd },
-      recovery,
-      options,
-    );
   }
 
+  /**
+   * Reads raft.log and the synced mark without changing anything: the damage open() would refuse, if any, and
+   * the bytes a torn tail would lose. For `npm run wal:repair`. Throws StorageCorruptionError for damage a cut
+   * at a batch boundary cannot repair (the first batch, a record out of sequence).
+   */
+  static inspect(dir: string): { logBytes: number; syncedEnd: number; tornBytes: number; damage?: WalDamagedError } {
+    const { buf, scanned, damage, syncedEnd } = assessLog(dir);
+    return {
+      logBytes: buf.length,
+      syncedEnd,
+      tornBytes: damage ? 0 : buf.length - scanned.validLength,
+      damage,
+    };
+  }
   get hardState(): HardState {
     return { ...this.current };
   }
@@ -300,6 +337,7 @@ export class RaftStorage {
     if (!this.writePending()) return;
     try {
       fs.fdatasyncSync(this.fd);
+      this.mark.advance(this.logEnd);
     } catch (error) {
       throw this.failWith(error);
     }
@@ -315,13 +353,15 @@ export class RaftStorage {
     if (!this.writePending()) return;
     this.syncing = true;
     const fd = this.fd;
+    const end = this.logEnd;
     try {
       await new Promise<void>((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+      this.mark.advance(end);
     } catch (error) {
       throw this.failWith(error);
     } finally {
       this.syncing = false;
-      if (this.closed) fs.closeSync(fd);
+      if (this.closed) this.closeFiles(fd);
     }
   }
 
@@ -372,7 +412,10 @@ export class RaftStorage {
       const kept = entriesAfterSnapshot(this.base, this.retained, index, term);
       fs.closeSync(this.fd);
       const rewritten = encodeBatch(initialBatch(base, this.current, kept), 1);
+      // The new file is shorter: a mark left above its end would read as lost synced data after a crash.
+      this.mark.lower(0);
       writeFileAtomically(this.dir, LOG_FILE, rewritten);
+      this.mark.advance(rewritten.length);
       this.fd = fs.openSync(this.logPath, 'r+');
       this.logEnd = rewritten.length;
       this.allocatedEnd = rewritten.length;
@@ -399,8 +442,13 @@ export class RaftStorage {
     } finally {
       this.closed = true;
       // A background fdatasync still running closes the file when it finishes (see syncInBackground).
-      if (!this.syncing) fs.closeSync(this.fd);
+      if (!this.syncing) this.closeFiles(this.fd);
     }
+  }
+
+  private closeFiles(fd: number): void {
+    fs.closeSync(fd);
+    this.mark.close();
   }
 
   private assertUsable(): void {
@@ -425,6 +473,100 @@ function entriesAfterSnapshot(base: LogBase, entries: readonly Entry[], index: n
   return termAtIndex === term ? entries.slice(index - base.baseIndex) : [];
 }
 
+interface SettledLog {
+  base: LogBase;
+  entries: Entry[];
+  hardState: HardState;
+  nextBatch: number;
+  logEnd: number;
+}
+
+/** Checks the log against the snapshot and finishes a compaction a crash interrupted. */
+function settleSnapshot(
+  dir: string,
+  scanned: ScannedLog,
+  snapshot: Snapshot | null,
+  mark: SyncedMark,
+  recovery: RecoveryInfo,
+): SettledLog {
+  const logPath = path.join(dir, LOG_FILE);
+  const { base, entries, hardState } = scanned;
+  const snapshotIndex = snapshot?.meta.index ?? 0;
+  const snapshotTerm = snapshot?.meta.term ?? 0;
+  if (base.baseIndex > snapshotIndex) {
+    throw new StorageCorruptionError(
+      logPath,
+      0,
+      `the log starts after index ${base.baseIndex} but the snapshot covers only up to index ${snapshotIndex}`,
+    );
+  }
+  if (base.baseIndex === snapshotIndex && base.baseTerm !== snapshotTerm) {
+    throw new StorageCorruptionError(
+      logPath,
+      0,
+      `the log's base term ${base.baseTerm} at index ${base.baseIndex} disagrees with the snapshot's term ${snapshotTerm}`,
+    );
+  }
+  if (base.baseIndex === snapshotIndex) {
+    return { base, entries, hardState, nextBatch: scanned.lastBatch + 1, logEnd: scanned.validLength };
+  }
+  // Crashed after the snapshot was saved but before the log was rewritten: finish the compaction.
+  const kept = entriesAfterSnapshot(base, entries, snapshotIndex, snapshotTerm);
+  const newBase = { baseIndex: snapshotIndex, baseTerm: snapshotTerm };
+  const rewritten = encodeBatch(initialBatch(newBase, hardState, kept), 1);
+  mark.lower(0);
+  writeFileAtomically(dir, LOG_FILE, rewritten);
+  recovery.finishedCompaction = true;
+  return { base: newBase, entries: kept, hardState, nextBatch: 2, logEnd: rewritten.length };
+}
+
+/** Reads raft.log (without its preallocated zeros) and tells a torn tail from damage to synced data. */
+function assessLog(dir: string): { buf: Buffer; scanned: ScannedLog; syncedEnd: number; damage?: WalDamagedError } {
+  const logPath = path.join(dir, LOG_FILE);
+  const contents = fs.readFileSync(logPath);
+  const buf = contents.subarray(0, endOfNonZero(contents));
+  const scanned = scanLog(logPath, buf);
+  const syncedEnd = readSyncedMark(dir);
+  let offset: number;
+  let detail: string;
+  if (scanned.bad?.later) {
+    const { later } = scanned.bad;
+    offset = scanned.bad.offset;
+    detail = `${scanned.bad.reason}, yet an intact record of later batch ${later.batch} follows at offset ${later.offset}, so this is not a torn write`;
+  } else if (syncedEnd > scanned.validLength) {
+    offset = scanned.bad?.offset ?? scanned.validLength;
+    detail = scanned.bad
+      ? `${scanned.bad.reason} in data synced up to byte offset ${syncedEnd} (synced mark), so this is not a torn write`
+      : `the log's records end at byte offset ${scanned.validLength} but it was synced up to byte offset ${syncedEnd} (synced mark)`;
+  } else {
+    return { buf, scanned, syncedEnd };
+  }
+  const damagedBytes = Math.max(buf.length, syncedEnd) - scanned.validLength;
+  const entries = countIntactEntries(buf, scanned.validLength);
+  return {
+    buf,
+    scanned,
+    syncedEnd,
+    damage: new WalDamagedError(logPath, offset, detail, scanned.validLength, damagedBytes, entries),
+  };
+}
+
+/** Entry records still readable from `from` on (resynchronizing byte by byte past damage): a lower bound. */
+function countIntactEntries(buf: Buffer, from: number): number {
+  let count = 0;
+  let offset = from;
+  while (offset < buf.length) {
+    const decoded = decodeRecord(buf, offset);
+    if (!decoded.ok) {
+      offset += 1;
+      continue;
+    }
+    if (decoded.record.body.type === RecordType.Entry) count += 1;
+    offset = decoded.record.end;
+  }
+  return count;
+}
+
 interface ScannedLog {
   base: LogBase;
   entries: Entry[];
@@ -432,11 +574,12 @@ interface ScannedLog {
   lastBatch: number;
   /** Bytes up to the end of the last complete batch. */
   validLength: number;
-  fileLength: number;
   tornReason?: string;
+  /** The first bad record, and an intact record of a later batch after it if there is one (then not torn). */
+  bad?: { offset: number; reason: string; later?: DecodedRecord };
 }
 
-/** Reads the records, tells a torn tail from corruption (see the comment at the top), and replays the log. */
+/** Reads the records, finds a torn or damaged tail (see the comment at the top), and replays the log. */
 function scanLog(file: string, buf: Buffer): ScannedLog {
   const records: DecodedRecord[] = [];
   let offset = 0;
@@ -454,6 +597,7 @@ function scanLog(file: string, buf: Buffer): ScannedLog {
 
   const last = records.at(-1);
   let tornReason: string | undefined;
+  let bad: ScannedLog['bad'];
   const lastComplete = records.findLastIndex((record) => record.lastInBatch);
   if (badReason !== undefined || (last && !last.lastInBatch)) {
     const where = badReason !== undefined ? offset : (last as DecodedRecord).end;
@@ -468,20 +612,13 @@ function scanLog(file: string, buf: Buffer): ScannedLog {
     if (badReason !== undefined) {
       // The bad record belongs to the batch after `last` when `last` closed its batch, else to `last`'s batch.
       const badBatch = last ? (last.lastInBatch ? last.batch + 1 : last.batch) : 1;
-      const later = findRecordOfLaterBatch(buf, offset + 1, badBatch);
-      if (later) {
-        throw new StorageCorruptionError(
-          file,
-          offset,
-          `${reason}, yet an intact record of later batch ${later.batch} follows at offset ${later.offset}, so this is not a torn write`,
-        );
-      }
+      bad = { offset, reason, later: findRecordOfLaterBatch(buf, offset + 1, badBatch) };
     }
     records.length = lastComplete + 1;
     tornReason = `${reason} at byte offset ${where}`;
   }
 
-  return { ...replay(file, records), validLength: records.at(-1)?.end ?? 0, fileLength: buf.length, tornReason };
+  return { ...replay(file, records), validLength: records.at(-1)?.end ?? 0, tornReason, bad };
 }
 
 function checkBatchSequence(file: string, previous: DecodedRecord | undefined, record: DecodedRecord): void {

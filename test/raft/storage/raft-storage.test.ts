@@ -1,7 +1,14 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { LOG_FILE, RaftStorage, SNAPSHOT_FILE, StorageCorruptionError } from '../../../raft-node/src/storage';
+import {
+  LOG_FILE,
+  RaftStorage,
+  SNAPSHOT_FILE,
+  StorageCorruptionError,
+  SYNCED_MARK_FILE,
+  WalDamagedError,
+} from '../../../raft-node/src/storage';
 import type { Entry, HardState, Snapshot } from '../../../raft-node/src/core';
 import { encodeSnapshot } from '../../../raft-node/src/storage/records';
 
@@ -309,7 +316,7 @@ describe('RaftStorage', () => {
     const reopened = reopen(dir);
     expect(reopened.restored.snapshot?.data).toBe('good');
     expect(reopened.restored.entries).toEqual([entry(3, 1)]);
-    expect(fs.readdirSync(dir).sort()).toEqual([LOG_FILE, SNAPSHOT_FILE]);
+    expect(fs.readdirSync(dir).sort()).toEqual([LOG_FILE, SNAPSHOT_FILE, SYNCED_MARK_FILE]);
   });
 
   it('finishes a compaction interrupted between the snapshot and the log rewrite', () => {
@@ -378,3 +385,145 @@ function findRecordStarts(buf: Buffer, end: number): number[] {
   for (let offset = 0; offset < end; offset += 18 + buf.readUInt32LE(offset)) starts.push(offset);
   return starts;
 }
+
+/*
+ * Issue "Ledger cluster safety", finding 7: damage to a batch that was synced (it may hold acknowledged entries)
+ * is refused, not cut as a torn tail; a torn batch above the synced mark is still cut silently.
+ */
+describe('RaftStorage: damaged synced data', () => {
+  /** Three synced batches; the bytes of the log and of the synced mark after the second and the third sync. */
+  function threeBatches() {
+    const dir = tempDir();
+    const storage = RaftStorage.open(dir);
+    storage.append(range(1, 2, 1));
+    storage.sync();
+    storage.append(range(3, 4, 1));
+    storage.setHardState({ term: 1, vote: 'n1', commit: 3 });
+    storage.sync();
+    const lastBatchStart = storage.logBytes;
+    const markBeforeLast = fs.readFileSync(path.join(dir, SYNCED_MARK_FILE));
+    storage.append(range(5, 6, 1));
+    storage.sync();
+    const logEnd = storage.logBytes;
+    storage.close();
+    const log = fs.readFileSync(path.join(dir, LOG_FILE)).subarray(0, logEnd);
+    const mark = fs.readFileSync(path.join(dir, SYNCED_MARK_FILE));
+    return { log, mark, markBeforeLast, lastBatchStart, logEnd };
+  }
+  function dirWith(log: Buffer, mark?: Buffer): string {
+    const dir = tempDir();
+    fs.writeFileSync(path.join(dir, LOG_FILE), log);
+    if (mark) fs.writeFileSync(path.join(dir, SYNCED_MARK_FILE), mark);
+    return dir;
+  }
+  function openError(dir: string, options = {}): unknown {
+    try {
+      RaftStorage.open(dir, options).close();
+    } catch (error) {
+      return error;
+    }
+    return undefined;
+  }
+
+  it('records after every sync, in the foreground and in the background, how far the log is durable', async () => {
+    const dir = tempDir();
+    const storage = RaftStorage.open(dir);
+    const markOf = () => fs.readFileSync(path.join(dir, SYNCED_MARK_FILE)).readBigUInt64LE(8);
+    expect(markOf()).toBe(BigInt(storage.logBytes));
+    storage.append(range(1, 3, 1));
+    storage.sync();
+    expect(markOf()).toBe(BigInt(storage.logBytes));
+    storage.append(range(4, 5, 1));
+    await storage.syncInBackground();
+    expect(markOf()).toBe(BigInt(storage.logBytes));
+    // Compaction replaces the log by a shorter file: the mark follows it down, and a reopen finds no damage.
+    storage.saveSnapshot({ meta: { index: 4, term: 1, config }, data: 'snap' });
+    expect(markOf()).toBe(BigInt(storage.logBytes));
+    storage.close();
+    expect(reopen(dir).restored.entries).toEqual([entry(5, 1)]);
+  });
+
+  it('refuses a flipped bit in any byte of the last synced batch, naming the offset and what a cut would drop', () => {
+    const { log, mark, lastBatchStart, logEnd } = threeBatches();
+    const recordStarts = findRecordStarts(log, logEnd).filter((start) => start >= lastBatchStart);
+    for (let byte = lastBatchStart; byte < logEnd; byte += 1) {
+      const copy = Buffer.from(log);
+      copy[byte] = (copy[byte] as number) ^ (1 << (byte % 8));
+      const dir = dirWith(copy, mark);
+      const error = openError(dir);
+      expect(error).toBeInstanceOf(WalDamagedError);
+      const damage = error as WalDamagedError;
+      const recordStart = recordStarts.filter((start) => start <= byte).at(-1);
+      expect(damage.message).toContain(`${path.join(dir, LOG_FILE)}: corrupted data at byte offset ${recordStart}`);
+      expect(damage.message).toContain(`walDamagedBytes=${logEnd - lastBatchStart}`);
+      expect(damage).toMatchObject({
+        offset: recordStart,
+        truncateAt: lastBatchStart,
+        damagedBytes: logEnd - lastBatchStart,
+      });
+      // Entries 5 and 6: the flipped bit spoils one record; the other entry still reads.
+      expect(damage.intactEntries).toBeGreaterThanOrEqual(1);
+      expect(fs.readFileSync(path.join(dir, LOG_FILE)).equals(copy)).toBe(true);
+      fs.rmSync(dir, { recursive: true });
+    }
+  }, 60_000);
+
+  it('still cuts a torn last batch silently when the mark says it was never synced', () => {
+    const { log, markBeforeLast, lastBatchStart, logEnd } = threeBatches();
+    for (let cut = lastBatchStart; cut < logEnd; cut += 7) {
+      const dir = dirWith(log.subarray(0, cut), markBeforeLast);
+      const recovered = RaftStorage.open(dir);
+      expect(recovered.restored.entries).toEqual(range(1, 4, 1));
+      expect(recovered.restored.recovery.damagedSynced).toBeUndefined();
+      recovered.close();
+    }
+    // Damage, not a cut, above the mark is treated the same: it may be the torn write itself.
+    const flipped = Buffer.from(log);
+    flipped[logEnd - 2] = (flipped[logEnd - 2] as number) ^ 1;
+    expect(reopen(dirWith(flipped, markBeforeLast)).restored.entries).toEqual(range(1, 4, 1));
+  });
+
+  it('refuses a log that ends before the synced mark (a lost write)', () => {
+    const { log, mark, lastBatchStart, logEnd } = threeBatches();
+    const error = openError(dirWith(log.subarray(0, lastBatchStart), mark));
+    expect(error).toBeInstanceOf(WalDamagedError);
+    expect((error as WalDamagedError).message).toContain(
+      `records end at byte offset ${lastBatchStart} but it was synced up to byte offset ${logEnd}`,
+    );
+    expect(error).toMatchObject({ offset: lastBatchStart, damagedBytes: logEnd - lastBatchStart, intactEntries: 0 });
+  });
+
+  it('with allowDamagedTruncate cuts the damaged synced batch, lowers the mark and reopens cleanly', () => {
+    const { log, mark, lastBatchStart } = threeBatches();
+    const copy = Buffer.from(log);
+    copy[lastBatchStart + 5] = (copy[lastBatchStart + 5] as number) ^ 0x40;
+    const dir = dirWith(copy, mark);
+    expect(RaftStorage.inspect(dir).damage?.truncateAt).toBe(lastBatchStart);
+    const repaired = RaftStorage.open(dir, { allowDamagedTruncate: true });
+    expect(repaired.restored.entries).toEqual(range(1, 4, 1));
+    expect(repaired.restored.recovery.damagedSynced).toBeInstanceOf(WalDamagedError);
+    expect(repaired.restored.recovery.droppedTailBytes).toBe(log.length - lastBatchStart);
+    repaired.append(range(5, 5, 2));
+    repaired.sync();
+    repaired.close();
+    expect(fs.statSync(path.join(dir, LOG_FILE)).size).toBeGreaterThan(lastBatchStart);
+    expect(RaftStorage.inspect(dir).damage).toBeUndefined();
+    expect(reopen(dir).restored.entries).toEqual([...range(1, 4, 1), entry(5, 2)]);
+  });
+
+  it('with allowDamagedTruncate also cuts a bad record that an intact later batch follows', () => {
+    const { log, lastBatchStart } = threeBatches();
+    const copy = Buffer.from(log);
+    const secondBatchStart = findRecordStarts(log, log.length)
+      .filter((s) => s < lastBatchStart)
+      .at(-3) as number;
+    copy[secondBatchStart + 20] = (copy[secondBatchStart + 20] as number) ^ 0x01;
+    const dir = dirWith(copy);
+    const error = openError(dir);
+    expect(error).toBeInstanceOf(WalDamagedError);
+    expect((error as WalDamagedError).intactEntries).toBeGreaterThanOrEqual(2);
+    const repaired = RaftStorage.open(dir, { allowDamagedTruncate: true });
+    expect(repaired.restored.entries).toEqual(range(1, 2, 1));
+    repaired.close();
+  });
+});
