@@ -2,7 +2,6 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRaftCluster, type RaftCluster } from '../../support/raft-cluster';
-import { ledgerSnapshotText } from '../../support/ledger-snapshot';
 import { durableLedger } from './durable-ledger';
 
 /**
