@@ -48,10 +48,6 @@ export interface SnapshotAckMessage {
 
 export type SnapshotTransferMessage = SnapshotChunkMessage | SnapshotAckMessage;
 
-export function isSnapshotTransferMessage(m: { type: string }): m is SnapshotTransferMessage {
-  return m.type === 'SnapshotChunk' || m.type === 'SnapshotAck';
-}
-
 const STALL_MS = 5_000;
 
 interface OutgoingTransfer {
@@ -84,8 +80,10 @@ export class SnapshotSender {
     const fd = fs.openSync(this.opts.snapshotPath, 'r');
     const size = fs.fstatSync(fd).size;
     if (size !== bytes) {
+      // Not expected (the file and the core's snapshot change together); the core resends after a timeout.
       fs.closeSync(fd);
-      throw new Error(`snapshot file has ${size} bytes, the core's snapshot descriptor says ${bytes}`);
+      this.opts.logger.warn('snapshot file does not match the core snapshot; not sending', { size, bytes });
+      return;
     }
     const transfer = { fd, message, sha256, bytes, lastProgress: Date.now() };
     this.transfers.set(message.to, transfer);
