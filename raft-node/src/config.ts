@@ -54,6 +54,7 @@ const EnvSchema = z
     RAFT_HEARTBEAT_MS: positiveInt(1, 10_000).default(50),
     RAFT_ELECTION_MS: positiveInt(2, 60_000).default(300),
     RAFT_SNAPSHOT_THRESHOLD: positiveInt(1, 100_000_000).default(10_000),
+    RAFT_SNAPSHOT_CHUNK_BYTES: positiveInt(4_096, 64 * 1024 * 1024).default(1024 * 1024),
     RAFT_MAX_INFLIGHT_MSGS: positiveInt(1, 10_000).default(256),
     RAFT_MAX_ENTRIES_PER_APPEND: positiveInt(1, 100_000).default(1024),
     RAFT_SHUTDOWN_TRANSFER_MS: positiveInt(0, 60_000).default(2_000),
@@ -140,6 +141,8 @@ export interface NodeConfig {
   heartbeatMs: number;
   electionTicks: number;
   snapshotThreshold: number;
+  /** Snapshot records on disk and InstallSnapshot chunks on the wire stay under this many bytes. */
+  snapshotChunkBytes: number;
   maxInflightMsgs: number;
   maxEntriesPerAppend: number;
   shutdownTransferMs: number;
@@ -286,6 +289,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): NodeConfig {
     heartbeatMs: e.RAFT_HEARTBEAT_MS,
     electionTicks: Math.max(2, Math.round(e.RAFT_ELECTION_MS / e.RAFT_HEARTBEAT_MS)),
     snapshotThreshold: e.RAFT_SNAPSHOT_THRESHOLD,
+    snapshotChunkBytes: e.RAFT_SNAPSHOT_CHUNK_BYTES,
     maxInflightMsgs: e.RAFT_MAX_INFLIGHT_MSGS,
     maxEntriesPerAppend: e.RAFT_MAX_ENTRIES_PER_APPEND,
     shutdownTransferMs: e.RAFT_SHUTDOWN_TRANSFER_MS,

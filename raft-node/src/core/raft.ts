@@ -23,6 +23,7 @@ import type {
   Role,
   Snapshot,
   SnapshotMessage,
+  SnapshotMeta,
   SoftState,
 } from './types';
 
@@ -222,6 +223,19 @@ export class Raft {
       return;
     }
     this.leaderTransfer(to);
+  }
+
+  /**
+   * What compact(index) would record as the snapshot's meta: the node layer writes it into the snapshot file before
+   * it knows the file's checksum, which is what it then passes to compact() as the data.
+   */
+  snapshotMetaAt(index: number): SnapshotMeta {
+    if (index > this.log.applied) {
+      throw new RangeError(`snapshotMetaAt: index ${index} is beyond the applied index ${this.log.applied}`);
+    }
+    const term = this.log.term(index);
+    if (term === undefined) throw new RangeError(`snapshotMetaAt: index ${index} is not in the log`);
+    return { index, term, config: this.log.configAt(index) };
   }
 
   /** The node layer took a state-machine snapshot at `index` (<= applied): keep it and drop the log up to it. */

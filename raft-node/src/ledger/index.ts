@@ -1,4 +1,4 @@
-export { LedgerStateMachine, isCommandError } from './state-machine';
+export { LedgerStateMachine, isCommandError, DEFAULT_SNAPSHOT_RECORD_BYTES } from './state-machine';
 export type { LedgerApplyResult, HaltState, CommandError } from './state-machine';
 export { LedgerCommandSchema, RiskLimitsPatchSchema, encodeCommand } from './commands';
 export type { LedgerCommand } from './commands';

@@ -30,8 +30,16 @@ export function isCommandError(result: LedgerApplyResult): result is CommandErro
   return 'error' in result;
 }
 
-const SNAPSHOT_FORMAT = 'raft-ledger';
-const SNAPSHOT_VERSION = 1;
+/*
+ * Snapshot records: the ledger is written as a sequence of JSON records, none longer than the caller's bound, so no
+ * string or buffer ever holds the whole state (V8 caps a string near 512 MiB, about 1.6 M orders as one JSON).
+ *   1. {kind: 'ledger', version, appliedIndex, lastSeq, limits, halted, haltReason, orders, positions} (counts)
+ *   2. {kind: 'orders', orders: [...]} as many as needed, in insertion (= replay) order
+ *   3. {kind: 'positions', positions: [...]} as many as needed, in insertion order
+ */
+const SNAPSHOT_VERSION = 2;
+/** Records are kept under this many bytes unless the caller says otherwise. */
+export const DEFAULT_SNAPSHOT_RECORD_BYTES = 1024 * 1024;
 
 const LimitsSchema = z
   .object({
@@ -49,22 +57,28 @@ const RecordedOrderSchema = OrderSchema.extend({
   position: z.number().int(),
 }).strict();
 
-const LedgerSnapshotSchema = z
+const PositionRecordSchema = z
+  .object({ account: z.string().min(1), symbol: z.string().min(1), quantity: z.number().int() })
+  .strict();
+
+const LedgerHeadSchema = z
   .object({
-    format: z.literal(SNAPSHOT_FORMAT),
+    kind: z.literal('ledger'),
     version: z.literal(SNAPSHOT_VERSION),
     appliedIndex: z.number().int().nonnegative(),
     lastSeq: z.number().int().nonnegative(),
     limits: LimitsSchema,
     halted: z.boolean(),
     haltReason: z.string().nullable(),
-    orders: z.array(RecordedOrderSchema),
-    positions: z.array(
-      z.object({ account: z.string().min(1), symbol: z.string().min(1), quantity: z.number().int() }).strict(),
-    ),
+    orders: z.number().int().nonnegative(),
+    positions: z.number().int().nonnegative(),
   })
   .strict();
-type LedgerSnapshot = z.infer<typeof LedgerSnapshotSchema>;
+
+const LedgerBodySchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('orders'), orders: z.array(RecordedOrderSchema) }).strict(),
+  z.object({ kind: z.literal('positions'), positions: z.array(PositionRecordSchema) }).strict(),
+]);
 
 /**
  * The replicated order ledger: a pure, deterministic state machine (no clock, no I/O) that every replica
@@ -199,72 +213,117 @@ export class LedgerStateMachine {
     return this.applied;
   }
 
-  /** Serializes the whole state; restore(snapshot()) is an identical ledger. */
-  snapshot(): string {
-    const data: LedgerSnapshot = {
-      format: SNAPSHOT_FORMAT,
+  /**
+   * The state as snapshot records (see the top of this file), each a JSON text of at most `maxRecordBytes` UTF-8
+   * bytes (an order or position larger than that on its own gets a record of its own). restoreFrom() of them is an
+   * identical ledger. The ledger must not change while the generator runs (the node drains it synchronously).
+   */
+  *snapshotRecords(maxRecordBytes = DEFAULT_SNAPSHOT_RECORD_BYTES): Generator<string> {
+    const positionCount = [...this.positionBook.values()].reduce((n, bySymbol) => n + bySymbol.size, 0);
+    yield JSON.stringify({
+      kind: 'ledger',
       version: SNAPSHOT_VERSION,
       appliedIndex: this.applied,
       lastSeq: this.seq,
       limits: { ...this.currentLimits },
       halted: this.haltState.halted,
       haltReason: this.haltState.reason,
-      orders: [...this.orders.values()].map(recordedOrder),
-      positions: [...this.positionBook].flatMap(([account, bySymbol]) =>
-        [...bySymbol].map(([symbol, quantity]) => ({ account, symbol, quantity })),
-      ),
-    };
-    return JSON.stringify(data);
+      orders: this.orders.size,
+      positions: positionCount,
+    } satisfies z.infer<typeof LedgerHeadSchema>);
+    const orders = (function* (map: Map<string, OrderResult>) {
+      for (const result of map.values()) yield JSON.stringify(recordedOrder(result));
+    })(this.orders);
+    yield* batchRecords('orders', orders, maxRecordBytes);
+    const positions = (function* (book: Map<string, Map<string, number>>) {
+      for (const [account, bySymbol] of book) {
+        for (const [symbol, quantity] of bySymbol) yield JSON.stringify({ account, symbol, quantity });
+      }
+    })(this.positionBook);
+    yield* batchRecords('positions', positions, maxRecordBytes);
   }
 
-  /** Rebuilds a ledger from snapshot(); throws naming what is wrong when the data is not a consistent snapshot. */
-  static restore(data: string): LedgerStateMachine {
-    let json: unknown;
-    try {
-      json = JSON.parse(data);
-    } catch (error) {
-      throw new Error(`ledger snapshot is not JSON: ${(error as Error).message}`);
-    }
-    const parsed = LedgerSnapshotSchema.safeParse(json);
-    if (!parsed.success) throw new Error(`invalid ledger snapshot: ${describeZodError(parsed.error)}`);
-    const snapshot = parsed.data;
-
+  /**
+   * Rebuilds a ledger from the parsed records of snapshotRecords(), consuming them one at a time; throws naming what
+   * is wrong when they are not a consistent snapshot.
+   */
+  static restoreFrom(records: Iterable<unknown>): LedgerStateMachine {
+    const iterator = records[Symbol.iterator]();
+    const first = iterator.next();
+    const head = LedgerHeadSchema.safeParse(first.done ? undefined : first.value);
+    if (!head.success) throw new Error(`invalid ledger snapshot: first record: ${describeZodError(head.error)}`);
     const ledger = new LedgerStateMachine();
     const seqs = new Set<number>();
-    for (const order of snapshot.orders) {
-      if (ledger.orders.has(order.orderId)) {
-        throw new Error(`invalid ledger snapshot: order ${order.orderId} appears twice`);
-      }
-      if ((order.status === 'ACCEPTED') !== (order.seq !== undefined)) {
-        throw new Error(
-          `invalid ledger snapshot: order ${order.orderId} has a seq iff it is accepted, and it does not`,
-        );
-      }
-      if (order.seq !== undefined) {
-        if (order.seq > snapshot.lastSeq || seqs.has(order.seq)) {
-          throw new Error(
-            `invalid ledger snapshot: seq ${order.seq} of order ${order.orderId} is repeated or past lastSeq`,
-          );
+    let positions = 0;
+    for (let next = iterator.next(); !next.done; next = iterator.next()) {
+      const parsed = LedgerBodySchema.safeParse(next.value);
+      if (!parsed.success) throw new Error(`invalid ledger snapshot: ${describeZodError(parsed.error)}`);
+      const record = parsed.data;
+      if (record.kind === 'orders') {
+        if (positions > 0) throw new Error('invalid ledger snapshot: orders after positions');
+        for (const order of record.orders) ledger.restoreOrder(order, head.data.lastSeq, seqs);
+      } else {
+        for (const { account, symbol, quantity } of record.positions) {
+          if (ledger.positionBook.get(account)?.has(symbol)) {
+            throw new Error(`invalid ledger snapshot: position ${account}/${symbol} appears twice`);
+          }
+          ledger.setPosition(account, symbol, quantity);
+          positions += 1;
         }
-        seqs.add(order.seq);
       }
-      ledger.orders.set(order.orderId, { ...order });
     }
-    if (seqs.size !== snapshot.lastSeq) {
-      throw new Error(`invalid ledger snapshot: ${seqs.size} accepted orders but lastSeq is ${snapshot.lastSeq}`);
+    const { lastSeq, orders: orderCount, positions: positionCount } = head.data;
+    if (ledger.orders.size !== orderCount || positions !== positionCount) {
+      throw new Error(
+        `invalid ledger snapshot: ${ledger.orders.size} orders and ${positions} positions, but the head says ${orderCount} and ${positionCount}`,
+      );
     }
-    for (const { account, symbol, quantity } of snapshot.positions) {
-      if (ledger.positionBook.get(account)?.has(symbol)) {
-        throw new Error(`invalid ledger snapshot: position ${account}/${symbol} appears twice`);
-      }
-      ledger.setPosition(account, symbol, quantity);
+    if (seqs.size !== lastSeq) {
+      throw new Error(`invalid ledger snapshot: ${seqs.size} accepted orders but lastSeq is ${lastSeq}`);
     }
-    ledger.currentLimits = snapshot.limits;
-    ledger.haltState = { halted: snapshot.halted, reason: snapshot.haltReason };
-    ledger.seq = snapshot.lastSeq;
-    ledger.applied = snapshot.appliedIndex;
+    ledger.currentLimits = head.data.limits;
+    ledger.haltState = { halted: head.data.halted, reason: head.data.haltReason };
+    ledger.seq = lastSeq;
+    ledger.applied = head.data.appliedIndex;
     return ledger;
   }
+
+  private restoreOrder(order: z.infer<typeof RecordedOrderSchema>, lastSeq: number, seqs: Set<number>): void {
+    if (this.orders.has(order.orderId)) {
+      throw new Error(`invalid ledger snapshot: order ${order.orderId} appears twice`);
+    }
+    if ((order.status === 'ACCEPTED') !== (order.seq !== undefined)) {
+      throw new Error(`invalid ledger snapshot: order ${order.orderId} has a seq iff it is accepted, and it does not`);
+    }
+    if (order.seq !== undefined) {
+      if (order.seq > lastSeq || seqs.has(order.seq)) {
+        throw new Error(
+          `invalid ledger snapshot: seq ${order.seq} of order ${order.orderId} is repeated or past lastSeq`,
+        );
+      }
+      seqs.add(order.seq);
+    }
+    this.orders.set(order.orderId, { ...order });
+  }
+}
+
+/** Joins JSON items into `{"kind":…,"<kind>":[…]}` records of at most maxBytes UTF-8 bytes each. */
+function* batchRecords(kind: 'orders' | 'positions', items: Iterable<string>, maxBytes: number): Generator<string> {
+  const open = `{"kind":"${kind}","${kind}":[`;
+  const close = ']}';
+  let batch: string[] = [];
+  let bytes = open.length + close.length;
+  for (const item of items) {
+    const size = Buffer.byteLength(item, 'utf8') + 1;
+    if (batch.length > 0 && bytes + size > maxBytes) {
+      yield open + batch.join(',') + close;
+      batch = [];
+      bytes = open.length + close.length;
+    }
+    batch.push(item);
+    bytes += size;
+  }
+  if (batch.length > 0) yield open + batch.join(',') + close;
 }
 
 /** The stored form of a result: exactly the OrderResult fields, optional ones only when present. */

@@ -13,6 +13,7 @@ import {
   type Message,
   type RestoredState,
   type Snapshot,
+  type SnapshotMessage,
 } from '../core';
 import {
   encodeCommand,
@@ -25,8 +26,14 @@ import type { NodeLogger } from '../logger';
 import {
   checkIdentity,
   DataDirLock,
+  parseDescriptor,
   RaftStorage,
   readIdentity,
+  readSnapshotRecords,
+  SNAPSHOT_RECEIVE_FILE,
+  SNAPSHOT_TAKE_FILE,
+  writeSnapshotFile,
+  type SnapshotHeader,
   settleIdentity,
   writeIdentity,
   type NodeIdentity,
@@ -34,6 +41,7 @@ import {
 import { authHeaders, decideEntry, probePeers, type PeerIdentity } from './bootstrap';
 import { createHttpApi, type JoinRequest, type LedgerNodeApi, type Outcome } from './http-api';
 import { MemberBook, parseConfChangeContext, type MemberAddress } from './members';
+import { SnapshotReceiver, SnapshotSender, type SnapshotTransferMessage } from './snapshot-transfer';
 import { Transport } from './transport';
 
 /**
@@ -42,10 +50,7 @@ import { Transport } from './transport';
  * and answers the HTTP requests waiting on them.
  */
 
-interface SnapshotData {
-  ledger: string;
-  members: Record<string, MemberAddress>;
-}
+type WireMessage = Message | SnapshotTransferMessage;
 
 interface JoinAnswer {
   members: MemberInfo[];
@@ -96,7 +101,9 @@ export class LedgerNode implements LedgerNodeApi {
   private leaderSince = 0;
   private ledger: LedgerStateMachine;
   private readonly members = new MemberBook();
-  private readonly transport: Transport<Message>;
+  private readonly transport: Transport<WireMessage>;
+  private readonly snapshotSender: SnapshotSender;
+  private readonly snapshotReceiver: SnapshotReceiver;
   private readonly chaos: Chaos;
   private http: Server | null = null;
   private tickTimer: NodeJS.Timeout | null = null;
@@ -166,14 +173,9 @@ export class LedgerNode implements LedgerNodeApi {
     }
     this.members.set(cfg.nodeId, { raftAddr: cfg.advertiseAddr, httpUrl: cfg.httpAdvertiseUrl });
 
-    if (restored.snapshot) {
-      const data = JSON.parse(restored.snapshot.data) as SnapshotData;
-      this.ledger = LedgerStateMachine.restore(data.ledger);
-      this.members.load(data.members);
-      this.members.set(cfg.nodeId, { raftAddr: cfg.advertiseAddr, httpUrl: cfg.httpAdvertiseUrl });
-    } else {
-      this.ledger = new LedgerStateMachine();
-    }
+    this.ledger = restored.snapshot
+      ? this.restoreSnapshotFile(this.storage.snapshotPath, restored.snapshot)
+      : new LedgerStateMachine();
     // The transport does not exist yet: nothing to re-address.
     for (const entry of restored.entries) this.learnAddresses(entry, false);
     this.snapshotIndex = restored.snapshot?.meta.index ?? 0;
@@ -185,7 +187,7 @@ export class LedgerNode implements LedgerNodeApi {
     const bootstrapped = this.identity.origin === 'bootstrap' && this.admitted;
     this.raft = this.newRaft(restored, { voters: bootstrapped ? [cfg.nodeId] : [], learners: [] });
     this.chaos = new Chaos(cfg.chaos, cfg.nodeId);
-    this.transport = new Transport<Message>({
+    this.transport = new Transport<WireMessage>({
       self: { nodeId: cfg.nodeId, raftAddr: cfg.advertiseAddr, httpUrl: cfg.httpAdvertiseUrl },
       bindHost: cfg.bindHost,
       bindPort: cfg.bindPort,
@@ -203,11 +205,26 @@ export class LedgerNode implements LedgerNodeApi {
         const now = Date.now();
         for (const m of messages) {
           this.lastHeard.set(m.from, now);
-          if (this.mustHoldAck(m)) this.heldAcks.push(m);
+          if (m.type === 'SnapshotChunk') this.snapshotReceiver.onChunk(m);
+          else if (m.type === 'SnapshotAck') this.snapshotSender.onAck(m);
+          else if (this.mustHoldAck(m)) this.heldAcks.push(m);
           else this.raft.step(m);
         }
         this.kick();
       },
+    });
+    this.snapshotSender = new SnapshotSender({
+      chunkBytes: cfg.snapshotChunkBytes,
+      snapshotPath: this.storage.snapshotPath,
+      send: (m) => this.transport.send([m]),
+      logger,
+    });
+    this.snapshotReceiver = new SnapshotReceiver({
+      self: cfg.nodeId,
+      receivePath: this.storage.tempPath(SNAPSHOT_RECEIVE_FILE),
+      send: (m) => this.transport.send([m]),
+      deliver: (m) => this.raft.step(m),
+      logger,
     });
     logger.info('storage recovered', {
       dataDir: cfg.dataDir,
@@ -351,7 +368,7 @@ export class LedgerNode implements LedgerNodeApi {
         const [sendNow, sendAfterSync] = early
           ? partition(rd.messages, (m) => LEADER_TRAFFIC.has(m.type))
           : [[], rd.messages];
-        if (sendNow.length > 0) this.transport.send(sendNow);
+        if (sendNow.length > 0) this.send(sendNow);
         if (applyNow.length > 0) {
           // The answers go out from promise callbacks while the sync below runs in the background.
           for (const entry of applyNow) this.applyEntry(entry);
@@ -373,7 +390,7 @@ export class LedgerNode implements LedgerNodeApi {
         if (rd.entries.length > 0 || termOrVoteChanged) await this.storage.syncInBackground();
         this.durableIndex = this.storage.lastIndex;
         this.releaseHeldAcks();
-        this.transport.send(sendAfterSync);
+        this.send(sendAfterSync);
         for (const entry of applyAfterSync) this.applyEntry(entry);
         this.raft.advance();
         this.answerReads();
@@ -384,6 +401,13 @@ export class LedgerNode implements LedgerNodeApi {
     } finally {
       this.processing = false;
     }
+  }
+
+  /** Sends core messages; a Snapshot becomes a chunked transfer of the snapshot file (snapshot-transfer.ts). */
+  private send(messages: Message[]): void {
+    const [snapshots, rest] = partition(messages, (m) => m.type === 'Snapshot');
+    for (const m of snapshots) this.snapshotSender.start(m as SnapshotMessage);
+    if (rest.length > 0) this.transport.send(rest);
   }
 
   /** An acknowledgement a leader must not count yet: it covers entries not yet on our own disk. */
@@ -422,6 +446,7 @@ export class LedgerNode implements LedgerNodeApi {
     this.term = soft.term;
     if (wasLeader && role !== 'leader') {
       this.releaseHeldAcks();
+      this.snapshotSender.stopAll();
       // Our proposals may or may not commit under the next leader; say so and let the client read back.
       for (const [index, p] of this.proposals) {
         p.resolve({ kind: 'unavailable', reason: 'leadership lost; the outcome is unknown, read back or retry' });
@@ -435,16 +460,29 @@ export class LedgerNode implements LedgerNodeApi {
     }
   }
 
+  /** A snapshot the core accepted from the leader: the receiver verified its file before stepping it. */
   private installSnapshot(snapshot: Snapshot): void {
-    this.storage.saveSnapshot(snapshot);
-    const data = JSON.parse(snapshot.data) as SnapshotData;
-    this.ledger = LedgerStateMachine.restore(data.ledger);
-    this.members.load(data.members);
-    // The snapshot may carry an address this node had before (a replaced task at a new address): ours wins.
-    this.members.set(this.cfg.nodeId, { raftAddr: this.cfg.advertiseAddr, httpUrl: this.cfg.httpAdvertiseUrl });
+    const file = this.snapshotReceiver.takeVerified(snapshot.data);
+    if (!file) throw new Error(`the core installs snapshot ${snapshot.data}, which this node has not received`);
+    this.ledger = this.restoreSnapshotFile(file, snapshot);
+    this.storage.saveSnapshot(snapshot, file);
     this.snapshotIndex = snapshot.meta.index;
     this.appliedIndex = snapshot.meta.index;
     this.logger.info('installed snapshot', { index: snapshot.meta.index, term: snapshot.meta.term });
+  }
+
+  /**
+   * Rebuilds the ledger and the member book from a snapshot file, record by record, checking the bytes against the
+   * snapshot's checksum (a mismatch throws before anything is replaced).
+   */
+  private restoreSnapshotFile(file: string, snapshot: Snapshot): LedgerStateMachine {
+    let header: SnapshotHeader | undefined;
+    const { sha256 } = parseDescriptor(snapshot.data);
+    const ledger = LedgerStateMachine.restoreFrom(readSnapshotRecords(file, (h) => (header = h), sha256));
+    this.members.load(header!.members as Record<string, MemberAddress>);
+    // The snapshot may carry an address this node had before (a replaced task at a new address): ours wins.
+    this.members.set(this.cfg.nodeId, { raftAddr: this.cfg.advertiseAddr, httpUrl: this.cfg.httpAdvertiseUrl });
+    return ledger;
   }
 
   private applyEntry(entry: Entry): void {
@@ -497,11 +535,18 @@ export class LedgerNode implements LedgerNodeApi {
       this.appliedIndex - this.snapshotIndex >= this.cfg.snapshotThreshold ||
       (this.snapshotIndex === 0 && this.appliedIndex > 0);
     if (!due) return;
-    const data: SnapshotData = { ledger: this.ledger.snapshot(), members: this.members.toJSON() };
-    this.raft.compact(this.appliedIndex, JSON.stringify(data));
+    // Written record by record (each under snapshotChunkBytes) to a temp file; the core only gets its checksum.
+    const meta = this.raft.snapshotMetaAt(this.appliedIndex);
+    const file = this.storage.tempPath(SNAPSHOT_TAKE_FILE);
+    const info = writeSnapshotFile(
+      file,
+      { clusterId: this.clusterId(), ...meta, members: this.members.toJSON() },
+      this.ledger.snapshotRecords(this.cfg.snapshotChunkBytes),
+    );
+    this.raft.compact(this.appliedIndex, JSON.stringify({ sha256: info.sha256, bytes: info.bytes }));
     const snapshot = this.raft.latestSnapshot();
     if (!snapshot) return;
-    this.storage.saveSnapshot(snapshot);
+    this.storage.saveSnapshot(snapshot, file);
     this.snapshotIndex = snapshot.meta.index;
     this.logger.info('compacted the log', { snapshotIndex: this.snapshotIndex });
   }
@@ -816,6 +861,8 @@ export class LedgerNode implements LedgerNodeApi {
     }
     for (const p of this.proposals.values()) p.resolve({ kind: 'unavailable', reason: 'node is shutting down' });
     this.proposals.clear();
+    this.snapshotSender.stopAll();
+    this.snapshotReceiver.close();
     await this.transport.close();
     // Let a Ready in progress finish its write before the storage closes.
     for (let waited = 0; this.processing && waited < 2_000; waited += 5) {

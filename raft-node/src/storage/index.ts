@@ -4,6 +4,8 @@ export {
   WalDamagedError,
   LOG_FILE,
   SNAPSHOT_FILE,
+  SNAPSHOT_TAKE_FILE,
+  SNAPSHOT_RECEIVE_FILE,
   DEFAULT_PREALLOCATE_BYTES,
 } from './raft-storage';
 export type { RestoredState, RecoveryInfo, StorageOptions } from './raft-storage';
@@ -19,3 +21,13 @@ export {
 } from './identity';
 export type { NodeIdentity } from './identity';
 export { DataDirRefusedError } from './refusal';
+export {
+  coreSnapshot,
+  parseDescriptor,
+  readSnapshotInfo,
+  readSnapshotRecords,
+  writeSnapshotFile,
+  SnapshotFormatError,
+  type SnapshotHeader,
+  type SnapshotFileInfo,
+} from './snapshot-stream';

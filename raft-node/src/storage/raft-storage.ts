@@ -7,7 +7,7 @@
  *                   baseIndex + 1. Then `entry` and `hard state` records in the order they were written.
  *                   An entry whose index is at or below the last one replaces that suffix (a conflicting tail
  *                   is cut by appending, never by rewriting in place); the last hard state record wins.
- *   snapshot        "RAFTSNP1", u32 length, u32 CRC-32, JSON {meta, data}.
+ *   snapshot        the snapshot stream (snapshot-stream.ts): header, state records, trailer with a sha256.
  *   synced          the synced mark: how far raft.log was fdatasync'd (synced-mark.ts).
  *   *.tmp           files being written; a leftover one (a crash mid-write) is deleted on open.
  *
@@ -30,7 +30,8 @@
  * accepts the loss with `npm run wal:repair -- --data-dir DIR --yes` or RAFT_WAL_ALLOW_TRUNCATE=true
  * (StorageOptions.allowDamagedTruncate), after which the node catches up from the leader.
  *
- * Compaction: saveSnapshot() writes the snapshot atomically (temp file, fsync, rename, fsync dir), then rewrites
+ * Compaction: saveSnapshot() renames a snapshot file the node wrote and fsynced (snapshotTempPath, or a received
+ * one) over `snapshot` and fsyncs the directory, then rewrites
  * raft.log the same way without the entries the snapshot covers (base = snapshot index). A crash between the two
  * steps leaves a log that starts before the snapshot; open() finishes the job. The rewrite costs the retained
  * tail only, which the core keeps short by compacting past its threshold.
@@ -48,22 +49,17 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Entry, HardState, Snapshot, SnapshotMeta } from '../core';
-import {
-  decodeRecord,
-  decodeSnapshot,
-  encodeBatch,
-  encodeSnapshot,
-  RecordType,
-  type DecodedRecord,
-  type LogBase,
-  type RecordBody,
-} from './records';
+import { decodeRecord, encodeBatch, RecordType, type DecodedRecord, type LogBase, type RecordBody } from './records';
+import { coreSnapshot, readSnapshotInfo, SnapshotFormatError } from './snapshot-stream';
 import { readSyncedMark, SyncedMark } from './synced-mark';
 
 export const LOG_FILE = 'raft.log';
 export const DEFAULT_PREALLOCATE_BYTES = 1024 * 1024;
 export const SNAPSHOT_FILE = 'snapshot';
 const TMP_SUFFIX = '.tmp';
+/** Where the node writes a snapshot it takes, and where it receives one, before saveSnapshot() renames it. */
+export const SNAPSHOT_TAKE_FILE = SNAPSHOT_FILE + '.take' + TMP_SUFFIX;
+export const SNAPSHOT_RECEIVE_FILE = SNAPSHOT_FILE + '.recv' + TMP_SUFFIX;
 
 export class StorageCorruptionError extends Error {
   constructor(
@@ -194,12 +190,13 @@ export class RaftStorage {
       fsyncPath(path.dirname(path.resolve(dir)));
     }
     const logPath = path.join(dir, LOG_FILE);
-    const snapshotPath = path.join(dir, SNAPSHOT_FILE);
-    for (const leftover of [logPath + TMP_SUFFIX, snapshotPath + TMP_SUFFIX]) {
-      fs.rmSync(leftover, { force: true });
-    }
+    // Snapshots being taken, received or waiting for install are all named snapshot.*.tmp.
+    const leftovers = fs
+      .readdirSync(dir)
+      .filter((f) => f === LOG_FILE + TMP_SUFFIX || /^snapshot(\..+)?\.tmp$/.test(f));
+    for (const leftover of leftovers) fs.rmSync(path.join(dir, leftover), { force: true });
 
-    const snapshot = readSnapshotFile(snapshotPath);
+    const snapshot = readSnapshotFile(path.join(dir, SNAPSHOT_FILE));
     if (!fs.existsSync(logPath)) {
       if (snapshot) {
         throw new StorageCorruptionError(logPath, 0, 'the log file is missing although a snapshot exists');
@@ -257,6 +254,16 @@ export class RaftStorage {
 
   get snapshot(): Snapshot | null {
     return this.latestSnapshot;
+  }
+
+  /** The snapshot file (snapshot-stream.ts) of `snapshot`, when there is one. */
+  get snapshotPath(): string {
+    return path.join(this.dir, SNAPSHOT_FILE);
+  }
+
+  /** Where the node writes or receives a snapshot before saveSnapshot(). */
+  tempPath(name: typeof SNAPSHOT_TAKE_FILE | typeof SNAPSHOT_RECEIVE_FILE): string {
+    return path.join(this.dir, name);
   }
 
   get snapshotMeta(): SnapshotMeta {
@@ -397,16 +404,24 @@ export class RaftStorage {
    * kept only when the log holds the snapshot's last entry with the same term (Raft's InstallSnapshot rule);
    * otherwise the whole log is discarded. Anything buffered is made durable too (the log is rewritten).
    */
-  saveSnapshot(snapshot: Snapshot): void {
+  saveSnapshot(snapshot: Snapshot, file: string): void {
     this.assertUsable();
     const { index, term } = snapshot.meta;
+    const info = readSnapshotInfo(file);
+    const expected = coreSnapshot(info);
+    if (expected.data !== snapshot.data || info.header.index !== index || info.header.term !== term) {
+      throw new Error(
+        `saveSnapshot: ${file} holds ${expected.data} at ${info.header.index}/${info.header.term}, not the snapshot given`,
+      );
+    }
     if (index < this.base.baseIndex) {
       throw new Error(
         `saveSnapshot: snapshot at index ${index} is older than the current one at ${this.base.baseIndex}`,
       );
     }
     try {
-      writeFileAtomically(this.dir, SNAPSHOT_FILE, encodeSnapshot(snapshot));
+      fs.renameSync(file, this.snapshotPath);
+      fsyncPath(this.dir);
       this.latestSnapshot = snapshot;
       const base = { baseIndex: index, baseTerm: term };
       const kept = entriesAfterSnapshot(this.base, this.retained, index, term);
@@ -675,9 +690,12 @@ function replay(
 
 function readSnapshotFile(snapshotPath: string): Snapshot | null {
   if (!fs.existsSync(snapshotPath)) return null;
-  const decoded = decodeSnapshot(fs.readFileSync(snapshotPath));
-  if (typeof decoded === 'string') throw new StorageCorruptionError(snapshotPath, 0, decoded);
-  return decoded;
+  try {
+    return coreSnapshot(readSnapshotInfo(snapshotPath));
+  } catch (error) {
+    if (error instanceof SnapshotFormatError) throw new StorageCorruptionError(snapshotPath, 0, error.message);
+    throw error;
+  }
 }
 
 /** Temp file, fsync, rename over the target, fsync the directory: readers see the old file or the whole new one. */

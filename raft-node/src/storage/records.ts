@@ -1,6 +1,6 @@
 import { crc32 } from 'node:zlib';
 import { z } from 'zod';
-import type { Entry, HardState, Snapshot } from '../core';
+import type { Entry, HardState } from '../core';
 
 /*
  * Framing of one log record (all integers little-endian):
@@ -52,19 +52,6 @@ export const BaseSchema = z
   })
   .strict();
 export type LogBase = z.infer<typeof BaseSchema>;
-
-export const SnapshotSchema = z
-  .object({
-    meta: z
-      .object({
-        index: z.number().int().nonnegative(),
-        term: z.number().int().nonnegative(),
-        config: z.object({ voters: z.array(z.string()), learners: z.array(z.string()) }).strict(),
-      })
-      .strict(),
-    data: z.string(),
-  })
-  .strict();
 
 export type RecordBody =
   | { type: RecordType.Base; value: LogBase }
@@ -165,50 +152,4 @@ function parseBody(type: number, json: unknown): RecordBody | string {
     default:
       return `unknown record type ${type}`;
   }
-}
-
-/*
- * Snapshot file: 8-byte magic "RAFTSNP1", u32 body length, u32 CRC-32 of the body, body = JSON {meta, data}.
- */
-const SNAPSHOT_MAGIC = Buffer.from('RAFTSNP1', 'ascii');
-const SNAPSHOT_HEADER_BYTES = 16;
-
-export function encodeSnapshot(snapshot: Snapshot): Buffer {
-  const body = Buffer.from(
-    JSON.stringify({
-      meta: {
-        index: snapshot.meta.index,
-        term: snapshot.meta.term,
-        config: { voters: snapshot.meta.config.voters, learners: snapshot.meta.config.learners },
-      },
-      data: snapshot.data,
-    }),
-    'utf8',
-  );
-  const header = Buffer.alloc(SNAPSHOT_HEADER_BYTES);
-  SNAPSHOT_MAGIC.copy(header, 0);
-  header.writeUInt32LE(body.length, 8);
-  header.writeUInt32LE(crc32(body), 12);
-  return Buffer.concat([header, body]);
-}
-
-/** Returns the snapshot, or a reason the bytes are not one. */
-export function decodeSnapshot(buf: Buffer): Snapshot | string {
-  if (buf.length < SNAPSHOT_HEADER_BYTES || !buf.subarray(0, 8).equals(SNAPSHOT_MAGIC)) {
-    return 'not a snapshot file (bad magic)';
-  }
-  const length = buf.readUInt32LE(8);
-  if (buf.length !== SNAPSHOT_HEADER_BYTES + length) {
-    return `length mismatch: header says ${length} body bytes, file has ${buf.length - SNAPSHOT_HEADER_BYTES}`;
-  }
-  const body = buf.subarray(SNAPSHOT_HEADER_BYTES);
-  if (crc32(body) !== buf.readUInt32LE(12)) return 'checksum mismatch';
-  let json: unknown;
-  try {
-    json = JSON.parse(body.toString('utf8'));
-  } catch {
-    return 'body is not JSON despite a valid checksum';
-  }
-  const parsed = SnapshotSchema.safeParse(json);
-  return parsed.success ? parsed.data : `invalid snapshot: ${parsed.error.message}`;
 }

@@ -1,3 +1,4 @@
+import { ledgerSnapshotText, restoreLedgerText } from '../../support/ledger-snapshot';
 import fc from 'fast-check';
 import type { Order, OrderBatchResult, OrderResult } from '../../../shared/domain/order';
 import {
@@ -62,12 +63,12 @@ describe('LedgerStateMachine', () => {
   it('answers a repeated order id with the first result and changes nothing', () => {
     const ledger = new LedgerStateMachine();
     const first = applyOne(ledger, { type: 'order', order: order({ orderId: 'dup', quantity: 7 }) });
-    const before = ledger.snapshot();
+    const before = ledgerSnapshotText(ledger);
     // Even a different payload under the same id is the same order: exactly once per orderId.
     const repeat = applyOne(ledger, { type: 'order', order: order({ orderId: 'dup', quantity: 9, side: 'SELL' }) });
     expect(repeat).toEqual({ ...first, duplicate: true });
     expect(ledger.getOrder('dup')).toEqual(first);
-    expect(JSON.parse(ledger.snapshot())).toEqual({ ...JSON.parse(before), appliedIndex: 2 });
+    expect(JSON.parse(ledgerSnapshotText(ledger))).toEqual({ ...JSON.parse(before), appliedIndex: 2 });
   });
 
   it('rejects by each risk limit and by the halt switch, records the reason, and dedups rejections too', () => {
@@ -128,7 +129,7 @@ describe('LedgerStateMachine', () => {
   it('records a malformed command as a no-op with an error instead of failing', () => {
     const ledger = new LedgerStateMachine();
     applyOne(ledger, { type: 'order', order: order() });
-    const before = JSON.parse(ledger.snapshot());
+    const before = JSON.parse(ledgerSnapshotText(ledger));
     const results = applyAll(ledger, [
       'not json',
       JSON.stringify({ type: 'explode' }),
@@ -139,7 +140,7 @@ describe('LedgerStateMachine', () => {
     expect(results[0]).toEqual({ error: 'malformed command: entry data is not JSON' });
     expect(results[2]).toEqual({ error: expect.stringContaining('order.quantity') });
     expect(results[3]).toEqual({ error: expect.stringContaining('limits.maxOrderQuantity') });
-    expect(JSON.parse(ledger.snapshot())).toEqual({ ...before, appliedIndex: 5 });
+    expect(JSON.parse(ledgerSnapshotText(ledger))).toEqual({ ...before, appliedIndex: 5 });
   });
 
   it('refuses an entry index that does not grow, and accepts skipped indexes (no-op and config entries)', () => {
@@ -162,24 +163,29 @@ describe('LedgerStateMachine', () => {
     expect(ledger.positions('nobody')).toEqual([]);
   });
 
-  it('refuses a snapshot that is not JSON, not a ledger snapshot, or inconsistent', () => {
+  it('refuses snapshot records that are not a ledger snapshot, or inconsistent', () => {
     const ledger = new LedgerStateMachine();
     applyAll(ledger, [
       { type: 'order', order: order({ orderId: 'x' }) },
       { type: 'order', order: order({ orderId: 'y' }) },
     ]);
-    const good = JSON.parse(ledger.snapshot());
-    expect(() => LedgerStateMachine.restore('{')).toThrow('ledger snapshot is not JSON');
-    expect(() => LedgerStateMachine.restore(JSON.stringify({ ...good, version: 2 }))).toThrow(
-      'invalid ledger snapshot: version',
+    const [head, orders, positions] = [...ledger.snapshotRecords()].map((r) => JSON.parse(r));
+    const restore =
+      (...records: unknown[]) =>
+      () =>
+        LedgerStateMachine.restoreFrom(records);
+    expect(restore()).toThrow('invalid ledger snapshot: first record');
+    expect(restore({ ...head, version: 1 }, orders, positions)).toThrow(
+      'invalid ledger snapshot: first record: version',
     );
-    expect(() => LedgerStateMachine.restore(JSON.stringify({ ...good, lastSeq: 3 }))).toThrow(
-      '2 accepted orders but lastSeq is 3',
-    );
-    const sameSeq = { ...good, orders: [good.orders[0], { ...good.orders[1], seq: 1 }] };
-    expect(() => LedgerStateMachine.restore(JSON.stringify(sameSeq))).toThrow('seq 1 of order y is repeated');
-    const twice = { ...good, orders: [good.orders[0], good.orders[0]] };
-    expect(() => LedgerStateMachine.restore(JSON.stringify(twice))).toThrow('order x appears twice');
+    expect(restore({ ...head, lastSeq: 3 }, orders, positions)).toThrow('2 accepted orders but lastSeq is 3');
+    expect(restore({ ...head, orders: 3 }, orders, positions)).toThrow('2 orders and 1 positions, but the head says 3');
+    expect(restore(head, positions, orders)).toThrow('orders after positions');
+    expect(restore(head, { kind: 'trades', trades: [] })).toThrow('invalid ledger snapshot');
+    const sameSeq = { ...orders, orders: [orders.orders[0], { ...orders.orders[1], seq: 1 }] };
+    expect(restore(head, sameSeq, positions)).toThrow('seq 1 of order y is repeated');
+    const twice = { ...orders, orders: [orders.orders[0], orders.orders[0]] };
+    expect(restore(head, twice, positions)).toThrow('order x appears twice');
   });
 
   describe('order batches', () => {
@@ -282,7 +288,7 @@ describe('LedgerStateMachine', () => {
     it('applies none of a malformed batch: one bad order makes the entry a no-op with an error naming it', () => {
       const ledger = new LedgerStateMachine();
       applyOne(ledger, { type: 'order', order: order({ orderId: 'x' }) });
-      const before = JSON.parse(ledger.snapshot());
+      const before = JSON.parse(ledgerSnapshotText(ledger));
       const bad = {
         type: 'orderBatch',
         orders: [order({ orderId: 'ok' }), { ...order({ orderId: 'neg' }), price: -1 }],
@@ -291,7 +297,7 @@ describe('LedgerStateMachine', () => {
       expect(applyOne(ledger, JSON.stringify({ type: 'orderBatch', orders: [] }))).toEqual({
         error: expect.stringContaining('orders'),
       });
-      expect(JSON.parse(ledger.snapshot())).toEqual({ ...before, appliedIndex: 3 });
+      expect(JSON.parse(ledgerSnapshotText(ledger))).toEqual({ ...before, appliedIndex: 3 });
       expect(ledger.getOrder('ok')).toBeUndefined();
     });
 
@@ -301,8 +307,8 @@ describe('LedgerStateMachine', () => {
         batch(order({ orderId: 's1' }), order({ orderId: 's2', quantity: 20_000 }), order({ orderId: 's1' })),
         batch(order({ orderId: 's3', account: 'other', side: 'SELL' }), order({ orderId: 's4', symbol: 'MSFT' })),
       ]);
-      const restored = LedgerStateMachine.restore(ledger.snapshot());
-      expect(restored.snapshot()).toBe(ledger.snapshot());
+      const restored = restoreLedgerText(ledgerSnapshotText(ledger));
+      expect(ledgerSnapshotText(restored)).toBe(ledgerSnapshotText(ledger));
       expect(restored.lastSeq).toBe(3);
       const next = batch(order({ orderId: 's2' }), order({ orderId: 's5' }), order({ orderId: 's3' }));
       const original = applyOne(ledger, next);
@@ -312,7 +318,7 @@ describe('LedgerStateMachine', () => {
         ['s5', false, 4],
         ['s3', true, 2],
       ]);
-      expect(restored.snapshot()).toBe(ledger.snapshot());
+      expect(ledgerSnapshotText(restored)).toBe(ledgerSnapshotText(ledger));
     });
   });
 
@@ -430,11 +436,11 @@ describe('LedgerStateMachine properties', () => {
         const cut = commands.length === 0 ? 0 : at % (commands.length + 1);
         const whole = run(commands);
         const prefix = run(commands.slice(0, cut));
-        const restored = LedgerStateMachine.restore(prefix.ledger.snapshot());
-        expect(restored.snapshot()).toBe(prefix.ledger.snapshot());
+        const restored = restoreLedgerText(ledgerSnapshotText(prefix.ledger));
+        expect(ledgerSnapshotText(restored)).toBe(ledgerSnapshotText(prefix.ledger));
         const rest = applyAll(restored, commands.slice(cut));
         expect([...prefix.results, ...rest]).toEqual(whole.results);
-        expect(restored.snapshot()).toBe(whole.ledger.snapshot());
+        expect(ledgerSnapshotText(restored)).toBe(ledgerSnapshotText(whole.ledger));
         expect(restored.positions()).toEqual(whole.ledger.positions());
       }),
     );
@@ -450,8 +456,8 @@ describe('LedgerStateMachine properties', () => {
           ),
         );
         expect(orderResults(batched.results)).toEqual(orderResults(unbatched.results));
-        const { appliedIndex: _a, ...batchedState } = JSON.parse(batched.ledger.snapshot());
-        const { appliedIndex: _b, ...unbatchedState } = JSON.parse(unbatched.ledger.snapshot());
+        const { appliedIndex: _a, ...batchedState } = JSON.parse(ledgerSnapshotText(batched.ledger));
+        const { appliedIndex: _b, ...unbatchedState } = JSON.parse(ledgerSnapshotText(unbatched.ledger));
         expect(batchedState).toEqual(unbatchedState);
       }),
     );

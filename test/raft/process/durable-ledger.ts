@@ -1,6 +1,7 @@
 import type { OrderResult } from '../../../shared/domain/order';
 import { LedgerStateMachine } from '../../../raft-node/src/ledger';
-import { RaftStorage } from '../../../raft-node/src/storage';
+import { RaftStorage, readSnapshotRecords } from '../../../raft-node/src/storage';
+import { ledgerSnapshotText } from '../../support/ledger-snapshot';
 
 /**
  * Rebuilds a stopped node's ledger from what it made durable (snapshot + log up to its commit index), so a
@@ -17,13 +18,13 @@ export function durableLedger(
     // applied the cluster's commit index, its log up to there is the committed log.
     const commit = clusterCommit ?? hardState.commit;
     const ledger = snapshot
-      ? LedgerStateMachine.restore((JSON.parse(snapshot.data) as { ledger: string }).ledger)
+      ? LedgerStateMachine.restoreFrom(readSnapshotRecords(storage.snapshotPath, () => undefined))
       : new LedgerStateMachine();
     for (const e of entries) {
       if (e.index > commit) break;
       if (e.type === 'normal') ledger.apply(e.data, e.index);
     }
-    const dump = JSON.parse(ledger.snapshot()) as { orders: OrderResult[] };
+    const dump = JSON.parse(ledgerSnapshotText(ledger)) as { orders: OrderResult[] };
     const lastIndex = entries[entries.length - 1]?.index ?? snapshot?.meta.index ?? 0;
     return { orders: new Map(dump.orders.map((o) => [o.orderId, o])), commit, lastIndex };
   } finally {

@@ -4,6 +4,7 @@
  * seed replays exactly. Invariants are checked after every step; the client history is checked for
  * linearizability at the end of each run.
  */
+import { ledgerSnapshotText, restoreLedgerText } from '../../support/ledger-snapshot';
 import {
   parseConfChangeEntry,
   Raft,
@@ -280,7 +281,7 @@ class Simulation {
       },
       { hardState: d.hardState, snapshot: d.snapshot, entries: d.entries.slice(), config: node.baseConfig },
     );
-    node.ledger = d.snapshot ? LedgerStateMachine.restore(d.snapshot.data) : new LedgerStateMachine();
+    node.ledger = d.snapshot ? restoreLedgerText(d.snapshot.data) : new LedgerStateMachine();
     node.applied = d.snapshot?.meta.index ?? 0;
     node.inFlight = null;
     node.proposals.clear();
@@ -385,7 +386,7 @@ class Simulation {
         `${node.id}: snapshot at ${snap.meta.index} has term ${snap.meta.term}, committed ${known}`,
       );
     }
-    node.ledger = LedgerStateMachine.restore(snap.data);
+    node.ledger = restoreLedgerText(snap.data);
     node.applied = snap.meta.index;
     this.stats.snapshotsSent++;
   }
@@ -443,7 +444,7 @@ class Simulation {
   private maybeCompact(node: SimNode): void {
     const raft = node.raft!;
     if (node.applied - raft.status().snapshotIndex < this.compactEvery) return;
-    raft.compact(node.applied, node.ledger.snapshot());
+    raft.compact(node.applied, ledgerSnapshotText(node.ledger));
     const snap = raft.latestSnapshot()!;
     const d = node.durable;
     const oldSnapIndex = d.snapshot?.meta.index ?? 0;
@@ -807,9 +808,9 @@ class Simulation {
       throw new SimulationFailure(`cluster did not converge after faults stopped:\n  ${this.describeNodes()}`);
     }
     const members = this.members();
-    const reference = members[0]!.ledger.snapshot();
+    const reference = ledgerSnapshotText(members[0]!.ledger);
     for (const n of members) {
-      if (n.ledger.snapshot() !== reference)
+      if (ledgerSnapshotText(n.ledger) !== reference)
         throw new SimulationFailure(`${n.id}: ledger differs from ${members[0]!.id}`);
     }
     for (const [index, value] of this.committed) {

@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Entry, HardState, Snapshot } from '../../../raft-node/src/core';
 import { RaftStorage } from '../../../raft-node/src/storage';
+import { snapshotArgs } from '../../support/ledger-snapshot';
 
 /** What the storage should hold: the snapshot point, the entries after it and the hard state. */
 interface ModelState {
@@ -128,8 +129,8 @@ describe('RaftStorage against a model', () => {
                     : index === current.baseIndex
                       ? current.baseTerm
                       : (current.entries[index - current.baseIndex - 1] as Entry).term;
-                const snapshot: Snapshot = { meta: { index, term, config }, data: `snap-${index}` };
-                storage.saveSnapshot(snapshot);
+                const [snapshot, file] = snapshotArgs(dir, { index, term, config });
+                storage.saveSnapshot(snapshot, file);
                 current.entries = action.pastEnd > 0 ? [] : current.entries.slice(index - current.baseIndex);
                 current.baseIndex = index;
                 current.baseTerm = term;

@@ -4,13 +4,14 @@ import * as path from 'node:path';
 import {
   LOG_FILE,
   RaftStorage,
+  readSnapshotRecords,
   SNAPSHOT_FILE,
   StorageCorruptionError,
   SYNCED_MARK_FILE,
   WalDamagedError,
 } from '../../../raft-node/src/storage';
-import type { Entry, HardState, Snapshot } from '../../../raft-node/src/core';
-import { encodeSnapshot } from '../../../raft-node/src/storage/records';
+import type { Entry, HardState } from '../../../raft-node/src/core';
+import { snapshotArgs } from '../../support/ledger-snapshot';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -264,8 +265,8 @@ describe('RaftStorage', () => {
     storage.setHardState({ term: 1, vote: 'n1', commit: 8 });
     storage.sync();
     const sizeBefore = storage.logBytes;
-    const snapshot: Snapshot = { meta: { index: 6, term: 1, config }, data: '{"state":6}' };
-    storage.saveSnapshot(snapshot);
+    const [snapshot, file] = snapshotArgs(dir, { index: 6, term: 1, config });
+    storage.saveSnapshot(snapshot, file);
     expect(storage.firstIndex).toBe(7);
     expect(storage.term(6)).toBe(1);
     expect(storage.logBytes).toBeLessThan(sizeBefore);
@@ -285,14 +286,14 @@ describe('RaftStorage', () => {
     const storage = RaftStorage.open(dir);
     storage.append(range(1, 5, 1));
     storage.sync();
-    storage.saveSnapshot({ meta: { index: 20, term: 3, config }, data: 'leader-state' });
+    storage.saveSnapshot(...snapshotArgs(dir, { index: 20, term: 3, config }));
     expect(storage.lastIndex).toBe(20);
     storage.append([entry(21, 3)]);
     storage.sync();
-    storage.saveSnapshot({ meta: { index: 21, term: 4, config }, data: 'other' });
+    storage.saveSnapshot(...snapshotArgs(dir, { index: 21, term: 4, config }));
     expect(storage.lastIndex).toBe(21);
     expect(storage.term(21)).toBe(4);
-    expect(() => storage.saveSnapshot({ meta: { index: 5, term: 1, config }, data: '' })).toThrow('older than');
+    expect(() => storage.saveSnapshot(...snapshotArgs(dir, { index: 5, term: 1, config }))).toThrow('older than');
     // Entries the snapshot covers are committed: a matching one is skipped, a different term is refused.
     storage.append([entry(20, 3), entry(21, 4)]);
     expect(storage.lastIndex).toBe(21);
@@ -308,13 +309,13 @@ describe('RaftStorage', () => {
     const storage = RaftStorage.open(dir);
     storage.append(range(1, 3, 1));
     storage.sync();
-    storage.saveSnapshot({ meta: { index: 2, term: 1, config }, data: 'good' });
+    storage.saveSnapshot(...snapshotArgs(dir, { index: 2, term: 1, config }));
     storage.close();
     fs.writeFileSync(path.join(dir, `${SNAPSHOT_FILE}.tmp`), 'half a snap');
     fs.writeFileSync(path.join(dir, `${LOG_FILE}.tmp`), Buffer.from([1, 2, 3]));
 
     const reopened = reopen(dir);
-    expect(reopened.restored.snapshot?.data).toBe('good');
+    expect(reopened.restored.snapshot?.meta.index).toBe(2);
     expect(reopened.restored.entries).toEqual([entry(3, 1)]);
     expect(fs.readdirSync(dir).sort()).toEqual([LOG_FILE, SNAPSHOT_FILE, SYNCED_MARK_FILE]);
   });
@@ -326,10 +327,7 @@ describe('RaftStorage', () => {
     storage.setHardState({ term: 2, vote: null, commit: 9 });
     storage.close();
     // The crash: the snapshot was renamed into place, the log not yet rewritten.
-    fs.writeFileSync(
-      path.join(dir, SNAPSHOT_FILE),
-      encodeSnapshot({ meta: { index: 7, term: 2, config }, data: 's7' }),
-    );
+    fs.renameSync(snapshotArgs(dir, { index: 7, term: 2, config })[1], path.join(dir, SNAPSHOT_FILE));
 
     const recovered = reopen(dir);
     expect(recovered.restored.recovery.finishedCompaction).toBe(true);
@@ -342,14 +340,19 @@ describe('RaftStorage', () => {
     const dir = tempDir();
     const storage = RaftStorage.open(dir);
     storage.append(range(1, 3, 1));
-    storage.saveSnapshot({ meta: { index: 2, term: 1, config }, data: 'payload' });
+    storage.saveSnapshot(...snapshotArgs(dir, { index: 2, term: 1, config }));
     storage.close();
     const snapshotPath = path.join(dir, SNAPSHOT_FILE);
     const good = fs.readFileSync(snapshotPath);
+    // open() reads only the header and the trailer; the checksum over the state is checked where the state is
+    // read back (readSnapshotRecords, by the node's restore), so a flipped state byte is refused there.
     const flipped = Buffer.from(good);
-    flipped[flipped.length - 3] = (flipped[flipped.length - 3] as number) ^ 0x10;
+    const stateAt = good.indexOf('"state"');
+    flipped[stateAt + 2] = (flipped[stateAt + 2] as number) ^ 0x01;
     fs.writeFileSync(snapshotPath, flipped);
-    expect(() => RaftStorage.open(dir)).toThrow(`${snapshotPath}: corrupted data at byte offset 0: checksum mismatch`);
+    expect(() => [...readSnapshotRecords(snapshotPath, () => undefined)]).toThrow('checksum mismatch');
+    fs.writeFileSync(snapshotPath, good.subarray(0, good.length - 3));
+    expect(() => RaftStorage.open(dir)).toThrow(`${snapshotPath}: corrupted data at byte offset 0:`);
 
     fs.rmSync(snapshotPath);
     expect(() => RaftStorage.open(dir)).toThrow(
@@ -437,7 +440,7 @@ describe('RaftStorage: damaged synced data', () => {
     await storage.syncInBackground();
     expect(markOf()).toBe(BigInt(storage.logBytes));
     // Compaction replaces the log by a shorter file: the mark follows it down, and a reopen finds no damage.
-    storage.saveSnapshot({ meta: { index: 4, term: 1, config }, data: 'snap' });
+    storage.saveSnapshot(...snapshotArgs(dir, { index: 4, term: 1, config }));
     expect(markOf()).toBe(BigInt(storage.logBytes));
     storage.close();
     expect(reopen(dir).restored.entries).toEqual([entry(5, 1)]);

@@ -1,0 +1,269 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { SnapshotMessage, SnapshotMeta } from '../core';
+import type { NodeLogger } from '../logger';
+import { parseDescriptor, readSnapshotRecords, type SnapshotHeader } from '../storage';
+
+/*
+ * InstallSnapshot in chunks, outside the pure core. The core still emits and accepts one `Snapshot` message, but its
+ * data is only the descriptor {sha256, bytes} of the snapshot file (storage/snapshot-stream.ts). The node turns an
+ * outgoing Snapshot into a chunked transfer of the file (the Raft paper's offset/data/done), and on the receiving
+ * side steps the Snapshot into its core only once every byte is on disk and the checksum verified.
+ *
+ * Flow control: one chunk in flight per follower; the next is read from the file when the previous is acked, so
+ * neither side ever holds more than one chunk. The sender holds the file open, so a newer snapshot renamed over it
+ * meanwhile does not disturb the transfer (POSIX keeps the old inode alive).
+ *
+ * Restart: the receiver keeps no transfer state across a restart; a chunk that does not continue the transfer it
+ * has is answered with the offset it needs (0 when it has none), and the sender resumes from there. A transfer
+ * whose acks stop is dropped after STALL_MS; the core resends its Snapshot after an election timeout, which starts
+ * a new one.
+ */
+
+export interface SnapshotChunkMessage {
+  type: 'SnapshotChunk';
+  from: string;
+  to: string;
+  term: number;
+  meta: SnapshotMeta;
+  sha256: string;
+  bytes: number;
+  offset: number;
+  /** base64 of the file's bytes [offset, offset + length). */
+  data: string;
+  done: boolean;
+}
+
+export interface SnapshotAckMessage {
+  type: 'SnapshotAck';
+  from: string;
+  to: string;
+  term: number;
+  sha256: string;
+  /** The offset the receiver needs next (bytes when it has the whole file). */
+  next: number;
+  /** Set when the receiver refused the transfer (a checksum mismatch, a malformed chunk). */
+  error?: string;
+}
+
+export type SnapshotTransferMessage = SnapshotChunkMessage | SnapshotAckMessage;
+
+const STALL_MS = 5_000;
+
+interface OutgoingTransfer {
+  fd: number;
+  message: SnapshotMessage;
+  sha256: string;
+  bytes: number;
+  lastProgress: number;
+}
+
+export class SnapshotSender {
+  private readonly transfers = new Map<string, OutgoingTransfer>();
+
+  constructor(
+    private readonly opts: {
+      chunkBytes: number;
+      /** The file of the core's latest snapshot (the one its Snapshot messages describe). */
+      snapshotPath: string;
+      send(m: SnapshotChunkMessage): void;
+      logger: NodeLogger;
+    },
+  ) {}
+
+  /** Starts (or keeps going) the transfer a core Snapshot message asks for. */
+  start(message: SnapshotMessage): void {
+    const { sha256, bytes } = parseDescriptor(message.snapshot.data);
+    const current = this.transfers.get(message.to);
+    if (current?.sha256 === sha256 && Date.now() - current.lastProgress < STALL_MS) return;
+    this.stop(message.to);
+    const fd = fs.openSync(this.opts.snapshotPath, 'r');
+    const size = fs.fstatSync(fd).size;
+    if (size !== bytes) {
+      // Not expected (the file and the core's snapshot change together); the core resends after a timeout.
+      fs.closeSync(fd);
+      this.opts.logger.warn('snapshot file does not match the core snapshot; not sending', { size, bytes });
+      return;
+    }
+    const transfer = { fd, message, sha256, bytes, lastProgress: Date.now() };
+    this.transfers.set(message.to, transfer);
+    this.opts.logger.info('sending snapshot', { to: message.to, index: message.snapshot.meta.index, bytes });
+    this.sendChunk(transfer, 0);
+  }
+
+  onAck(ack: SnapshotAckMessage): void {
+    const transfer = this.transfers.get(ack.from);
+    if (!transfer || transfer.sha256 !== ack.sha256) return;
+    transfer.lastProgress = Date.now();
+    if (ack.error !== undefined) {
+      this.opts.logger.warn('follower refused the snapshot', { to: ack.from, error: ack.error });
+      this.stop(ack.from);
+    } else if (ack.next >= transfer.bytes) {
+      this.opts.logger.info('snapshot sent', { to: ack.from, bytes: transfer.bytes });
+      this.stop(ack.from);
+    } else {
+      this.sendChunk(transfer, ack.next);
+    }
+  }
+
+  stop(peer: string): void {
+    const transfer = this.transfers.get(peer);
+    if (!transfer) return;
+    fs.closeSync(transfer.fd);
+    this.transfers.delete(peer);
+  }
+
+  stopAll(): void {
+    for (const peer of [...this.transfers.keys()]) this.stop(peer);
+  }
+
+  private sendChunk(t: OutgoingTransfer, offset: number): void {
+    const length = Math.max(0, Math.min(this.opts.chunkBytes, t.bytes - offset));
+    const buf = Buffer.allocUnsafe(length);
+    for (let got = 0; got < length;) {
+      const n = fs.readSync(t.fd, buf, got, length - got, offset + got);
+      if (n === 0) throw new Error(`snapshot file ended at byte ${offset + got} of ${t.bytes}`);
+      got += n;
+    }
+    const m = t.message;
+    this.opts.send({
+      type: 'SnapshotChunk',
+      from: m.from,
+      to: m.to,
+      term: m.term,
+      meta: m.snapshot.meta,
+      sha256: t.sha256,
+      bytes: t.bytes,
+      offset,
+      data: buf.toString('base64'),
+      done: offset + length >= t.bytes,
+    });
+  }
+}
+
+interface IncomingTransfer {
+  fd: number;
+  from: string;
+  sha256: string;
+  bytes: number;
+  received: number;
+}
+
+/** Receives chunks into a temp file; a verified file becomes a core Snapshot message (deliver). */
+export class SnapshotReceiver {
+  private current: IncomingTransfer | null = null;
+  /** Verified files waiting for the core to accept and install them, by sha256. */
+  private readonly verified = new Map<string, string>();
+
+  constructor(
+    private readonly opts: {
+      self: string;
+      /** The temp file chunks are written to. */
+      receivePath: string;
+      send(m: SnapshotAckMessage): void;
+      /** Hands the verified snapshot to the core. */
+      deliver(m: SnapshotMessage): void;
+      logger: NodeLogger;
+    },
+  ) {}
+
+  onChunk(c: SnapshotChunkMessage): void {
+    const ack = (next: number, error?: string) =>
+      this.opts.send({
+        type: 'SnapshotAck',
+        from: this.opts.self,
+        to: c.from,
+        term: c.term,
+        sha256: c.sha256,
+        next,
+        ...(error !== undefined ? { error } : {}),
+      });
+    if (c.offset === 0) this.begin(c);
+    const t = this.current;
+    if (!t || t.sha256 !== c.sha256 || t.from !== c.from || t.received !== c.offset) {
+      ack(t && t.sha256 === c.sha256 && t.from === c.from ? t.received : 0);
+      return;
+    }
+    const data = Buffer.from(c.data, 'base64');
+    if (t.received + data.length > t.bytes || (c.done && t.received + data.length !== t.bytes)) {
+      this.abandon();
+      ack(0, `chunk at ${c.offset} of ${data.length} bytes does not fit a ${t.bytes}-byte snapshot`);
+      return;
+    }
+    for (let done = 0; done < data.length;) {
+      done += fs.writeSync(t.fd, data, done, data.length - done, t.received + done);
+    }
+    t.received += data.length;
+    if (!c.done) return ack(t.received);
+    const error = this.finish(t, c);
+    ack(error === undefined ? t.bytes : 0, error);
+  }
+
+  /** The verified file holding the snapshot `data` describes, taken out of the waiting set. */
+  takeVerified(data: string): string | undefined {
+    const { sha256 } = parseDescriptor(data);
+    const file = this.verified.get(sha256);
+    this.verified.delete(sha256);
+    for (const other of this.verified.values()) fs.rmSync(other, { force: true });
+    this.verified.clear();
+    return file;
+  }
+
+  close(): void {
+    this.abandon();
+  }
+
+  private begin(c: SnapshotChunkMessage): void {
+    this.abandon();
+    this.current = {
+      fd: fs.openSync(this.opts.receivePath, 'w'),
+      from: c.from,
+      sha256: c.sha256,
+      bytes: c.bytes,
+      received: 0,
+    };
+  }
+
+  /** Syncs and verifies the whole file (checksum and every record's shape); the reason on failure. */
+  private finish(t: IncomingTransfer, c: SnapshotChunkMessage): string | undefined {
+    fs.fsyncSync(t.fd);
+    fs.closeSync(t.fd);
+    this.current = null;
+    try {
+      const checkHeader = (h: SnapshotHeader) => {
+        if (h.index !== c.meta.index || h.term !== c.meta.term) {
+          throw new Error(`the file is snapshot ${h.index}/${h.term}, the chunks said ${c.meta.index}/${c.meta.term}`);
+        }
+      };
+      for (const _record of readSnapshotRecords(this.opts.receivePath, checkHeader, c.sha256)) {
+        // Reading to the end checks the trailer's sha256 against the bytes and the sender's descriptor.
+      }
+    } catch (error) {
+      fs.rmSync(this.opts.receivePath, { force: true });
+      this.opts.logger.warn('refused a snapshot that failed verification', {
+        from: c.from,
+        error: (error as Error).message,
+      });
+      return (error as Error).message;
+    }
+    const file = path.join(path.dirname(this.opts.receivePath), `snapshot.${c.sha256.slice(0, 16)}.tmp`);
+    fs.renameSync(this.opts.receivePath, file);
+    this.verified.set(c.sha256, file);
+    this.opts.logger.info('received snapshot', { from: c.from, index: c.meta.index, bytes: c.bytes });
+    this.opts.deliver({
+      type: 'Snapshot',
+      from: c.from,
+      to: this.opts.self,
+      term: c.term,
+      snapshot: { meta: c.meta, data: JSON.stringify({ sha256: c.sha256, bytes: c.bytes }) },
+    });
+    return undefined;
+  }
+
+  private abandon(): void {
+    if (!this.current) return;
+    fs.closeSync(this.current.fd);
+    fs.rmSync(this.opts.receivePath, { force: true });
+    this.current = null;
+  }
+}

@@ -1,0 +1,270 @@
+/*
+ * The snapshot file, written and read as a stream of records so that no string or buffer ever holds the whole
+ * state (a JSON string of the ledger passes V8's maximum string length near 1.6 M orders).
+ *
+ *   offset 0   8 bytes  magic "RAFTSNP2"
+ *   then       records: u32 LE body length (at most MAX_SNAPSHOT_RECORD_BYTES), body = UTF-8 JSON
+ *              record 1      header  {kind: 'snapshot', version: 2, clusterId, index, term, config, members}
+ *              records 2..n  the state machine's records (ledger/state-machine.ts: head, orders…, positions…)
+ *              last record   trailer {kind: 'trailer', records: n, sha256}: n counts the records before it, sha256
+ *                            (hex) covers every byte before the trailer's length prefix, magic included
+ *
+ * The same bytes are what InstallSnapshot sends, in byte ranges (server/snapshot-transfer.ts); the receiver keeps
+ * them in a temp file and installs only after reading them back with the checksum verified. The trailer's sha256
+ * names the snapshot in the core (Snapshot.data is the small descriptor {sha256, bytes}, never the state).
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import { z } from 'zod';
+import type { ClusterConfig, Snapshot } from '../core';
+
+export const SNAPSHOT_STREAM_MAGIC = Buffer.from('RAFTSNP2', 'ascii');
+export const MAX_SNAPSHOT_RECORD_BYTES = 64 * 1024 * 1024;
+const SNAPSHOT_STREAM_VERSION = 2;
+
+export interface SnapshotHeader {
+  clusterId: string | null;
+  index: number;
+  term: number;
+  config: ClusterConfig;
+  /** The node layer's member addresses (nodeId → address), opaque here. */
+  members: Record<string, unknown>;
+}
+
+export interface SnapshotFileInfo {
+  header: SnapshotHeader;
+  sha256: string;
+  /** Size of the file in bytes. */
+  bytes: number;
+}
+
+const HeaderSchema = z
+  .object({
+    kind: z.literal('snapshot'),
+    version: z.literal(SNAPSHOT_STREAM_VERSION),
+    clusterId: z.string().nullable(),
+    index: z.number().int().nonnegative(),
+    term: z.number().int().nonnegative(),
+    config: z.object({ voters: z.array(z.string()), learners: z.array(z.string()) }).strict(),
+    members: z.record(z.string(), z.unknown()),
+  })
+  .strict();
+
+const TrailerSchema = z
+  .object({
+    kind: z.literal('trailer'),
+    records: z.number().int().positive(),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  })
+  .strict();
+
+export const SnapshotDescriptorSchema = z
+  .object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int().positive() })
+  .strict();
+export type SnapshotDescriptor = z.infer<typeof SnapshotDescriptorSchema>;
+
+export class SnapshotFormatError extends Error {
+  constructor(
+    readonly file: string,
+    detail: string,
+  ) {
+    super(`${file}: not a valid snapshot: ${detail}`);
+    this.name = 'SnapshotFormatError';
+  }
+}
+
+/** The core's view of a snapshot file: its meta, and a descriptor naming the bytes instead of the state itself. */
+export function coreSnapshot(info: SnapshotFileInfo): Snapshot {
+  const { index, term, config } = info.header;
+  const descriptor: SnapshotDescriptor = { sha256: info.sha256, bytes: info.bytes };
+  return { meta: { index, term, config }, data: JSON.stringify(descriptor) };
+}
+
+export function parseDescriptor(data: string): SnapshotDescriptor {
+  let json: unknown;
+  try {
+    json = JSON.parse(data);
+  } catch {
+    json = undefined;
+  }
+  const parsed = SnapshotDescriptorSchema.safeParse(json);
+  if (!parsed.success) throw new Error(`snapshot data is not a {sha256, bytes} descriptor: ${data.slice(0, 100)}`);
+  return parsed.data;
+}
+
+/**
+ * Writes header, records and trailer to `file` one record at a time, then fsyncs it. The caller renames it into
+ * place (RaftStorage.saveSnapshot) so a reader never sees half a snapshot.
+ */
+export function writeSnapshotFile(file: string, header: SnapshotHeader, records: Iterable<string>): SnapshotFileInfo {
+  const hash = createHash('sha256');
+  const fd = fs.openSync(file, 'w');
+  let position = 0;
+  const put = (bytes: Buffer, hashed: boolean) => {
+    for (let done = 0; done < bytes.length;) {
+      done += fs.writeSync(fd, bytes, done, bytes.length - done, position + done);
+    }
+    position += bytes.length;
+    if (hashed) hash.update(bytes);
+  };
+  const putRecord = (json: string, hashed = true) => {
+    const body = Buffer.from(json, 'utf8');
+    if (body.length > MAX_SNAPSHOT_RECORD_BYTES) {
+      throw new Error(`snapshot record of ${body.length} bytes exceeds ${MAX_SNAPSHOT_RECORD_BYTES}`);
+    }
+    const length = Buffer.allocUnsafe(4);
+    length.writeUInt32LE(body.length, 0);
+    put(length, hashed);
+    put(body, hashed);
+  };
+  try {
+    put(SNAPSHOT_STREAM_MAGIC, true);
+    putRecord(JSON.stringify({ kind: 'snapshot', version: SNAPSHOT_STREAM_VERSION, ...header }));
+    let count = 1;
+    for (const record of records) {
+      putRecord(record);
+      count += 1;
+    }
+    const sha256 = hash.digest('hex');
+    putRecord(JSON.stringify({ kind: 'trailer', records: count, sha256 }), false);
+    fs.fsyncSync(fd);
+    return { header, sha256, bytes: position };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Reads records one by one with small positioned reads; the caller decides what to hash. */
+class RecordReader {
+  private readonly fd: number;
+  readonly size: number;
+  offset = SNAPSHOT_STREAM_MAGIC.length;
+
+  constructor(readonly file: string) {
+    this.fd = fs.openSync(file, 'r');
+    this.size = fs.fstatSync(this.fd).size;
+    const magic = this.read(0, SNAPSHOT_STREAM_MAGIC.length);
+    if (!magic.equals(SNAPSHOT_STREAM_MAGIC)) {
+      this.close();
+      throw new SnapshotFormatError(file, 'bad magic');
+    }
+  }
+
+  read(at: number, length: number): Buffer {
+    if (at + length > this.size) throw new SnapshotFormatError(this.file, `truncated at byte ${this.size}`);
+    const buf = Buffer.allocUnsafe(length);
+    for (let got = 0; got < length;) {
+      const n = fs.readSync(this.fd, buf, got, length - got, at + got);
+      if (n === 0) throw new SnapshotFormatError(this.file, `truncated at byte ${at + got}`);
+      got += n;
+    }
+    return buf;
+  }
+
+  /** The next record's length prefix and body bytes, or undefined at the end of the file. */
+  next(): { prefix: Buffer; body: Buffer; at: number } | undefined {
+    if (this.offset >= this.size) return undefined;
+    const at = this.offset;
+    const prefix = this.read(at, 4);
+    const length = prefix.readUInt32LE(0);
+    if (length > MAX_SNAPSHOT_RECORD_BYTES) {
+      throw new SnapshotFormatError(this.file, `implausible record length ${length} at byte ${at}`);
+    }
+    const body = this.read(at + 4, length);
+    this.offset = at + 4 + length;
+    return { prefix, body, at };
+  }
+
+  /** Skips the next record's body (header and trailer lookups need no hashing). */
+  skip(): number {
+    const at = this.offset;
+    const length = this.read(at, 4).readUInt32LE(0);
+    this.offset = at + 4 + length;
+    return at;
+  }
+
+  close(): void {
+    fs.closeSync(this.fd);
+  }
+}
+
+function parseJson(file: string, body: Buffer, at: number): unknown {
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new SnapshotFormatError(file, `record at byte ${at} is not JSON`);
+  }
+}
+
+function parseHeader(file: string, json: unknown): SnapshotHeader {
+  const parsed = HeaderSchema.safeParse(json);
+  if (!parsed.success) throw new SnapshotFormatError(file, `bad header record: ${parsed.error.message}`);
+  const { kind: _kind, version: _version, ...header } = parsed.data;
+  return header;
+}
+
+function parseTrailer(file: string, json: unknown): z.infer<typeof TrailerSchema> {
+  const parsed = TrailerSchema.safeParse(json);
+  if (!parsed.success) throw new SnapshotFormatError(file, `bad trailer record: ${parsed.error.message}`);
+  return parsed.data;
+}
+
+/** Header and trailer only (no checksum pass): what RaftStorage.open needs to know without reading the state. */
+export function readSnapshotInfo(file: string): SnapshotFileInfo {
+  const reader = new RecordReader(file);
+  try {
+    const first = reader.next();
+    if (!first) throw new SnapshotFormatError(file, 'no header record');
+    const header = parseHeader(file, parseJson(file, first.body, first.at));
+    let lastAt = first.at;
+    while (reader.offset < reader.size) lastAt = reader.skip();
+    reader.offset = lastAt;
+    const last = reader.next()!;
+    const trailer = parseTrailer(file, parseJson(file, last.body, last.at));
+    return { header, sha256: trailer.sha256, bytes: reader.size };
+  } finally {
+    reader.close();
+  }
+}
+
+/**
+ * The state machine's records (parsed JSON, header and trailer excluded), read one at a time. The checksum and the
+ * record count are checked when the trailer is reached, so a consumer must finish the iteration before trusting
+ * what it built (LedgerStateMachine.restoreFrom does). `expectedSha256` also binds the bytes to a descriptor.
+ */
+export function* readSnapshotRecords(
+  file: string,
+  onHeader: (header: SnapshotHeader) => void,
+  expectedSha256?: string,
+): Generator<unknown> {
+  const reader = new RecordReader(file);
+  try {
+    const hash = createHash('sha256').update(SNAPSHOT_STREAM_MAGIC);
+    let count = 0;
+    for (let record = reader.next(); record; record = reader.next()) {
+      const json = parseJson(file, record.body, record.at);
+      if (reader.offset === reader.size) {
+        const trailer = parseTrailer(file, json);
+        const sha256 = hash.digest('hex');
+        if (trailer.sha256 !== sha256 || (expectedSha256 !== undefined && expectedSha256 !== sha256)) {
+          throw new SnapshotFormatError(
+            file,
+            `checksum mismatch: the bytes hash to ${sha256}, the trailer says ${trailer.sha256}` +
+              (expectedSha256 !== undefined ? `, the sender said ${expectedSha256}` : ''),
+          );
+        }
+        if (trailer.records !== count) {
+          throw new SnapshotFormatError(file, `${count} records, the trailer says ${trailer.records}`);
+        }
+        return;
+      }
+      hash.update(record.prefix).update(record.body);
+      count += 1;
+      if (count === 1) onHeader(parseHeader(file, json));
+      else yield json;
+    }
+    throw new SnapshotFormatError(file, 'no trailer record');
+  } finally {
+    reader.close();
+  }
+}
