@@ -14,4 +14,22 @@ export default tseslint.config(
       eqeqeq: ['error', 'always'],
     },
   },
+  {
+    // Product code (everything outside test/) never depends on test code: what the product needs lives
+    // in the product, and a test may then import it.
+    ignores: ['test/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '(^|/)test/',
+              message: 'product code must not import from test/ — move what it needs into the product',
+            },
+          ],
+        },
+      ],
+    },
+  },
 );

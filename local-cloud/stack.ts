@@ -7,7 +7,7 @@ import { startSqs } from './emulators/sqs';
 import { startLocalRuntime, type LocalRuntime } from './runtime';
 import { CloudWatchLogSink } from './runtime/log-sink';
 import { deployTemplate, type Deployment } from './deploy/deploy';
-import { RaftNodes } from './raft-nodes';
+import { RaftCluster } from './raft-cluster';
 import { appendRecords, QueueRecorder, recordFiles, type RecordedMessage } from './records';
 import { readStack, synthesize } from './deploy/synth';
 
@@ -63,7 +63,7 @@ export interface StackInfo {
 export interface EmbeddedStack {
   info: StackInfo;
   edge: Edge;
-  raft: RaftNodes;
+  raft: RaftCluster;
   deployment: Deployment;
   runtime: LocalRuntime;
   sqs: SQSClient;
@@ -86,11 +86,15 @@ export async function startEmbeddedStack(opts: EmbeddedStackOptions): Promise<Em
     for (const c of cleanups.reverse()) await c().catch((err: unknown) => log(`stop: ${(err as Error).message}`));
   };
   try {
-    const raft = await RaftNodes.create({ dir: join(dataDir, 'raft'), ...(opts.raftEnv ? { env: opts.raftEnv } : {}) });
+    const raft = await RaftCluster.create({
+      dir: join(dataDir, 'raft'),
+      secret: 'generate',
+      ...(opts.raftEnv ? { env: opts.raftEnv } : {}),
+    });
     const outdir = opts.assemblyDir ?? join(dataDir, 'cdk.out');
     const context = embeddedContext({
       raftMembers: raft.httpUrls.join(','),
-      raftAuthSecret: raft.secret,
+      raftAuthSecret: raft.secret ?? '',
       feedEnabled: opts.feed ? 'true' : 'false',
       ...(opts.feed
         ? { feedTicksPerSecond: String(opts.feed.ticksPerSecond), feedSymbols: opts.feed.symbols.join(',') }
@@ -136,7 +140,7 @@ export async function startEmbeddedStack(opts: EmbeddedStackOptions): Promise<Em
     const deployment = await deployTemplate({
       outdir,
       stack: readStack(outdir, STACK_NAME),
-      environmentOverrides: { RAFT_MEMBERS: raft.httpUrls.join(','), RAFT_AUTH_SECRET: raft.secret },
+      environmentOverrides: { RAFT_MEMBERS: raft.httpUrls.join(','), RAFT_AUTH_SECRET: raft.secret ?? '' },
     });
     log(
       `deployed ${Object.keys(deployment.resources).length} resources: ${Object.keys(deployment.functions).length} functions, ` +

@@ -61,7 +61,7 @@ export class StatusTracker {
     private readonly sqs: SQSClient,
     private readonly raft: {
       nodes: { id: string; httpUrl: string }[];
-      status(n: { id: string; httpUrl: string }): Promise<NodeStatus>;
+      status(id: string): Promise<NodeStatus>;
     },
   ) {}
 
@@ -113,7 +113,7 @@ export class StatusTracker {
       this.raft.nodes.map(async (n) => ({
         id: n.id,
         url: n.httpUrl,
-        status: await this.raft.status(n).catch(() => undefined),
+        status: await this.raft.status(n.id).catch(() => undefined),
       })),
     );
     return {

@@ -28,6 +28,7 @@ import { putTicks, TickSource } from './lib/tick-driver';
 import { cpuMsBetween, PROCESS_KINDS, sampleProcessTree, type ProcessKind, type TreeSample } from './lib/process-cpu';
 import { Progress } from './lib/progress';
 import { readCommandRecords, verifyPipeline } from './lib/verify-pipeline';
+import { clusterReader } from './targets/remote-raft';
 import { printReport } from './verify';
 
 const command = defineCommand({
@@ -238,7 +239,10 @@ async function main({ argv }: CommandContext): Promise<number> {
     }
     progress.update(args.rates.length, 'verifying the whole run');
     log('verifying the whole run…');
-    const report = await verifyPipeline(stack.info, stack.sqs, stack.raft.reader(), { settleTimeoutMs: 300_000, log });
+    const report = await verifyPipeline(stack.info, stack.sqs, clusterReader(stack.raft), {
+      settleTimeoutMs: 300_000,
+      log,
+    });
     progress.stop();
     process.stdout.write(
       `\nbench results (${args.seconds} s per rate, ${args.shards} shard(s), ${SYMBOLS.length} symbols, strategy ${args.strategy}):\n${rows.join('\n')}\n`,

@@ -13,6 +13,7 @@ import { defineCommand, runCommand, type CommandContext } from '../shared/proces
 import { startEmbeddedStack, type EmbeddedStack } from '../local-cloud/stack';
 import { renderStatus, StatusTracker, statusLine } from '../local-cloud/status';
 import { verifyPipeline } from './lib/verify-pipeline';
+import { clusterReader } from './targets/remote-raft';
 import { printReport } from './verify';
 
 const command = defineCommand({
@@ -125,7 +126,7 @@ async function main({ argv, signal }: CommandContext): Promise<number> {
       if (args.verify) {
         log('stopping the feed and verifying…');
         await stack.runtime.stopSchedules();
-        const report = await verifyPipeline(stack.info, stack.sqs, stack.raft.reader(), { log });
+        const report = await verifyPipeline(stack.info, stack.sqs, clusterReader(stack.raft), { log });
         printReport(report);
         code = report.ok ? 0 : 1;
       }

@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import { defineCommand, runCommand } from '../shared/process/cli';
-import { RaftNodes } from '../local-cloud/raft-nodes';
+import { RaftCluster } from '../local-cloud/raft-cluster';
 import { stackInfoFile, type StackInfo } from '../local-cloud/stack';
 import { verifyPipeline, type RaftReader, type VerifyReport } from './lib/verify-pipeline';
 import {
@@ -25,7 +25,7 @@ import {
   TargetError,
   type RemoteTarget,
 } from './targets/deployed-stack';
-import { httpApiReader, raftMembersReader } from './targets/remote-raft';
+import { clusterReader, httpApiReader, raftMembersReader } from './targets/remote-raft';
 import { createSignedFetch } from './targets/signed-fetch';
 
 const command = defineCommand({
@@ -72,10 +72,10 @@ async function verifyEmbedded(dataDir: string, settleMs: number, log: (l: string
     AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'test',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   });
-  const raft = RaftNodes.plan({ dir: join(dataDir, 'raft') });
+  const raft = clusterReader(RaftCluster.open({ dir: join(dataDir, 'raft') }));
   const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
   try {
-    return await verifyPipeline(info, sqs, raft.reader(), { settleTimeoutMs: settleMs, log });
+    return await verifyPipeline(info, sqs, raft, { settleTimeoutMs: settleMs, log });
   } finally {
     sqs.destroy();
   }

@@ -5,7 +5,8 @@ import { join, resolve } from 'node:path';
 import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { RaftNodes } from '../../local-cloud/raft-nodes';
+import { RaftCluster } from '../../local-cloud/raft-cluster';
+import { clusterReader } from '../../tools/targets/remote-raft';
 import { readRecords, recordFiles } from '../../local-cloud/records';
 import { stackInfoFile, type StackInfo } from '../../local-cloud/stack';
 import { putTicks, TickSource } from '../../tools/lib/tick-driver';
@@ -80,8 +81,8 @@ describe('embedded cloud end to end (npm start as a process)', () => {
         }),
       );
 
-      const raft = RaftNodes.plan({ dir: join(dataDir, 'raft') });
-      const report = await verifyPipeline(info, sqs, raft.reader(), { settleTimeoutMs: 90_000 });
+      const raft = clusterReader(RaftCluster.open({ dir: join(dataDir, 'raft') }));
+      const report = await verifyPipeline(info, sqs, raft, { settleTimeoutMs: 90_000 });
       expect(report.problems).toEqual([]);
       expect(report.ok).toBe(true);
       expect(report.counts.commands).toBeGreaterThan(0);

@@ -5,7 +5,7 @@ import { startEdge, type Edge } from '../../local-cloud/edge';
 import { runLoad } from '../../tools/load';
 import { runVerify } from '../../tools/verify';
 import { deployTemplate, type Deployment } from '../../local-cloud/deploy/deploy';
-import { RaftNodes } from '../../local-cloud/raft-nodes';
+import { RaftCluster } from '../../local-cloud/raft-cluster';
 import { embeddedContext, STACK_NAME } from '../../local-cloud/stack';
 import { readStack, synthesize } from '../../local-cloud/deploy/synth';
 import { startLocalRuntime, type LocalRuntime } from '../../local-cloud/runtime';
@@ -22,13 +22,13 @@ describe('load and verify against a deployed stack, resolved by flags', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'targets-'));
   const env = { ...process.env };
   let edge: Edge;
-  let raft: RaftNodes;
+  let raft: RaftCluster;
   let deployment: Deployment;
   let runtime: LocalRuntime;
   let logs: CloudWatchLogSink;
 
   beforeAll(async () => {
-    raft = await RaftNodes.create({ dir: join(dataDir, 'raft') });
+    raft = await RaftCluster.create({ dir: join(dataDir, 'raft'), secret: 'generate' });
     const outdir = join(dataDir, 'cdk.out');
     [edge] = await Promise.all([
       startEdge({ port: 0, dataDir }),
@@ -37,7 +37,7 @@ describe('load and verify against a deployed stack, resolved by flags', () => {
         outdir,
         context: embeddedContext({
           raftMembers: raft.httpUrls.join(','),
-          raftAuthSecret: raft.secret,
+          raftAuthSecret: raft.secret!,
           feedEnabled: 'false',
         }),
       }),
@@ -98,7 +98,7 @@ describe('load and verify against a deployed stack, resolved by flags', () => {
   };
 
   it('load --direct puts every tick on the stream; verify drains the events and every check holds', async () => {
-    process.env.RAFT_AUTH_SECRET = raft.secret;
+    process.env.RAFT_AUTH_SECRET = raft.secret!;
     const lines: string[] = [];
     const load = await runLoad(
       [...flags(), '--direct', '--rate', '200', '--seconds', '8', '--symbols', 'AAA,BBB'],
@@ -131,7 +131,7 @@ describe('load and verify against a deployed stack, resolved by flags', () => {
     await expect(runVerify([...flags(), '--data-dir', dataDir, '--settle', '5'], (l) => lines.push(l))).rejects.toThrow(
       /answered 401/,
     );
-    process.env.RAFT_AUTH_SECRET = raft.secret;
+    process.env.RAFT_AUTH_SECRET = raft.secret!;
   }, 120_000);
 
   it('says which Raft members it cannot reach (compose names seen from the host) when there is no HTTP API to fall back on', async () => {

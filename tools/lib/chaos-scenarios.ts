@@ -6,6 +6,7 @@ import { embeddedContext, startEmbeddedStack, STACK_NAME, type EmbeddedStack } f
 import { synthesize } from '../../local-cloud/deploy/synth';
 import { putTicks, TickSource } from './tick-driver';
 import { verifyPipeline, type VerifyReport } from './verify-pipeline';
+import { clusterReader } from '../targets/remote-raft';
 
 export const SCENARIOS = [
   'pause-leader',
@@ -34,9 +35,9 @@ const scenarios: Record<ScenarioName, Scenario> = {
       while (running()) {
         const leader = await stack.raft.leader();
         note(`SIGSTOP ${leader.id} (leader)`);
-        await stack.raft.signal(leader, 'SIGSTOP');
+        await stack.raft.kill(leader.id, 'SIGSTOP');
         await sleep(2500);
-        await stack.raft.signal(leader, 'SIGCONT');
+        await stack.raft.kill(leader.id, 'SIGCONT');
         note(`SIGCONT ${leader.id}`);
         await sleep(4000);
       }
@@ -60,7 +61,7 @@ const scenarios: Record<ScenarioName, Scenario> = {
       for (let round = 0; running(); round++) {
         const leader = await raft.leader();
         note(`SIGKILL ${leader.id} (leader)`);
-        await raft.signal(leader, 'SIGKILL');
+        await raft.kill(leader.id, 'SIGKILL');
         await sleep(1000);
         raft.spawn(leader, round === 0 ? { CHAOS_ENABLED: 'true', CHAOS_EXIT_ON_LEADER: 'true' } : {});
         note(`restarted ${leader.id}${round === 0 ? ' with CHAOS_EXIT_ON_LEADER' : ''}`);
@@ -189,14 +190,15 @@ export async function runScenario(name: ScenarioName, opts: ChaosOptions, assemb
     opts.log(`[${name}] load done: ${sent} ticks in ${opts.seconds} s; healing and verifying…`);
     // Heal: every node running, none with per-run chaos flags, so verify reads all three.
     for (const node of stack.raft.nodes) {
-      if (stack.raft.isRunning(node) && Object.keys(node.extraEnv).length > 0) await stack.raft.signal(node, 'SIGTERM');
+      if (stack.raft.isRunning(node) && Object.keys(node.extraEnv).length > 0)
+        await stack.raft.kill(node.id, 'SIGTERM');
       if (!stack.raft.isRunning(node)) {
         stack.raft.spawn(node);
         note(`restarted ${node.id} for verify`);
       }
     }
-    for (const node of stack.raft.nodes) await stack.raft.waitReady(node);
-    const report = await verifyPipeline(stack.info, stack.sqs, stack.raft.reader(), {
+    for (const node of stack.raft.nodes) await stack.raft.waitReady(node.id);
+    const report = await verifyPipeline(stack.info, stack.sqs, clusterReader(stack.raft), {
       settleTimeoutMs: 120_000,
       log: (l) => opts.log(`[${name}] ${l}`),
     });

@@ -15,7 +15,7 @@ import { deriveApiToken } from '../../shared/raft-client/auth';
 import type { NodeStatus } from '../../shared/raft-client/types';
 import { runLoad } from '../load';
 import { runVerify } from '../verify';
-import { waitFor } from '../../local-cloud/raft-nodes';
+import { waitFor } from '../../shared/util/wait';
 import { TARGET_ARG_OPTIONS } from './deployed-stack';
 
 const run = promisify(execFile);

@@ -1,5 +1,5 @@
 import { deriveApiToken } from '../../../shared/raft-client/auth';
-import { startRaftCluster, type RaftCluster } from '../../support/raft-cluster';
+import { startRaftCluster, type RaftCluster } from '../../../local-cloud/raft-cluster';
 
 /**
  * Issue 5 §2 over real sockets: with RAFT_AUTH_SECRET set, every endpoint but the health checks refuses
@@ -46,7 +46,7 @@ describe('authenticated Raft API', () => {
   };
 
   beforeAll(async () => {
-    cluster = await startRaftCluster({ env: { RAFT_AUTH_SECRET: SECRET } });
+    cluster = await startRaftCluster({ secret: SECRET });
     leader = await cluster.leaderUrl();
   });
   afterAll(async () => {

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startRaftCluster, type RaftCluster } from '../../support/raft-cluster';
+import { startRaftCluster, type RaftCluster } from '../../../local-cloud/raft-cluster';
 import { expectReplicasHoldAcknowledged, startOrderLoad } from './order-load';
 
 /**
@@ -27,7 +27,7 @@ describe('three-node cluster under process faults', () => {
   });
 
   test('acknowledged orders survive kill -9, SIGSTOP and a snapshot join, exactly once with gap-free seqs', async () => {
-    cluster = await startRaftCluster({ dataDir, env: { RAFT_SNAPSHOT_THRESHOLD: '50' } });
+    cluster = await startRaftCluster({ dir: dataDir, env: { RAFT_SNAPSHOT_THRESHOLD: '50' } });
     const load = startOrderLoad(cluster.httpUrls);
     await sleep(1_500);
 
@@ -55,7 +55,7 @@ describe('three-node cluster under process faults', () => {
     expect(st.members.filter((m) => m.voter).map((m) => m.id)).toHaveLength(4);
 
     // No node may have died on its own along the way (a crash would also freeze its durable state).
-    expect(cluster.nodes.map((n) => [n.id, n.process.exitCode, n.process.signalCode])).toEqual(
+    expect(cluster.nodes.map((n) => [n.id, n.process?.exitCode, n.process?.signalCode])).toEqual(
       cluster.nodes.map((n) => [n.id, null, null]),
     );
     const nodes = cluster.nodes.map((n) => ({ id: n.id, dataDir: n.dataDir }));
