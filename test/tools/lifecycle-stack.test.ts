@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { classifyCommand } from '../../tools/lib/process-cpu';
 import { descendants, killAll, waitAllGone, type ProcessId } from '../support/processes';
 
 /**
@@ -32,7 +33,7 @@ it('npm start | tee, then Ctrl-C: every process the stack started is gone within
       await new Promise((r) => setTimeout(r, 250));
     }
     processes = descendants(child.pid as number);
-    expect(processes.filter((p) => p.args.includes('raft-node/src/main.ts'))).toHaveLength(3);
+    expect(processes.filter((p) => classifyCommand(p.args) === 'raft')).toHaveLength(3);
     expect(processes.filter((p) => p.args.includes('shared/process/supervise.ts'))).toHaveLength(3);
     expect(processes.some((p) => p.args.includes('runtime/worker-host.ts'))).toBe(true);
 

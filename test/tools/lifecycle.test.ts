@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { classifyCommand } from '../../tools/lib/process-cpu';
 import { descendants, killAll, waitAllGone, type ProcessId } from '../support/processes';
 
 /**
@@ -53,7 +54,7 @@ async function waitUp(run: Run, timeoutMs = 60_000): Promise<void> {
 function processesOf(run: Run): ProcessId[] {
   const all = descendants(run.child.pid as number);
   // Sanity: the tree really holds what the ending must take down.
-  expect(all.some((p) => p.args.includes('raft-node/src/main.ts'))).toBe(true);
+  expect(all.some((p) => classifyCommand(p.args) === 'raft')).toBe(true);
   expect(all.some((p) => p.args.includes('kinesalite/cli.js'))).toBe(true);
   expect(all.some((p) => p.args.includes('shared/process/supervise.ts'))).toBe(true);
   expect(all.some((p) => p.args.includes('runtime/worker-host.ts'))).toBe(true);
