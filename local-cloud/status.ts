@@ -6,6 +6,7 @@ import type { NodeStatus } from '../shared/raft-client/types';
 import type { RecordedMessage } from './records';
 import type { StackInfo } from './stack';
 import { queueDepth } from '../tools/lib/verify-pipeline';
+import { sleep } from '../shared/util/wait';
 
 export interface StatusSnapshot {
   at: number;
@@ -195,7 +196,7 @@ export class StatusTracker {
       } catch {
         this.iterators.clear();
       }
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
     }
   }
 }

@@ -30,6 +30,7 @@ import { Progress } from './lib/progress';
 import { readCommandRecords, verifyPipeline } from './lib/verify-pipeline';
 import { clusterReader } from './targets/remote-raft';
 import { printReport } from './verify';
+import { sleep } from '../shared/util/wait';
 
 const command = defineCommand({
   name: 'npm run bench',
@@ -101,7 +102,6 @@ export interface StepResult {
   lost: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const SYMBOLS = ['AAPL', 'MSFT', 'AMZN', 'GOOG', 'META', 'NVDA', 'TSLA', 'NFLX'];
 /** A guess at a step's drain (backlog + 3 quiet seconds), for the progress bar's first estimate only. */
 const DRAIN_GUESS_S = 8;

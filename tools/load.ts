@@ -26,6 +26,7 @@ import {
   TargetError,
 } from './targets/deployed-stack';
 import { createSignedFetch } from './targets/signed-fetch';
+import { sleep } from '../shared/util/wait';
 
 const command = defineCommand({
   name: 'npm run load',
@@ -150,7 +151,7 @@ export async function runLoad(argv: string[], log: (l: string) => void): Promise
     const slots = seconds * 10;
     for (let slot = 0; slot < slots; slot++) {
       const due = started + slot * 100;
-      if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
+      if (due > Date.now()) await sleep(due - Date.now());
       let count = Math.floor(((slot + 1) * rate) / 10) - Math.floor((slot * rate) / 10);
       const requests: Promise<void>[] = [];
       while (count > 0) {

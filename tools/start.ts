@@ -15,6 +15,7 @@ import { renderStatus, StatusTracker, statusLine } from '../local-cloud/status';
 import { verifyPipeline } from './lib/verify-pipeline';
 import { clusterReader } from './targets/remote-raft';
 import { printReport } from './verify';
+import { sleep } from '../shared/util/wait';
 
 const command = defineCommand({
   name: 'npm start',
@@ -105,7 +106,7 @@ async function main({ argv, signal }: CommandContext): Promise<number> {
   let feedStopped = false;
   let drawn = 0;
   while (!stopping) {
-    await new Promise((r) => setTimeout(r, 1000));
+    await sleep(1000);
     if (stopping) break;
     const snap = await tracker.snapshot();
     if (tty) {

@@ -12,6 +12,7 @@ import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { CheckpointStore } from './checkpoint-store';
 import type { InvokeResult, Invoker, ServiceEndpoints } from './types';
+import { sleep } from '../../shared/util/wait';
 
 /** A Kinesis event source mapping, with the settings AWS::Lambda::EventSourceMapping takes. */
 export interface KinesisMappingSpec {
@@ -50,8 +51,6 @@ interface PendingBatch {
 }
 
 type FailureCondition = 'RetryAttemptsExhausted' | 'RecordAgeExceeded';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Lambda's Kinesis poller, as AWS documents it: one poller per shard; records in order; a batch is

@@ -6,6 +6,7 @@ import {
   type MessageAttributeValue,
 } from '@aws-sdk/client-sqs';
 import type { InvokeResult, Invoker, ServiceEndpoints } from './types';
+import { sleep } from '../../shared/util/wait';
 
 /** An SQS event source mapping, with the settings AWS::Lambda::EventSourceMapping takes. */
 export interface SqsMappingSpec {
@@ -49,8 +50,6 @@ export interface SqsMappingOptions {
   onReceive?: (messages: Message[]) => void;
   onError?: (message: string) => void;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Lambda's SQS poller: long-polls the queue, invokes with up to BatchSize messages (gathered within

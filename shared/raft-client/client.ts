@@ -3,6 +3,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Order, OrderBatchResult, OrderResult } from '../domain/order';
 import { deriveApiToken } from './auth';
 import type { LedgerClient, NodeStatus, Position } from './types';
+import { sleep } from '../util/wait';
 
 /**
  * HTTP client for the Raft ledger. Finds the leader (following 307s), retries 503s, timeouts and
@@ -52,8 +53,6 @@ class TransportFailure extends Error {
     super(message);
   }
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export interface ClosableLedgerClient extends LedgerClient {
   /** Closes idle keep-alive sockets. */

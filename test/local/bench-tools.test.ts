@@ -8,6 +8,7 @@ import {
   sampleProcessTree,
 } from '../../tools/lib/process-cpu';
 import { Progress, progressLine } from '../../tools/lib/progress';
+import { sleep } from '../../shared/util/wait';
 
 describe('process tree CPU (tools/lib/process-cpu)', () => {
   it('parses /proc/<pid>/stat with spaces and parentheses in the command name', () => {
@@ -62,7 +63,7 @@ describe('progress bar (tools/lib/progress)', () => {
       intervalMs: 50,
     });
     progress.update(1, 'sending');
-    await new Promise((r) => setTimeout(r, 180));
+    await sleep(180);
     progress.stop();
     expect(text).toMatch(/^progress: \[.*\] step 1\/2 \| 0s elapsed, ~10s left \| sending\n/);
     expect(text).not.toContain('\r');

@@ -12,7 +12,7 @@ import { stackInfoFile, type StackInfo } from '../../local-cloud/stack';
 import { putTicks, TickSource } from '../../tools/lib/tick-driver';
 import { verifyPipeline } from '../../tools/lib/verify-pipeline';
 import { descendants, killAll, waitAllGone } from '../support/processes';
-import { waitFor } from './fixtures/runtime-helpers';
+import { sleep, waitFor } from '../../shared/util/wait';
 
 const REPO = resolve(__dirname, '../..');
 
@@ -43,8 +43,9 @@ describe('embedded cloud end to end (npm start as a process)', () => {
     child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
     await waitFor(
       'the stack to be running',
-      () => (output.includes('running:') ? true : child.exitCode !== null ? fail(output) : undefined),
       240_000,
+      () => (output.includes('running:') ? true : child.exitCode !== null ? fail(output) : undefined),
+      { onError: 'throw' },
     );
     expect(output).toMatch(/NOT emulated \(created nowhere locally\): .*AWS::ApiGatewayV2::Api/);
 
@@ -67,11 +68,11 @@ describe('embedded cloud end to end (npm start as a process)', () => {
           [...ticks, ...duplicates],
           [Buffer.from('not json'), Buffer.from('{"tick":{"symbol":"AAPL"}}')],
         );
-        await new Promise((r) => setTimeout(r, 300));
+        await sleep(300);
       }
       // Wait for orders, then send one of them again as a new message (bypassing FIFO deduplication): execute must catch it.
       const files = recordFiles(dataDir);
-      const firstCommand = await waitFor('a recorded command', () => readRecords(files.commands)[0], 120_000);
+      const firstCommand = await waitFor('a recorded command', 120_000, () => readRecords(files.commands)[0]);
       await sqs.send(
         new SendMessageCommand({
           QueueUrl: info.outputs.CommandsQueueUrl,

@@ -15,6 +15,7 @@ import {
   resolveLogGroup,
   type LogsOptions,
 } from '../../tools/logs';
+import { sleep } from '../../shared/util/wait';
 
 const ROOT = resolve(__dirname, '../..');
 let emulator: RunningLogsEmulator;
@@ -137,10 +138,10 @@ describe('printing', () => {
     const at = Date.now();
     await put(EXECUTE_GROUP, '2026/01/01/[$LATEST]abc', ['follow 1', 'follow 2'], at);
     const deadline = Date.now() + 10_000;
-    while (lines.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (lines.length < 2 && Date.now() < deadline) await sleep(50);
     await put(EXECUTE_GROUP, '2026/01/01/[$LATEST]abc', ['follow 3'], at + 1);
-    while (lines.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    await new Promise((r) => setTimeout(r, 300)); // a few more polls: nothing may repeat
+    while (lines.length < 3 && Date.now() < deadline) await sleep(50);
+    await sleep(300); // a few more polls: nothing may repeat
     stop.abort();
     await following;
     expect(lines.map((l) => l.split(' ').slice(2).join(' '))).toEqual(['follow 1', 'follow 2', 'follow 3']);

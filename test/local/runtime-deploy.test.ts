@@ -14,7 +14,8 @@ import { readStack, synthesize } from '../../local-cloud/deploy/synth';
 import { startLocalRuntime } from '../../local-cloud/runtime';
 import { CloudWatchLogSink } from '../../local-cloud/runtime/log-sink';
 import { startLogsEmulator, type RunningLogsEmulator } from '../../local-cloud/logs-emulator';
-import { awsEnv, kinesisClient, waitFor } from './fixtures/runtime-helpers';
+import { awsEnv, kinesisClient } from './fixtures/runtime-helpers';
+import { waitFor } from '../../shared/util/wait';
 
 const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
 const outdir = mkdtempSync(join(tmpdir(), 'mini-cdk-out-'));
@@ -125,7 +126,7 @@ describe('local deployer: resources from a synthesized CDK template', () => {
         }),
       );
       kinesis.destroy();
-      const message = await waitFor('the forwarded record', async () => {
+      const message = await waitFor('the forwarded record', 20_000, async () => {
         const r = await sqs.send(new ReceiveMessageCommand({ QueueUrl: physical('OutB8'), WaitTimeSeconds: 1 }));
         return r.Messages?.[0];
       });
@@ -133,7 +134,7 @@ describe('local deployer: resources from a synthesized CDK template', () => {
       // START/END/REPORT and the function's own output, read back through the CloudWatch Logs API.
       const reader = new CloudWatchLogsClient({});
       const logGroupName = Object.values(deployment.functions)[0]?.logGroup;
-      const events = await waitFor('the REPORT line in CloudWatch Logs', async () => {
+      const events = await waitFor('the REPORT line in CloudWatch Logs', 20_000, async () => {
         const got = await reader.send(new FilterLogEventsCommand({ logGroupName }));
         const messages = (got.events ?? []).map((e) => e.message ?? '');
         return messages.some((m) => m.startsWith('REPORT RequestId:')) ? got.events : undefined;

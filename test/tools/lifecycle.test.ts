@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { classifyCommand } from '../../tools/lib/process-cpu';
 import { descendants, killAll, waitAllGone, type ProcessId } from '../support/processes';
+import { sleep } from '../../shared/util/wait';
 
 /**
  * No process a command starts outlives it, however the command ends. Real processes, real signals: the
@@ -46,7 +47,7 @@ async function waitUp(run: Run, timeoutMs = 60_000): Promise<void> {
   while (!run.stdout.includes('up\n')) {
     if (run.child.exitCode !== null || Date.now() > deadline)
       throw new Error(`launcher not up (exit ${run.child.exitCode}): ${run.stderr}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
 }
 
@@ -60,8 +61,6 @@ function processesOf(run: Run): ProcessId[] {
   expect(all.some((p) => p.args.includes('runtime/worker-host.ts'))).toBe(true);
   return all;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Ending {
   how?: { detached?: boolean; viaShell?: boolean };

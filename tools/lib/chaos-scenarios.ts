@@ -7,6 +7,7 @@ import { synthesize } from '../../local-cloud/deploy/synth';
 import { putTicks, TickSource } from './tick-driver';
 import { verifyPipeline, type VerifyReport } from './verify-pipeline';
 import { clusterReader } from '../targets/remote-raft';
+import { sleep } from '../../shared/util/wait';
 
 export const SCENARIOS = [
   'pause-leader',
@@ -24,8 +25,6 @@ interface Scenario {
   /** Injects the fault while the load runs; resolves when done (checks `running()` to stop early). */
   fault(stack: EmbeddedStack, note: (line: string) => void, running: () => boolean): Promise<void>;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const scenarios: Record<ScenarioName, Scenario> = {
   'pause-leader': {

@@ -6,6 +6,7 @@ import { OrderEventSchema, type OrderEvent } from '../../shared/domain/event';
 import type { Position } from '../../shared/raft-client/types';
 import { drainQueueInto, readRecords, recordFiles } from '../../local-cloud/records';
 import type { StackInfo } from '../../local-cloud/stack';
+import { sleep } from '../../shared/util/wait';
 
 /** How verify reads each Raft node (its own state machine, not a redirect to the leader). */
 export interface RaftReader {
@@ -166,7 +167,7 @@ async function verifyOnce(
       break;
     }
     log(`waiting for the pipeline to go quiet: ${queued} command(s) queued, ${waiting} without an event…`);
-    await new Promise((r) => setTimeout(r, 1000));
+    await sleep(1000);
   }
   const commandOrders = commands.byOrder;
   const badCommands = commands.bad;

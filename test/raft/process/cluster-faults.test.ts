@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRaftCluster, type RaftCluster } from '../../../local-cloud/raft-cluster';
 import { expectReplicasHoldAcknowledged, startOrderLoad } from './order-load';
+import { sleep } from '../../../shared/util/wait';
 
 /**
  * Issue 2, "How it is proved" 3: three real node processes under concurrent clients (some order ids
@@ -12,8 +13,6 @@ import { expectReplicasHoldAcknowledged, startOrderLoad } from './order-load';
  */
 
 jest.setTimeout(90_000);
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('three-node cluster under process faults', () => {
   let cluster: RaftCluster;

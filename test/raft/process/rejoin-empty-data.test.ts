@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRaftCluster, type RaftCluster } from '../../../local-cloud/raft-cluster';
 import { expectReplicasHoldAcknowledged, startOrderLoad } from './order-load';
+import { sleep } from '../../../shared/util/wait';
 
 /**
  * Issue "Ledger cluster safety", finding 2: the bootstrap node (RAFT_INITIAL_CLUSTER_STATE=new) loses its data
@@ -13,8 +14,6 @@ import { expectReplicasHoldAcknowledged, startOrderLoad } from './order-load';
  */
 
 jest.setTimeout(120_000);
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('a node whose data dir was wiped rejoins instead of bootstrapping', () => {
   let cluster: RaftCluster;

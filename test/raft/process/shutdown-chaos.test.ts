@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Order } from '../../../shared/domain/order';
 import { createLedgerClient } from '../../../shared/raft-client/client';
 import { startRaftCluster, type RaftCluster } from '../../../local-cloud/raft-cluster';
+import { sleep } from '../../../shared/util/wait';
 
 /** Graceful shutdown (SIGTERM hands leadership over) and the chaos switches, on real processes. */
 
@@ -22,7 +23,7 @@ async function logWith(c: RaftCluster, id: string, text: string): Promise<string
   for (let i = 0; i < 50; i++) {
     log = readFileSync(join(c.dir, `${id}.log`), 'utf8');
     if (log.includes(text)) break;
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   return log;
 }
