@@ -15,8 +15,8 @@ import { join, resolve } from 'node:path';
 import { buildSync } from 'esbuild';
 import { freePort } from './emulators/child-service';
 import { STDIN_PARENT_WATCH } from '../shared/process/parent-watch';
-import { deriveApiToken } from '../shared/raft-client/auth';
-import type { NodeStatus } from '../shared/raft-client/types';
+import { deriveApiToken } from '../shared/ledger-contract/auth';
+import type { NodeStatus } from '../shared/ledger-contract';
 import { waitFor } from '../shared/util/wait';
 
 /**

@@ -10,6 +10,7 @@ import { deployTemplate, type Deployment } from './deploy/deploy';
 import { RaftCluster } from './raft-cluster';
 import { appendRecords, QueueRecorder, recordFiles, type RecordedMessage } from './records';
 import { readStack, synthesize } from './deploy/synth';
+import { createSqsClient, localEndpointEnv } from '../shared/aws/clients';
 
 export const STACK_NAME = 'PipelineStack';
 
@@ -127,14 +128,8 @@ export async function startEmbeddedStack(opts: EmbeddedStackOptions): Promise<Em
     ]);
     log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s; deploying…`);
 
-    Object.assign(process.env, {
-      AWS_ENDPOINT_URL: edge.endpoint,
-      AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
-      AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'test',
-      AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'test',
-      // Node 20 is the toolchain here (Lambda runs 22): the SDK's reminder about it is noise on the status screen.
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    });
+    const clientEnv = localEndpointEnv(edge.endpoint);
+    Object.assign(process.env, clientEnv);
     for (const k of Object.keys(process.env)) if (k.startsWith('AWS_ENDPOINT_URL_')) delete process.env[k];
 
     const deployment = await deployTemplate({
@@ -161,21 +156,17 @@ export async function startEmbeddedStack(opts: EmbeddedStackOptions): Promise<Em
     // client, the AWS CLI included, still uses the edge, which also translates the SQS query protocol and
     // hands out queue URLs on its own address (the patched fauxqs finds a queue by its URL's path, so those
     // URLs in the functions' environment work against it directly).
-    const clientEnv = {
-      AWS_ENDPOINT_URL: edge.endpoint,
+    const functionEnv = {
+      ...clientEnv,
       AWS_ENDPOINT_URL_KINESIS: edge.backends.kinesis,
       AWS_ENDPOINT_URL_DYNAMODB: edge.backends.dynamodb,
       AWS_ENDPOINT_URL_SQS: edge.backends.sqs,
-      AWS_REGION: process.env.AWS_REGION as string,
-      AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID as string,
-      AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY as string,
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     };
     const records = recordFiles(dataDir);
     const commandsUrl = deployment.outputs.CommandsQueueUrl;
     const logs = new CloudWatchLogSink({ endpoint: edge.endpoint });
     const runtime = await startLocalRuntime(deployment, {
-      baseEnv: clientEnv,
+      baseEnv: functionEnv,
       logs,
       checkpointFile: join(dataDir, 'runtime', 'checkpoints.json'),
       kinesisPollIntervalMs: 50,
@@ -189,7 +180,7 @@ export async function startEmbeddedStack(opts: EmbeddedStackOptions): Promise<Em
       await logs.close();
     });
 
-    const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
+    const sqs = createSqsClient();
     const eventsUrl = deployment.outputs.EventsQueueUrl;
     if (!eventsUrl) throw new Error(`${STACK_NAME} has no EventsQueueUrl output`);
     const recorder = new QueueRecorder(

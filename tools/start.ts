@@ -10,8 +10,7 @@ import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { defineCommand, runCommand, type CommandContext } from '../shared/process/cli';
-import { startEmbeddedStack, type EmbeddedStack } from '../local-cloud/stack';
-import { renderStatus, StatusTracker, statusLine } from '../local-cloud/status';
+import { renderStatus, startLocalCloud, StatusTracker, statusLine, type LocalCloud } from '../local-cloud';
 import { verifyPipeline } from './lib/verify-pipeline';
 import { clusterReader } from './targets/remote-raft';
 import { printReport } from './verify';
@@ -66,7 +65,7 @@ async function main({ argv, signal }: CommandContext): Promise<number> {
 
   const holder: { tracker?: StatusTracker } = {};
   // Ctrl-C during start-up waits for the start to finish (or fail), then stops what it started.
-  const starting: Promise<EmbeddedStack> = startEmbeddedStack({
+  const starting: Promise<LocalCloud> = startLocalCloud({
     dataDir,
     edgePort: args.port,
     ...(args['no-feed'] ? {} : { feed: { ticksPerSecond: args.rate, symbols: args.symbols } }),

@@ -7,6 +7,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { InvokeResult, Invoker, ServiceEndpoints } from './types';
 import { sleep } from '../../shared/util/wait';
+import { createSqsClient } from '../../shared/aws/clients';
 
 /** An SQS event source mapping, with the settings AWS::Lambda::EventSourceMapping takes. */
 export interface SqsMappingSpec {
@@ -75,10 +76,7 @@ export class SqsEventSourceMapping {
   ) {
     validate(spec);
     // Queue URLs from emulators are not always valid endpoints (fauxqs: sqs.<region>.127.0.0.1); the configured endpoint decides.
-    this.sqs = new SQSClient({
-      useQueueUrlAsEndpoint: false,
-      ...(opts.endpoints?.sqs ? { endpoint: opts.endpoints.sqs } : {}),
-    });
+    this.sqs = createSqsClient(opts.endpoints?.sqs ? { endpoint: opts.endpoints.sqs } : {});
     this.region = opts.region ?? process.env.AWS_REGION ?? 'us-east-1';
   }
 

@@ -1,8 +1,9 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Order, OrderBatchResult, OrderResult } from '../domain/order';
-import { deriveApiToken } from './auth';
-import type { LedgerClient, NodeStatus, Position } from './types';
+import { deriveApiToken } from '../ledger-contract/auth';
+import type { NodeStatus, Position } from '../ledger-contract';
+import type { LedgerClient } from './types';
 import { sleep } from '../util/wait';
 
 /**

@@ -2,9 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { KinesisClient } from '@aws-sdk/client-kinesis';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { RaftCluster } from '../../local-cloud/raft-cluster';
 import { clusterReader } from '../../tools/targets/remote-raft';
 import { readRecords, recordFiles } from '../../local-cloud/records';
@@ -13,6 +11,7 @@ import { putTicks, TickSource } from '../../tools/lib/tick-driver';
 import { verifyPipeline } from '../../tools/lib/verify-pipeline';
 import { descendants, killAll, waitAllGone } from '../support/processes';
 import { sleep, waitFor } from '../../shared/util/wait';
+import { createKinesisClient, createSqsClient } from '../../shared/aws/clients';
 
 const REPO = resolve(__dirname, '../..');
 
@@ -53,8 +52,8 @@ describe('embedded cloud end to end (npm start as a process)', () => {
     process.env.AWS_ENDPOINT_URL = info.endpoint;
     for (const k of ['AWS_ENDPOINT_URL_KINESIS', 'AWS_ENDPOINT_URL_SQS', 'AWS_ENDPOINT_URL_DYNAMODB'])
       delete process.env[k];
-    const kinesis = new KinesisClient({ requestHandler: new NodeHttpHandler() });
-    const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
+    const kinesis = createKinesisClient();
+    const sqs = createSqsClient();
     try {
       const stream = info.outputs.TicksStreamName as string;
       const source = new TickSource(['AAPL', 'MSFT'], 'e2e');

@@ -16,6 +16,7 @@ import {
   type LogsOptions,
 } from '../../tools/logs';
 import { sleep } from '../../shared/util/wait';
+import { createCloudWatchLogsClient, EMULATOR_CREDENTIALS } from '../../shared/aws/clients';
 
 const ROOT = resolve(__dirname, '../..');
 let emulator: RunningLogsEmulator;
@@ -34,10 +35,10 @@ async function put(group: string, stream: string, messages: string[], at = Date.
 
 beforeAll(async () => {
   emulator = await startLogsEmulator();
-  client = new CloudWatchLogsClient({
+  client = createCloudWatchLogsClient({
     endpoint: emulator.endpoint,
     region: 'us-east-1',
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    credentials: EMULATOR_CREDENTIALS,
   });
   for (const group of [
     EXECUTE_GROUP,

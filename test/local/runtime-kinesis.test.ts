@@ -1,8 +1,9 @@
-import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { CheckpointStore } from '../../local-cloud/runtime/checkpoint-store';
 import { KinesisEventSourceMapping, type KinesisMappingSpec } from '../../local-cloud/runtime/kinesis-mapping';
 import { fixtureFunction, streamWithRecords, uniqueName, type FixtureFunction } from './fixtures/runtime-helpers';
 import { waitFor } from '../../shared/util/wait';
+import { createSqsClient } from '../../shared/aws/clients';
 
 /** A real checkpoint store that also remembers every checkpoint it was given, in order. */
 class ObservedCheckpoints extends CheckpointStore {
@@ -13,7 +14,7 @@ class ObservedCheckpoints extends CheckpointStore {
   }
 }
 
-const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
+const sqs = createSqsClient();
 afterAll(() => sqs.destroy());
 
 async function failureQueue(): Promise<{ url: string; arn: string }> {

@@ -4,14 +4,14 @@ import {
   ReceiveMessageCommand,
   SendMessageBatchCommand,
   SendMessageCommand,
-  SQSClient,
 } from '@aws-sdk/client-sqs';
-import { queueDepth } from '../../tools/lib/verify-pipeline';
+import { queueDepth } from '../../shared/aws/queues';
 import { DEFAULT_POLLERS, SqsEventSourceMapping, type SqsMappingSpec } from '../../local-cloud/runtime/sqs-mapping';
 import { fixtureFunction, uniqueName, type FixtureFunction } from './fixtures/runtime-helpers';
 import { sleep, waitFor } from '../../shared/util/wait';
+import { createSqsClient } from '../../shared/aws/clients';
 
-const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
+const sqs = createSqsClient();
 afterAll(() => sqs.destroy());
 
 async function queue(fifo: boolean, attributes: Record<string, string> = {}): Promise<{ url: string; arn: string }> {

@@ -12,14 +12,14 @@ import {
   ReceiveMessageCommand,
   SendMessageBatchCommand,
   SendMessageCommand,
-  SQSClient,
   type Message,
   type ReceiveMessageCommandOutput,
 } from '@aws-sdk/client-sqs';
 import { uniqueName } from './fixtures/runtime-helpers';
 import { sleep } from '../../shared/util/wait';
+import { createSqsClient } from '../../shared/aws/clients';
 
-const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
+const sqs = createSqsClient();
 afterAll(() => sqs.destroy());
 
 async function createQueue(fifo: boolean, attributes: Record<string, string> = {}): Promise<string> {

@@ -10,6 +10,7 @@ import { embeddedContext, STACK_NAME } from '../../local-cloud/stack';
 import { readStack, synthesize } from '../../local-cloud/deploy/synth';
 import { startLocalRuntime, type LocalRuntime } from '../../local-cloud/runtime';
 import { CloudWatchLogSink } from '../../local-cloud/runtime/log-sink';
+import { localEndpointEnv } from '../../shared/aws/clients';
 
 /**
  * `load` and `verify` in their deployed-stack mode (--target localstack), pointed by explicit flags at the
@@ -43,20 +44,12 @@ describe('load and verify against a deployed stack, resolved by flags', () => {
       }),
     ]);
     for (const k of Object.keys(process.env)) if (k.startsWith('AWS_ENDPOINT_URL_')) delete process.env[k];
-    Object.assign(process.env, {
-      AWS_ENDPOINT_URL: edge.endpoint,
-      AWS_ACCESS_KEY_ID: 'test',
-      AWS_SECRET_ACCESS_KEY: 'test',
-    });
+    const clientEnv = localEndpointEnv(edge.endpoint);
+    Object.assign(process.env, clientEnv);
     deployment = await deployTemplate({ outdir, stack: readStack(outdir, STACK_NAME) });
     logs = new CloudWatchLogSink({ endpoint: edge.endpoint });
     runtime = await startLocalRuntime(deployment, {
-      baseEnv: {
-        AWS_ENDPOINT_URL: edge.endpoint,
-        AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
-        AWS_ACCESS_KEY_ID: 'test',
-        AWS_SECRET_ACCESS_KEY: 'test',
-      },
+      baseEnv: clientEnv,
       logs,
       kinesisPollIntervalMs: 50,
       schedules: false,

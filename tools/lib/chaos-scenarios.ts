@@ -1,13 +1,11 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { KinesisClient } from '@aws-sdk/client-kinesis';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { embeddedContext, startEmbeddedStack, STACK_NAME, type EmbeddedStack } from '../../local-cloud/stack';
-import { synthesize } from '../../local-cloud/deploy/synth';
+import { embeddedContext, startLocalCloud, STACK_NAME, synthesize, type LocalCloud } from '../../local-cloud';
 import { putTicks, TickSource } from './tick-driver';
 import { verifyPipeline, type VerifyReport } from './verify-pipeline';
 import { clusterReader } from '../targets/remote-raft';
 import { sleep } from '../../shared/util/wait';
+import { createKinesisClient } from '../../shared/aws/clients';
 
 export const SCENARIOS = [
   'pause-leader',
@@ -23,7 +21,7 @@ interface Scenario {
   raftEnv?: Record<string, string>;
   sqsOutsideEdge?: boolean;
   /** Injects the fault while the load runs; resolves when done (checks `running()` to stop early). */
-  fault(stack: EmbeddedStack, note: (line: string) => void, running: () => boolean): Promise<void>;
+  fault(stack: LocalCloud, note: (line: string) => void, running: () => boolean): Promise<void>;
 }
 
 const scenarios: Record<ScenarioName, Scenario> = {
@@ -156,10 +154,10 @@ export async function runScenario(name: ScenarioName, opts: ChaosOptions, assemb
   const dataDir = join(opts.baseDir, name);
   rmSync(dataDir, { recursive: true, force: true });
   mkdirSync(dataDir, { recursive: true });
-  let stack: EmbeddedStack | undefined;
+  let stack: LocalCloud | undefined;
   try {
     opts.log(`[${name}] ${scenario.description}`);
-    stack = await startEmbeddedStack({
+    stack = await startLocalCloud({
       dataDir,
       edgePort: 0,
       assemblyDir,
@@ -167,7 +165,7 @@ export async function runScenario(name: ScenarioName, opts: ChaosOptions, assemb
       ...(scenario.raftEnv ? { raftEnv: scenario.raftEnv } : {}),
       ...(scenario.sqsOutsideEdge ? { sqsOutsideEdge: true } : {}),
     });
-    const kinesis = new KinesisClient({ requestHandler: new NodeHttpHandler() });
+    const kinesis = createKinesisClient();
     const stream = stack.info.outputs.TicksStreamName as string;
     const source = new TickSource(['AAPL', 'MSFT', 'AMZN'], `chaos-${name}`);
     const loadEnds = Date.now() + opts.seconds * 1000;

@@ -11,8 +11,8 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { UsageError } from '../../shared/process/cli';
-import { deriveApiToken } from '../../shared/raft-client/auth';
-import type { NodeStatus } from '../../shared/raft-client/types';
+import { deriveApiToken } from '../../shared/ledger-contract/auth';
+import type { NodeStatus } from '../../shared/ledger-contract';
 import { runLoad } from '../load';
 import { runVerify } from '../verify';
 import { sleep, waitFor } from '../../shared/util/wait';

@@ -3,10 +3,10 @@
  * from here (LocalStack's compose nodes; on AWS only from inside the VPC); otherwise through the stack's
  * HTTP API (GET /positions, GET /health) — one linearizable view of the ledger, not each node's own.
  */
-import type { NodeStatus, Position } from '../../shared/raft-client/types';
-import { deriveApiToken } from '../../shared/raft-client/auth';
+import type { NodeStatus, Position } from '../../shared/ledger-contract';
+import { deriveApiToken } from '../../shared/ledger-contract/auth';
 import { waitFor } from '../../shared/util/wait';
-import type { RaftCluster } from '../../local-cloud/raft-cluster';
+import type { RaftCluster } from '../../local-cloud';
 import type { RaftReader } from '../lib/verify-pipeline';
 import type { SignedFetch } from './signed-fetch';
 

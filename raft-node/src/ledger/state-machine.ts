@@ -6,7 +6,7 @@ import {
   type OrderBatchResult,
   type OrderResult,
 } from '../../../shared/domain/order';
-import type { Position, RiskLimits } from '../../../shared/raft-client/types';
+import { RiskLimitsSchema, type Position, type RiskLimits } from '../../../shared/ledger-contract';
 import { LedgerCommandSchema, type LedgerCommand } from './commands';
 import { checkRisk, DEFAULT_RISK_LIMITS, positionDelta } from './risk';
 
@@ -33,14 +33,6 @@ export function isCommandError(result: LedgerApplyResult): result is CommandErro
 const SNAPSHOT_FORMAT = 'raft-ledger';
 const SNAPSHOT_VERSION = 1;
 
-const LimitsSchema = z
-  .object({
-    maxOrderQuantity: z.number().positive().finite(),
-    maxOrderNotional: z.number().positive().finite(),
-    maxAbsPosition: z.number().positive().finite(),
-  })
-  .strict();
-
 const RecordedOrderSchema = OrderSchema.extend({
   status: z.enum(['ACCEPTED', 'REJECTED']),
   seq: z.number().int().positive().optional(),
@@ -55,7 +47,7 @@ const LedgerSnapshotSchema = z
     version: z.literal(SNAPSHOT_VERSION),
     appliedIndex: z.number().int().nonnegative(),
     lastSeq: z.number().int().nonnegative(),
-    limits: LimitsSchema,
+    limits: RiskLimitsSchema,
     halted: z.boolean(),
     haltReason: z.string().nullable(),
     orders: z.array(RecordedOrderSchema),

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { Order, OrderBatchResult, OrderResult } from '../../../shared/domain/order';
-import type { MemberInfo, NodeStatus, Position, RiskLimits } from '../../../shared/raft-client/types';
+import type { MemberInfo, NodeStatus, Position, RiskLimits } from '../../../shared/ledger-contract';
 import { Chaos } from '../chaos';
 import type { NodeConfig } from '../config';
 import {

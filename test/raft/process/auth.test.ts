@@ -1,4 +1,4 @@
-import { deriveApiToken } from '../../../shared/raft-client/auth';
+import { deriveApiToken } from '../../../shared/ledger-contract/auth';
 import { startRaftCluster, type RaftCluster } from '../../../local-cloud/raft-cluster';
 import { sleep } from '../../../shared/util/wait';
 
