@@ -1,6 +1,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
+import { sleep } from '../shared/util/wait';
 
 /**
  * The embedded cloud's durable record of what flowed through the pipeline, so `npm run verify` can run
@@ -129,7 +130,7 @@ export class QueueRecorder {
       } catch (err) {
         if (this.stopped) return;
         this.onError(`recording ${this.queueUrl}: ${(err as Error).message}`);
-        await new Promise((r) => setTimeout(r, 1000));
+        await sleep(1000);
       }
     }
   }

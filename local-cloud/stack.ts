@@ -7,9 +7,10 @@ import { startSqs } from './emulators/sqs';
 import { startLocalRuntime, type LocalRuntime } from './runtime';
 import { CloudWatchLogSink } from './runtime/log-sink';
 import { deployTemplate, type Deployment } from './deploy/deploy';
-import { RaftNodes } from './raft-nodes';
+import { RaftCluster } from './raft-cluster';
 import { appendRecords, QueueRecorder, recordFiles, type RecordedMessage } from './records';
 import { readStack, synthesize } from './deploy/synth';
+import { createSqsClient, localEndpointEnv } from '../shared/aws/clients';
 
 export const STACK_NAME = 'PipelineStack';
 
@@ -61,7 +62,7 @@ export interface StackInfo {
 export interface EmbeddedStack {
   info: StackInfo;
   edge: Edge;
-  raft: RaftNodes;
+  raft: RaftCluster;
   deployment: Deployment;
   runtime: LocalRuntime;
   sqs: SQSClient;
@@ -84,11 +85,15 @@ export async function startEmbeddedStack(opts: EmbeddedStackOptions): Promise<Em
     for (const c of cleanups.reverse()) await c().catch((err: unknown) => log(`stop: ${(err as Error).message}`));
   };
   try {
-    const raft = await RaftNodes.create({ dir: join(dataDir, 'raft'), ...(opts.raftEnv ? { env: opts.raftEnv } : {}) });
+    const raft = await RaftCluster.create({
+      dir: join(dataDir, 'raft'),
+      secret: 'generate',
+      ...(opts.raftEnv ? { env: opts.raftEnv } : {}),
+    });
     const outdir = opts.assemblyDir ?? join(dataDir, 'cdk.out');
     const context = embeddedContext({
       raftMembers: raft.httpUrls.join(','),
-      raftAuthSecret: raft.secret,
+      raftAuthSecret: raft.secret ?? '',
       feedEnabled: opts.feed ? 'true' : 'false',
       ...(opts.feed
         ? { feedTicksPerSecond: String(opts.feed.ticksPerSecond), feedSymbols: opts.feed.symbols.join(',') }
@@ -121,20 +126,14 @@ export async function startEmbeddedStack(opts: EmbeddedStackOptions): Promise<Em
     ]);
     log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s; deploying…`);
 
-    Object.assign(process.env, {
-      AWS_ENDPOINT_URL: edge.endpoint,
-      AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
-      AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'test',
-      AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'test',
-      // Node 20 is the toolchain here (Lambda runs 22): the SDK's reminder about it is noise on the status screen.
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    });
+    const clientEnv = localEndpointEnv(edge.endpoint);
+    Object.assign(process.env, clientEnv);
     for (const k of Object.keys(process.env)) if (k.startsWith('AWS_ENDPOINT_URL_')) delete process.env[k];
 
     const deployment = await deployTemplate({
       outdir,
       stack: readStack(outdir, STACK_NAME),
-      environmentOverrides: { RAFT_MEMBERS: raft.httpUrls.join(','), RAFT_AUTH_SECRET: raft.secret },
+      environmentOverrides: { RAFT_MEMBERS: raft.httpUrls.join(','), RAFT_AUTH_SECRET: raft.secret ?? '' },
     });
     log(
       `deployed ${Object.keys(deployment.resources).length} resources: ${Object.keys(deployment.functions).length} functions, ` +
@@ -155,21 +154,17 @@ export async function startEmbeddedStack(opts: EmbeddedStackOptions): Promise<Em
     // client, the AWS CLI included, still uses the edge, which also translates the SQS query protocol and
     // hands out queue URLs on its own address (the patched fauxqs finds a queue by its URL's path, so those
     // URLs in the functions' environment work against it directly).
-    const clientEnv = {
-      AWS_ENDPOINT_URL: edge.endpoint,
+    const functionEnv = {
+      ...clientEnv,
       AWS_ENDPOINT_URL_KINESIS: edge.backends.kinesis,
       AWS_ENDPOINT_URL_DYNAMODB: edge.backends.dynamodb,
       AWS_ENDPOINT_URL_SQS: edge.backends.sqs,
-      AWS_REGION: process.env.AWS_REGION as string,
-      AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID as string,
-      AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY as string,
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     };
     const records = recordFiles(dataDir);
     const commandsUrl = deployment.outputs.CommandsQueueUrl;
     const logs = new CloudWatchLogSink({ endpoint: edge.endpoint });
     const runtime = await startLocalRuntime(deployment, {
-      baseEnv: clientEnv,
+      baseEnv: functionEnv,
       logs,
       checkpointFile: join(dataDir, 'runtime', 'checkpoints.json'),
       kinesisPollIntervalMs: 50,
@@ -183,7 +178,7 @@ export async function startEmbeddedStack(opts: EmbeddedStackOptions): Promise<Em
       await logs.close();
     });
 
-    const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
+    const sqs = createSqsClient();
     const eventsUrl = deployment.outputs.EventsQueueUrl;
     if (!eventsUrl) throw new Error(`${STACK_NAME} has no EventsQueueUrl output`);
     const recorder = new QueueRecorder(

@@ -1,11 +1,12 @@
-import { CloudWatchLogsClient, FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
-import { GetRecordsCommand, GetShardIteratorCommand, KinesisClient, ListShardsCommand } from '@aws-sdk/client-kinesis';
+import { FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
+import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand } from '@aws-sdk/client-kinesis';
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
-import type { NodeStatus } from '../shared/raft-client/types';
+import type { NodeStatus } from '../shared/ledger-contract';
 import type { RecordedMessage } from './records';
 import type { StackInfo } from './stack';
-import { queueDepth } from '../tools/lib/verify-pipeline';
+import { queueDepth } from '../shared/aws/queues';
+import { sleep } from '../shared/util/wait';
+import { createCloudWatchLogsClient, createKinesisClient } from '../shared/aws/clients';
 
 export interface StatusSnapshot {
   at: number;
@@ -42,8 +43,8 @@ export function percentile(sorted: number[], p: number): number | undefined {
  * its EMF log lines through the CloudWatch Logs API), queue depths and each Raft node's /v1/status.
  */
 export class StatusTracker {
-  private readonly kinesis = new KinesisClient({ requestHandler: new NodeHttpHandler() });
-  private readonly logs = new CloudWatchLogsClient({});
+  private readonly kinesis = createKinesisClient();
+  private readonly logs = createCloudWatchLogsClient();
   private readonly events: EventSample[] = [];
   private readonly ticks: { at: number; count: number }[] = [];
   private ticksTotal = 0;
@@ -61,7 +62,7 @@ export class StatusTracker {
     private readonly sqs: SQSClient,
     private readonly raft: {
       nodes: { id: string; httpUrl: string }[];
-      status(n: { id: string; httpUrl: string }): Promise<NodeStatus>;
+      status(id: string): Promise<NodeStatus>;
     },
   ) {}
 
@@ -113,7 +114,7 @@ export class StatusTracker {
       this.raft.nodes.map(async (n) => ({
         id: n.id,
         url: n.httpUrl,
-        status: await this.raft.status(n).catch(() => undefined),
+        status: await this.raft.status(n.id).catch(() => undefined),
       })),
     );
     return {
@@ -195,7 +196,7 @@ export class StatusTracker {
       } catch {
         this.iterators.clear();
       }
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
     }
   }
 }

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { defineCommand, parseEnv, runCommand, type CommandContext } from '../shared/process/cli';
 import { MAX_BATCH_ORDERS, type Order } from '../shared/domain/order';
 import { createLedgerClient, type ClosableLedgerClient } from '../shared/raft-client/client';
-import { startRaftCluster } from '../test/support/raft-cluster';
+import { startRaftCluster } from '../local-cloud';
 
 /**
  * `npm run bench:raft`: three real nodes on loopback (fsync on, as always), then orders/s and p50/p99

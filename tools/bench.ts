@@ -15,20 +15,20 @@
  */
 import { rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { KinesisClient } from '@aws-sdk/client-kinesis';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
+
 import { z } from 'zod';
 import { defineCommand, runCommand, type CommandContext } from '../shared/process/cli';
 import { strategyNames } from '../shared/domain/strategy';
-import { recordFiles, type RecordedMessage } from '../local-cloud/records';
+import { percentile, recordFiles, startLocalCloud, type RecordedMessage } from '../local-cloud';
 import type { SqsMappingStats } from '../local-cloud/runtime/sqs-mapping';
-import { startEmbeddedStack } from '../local-cloud/stack';
-import { percentile } from '../local-cloud/status';
 import { putTicks, TickSource } from './lib/tick-driver';
 import { cpuMsBetween, PROCESS_KINDS, sampleProcessTree, type ProcessKind, type TreeSample } from './lib/process-cpu';
 import { Progress } from './lib/progress';
 import { readCommandRecords, verifyPipeline } from './lib/verify-pipeline';
+import { clusterReader } from './targets/remote-raft';
 import { printReport } from './verify';
+import { sleep } from '../shared/util/wait';
+import { createKinesisClient } from '../shared/aws/clients';
 
 const command = defineCommand({
   name: 'npm run bench',
@@ -100,7 +100,6 @@ export interface StepResult {
   lost: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const SYMBOLS = ['AAPL', 'MSFT', 'AMZN', 'GOOG', 'META', 'NVDA', 'TSLA', 'NFLX'];
 /** A guess at a step's drain (backlog + 3 quiet seconds), for the progress bar's first estimate only. */
 const DRAIN_GUESS_S = 8;
@@ -133,7 +132,7 @@ async function main({ argv }: CommandContext): Promise<number> {
   const log = (line: string) => progress.log(`${new Date().toISOString().slice(11, 19)} ${line}`);
   const samples: Sample[] = [];
   progress.update(0, 'starting the embedded stack');
-  const stack = await startEmbeddedStack({
+  const stack = await startLocalCloud({
     dataDir,
     edgePort: 0,
     log,
@@ -145,7 +144,7 @@ async function main({ argv }: CommandContext): Promise<number> {
     },
   });
   progress.update(0, 'stack ready', expected(args.rates.length, true));
-  const kinesis = new KinesisClient({ requestHandler: new NodeHttpHandler() });
+  const kinesis = createKinesisClient();
   const stream = stack.info.outputs.TicksStreamName as string;
   const source = new TickSource(SYMBOLS, 'bench');
   const rows: string[] = [];
@@ -238,7 +237,10 @@ async function main({ argv }: CommandContext): Promise<number> {
     }
     progress.update(args.rates.length, 'verifying the whole run');
     log('verifying the whole run…');
-    const report = await verifyPipeline(stack.info, stack.sqs, stack.raft.reader(), { settleTimeoutMs: 300_000, log });
+    const report = await verifyPipeline(stack.info, stack.sqs, clusterReader(stack.raft), {
+      settleTimeoutMs: 300_000,
+      log,
+    });
     progress.stop();
     process.stdout.write(
       `\nbench results (${args.seconds} s per rate, ${args.shards} shard(s), ${SYMBOLS.length} symbols, strategy ${args.strategy}):\n${rows.join('\n')}\n`,

@@ -9,11 +9,9 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { KinesisClient } from '@aws-sdk/client-kinesis';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { z } from 'zod';
 import { defineCommand, runCommand } from '../shared/process/cli';
-import { stackInfoFile, type StackInfo } from '../local-cloud/stack';
+import { stackInfoFile, type StackInfo } from '../local-cloud';
 import { putTicks, TickSource } from './lib/tick-driver';
 import { MAX_TICKS_PER_REQUEST, type Tick } from '../shared/domain/tick';
 import { SymbolSchema } from '../shared/domain/order';
@@ -26,6 +24,8 @@ import {
   TargetError,
 } from './targets/deployed-stack';
 import { createSignedFetch } from './targets/signed-fetch';
+import { sleep } from '../shared/util/wait';
+import { createKinesisClient, localEndpointEnv } from '../shared/aws/clients';
 
 const command = defineCommand({
   name: 'npm run load',
@@ -71,7 +71,7 @@ export interface LoadResult {
 type Sender = (ticks: Tick[]) => Promise<{ accepted: number; rejected: number; failed: number }>;
 
 function streamSender(streamName: string): { send: Sender; close: () => void } {
-  const kinesis = new KinesisClient({ requestHandler: new NodeHttpHandler() });
+  const kinesis = createKinesisClient();
   return {
     // putTicks retries failed entries until they land, so every tick it returns for is accepted.
     send: async (ticks) => {
@@ -119,12 +119,7 @@ export async function runLoad(argv: string[], log: (l: string) => void): Promise
     const file = stackInfoFile(resolve(values['data-dir']));
     if (!existsSync(file)) throw new TargetError(`${file} not found: start the stack first (npm start)`);
     const info = JSON.parse(readFileSync(file, 'utf8')) as StackInfo;
-    Object.assign(process.env, {
-      AWS_ENDPOINT_URL: info.endpoint,
-      AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
-      AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'test',
-      AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'test',
-    });
+    Object.assign(process.env, localEndpointEnv(info.endpoint));
     const streamName = info.outputs.TicksStreamName;
     if (!streamName) throw new TargetError(`${file} has no TicksStreamName output`);
     ({ send, close } = streamSender(streamName));
@@ -150,7 +145,7 @@ export async function runLoad(argv: string[], log: (l: string) => void): Promise
     const slots = seconds * 10;
     for (let slot = 0; slot < slots; slot++) {
       const due = started + slot * 100;
-      if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
+      if (due > Date.now()) await sleep(due - Date.now());
       let count = Math.floor(((slot + 1) * rate) / 10) - Math.floor((slot * rate) / 10);
       const requests: Promise<void>[] = [];
       while (count > 0) {

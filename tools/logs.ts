@@ -13,11 +13,11 @@ import {
   CloudWatchLogsClient,
   DescribeLogGroupsCommand,
   FilterLogEventsCommand,
-  type CloudWatchLogsClientConfig,
   type FilteredLogEvent,
 } from '@aws-sdk/client-cloudwatch-logs';
 import { z } from 'zod';
 import { CommandError, defineCommand, parseEnv, runCommand, UsageError } from '../shared/process/cli';
+import { createCloudWatchLogsClient, EMULATOR_CREDENTIALS } from '../shared/aws/clients';
 
 const EMBEDDED_ENDPOINT = 'http://127.0.0.1:4566';
 const LAMBDA_PREFIX = '/aws/lambda/';
@@ -170,10 +170,11 @@ export function formatEvent(groupEvent: FilteredLogEvent, pretty: boolean): stri
 }
 
 function createClient(opts: LogsOptions): CloudWatchLogsClient {
-  const config: CloudWatchLogsClientConfig = { region: opts.region };
-  if (opts.endpoint !== undefined) config.endpoint = opts.endpoint;
-  if (opts.useTestCredentials) config.credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
-  return new CloudWatchLogsClient(config);
+  return createCloudWatchLogsClient({
+    region: opts.region,
+    ...(opts.endpoint !== undefined ? { endpoint: opts.endpoint } : {}),
+    ...(opts.useTestCredentials ? { credentials: EMULATOR_CREDENTIALS } : {}),
+  });
 }
 
 /**

@@ -10,10 +10,11 @@ import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { defineCommand, runCommand, type CommandContext } from '../shared/process/cli';
-import { startEmbeddedStack, type EmbeddedStack } from '../local-cloud/stack';
-import { renderStatus, StatusTracker, statusLine } from '../local-cloud/status';
+import { renderStatus, startLocalCloud, StatusTracker, statusLine, type LocalCloud } from '../local-cloud';
 import { verifyPipeline } from './lib/verify-pipeline';
+import { clusterReader } from './targets/remote-raft';
 import { printReport } from './verify';
+import { sleep } from '../shared/util/wait';
 
 const command = defineCommand({
   name: 'npm start',
@@ -64,7 +65,7 @@ async function main({ argv, signal }: CommandContext): Promise<number> {
 
   const holder: { tracker?: StatusTracker } = {};
   // Ctrl-C during start-up waits for the start to finish (or fail), then stops what it started.
-  const starting: Promise<EmbeddedStack> = startEmbeddedStack({
+  const starting: Promise<LocalCloud> = startLocalCloud({
     dataDir,
     edgePort: args.port,
     ...(args['no-feed'] ? {} : { feed: { ticksPerSecond: args.rate, symbols: args.symbols } }),
@@ -104,7 +105,7 @@ async function main({ argv, signal }: CommandContext): Promise<number> {
   let feedStopped = false;
   let drawn = 0;
   while (!stopping) {
-    await new Promise((r) => setTimeout(r, 1000));
+    await sleep(1000);
     if (stopping) break;
     const snap = await tracker.snapshot();
     if (tty) {
@@ -125,7 +126,7 @@ async function main({ argv, signal }: CommandContext): Promise<number> {
       if (args.verify) {
         log('stopping the feed and verifying…');
         await stack.runtime.stopSchedules();
-        const report = await verifyPipeline(stack.info, stack.sqs, stack.raft.reader(), { log });
+        const report = await verifyPipeline(stack.info, stack.sqs, clusterReader(stack.raft), { log });
         printReport(report);
         code = report.ok ? 0 : 1;
       }

@@ -10,11 +10,9 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { SQSClient } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import { defineCommand, runCommand } from '../shared/process/cli';
-import { RaftNodes } from '../local-cloud/raft-nodes';
-import { stackInfoFile, type StackInfo } from '../local-cloud/stack';
+import { RaftCluster, stackInfoFile, type StackInfo } from '../local-cloud';
 import { verifyPipeline, type RaftReader, type VerifyReport } from './lib/verify-pipeline';
 import {
   parseTarget,
@@ -25,8 +23,9 @@ import {
   TargetError,
   type RemoteTarget,
 } from './targets/deployed-stack';
-import { httpApiReader, raftMembersReader } from './targets/remote-raft';
+import { clusterReader, httpApiReader, raftMembersReader } from './targets/remote-raft';
 import { createSignedFetch } from './targets/signed-fetch';
+import { createSqsClient, localEndpointEnv } from '../shared/aws/clients';
 
 const command = defineCommand({
   name: 'npm run verify',
@@ -65,17 +64,11 @@ async function verifyEmbedded(dataDir: string, settleMs: number, log: (l: string
   if (!existsSync(file))
     throw new Error(`${file} not found: start the stack first (npm start -- --data-dir ${dataDir})`);
   const info = JSON.parse(readFileSync(file, 'utf8')) as StackInfo;
-  Object.assign(process.env, {
-    AWS_ENDPOINT_URL: info.endpoint,
-    AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
-    AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'test',
-    AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'test',
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-  });
-  const raft = RaftNodes.plan({ dir: join(dataDir, 'raft') });
-  const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
+  Object.assign(process.env, localEndpointEnv(info.endpoint));
+  const raft = clusterReader(RaftCluster.open({ dir: join(dataDir, 'raft') }));
+  const sqs = createSqsClient();
   try {
-    return await verifyPipeline(info, sqs, raft.reader(), { settleTimeoutMs: settleMs, log });
+    return await verifyPipeline(info, sqs, raft, { settleTimeoutMs: settleMs, log });
   } finally {
     sqs.destroy();
   }
@@ -115,7 +108,7 @@ async function verifyDeployed(
     log('no Raft members given: reading the ledger through the HTTP API (one view, not each node)');
     raft = httpApiReader(stack.outputs.HttpApiUrl, await createSignedFetch(stack.region), stack.tradingAccount);
   } else throw new TargetError('neither RaftMembers nor HttpApiUrl is known: pass --raft-members or --http-api-url');
-  const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
+  const sqs = createSqsClient();
   try {
     return await verifyPipeline(
       { dataDir: join(dataDir, `verify-${target}`), outputs: stack.outputs, tradingAccount: stack.tradingAccount },

@@ -13,6 +13,7 @@ import { MetricName, MetricUnit } from '../../shared/powertools';
 import type { IngestConfig } from './config';
 import type { HttpEvent } from '../../shared/aws/http-event';
 import { classifyIngestEvent, type FeedTrigger } from './events';
+import { sleep as defaultSleep } from '../../shared/util/wait';
 
 export interface IngestDeps {
   config: IngestConfig;
@@ -44,7 +45,7 @@ const json = (statusCode: number, body: unknown): APIGatewayProxyStructuredResul
 export function createIngestHandler(deps: IngestDeps) {
   const { config, logger, metrics } = deps;
   const now = deps.now ?? Date.now;
-  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const sleep = deps.sleep ?? defaultSleep;
 
   /** Writes ticks to the stream, symbol as partition key, each with its correlation id inside the record. */
   async function writeTicks(ticks: { tick: StreamTick; correlationId: string }[]): Promise<PutOutcome[]> {

@@ -1,6 +1,7 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { sendFifoBatch } from '../../shared/aws/fifo-batch';
 import { CORRELATION_ID_ATTRIBUTE, type OrderCommand } from '../../shared/domain/command';
+import { sleep as defaultSleep } from '../../shared/util/wait';
 
 /**
  * Sends order commands to the commands FIFO queue: group = symbol (orders of one symbol stay in order),
@@ -12,7 +13,7 @@ export async function sendCommands(
   sqs: SQSClient,
   queueUrl: string,
   commands: readonly OrderCommand[],
-  sleep?: (ms: number) => Promise<void>,
+  sleep: (ms: number) => Promise<void> = defaultSleep,
 ): Promise<void> {
   const { failed } = await sendFifoBatch(
     sqs,
@@ -23,7 +24,7 @@ export async function sendCommands(
       deduplicationId: command.order.orderId,
       attributes: { [CORRELATION_ID_ATTRIBUTE]: { DataType: 'String', StringValue: command.correlationId } },
     })),
-    sleep ? { sleep } : {},
+    { sleep },
   );
   if (failed.length > 0) {
     throw new Error(`commands not sent: ${failed.map((f) => `#${f.index} ${f.reason}`).join('; ')}`);

@@ -2,7 +2,6 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   CreateTableCommand,
-  DynamoDBClient,
   ResourceInUseException,
   UpdateTimeToLiveCommand,
   type AttributeDefinition,
@@ -11,7 +10,6 @@ import {
   type LocalSecondaryIndex,
 } from '@aws-sdk/client-dynamodb';
 import {
-  CloudWatchLogsClient,
   CreateLogGroupCommand,
   PutRetentionPolicyCommand,
   ResourceAlreadyExistsException,
@@ -19,15 +17,19 @@ import {
 import {
   CreateStreamCommand,
   DescribeStreamSummaryCommand,
-  KinesisClient,
   ResourceInUseException as StreamInUse,
 } from '@aws-sdk/client-kinesis';
-import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { CreateQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import type { KinesisMappingSpec } from '../runtime/kinesis-mapping';
 import type { SqsMappingSpec } from '../runtime/sqs-mapping';
 import type { FunctionSpec } from '../runtime/types';
 import type { CfnResource, CloudAssemblyStack } from './synth';
+import {
+  createCloudWatchLogsClient,
+  createDynamoDbClient,
+  createKinesisClient,
+  createSqsClient,
+} from '../../shared/aws/clients';
 
 export interface ScheduleSpec {
   logicalId: string;
@@ -101,10 +103,10 @@ class TemplateDeployer {
   private readonly region: string;
   private readonly resources: Record<string, CfnResource>;
   private readonly created = new Map<string, Promise<Physical>>();
-  private readonly kinesis = new KinesisClient({ requestHandler: new NodeHttpHandler() });
-  private readonly sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
-  private readonly dynamodb = new DynamoDBClient({});
-  private readonly logs = new CloudWatchLogsClient({});
+  private readonly kinesis = createKinesisClient();
+  private readonly sqs = createSqsClient();
+  private readonly dynamodb = createDynamoDbClient();
+  private readonly logs = createCloudWatchLogsClient();
   private readonly arnToLogical = new Map<string, string>();
   /** Log groups named by a function's LoggingConfig get Lambda's default name for that function. */
   private readonly functionLogGroups = new Map<string, string>();

@@ -44,19 +44,17 @@ export interface Edge {
 
 type Starter = (port: number) => Promise<ChildService>;
 
-/**
- * Starts the edge: one HTTP endpoint in front of kinesalite, DynamoDB Local (or dynalite), fauxqs and
- * the CloudWatch Logs emulator, routing by the service each request is signed for.
- */
-export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
-  const host = opts.host ?? '127.0.0.1';
+/** The emulators the edge started itself (the others were given): each with how to start it again. */
+type OwnedEmulators = Map<ProxiedService, { child: ChildService; start: Starter }>;
+
+/** Starts the emulators not given in `opts.backends`, all at once; on any failure stops the ones that started. */
+async function startOwnedEmulators(opts: StartEdgeOptions): Promise<OwnedEmulators> {
   const starters: Record<ProxiedService, Starter> = {
     kinesis: (port) => startKinesis(port, opts.dataDir && join(opts.dataDir, 'kinesis')),
     dynamodb: (port) => startDynamoDb(port, opts.dataDir && join(opts.dataDir, 'dynamodb')),
     sqs: (port) => startSqs(port),
   };
-  const owned = new Map<ProxiedService, { child: ChildService; start: Starter }>();
-  const backends = {} as Record<ProxiedService, string>;
+  const owned: OwnedEmulators = new Map();
   const toStart = PROXIED.filter((s) => opts.backends?.[s] === undefined);
   const ports = await Promise.all(toStart.map(() => freePort()));
   const started = await Promise.allSettled(toStart.map((s, i) => starters[s](ports[i] as number)));
@@ -67,23 +65,87 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
     else failures.push(String(result.reason));
   });
   if (failures.length > 0) {
-    await Promise.all([...owned.values()].map((o) => o.child.stop()));
+    await stopOwned(owned);
     throw new Error(`edge: emulators failed to start:\n${failures.join('\n')}`);
   }
-  for (const service of PROXIED) backends[service] = opts.backends?.[service] ?? owned.get(service)!.child.endpoint;
+  return owned;
+}
 
+const stopOwned = (owned: OwnedEmulators) => Promise.all([...owned.values()].map((o) => o.child.stop()));
+
+/**
+ * Starts the edge: one HTTP endpoint in front of kinesalite, DynamoDB Local (or dynalite), fauxqs and
+ * the CloudWatch Logs emulator, routing by the service each request is signed for.
+ */
+export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
+  const host = opts.host ?? '127.0.0.1';
+  const owned = await startOwnedEmulators(opts);
+  const backends = {} as Record<ProxiedService, string>;
+  for (const service of PROXIED) backends[service] = opts.backends?.[service] ?? owned.get(service)!.child.endpoint;
   const logs = createLogsEmulator({ dataDir: opts.dataDir && join(opts.dataDir, 'logs') });
-  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  const router = new EdgeRouter(backends, logs);
   const server = createServer({ keepAlive: true }, (req, res) => {
-    route(req, res).catch((err: unknown) => sendError(res, 500, 'InternalFailure', (err as Error).message));
+    router.route(req, res).catch((err: unknown) => sendError(res, 500, 'InternalFailure', (err as Error).message));
   });
 
-  const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  const port = opts.port ?? DEFAULT_EDGE_PORT;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+  } catch (err) {
+    await stopOwned(owned);
+    logs.close();
+    throw new Error(`edge: cannot listen on ${host}:${port}: ${(err as Error).message}`);
+  }
+  const boundPort = (server.address() as AddressInfo).port;
+  router.endpoint = `http://${host}:${boundPort}`;
+
+  return {
+    endpoint: router.endpoint,
+    port: boundPort,
+    backends,
+    logs,
+    restartEmulators: async () => {
+      await Promise.all(
+        [...owned.values()].map(async (entry) => {
+          await entry.child.stop();
+          entry.child = await entry.start(entry.child.port);
+        }),
+      );
+    },
+    stop: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      router.close();
+      await stopOwned(owned);
+      logs.close();
+    },
+  };
+}
+
+/** Routes each request to its service: the logs emulator in-process, the others proxied to their backends. */
+class EdgeRouter {
+  /** The edge's own address, known once it listens (queue URLs are handed out on it). */
+  endpoint = '';
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 256 });
+
+  constructor(
+    private readonly backends: Record<ProxiedService, string>,
+    private readonly logs: LogsEmulator,
+  ) {}
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = req.url ?? '/';
     const decision = routeRequest(req.headers, url);
     if (decision.kind === 'unsigned') {
       if ((req.method === 'GET' || req.method === 'HEAD') && HEALTH_PATHS.has(url.split('?')[0] as string)) {
-        await sendHealth(res);
+        await this.sendHealth(res);
         return;
       }
       sendError(
@@ -102,27 +164,27 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
       return;
     }
     if (decision.service === 'logs') {
-      logs.handle(req, res);
+      this.logs.handle(req, res);
       return;
     }
     if (decision.service === 'sqs') {
-      await proxySqs(req, res, decision.region ?? DEFAULT_REGION);
+      await this.proxySqs(req, res, decision.region ?? DEFAULT_REGION);
       return;
     }
-    proxyStreaming(req, res, decision.service);
-  };
+    this.proxyStreaming(req, res, decision.service);
+  }
 
-  const sendHealth = async (res: ServerResponse): Promise<void> => {
+  private async sendHealth(res: ServerResponse): Promise<void> {
     const states = await Promise.all(
-      PROXIED.map(async (s) => [s, (await isUp(backends[s])) ? 'running' : 'unavailable']),
+      PROXIED.map(async (s) => [s, (await this.isUp(this.backends[s])) ? 'running' : 'unavailable']),
     );
     const services = Object.fromEntries([...states, ['logs', 'running']]) as Record<EdgeService, string>;
-    sendJson(res, 200, { services, edition: 'embedded', backends: { ...backends, logs: 'in-process' } });
-  };
+    sendJson(res, 200, { services, edition: 'embedded', backends: { ...this.backends, logs: 'in-process' } });
+  }
 
-  const isUp = (endpoint: string): Promise<boolean> =>
-    new Promise((resolve) => {
-      const probe = request(endpoint, { method: 'GET', timeout: 1000, agent }, (r) => {
+  private isUp(endpoint: string): Promise<boolean> {
+    return new Promise((resolve) => {
+      const probe = request(endpoint, { method: 'GET', timeout: 1000, agent: this.agent }, (r) => {
         r.resume();
         resolve(true);
       });
@@ -130,31 +192,32 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
       probe.on('error', () => resolve(false));
       probe.end();
     });
+  }
 
-  const backendRequest = (
+  private backendRequest(
     service: ProxiedService,
     target: { method: string; path: string; headers: IncomingMessage['headers'] },
     onResponse: (r: IncomingMessage) => void,
     res: ServerResponse,
-  ) => {
-    const backend = new URL(backends[service]);
-    const out = request({ host: backend.hostname, port: backend.port, ...target, agent }, onResponse);
+  ) {
+    const backend = new URL(this.backends[service]);
+    const out = request({ host: backend.hostname, port: backend.port, ...target, agent: this.agent }, onResponse);
     out.on('error', (err) => {
       // 503 makes SDK clients retry, which carries them over an emulator restart.
       sendError(
         res,
         503,
         'ServiceUnavailable',
-        `${service} backend at ${backends[service]} is unreachable: ${err.message}`,
+        `${service} backend at ${this.backends[service]} is unreachable: ${err.message}`,
       );
     });
     return out;
-  };
+  }
 
-  const proxyStreaming = (req: IncomingMessage, res: ServerResponse, service: ProxiedService): void => {
+  private proxyStreaming(req: IncomingMessage, res: ServerResponse, service: ProxiedService): void {
     const headers = { ...req.headers };
     delete headers.connection;
-    const out = backendRequest(
+    const out = this.backendRequest(
       service,
       { method: req.method ?? 'POST', path: req.url ?? '/', headers },
       (upstream) => {
@@ -166,21 +229,21 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
       res,
     );
     req.pipe(out);
-  };
+  }
 
   /** Sends a buffered JSON-protocol request to fauxqs and hands back its buffered reply. */
-  const forwardSqs = (
+  private forwardSqs(
     res: ServerResponse,
     headers: IncomingMessage['headers'],
     payload: Buffer,
     onReply: (status: number, headers: IncomingMessage['headers'], body: Buffer) => void,
-  ): void => {
-    const out = backendRequest(
+  ): void {
+    const out = this.backendRequest(
       'sqs',
       {
         method: 'POST',
         path: '/',
-        headers: { ...headers, host: new URL(backends.sqs).host, 'content-length': String(payload.length) },
+        headers: { ...headers, host: new URL(this.backends.sqs).host, 'content-length': String(payload.length) },
       },
       (upstream) => {
         readBody(upstream)
@@ -190,16 +253,16 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
       res,
     );
     out.end(payload);
-  };
+  }
 
   /**
    * SQS bodies are small; they are buffered so queue URLs can be mapped between fauxqs and the edge,
    * and so query-protocol requests (form-encoded Action=...) can be translated to JSON and back.
    */
-  const proxySqs = async (req: IncomingMessage, res: ServerResponse, region: string): Promise<void> => {
+  private async proxySqs(req: IncomingMessage, res: ServerResponse, region: string): Promise<void> {
     const ctx: SqsUrlContext = {
-      edgeHost: req.headers.host ?? new URL(endpoint).host,
-      backendEndpoint: backends.sqs,
+      edgeHost: req.headers.host ?? new URL(this.endpoint).host,
+      backendEndpoint: this.backends.sqs,
       region,
     };
     const body = await readBody(req);
@@ -208,14 +271,14 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
     if (isForm || new URLSearchParams(queryString).has('Action')) {
       const params = new URLSearchParams(queryString);
       if (isForm) for (const [k, v] of new URLSearchParams(body.toString('utf8'))) params.append(k, v);
-      proxySqsQuery(req, res, params, path, ctx);
+      this.proxySqsQuery(req, res, params, path, ctx);
       return;
     }
     const forwarded = rewriteSqsRequest(body.toString('utf8'), ctx);
     const headers = { ...req.headers };
     delete headers.connection;
     delete headers['transfer-encoding'];
-    forwardSqs(res, headers, forwarded === undefined ? body : Buffer.from(forwarded), (status, upstream, raw) => {
+    this.forwardSqs(res, headers, forwarded === undefined ? body : Buffer.from(forwarded), (status, upstream, raw) => {
       const rewritten = rewriteSqsResponse(raw.toString('utf8'), ctx);
       const reply = rewritten === undefined ? raw : Buffer.from(rewritten);
       const responseHeaders = { ...upstream, 'content-length': String(reply.length) };
@@ -224,15 +287,15 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
       res.writeHead(status, responseHeaders);
       res.end(reply);
     });
-  };
+  }
 
-  const proxySqsQuery = (
+  private proxySqsQuery(
     req: IncomingMessage,
     res: ServerResponse,
     params: URLSearchParams,
     path: string,
     ctx: SqsUrlContext,
-  ): void => {
+  ): void {
     const requestId = randomUUID();
     const sendXml = (status: number, xml: string) => {
       res.writeHead(status, {
@@ -259,7 +322,7 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
       'x-amz-target': `AmazonSQS.${action}`,
       ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
     };
-    forwardSqs(res, headers, Buffer.from(JSON.stringify(input)), (status, upstream, raw) => {
+    this.forwardSqs(res, headers, Buffer.from(JSON.stringify(input)), (status, upstream, raw) => {
       let parsed: unknown;
       try {
         parsed = JSON.parse(raw.toString('utf8') || '{}');
@@ -286,43 +349,7 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
       const output = JSON.parse(rewritten ?? JSON.stringify(parsed)) as Record<string, unknown>;
       sendXml(200, jsonToQueryXml(action, output, requestId));
     });
-  };
-
-  const port = opts.port ?? DEFAULT_EDGE_PORT;
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => resolve());
-    });
-  } catch (err) {
-    await Promise.all([...owned.values()].map((o) => o.child.stop()));
-    logs.close();
-    throw new Error(`edge: cannot listen on ${host}:${port}: ${(err as Error).message}`);
   }
-  const boundPort = (server.address() as AddressInfo).port;
-  const endpoint = `http://${host}:${boundPort}`;
-
-  return {
-    endpoint,
-    port: boundPort,
-    backends,
-    logs,
-    restartEmulators: async () => {
-      await Promise.all(
-        [...owned.values()].map(async (entry) => {
-          await entry.child.stop();
-          entry.child = await entry.start(entry.child.port);
-        }),
-      );
-    },
-    stop: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      agent.destroy();
-      await Promise.all([...owned.values()].map((o) => o.child.stop()));
-      logs.close();
-    },
-  };
 }
 
 function readBody(stream: IncomingMessage): Promise<Buffer> {

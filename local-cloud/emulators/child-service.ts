@@ -4,6 +4,7 @@ import { request } from 'node:http';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { STDIN_PARENT_WATCH } from '../../shared/process/parent-watch';
+import { sleep } from '../../shared/util/wait';
 
 const SUPERVISE = resolve(__dirname, '../../shared/process/supervise.ts');
 // By absolute URL: the supervisor runs in the program's cwd (DynamoDB Local's jar folder), where a bare
@@ -82,7 +83,7 @@ export async function waitForHttp(port: number, timeoutMs: number, isDead: () =>
     });
     if (up) return;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for port ${port}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
 }
 

@@ -9,9 +9,10 @@ import {
   type ShardIteratorType,
 } from '@aws-sdk/client-kinesis';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { CheckpointStore } from './checkpoint-store';
 import type { InvokeResult, Invoker, ServiceEndpoints } from './types';
+import { sleep } from '../../shared/util/wait';
+import { createKinesisClient, createSqsClient } from '../../shared/aws/clients';
 
 /** A Kinesis event source mapping, with the settings AWS::Lambda::EventSourceMapping takes. */
 export interface KinesisMappingSpec {
@@ -51,8 +52,6 @@ interface PendingBatch {
 
 type FailureCondition = 'RetryAttemptsExhausted' | 'RecordAgeExceeded';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /**
  * Lambda's Kinesis poller, as AWS documents it: one poller per shard; records in order; a batch is
  * sent when BatchSize records are buffered or MaximumBatchingWindowInSeconds has passed; a function
@@ -82,12 +81,9 @@ export class KinesisEventSourceMapping {
       throw new Error(`mapping ${spec.id}: ParallelizationFactor ${spec.parallelizationFactor} is outside 1..10`);
     }
     const { kinesis, sqs } = opts.endpoints ?? {};
-    this.kinesis = new KinesisClient({
-      requestHandler: new NodeHttpHandler(),
-      ...(kinesis ? { endpoint: kinesis } : {}),
-    });
+    this.kinesis = createKinesisClient(kinesis ? { endpoint: kinesis } : {});
     // Queue URLs from emulators are not always valid endpoints (fauxqs: sqs.<region>.127.0.0.1); the configured endpoint decides.
-    this.sqs = new SQSClient({ useQueueUrlAsEndpoint: false, ...(sqs ? { endpoint: sqs } : {}) });
+    this.sqs = createSqsClient(sqs ? { endpoint: sqs } : {});
     this.region = opts.region ?? process.env.AWS_REGION ?? 'us-east-1';
   }
 

@@ -5,6 +5,7 @@ import {
   PutLogEventsCommand,
   ResourceAlreadyExistsException,
 } from '@aws-sdk/client-cloudwatch-logs';
+import { createCloudWatchLogsClient } from '../../shared/aws/clients';
 
 /** Where function output goes: one log stream per worker, as Lambda does. */
 export interface LogSink {
@@ -34,7 +35,7 @@ export class CloudWatchLogSink implements LogSink {
   private warned = false;
 
   constructor(opts: { endpoint?: string; flushIntervalMs?: number } = {}) {
-    this.client = new CloudWatchLogsClient(opts.endpoint ? { endpoint: opts.endpoint } : {});
+    this.client = createCloudWatchLogsClient(opts.endpoint ? { endpoint: opts.endpoint } : {});
     this.timer = setInterval(() => void this.flush(), opts.flushIntervalMs ?? 250);
     this.timer.unref();
   }

@@ -6,6 +6,8 @@ import {
   type MessageAttributeValue,
 } from '@aws-sdk/client-sqs';
 import type { InvokeResult, Invoker, ServiceEndpoints } from './types';
+import { sleep } from '../../shared/util/wait';
+import { createSqsClient } from '../../shared/aws/clients';
 
 /** An SQS event source mapping, with the settings AWS::Lambda::EventSourceMapping takes. */
 export interface SqsMappingSpec {
@@ -50,8 +52,6 @@ export interface SqsMappingOptions {
   onError?: (message: string) => void;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /**
  * Lambda's SQS poller: long-polls the queue, invokes with up to BatchSize messages (gathered within
  * MaximumBatchingWindowInSeconds), deletes what succeeded, and leaves the rest to come back after the
@@ -76,10 +76,7 @@ export class SqsEventSourceMapping {
   ) {
     validate(spec);
     // Queue URLs from emulators are not always valid endpoints (fauxqs: sqs.<region>.127.0.0.1); the configured endpoint decides.
-    this.sqs = new SQSClient({
-      useQueueUrlAsEndpoint: false,
-      ...(opts.endpoints?.sqs ? { endpoint: opts.endpoints.sqs } : {}),
-    });
+    this.sqs = createSqsClient(opts.endpoints?.sqs ? { endpoint: opts.endpoints.sqs } : {});
     this.region = opts.region ?? process.env.AWS_REGION ?? 'us-east-1';
   }
 

@@ -5,6 +5,7 @@ import {
   type SendMessageBatchRequestEntry,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import { sleep as defaultSleep } from '../util/wait';
 
 /** SQS's limit on the entries of one SendMessageBatch call. */
 export const SQS_BATCH_LIMIT = 10;
@@ -35,7 +36,7 @@ export async function sendFifoBatch(
   opts: { attempts?: number; sleep?: (ms: number) => Promise<void> } = {},
 ): Promise<FifoSendOutcome> {
   const attempts = opts.attempts ?? DEFAULT_ATTEMPTS;
-  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const sleep = opts.sleep ?? defaultSleep;
   const failed: FifoSendOutcome['failed'] = [];
   // One call after another: a group's messages may span two calls, and SQS orders a group by arrival.
   for (let start = 0; start < messages.length; start += SQS_BATCH_LIMIT) {

@@ -7,6 +7,7 @@ import {
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import { OrderEventSchema, type OrderEvent } from '../domain/event';
+import { sleep as defaultSleep } from '../util/wait';
 
 /**
  * The execution record of each order in OrdersTable (key `id`, TTL `expiration`): written once, by a
@@ -39,7 +40,7 @@ export class OrderRecords {
   constructor(
     private readonly doc: DynamoDBDocumentClient,
     private readonly tableName: string,
-    private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+    private readonly sleep: (ms: number) => Promise<void> = defaultSleep,
   ) {}
 
   /**

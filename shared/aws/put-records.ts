@@ -1,4 +1,5 @@
 import { PutRecordsCommand, type KinesisClient, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
+import { sleep as defaultSleep } from '../util/wait';
 
 /** PutRecords' own limits: 500 records and 5 MiB (data plus partition keys) per call. */
 export const PUT_RECORDS_MAX_RECORDS = 500;
@@ -28,8 +29,6 @@ export interface PutRecordsDeps {
   /** Told about every retry round, for the retries metric. */
   onRetry?: (records: number, attempt: number) => void;
 }
-
-const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Splits records into PutRecords-sized batches, keeping their order. */
 export function chunkForPutRecords<T extends StreamRecord>(records: readonly T[]): T[][] {

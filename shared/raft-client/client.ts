@@ -1,8 +1,10 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Order, OrderBatchResult, OrderResult } from '../domain/order';
-import { deriveApiToken } from './auth';
-import type { LedgerClient, NodeStatus, Position } from './types';
+import { deriveApiToken } from '../ledger-contract/auth';
+import type { NodeStatus, Position } from '../ledger-contract';
+import type { LedgerClient } from './types';
+import { sleep } from '../util/wait';
 
 /**
  * HTTP client for the Raft ledger. Finds the leader (following 307s), retries 503s, timeouts and
@@ -52,8 +54,6 @@ class TransportFailure extends Error {
     super(message);
   }
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export interface ClosableLedgerClient extends LedgerClient {
   /** Closes idle keep-alive sockets. */

@@ -1,37 +1,5 @@
 import type { Order, OrderResult } from '../domain/order';
-
-export interface Position {
-  account: string;
-  symbol: string;
-  quantity: number;
-}
-
-export interface RiskLimits {
-  maxOrderQuantity: number;
-  maxOrderNotional: number;
-  maxAbsPosition: number;
-}
-
-export interface MemberInfo {
-  id: string;
-  raftAddr: string;
-  httpUrl: string;
-  voter: boolean;
-}
-
-/** GET /v1/status */
-export interface NodeStatus {
-  nodeId: string;
-  role: 'leader' | 'follower' | 'candidate' | 'pre-candidate' | 'learner';
-  term: number;
-  leaderId: string | null;
-  leaderUrl: string | null;
-  commitIndex: number;
-  appliedIndex: number;
-  lastLogIndex: number;
-  snapshotIndex: number;
-  members: MemberInfo[];
-}
+import type { NodeStatus, Position } from '../ledger-contract';
 
 /**
  * What the pipeline needs from the Raft ledger. Implemented by the HTTP client in this folder;

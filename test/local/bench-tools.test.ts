@@ -8,6 +8,7 @@ import {
   sampleProcessTree,
 } from '../../tools/lib/process-cpu';
 import { Progress, progressLine } from '../../tools/lib/progress';
+import { sleep } from '../../shared/util/wait';
 
 describe('process tree CPU (tools/lib/process-cpu)', () => {
   it('parses /proc/<pid>/stat with spaces and parentheses in the command name', () => {
@@ -24,6 +25,7 @@ describe('process tree CPU (tools/lib/process-cpu)', () => {
     expect(classifyCommand('/usr/bin/node node_modules/kinesalite/cli.js --port 0')).toBe('emulators');
     expect(classifyCommand('/usr/bin/node node_modules/fauxqs/dist/cli.js')).toBe('emulators');
     expect(classifyCommand('/usr/bin/node --import tsx /repo/raft-node/src/main.ts')).toBe('raft');
+    expect(classifyCommand('/usr/bin/node --enable-source-maps /tmp/raft-node-bundle-x1/raft-node.js')).toBe('raft');
     expect(classifyCommand('/usr/bin/node --import tsx /repo/local-cloud/runtime/worker-host.ts x handler')).toBe(
       'functions',
     );
@@ -61,7 +63,7 @@ describe('progress bar (tools/lib/progress)', () => {
       intervalMs: 50,
     });
     progress.update(1, 'sending');
-    await new Promise((r) => setTimeout(r, 180));
+    await sleep(180);
     progress.stop();
     expect(text).toMatch(/^progress: \[.*\] step 1\/2 \| 0s elapsed, ~10s left \| sending\n/);
     expect(text).not.toContain('\r');

@@ -2,16 +2,16 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { KinesisClient } from '@aws-sdk/client-kinesis';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { RaftNodes } from '../../local-cloud/raft-nodes';
+import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { RaftCluster } from '../../local-cloud/raft-cluster';
+import { clusterReader } from '../../tools/targets/remote-raft';
 import { readRecords, recordFiles } from '../../local-cloud/records';
 import { stackInfoFile, type StackInfo } from '../../local-cloud/stack';
 import { putTicks, TickSource } from '../../tools/lib/tick-driver';
 import { verifyPipeline } from '../../tools/lib/verify-pipeline';
 import { descendants, killAll, waitAllGone } from '../support/processes';
-import { waitFor } from './fixtures/runtime-helpers';
+import { sleep, waitFor } from '../../shared/util/wait';
+import { createKinesisClient, createSqsClient } from '../../shared/aws/clients';
 
 const REPO = resolve(__dirname, '../..');
 
@@ -42,8 +42,9 @@ describe('embedded cloud end to end (npm start as a process)', () => {
     child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
     await waitFor(
       'the stack to be running',
-      () => (output.includes('running:') ? true : child.exitCode !== null ? fail(output) : undefined),
       240_000,
+      () => (output.includes('running:') ? true : child.exitCode !== null ? fail(output) : undefined),
+      { onError: 'throw' },
     );
     expect(output).toMatch(/NOT emulated \(created nowhere locally\): .*AWS::ApiGatewayV2::Api/);
 
@@ -51,8 +52,8 @@ describe('embedded cloud end to end (npm start as a process)', () => {
     process.env.AWS_ENDPOINT_URL = info.endpoint;
     for (const k of ['AWS_ENDPOINT_URL_KINESIS', 'AWS_ENDPOINT_URL_SQS', 'AWS_ENDPOINT_URL_DYNAMODB'])
       delete process.env[k];
-    const kinesis = new KinesisClient({ requestHandler: new NodeHttpHandler() });
-    const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
+    const kinesis = createKinesisClient();
+    const sqs = createSqsClient();
     try {
       const stream = info.outputs.TicksStreamName as string;
       const source = new TickSource(['AAPL', 'MSFT'], 'e2e');
@@ -66,11 +67,11 @@ describe('embedded cloud end to end (npm start as a process)', () => {
           [...ticks, ...duplicates],
           [Buffer.from('not json'), Buffer.from('{"tick":{"symbol":"AAPL"}}')],
         );
-        await new Promise((r) => setTimeout(r, 300));
+        await sleep(300);
       }
       // Wait for orders, then send one of them again as a new message (bypassing FIFO deduplication): execute must catch it.
       const files = recordFiles(dataDir);
-      const firstCommand = await waitFor('a recorded command', () => readRecords(files.commands)[0], 120_000);
+      const firstCommand = await waitFor('a recorded command', 120_000, () => readRecords(files.commands)[0]);
       await sqs.send(
         new SendMessageCommand({
           QueueUrl: info.outputs.CommandsQueueUrl,
@@ -80,8 +81,8 @@ describe('embedded cloud end to end (npm start as a process)', () => {
         }),
       );
 
-      const raft = RaftNodes.plan({ dir: join(dataDir, 'raft') });
-      const report = await verifyPipeline(info, sqs, raft.reader(), { settleTimeoutMs: 90_000 });
+      const raft = clusterReader(RaftCluster.open({ dir: join(dataDir, 'raft') }));
+      const report = await verifyPipeline(info, sqs, raft, { settleTimeoutMs: 90_000 });
       expect(report.problems).toEqual([]);
       expect(report.ok).toBe(true);
       expect(report.counts.commands).toBeGreaterThan(0);

@@ -2,19 +2,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  CloudWatchLogsClient,
   CreateLogGroupCommand,
   CreateLogStreamCommand,
   FilterLogEventsCommand,
   PutLogEventsCommand,
 } from '@aws-sdk/client-cloudwatch-logs';
-import { CreateTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import {
   CreateStreamCommand,
   DescribeStreamCommand,
   GetRecordsCommand,
   GetShardIteratorCommand,
-  KinesisClient,
   ListStreamsCommand,
   PutRecordCommand,
 } from '@aws-sdk/client-kinesis';
@@ -27,15 +25,22 @@ import {
   SendMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { freePort } from '../../local-cloud/emulators/child-service';
 import { startEdge, type Edge } from '../../local-cloud/edge';
 import { routeRequest } from '../../local-cloud/edge/routing';
 import { toBackendQueueUrl, toEdgeQueueUrl } from '../../local-cloud/edge/sqs-urls';
+import {
+  createCloudWatchLogsClient,
+  createDynamoDbClient,
+  createKinesisClient,
+  createSqsClient,
+  EMULATOR_CREDENTIALS,
+} from '../../shared/aws/clients';
 
 const run = Math.random().toString(36).slice(2, 8);
-const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
 const region = 'us-east-1';
+/** Clients aimed at the edge explicitly (these tests are about the edge, not the environment). */
+const at = (endpoint: string) => ({ endpoint, region, credentials: EMULATOR_CREDENTIALS });
 
 function backendsFromEnv() {
   const get = (name: string) => {
@@ -120,12 +125,7 @@ describe('edge endpoint in front of the emulators', () => {
   });
 
   it('serves Kinesis (kinesalite)', async () => {
-    const kinesis = new KinesisClient({
-      endpoint: edge.endpoint,
-      region,
-      credentials,
-      requestHandler: new NodeHttpHandler(),
-    });
+    const kinesis = createKinesisClient(at(edge.endpoint));
     const StreamName = `edge-${run}`;
     await kinesis.send(new CreateStreamCommand({ StreamName, ShardCount: 1 }));
     expect((await kinesis.send(new ListStreamsCommand({}))).StreamNames).toContain(StreamName);
@@ -141,7 +141,7 @@ describe('edge endpoint in front of the emulators', () => {
   });
 
   it('serves DynamoDB', async () => {
-    const ddb = new DynamoDBClient({ endpoint: edge.endpoint, region, credentials });
+    const ddb = createDynamoDbClient(at(edge.endpoint));
     const TableName = `edge-${run}`;
     await ddb.send(
       new CreateTableCommand({
@@ -158,7 +158,7 @@ describe('edge endpoint in front of the emulators', () => {
   });
 
   it('serves SQS (fauxqs) with queue URLs on the edge that work without an explicit endpoint', async () => {
-    const sqs = new SQSClient({ endpoint: edge.endpoint, region, credentials });
+    const sqs = createSqsClient(at(edge.endpoint));
     const QueueName = `edge-${run}.fifo`;
     const created = await sqs.send(
       new CreateQueueCommand({ QueueName, Attributes: { FifoQueue: 'true', ContentBasedDeduplication: 'true' } }),
@@ -170,7 +170,7 @@ describe('edge endpoint in front of the emulators', () => {
     ]);
 
     // No endpoint configured: the SDK sends to the queue URL's host, which is the edge.
-    const byUrl = new SQSClient({ region, credentials });
+    const byUrl = new SQSClient({ region, credentials: EMULATOR_CREDENTIALS });
     await byUrl.send(new SendMessageCommand({ QueueUrl: created.QueueUrl, MessageBody: 'm1', MessageGroupId: 'g' }));
     const received = await sqs.send(new ReceiveMessageCommand({ QueueUrl: created.QueueUrl, WaitTimeSeconds: 1 }));
     expect(received.Messages?.map((m) => m.Body)).toEqual(['m1']);
@@ -182,7 +182,7 @@ describe('edge endpoint in front of the emulators', () => {
   });
 
   it('serves CloudWatch Logs in-process', async () => {
-    const logs = new CloudWatchLogsClient({ endpoint: edge.endpoint, region, credentials });
+    const logs = createCloudWatchLogsClient(at(edge.endpoint));
     const logGroupName = `/aws/lambda/edge-${run}`;
     await logs.send(new CreateLogGroupCommand({ logGroupName }));
     await logs.send(new CreateLogStreamCommand({ logGroupName, logStreamName: 's' }));
@@ -265,13 +265,7 @@ describe('edge with a backend down', () => {
       backends: { ...backendsFromEnv(), kinesis: `http://127.0.0.1:${deadPort}` },
     });
     try {
-      const kinesis = new KinesisClient({
-        endpoint: edge.endpoint,
-        region,
-        credentials,
-        requestHandler: new NodeHttpHandler(),
-        maxAttempts: 1,
-      });
+      const kinesis = createKinesisClient({ ...at(edge.endpoint), maxAttempts: 1 });
       await expect(kinesis.send(new ListStreamsCommand({}))).rejects.toMatchObject({
         $metadata: { httpStatusCode: 503 },
         message: expect.stringMatching(/kinesis backend .* is unreachable/),
@@ -295,12 +289,7 @@ describe('edge that starts its own emulators', () => {
     const { dynamodb, sqs } = backendsFromEnv();
     const edge = await startEdge({ port: 0, dataDir, backends: { dynamodb, sqs } });
     try {
-      const kinesis = new KinesisClient({
-        endpoint: edge.endpoint,
-        region,
-        credentials,
-        requestHandler: new NodeHttpHandler(),
-      });
+      const kinesis = createKinesisClient(at(edge.endpoint));
       await kinesis.send(new CreateStreamCommand({ StreamName: 'kept', ShardCount: 1 }));
       await edge.restartEmulators();
       expect((await kinesis.send(new ListStreamsCommand({}))).StreamNames).toEqual(['kept']);

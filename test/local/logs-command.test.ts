@@ -15,6 +15,8 @@ import {
   resolveLogGroup,
   type LogsOptions,
 } from '../../tools/logs';
+import { sleep } from '../../shared/util/wait';
+import { createCloudWatchLogsClient, EMULATOR_CREDENTIALS } from '../../shared/aws/clients';
 
 const ROOT = resolve(__dirname, '../..');
 let emulator: RunningLogsEmulator;
@@ -33,10 +35,10 @@ async function put(group: string, stream: string, messages: string[], at = Date.
 
 beforeAll(async () => {
   emulator = await startLogsEmulator();
-  client = new CloudWatchLogsClient({
+  client = createCloudWatchLogsClient({
     endpoint: emulator.endpoint,
     region: 'us-east-1',
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    credentials: EMULATOR_CREDENTIALS,
   });
   for (const group of [
     EXECUTE_GROUP,
@@ -137,10 +139,10 @@ describe('printing', () => {
     const at = Date.now();
     await put(EXECUTE_GROUP, '2026/01/01/[$LATEST]abc', ['follow 1', 'follow 2'], at);
     const deadline = Date.now() + 10_000;
-    while (lines.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (lines.length < 2 && Date.now() < deadline) await sleep(50);
     await put(EXECUTE_GROUP, '2026/01/01/[$LATEST]abc', ['follow 3'], at + 1);
-    while (lines.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    await new Promise((r) => setTimeout(r, 300)); // a few more polls: nothing may repeat
+    while (lines.length < 3 && Date.now() < deadline) await sleep(50);
+    await sleep(300); // a few more polls: nothing may repeat
     stop.abort();
     await following;
     expect(lines.map((l) => l.split(' ').slice(2).join(' '))).toEqual(['follow 1', 'follow 2', 'follow 3']);

@@ -20,6 +20,7 @@ import {
   type InputLogEvent,
 } from '@aws-sdk/client-cloudwatch-logs';
 import { startLogsEmulator, type RunningLogsEmulator } from '../../local-cloud/logs-emulator';
+import { createCloudWatchLogsClient, EMULATOR_CREDENTIALS } from '../../shared/aws/clients';
 
 const DAY = 86_400_000;
 const run = Math.random().toString(36).slice(2, 8);
@@ -29,10 +30,10 @@ let emulator: RunningLogsEmulator;
 let client: CloudWatchLogsClient;
 
 function connect(endpoint: string): CloudWatchLogsClient {
-  return new CloudWatchLogsClient({
+  return createCloudWatchLogsClient({
     endpoint,
     region: 'eu-west-1',
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    credentials: EMULATOR_CREDENTIALS,
     maxAttempts: 1,
   });
 }

@@ -1,22 +1,25 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import {
-  CloudWatchLogsClient,
-  DescribeLogGroupsCommand,
-  FilterLogEventsCommand,
-} from '@aws-sdk/client-cloudwatch-logs';
-import { DescribeTableCommand, DescribeTimeToLiveCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DescribeLogGroupsCommand, FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
+import { DescribeTableCommand, DescribeTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import { DescribeStreamSummaryCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';
-import { GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { deployTemplate, type Deployment } from '../../local-cloud/deploy/deploy';
 import { readStack, synthesize } from '../../local-cloud/deploy/synth';
 import { startLocalRuntime } from '../../local-cloud/runtime';
 import { CloudWatchLogSink } from '../../local-cloud/runtime/log-sink';
 import { startLogsEmulator, type RunningLogsEmulator } from '../../local-cloud/logs-emulator';
-import { awsEnv, kinesisClient, waitFor } from './fixtures/runtime-helpers';
+import { awsEnv } from './fixtures/runtime-helpers';
+import { waitFor } from '../../shared/util/wait';
+import {
+  createCloudWatchLogsClient,
+  createDynamoDbClient,
+  createKinesisClient,
+  createSqsClient,
+} from '../../shared/aws/clients';
 
-const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
+const sqs = createSqsClient();
 const outdir = mkdtempSync(join(tmpdir(), 'mini-cdk-out-'));
 let deployment: Deployment;
 let logsEmulator: RunningLogsEmulator;
@@ -46,7 +49,7 @@ const physical = (prefix: string) => {
 
 describe('local deployer: resources from a synthesized CDK template', () => {
   it('creates the stream, queues with the redrive policy on the local DLQ ARN, and the table with its index and TTL', async () => {
-    const kinesis = kinesisClient();
+    const kinesis = createKinesisClient();
     const stream = await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: physical('Stream') }));
     kinesis.destroy();
     expect(stream.StreamDescriptionSummary?.OpenShardCount).toBe(2);
@@ -61,7 +64,7 @@ describe('local deployer: resources from a synthesized CDK template', () => {
       maxReceiveCount: 3,
     });
 
-    const ddb = new DynamoDBClient({});
+    const ddb = createDynamoDbClient();
     const table = await ddb.send(new DescribeTableCommand({ TableName: physical('Table') }));
     expect(table.Table?.KeySchema).toEqual([{ AttributeName: 'id', KeyType: 'HASH' }]);
     expect(table.Table?.GlobalSecondaryIndexes?.map((g) => g.IndexName)).toEqual(['bySymbol']);
@@ -106,7 +109,7 @@ describe('local deployer: resources from a synthesized CDK template', () => {
   });
 
   it('creates the log group the function logs to, with the template retention', async () => {
-    const logs = new CloudWatchLogsClient({});
+    const logs = createCloudWatchLogsClient();
     const name = Object.values(deployment.functions)[0]?.logGroup;
     const groups = await logs.send(new DescribeLogGroupsCommand({ logGroupNamePrefix: name }));
     logs.destroy();
@@ -117,7 +120,7 @@ describe('local deployer: resources from a synthesized CDK template', () => {
     const logs = new CloudWatchLogSink({ flushIntervalMs: 100 });
     const runtime = await startLocalRuntime(deployment, { baseEnv: awsEnv(), logs, schedules: false });
     try {
-      const kinesis = kinesisClient();
+      const kinesis = createKinesisClient();
       await kinesis.send(
         new PutRecordsCommand({
           StreamName: physical('Stream'),
@@ -125,15 +128,15 @@ describe('local deployer: resources from a synthesized CDK template', () => {
         }),
       );
       kinesis.destroy();
-      const message = await waitFor('the forwarded record', async () => {
+      const message = await waitFor('the forwarded record', 20_000, async () => {
         const r = await sqs.send(new ReceiveMessageCommand({ QueueUrl: physical('OutB8'), WaitTimeSeconds: 1 }));
         return r.Messages?.[0];
       });
       expect(JSON.parse(message.Body ?? '{}')).toEqual({ data: 'tick-1', table: physical('Table') });
       // START/END/REPORT and the function's own output, read back through the CloudWatch Logs API.
-      const reader = new CloudWatchLogsClient({});
+      const reader = createCloudWatchLogsClient();
       const logGroupName = Object.values(deployment.functions)[0]?.logGroup;
-      const events = await waitFor('the REPORT line in CloudWatch Logs', async () => {
+      const events = await waitFor('the REPORT line in CloudWatch Logs', 20_000, async () => {
         const got = await reader.send(new FilterLogEventsCommand({ logGroupName }));
         const messages = (got.events ?? []).map((e) => e.message ?? '');
         return messages.some((m) => m.startsWith('REPORT RequestId:')) ? got.events : undefined;

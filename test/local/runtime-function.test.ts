@@ -1,4 +1,5 @@
 import { fixtureFunction } from './fixtures/runtime-helpers';
+import { sleep } from '../../shared/util/wait';
 
 describe('local Lambda runtime: one function in worker processes', () => {
   it('invokes the handler with the event, a Lambda context and its own environment, logging START/END/REPORT', async () => {
@@ -47,7 +48,7 @@ describe('local Lambda runtime: one function in worker processes', () => {
     try {
       const pidsBefore = new Set<number>();
       const timedOut = fn.invoke({ Records: [] });
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
       fn.workerPids().forEach((p) => pidsBefore.add(p));
       const result = await timedOut;
       expect(result.ok).toBe(false);

@@ -1,13 +1,9 @@
-import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { CheckpointStore } from '../../local-cloud/runtime/checkpoint-store';
 import { KinesisEventSourceMapping, type KinesisMappingSpec } from '../../local-cloud/runtime/kinesis-mapping';
-import {
-  fixtureFunction,
-  streamWithRecords,
-  uniqueName,
-  waitFor,
-  type FixtureFunction,
-} from './fixtures/runtime-helpers';
+import { fixtureFunction, streamWithRecords, uniqueName, type FixtureFunction } from './fixtures/runtime-helpers';
+import { waitFor } from '../../shared/util/wait';
+import { createSqsClient } from '../../shared/aws/clients';
 
 /** A real checkpoint store that also remembers every checkpoint it was given, in order. */
 class ObservedCheckpoints extends CheckpointStore {
@@ -18,7 +14,7 @@ class ObservedCheckpoints extends CheckpointStore {
   }
 }
 
-const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
+const sqs = createSqsClient();
 afterAll(() => sqs.destroy());
 
 async function failureQueue(): Promise<{ url: string; arn: string }> {
@@ -29,7 +25,7 @@ async function failureQueue(): Promise<{ url: string; arn: string }> {
 }
 
 async function receiveOne(url: string): Promise<Record<string, unknown>> {
-  const out = await waitFor('a message on the failure destination', async () => {
+  const out = await waitFor('a message on the failure destination', 20_000, async () => {
     const r = await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, WaitTimeSeconds: 1 }));
     return r.Messages?.[0];
   });
@@ -64,7 +60,7 @@ async function runMapping(
   );
   await mapping.start();
   try {
-    await waitFor('the mapping to finish its work', () => until() || undefined);
+    await waitFor('the mapping to finish its work', 20_000, until);
   } finally {
     await mapping.stop();
     await fixture.fn.stop();

@@ -4,13 +4,14 @@ import {
   ReceiveMessageCommand,
   SendMessageBatchCommand,
   SendMessageCommand,
-  SQSClient,
 } from '@aws-sdk/client-sqs';
-import { queueDepth } from '../../tools/lib/verify-pipeline';
+import { queueDepth } from '../../shared/aws/queues';
 import { DEFAULT_POLLERS, SqsEventSourceMapping, type SqsMappingSpec } from '../../local-cloud/runtime/sqs-mapping';
-import { fixtureFunction, uniqueName, waitFor, type FixtureFunction } from './fixtures/runtime-helpers';
+import { fixtureFunction, uniqueName, type FixtureFunction } from './fixtures/runtime-helpers';
+import { sleep, waitFor } from '../../shared/util/wait';
+import { createSqsClient } from '../../shared/aws/clients';
 
-const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
+const sqs = createSqsClient();
 afterAll(() => sqs.destroy());
 
 async function queue(fifo: boolean, attributes: Record<string, string> = {}): Promise<{ url: string; arn: string }> {
@@ -47,7 +48,7 @@ async function withMapping(
   );
   mapping.start();
   try {
-    await waitFor('the mapping to finish its work', async () => (await until()) || undefined, 25_000);
+    await waitFor('the mapping to finish its work', 25_000, until);
   } finally {
     await mapping.stop();
     await fixture.fn.stop();
@@ -206,14 +207,14 @@ describe('local runtime: SQS event source mapping', () => {
     );
     expect(mapping.pollerCount).toBe(DEFAULT_POLLERS.fifo);
     mapping.start();
-    await new Promise((r) => setTimeout(r, 2500));
+    await sleep(2500);
     expect(mapping.stats()).toEqual({ receives: 0, emptyReceives: 0, messages: 0 });
     const stopping = Date.now();
     await mapping.stop();
     await fixture.fn.stop();
     expect(Date.now() - stopping).toBeLessThan(2000);
     // The ten abandoned long polls must not take a message that arrives now.
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     await sqs.send(new SendMessageCommand({ QueueUrl: q.url, MessageBody: '{"n":1}', MessageGroupId: 'g' }));
     const got = await sqs.send(new ReceiveMessageCommand({ QueueUrl: q.url, WaitTimeSeconds: 2 }));
     expect(got.Messages?.map((m) => m.Body)).toEqual(['{"n":1}']);

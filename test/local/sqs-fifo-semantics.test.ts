@@ -12,13 +12,14 @@ import {
   ReceiveMessageCommand,
   SendMessageBatchCommand,
   SendMessageCommand,
-  SQSClient,
   type Message,
   type ReceiveMessageCommandOutput,
 } from '@aws-sdk/client-sqs';
 import { uniqueName } from './fixtures/runtime-helpers';
+import { sleep } from '../../shared/util/wait';
+import { createSqsClient } from '../../shared/aws/clients';
 
-const sqs = new SQSClient({ useQueueUrlAsEndpoint: false });
+const sqs = createSqsClient();
 afterAll(() => sqs.destroy());
 
 async function createQueue(fifo: boolean, attributes: Record<string, string> = {}): Promise<string> {
@@ -117,7 +118,7 @@ describe('local SQS: FIFO receive as on AWS', () => {
     const url = await createQueue(fifo);
     const pollers = Array.from({ length: 4 }, () => receive(url, 4, 10));
     // Let the four polls reach the queue before the message does.
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     await sqs.send(
       new SendMessageCommand({ QueueUrl: url, MessageBody: 'one', ...(fifo ? { MessageGroupId: 'g1' } : {}) }),
     );
@@ -141,12 +142,12 @@ describe('local SQS: FIFO receive as on AWS', () => {
     const url = await createQueue(true);
     const abandoned = new AbortController();
     const gone = receive(url, 10, 10, abandoned.signal).catch((err: unknown) => err);
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     abandoned.abort();
     await gone;
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     const waiting = receive(url, 4);
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: 'x', MessageGroupId: 'g' }));
     expect(bodies((await waiting).Messages)).toEqual(['x']);
   });

@@ -5,11 +5,12 @@ import { startEdge, type Edge } from '../../local-cloud/edge';
 import { runLoad } from '../../tools/load';
 import { runVerify } from '../../tools/verify';
 import { deployTemplate, type Deployment } from '../../local-cloud/deploy/deploy';
-import { RaftNodes } from '../../local-cloud/raft-nodes';
+import { RaftCluster } from '../../local-cloud/raft-cluster';
 import { embeddedContext, STACK_NAME } from '../../local-cloud/stack';
 import { readStack, synthesize } from '../../local-cloud/deploy/synth';
 import { startLocalRuntime, type LocalRuntime } from '../../local-cloud/runtime';
 import { CloudWatchLogSink } from '../../local-cloud/runtime/log-sink';
+import { localEndpointEnv } from '../../shared/aws/clients';
 
 /**
  * `load` and `verify` in their deployed-stack mode (--target localstack), pointed by explicit flags at the
@@ -22,13 +23,13 @@ describe('load and verify against a deployed stack, resolved by flags', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'targets-'));
   const env = { ...process.env };
   let edge: Edge;
-  let raft: RaftNodes;
+  let raft: RaftCluster;
   let deployment: Deployment;
   let runtime: LocalRuntime;
   let logs: CloudWatchLogSink;
 
   beforeAll(async () => {
-    raft = await RaftNodes.create({ dir: join(dataDir, 'raft') });
+    raft = await RaftCluster.create({ dir: join(dataDir, 'raft'), secret: 'generate' });
     const outdir = join(dataDir, 'cdk.out');
     [edge] = await Promise.all([
       startEdge({ port: 0, dataDir }),
@@ -37,26 +38,18 @@ describe('load and verify against a deployed stack, resolved by flags', () => {
         outdir,
         context: embeddedContext({
           raftMembers: raft.httpUrls.join(','),
-          raftAuthSecret: raft.secret,
+          raftAuthSecret: raft.secret!,
           feedEnabled: 'false',
         }),
       }),
     ]);
     for (const k of Object.keys(process.env)) if (k.startsWith('AWS_ENDPOINT_URL_')) delete process.env[k];
-    Object.assign(process.env, {
-      AWS_ENDPOINT_URL: edge.endpoint,
-      AWS_ACCESS_KEY_ID: 'test',
-      AWS_SECRET_ACCESS_KEY: 'test',
-    });
+    const clientEnv = localEndpointEnv(edge.endpoint);
+    Object.assign(process.env, clientEnv);
     deployment = await deployTemplate({ outdir, stack: readStack(outdir, STACK_NAME) });
     logs = new CloudWatchLogSink({ endpoint: edge.endpoint });
     runtime = await startLocalRuntime(deployment, {
-      baseEnv: {
-        AWS_ENDPOINT_URL: edge.endpoint,
-        AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
-        AWS_ACCESS_KEY_ID: 'test',
-        AWS_SECRET_ACCESS_KEY: 'test',
-      },
+      baseEnv: clientEnv,
       logs,
       kinesisPollIntervalMs: 50,
       schedules: false,
@@ -98,7 +91,7 @@ describe('load and verify against a deployed stack, resolved by flags', () => {
   };
 
   it('load --direct puts every tick on the stream; verify drains the events and every check holds', async () => {
-    process.env.RAFT_AUTH_SECRET = raft.secret;
+    process.env.RAFT_AUTH_SECRET = raft.secret!;
     const lines: string[] = [];
     const load = await runLoad(
       [...flags(), '--direct', '--rate', '200', '--seconds', '8', '--symbols', 'AAA,BBB'],
@@ -131,7 +124,7 @@ describe('load and verify against a deployed stack, resolved by flags', () => {
     await expect(runVerify([...flags(), '--data-dir', dataDir, '--settle', '5'], (l) => lines.push(l))).rejects.toThrow(
       /answered 401/,
     );
-    process.env.RAFT_AUTH_SECRET = raft.secret;
+    process.env.RAFT_AUTH_SECRET = raft.secret!;
   }, 120_000);
 
   it('says which Raft members it cannot reach (compose names seen from the host) when there is no HTTP API to fall back on', async () => {

@@ -32,7 +32,7 @@ import { OrderEventSchema, type OrderEvent } from '../../shared/domain/event';
 import { createLedgerClient } from '../../shared/raft-client/client';
 import type { LedgerClient } from '../../shared/raft-client/types';
 import { createLogger, createMetrics, MetricName } from '../../shared/powertools';
-import { startRaftCluster, type RaftCluster } from '../support/raft-cluster';
+import { startRaftCluster, type RaftCluster } from '../../local-cloud/raft-cluster';
 import { captureEmf, type EmfCapture } from './support/emf';
 import { powertoolsEnv } from './support/env';
 import { CrashSwitch, injectFault } from './support/faults';
@@ -153,7 +153,7 @@ async function expectAppliedOnce(command: OrderCommand): Promise<void> {
 let emf: EmfCapture;
 beforeAll(async () => {
   [cluster, commandsUrl, eventsUrl, dlqUrl] = await Promise.all([
-    startRaftCluster({ size: 3, env: { RAFT_AUTH_SECRET: RAFT_SECRET, LOG_LEVEL: 'warn' } }),
+    startRaftCluster({ size: 3, secret: RAFT_SECRET, env: { LOG_LEVEL: 'warn' } }),
     createFifoQueue(sqs, uniqueName('commands')),
     createFifoQueue(sqs, uniqueName('events')),
     createFifoQueue(sqs, uniqueName('commands-dlq')),

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort } from '../../local-cloud/emulators/child-service';
-import { startRaftCluster, type RaftCluster } from '../support/raft-cluster';
+import { startRaftCluster, type RaftCluster } from '../../local-cloud/raft-cluster';
 
 /**
  * Issue "Ledger cluster safety", finding 3 and the identity checks, against real raft-node processes:
@@ -39,9 +39,9 @@ describe('data dir guards', () => {
   });
 
   test('a second process on a held data dir exits 2 naming the holder; the holder keeps serving', async () => {
-    cluster = await startRaftCluster({ dataDir, env: { RAFT_CLUSTER_ID: 'guards' } });
+    cluster = await startRaftCluster({ dir: dataDir, env: { RAFT_CLUSTER_ID: 'guards' } });
     const n2 = cluster.node('n2');
-    const holderPid = n2.process.pid!;
+    const holderPid = n2.process!.pid!;
     const lock = JSON.parse(readFileSync(join(n2.dataDir, 'LOCK'), 'utf8')) as { pid: number; since: string };
     expect(lock.pid).toBe(holderPid);
 
@@ -57,7 +57,7 @@ describe('data dir guards', () => {
     expect(second.output.split('\n').filter((l) => l.includes('"level":"ERROR"'))).toHaveLength(1);
     expect(second.output).toContain(n2.dataDir);
 
-    expect(n2.process.exitCode).toBeNull();
+    expect(n2.process!.exitCode).toBeNull();
     expect((await cluster.status('n2')).members.filter((m) => m.voter)).toHaveLength(3);
     expect(JSON.parse(readFileSync(join(n2.dataDir, 'LOCK'), 'utf8')).pid).toBe(holderPid);
   });
@@ -86,7 +86,7 @@ describe('data dir guards', () => {
     const n3 = cluster.node('n3');
     await cluster.kill('n3', 'SIGKILL');
     const stale = JSON.parse(readFileSync(join(n3.dataDir, 'LOCK'), 'utf8')) as { pid: number };
-    expect(stale.pid).toBe(n3.process.pid);
+    expect(stale.pid).toBe(n3.process!.pid);
     await cluster.restart('n3');
     await cluster.waitConverged(20_000);
     const log = readFileSync(join(dataDir, 'n3.log'), 'utf8');

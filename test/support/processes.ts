@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { sleep } from '../../shared/util/wait';
 
 /** A process as /proc shows it; `start` (clock ticks after boot) tells a reused pid from the original. */
 export interface ProcessId {
@@ -69,7 +70,7 @@ export async function waitAllGone(processes: ProcessId[], timeoutMs: number): Pr
   for (;;) {
     const alive = survivors(processes);
     if (alive.length === 0 || Date.now() > deadline) return alive;
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
 }
 

@@ -2,7 +2,9 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { classifyCommand } from '../../tools/lib/process-cpu';
 import { descendants, killAll, waitAllGone, type ProcessId } from '../support/processes';
+import { sleep } from '../../shared/util/wait';
 
 /**
  * The whole `npm start` stack (three Raft nodes in process groups of their own, the emulators under
@@ -29,10 +31,10 @@ it('npm start | tee, then Ctrl-C: every process the stack started is gone within
     const deadline = Date.now() + 240_000;
     while (!existsSync(join(dataDir, 'stack.json'))) {
       if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the stack did not come up: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 250));
+      await sleep(250);
     }
     processes = descendants(child.pid as number);
-    expect(processes.filter((p) => p.args.includes('raft-node/src/main.ts'))).toHaveLength(3);
+    expect(processes.filter((p) => classifyCommand(p.args) === 'raft')).toHaveLength(3);
     expect(processes.filter((p) => p.args.includes('shared/process/supervise.ts'))).toHaveLength(3);
     expect(processes.some((p) => p.args.includes('runtime/worker-host.ts'))).toBe(true);
 

@@ -2,7 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { classifyCommand } from '../../tools/lib/process-cpu';
 import { descendants, killAll, waitAllGone, type ProcessId } from '../support/processes';
+import { sleep } from '../../shared/util/wait';
 
 /**
  * No process a command starts outlives it, however the command ends. Real processes, real signals: the
@@ -45,7 +47,7 @@ async function waitUp(run: Run, timeoutMs = 60_000): Promise<void> {
   while (!run.stdout.includes('up\n')) {
     if (run.child.exitCode !== null || Date.now() > deadline)
       throw new Error(`launcher not up (exit ${run.child.exitCode}): ${run.stderr}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
 }
 
@@ -53,14 +55,12 @@ async function waitUp(run: Run, timeoutMs = 60_000): Promise<void> {
 function processesOf(run: Run): ProcessId[] {
   const all = descendants(run.child.pid as number);
   // Sanity: the tree really holds what the ending must take down.
-  expect(all.some((p) => p.args.includes('raft-node/src/main.ts'))).toBe(true);
+  expect(all.some((p) => classifyCommand(p.args) === 'raft')).toBe(true);
   expect(all.some((p) => p.args.includes('kinesalite/cli.js'))).toBe(true);
   expect(all.some((p) => p.args.includes('shared/process/supervise.ts'))).toBe(true);
   expect(all.some((p) => p.args.includes('runtime/worker-host.ts'))).toBe(true);
   return all;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Ending {
   how?: { detached?: boolean; viaShell?: boolean };

@@ -1,11 +1,11 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { KinesisClient } from '@aws-sdk/client-kinesis';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { embeddedContext, startEmbeddedStack, STACK_NAME, type EmbeddedStack } from '../../local-cloud/stack';
-import { synthesize } from '../../local-cloud/deploy/synth';
+import { embeddedContext, startLocalCloud, STACK_NAME, synthesize, type LocalCloud } from '../../local-cloud';
 import { putTicks, TickSource } from './tick-driver';
 import { verifyPipeline, type VerifyReport } from './verify-pipeline';
+import { clusterReader } from '../targets/remote-raft';
+import { sleep } from '../../shared/util/wait';
+import { createKinesisClient } from '../../shared/aws/clients';
 
 export const SCENARIOS = [
   'pause-leader',
@@ -21,10 +21,8 @@ interface Scenario {
   raftEnv?: Record<string, string>;
   sqsOutsideEdge?: boolean;
   /** Injects the fault while the load runs; resolves when done (checks `running()` to stop early). */
-  fault(stack: EmbeddedStack, note: (line: string) => void, running: () => boolean): Promise<void>;
+  fault(stack: LocalCloud, note: (line: string) => void, running: () => boolean): Promise<void>;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const scenarios: Record<ScenarioName, Scenario> = {
   'pause-leader': {
@@ -34,9 +32,9 @@ const scenarios: Record<ScenarioName, Scenario> = {
       while (running()) {
         const leader = await stack.raft.leader();
         note(`SIGSTOP ${leader.id} (leader)`);
-        await stack.raft.signal(leader, 'SIGSTOP');
+        await stack.raft.kill(leader.id, 'SIGSTOP');
         await sleep(2500);
-        await stack.raft.signal(leader, 'SIGCONT');
+        await stack.raft.kill(leader.id, 'SIGCONT');
         note(`SIGCONT ${leader.id}`);
         await sleep(4000);
       }
@@ -60,7 +58,7 @@ const scenarios: Record<ScenarioName, Scenario> = {
       for (let round = 0; running(); round++) {
         const leader = await raft.leader();
         note(`SIGKILL ${leader.id} (leader)`);
-        await raft.signal(leader, 'SIGKILL');
+        await raft.kill(leader.id, 'SIGKILL');
         await sleep(1000);
         raft.spawn(leader, round === 0 ? { CHAOS_ENABLED: 'true', CHAOS_EXIT_ON_LEADER: 'true' } : {});
         note(`restarted ${leader.id}${round === 0 ? ' with CHAOS_EXIT_ON_LEADER' : ''}`);
@@ -156,10 +154,10 @@ export async function runScenario(name: ScenarioName, opts: ChaosOptions, assemb
   const dataDir = join(opts.baseDir, name);
   rmSync(dataDir, { recursive: true, force: true });
   mkdirSync(dataDir, { recursive: true });
-  let stack: EmbeddedStack | undefined;
+  let stack: LocalCloud | undefined;
   try {
     opts.log(`[${name}] ${scenario.description}`);
-    stack = await startEmbeddedStack({
+    stack = await startLocalCloud({
       dataDir,
       edgePort: 0,
       assemblyDir,
@@ -167,7 +165,7 @@ export async function runScenario(name: ScenarioName, opts: ChaosOptions, assemb
       ...(scenario.raftEnv ? { raftEnv: scenario.raftEnv } : {}),
       ...(scenario.sqsOutsideEdge ? { sqsOutsideEdge: true } : {}),
     });
-    const kinesis = new KinesisClient({ requestHandler: new NodeHttpHandler() });
+    const kinesis = createKinesisClient();
     const stream = stack.info.outputs.TicksStreamName as string;
     const source = new TickSource(['AAPL', 'MSFT', 'AMZN'], `chaos-${name}`);
     const loadEnds = Date.now() + opts.seconds * 1000;
@@ -189,14 +187,15 @@ export async function runScenario(name: ScenarioName, opts: ChaosOptions, assemb
     opts.log(`[${name}] load done: ${sent} ticks in ${opts.seconds} s; healing and verifying…`);
     // Heal: every node running, none with per-run chaos flags, so verify reads all three.
     for (const node of stack.raft.nodes) {
-      if (stack.raft.isRunning(node) && Object.keys(node.extraEnv).length > 0) await stack.raft.signal(node, 'SIGTERM');
+      if (stack.raft.isRunning(node) && Object.keys(node.extraEnv).length > 0)
+        await stack.raft.kill(node.id, 'SIGTERM');
       if (!stack.raft.isRunning(node)) {
         stack.raft.spawn(node);
         note(`restarted ${node.id} for verify`);
       }
     }
-    for (const node of stack.raft.nodes) await stack.raft.waitReady(node);
-    const report = await verifyPipeline(stack.info, stack.sqs, stack.raft.reader(), {
+    for (const node of stack.raft.nodes) await stack.raft.waitReady(node.id);
+    const report = await verifyPipeline(stack.info, stack.sqs, clusterReader(stack.raft), {
       settleTimeoutMs: 120_000,
       log: (l) => opts.log(`[${name}] ${l}`),
     });

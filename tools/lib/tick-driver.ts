@@ -6,6 +6,7 @@ import {
   type MarketFeedState,
 } from '../../shared/domain/market-feed';
 import type { Tick, TickRecord } from '../../shared/domain/tick';
+import { sleep } from '../../shared/util/wait';
 
 /**
  * Writes ticks straight to the stream in the record format ingest writes (TickRecord, partition key =
@@ -36,7 +37,7 @@ export async function putTicks(
     for (let attempt = 0; chunk.length > 0; attempt++) {
       const out = await kinesis.send(new PutRecordsCommand({ StreamName: streamName, Records: chunk }));
       chunk = chunk.filter((_, n) => out.Records?.[n]?.ErrorCode !== undefined);
-      if (chunk.length > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
+      if (chunk.length > 0) await sleep(Math.min(1000, 50 * 2 ** attempt));
     }
   }
 }

@@ -1,11 +1,12 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { type SQSClient } from '@aws-sdk/client-sqs';
 import { OrderCommandSchema } from '../../shared/domain/command';
 import { OrderEventSchema, type OrderEvent } from '../../shared/domain/event';
-import type { Position } from '../../shared/raft-client/types';
-import { drainQueueInto, readRecords, recordFiles } from '../../local-cloud/records';
-import type { StackInfo } from '../../local-cloud/stack';
+import type { Position } from '../../shared/ledger-contract';
+import { drainQueueInto, readRecords, recordFiles, type StackInfo } from '../../local-cloud';
+import { sleep } from '../../shared/util/wait';
+import { createDocumentClient } from '../../shared/aws/clients';
+import { queueDepth } from '../../shared/aws/queues';
 
 /** How verify reads each Raft node (its own state machine, not a redirect to the leader). */
 export interface RaftReader {
@@ -51,21 +52,6 @@ export function readCommandRecords(file: string): {
     else bad++;
   }
   return { commands, bad };
-}
-
-/** Messages in a queue, visible or in flight (0 for a queue the stack does not have). */
-export async function queueDepth(sqs: SQSClient, url: string | undefined): Promise<number> {
-  if (!url) return 0;
-  const a = await sqs.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: url,
-      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-    }),
-  );
-  return (
-    Number(a.Attributes?.ApproximateNumberOfMessages ?? 0) +
-    Number(a.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0)
-  );
 }
 
 /**
@@ -166,7 +152,7 @@ async function verifyOnce(
       break;
     }
     log(`waiting for the pipeline to go quiet: ${queued} command(s) queued, ${waiting} without an event…`);
-    await new Promise((r) => setTimeout(r, 1000));
+    await sleep(1000);
   }
   const commandOrders = commands.byOrder;
   const badCommands = commands.bad;
@@ -284,7 +270,7 @@ async function scanClaims(
   // Order records are written once, complete; nothing is ever in progress (kept for the report's shape).
   const inProgress = 0;
   if (!tableName) return { completed: out, inProgress };
-  const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({}));
+  const ddb = createDocumentClient();
   try {
     let start: Record<string, unknown> | undefined;
     do {

@@ -11,11 +11,11 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { UsageError } from '../../shared/process/cli';
-import { deriveApiToken } from '../../shared/raft-client/auth';
-import type { NodeStatus } from '../../shared/raft-client/types';
+import { deriveApiToken } from '../../shared/ledger-contract/auth';
+import type { NodeStatus } from '../../shared/ledger-contract';
 import { runLoad } from '../load';
 import { runVerify } from '../verify';
-import { waitFor } from '../../local-cloud/raft-nodes';
+import { sleep, waitFor } from '../../shared/util/wait';
 import { TARGET_ARG_OPTIONS } from './deployed-stack';
 
 const run = promisify(execFile);
@@ -46,8 +46,6 @@ export interface ComposeChaosArgs extends Readonly<Record<string, unknown>> {
   'node-urls': string;
   direct: boolean;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function runComposeChaos(values: ComposeChaosArgs, log: (l: string) => void): Promise<number> {
   const scenario = values.scenario;

@@ -3,21 +3,29 @@
  * from here (LocalStack's compose nodes; on AWS only from inside the VPC); otherwise through the stack's
  * HTTP API (GET /positions, GET /health) — one linearizable view of the ledger, not each node's own.
  */
-import type { NodeStatus, Position } from '../../shared/raft-client/types';
-import { deriveApiToken } from '../../shared/raft-client/auth';
-import { waitFor } from '../../local-cloud/raft-nodes';
+import type { NodeStatus, Position } from '../../shared/ledger-contract';
+import { deriveApiToken } from '../../shared/ledger-contract/auth';
+import { waitFor } from '../../shared/util/wait';
+import type { RaftCluster } from '../../local-cloud';
 import type { RaftReader } from '../lib/verify-pipeline';
 import type { SignedFetch } from './signed-fetch';
 
-export function raftMembersReader(members: string[], authSecret: string | undefined): RaftReader {
+/** Each member's own view of the ledger; members are named by their URL when given bare. */
+export function raftMembersReader(
+  members: (string | { id: string; url: string })[],
+  authSecret: string | undefined,
+): RaftReader {
   const headers: Record<string, string> = authSecret ? { authorization: `Bearer ${deriveApiToken(authSecret)}` } : {};
-  const byId = new Map<string, string>(members.map((url, i) => [`member ${i + 1} (${url})`, url]));
+  const byId = new Map<string, string>(
+    members.map((m, i) => (typeof m === 'string' ? [`member ${i + 1} (${m})`, m] : [m.id, m.url])),
+  );
+  const urls = [...byId.values()];
   const get = async <T>(url: string, path: string): Promise<T> => {
     const res = await fetch(`${url}${path}`, { headers, redirect: 'manual', signal: AbortSignal.timeout(10_000) });
     if (res.status !== 200) throw new Error(`${url}${path} answered ${res.status}`);
     return (await res.json()) as T;
   };
-  const statuses = () => Promise.all(members.map((url) => get<NodeStatus>(url, '/v1/status')));
+  const statuses = () => Promise.all(urls.map((url) => get<NodeStatus>(url, '/v1/status')));
   return {
     nodeIds: [...byId.keys()],
     positions: (id) =>
@@ -30,10 +38,18 @@ export function raftMembersReader(members: string[], authSecret: string | undefi
       });
     },
     commitIndex: async () => {
-      const s = await Promise.all(members.map((url) => get<NodeStatus>(url, '/v1/status').catch(() => undefined)));
+      const s = await Promise.all(urls.map((url) => get<NodeStatus>(url, '/v1/status').catch(() => undefined)));
       return Math.max(0, ...s.map((x) => x?.commitIndex ?? 0));
     },
   };
+}
+
+/** The reader of a local cluster (the embedded cloud's): each node by its id. */
+export function clusterReader(cluster: Pick<RaftCluster, 'nodes' | 'secret'>): RaftReader {
+  return raftMembersReader(
+    cluster.nodes.map((n) => ({ id: n.id, url: n.httpUrl })),
+    cluster.secret,
+  );
 }
 
 interface HealthBody {

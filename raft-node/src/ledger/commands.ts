@@ -1,15 +1,8 @@
 import { z } from 'zod';
 import { OrderSchema } from '../../../shared/domain/order';
+import { RiskLimitsPatchSchema } from '../../../shared/ledger-contract';
 
-/** Limits are positive finite numbers; a partial update changes only the fields it names. */
-const LimitValueSchema = z.number().positive().finite();
-export const RiskLimitsPatchSchema = z
-  .object({
-    maxOrderQuantity: LimitValueSchema.optional(),
-    maxOrderNotional: LimitValueSchema.optional(),
-    maxAbsPosition: LimitValueSchema.optional(),
-  })
-  .strict();
+export { RiskLimitsPatchSchema };
 
 /**
  * A ledger command as it travels in a Raft entry's data (JSON). `orderBatch` applies its orders in one entry,

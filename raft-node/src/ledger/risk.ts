@@ -1,5 +1,5 @@
 import type { Order } from '../../../shared/domain/order';
-import type { RiskLimits } from '../../../shared/raft-client/types';
+import type { RiskLimits } from '../../../shared/ledger-contract';
 
 /**
  * Loose enough that the demo feed's small orders always pass; documented in the README.

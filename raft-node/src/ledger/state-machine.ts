@@ -6,7 +6,7 @@ import {
   type OrderBatchResult,
   type OrderResult,
 } from '../../../shared/domain/order';
-import type { Position, RiskLimits } from '../../../shared/raft-client/types';
+import { RiskLimitsSchema, type Position, type RiskLimits } from '../../../shared/ledger-contract';
 import { LedgerCommandSchema, type LedgerCommand } from './commands';
 import { checkRisk, DEFAULT_RISK_LIMITS, positionDelta } from './risk';
 
@@ -41,14 +41,6 @@ const SNAPSHOT_VERSION = 2;
 /** Records are kept under this many bytes unless the caller says otherwise. */
 export const DEFAULT_SNAPSHOT_RECORD_BYTES = 1024 * 1024;
 
-const LimitsSchema = z
-  .object({
-    maxOrderQuantity: z.number().positive().finite(),
-    maxOrderNotional: z.number().positive().finite(),
-    maxAbsPosition: z.number().positive().finite(),
-  })
-  .strict();
-
 const RecordedOrderSchema = OrderSchema.extend({
   status: z.enum(['ACCEPTED', 'REJECTED']),
   seq: z.number().int().positive().optional(),
@@ -67,7 +59,7 @@ const LedgerHeadSchema = z
     version: z.literal(SNAPSHOT_VERSION),
     appliedIndex: z.number().int().nonnegative(),
     lastSeq: z.number().int().nonnegative(),
-    limits: LimitsSchema,
+    limits: RiskLimitsSchema,
     halted: z.boolean(),
     haltReason: z.string().nullable(),
     orders: z.number().int().nonnegative(),

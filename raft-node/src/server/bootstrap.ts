@@ -15,7 +15,7 @@
  * `new` node bootstraps and the others join it: exactly one cluster. A launcher can pass the same environment on
  * every start; it must not wait for the `new` node to be healthy before starting the others.
  */
-import { deriveApiToken } from '../../../shared/raft-client/auth';
+import { deriveApiToken } from '../../../shared/ledger-contract/auth';
 
 /** GET /v1/identity: what a node says about itself to a probing peer. */
 export interface PeerIdentity {

@@ -10,8 +10,17 @@ import {
   type OrderBatchResult,
   type OrderResult,
 } from '../../../shared/domain/order';
-import { isAuthorizedHeader } from '../../../shared/raft-client/auth';
-import type { MemberInfo, NodeStatus, Position, RiskLimits } from '../../../shared/raft-client/types';
+import { isAuthorizedHeader } from '../../../shared/ledger-contract/auth';
+import {
+  JoinRequestSchema,
+  NodeIdSchema,
+  RiskLimitsUpdateSchema,
+  type JoinRequest,
+  type MemberInfo,
+  type NodeStatus,
+  type Position,
+  type RiskLimits,
+} from '../../../shared/ledger-contract';
 import type { NodeLogger } from '../logger';
 import type { PeerIdentity } from './bootstrap';
 
@@ -27,15 +36,7 @@ export type Outcome<T> =
   | { kind: 'conflict'; reason: string }
   | { kind: 'not-found' };
 
-export interface JoinRequest {
-  nodeId: string;
-  raftAddr: string;
-  httpUrl: string;
-  /** The joining data dir's incarnation (storage/identity.ts); another one for a known node id means a replacement. */
-  incarnation?: string;
-  /** The cluster the joining node expects to be part of. */
-  clusterId?: string;
-}
+export type { JoinRequest };
 
 /** What the HTTP layer needs from the node. */
 export interface LedgerNodeApi {
@@ -53,31 +54,6 @@ export interface LedgerNodeApi {
   identityInfo(): PeerIdentity;
   isReady(): boolean;
 }
-
-const LimitsSchema = z
-  .object({
-    maxOrderQuantity: z.number().positive().finite(),
-    maxOrderNotional: z.number().positive().finite(),
-    maxAbsPosition: z.number().positive().finite(),
-  })
-  .partial()
-  .strict()
-  .refine((v) => Object.keys(v).length > 0, 'give at least one of maxOrderQuantity, maxOrderNotional, maxAbsPosition');
-
-const NodeIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, _ or -');
-
-const JoinSchema = z
-  .object({
-    nodeId: NodeIdSchema,
-    raftAddr: z.string().regex(/^[A-Za-z0-9.\-_[\]:]+:\d{1,5}$/, 'must be host:port'),
-    httpUrl: z.string().regex(/^https?:\/\/[^\s/]+$/, 'must be an http(s) base URL without a path'),
-    incarnation: z
-      .string()
-      .regex(/^[A-Za-z0-9-]{1,64}$/, 'must be 1-64 letters, digits or -')
-      .optional(),
-    clusterId: NodeIdSchema.optional(),
-  })
-  .strict();
 
 const MAX_BODY_BYTES = 64 * 1024;
 /**
@@ -205,7 +181,7 @@ export function createHttpApi(opts: HttpApiOptions): Server {
     }
     if (path === '/v1/limits' && method === 'GET') return reply(req, res, await node.limits());
     if (path === '/v1/limits' && method === 'POST') {
-      const limits = parse(LimitsSchema, await readJson(req));
+      const limits = parse(RiskLimitsUpdateSchema, await readJson(req));
       return reply(req, res, await node.setLimits(limits));
     }
     if (path === '/v1/halt' && method === 'POST') {
@@ -219,7 +195,7 @@ export function createHttpApi(opts: HttpApiOptions): Server {
     if (path === '/v1/status' && method === 'GET') return send(res, 200, node.status());
     if (path === '/v1/identity' && method === 'GET') return send(res, 200, node.identityInfo());
     if (path === '/v1/members' && method === 'POST') {
-      const join = parse(JoinSchema, await readJson(req));
+      const join = parse(JoinRequestSchema, await readJson(req));
       return reply(req, res, await node.addMember(join));
     }
     if (path.startsWith('/v1/members/') && method === 'DELETE') {

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { Order, OrderBatchResult, OrderResult } from '../../../shared/domain/order';
-import type { MemberInfo, NodeStatus, Position, RiskLimits } from '../../../shared/raft-client/types';
+import type { MemberInfo, NodeStatus, Position, RiskLimits } from '../../../shared/ledger-contract';
 import { Chaos } from '../chaos';
 import type { NodeConfig } from '../config';
 import {
@@ -43,6 +43,7 @@ import { createHttpApi, type JoinRequest, type LedgerNodeApi, type Outcome } fro
 import { MemberBook, parseConfChangeContext, type MemberAddress } from './members';
 import { SnapshotReceiver, SnapshotSender, type SnapshotTransferMessage } from './snapshot-transfer';
 import { Transport } from './transport';
+import { sleep } from '../../../shared/util/wait';
 
 /**
  * One Raft ledger node: drives the pure core with a timer and the network, persists what it asks for
@@ -297,7 +298,7 @@ export class LedgerNode implements LedgerNodeApi {
           });
           lastReason = decision.reason;
         }
-        await new Promise((r) => setTimeout(r, waitMs));
+        await sleep(waitMs);
       }
     }
     this.logger.info('empty data dir: asking the cluster to add this node', { incarnation: this.identity.incarnation });
@@ -807,7 +808,7 @@ export class LedgerNode implements LedgerNodeApi {
         this.logger.warn('join attempt failed; retrying', { via: target, error: (err as Error).message });
       }
       target = peers[++turn % peers.length]!;
-      await new Promise((r) => setTimeout(r, waitMs));
+      await sleep(waitMs);
       waitMs = Math.min(waitMs * 2, 2_000);
     }
   }
@@ -866,7 +867,7 @@ export class LedgerNode implements LedgerNodeApi {
     await this.transport.close();
     // Let a Ready in progress finish its write before the storage closes.
     for (let waited = 0; this.processing && waited < 2_000; waited += 5) {
-      await new Promise((r) => setTimeout(r, 5));
+      await sleep(5);
     }
     if (!this.fatal) this.storage.close();
     this.lock.release();
@@ -886,7 +887,7 @@ export class LedgerNode implements LedgerNodeApi {
     this.kick();
     const deadline = Date.now() + this.cfg.shutdownTransferMs;
     while (this.role === 'leader' && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 10));
+      await sleep(10);
     }
     this.logger.info(this.role === 'leader' ? 'leadership transfer timed out' : 'leadership handed over', {
       to: target.id,

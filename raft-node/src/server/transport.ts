@@ -1,5 +1,5 @@
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { newChallenge, peerProof, verifyPeerProof } from '../../../shared/raft-client/auth';
+import { newChallenge, peerProof, verifyPeerProof } from '../../../shared/ledger-contract/auth';
 import type { Chaos } from '../chaos';
 import type { NodeLogger } from '../logger';
 import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES, NO_FRAME } from './framing';

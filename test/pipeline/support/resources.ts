@@ -17,17 +17,16 @@ import {
   type Message,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import { waitFor } from '../../../shared/util/wait';
 
 export const uniqueName = (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}`;
 
 export async function createStream(kinesis: KinesisClient, name: string, shards = 1): Promise<void> {
   await kinesis.send(new CreateStreamCommand({ StreamName: name, ShardCount: shards }));
-  for (let i = 0; i < 100; i++) {
+  await waitFor(`stream ${name} to become ACTIVE`, 10_000, async () => {
     const d = await kinesis.send(new DescribeStreamCommand({ StreamName: name }));
-    if (d.StreamDescription?.StreamStatus === 'ACTIVE') return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`stream ${name} did not become ACTIVE`);
+    return d.StreamDescription?.StreamStatus === 'ACTIVE';
+  });
 }
 
 export async function deleteStream(kinesis: KinesisClient, name: string): Promise<void> {

@@ -1,6 +1,6 @@
 import type { Order } from '../../../shared/domain/order';
 import { createLedgerClient, LedgerClientError } from '../../../shared/raft-client/client';
-import { startRaftCluster, type RaftCluster } from '../../support/raft-cluster';
+import { startRaftCluster, type RaftCluster } from '../../../local-cloud/raft-cluster';
 
 /** The ledger client's applyOrders against real node processes: results in input order, retries exactly once. */
 

@@ -1,6 +1,6 @@
 import type { Order } from '../../../shared/domain/order';
 import { createLedgerClient, LedgerClientError } from '../../../shared/raft-client/client';
-import { startRaftCluster, type RaftCluster } from '../../support/raft-cluster';
+import { startRaftCluster, type RaftCluster } from '../../../local-cloud/raft-cluster';
 
 /** The ledger client against real node processes: leader discovery, redirects, retries, failover. */
 

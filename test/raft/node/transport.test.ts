@@ -5,6 +5,7 @@ import { createLogger } from '../../../raft-node/src/logger';
 import { encodeFrame, FrameDecoder } from '../../../raft-node/src/server/framing';
 import { Transport, type WireMessage } from '../../../raft-node/src/server/transport';
 import { freePort } from '../../../local-cloud/emulators/child-service';
+import { sleep } from '../../../shared/util/wait';
 
 /** The inter-node transport over real loopback sockets: batching, the HMAC handshake, chaos drops. */
 
@@ -21,7 +22,6 @@ const noChaos: ChaosSettings = {
   exitOnLeader: false,
 };
 const logger = createLogger('test', 'error');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * freePort() releases the port before the transport binds it, so a parallel test file can take it first; the pair

@@ -1,5 +1,6 @@
-import { deriveApiToken } from '../../../shared/raft-client/auth';
-import { startRaftCluster, type RaftCluster } from '../../support/raft-cluster';
+import { deriveApiToken } from '../../../shared/ledger-contract/auth';
+import { startRaftCluster, type RaftCluster } from '../../../local-cloud/raft-cluster';
+import { sleep } from '../../../shared/util/wait';
 
 /**
  * Issue 5 §2 over real sockets: with RAFT_AUTH_SECRET set, every endpoint but the health checks refuses
@@ -11,7 +12,6 @@ jest.setTimeout(60_000);
 
 const SECRET = 'correct-horse-battery-staple-0123456789';
 const WRONG = 'a-different-secret-that-is-long-enough';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const order = { orderId: 'auth-1', account: 'acct', symbol: 'AAPL', side: 'BUY', quantity: 5, price: 10 };
 const endpoints: [string, string, unknown?][] = [
@@ -46,7 +46,7 @@ describe('authenticated Raft API', () => {
   };
 
   beforeAll(async () => {
-    cluster = await startRaftCluster({ env: { RAFT_AUTH_SECRET: SECRET } });
+    cluster = await startRaftCluster({ secret: SECRET });
     leader = await cluster.leaderUrl();
   });
   afterAll(async () => {

@@ -1,8 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startRaftCluster, type RaftCluster } from '../../support/raft-cluster';
+import { startRaftCluster, type RaftCluster } from '../../../local-cloud/raft-cluster';
 import { expectReplicasHoldAcknowledged, startOrderLoad } from './order-load';
+import { sleep } from '../../../shared/util/wait';
 
 /**
  * Issue 2, "How it is proved" 3: three real node processes under concurrent clients (some order ids
@@ -12,8 +13,6 @@ import { expectReplicasHoldAcknowledged, startOrderLoad } from './order-load';
  */
 
 jest.setTimeout(90_000);
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('three-node cluster under process faults', () => {
   let cluster: RaftCluster;
@@ -27,7 +26,7 @@ describe('three-node cluster under process faults', () => {
   });
 
   test('acknowledged orders survive kill -9, SIGSTOP and a snapshot join, exactly once with gap-free seqs', async () => {
-    cluster = await startRaftCluster({ dataDir, env: { RAFT_SNAPSHOT_THRESHOLD: '50' } });
+    cluster = await startRaftCluster({ dir: dataDir, env: { RAFT_SNAPSHOT_THRESHOLD: '50' } });
     const load = startOrderLoad(cluster.httpUrls);
     await sleep(1_500);
 
@@ -55,7 +54,7 @@ describe('three-node cluster under process faults', () => {
     expect(st.members.filter((m) => m.voter).map((m) => m.id)).toHaveLength(4);
 
     // No node may have died on its own along the way (a crash would also freeze its durable state).
-    expect(cluster.nodes.map((n) => [n.id, n.process.exitCode, n.process.signalCode])).toEqual(
+    expect(cluster.nodes.map((n) => [n.id, n.process?.exitCode, n.process?.signalCode])).toEqual(
       cluster.nodes.map((n) => [n.id, null, null]),
     );
     const nodes = cluster.nodes.map((n) => ({ id: n.id, dataDir: n.dataDir }));

@@ -1,4 +1,4 @@
-import { startRaftCluster, type RaftCluster } from '../../support/raft-cluster';
+import { startRaftCluster, type RaftCluster } from '../../../local-cloud/raft-cluster';
 import { callNode as call } from '../../support/raft-http';
 
 /** Issue 2's HTTP contract, checked against real node processes. */

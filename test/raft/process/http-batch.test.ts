@@ -1,5 +1,5 @@
 import type { Order, OrderResult } from '../../../shared/domain/order';
-import { startRaftCluster, type RaftCluster } from '../../support/raft-cluster';
+import { startRaftCluster, type RaftCluster } from '../../../local-cloud/raft-cluster';
 import { callNode as call } from '../../support/raft-http';
 
 /** POST /v1/orders/batch against real node processes: one log entry per batch, per-order results in order. */
@@ -109,7 +109,7 @@ describe('Raft HTTP API: order batches', () => {
 
   test('a batch whose leader dies mid-request is applied whole or not at all; re-sending settles it once', async () => {
     const leaderId = await cluster.leaderId();
-    const stopped = cluster.nodes.find((n) => n.process.exitCode !== null || n.process.signalCode !== null);
+    const stopped = cluster.nodes.find((n) => n.process?.exitCode !== null || n.process?.signalCode !== null);
     if (stopped) await cluster.restart(stopped.id);
     await cluster.waitConverged();
     const batch = Array.from({ length: 50 }, (_, i) => order(`m-${i}`, { account: 'acct-m', quantity: 1 }));

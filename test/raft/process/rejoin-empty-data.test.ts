@@ -1,8 +1,9 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startRaftCluster, type RaftCluster } from '../../support/raft-cluster';
+import { startRaftCluster, type RaftCluster } from '../../../local-cloud/raft-cluster';
 import { expectReplicasHoldAcknowledged, startOrderLoad } from './order-load';
+import { sleep } from '../../../shared/util/wait';
 
 /**
  * Issue "Ledger cluster safety", finding 2: the bootstrap node (RAFT_INITIAL_CLUSTER_STATE=new) loses its data
@@ -13,8 +14,6 @@ import { expectReplicasHoldAcknowledged, startOrderLoad } from './order-load';
  */
 
 jest.setTimeout(120_000);
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('a node whose data dir was wiped rejoins instead of bootstrapping', () => {
   let cluster: RaftCluster;
@@ -45,7 +44,7 @@ describe('a node whose data dir was wiped rejoins instead of bootstrapping', () 
   const incarnation = (id: string) => identity(id).incarnation;
 
   test('under load, at its old address and then at a new one: no acknowledged order lost, no seq given twice', async () => {
-    cluster = await startRaftCluster({ dataDir, env: { RAFT_SNAPSHOT_THRESHOLD: '200' } });
+    cluster = await startRaftCluster({ dir: dataDir, env: { RAFT_SNAPSHOT_THRESHOLD: '200' } });
     expect(cluster.node('n1').env.RAFT_INITIAL_CLUSTER_STATE).toBe('new');
     const clusterId = identity('n1').clusterId;
     const load = startOrderLoad(cluster.httpUrls);
@@ -87,7 +86,7 @@ describe('a node whose data dir was wiped rejoins instead of bootstrapping', () 
     expect(log.match(/bootstrapped a new cluster/g)).toHaveLength(1); // the first start only
     expect(log.match(/joined the cluster as a learner/g)).toHaveLength(2);
 
-    expect(cluster.nodes.map((n) => [n.id, n.process.exitCode, n.process.signalCode])).toEqual(
+    expect(cluster.nodes.map((n) => [n.id, n.process?.exitCode, n.process?.signalCode])).toEqual(
       cluster.nodes.map((n) => [n.id, null, null]),
     );
     const nodes = cluster.nodes.map((n) => ({ id: n.id, dataDir: n.dataDir }));

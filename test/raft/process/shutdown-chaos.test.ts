@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Order } from '../../../shared/domain/order';
 import { createLedgerClient } from '../../../shared/raft-client/client';
-import { startRaftCluster, type RaftCluster } from '../../support/raft-cluster';
+import { startRaftCluster, type RaftCluster } from '../../../local-cloud/raft-cluster';
+import { sleep } from '../../../shared/util/wait';
 
 /** Graceful shutdown (SIGTERM hands leadership over) and the chaos switches, on real processes. */
 
@@ -20,9 +21,9 @@ const order = (orderId: string): Order => ({
 async function logWith(c: RaftCluster, id: string, text: string): Promise<string> {
   let log = '';
   for (let i = 0; i < 50; i++) {
-    log = readFileSync(join(c.dataDir, `${id}.log`), 'utf8');
+    log = readFileSync(join(c.dir, `${id}.log`), 'utf8');
     if (log.includes(text)) break;
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   return log;
 }
@@ -39,7 +40,7 @@ describe('graceful shutdown and chaos', () => {
     const client = createLedgerClient({ members: cluster.httpUrls });
     await client.applyOrder(order('s-1'));
     const leader = await cluster.leaderId();
-    const exit = new Promise<number | null>((r) => cluster!.node(leader).process.once('exit', (code) => r(code)));
+    const exit = new Promise<number | null>((r) => cluster!.node(leader).process!.once('exit', (code) => r(code)));
     await cluster.kill(leader, 'SIGTERM');
     expect(await exit).toBe(0);
     const log = await logWith(cluster, leader, 'stopped cleanly');
@@ -73,7 +74,7 @@ describe('graceful shutdown and chaos', () => {
     // n1 bootstraps and leads before the others are even voters, so it is the one without the switch.
     cluster = await startRaftCluster({ nodeEnv: { n2: exitOnLeader, n3: exitOnLeader } });
     const exits = ['n2', 'n3'].map(
-      (id) => new Promise<string>((r) => cluster!.node(id).process.once('exit', () => r(id))),
+      (id) => new Promise<string>((r) => cluster!.node(id).process!.once('exit', () => r(id))),
     );
     await cluster.kill('n1', 'SIGKILL');
     let timer: NodeJS.Timeout | undefined;
@@ -81,7 +82,7 @@ describe('graceful shutdown and chaos', () => {
     const first = await Promise.race([...exits, giveUp]);
     clearTimeout(timer);
     expect(['n2', 'n3']).toContain(first);
-    expect(cluster.node(first).process.exitCode).toBe(0);
+    expect(cluster.node(first).process!.exitCode).toBe(0);
     expect(await logWith(cluster, first, 'chaos: exiting')).toContain('chaos: exiting on becoming leader');
   });
 });

@@ -1,0 +1,399 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  type WriteStream,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { buildSync } from 'esbuild';
+import { freePort } from './emulators/child-service';
+import { STDIN_PARENT_WATCH } from '../shared/process/parent-watch';
+import { deriveApiToken } from '../shared/ledger-contract/auth';
+import type { NodeStatus } from '../shared/ledger-contract';
+import { waitFor } from '../shared/util/wait';
+
+/**
+ * The one launcher of a local Raft ledger cluster: `raft-node` processes on loopback, started together
+ * with the same env on every start, each told the others' URLs (RAFT_PEERS): n1 is
+ * RAFT_INITIAL_CLUSTER_STATE=new and bootstraps only from an empty data dir once every peer answers
+ * uninitialized (so a lost n1 data dir rejoins instead of forming a second cluster), the rest join. The embedded cloud (`npm start`), `npm run bench:raft`, the chaos scenarios
+ * and the tests all start their clusters here.
+ *
+ * Why local-cloud/ and not raft-node/: raft-node/ is the node itself (what its container image ships);
+ * starting several of them as child processes on this machine is the same job as starting the emulators
+ * beside them, which is what local-cloud/ is for — a newcomer looking for "how does a local ledger come
+ * up" looks here, next to emulators/.
+ *
+ * Ports and the auth secret are kept in `<dir>/cluster.json`, so a cluster started again on the same dir
+ * is the same cluster (the members' addresses are in their Raft logs). Each node runs in a process group
+ * of its own, so stopping it leaves nothing behind, and watches this process through its stdin
+ * (shared/process/parent-watch.ts), so a launcher that dies, even by SIGKILL, takes its nodes with it.
+ */
+
+const REPO_ROOT = resolve(__dirname, '..');
+const MAIN = join(REPO_ROOT, 'raft-node', 'src', 'main.ts');
+
+interface NodeAddress {
+  id: string;
+  httpPort: number;
+  raftPort: number;
+  /** The node's own env beyond the cluster's (a node added with a different secret, say). */
+  env?: Record<string, string>;
+}
+
+interface SavedCluster {
+  nodes: NodeAddress[];
+  secret: string | undefined;
+}
+
+export interface RaftClusterNode {
+  id: string;
+  httpPort: number;
+  raftPort: number;
+  httpUrl: string;
+  raftAddr: string;
+  dataDir: string;
+  process: ChildProcess | undefined;
+  /** The node's own env beyond the cluster's (kept across restarts, saved in cluster.json). */
+  ownEnv: Record<string, string>;
+  /** The whole env of its latest start (what a test re-runs by hand); empty before the first. */
+  env: Record<string, string>;
+  /** The env this run was started with besides the node's own (per-run chaos flags). */
+  extraEnv: Record<string, string>;
+}
+
+export interface RaftClusterOptions {
+  /**
+   * Parent folder: `<dir>/<id>/` data, `<dir>/<id>.log` output, `<dir>/cluster.json` ports and secret. A
+   * fresh temp dir when absent, removed by stop() unless RAFT_CLUSTER_KEEP_DATA is set.
+   */
+  dir?: string;
+  size?: number;
+  /**
+   * The API and peer-traffic secret: `'generate'` makes one (kept in cluster.json), a string is used as
+   * given, absent runs the cluster open (development only; the nodes warn). A saved cluster keeps its own.
+   */
+  secret?: 'generate' | string;
+  /** Extra env for every node (RAFT_SNAPSHOT_THRESHOLD, CHAOS_*, LOG_LEVEL …). */
+  env?: Record<string, string>;
+  /** Per-node env by node id. */
+  nodeEnv?: Record<string, Record<string, string>>;
+  /** Extra Node.js flags for every node process (e.g. --cpu-prof). */
+  nodeArgs?: string[];
+  startTimeoutMs?: number;
+}
+
+let bundlePath: string | undefined;
+/**
+ * Bundles raft-node once per process with esbuild (as the Dockerfile does): a node then starts in a
+ * fraction of the time a TypeScript loader needs to transpile it module by module.
+ */
+function raftNodeBundle(): string {
+  if (bundlePath) return bundlePath;
+  const dir = mkdtempSync(join(tmpdir(), 'raft-node-bundle-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const outfile = join(dir, 'raft-node.js');
+  buildSync({
+    entryPoints: [MAIN],
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    outfile,
+    sourcemap: true,
+    logLevel: 'error',
+  });
+  bundlePath = outfile;
+  return outfile;
+}
+
+/** Plans a cluster (or reads the saved plan), starts it and waits until every node is a ready voter. */
+export async function startRaftCluster(opts: RaftClusterOptions = {}): Promise<RaftCluster> {
+  const cluster = await RaftCluster.create(opts);
+  await cluster.start();
+  return cluster;
+}
+
+export class RaftCluster {
+  readonly dir: string;
+  readonly nodes: RaftClusterNode[];
+  readonly secret: string | undefined;
+  /** Auth header value for the nodes' API (undefined when the cluster runs open). */
+  readonly authorization: string | undefined;
+  private readonly logs = new Map<string, WriteStream>();
+  private readonly startTimeoutMs: number;
+
+  private constructor(
+    private readonly opts: RaftClusterOptions,
+    dir: string,
+    private readonly ownDir: boolean,
+    saved: SavedCluster,
+  ) {
+    this.dir = dir;
+    this.secret = saved.secret;
+    this.authorization = saved.secret ? `Bearer ${deriveApiToken(saved.secret)}` : undefined;
+    this.nodes = saved.nodes.map((a) => this.toNode(a));
+    this.startTimeoutMs = opts.startTimeoutMs ?? 60_000;
+  }
+
+  /** A cluster saved in `dir` by create(), to read (verify) or start again; throws when there is none. */
+  static open(opts: RaftClusterOptions & { dir: string }): RaftCluster {
+    const file = join(opts.dir, 'cluster.json');
+    if (!existsSync(file)) throw new Error(`no ${file}: no Raft cluster was created in ${opts.dir}`);
+    return new RaftCluster(opts, opts.dir, false, JSON.parse(readFileSync(file, 'utf8')) as SavedCluster);
+  }
+
+  /** Reads the saved plan in `opts.dir`, or chooses free ports (and the secret) and saves them; starts nothing. */
+  static async create(opts: RaftClusterOptions = {}): Promise<RaftCluster> {
+    if (opts.dir && existsSync(join(opts.dir, 'cluster.json'))) return RaftCluster.open({ ...opts, dir: opts.dir });
+    const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'raft-cluster-'));
+    mkdirSync(dir, { recursive: true });
+    const nodes: NodeAddress[] = [];
+    for (let i = 1; i <= (opts.size ?? 3); i++)
+      nodes.push({ id: `n${i}`, httpPort: await freePort(), raftPort: await freePort() });
+    const secret = opts.secret === 'generate' ? randomBytes(24).toString('base64url') : opts.secret;
+    const cluster = new RaftCluster(opts, dir, opts.dir === undefined, { nodes, secret });
+    cluster.save();
+    return cluster;
+  }
+
+  /**
+   * Starts every node at once and waits until each is a ready voter. Never one by one: n1 bootstraps a new
+   * cluster only once every peer answers, and a cluster that ran before needs a quorum up.
+   */
+  async start(): Promise<void> {
+    try {
+      for (const node of this.nodes) this.spawn(node);
+      for (const node of this.nodes) await this.waitReady(node.id);
+    } catch (err) {
+      await this.stop().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  get httpUrls(): string[] {
+    return this.nodes.map((n) => n.httpUrl);
+  }
+
+  node(id: string): RaftClusterNode {
+    const n = this.nodes.find((x) => x.id === id);
+    if (!n) throw new Error(`no raft node ${id}`);
+    return n;
+  }
+
+  isRunning(n: RaftClusterNode): boolean {
+    return n.process !== undefined && n.process.exitCode === null && n.process.signalCode === null;
+  }
+
+  /** Starts a node (again) with its own data and the cluster's env plus `extraEnv`; does not wait. */
+  spawn(node: RaftClusterNode, extraEnv: Record<string, string> = {}): void {
+    if (this.isRunning(node)) throw new Error(`raft node ${node.id} is still running`);
+    let log = this.logs.get(node.id);
+    if (!log) {
+      log = createWriteStream(join(this.dir, `${node.id}.log`), { flags: 'a' });
+      this.logs.set(node.id, log);
+    }
+    const first = this.nodes[0];
+    const peers = this.nodes.filter((n) => n !== node).map((n) => n.httpUrl);
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/tmp',
+      RAFT_NODE_ID: node.id,
+      RAFT_BIND_ADDR: node.raftAddr,
+      PORT_HTTP: String(node.httpPort),
+      HTTP_BIND_HOST: '127.0.0.1',
+      RAFT_DATA_DIR: node.dataDir,
+      ...(this.secret ? { RAFT_AUTH_SECRET: this.secret } : {}),
+      LOG_LEVEL: 'info',
+      RAFT_INITIAL_CLUSTER_STATE: node === first ? 'new' : 'existing',
+      RAFT_PEERS: peers.join(',') || 'none',
+      ...this.opts.env,
+      ...this.opts.nodeEnv?.[node.id],
+      ...node.ownEnv,
+      ...extraEnv,
+    };
+    const child = spawn(process.execPath, [...(this.opts.nodeArgs ?? []), '--enable-source-maps', raftNodeBundle()], {
+      cwd: REPO_ROOT,
+      // Its own process group means no signal sent to ours reaches it: the stdin pipe is its parent watch.
+      env: { ...env, ...STDIN_PARENT_WATCH.env },
+      stdio: [STDIN_PARENT_WATCH.stdin, 'pipe', 'pipe'],
+      detached: true,
+    });
+    child.stdout.pipe(log, { end: false });
+    child.stderr.pipe(log, { end: false });
+    node.process = child;
+    node.env = env;
+    node.extraEnv = extraEnv;
+  }
+
+  /** Starts a stopped node again with the same data dir and env; waits for /healthz. */
+  async restart(id: string): Promise<void> {
+    const node = this.node(id);
+    this.spawn(node);
+    await this.waitHealthy(node);
+  }
+
+  /**
+   * kill -9 a node, delete its data dir (a lost volume) and start it again with the same env, at new ports
+   * when `newAddress` (a replaced task with a new IP); waits for /healthz.
+   */
+  async wipeAndRestart(id: string, options?: { newAddress?: boolean }): Promise<void> {
+    const node = this.node(id);
+    await this.kill(id, 'SIGKILL');
+    rmSync(node.dataDir, { recursive: true, force: true });
+    if (options?.newAddress) {
+      const [httpPort, raftPort] = [await freePort(), await freePort()];
+      const { httpUrl, raftAddr } = this.toNode({ id, httpPort, raftPort });
+      Object.assign(node, { httpPort, raftPort, httpUrl, raftAddr });
+      this.save();
+    }
+    this.spawn(node, node.extraEnv);
+    await this.waitHealthy(node);
+  }
+
+  /** Starts a new node that joins through the current members; waits until it is a ready voter unless told not to. */
+  async addNode(env: Record<string, string> = {}, options?: { waitUntilVoter?: boolean }): Promise<RaftClusterNode> {
+    const id = `n${Math.max(0, ...this.nodes.map((n) => Number(n.id.slice(1)))) + 1}`;
+    const node = this.toNode({ id, httpPort: await freePort(), raftPort: await freePort(), env });
+    // A later node never bootstraps: it joins through the others (RAFT_INITIAL_CLUSTER_STATE=existing).
+    this.nodes.push(node);
+    this.save();
+    this.spawn(node);
+    await this.waitHealthy(node);
+    if (options?.waitUntilVoter !== false) await this.waitReady(id);
+    return node;
+  }
+
+  async status(id: string): Promise<NodeStatus> {
+    const res = await fetch(`${this.node(id).httpUrl}/v1/status`, {
+      headers: this.authorization ? { authorization: this.authorization } : {},
+      signal: AbortSignal.timeout(1000),
+    });
+    if (res.status !== 200) throw new Error(`${id} /v1/status answered ${res.status}`);
+    return (await res.json()) as NodeStatus;
+  }
+
+  /** The node that leads now (waits up to `timeoutMs`). */
+  async leader(timeoutMs = 20_000): Promise<RaftClusterNode> {
+    return waitFor('a Raft leader', timeoutMs, async () => {
+      const live = this.nodes.filter((n) => this.isRunning(n));
+      const statuses = await Promise.all(live.map((n) => this.status(n.id).catch(() => undefined)));
+      // With several self-declared leaders (an old one not yet stepped down), trust the highest term.
+      const leaders = statuses.filter((s): s is NodeStatus => s?.role === 'leader').sort((a, b) => b.term - a.term);
+      return leaders[0] ? this.node(leaders[0].nodeId) : undefined;
+    });
+  }
+
+  async leaderId(timeoutMs?: number): Promise<string> {
+    return (await this.leader(timeoutMs)).id;
+  }
+
+  async leaderUrl(timeoutMs?: number): Promise<string> {
+    return (await this.leader(timeoutMs)).httpUrl;
+  }
+
+  /** Sends `signal` (default SIGKILL) to a node's process group; waits for the exit unless it is SIGSTOP/SIGCONT. */
+  async kill(id: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const node = this.node(id);
+    const child = node.process;
+    if (!child || !this.isRunning(node) || child.pid === undefined) return;
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    process.kill(-child.pid, signal);
+    if (signal !== 'SIGSTOP' && signal !== 'SIGCONT') await exited;
+  }
+
+  /** Waits until a node answers /readyz and its own status lists it as a voter. */
+  async waitReady(id: string, timeoutMs = this.startTimeoutMs): Promise<void> {
+    const node = this.node(id);
+    await waitFor(`${id} to be a ready voter`, timeoutMs, async () => {
+      this.assertRunning(node);
+      const ready = await fetch(`${node.httpUrl}/readyz`, { signal: AbortSignal.timeout(1000) });
+      if (ready.status !== 200) return undefined;
+      const st = await this.status(id);
+      return st.members.some((m) => m.id === id && m.voter) ? true : undefined;
+    });
+  }
+
+  /** Waits until every running node reports the same commit index, has applied it and knows a leader. */
+  async waitConverged(timeoutMs = 20_000): Promise<void> {
+    await waitFor('the Raft nodes to converge', timeoutMs, async () => {
+      const live = this.nodes.filter((n) => this.isRunning(n));
+      const st = await Promise.all(live.map((n) => this.status(n.id)));
+      const commit = st[0]?.commitIndex;
+      return st.every((s) => s.commitIndex === commit && s.appliedIndex === commit && s.leaderId) ? true : undefined;
+    });
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => this.stopNode(n)));
+    await Promise.all([...this.logs.values()].map((l) => new Promise<void>((r) => l.end(() => r()))));
+    this.logs.clear();
+    if (this.ownDir && !process.env.RAFT_CLUSTER_KEEP_DATA) rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private async stopNode(n: RaftClusterNode): Promise<void> {
+    const child = n.process;
+    if (!child || !this.isRunning(n) || child.pid === undefined) return;
+    const pid = child.pid;
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    try {
+      process.kill(-pid, 'SIGCONT'); // a paused node (chaos) must run to handle SIGTERM
+      process.kill(-pid, 'SIGTERM');
+    } catch {
+      return;
+    }
+    // A node's shutdown can take a few seconds (leadership handover, then flush and sync).
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }, 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  private async waitHealthy(node: RaftClusterNode): Promise<void> {
+    await waitFor(`${node.id} /healthz`, this.startTimeoutMs, async () => {
+      this.assertRunning(node);
+      const res = await fetch(`${node.httpUrl}/healthz`, { signal: AbortSignal.timeout(1000) });
+      return res.status === 200 ? true : undefined;
+    });
+  }
+
+  private assertRunning(node: RaftClusterNode): void {
+    if (!this.isRunning(node)) throw new Error(`raft node ${node.id} exited (see ${join(this.dir, `${node.id}.log`)})`);
+  }
+
+  private toNode(a: NodeAddress): RaftClusterNode {
+    return {
+      id: a.id,
+      httpPort: a.httpPort,
+      raftPort: a.raftPort,
+      httpUrl: `http://127.0.0.1:${a.httpPort}`,
+      raftAddr: `127.0.0.1:${a.raftPort}`,
+      dataDir: join(this.dir, a.id),
+      process: undefined,
+      ownEnv: a.env ?? {},
+      env: {},
+      extraEnv: {},
+    };
+  }
+
+  private save(): void {
+    const nodes: NodeAddress[] = this.nodes.map((n) => ({
+      id: n.id,
+      httpPort: n.httpPort,
+      raftPort: n.raftPort,
+      ...(Object.keys(n.ownEnv).length > 0 ? { env: n.ownEnv } : {}),
+    }));
+    writeFileSync(join(this.dir, 'cluster.json'), JSON.stringify({ nodes, secret: this.secret }, null, 2));
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * The one polling wait and the one sleep for product code, tools and tests alike, so every "timed out
+ * waiting for …" reads the same and says what it last saw go wrong.
+ */
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export interface WaitForOptions {
+  /** Pause between probes (default 100 ms). */
+  intervalMs?: number;
+  /** `'throw'`: a probe that throws ends the wait with its error (it saw something that will not heal). */
+  onError?: 'retry' | 'throw';
+}
+
+/**
+ * Calls `probe` until it returns a value other than `undefined` or `false`, and returns that value.
+ * A probe that throws counts as "not yet" (a service that is still starting refuses connections); the
+ * last such error is named in the timeout's message, so a probe that keeps failing says why.
+ */
+export async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  opts: WaitForOptions = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError = '';
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+    } catch (err) {
+      if (opts.onError === 'throw') throw err;
+      lastError = err instanceof Error ? err.message : String(err);
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${lastError}` : ''}`);
+    await sleep(opts.intervalMs ?? 100);
+  }
+}
