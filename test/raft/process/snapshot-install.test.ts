@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startRaftCluster, type RaftCluster } from '../../support/raft-cluster';
+import { startRaftCluster, type RaftCluster } from '../../../local-cloud/raft-cluster';
 import { durableLedger } from './durable-ledger';
 
 /**
@@ -34,7 +34,7 @@ describe('a follower behind the leader snapshot catches up through a chunked Ins
 
   test('wiped follower, many orders: multi-chunk transfer and identical state', async () => {
     cluster = await startRaftCluster({
-      dataDir,
+      dir: dataDir,
       env: { RAFT_SNAPSHOT_THRESHOLD: '10', RAFT_SNAPSHOT_CHUNK_BYTES: '4096' },
     });
     const leaderId = await cluster.leaderId();

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { LOG_FILE } from '../../../raft-node/src/storage';
 import { decodeRecord, RECORD_HEADER_BYTES, type DecodedRecord } from '../../../raft-node/src/storage/records';
-import { startRaftCluster, type RaftCluster } from '../../support/raft-cluster';
+import { startRaftCluster, type RaftCluster } from '../../../local-cloud/raft-cluster';
 import { startOrderLoad } from './order-load';
 
 /**
@@ -56,7 +56,7 @@ describe('a damaged synced WAL batch', () => {
   });
 
   test('refuses the node; the repair tool dry-runs, then cuts; the node rejoins', async () => {
-    cluster = await startRaftCluster({ dataDir });
+    cluster = await startRaftCluster({ dir: dataDir });
     const load = startOrderLoad(cluster.httpUrls, 4);
     await new Promise((r) => setTimeout(r, 1_500));
     await load.stop();
@@ -67,7 +67,7 @@ describe('a damaged synced WAL batch', () => {
     // The tool refuses a data dir a live node holds.
     const busy = run('tools/wal-repair.ts', ['--data-dir', n3.dataDir]);
     expect(busy.status).toBe(2);
-    expect(busy.stderr).toContain(`in use by pid ${n3.process.pid}`);
+    expect(busy.stderr).toContain(`in use by pid ${n3.process!.pid}`);
 
     await cluster.kill('n3', 'SIGTERM');
     const logPath = join(n3.dataDir, LOG_FILE);
@@ -107,9 +107,9 @@ describe('a damaged synced WAL batch', () => {
     const n3 = cluster.node('n3');
     await cluster.kill('n3', 'SIGTERM');
     const { offset, logBytes } = damageLastBatch(n3.dataDir);
-    n3.env.RAFT_WAL_ALLOW_TRUNCATE = 'true';
+    n3.ownEnv.RAFT_WAL_ALLOW_TRUNCATE = 'true';
     await cluster.restart('n3');
-    delete n3.env.RAFT_WAL_ALLOW_TRUNCATE;
+    delete n3.ownEnv.RAFT_WAL_ALLOW_TRUNCATE;
     await cluster.waitConverged(20_000);
     const cutLine = readFileSync(join(dataDir, 'n3.log'), 'utf8')
       .split('\n')
