@@ -63,6 +63,8 @@ export interface StartRaftClusterOptions {
   startTimeoutMs?: number;
   /** Extra Node.js flags for every node process (e.g. --cpu-prof). */
   nodeArgs?: string[];
+  /** Runs every node under `ulimit -n` this value (a production-like file limit for resource-exhaustion tests). */
+  maxOpenFiles?: number;
 }
 
 const repoRoot = resolve(__dirname, '..', '..');
@@ -138,7 +140,12 @@ export async function startRaftCluster(opts: StartRaftClusterOptions = {}): Prom
       log = createWriteStream(join(dataDir, `${node.id}.log`), { flags: 'a' });
       logs.set(node.id, log);
     }
-    const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--enable-source-maps', raftNodeBundle()], {
+    const args = [...(opts.nodeArgs ?? []), '--enable-source-maps', raftNodeBundle()];
+    // `exec` keeps the pid: kill() and the data-dir lock see the node itself, not a shell.
+    const [command, argv] = opts.maxOpenFiles
+      ? ['/bin/sh', ['-c', `ulimit -n ${opts.maxOpenFiles} && exec "$0" "$@"`, process.execPath, ...args]]
+      : [process.execPath, args];
+    const child = spawn(command, argv, {
       cwd: repoRoot,
       env: { ...process.env, ...node.env },
       stdio: ['ignore', 'pipe', 'pipe'],

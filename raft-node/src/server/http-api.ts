@@ -9,7 +9,10 @@ import {
 } from '../../../shared/domain/order';
 import { isAuthorizedHeader } from '../../../shared/raft-client/auth';
 import type { MemberInfo, NodeStatus, Position, RiskLimits } from '../../../shared/raft-client/types';
+import type { Socket } from 'node:net';
+import type { HttpLimits } from '../config';
 import type { NodeLogger } from '../logger';
+import { ConnectionGate } from './connection-gate';
 import type { PeerIdentity } from './bootstrap';
 
 /**
@@ -75,6 +78,25 @@ const JoinSchema = z
   .strict();
 
 const MAX_BODY_BYTES = 64 * 1024;
+const MAX_HEADER_BYTES = 16 * 1024;
+
+/**
+ * Caps connections per listener and per address, and gives a new connection `firstMessageTimeoutMs` to deliver a
+ * complete request: Node's headersTimeout only runs once a request has begun, so a socket that never sends a byte
+ * would otherwise stay open until the peer goes away. Later requests on a kept-alive connection are bounded by
+ * keepAliveTimeout (idle) and headersTimeout (started).
+ */
+function gateConnections(server: Server, gate: ConnectionGate): void {
+  gate.attach(server);
+  const firstRequest = new WeakMap<Socket, () => void>();
+  server.on('connection', (socket: Socket) => {
+    if (!socket.destroyed) firstRequest.set(socket, gate.deadline(socket));
+  });
+  server.on('request', (req: IncomingMessage) => {
+    firstRequest.get(req.socket)?.();
+    firstRequest.delete(req.socket);
+  });
+}
 
 class HttpError extends Error {
   constructor(
@@ -136,6 +158,7 @@ export interface HttpApiOptions {
   node: LedgerNodeApi;
   secret?: string;
   logger: NodeLogger;
+  limits: HttpLimits;
 }
 
 export function createHttpApi(opts: HttpApiOptions): Server {
@@ -215,17 +238,28 @@ export function createHttpApi(opts: HttpApiOptions): Server {
     throw new HttpError(404, `no route for ${method} ${path}`);
   };
 
-  const server = createServer({ keepAlive: true, keepAliveTimeout: 65_000 }, (req, res) => {
-    route(req, res).catch((err: unknown) => {
-      if (err instanceof HttpError) {
-        if (!res.headersSent) send(res, err.status, { error: err.message });
-        return;
-      }
-      logger.error('request failed', { method: req.method, url: req.url, error: err as Error });
-      if (!res.headersSent) send(res, 500, { error: 'internal error' });
-    });
-  });
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
+  const server = createServer(
+    {
+      keepAlive: true,
+      keepAliveTimeout: opts.limits.keepAliveTimeoutMs,
+      // Node's default, stated: larger headers get 431.
+      maxHeaderSize: MAX_HEADER_BYTES,
+      // headersTimeout/requestTimeout are enforced by this periodic check; the default (30 s) is too coarse.
+      connectionsCheckingInterval: 1_000,
+    },
+    (req, res) => {
+      route(req, res).catch((err: unknown) => {
+        if (err instanceof HttpError) {
+          if (!res.headersSent) send(res, err.status, { error: err.message });
+          return;
+        }
+        logger.error('request failed', { method: req.method, url: req.url, error: err as Error });
+        if (!res.headersSent) send(res, 500, { error: 'internal error' });
+      });
+    },
+  );
+  server.headersTimeout = opts.limits.firstMessageTimeoutMs;
+  server.requestTimeout = opts.limits.requestTimeoutMs;
+  gateConnections(server, new ConnectionGate('http', opts.limits, logger));
   return server;
 }

@@ -181,6 +181,7 @@ export class LedgerNode implements LedgerNodeApi {
       bindHost: cfg.bindHost,
       bindPort: cfg.bindPort,
       secret: cfg.authSecret,
+      limits: cfg.peerLimits,
       chaos: this.chaos,
       logger,
       resolve: (id) => this.members.get(id)?.raftAddr,
@@ -228,7 +229,12 @@ export class LedgerNode implements LedgerNodeApi {
 
   async start(): Promise<void> {
     await this.transport.listen();
-    this.http = createHttpApi({ node: this, secret: this.cfg.authSecret, logger: this.logger });
+    this.http = createHttpApi({
+      node: this,
+      secret: this.cfg.authSecret,
+      logger: this.logger,
+      limits: this.cfg.httpLimits,
+    });
     await new Promise<void>((resolve, reject) => {
       this.http!.once('error', reject);
       this.http!.listen(this.cfg.httpPort, this.cfg.httpBindHost, () => resolve());
