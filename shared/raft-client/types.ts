@@ -10,6 +10,16 @@ export interface RiskLimits {
   maxOrderQuantity: number;
   maxOrderNotional: number;
   maxAbsPosition: number;
+  /** Orders priced below this are rejected (a near-zero price would slip any notional cap). */
+  minPrice: number;
+  /** Orders whose quantity × price is below this are rejected. */
+  minOrderNotional: number;
+}
+
+/** The halt switch: why trading was halted (POST /v1/halt {reason}), null when no reason was given or not halted. */
+export interface HaltInfo {
+  halted: boolean;
+  haltReason: string | null;
 }
 
 export interface MemberInfo {
@@ -31,6 +41,9 @@ export interface NodeStatus {
   lastLogIndex: number;
   snapshotIndex: number;
   members: MemberInfo[];
+  /** The halt switch as this node has applied it. */
+  halted: boolean;
+  haltReason: string | null;
 }
 
 /**

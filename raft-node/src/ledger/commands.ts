@@ -3,11 +3,15 @@ import { OrderSchema } from '../../../shared/domain/order';
 
 /** Limits are positive finite numbers; a partial update changes only the fields it names. */
 const LimitValueSchema = z.number().positive().finite();
+/** A floor may be 0 (no floor); a cap must be positive. */
+const FloorValueSchema = z.number().nonnegative().finite();
 export const RiskLimitsPatchSchema = z
   .object({
     maxOrderQuantity: LimitValueSchema.optional(),
     maxOrderNotional: LimitValueSchema.optional(),
     maxAbsPosition: LimitValueSchema.optional(),
+    minPrice: FloorValueSchema.optional(),
+    minOrderNotional: FloorValueSchema.optional(),
   })
   .strict();
 

@@ -29,6 +29,9 @@ const LimitsSchema = z
     maxOrderQuantity: z.number().positive().finite(),
     maxOrderNotional: z.number().positive().finite(),
     maxAbsPosition: z.number().positive().finite(),
+    // Absent from snapshots written before the floors existed: those get the defaults.
+    minPrice: z.number().nonnegative().finite().default(DEFAULT_RISK_LIMITS.minPrice),
+    minOrderNotional: z.number().nonnegative().finite().default(DEFAULT_RISK_LIMITS.minOrderNotional),
   })
   .strict();
 

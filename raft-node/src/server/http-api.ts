@@ -3,12 +3,12 @@ import { z } from 'zod';
 import {
   describeZodError,
   OrderIdSchema,
-  OrderSchema,
+  OrderInputSchema,
   type Order,
   type OrderResult,
 } from '../../../shared/domain/order';
 import { isAuthorizedHeader } from '../../../shared/raft-client/auth';
-import type { MemberInfo, NodeStatus, Position, RiskLimits } from '../../../shared/raft-client/types';
+import type { HaltInfo, MemberInfo, NodeStatus, Position, RiskLimits } from '../../../shared/raft-client/types';
 import type { Socket } from 'node:net';
 import type { HttpLimits } from '../config';
 import type { NodeLogger } from '../logger';
@@ -41,10 +41,10 @@ export interface JoinRequest {
 export interface LedgerNodeApi {
   applyOrder(order: Order): Promise<Outcome<OrderResult>>;
   setLimits(limits: Partial<RiskLimits>): Promise<Outcome<RiskLimits>>;
-  setHalted(halted: boolean): Promise<Outcome<{ halted: boolean }>>;
+  setHalted(halted: boolean, reason?: string): Promise<Outcome<HaltInfo>>;
   getOrder(orderId: string): Promise<Outcome<OrderResult>>;
   positions(account?: string): Promise<Outcome<Position[]>>;
-  limits(): Promise<Outcome<RiskLimits & { halted: boolean }>>;
+  limits(): Promise<Outcome<RiskLimits & HaltInfo>>;
   addMember(req: JoinRequest): Promise<Outcome<{ members: MemberInfo[]; clusterId: string | null }>>;
   removeMember(nodeId: string): Promise<Outcome<{ members: MemberInfo[] }>>;
   status(): NodeStatus & { authOpen: boolean };
@@ -57,10 +57,20 @@ const LimitsSchema = z
     maxOrderQuantity: z.number().positive().finite(),
     maxOrderNotional: z.number().positive().finite(),
     maxAbsPosition: z.number().positive().finite(),
+    minPrice: z.number().nonnegative().finite(),
+    minOrderNotional: z.number().nonnegative().finite(),
   })
   .partial()
   .strict()
-  .refine((v) => Object.keys(v).length > 0, 'give at least one of maxOrderQuantity, maxOrderNotional, maxAbsPosition');
+  .refine(
+    (v) => Object.keys(v).length > 0,
+    'give at least one of maxOrderQuantity, maxOrderNotional, maxAbsPosition, minPrice, minOrderNotional',
+  );
+
+const HaltSchema = z
+  .object({ reason: z.string().trim().min(1, 'must not be empty').max(500, 'must be at most 500 characters') })
+  .partial()
+  .strict();
 
 const NodeIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, _ or -');
 
@@ -148,6 +158,43 @@ function readJson(req: IncomingMessage): Promise<unknown> {
   });
 }
 
+/** A path segment, %-decoded; malformed %-encoding is the client's error, not ours. */
+function pathParam(path: string, prefix: string): string {
+  try {
+    return decodeURIComponent(path.slice(prefix.length));
+  } catch {
+    throw new HttpError(400, `malformed %-encoding in the URL path: ${path}`);
+  }
+}
+
+/** Parses the request target; a target that is not a valid URL path is a 400. */
+function requestUrl(req: IncomingMessage): URL {
+  try {
+    return new URL(req.url ?? '/', 'http://node');
+  } catch {
+    throw new HttpError(400, 'malformed request URL');
+  }
+}
+
+const hasBody = (req: IncomingMessage): boolean =>
+  req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+
+/**
+ * Every body this API takes is JSON. A body sent as anything else (a form, text/plain — what a browser may send
+ * cross-origin without a preflight) is refused with 415 before it is read, on every route.
+ */
+function requireJsonBody(req: IncomingMessage): void {
+  if (!hasBody(req)) return;
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/json') {
+    req.resume();
+    throw new HttpError(
+      415,
+      `content-type must be application/json, got ${type === '' ? 'none' : JSON.stringify(type)}`,
+    );
+  }
+}
+
 function parse<T>(schema: z.ZodType<T>, value: unknown): T {
   const r = schema.safeParse(value);
   if (!r.success) throw new HttpError(400, describeZodError(r.error));
@@ -184,7 +231,7 @@ export function createHttpApi(opts: HttpApiOptions): Server {
   };
 
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? '/', 'http://node');
+    const url = requestUrl(req);
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
 
@@ -197,14 +244,14 @@ export function createHttpApi(opts: HttpApiOptions): Server {
       req.resume();
       return send(res, 401, { error: 'missing or invalid bearer token' }, { 'www-authenticate': 'Bearer' });
     }
+    if (method === 'POST' || method === 'PUT' || method === 'PATCH') requireJsonBody(req);
 
     if (path === '/v1/orders' && method === 'POST') {
-      const order = parse(OrderSchema, await readJson(req));
+      const order = parse(OrderInputSchema, await readJson(req));
       return reply(req, res, await node.applyOrder(order));
     }
     if (path.startsWith('/v1/orders/') && method === 'GET') {
-      const id = decodeURIComponent(path.slice('/v1/orders/'.length));
-      const orderId = parse(OrderIdSchema, id);
+      const orderId = parse(OrderIdSchema, pathParam(path, '/v1/orders/'));
       return reply(req, res, await node.getOrder(orderId));
     }
     if (path === '/v1/positions' && method === 'GET') {
@@ -217,8 +264,8 @@ export function createHttpApi(opts: HttpApiOptions): Server {
       return reply(req, res, await node.setLimits(limits));
     }
     if (path === '/v1/halt' && method === 'POST') {
-      req.resume();
-      return reply(req, res, await node.setHalted(true));
+      const { reason } = parse(HaltSchema, await readJson(req));
+      return reply(req, res, await node.setHalted(true, reason));
     }
     if (path === '/v1/resume' && method === 'POST') {
       req.resume();
@@ -231,7 +278,7 @@ export function createHttpApi(opts: HttpApiOptions): Server {
       return reply(req, res, await node.addMember(join));
     }
     if (path.startsWith('/v1/members/') && method === 'DELETE') {
-      const id = parse(NodeIdSchema, decodeURIComponent(path.slice('/v1/members/'.length)));
+      const id = parse(NodeIdSchema, pathParam(path, '/v1/members/'));
       return reply(req, res, await node.removeMember(id));
     }
     req.resume();

@@ -87,7 +87,7 @@ describe('Raft HTTP API', () => {
     const tooBig = await call(leader, 'POST', '/v1/orders', { ...order, orderId: 'api-3' });
     expect(tooBig.body).toMatchObject({ status: 'REJECTED' });
 
-    expect((await call(leader, 'POST', '/v1/halt')).body).toEqual({ halted: true });
+    expect((await call(leader, 'POST', '/v1/halt')).body).toEqual({ halted: true, haltReason: null });
     for (const url of cluster.httpUrls) {
       expect((await call(url, 'GET', '/v1/limits')).body).toMatchObject({ halted: true, maxOrderQuantity: 2 });
     }
