@@ -94,7 +94,7 @@ describe('Raft HTTP API', () => {
     const halted = await call(leader, 'POST', '/v1/orders', { ...order, orderId: 'api-4', quantity: 1 });
     expect(halted.body).toMatchObject({ status: 'REJECTED' });
     expect(halted.body.reason).toMatch(/halt/);
-    expect((await call(leader, 'POST', '/v1/resume')).body).toEqual({ halted: false });
+    expect((await call(leader, 'POST', '/v1/resume')).body).toEqual({ halted: false, haltReason: null });
     await call(leader, 'POST', '/v1/limits', { maxOrderQuantity: 10_000 });
     const ok = await call(leader, 'POST', '/v1/orders', { ...order, orderId: 'api-5', side: 'SELL', quantity: 1 });
     expect(ok.body).toMatchObject({ status: 'ACCEPTED', seq: 2, position: 2 });
