@@ -33,6 +33,15 @@ export function isCommandError(result: LedgerApplyResult): result is CommandErro
 const SNAPSHOT_FORMAT = 'raft-ledger';
 const SNAPSHOT_VERSION = 1;
 
+/**
+ * The limits in a snapshot. Snapshots written before the price/notional floors existed lack them: those get the
+ * defaults, so an old snapshot still loads.
+ */
+const SnapshotLimitsSchema = RiskLimitsSchema.extend({
+  minPrice: RiskLimitsSchema.shape.minPrice.default(DEFAULT_RISK_LIMITS.minPrice),
+  minOrderNotional: RiskLimitsSchema.shape.minOrderNotional.default(DEFAULT_RISK_LIMITS.minOrderNotional),
+});
+
 const RecordedOrderSchema = OrderSchema.extend({
   status: z.enum(['ACCEPTED', 'REJECTED']),
   seq: z.number().int().positive().optional(),
@@ -47,7 +56,7 @@ const LedgerSnapshotSchema = z
     version: z.literal(SNAPSHOT_VERSION),
     appliedIndex: z.number().int().nonnegative(),
     lastSeq: z.number().int().nonnegative(),
-    limits: RiskLimitsSchema,
+    limits: SnapshotLimitsSchema,
     halted: z.boolean(),
     haltReason: z.string().nullable(),
     orders: z.array(RecordedOrderSchema),
