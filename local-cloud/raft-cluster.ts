@@ -263,13 +263,9 @@ export class RaftCluster {
     await this.kill(id, 'SIGKILL');
     rmSync(node.dataDir, { recursive: true, force: true });
     if (options?.newAddress) {
-      Object.assign(
-        node,
-        this.toNode({ id, httpPort: await freePort(), raftPort: await freePort(), env: node.ownEnv }),
-        {
-          process: node.process,
-        },
-      );
+      const [httpPort, raftPort] = [await freePort(), await freePort()];
+      const { httpUrl, raftAddr } = this.toNode({ id, httpPort, raftPort });
+      Object.assign(node, { httpPort, raftPort, httpUrl, raftAddr });
       this.save();
     }
     this.spawn(node, node.extraEnv);
