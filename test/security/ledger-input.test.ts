@@ -88,6 +88,16 @@ describe('ledger input attacks', () => {
     await call(leader, 'POST', '/v1/limits', { maxAbsPosition: 1_000_000 });
   });
 
+  test('a batch normalises its symbols like a single order does', async () => {
+    const account = 'acct-batch-variants';
+    const orders = ['msft', ' MSFT. '].map((symbol) => order({ account, symbol }));
+    const { status, body } = await call(leader, 'POST', '/v1/orders/batch', { orders });
+    expect(status).toBe(200);
+    expect((body.results as { symbol: string }[]).map((r) => r.symbol)).toEqual(['MSFT', 'MSFT']);
+    const positions = (await call(leader, 'GET', `/v1/positions?account=${account}`)).body as unknown;
+    expect(positions).toEqual([{ account, symbol: 'MSFT', quantity: 20 }]);
+  });
+
   test('tiny prices are refused by the minimum price and minimum notional', async () => {
     const cheap = await call(leader, 'POST', '/v1/orders', order({ price: 0.000001 }));
     expect(cheap.body).toMatchObject({
