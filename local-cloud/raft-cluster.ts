@@ -88,6 +88,8 @@ export interface RaftClusterOptions {
   /** Extra Node.js flags for every node process (e.g. --cpu-prof). */
   nodeArgs?: string[];
   startTimeoutMs?: number;
+  /** Runs every node under `ulimit -n` this value (a production-like file limit for resource-exhaustion tests). */
+  maxOpenFiles?: number;
 }
 
 let bundlePath: string | undefined;
@@ -218,7 +220,8 @@ export class RaftCluster {
       ...node.ownEnv,
       ...extraEnv,
     };
-    const child = spawn(process.execPath, [...(this.opts.nodeArgs ?? []), '--enable-source-maps', raftNodeBundle()], {
+    const [command, argv] = this.nodeCommand();
+    const child = spawn(command, argv, {
       cwd: REPO_ROOT,
       // Its own process group means no signal sent to ours reaches it: the stdin pipe is its parent watch.
       env: { ...env, ...STDIN_PARENT_WATCH.env },
@@ -230,6 +233,18 @@ export class RaftCluster {
     node.process = child;
     node.env = env;
     node.extraEnv = extraEnv;
+  }
+
+  /** The node's command line; under `ulimit -n` when maxOpenFiles is set. */
+  private nodeCommand(): [string, string[]] {
+    const args = [...(this.opts.nodeArgs ?? []), '--enable-source-maps', raftNodeBundle()];
+    const { maxOpenFiles } = this.opts;
+    if (maxOpenFiles === undefined) return [process.execPath, args];
+    if (!Number.isInteger(maxOpenFiles) || maxOpenFiles < 1) {
+      throw new Error(`maxOpenFiles must be a positive integer, got ${maxOpenFiles}`);
+    }
+    // `exec` keeps the pid: kill() and the data-dir lock see the node itself, not a shell.
+    return ['/bin/sh', ['-c', `ulimit -n ${maxOpenFiles} && exec "$0" "$@"`, process.execPath, ...args]];
   }
 
   /** Starts a stopped node again with the same data dir and env; waits for /healthz. */

@@ -215,6 +215,14 @@ class EdgeRouter {
   }
 
   private proxyStreaming(req: IncomingMessage, res: ServerResponse, service: ProxiedService): void {
+    // Streamed, so the edge holds little of it; the cap still stops a client from pushing unbounded data through.
+    const cap = MAX_STREAMED_REQUEST_BYTES[service];
+    if (Number(req.headers['content-length'] ?? 0) > cap) return refuseTooLarge(req, res, service, cap);
+    let seen = 0;
+    req.on('data', (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen > cap) req.destroy();
+    });
     const headers = { ...req.headers };
     delete headers.connection;
     const out = this.backendRequest(
@@ -246,7 +254,7 @@ class EdgeRouter {
         headers: { ...headers, host: new URL(this.backends.sqs).host, 'content-length': String(payload.length) },
       },
       (upstream) => {
-        readBody(upstream)
+        readBody(upstream, Infinity /* our own emulator's response */)
           .then((raw) => onReply(upstream.statusCode ?? 502, upstream.headers, raw))
           .catch((err: unknown) => sendError(res, 502, 'ServiceUnavailable', (err as Error).message));
       },
@@ -265,7 +273,12 @@ class EdgeRouter {
       backendEndpoint: this.backends.sqs,
       region,
     };
-    const body = await readBody(req);
+    const body = await readBody(req, MAX_SQS_REQUEST_BYTES).catch((err: unknown) => {
+      if (!(err instanceof BodyTooLarge)) throw err;
+      refuseTooLarge(req, res, 'sqs', MAX_SQS_REQUEST_BYTES);
+      return null;
+    });
+    if (body === null) return;
     const [path = '/', queryString = ''] = (req.url ?? '/').split('?');
     const isForm = String(req.headers['content-type'] ?? '').includes('x-www-form-urlencoded');
     if (isForm || new URLSearchParams(queryString).has('Action')) {
@@ -352,13 +365,57 @@ class EdgeRouter {
   }
 }
 
-function readBody(stream: IncomingMessage): Promise<Buffer> {
+/**
+ * SQS's largest message is 256 KiB, and a SendMessageBatch carries at most 256 KiB of messages in total; JSON
+ * escaping and form encoding can expand that, hence the slack. Anything bigger is refused before it is buffered.
+ */
+export const MAX_SQS_REQUEST_BYTES = 1024 * 1024;
+
+/**
+ * Per-request caps for the streamed services, above the services' own limits plus encoding: Kinesis PutRecords is at
+ * most 5 MiB of data (base64 in JSON: ×4/3), DynamoDB BatchWriteItem at most 16 MB.
+ */
+const MAX_STREAMED_REQUEST_BYTES: Record<ProxiedService, number> = {
+  sqs: MAX_SQS_REQUEST_BYTES,
+  kinesis: 8 * 1024 * 1024,
+  dynamodb: 20 * 1024 * 1024,
+};
+
+class BodyTooLarge extends Error {}
+
+/** Buffers a request body of at most `maxBytes`; rejects with BodyTooLarge as soon as it is exceeded. */
+function readBody(stream: IncomingMessage, maxBytes: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
+    if (Number(stream.headers['content-length'] ?? 0) > maxBytes) return reject(new BodyTooLarge());
     const chunks: Buffer[] = [];
-    stream.on('data', (c: Buffer) => chunks.push(c));
+    let size = 0;
+    stream.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > maxBytes) {
+        stream.pause();
+        reject(new BodyTooLarge());
+        return;
+      }
+      chunks.push(c);
+    });
     stream.on('end', () => resolve(Buffer.concat(chunks)));
     stream.on('error', reject);
   });
+}
+
+/**
+ * 413 with the service's error shape, then the connection is closed: reading the rest of an oversized body
+ * just to keep the connection alive is exactly what the limit is there to avoid.
+ */
+function refuseTooLarge(req: IncomingMessage, res: ServerResponse, service: string, maxBytes: number): void {
+  const message = `${service} request body exceeds the edge's limit of ${maxBytes} bytes`;
+  res.setHeader('connection', 'close');
+  if (req.headers['x-amz-target'] === undefined && service === 'sqs') {
+    sendXmlError(res, 413, 'RequestEntityTooLarge', message);
+  } else {
+    sendError(res, 413, 'RequestEntityTooLarge', message);
+  }
+  res.once('finish', () => req.destroy());
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

@@ -82,6 +82,8 @@ export async function startDynamoDb(
     require.resolve('dynalite/cli.js'),
     '--port',
     String(port),
+    '--host',
+    '127.0.0.1',
     '--createTableMs',
     '0',
     '--deleteTableMs',

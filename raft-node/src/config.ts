@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { ConnectionLimits } from './server/connection-gate';
 
 /**
  * The node's whole configuration, read from the environment once at start. A bad value stops the
@@ -63,6 +64,16 @@ const EnvSchema = z
       .string()
       .regex(/^arn:aws[a-z-]*:secretsmanager:/, 'must be a Secrets Manager secret ARN')
       .optional(),
+    // Connection limits (docs/security.md#limits): per listener, per source address, and how long a new connection
+    // may take to authenticate / send its first request.
+    RAFT_HTTP_MAX_CONNECTIONS: positiveInt(1, 1_000_000).default(1024),
+    RAFT_HTTP_MAX_CONNECTIONS_PER_ADDR: positiveInt(1, 1_000_000).default(256),
+    RAFT_HTTP_HEADERS_TIMEOUT_MS: positiveInt(100, 600_000).default(5_000),
+    RAFT_HTTP_REQUEST_TIMEOUT_MS: positiveInt(100, 600_000).default(30_000),
+    RAFT_HTTP_KEEPALIVE_TIMEOUT_MS: positiveInt(100, 600_000).default(15_000),
+    RAFT_PEER_MAX_CONNECTIONS: positiveInt(1, 1_000_000).default(64),
+    RAFT_PEER_MAX_CONNECTIONS_PER_ADDR: positiveInt(1, 1_000_000).default(16),
+    RAFT_PEER_HANDSHAKE_TIMEOUT_MS: positiveInt(100, 600_000).default(2_000),
     CHAOS_ENABLED: bool.default(false),
     CHAOS_PROFILE: z.string().optional(),
     CHAOS_TARGET_NODE_ID: z.string().min(1).optional(),
@@ -92,6 +103,20 @@ const EnvSchema = z
         message: 'set either RAFT_AUTH_SECRET or RAFT_AUTH_SECRET_ARN, not both',
       });
     }
+    if (env.RAFT_HTTP_MAX_CONNECTIONS_PER_ADDR > env.RAFT_HTTP_MAX_CONNECTIONS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['RAFT_HTTP_MAX_CONNECTIONS_PER_ADDR'],
+        message: 'must be <= RAFT_HTTP_MAX_CONNECTIONS',
+      });
+    }
+    if (env.RAFT_PEER_MAX_CONNECTIONS_PER_ADDR > env.RAFT_PEER_MAX_CONNECTIONS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['RAFT_PEER_MAX_CONNECTIONS_PER_ADDR'],
+        message: 'must be <= RAFT_PEER_MAX_CONNECTIONS',
+      });
+    }
     if (
       env.CHAOS_DELAY_MS_MIN !== undefined &&
       env.CHAOS_DELAY_MS_MAX !== undefined &&
@@ -112,6 +137,12 @@ export interface ChaosSettings {
   targetNodeId?: string;
   seed: number;
   exitOnLeader: boolean;
+}
+
+/** The HTTP API's limits: the connection gate's, plus how long a request and an idle keep-alive may last. */
+export interface HttpLimits extends ConnectionLimits {
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
 }
 
 export interface NodeConfig {
@@ -148,6 +179,9 @@ export interface NodeConfig {
   shutdownTransferMs: number;
   authSecret?: string;
   authSecretArn?: string;
+  httpLimits: HttpLimits;
+  /** The Raft listener's limits; firstMessageTimeoutMs is the handshake deadline. */
+  peerLimits: ConnectionLimits;
   chaos: ChaosSettings;
 }
 
@@ -295,6 +329,18 @@ export function parseConfig(env: NodeJS.ProcessEnv): NodeConfig {
     shutdownTransferMs: e.RAFT_SHUTDOWN_TRANSFER_MS,
     authSecret: e.RAFT_AUTH_SECRET,
     authSecretArn: e.RAFT_AUTH_SECRET_ARN,
+    httpLimits: {
+      maxConnections: e.RAFT_HTTP_MAX_CONNECTIONS,
+      maxPerAddress: e.RAFT_HTTP_MAX_CONNECTIONS_PER_ADDR,
+      firstMessageTimeoutMs: e.RAFT_HTTP_HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: e.RAFT_HTTP_REQUEST_TIMEOUT_MS,
+      keepAliveTimeoutMs: e.RAFT_HTTP_KEEPALIVE_TIMEOUT_MS,
+    },
+    peerLimits: {
+      maxConnections: e.RAFT_PEER_MAX_CONNECTIONS,
+      maxPerAddress: e.RAFT_PEER_MAX_CONNECTIONS_PER_ADDR,
+      firstMessageTimeoutMs: e.RAFT_PEER_HANDSHAKE_TIMEOUT_MS,
+    },
     chaos: {
       enabled: e.CHAOS_ENABLED,
       dropPct: e.CHAOS_DROP_PCT ?? profile.dropPct ?? 0,

@@ -7,24 +7,55 @@ import * as z from 'zod';
 export const SideSchema = z.enum(['BUY', 'SELL']);
 export type Side = z.infer<typeof SideSchema>;
 
+/** `.` and `..` are path segments: in a URL (GET /v1/orders/..) they never reach the route, so such a record is unreadable. */
+const notDotSegment = (field: string) =>
+  [/^(?!\.{1,2}$)/, `${field} must not be "." or ".." (they are URL path segments)`] as const;
+
 /** Ids travel in URLs, FIFO deduplication ids (max 128 chars) and DynamoDB keys: keep them to a safe alphabet. */
 export const OrderIdSchema = z
   .string()
   .min(1)
   .max(128)
-  .regex(/^[A-Za-z0-9._:-]+$/, 'orderId may contain only letters, digits and . _ : -');
+  .regex(/^[A-Za-z0-9._:-]+$/, 'orderId may contain only letters, digits and . _ : -')
+  .regex(...notDotSegment('orderId'));
 
+/**
+ * A symbol as the ledger has always stored it. The ledger's own log replay validates with this, so it must keep
+ * accepting what was once accepted; new input goes through CanonicalSymbolSchema (risk limits are per symbol, and
+ * `aapl`, ` AAPL` and `AAPL.` must not be three symbols).
+ */
 export const SymbolSchema = z
   .string()
   .min(1)
   .max(16)
   .regex(/^[A-Z0-9][A-Z0-9.\-/]*$/, 'symbol must be upper-case letters, digits, . - or /');
 
+/** The canonical form: upper-case letters and digits, with . - / only between them (BRK.B, BTC/USD, ES-Z5). */
+const CANONICAL_SYMBOL = /^[A-Z0-9](?:[A-Z0-9.\-/]*[A-Z0-9])?$/;
+
+/** Trims, upper-cases and drops trailing punctuation: ` aapl. ` → `AAPL`. */
+export function normalizeSymbol(raw: string): string {
+  return raw
+    .trim()
+    .toUpperCase()
+    .replace(/[.\-/]+$/, '');
+}
+
+/** Strict: only the canonical form (for data the system itself produces, e.g. ticks). */
+export const CanonicalSymbolSchema = SymbolSchema.regex(
+  CANONICAL_SYMBOL,
+  'symbol must start and end with an upper-case letter or digit, with only . - / between',
+);
+
+/** Lenient at the edge: normalises first, then requires the canonical form. */
+export const SymbolInputSchema = z.string().transform(normalizeSymbol).pipe(CanonicalSymbolSchema);
+
 export const AccountSchema = z
   .string()
   .min(1)
   .max(64)
-  .regex(/^[A-Za-z0-9._:-]+$/, 'account may contain only letters, digits and . _ : -');
+  .regex(/^[A-Za-z0-9._:-]+$/, 'account may contain only letters, digits and . _ : -')
+  .regex(...notDotSegment('account'));
 
 export const OrderSchema = z
   .object({
@@ -47,6 +78,14 @@ export const MAX_BATCH_ORDERS = 500;
 /** The body of POST /v1/orders/batch: orders applied atomically, in this order, in one log entry. */
 export const OrderBatchSchema = z.object({ orders: z.array(OrderSchema).min(1).max(MAX_BATCH_ORDERS) }).strict();
 export type OrderBatch = z.infer<typeof OrderBatchSchema>;
+
+/** An order as a client sends it (POST /v1/orders): the symbol is normalised once, here, at the edge. */
+export const OrderInputSchema = OrderSchema.extend({ symbol: SymbolInputSchema });
+
+/** A batch as a client sends it (POST /v1/orders/batch): every order's symbol normalised like a single order's. */
+export const OrderBatchInputSchema = OrderBatchSchema.extend({
+  orders: z.array(OrderInputSchema).min(1).max(MAX_BATCH_ORDERS),
+});
 
 export type OrderStatus = 'ACCEPTED' | 'REJECTED';
 

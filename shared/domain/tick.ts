@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { describeZodError, SymbolSchema } from './order';
+import { CanonicalSymbolSchema, describeZodError } from './order';
 
 /** The most ticks one POST /ticks may carry (the same as one PutRecords call). */
 export const MAX_TICKS_PER_REQUEST = 500;
@@ -19,7 +19,7 @@ export const TickIdSchema = z
 
 export const TickSchema = z
   .object({
-    symbol: SymbolSchema,
+    symbol: CanonicalSymbolSchema,
     price: z.number().positive().finite().max(1e12),
     size: z.number().positive().finite().max(1e12),
     ts: TimestampMsSchema,

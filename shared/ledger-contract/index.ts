@@ -6,8 +6,10 @@ import { z } from 'zod';
  * depends on the other; the token and peer-proof derivation both sides must agree on is in ./auth.
  */
 
-/** A risk limit is a positive finite number. */
+/** A risk cap is a positive finite number. */
 const LimitValueSchema = z.number().positive().finite();
+/** A floor may be 0 (no floor); a cap must be positive. */
+const FloorValueSchema = z.number().nonnegative().finite();
 
 /** The limits in force (GET /v1/limits, the ledger's snapshot). */
 export const RiskLimitsSchema = z
@@ -15,6 +17,10 @@ export const RiskLimitsSchema = z
     maxOrderQuantity: LimitValueSchema,
     maxOrderNotional: LimitValueSchema,
     maxAbsPosition: LimitValueSchema,
+    /** Orders priced below this are rejected (a near-zero price would slip any notional cap). */
+    minPrice: FloorValueSchema,
+    /** Orders whose quantity × price is below this are rejected. */
+    minOrderNotional: FloorValueSchema,
   })
   .strict();
 export type RiskLimits = z.infer<typeof RiskLimitsSchema>;
@@ -25,8 +31,14 @@ export const RiskLimitsPatchSchema = RiskLimitsSchema.partial().strict();
 /** PUT /v1/limits: a patch that names at least one limit. */
 export const RiskLimitsUpdateSchema = RiskLimitsPatchSchema.refine(
   (v) => Object.keys(v).length > 0,
-  'give at least one of maxOrderQuantity, maxOrderNotional, maxAbsPosition',
+  'give at least one of maxOrderQuantity, maxOrderNotional, maxAbsPosition, minPrice, minOrderNotional',
 );
+
+/** POST /v1/halt: an optional reason, kept and shown with the halt. */
+export const HaltRequestSchema = z
+  .object({ reason: z.string().trim().min(1, 'must not be empty').max(500, 'must be at most 500 characters') })
+  .partial()
+  .strict();
 
 export const NodeIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, _ or -');
 
@@ -53,6 +65,12 @@ export interface Position {
   quantity: number;
 }
 
+/** The halt switch: why trading was halted (POST /v1/halt {reason}), null when no reason was given or not halted. */
+export interface HaltInfo {
+  halted: boolean;
+  haltReason: string | null;
+}
+
 export interface MemberInfo {
   id: string;
   raftAddr: string;
@@ -72,4 +90,7 @@ export interface NodeStatus {
   lastLogIndex: number;
   snapshotIndex: number;
   members: MemberInfo[];
+  /** The halt switch as this node has applied it. */
+  halted: boolean;
+  haltReason: string | null;
 }

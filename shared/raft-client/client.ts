@@ -55,6 +55,15 @@ class TransportFailure extends Error {
   }
 }
 
+/** Absolute URL → its origin (scheme://host:port), the unit a redirect is trusted by. */
+const originOf = (url: string): string => {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return url;
+  }
+};
+
 export interface ClosableLedgerClient extends LedgerClient {
   /** Closes idle keep-alive sockets. */
   close(): void;
@@ -122,11 +131,36 @@ export function createLedgerClient(options: LedgerClientOptions): ClosableLedger
     return typeof b?.error === 'string' ? b.error : `HTTP ${reply.status}`;
   };
 
-  const leaderFrom = (reply: HttpReply): string | null => {
+  /**
+   * The nodes this client will send its token and orders to: the configured members, plus the members a configured
+   * member lists in its /v1/status. A redirect (307 Location or body.leader) elsewhere — a rogue or misconfigured node
+   * pointing at a host it controls — is not followed.
+   */
+  const known = new Set(members.map(originOf));
+  let learnedAt = -Infinity;
+  const learnMembers = async (): Promise<void> => {
+    if (Date.now() - learnedAt < 1_000) return;
+    learnedAt = Date.now();
+    for (const member of members) {
+      try {
+        const reply = await call(member, 'GET', '/v1/status');
+        if (reply.status !== 200) continue;
+        for (const m of (reply.body as NodeStatus).members ?? []) if (m.httpUrl) known.add(originOf(m.httpUrl));
+      } catch {
+        // An unreachable member teaches nothing; the others may.
+      }
+    }
+  };
+
+  /** The leader a redirect names, if it is a known member; null otherwise. */
+  const leaderFrom = async (reply: HttpReply): Promise<string | null> => {
     const b = reply.body as { leader?: unknown } | undefined;
-    if (typeof b?.leader === 'string') return b.leader;
     const loc = reply.headers.location;
-    return loc ? new URL(loc).origin : null;
+    const named = typeof b?.leader === 'string' ? b.leader : loc;
+    if (!named) return null;
+    const leader = originOf(named);
+    if (!known.has(leader)) await learnMembers();
+    return known.has(leader) ? leader : null;
   };
 
   /**
@@ -141,10 +175,10 @@ export function createLedgerClient(options: LedgerClientOptions): ClosableLedger
         if (reply.status === 200) return reply.body as T;
         if (reply.status === 404) return undefined;
         if (reply.status === 307) {
-          leaderHint = leaderFrom(reply);
-          continue;
-        }
-        if (reply.status === 503) {
+          leaderHint = await leaderFrom(reply);
+          if (leaderHint) continue;
+          lastError = `${target}: redirected to a node that is not a known member`;
+        } else if (reply.status === 503) {
           if (target === leaderHint) leaderHint = null;
           lastError = `${target}: ${errorText(reply)}`;
         } else {
@@ -172,10 +206,10 @@ export function createLedgerClient(options: LedgerClientOptions): ClosableLedger
           return reply.body as T;
         }
         if (reply.status === 307) {
-          leaderHint = leaderFrom(reply);
+          leaderHint = await leaderFrom(reply);
           // Following a redirect is not a failed attempt, but a redirect loop must end.
-          if (++redirects <= 2 * members.length + 2) continue;
-          lastError = 'too many redirects';
+          if (leaderHint && ++redirects <= 2 * members.length + 2) continue;
+          lastError = leaderHint ? 'too many redirects' : `${target}: redirected to a node that is not a known member`;
         } else if (reply.status === 503) {
           leaderHint = null;
           lastError = `${target}: ${errorText(reply)}`;

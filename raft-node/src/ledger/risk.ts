@@ -8,6 +8,8 @@ export const DEFAULT_RISK_LIMITS: Readonly<RiskLimits> = Object.freeze({
   maxOrderQuantity: 10_000,
   maxOrderNotional: 10_000_000,
   maxAbsPosition: 1_000_000,
+  minPrice: 0.01,
+  minOrderNotional: 1,
 });
 
 export interface RiskContext {
@@ -23,11 +25,20 @@ export function positionDelta(order: Pick<Order, 'side' | 'quantity'>): number {
   return order.side === 'BUY' ? order.quantity : -order.quantity;
 }
 
-/** Pre-trade checks, in order: halt switch, quantity, notional, position after the fill. Returns why it is rejected. */
+/**
+ * Pre-trade checks, in order: halt switch, price and notional floors, quantity, notional, position after the fill.
+ * Returns why it is rejected.
+ */
 export function checkRisk(order: Order, context: RiskContext): string | undefined {
   const { limits } = context;
   if (context.halted) {
     return context.haltReason ? `trading is halted: ${context.haltReason}` : 'trading is halted';
+  }
+  if (order.price < limits.minPrice) {
+    return `price ${order.price} is below the minimum price of ${limits.minPrice}`;
+  }
+  if (order.quantity * order.price < limits.minOrderNotional) {
+    return `notional ${order.quantity * order.price} is below the per-order minimum of ${limits.minOrderNotional}`;
   }
   if (order.quantity > limits.maxOrderQuantity) {
     return `quantity ${order.quantity} exceeds the per-order limit of ${limits.maxOrderQuantity}`;

@@ -41,6 +41,15 @@ const SNAPSHOT_VERSION = 2;
 /** Records are kept under this many bytes unless the caller says otherwise. */
 export const DEFAULT_SNAPSHOT_RECORD_BYTES = 1024 * 1024;
 
+/**
+ * The limits in a snapshot. Snapshots written before the price/notional floors existed lack them: those get the
+ * defaults, so an old snapshot still loads.
+ */
+const SnapshotLimitsSchema = RiskLimitsSchema.extend({
+  minPrice: RiskLimitsSchema.shape.minPrice.default(DEFAULT_RISK_LIMITS.minPrice),
+  minOrderNotional: RiskLimitsSchema.shape.minOrderNotional.default(DEFAULT_RISK_LIMITS.minOrderNotional),
+});
+
 const RecordedOrderSchema = OrderSchema.extend({
   status: z.enum(['ACCEPTED', 'REJECTED']),
   seq: z.number().int().positive().optional(),
@@ -59,7 +68,7 @@ const LedgerHeadSchema = z
     version: z.literal(SNAPSHOT_VERSION),
     appliedIndex: z.number().int().nonnegative(),
     lastSeq: z.number().int().nonnegative(),
-    limits: RiskLimitsSchema,
+    limits: SnapshotLimitsSchema,
     halted: z.boolean(),
     haltReason: z.string().nullable(),
     orders: z.number().int().nonnegative(),

@@ -3,9 +3,9 @@ import { z } from 'zod';
 import {
   describeZodError,
   MAX_BATCH_ORDERS,
-  OrderBatchSchema,
+  OrderBatchInputSchema,
   OrderIdSchema,
-  OrderSchema,
+  OrderInputSchema,
   type Order,
   type OrderBatchResult,
   type OrderResult,
@@ -13,15 +13,20 @@ import {
 import { isAuthorizedHeader } from '../../../shared/ledger-contract/auth';
 import {
   JoinRequestSchema,
+  HaltRequestSchema,
   NodeIdSchema,
   RiskLimitsUpdateSchema,
+  type HaltInfo,
   type JoinRequest,
   type MemberInfo,
   type NodeStatus,
   type Position,
   type RiskLimits,
 } from '../../../shared/ledger-contract';
+import type { Socket } from 'node:net';
+import type { HttpLimits } from '../config';
 import type { NodeLogger } from '../logger';
+import { ConnectionGate } from './connection-gate';
 import type { PeerIdentity } from './bootstrap';
 
 /**
@@ -44,10 +49,10 @@ export interface LedgerNodeApi {
   /** Applies the orders atomically and in order, in one log entry. */
   applyOrders(orders: Order[]): Promise<Outcome<OrderBatchResult>>;
   setLimits(limits: Partial<RiskLimits>): Promise<Outcome<RiskLimits>>;
-  setHalted(halted: boolean): Promise<Outcome<{ halted: boolean }>>;
+  setHalted(halted: boolean, reason?: string): Promise<Outcome<HaltInfo>>;
   getOrder(orderId: string): Promise<Outcome<OrderResult>>;
   positions(account?: string): Promise<Outcome<Position[]>>;
-  limits(): Promise<Outcome<RiskLimits & { halted: boolean }>>;
+  limits(): Promise<Outcome<RiskLimits & HaltInfo>>;
   addMember(req: JoinRequest): Promise<Outcome<{ members: MemberInfo[]; clusterId: string | null }>>;
   removeMember(nodeId: string): Promise<Outcome<{ members: MemberInfo[] }>>;
   status(): NodeStatus & { authOpen: boolean };
@@ -61,6 +66,25 @@ const MAX_BODY_BYTES = 64 * 1024;
  * ~320 bytes of compact JSON; the rest is slack for whitespace). 256,000 bytes at 500 orders.
  */
 export const MAX_BATCH_BODY_BYTES = 512 * MAX_BATCH_ORDERS;
+const MAX_HEADER_BYTES = 16 * 1024;
+
+/**
+ * Caps connections per listener and per address, and gives a new connection `firstMessageTimeoutMs` to deliver a
+ * complete request: Node's headersTimeout only runs once a request has begun, so a socket that never sends a byte
+ * would otherwise stay open until the peer goes away. Later requests on a kept-alive connection are bounded by
+ * keepAliveTimeout (idle) and headersTimeout (started).
+ */
+function gateConnections(server: Server, gate: ConnectionGate): void {
+  gate.attach(server);
+  const firstRequest = new WeakMap<Socket, () => void>();
+  server.on('connection', (socket: Socket) => {
+    if (!socket.destroyed) firstRequest.set(socket, gate.deadline(socket));
+  });
+  server.on('request', (req: IncomingMessage) => {
+    firstRequest.get(req.socket)?.();
+    firstRequest.delete(req.socket);
+  });
+}
 
 class HttpError extends Error {
   constructor(
@@ -112,6 +136,43 @@ function readJson(req: IncomingMessage, maxBytes = MAX_BODY_BYTES): Promise<unkn
   });
 }
 
+/** A path segment, %-decoded; malformed %-encoding is the client's error, not ours. */
+function pathParam(path: string, prefix: string): string {
+  try {
+    return decodeURIComponent(path.slice(prefix.length));
+  } catch {
+    throw new HttpError(400, `malformed %-encoding in the URL path: ${path}`);
+  }
+}
+
+/** Parses the request target; a target that is not a valid URL path is a 400. */
+function requestUrl(req: IncomingMessage): URL {
+  try {
+    return new URL(req.url ?? '/', 'http://node');
+  } catch {
+    throw new HttpError(400, 'malformed request URL');
+  }
+}
+
+const hasBody = (req: IncomingMessage): boolean =>
+  req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+
+/**
+ * Every body this API takes is JSON. A body sent as anything else (a form, text/plain — what a browser may send
+ * cross-origin without a preflight) is refused with 415 before it is read, on every route.
+ */
+function requireJsonBody(req: IncomingMessage): void {
+  if (!hasBody(req)) return;
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/json') {
+    req.resume();
+    throw new HttpError(
+      415,
+      `content-type must be application/json, got ${type === '' ? 'none' : JSON.stringify(type)}`,
+    );
+  }
+}
+
 function parse<T>(schema: z.ZodType<T>, value: unknown): T {
   const r = schema.safeParse(value);
   if (!r.success) throw new HttpError(400, describeZodError(r.error));
@@ -122,6 +183,7 @@ export interface HttpApiOptions {
   node: LedgerNodeApi;
   secret?: string;
   logger: NodeLogger;
+  limits: HttpLimits;
 }
 
 export function createHttpApi(opts: HttpApiOptions): Server {
@@ -147,7 +209,7 @@ export function createHttpApi(opts: HttpApiOptions): Server {
   };
 
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? '/', 'http://node');
+    const url = requestUrl(req);
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
 
@@ -160,19 +222,19 @@ export function createHttpApi(opts: HttpApiOptions): Server {
       req.resume();
       return send(res, 401, { error: 'missing or invalid bearer token' }, { 'www-authenticate': 'Bearer' });
     }
+    if (method === 'POST' || method === 'PUT' || method === 'PATCH') requireJsonBody(req);
 
     if (path === '/v1/orders' && method === 'POST') {
-      const order = parse(OrderSchema, await readJson(req));
+      const order = parse(OrderInputSchema, await readJson(req));
       return reply(req, res, await node.applyOrder(order));
     }
     if (path === '/v1/orders/batch' && method === 'POST') {
       // Every order is validated before anything is proposed: a bad one (named by its index) refuses the batch.
-      const batch = parse(OrderBatchSchema, await readJson(req, MAX_BATCH_BODY_BYTES));
+      const batch = parse(OrderBatchInputSchema, await readJson(req, MAX_BATCH_BODY_BYTES));
       return reply(req, res, await node.applyOrders(batch.orders));
     }
     if (path.startsWith('/v1/orders/') && method === 'GET') {
-      const id = decodeURIComponent(path.slice('/v1/orders/'.length));
-      const orderId = parse(OrderIdSchema, id);
+      const orderId = parse(OrderIdSchema, pathParam(path, '/v1/orders/'));
       return reply(req, res, await node.getOrder(orderId));
     }
     if (path === '/v1/positions' && method === 'GET') {
@@ -185,8 +247,8 @@ export function createHttpApi(opts: HttpApiOptions): Server {
       return reply(req, res, await node.setLimits(limits));
     }
     if (path === '/v1/halt' && method === 'POST') {
-      req.resume();
-      return reply(req, res, await node.setHalted(true));
+      const { reason } = parse(HaltRequestSchema, await readJson(req));
+      return reply(req, res, await node.setHalted(true, reason));
     }
     if (path === '/v1/resume' && method === 'POST') {
       req.resume();
@@ -199,24 +261,35 @@ export function createHttpApi(opts: HttpApiOptions): Server {
       return reply(req, res, await node.addMember(join));
     }
     if (path.startsWith('/v1/members/') && method === 'DELETE') {
-      const id = parse(NodeIdSchema, decodeURIComponent(path.slice('/v1/members/'.length)));
+      const id = parse(NodeIdSchema, pathParam(path, '/v1/members/'));
       return reply(req, res, await node.removeMember(id));
     }
     req.resume();
     throw new HttpError(404, `no route for ${method} ${path}`);
   };
 
-  const server = createServer({ keepAlive: true, keepAliveTimeout: 65_000 }, (req, res) => {
-    route(req, res).catch((err: unknown) => {
-      if (err instanceof HttpError) {
-        if (!res.headersSent) send(res, err.status, { error: err.message });
-        return;
-      }
-      logger.error('request failed', { method: req.method, url: req.url, error: err as Error });
-      if (!res.headersSent) send(res, 500, { error: 'internal error' });
-    });
-  });
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
+  const server = createServer(
+    {
+      keepAlive: true,
+      keepAliveTimeout: opts.limits.keepAliveTimeoutMs,
+      // Node's default, stated: larger headers get 431.
+      maxHeaderSize: MAX_HEADER_BYTES,
+      // headersTimeout/requestTimeout are enforced by this periodic check; the default (30 s) is too coarse.
+      connectionsCheckingInterval: 1_000,
+    },
+    (req, res) => {
+      route(req, res).catch((err: unknown) => {
+        if (err instanceof HttpError) {
+          if (!res.headersSent) send(res, err.status, { error: err.message });
+          return;
+        }
+        logger.error('request failed', { method: req.method, url: req.url, error: err as Error });
+        if (!res.headersSent) send(res, 500, { error: 'internal error' });
+      });
+    },
+  );
+  server.headersTimeout = opts.limits.firstMessageTimeoutMs;
+  server.requestTimeout = opts.limits.requestTimeoutMs;
+  gateConnections(server, new ConnectionGate('http', opts.limits, logger));
   return server;
 }

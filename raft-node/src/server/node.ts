@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { Order, OrderBatchResult, OrderResult } from '../../../shared/domain/order';
-import type { MemberInfo, NodeStatus, Position, RiskLimits } from '../../../shared/ledger-contract';
+import type { HaltInfo, MemberInfo, NodeStatus, Position, RiskLimits } from '../../../shared/ledger-contract';
 import { Chaos } from '../chaos';
 import type { NodeConfig } from '../config';
 import {
@@ -193,6 +193,7 @@ export class LedgerNode implements LedgerNodeApi {
       bindHost: cfg.bindHost,
       bindPort: cfg.bindPort,
       secret: cfg.authSecret,
+      limits: cfg.peerLimits,
       chaos: this.chaos,
       logger,
       resolve: (id) => this.members.get(id)?.raftAddr,
@@ -255,7 +256,12 @@ export class LedgerNode implements LedgerNodeApi {
 
   async start(): Promise<void> {
     await this.transport.listen();
-    this.http = createHttpApi({ node: this, secret: this.cfg.authSecret, logger: this.logger });
+    this.http = createHttpApi({
+      node: this,
+      secret: this.cfg.authSecret,
+      logger: this.logger,
+      limits: this.cfg.httpLimits,
+    });
     await new Promise<void>((resolve, reject) => {
       this.http!.once('error', reject);
       this.http!.listen(this.cfg.httpPort, this.cfg.httpBindHost, () => resolve());
@@ -645,9 +651,10 @@ export class LedgerNode implements LedgerNodeApi {
     return this.propose<RiskLimits>({ type: 'setLimits', limits });
   }
 
-  async setHalted(halted: boolean): Promise<Outcome<{ halted: boolean }>> {
-    const o = await this.propose<{ halted: boolean; reason: string | null }>({ type: halted ? 'halt' : 'resume' });
-    return o.kind === 'ok' ? { kind: 'ok', value: { halted: o.value.halted } } : o;
+  async setHalted(halted: boolean, reason?: string): Promise<Outcome<HaltInfo>> {
+    const command = halted ? { type: 'halt' as const, ...(reason ? { reason } : {}) } : { type: 'resume' as const };
+    const o = await this.propose<{ halted: boolean; reason: string | null }>(command);
+    return o.kind === 'ok' ? { kind: 'ok', value: { halted: o.value.halted, haltReason: o.value.reason } } : o;
   }
 
   async getOrder(orderId: string): Promise<Outcome<OrderResult>> {
@@ -660,8 +667,12 @@ export class LedgerNode implements LedgerNodeApi {
     return this.linearizable(() => this.ledger.positions(account));
   }
 
-  limits(): Promise<Outcome<RiskLimits & { halted: boolean }>> {
-    return this.linearizable(() => ({ ...this.ledger.limits, halted: this.ledger.halted }));
+  limits(): Promise<Outcome<RiskLimits & HaltInfo>> {
+    return this.linearizable(() => ({
+      ...this.ledger.limits,
+      halted: this.ledger.halted,
+      haltReason: this.ledger.haltReason,
+    }));
   }
 
   /**
@@ -688,8 +699,11 @@ export class LedgerNode implements LedgerNodeApi {
     if (cfg.voters.includes(req.nodeId) || cfg.learners.includes(req.nodeId)) {
       const known = this.members.get(req.nodeId)?.incarnation;
       if (!req.incarnation || known === req.incarnation) {
-        if (this.members.set(req.nodeId, address)) this.transport.readdress(req.nodeId);
-        return ok();
+        // A retried join. It may not move the member: whoever holds the token could otherwise redirect a member's
+        // log and snapshots to an address of its choosing. A new address comes with a new incarnation (the
+        // replace flow below), from a node that starts with an empty data dir.
+        const moved = this.addressChange(req.nodeId, address);
+        return moved ? { kind: 'conflict', reason: moved } : ok();
       }
       const refused = this.refuseReplacement(req.nodeId);
       if (refused) return { kind: 'conflict', reason: refused };
@@ -710,6 +724,16 @@ export class LedgerNode implements LedgerNodeApi {
     if (o.kind !== 'ok') return o;
     this.logger.info('added a learner', { memberId: req.nodeId, raftAddr: req.raftAddr, incarnation: req.incarnation });
     return ok();
+  }
+
+  /** Why a join of the existing member `nodeId` at `address` is refused (it would move it), or null. */
+  private addressChange(nodeId: string, address: { raftAddr: string; httpUrl: string }): string | null {
+    const known = this.members.get(nodeId);
+    if (!known || (known.raftAddr === address.raftAddr && known.httpUrl === address.httpUrl)) return null;
+    return (
+      `member ${nodeId} is at ${known.raftAddr} (${known.httpUrl}); moving it to ${address.raftAddr} ` +
+      `(${address.httpUrl}) needs the replace flow: start the node with an empty data dir (a new incarnation)`
+    );
   }
 
   /** Why the member `nodeId` may not be replaced now, or null. Replacing a live member would cut it off. */
@@ -759,6 +783,8 @@ export class LedgerNode implements LedgerNodeApi {
       lastLogIndex: st.lastIndex,
       snapshotIndex: this.snapshotIndex,
       members: this.memberList(),
+      halted: this.ledger.halted,
+      haltReason: this.ledger.haltReason,
       authOpen: !this.cfg.authSecret,
     };
   }

@@ -2,6 +2,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { newChallenge, peerProof, verifyPeerProof } from '../../../shared/ledger-contract/auth';
 import type { Chaos } from '../chaos';
 import type { NodeLogger } from '../logger';
+import { ConnectionGate, type ConnectionLimits } from './connection-gate';
 import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES, NO_FRAME } from './framing';
 
 /**
@@ -40,6 +41,8 @@ export interface TransportOptions<M extends WireMessage> {
   bindHost: string;
   bindPort: number;
   secret?: string;
+  /** Caps on inbound connections; firstMessageTimeoutMs is the handshake deadline. */
+  limits: ConnectionLimits;
   chaos: Chaos;
   logger: NodeLogger;
   /** The raft address of a peer, from the node's member book; undefined if unknown. */
@@ -178,8 +181,11 @@ export class Transport<M extends WireMessage> {
   private readonly peers = new Map<string, Peer<M>>();
   private server: Server | null = null;
   private readonly inbound = new Set<Socket>();
+  private readonly gate: ConnectionGate;
 
-  constructor(private readonly opts: TransportOptions<M>) {}
+  constructor(private readonly opts: TransportOptions<M>) {
+    this.gate = new ConnectionGate('raft', opts.limits, opts.logger);
+  }
 
   async listen(): Promise<void> {
     const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
@@ -241,6 +247,9 @@ export class Transport<M extends WireMessage> {
   }
 
   private accept(socket: Socket): void {
+    if (!this.gate.admit(socket)) return;
+    // A dialer that does not complete the handshake in time is cut off: it holds a descriptor and a slot.
+    const authenticated = this.gate.deadline(socket);
     this.inbound.add(socket);
     socket.setKeepAlive(true, 5_000);
     const challenge = newChallenge();
@@ -279,6 +288,7 @@ export class Transport<M extends WireMessage> {
             return;
           }
           peerId = hello.nodeId;
+          authenticated();
           decoder.maxFrameBytes = MAX_FRAME_BYTES;
           this.opts.onPeerHello({
             nodeId: hello.nodeId,

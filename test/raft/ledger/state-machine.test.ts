@@ -118,6 +118,8 @@ describe('LedgerStateMachine', () => {
       maxOrderQuantity: 10_000,
       maxOrderNotional: 10_000_000,
       maxAbsPosition: 1_000_000,
+      minPrice: 0.01,
+      minOrderNotional: 1,
     });
     expect(applyOne(ledger, { type: 'setLimits', limits: { maxAbsPosition: 42 } })).toEqual({
       ...DEFAULT_RISK_LIMITS,

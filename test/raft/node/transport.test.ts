@@ -1,6 +1,6 @@
 import { createConnection } from 'node:net';
 import { Chaos } from '../../../raft-node/src/chaos';
-import type { ChaosSettings } from '../../../raft-node/src/config';
+import { parseConfig, type ChaosSettings } from '../../../raft-node/src/config';
 import { createLogger } from '../../../raft-node/src/logger';
 import { encodeFrame, FrameDecoder } from '../../../raft-node/src/server/framing';
 import { Transport, type WireMessage } from '../../../raft-node/src/server/transport';
@@ -48,6 +48,7 @@ async function pairOnFreePorts(secrets: [string | undefined, string | undefined]
         bindHost: '127.0.0.1',
         bindPort: ports[i]!,
         secret: secrets[i],
+        limits: parseConfig({ RAFT_NODE_ID: id, RAFT_PEERS: 'http://127.0.0.1:1' }).peerLimits,
         chaos: new Chaos(chaos, id),
         logger,
         resolve: (peer) => `127.0.0.1:${ports[ids.indexOf(peer)]}`,

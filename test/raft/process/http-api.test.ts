@@ -77,14 +77,14 @@ describe('Raft HTTP API', () => {
     const tooBig = await call(leader, 'POST', '/v1/orders', { ...order, orderId: 'api-3' });
     expect(tooBig.body).toMatchObject({ status: 'REJECTED' });
 
-    expect((await call(leader, 'POST', '/v1/halt')).body).toEqual({ halted: true });
+    expect((await call(leader, 'POST', '/v1/halt')).body).toEqual({ halted: true, haltReason: null });
     for (const url of cluster.httpUrls) {
       expect((await call(url, 'GET', '/v1/limits')).body).toMatchObject({ halted: true, maxOrderQuantity: 2 });
     }
     const halted = await call(leader, 'POST', '/v1/orders', { ...order, orderId: 'api-4', quantity: 1 });
     expect(halted.body).toMatchObject({ status: 'REJECTED' });
     expect(halted.body.reason).toMatch(/halt/);
-    expect((await call(leader, 'POST', '/v1/resume')).body).toEqual({ halted: false });
+    expect((await call(leader, 'POST', '/v1/resume')).body).toEqual({ halted: false, haltReason: null });
     await call(leader, 'POST', '/v1/limits', { maxOrderQuantity: 10_000 });
     const ok = await call(leader, 'POST', '/v1/orders', { ...order, orderId: 'api-5', side: 'SELL', quantity: 1 });
     expect(ok.body).toMatchObject({ status: 'ACCEPTED', seq: 2, position: 2 });
