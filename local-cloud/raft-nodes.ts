@@ -4,7 +4,7 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync, 
 import { join, resolve } from 'node:path';
 import { freePort } from './emulators/child-service';
 import { STDIN_PARENT_WATCH } from '../shared/process/parent-watch';
-import { deriveApiToken } from '../shared/raft-client/auth';
+import { TokenSource } from '../shared/raft-client/auth';
 import type { NodeStatus, Position } from '../shared/raft-client/types';
 import type { RaftReader } from '../tools/lib/verify-pipeline';
 
@@ -44,7 +44,7 @@ export interface RaftNodesOptions {
 export class RaftNodes {
   readonly nodes: RaftNodeProcess[];
   readonly secret: string;
-  readonly authorization: string;
+  private readonly tokens: TokenSource;
   private readonly logs = new Map<string, WriteStream>();
 
   private constructor(
@@ -53,7 +53,7 @@ export class RaftNodes {
     secret: string,
   ) {
     this.secret = secret;
-    this.authorization = `Bearer ${deriveApiToken(secret)}`;
+    this.tokens = new TokenSource({ secret });
     this.nodes = addresses.map((a) => ({
       ...a,
       httpUrl: `http://127.0.0.1:${a.httpPort}`,
@@ -154,7 +154,7 @@ export class RaftNodes {
 
   async status(node: RaftNodeProcess): Promise<NodeStatus> {
     const res = await fetch(`${node.httpUrl}/v1/status`, {
-      headers: { authorization: this.authorization },
+      headers: { authorization: this.tokens.header('read') },
       signal: AbortSignal.timeout(1000),
     });
     if (res.status !== 200) throw new Error(`${node.id} /v1/status answered ${res.status}`);
@@ -168,7 +168,7 @@ export class RaftNodes {
   async positions(node: RaftNodeProcess): Promise<Position[]> {
     return waitFor(`${node.id} /v1/positions`, 60_000, async () => {
       const res = await fetch(`${node.httpUrl}/v1/positions`, {
-        headers: { authorization: this.authorization },
+        headers: { authorization: this.tokens.header('read') },
         redirect: 'manual',
         signal: AbortSignal.timeout(10_000),
       });

@@ -61,6 +61,8 @@ const EnvSchema = z
       .string()
       .regex(/^arn:aws[a-z-]*:secretsmanager:/, 'must be a Secrets Manager secret ARN')
       .optional(),
+    /** During a rotation: the secret being replaced; its tokens and peer proofs stay valid until it is unset. */
+    RAFT_AUTH_SECRET_PREVIOUS: z.string().min(16, 'must be at least 16 characters').optional(),
     CHAOS_ENABLED: bool.default(false),
     CHAOS_PROFILE: z.string().optional(),
     CHAOS_TARGET_NODE_ID: z.string().min(1).optional(),
@@ -139,6 +141,8 @@ export interface NodeConfig {
   shutdownTransferMs: number;
   authSecret?: string;
   authSecretArn?: string;
+  /** RAFT_AUTH_SECRET_PREVIOUS: still accepted (never used to sign) while a rotation is under way. */
+  authSecretPrevious?: string;
   chaos: ChaosSettings;
 }
 
@@ -284,6 +288,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): NodeConfig {
     shutdownTransferMs: e.RAFT_SHUTDOWN_TRANSFER_MS,
     authSecret: e.RAFT_AUTH_SECRET,
     authSecretArn: e.RAFT_AUTH_SECRET_ARN,
+    authSecretPrevious: e.RAFT_AUTH_SECRET_PREVIOUS,
     chaos: {
       enabled: e.CHAOS_ENABLED,
       dropPct: e.CHAOS_DROP_PCT ?? profile.dropPct ?? 0,

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort } from '../../local-cloud/emulators/child-service';
 import { STDIN_PARENT_WATCH } from '../../shared/process/parent-watch';
-import { deriveApiToken } from '../../shared/raft-client/auth';
+import { TokenSource } from '../../shared/raft-client/auth';
 import type { NodeStatus } from '../../shared/raft-client/types';
 
 /**
@@ -29,8 +29,8 @@ export interface RaftCluster {
   httpUrls: string[];
   nodes: RaftClusterNode[];
   dataDir: string;
-  /** Auth header value to use against the nodes (undefined when the cluster runs open). */
-  authorization: string | undefined;
+  /** An admin-scope auth header for the nodes, renewed as it ages (undefined when the cluster runs open). */
+  readonly authorization: string | undefined;
   /** Resolves the HTTP URL of the node that currently leads (waits up to `timeoutMs`). */
   leaderUrl(timeoutMs?: number): Promise<string>;
   leaderId(timeoutMs?: number): Promise<string>;
@@ -128,7 +128,7 @@ export async function startRaftCluster(opts: StartRaftClusterOptions = {}): Prom
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'raft-cluster-'));
   const startTimeoutMs = opts.startTimeoutMs ?? 30_000;
   const secret = opts.env?.RAFT_AUTH_SECRET;
-  const authorization = secret ? `Bearer ${deriveApiToken(secret)}` : undefined;
+  const tokens = secret ? new TokenSource({ secret }) : undefined;
   const nodes: RaftClusterNode[] = [];
   const logs = new Map<string, WriteStream>();
   let nextId = 1;
@@ -192,7 +192,7 @@ export async function startRaftCluster(opts: StartRaftClusterOptions = {}): Prom
   const status = async (id: string): Promise<NodeStatus> => {
     const node = nodes.find((n) => n.id === id);
     if (!node) throw new Error(`no node ${id}`);
-    const r = await getJson<NodeStatus>(`${node.httpUrl}/v1/status`, authorization);
+    const r = await getJson<NodeStatus>(`${node.httpUrl}/v1/status`, tokens?.header('read'));
     if (r.status !== 200) throw new Error(`${id} /v1/status answered ${r.status}`);
     return r.body;
   };
@@ -229,7 +229,9 @@ export async function startRaftCluster(opts: StartRaftClusterOptions = {}): Prom
     },
     nodes,
     dataDir,
-    authorization,
+    get authorization() {
+      return tokens?.header('admin');
+    },
     leaderId,
     leaderUrl: async (timeoutMs) => cluster.node(await leaderId(timeoutMs)).httpUrl,
     node: (id) => {

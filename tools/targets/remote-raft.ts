@@ -4,13 +4,13 @@
  * HTTP API (GET /positions, GET /health) — one linearizable view of the ledger, not each node's own.
  */
 import type { NodeStatus, Position } from '../../shared/raft-client/types';
-import { deriveApiToken } from '../../shared/raft-client/auth';
+import { bearerFor } from '../../shared/raft-client/auth';
 import { waitFor } from '../../local-cloud/raft-nodes';
 import type { RaftReader } from '../lib/verify-pipeline';
 import type { SignedFetch } from './signed-fetch';
 
 export function raftMembersReader(members: string[], authSecret: string | undefined): RaftReader {
-  const headers: Record<string, string> = authSecret ? { authorization: `Bearer ${deriveApiToken(authSecret)}` } : {};
+  const headers: Record<string, string> = authSecret ? { authorization: bearerFor(authSecret, 'read', 3_600) } : {};
   const byId = new Map<string, string>(members.map((url, i) => [`member ${i + 1} (${url})`, url]));
   const get = async <T>(url: string, path: string): Promise<T> => {
     const res = await fetch(`${url}${path}`, { headers, redirect: 'manual', signal: AbortSignal.timeout(10_000) });

@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { Order, OrderBatchResult, OrderResult } from '../../../shared/domain/order';
+import { TokenVerifier } from '../../../shared/raft-client/auth';
 import type { MemberInfo, NodeStatus, Position, RiskLimits } from '../../../shared/raft-client/types';
 import { Chaos } from '../chaos';
 import type { NodeConfig } from '../config';
@@ -13,6 +14,7 @@ import {
   type Message,
   type RestoredState,
   type Snapshot,
+  type SnapshotMessage,
 } from '../core';
 import {
   encodeCommand,
@@ -34,6 +36,8 @@ import {
 import { authHeaders, decideEntry, probePeers, type PeerIdentity } from './bootstrap';
 import { createHttpApi, type JoinRequest, type LedgerNodeApi, type Outcome } from './http-api';
 import { MemberBook, parseConfChangeContext, type MemberAddress } from './members';
+import { peerKeys } from './peer-auth';
+import { parseMessage, sealSnapshot, verifySnapshot } from './wire-check';
 import { Transport } from './transport';
 
 /**
@@ -180,7 +184,9 @@ export class LedgerNode implements LedgerNodeApi {
       self: { nodeId: cfg.nodeId, raftAddr: cfg.advertiseAddr, httpUrl: cfg.httpAdvertiseUrl },
       bindHost: cfg.bindHost,
       bindPort: cfg.bindPort,
-      secret: cfg.authSecret,
+      keys: peerKeys([cfg.authSecret, cfg.authSecretPrevious].filter((x): x is string => !!x)),
+      clusterId: () => this.clusterId() ?? '',
+      parseMessage,
       chaos: this.chaos,
       logger,
       resolve: (id) => this.members.get(id)?.raftAddr,
@@ -193,6 +199,7 @@ export class LedgerNode implements LedgerNodeApi {
         if ((this.stopping && this.tickTimer === null) || !this.admitted) return;
         const now = Date.now();
         for (const m of messages) {
+          if (m.type === 'Snapshot' && !this.snapshotAcceptable(m)) continue;
           this.lastHeard.set(m.from, now);
           if (this.mustHoldAck(m)) this.heldAcks.push(m);
           else this.raft.step(m);
@@ -228,7 +235,13 @@ export class LedgerNode implements LedgerNodeApi {
 
   async start(): Promise<void> {
     await this.transport.listen();
-    this.http = createHttpApi({ node: this, secret: this.cfg.authSecret, logger: this.logger });
+    this.http = createHttpApi({
+      node: this,
+      verifier: this.cfg.authSecret
+        ? new TokenVerifier([this.cfg.authSecret, this.cfg.authSecretPrevious].filter((x): x is string => !!x))
+        : undefined,
+      logger: this.logger,
+    });
     await new Promise<void>((resolve, reject) => {
       this.http!.once('error', reject);
       this.http!.listen(this.cfg.httpPort, this.cfg.httpBindHost, () => resolve());
@@ -342,7 +355,7 @@ export class LedgerNode implements LedgerNodeApi {
         const [sendNow, sendAfterSync] = early
           ? partition(rd.messages, (m) => LEADER_TRAFFIC.has(m.type))
           : [[], rd.messages];
-        if (sendNow.length > 0) this.transport.send(sendNow);
+        if (sendNow.length > 0) this.sendToPeers(sendNow);
         if (applyNow.length > 0) {
           // The answers go out from promise callbacks while the sync below runs in the background.
           for (const entry of applyNow) this.applyEntry(entry);
@@ -364,7 +377,7 @@ export class LedgerNode implements LedgerNodeApi {
         if (rd.entries.length > 0 || termOrVoteChanged) await this.storage.syncInBackground();
         this.durableIndex = this.storage.lastIndex;
         this.releaseHeldAcks();
-        this.transport.send(sendAfterSync);
+        this.sendToPeers(sendAfterSync);
         for (const entry of applyAfterSync) this.applyEntry(entry);
         this.raft.advance();
         this.answerReads();
@@ -424,6 +437,23 @@ export class LedgerNode implements LedgerNodeApi {
       this.logger.warn('chaos: exiting on becoming leader (CHAOS_EXIT_ON_LEADER)', { term: soft.term });
       process.exit(0);
     }
+  }
+
+  /** Snapshots are sent with a checksum and our cluster id (wire-check.ts): the follower verifies both. */
+  private sendToPeers(messages: Message[]): void {
+    const clusterId = this.clusterId() ?? '';
+    this.transport.send(messages.map((m) => (m.type === 'Snapshot' ? sealSnapshot(m, clusterId) : m)));
+  }
+
+  /** A snapshot replaces the whole ledger: it is verified before the core may act on it. */
+  private snapshotAcceptable(m: SnapshotMessage): boolean {
+    const problem = verifySnapshot(m, this.clusterId(), (data) => {
+      const parsed = JSON.parse(data) as Partial<SnapshotData>;
+      if (typeof parsed.members !== 'object' || parsed.members === null) throw new Error('no member book');
+      LedgerStateMachine.restore(String(parsed.ledger));
+    });
+    if (problem) this.logger.warn('refused a snapshot', { from: m.from, index: m.snapshot.meta.index, problem });
+    return problem === null;
   }
 
   private installSnapshot(snapshot: Snapshot): void {
