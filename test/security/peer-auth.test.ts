@@ -235,6 +235,7 @@ describe('peer and client authentication (finding 1)', () => {
     const leaderId = await cluster.leaderId();
     const leader = cluster.node(leaderId);
     const follower = cluster.nodes.find((n) => n.id !== leaderId)!;
+    const third = cluster.nodes.find((n) => n.id !== leaderId && n.id !== follower.id)!;
     await cluster.waitConverged();
     const before = await call(follower.httpUrl, 'GET', '/v1/positions', reader);
     const st = await cluster.status(follower.id);
@@ -278,6 +279,9 @@ describe('peer and client authentication (finding 1)', () => {
         snapshot(forged, { clusterId: CLUSTER_ID }),
         snapshot(forged, { checksum: snapshotChecksum(forged), clusterId: 'another-cluster' }),
         snapshot('not json', { checksum: snapshotChecksum('not json'), clusterId: CLUSTER_ID }),
+        // Not schema-valid, and not from the authenticated peer: dropped by the transport before the core.
+        { type: 'Append', from: leaderId, to: follower.id, term: st.term, prevIndex: -1 } as unknown as Message,
+        { type: 'Heartbeat', from: third.id, to: follower.id, term: st.term + 5, commit: 0, context: null },
       ]);
       await sleep(1_500);
     } finally {
@@ -289,6 +293,8 @@ describe('peer and client authentication (finding 1)', () => {
     expect(log).toContain('snapshot is from cluster another-cluster');
     expect(log).toContain('snapshot data does not restore');
     expect(log).not.toContain('installed snapshot');
+    expect(log).toContain('malformed Append message');
+    expect((await cluster.status(follower.id)).term).toBe(st.term);
     const after = await call(follower.httpUrl, 'GET', '/v1/positions', reader);
     expect(after).toEqual(before);
     expect(JSON.stringify(after.body)).not.toContain('evil');
