@@ -16,7 +16,9 @@ import {
 import { Transport } from '../../raft-node/src/server/transport';
 import { snapshotChecksum } from '../../raft-node/src/server/wire-check';
 import { freePort } from '../../local-cloud/emulators/child-service';
-import { bearerFor, mintToken, scopedKey } from '../../shared/raft-client/auth';
+import { lazyLedgerClient } from '../../shared/aws/ledger';
+import { bearerFor, encodeScopedKey, mintToken, scopedKey } from '../../shared/raft-client/auth';
+import { createLedgerClient } from '../../shared/raft-client/client';
 import { startRaftCluster, type RaftCluster } from '../support/raft-cluster';
 
 /**
@@ -302,6 +304,23 @@ describe('peer and client authentication (finding 1)', () => {
     const order = { orderId: 'pa-2', account: 'acct', symbol: 'AAPL', side: 'BUY', quantity: 1, price: 10 };
     expect((await call(leaderUrl, 'POST', '/v1/orders', writer, order)).status).toBe(200);
     await cluster.waitConverged();
+  });
+
+  test("a function's scoped key places orders and reads, and can mint nothing else", async () => {
+    const clientKey = encodeScopedKey(scopedKey(SECRET, 'orders:write'));
+    const client = createLedgerClient({ members: cluster.httpUrls, clientKey });
+    try {
+      const order = { orderId: 'pa-3', account: 'acct', symbol: 'AAPL', side: 'BUY' as const, quantity: 1, price: 10 };
+      expect(await client.applyOrder(order)).toMatchObject({ status: 'ACCEPTED' });
+      expect((await client.positions()).length).toBeGreaterThan(0);
+    } finally {
+      client.close();
+    }
+    // The execute/api wiring: a key of the wrong scope is refused at first use, naming both scopes.
+    const settings = { RAFT_MEMBERS: cluster.httpUrls, RAFT_CLIENT_KEY: encodeScopedKey(scopedKey(SECRET, 'read')) };
+    await expect(lazyLedgerClient(settings, () => undefined as never, 'orders:write')()).rejects.toThrow(
+      'RAFT_CLIENT_KEY has scope read; this function needs orders:write',
+    );
   });
 
   test('expired tokens get 401; the previous key works during a rotation and not after it', async () => {
