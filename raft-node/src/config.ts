@@ -85,6 +85,13 @@ const EnvSchema = z
         message: 'must be at least twice RAFT_HEARTBEAT_MS',
       });
     }
+    if (env.RAFT_AUTH_SECRET_PREVIOUS && !env.RAFT_AUTH_SECRET && !env.RAFT_AUTH_SECRET_ARN) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['RAFT_AUTH_SECRET_PREVIOUS'],
+        message: 'only meaningful with RAFT_AUTH_SECRET or RAFT_AUTH_SECRET_ARN (the new secret of a rotation)',
+      });
+    }
     if (env.RAFT_AUTH_SECRET && env.RAFT_AUTH_SECRET_ARN) {
       ctx.addIssue({
         code: 'custom',
