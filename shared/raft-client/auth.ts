@@ -28,6 +28,7 @@ export const DEFAULT_TOKEN_TTL_S = 300;
 /** Clock skew tolerated between the minting host and the node. */
 const CLOCK_SKEW_S = 60;
 const MAX_TOKEN_CHARS = 512;
+const MAX_VERIFIED_TOKENS = 4_096;
 
 export function isScope(value: unknown): value is Scope {
   return typeof value === 'string' && (SCOPES as readonly string[]).includes(value);
@@ -133,12 +134,20 @@ export function requiredScope(method: string, path: string): Scope {
 
 export type TokenVerdict = { ok: true; scope: Scope } | { ok: false; status: 401 | 403; reason: string };
 
+const deny = (reason: string): TokenVerdict => ({ ok: false, status: 401, reason });
+
 /**
  * Checks a bearer header for a request needing `needed`, against the keys of the current and (during a
  * rotation) previous root secret. 401 names why the credential is not valid; 403 names the scope needed.
  */
 export class TokenVerifier {
   private readonly byKid = new Map<string, Map<Scope, Buffer>>();
+  /**
+   * Tokens whose signature already checked out. A client sends the same token for minutes, and a full check
+   * (decode, parse, HMAC) costs tens of µs per request on the order path; a hit costs a map lookup. Only the
+   * signature is cached: expiry and scope are judged on every request. Bounded; cleared when full.
+   */
+  private readonly verified = new Map<string, { scp: Scope; exp: number }>();
 
   constructor(secrets: string[]) {
     for (const secret of secrets) {
@@ -147,10 +156,11 @@ export class TokenVerifier {
   }
 
   check(header: string | undefined, needed: Scope, nowMs = Date.now()): TokenVerdict {
-    const deny = (reason: string): TokenVerdict => ({ ok: false, status: 401, reason });
     if (!header?.startsWith('Bearer ')) return deny('missing bearer token');
     const token = header.slice('Bearer '.length).trim();
     if (token.length > MAX_TOKEN_CHARS) return deny('bearer token too long');
+    const known = this.verified.get(token);
+    if (known) return this.judge(known.scp, known.exp, needed, nowMs);
     const [payload, signature, ...rest] = token.split('.');
     if (!payload || !signature || rest.length > 0) return deny('malformed bearer token');
     let claims: { scp?: unknown; exp?: unknown; kid?: unknown };
@@ -164,6 +174,12 @@ export class TokenVerifier {
     const key = this.byKid.get(kid)?.get(scp);
     if (!key) return deny('bearer token signed with an unknown or retired key');
     if (!constantTimeEqual(signature, sign(key, payload))) return deny('invalid bearer token signature');
+    if (this.verified.size >= MAX_VERIFIED_TOKENS) this.verified.clear();
+    this.verified.set(token, { scp, exp });
+    return this.judge(scp, exp, needed, nowMs);
+  }
+
+  private judge(scp: Scope, exp: number, needed: Scope, nowMs: number): TokenVerdict {
     const now = Math.floor(nowMs / 1000);
     if (exp <= now - CLOCK_SKEW_S) return deny('bearer token expired');
     if (exp > now + MAX_TOKEN_TTL_S + CLOCK_SKEW_S) return deny(`bearer token lives longer than ${MAX_TOKEN_TTL_S} s`);
