@@ -33,6 +33,8 @@ export interface RaftNodesOptions {
   startTimeoutMs?: number;
 }
 
+const newSecret = (): string => randomBytes(24).toString('base64url');
+
 /**
  * Three (by default) `raft-node` processes for the embedded cloud, started together with the same env on
  * every start: n1 is RAFT_INITIAL_CLUSTER_STATE=new and bootstraps only from an empty data dir once every
@@ -44,6 +46,8 @@ export interface RaftNodesOptions {
 export class RaftNodes {
   readonly nodes: RaftNodeProcess[];
   readonly secret: string;
+  /** The nodes' peer-handshake secret: only the nodes get it (RAFT_PEER_SECRET), never the functions. */
+  private readonly peerSecret: string;
   private readonly tokens: TokenSource;
   private readonly logs = new Map<string, WriteStream>();
 
@@ -51,8 +55,10 @@ export class RaftNodes {
     private readonly opts: RaftNodesOptions,
     addresses: NodeAddress[],
     secret: string,
+    peerSecret: string,
   ) {
     this.secret = secret;
+    this.peerSecret = peerSecret;
     this.tokens = new TokenSource({ secret });
     this.nodes = addresses.map((a) => ({
       ...a,
@@ -67,8 +73,17 @@ export class RaftNodes {
     mkdirSync(opts.dir, { recursive: true });
     const file = join(opts.dir, 'cluster.json');
     if (existsSync(file)) {
-      const saved = JSON.parse(readFileSync(file, 'utf8')) as { nodes: NodeAddress[]; secret: string };
-      return new RaftNodes(opts, saved.nodes, saved.secret);
+      const saved = JSON.parse(readFileSync(file, 'utf8')) as {
+        nodes: NodeAddress[];
+        secret: string;
+        peerSecret?: string;
+      };
+      if (!saved.peerSecret) {
+        // A cluster.json from before peer secrets: saved once, so every later start (and every tool) agrees.
+        saved.peerSecret = newSecret();
+        writeFileSync(file, JSON.stringify(saved, null, 2), { mode: 0o600 });
+      }
+      return new RaftNodes(opts, saved.nodes, saved.secret, saved.peerSecret);
     }
     throw new Error(`no ${file}: call RaftNodes.create first`);
   }
@@ -80,7 +95,8 @@ export class RaftNodes {
     const nodes: NodeAddress[] = [];
     for (let i = 1; i <= (opts.size ?? 3); i++)
       nodes.push({ id: `n${i}`, httpPort: await freePort(), raftPort: await freePort() });
-    writeFileSync(file, JSON.stringify({ nodes, secret: randomBytes(24).toString('base64url') }, null, 2));
+    const saved = { nodes, secret: newSecret(), peerSecret: newSecret() };
+    writeFileSync(file, JSON.stringify(saved, null, 2), { mode: 0o600 });
     return RaftNodes.plan(opts);
   }
 
@@ -131,6 +147,7 @@ export class RaftNodes {
       HTTP_BIND_HOST: '127.0.0.1',
       RAFT_DATA_DIR: join(this.opts.dir, node.id),
       RAFT_AUTH_SECRET: this.secret,
+      RAFT_PEER_SECRET: this.peerSecret,
       LOG_LEVEL: 'info',
       RAFT_INITIAL_CLUSTER_STATE: node === first ? 'new' : 'existing',
       RAFT_PEERS: peers.join(',') || 'none',

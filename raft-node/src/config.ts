@@ -26,6 +26,11 @@ const httpUrl = z
   .refine((v) => /^https?:\/\//.test(v), 'must be an http(s) URL')
   .transform((v) => v.replace(/\/+$/, ''));
 
+const optionalSecret = z.preprocess(
+  (v) => (v === '' ? undefined : v),
+  z.string().min(16, 'must be at least 16 characters').optional(),
+);
+
 const EnvSchema = z
   .object({
     RAFT_NODE_ID: z
@@ -63,6 +68,12 @@ const EnvSchema = z
       .optional(),
     /** During a rotation: the secret being replaced; its tokens and peer proofs stay valid until it is unset. */
     RAFT_AUTH_SECRET_PREVIOUS: z.string().min(16, 'must be at least 16 characters').optional(),
+    /**
+     * The nodes' own secret for the peer handshake, which no client holds. Without it the peer key derives from
+     * RAFT_AUTH_SECRET. Empty counts as unset (compose passes `${RAFT_PEER_SECRET:-}`).
+     */
+    RAFT_PEER_SECRET: optionalSecret,
+    RAFT_PEER_SECRET_PREVIOUS: optionalSecret,
     CHAOS_ENABLED: bool.default(false),
     CHAOS_PROFILE: z.string().optional(),
     CHAOS_TARGET_NODE_ID: z.string().min(1).optional(),
@@ -150,6 +161,9 @@ export interface NodeConfig {
   authSecretArn?: string;
   /** RAFT_AUTH_SECRET_PREVIOUS: still accepted (never used to sign) while a rotation is under way. */
   authSecretPrevious?: string;
+  /** RAFT_PEER_SECRET (+ _PREVIOUS during a rotation): the peer key's source when set. */
+  peerSecret?: string;
+  peerSecretPrevious?: string;
   chaos: ChaosSettings;
 }
 
@@ -296,6 +310,8 @@ export function parseConfig(env: NodeJS.ProcessEnv): NodeConfig {
     authSecret: e.RAFT_AUTH_SECRET,
     authSecretArn: e.RAFT_AUTH_SECRET_ARN,
     authSecretPrevious: e.RAFT_AUTH_SECRET_PREVIOUS,
+    peerSecret: e.RAFT_PEER_SECRET,
+    peerSecretPrevious: e.RAFT_PEER_SECRET_PREVIOUS,
     chaos: {
       enabled: e.CHAOS_ENABLED,
       dropPct: e.CHAOS_DROP_PCT ?? profile.dropPct ?? 0,

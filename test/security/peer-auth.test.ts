@@ -348,3 +348,49 @@ describe('peer and client authentication (finding 1)', () => {
     await cluster.waitConverged(20_000);
   });
 });
+
+describe('RAFT_PEER_SECRET', () => {
+  const PEER = 'nodes-only-peer-secret-0123456789';
+  let cluster: RaftCluster;
+  beforeAll(async () => {
+    cluster = await startRaftCluster({
+      env: { RAFT_AUTH_SECRET: SECRET, RAFT_PEER_SECRET: PEER, RAFT_CLUSTER_ID: CLUSTER_ID },
+    });
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  test('the nodes form a cluster on it, and a key derived from RAFT_AUTH_SECRET is no longer a peer key', async () => {
+    const [n1, , n3] = cluster.nodes;
+    const attempt = async (secret: string) => {
+      const w = dial(n3!.raftAddr);
+      const challenge = (await w.next()) as { nodeId: string; nonce: string };
+      const b: DialBinding = {
+        clusterId: CLUSTER_ID,
+        dialerId: n1!.id,
+        listenerId: challenge.nodeId,
+        raftAddr: n1!.raftAddr,
+        httpUrl: n1!.httpUrl,
+        listenerNonce: challenge.nonce,
+        dialerNonce: newNonce(),
+        timestamp: Date.now(),
+      };
+      const proof = dialProof(derivePeerKey(secret), b);
+      w.send({
+        kind: 'hello',
+        nodeId: b.dialerId,
+        raftAddr: b.raftAddr,
+        httpUrl: b.httpUrl,
+        nonce: b.dialerNonce,
+        timestamp: b.timestamp,
+        proof,
+      });
+      const answer = await w.next();
+      w.close();
+      return answer;
+    };
+    expect(await attempt(SECRET)).toBe('closed');
+    expect(await attempt(PEER)).toMatchObject({ kind: 'welcome' });
+  });
+});

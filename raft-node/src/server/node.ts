@@ -184,7 +184,11 @@ export class LedgerNode implements LedgerNodeApi {
       self: { nodeId: cfg.nodeId, raftAddr: cfg.advertiseAddr, httpUrl: cfg.httpAdvertiseUrl },
       bindHost: cfg.bindHost,
       bindPort: cfg.bindPort,
-      keys: peerKeys([cfg.authSecret, cfg.authSecretPrevious].filter((x): x is string => !!x)),
+      keys: peerKeys(
+        (cfg.peerSecret ? [cfg.peerSecret, cfg.peerSecretPrevious] : [cfg.authSecret, cfg.authSecretPrevious]).filter(
+          (x): x is string => !!x,
+        ),
+      ),
       clusterId: () => this.clusterId() ?? '',
       parseMessage,
       chaos: this.chaos,
