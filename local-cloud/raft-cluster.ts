@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
+  chmodSync,
   createWriteStream,
   existsSync,
   mkdirSync,
@@ -15,7 +16,7 @@ import { join, resolve } from 'node:path';
 import { buildSync } from 'esbuild';
 import { freePort } from './emulators/child-service';
 import { STDIN_PARENT_WATCH } from '../shared/process/parent-watch';
-import { deriveApiToken } from '../shared/ledger-contract/auth';
+import { TokenSource } from '../shared/ledger-contract/auth';
 import type { NodeStatus } from '../shared/ledger-contract';
 import { waitFor } from '../shared/util/wait';
 
@@ -31,8 +32,8 @@ import { waitFor } from '../shared/util/wait';
  * beside them, which is what local-cloud/ is for — a newcomer looking for "how does a local ledger come
  * up" looks here, next to emulators/.
  *
- * Ports and the auth secret are kept in `<dir>/cluster.json`, so a cluster started again on the same dir
- * is the same cluster (the members' addresses are in their Raft logs). Each node runs in a process group
+ * Ports and the secrets are kept in `<dir>/cluster.json` (mode 0600: it holds the root secret), so a cluster
+ * started again on the same dir is the same cluster (the members' addresses are in their Raft logs). Each node runs in a process group
  * of its own, so stopping it leaves nothing behind, and watches this process through its stdin
  * (shared/process/parent-watch.ts), so a launcher that dies, even by SIGKILL, takes its nodes with it.
  */
@@ -51,7 +52,11 @@ interface NodeAddress {
 interface SavedCluster {
   nodes: NodeAddress[];
   secret: string | undefined;
+  /** The nodes' peer-handshake secret (RAFT_PEER_SECRET); absent: the peer key derives from `secret`. */
+  peerSecret?: string;
 }
+
+const newSecret = (): string => randomBytes(24).toString('base64url');
 
 export interface RaftClusterNode {
   id: string;
@@ -77,8 +82,10 @@ export interface RaftClusterOptions {
   dir?: string;
   size?: number;
   /**
-   * The API and peer-traffic secret: `'generate'` makes one (kept in cluster.json), a string is used as
-   * given, absent runs the cluster open (development only; the nodes warn). A saved cluster keeps its own.
+   * The root secret (RAFT_AUTH_SECRET): `'generate'` makes one and, with it, a separate peer-handshake secret
+   * (RAFT_PEER_SECRET, which only the nodes get, never the functions), both kept in cluster.json; a string is
+   * used as given (the peer key then derives from it unless `env` sets RAFT_PEER_SECRET); absent runs the
+   * cluster open (development only; the nodes warn). A saved cluster keeps its own.
    */
   secret?: 'generate' | string;
   /** Extra env for every node (RAFT_SNAPSHOT_THRESHOLD, CHAOS_*, LOG_LEVEL …). */
@@ -126,8 +133,9 @@ export class RaftCluster {
   readonly dir: string;
   readonly nodes: RaftClusterNode[];
   readonly secret: string | undefined;
-  /** Auth header value for the nodes' API (undefined when the cluster runs open). */
-  readonly authorization: string | undefined;
+  /** The nodes' peer-handshake secret: only the nodes get it (RAFT_PEER_SECRET), never the functions. */
+  private readonly peerSecret: string | undefined;
+  private readonly tokens: TokenSource | undefined;
   private readonly logs = new Map<string, WriteStream>();
   private readonly startTimeoutMs: number;
 
@@ -139,16 +147,27 @@ export class RaftCluster {
   ) {
     this.dir = dir;
     this.secret = saved.secret;
-    this.authorization = saved.secret ? `Bearer ${deriveApiToken(saved.secret)}` : undefined;
+    this.peerSecret = saved.peerSecret;
+    this.tokens = saved.secret ? new TokenSource({ secret: saved.secret }) : undefined;
     this.nodes = saved.nodes.map((a) => this.toNode(a));
     this.startTimeoutMs = opts.startTimeoutMs ?? 60_000;
+  }
+
+  /** An admin-scope auth header for the nodes' API, renewed as it ages (undefined when the cluster runs open). */
+  get authorization(): string | undefined {
+    return this.tokens?.header('admin');
   }
 
   /** A cluster saved in `dir` by create(), to read (verify) or start again; throws when there is none. */
   static open(opts: RaftClusterOptions & { dir: string }): RaftCluster {
     const file = join(opts.dir, 'cluster.json');
     if (!existsSync(file)) throw new Error(`no ${file}: no Raft cluster was created in ${opts.dir}`);
-    return new RaftCluster(opts, opts.dir, false, JSON.parse(readFileSync(file, 'utf8')) as SavedCluster);
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as SavedCluster;
+    // A generated cluster from before peer secrets: given one now, saved at once, so every later start agrees.
+    if (saved.secret && !saved.peerSecret && opts.secret === 'generate') {
+      return new RaftCluster(opts, opts.dir, false, { ...saved, peerSecret: newSecret() }).saved();
+    }
+    return new RaftCluster(opts, opts.dir, false, saved);
   }
 
   /** Reads the saved plan in `opts.dir`, or chooses free ports (and the secret) and saves them; starts nothing. */
@@ -159,10 +178,14 @@ export class RaftCluster {
     const nodes: NodeAddress[] = [];
     for (let i = 1; i <= (opts.size ?? 3); i++)
       nodes.push({ id: `n${i}`, httpPort: await freePort(), raftPort: await freePort() });
-    const secret = opts.secret === 'generate' ? randomBytes(24).toString('base64url') : opts.secret;
-    const cluster = new RaftCluster(opts, dir, opts.dir === undefined, { nodes, secret });
-    cluster.save();
-    return cluster;
+    const generate = opts.secret === 'generate';
+    const secret = generate ? newSecret() : opts.secret;
+    const cluster = new RaftCluster(opts, dir, opts.dir === undefined, {
+      nodes,
+      secret,
+      ...(generate ? { peerSecret: newSecret() } : {}),
+    });
+    return cluster.saved();
   }
 
   /**
@@ -212,6 +235,7 @@ export class RaftCluster {
       HTTP_BIND_HOST: '127.0.0.1',
       RAFT_DATA_DIR: node.dataDir,
       ...(this.secret ? { RAFT_AUTH_SECRET: this.secret } : {}),
+      ...(this.peerSecret ? { RAFT_PEER_SECRET: this.peerSecret } : {}),
       LOG_LEVEL: 'info',
       RAFT_INITIAL_CLUSTER_STATE: node === first ? 'new' : 'existing',
       RAFT_PEERS: peers.join(',') || 'none',
@@ -266,7 +290,7 @@ export class RaftCluster {
       const [httpPort, raftPort] = [await freePort(), await freePort()];
       const { httpUrl, raftAddr } = this.toNode({ id, httpPort, raftPort });
       Object.assign(node, { httpPort, raftPort, httpUrl, raftAddr });
-      this.save();
+      this.saved();
     }
     this.spawn(node, node.extraEnv);
     await this.waitHealthy(node);
@@ -278,7 +302,7 @@ export class RaftCluster {
     const node = this.toNode({ id, httpPort: await freePort(), raftPort: await freePort(), env });
     // A later node never bootstraps: it joins through the others (RAFT_INITIAL_CLUSTER_STATE=existing).
     this.nodes.push(node);
-    this.save();
+    this.saved();
     this.spawn(node);
     await this.waitHealthy(node);
     if (options?.waitUntilVoter !== false) await this.waitReady(id);
@@ -287,7 +311,7 @@ export class RaftCluster {
 
   async status(id: string): Promise<NodeStatus> {
     const res = await fetch(`${this.node(id).httpUrl}/v1/status`, {
-      headers: this.authorization ? { authorization: this.authorization } : {},
+      headers: this.tokens ? { authorization: this.tokens.header('read') } : {},
       signal: AbortSignal.timeout(1000),
     });
     if (res.status !== 200) throw new Error(`${id} /v1/status answered ${res.status}`);
@@ -402,13 +426,23 @@ export class RaftCluster {
     };
   }
 
-  private save(): void {
+  /** Writes cluster.json (owner-only: it holds the secrets); returns this. */
+  private saved(): this {
     const nodes: NodeAddress[] = this.nodes.map((n) => ({
       id: n.id,
       httpPort: n.httpPort,
       raftPort: n.raftPort,
       ...(Object.keys(n.ownEnv).length > 0 ? { env: n.ownEnv } : {}),
     }));
-    writeFileSync(join(this.dir, 'cluster.json'), JSON.stringify({ nodes, secret: this.secret }, null, 2));
+    const saved: SavedCluster = {
+      nodes,
+      secret: this.secret,
+      ...(this.peerSecret ? { peerSecret: this.peerSecret } : {}),
+    };
+    const file = join(this.dir, 'cluster.json');
+    writeFileSync(file, JSON.stringify(saved, null, 2), { mode: 0o600 });
+    // writeFileSync's mode applies only when it creates the file; an older cluster.json is tightened too.
+    chmodSync(file, 0o600);
+    return this;
   }
 }

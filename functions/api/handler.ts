@@ -10,7 +10,7 @@ const config = loadApiConfig();
 
 export const handler = createApiHandler({
   members: config.RAFT_MEMBERS,
-  ledger: lazyLedgerClient(config, createSecretsManagerClient),
+  ledger: lazyLedgerClient(config, createSecretsManagerClient, 'read'),
   records: new OrderRecords(createDocumentClient(), config.ORDERS_TABLE_NAME),
   logger: createLogger(config),
 });

@@ -10,7 +10,7 @@ const config = loadExecuteConfig();
 
 export const handler = createExecuteHandler({
   config,
-  ledger: lazyLedgerClient(config, createSecretsManagerClient),
+  ledger: lazyLedgerClient(config, createSecretsManagerClient, 'orders:write'),
   records: new OrderRecords(createDocumentClient(), config.ORDERS_TABLE_NAME),
   sqs: createSqsClient(),
   logger: createLogger(config),

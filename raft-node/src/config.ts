@@ -27,6 +27,11 @@ const httpUrl = z
   .refine((v) => /^https?:\/\//.test(v), 'must be an http(s) URL')
   .transform((v) => v.replace(/\/+$/, ''));
 
+const optionalSecret = z.preprocess(
+  (v) => (v === '' ? undefined : v),
+  z.string().min(16, 'must be at least 16 characters').optional(),
+);
+
 const EnvSchema = z
   .object({
     RAFT_NODE_ID: z
@@ -74,6 +79,14 @@ const EnvSchema = z
     RAFT_PEER_MAX_CONNECTIONS: positiveInt(1, 1_000_000).default(64),
     RAFT_PEER_MAX_CONNECTIONS_PER_ADDR: positiveInt(1, 1_000_000).default(16),
     RAFT_PEER_HANDSHAKE_TIMEOUT_MS: positiveInt(100, 600_000).default(2_000),
+    /** During a rotation: the secret being replaced; its tokens and peer proofs stay valid until it is unset (or empty). */
+    RAFT_AUTH_SECRET_PREVIOUS: optionalSecret,
+    /**
+     * The nodes' own secret for the peer handshake, which no client holds. Without it the peer key derives from
+     * RAFT_AUTH_SECRET. Empty counts as unset (compose passes `${RAFT_PEER_SECRET:-}`).
+     */
+    RAFT_PEER_SECRET: optionalSecret,
+    RAFT_PEER_SECRET_PREVIOUS: optionalSecret,
     CHAOS_ENABLED: bool.default(false),
     CHAOS_PROFILE: z.string().optional(),
     CHAOS_TARGET_NODE_ID: z.string().min(1).optional(),
@@ -94,6 +107,13 @@ const EnvSchema = z
         code: 'custom',
         path: ['RAFT_ELECTION_MS'],
         message: 'must be at least twice RAFT_HEARTBEAT_MS',
+      });
+    }
+    if (env.RAFT_AUTH_SECRET_PREVIOUS && !env.RAFT_AUTH_SECRET && !env.RAFT_AUTH_SECRET_ARN) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['RAFT_AUTH_SECRET_PREVIOUS'],
+        message: 'only meaningful with RAFT_AUTH_SECRET or RAFT_AUTH_SECRET_ARN (the new secret of a rotation)',
       });
     }
     if (env.RAFT_AUTH_SECRET && env.RAFT_AUTH_SECRET_ARN) {
@@ -182,6 +202,11 @@ export interface NodeConfig {
   httpLimits: HttpLimits;
   /** The Raft listener's limits; firstMessageTimeoutMs is the handshake deadline. */
   peerLimits: ConnectionLimits;
+  /** RAFT_AUTH_SECRET_PREVIOUS: still accepted (never used to sign) while a rotation is under way. */
+  authSecretPrevious?: string;
+  /** RAFT_PEER_SECRET (+ _PREVIOUS during a rotation): the peer key's source when set. */
+  peerSecret?: string;
+  peerSecretPrevious?: string;
   chaos: ChaosSettings;
 }
 
@@ -341,6 +366,9 @@ export function parseConfig(env: NodeJS.ProcessEnv): NodeConfig {
       maxPerAddress: e.RAFT_PEER_MAX_CONNECTIONS_PER_ADDR,
       firstMessageTimeoutMs: e.RAFT_PEER_HANDSHAKE_TIMEOUT_MS,
     },
+    authSecretPrevious: e.RAFT_AUTH_SECRET_PREVIOUS,
+    peerSecret: e.RAFT_PEER_SECRET,
+    peerSecretPrevious: e.RAFT_PEER_SECRET_PREVIOUS,
     chaos: {
       enabled: e.CHAOS_ENABLED,
       dropPct: e.CHAOS_DROP_PCT ?? profile.dropPct ?? 0,

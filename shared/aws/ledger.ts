@@ -1,12 +1,37 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { decodeScopedKey, encodeScopedKey, scopedKey, type Scope } from '../ledger-contract/auth';
 import { createLedgerClient } from '../raft-client/client';
 import type { LedgerClient } from '../raft-client/types';
 
 export interface LedgerSettings {
   RAFT_MEMBERS: string[];
+  RAFT_CLIENT_KEY?: string;
   RAFT_AUTH_SECRET?: string;
   RAFT_AUTH_SECRET_ARN?: string;
   RAFT_REQUEST_TIMEOUT_MS?: number;
+}
+
+/**
+ * The scoped key this function uses: RAFT_CLIENT_KEY as given (it must be of `scope`), or derived from the root
+ * secret, which is then dropped, so the client can mint only `scope` tokens whatever the function asks it.
+ */
+async function clientKeyFor(
+  settings: LedgerSettings,
+  scope: Scope,
+  secrets: () => SecretsManagerClient,
+): Promise<string | undefined> {
+  if (settings.RAFT_CLIENT_KEY) {
+    const key = decodeScopedKey(settings.RAFT_CLIENT_KEY);
+    if (key.scope !== scope) throw new Error(`RAFT_CLIENT_KEY has scope ${key.scope}; this function needs ${scope}`);
+    return settings.RAFT_CLIENT_KEY;
+  }
+  let root = settings.RAFT_AUTH_SECRET;
+  if (settings.RAFT_AUTH_SECRET_ARN) {
+    const secret = await secrets().send(new GetSecretValueCommand({ SecretId: settings.RAFT_AUTH_SECRET_ARN }));
+    if (!secret.SecretString) throw new Error(`secret ${settings.RAFT_AUTH_SECRET_ARN} has no string value`);
+    root = secret.SecretString;
+  }
+  return root ? encodeScopedKey(scopedKey(root, scope)) : undefined;
 }
 
 /**
@@ -17,18 +42,14 @@ export interface LedgerSettings {
 export function lazyLedgerClient(
   settings: LedgerSettings,
   secrets: () => SecretsManagerClient,
+  scope: Scope,
 ): () => Promise<LedgerClient> {
   let pending: Promise<LedgerClient> | undefined;
   const build = async (): Promise<LedgerClient> => {
-    let authSecret = settings.RAFT_AUTH_SECRET;
-    if (settings.RAFT_AUTH_SECRET_ARN) {
-      const secret = await secrets().send(new GetSecretValueCommand({ SecretId: settings.RAFT_AUTH_SECRET_ARN }));
-      if (!secret.SecretString) throw new Error(`secret ${settings.RAFT_AUTH_SECRET_ARN} has no string value`);
-      authSecret = secret.SecretString;
-    }
+    const clientKey = await clientKeyFor(settings, scope, secrets);
     return createLedgerClient({
       members: settings.RAFT_MEMBERS,
-      ...(authSecret ? { authSecret } : {}),
+      ...(clientKey ? { clientKey } : {}),
       ...(settings.RAFT_REQUEST_TIMEOUT_MS ? { requestTimeoutMs: settings.RAFT_REQUEST_TIMEOUT_MS } : {}),
     });
   };

@@ -1,9 +1,15 @@
 import * as z from 'zod';
 import { commaList, httpUrl, intFromEnv, nonEmptyString } from './env';
 
-/** How execute and api reach the Raft ledger; the secret comes either inline or from Secrets Manager. */
+/**
+ * How execute and api reach the Raft ledger. The credential is, preferably, RAFT_CLIENT_KEY: a key that mints
+ * tokens of the function's own scope only (`npm run token -- key <scope>`). RAFT_AUTH_SECRET / _ARN (the root
+ * secret) still work for local launchers and older deployments; the function then derives its scoped key at
+ * once and keeps only that (shared/aws/ledger.ts).
+ */
 export const raftEnv = {
   RAFT_MEMBERS: commaList(httpUrl),
+  RAFT_CLIENT_KEY: nonEmptyString.optional(),
   RAFT_AUTH_SECRET: nonEmptyString.optional(),
   RAFT_AUTH_SECRET_ARN: z
     .string()
@@ -12,8 +18,15 @@ export const raftEnv = {
   RAFT_REQUEST_TIMEOUT_MS: intFromEnv(100, 60_000).optional(),
 };
 
-export function requireOneSecret(config: { RAFT_AUTH_SECRET?: string; RAFT_AUTH_SECRET_ARN?: string }): void {
-  if (!config.RAFT_AUTH_SECRET === !config.RAFT_AUTH_SECRET_ARN) {
-    throw new Error('Invalid configuration: set exactly one of RAFT_AUTH_SECRET and RAFT_AUTH_SECRET_ARN');
+export function requireOneSecret(config: {
+  RAFT_CLIENT_KEY?: string;
+  RAFT_AUTH_SECRET?: string;
+  RAFT_AUTH_SECRET_ARN?: string;
+}): void {
+  const given = [config.RAFT_CLIENT_KEY, config.RAFT_AUTH_SECRET, config.RAFT_AUTH_SECRET_ARN].filter(Boolean);
+  if (given.length !== 1) {
+    throw new Error(
+      'Invalid configuration: set exactly one of RAFT_CLIENT_KEY, RAFT_AUTH_SECRET and RAFT_AUTH_SECRET_ARN',
+    );
   }
 }

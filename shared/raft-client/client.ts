@@ -1,7 +1,7 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Order, OrderBatchResult, OrderResult } from '../domain/order';
-import { deriveApiToken } from '../ledger-contract/auth';
+import { decodeScopedKey, requiredScope, TokenSource } from '../ledger-contract/auth';
 import type { NodeStatus, Position } from '../ledger-contract';
 import type { LedgerClient } from './types';
 import { sleep } from '../util/wait';
@@ -16,8 +16,13 @@ import { sleep } from '../util/wait';
 export interface LedgerClientOptions {
   /** HTTP base URLs of the cluster members, e.g. http://10.0.0.1:8080. */
   members: string[];
-  /** RAFT_AUTH_SECRET of the cluster; without it requests carry no credentials. */
+  /**
+   * RAFT_AUTH_SECRET of the cluster (operators, tests, local launchers): tokens of any scope are minted from it.
+   * Without it and without clientKey, requests carry no credentials.
+   */
   authSecret?: string;
+  /** A scoped key (RAFT_CLIENT_KEY, auth.ts encodeScopedKey): mints tokens of its own scope only. */
+  clientKey?: string;
   /** Per-request timeout (default 3000 ms). */
   requestTimeoutMs?: number;
   /** Attempts per call before giving up (default 10). */
@@ -76,7 +81,11 @@ export function createLedgerClient(options: LedgerClientOptions): ClosableLedger
   const maxAttempts = options.maxAttempts ?? 10;
   const baseMs = options.backoffBaseMs ?? 25;
   const capMs = options.backoffCapMs ?? 1_000;
-  const authHeader = options.authSecret ? `Bearer ${deriveApiToken(options.authSecret)}` : undefined;
+  const tokens = options.authSecret
+    ? new TokenSource({ secret: options.authSecret })
+    : options.clientKey
+      ? new TokenSource({ key: decodeScopedKey(options.clientKey) })
+      : undefined;
   const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 512 });
   const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 512 });
 
@@ -96,7 +105,7 @@ export function createLedgerClient(options: LedgerClientOptions): ClosableLedger
         headers['content-type'] = 'application/json';
         headers['content-length'] = Buffer.byteLength(payload);
       }
-      if (authHeader) headers.authorization = authHeader;
+      if (tokens) headers.authorization = tokens.header(requiredScope(method, url.pathname));
       let sent = false;
       const req = (isHttps ? httpsRequest : httpRequest)(
         url,

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { deriveApiToken } from '../../shared/ledger-contract/auth';
+import { bearerFor } from '../../shared/ledger-contract/auth';
 import { startRaftCluster, type RaftCluster } from '../../local-cloud/raft-cluster';
 import { sleep } from '../../shared/util/wait';
 
@@ -78,7 +78,7 @@ function postOrderFresh(baseUrl: string, orderId: string): Promise<{ status: num
         headers: {
           'content-type': 'application/json',
           'content-length': Buffer.byteLength(body),
-          authorization: `Bearer ${deriveApiToken(SECRET)}`,
+          authorization: bearerFor(SECRET, 'orders:write'),
         },
       },
       (res) => {

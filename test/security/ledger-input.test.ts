@@ -1,6 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { deriveApiToken } from '../../shared/ledger-contract/auth';
+import { requiredScope, TokenSource } from '../../shared/ledger-contract/auth';
 import { createLedgerClient } from '../../shared/raft-client/client';
 import { startRaftCluster, type RaftCluster } from '../../local-cloud/raft-cluster';
 
@@ -12,13 +12,16 @@ import { startRaftCluster, type RaftCluster } from '../../local-cloud/raft-clust
 jest.setTimeout(90_000);
 
 const SECRET = 'ledger-input-secret-0123456789';
-const auth = `Bearer ${deriveApiToken(SECRET)}`;
+const tokens = new TokenSource({ secret: SECRET });
 
 async function call(url: string, method: string, path: string, body?: unknown, contentType = 'application/json') {
   const res = await fetch(`${url}${path}`, {
     method,
     redirect: 'manual',
-    headers: { authorization: auth, ...(body === undefined ? {} : { 'content-type': contentType }) },
+    headers: {
+      authorization: tokens.header(requiredScope(method, path)),
+      ...(body === undefined ? {} : { 'content-type': contentType }),
+    },
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await res.text();

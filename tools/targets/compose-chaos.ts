@@ -11,7 +11,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { UsageError } from '../../shared/process/cli';
-import { deriveApiToken } from '../../shared/ledger-contract/auth';
+import { bearerFor } from '../../shared/ledger-contract/auth';
 import type { NodeStatus } from '../../shared/ledger-contract';
 import { runLoad } from '../load';
 import { runVerify } from '../verify';
@@ -57,7 +57,7 @@ export async function runComposeChaos(values: ComposeChaosArgs, log: (l: string)
   const nodeUrls = values['node-urls'].split(',');
   const compose = (...args: string[]) => run('docker', ['compose', '-f', values['compose-file'], ...args]);
   const secret = process.env.RAFT_AUTH_SECRET;
-  const headers: Record<string, string> = secret ? { authorization: `Bearer ${deriveApiToken(secret)}` } : {};
+  const headers: Record<string, string> = secret ? { authorization: bearerFor(secret, 'read', 3_600) } : {};
   const leaderService = () =>
     waitFor('a Raft leader', 30_000, async () => {
       for (const url of nodeUrls) {

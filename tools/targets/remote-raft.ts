@@ -4,7 +4,7 @@
  * HTTP API (GET /positions, GET /health) — one linearizable view of the ledger, not each node's own.
  */
 import type { NodeStatus, Position } from '../../shared/ledger-contract';
-import { deriveApiToken } from '../../shared/ledger-contract/auth';
+import { bearerFor } from '../../shared/ledger-contract/auth';
 import { waitFor } from '../../shared/util/wait';
 import type { RaftCluster } from '../../local-cloud';
 import type { RaftReader } from '../lib/verify-pipeline';
@@ -15,7 +15,7 @@ export function raftMembersReader(
   members: (string | { id: string; url: string })[],
   authSecret: string | undefined,
 ): RaftReader {
-  const headers: Record<string, string> = authSecret ? { authorization: `Bearer ${deriveApiToken(authSecret)}` } : {};
+  const headers: Record<string, string> = authSecret ? { authorization: bearerFor(authSecret, 'read', 3_600) } : {};
   const byId = new Map<string, string>(
     members.map((m, i) => (typeof m === 'string' ? [`member ${i + 1} (${m})`, m] : [m.id, m.url])),
   );

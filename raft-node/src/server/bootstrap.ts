@@ -15,7 +15,7 @@
  * `new` node bootstraps and the others join it: exactly one cluster. A launcher can pass the same environment on
  * every start; it must not wait for the `new` node to be healthy before starting the others.
  */
-import { deriveApiToken } from '../../../shared/ledger-contract/auth';
+import { TokenSource } from '../../../shared/ledger-contract/auth';
 
 /** GET /v1/identity: what a node says about itself to a probing peer. */
 export interface PeerIdentity {
@@ -63,8 +63,14 @@ export function decideEntry(self: SelfIdentity, probes: ProbeResult[]): EntryDec
   return { kind: 'bootstrap' };
 }
 
+const tokenSources = new Map<string, TokenSource>();
+
+/** The node's own calls to its peers (identity probes, joins) are membership business: admin scope. */
 export function authHeaders(secret: string | undefined): Record<string, string> {
-  return secret ? { authorization: `Bearer ${deriveApiToken(secret)}` } : {};
+  if (!secret) return {};
+  let source = tokenSources.get(secret);
+  if (!source) tokenSources.set(secret, (source = new TokenSource({ secret })));
+  return { authorization: source.header('admin') };
 }
 
 /** Asks each peer who it is, in parallel; a peer that does not answer within a second counts as unreachable. */

@@ -10,7 +10,7 @@ import {
   type OrderBatchResult,
   type OrderResult,
 } from '../../../shared/domain/order';
-import { isAuthorizedHeader } from '../../../shared/ledger-contract/auth';
+import { requiredScope, type TokenVerifier } from '../../../shared/ledger-contract/auth';
 import {
   JoinRequestSchema,
   HaltRequestSchema,
@@ -181,13 +181,34 @@ function parse<T>(schema: z.ZodType<T>, value: unknown): T {
 
 export interface HttpApiOptions {
   node: LedgerNodeApi;
-  secret?: string;
+  /** Checks scoped client tokens; without it the API is open (development only; the node warns). */
+  verifier?: TokenVerifier;
   logger: NodeLogger;
   limits: HttpLimits;
 }
 
+/**
+ * The one authorization check of every route but the health checks: the route's scope (auth.ts requiredScope)
+ * against the bearer token. 401 when the token is missing/invalid/expired, 403 when its scope is not enough;
+ * both name the reason. Returns true when the request may proceed.
+ */
+function authorize(verifier: TokenVerifier | undefined, req: IncomingMessage, res: ServerResponse, path: string) {
+  if (!verifier) return true;
+  const method = req.method ?? 'GET';
+  const verdict = verifier.check(req.headers.authorization, requiredScope(method, path));
+  if (verdict.ok) return true;
+  // Drain the body so a keep-alive connection stays usable; nothing is applied.
+  req.resume();
+  const headers: Record<string, string> =
+    verdict.status === 401
+      ? { 'www-authenticate': 'Bearer' }
+      : { 'www-authenticate': 'Bearer error="insufficient_scope"' };
+  send(res, verdict.status, { error: verdict.reason }, headers);
+  return false;
+}
+
 export function createHttpApi(opts: HttpApiOptions): Server {
-  const { node, secret, logger } = opts;
+  const { node, verifier, logger } = opts;
 
   const reply = <T>(req: IncomingMessage, res: ServerResponse, outcome: Outcome<T>, okStatus = 200): void => {
     switch (outcome.kind) {
@@ -217,11 +238,7 @@ export function createHttpApi(opts: HttpApiOptions): Server {
     if (path === '/readyz' && method === 'GET') {
       return node.isReady() ? send(res, 200, { ready: true }) : send(res, 503, { ready: false });
     }
-    if (secret && !isAuthorizedHeader(req.headers.authorization, secret)) {
-      // Drain the body so a keep-alive connection stays usable; nothing is applied.
-      req.resume();
-      return send(res, 401, { error: 'missing or invalid bearer token' }, { 'www-authenticate': 'Bearer' });
-    }
+    if (!authorize(verifier, req, res, path)) return;
     if (method === 'POST' || method === 'PUT' || method === 'PATCH') requireJsonBody(req);
 
     if (path === '/v1/orders' && method === 'POST') {

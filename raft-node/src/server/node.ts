@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { Order, OrderBatchResult, OrderResult } from '../../../shared/domain/order';
 import type { HaltInfo, MemberInfo, NodeStatus, Position, RiskLimits } from '../../../shared/ledger-contract';
+import { TokenVerifier } from '../../../shared/ledger-contract/auth';
 import { Chaos } from '../chaos';
 import type { NodeConfig } from '../config';
 import {
@@ -41,7 +42,9 @@ import {
 import { authHeaders, decideEntry, probePeers, type PeerIdentity } from './bootstrap';
 import { createHttpApi, type JoinRequest, type LedgerNodeApi, type Outcome } from './http-api';
 import { MemberBook, parseConfChangeContext, type MemberAddress } from './members';
+import { peerKeys } from './peer-auth';
 import { SnapshotReceiver, SnapshotSender, type SnapshotTransferMessage } from './snapshot-transfer';
+import { parseMessage } from './wire-check';
 import { Transport } from './transport';
 import { sleep } from '../../../shared/util/wait';
 
@@ -192,8 +195,14 @@ export class LedgerNode implements LedgerNodeApi {
       self: { nodeId: cfg.nodeId, raftAddr: cfg.advertiseAddr, httpUrl: cfg.httpAdvertiseUrl },
       bindHost: cfg.bindHost,
       bindPort: cfg.bindPort,
-      secret: cfg.authSecret,
       limits: cfg.peerLimits,
+      keys: peerKeys(
+        (cfg.peerSecret ? [cfg.peerSecret, cfg.peerSecretPrevious] : [cfg.authSecret, cfg.authSecretPrevious]).filter(
+          (x): x is string => !!x,
+        ),
+      ),
+      clusterId: () => this.clusterId() ?? '',
+      parseMessage,
       chaos: this.chaos,
       logger,
       resolve: (id) => this.members.get(id)?.raftAddr,
@@ -218,12 +227,15 @@ export class LedgerNode implements LedgerNodeApi {
     this.snapshotSender = new SnapshotSender({
       chunkBytes: cfg.snapshotChunkBytes,
       snapshotPath: this.storage.snapshotPath,
+      clusterId: () => this.clusterId() ?? '',
       send: (m) => this.transport.send([m]),
       logger,
     });
     this.snapshotReceiver = new SnapshotReceiver({
       self: cfg.nodeId,
       receivePath: this.storage.tempPath(SNAPSHOT_RECEIVE_FILE),
+      clusterId: () => this.clusterId(),
+      restore: (records) => LedgerStateMachine.restoreFrom(records),
       send: (m) => this.transport.send([m]),
       deliver: (m) => this.raft.step(m),
       logger,
@@ -258,7 +270,9 @@ export class LedgerNode implements LedgerNodeApi {
     await this.transport.listen();
     this.http = createHttpApi({
       node: this,
-      secret: this.cfg.authSecret,
+      verifier: this.cfg.authSecret
+        ? new TokenVerifier([this.cfg.authSecret, this.cfg.authSecretPrevious].filter((x): x is string => !!x))
+        : undefined,
       logger: this.logger,
       limits: this.cfg.httpLimits,
     });

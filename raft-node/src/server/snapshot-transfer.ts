@@ -25,6 +25,8 @@ export interface SnapshotChunkMessage {
   from: string;
   to: string;
   term: number;
+  /** The sender's cluster: a follower refuses a snapshot of another cluster before its core sees it. */
+  clusterId: string;
   meta: SnapshotMeta;
   sha256: string;
   bytes: number;
@@ -66,6 +68,8 @@ export class SnapshotSender {
       chunkBytes: number;
       /** The file of the core's latest snapshot (the one its Snapshot messages describe). */
       snapshotPath: string;
+      /** This node's cluster ('' while unknown), sent with every chunk. */
+      clusterId(): string;
       send(m: SnapshotChunkMessage): void;
       logger: NodeLogger;
     },
@@ -131,6 +135,7 @@ export class SnapshotSender {
       from: m.from,
       to: m.to,
       term: m.term,
+      clusterId: this.opts.clusterId(),
       meta: m.snapshot.meta,
       sha256: t.sha256,
       bytes: t.bytes,
@@ -160,6 +165,13 @@ export class SnapshotReceiver {
       self: string;
       /** The temp file chunks are written to. */
       receivePath: string;
+      /** This node's cluster, or null while it has none (a new node joining takes its leader's). */
+      clusterId(): string | null;
+      /**
+       * A trial restore of the file's records (throwing on anything inconsistent), so a snapshot that would crash
+       * or corrupt the node is refused while the node still has its own state. Without it the records are only read.
+       */
+      restore?(records: Iterable<unknown>): void;
       send(m: SnapshotAckMessage): void;
       /** Hands the verified snapshot to the core. */
       deliver(m: SnapshotMessage): void;
@@ -224,19 +236,31 @@ export class SnapshotReceiver {
     };
   }
 
-  /** Syncs and verifies the whole file (checksum and every record's shape); the reason on failure. */
+  /**
+   * Syncs and verifies the whole file (checksum, header against the chunks and this node's cluster, every record
+   * through a trial restore); the reason on failure.
+   */
   private finish(t: IncomingTransfer, c: SnapshotChunkMessage): string | undefined {
     fs.fsyncSync(t.fd);
     fs.closeSync(t.fd);
     this.current = null;
     try {
+      const own = this.opts.clusterId();
+      if (own !== null && c.clusterId !== own) throw new Error(`snapshot is from cluster ${c.clusterId}, not ${own}`);
       const checkHeader = (h: SnapshotHeader) => {
         if (h.index !== c.meta.index || h.term !== c.meta.term) {
           throw new Error(`the file is snapshot ${h.index}/${h.term}, the chunks said ${c.meta.index}/${c.meta.term}`);
         }
+        if ((h.clusterId ?? '') !== c.clusterId) {
+          throw new Error(`the file is of cluster ${h.clusterId}, the chunks said ${c.clusterId}`);
+        }
+        if (h.config.voters.length === 0) throw new Error('snapshot configuration has no voters');
       };
-      for (const _record of readSnapshotRecords(this.opts.receivePath, checkHeader, c.sha256)) {
-        // Reading to the end checks the trailer's sha256 against the bytes and the sender's descriptor.
+      // Reading to the end checks the trailer's sha256 against the bytes and the sender's descriptor.
+      const records = readSnapshotRecords(this.opts.receivePath, checkHeader, c.sha256);
+      this.opts.restore?.(records);
+      for (const _record of records) {
+        // Drains what the restore left (all of it without one), so the trailer is always checked.
       }
     } catch (error) {
       fs.rmSync(this.opts.receivePath, { force: true });

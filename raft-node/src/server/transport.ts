@@ -1,17 +1,27 @@
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { newChallenge, peerProof, verifyPeerProof } from '../../../shared/ledger-contract/auth';
 import type { Chaos } from '../chaos';
 import type { NodeLogger } from '../logger';
 import { ConnectionGate, type ConnectionLimits } from './connection-gate';
 import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES, NO_FRAME } from './framing';
+import {
+  acceptProof,
+  dialProof,
+  newNonce,
+  verifyAccept,
+  verifyDial,
+  type DialBinding,
+  type PeerKeys,
+} from './peer-auth';
 
 /**
  * Node-to-node transport over TCP. Each node dials one persistent outbound connection per peer and
  * only sends on it; the listener only receives. Messages queued during one turn of the event loop go
  * out as a single frame. A full queue drops messages: Raft retransmits whatever matters.
  *
- * Handshake: the listener sends a random challenge; the dialer answers with its identity and
- * HMAC(secret, challenge|nodeId). With a secret configured, a wrong or missing proof closes the socket.
+ * Handshake (peer-auth.ts): challenge, hello, welcome; mutual, binding the cluster, both node ids, the dialer's
+ * addresses and both nonces. With peer keys configured, a wrong or missing proof on either side closes the
+ * socket. Every message that arrives afterwards is checked by `parseMessage` and must come from the
+ * authenticated peer and be addressed to this node; anything else is dropped.
  */
 
 export interface WireMessage {
@@ -29,10 +39,17 @@ export interface PeerHello {
 
 interface ChallengeFrame {
   kind: 'challenge';
-  challenge: string;
+  nodeId: string;
+  nonce: string;
 }
 interface HelloFrame extends PeerHello {
   kind: 'hello';
+  nonce: string;
+  timestamp: number;
+  proof: string | null;
+}
+interface WelcomeFrame {
+  kind: 'welcome';
   proof: string | null;
 }
 
@@ -40,9 +57,14 @@ export interface TransportOptions<M extends WireMessage> {
   self: PeerHello;
   bindHost: string;
   bindPort: number;
-  secret?: string;
   /** Caps on inbound connections; firstMessageTimeoutMs is the handshake deadline. */
   limits: ConnectionLimits;
+  /** Without keys the transport is open (development only; the node warns). */
+  keys?: PeerKeys;
+  /** The cluster this node belongs to ('' while unknown): bound into every handshake. */
+  clusterId(): string;
+  /** A structural check of one arriving message: the message, or why it is refused. */
+  parseMessage(raw: unknown): M | string;
   chaos: Chaos;
   logger: NodeLogger;
   /** The raft address of a peer, from the node's member book; undefined if unknown. */
@@ -113,8 +135,9 @@ class Peer<M extends WireMessage> {
     const port = Number(addr.slice(i + 1));
     this.connecting = true;
     const socket = createConnection({ host, port, noDelay: true });
-    // A listener only ever sends its small challenge frame.
+    // A listener only ever sends its small challenge and welcome frames.
     const decoder = new FrameDecoder(HELLO_MAX_BYTES);
+    let binding: DialBinding | null = null;
     socket.setKeepAlive(true, 5_000);
     socket.on('data', (chunk) => {
       let frames: unknown[];
@@ -125,18 +148,17 @@ class Peer<M extends WireMessage> {
         return;
       }
       for (const frame of frames) {
-        const f = frame as ChallengeFrame;
-        if (f.kind !== 'challenge' || this.ready) continue;
-        const hello: HelloFrame = {
-          kind: 'hello',
-          ...this.opts.self,
-          proof: this.opts.secret ? peerProof(this.opts.secret, f.challenge, this.opts.self.nodeId) : null,
-        };
-        socket.write(encodeFrame(hello));
-        this.ready = true;
-        this.connecting = false;
-        this.backoffMs = 20;
-        this.flush();
+        if (this.ready) continue;
+        const f = frame as Partial<ChallengeFrame | WelcomeFrame>;
+        if (!binding && f.kind === 'challenge') {
+          binding = this.answerChallenge(socket, f);
+          if (!binding) return;
+        } else if (binding && f.kind === 'welcome') {
+          if (!this.acceptWelcome(socket, binding, f)) return;
+        } else {
+          socket.destroy();
+          return;
+        }
       }
     });
     socket.on('error', () => undefined);
@@ -149,6 +171,50 @@ class Peer<M extends WireMessage> {
       }
     });
     this.socket = socket;
+  }
+
+  /** Answers the listener's challenge with our hello; null (socket closed) if it is not the peer we dialed. */
+  private answerChallenge(socket: Socket, f: Partial<ChallengeFrame>): DialBinding | null {
+    if (f.nodeId !== this.id || typeof f.nonce !== 'string') {
+      this.opts.logger.warn('dialed peer answered as someone else; closing', { expected: this.id, claimed: f.nodeId });
+      socket.destroy();
+      return null;
+    }
+    const self = this.opts.self;
+    const binding: DialBinding = {
+      clusterId: this.opts.clusterId(),
+      dialerId: self.nodeId,
+      listenerId: this.id,
+      raftAddr: self.raftAddr,
+      httpUrl: self.httpUrl,
+      listenerNonce: f.nonce,
+      dialerNonce: newNonce(),
+      timestamp: Date.now(),
+    };
+    const proof = this.opts.keys ? dialProof(this.opts.keys.current, binding) : null;
+    const hello: HelloFrame = {
+      kind: 'hello',
+      ...self,
+      nonce: binding.dialerNonce,
+      timestamp: binding.timestamp,
+      proof,
+    };
+    socket.write(encodeFrame(hello));
+    return binding;
+  }
+
+  /** The listener proved itself too: from now on this socket carries our Raft traffic. */
+  private acceptWelcome(socket: Socket, binding: DialBinding, f: Partial<WelcomeFrame>): boolean {
+    if (this.opts.keys && !verifyAccept(this.opts.keys, binding, f.proof)) {
+      this.opts.logger.warn('peer failed to authenticate as listener; closing', { peerId: this.id });
+      socket.destroy();
+      return false;
+    }
+    this.ready = true;
+    this.connecting = false;
+    this.backoffMs = 20;
+    this.flush();
+    return true;
   }
 
   private scheduleReconnect(): void {
@@ -182,6 +248,8 @@ export class Transport<M extends WireMessage> {
   private server: Server | null = null;
   private readonly inbound = new Set<Socket>();
   private readonly gate: ConnectionGate;
+  /** Arriving messages refused (malformed, or not from/to the authenticated peer). */
+  dropped = 0;
 
   constructor(private readonly opts: TransportOptions<M>) {
     this.gate = new ConnectionGate('raft', opts.limits, opts.logger);
@@ -252,11 +320,11 @@ export class Transport<M extends WireMessage> {
     const authenticated = this.gate.deadline(socket);
     this.inbound.add(socket);
     socket.setKeepAlive(true, 5_000);
-    const challenge = newChallenge();
+    const nonce = newNonce();
     // Until the peer has proven who it is, only a small hello frame is accepted.
     const decoder = new FrameDecoder(HELLO_MAX_BYTES);
     let peerId: string | null = null;
-    socket.write(encodeFrame({ kind: 'challenge', challenge } satisfies ChallengeFrame));
+    socket.write(encodeFrame({ kind: 'challenge', nodeId: this.opts.self.nodeId, nonce } satisfies ChallengeFrame));
     socket.on('data', (chunk) => {
       decoder.append(chunk);
       for (;;) {
@@ -270,41 +338,74 @@ export class Transport<M extends WireMessage> {
         }
         if (frame === NO_FRAME) return;
         if (peerId === null) {
-          const hello = frame as Partial<HelloFrame>;
-          if (hello.kind !== 'hello' || typeof hello.nodeId !== 'string') {
-            socket.destroy();
-            return;
-          }
-          const secret = this.opts.secret;
-          const proofOk = secret
-            ? typeof hello.proof === 'string' && verifyPeerProof(secret, challenge, hello.nodeId, hello.proof)
-            : true;
-          if (!proofOk) {
-            this.opts.logger.warn('peer failed authentication; connection refused', {
-              claimedNodeId: hello.nodeId,
-              remote: socket.remoteAddress,
-            });
-            socket.destroy();
-            return;
-          }
-          peerId = hello.nodeId;
+          peerId = this.admit(socket, nonce, frame as Partial<HelloFrame>);
+          if (peerId === null) return;
           authenticated();
           decoder.maxFrameBytes = MAX_FRAME_BYTES;
-          this.opts.onPeerHello({
-            nodeId: hello.nodeId,
-            raftAddr: String(hello.raftAddr),
-            httpUrl: String(hello.httpUrl),
-          });
           continue;
         }
-        if (!Array.isArray(frame)) continue;
-        const from = peerId;
-        // A peer may speak only for itself.
-        const messages = (frame as M[]).filter((m) => m && m.from === from && m.to === this.opts.self.nodeId);
-        if (messages.length > 0) this.opts.onMessages(messages);
+        if (Array.isArray(frame)) this.receive(peerId, frame);
       }
     });
     socket.on('error', () => undefined);
     socket.on('close', () => this.inbound.delete(socket));
+  }
+
+  /** Checks a dialer's hello and answers with our own proof; the peer's id, or null (socket closed). */
+  private admit(socket: Socket, nonce: string, hello: Partial<HelloFrame>): string | null {
+    const self = this.opts.self;
+    const refuse = (reason: string): null => {
+      this.opts.logger.warn('peer failed authentication; connection refused', {
+        reason,
+        claimedNodeId: hello.nodeId,
+        remote: socket.remoteAddress,
+      });
+      socket.destroy();
+      return null;
+    };
+    const { nodeId, raftAddr, httpUrl, timestamp } = hello;
+    if (hello.kind !== 'hello' || typeof nodeId !== 'string' || typeof raftAddr !== 'string')
+      return refuse('bad hello');
+    if (typeof httpUrl !== 'string' || typeof hello.nonce !== 'string' || typeof timestamp !== 'number') {
+      return refuse('bad hello');
+    }
+    if (nodeId === self.nodeId) return refuse('claims to be this node');
+    const binding: DialBinding = {
+      clusterId: this.opts.clusterId(),
+      dialerId: nodeId,
+      listenerId: self.nodeId,
+      raftAddr,
+      httpUrl,
+      listenerNonce: nonce,
+      dialerNonce: hello.nonce,
+      timestamp,
+    };
+    let proof: string | null = null;
+    if (this.opts.keys) {
+      const verdict = verifyDial(this.opts.keys, binding, hello.proof);
+      if (!verdict.ok) return refuse(verdict.reason);
+      proof = acceptProof(verdict.key, binding);
+    }
+    socket.write(encodeFrame({ kind: 'welcome', proof } satisfies WelcomeFrame));
+    this.opts.onPeerHello({ nodeId, raftAddr, httpUrl });
+    return nodeId;
+  }
+
+  /** A peer may speak only for itself, only to us, and only in well-formed messages. */
+  private receive(peerId: string, frame: unknown[]): void {
+    const messages: M[] = [];
+    for (const raw of frame) {
+      const m = this.opts.parseMessage(raw);
+      if (typeof m === 'string' || m.from !== peerId || m.to !== this.opts.self.nodeId) {
+        this.dropped++;
+        if (this.dropped % 1_000 === 1) {
+          const reason = typeof m === 'string' ? m : `from ${m.from} to ${m.to}`;
+          this.opts.logger.warn('dropped a message from a peer', { peerId, reason, droppedSoFar: this.dropped });
+        }
+        continue;
+      }
+      messages.push(m);
+    }
+    if (messages.length > 0) this.opts.onMessages(messages);
   }
 }

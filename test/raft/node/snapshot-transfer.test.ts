@@ -69,6 +69,7 @@ describe('chunked snapshot transfer', () => {
       new SnapshotReceiver({
         self: 'n2',
         receivePath: path.join(root, 'follower', 'snapshot.recv.tmp'),
+        clusterId: () => null,
         send: (ack) => queue.push(() => (acks.push(ack), sender.onAck(ack))),
         deliver: (m) => delivered.push(m),
         logger,
@@ -77,6 +78,7 @@ describe('chunked snapshot transfer', () => {
     const sender: SnapshotSender = new SnapshotSender({
       chunkBytes: CHUNK,
       snapshotPath,
+      clusterId: () => '',
       send: (c) =>
         queue.push(() => {
           chunks.push(c);
@@ -124,6 +126,12 @@ describe('chunked snapshot transfer', () => {
     expect(acks.at(-1)?.error).toMatch(/checksum mismatch/);
     expect(delivered).toEqual([]);
     expect(fs.readdirSync(path.join(root, 'follower')).filter((f) => f.startsWith('snapshot.recv'))).toEqual([]);
+  });
+
+  it("refuses a snapshot of another cluster: the chunks' cluster must be the file's and the follower's", () => {
+    const { acks, delivered } = transfer({ tamper: (c) => (c.clusterId = 'another-cluster') });
+    expect(acks.at(-1)?.error).toBe('the file is of cluster null, the chunks said another-cluster');
+    expect(delivered).toEqual([]);
   });
 
   it('starts over from offset 0 when the follower restarted mid-transfer', () => {

@@ -3,6 +3,7 @@ import { Chaos } from '../../../raft-node/src/chaos';
 import { parseConfig, type ChaosSettings } from '../../../raft-node/src/config';
 import { createLogger } from '../../../raft-node/src/logger';
 import { encodeFrame, FrameDecoder } from '../../../raft-node/src/server/framing';
+import { peerKeys } from '../../../raft-node/src/server/peer-auth';
 import { Transport, type WireMessage } from '../../../raft-node/src/server/transport';
 import { freePort } from '../../../local-cloud/emulators/child-service';
 import { sleep } from '../../../shared/util/wait';
@@ -47,8 +48,12 @@ async function pairOnFreePorts(secrets: [string | undefined, string | undefined]
         self: { nodeId: id, raftAddr: `127.0.0.1:${ports[i]}`, httpUrl: 'http://127.0.0.1:1' },
         bindHost: '127.0.0.1',
         bindPort: ports[i]!,
-        secret: secrets[i],
         limits: parseConfig({ RAFT_NODE_ID: id, RAFT_PEERS: 'http://127.0.0.1:1' }).peerLimits,
+        keys: peerKeys(secrets[i] ? [secrets[i]] : []),
+        clusterId: () => 'test-cluster',
+        // These tests carry their own message shape; the real check (wire-check.ts) has its own tests.
+        parseMessage: (raw) =>
+          typeof raw === 'object' && raw !== null && 'from' in raw ? (raw as TestMessage) : 'not a test message',
         chaos: new Chaos(chaos, id),
         logger,
         resolve: (peer) => `127.0.0.1:${ports[ids.indexOf(peer)]}`,

@@ -1,4 +1,5 @@
-import { deriveApiToken } from '../../../shared/ledger-contract/auth';
+import { createHmac } from 'node:crypto';
+import { bearerFor } from '../../../shared/ledger-contract/auth';
 import { startRaftCluster, type RaftCluster } from '../../../local-cloud/raft-cluster';
 import { sleep } from '../../../shared/util/wait';
 
@@ -30,7 +31,10 @@ const endpoints: [string, string, unknown?][] = [
 describe('authenticated Raft API', () => {
   let cluster: RaftCluster;
   let leader: string;
-  const good = `Bearer ${deriveApiToken(SECRET)}`;
+  const good = bearerFor(SECRET, 'admin', 3_600);
+  const writer = bearerFor(SECRET, 'orders:write', 3_600);
+  // The unscoped, never-expiring token of the previous scheme must not work any more.
+  const legacy = `Bearer ${createHmac('sha256', SECRET).update('raft-ledger/api/v1').digest('base64url')}`;
 
   const call = async (url: string, method: string, path: string, body: unknown, authorization?: string) => {
     const res = await fetch(`${url}${path}`, {
@@ -56,7 +60,7 @@ describe('authenticated Raft API', () => {
   test('unauthenticated and wrongly signed calls to every endpoint get 401 and change nothing', async () => {
     const before = await cluster.status((await cluster.leaderId()).toString());
     const follower = cluster.nodes.find((n) => n.httpUrl !== leader)!.httpUrl;
-    const attempts = [undefined, `Bearer ${deriveApiToken(WRONG)}`, `Bearer ${SECRET}`, 'Basic Zm9vOmJhcg=='];
+    const attempts = [undefined, bearerFor(WRONG, 'admin'), `Bearer ${SECRET}`, legacy, 'Basic Zm9vOmJhcg=='];
     for (const url of [leader, follower]) {
       for (const [method, path, body] of endpoints) {
         for (const authorization of attempts) {
@@ -87,7 +91,7 @@ describe('authenticated Raft API', () => {
       expect((await call(n.httpUrl, 'GET', '/healthz', undefined)).status).toBe(200);
       expect((await call(n.httpUrl, 'GET', '/readyz', undefined)).status).toBe(200);
     }
-    const placed = await call(leader, 'POST', '/v1/orders', order, good);
+    const placed = await call(leader, 'POST', '/v1/orders', order, writer);
     expect(placed.status).toBe(200);
     expect(JSON.parse(placed.body)).toMatchObject({ status: 'ACCEPTED', seq: 1, duplicate: false });
     const status = JSON.parse((await call(leader, 'GET', '/v1/status', undefined, good)).body);
@@ -113,7 +117,7 @@ describe('authenticated Raft API', () => {
     st = await cluster.status((await cluster.leaderId()).toString());
     expect(st.members.find((m) => m.id === intruder.id)).toMatchObject({ voter: false });
     const own = JSON.parse(
-      (await call(intruder.httpUrl, 'GET', '/v1/status', undefined, `Bearer ${deriveApiToken(WRONG)}`)).body,
+      (await call(intruder.httpUrl, 'GET', '/v1/status', undefined, bearerFor(WRONG, 'read'))).body,
     );
     expect(own.leaderId).toBeNull();
     expect(own.commitIndex).toBe(0);
