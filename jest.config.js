@@ -1,18 +1,34 @@
 /**
- * TypeScript is transformed by SWC (type checking is `npm run typecheck`'s job).
- * middy is ESM-only, so it is transformed to CommonJS along with our sources.
+ * Two projects, chosen by folder:
+ * - unit (test/unit/): pure functions, the Raft core, the simulation's first seeds, light CDK checks. No emulators,
+ *   no child processes, no sockets, no fsync loops: `npm run test:unit` is the quick loop.
+ * - integration (test/integration/): real emulators (started once by its globalSetup), real processes over real
+ *   sockets, RaftStorage on disk, esbuild-bundling CDK synths, the rest of the simulation seeds.
+ * Helpers shared by both live in test/support/. TypeScript is transformed by SWC (type checking is
+ * `npm run typecheck`'s job); middy is ESM-only, so it is transformed to CommonJS along with our sources.
  * @type {import('jest').Config}
  */
-module.exports = {
+const shared = {
   testEnvironment: 'node',
-  roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: {
     '^.+\\.(t|j|mj)s$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }],
   },
   transformIgnorePatterns: ['/node_modules/(?!(@middy)/)'],
-  globalSetup: '<rootDir>/test/support/global-setup.ts',
-  globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+};
+
+module.exports = {
+  projects: [
+    { ...shared, displayName: 'unit', roots: ['<rootDir>/test/unit'] },
+    {
+      ...shared,
+      displayName: 'integration',
+      roots: ['<rootDir>/test/integration'],
+      // A project's globalSetup runs only when that project has tests in the run, so unit runs start no emulators.
+      globalSetup: '<rootDir>/test/integration/global-setup.ts',
+      globalTeardown: '<rootDir>/test/integration/global-teardown.ts',
+    },
+  ],
   maxWorkers: 2,
   testTimeout: 30000,
 };

@@ -6,6 +6,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   writeFileSync,
@@ -100,13 +101,33 @@ export interface RaftClusterOptions {
 }
 
 let bundlePath: string | undefined;
+const BUNDLE_PREFIX = 'raft-node-bundle-';
+
+/** A process killed outright (SIGKILL) never runs its exit hook: its bundle is removed by the next launcher. */
+function removeOrphanedBundles(): void {
+  for (const name of readdirSync(tmpdir())) {
+    const pid = Number(/^raft-node-bundle-(\d+)-/.exec(name)?.[1]);
+    if (!pid || pid === process.pid || isAlive(pid)) continue;
+    rmSync(join(tmpdir(), name), { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 /**
  * Bundles raft-node once per process with esbuild (as the Dockerfile does): a node then starts in a
  * fraction of the time a TypeScript loader needs to transpile it module by module.
  */
 function raftNodeBundle(): string {
   if (bundlePath) return bundlePath;
-  const dir = mkdtempSync(join(tmpdir(), 'raft-node-bundle-'));
+  removeOrphanedBundles();
+  const dir = mkdtempSync(join(tmpdir(), `${BUNDLE_PREFIX}${process.pid}-`));
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   const outfile = join(dir, 'raft-node.js');
   buildSync({

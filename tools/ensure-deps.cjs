@@ -12,12 +12,12 @@ const installed = join(root, 'node_modules', '.package-lock.json');
 
 const upToDate = existsSync(installed) && statSync(installed).mtimeMs >= statSync(lock).mtimeMs;
 if (!upToDate) {
-  // `npm install` rather than `npm ci`: npm 11 refuses its own lockfile in `npm ci` (it omits other platforms'
-  // optional binaries); with the lockfile present, `npm install` installs exactly the locked versions.
-  console.error('[setup] installing the locked dependencies (npm install)…');
-  const result = spawnSync('npm', ['install', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+  // `npm ci`: exactly the locked versions, never a rewrite of package-lock.json. It empties node_modules
+  // first (including node_modules/.cache, so DynamoDB Local is fetched again on the next emulator start).
+  console.error('[setup] installing the locked dependencies (npm ci)…');
+  const result = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
   if (result.status !== 0) {
-    console.error('[setup] npm install failed; see the output above');
+    console.error('[setup] npm ci failed; see the output above');
     process.exit(result.status ?? 1);
   }
 }

@@ -1,0 +1,79 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { App, type Stack } from 'aws-cdk-lib';
+import { createTradingStacks, FEATURE_FLAGS, type TradingStacks } from '../../../infra/stacks';
+
+/** A temporary cloud assembly directory (remove it in afterAll). */
+export function assemblyDir(): string {
+  return mkdtempSync(path.join(tmpdir(), 'infra-test-'));
+}
+
+/**
+ * The app exactly as infra/app.ts builds it (same stacks, feature flags and cdk-nag aspect), with the given
+ * context instead of the CLI's. Constructing it bundles the four functions with esbuild; CDK reuses a bundle
+ * within the process for the same output directory, so apps of one test file share one `outdir` (each app's
+ * templates are read right after its own synth) and the functions are bundled once per file.
+ */
+export function buildTradingApp(
+  context: Record<string, unknown>,
+  outdir: string = assemblyDir(),
+): TradingStacks & { app: App; outdir: string } {
+  const app = new App({
+    outdir,
+    context: { ...FEATURE_FLAGS, 'aws:cdk:enable-asset-metadata': true, ...context },
+  });
+  return { app, outdir, ...createTradingStacks(app) };
+}
+
+/** cdk-nag findings (errors and warnings) left unsuppressed on a stack, as readable lines. */
+export function unresolvedNagFindings(stack: Stack): string[] {
+  const annotations = Annotations.fromStack(stack);
+  const nag = Match.stringLikeRegexp('(AwsSolutions|CdkNagValidationFailure)');
+  return [...annotations.findError('*', nag), ...annotations.findWarning('*', nag)].map(
+    (finding) => `${finding.id}: ${String(finding.entry.data).split(':')[0]}`,
+  );
+}
+
+/** Every cdk-nag suppression in a template, with the resource it is on. */
+export function nagSuppressions(template: Template): { resource: string; id: string; reason: string }[] {
+  const found: { resource: string; id: string; reason: string }[] = [];
+  for (const [logicalId, resource] of Object.entries(template.toJSON().Resources as Record<string, NagMetadata>)) {
+    for (const rule of resource.Metadata?.cdk_nag?.rules_to_suppress ?? []) {
+      found.push({ resource: logicalId, id: rule.id, reason: rule.reason });
+    }
+  }
+  return found;
+}
+
+interface NagMetadata {
+  Metadata?: { cdk_nag?: { rules_to_suppress?: { id: string; reason: string }[] } };
+}
+
+/** The statements of every IAM policy attached to a role, by role logical id. */
+export function policyStatementsByRole(template: Template): Map<string, PolicyStatementJson[]> {
+  const byRole = new Map<string, PolicyStatementJson[]>();
+  const policies = template.findResources('AWS::IAM::Policy') as Record<string, PolicyResource>;
+  for (const policy of Object.values(policies)) {
+    for (const role of policy.Properties.Roles) {
+      const roleId = role.Ref ?? JSON.stringify(role);
+      byRole.set(roleId, [...(byRole.get(roleId) ?? []), ...policy.Properties.PolicyDocument.Statement]);
+    }
+  }
+  return byRole;
+}
+
+export interface PolicyStatementJson {
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: unknown;
+}
+
+interface PolicyResource {
+  Properties: { Roles: { Ref?: string }[]; PolicyDocument: { Statement: PolicyStatementJson[] } };
+}
+
+export const actionsOf = (statement: PolicyStatementJson): string[] =>
+  Array.isArray(statement.Action) ? statement.Action : [statement.Action];

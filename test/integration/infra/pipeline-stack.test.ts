@@ -1,0 +1,543 @@
+import { rmSync } from 'node:fs';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { loadApiConfig } from '../../../functions/api/config';
+import { loadExecuteConfig } from '../../../functions/execute/config';
+import { loadIngestConfig } from '../../../functions/ingest/config';
+import { loadProcessConfig } from '../../../functions/process/config';
+import { composeRaftMembers } from '../../../infra/config';
+import { FUNCTION_NAMES } from '../../../infra/constructs/pipeline-function';
+import {
+  actionsOf,
+  assemblyDir,
+  buildTradingApp,
+  nagSuppressions,
+  policyStatementsByRole,
+  unresolvedNagFindings,
+  type PolicyStatementJson,
+} from './app-harness';
+
+type Resources = Record<string, { Type: string; Properties: Record<string, unknown>; DeletionPolicy?: string }>;
+
+// One app per target, built once (constructing it bundles the functions).
+const outdir = assemblyDir();
+const aws = buildTradingApp({ target: 'aws' }, outdir);
+const awsTemplate = Template.fromStack(aws.pipeline);
+const LOCAL_SECRET = 'local-compose-secret-0123456789';
+const local = buildTradingApp(
+  {
+    target: 'localstack',
+    raftAuthSecret: LOCAL_SECRET,
+    // CLI-style string values: every tunable comes from context.
+    shardCount: '2',
+    kinesisBatchSize: '50',
+    kinesisBatchingWindowSeconds: '0',
+    kinesisRetryAttempts: '3',
+    kinesisMaxRecordAgeSeconds: '600',
+    kinesisParallelizationFactor: '2',
+    maxReceiveCount: '3',
+    logRetentionDays: '7',
+    feedEnabled: 'false',
+    feedSymbols: 'AAPL, TSLA',
+    executeTimeoutSeconds: '20',
+  },
+  outdir,
+);
+const localTemplate = Template.fromStack(local.pipeline);
+// The throughput knobs that are off by default: enhanced fan-out on, high-throughput FIFO off.
+const tuned = buildTradingApp({ target: 'aws', kinesisEnhancedFanOut: 'true', fifoHighThroughput: 'false' }, outdir);
+const tunedTemplate = Template.fromStack(tuned.pipeline);
+afterAll(() => rmSync(outdir, { recursive: true, force: true }));
+
+const FUNCTION_IDS = FUNCTION_NAMES.map((name) => `${name.charAt(0).toUpperCase()}${name.slice(1)}Function`);
+
+function functionProps(template: Template, logicalId: string): Record<string, unknown> {
+  const resource = (template.toJSON().Resources as Resources)[logicalId];
+  if (!resource) throw new Error(`no ${logicalId} in the template`);
+  return resource.Properties;
+}
+function environmentOf(template: Template, logicalId: string): Record<string, unknown> {
+  return (functionProps(template, logicalId).Environment as { Variables: Record<string, unknown> }).Variables;
+}
+function statementsOf(template: Template, functionLogicalId: string): PolicyStatementJson[] {
+  const role = functionProps(template, functionLogicalId).Role as { 'Fn::GetAtt': [string, string] };
+  return policyStatementsByRole(template).get(role['Fn::GetAtt'][0]) ?? [];
+}
+const actionsIn = (statements: PolicyStatementJson[]) => statements.flatMap(actionsOf).sort();
+const grantsOn = (statements: PolicyStatementJson[], resourceLogicalId: string) =>
+  statements.filter((statement) => JSON.stringify(statement.Resource).includes(`"${resourceLogicalId}"`));
+
+describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
+  it('has the encrypted Kinesis stream with the configured shard count', () => {
+    awsTemplate.resourceCountIs('AWS::Kinesis::Stream', 1);
+    awsTemplate.hasResourceProperties('AWS::Kinesis::Stream', {
+      ShardCount: 1,
+      RetentionPeriodHours: 24,
+      StreamModeDetails: { StreamMode: 'PROVISIONED' },
+      StreamEncryption: { EncryptionType: 'KMS', KeyId: 'alias/aws/kinesis' },
+    });
+    expect(awsTemplate.toJSON().Resources).toHaveProperty('TicksStream');
+  });
+
+  it.each([
+    ['CommandsQueue', 'CommandsDlq', 180],
+    ['EventsQueue', 'EventsDlq', 30],
+  ])('%s is an encrypted high-throughput FIFO queue redriving to the FIFO %s', (queue, dlq, visibility) => {
+    const resources = awsTemplate.toJSON().Resources as Resources;
+    const highThroughputFifo = {
+      FifoQueue: true,
+      ContentBasedDeduplication: false,
+      DeduplicationScope: 'messageGroup',
+      FifoThroughputLimit: 'perMessageGroupId',
+      SqsManagedSseEnabled: true,
+    };
+    expect(resources[queue]?.Properties).toMatchObject({
+      ...highThroughputFifo,
+      VisibilityTimeout: visibility,
+      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [dlq, 'Arn'] }, maxReceiveCount: 5 },
+    });
+    expect(resources[dlq]?.Properties).toMatchObject({ ...highThroughputFifo, MessageRetentionPeriod: 1_209_600 });
+    expect(resources[dlq]?.Properties).not.toHaveProperty('RedrivePolicy');
+  });
+
+  it('has the standard ProcessFailureQueue for the Kinesis mapping, and every queue refuses plain HTTP', () => {
+    const resources = awsTemplate.toJSON().Resources as Resources;
+    expect(resources.ProcessFailureQueue?.Properties).toMatchObject({ SqsManagedSseEnabled: true });
+    expect(resources.ProcessFailureQueue?.Properties).not.toHaveProperty('FifoQueue');
+    awsTemplate.resourceCountIs('AWS::SQS::Queue', 5);
+    const policies = awsTemplate.findResources('AWS::SQS::QueuePolicy');
+    expect(Object.keys(policies)).toHaveLength(5);
+    for (const policy of Object.values(policies)) {
+      expect(policy.Properties.PolicyDocument.Statement).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({
+            Effect: 'Deny',
+            Action: 'sqs:*',
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
+        ]),
+      );
+    }
+  });
+
+  it.each([
+    ['OrdersTable', 'id', 'expiration'],
+    ['StrategyStateTable', 'symbol', undefined],
+  ])('%s: on-demand, PITR, encrypted, pk %s, TTL %s, retained on aws', (table, key, ttl) => {
+    const resource = (awsTemplate.toJSON().Resources as Resources)[table];
+    expect(resource?.DeletionPolicy).toBe('Retain');
+    expect(resource?.Properties).toMatchObject({
+      KeySchema: [{ AttributeName: key, KeyType: 'HASH' }],
+      AttributeDefinitions: [{ AttributeName: key, AttributeType: 'S' }],
+      BillingMode: 'PAY_PER_REQUEST',
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      SSESpecification: { SSEEnabled: true },
+    });
+    if (ttl) {
+      expect(resource?.Properties.TimeToLiveSpecification).toEqual({ AttributeName: ttl, Enabled: true });
+    } else {
+      expect(resource?.Properties).not.toHaveProperty('TimeToLiveSpecification');
+    }
+  });
+
+  it('defines the four functions: nodejs22.x on arm64, bundled, with their own log group and retention', () => {
+    awsTemplate.resourceCountIs('AWS::Lambda::Function', 4);
+    const resources = awsTemplate.toJSON().Resources as Resources;
+    for (const [index, logicalId] of FUNCTION_IDS.entries()) {
+      const props = functionProps(awsTemplate, logicalId);
+      expect(props).toMatchObject({
+        Runtime: 'nodejs22.x',
+        Architectures: ['arm64'],
+        Handler: 'index.handler',
+        MemorySize: 256,
+      });
+      const logGroupId = (props.LoggingConfig as { LogGroup: { Ref: string } }).LogGroup.Ref;
+      expect(resources[logGroupId]?.Type).toBe('AWS::Logs::LogGroup');
+      expect(resources[logGroupId]?.Properties.RetentionInDays).toBe(14);
+      expect(environmentOf(awsTemplate, logicalId)).toMatchObject({
+        POWERTOOLS_SERVICE_NAME: FUNCTION_NAMES[index],
+        POWERTOOLS_METRICS_NAMESPACE: 'TradingPipeline',
+        LOG_LEVEL: 'INFO',
+        NODE_OPTIONS: '--enable-source-maps',
+      });
+    }
+    expect(functionProps(awsTemplate, 'IngestFunction').Timeout).toBe(60);
+    expect(functionProps(awsTemplate, 'ExecuteFunction').Timeout).toBe(30);
+  });
+
+  it('gives each function the environment of its contract', () => {
+    expect(environmentOf(awsTemplate, 'IngestFunction')).toMatchObject({
+      TICKS_STREAM_NAME: { Ref: 'TicksStream' },
+      FEED_SYMBOLS: 'AAPL,MSFT,AMZN',
+      FEED_TICKS_PER_SECOND: '5',
+      FEED_SEED: '42',
+    });
+    expect(environmentOf(awsTemplate, 'ProcessFunction')).toMatchObject({
+      STRATEGY_TABLE_NAME: { Ref: 'StrategyStateTable' },
+      COMMANDS_QUEUE_URL: { Ref: 'CommandsQueue' },
+      STRATEGY_FAST_WINDOW: '5',
+      STRATEGY_SLOW_WINDOW: '20',
+      STRATEGY_ORDER_QUANTITY: '10',
+      TRADING_ACCOUNT: 'strategy-1',
+    });
+    const members = 'http://n1.raft.internal:8080,http://n2.raft.internal:8080,http://n3.raft.internal:8080';
+    const secretArn = { 'Fn::ImportValue': Match.stringLikeRegexp('^RaftClusterStack:.*RaftAuthSecret') };
+    const execute = environmentOf(awsTemplate, 'ExecuteFunction');
+    expect(execute).toMatchObject({
+      ORDERS_TABLE_NAME: { Ref: 'OrdersTable' },
+      EVENTS_QUEUE_URL: { Ref: 'EventsQueue' },
+      RAFT_MEMBERS: members,
+      RAFT_REQUEST_TIMEOUT_MS: '3000',
+    });
+    expect(execute).not.toHaveProperty('RAFT_AUTH_SECRET');
+    awsTemplate.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({ EVENTS_QUEUE_URL: Match.anyValue(), RAFT_AUTH_SECRET_ARN: secretArn }),
+      },
+    });
+    const api = environmentOf(awsTemplate, 'ApiFunction');
+    expect(api).toMatchObject({ ORDERS_TABLE_NAME: { Ref: 'OrdersTable' }, RAFT_MEMBERS: members });
+    expect(api).toHaveProperty('RAFT_AUTH_SECRET_ARN');
+  });
+
+  it('places execute and api in the Raft VPC with the client security group; ingest and process stay out', () => {
+    for (const logicalId of ['ExecuteFunction', 'ApiFunction']) {
+      const vpcConfig = functionProps(awsTemplate, logicalId).VpcConfig as Record<string, unknown[]>;
+      expect(JSON.stringify(vpcConfig.SecurityGroupIds)).toMatch(/RaftClientSecurityGroup/);
+      expect(vpcConfig.SubnetIds).toHaveLength(2);
+      expect(JSON.stringify(vpcConfig.SubnetIds)).toMatch(/Vpcprivate/);
+    }
+    for (const logicalId of ['IngestFunction', 'ProcessFunction']) {
+      expect(functionProps(awsTemplate, logicalId)).not.toHaveProperty('VpcConfig');
+    }
+  });
+
+  it('maps the stream to process with bisect, retries, record age, on-failure queue and partial failures', () => {
+    awsTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', 2);
+    awsTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: 'ProcessFunction' },
+      EventSourceArn: { 'Fn::GetAtt': ['TicksStream', 'Arn'] },
+      StartingPosition: 'TRIM_HORIZON',
+      BatchSize: 100,
+      // No batching window: AWS counts it in whole seconds, and one second is four times the p99 latency target.
+      MaximumBatchingWindowInSeconds: 0,
+      BisectBatchOnFunctionError: true,
+      MaximumRetryAttempts: 5,
+      MaximumRecordAgeInSeconds: 3600,
+      ParallelizationFactor: 1,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': ['ProcessFailureQueue', 'Arn'] } } },
+    });
+  });
+
+  it('names the main resources after the architecture', () => {
+    const resources = awsTemplate.toJSON().Resources as Resources;
+    for (const logicalId of [
+      'TicksStream',
+      'CommandsQueue',
+      'CommandsDlq',
+      'EventsQueue',
+      'EventsDlq',
+      'ProcessFailureQueue',
+      'OrdersTable',
+      'StrategyStateTable',
+      ...FUNCTION_IDS,
+      'IngestLogGroup',
+      'ProcessTicksMapping',
+      'ExecuteCommandsMapping',
+      'HttpApi',
+      'HttpApiStage',
+      'FeedSchedule',
+    ]) {
+      expect(resources).toHaveProperty(logicalId);
+    }
+  });
+
+  it('maps the commands queue to execute in batches of 10 with partial batch failures', () => {
+    awsTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: 'ExecuteFunction' },
+      EventSourceArn: { 'Fn::GetAtt': ['CommandsQueue', 'Arn'] },
+      BatchSize: 10,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+  });
+
+  it('serves the HTTP API with IAM authorization on every route (POST /ticks never open)', () => {
+    awsTemplate.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
+    awsTemplate.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
+    const routes = Object.values(awsTemplate.findResources('AWS::ApiGatewayV2::Route'));
+    expect(routes.map((route) => route.Properties.RouteKey).sort()).toEqual([
+      'GET /health',
+      'GET /orders/{orderId}',
+      'GET /positions',
+      'POST /ticks',
+    ]);
+    for (const route of routes) expect(route.Properties.AuthorizationType).toBe('AWS_IAM');
+    awsTemplate.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
+      IntegrationType: 'AWS_PROXY',
+      IntegrationUri: { 'Fn::GetAtt': ['IngestFunction', 'Arn'] },
+      PayloadFormatVersion: '2.0',
+    });
+  });
+
+  it('logs and throttles the API stage', () => {
+    awsTemplate.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingRateLimit: 200, ThrottlingBurstLimit: 400 },
+      AccessLogSettings: {
+        DestinationArn: Match.anyValue(),
+        Format: Match.stringLikeRegexp('\\$context.requestId'),
+      },
+    });
+  });
+
+  it('runs the market feed from an EventBridge Scheduler schedule invoking ingest', () => {
+    awsTemplate.resourceCountIs('AWS::Scheduler::Schedule', 1);
+    const schedule = Object.values(awsTemplate.findResources('AWS::Scheduler::Schedule'))[0]?.Properties;
+    expect(schedule).toMatchObject({
+      ScheduleExpression: 'rate(1 minute)',
+      State: 'ENABLED',
+      FlexibleTimeWindow: { Mode: 'OFF' },
+      Target: {
+        Arn: { 'Fn::GetAtt': ['IngestFunction', 'Arn'] },
+        RetryPolicy: { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60 },
+      },
+    });
+    expect(JSON.parse(schedule.Target.Input)).toEqual({
+      kind: 'market-feed',
+      scheduledTime: '<aws.scheduler.scheduled-time>',
+    });
+    awsTemplate.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: 'IngestFunction' },
+      MaximumRetryAttempts: 0,
+    });
+  });
+
+  it('alarms on iterator age, DLQ depths, and every function’s errors and throttles', () => {
+    awsTemplate.resourceCountIs('AWS::CloudWatch::Alarm', 1 + 3 + 2 * 4);
+    awsTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'IteratorAge',
+      Statistic: 'Maximum',
+      Threshold: 60_000,
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: 'ProcessFunction' } }],
+    });
+    for (const queue of ['CommandsDlq', 'EventsDlq', 'ProcessFailureQueue']) {
+      awsTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Threshold: 1,
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queue, 'QueueName'] } }],
+      });
+    }
+    for (const logicalId of FUNCTION_IDS) {
+      for (const metric of ['Errors', 'Throttles']) {
+        awsTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
+          MetricName: metric,
+          Statistic: 'Sum',
+          Dimensions: [{ Name: 'FunctionName', Value: { Ref: logicalId } }],
+        });
+      }
+    }
+    for (const alarm of Object.values(awsTemplate.findResources('AWS::CloudWatch::Alarm'))) {
+      expect(alarm.Properties.AlarmActions).toHaveLength(1);
+    }
+    awsTemplate.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    awsTemplate.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+  });
+
+  it('grants each function only what it uses', () => {
+    const ingest = statementsOf(awsTemplate, 'IngestFunction');
+    expect(actionsIn(grantsOn(ingest, 'TicksStream'))).toEqual(
+      expect.arrayContaining(['kinesis:PutRecord', 'kinesis:PutRecords']),
+    );
+    expect(actionsIn(ingest).filter((action) => /^(dynamodb|sqs|secretsmanager):/.test(action))).toEqual([]);
+
+    const process = statementsOf(awsTemplate, 'ProcessFunction');
+    expect(actionsIn(grantsOn(process, 'StrategyStateTable'))).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem']);
+    expect(actionsIn(grantsOn(process, 'CommandsQueue'))).toEqual(expect.arrayContaining(['sqs:SendMessage']));
+    expect(actionsIn(grantsOn(process, 'ProcessFailureQueue'))).toEqual(expect.arrayContaining(['sqs:SendMessage']));
+    expect(grantsOn(process, 'OrdersTable')).toEqual([]);
+
+    const execute = statementsOf(awsTemplate, 'ExecuteFunction');
+    expect(actionsIn(grantsOn(execute, 'OrdersTable'))).toEqual(['dynamodb:BatchGetItem', 'dynamodb:PutItem']);
+    expect(actionsIn(grantsOn(execute, 'CommandsDlq'))).toEqual(expect.arrayContaining(['sqs:SendMessage']));
+    expect(actionsIn(grantsOn(execute, 'EventsQueue'))).toEqual(expect.arrayContaining(['sqs:SendMessage']));
+    expect(actionsIn(execute)).toEqual(expect.arrayContaining(['secretsmanager:GetSecretValue']));
+    expect(grantsOn(execute, 'StrategyStateTable')).toEqual([]);
+    expect(grantsOn(execute, 'TicksStream')).toEqual([]);
+
+    const api = statementsOf(awsTemplate, 'ApiFunction');
+    expect(actionsIn(grantsOn(api, 'OrdersTable'))).toEqual(['dynamodb:GetItem']);
+    expect(actionsIn(api).filter((action) => /^(sqs|kinesis):/.test(action))).toEqual([]);
+
+    // Logs: each function writes to its own log group only; no AWS-managed basic execution policy.
+    for (const logicalId of FUNCTION_IDS) {
+      const logs = statementsOf(awsTemplate, logicalId).filter((statement) =>
+        actionsOf(statement).some((action) => action.startsWith('logs:')),
+      );
+      expect(actionsIn(logs)).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
+    }
+    for (const role of Object.values(awsTemplate.findResources('AWS::IAM::Role'))) {
+      expect(JSON.stringify(role.Properties.ManagedPolicyArns ?? [])).not.toContain('AWSLambdaBasicExecutionRole');
+    }
+  });
+
+  it('never grants a wildcard action', () => {
+    for (const statements of policyStatementsByRole(awsTemplate).values()) {
+      for (const action of statements.flatMap(actionsOf)) expect(action).not.toMatch(/(^\*$|:\*$)/);
+    }
+  });
+
+  it('outputs the names the tools use', () => {
+    const outputs = Object.keys(awsTemplate.toJSON().Outputs as Record<string, unknown>);
+    expect(outputs).toEqual(
+      expect.arrayContaining([
+        'TicksStreamName',
+        'CommandsQueueUrl',
+        'EventsQueueUrl',
+        'OrdersTableName',
+        'StrategyStateTableName',
+        'HttpApiUrl',
+        'HttpApiExecuteArn',
+        'IngestFunctionName',
+        'ExecuteFunctionName',
+      ]),
+    );
+  });
+
+  it('has no unresolved cdk-nag AwsSolutions finding, and every suppression gives its reason', () => {
+    expect(unresolvedNagFindings(aws.pipeline)).toEqual([]);
+    const suppressions = nagSuppressions(awsTemplate);
+    expect(suppressions.length).toBeGreaterThan(0);
+    for (const suppression of suppressions) expect(suppression.reason.length).toBeGreaterThan(30);
+  });
+});
+
+/**
+ * The template's environment as the function would see it once deployed: each Ref/import replaced by a value of
+ * the shape AWS gives (queue URL, table name, secret ARN).
+ */
+function deployedEnvironment(template: Template, logicalId: string): NodeJS.ProcessEnv {
+  const resources = template.toJSON().Resources as Resources;
+  const resolve = (value: unknown): string => {
+    if (typeof value === 'string') return value;
+    const ref = (value as { Ref?: string }).Ref;
+    if (ref !== undefined) {
+      const type = resources[ref]?.Type;
+      if (type === 'AWS::SQS::Queue') return `https://sqs.us-east-1.amazonaws.com/123456789012/${ref}.fifo`;
+      if (type === 'AWS::DynamoDB::Table' || type === 'AWS::Kinesis::Stream') return `PipelineStack-${ref}-ABC123`;
+    }
+    if (JSON.stringify(value).includes('RaftAuthSecret')) {
+      return 'arn:aws:secretsmanager:us-east-1:123456789012:secret:RaftAuthSecret-AbCdEf';
+    }
+    throw new Error(`${logicalId}: cannot resolve ${JSON.stringify(value)}`);
+  };
+  return Object.fromEntries(
+    Object.entries(environmentOf(template, logicalId)).map(([name, value]) => [name, resolve(value)]),
+  );
+}
+
+describe('PipelineStack (target aws, enhanced fan-out on, high-throughput FIFO off)', () => {
+  it('reads the stream through a consumer of its own, with the same mapping settings', () => {
+    tunedTemplate.resourceCountIs('AWS::Kinesis::StreamConsumer', 1);
+    tunedTemplate.hasResourceProperties('AWS::Kinesis::StreamConsumer', {
+      StreamARN: { 'Fn::GetAtt': ['TicksStream', 'Arn'] },
+      ConsumerName: `${tuned.pipeline.stackName}-process`,
+    });
+    const [consumerId] = Object.keys(tunedTemplate.findResources('AWS::Kinesis::StreamConsumer'));
+    const mapping = (tunedTemplate.toJSON().Resources as Resources).ProcessTicksMapping;
+    expect(mapping?.Properties).toMatchObject({
+      FunctionName: { Ref: 'ProcessFunction' },
+      EventSourceArn: { 'Fn::GetAtt': [consumerId, 'ConsumerARN'] },
+      MaximumBatchingWindowInSeconds: 0,
+      BisectBatchOnFunctionError: true,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': ['ProcessFailureQueue', 'Arn'] } } },
+    });
+    // Lambda needs the consumer's own read actions (SubscribeToShard) on top of the stream's.
+    const process = statementsOf(tunedTemplate, 'ProcessFunction');
+    expect(actionsIn(grantsOn(process, consumerId ?? ''))).toEqual(
+      expect.arrayContaining(['kinesis:DescribeStreamConsumer', 'kinesis:SubscribeToShard']),
+    );
+  });
+
+  it('keeps a plain mapping on the stream and no consumer by default', () => {
+    awsTemplate.resourceCountIs('AWS::Kinesis::StreamConsumer', 0);
+  });
+
+  it.each(['CommandsQueue', 'CommandsDlq', 'EventsQueue', 'EventsDlq'])(
+    '%s stays FIFO with dedup and throughput per queue (SQS defaults)',
+    (queue) => {
+      const props = (tunedTemplate.toJSON().Resources as Resources)[queue]?.Properties;
+      expect(props).toMatchObject({ FifoQueue: true, ContentBasedDeduplication: false });
+      expect(props).not.toHaveProperty('DeduplicationScope');
+      expect(props).not.toHaveProperty('FifoThroughputLimit');
+    },
+  );
+
+  it('has no unresolved cdk-nag AwsSolutions finding', () => {
+    expect(unresolvedNagFindings(tuned.pipeline)).toEqual([]);
+  });
+});
+
+describe('the functions accept the environment the stack gives them (their own config loaders)', () => {
+  const loaders: [string, (env: NodeJS.ProcessEnv) => unknown][] = [
+    ['IngestFunction', loadIngestConfig],
+    ['ProcessFunction', loadProcessConfig],
+    ['ExecuteFunction', loadExecuteConfig],
+    ['ApiFunction', loadApiConfig],
+  ];
+  it.each(loaders)('%s on aws', (logicalId, load) => {
+    expect(() => load(deployedEnvironment(awsTemplate, logicalId))).not.toThrow();
+  });
+  it.each(loaders)('%s on localstack', (logicalId, load) => {
+    expect(() => load(deployedEnvironment(localTemplate, logicalId))).not.toThrow();
+  });
+});
+
+describe('PipelineStack (target localstack, nodes from compose, tunables from context)', () => {
+  it('deploys no Raft cluster and keeps every function out of any VPC', () => {
+    expect(local.raftCluster).toBeUndefined();
+    for (const logicalId of FUNCTION_IDS)
+      expect(functionProps(localTemplate, logicalId)).not.toHaveProperty('VpcConfig');
+  });
+
+  it('points execute and api at the compose nodes with the plain shared secret', () => {
+    for (const logicalId of ['ExecuteFunction', 'ApiFunction']) {
+      const environment = environmentOf(localTemplate, logicalId);
+      expect(environment.RAFT_MEMBERS).toBe(composeRaftMembers(8080).join(','));
+      expect(environment.RAFT_AUTH_SECRET).toBe(LOCAL_SECRET);
+      expect(environment).not.toHaveProperty('RAFT_AUTH_SECRET_ARN');
+    }
+  });
+
+  it('takes the tunables from context', () => {
+    localTemplate.hasResourceProperties('AWS::Kinesis::Stream', { ShardCount: 2 });
+    localTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: 'ProcessFunction' },
+      BatchSize: 50,
+      MaximumBatchingWindowInSeconds: 0,
+      MaximumRetryAttempts: 3,
+      MaximumRecordAgeInSeconds: 600,
+      ParallelizationFactor: 2,
+    });
+    localTemplate.hasResourceProperties('AWS::SQS::Queue', {
+      FifoQueue: true,
+      VisibilityTimeout: 120,
+      RedrivePolicy: Match.objectLike({ maxReceiveCount: 3 }),
+    });
+    localTemplate.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 7 });
+    localTemplate.hasResourceProperties('AWS::Scheduler::Schedule', { State: 'DISABLED' });
+    expect(environmentOf(localTemplate, 'IngestFunction').FEED_SYMBOLS).toBe('AAPL,TSLA');
+    expect(functionProps(localTemplate, 'ExecuteFunction').Timeout).toBe(20);
+  });
+
+  it('does not retain data on the local target', () => {
+    for (const table of ['OrdersTable', 'StrategyStateTable']) {
+      expect((localTemplate.toJSON().Resources as Resources)[table]?.DeletionPolicy).toBe('Delete');
+    }
+  });
+
+  it('has no unresolved cdk-nag AwsSolutions finding', () => {
+    expect(unresolvedNagFindings(local.pipeline)).toEqual([]);
+  });
+});

@@ -1,0 +1,123 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { RaftCluster } from '../../../local-cloud/raft-cluster';
+import { clusterReader } from '../../../tools/targets/remote-raft';
+import { readRecords, recordFiles } from '../../../local-cloud/records';
+import { stackInfoFile, type StackInfo } from '../../../local-cloud/stack';
+import { putTicks, TickSource } from '../../../tools/lib/tick-driver';
+import { verifyPipeline } from '../../../tools/lib/verify-pipeline';
+import { descendants, killAll, waitAllGone } from '../../support/processes';
+import { sleep, waitFor } from '../../../shared/util/wait';
+import { createKinesisClient, createSqsClient } from '../../../shared/aws/clients';
+
+const REPO = resolve(__dirname, '../../..');
+
+describe('embedded cloud end to end (npm start as a process)', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'e2e-stack-'));
+  let child: ChildProcess;
+  let output = '';
+
+  afterAll(async () => {
+    if (child && child.exitCode === null) {
+      const left = descendants(child.pid ?? 0);
+      child.kill('SIGKILL');
+      killAll(left);
+    }
+  });
+
+  it('runs ticks (with duplicates and malformed ones) through the pipeline exactly once, then stops cleanly on SIGTERM', async () => {
+    child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'tools/start.ts', '--data-dir', dataDir, '--port', '0', '--no-feed'],
+      {
+        cwd: REPO,
+        env: { ...process.env, AWS_ENDPOINT_URL_KINESIS: '', AWS_ENDPOINT_URL_SQS: '', AWS_ENDPOINT_URL_DYNAMODB: '' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
+    await waitFor(
+      'the stack to be running',
+      240_000,
+      () => (output.includes('running:') ? true : child.exitCode !== null ? fail(output) : undefined),
+      { onError: 'throw' },
+    );
+    expect(output).toMatch(/NOT emulated \(created nowhere locally\): .*AWS::ApiGatewayV2::Api/);
+
+    const info = JSON.parse(readFileSync(stackInfoFile(dataDir), 'utf8')) as StackInfo;
+    process.env.AWS_ENDPOINT_URL = info.endpoint;
+    for (const k of ['AWS_ENDPOINT_URL_KINESIS', 'AWS_ENDPOINT_URL_SQS', 'AWS_ENDPOINT_URL_DYNAMODB'])
+      delete process.env[k];
+    const kinesis = createKinesisClient();
+    const sqs = createSqsClient();
+    try {
+      const stream = info.outputs.TicksStreamName as string;
+      const source = new TickSource(['AAPL', 'MSFT'], 'e2e');
+      for (let round = 0; round < 6; round++) {
+        const ticks = source.next(50);
+        // Every tenth tick is written twice (a duplicate delivery); each round also carries malformed records.
+        const duplicates = ticks.filter((_, i) => i % 10 === 0);
+        await putTicks(
+          kinesis,
+          stream,
+          [...ticks, ...duplicates],
+          [Buffer.from('not json'), Buffer.from('{"tick":{"symbol":"AAPL"}}')],
+        );
+        await sleep(300);
+      }
+      // Wait for orders, then send one of them again as a new message (bypassing FIFO deduplication): execute must catch it.
+      const files = recordFiles(dataDir);
+      const firstCommand = await waitFor('a recorded command', 120_000, () => readRecords(files.commands)[0]);
+      await sqs.send(
+        new SendMessageCommand({
+          QueueUrl: info.outputs.CommandsQueueUrl,
+          MessageBody: firstCommand.body,
+          MessageGroupId: (JSON.parse(firstCommand.body) as { order: { symbol: string } }).order.symbol,
+          MessageDeduplicationId: `resend-${Date.now()}`,
+        }),
+      );
+
+      const raft = clusterReader(RaftCluster.open({ dir: join(dataDir, 'raft') }));
+      const report = await verifyPipeline(info, sqs, raft, { settleTimeoutMs: 90_000 });
+      expect(report.problems).toEqual([]);
+      expect(report.ok).toBe(true);
+      expect(report.counts.commands).toBeGreaterThan(0);
+      expect(report.counts.events).toBe(report.counts.commands);
+      // The resent command was received (two messages for one order) and answered with no second event.
+      const commandMessages = new Set(
+        readRecords(files.commands)
+          .filter((r) => r.body === firstCommand.body)
+          .map((r) => r.messageId),
+      );
+      expect(commandMessages.size).toBe(2);
+      expect(report.counts.ordersWithTwoEvents).toBe(0);
+      // The malformed records ended in the Kinesis mapping's on-failure destination, not in a stuck shard.
+      const failures = await sqs.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: info.outputs.ProcessFailureQueueUrl,
+          AttributeNames: ['ApproximateNumberOfMessages'],
+        }),
+      );
+      expect(Number(failures.Attributes?.ApproximateNumberOfMessages)).toBeGreaterThan(0);
+    } finally {
+      kinesis.destroy();
+      sqs.destroy();
+    }
+
+    const before = descendants(child.pid as number);
+    expect(before.length).toBeGreaterThan(5);
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect((await waitAllGone(before, 15_000)).map((p) => `${p.pid} ${p.args}`)).toEqual([]);
+    expect(existsSync(join(dataDir, 'stack.json'))).toBe(true);
+  }, 420_000);
+});
+
+function fail(output: string): never {
+  throw new Error(`npm start exited early:\n${output}`);
+}

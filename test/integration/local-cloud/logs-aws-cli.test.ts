@@ -1,0 +1,313 @@
+import { execFile, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { startEdge, type Edge } from '../../../local-cloud/edge';
+
+/**
+ * The real AWS CLI against the edge endpoint, unchanged but for --endpoint-url. Skipped, with the
+ * reason printed, when no `aws` is on PATH; `aws logs tail` exists only in AWS CLI v2, so that case is
+ * skipped on v1.
+ */
+const cliVersion = spawnSync('aws', ['--version'], { encoding: 'utf8' });
+const cliInstalled = cliVersion.status === 0;
+const versionText = `${cliVersion.stdout ?? ''}${cliVersion.stderr ?? ''}`.trim();
+const hasTail = cliInstalled && /^aws-cli\/2\./.test(versionText);
+if (!cliInstalled) {
+  console.warn('logs-aws-cli.test: the AWS CLI is not installed (no `aws` on PATH); skipping the CLI tests');
+} else if (!hasTail) {
+  console.warn(`logs-aws-cli.test: ${versionText} has no \`aws logs tail\` (AWS CLI v2 only); skipping that test`);
+}
+const describeCli = cliInstalled ? describe : describe.skip;
+const itTail = hasTail ? it : it.skip;
+
+const run = Math.random().toString(36).slice(2, 8);
+
+describeCli('AWS CLI through the edge endpoint', () => {
+  let edge: Edge;
+  const env: NodeJS.ProcessEnv = {};
+
+  beforeAll(async () => {
+    const backends = {
+      kinesis: process.env.AWS_ENDPOINT_URL_KINESIS as string,
+      dynamodb: process.env.AWS_ENDPOINT_URL_DYNAMODB as string,
+      sqs: process.env.AWS_ENDPOINT_URL_SQS as string,
+    };
+    edge = await startEdge({ port: 0, backends });
+    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('AWS_')) env[k] = v;
+    Object.assign(env, {
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+      AWS_DEFAULT_REGION: 'us-east-1',
+      AWS_CONFIG_FILE: '/nonexistent/aws-config',
+      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
+      AWS_PAGER: '',
+    });
+  });
+  afterAll(async () => {
+    await edge.stop();
+  });
+
+  const aws = (...args: string[]): Promise<string> =>
+    new Promise((resolve, reject) => {
+      execFile(
+        'aws',
+        ['--endpoint-url', edge.endpoint, '--output', 'json', ...args],
+        { env, timeout: 30_000 },
+        (err, stdout, stderr) =>
+          err ? reject(new Error(`aws ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout),
+      );
+    });
+  const awsJson = async <T>(...args: string[]): Promise<T> => JSON.parse(await aws(...args)) as T;
+
+  const group = `/aws/lambda/cli-${run}`;
+
+  it('logs: create-log-group, create-log-stream, put-log-events, get/filter-log-events, describe-*', async () => {
+    await aws('logs', 'create-log-group', '--log-group-name', group);
+    await aws('logs', 'create-log-stream', '--log-group-name', group, '--log-stream-name', 'main');
+    const now = Date.now();
+    const events = JSON.stringify([
+      { timestamp: now - 2000, message: '{"level":"INFO","qty":5}' },
+      { timestamp: now - 1000, message: '{"level":"ERROR","qty":500}' },
+      { timestamp: now, message: 'END RequestId: r-1' },
+    ]);
+    await aws('logs', 'put-log-events', '--log-group-name', group, '--log-stream-name', 'main', '--log-events', events);
+
+    // Independent reads run side by side: each CLI start costs seconds of Python start-up.
+    const [filtered, got, groups, streams] = await Promise.all([
+      awsJson<{ events: { message: string }[] }>(
+        'logs',
+        'filter-log-events',
+        '--log-group-name',
+        group,
+        '--filter-pattern',
+        '{ $.level = "ERROR" && $.qty > 100 }',
+        // what `aws logs tail` sends on every poll
+        '--interleaved',
+        '--start-time',
+        String(now - 60_000),
+      ),
+      awsJson<{ events: { message: string }[] }>(
+        'logs',
+        'get-log-events',
+        '--log-group-name',
+        group,
+        '--log-stream-name',
+        'main',
+        '--start-from-head',
+      ),
+      awsJson<{ logGroups: { logGroupName: string }[] }>(
+        'logs',
+        'describe-log-groups',
+        '--log-group-name-prefix',
+        group,
+      ),
+      awsJson<{ logStreams: { logStreamName: string; lastEventTimestamp: number }[] }>(
+        'logs',
+        'describe-log-streams',
+        '--log-group-name',
+        group,
+        '--order-by',
+        'LastEventTime',
+        '--descending',
+      ),
+      expect(aws('logs', 'create-log-group', '--log-group-name', group)).rejects.toThrow(
+        /ResourceAlreadyExistsException/,
+      ),
+    ]);
+    expect(filtered.events.map((e) => e.message)).toEqual(['{"level":"ERROR","qty":500}']);
+    expect(got.events.map((e) => e.message)).toHaveLength(3);
+    expect(groups.logGroups.map((g) => g.logGroupName)).toEqual([group]);
+    expect(streams.logStreams).toEqual([expect.objectContaining({ logStreamName: 'main', lastEventTimestamp: now })]);
+  });
+
+  itTail('logs tail prints the events (AWS CLI v2)', async () => {
+    const out = await aws('logs', 'tail', group, '--since', '1h', '--format', 'short');
+    expect(out).toMatch(/END RequestId: r-1/);
+  });
+
+  it('kinesis list-streams, dynamodb list-tables, sqs create-queue/list-queues/send/receive; sns is named unsupported', async () => {
+    const [streams, tables, created] = await Promise.all([
+      awsJson<{ StreamNames: string[] }>('kinesis', 'list-streams'),
+      awsJson<{ TableNames: string[] }>('dynamodb', 'list-tables'),
+      awsJson<{ QueueUrl: string }>('sqs', 'create-queue', '--queue-name', `cli-${run}`),
+      expect(aws('sns', 'list-topics')).rejects.toThrow(/UnsupportedService.*does not emulate service 'sns'/),
+    ]);
+    expect(Array.isArray(streams.StreamNames)).toBe(true);
+    expect(Array.isArray(tables.TableNames)).toBe(true);
+    expect(created.QueueUrl).toBe(`${edge.endpoint}/000000000000/cli-${run}`);
+    const [listed] = await Promise.all([
+      awsJson<{ QueueUrls: string[] }>('sqs', 'list-queues', '--queue-name-prefix', `cli-${run}`),
+      aws('sqs', 'send-message', '--queue-url', created.QueueUrl, '--message-body', 'from the cli'),
+    ]);
+    expect(listed.QueueUrls).toEqual([created.QueueUrl]);
+    const received = await awsJson<{ Messages: { Body: string }[] }>(
+      'sqs',
+      'receive-message',
+      '--queue-url',
+      created.QueueUrl,
+      '--wait-time-seconds',
+      '1',
+    );
+    expect(received.Messages.map((m) => m.Body)).toEqual(['from the cli']);
+  });
+});
+
+/**
+ * The installed CLI speaks JSON to SQS; CLIs from before AWS's switch (e.g. Debian bookworm's awscli
+ * 2.9) speak the query protocol. To drive the edge's query translation with a real botocore client,
+ * this writes the CLI's own SQS model back in its query form (protocol, result wrappers, flattened
+ * element names) into an AWS_DATA_PATH folder, which botocore reads before its bundled models.
+ */
+function writeQueryProtocolSqsModel(dir: string): string | undefined {
+  const cliBotocore = /botocore\/([\d.]+)/.exec(versionText)?.[1];
+  if (!cliBotocore) return 'the AWS CLI does not report a botocore version (AWS CLI v2 bundles its own)';
+  const python = spawnSync(
+    'python3',
+    ['-c', 'import botocore, os; print(botocore.__version__); print(os.path.dirname(botocore.__file__))'],
+    { encoding: 'utf8' },
+  );
+  const [version, root] = (python.stdout ?? '').trim().split('\n');
+  if (version !== cliBotocore || !root) return `python3 does not import the CLI's botocore ${cliBotocore}`;
+  const modelPath = join(root, 'data/sqs/2012-11-05/service-2.json');
+  let raw: Buffer;
+  if (existsSync(`${modelPath}.gz`)) raw = gunzipSync(readFileSync(`${modelPath}.gz`));
+  else if (existsSync(modelPath)) raw = readFileSync(modelPath);
+  else return `no SQS model under ${root}`;
+  type Member = { shape: string; locationName?: string };
+  type Shape = { type: string; members?: Record<string, Member>; key?: Member; value?: Member; flattened?: boolean };
+  const model = JSON.parse(raw.toString('utf8')) as {
+    metadata: Record<string, unknown>;
+    operations: Record<string, { name: string; output?: { resultWrapper?: string } }>;
+    shapes: Record<string, Shape>;
+  };
+  model.metadata.protocol = 'query';
+  model.metadata.protocols = ['query'];
+  for (const key of ['awsQueryCompatible', 'jsonVersion', 'targetPrefix']) delete model.metadata[key];
+  for (const op of Object.values(model.operations)) if (op.output) op.output.resultWrapper = `${op.name}Result`;
+  const elementName: Record<string, string> = {
+    Attributes: 'Attribute',
+    MessageAttributes: 'MessageAttribute',
+    MessageSystemAttributes: 'MessageSystemAttribute',
+    AttributeNames: 'AttributeName',
+    MessageAttributeNames: 'MessageAttributeName',
+    MessageSystemAttributeNames: 'MessageSystemAttributeName',
+    tags: 'Tag',
+    Tags: 'Tag',
+    QueueUrls: 'QueueUrl',
+    queueUrls: 'QueueUrl',
+    Messages: 'Message',
+  };
+  for (const shape of Object.values(model.shapes)) {
+    for (const [name, member] of Object.entries(shape.members ?? {})) {
+      if (elementName[name] && model.shapes[member.shape]?.flattened) member.locationName = elementName[name];
+    }
+    if (shape.type === 'map' && shape.key && shape.value) {
+      shape.key.locationName = shape.key.shape.startsWith('Tag') ? 'Key' : 'Name';
+      shape.value.locationName = 'Value';
+    }
+  }
+  const out = join(dir, 'sqs/2012-11-05');
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'service-2.json'), JSON.stringify(model));
+  return undefined;
+}
+
+const queryModelDir = cliInstalled ? mkdtempSync(join(tmpdir(), 'sqs-query-model-')) : undefined;
+const queryModelProblem = queryModelDir ? writeQueryProtocolSqsModel(queryModelDir) : 'no AWS CLI';
+if (queryModelDir && queryModelProblem) {
+  console.warn(`logs-aws-cli.test: skipping the SQS query-protocol CLI test: ${queryModelProblem}`);
+  rmSync(queryModelDir, { recursive: true, force: true });
+}
+const describeQueryCli = queryModelProblem ? describe.skip : describe;
+
+describeQueryCli('AWS CLI speaking the SQS query protocol through the edge', () => {
+  let edge: Edge;
+  const dataPath = queryModelDir as string;
+  const env: NodeJS.ProcessEnv = {};
+
+  beforeAll(async () => {
+    edge = await startEdge({
+      port: 0,
+      backends: {
+        kinesis: process.env.AWS_ENDPOINT_URL_KINESIS as string,
+        dynamodb: process.env.AWS_ENDPOINT_URL_DYNAMODB as string,
+        sqs: process.env.AWS_ENDPOINT_URL_SQS as string,
+      },
+    });
+    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('AWS_')) env[k] = v;
+    Object.assign(env, {
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+      AWS_DEFAULT_REGION: 'us-east-1',
+      AWS_CONFIG_FILE: '/nonexistent/aws-config',
+      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
+      AWS_PAGER: '',
+      AWS_DATA_PATH: dataPath,
+    });
+  });
+  afterAll(async () => {
+    await edge.stop();
+    rmSync(dataPath, { recursive: true, force: true });
+  });
+
+  const aws = (...args: string[]): Promise<string> =>
+    new Promise((resolve, reject) => {
+      execFile(
+        'aws',
+        ['--endpoint-url', edge.endpoint, '--output', 'json', '--debug', ...args],
+        { env, timeout: 30_000, maxBuffer: 16 * 1024 * 1024 },
+        (err, stdout, stderr) => {
+          if (err)
+            reject(new Error(`aws ${args.join(' ')}: ${stderr.split('\n').slice(-3).join('\n') || err.message}`));
+          // --debug shows the wire format: the request must really be form-encoded (query protocol)
+          else if (!/x-www-form-urlencoded/.test(stderr))
+            reject(new Error(`aws ${args.join(' ')} did not use the query protocol`));
+          else resolve(stdout);
+        },
+      );
+    });
+
+  it('create-queue, send/receive/delete-message, get-queue-attributes, purge-queue, and errors', async () => {
+    const created = JSON.parse(
+      await aws('sqs', 'create-queue', '--queue-name', `query-${run}`, '--attributes', '{"VisibilityTimeout":"20"}'),
+    ) as { QueueUrl: string };
+    expect(created.QueueUrl).toBe(`${edge.endpoint}/000000000000/query-${run}`);
+    const [attributes, sent] = await Promise.all([
+      aws('sqs', 'get-queue-attributes', '--queue-url', created.QueueUrl, '--attribute-names', 'All'),
+      aws(
+        'sqs',
+        'send-message',
+        '--queue-url',
+        created.QueueUrl,
+        '--message-body',
+        'a <b> & "c"',
+        '--message-attributes',
+        '{"k":{"DataType":"String","StringValue":"v"}}',
+      ),
+    ]);
+    expect((JSON.parse(attributes) as { Attributes: Record<string, string> }).Attributes.VisibilityTimeout).toBe('20');
+    expect(JSON.parse(sent)).toHaveProperty('MD5OfMessageBody'); // the CLI checked it against the body
+    const received = JSON.parse(
+      await aws('sqs', 'receive-message', '--queue-url', created.QueueUrl, '--message-attribute-names', 'All'),
+    ) as {
+      Messages: { Body: string; ReceiptHandle: string; MessageAttributes: Record<string, { StringValue: string }> }[];
+    };
+    expect(received.Messages.map((m) => [m.Body, m.MessageAttributes.k?.StringValue])).toEqual([['a <b> & "c"', 'v']]);
+    await Promise.all([
+      aws(
+        'sqs',
+        'delete-message',
+        '--queue-url',
+        created.QueueUrl,
+        '--receipt-handle',
+        received.Messages[0]?.ReceiptHandle as string,
+      ),
+      aws('sqs', 'purge-queue', '--queue-url', created.QueueUrl),
+      expect(aws('sqs', 'get-queue-url', '--queue-name', `missing-${run}`)).rejects.toThrow(
+        /AWS.SimpleQueueService.NonExistentQueue/,
+      ),
+    ]);
+  });
+});

@@ -1,0 +1,81 @@
+import { fixtureFunction } from './fixtures/runtime-helpers';
+import { sleep } from '../../../shared/util/wait';
+
+describe('local Lambda runtime: one function in worker processes', () => {
+  it('invokes the handler with the event, a Lambda context and its own environment, logging START/END/REPORT', async () => {
+    const { fn, logs } = fixtureFunction('echo', { GREETING: 'hello' }, 5);
+    try {
+      const first = await fn.invoke({ a: 1 });
+      expect(first.ok).toBe(true);
+      const payload = (
+        first as {
+          payload: { event: unknown; functionName: string; requestId: string; remainingMs: number; greeting: string };
+        }
+      ).payload;
+      expect(payload).toMatchObject({
+        event: { a: 1 },
+        functionName: fn.name,
+        requestId: first.requestId,
+        greeting: 'hello',
+      });
+      expect(payload.remainingMs).toBeGreaterThan(3000);
+      expect(payload.remainingMs).toBeLessThanOrEqual(5000);
+      const second = await fn.invoke({ a: 2 });
+      expect(second.ok).toBe(true);
+      expect(fn.workerPids()).toHaveLength(1); // the warm worker was reused
+
+      const lines = logs.lines.map((l) => l.message);
+      const start = lines.indexOf(`START RequestId: ${first.requestId} Version: $LATEST`);
+      const output = lines.findIndex((l) => l.includes(`\t${first.requestId}\tINFO\techo {"a":1}`));
+      const end = lines.indexOf(`END RequestId: ${first.requestId}`);
+      expect(start).toBeGreaterThanOrEqual(0);
+      expect(output).toBeGreaterThan(start);
+      expect(end).toBeGreaterThan(output);
+      expect(lines[end + 1]).toMatch(
+        new RegExp(
+          `^REPORT RequestId: ${first.requestId}\tDuration: [\\d.]+ ms\tBilled Duration: \\d+ ms\tMemory Size: 128 MB`,
+        ),
+      );
+      expect(new Set(logs.lines.map((l) => l.group))).toEqual(new Set([`/aws/lambda/${fn.name}`]));
+      expect(logs.lines[0]?.stream).toMatch(/^\d{4}\/\d{2}\/\d{2}\/\[\$LATEST\][0-9a-f]{32}$/);
+    } finally {
+      await fn.stop();
+    }
+  });
+
+  it('kills a worker that runs past the timeout and reports "Task timed out after N seconds"', async () => {
+    const { fn, logs } = fixtureFunction('hangsOnce', {}, 1);
+    try {
+      const pidsBefore = new Set<number>();
+      const timedOut = fn.invoke({ Records: [] });
+      await sleep(200);
+      fn.workerPids().forEach((p) => pidsBefore.add(p));
+      const result = await timedOut;
+      expect(result.ok).toBe(false);
+      expect(result.ok ? '' : result.error.errorMessage).toMatch(/Task timed out after 1\.00 seconds$/);
+      expect(result.durationMs).toBeGreaterThanOrEqual(1000);
+      expect(result.durationMs).toBeLessThan(3000);
+      expect(logs.lines.some((l) => l.message.endsWith('Task timed out after 1.00 seconds'))).toBe(true);
+      // The next invocation gets a fresh worker.
+      const next = await fn.invoke({ Records: [] });
+      expect(next.ok).toBe(true);
+      expect(fn.workerPids().some((p) => pidsBefore.has(p))).toBe(false);
+    } finally {
+      await fn.stop();
+    }
+  });
+
+  it('fails an invocation whose worker exits with Runtime.ExitError', async () => {
+    const { fn } = fixtureFunction('crashes');
+    try {
+      const result = await fn.invoke({});
+      expect(result.ok).toBe(false);
+      expect(result.ok ? undefined : result.error).toMatchObject({
+        errorType: 'Runtime.ExitError',
+        errorMessage: expect.stringContaining('Runtime exited with error: exit status 3'),
+      });
+    } finally {
+      await fn.stop();
+    }
+  });
+});

@@ -1,0 +1,187 @@
+import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { CheckpointStore } from '../../../local-cloud/runtime/checkpoint-store';
+import { KinesisEventSourceMapping, type KinesisMappingSpec } from '../../../local-cloud/runtime/kinesis-mapping';
+import { fixtureFunction, streamWithRecords, uniqueName, type FixtureFunction } from './fixtures/runtime-helpers';
+import { waitFor } from '../../../shared/util/wait';
+import { createSqsClient } from '../../../shared/aws/clients';
+
+/** A real checkpoint store that also remembers every checkpoint it was given, in order. */
+class ObservedCheckpoints extends CheckpointStore {
+  readonly history: string[] = [];
+  override set(mappingId: string, shardId: string, sequenceNumber: string): void {
+    this.history.push(sequenceNumber);
+    super.set(mappingId, shardId, sequenceNumber);
+  }
+}
+
+const sqs = createSqsClient();
+afterAll(() => sqs.destroy());
+
+async function failureQueue(): Promise<{ url: string; arn: string }> {
+  const out = await sqs.send(new CreateQueueCommand({ QueueName: uniqueName('on-failure') }));
+  const url = out.QueueUrl ?? '';
+  const attrs = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
+  return { url, arn: attrs.Attributes?.QueueArn ?? '' };
+}
+
+async function receiveOne(url: string): Promise<Record<string, unknown>> {
+  const out = await waitFor('a message on the failure destination', 20_000, async () => {
+    const r = await sqs.send(new ReceiveMessageCommand({ QueueUrl: url, WaitTimeSeconds: 1 }));
+    return r.Messages?.[0];
+  });
+  return JSON.parse(out.Body ?? '{}') as Record<string, unknown>;
+}
+
+async function runMapping(
+  fixture: FixtureFunction,
+  stream: { name: string; arn: string },
+  settings: Partial<KinesisMappingSpec>,
+  until: () => boolean,
+  checkpoints = new ObservedCheckpoints(),
+): Promise<ObservedCheckpoints> {
+  const mapping = new KinesisEventSourceMapping(
+    {
+      id: uniqueName('esm'),
+      streamName: stream.name,
+      streamArn: stream.arn,
+      startingPosition: 'TRIM_HORIZON',
+      batchSize: 100,
+      maximumBatchingWindowSeconds: 0,
+      reportBatchItemFailures: false,
+      bisectBatchOnFunctionError: false,
+      maximumRetryAttempts: -1,
+      maximumRecordAgeSeconds: -1,
+      parallelizationFactor: 1,
+      ...settings,
+    },
+    fixture.fn,
+    checkpoints,
+    { retryDelayMs: 50 },
+  );
+  await mapping.start();
+  try {
+    await waitFor('the mapping to finish its work', 20_000, until);
+  } finally {
+    await mapping.stop();
+    await fixture.fn.stop();
+  }
+  return checkpoints;
+}
+
+describe('local runtime: Kinesis event source mapping', () => {
+  it('checkpoints just before the record reported failed at k and retries from k', async () => {
+    const stream = await streamWithRecords(10);
+    const fixture = fixtureFunction('failOnceAt', { FAIL_AT: '4' });
+    const checkpoints = await runMapping(
+      fixture,
+      stream,
+      { reportBatchItemFailures: true, batchSize: 10, maximumBatchingWindowSeconds: 1 },
+      () => fixture.invocations().length >= 2,
+    );
+    const seq = stream.sequenceNumbers;
+    expect(fixture.invocations().map((i) => i.ns)).toEqual([
+      [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+      [4, 5, 6, 7, 8, 9],
+    ]);
+    expect(checkpoints.history).toEqual([seq[3], seq[9]]);
+  });
+
+  it('bisects a failing batch until the poison record is alone, then sends only it to the destination', async () => {
+    const stream = await streamWithRecords(8);
+    const destination = await failureQueue();
+    const fixture = fixtureFunction('poison', { POISON: '5' });
+    await runMapping(
+      fixture,
+      stream,
+      {
+        bisectBatchOnFunctionError: true,
+        maximumRetryAttempts: 0,
+        batchSize: 8,
+        maximumBatchingWindowSeconds: 1,
+        onFailureQueueUrl: destination.url,
+      },
+      () => fixture.invocations().some((i) => i.ns.join() === '6,7'),
+    );
+    expect(fixture.invocations().map((i) => i.ns)).toEqual([
+      [0, 1, 2, 3, 4, 5, 6, 7],
+      [0, 1, 2, 3],
+      [4, 5, 6, 7],
+      [4, 5],
+      [4],
+      [5],
+      [6, 7],
+    ]);
+    const failure = await receiveOne(destination.url);
+    expect(failure.KinesisBatchInfo).toMatchObject({
+      startSequenceNumber: stream.sequenceNumbers[5],
+      endSequenceNumber: stream.sequenceNumbers[5],
+      batchSize: 1,
+    });
+  });
+
+  it('after MaximumRetryAttempts sends the batch range to the on-failure destination and moves on', async () => {
+    const stream = await streamWithRecords(3);
+    const destination = await failureQueue();
+    const fixture = fixtureFunction('alwaysFails');
+    const checkpoints = await runMapping(
+      fixture,
+      stream,
+      { maximumRetryAttempts: 2, batchSize: 3, maximumBatchingWindowSeconds: 1, onFailureQueueUrl: destination.url },
+      () => fixture.invocations().length >= 3,
+    );
+    expect(fixture.invocations().map((i) => i.ns)).toEqual([
+      [0, 1, 2],
+      [0, 1, 2],
+      [0, 1, 2],
+    ]);
+    const failure = await receiveOne(destination.url);
+    expect(failure).toMatchObject({
+      requestContext: { functionArn: fixture.fn.arn, condition: 'RetryAttemptsExhausted', approximateInvokeCount: 3 },
+      responseContext: { functionError: 'Unhandled' },
+      version: '1.0',
+      KinesisBatchInfo: {
+        shardId: 'shardId-000000000000',
+        startSequenceNumber: stream.sequenceNumbers[0],
+        endSequenceNumber: stream.sequenceNumbers[2],
+        batchSize: 3,
+        streamArn: stream.arn,
+      },
+    });
+    expect(checkpoints.history).toEqual([stream.sequenceNumbers[2]]);
+  });
+
+  it('retries the whole batch after the handler times out', async () => {
+    const stream = await streamWithRecords(4);
+    const fixture = fixtureFunction('hangsOnce', {}, 1);
+    const checkpoints = await runMapping(
+      fixture,
+      stream,
+      { batchSize: 4, maximumBatchingWindowSeconds: 1 },
+      () => fixture.invocations().length >= 2,
+    );
+    const [first, second] = fixture.invocations();
+    expect(first?.ns).toEqual([0, 1, 2, 3]);
+    expect(second?.ns).toEqual([0, 1, 2, 3]);
+    expect(second?.pid).not.toBe(first?.pid); // the timed-out worker was killed
+    expect(fixture.logs.lines.some((l) => l.message.endsWith('Task timed out after 1.00 seconds'))).toBe(true);
+    expect(checkpoints.history).toEqual([stream.sequenceNumbers[3]]);
+  });
+
+  it('with ParallelizationFactor runs batches of one shard concurrently and keeps each partition key in order', async () => {
+    const stream = await streamWithRecords(30);
+    const fixture = fixtureFunction('slowGroup', { SLOW_GROUP: 'none', SLOW_MS: '0' });
+    await runMapping(
+      fixture,
+      stream,
+      { parallelizationFactor: 3, batchSize: 5, maximumBatchingWindowSeconds: 1 },
+      () => fixture.invocations().reduce((n, i) => n + i.ns.length, 0) >= 30,
+    );
+    const seen = fixture.invocations().flatMap((i) => i.ns);
+    expect([...seen].sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, n) => n));
+    for (const key of [0, 1, 2]) {
+      const ofKey = seen.filter((n) => n % 3 === key);
+      expect(ofKey).toEqual([...ofKey].sort((a, b) => a - b));
+    }
+    expect(fixture.invocations().every((i) => i.ns.length <= 5)).toBe(true);
+  });
+});

@@ -1,0 +1,537 @@
+import { randomBytes } from 'node:crypto';
+import type {
+  APIGatewayProxyStructuredResultV2,
+  KinesisStreamBatchResponse,
+  SQSBatchResponse,
+  SQSEvent,
+} from 'aws-lambda';
+import { createApiHandler } from '../../../functions/api/app';
+import { loadApiConfig } from '../../../functions/api/config';
+import {
+  createExecuteHandler,
+  DEAD_LETTER_REASON_ATTRIBUTE,
+  SOURCE_MESSAGE_ATTRIBUTE,
+} from '../../../functions/execute/app';
+import { createIngestHandler } from '../../../functions/ingest/app';
+import { loadIngestConfig } from '../../../functions/ingest/config';
+import { createProcessHandler } from '../../../functions/process/app';
+import { loadProcessConfig } from '../../../functions/process/config';
+import { StrategyStateStore } from '../../../functions/process/state-store';
+import { createStrategy } from '../../../shared/domain/strategy';
+import { kinesisEvent } from './support/kinesis-event';
+import { loadExecuteConfig } from '../../../functions/execute/config';
+import {
+  createDocumentClient,
+  createDynamoDbClient,
+  createKinesisClient,
+  createSqsClient,
+} from '../../../shared/aws/clients';
+import { OrderRecords } from '../../../shared/aws/order-records';
+import type { OrderCommand } from '../../../shared/domain/command';
+import { OrderEventSchema, type OrderEvent } from '../../../shared/domain/event';
+import { createLedgerClient } from '../../../shared/raft-client/client';
+import type { LedgerClient } from '../../../shared/raft-client/types';
+import { createLogger, createMetrics, MetricName } from '../../../shared/powertools';
+import { startRaftCluster, type RaftCluster } from '../../../local-cloud/raft-cluster';
+import { captureEmf, type EmfCapture } from './support/emf';
+import { powertoolsEnv } from './support/env';
+import { CrashSwitch, injectFault } from './support/faults';
+import { fakeContext, httpEvent } from './support/lambda';
+import {
+  createFifoQueue,
+  createStream,
+  createTable,
+  deleteQueue,
+  deleteStream,
+  deleteTable,
+  drainQueue,
+  readAllRecords,
+  uniqueName,
+} from './support/resources';
+import { deliverCommand, deliverThroughQueue, receiveRecords, sqsEvent } from './support/sqs-event';
+
+jest.setTimeout(120_000);
+
+const RAFT_SECRET = 'pipeline-execute-test-secret';
+const dynamodb = createDynamoDbClient();
+const sqs = createSqsClient();
+const tableName = uniqueName('orders');
+let commandsUrl: string;
+let eventsUrl: string;
+let dlqUrl: string;
+let cluster: RaftCluster;
+let ledger: LedgerClient;
+const publishedEvents: OrderEvent[] = [];
+
+/** One Lambda container: its own clients, as after a cold start. `crash` wires them to a crash switch. */
+function container(
+  crash?: { switch: CrashSwitch; afterCommand?: string; afterLedgerApply?: boolean },
+  sqsFault?: Parameters<typeof injectFault>[1],
+  eventsQueueUrl = eventsUrl,
+) {
+  const config = loadExecuteConfig({
+    ...powertoolsEnv('execute'),
+    ORDERS_TABLE_NAME: tableName,
+    EVENTS_QUEUE_URL: eventsQueueUrl,
+    COMMANDS_DLQ_URL: dlqUrl,
+    RAFT_MEMBERS: cluster.httpUrls.join(','),
+    RAFT_AUTH_SECRET: RAFT_SECRET,
+  });
+  const ownDynamo = createDynamoDbClient();
+  const ownSqs = createSqsClient();
+  const realLedger = createLedgerClient({ members: config.RAFT_MEMBERS, authSecret: RAFT_SECRET });
+  if (sqsFault) injectFault(ownSqs, sqsFault);
+  let containerLedger: LedgerClient = realLedger;
+  if (crash) {
+    crash.switch.wire(ownDynamo, crash.afterCommand);
+    crash.switch.wire(ownSqs, crash.afterCommand);
+    // The ledger client is plain HTTP, not an SDK client: wrap it so it obeys the same switch.
+    containerLedger = {
+      ...realLedger,
+      applyOrders: async (orders) => {
+        crash.switch.guard('applyOrders');
+        const results = await realLedger.applyOrders(orders);
+        if (crash.afterLedgerApply) crash.switch.kill('the ledger applied the batch');
+        return results;
+      },
+    };
+  }
+  const handler = createExecuteHandler({
+    config,
+    ledger: async () => containerLedger,
+    records: new OrderRecords(createDocumentClient(ownDynamo), config.ORDERS_TABLE_NAME),
+    sqs: ownSqs,
+    logger: createLogger(config),
+    metrics: createMetrics(config),
+  });
+  return (event: SQSEvent, remainingMs = 30_000) =>
+    handler(event, fakeContext('execute', remainingMs)) as Promise<SQSBatchResponse>;
+}
+
+function newCommand(overrides: Partial<OrderCommand['order']> = {}): OrderCommand {
+  const id = randomBytes(4).toString('hex');
+  return {
+    order: {
+      orderId: `shardId-000000000000:${BigInt(`0x${id}`)}:0`,
+      account: `acct-${id}`,
+      symbol: `S${id.toUpperCase()}`,
+      side: 'BUY',
+      quantity: 7,
+      price: 101.25,
+      ...overrides,
+    },
+    tickTs: Date.now() - 50,
+    commandTs: Date.now() - 20,
+    correlationId: `corr-${id}`,
+  };
+}
+
+/** Events published so far (drained from the real queue and kept), for one order. */
+async function eventsFor(orderId: string): Promise<OrderEvent[]> {
+  for (const m of await drainQueue(sqs, eventsUrl)) publishedEvents.push(OrderEventSchema.parse(JSON.parse(m.Body!)));
+  return publishedEvents.filter((e) => e.orderId === orderId);
+}
+
+/** Exactly one ledger entry: the ledger knows the order once, and the position moved by its quantity once. */
+async function expectAppliedOnce(command: OrderCommand): Promise<void> {
+  const stored = await ledger.getOrder(command.order.orderId);
+  expect(stored).toMatchObject({ orderId: command.order.orderId, status: 'ACCEPTED' });
+  const positions = await ledger.positions(command.order.account);
+  expect(positions).toEqual([{ account: command.order.account, symbol: command.order.symbol, quantity: 7 }]);
+  const events = await eventsFor(command.order.orderId);
+  expect(events).toHaveLength(1);
+  expect(events[0]).toMatchObject({
+    orderId: command.order.orderId,
+    status: 'ACCEPTED',
+    seq: stored!.seq,
+    position: 7,
+    correlationId: command.correlationId,
+    tickTs: command.tickTs,
+  });
+}
+
+let emf: EmfCapture;
+beforeAll(async () => {
+  [cluster, commandsUrl, eventsUrl, dlqUrl] = await Promise.all([
+    startRaftCluster({ size: 3, secret: RAFT_SECRET, env: { LOG_LEVEL: 'warn' } }),
+    createFifoQueue(sqs, uniqueName('commands')),
+    createFifoQueue(sqs, uniqueName('events')),
+    createFifoQueue(sqs, uniqueName('commands-dlq')),
+    createTable(dynamodb, tableName, 'id'),
+  ]);
+  ledger = createLedgerClient({ members: cluster.httpUrls, authSecret: RAFT_SECRET });
+});
+beforeEach(() => {
+  emf = captureEmf();
+});
+afterEach(() => emf.stop());
+afterAll(async () => {
+  await Promise.all([
+    cluster?.stop(),
+    deleteTable(dynamodb, tableName),
+    deleteQueue(sqs, commandsUrl),
+    deleteQueue(sqs, eventsUrl),
+    deleteQueue(sqs, dlqUrl),
+  ]);
+});
+
+describe('execute', () => {
+  it('applies a command on the ledger and publishes its event (group = symbol, dedup id = orderId)', async () => {
+    const command = newCommand();
+    const record = await deliverCommand(sqs, commandsUrl, command);
+    expect(await container()(sqsEvent(record))).toEqual({ batchItemFailures: [] });
+    await expectAppliedOnce(command);
+    expect(emf.total(MetricName.OrdersAccepted)).toBe(1);
+    expect(emf.values(MetricName.TickToExecutionLatency)).toHaveLength(1);
+  });
+
+  it('the same command twice in sequence: one ledger entry, one event, one duplicate counted', async () => {
+    const command = newCommand();
+    const record = await deliverCommand(sqs, commandsUrl, command);
+    const execute = container();
+    expect((await execute(sqsEvent(record))).batchItemFailures).toEqual([]);
+    expect((await container()(sqsEvent(record))).batchItemFailures).toEqual([]);
+    await expectAppliedOnce(command);
+    expect(emf.total(MetricName.DuplicatesCaught)).toBe(1);
+    expect(emf.total(MetricName.OrdersAccepted)).toBe(1);
+  });
+
+  it('a resend of the same order from a replayed batch (new commandTs) is a duplicate, not a conflict', async () => {
+    const command = newCommand();
+    await container()(sqsEvent(await deliverCommand(sqs, commandsUrl, command)));
+    const resent = { ...command, commandTs: command.commandTs + 5_000 };
+    const record = await deliverThroughQueue(
+      sqs,
+      commandsUrl,
+      JSON.stringify(resent),
+      command.order.symbol,
+      'resend-1',
+    );
+    expect((await container()(sqsEvent(record))).batchItemFailures).toEqual([]);
+    await expectAppliedOnce(command);
+    expect(emf.total(MetricName.DuplicatesCaught)).toBe(1);
+  });
+
+  it('the same command twice at once: one ledger entry, one recorded event, one event', async () => {
+    const command = newCommand();
+    const record = await deliverCommand(sqs, commandsUrl, command);
+    const [a, b] = await Promise.all([container()(sqsEvent(record)), container()(sqsEvent(record))]);
+    expect([...a.batchItemFailures, ...b.batchItemFailures]).toEqual([]);
+    await expectAppliedOnce(command);
+  });
+
+  // Every cut of a group batch: before anything, after the ledger applied it, after the records were written,
+  // after the events were sent (the messages were never deleted). Each redelivery must end in one ledger entry
+  // and one event per order, and the republished event must be the recorded one.
+  const crashPoints: { name: string; after: { afterCommand?: string; afterLedgerApply?: boolean } }[] = [
+    { name: 'the ledger apply and recording', after: { afterLedgerApply: true } },
+    { name: 'recording and publishing', after: { afterCommand: 'TransactWriteItemsCommand' } },
+    { name: 'publishing and the messages being deleted', after: { afterCommand: 'SendMessageBatchCommand' } },
+  ];
+  it.each(crashPoints)('a crash between $name ends in one ledger entry and one event per order', async ({ after }) => {
+    const first = newCommand();
+    const group = [first, newCommand({ symbol: first.order.symbol }), newCommand({ symbol: first.order.symbol })];
+    const records = [];
+    for (const command of group) records.push(await deliverCommand(sqs, commandsUrl, command));
+    const crash = new CrashSwitch();
+    const crashed = await container({ switch: crash, ...after })(sqsEvent(...records));
+    expect(crash.dead).toBe(true);
+    expect(crashed.batchItemFailures).toEqual(records.map((r) => ({ itemIdentifier: r.messageId })));
+    expect((await container()(sqsEvent(...records))).batchItemFailures).toEqual([]);
+    for (const command of group) await expectAppliedOnce(command);
+    // And any later redelivery is a plain duplicate.
+    expect((await container()(sqsEvent(...records))).batchItemFailures).toEqual([]);
+    for (const command of group) await expectAppliedOnce(command);
+  });
+
+  it('a batch mixing new orders with orders executed before: duplicates get their stored event back', async () => {
+    const executed = newCommand();
+    await container()(sqsEvent(await deliverCommand(sqs, commandsUrl, executed)));
+    const [stored] = await eventsFor(executed.order.orderId);
+    const fresh = newCommand({ symbol: executed.order.symbol });
+    const again = await deliverThroughQueue(
+      sqs,
+      commandsUrl,
+      JSON.stringify({ ...executed, commandTs: executed.commandTs + 1 }),
+      executed.order.symbol,
+      'again-1',
+    );
+    const records = [await deliverCommand(sqs, commandsUrl, fresh), again];
+    expect((await container()(sqsEvent(...records))).batchItemFailures).toEqual([]);
+    await expectAppliedOnce(fresh);
+    await expectAppliedOnce(executed);
+    expect(emf.total(MetricName.DuplicatesCaught)).toBe(1);
+    const record = await new OrderRecords(createDocumentClient(dynamodb), tableName).read(executed.order.orderId);
+    expect(record?.event).toEqual(stored);
+  });
+
+  it('publishes a REJECTED event with the ledger’s reason when a risk limit refuses the order', async () => {
+    const command = newCommand({ quantity: 50_000 });
+    const record = await deliverCommand(sqs, commandsUrl, command);
+    expect((await container()(sqsEvent(record))).batchItemFailures).toEqual([]);
+    const [event] = await eventsFor(command.order.orderId);
+    expect(event).toMatchObject({ status: 'REJECTED', seq: null, position: 0 });
+    expect(event!.reason).toEqual(expect.any(String));
+    expect(emf.total(MetricName.OrdersRejected)).toBe(1);
+  });
+
+  it('poison goes to the DLQ at once with its reason; the rest of its group executes in the same batch', async () => {
+    const good = newCommand();
+    const sameGroup = newCommand({ symbol: good.order.symbol, account: good.order.account });
+    const poison = await deliverThroughQueue(sqs, commandsUrl, '{"order":{"orderId":"x"}}', good.order.symbol, 'p-1');
+    const afterPoison = await deliverCommand(sqs, commandsUrl, sameGroup);
+    const other = newCommand();
+    const otherRecord = await deliverCommand(sqs, commandsUrl, other);
+    const response = await container()(sqsEvent(poison, afterPoison, otherRecord));
+    expect(response.batchItemFailures).toEqual([]);
+    expect(emf.total(MetricName.PoisonCommands)).toBe(1);
+    await expectAppliedOnce(other);
+    await expectAppliedOnce(sameGroup);
+    const [dead] = await receiveRecords(sqs, dlqUrl);
+    expect(dead?.body).toBe(poison.body);
+    expect(dead?.messageAttributes[DEAD_LETTER_REASON_ATTRIBUTE]?.stringValue).toMatch(/order\.account/);
+    expect(dead?.messageAttributes[SOURCE_MESSAGE_ATTRIBUTE]?.stringValue).toBe(poison.messageId);
+  });
+
+  it('a group whose events SQS will not take is failed alone and redelivered; other groups are done', async () => {
+    const a = newCommand();
+    const b = newCommand();
+    const records = [await deliverCommand(sqs, commandsUrl, a), await deliverCommand(sqs, commandsUrl, b)];
+    const refuseA = (name: string, input: Record<string, unknown>) =>
+      name === 'SendMessageBatchCommand' && JSON.stringify(input).includes(a.order.orderId);
+    const response = await container(undefined, refuseA)(sqsEvent(...records));
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: records[0]!.messageId }]);
+    await expectAppliedOnce(b);
+    expect(await eventsFor(a.order.orderId)).toEqual([]);
+    expect((await container()(sqsEvent(records[0]!))).batchItemFailures).toEqual([]);
+    await expectAppliedOnce(a);
+  });
+
+  it('a batch of several groups: every command applied once, each group in its queue order', async () => {
+    const a1 = newCommand();
+    const a2 = newCommand({ symbol: a1.order.symbol, account: a1.order.account });
+    const b1 = newCommand();
+    const b2 = newCommand({ symbol: b1.order.symbol, account: b1.order.account });
+    const records = [];
+    for (const command of [a1, b1, a2, b2]) records.push(await deliverCommand(sqs, commandsUrl, command));
+    const response = await container()(sqsEvent(...records));
+    expect(response.batchItemFailures).toEqual([]);
+    const seqOf = async (command: OrderCommand) => (await ledger.getOrder(command.order.orderId))?.seq ?? -1;
+    expect(await seqOf(a1)).toBeGreaterThan(0);
+    expect(await seqOf(a1)).toBeLessThan(await seqOf(a2));
+    expect(await seqOf(b1)).toBeGreaterThan(0);
+    expect(await seqOf(b1)).toBeLessThan(await seqOf(b2));
+    for (const command of [a1, a2, b1, b2]) expect(await eventsFor(command.order.orderId)).toHaveLength(1);
+  });
+
+  it('a redelivery after the events queue’s dedup window republishes a byte-identical event', async () => {
+    // SQS FIFO drops a republish with the same dedup id only within 5 minutes. Rather than wait the window out,
+    // each delivery publishes to a fresh FIFO queue that has never seen the dedup id — as the events queue is
+    // after the window — so both publishes reach a consumer, and we compare what it would receive.
+    const command = newCommand();
+    const record = await deliverCommand(sqs, commandsUrl, command);
+    const [firstUrl, laterUrl] = await Promise.all([
+      createFifoQueue(sqs, uniqueName('events-first')),
+      createFifoQueue(sqs, uniqueName('events-after-window')),
+    ]);
+    try {
+      expect((await container(undefined, undefined, firstUrl)(sqsEvent(record))).batchItemFailures).toEqual([]);
+      expect((await container(undefined, undefined, laterUrl)(sqsEvent(record))).batchItemFailures).toEqual([]);
+      const [first] = await drainQueue(sqs, firstUrl);
+      const [later] = await drainQueue(sqs, laterUrl);
+      expect(later!.Body).toBe(first!.Body);
+      expect(later!.Attributes?.MessageDeduplicationId).toBe(first!.Attributes?.MessageDeduplicationId);
+      const event = OrderEventSchema.parse(JSON.parse(first!.Body!));
+      expect(event).toMatchObject({ orderId: command.order.orderId, seq: (await ledger.getOrder(event.orderId))!.seq });
+      expect(emf.total(MetricName.DuplicatesCaught)).toBe(1);
+    } finally {
+      await Promise.all([deleteQueue(sqs, firstUrl), deleteQueue(sqs, laterUrl)]);
+    }
+  });
+
+  it('a different order reusing an executed order id is refused by the ledger and dead-lettered', async () => {
+    const command = newCommand();
+    await container()(sqsEvent(await deliverCommand(sqs, commandsUrl, command)));
+    const forged = { ...command, order: { ...command.order, quantity: 9 } };
+    const record = await deliverThroughQueue(sqs, commandsUrl, JSON.stringify(forged), forged.order.symbol, 'forged-1');
+    expect((await container()(sqsEvent(record))).batchItemFailures).toEqual([]);
+    await expectAppliedOnce(command);
+    const [dead] = await receiveRecords(sqs, dlqUrl);
+    expect(dead?.messageAttributes[DEAD_LETTER_REASON_ATTRIBUTE]?.stringValue).toMatch(/ledger refused/);
+  });
+});
+
+describe('the whole flow', () => {
+  it('a tick posted to ingest becomes an order event carrying the tick’s correlation id', async () => {
+    const kinesis = createKinesisClient();
+    const streamName = uniqueName('flow-ticks');
+    const stateTable = uniqueName('flow-state');
+    const flowCommandsUrl = await createFifoQueue(sqs, uniqueName('flow-commands'));
+    await Promise.all([createStream(kinesis, streamName, 1), createTable(dynamodb, stateTable, 'symbol')]);
+    try {
+      const ingestConfig = loadIngestConfig({
+        ...powertoolsEnv('ingest'),
+        TICKS_STREAM_NAME: streamName,
+        FEED_SYMBOLS: 'FLOW',
+        FEED_TICKS_PER_SECOND: '1',
+        FEED_SEED: 's',
+      });
+      const ingest = createIngestHandler({
+        config: ingestConfig,
+        kinesis,
+        logger: createLogger(ingestConfig),
+        metrics: createMetrics(ingestConfig),
+      });
+      const processConfig = loadProcessConfig({
+        ...powertoolsEnv('process'),
+        STRATEGY_TABLE_NAME: stateTable,
+        COMMANDS_QUEUE_URL: flowCommandsUrl,
+        STRATEGY_FAST_WINDOW: '2',
+        STRATEGY_SLOW_WINDOW: '4',
+        STRATEGY_ORDER_QUANTITY: '7',
+        TRADING_ACCOUNT: 'acct-flow',
+      });
+      const processTicks = createProcessHandler({
+        config: processConfig,
+        strategy: createStrategy('ma-crossover', { fastWindow: 2, slowWindow: 4, orderQuantity: 7 }),
+        states: new StrategyStateStore(createDocumentClient(dynamodb), stateTable),
+        sqs,
+        logger: createLogger(processConfig),
+        metrics: createMetrics(processConfig),
+      });
+
+      const prices = [10, 9, 8, 7, 12];
+      const ticks = prices.map((price, i) => ({
+        symbol: 'FLOW',
+        price,
+        size: 1,
+        ts: Date.now() - 1000 + i,
+        tickId: `flow-${i}`,
+      }));
+      const posted = (await ingest(
+        httpEvent('POST', '/ticks', { body: JSON.stringify(ticks) }),
+        fakeContext('ingest'),
+      )) as APIGatewayProxyStructuredResultV2;
+      expect(posted.statusCode).toBe(202);
+
+      const streamEvent = kinesisEvent(streamName, await readAllRecords(kinesis, streamName));
+      expect(
+        ((await processTicks(streamEvent, fakeContext('process'))) as KinesisStreamBatchResponse).batchItemFailures,
+      ).toEqual([]);
+
+      const commands = await receiveRecords(sqs, flowCommandsUrl);
+      expect(commands).toHaveLength(1);
+      expect(commands[0]!.messageAttributes.correlationId?.stringValue).toBe('flow-4');
+      expect((await container()(sqsEvent(...commands))).batchItemFailures).toEqual([]);
+
+      const orderId = 'FLOW:flow-4:0';
+      const [event] = await eventsFor(orderId);
+      expect(event).toMatchObject({
+        status: 'ACCEPTED',
+        side: 'BUY',
+        price: 12,
+        quantity: 7,
+        position: 7,
+        correlationId: 'flow-4',
+      });
+      expect(event!.tickTs).toBe(ticks[4]!.ts);
+      expect(await ledger.positions('acct-flow')).toEqual([{ account: 'acct-flow', symbol: 'FLOW', quantity: 7 }]);
+    } finally {
+      await Promise.all([
+        deleteStream(kinesis, streamName),
+        deleteTable(dynamodb, stateTable),
+        deleteQueue(sqs, flowCommandsUrl),
+      ]);
+    }
+  });
+});
+
+describe('api', () => {
+  function api(members = cluster.httpUrls) {
+    const config = loadApiConfig({
+      ...powertoolsEnv('api'),
+      ORDERS_TABLE_NAME: tableName,
+      RAFT_MEMBERS: members.join(','),
+      RAFT_AUTH_SECRET: RAFT_SECRET,
+    });
+    const handler = createApiHandler({
+      members: config.RAFT_MEMBERS,
+      ledger: async () => createLedgerClient({ members: config.RAFT_MEMBERS, authSecret: RAFT_SECRET, maxAttempts: 2 }),
+      records: new OrderRecords(createDocumentClient(), config.ORDERS_TABLE_NAME),
+      logger: createLogger(config),
+    });
+    return async (method: string, path: string, options: Parameters<typeof httpEvent>[2] = {}) => {
+      const res = (await handler(
+        httpEvent(method, path, options),
+        fakeContext('api'),
+      )) as APIGatewayProxyStructuredResultV2;
+      return { status: res.statusCode, body: JSON.parse(res.body as string) };
+    };
+  }
+
+  it('GET /orders/{orderId} answers the ledger record and the execution record with its event', async () => {
+    const command = newCommand();
+    await container()(sqsEvent(await deliverCommand(sqs, commandsUrl, command)));
+    const { status, body } = await api()('GET', `/orders/${command.order.orderId}`, {
+      pathParameters: { orderId: command.order.orderId },
+    });
+    expect(status).toBe(200);
+    expect(body.order).toMatchObject({ orderId: command.order.orderId, status: 'ACCEPTED', position: 7 });
+    expect(body.execution).toMatchObject({
+      orderId: command.order.orderId,
+      status: 'ACCEPTED',
+      event: { orderId: command.order.orderId, correlationId: command.correlationId },
+    });
+    expect((await api()('GET', '/orders/never-seen-1')).status).toBe(404);
+    const bad = await api()('GET', '/orders/has%20space');
+    expect(bad.status).toBe(400);
+    expect(bad.body.message).toMatch(/^orderId:/);
+  });
+
+  it('GET /positions lists positions, by account when asked', async () => {
+    const command = newCommand();
+    await container()(sqsEvent(await deliverCommand(sqs, commandsUrl, command)));
+    const mine = await api()('GET', '/positions', { query: { account: command.order.account } });
+    expect(mine).toEqual({
+      status: 200,
+      body: { positions: [{ account: command.order.account, symbol: command.order.symbol, quantity: 7 }] },
+    });
+    const all = await api()('GET', '/positions');
+    expect(all.body.positions.length).toBeGreaterThan(1);
+    expect((await api()('GET', '/positions', { query: { account: 'bad account' } })).status).toBe(400);
+  });
+
+  it('GET /health reports the members and the leader; 503 when no majority answers', async () => {
+    const healthy = await api()('GET', '/health');
+    expect(healthy.status).toBe(200);
+    expect(healthy.body.leader).toBe(await cluster.leaderId());
+    expect(healthy.body.members).toHaveLength(3);
+    const unreachable = ['http://127.0.0.1:9', 'http://127.0.0.1:10', cluster.httpUrls[0]!];
+    const degraded = await api(unreachable)('GET', '/health');
+    expect(degraded.status).toBe(503);
+    expect(degraded.body.members.filter((m: { error?: string }) => m.error)).toHaveLength(2);
+    expect((await api()('POST', '/health')).status).toBe(404);
+  });
+});
+
+describe('execute: config', () => {
+  const base = {
+    ...powertoolsEnv('execute'),
+    ORDERS_TABLE_NAME: 'orders',
+    EVENTS_QUEUE_URL: 'http://localhost:1/000000000000/events.fifo',
+    COMMANDS_DLQ_URL: 'http://localhost:1/000000000000/commands-dlq.fifo',
+    RAFT_MEMBERS: 'http://127.0.0.1:1,http://127.0.0.1:2',
+    RAFT_AUTH_SECRET: 's',
+  };
+  it('fails at init naming the bad variable', () => {
+    expect(loadExecuteConfig(base).RAFT_MEMBERS).toEqual(['http://127.0.0.1:1', 'http://127.0.0.1:2']);
+    const { ORDERS_TABLE_NAME: _omit, ...missing } = base;
+    expect(() => loadExecuteConfig(missing)).toThrow(/ORDERS_TABLE_NAME is not set/);
+    expect(() => loadExecuteConfig({ ...base, RAFT_MEMBERS: 'not a url' })).toThrow(/RAFT_MEMBERS/);
+    expect(() => loadExecuteConfig({ ...base, RAFT_REQUEST_TIMEOUT_MS: '5s' })).toThrow(/RAFT_REQUEST_TIMEOUT_MS/);
+    const { RAFT_AUTH_SECRET: _s, ...noSecret } = base;
+    expect(() => loadExecuteConfig(noSecret)).toThrow(
+      /exactly one of RAFT_CLIENT_KEY, RAFT_AUTH_SECRET and RAFT_AUTH_SECRET_ARN/,
+    );
+  });
+});

@@ -1,0 +1,416 @@
+import type { Message } from '@aws-sdk/client-sqs';
+import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
+import { createIngestHandler } from '../../../functions/ingest/app';
+import { loadIngestConfig } from '../../../functions/ingest/config';
+import { createProcessHandler } from '../../../functions/process/app';
+import { loadProcessConfig } from '../../../functions/process/config';
+import { StrategyStateStore, type StoredStrategyState } from '../../../functions/process/state-store';
+import {
+  createDocumentClient,
+  createDynamoDbClient,
+  createKinesisClient,
+  createSqsClient,
+} from '../../../shared/aws/clients';
+import { putRecords } from '../../../shared/aws/put-records';
+import { OrderCommandSchema, type OrderCommand } from '../../../shared/domain/command';
+import { createStrategy } from '../../../shared/domain/strategy';
+import type { TickRecord } from '../../../shared/domain/tick';
+import { createLogger, createMetrics, MetricName } from '../../../shared/powertools';
+import { captureEmf, type EmfCapture } from './support/emf';
+import { powertoolsEnv } from './support/env';
+import { injectFault, loseNextResponse, recordCalls } from './support/faults';
+import { kinesisEvent } from './support/kinesis-event';
+import { fakeContext, httpEvent } from './support/lambda';
+import {
+  createFifoQueue,
+  createStream,
+  createTable,
+  deleteQueue,
+  deleteStream,
+  deleteTable,
+  drainQueue,
+  readAllRecords,
+  uniqueName,
+} from './support/resources';
+
+const kinesis = createKinesisClient();
+const dynamodb = createDynamoDbClient();
+const documents = createDocumentClient(dynamodb);
+const sqs = createSqsClient();
+const streamName = uniqueName('process-ticks');
+const tableName = uniqueName('strategy-state');
+let queueUrl: string;
+
+function makeHandler(overrides: { sqs?: typeof sqs; documents?: typeof documents } = {}) {
+  const config = loadProcessConfig({
+    ...powertoolsEnv('process'),
+    STRATEGY_TABLE_NAME: tableName,
+    COMMANDS_QUEUE_URL: queueUrl,
+    STRATEGY_FAST_WINDOW: '2',
+    STRATEGY_SLOW_WINDOW: '4',
+    STRATEGY_ORDER_QUANTITY: '5',
+    TRADING_ACCOUNT: 'acct-1',
+  });
+  const handler = createProcessHandler({
+    config,
+    strategy: createStrategy(config.STRATEGY_NAME, {
+      fastWindow: config.STRATEGY_FAST_WINDOW,
+      slowWindow: config.STRATEGY_SLOW_WINDOW,
+      orderQuantity: config.STRATEGY_ORDER_QUANTITY,
+    }),
+    states: new StrategyStateStore(overrides.documents ?? documents, tableName),
+    sqs: overrides.sqs ?? sqs,
+    logger: createLogger(config),
+    metrics: createMetrics(config),
+  });
+  return (event: KinesisStreamEvent) => handler(event, fakeContext('process')) as Promise<KinesisStreamBatchResponse>;
+}
+
+/** Writes ticks through the real stream and returns them as the event source mapping would deliver them. */
+let tickCounter = 0;
+async function streamTicks(symbol: string, prices: number[]): Promise<KinesisStreamEvent> {
+  return streamRecords(
+    symbol,
+    prices.map((price, i) => ({
+      tick: { symbol, price, size: 1, ts: 1_767_225_600_000 + i, tickId: `${symbol}-t${tickCounter++}` },
+      correlationId: `${symbol}-c${i}`,
+      ingestedAt: 1_767_225_600_000 + i,
+    })),
+  );
+}
+
+async function streamRecords(symbol: string, records: TickRecord[]): Promise<KinesisStreamEvent> {
+  const seen = new Set((await readAllRecords(kinesis, streamName)).map((r) => r.record.SequenceNumber));
+  const outcomes = await putRecords(
+    { kinesis, streamName },
+    records.map((r) => ({ partitionKey: symbol, data: Buffer.from(JSON.stringify(r)) })),
+  );
+  expect(outcomes.every((o) => o.landed)).toBe(true);
+  const all = await readAllRecords(kinesis, streamName);
+  return kinesisEvent(
+    streamName,
+    all.filter((r) => !seen.has(r.record.SequenceNumber)),
+  );
+}
+
+const recordOf = (record: KinesisStreamEvent['Records'][number]): TickRecord =>
+  JSON.parse(Buffer.from(record.kinesis.data, 'base64').toString('utf8')) as TickRecord;
+const tickIdOf = (record: KinesisStreamEvent['Records'][number]): string => recordOf(record).tick.tickId;
+const commandsOf = (messages: Message[]): OrderCommand[] =>
+  messages.map((m) => OrderCommandSchema.parse(JSON.parse(m.Body as string)));
+const loadState = (symbol: string) => new StrategyStateStore(documents, tableName).load(symbol);
+
+// Falling then rising: the averages relate for the first time at the 4th tick (BELOW), cross at 12 (BUY),
+// and cross back at 6 (SELL).
+const PRICES = [10, 9, 8, 7, 12, 14, 15, 6, 5];
+
+let emf: EmfCapture;
+beforeAll(async () => {
+  await createStream(kinesis, streamName, 1);
+  await createTable(dynamodb, tableName, 'symbol');
+  queueUrl = await createFifoQueue(sqs, uniqueName('commands'));
+});
+beforeEach(async () => {
+  await drainQueue(sqs, queueUrl);
+  emf = captureEmf();
+});
+afterEach(() => emf.stop());
+afterAll(async () => {
+  await Promise.all([deleteStream(kinesis, streamName), deleteTable(dynamodb, tableName), deleteQueue(sqs, queueUrl)]);
+});
+
+describe('process', () => {
+  it('runs the strategy per symbol and sends order commands with deterministic ids, group and dedup ids', async () => {
+    const event = await streamTicks('ACME', PRICES);
+    const response = await makeHandler()(event);
+    expect(response.batchItemFailures).toEqual([]);
+
+    const messages = await drainQueue(sqs, queueUrl);
+    const commands = commandsOf(messages);
+    expect(commands.map((c) => [c.order.side, c.order.price])).toEqual([
+      ['BUY', 12],
+      ['SELL', 6],
+    ]);
+    expect(commands[0]!.order).toEqual({
+      orderId: `ACME:${tickIdOf(event.Records[PRICES.indexOf(12)]!)}:0`,
+      account: 'acct-1',
+      symbol: 'ACME',
+      side: 'BUY',
+      quantity: 5,
+      price: 12,
+    });
+    expect(commands[0]).toMatchObject({ tickTs: 1_767_225_600_004, correlationId: 'ACME-c4' });
+    expect(messages[0]!.Attributes).toMatchObject({
+      MessageGroupId: 'ACME',
+      MessageDeduplicationId: commands[0]!.order.orderId,
+    });
+    expect(messages[0]!.MessageAttributes?.correlationId?.StringValue).toBe('ACME-c4');
+
+    const state = (await loadState('ACME')) as StoredStrategyState;
+    expect(state.lastSequenceNumber).toBe(event.Records.at(-1)!.kinesis.sequenceNumber);
+    expect(state.state).toEqual({ prices: [14, 15, 6, 5], relation: 'BELOW' });
+    expect(emf.total(MetricName.TicksProcessed)).toBe(PRICES.length);
+    expect(emf.total(MetricName.OrdersGenerated)).toBe(2);
+  });
+
+  it('a replayed batch yields the same order ids and never advances the state twice', async () => {
+    const event = await streamTicks('REPL', PRICES);
+    const handler = makeHandler();
+    await handler(event);
+    const first = commandsOf(await drainQueue(sqs, queueUrl));
+    const stateAfterFirst = await loadState('REPL');
+
+    // The mapping redelivers the whole batch (say the first invocation timed out after its writes).
+    expect((await handler(event)).batchItemFailures).toEqual([]);
+    expect(await loadState('REPL')).toEqual(stateAfterFirst);
+    expect(emf.total(MetricName.TicksSkippedAsApplied)).toBe(PRICES.length);
+    expect(commandsOf(await drainQueue(sqs, queueUrl))).toEqual([]);
+
+    // A batch that overlaps what was applied: only the new part advances the state, in order.
+    const more = await streamTicks('REPL', [20, 21]);
+    const overlapping = { Records: [...event.Records.slice(5), ...more.Records] };
+    await handler(overlapping);
+    const after = (await loadState('REPL')) as StoredStrategyState;
+    expect(after.state).toEqual({ prices: [6, 5, 20, 21], relation: 'ABOVE' });
+    expect(after.lastSequenceNumber).toBe(more.Records[1]!.kinesis.sequenceNumber);
+    const third = commandsOf(await drainQueue(sqs, queueUrl));
+    expect(third.map((c) => c.order.side)).toEqual(['BUY']);
+    expect(first.map((c) => c.order.orderId)).not.toContain(third[0]!.order.orderId);
+  });
+
+  it('the same batch delivered twice at once advances the state once', async () => {
+    const event = await streamTicks('CONC', PRICES);
+    const [a, b] = await Promise.all([makeHandler()(event), makeHandler()(event)]);
+    expect([...a.batchItemFailures, ...b.batchItemFailures]).toEqual([]);
+    const state = (await loadState('CONC')) as StoredStrategyState;
+    expect(state.state).toEqual({ prices: [14, 15, 6, 5], relation: 'BELOW' });
+    const ids = commandsOf(await drainQueue(sqs, queueUrl)).map((c) => c.order.orderId);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids).toHaveLength(2);
+  });
+
+  it('a crash between writing the state and sending its commands: the next reader resends the outbox', async () => {
+    const event = await streamTicks('CRSH', PRICES);
+    const crashingSqs = createSqsClient();
+    const heal = injectFault(crashingSqs, (name) => name === 'SendMessageBatchCommand');
+    const failed = await makeHandler({ sqs: crashingSqs })(event);
+    heal();
+    expect(failed.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(
+      event.Records.map((r) => r.kinesis.sequenceNumber),
+    );
+    const written = (await loadState('CRSH')) as StoredStrategyState;
+    expect(written.outbox.map((c) => c.order.side)).toEqual(['BUY', 'SELL']);
+    expect(await drainQueue(sqs, queueUrl)).toEqual([]);
+
+    // The redelivery (a new container) reads the state, resends its outbox and skips the applied ticks.
+    expect((await makeHandler()(event)).batchItemFailures).toEqual([]);
+    expect(commandsOf(await drainQueue(sqs, queueUrl))).toEqual(written.outbox);
+    expect(emf.total(MetricName.OutboxResent)).toBe(2);
+    expect(emf.total(MetricName.TicksSkippedAsApplied)).toBe(PRICES.length);
+    expect(await loadState('CRSH')).toEqual(written);
+  });
+
+  it('fails only the symbol whose work failed; its redelivery applies it exactly once', async () => {
+    const good = await streamTicks('GOOD', PRICES);
+    const bad = await streamTicks('BADQ', PRICES);
+    const event = { Records: [...good.Records, ...bad.Records] };
+    const flakySqs = createSqsClient();
+    const heal = injectFault(
+      flakySqs,
+      (name, input) =>
+        name === 'SendMessageBatchCommand' &&
+        (input.Entries as { MessageGroupId: string }[]).some((e) => e.MessageGroupId === 'BADQ'),
+    );
+    const handler = makeHandler({ sqs: flakySqs });
+    const response = await handler(event);
+    heal();
+    expect(response.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(
+      bad.Records.map((r) => r.kinesis.sequenceNumber),
+    );
+    // BADQ's state was written with its commands in the outbox; they were never sent.
+    expect(((await loadState('BADQ')) as StoredStrategyState).outbox).toHaveLength(2);
+    expect(((await loadState('GOOD')) as StoredStrategyState).lastSequenceNumber).toBe(
+      good.Records.at(-1)!.kinesis.sequenceNumber,
+    );
+
+    // Lambda resumes from the lowest failed sequence number: BADQ's records (GOOD's precede them here).
+    const firstFailed = response.batchItemFailures[0]!.itemIdentifier;
+    const redelivery = {
+      Records: event.Records.filter((r) => BigInt(r.kinesis.sequenceNumber) >= BigInt(firstFailed)),
+    };
+    // The same container gets the redelivery: the failure dropped its cached BADQ, so it reads and resends.
+    expect((await handler(redelivery)).batchItemFailures).toEqual([]);
+    const commands = commandsOf(await drainQueue(sqs, queueUrl));
+    expect(commands.filter((c) => c.order.symbol === 'BADQ').map((c) => c.order.side)).toEqual(['BUY', 'SELL']);
+    expect(commands.filter((c) => c.order.symbol === 'GOOD').map((c) => c.order.side)).toEqual(['BUY', 'SELL']);
+  });
+
+  it('a warm container processes its next batch of a symbol without reading the state', async () => {
+    const counted = createDocumentClient(createDynamoDbClient());
+    const calls = recordCalls(counted);
+    const handler = makeHandler({ documents: counted });
+    await handler(await streamTicks('WARM', PRICES.slice(0, 5)));
+    expect(calls.filter((c) => /^Get/.test(c))).toHaveLength(1);
+    calls.length = 0;
+    expect((await handler(await streamTicks('WARM', PRICES.slice(5)))).batchItemFailures).toEqual([]);
+    expect(calls.map((c) => c.replace(/Item(?=Command)/, ''))).toEqual(['PutCommand']);
+    expect(((await loadState('WARM')) as StoredStrategyState).state).toEqual({
+      prices: [14, 15, 6, 5],
+      relation: 'BELOW',
+    });
+    expect(commandsOf(await drainQueue(sqs, queueUrl)).map((c) => c.order.side)).toEqual(['BUY', 'SELL']);
+  });
+
+  it('two containers alternating on one symbol send exactly the orders one container would', async () => {
+    // From batch 3 on, container A's cached state (after batch 1) is stale: folded from it, batch 3 would give
+    // a BUY at 15 instead of the true SELL at 15. The conditional write must catch that before anything is sent.
+    const batches = [
+      [10, 9, 8, 7],
+      [12, 14, 6],
+      [15, 16],
+      [9, 8, 7, 20],
+    ];
+    const one = makeHandler();
+    for (const prices of batches) await one(await streamTicks('SOLO', prices));
+    const solo = commandsOf(await drainQueue(sqs, queueUrl));
+
+    const containers = [makeHandler(), makeHandler()];
+    for (const [i, prices] of batches.entries()) {
+      expect((await containers[i % 2]!(await streamTicks('ALTR', prices))).batchItemFailures).toEqual([]);
+    }
+    const alternating = commandsOf(await drainQueue(sqs, queueUrl));
+    // Re-reads resend the previous writer's outbox; any resend the FIFO queue let through is the same command.
+    const distinct = new Map(alternating.map((c) => [c.order.orderId, c]));
+    for (const c of alternating) expect(distinct.get(c.order.orderId)).toEqual(c);
+    const shape = (c: OrderCommand) => [c.order.side, c.order.price, c.order.orderId.replace(/^\w+:\w+-t\d+/, '')];
+    expect([...distinct.values()].map(shape)).toEqual(solo.map(shape));
+    expect(solo.map((c) => [c.order.side, c.order.price])).toEqual([
+      ['BUY', 12],
+      ['SELL', 15],
+      ['BUY', 16],
+      ['SELL', 8],
+      ['BUY', 20],
+    ]);
+    expect(((await loadState('ALTR')) as StoredStrategyState).state).toEqual(
+      ((await loadState('SOLO')) as StoredStrategyState).state,
+    );
+  });
+
+  it('a tick that reaches the stream twice (same tickId, new record) is applied and ordered once', async () => {
+    const event = await streamTicks('DUPT', PRICES);
+    const { Records } = event;
+    const handler = makeHandler();
+    await handler({ Records: Records.slice(0, 5) });
+    // The 12 (which produced the BUY) and the 10 arrive again as new stream records.
+    const copies = await streamRecords('DUPT', [recordOf(Records[4]!), recordOf(Records[0]!)]);
+    expect((await handler({ Records: [...copies.Records, ...Records.slice(5)] })).batchItemFailures).toEqual([]);
+    expect(emf.total(MetricName.DuplicateTicksSkipped)).toBe(2);
+    expect(commandsOf(await drainQueue(sqs, queueUrl)).map((c) => [c.order.side, c.order.price])).toEqual([
+      ['BUY', 12],
+      ['SELL', 6],
+    ]);
+    expect(((await loadState('DUPT')) as StoredStrategyState).state).toEqual({
+      prices: [14, 15, 6, 5],
+      relation: 'BELOW',
+    });
+  });
+
+  it('a tick ingested twice (a client retry; a PutRecords whose response was lost) yields its orders once', async () => {
+    const ingestConfig = loadIngestConfig({
+      ...powertoolsEnv('ingest'),
+      TICKS_STREAM_NAME: streamName,
+      FEED_SYMBOLS: 'TWICE',
+      FEED_TICKS_PER_SECOND: '1',
+      FEED_SEED: 's',
+    });
+    const lossyKinesis = createKinesisClient();
+    const lostResponse = loseNextResponse(lossyKinesis, 'PutRecordsCommand');
+    const ingest = createIngestHandler({
+      config: ingestConfig,
+      kinesis: lossyKinesis,
+      logger: createLogger(ingestConfig),
+      metrics: createMetrics(ingestConfig),
+      sleep: async () => undefined,
+    });
+    const post = async (ticks: object[]) =>
+      (
+        (await ingest(httpEvent('POST', '/ticks', { body: JSON.stringify(ticks) }), fakeContext('ingest'))) as {
+          statusCode: number;
+        }
+      ).statusCode;
+    const ticks = PRICES.map((price, i) => ({
+      symbol: 'TWICE',
+      price,
+      size: 1,
+      ts: 1_767_225_600_000 + i,
+      tickId: `tw-${i}`,
+    }));
+    const before = new Set((await readAllRecords(kinesis, streamName)).map((r) => r.record.SequenceNumber));
+
+    expect(await post(ticks.slice(0, 5))).toBe(202);
+    expect(await post(ticks.slice(0, 5))).toBe(202); // the client did not hear the first answer and retries
+    lostResponse.arm(); // these land, the answer is lost, ingest's PutRecords retry writes them again
+    expect(await post(ticks.slice(5))).toBe(202);
+    const written = (await readAllRecords(kinesis, streamName)).filter((r) => !before.has(r.record.SequenceNumber));
+    expect(written).toHaveLength(2 * PRICES.length);
+
+    expect((await makeHandler()(kinesisEvent(streamName, written))).batchItemFailures).toEqual([]);
+    const commands = commandsOf(await drainQueue(sqs, queueUrl));
+    expect(commands.map((c) => [c.order.orderId, c.order.side, c.order.price])).toEqual([
+      ['TWICE:tw-4:0', 'BUY', 12],
+      ['TWICE:tw-7:0', 'SELL', 6],
+    ]);
+    expect(((await loadState('TWICE')) as StoredStrategyState).state).toEqual({
+      prices: [14, 15, 6, 5],
+      relation: 'BELOW',
+    });
+  });
+
+  it('reports poison records with a reason and still applies the good ones around them', async () => {
+    const event = await streamTicks('PSN', [10, 9, 8, 7, 12]);
+    const records = event.Records;
+    const poison = [
+      { ...records[1]!, kinesis: { ...records[1]!.kinesis, data: Buffer.from('{oops').toString('base64') } },
+      { ...records[2]!, kinesis: { ...records[2]!.kinesis, data: '***not base64***' } },
+      {
+        ...records[3]!,
+        kinesis: {
+          ...records[3]!.kinesis,
+          data: Buffer.from(JSON.stringify({ tick: { symbol: 'PSN', price: -3 } })).toString('base64'),
+        },
+      },
+    ];
+    const mixed = { Records: [records[0]!, ...poison, records[4]!] };
+    const response = await makeHandler()(mixed);
+    expect(response.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(
+      poison.map((p) => p.kinesis.sequenceNumber),
+    );
+    expect(emf.total(MetricName.PoisonRecords)).toBe(3);
+    const state = (await loadState('PSN')) as StoredStrategyState;
+    expect(state.state).toEqual({ prices: [10, 12], relation: null });
+    // The mapping retries from the first poison record; the good record after it is not applied twice.
+    await makeHandler()({ Records: mixed.Records.slice(1) });
+    expect(((await loadState('PSN')) as StoredStrategyState).state).toEqual({ prices: [10, 12], relation: null });
+  });
+});
+
+describe('process: config', () => {
+  const base = {
+    ...powertoolsEnv('process'),
+    STRATEGY_TABLE_NAME: 't',
+    COMMANDS_QUEUE_URL: 'http://localhost:1/q.fifo',
+    STRATEGY_FAST_WINDOW: '2',
+    STRATEGY_SLOW_WINDOW: '4',
+    STRATEGY_ORDER_QUANTITY: '5',
+    TRADING_ACCOUNT: 'acct-1',
+  };
+  it('fails at init naming the bad variable', () => {
+    const { COMMANDS_QUEUE_URL: _omit, ...missing } = base;
+    expect(() => loadProcessConfig(missing)).toThrow(/COMMANDS_QUEUE_URL is not set/);
+    expect(() => loadProcessConfig({ ...base, STRATEGY_FAST_WINDOW: '9' })).toThrow(
+      /STRATEGY_FAST_WINDOW must be smaller/,
+    );
+    expect(() => loadProcessConfig({ ...base, STRATEGY_NAME: 'martingale' })).toThrow(/STRATEGY_NAME: must be one of/);
+    expect(() => loadProcessConfig({ ...base, TRADING_ACCOUNT: 'has space' })).toThrow(/TRADING_ACCOUNT/);
+  });
+});

@@ -1,0 +1,190 @@
+import { createConnection } from 'node:net';
+import { Chaos } from '../../../../raft-node/src/chaos';
+import { parseConfig, type ChaosSettings } from '../../../../raft-node/src/config';
+import { createLogger } from '../../../../raft-node/src/logger';
+import { encodeFrame, FrameDecoder } from '../../../../raft-node/src/server/framing';
+import { peerKeys } from '../../../../raft-node/src/server/peer-auth';
+import { Transport, type WireMessage } from '../../../../raft-node/src/server/transport';
+import { freePort } from '../../../../local-cloud/emulators/child-service';
+import { sleep } from '../../../../shared/util/wait';
+
+/** The inter-node transport over real loopback sockets: batching, the HMAC handshake, chaos drops. */
+
+interface TestMessage extends WireMessage {
+  seq: number;
+}
+
+const noChaos: ChaosSettings = {
+  enabled: false,
+  dropPct: 0,
+  delayMinMs: 0,
+  delayMaxMs: 0,
+  seed: 1,
+  exitOnLeader: false,
+};
+const logger = createLogger('test', 'error');
+
+/**
+ * freePort() releases the port before the transport binds it, so a parallel test file can take it first; the pair
+ * is then set up again on new ports.
+ */
+async function pair(secrets: [string | undefined, string | undefined], chaos: ChaosSettings = noChaos) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await pairOnFreePorts(secrets, chaos);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 5) throw err;
+    }
+  }
+}
+
+async function pairOnFreePorts(secrets: [string | undefined, string | undefined], chaos: ChaosSettings) {
+  const ports = [await freePort(), await freePort()];
+  const received: TestMessage[][] = [[], []];
+  const ids = ['a', 'b'];
+  const transports = ids.map(
+    (id, i) =>
+      new Transport<TestMessage>({
+        self: { nodeId: id, raftAddr: `127.0.0.1:${ports[i]}`, httpUrl: 'http://127.0.0.1:1' },
+        bindHost: '127.0.0.1',
+        bindPort: ports[i]!,
+        limits: parseConfig({ RAFT_NODE_ID: id, RAFT_PEERS: 'http://127.0.0.1:1' }).peerLimits,
+        keys: peerKeys(secrets[i] ? [secrets[i]] : []),
+        clusterId: () => 'test-cluster',
+        // These tests carry their own message shape; the real check (wire-check.ts) has its own tests.
+        parseMessage: (raw) =>
+          typeof raw === 'object' && raw !== null && 'from' in raw ? (raw as TestMessage) : 'not a test message',
+        chaos: new Chaos(chaos, id),
+        logger,
+        resolve: (peer) => `127.0.0.1:${ports[ids.indexOf(peer)]}`,
+        onMessages: (ms) => received[i]!.push(...ms),
+        onPeerHello: () => undefined,
+      }),
+  );
+  const listening = await Promise.allSettled(transports.map((t) => t.listen()));
+  const failed = listening.find((r) => r.status === 'rejected');
+  if (failed) {
+    await Promise.all(transports.map((t) => t.close().catch(() => undefined)));
+    throw failed.reason;
+  }
+  return { a: transports[0]!, b: transports[1]!, received, close: () => Promise.all(transports.map((t) => t.close())) };
+}
+
+const msgs = (n: number, from = 'a', to = 'b'): TestMessage[] =>
+  Array.from({ length: n }, (_, seq) => ({ from, to, type: 'Append', term: 1, seq }));
+
+describe('transport', () => {
+  test('frames survive arbitrary chunking', () => {
+    const bytes = Buffer.concat([encodeFrame([{ x: 1 }]), encodeFrame({ y: 'é' })]);
+    const decoder = new FrameDecoder();
+    const out: unknown[] = [];
+    for (const b of bytes) out.push(...decoder.push(Buffer.from([b])));
+    expect(out).toEqual([[{ x: 1 }], { y: 'é' }]);
+  });
+
+  test('delivers every message in order, with the same secret on both ends', async () => {
+    const p = await pair(['s'.repeat(32), 's'.repeat(32)]);
+    try {
+      p.a.send(msgs(1000));
+      for (let i = 0; i < 100 && p.received[1]!.length < 1000; i++) await sleep(20);
+      expect(p.received[1]!.map((m) => m.seq)).toEqual(msgs(1000).map((m) => m.seq));
+    } finally {
+      await p.close();
+    }
+  });
+
+  test('a node with a wrong secret cannot deliver anything', async () => {
+    const p = await pair(['s'.repeat(32), 'x'.repeat(32)]);
+    try {
+      p.a.send(msgs(10));
+      p.b.send(msgs(10, 'b', 'a'));
+      await sleep(400);
+      expect(p.received[0]).toEqual([]);
+      expect(p.received[1]).toEqual([]);
+    } finally {
+      await p.close();
+    }
+  });
+
+  test('a node without a secret cannot talk to one that has it', async () => {
+    const p = await pair([undefined, 's'.repeat(32)]);
+    try {
+      p.a.send(msgs(10));
+      await sleep(400);
+      expect(p.received[1]).toEqual([]);
+    } finally {
+      await p.close();
+    }
+  });
+
+  test('a peer cannot speak for another node', async () => {
+    const p = await pair([undefined, undefined]);
+    try {
+      p.a.send([{ from: 'c', to: 'b', type: 'Vote', term: 9, seq: 0 }, ...msgs(1)]);
+      await sleep(300);
+      expect(p.received[1]!.map((m) => m.from)).toEqual(['a']);
+    } finally {
+      await p.close();
+    }
+  });
+
+  test('chaos drops about the configured share, reproducibly from the seed', async () => {
+    const settings = { ...noChaos, enabled: true, dropPct: 30, seed: 1234 };
+    const runs: number[] = [];
+    for (let r = 0; r < 2; r++) {
+      const p = await pair([undefined, undefined], settings);
+      try {
+        p.a.send(msgs(2000));
+        await sleep(500);
+        runs.push(p.received[1]!.length);
+      } finally {
+        await p.close();
+      }
+    }
+    expect(runs[0]).toBe(runs[1]);
+    expect(runs[0]).toBeGreaterThan(1200);
+    expect(runs[0]).toBeLessThan(1600);
+  });
+
+  test('chaos aimed at another node leaves this pair alone; delay holds messages back', async () => {
+    const aimed = await pair([undefined, undefined], { ...noChaos, enabled: true, dropPct: 100, targetNodeId: 'c' });
+    try {
+      aimed.a.send(msgs(50));
+      await sleep(300);
+      expect(aimed.received[1]).toHaveLength(50);
+    } finally {
+      await aimed.close();
+    }
+    const delayed = await pair([undefined, undefined], { ...noChaos, enabled: true, delayMinMs: 300, delayMaxMs: 300 });
+    try {
+      delayed.a.send(msgs(5));
+      await sleep(150);
+      expect(delayed.received[1]).toHaveLength(0);
+      await sleep(400);
+      expect(delayed.received[1]).toHaveLength(5);
+    } finally {
+      await delayed.close();
+    }
+  });
+});
+
+test('an unauthenticated peer cannot make the listener buffer a huge frame', async () => {
+  const p = await pair(['s'.repeat(32), 's'.repeat(32)]);
+  const port = Number((p.b as unknown as { opts: { self: { raftAddr: string } } }).opts.self.raftAddr.split(':')[1]);
+  try {
+    const closed = await new Promise<boolean>((resolve) => {
+      const socket = createConnection({ host: '127.0.0.1', port }, () => {
+        const header = Buffer.alloc(4);
+        header.writeUInt32BE(100 * 1024 * 1024, 0);
+        socket.write(header);
+      });
+      socket.resume();
+      socket.on('close', () => resolve(true));
+      socket.on('error', () => undefined);
+      setTimeout(() => resolve(false), 2_000);
+    });
+    expect(closed).toBe(true);
+  } finally {
+    await p.close();
+  }
+});

@@ -1,0 +1,56 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { classifyCommand } from '../../../tools/lib/process-cpu';
+import { descendants, killAll, waitAllGone, type ProcessId } from '../../support/processes';
+import { sleep } from '../../../shared/util/wait';
+
+/**
+ * The whole `npm start` stack (three Raft nodes in process groups of their own, the emulators under
+ * their supervisors, the functions' workers) ended the way that used to leave the Raft nodes running:
+ * `npm start | tee run.log`, then Ctrl-C — SIGINT, and the pipe gone with tee. lifecycle.test.ts covers
+ * the other endings on a smaller launcher; this one costs a full start (synth + deploy), so it is one.
+ */
+
+const ROOT = resolve(__dirname, '../../..');
+
+it('npm start | tee, then Ctrl-C: every process the stack started is gone within seconds', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'lifecycle-stack-'));
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'tools/start.ts', '--port', '0', '--no-feed', '--data-dir', dataDir],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  child.stdout.resume();
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  let processes: ProcessId[] = [];
+  try {
+    const deadline = Date.now() + 240_000;
+    while (!existsSync(join(dataDir, 'stack.json'))) {
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the stack did not come up: ${stderr}`);
+      await sleep(250);
+    }
+    processes = descendants(child.pid as number);
+    expect(processes.filter((p) => classifyCommand(p.args) === 'raft')).toHaveLength(3);
+    expect(processes.filter((p) => p.args.includes('shared/process/supervise.ts'))).toHaveLength(3);
+    expect(processes.some((p) => p.args.includes('runtime/worker-host.ts'))).toBe(true);
+
+    const endedAt = Date.now();
+    child.stdout.destroy(); // tee is gone…
+    child.kill('SIGINT'); // …and the same Ctrl-C reaches npm start
+    const alive = await waitAllGone(processes, 20_000);
+    expect(alive.map((p) => `${p.pid} ${p.args}`)).toEqual([]);
+    expect(await exited).toBe(0);
+    expect(stderr).not.toMatch(/^\s+at /m);
+    process.stdout.write(
+      `npm start | tee, Ctrl-C: all ${processes.length} processes gone in ${Date.now() - endedAt} ms\n`,
+    );
+  } finally {
+    killAll(processes);
+    child.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}, 300_000);
