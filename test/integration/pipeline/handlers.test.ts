@@ -14,7 +14,7 @@ async function coldStart(name: string, env: Record<string, string>): Promise<Han
   try {
     let handler: Handler | undefined;
     await jest.isolateModulesAsync(async () => {
-      handler = (await import(`../../functions/${name}/handler`)).handler as Handler;
+      handler = (await import(`../../../functions/${name}/handler`)).handler as Handler;
     });
     return handler as Handler;
   } finally {

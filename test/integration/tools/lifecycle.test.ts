@@ -56,7 +56,7 @@ function processesOf(run: Run): ProcessId[] {
   const all = descendants(run.child.pid as number);
   // Sanity: the tree really holds what the ending must take down.
   expect(all.some((p) => classifyCommand(p.args) === 'raft')).toBe(true);
-  expect(all.some((p) => p.args.includes('kinesalite/cli.js'))).toBe(true);
+  expect(all.some((p) => p.args.includes('node_modules/kinesalite/'))).toBe(true);
   expect(all.some((p) => p.args.includes('shared/process/supervise.ts'))).toBe(true);
   expect(all.some((p) => p.args.includes('runtime/worker-host.ts'))).toBe(true);
   return all;
