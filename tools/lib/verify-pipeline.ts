@@ -81,92 +81,139 @@ export async function verifyPipeline(
 
 const MAX_VERIFY_ATTEMPTS = 5;
 
+type VerifyInfo = Pick<StackInfo, 'dataDir' | 'outputs' | 'tradingAccount'>;
+type Files = ReturnType<typeof recordFiles>;
+/** The orders the commands record names, each with the SQS message ids that carried it. */
+interface CommandRecord {
+  byOrder: Map<string, Set<string>>;
+  bad: number;
+  inProgress: number;
+}
+/** The events drained so far, by order id, each with the SQS message ids that carried it. */
+interface EventRecord {
+  byOrder: Map<string, { messageIds: Set<string>; event: OrderEvent }>;
+  malformed: number;
+}
+/** What each check adds to: the report's counts and problems. */
+interface Tally {
+  counts: Record<string, number>;
+  problems: string[];
+}
+
 async function verifyOnce(
-  info: Pick<StackInfo, 'dataDir' | 'outputs' | 'tradingAccount'>,
+  info: VerifyInfo,
   sqs: SQSClient,
   raft: RaftReader,
   opts: VerifyOptions,
 ): Promise<{ report: VerifyReport; ledgerMoved: boolean }> {
-  const log = opts.log ?? (() => undefined);
-  const problems: string[] = [];
   const files = recordFiles(info.dataDir);
+  const fromClaims = opts.commandRecord === 'ordersTable';
+  const { commands, events, quietCommit, problems } = await waitForQuiet(info, sqs, raft, files, opts);
+  const counts: Record<string, number> = {
+    [fromClaims ? 'completedClaims' : 'commands']: commands.byOrder.size,
+    events: events.byOrder.size,
+    accepted: 0,
+    rejected: 0,
+  };
+  const tally: Tally = { counts, problems };
+  checkOneEventPerCommand(commands, events, tally);
+  await checkDeadLetters(info, sqs, fromClaims, commands, tally);
+  const accepted = [...events.byOrder.values()].map((e) => e.event).filter((e) => e.status === 'ACCEPTED');
+  checkSeqs(accepted, tally);
+  await checkClaims(info.outputs.OrdersTableName, events, tally);
+  await checkPositions(raft, info.tradingAccount, accepted, tally);
+  const checks = [
+    fromClaims
+      ? "commands: execute's completed claims in the orders table (deliveries of the commands queue are not visible on a deployed stack), claims in progress, the commands DLQ"
+      : 'commands: every command the runtime received from the commands queue',
+    `events: drained from the events queue into ${files.events}`,
+    'each command has exactly one event; no order has two events; accepted seqs unique and 1..N without gaps',
+    "each event's order has a completed claim with the same outcome",
+    `positions: the accepted orders' sums against ${raft.nodeIds.join(', ')}`,
+  ];
+  const ledgerMoved = (await raft.commitIndex()) !== quietCommit;
+  return { report: { ok: problems.length === 0, counts, problems, checks }, ledgerMoved };
+}
+
+async function readCommandRecord(info: VerifyInfo, files: Files, fromClaims: boolean): Promise<CommandRecord> {
+  if (fromClaims) {
+    const claims = await scanClaims(info.outputs.OrdersTableName);
+    const byOrder = new Map([...claims.completed.keys()].map((id) => [id, new Set([id])]));
+    return { byOrder, bad: 0, inProgress: claims.inProgress };
+  }
+  // By order id; a redelivered message appears more than once with the same messageId.
+  const byOrder = new Map<string, Set<string>>();
+  const { commands: received, bad } = readCommandRecords(files.commands);
+  for (const c of received) byOrder.set(c.orderId, (byOrder.get(c.orderId) ?? new Set<string>()).add(c.messageId));
+  return { byOrder, bad, inProgress: 0 };
+}
+
+function readEventRecord(file: string): EventRecord {
+  const byOrder = new Map<string, { messageIds: Set<string>; event: OrderEvent }>();
+  let malformed = 0;
+  for (const r of readRecords(file)) {
+    const parsed = OrderEventSchema.safeParse(parseJson(r.body));
+    if (!parsed.success) {
+      malformed++;
+      continue;
+    }
+    const entry = byOrder.get(parsed.data.orderId) ?? { messageIds: new Set<string>(), event: parsed.data };
+    entry.messageIds.add(r.messageId);
+    byOrder.set(parsed.data.orderId, entry);
+  }
+  return { byOrder, malformed };
+}
+
+/**
+ * The checks compare the ledger with the events, so they need a quiet pipeline: no command waiting or
+ * in flight, no new command, and a ledger that has stopped moving, for two looks in a row. Returns the
+ * records read at the last look, the commit index then, and a problem if the pipeline never went quiet.
+ */
+async function waitForQuiet(
+  info: VerifyInfo,
+  sqs: SQSClient,
+  raft: RaftReader,
+  files: Files,
+  opts: VerifyOptions,
+): Promise<{ commands: CommandRecord; events: EventRecord; quietCommit: number; problems: string[] }> {
+  const log = opts.log ?? (() => undefined);
   const eventsUrl = info.outputs.EventsQueueUrl;
   if (!eventsUrl) throw new Error('stack info has no EventsQueueUrl');
-
   const fromClaims = opts.commandRecord === 'ordersTable';
-  const readCommands = async () => {
-    if (fromClaims) {
-      const claims = await scanClaims(info.outputs.OrdersTableName);
-      const byOrder = new Map([...claims.completed.keys()].map((id) => [id, new Set([id])]));
-      return { byOrder, bad: 0, inProgress: claims.inProgress };
-    }
-    // By order id; a redelivered message appears more than once with the same messageId.
-    const byOrder = new Map<string, Set<string>>();
-    const { commands: received, bad } = readCommandRecords(files.commands);
-    for (const c of received) byOrder.set(c.orderId, (byOrder.get(c.orderId) ?? new Set<string>()).add(c.messageId));
-    return { byOrder, bad, inProgress: 0 };
-  };
-  const readEvents = () => {
-    const byOrder = new Map<string, { messageIds: Set<string>; event: OrderEvent }>();
-    let malformed = 0;
-    for (const r of readRecords(files.events)) {
-      const parsed = OrderEventSchema.safeParse(parseJson(r.body));
-      if (!parsed.success) {
-        malformed++;
-        continue;
-      }
-      const entry = byOrder.get(parsed.data.orderId) ?? { messageIds: new Set<string>(), event: parsed.data };
-      entry.messageIds.add(r.messageId);
-      byOrder.set(parsed.data.orderId, entry);
-    }
-    return { byOrder, malformed };
-  };
-
-  // The checks compare the ledger with the events, so they need a quiet pipeline: no command waiting or
-  // in flight, no new command, and a ledger that has stopped moving, for two looks in a row.
+  const problems: string[] = [];
   const deadline = Date.now() + (opts.settleTimeoutMs ?? 60_000);
-  let commands = await readCommands();
-  let events = readEvents();
   let previous = '';
   let quietLooks = 0;
-  let quietCommit = -1;
   for (;;) {
     await drainQueueInto(sqs, eventsUrl, files.events);
-    commands = await readCommands();
-    events = readEvents();
+    const commands = await readCommandRecord(info, files, fromClaims);
+    const events = readEventRecord(files.events);
     const waiting = [...commands.byOrder.keys()].filter((id) => !events.byOrder.has(id)).length + commands.inProgress;
     const dlq = await queueDepth(sqs, info.outputs.CommandsDlqUrl);
     const queued = await queueDepth(sqs, info.outputs.CommandsQueueUrl);
-    quietCommit = await raft.commitIndex();
+    const quietCommit = await raft.commitIndex();
     const state = `${commands.byOrder.size}/${events.byOrder.size}/${quietCommit}`;
     quietLooks =
       queued === 0 && (fromClaims ? waiting === 0 : waiting <= dlq) && state === previous ? quietLooks + 1 : 0;
     previous = state;
-    if (quietLooks >= 2) break;
+    if (quietLooks >= 2) return { commands, events, quietCommit, problems };
     if (Date.now() > deadline) {
       problems.push(
         `the pipeline did not go quiet within ${Math.round((opts.settleTimeoutMs ?? 60_000) / 1000)} s ` +
           `(${queued} command(s) queued, ${waiting} without an event): is the feed still running? ` +
           `(npm start -- --feed-seconds N stops it after N s)`,
       );
-      break;
+      return { commands, events, quietCommit, problems };
     }
     log(`waiting for the pipeline to go quiet: ${queued} command(s) queued, ${waiting} without an event…`);
     await sleep(1000);
   }
-  const commandOrders = commands.byOrder;
-  const badCommands = commands.bad;
+}
 
-  const commandLabel = fromClaims ? 'completedClaims' : 'commands';
-  const counts: Record<string, number> = {
-    [commandLabel]: commandOrders.size,
-    events: events.byOrder.size,
-    accepted: 0,
-    rejected: 0,
-  };
-  if (badCommands > 0) problems.push(`${badCommands} recorded command message(s) are not valid order commands`);
+/** Every command has exactly one event, no order has two, and no event lacks a command; counts the outcomes. */
+function checkOneEventPerCommand(commands: CommandRecord, events: EventRecord, { counts, problems }: Tally): void {
+  if (commands.bad > 0) problems.push(`${commands.bad} recorded command message(s) are not valid order commands`);
   if (events.malformed > 0) problems.push(`${events.malformed} event message(s) are not valid order events`);
-
   let duplicated = 0;
   for (const [orderId, e] of events.byOrder) {
     if (e.messageIds.size > 1) {
@@ -176,26 +223,36 @@ async function verifyOnce(
     counts[e.event.status === 'ACCEPTED' ? 'accepted' : 'rejected']! += 1;
   }
   counts.ordersWithTwoEvents = duplicated;
-
-  const missing = [...commandOrders.keys()].filter((id) => !events.byOrder.has(id));
+  const missing = [...commands.byOrder.keys()].filter((id) => !events.byOrder.has(id));
   counts.commandsWithoutEvent = missing.length;
   if (missing.length > 0)
     problems.push(`${missing.length} command(s) have no terminal event (e.g. ${missing.slice(0, 3).join(', ')})`);
-  const orphanEvents = [...events.byOrder.keys()].filter((id) => !commandOrders.has(id));
+  const orphanEvents = [...events.byOrder.keys()].filter((id) => !commands.byOrder.has(id));
   counts.eventsWithoutRecordedCommand = orphanEvents.length;
   if (orphanEvents.length > 0)
     problems.push(`${orphanEvents.length} event(s) for orders no recorded command asked for`);
+}
+
+/** Counts both DLQs; from claims, claims in progress and commands in the DLQ are problems. */
+async function checkDeadLetters(
+  info: VerifyInfo,
+  sqs: SQSClient,
+  fromClaims: boolean,
+  commands: CommandRecord,
+  { counts, problems }: Tally,
+): Promise<void> {
   counts.commandsDlq = await queueDepth(sqs, info.outputs.CommandsDlqUrl);
   counts.eventsDlq = await queueDepth(sqs, info.outputs.EventsDlqUrl);
-  if (fromClaims) {
-    counts.claimsInProgress = commands.inProgress;
-    if (commands.inProgress > 0)
-      problems.push(`${commands.inProgress} order claim(s) are still in progress (a command executing, or stuck)`);
-    // Without a record of deliveries, a command that reached the DLQ is the only sign of one never executed.
-    if (counts.commandsDlq > 0) problems.push(`${counts.commandsDlq} command(s) are in the commands DLQ`);
-  }
+  if (!fromClaims) return;
+  counts.claimsInProgress = commands.inProgress;
+  if (commands.inProgress > 0)
+    problems.push(`${commands.inProgress} order claim(s) are still in progress (a command executing, or stuck)`);
+  // Without a record of deliveries, a command that reached the DLQ is the only sign of one never executed.
+  if (counts.commandsDlq > 0) problems.push(`${counts.commandsDlq} command(s) are in the commands DLQ`);
+}
 
-  const accepted = [...events.byOrder.values()].map((e) => e.event).filter((e) => e.status === 'ACCEPTED');
+/** The accepted orders' seqs are unique and run 1..N without gaps. */
+function checkSeqs(accepted: OrderEvent[], { counts, problems }: Tally): void {
   const seqs = accepted.map((e) => e.seq ?? 0).sort((a, b) => a - b);
   const uniqueSeqs = new Set(seqs);
   if (uniqueSeqs.size !== seqs.length)
@@ -206,9 +263,11 @@ async function verifyOnce(
     );
   }
   counts.maxSeq = seqs[seqs.length - 1] ?? 0;
+}
 
-  // Orders table: each event's order has a completed claim holding the same outcome.
-  const claims = (await scanClaims(info.outputs.OrdersTableName)).completed;
+/** Orders table: each event's order has a completed claim holding the same outcome. */
+async function checkClaims(tableName: string | undefined, events: EventRecord, { counts, problems }: Tally) {
+  const claims = (await scanClaims(tableName)).completed;
   counts.completedClaims = claims.size;
   let claimMismatch = 0;
   for (const [orderId, e] of events.byOrder) {
@@ -227,17 +286,23 @@ async function verifyOnce(
     }
   }
   counts.claimMismatches = claimMismatch;
+}
 
-  // Positions: the trading account's per-symbol sum of accepted orders, on every node.
+/** Positions: the trading account's per-symbol sum of accepted orders, on every node. */
+async function checkPositions(
+  raft: RaftReader,
+  tradingAccount: string,
+  accepted: OrderEvent[],
+  { counts, problems }: Tally,
+): Promise<void> {
   const expected = new Map<string, number>();
   for (const e of accepted)
     expected.set(e.symbol, (expected.get(e.symbol) ?? 0) + (e.side === 'BUY' ? e.quantity : -e.quantity));
   await raft.waitConverged();
   for (const nodeId of raft.nodeIds) {
-    const positions = await raft.positions(nodeId);
     const actual = new Map<string, number>();
-    for (const p of positions) {
-      if (p.account !== info.tradingAccount) {
+    for (const p of await raft.positions(nodeId)) {
+      if (p.account !== tradingAccount) {
         problems.push(`${nodeId}: position for account ${p.account}, which no event accounts for`);
         continue;
       }
@@ -250,17 +315,6 @@ async function verifyOnce(
     }
   }
   counts.raftNodesChecked = raft.nodeIds.length;
-  const checks = [
-    fromClaims
-      ? "commands: execute's completed claims in the orders table (deliveries of the commands queue are not visible on a deployed stack), claims in progress, the commands DLQ"
-      : 'commands: every command the runtime received from the commands queue',
-    `events: drained from the events queue into ${files.events}`,
-    'each command has exactly one event; no order has two events; accepted seqs unique and 1..N without gaps',
-    "each event's order has a completed claim with the same outcome",
-    `positions: the accepted orders' sums against ${raft.nodeIds.join(', ')}`,
-  ];
-  const ledgerMoved = (await raft.commitIndex()) !== quietCommit;
-  return { report: { ok: problems.length === 0, counts, problems, checks }, ledgerMoved };
 }
 
 async function scanClaims(
