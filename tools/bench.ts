@@ -28,6 +28,7 @@ import { readCommandRecords, verifyPipeline } from './lib/verify-pipeline';
 import { clusterReader } from './targets/remote-raft';
 import { printReport } from './verify';
 import { sleep } from '../shared/util/wait';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { createKinesisClient } from '../shared/aws/clients';
 
 const command = defineCommand({
@@ -117,6 +118,111 @@ function eventSamples(records: RecordedMessage[]): Sample[] {
   return out;
 }
 
+type BenchArgs = ReturnType<typeof command.parse>;
+
+/** Starts the embedded stack the bench drives, recording every order event's timings into `samples`. */
+function startBenchStack(args: BenchArgs, dataDir: string, log: (line: string) => void, samples: Sample[]) {
+  return startLocalCloud({
+    dataDir,
+    edgePort: 0,
+    log,
+    onEvents: (records) => samples.push(...eventSamples(records)),
+    // More shards for parallel process invocations; the stack's strategy unless --strategy names another.
+    context: {
+      shardCount: String(args.shards),
+      ...(args.strategy === 'stack' ? {} : { strategyName: args.strategy }),
+    },
+  });
+}
+
+/** Writes `rate` ticks/s for `seconds`; resolves with the ticks that landed and how long sending took. */
+async function driveTicks(
+  kinesis: KinesisClient,
+  stream: string,
+  source: TickSource,
+  rate: number,
+  seconds: number,
+  status: (sent: number) => void,
+) {
+  const start = Date.now();
+  const end = start + seconds * 1000;
+  let landed = 0;
+  // Ticks go out every 100 ms; several PutRecords may be in flight so a slow call does not throttle the rate.
+  const inFlight = new Set<Promise<void>>();
+  for (let slot = 0; Date.now() < end; slot++) {
+    const due = start + slot * 100;
+    if (due > Date.now()) await sleep(due - Date.now());
+    if (slot % 10 === 0) status(slot / 10);
+    const ticks = source.next(Math.max(1, Math.round(rate / 10)));
+    const p = putTicks(kinesis, stream, ticks).then(() => {
+      landed += ticks.length;
+    });
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p));
+    if (inFlight.size > 8) await Promise.race(inFlight);
+  }
+  await Promise.all(inFlight);
+  return { start, end, landed, sendSeconds: (Date.now() - start) / 1000 };
+}
+
+/** Waits until no order event has arrived for 3 s (at most `maxMs`), so a step's backlog does not spill into the next. */
+async function drainEvents(samples: Sample[], maxMs: number, status: (events: number) => void): Promise<void> {
+  const until = Date.now() + maxMs;
+  let seen = -1;
+  let quietSince = Date.now();
+  while (Date.now() < until) {
+    if (samples.length !== seen) {
+      seen = samples.length;
+      quietSince = Date.now();
+      status(seen);
+    } else if (Date.now() - quietSince >= 3000) return;
+    await sleep(250);
+  }
+}
+
+/** Logs a step's SQS mapping shares, its latency stages and its CPU per order. */
+function logStepDetail(
+  log: (line: string) => void,
+  result: StepResult,
+  samples: Sample[],
+  window: { start: number; end: number },
+  receivesBefore: Record<string, SqsMappingStats>,
+  receivesAfter: Record<string, SqsMappingStats>,
+): void {
+  const step = samples.filter((s) => s.tickTs >= window.start && s.tickTs < window.end);
+  const stage = (f: (s: Sample) => number) => {
+    const v = step.map(f).sort((a, b) => a - b);
+    return `p50 ${percentile(v, 50) ?? '-'} p99 ${percentile(v, 99) ?? '-'} ms`;
+  };
+  log(`  SQS mappings: ${receiveShares(receivesBefore, receivesAfter)}`);
+  log(
+    `  stages: tick→command ${stage((s) => s.commandTs - s.tickTs)} | command→executed ${stage((s) => s.executedTs - s.commandTs)} | executed→event ${stage((s) => s.sentAt - s.executedTs)}`,
+  );
+  log(`  CPU per executed order, all processes: ${formatCpu(result)}`);
+}
+
+/** Verifies the whole run, then prints the steps' rows and the verify report; 0 when verify passes. */
+async function verifyAndPrint(
+  args: BenchArgs,
+  stack: Awaited<ReturnType<typeof startLocalCloud>>,
+  rows: string[],
+  log: (line: string) => void,
+  stopProgress: () => void,
+): Promise<number> {
+  log('verifying the whole run…');
+  const report = await verifyPipeline(stack.info, stack.sqs, clusterReader(stack.raft), {
+    settleTimeoutMs: 300_000,
+    log,
+  });
+  stopProgress();
+  process.stdout.write(
+    `\nbench results (${args.seconds} s per rate, ${args.shards} shard(s), ${SYMBOLS.length} symbols, strategy ${args.strategy}):\n${rows.join('\n')}\n`,
+  );
+  if (args.json) process.stdout.write(`steps written to ${resolve(args.json)}\n`);
+  printReport(report);
+  return report.ok ? 0 : 1;
+}
+
 async function main({ argv }: CommandContext): Promise<number> {
   const args = command.parse(argv);
   const dataDir = resolve(args['data-dir']);
@@ -132,60 +238,17 @@ async function main({ argv }: CommandContext): Promise<number> {
   const log = (line: string) => progress.log(`${new Date().toISOString().slice(11, 19)} ${line}`);
   const samples: Sample[] = [];
   progress.update(0, 'starting the embedded stack');
-  const stack = await startLocalCloud({
-    dataDir,
-    edgePort: 0,
-    log,
-    onEvents: (records) => samples.push(...eventSamples(records)),
-    // More shards for parallel process invocations; the stack's strategy unless --strategy names another.
-    context: {
-      shardCount: String(args.shards),
-      ...(args.strategy === 'stack' ? {} : { strategyName: args.strategy }),
-    },
-  });
+  const stack = await startBenchStack(args, dataDir, log, samples);
   progress.update(0, 'stack ready', expected(args.rates.length, true));
   const kinesis = createKinesisClient();
   const stream = stack.info.outputs.TicksStreamName as string;
   const source = new TickSource(SYMBOLS, 'bench');
+  const drive = (rate: number, seconds: number, status: (sent: number) => void) =>
+    driveTicks(kinesis, stream, source, rate, seconds, status);
+  const drain = (maxMs: number, status: (events: number) => void) => drainEvents(samples, maxMs, status);
   const rows: string[] = [];
   const results: StepResult[] = [];
   try {
-    /** Writes `rate` ticks/s for `seconds`; resolves with the ticks that landed and how long sending took. */
-    const drive = async (rate: number, seconds: number, status: (sent: number) => void) => {
-      const start = Date.now();
-      const end = start + seconds * 1000;
-      let landed = 0;
-      // Ticks go out every 100 ms; several PutRecords may be in flight so a slow call does not throttle the rate.
-      const inFlight = new Set<Promise<void>>();
-      for (let slot = 0; Date.now() < end; slot++) {
-        const due = start + slot * 100;
-        if (due > Date.now()) await sleep(due - Date.now());
-        if (slot % 10 === 0) status(slot / 10);
-        const ticks = source.next(Math.max(1, Math.round(rate / 10)));
-        const p = putTicks(kinesis, stream, ticks).then(() => {
-          landed += ticks.length;
-        });
-        inFlight.add(p);
-        void p.finally(() => inFlight.delete(p));
-        if (inFlight.size > 8) await Promise.race(inFlight);
-      }
-      await Promise.all(inFlight);
-      return { start, end, landed, sendSeconds: (Date.now() - start) / 1000 };
-    };
-    /** Waits until no order event has arrived for 3 s (at most `maxMs`), so a step's backlog does not spill into the next. */
-    const drain = async (maxMs: number, status: (events: number) => void) => {
-      const until = Date.now() + maxMs;
-      let seen = -1;
-      let quietSince = Date.now();
-      while (Date.now() < until) {
-        if (samples.length !== seen) {
-          seen = samples.length;
-          quietSince = Date.now();
-          status(seen);
-        } else if (Date.now() - quietSince >= 3000) return;
-        await sleep(250);
-      }
-    };
     const runStarted = Date.now();
     // Warm-up, not measured: the first invocations start the functions' workers (cold starts of 2-3 s here).
     if (args.warmup > 0) {
@@ -224,30 +287,10 @@ async function main({ argv }: CommandContext): Promise<number> {
       const row = formatRow(result);
       rows.push(row);
       log(row);
-      const step = samples.filter((s) => s.tickTs >= start && s.tickTs < end);
-      const stage = (f: (s: Sample) => number) => {
-        const v = step.map(f).sort((a, b) => a - b);
-        return `p50 ${percentile(v, 50) ?? '-'} p99 ${percentile(v, 99) ?? '-'} ms`;
-      };
-      log(`  SQS mappings: ${receiveShares(receivesBefore, stack.runtime.sqsMappingStats())}`);
-      log(
-        `  stages: tick→command ${stage((s) => s.commandTs - s.tickTs)} | command→executed ${stage((s) => s.executedTs - s.commandTs)} | executed→event ${stage((s) => s.sentAt - s.executedTs)}`,
-      );
-      log(`  CPU per executed order, all processes: ${formatCpu(result)}`);
+      logStepDetail(log, result, samples, { start, end }, receivesBefore, stack.runtime.sqsMappingStats());
     }
     progress.update(args.rates.length, 'verifying the whole run');
-    log('verifying the whole run…');
-    const report = await verifyPipeline(stack.info, stack.sqs, clusterReader(stack.raft), {
-      settleTimeoutMs: 300_000,
-      log,
-    });
-    progress.stop();
-    process.stdout.write(
-      `\nbench results (${args.seconds} s per rate, ${args.shards} shard(s), ${SYMBOLS.length} symbols, strategy ${args.strategy}):\n${rows.join('\n')}\n`,
-    );
-    if (args.json) process.stdout.write(`steps written to ${resolve(args.json)}\n`);
-    printReport(report);
-    return report.ok ? 0 : 1;
+    return await verifyAndPrint(args, stack, rows, log, () => progress.stop());
   } finally {
     progress.stop();
     kinesis.destroy();
