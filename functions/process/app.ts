@@ -56,6 +56,9 @@ const MAX_OUTBOX_COMMANDS = 100;
  * conditional write has confirmed it. A crash after the write leaves the commands in the outbox; every read
  * of the item resends them (same orderIds, deduplicated by SQS FIFO and execute).
  */
+// Over ~80 lines on purpose: a factory closure over its dependencies (the per-symbol state cache and the steps
+// that read, advance and send it); each inner function is short and one job, and moving them to module level would
+// only thread `deps` through each.
 export function createProcessHandler(deps: ProcessDeps) {
   const { config, strategy, states, logger, metrics } = deps;
   const now = deps.now ?? Date.now;

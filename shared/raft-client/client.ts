@@ -74,6 +74,9 @@ export interface ClosableLedgerClient extends LedgerClient {
   close(): void;
 }
 
+// Over ~80 lines on purpose: a factory closure over its dependencies (the leader hint, learned members, keep-alive
+// agents and the calls sharing them); each inner function is short and one job, and moving them to module level
+// would only thread `deps` through each.
 export function createLedgerClient(options: LedgerClientOptions): ClosableLedgerClient {
   if (options.members.length === 0) throw new LedgerClientError('members: at least one node URL is required');
   const members = options.members.map((m) => m.replace(/\/+$/, ''));

@@ -207,6 +207,9 @@ function authorize(verifier: TokenVerifier | undefined, req: IncomingMessage, re
   return false;
 }
 
+// Over ~80 lines on purpose: a factory closure over its dependencies (the routes over one node, token verifier
+// and set of limits); each inner function is short and one job, and moving them to module level would only thread
+// `deps` through each.
 export function createHttpApi(opts: HttpApiOptions): Server {
   const { node, verifier, logger } = opts;
 
