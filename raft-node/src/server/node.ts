@@ -163,18 +163,7 @@ export class LedgerNode implements LedgerNodeApi {
       throw err;
     }
     const restored = this.storage.restored;
-    const damaged = restored.recovery.damagedSynced;
-    if (damaged) {
-      logger.error('RAFT_WAL_ALLOW_TRUNCATE: cut damaged synced data from the log; acknowledged entries may be lost', {
-        file: damaged.file,
-        offset: damaged.offset,
-        walDamagedBytes: damaged.damagedBytes,
-        walDamagedEntries: damaged.intactEntries,
-        reason: damaged.message,
-      });
-    } else if (restored.recovery.droppedTailBytes > 0) {
-      logger.warn('dropped a torn log tail on recovery', { ...restored.recovery });
-    }
+    this.logRecovery(restored.recovery);
     this.members.set(cfg.nodeId, { raftAddr: cfg.advertiseAddr, httpUrl: cfg.httpAdvertiseUrl });
 
     this.ledger = restored.snapshot
@@ -191,39 +180,7 @@ export class LedgerNode implements LedgerNodeApi {
     const bootstrapped = this.identity.origin === 'bootstrap' && this.admitted;
     this.raft = this.newRaft(restored, { voters: bootstrapped ? [cfg.nodeId] : [], learners: [] });
     this.chaos = new Chaos(cfg.chaos, cfg.nodeId);
-    this.transport = new Transport<WireMessage>({
-      self: { nodeId: cfg.nodeId, raftAddr: cfg.advertiseAddr, httpUrl: cfg.httpAdvertiseUrl },
-      bindHost: cfg.bindHost,
-      bindPort: cfg.bindPort,
-      limits: cfg.peerLimits,
-      keys: peerKeys(
-        (cfg.peerSecret ? [cfg.peerSecret, cfg.peerSecretPrevious] : [cfg.authSecret, cfg.authSecretPrevious]).filter(
-          (x): x is string => !!x,
-        ),
-      ),
-      clusterId: () => this.clusterId() ?? '',
-      parseMessage,
-      chaos: this.chaos,
-      logger,
-      resolve: (id) => this.members.get(id)?.raftAddr,
-      onPeerHello: (hello) => {
-        if (this.members.set(hello.nodeId, { raftAddr: hello.raftAddr, httpUrl: hello.httpUrl })) {
-          this.transport.readdress(hello.nodeId);
-        }
-      },
-      onMessages: (messages) => {
-        if ((this.stopping && this.tickTimer === null) || !this.admitted) return;
-        const now = Date.now();
-        for (const m of messages) {
-          this.lastHeard.set(m.from, now);
-          if (m.type === 'SnapshotChunk') this.snapshotReceiver.onChunk(m);
-          else if (m.type === 'SnapshotAck') this.snapshotSender.onAck(m);
-          else if (this.mustHoldAck(m)) this.heldAcks.push(m);
-          else this.raft.step(m);
-        }
-        this.kick();
-      },
-    });
+    this.transport = this.createTransport();
     this.snapshotSender = new SnapshotSender({
       chunkBytes: cfg.snapshotChunkBytes,
       snapshotPath: this.storage.snapshotPath,
@@ -247,6 +204,63 @@ export class LedgerNode implements LedgerNodeApi {
       term: restored.hardState.term,
       identity: this.identity,
       admitted: this.admitted,
+    });
+  }
+
+  /** Says what recovery had to cut from the log: damaged synced data (only when allowed) or a torn tail. */
+  private logRecovery(recovery: RaftStorage['restored']['recovery']): void {
+    const damaged = recovery.damagedSynced;
+    if (damaged) {
+      this.logger.error(
+        'RAFT_WAL_ALLOW_TRUNCATE: cut damaged synced data from the log; acknowledged entries may be lost',
+        {
+          file: damaged.file,
+          offset: damaged.offset,
+          walDamagedBytes: damaged.damagedBytes,
+          walDamagedEntries: damaged.intactEntries,
+          reason: damaged.message,
+        },
+      );
+    } else if (recovery.droppedTailBytes > 0) {
+      this.logger.warn('dropped a torn log tail on recovery', { ...recovery });
+    }
+  }
+
+  /** The peer transport: learns peers' addresses from their hellos and steps their messages into the core. */
+  private createTransport(): Transport<WireMessage> {
+    return new Transport<WireMessage>({
+      self: { nodeId: this.cfg.nodeId, raftAddr: this.cfg.advertiseAddr, httpUrl: this.cfg.httpAdvertiseUrl },
+      bindHost: this.cfg.bindHost,
+      bindPort: this.cfg.bindPort,
+      limits: this.cfg.peerLimits,
+      keys: peerKeys(
+        (this.cfg.peerSecret
+          ? [this.cfg.peerSecret, this.cfg.peerSecretPrevious]
+          : [this.cfg.authSecret, this.cfg.authSecretPrevious]
+        ).filter((x): x is string => !!x),
+      ),
+      clusterId: () => this.clusterId() ?? '',
+      parseMessage,
+      chaos: this.chaos,
+      logger: this.logger,
+      resolve: (id) => this.members.get(id)?.raftAddr,
+      onPeerHello: (hello) => {
+        if (this.members.set(hello.nodeId, { raftAddr: hello.raftAddr, httpUrl: hello.httpUrl })) {
+          this.transport.readdress(hello.nodeId);
+        }
+      },
+      onMessages: (messages) => {
+        if ((this.stopping && this.tickTimer === null) || !this.admitted) return;
+        const now = Date.now();
+        for (const m of messages) {
+          this.lastHeard.set(m.from, now);
+          if (m.type === 'SnapshotChunk') this.snapshotReceiver.onChunk(m);
+          else if (m.type === 'SnapshotAck') this.snapshotSender.onAck(m);
+          else if (this.mustHoldAck(m)) this.heldAcks.push(m);
+          else this.raft.step(m);
+        }
+        this.kick();
+      },
     });
   }
 
