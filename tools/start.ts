@@ -56,6 +56,15 @@ Stops cleanly on Ctrl-C, SIGTERM, SIGHUP or its output closing; no process it st
   }),
 });
 
+/** Stops the market feed, then verifies the run and prints the report; 0 when verify passes. */
+async function stopFeedAndVerify(stack: LocalCloud, log: (line: string) => void): Promise<number> {
+  log('stopping the feed and verifying…');
+  await stack.runtime.stopSchedules();
+  const report = await verifyPipeline(stack.info, stack.sqs, clusterReader(stack.raft), { log });
+  printReport(report);
+  return report.ok ? 0 : 1;
+}
+
 async function main({ argv, signal }: CommandContext): Promise<number> {
   const args = command.parse(argv);
   const dataDir = resolve(args['data-dir']);
@@ -122,14 +131,7 @@ async function main({ argv, signal }: CommandContext): Promise<number> {
       await stack.runtime.stopSchedules();
     }
     if (deadline && Date.now() >= deadline) {
-      let code = 0;
-      if (args.verify) {
-        log('stopping the feed and verifying…');
-        await stack.runtime.stopSchedules();
-        const report = await verifyPipeline(stack.info, stack.sqs, clusterReader(stack.raft), { log });
-        printReport(report);
-        code = report.ok ? 0 : 1;
-      }
+      const code = args.verify ? await stopFeedAndVerify(stack, log) : 0;
       await stop(`--duration ${args.duration} s reached`);
       return code;
     }
