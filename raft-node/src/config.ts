@@ -297,6 +297,32 @@ function parsePeers(raw: string | undefined, joinAddr: string | undefined, state
   return [...new Set(list.map(toUrl))];
 }
 
+/** The chaos settings: CHAOS_PROFILE's values, each overridden by its own CHAOS_* variable. */
+function chaosSettings(e: z.infer<typeof EnvSchema>): NodeConfig['chaos'] {
+  let profile: Partial<ChaosSettings> = {};
+  if (e.CHAOS_PROFILE) {
+    try {
+      profile = parseChaosProfile(e.CHAOS_PROFILE);
+    } catch (err) {
+      throw new ConfigError(`invalid configuration: CHAOS_PROFILE: ${(err as Error).message}`);
+    }
+  }
+  const delayMinMs = e.CHAOS_DELAY_MS_MIN ?? profile.delayMinMs ?? 0;
+  const delayMaxMs = e.CHAOS_DELAY_MS_MAX ?? profile.delayMaxMs ?? delayMinMs;
+  if (delayMinMs > delayMaxMs) {
+    throw new ConfigError('invalid configuration: CHAOS_DELAY_MS_MAX: must be >= the minimum delay');
+  }
+  return {
+    enabled: e.CHAOS_ENABLED,
+    dropPct: e.CHAOS_DROP_PCT ?? profile.dropPct ?? 0,
+    delayMinMs,
+    delayMaxMs,
+    targetNodeId: e.CHAOS_TARGET_NODE_ID ?? profile.targetNodeId,
+    seed: e.CHAOS_SEED ?? profile.seed ?? Date.now() % 2 ** 32,
+    exitOnLeader: e.CHAOS_EXIT_ON_LEADER || profile.exitOnLeader === true,
+  };
+}
+
 /** Parses and validates the environment; throws ConfigError naming the first bad variable(s). */
 export function parseConfig(env: NodeJS.ProcessEnv): NodeConfig {
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
@@ -314,19 +340,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): NodeConfig {
       'invalid configuration: RAFT_ADVERTISE_ADDR: required (a reachable host:port) when RAFT_BIND_ADDR binds all interfaces',
     );
   }
-  let profile: Partial<ChaosSettings> = {};
-  if (e.CHAOS_PROFILE) {
-    try {
-      profile = parseChaosProfile(e.CHAOS_PROFILE);
-    } catch (err) {
-      throw new ConfigError(`invalid configuration: CHAOS_PROFILE: ${(err as Error).message}`);
-    }
-  }
-  const delayMinMs = e.CHAOS_DELAY_MS_MIN ?? profile.delayMinMs ?? 0;
-  const delayMaxMs = e.CHAOS_DELAY_MS_MAX ?? profile.delayMaxMs ?? delayMinMs;
-  if (delayMinMs > delayMaxMs) {
-    throw new ConfigError('invalid configuration: CHAOS_DELAY_MS_MAX: must be >= the minimum delay');
-  }
+  const chaos = chaosSettings(e);
   const initialClusterState = resolveInitialState(e.RAFT_INITIAL_CLUSTER_STATE, e.RAFT_BOOTSTRAP);
   const peers = parsePeers(e.RAFT_PEERS, e.RAFT_JOIN_ADDR, initialClusterState);
   return {
@@ -369,14 +383,6 @@ export function parseConfig(env: NodeJS.ProcessEnv): NodeConfig {
     authSecretPrevious: e.RAFT_AUTH_SECRET_PREVIOUS,
     peerSecret: e.RAFT_PEER_SECRET,
     peerSecretPrevious: e.RAFT_PEER_SECRET_PREVIOUS,
-    chaos: {
-      enabled: e.CHAOS_ENABLED,
-      dropPct: e.CHAOS_DROP_PCT ?? profile.dropPct ?? 0,
-      delayMinMs,
-      delayMaxMs,
-      targetNodeId: e.CHAOS_TARGET_NODE_ID ?? profile.targetNodeId,
-      seed: e.CHAOS_SEED ?? profile.seed ?? Date.now() % 2 ** 32,
-      exitOnLeader: e.CHAOS_EXIT_ON_LEADER || profile.exitOnLeader === true,
-    },
+    chaos,
   };
 }
