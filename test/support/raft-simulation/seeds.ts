@@ -1,4 +1,4 @@
-import { runSimulation, type SimOptions, type SimStats } from './sim';
+import { runSimulation, zeroCounts, type SimOptions, type SimStats } from './sim';
 
 export interface SeedRunSummary {
   seeds: number;
@@ -15,20 +15,7 @@ export function runSeeds(
   onFailure?: (seed: number, message: string) => void,
 ): SeedRunSummary {
   const started = Date.now();
-  const totals: SeedRunSummary['totals'] = {
-    elections: 0,
-    maxTerm: 0,
-    committed: 0,
-    crashes: 0,
-    partitions: 0,
-    snapshotsSent: 0,
-    membershipChanges: 0,
-    transfers: 0,
-    operations: 0,
-    batches: 0,
-    acknowledged: 0,
-    timedOut: 0,
-  };
+  const totals: SeedRunSummary['totals'] = zeroCounts();
   const failures: SeedRunSummary['failures'] = [];
   for (let seed = first; seed < first + count; seed++) {
     try {

@@ -116,6 +116,24 @@ export function replayCommand(seed: number): string {
   return `RAFT_SIM_SEED=${seed} npx jest test/integration/raft/simulation.test.ts`;
 }
 
+/** The counters of a run (or of many runs added up), all at zero. */
+export function zeroCounts(): Omit<SimStats, 'seed' | 'clusterSize'> {
+  return {
+    elections: 0,
+    maxTerm: 0,
+    committed: 0,
+    crashes: 0,
+    partitions: 0,
+    snapshotsSent: 0,
+    membershipChanges: 0,
+    transfers: 0,
+    operations: 0,
+    batches: 0,
+    acknowledged: 0,
+    timedOut: 0,
+  };
+}
+
 export function runSimulation(seed: number, options: SimOptions = {}): SimStats {
   return new Simulation(seed, options).run();
 }
@@ -186,18 +204,7 @@ class Simulation {
     this.stats = {
       seed,
       clusterSize: this.clusterSize,
-      elections: 0,
-      maxTerm: 0,
-      committed: 0,
-      crashes: 0,
-      partitions: 0,
-      snapshotsSent: 0,
-      membershipChanges: 0,
-      transfers: 0,
-      operations: 0,
-      batches: 0,
-      acknowledged: 0,
-      timedOut: 0,
+      ...zeroCounts(),
     };
     const voters = Array.from({ length: this.clusterSize }, (_, i) => `n${i + 1}`);
     this.nextNodeNumber = this.clusterSize + 1;
