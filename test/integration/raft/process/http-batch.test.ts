@@ -1,20 +1,14 @@
 import type { Order, OrderResult } from '../../../../shared/domain/order';
 import { startRaftCluster, type RaftCluster } from '../../../../local-cloud/raft-cluster';
 import { callNode as call } from '../../../support/raft-http';
+import { testOrder } from '../support/suite';
 
 /** POST /v1/orders/batch against real node processes: one log entry per batch, per-order results in order. */
 
 jest.setTimeout(90_000);
 
-const order = (orderId: string, overrides: Partial<Order> = {}): Order => ({
-  orderId,
-  account: 'acct',
-  symbol: 'MSFT',
-  side: 'BUY',
-  quantity: 3,
-  price: 50,
-  ...overrides,
-});
+const order = (orderId: string, overrides: Partial<Order> = {}) =>
+  testOrder(orderId, { symbol: 'MSFT', quantity: 3, price: 50, ...overrides });
 
 const postBatch = (url: string, orders: unknown) => call(url, 'POST', '/v1/orders/batch', { orders });
 const summary = (results: OrderResult[]) => results.map((r) => [r.orderId, r.status, r.seq, r.duplicate]);
