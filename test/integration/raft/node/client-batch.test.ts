@@ -1,6 +1,6 @@
 import { createLedgerClient, LedgerClientError } from '../../../../shared/raft-client/client';
-import { startRaftCluster, type RaftCluster } from '../../../../local-cloud/raft-cluster';
-import { testOrder } from '../support/suite';
+import type { RaftCluster } from '../../../../local-cloud/raft-cluster';
+import { clusterForSuite, testOrder } from '../support/suite';
 
 /** The ledger client's applyOrders against real node processes: results in input order, retries exactly once. */
 
@@ -11,11 +11,8 @@ const order = (orderId: string, quantity = 1, account = 'acct-b') => testOrder(o
 describe('ledger client: batches', () => {
   let cluster: RaftCluster;
 
-  beforeAll(async () => {
-    cluster = await startRaftCluster();
-  });
-  afterAll(async () => {
-    await cluster?.stop();
+  clusterForSuite({}, (started) => {
+    cluster = started;
   });
 
   test('answers one result per order in input order, through a follower; a repeat answers the first results', async () => {

@@ -1,6 +1,6 @@
 import { createLedgerClient, LedgerClientError } from '../../../../shared/raft-client/client';
-import { startRaftCluster, type RaftCluster } from '../../../../local-cloud/raft-cluster';
-import { testOrder } from '../support/suite';
+import type { RaftCluster } from '../../../../local-cloud/raft-cluster';
+import { clusterForSuite, testOrder } from '../support/suite';
 
 /** The ledger client against real node processes: leader discovery, redirects, retries, failover. */
 
@@ -11,11 +11,8 @@ const order = (orderId: string, quantity = 5) => testOrder(orderId, { account: '
 describe('ledger client', () => {
   let cluster: RaftCluster;
 
-  beforeAll(async () => {
-    cluster = await startRaftCluster();
-  });
-  afterAll(async () => {
-    await cluster?.stop();
+  clusterForSuite({}, (started) => {
+    cluster = started;
   });
 
   test('finds the leader through a follower, and a repeat returns the first result', async () => {

@@ -1,7 +1,7 @@
 import type { Order, OrderResult } from '../../../../shared/domain/order';
-import { startRaftCluster, type RaftCluster } from '../../../../local-cloud/raft-cluster';
+import type { RaftCluster } from '../../../../local-cloud/raft-cluster';
 import { callNode as call } from '../../../support/raft-http';
-import { testOrder } from '../support/suite';
+import { clusterForSuite, testOrder } from '../support/suite';
 
 /** POST /v1/orders/batch against real node processes: one log entry per batch, per-order results in order. */
 
@@ -17,12 +17,9 @@ describe('Raft HTTP API: order batches', () => {
   let cluster: RaftCluster;
   let leader: string;
 
-  beforeAll(async () => {
-    cluster = await startRaftCluster();
-    leader = await cluster.leaderUrl();
-  });
-  afterAll(async () => {
-    await cluster?.stop();
+  clusterForSuite({}, async (started) => {
+    cluster = started;
+    leader = await started.leaderUrl();
   });
 
   test('a batch is applied in one entry, in order; every node then reads its orders', async () => {

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Order } from '../../../../shared/domain/order';
+import { startRaftCluster, type RaftCluster, type RaftClusterOptions } from '../../../../local-cloud/raft-cluster';
 
 /**
  * A data dir the suite owns rather than the cluster harness (the harness deletes a dir it created when it stops,
@@ -28,3 +29,21 @@ export const testOrder = (orderId: string, overrides: Partial<Order> = {}): Orde
   price: 10,
   ...overrides,
 });
+
+/**
+ * A real cluster for the enclosing describe block: started before its tests and handed to `ready` (which keeps it,
+ * and finds what the tests need, e.g. the leader), stopped after them.
+ */
+export function clusterForSuite(
+  options: RaftClusterOptions,
+  ready: (cluster: RaftCluster) => void | Promise<void>,
+): void {
+  let cluster: RaftCluster | undefined;
+  beforeAll(async () => {
+    cluster = await startRaftCluster(options);
+    await ready(cluster);
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+}
