@@ -20,6 +20,7 @@ import { STDIN_PARENT_WATCH } from '../shared/process/parent-watch';
 import { TokenSource } from '../shared/ledger-contract/auth';
 import type { NodeStatus } from '../shared/ledger-contract';
 import { waitFor } from '../shared/util/wait';
+import { isProcessAlive } from '../shared/process/pid';
 
 /**
  * The one launcher of a local Raft ledger cluster: `raft-node` processes on loopback, started together
@@ -107,17 +108,8 @@ const BUNDLE_PREFIX = 'raft-node-bundle-';
 function removeOrphanedBundles(): void {
   for (const name of readdirSync(tmpdir())) {
     const pid = Number(/^raft-node-bundle-(\d+)-/.exec(name)?.[1]);
-    if (!pid || pid === process.pid || isAlive(pid)) continue;
+    if (!pid || pid === process.pid || isProcessAlive(pid)) continue;
     rmSync(join(tmpdir(), name), { recursive: true, force: true });
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 /**

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { commaList, httpUrl, intFromEnv, nonEmptyString } from './env';
+import { commaList, httpUrl, intFromEnv, loadConfig, nonEmptyString, powertoolsEnv } from './env';
 
 /**
  * How execute and api reach the Raft ledger. The credential is, preferably, RAFT_CLIENT_KEY: a key that mints
@@ -29,4 +29,21 @@ export function requireOneSecret(config: {
       'Invalid configuration: set exactly one of RAFT_CLIENT_KEY, RAFT_AUTH_SECRET and RAFT_AUTH_SECRET_ARN',
     );
   }
+}
+
+/** What every function that reaches the ledger and the orders table (api, execute) is configured with. */
+export const ledgerFunctionEnv = {
+  ...powertoolsEnv,
+  ...raftEnv,
+  ORDERS_TABLE_NAME: nonEmptyString,
+};
+
+/** Loads a ledger-reaching function's config: its shape's variables, then exactly one of the credentials. */
+export function loadLedgerFunctionConfig<Shape extends typeof ledgerFunctionEnv & z.ZodRawShape>(
+  shape: Shape,
+  env: NodeJS.ProcessEnv,
+): z.infer<z.ZodObject<Shape>> {
+  const config = loadConfig(shape, env);
+  requireOneSecret(config);
+  return config;
 }

@@ -542,21 +542,24 @@ export class Raft {
 
   // ---------------------------------------------------------------- follower
 
+  /** A message only the current leader sends: it is the leader, and the election timer starts over. */
+  private heardFromLeader(from: NodeId): void {
+    this.electionElapsed = 0;
+    this.lead = from;
+  }
+
   private stepFollower(m: Message): void {
     switch (m.type) {
       case 'Append':
-        this.electionElapsed = 0;
-        this.lead = m.from;
+        this.heardFromLeader(m.from);
         this.handleAppend(m);
         return;
       case 'Heartbeat':
-        this.electionElapsed = 0;
-        this.lead = m.from;
+        this.heardFromLeader(m.from);
         this.handleHeartbeat(m);
         return;
       case 'Snapshot':
-        this.electionElapsed = 0;
-        this.lead = m.from;
+        this.heardFromLeader(m.from);
         this.handleSnapshot(m);
         return;
       case 'TimeoutNow':

@@ -22,6 +22,33 @@ if (!cliInstalled) {
 const describeCli = cliInstalled ? describe : describe.skip;
 const itTail = hasTail ? it : it.skip;
 
+/** The emulators the jest global setup started, as the edge's backends. */
+function emulatorBackends() {
+  return {
+    kinesis: process.env.AWS_ENDPOINT_URL_KINESIS as string,
+    dynamodb: process.env.AWS_ENDPOINT_URL_DYNAMODB as string,
+    sqs: process.env.AWS_ENDPOINT_URL_SQS as string,
+  };
+}
+
+/**
+ * The environment the CLI runs in: ours without any AWS_* variable (so no endpoint or profile leaks in), plus
+ * test credentials and no config files or pager.
+ */
+function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('AWS_')) env[k] = v;
+  return Object.assign(env, {
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+    AWS_DEFAULT_REGION: 'us-east-1',
+    AWS_CONFIG_FILE: '/nonexistent/aws-config',
+    AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
+    AWS_PAGER: '',
+    ...extra,
+  });
+}
+
 const run = Math.random().toString(36).slice(2, 8);
 
 describeCli('AWS CLI through the edge endpoint', () => {
@@ -29,21 +56,8 @@ describeCli('AWS CLI through the edge endpoint', () => {
   const env: NodeJS.ProcessEnv = {};
 
   beforeAll(async () => {
-    const backends = {
-      kinesis: process.env.AWS_ENDPOINT_URL_KINESIS as string,
-      dynamodb: process.env.AWS_ENDPOINT_URL_DYNAMODB as string,
-      sqs: process.env.AWS_ENDPOINT_URL_SQS as string,
-    };
-    edge = await startEdge({ port: 0, backends });
-    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('AWS_')) env[k] = v;
-    Object.assign(env, {
-      AWS_ACCESS_KEY_ID: 'test',
-      AWS_SECRET_ACCESS_KEY: 'test',
-      AWS_DEFAULT_REGION: 'us-east-1',
-      AWS_CONFIG_FILE: '/nonexistent/aws-config',
-      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
-      AWS_PAGER: '',
-    });
+    edge = await startEdge({ port: 0, backends: emulatorBackends() });
+    Object.assign(env, cliEnv());
   });
   afterAll(async () => {
     await edge.stop();
@@ -228,24 +242,8 @@ describeQueryCli('AWS CLI speaking the SQS query protocol through the edge', () 
   const env: NodeJS.ProcessEnv = {};
 
   beforeAll(async () => {
-    edge = await startEdge({
-      port: 0,
-      backends: {
-        kinesis: process.env.AWS_ENDPOINT_URL_KINESIS as string,
-        dynamodb: process.env.AWS_ENDPOINT_URL_DYNAMODB as string,
-        sqs: process.env.AWS_ENDPOINT_URL_SQS as string,
-      },
-    });
-    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('AWS_')) env[k] = v;
-    Object.assign(env, {
-      AWS_ACCESS_KEY_ID: 'test',
-      AWS_SECRET_ACCESS_KEY: 'test',
-      AWS_DEFAULT_REGION: 'us-east-1',
-      AWS_CONFIG_FILE: '/nonexistent/aws-config',
-      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
-      AWS_PAGER: '',
-      AWS_DATA_PATH: dataPath,
-    });
+    edge = await startEdge({ port: 0, backends: emulatorBackends() });
+    Object.assign(env, cliEnv({ AWS_DATA_PATH: dataPath }));
   });
   afterAll(async () => {
     await edge.stop();
