@@ -94,7 +94,7 @@ describe('embedded cloud end to end (npm start as a process)', () => {
           .map((r) => r.messageId),
       );
       expect(commandMessages.size).toBe(2);
-      expect(report.counts.ordersWithTwoEvents).toBe(0);
+      expect(report.counts.ordersExecutedTwice).toBe(0);
       // The malformed records ended in the Kinesis mapping's on-failure destination, not in a stuck shard.
       const failures = await sqs.send(
         new GetQueueAttributesCommand({
