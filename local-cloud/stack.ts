@@ -199,7 +199,9 @@ async function startFunctions(
   };
   const records = recordFiles(dataDir);
   const commandsUrl = deployment.outputs.CommandsQueueUrl;
-  const logs = new CloudWatchLogSink({ endpoint: edge.endpoint });
+  // Flushed once a second, as Lambda's own log delivery is not immediate either: every flush is a signed
+  // PutLogEvents per active worker stream, and at 250 ms those calls cost more CPU than the lines they carry.
+  const logs = new CloudWatchLogSink({ endpoint: edge.endpoint, flushIntervalMs: 1000 });
   const runtime = await startLocalRuntime(deployment, {
     baseEnv: functionEnv,
     logs,
