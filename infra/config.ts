@@ -129,6 +129,12 @@ const ContextSchema = z.object({
   iteratorAgeAlarmMs: integer(1000, 604_800_000).default(60_000),
   alarmEmail: z.email().optional(),
 
+  /**
+   * Bump after giving the root secret (RAFT_AUTH_SECRET) a new value: the RaftClientKeys custom resource then
+   * re-issues the functions' scoped keys from it (docs/security.md, rotation).
+   */
+  raftClientKeysRevision: z.string().min(1).default('1'),
+
   /** Keep tables, the EFS file system and the secret on stack deletion. Default: true on aws, false on localstack. */
   retainData: flag.optional(),
 

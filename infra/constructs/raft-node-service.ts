@@ -60,6 +60,8 @@ export interface RaftNodeServiceProps {
   data: RaftDataFileSystem;
   runtime: RaftNodeRuntime;
   authSecret: secretsmanager.ISecret;
+  /** RAFT_PEER_SECRET: the peer handshake key's source, never given to a client. */
+  peerSecret: secretsmanager.ISecret;
   /** The previous node's service: this one is created and replaced only once that one is stable. */
   after?: ecs.FargateService;
 }
@@ -101,7 +103,7 @@ export class RaftNodeService extends ResourceGroup {
     if (props.after) this.service.node.addDependency(props.after);
   }
 
-  private taskDefinition(id: string, { config, nodeId, data, runtime, authSecret }: RaftNodeServiceProps) {
+  private taskDefinition(id: string, { config, nodeId, data, runtime, authSecret, peerSecret }: RaftNodeServiceProps) {
     const accessPoint = data.addNodeAccessPoint(nodeId);
     const taskDefinition = new ecs.FargateTaskDefinition(this, id, {
       family: `raft-${nodeId}`,
@@ -132,7 +134,10 @@ export class RaftNodeService extends ResourceGroup {
       image: runtime.image,
       essential: true,
       environment: raftNodeEnvironment(config, nodeId),
-      secrets: { RAFT_AUTH_SECRET: ecs.Secret.fromSecretsManager(authSecret) },
+      secrets: {
+        RAFT_AUTH_SECRET: ecs.Secret.fromSecretsManager(authSecret),
+        RAFT_PEER_SECRET: ecs.Secret.fromSecretsManager(peerSecret),
+      },
       portMappings: [
         { name: 'raft', containerPort: config.raftPeerPort, protocol: ecs.Protocol.TCP },
         { name: 'http', containerPort: config.raftHttpPort, protocol: ecs.Protocol.TCP },
@@ -170,7 +175,7 @@ function suppressTaskFindings(taskDefinition: ecs.FargateTaskDefinition): void {
       id: 'AwsSolutions-ECS2',
       reason:
         'The environment holds only non-secret node settings (id, ports, DNS names, bootstrap/join); ' +
-        'the auth secret is injected from Secrets Manager.',
+        'the auth and peer secrets are injected from Secrets Manager.',
     },
   ]);
   if (taskDefinition.executionRole) {
