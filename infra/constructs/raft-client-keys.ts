@@ -83,7 +83,9 @@ export class RaftClientKeys extends Construct {
       description: 'Issues the Raft client keys from the root secret at deploy time',
     });
     logGroup.grant(role, 'logs:CreateLogStream', 'logs:PutLogEvents');
-    role.addToPolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [rootSecretArn] }));
+    role.addToPolicy(
+      new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [rootSecretArn] }),
+    );
     for (const secret of Object.values(this.secrets)) secret.grantWrite(role);
     const fn = new NodejsFunction(this, 'Issuer', {
       entry: path.resolve(__dirname, '..', 'handlers', 'raft-client-keys.ts'),

@@ -219,7 +219,9 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     const everything = JSON.stringify(awsTemplate.toJSON());
     expect(everything).not.toMatch(/RaftAuthSecret|RaftPeerSecret/);
     for (const logicalId of ['IngestFunction', 'ProcessFunction']) {
-      expect(actionsIn(statementsOf(awsTemplate, logicalId)).filter((a) => a.startsWith('secretsmanager:'))).toEqual([]);
+      expect(actionsIn(statementsOf(awsTemplate, logicalId)).filter((a) => a.startsWith('secretsmanager:'))).toEqual(
+        [],
+      );
     }
   });
 

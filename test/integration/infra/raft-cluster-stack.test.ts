@@ -220,7 +220,8 @@ describe('RaftClusterStack', () => {
         if (!actions.some((action) => action.startsWith('secretsmanager:'))) continue;
         for (const id of [root, peer, ...Object.values(keys)]) {
           if (!JSON.stringify(statement.Resource).includes(`"${id}"`)) continue;
-          for (const role of roles) readers.set(id, new Set([...(readers.get(id) ?? []), `${role} ${actions.join(',')}`]));
+          for (const role of roles)
+            readers.set(id, new Set([...(readers.get(id) ?? []), `${role} ${actions.join(',')}`]));
         }
       }
     }
