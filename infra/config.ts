@@ -134,6 +134,13 @@ const ContextSchema = z.object({
    * re-issues the functions' scoped keys from it (docs/security.md, rotation).
    */
   raftClientKeysRevision: z.string().min(1).default('1'),
+  /**
+   * During a rotation (docs/security.md): which node secrets also inject their previous value (Secrets Manager's
+   * AWSPREVIOUS stage) as RAFT_AUTH_SECRET_PREVIOUS / RAFT_PEER_SECRET_PREVIOUS, so old credentials stay valid
+   * while the nodes and functions move to the new one. Only after a put-secret-value: before one there is no
+   * previous version, and a task asking for it does not start.
+   */
+  raftSecretRotation: z.enum(['none', 'auth', 'peer', 'both']).default('none'),
 
   /** Keep tables, the EFS file system and the secret on stack deletion. Default: true on aws, false on localstack. */
   retainData: flag.optional(),

@@ -59,8 +59,12 @@ export class RaftLedgerClient {
       RAFT_MEMBERS: this.members,
       RAFT_REQUEST_TIMEOUT_MS: String(this.config.raftRequestTimeoutMs),
     };
-    if (this.keys) env.RAFT_CLIENT_KEY_ARN = this.keys.secrets[scope].secretArn;
-    else if (this.config.raftAuthSecret !== undefined) {
+    if (this.keys) {
+      env.RAFT_CLIENT_KEY_ARN = this.keys.secrets[scope].secretArn;
+      // Read by no code: a new revision changes the function's configuration, so Lambda replaces its warm
+      // containers, which would otherwise keep minting with the key they read at cold start.
+      env.RAFT_CLIENT_KEY_REVISION = this.config.raftClientKeysRevision;
+    } else if (this.config.raftAuthSecret !== undefined) {
       env.RAFT_CLIENT_KEY = encodeScopedKey(scopedKey(this.config.raftAuthSecret, scope));
     }
     return env;

@@ -134,10 +134,7 @@ export class RaftNodeService extends ResourceGroup {
       image: runtime.image,
       essential: true,
       environment: raftNodeEnvironment(config, nodeId),
-      secrets: {
-        RAFT_AUTH_SECRET: ecs.Secret.fromSecretsManager(authSecret),
-        RAFT_PEER_SECRET: ecs.Secret.fromSecretsManager(peerSecret),
-      },
+      secrets: nodeSecrets(config, authSecret, peerSecret),
       portMappings: [
         { name: 'raft', containerPort: config.raftPeerPort, protocol: ecs.Protocol.TCP },
         { name: 'http', containerPort: config.raftHttpPort, protocol: ecs.Protocol.TCP },
@@ -167,6 +164,23 @@ export class RaftNodeService extends ResourceGroup {
     suppressTaskFindings(taskDefinition);
     return taskDefinition;
   }
+}
+
+/** The node's secrets: root and peer, and during a rotation the previous value of the one(s) being rotated. */
+function nodeSecrets(
+  config: InfraConfig,
+  authSecret: secretsmanager.ISecret,
+  peerSecret: secretsmanager.ISecret,
+): Record<string, ecs.Secret> {
+  const rotating = config.raftSecretRotation;
+  const previous = (secret: secretsmanager.ISecret) =>
+    ecs.Secret.fromSecretsManagerVersion(secret, { versionStage: 'AWSPREVIOUS' });
+  return {
+    RAFT_AUTH_SECRET: ecs.Secret.fromSecretsManager(authSecret),
+    RAFT_PEER_SECRET: ecs.Secret.fromSecretsManager(peerSecret),
+    ...(rotating === 'auth' || rotating === 'both' ? { RAFT_AUTH_SECRET_PREVIOUS: previous(authSecret) } : {}),
+    ...(rotating === 'peer' || rotating === 'both' ? { RAFT_PEER_SECRET_PREVIOUS: previous(peerSecret) } : {}),
+  };
 }
 
 function suppressTaskFindings(taskDefinition: ecs.FargateTaskDefinition): void {

@@ -198,7 +198,7 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
       [execute, 'OrdersWrite'],
       [api, 'Read'],
     ] as const) {
-      expect(env).toMatchObject({ RAFT_CLIENT_KEY_ARN: expect.anything() });
+      expect(env).toMatchObject({ RAFT_CLIENT_KEY_ARN: expect.anything(), RAFT_CLIENT_KEY_REVISION: '1' });
       expect(Match.objectLike({ RAFT_CLIENT_KEY_ARN: keyArn(scope) }).test(env).isSuccess).toBe(true);
       expect(Object.keys(env).filter((name) => name.startsWith('RAFT_AUTH_SECRET'))).toEqual([]);
     }
@@ -568,5 +568,31 @@ describe('PipelineStack (target localstack, nodes from compose, tunables from co
 
   it('has no unresolved cdk-nag AwsSolutions finding', () => {
     expect(unresolvedNagFindings(local.pipeline)).toEqual([]);
+  });
+});
+
+describe('PipelineStack (target aws, a cluster outside the app: raftAuthSecretArn)', () => {
+  const ROOT_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:ledger-root-AbCdEf';
+  const external = buildTradingApp(
+    { target: 'aws', deployRaftCluster: 'false', raftAuthSecretArn: ROOT_ARN, raftMembers: 'http://10.0.0.5:8080' },
+    outdir,
+  );
+  const template = Template.fromStack(external.pipeline);
+
+  it('issues the scoped keys in this stack; only the issuer reads the root ARN, each function its own key', () => {
+    template.hasResourceProperties('Custom::RaftClientKeys', { RootSecretArn: ROOT_ARN });
+    const readersOfRoot = [...policyStatementsByRole(template)].filter(([, statements]) =>
+      statements.some((statement) => JSON.stringify(statement.Resource).includes(ROOT_ARN)),
+    );
+    expect(readersOfRoot.map(([role]) => role)).toEqual([expect.stringMatching(/^RaftClientKeysIssuerRole/)]);
+    const own = { ExecuteFunction: 'RaftClientKeysOrdersWrite', ApiFunction: 'RaftClientKeysRead' } as const;
+    for (const [logicalId, key] of Object.entries(own)) {
+      expect(environmentOf(template, logicalId).RAFT_CLIENT_KEY_ARN).toEqual({ Ref: expect.stringMatching(key) });
+      const secretGrants = statementsOf(template, logicalId).filter((s) =>
+        actionsOf(s).some((a) => a.startsWith('secretsmanager:')),
+      );
+      expect(secretGrants.map((s) => s.Resource)).toEqual([{ Ref: expect.stringMatching(key) }]);
+    }
+    expect(unresolvedNagFindings(external.pipeline)).toEqual([]);
   });
 });

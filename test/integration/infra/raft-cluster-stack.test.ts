@@ -238,6 +238,25 @@ describe('RaftClusterStack', () => {
     }
   });
 
+  it('during a rotation also injects the previous value of the rotated secret (AWSPREVIOUS), and only then', () => {
+    const rotatingApp = new App({ outdir, context: { ...FEATURE_FLAGS, target: 'aws', raftSecretRotation: 'auth' } });
+    const rotating = Template.fromStack(
+      new RaftClusterStack(rotatingApp, 'RaftClusterStack', { config: loadInfraConfig(rotatingApp.node) }),
+    );
+    const secretsOf = (t: Template) =>
+      Object.values(t.findResources('AWS::ECS::TaskDefinition')).map((td) => {
+        const [container] = (td as Resource).Properties.ContainerDefinitions as { Secrets: { Name: string }[] }[];
+        return container!.Secrets;
+      });
+    for (const secrets of secretsOf(template)) {
+      expect(secrets.map((s) => s.Name)).toEqual(['RAFT_AUTH_SECRET', 'RAFT_PEER_SECRET']);
+    }
+    for (const secrets of secretsOf(rotating)) {
+      expect(secrets.map((s) => s.Name)).toEqual(['RAFT_AUTH_SECRET', 'RAFT_PEER_SECRET', 'RAFT_AUTH_SECRET_PREVIOUS']);
+      expect(JSON.stringify(secrets[2])).toContain('AWSPREVIOUS');
+    }
+  });
+
   it('registers n1..n3 in a private DNS namespace', () => {
     template.hasResourceProperties('AWS::ServiceDiscovery::PrivateDnsNamespace', { Name: 'raft.internal' });
     template.resourceCountIs('AWS::ServiceDiscovery::Service', 3);
