@@ -133,7 +133,10 @@ const ContextSchema = z.object({
    * Bump after giving the root secret (RAFT_AUTH_SECRET) a new value: the RaftClientKeys custom resource then
    * re-issues the functions' scoped keys from it (docs/security.md, rotation).
    */
-  raftClientKeysRevision: z.string().min(1).default('1'),
+  raftClientKeysRevision: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, ., _ or - (at most 64)')
+    .default('1'),
   /**
    * During a rotation (docs/security.md): which node secrets also inject their previous value (Secrets Manager's
    * AWSPREVIOUS stage) as RAFT_AUTH_SECRET_PREVIOUS / RAFT_PEER_SECRET_PREVIOUS, so old credentials stay valid
