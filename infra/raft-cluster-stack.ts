@@ -60,6 +60,7 @@ export class RaftClusterStack extends GroupingStack {
       previous = nodes[nodeId] = new RaftNodeService(this, nodeId.toUpperCase(), props);
     }
     this.nodes = nodes as Record<RaftNodeId, RaftNodeService>;
+    this.clientKeys.issueAfter(...RAFT_NODE_IDS.map((nodeId) => this.nodes[nodeId].service));
     this.memberUrls = RAFT_NODE_IDS.map((nodeId) => raftMemberUrl(config, nodeId));
   }
 }

@@ -7,7 +7,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { NagSuppressions } from 'cdk-nag';
-import { Construct } from 'constructs';
+import { Construct, type IDependable } from 'constructs';
 import type { Scope } from '../../shared/ledger-contract/auth';
 
 /** The scopes the app's functions hold: execute places orders, api reads. */
@@ -30,6 +30,7 @@ export interface RaftClientKeysProps {
  */
 export class RaftClientKeys extends Construct {
   readonly secrets: Record<FunctionScope, secretsmanager.Secret>;
+  private readonly issue: CustomResource;
 
   constructor(scope: Construct, id: string, props: RaftClientKeysProps) {
     super(scope, id);
@@ -41,7 +42,7 @@ export class RaftClientKeys extends Construct {
       onEventHandler: this.issuer(props.rootSecretArn),
       logGroup: new logs.LogGroup(this, 'ProviderLogGroup', { retention: logs.RetentionDays.ONE_WEEK }),
     });
-    const resource = new CustomResource(this, 'Issue', {
+    const resource = (this.issue = new CustomResource(this, 'Issue', {
       serviceToken: provider.serviceToken,
       resourceType: 'Custom::RaftClientKeys',
       properties: {
@@ -49,9 +50,18 @@ export class RaftClientKeys extends Construct {
         Keys: Object.fromEntries(FUNCTION_SCOPES.map((s) => [s, this.secrets[s].secretArn])),
         Revision: props.revision,
       },
-    });
+    }));
     for (const secret of Object.values(this.secrets)) resource.node.addDependency(secret);
     this.suppressProviderFindings(provider);
+  }
+
+  /**
+   * Issues the keys only once `nodes` are deployed. During a rotation every node must know the new root secret
+   * before a function can pick up a key of it: a function starting cold in the middle of the nodes' roll would
+   * otherwise mint tokens a node not yet restarted refuses.
+   */
+  issueAfter(...nodes: IDependable[]): void {
+    this.issue.node.addDependency(...nodes);
   }
 
   /** Lets `fn` read its scope's key, and only that. */

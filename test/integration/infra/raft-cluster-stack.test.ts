@@ -209,6 +209,9 @@ describe('RaftClusterStack', () => {
       Keys: { 'orders:write': { Ref: keys['orders:write'] }, read: { Ref: keys.read } },
       Revision: '1',
     });
+    // Issued after every node service is deployed: in a rotation, no function gets a key a node cannot check yet.
+    const [[, issue]] = ofType('Custom::RaftClientKeys') as [[string, Resource]];
+    for (const [serviceId] of ofType('AWS::ECS::Service')) expect(issue.DependsOn).toContain(serviceId);
     // Which roles may touch which secret: the root secret is read by the node tasks' execution roles (to inject
     // it) and the issuer alone, the peer secret by the execution roles alone; the issuer writes the two keys.
     const readers = new Map<string, Set<string>>();
