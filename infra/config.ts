@@ -129,6 +129,22 @@ const ContextSchema = z.object({
   iteratorAgeAlarmMs: integer(1000, 604_800_000).default(60_000),
   alarmEmail: z.email().optional(),
 
+  /**
+   * Bump after giving the root secret (RAFT_AUTH_SECRET) a new value: the RaftClientKeys custom resource then
+   * re-issues the functions' scoped keys from it (docs/security.md, rotation).
+   */
+  raftClientKeysRevision: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, ., _ or - (at most 64)')
+    .default('1'),
+  /**
+   * During a rotation (docs/security.md): which node secrets also inject their previous value (Secrets Manager's
+   * AWSPREVIOUS stage) as RAFT_AUTH_SECRET_PREVIOUS / RAFT_PEER_SECRET_PREVIOUS, so old credentials stay valid
+   * while the nodes and functions move to the new one. Only after a put-secret-value: before one there is no
+   * previous version, and a task asking for it does not start.
+   */
+  raftSecretRotation: z.enum(['none', 'auth', 'peer', 'both']).default('none'),
+
   /** Keep tables, the EFS file system and the secret on stack deletion. Default: true on aws, false on localstack. */
   retainData: flag.optional(),
 

@@ -60,6 +60,8 @@ export interface RaftNodeServiceProps {
   data: RaftDataFileSystem;
   runtime: RaftNodeRuntime;
   authSecret: secretsmanager.ISecret;
+  /** RAFT_PEER_SECRET: the peer handshake key's source, never given to a client. */
+  peerSecret: secretsmanager.ISecret;
   /** The previous node's service: this one is created and replaced only once that one is stable. */
   after?: ecs.FargateService;
 }
@@ -101,7 +103,7 @@ export class RaftNodeService extends ResourceGroup {
     if (props.after) this.service.node.addDependency(props.after);
   }
 
-  private taskDefinition(id: string, { config, nodeId, data, runtime, authSecret }: RaftNodeServiceProps) {
+  private taskDefinition(id: string, { config, nodeId, data, runtime, authSecret, peerSecret }: RaftNodeServiceProps) {
     const accessPoint = data.addNodeAccessPoint(nodeId);
     const taskDefinition = new ecs.FargateTaskDefinition(this, id, {
       family: `raft-${nodeId}`,
@@ -132,7 +134,7 @@ export class RaftNodeService extends ResourceGroup {
       image: runtime.image,
       essential: true,
       environment: raftNodeEnvironment(config, nodeId),
-      secrets: { RAFT_AUTH_SECRET: ecs.Secret.fromSecretsManager(authSecret) },
+      secrets: nodeSecrets(config, authSecret, peerSecret),
       portMappings: [
         { name: 'raft', containerPort: config.raftPeerPort, protocol: ecs.Protocol.TCP },
         { name: 'http', containerPort: config.raftHttpPort, protocol: ecs.Protocol.TCP },
@@ -164,13 +166,30 @@ export class RaftNodeService extends ResourceGroup {
   }
 }
 
+/** The node's secrets: root and peer, and during a rotation the previous value of the one(s) being rotated. */
+function nodeSecrets(
+  config: InfraConfig,
+  authSecret: secretsmanager.ISecret,
+  peerSecret: secretsmanager.ISecret,
+): Record<string, ecs.Secret> {
+  const rotating = config.raftSecretRotation;
+  const previous = (secret: secretsmanager.ISecret) =>
+    ecs.Secret.fromSecretsManagerVersion(secret, { versionStage: 'AWSPREVIOUS' });
+  return {
+    RAFT_AUTH_SECRET: ecs.Secret.fromSecretsManager(authSecret),
+    RAFT_PEER_SECRET: ecs.Secret.fromSecretsManager(peerSecret),
+    ...(rotating === 'auth' || rotating === 'both' ? { RAFT_AUTH_SECRET_PREVIOUS: previous(authSecret) } : {}),
+    ...(rotating === 'peer' || rotating === 'both' ? { RAFT_PEER_SECRET_PREVIOUS: previous(peerSecret) } : {}),
+  };
+}
+
 function suppressTaskFindings(taskDefinition: ecs.FargateTaskDefinition): void {
   NagSuppressions.addResourceSuppressions(taskDefinition, [
     {
       id: 'AwsSolutions-ECS2',
       reason:
         'The environment holds only non-secret node settings (id, ports, DNS names, bootstrap/join); ' +
-        'the auth secret is injected from Secrets Manager.',
+        'the auth and peer secrets are injected from Secrets Manager.',
     },
   ]);
   if (taskDefinition.executionRole) {

@@ -53,6 +53,11 @@ const CLUSTER_STATEFUL: Record<string, string> = {
   RaftDataN2AccessPoint1AFDADF0: 'AWS::EFS::AccessPoint',
   RaftDataN3AccessPointDAE33060: 'AWS::EFS::AccessPoint',
   RaftAuthSecret49973ABD: 'AWS::SecretsManager::Secret',
+  RaftPeerSecret34FEA674: 'AWS::SecretsManager::Secret',
+  RaftClientKeysOrdersWriteD748D35A: 'AWS::SecretsManager::Secret',
+  RaftClientKeysRead108F87E6: 'AWS::SecretsManager::Secret',
+  RaftClientKeysIssuerLogGroup973E5AF1: 'AWS::Logs::LogGroup',
+  RaftClientKeysProviderLogGroup4D632F59: 'AWS::Logs::LogGroup',
   RaftNamespaceC1047E42: 'AWS::ServiceDiscovery::PrivateDnsNamespace',
   RaftCluster9A7B14D2: 'AWS::ECS::Cluster',
   RaftNodeSecurityGroup4DF0CC90: 'AWS::EC2::SecurityGroup',
@@ -97,7 +102,10 @@ const CLUSTER_STATEFUL: Record<string, string> = {
 
 /** The exports PipelineStack imports: CloudFormation refuses to change an export another stack uses. */
 const CLUSTER_EXPORTS = [
+  // Kept explicitly (raft-cluster-stack.ts) for PipelineStacks deployed before the functions got scoped keys.
   'RaftClusterStack:ExportsOutputRefRaftAuthSecret49973ABD16316F3A',
+  'RaftClusterStack:ExportsOutputRefRaftClientKeysOrdersWriteD748D35A3C8F8E55',
+  'RaftClusterStack:ExportsOutputRefRaftClientKeysRead108F87E6F21C692B',
   'RaftClusterStack:ExportsOutputRefVpcprivateSubnet1SubnetCEAD37168693D373',
   'RaftClusterStack:ExportsOutputRefVpcprivateSubnet2Subnet2DE7549CDF5ACE3D',
   'RaftClusterStack:ExportsOutputFnGetAttRaftClientSecurityGroup2F1EA5B6GroupId9493F8DF',
