@@ -185,6 +185,8 @@ export interface HttpApiOptions {
   verifier?: TokenVerifier;
   logger: NodeLogger;
   limits: HttpLimits;
+  /** The binary client protocol's advertised host:port (binary-api.ts), or null when it is off. */
+  binaryAddr?: string | null;
 }
 
 /**
@@ -276,6 +278,7 @@ export function createHttpApi(opts: HttpApiOptions): Server {
     }
     if (path === '/v1/status' && method === 'GET') return send(res, 200, node.status());
     if (path === '/v1/identity' && method === 'GET') return send(res, 200, node.identityInfo());
+    if (path === '/v1/endpoints' && method === 'GET') return send(res, 200, { binary: opts.binaryAddr ?? null });
     if (path === '/v1/members' && method === 'POST') {
       const join = parse(JoinRequestSchema, await readJson(req));
       return reply(req, res, await node.addMember(join));

@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
+import type { Server as NetServer } from 'node:net';
 import type { Order, OrderBatchResult, OrderResult } from '../../../shared/domain/order';
 import type { HaltInfo, MemberInfo, NodeStatus, Position, RiskLimits } from '../../../shared/ledger-contract';
 import { TokenVerifier } from '../../../shared/ledger-contract/auth';
@@ -40,6 +41,7 @@ import {
   type NodeIdentity,
 } from '../storage';
 import { authHeaders, decideEntry, probePeers, type PeerIdentity } from './bootstrap';
+import { createBinaryApi, type BinaryApi } from './binary-api';
 import { createHttpApi, type JoinRequest, type LedgerNodeApi, type Outcome } from './http-api';
 import { MemberBook, parseConfChangeContext, type MemberAddress } from './members';
 import { peerKeys } from './peer-auth';
@@ -81,6 +83,14 @@ function partition<T>(items: T[], pred: (item: T) => boolean): [T[], T[]] {
   return [yes, no];
 }
 
+/** Starts `server` listening; rejects on a listen error (a port in use). */
+function listen(server: NetServer, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+}
+
 const PROPOSAL_TIMEOUT_MS = 10_000;
 const READ_TIMEOUT_MS = 5_000;
 /** How often (in ticks) the leader looks for learners to promote. */
@@ -110,6 +120,7 @@ export class LedgerNode implements LedgerNodeApi {
   private readonly snapshotReceiver: SnapshotReceiver;
   private readonly chaos: Chaos;
   private http: Server | null = null;
+  private binary: BinaryApi | null = null;
   private tickTimer: NodeJS.Timeout | null = null;
 
   private role: NodeStatus['role'] = 'follower';
@@ -282,18 +293,16 @@ export class LedgerNode implements LedgerNodeApi {
 
   async start(): Promise<void> {
     await this.transport.listen();
-    this.http = createHttpApi({
-      node: this,
-      verifier: this.cfg.authSecret
-        ? new TokenVerifier([this.cfg.authSecret, this.cfg.authSecretPrevious].filter((x): x is string => !!x))
-        : undefined,
-      logger: this.logger,
-      limits: this.cfg.httpLimits,
-    });
-    await new Promise<void>((resolve, reject) => {
-      this.http!.once('error', reject);
-      this.http!.listen(this.cfg.httpPort, this.cfg.httpBindHost, () => resolve());
-    });
+    const verifier = this.cfg.authSecret
+      ? new TokenVerifier([this.cfg.authSecret, this.cfg.authSecretPrevious].filter((x): x is string => !!x))
+      : undefined;
+    const api = { node: this, verifier, logger: this.logger, limits: this.cfg.httpLimits };
+    this.http = createHttpApi({ ...api, binaryAddr: this.cfg.clientAdvertiseAddr ?? null });
+    await listen(this.http, this.cfg.httpPort, this.cfg.httpBindHost);
+    if (this.cfg.clientPort !== undefined) {
+      this.binary = createBinaryApi(api);
+      await listen(this.binary.server, this.cfg.clientPort, this.cfg.httpBindHost);
+    }
     this.tickTimer = setInterval(() => this.onTick(), this.cfg.heartbeatMs);
     this.logger.info('node started', {
       raftAddr: this.cfg.advertiseAddr,
@@ -903,6 +912,7 @@ export class LedgerNode implements LedgerNodeApi {
     if (this.role === 'leader' && !this.fatal) await this.handOverLeadership();
     if (this.tickTimer) clearInterval(this.tickTimer);
     this.tickTimer = null;
+    await this.binary?.close();
     const http = this.http;
     if (http) {
       await new Promise<void>((resolve) => {
