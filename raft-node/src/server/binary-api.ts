@@ -2,6 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { z } from 'zod';
 import {
   describeZodError,
+  isCanonicalOrder,
   MAX_BATCH_ORDERS,
   OrderBatchInputSchema,
   OrderIdSchema,
@@ -149,14 +150,19 @@ class ClientConnection {
     switch (req.kind) {
       case Kind.APPLY_ORDER: {
         if (!this.allowed(req.id, 'orders:write')) return;
-        const order = validate(OrderInputSchema, req.order);
+        const order = isCanonicalOrder(req.order)
+          ? { ok: true as const, value: req.order }
+          : validate(OrderInputSchema, req.order);
         if (!order.ok) return this.send({ kind: Kind.REPLY, id: req.id, status: 400, error: order.error });
         return this.run(req.id, this.opts.node.applyOrder(order.value), (r: OrderResult) => r);
       }
       case Kind.APPLY_BATCH: {
         if (!this.allowed(req.id, 'orders:write')) return;
         // Every order is validated before anything is proposed: a bad one (named by its index) refuses the batch.
-        const batch = validate(OrderBatchInputSchema, { orders: req.orders });
+        const batch =
+          req.orders.length >= 1 && req.orders.length <= MAX_BATCH_ORDERS && req.orders.every(isCanonicalOrder)
+            ? { ok: true as const, value: { orders: req.orders } }
+            : validate(OrderBatchInputSchema, { orders: req.orders });
         if (!batch.ok) return this.send({ kind: Kind.REPLY, id: req.id, status: 400, error: batch.error });
         return this.run(req.id, this.opts.node.applyOrders(batch.value.orders), (r) => r.results);
       }

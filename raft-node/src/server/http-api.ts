@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { z } from 'zod';
 import {
   describeZodError,
+  isCanonicalOrder,
   MAX_BATCH_ORDERS,
   OrderBatchInputSchema,
   OrderIdSchema,
@@ -247,7 +248,9 @@ export function createHttpApi(opts: HttpApiOptions): Server {
     if (method === 'POST' || method === 'PUT' || method === 'PATCH') requireJsonBody(req);
 
     if (path === '/v1/orders' && method === 'POST') {
-      const order = parse(OrderInputSchema, await readJson(req));
+      const body = await readJson(req);
+      // A canonical order (what clients normally send) needs no normalising: the schema only for the rest.
+      const order = isCanonicalOrder(body) ? body : parse(OrderInputSchema, body);
       return reply(req, res, await node.applyOrder(order));
     }
     if (path === '/v1/orders/batch' && method === 'POST') {
