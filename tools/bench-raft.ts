@@ -51,7 +51,7 @@ const Env = z.object({
     .string()
     .regex(/^\d+(,\d+)*$/, 'comma-separated client counts, e.g. 1,16,64,256')
     .default('1,16,64,256')
-    .transform((s) => s.split(',').map(Number)),
+    .transform((s) => [...new Set(s.split(',').map(Number))]),
   BENCH_FAILOVERS: z.coerce.number().int().min(0).default(3),
 });
 
@@ -140,14 +140,26 @@ export function ledgerTarget(client: ClosableLedgerClient, batch: number): Targe
   };
 }
 
-/** The ledger's HTTP API at the leader, through the plain client etcd is driven with. */
+/**
+ * The ledger's HTTP API at the leader, through the plain client etcd is driven with; a redirect after a leader
+ * change (a loaded machine may miss a heartbeat) is followed, as any HTTP client of the ledger would.
+ */
 function ledgerHttpTarget(http: KeepAliveHttp, leaderUrl: string): Target {
+  let leader = leaderUrl;
   return {
     name: 'ledger-http',
     ordersPerRequest: 1,
     send: async (w) => {
-      const reply = await postJson(http, `${leaderUrl}/v1/orders`, nextOrder(w));
-      if (reply.status !== 200) throw new Error(`POST /v1/orders: HTTP ${reply.status} ${JSON.stringify(reply.body)}`);
+      const order = nextOrder(w);
+      for (let redirects = 0; ; redirects++) {
+        const reply = await postJson(http, `${leader}/v1/orders`, order);
+        if (reply.status === 200) return;
+        const named = (reply.body as { leader?: unknown } | undefined)?.leader;
+        if (reply.status !== 307 || typeof named !== 'string' || redirects >= 3) {
+          throw new Error(`POST /v1/orders: HTTP ${reply.status} ${JSON.stringify(reply.body)}`);
+        }
+        leader = named;
+      }
     },
   };
 }
