@@ -5,6 +5,7 @@ import { defineCommand, parseEnv, runCommand, type CommandContext } from '../sha
 import { MAX_BATCH_ORDERS, type Order } from '../shared/domain/order';
 import { createLedgerClient, type ClosableLedgerClient } from '../shared/raft-client/client';
 import { startRaftCluster, type RaftCluster } from '../local-cloud';
+import { sleep } from '../shared/util/wait';
 import { Progress } from './lib/progress';
 import { keepAliveHttp, postJson, type KeepAliveHttp } from './lib/http-load';
 import { ETCD_INSTALL_HINT, etcdPut, etcdVersion, startEtcdCluster, type EtcdCluster } from './lib/etcd-cluster';
@@ -141,8 +142,9 @@ export function ledgerTarget(client: ClosableLedgerClient, batch: number): Targe
 }
 
 /**
- * The ledger's HTTP API at the leader, through the plain client etcd is driven with; a redirect after a leader
- * change (a loaded machine may miss a heartbeat) is followed, as any HTTP client of the ledger would.
+ * The ledger's HTTP API at the leader, through the plain client etcd is driven with. After a leader change (a
+ * loaded machine may miss heartbeats) a redirect is followed and a 503 retried with the same order (the ledger
+ * dedups it), as any HTTP client of the ledger would; the time spent counts in the latency.
  */
 function ledgerHttpTarget(http: KeepAliveHttp, leaderUrl: string): Target {
   let leader = leaderUrl;
@@ -151,14 +153,15 @@ function ledgerHttpTarget(http: KeepAliveHttp, leaderUrl: string): Target {
     ordersPerRequest: 1,
     send: async (w) => {
       const order = nextOrder(w);
-      for (let redirects = 0; ; redirects++) {
+      for (let attempt = 0; ; attempt++) {
         const reply = await postJson(http, `${leader}/v1/orders`, order);
         if (reply.status === 200) return;
         const named = (reply.body as { leader?: unknown } | undefined)?.leader;
-        if (reply.status !== 307 || typeof named !== 'string' || redirects >= 3) {
+        if (attempt >= 20 || !(reply.status === 503 || (reply.status === 307 && typeof named === 'string'))) {
           throw new Error(`POST /v1/orders: HTTP ${reply.status} ${JSON.stringify(reply.body)}`);
         }
-        leader = named;
+        if (reply.status === 307) leader = named as string;
+        else await sleep(50);
       }
     },
   };
