@@ -157,11 +157,11 @@ function ledgerHttpTarget(http: KeepAliveHttp, leaderUrl: string): Target {
         const reply = await postJson(http, `${leader}/v1/orders`, order);
         if (reply.status === 200) return;
         const named = (reply.body as { leader?: unknown } | undefined)?.leader;
-        if (attempt >= 20 || !(reply.status === 503 || (reply.status === 307 && typeof named === 'string'))) {
+        if (attempt >= 12 || !(reply.status === 503 || (reply.status === 307 && typeof named === 'string'))) {
           throw new Error(`POST /v1/orders: HTTP ${reply.status} ${JSON.stringify(reply.body)}`);
         }
         if (reply.status === 307) leader = named as string;
-        else await sleep(50);
+        else await sleep(Math.min(1_000, 25 * 2 ** attempt));
       }
     },
   };
