@@ -24,6 +24,36 @@ export function encodeFrame(value: unknown): Buffer {
   return encodeRawFrame(Buffer.from(JSON.stringify(value), 'utf8'));
 }
 
+/**
+ * Coalesced writes: frames queued during one tick go to `write` together, as one buffer, on the next turn of the
+ * event loop — one syscall and few TCP segments for many pipelined requests or replies. `ready` holds the queue
+ * back (a connection still connecting); call flush() once it is.
+ */
+export class CoalescingWriter {
+  private out: Buffer[] = [];
+  private scheduled = false;
+
+  constructor(
+    private readonly write: (data: Buffer) => void,
+    private readonly ready: () => boolean = () => true,
+  ) {}
+
+  push(frame: Buffer): void {
+    this.out.push(frame);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  flush(): void {
+    this.scheduled = false;
+    if (this.out.length === 0 || !this.ready()) return;
+    const data = this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out);
+    this.out = [];
+    this.write(data);
+  }
+}
+
 /** Accumulates stream chunks and yields each complete frame. */
 export class FrameDecoder {
   private chunks: Buffer[] = [];

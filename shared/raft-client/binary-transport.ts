@@ -1,5 +1,5 @@
 import { connect, type Socket } from 'node:net';
-import { FrameDecoder, NO_FRAME } from '../ledger-contract/framing';
+import { CoalescingWriter, FrameDecoder, NO_FRAME } from '../ledger-contract/framing';
 import { decodeReply, encodeRequest, Kind, type WireReply, type WireRequest } from '../ledger-contract/wire';
 
 /**
@@ -48,8 +48,10 @@ export class BinaryConnection {
   private readonly decoder = new FrameDecoder();
   private readonly pending = new Map<number, Pending>();
   private waiting: Array<{ frame: Buffer; entry: Pending; id: number }> = [];
-  private out: Buffer[] = [];
-  private flushScheduled = false;
+  private readonly writer = new CoalescingWriter(
+    (data) => this.socket.write(data),
+    () => this.connected && !this.closed,
+  );
   private nextId = 1;
   private hello: string | undefined;
   /** The first HELLO's request id: its refusal closes the connection (a later renewal's does not). */
@@ -68,7 +70,7 @@ export class BinaryConnection {
     this.socket = connect({ host, port, noDelay: true });
     this.socket.once('connect', () => {
       this.connected = true;
-      this.flush();
+      this.writer.flush();
     });
     this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     this.socket.on('error', (err: NodeJS.ErrnoException) =>
@@ -120,17 +122,7 @@ export class BinaryConnection {
     this.pending.set(id, entry);
     this.inflightBytes += entry.bytes;
     if (this.inflightBytes > this.maxInflightSeen) this.maxInflightSeen = this.inflightBytes;
-    this.out.push(frame);
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => this.flush());
-  }
-
-  private flush(): void {
-    this.flushScheduled = false;
-    if (!this.connected || this.closed || this.out.length === 0) return;
-    this.socket.write(this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out));
-    this.out = [];
+    this.writer.push(frame);
   }
 
   private timeOut(id: number, entry: Pending): void {

@@ -10,7 +10,7 @@ import {
   type OrderResult,
 } from '../../../shared/domain/order';
 import type { Scope, TokenVerifier } from '../../../shared/ledger-contract/auth';
-import { FrameDecoder, NO_FRAME } from '../../../shared/ledger-contract/framing';
+import { CoalescingWriter, FrameDecoder, NO_FRAME } from '../../../shared/ledger-contract/framing';
 import {
   decodeRequest,
   encodeReply,
@@ -106,8 +106,10 @@ class ClientConnection {
   private readonly decoder = new FrameDecoder(PRE_AUTH_FRAME_BYTES);
   /** The newest HELLO's bearer header; undefined until the first HELLO was accepted. */
   private authorization: string | undefined;
-  private out: Buffer[] = [];
-  private flushScheduled = false;
+  private readonly writer = new CoalescingWriter(
+    (data) => this.flush(data),
+    () => !this.closed,
+  );
   private pending = 0;
   private paused = false;
   private closed = false;
@@ -228,18 +230,10 @@ class ClientConnection {
 
   /** Queues a reply; everything queued in this tick goes out in one socket write. */
   private write(frame: Buffer): void {
-    if (this.closed) return;
-    this.out.push(frame);
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => this.flush());
+    if (!this.closed) this.writer.push(frame);
   }
 
-  private flush(): void {
-    this.flushScheduled = false;
-    if (this.closed || this.out.length === 0) return;
-    const data = this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out);
-    this.out = [];
+  private flush(data: Buffer): void {
     this.socket.write(data);
     if (this.socket.writableLength > MAX_UNSENT_BYTES) this.pause();
   }
