@@ -155,6 +155,8 @@ const ContextSchema = z.object({
     .regex(/^[a-z0-9-]+(\.[a-z0-9-]+)+$/, 'a DNS name such as raft.internal')
     .default('raft.internal'),
   raftHttpPort: integer(1, 65_535).default(8080),
+  /** The nodes' binary client protocol (PORT_CLIENT), what the functions' ledger client uses for orders. */
+  raftClientPort: integer(1, 65_535).default(8090),
   raftPeerPort: integer(1, 65_535).default(7000),
   raftDataDir: z.string().startsWith('/').default('/data'),
   /** RAFT_CLUSTER_ID of every node: a node handed another cluster's volume refuses to start. */

@@ -45,6 +45,7 @@ export function raftNodeEnvironment(config: InfraConfig, nodeId: RaftNodeId): Re
     RAFT_BIND_ADDR: `0.0.0.0:${config.raftPeerPort}`,
     RAFT_ADVERTISE_ADDR: `${memberHost(config, nodeId)}:${config.raftPeerPort}`,
     PORT_HTTP: String(config.raftHttpPort),
+    PORT_CLIENT: String(config.raftClientPort),
     HTTP_BIND_HOST: '0.0.0.0',
     RAFT_HTTP_ADVERTISE_URL: raftMemberUrl(config, nodeId),
     LOG_LEVEL: nodeLogLevel(config.logLevel),
@@ -138,6 +139,7 @@ export class RaftNodeService extends ResourceGroup {
       portMappings: [
         { name: 'raft', containerPort: config.raftPeerPort, protocol: ecs.Protocol.TCP },
         { name: 'http', containerPort: config.raftHttpPort, protocol: ecs.Protocol.TCP },
+        { name: 'client', containerPort: config.raftClientPort, protocol: ecs.Protocol.TCP },
       ],
       // Liveness (/healthz: the process serves HTTP) gates each node's deployment (the next service waits for
       // it). Not /readyz: on the very first deploy n1 waits for n2 and n3 to answer before it forms the cluster,

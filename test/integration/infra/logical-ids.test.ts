@@ -72,6 +72,9 @@ const CLUSTER_STATEFUL: Record<string, string> = {
   RaftDataSecurityGroupfromRaftClusterStackRaftNodeSecurityGroup6FC4B17B20495FE45F63: 'AWS::EC2::SecurityGroupIngress',
   RaftNodeSecurityGroupfromRaftClusterStackRaftClientSecurityGroupF3BC93708080287DBF69:
     'AWS::EC2::SecurityGroupIngress',
+  // Added with the binary client protocol (raftClientPort).
+  RaftNodeSecurityGroupfromRaftClusterStackRaftClientSecurityGroupF3BC9370809003806D1A:
+    'AWS::EC2::SecurityGroupIngress',
   RaftNodeSecurityGroupfromRaftClusterStackRaftNodeSecurityGroup6FC4B17B7000A35B6F6B: 'AWS::EC2::SecurityGroupIngress',
   RaftNodeSecurityGroupfromRaftClusterStackRaftNodeSecurityGroup6FC4B17B808024ED9C41: 'AWS::EC2::SecurityGroupIngress',
   VpcEcrApiEndpointSecurityGroupfromRaftClusterStackRaftClientSecurityGroupF3BC9370443897B5FAD:

@@ -160,6 +160,7 @@ describe('RaftClusterStack', () => {
               { Name: 'RAFT_DATA_DIR', Value: '/data' },
               { Name: 'RAFT_BIND_ADDR', Value: '0.0.0.0:7000' },
               { Name: 'RAFT_ADVERTISE_ADDR', Value: `${nodeId}.raft.internal:7000` },
+              { Name: 'PORT_CLIENT', Value: '8090' },
               { Name: 'HTTP_BIND_HOST', Value: '0.0.0.0' },
               { Name: 'RAFT_HTTP_ADVERTISE_URL', Value: `http://${nodeId}.raft.internal:8080` },
               ...join,
@@ -290,7 +291,12 @@ describe('RaftClusterStack', () => {
         );
     const from = (groupId: string) => JSON.stringify({ 'Fn::GetAtt': [groupId, 'GroupId'] });
     expect(into(nodeSg).sort()).toEqual(
-      [`7000-7000 from ${from(nodeSg)}`, `8080-8080 from ${from(clientSg)}`, `8080-8080 from ${from(nodeSg)}`].sort(),
+      [
+        `7000-7000 from ${from(nodeSg)}`,
+        `8080-8080 from ${from(clientSg)}`,
+        `8080-8080 from ${from(nodeSg)}`,
+        `8090-8090 from ${from(clientSg)}`,
+      ].sort(),
     );
     expect(into(dataSg)).toEqual([`2049-2049 from ${from(nodeSg)}`]);
     // Nothing is open to an address range, let alone the internet.

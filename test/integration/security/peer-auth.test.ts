@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Chaos } from '../../../raft-node/src/chaos';
 import { encodeCommand, LedgerStateMachine } from '../../../raft-node/src/ledger';
 import { createLogger } from '../../../raft-node/src/logger';
-import { encodeFrame, FrameDecoder } from '../../../raft-node/src/server/framing';
+import { encodeFrame, FrameDecoder } from '../../../shared/ledger-contract/framing';
 import {
   acceptProof,
   derivePeerKey,
