@@ -472,7 +472,7 @@ describe('execute: config', () => {
     expect(() => loadExecuteConfig({ ...base, RAFT_REQUEST_TIMEOUT_MS: '5s' })).toThrow(/RAFT_REQUEST_TIMEOUT_MS/);
     const { RAFT_AUTH_SECRET: _s, ...noSecret } = base;
     expect(() => loadExecuteConfig(noSecret)).toThrow(
-      /exactly one of RAFT_CLIENT_KEY, RAFT_AUTH_SECRET and RAFT_AUTH_SECRET_ARN/,
+      /exactly one of RAFT_CLIENT_KEY, RAFT_CLIENT_KEY_ARN, RAFT_AUTH_SECRET and/,
     );
   });
 });
