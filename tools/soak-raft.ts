@@ -112,14 +112,36 @@ async function drive(cluster: RaftCluster, total: number, clients: number, signa
   return overallMax;
 }
 
+/** What the nodes logged about the snapshots they took ('compacted the log'). */
+function snapshotStalls(dir: string, ids: string[]) {
+  const lines = ids.flatMap((id) =>
+    readFileSync(join(dir, `${id}.log`), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"compacted the log"'))
+      .map((l) => JSON.parse(l) as { maxLoopDelayMs: number | null; saveMs: number; tookMs: number }),
+  );
+  const max = (f: (l: (typeof lines)[number]) => number) => Math.max(0, ...lines.map(f));
+  return {
+    count: lines.length,
+    maxLoopDelayMs: max((l) => l.maxLoopDelayMs ?? 0),
+    maxSaveMs: max((l) => l.saveMs),
+    maxTookMs: max((l) => l.tookMs),
+  };
+}
+
 async function main({ argv, signal }: CommandContext): Promise<void> {
   const opts = command.parse(argv);
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'raft-soak-'));
-  const env = { RAFT_SNAPSHOT_THRESHOLD: String(opts['snapshot-threshold']), LOG_LEVEL: 'warn' };
+  // Info level: each node logs every snapshot it takes ('compacted the log', with its longest event-loop delay).
+  const env = { RAFT_SNAPSHOT_THRESHOLD: String(opts['snapshot-threshold']), LOG_LEVEL: 'info' };
   console.log(`[soak] data in ${dir}`);
   let cluster = await startRaftCluster({ dir, env });
   try {
     const longest = await drive(cluster, opts.orders, opts.clients, signal);
+    const snapshots = snapshotStalls(
+      dir,
+      cluster.nodes.map((n) => n.id),
+    );
     const leader = await cluster.leader();
     const rss = rssMiB(leader.process?.pid);
     const follower = cluster.nodes.find((n) => n.id !== leader.id)!;
@@ -135,7 +157,9 @@ async function main({ argv, signal }: CommandContext): Promise<void> {
     const restart = (performance.now() - t0) / 1000;
     console.log(
       `[soak] ${opts.orders} orders: leader RSS at the end ${rss} MiB; longest batch request ${longest.toFixed(0)} ms ` +
-        `(upper bound on an apply stall, snapshots every ${opts['snapshot-threshold']} entries); wiped follower ` +
+        `(upper bound on an apply stall, snapshots every ${opts['snapshot-threshold']} entries); ` +
+        `${snapshots.count} snapshots taken, longest event-loop delay while one was taken ${snapshots.maxLoopDelayMs} ms ` +
+        `(synchronous save at most ${snapshots.maxSaveMs} ms, a snapshot took at most ${snapshots.maxTookMs} ms); wiped follower ` +
         `caught up by snapshot in ${catchUp.toFixed(1)} s; cluster restart from disk to converged in ${restart.toFixed(1)} s`,
     );
   } finally {

@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { Server } from 'node:http';
 import type { Order, OrderBatchResult, OrderResult } from '../../../shared/domain/order';
 import type { HaltInfo, MemberInfo, NodeStatus, Position, RiskLimits } from '../../../shared/ledger-contract';
@@ -115,6 +116,8 @@ export class LedgerNode implements LedgerNodeApi {
   /** A snapshot being taken in the background (takeSnapshot), and one written and waiting for finishSnapshot. */
   private snapshotJob: Promise<void> | null = null;
   private writtenSnapshot: { index: number; info: SnapshotFileInfo; startedAt: number } | null = null;
+  /** The event loop's delays while a snapshot is taken: its longest is logged as the snapshot's apply stall. */
+  private snapshotLoopDelay: IntervalHistogram | null = null;
   private readonly members = new MemberBook();
   private readonly transport: Transport<WireMessage>;
   private readonly snapshotSender: SnapshotSender;
@@ -620,10 +623,16 @@ export class LedgerNode implements LedgerNodeApi {
     if (!due || this.snapshotJob || this.stopping) return;
     this.ledger.flush();
     const startedAt = Date.now();
+    this.snapshotLoopDelay = monitorEventLoopDelay({ resolution: 10 });
+    this.snapshotLoopDelay.enable();
     this.snapshotJob = this.takeSnapshot(startedAt)
       .catch((error: Error) => this.logger.warn('taking a snapshot failed; retrying later', { error: error.message }))
       .finally(() => {
         this.snapshotJob = null;
+        if (!this.writtenSnapshot) {
+          this.snapshotLoopDelay?.disable();
+          this.snapshotLoopDelay = null;
+        }
         this.kick();
       });
   }
@@ -654,12 +663,24 @@ export class LedgerNode implements LedgerNodeApi {
     this.writtenSnapshot = null;
     // A snapshot installed from the leader meanwhile is newer: this one is dropped (its temp file is overwritten).
     if (index <= this.snapshotIndex || this.stopping) return;
+    const saveStarted = performance.now();
     this.raft.compact(index, JSON.stringify({ sha256: info.sha256, bytes: info.bytes }));
     const snapshot = this.raft.latestSnapshot();
     if (!snapshot || snapshot.meta.index !== index) return;
     this.storage.saveSnapshot(snapshot, this.storage.tempPath(SNAPSHOT_TAKE_FILE));
     this.snapshotIndex = index;
-    this.logger.info('compacted the log', { snapshotIndex: index, bytes: info.bytes, tookMs: Date.now() - startedAt });
+    const delay = this.snapshotLoopDelay;
+    delay?.disable();
+    this.snapshotLoopDelay = null;
+    this.logger.info('compacted the log', {
+      snapshotIndex: index,
+      bytes: info.bytes,
+      tookMs: Date.now() - startedAt,
+      // The synchronous part (the core's compaction, the snapshot's rename, sealing the log segment).
+      saveMs: Math.round(performance.now() - saveStarted),
+      // The longest the event loop (and so the apply loop) waited while this snapshot was taken.
+      maxLoopDelayMs: delay ? Math.round(delay.max / 1e6) : null,
+    });
   }
 
   private promoteCaughtUpLearners(): void {
