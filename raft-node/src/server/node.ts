@@ -535,7 +535,7 @@ export class LedgerNode implements LedgerNodeApi {
    * the store's own applied index. The member book comes from the snapshot's header either way.
    */
   private openStore(snapshot: Snapshot | null): SqliteOrderStore {
-    const store = new SqliteOrderStore(path.join(this.cfg.dataDir, LEDGER_DB_FILE));
+    const store = new SqliteOrderStore(path.join(this.cfg.dataDir, LEDGER_DB_FILE), this.cfg.storeCacheMiB);
     if (!snapshot) return store;
     const storedIndex = store.load()?.state.appliedIndex ?? 0;
     if (storedIndex >= snapshot.meta.index) {
@@ -556,7 +556,7 @@ export class LedgerNode implements LedgerNodeApi {
     const dbFile = path.join(this.cfg.dataDir, LEDGER_DB_FILE);
     const records = readSnapshotRecords(this.storage.snapshotPath, (h) => this.loadMembers(h.members), sha256);
     restoreStoreFile(records, dbFile, snapshot.meta.index);
-    return new SqliteOrderStore(dbFile);
+    return new SqliteOrderStore(dbFile, this.cfg.storeCacheMiB);
   }
 
   private loadMembers(members: Record<string, unknown>): void {

@@ -22,8 +22,8 @@ import type { LedgerCoreState, OrderStore, StoreBatch } from '../ledger/order-st
 
 export const LEDGER_DB_FILE = 'ledger.db';
 const SCHEMA_VERSION = 1;
-/** SQLite's page cache for this connection (negative = KiB): bounded, whatever the number of orders. */
-const CACHE_KIB = 32 * 1024;
+/** SQLite's page cache for a connection unless told otherwise: bounded, whatever the number of orders. */
+const DEFAULT_CACHE_MIB = 32;
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS orders (id TEXT NOT NULL UNIQUE, result TEXT NOT NULL);
@@ -40,13 +40,17 @@ export class SqliteOrderStore implements OrderStore {
   private readonly putState: Database.Statement<[string]>;
   private readonly commitTx: (batch: StoreBatch) => void;
 
-  /** Opens (creating if needed) the store at `file`. */
-  constructor(readonly file: string) {
+  /** Opens (creating if needed) the store at `file`, with a page cache of `cacheMiB`. */
+  constructor(
+    readonly file: string,
+    cacheMiB = DEFAULT_CACHE_MIB,
+  ) {
     this.db = new Database(file);
     try {
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');
-      this.db.pragma(`cache_size = -${CACHE_KIB}`);
+      // Negative: a size in KiB rather than pages.
+      this.db.pragma(`cache_size = -${Math.round(cacheMiB * 1024)}`);
       const version = this.db.pragma('user_version', { simple: true }) as number;
       if (version !== 0 && version !== SCHEMA_VERSION) {
         throw new Error(`${file}: order store schema version ${version}, this node reads ${SCHEMA_VERSION}`);

@@ -108,16 +108,17 @@ describe('the ledger on its on-disk order store', () => {
 
   test('the leader RSS stays flat from 50 k to 200 k orders', async () => {
     const dir = newDir('rss');
-    cluster = await startRaftCluster({ dir, env: { RAFT_SNAPSHOT_THRESHOLD: '100' } });
+    // A small store cache, so that its filling up (bounded by the setting, 32 MiB by default) is not what is measured.
+    cluster = await startRaftCluster({ dir, env: { RAFT_SNAPSHOT_THRESHOLD: '100', RAFT_STORE_CACHE_MIB: '2' } });
     const leader = await cluster.leader();
     const samples: number[] = [];
     for (let i = 0; i < 200_000; i += 500) {
       await placeBatch(leader.httpUrl, batchOf(i, 500, 'rss'));
       if ((i + 500) % 50_000 === 0) samples.push(rssMiB(leader.process!.pid!));
     }
-    // Printed for docs/performance.md; the bound leaves room for GC timing, not for a per-order cost: the old
-    // in-memory ledger grew by well over 50 MiB across these 150 k orders.
+    // Printed for docs/performance.md. The bound leaves room for GC and allocator timing, not for a per-order cost:
+    // 150 k order results kept in memory (the ledger before its store) take about 30 MiB of heap alone.
     console.log(`leader RSS MiB at 50k/100k/150k/200k orders: ${samples.join(' ')}`);
-    expect(samples[3]! - samples[0]!).toBeLessThan(40);
+    expect(samples[3]! - samples[0]!).toBeLessThan(25);
   });
 });
