@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
 import { defineCommand, runCommand, type CommandContext } from '../shared/process/cli';
 import { MAX_BATCH_ORDERS } from '../shared/domain/order';
-import { startRaftCluster, type RaftCluster } from '../local-cloud';
+import { startRaftCluster, type RaftCluster, type RaftClusterNode } from '../local-cloud';
 
 /**
  * `npm run soak:raft`: drives N orders (default 10 M) into three real nodes on loopback and reports what issue 12
@@ -67,9 +67,36 @@ function batch(first: number, count: number) {
   }));
 }
 
+/**
+ * Sends one batch to the leader until it is answered: a lost leadership (503, 307, a dropped connection) sends the same
+ * batch again to the new leader, which the ledger answers exactly once (a repeat is a DUPLICATE of the first result).
+ */
+async function placeBatch(cluster: RaftCluster, state: { leader: RaftClusterNode }, first: number, count: number) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const res = await fetch(`${state.leader.httpUrl}/v1/orders/batch`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ orders: batch(first, count) }),
+        signal: AbortSignal.timeout(30_000),
+      });
+      await res.arrayBuffer();
+      if (res.status === 200) return;
+      if (res.status !== 503 && res.status !== 307) throw new Error(`batch at ${first} answered ${res.status}`);
+    } catch (error) {
+      if (attempt >= 20 || !(error instanceof TypeError || (error as Error).name === 'TimeoutError')) throw error;
+    }
+    if (attempt >= 20) throw new Error(`batch at ${first}: no leader took it after ${attempt} attempts`);
+    await new Promise((r) => setTimeout(r, 200));
+    const leader = await cluster.leader(60_000);
+    if (leader.id !== state.leader.id) console.log(`[soak] leader is now ${leader.id}`);
+    state.leader = leader;
+  }
+}
+
 /** Places `total` orders with `clients` concurrent batch clients; returns the longest request (ms). */
 async function drive(cluster: RaftCluster, total: number, clients: number, signal: AbortSignal): Promise<number> {
-  const leader = await cluster.leader();
+  const state = { leader: await cluster.leader() };
   let next = 0;
   let done = 0;
   let windowMax = 0;
@@ -78,8 +105,8 @@ async function drive(cluster: RaftCluster, total: number, clients: number, signa
   const progress = setInterval(() => {
     const seconds = (performance.now() - started) / 1000;
     console.log(
-      `[soak] ${done} orders (${Math.round(done / seconds)}/s), leader RSS ${rssMiB(leader.process?.pid)} MiB, ` +
-        `store ${storeMiB(leader.dataDir)} MiB, longest request in the last ${PROGRESS_MS / 1000} s ${windowMax.toFixed(0)} ms`,
+      `[soak] ${done} orders (${Math.round(done / seconds)}/s), leader RSS ${rssMiB(state.leader.process?.pid)} MiB, ` +
+        `store ${storeMiB(state.leader.dataDir)} MiB, longest request in the last ${PROGRESS_MS / 1000} s ${windowMax.toFixed(0)} ms`,
     );
     windowMax = 0;
   }, PROGRESS_MS);
@@ -89,13 +116,7 @@ async function drive(cluster: RaftCluster, total: number, clients: number, signa
       const count = Math.min(MAX_BATCH_ORDERS, total - first);
       next += count;
       const t0 = performance.now();
-      const res = await fetch(`${leader.httpUrl}/v1/orders/batch`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ orders: batch(first, count) }),
-      });
-      if (res.status !== 200) throw new Error(`batch at ${first} answered ${res.status}: ${await res.text()}`);
-      await res.arrayBuffer();
+      await placeBatch(cluster, state, first, count);
       const ms = performance.now() - t0;
       windowMax = Math.max(windowMax, ms);
       overallMax = Math.max(overallMax, ms);
