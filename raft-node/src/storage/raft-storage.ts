@@ -466,7 +466,8 @@ export class RaftStorage {
 
   /** Syncs raft.log whole, renames it to a sealed segment and starts a new, empty one at the log's end. */
   private seal(): void {
-    this.sync();
+    // Every batch written so far was fdatasync'd before the next could be written: only a buffered one needs a sync.
+    if (this.pending.length > 0) this.sync();
     // raft.log is about to be replaced by a shorter file: a mark left above its end would read as lost synced data.
     this.mark.lower(0);
     fs.closeSync(this.fd);
