@@ -442,17 +442,26 @@ export class RaftStorage {
     }
     try {
       fs.renameSync(file, this.snapshotPath);
-      fsyncPath(this.dir);
       this.latestSnapshot = snapshot;
       const base = { baseIndex: index, baseTerm: term };
       if (logHolds(this.base, this.retained, index, term)) {
         const kept = entriesAfterSnapshot(this.base, this.retained, index, term);
+        // Few fsyncs on this path, which runs between two Readies: the seal's one directory fsync also makes the
+        // snapshot's rename durable (either rename alone surviving a crash is a state open() accepts).
         if (this.activeBase < this.lastIndex) this.seal();
+        else {
+          // Anything buffered is made durable too, as the seal would.
+          if (this.pending.length > 0) this.sync();
+          fsyncPath(this.dir);
+        }
         this.base = base;
         this.retained = kept;
-        this.deleteCoveredSegments(index);
+        // No directory fsync: a deleted segment that comes back after a crash holds only entries the snapshot covers.
+        this.sealed = deleteSegments(this.dir, this.sealed, this.coveredSegments(index), false);
       } else {
-        // The log does not hold the snapshot's index (an installed snapshot): none of it is kept.
+        // The log does not hold the snapshot's index (an installed snapshot): none of it is kept. The deletions are
+        // made durable before the new raft.log, which would not continue a segment that came back.
+        fsyncPath(this.dir);
         this.sealed = deleteSegments(this.dir, this.sealed, this.sealed.length);
         this.base = base;
         this.retained = [];
@@ -468,13 +477,19 @@ export class RaftStorage {
   private seal(): void {
     // Every batch written so far was fdatasync'd before the next could be written: only a buffered one needs a sync.
     if (this.pending.length > 0) this.sync();
+    const base = { baseIndex: this.lastIndex, baseTerm: this.term(this.lastIndex)! };
+    const fresh = encodeBatch(initialBatch(base, this.current, []), 1);
+    const tmp = writeTempFile(this.dir, LOG_FILE, fresh);
     // raft.log is about to be replaced by a shorter file: a mark left above its end would read as lost synced data.
     this.mark.lower(0);
     fs.closeSync(this.fd);
+    // A crash between the renames leaves no raft.log: open() starts one where the sealed segments end.
     fs.renameSync(this.logPath, path.join(this.dir, segmentName(this.activeBase)));
+    fs.renameSync(tmp, this.logPath);
     fsyncPath(this.dir);
+    this.mark.advance(fresh.length);
     this.sealed.push(this.activeBase);
-    this.startActive({ baseIndex: this.lastIndex, baseTerm: this.term(this.lastIndex)! });
+    this.openActive(base, fresh.length);
   }
 
   /** Writes a new raft.log holding `base` and the hard state (the old one, if still open, is closed first). */
@@ -488,19 +503,23 @@ export class RaftStorage {
     this.mark.lower(0);
     writeFileAtomically(this.dir, LOG_FILE, fresh);
     this.mark.advance(fresh.length);
+    this.openActive(base, fresh.length);
+  }
+
+  /** Takes the new raft.log (holding `base` and the hard state in `length` bytes) as the active segment. */
+  private openActive(base: LogBase, length: number): void {
     this.fd = fs.openSync(this.logPath, 'r+');
-    this.logEnd = fresh.length;
-    this.allocatedEnd = fresh.length;
+    this.logEnd = length;
+    this.allocatedEnd = length;
     this.activeBase = base.baseIndex;
     this.nextBatch = 2;
     this.pending = [];
   }
 
-  /** Deletes the sealed segments whose every entry is at or below `index`. */
-  private deleteCoveredSegments(index: number): void {
+  /** How many sealed segments (oldest first) hold only entries at or below `index`. */
+  private coveredSegments(index: number): number {
     const ends = [...this.sealed.slice(1), this.activeBase];
-    const covered = ends.filter((end) => end <= index).length;
-    this.sealed = deleteSegments(this.dir, this.sealed, covered);
+    return ends.filter((end) => end <= index).length;
   }
 
   /** Sealed segments on disk (their base indexes), oldest first. */
@@ -649,11 +668,11 @@ function logHolds(base: LogBase, entries: readonly Entry[], index: number, term:
   return termAtIndex === term;
 }
 
-/** Deletes the first `count` sealed segments (oldest first); returns the rest. */
-function deleteSegments(dir: string, sealed: number[], count: number): number[] {
+/** Deletes the first `count` sealed segments (oldest first), durably unless told; returns the rest. */
+function deleteSegments(dir: string, sealed: number[], count: number, durable = true): number[] {
   if (count === 0) return sealed;
   for (const baseIndex of sealed.slice(0, count)) fs.rmSync(path.join(dir, segmentName(baseIndex)), { force: true });
-  fsyncPath(dir);
+  if (durable) fsyncPath(dir);
   return sealed.slice(count);
 }
 
@@ -872,8 +891,13 @@ function readSnapshotFile(snapshotPath: string): Snapshot | null {
 
 /** Temp file, fsync, rename over the target, fsync the directory: readers see the old file or the whole new one. */
 export function writeFileAtomically(dir: string, name: string, contents: Buffer): void {
-  const target = path.join(dir, name);
-  const tmp = target + TMP_SUFFIX;
+  fs.renameSync(writeTempFile(dir, name, contents), path.join(dir, name));
+  fsyncPath(dir);
+}
+
+/** Writes and fsyncs `<name>.tmp` (deleted as a leftover on open); returns its path. */
+function writeTempFile(dir: string, name: string, contents: Buffer): string {
+  const tmp = path.join(dir, name) + TMP_SUFFIX;
   const fd = fs.openSync(tmp, 'w');
   try {
     writeFully(fd, contents, 0);
@@ -881,8 +905,7 @@ export function writeFileAtomically(dir: string, name: string, contents: Buffer)
   } finally {
     fs.closeSync(fd);
   }
-  fs.renameSync(tmp, target);
-  fsyncPath(dir);
+  return tmp;
 }
 
 function writeFully(fd: number, data: Buffer, position: number): void {
