@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { Server } from 'node:http';
@@ -654,7 +655,8 @@ export class LedgerNode implements LedgerNodeApi {
       );
       this.writtenSnapshot = { index: state.appliedIndex, info, startedAt };
     } finally {
-      rmSync(copyFile, { force: true });
+      // On the thread pool: unlinking a copy of a large store takes the filesystem a while.
+      await rm(copyFile, { force: true });
     }
   }
 
