@@ -11,6 +11,7 @@ import { RaftCluster } from './raft-cluster';
 import { appendRecords, QueueRecorder, recordFiles, type RecordedMessage } from './records';
 import { readStack, synthesize } from './deploy/synth';
 import { createSqsClient, localEndpointEnv } from '../shared/aws/clients';
+import { decodeScopedKey, encodeScopedKey, scopedKey } from '../shared/ledger-contract/auth';
 
 export const STACK_NAME = 'PipelineStack';
 
@@ -159,7 +160,12 @@ async function deployPipeline(outdir: string, raft: RaftCluster, log: Log): Prom
   const deployment = await deployTemplate({
     outdir,
     stack: readStack(outdir, STACK_NAME),
-    environmentOverrides: { RAFT_MEMBERS: raft.httpUrls.join(','), RAFT_AUTH_SECRET: raft.secret ?? '' },
+    environmentOverrides: {
+      RAFT_MEMBERS: raft.httpUrls.join(','),
+      // Each function keeps the scope it was synthesized with (execute orders:write, api read), re-issued from
+      // this cluster's root secret: an assembly may have been synthesized against another cluster.
+      RAFT_CLIENT_KEY: (synthesized) => reissueKey(synthesized, raft.secret),
+    },
   });
   log(
     `deployed ${Object.keys(deployment.resources).length} resources: ${Object.keys(deployment.functions).length} functions, ` +
@@ -257,4 +263,10 @@ function stackInfoOf(dataDir: string, edge: Edge, raft: RaftCluster, deployment:
     tradingAccount:
       Object.values(deployment.functions).find((f) => f.environment.TRADING_ACCOUNT)?.environment.TRADING_ACCOUNT ?? '',
   };
+}
+
+/** A function's scoped key (RAFT_CLIENT_KEY) for the same scope under `secret`; the functions never get `secret`. */
+function reissueKey(synthesized: string, secret: string | undefined): string {
+  if (secret === undefined) throw new Error('the embedded Raft cluster has no root secret to issue client keys from');
+  return encodeScopedKey(scopedKey(secret, decodeScopedKey(synthesized).scope));
 }
