@@ -133,6 +133,8 @@ function raftNodeBundle(): string {
     outfile,
     sourcemap: true,
     logLevel: 'error',
+    // A native addon cannot be bundled: the node loads it from the repository's node_modules (NODE_PATH below).
+    external: ['better-sqlite3'],
   });
   bundlePath = outfile;
   return outfile;
@@ -245,6 +247,8 @@ export class RaftCluster {
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '/tmp',
+      // The bundle lives in a temp dir: its external native addon (the order store's SQLite) is found through this.
+      NODE_PATH: [join(REPO_ROOT, 'node_modules'), process.env.NODE_PATH].filter(Boolean).join(':'),
       RAFT_NODE_ID: node.id,
       RAFT_BIND_ADDR: node.raftAddr,
       PORT_HTTP: String(node.httpPort),

@@ -16,6 +16,7 @@ const NOT_IMPORTED = [
   '@swc/core',
   '@swc/jest',
   '@types/aws-lambda',
+  '@types/better-sqlite3',
   '@types/jest',
   '@types/node',
   'aws-cdk',

@@ -4,3 +4,5 @@ export { LedgerCommandSchema, RiskLimitsPatchSchema, encodeCommand } from './com
 export type { LedgerCommand } from './commands';
 export { checkRisk, positionDelta, DEFAULT_RISK_LIMITS } from './risk';
 export type { RiskContext } from './risk';
+export { MemoryOrderStore } from './order-store';
+export type { OrderStore, StoreBatch, LedgerCoreState } from './order-store';

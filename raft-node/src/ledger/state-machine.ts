@@ -8,6 +8,7 @@ import {
 } from '../../../shared/domain/order';
 import { RiskLimitsSchema, type Position, type RiskLimits } from '../../../shared/ledger-contract';
 import { decodeCommand } from './commands';
+import { MemoryOrderStore, type LedgerCoreState, type OrderStore } from './order-store';
 import { checkRisk, DEFAULT_RISK_LIMITS, positionDelta } from './risk';
 
 export interface HaltState {
@@ -81,21 +82,83 @@ const LedgerBodySchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('positions'), positions: z.array(PositionRecordSchema) }).strict(),
 ]);
 
+/** Results buffered before the state machine commits them to its store on its own (the node flushes sooner). */
+const AUTO_FLUSH_ORDERS = 4_096;
+
 /**
- * The replicated order ledger: a pure, deterministic state machine (no clock, no I/O) that every replica
- * applies the committed log to. Same entries in the same order → same state and same results.
+ * The replicated order ledger: a deterministic state machine (no clock) that every replica applies the committed
+ * log to. Same entries in the same order → same state and same results.
  *
- * Memory: every order result is kept forever (exactly-once needs the orderId → result map), so the map and the
- * snapshot grow with the number of distinct order ids; expiring old ids would need a replicated time source.
+ * Memory: every order result is kept forever (exactly-once needs the orderId → result map), but in an OrderStore
+ * (order-store.ts): on disk in the node, so memory holds only the small state (limits, halt, seq, positions) and the
+ * results applied since the last flush(). apply() buffers; flush() commits the buffer, the positions it changed and
+ * the applied index to the store in one transaction (the node calls it once per applied batch of entries), so the
+ * store always holds a prefix of the log that ends at the applied index it reports. Reads see the buffer first.
+ * Expiring old ids would need a replicated time source.
  */
 export class LedgerStateMachine {
-  private orders = new Map<string, OrderResult>();
+  /** Results applied since the last flush(), by order id, in apply order. */
+  private pending = new Map<string, OrderResult>();
+  /** Positions changed since the last flush(). */
+  private changedPositions = new Map<string, Position>();
   /** account → symbol → position; insertion order is replay order, hence identical on every replica. */
   private positionBook = new Map<string, Map<string, number>>();
   private currentLimits: RiskLimits = { ...DEFAULT_RISK_LIMITS };
   private haltState: HaltState = { halted: false, reason: null };
   private seq = 0;
   private applied = 0;
+  /** The applied index the store holds. */
+  private flushed = 0;
+
+  /** A ledger over `store`, resuming from what it holds (an empty store is an empty ledger). */
+  constructor(private readonly store: OrderStore = new MemoryOrderStore()) {
+    const loaded = store.load();
+    if (!loaded) return;
+    this.applyCoreState(loaded.state);
+    this.flushed = loaded.state.appliedIndex;
+    for (const { account, symbol, quantity } of loaded.positions) this.setPosition(account, symbol, quantity, false);
+  }
+
+  private applyCoreState(state: LedgerCoreState): void {
+    this.currentLimits = { ...state.limits };
+    this.haltState = { halted: state.halted, reason: state.haltReason };
+    this.seq = state.lastSeq;
+    this.applied = state.appliedIndex;
+  }
+
+  private coreState(): LedgerCoreState {
+    return {
+      appliedIndex: this.applied,
+      lastSeq: this.seq,
+      limits: { ...this.currentLimits },
+      halted: this.haltState.halted,
+      haltReason: this.haltState.reason,
+    };
+  }
+
+  /** Commits what was applied since the last flush to the store, atomically with the applied index. */
+  flush(): void {
+    if (this.applied === this.flushed && this.pending.size === 0 && this.changedPositions.size === 0) return;
+    this.store.commit({
+      orders: [...this.pending.values()],
+      positions: [...this.changedPositions.values()],
+      state: this.coreState(),
+    });
+    this.pending.clear();
+    this.changedPositions.clear();
+    this.flushed = this.applied;
+  }
+
+  /** The applied index the store holds (what a restart resumes from). */
+  get storedIndex(): number {
+    return this.flushed;
+  }
+
+  /** Flushes and closes the store. */
+  close(): void {
+    this.flush();
+    this.store.close();
+  }
 
   /**
    * Applies the command in a committed normal entry's data. `index` is the entry's log index and must grow
@@ -107,6 +170,20 @@ export class LedgerStateMachine {
       throw new Error(`ledger: entry ${index} applied out of order (already applied up to ${this.applied})`);
     }
     this.applied = index;
+    const result = this.applyCommand(data);
+    if (this.pending.size >= AUTO_FLUSH_ORDERS) this.flush();
+    return result;
+  }
+
+  /** An entry without a ledger command (a configuration change) at `index`: only the applied index moves. */
+  skip(index: number): void {
+    if (!Number.isInteger(index) || index <= this.applied) {
+      throw new Error(`ledger: entry ${index} skipped out of order (already applied up to ${this.applied})`);
+    }
+    this.applied = index;
+  }
+
+  private applyCommand(data: string): LedgerApplyResult {
     const command = decodeCommand(data);
     if ('error' in command) return command;
     switch (command.type) {
@@ -130,7 +207,7 @@ export class LedgerStateMachine {
   }
 
   private applyOrder(order: Order): OrderResult {
-    const first = this.orders.get(order.orderId);
+    const first = this.pending.get(order.orderId) ?? this.store.getOrder(order.orderId);
     if (first) return { ...first, duplicate: true };
 
     const current = this.positionOf(order.account, order.symbol);
@@ -158,7 +235,7 @@ export class LedgerStateMachine {
     } else {
       result = { ...base, status: 'REJECTED', reason, position: current };
     }
-    this.orders.set(order.orderId, result);
+    this.pending.set(order.orderId, result);
     return { ...result };
   }
 
@@ -166,7 +243,8 @@ export class LedgerStateMachine {
     return this.positionBook.get(account)?.get(symbol) ?? 0;
   }
 
-  private setPosition(account: string, symbol: string, quantity: number): void {
+  private setPosition(account: string, symbol: string, quantity: number, changed = true): void {
+    if (changed) this.changedPositions.set(`${account}\u0000${symbol}`, { account, symbol, quantity });
     let bySymbol = this.positionBook.get(account);
     if (!bySymbol) {
       bySymbol = new Map();
@@ -177,8 +255,8 @@ export class LedgerStateMachine {
 
   /** The recorded result (duplicate: false), or undefined for an order id never applied. */
   getOrder(orderId: string): OrderResult | undefined {
-    const result = this.orders.get(orderId);
-    return result ? { ...result } : undefined;
+    const pending = this.pending.get(orderId);
+    return pending ? { ...pending } : this.store.getOrder(orderId);
   }
 
   /** Positions of every account (or one), sorted by account then symbol. */
@@ -217,9 +295,10 @@ export class LedgerStateMachine {
   /**
    * The state as snapshot records (see the top of this file), each a JSON text of at most `maxRecordBytes` UTF-8
    * bytes (an order or position larger than that on its own gets a record of its own). restoreFrom() of them is an
-   * identical ledger. The ledger must not change while the generator runs (the node drains it synchronously).
+   * identical ledger. Flushes first; the ledger must not change while the generator runs.
    */
   *snapshotRecords(maxRecordBytes = DEFAULT_SNAPSHOT_RECORD_BYTES): Generator<string> {
+    this.flush();
     const positionCount = [...this.positionBook.values()].reduce((n, bySymbol) => n + bySymbol.size, 0);
     yield JSON.stringify({
       kind: 'ledger',
@@ -229,12 +308,12 @@ export class LedgerStateMachine {
       limits: { ...this.currentLimits },
       halted: this.haltState.halted,
       haltReason: this.haltState.reason,
-      orders: this.orders.size,
+      orders: this.store.orderCount(),
       positions: positionCount,
     } satisfies z.infer<typeof LedgerHeadSchema>);
-    const orders = (function* (map: Map<string, OrderResult>) {
-      for (const result of map.values()) yield JSON.stringify(recordedOrder(result));
-    })(this.orders);
+    const orders = (function* (stored: Iterable<OrderResult>) {
+      for (const result of stored) yield JSON.stringify(recordedOrder(result));
+    })(this.store.orders());
     yield* batchRecords('orders', orders, maxRecordBytes);
     const positions = (function* (book: Map<string, Map<string, number>>) {
       for (const [account, bySymbol] of book) {
@@ -245,15 +324,17 @@ export class LedgerStateMachine {
   }
 
   /**
-   * Rebuilds a ledger from the parsed records of snapshotRecords(), consuming them one at a time; throws naming what
-   * is wrong when they are not a consistent snapshot.
+   * Rebuilds a ledger from the parsed records of snapshotRecords() into `store` (which must be empty), consuming them
+   * one at a time; throws naming what is wrong when they are not a consistent snapshot (the store then holds part of
+   * it: restore into a store the caller throws away on failure).
    */
-  static restoreFrom(records: Iterable<unknown>): LedgerStateMachine {
+  static restoreFrom(records: Iterable<unknown>, store: OrderStore = new MemoryOrderStore()): LedgerStateMachine {
     const iterator = records[Symbol.iterator]();
     const first = iterator.next();
     const head = LedgerHeadSchema.safeParse(first.done ? undefined : first.value);
     if (!head.success) throw new Error(`invalid ledger snapshot: first record: ${describeZodError(head.error)}`);
-    const ledger = new LedgerStateMachine();
+    if (store.load() !== undefined) throw new Error('restoreFrom: the target store is not empty');
+    const ledger = new LedgerStateMachine(store);
     const seqs = new Set<number>();
     let positions = 0;
     for (let next = iterator.next(); !next.done; next = iterator.next()) {
@@ -274,23 +355,21 @@ export class LedgerStateMachine {
       }
     }
     const { lastSeq, orders: orderCount, positions: positionCount } = head.data;
-    if (ledger.orders.size !== orderCount || positions !== positionCount) {
+    ledger.applyCoreState({ ...head.data });
+    ledger.flush();
+    if (store.orderCount() !== orderCount || positions !== positionCount) {
       throw new Error(
-        `invalid ledger snapshot: ${ledger.orders.size} orders and ${positions} positions, but the head says ${orderCount} and ${positionCount}`,
+        `invalid ledger snapshot: ${store.orderCount()} orders and ${positions} positions, but the head says ${orderCount} and ${positionCount}`,
       );
     }
     if (seqs.size !== lastSeq) {
       throw new Error(`invalid ledger snapshot: ${seqs.size} accepted orders but lastSeq is ${lastSeq}`);
     }
-    ledger.currentLimits = head.data.limits;
-    ledger.haltState = { halted: head.data.halted, reason: head.data.haltReason };
-    ledger.seq = lastSeq;
-    ledger.applied = head.data.appliedIndex;
     return ledger;
   }
 
   private restoreOrder(order: z.infer<typeof RecordedOrderSchema>, lastSeq: number, seqs: Set<number>): void {
-    if (this.orders.has(order.orderId)) {
+    if (this.pending.has(order.orderId) || this.store.getOrder(order.orderId)) {
       throw new Error(`invalid ledger snapshot: order ${order.orderId} appears twice`);
     }
     if ((order.status === 'ACCEPTED') !== (order.seq !== undefined)) {
@@ -304,7 +383,8 @@ export class LedgerStateMachine {
       }
       seqs.add(order.seq);
     }
-    this.orders.set(order.orderId, { ...order });
+    this.pending.set(order.orderId, { ...order });
+    if (this.pending.size >= AUTO_FLUSH_ORDERS) this.flush();
   }
 }
 

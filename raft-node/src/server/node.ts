@@ -1,5 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import * as path from 'node:path';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { Server } from 'node:http';
 import type { Server as NetServer } from 'node:net';
 import type { Order, OrderBatchResult, OrderResult } from '../../../shared/domain/order';
@@ -27,18 +30,24 @@ import {
 import type { NodeLogger } from '../logger';
 import {
   checkIdentity,
+  checkLedgerSnapshot,
   DataDirLock,
+  LEDGER_DB_FILE,
   parseDescriptor,
   RaftStorage,
   readIdentity,
+  readSnapshotInfo,
   readSnapshotRecords,
+  restoreStoreFile,
   SNAPSHOT_RECEIVE_FILE,
   SNAPSHOT_TAKE_FILE,
-  writeSnapshotFile,
-  type SnapshotHeader,
+  SqliteOrderStore,
+  storeSnapshotRecords,
+  writeSnapshotFileAsync,
   settleIdentity,
   writeIdentity,
   type NodeIdentity,
+  type SnapshotFileInfo,
 } from '../storage';
 import { authHeaders, decideEntry, probePeers, type PeerIdentity } from './bootstrap';
 import { createBinaryApi, type BinaryApi } from './binary-api';
@@ -113,6 +122,12 @@ export class LedgerNode implements LedgerNodeApi {
   private readonly lastHeard = new Map<string, number>();
   private leaderSince = 0;
   private ledger: LedgerStateMachine;
+  private store: SqliteOrderStore;
+  /** A snapshot being taken in the background (takeSnapshot), and one written and waiting for finishSnapshot. */
+  private snapshotJob: Promise<void> | null = null;
+  private writtenSnapshot: { index: number; info: SnapshotFileInfo; startedAt: number } | null = null;
+  /** The event loop's delays while a snapshot is taken: its longest is logged as the snapshot's apply stall. */
+  private snapshotLoopDelay: IntervalHistogram | null = null;
   private readonly members = new MemberBook();
   private readonly transport: Transport<WireMessage>;
   private readonly snapshotSender: SnapshotSender;
@@ -168,13 +183,13 @@ export class LedgerNode implements LedgerNodeApi {
     this.logRecovery(restored.recovery);
     this.members.set(cfg.nodeId, { raftAddr: cfg.advertiseAddr, httpUrl: cfg.httpAdvertiseUrl });
 
-    this.ledger = restored.snapshot
-      ? this.restoreSnapshotFile(this.storage.snapshotPath, restored.snapshot)
-      : new LedgerStateMachine();
+    this.store = this.openStore(restored.snapshot);
+    this.ledger = new LedgerStateMachine(this.store);
     // The transport does not exist yet: nothing to re-address.
     for (const entry of restored.entries) this.learnAddresses(entry, false);
     this.snapshotIndex = restored.snapshot?.meta.index ?? 0;
-    this.appliedIndex = this.snapshotIndex;
+    // The store is at or past the snapshot (openStore): the log is replayed from the store's applied index.
+    this.appliedIndex = Math.max(this.snapshotIndex, this.ledger.appliedIndex);
 
     // The log of the data dir that formed the cluster starts under {self}, which it does not record itself (the
     // core ignores this when there is a snapshot; config entries carry the membership after it).
@@ -193,7 +208,7 @@ export class LedgerNode implements LedgerNodeApi {
       self: cfg.nodeId,
       receivePath: this.storage.tempPath(SNAPSHOT_RECEIVE_FILE),
       clusterId: () => this.clusterId(),
-      restore: (records) => LedgerStateMachine.restoreFrom(records),
+      restore: checkLedgerSnapshot,
       send: (m) => this.transport.send([m]),
       deliver: (m) => this.raft.step(m),
       logger,
@@ -201,6 +216,7 @@ export class LedgerNode implements LedgerNodeApi {
     logger.info('storage recovered', {
       dataDir: cfg.dataDir,
       snapshotIndex: this.snapshotIndex,
+      storeAppliedIndex: this.ledger.appliedIndex,
       entries: restored.entries.length,
       term: restored.hardState.term,
       identity: this.identity,
@@ -400,6 +416,7 @@ export class LedgerNode implements LedgerNodeApi {
         if (applyNow.length > 0) {
           // The answers go out from promise callbacks while the sync below runs in the background.
           for (const entry of applyNow) this.applyEntry(entry);
+          this.ledger.flush();
           this.answerReads();
         }
         if (rd.entries.length > 0) {
@@ -416,6 +433,8 @@ export class LedgerNode implements LedgerNodeApi {
         if (rd.entries.length > 0 || termOrVoteChanged) await this.storage.syncInBackground();
         this.send(rd.messages);
         for (const entry of applyAfterSync) this.applyEntry(entry);
+        // One store transaction per applied batch, before any client hears of it (answers run as microtasks).
+        this.ledger.flush();
         this.raft.advance();
         this.answerReads();
         this.maybeCompact();
@@ -470,25 +489,52 @@ export class LedgerNode implements LedgerNodeApi {
   private installSnapshot(snapshot: Snapshot): void {
     const file = this.snapshotReceiver.takeVerified(snapshot.data);
     if (!file) throw new Error(`the core installs snapshot ${snapshot.data}, which this node has not received`);
-    this.ledger = this.restoreSnapshotFile(file, snapshot);
+    // The snapshot is saved first: a crash before the store is replaced leaves a store behind the snapshot, which
+    // the next start restores from it (openStore).
     this.storage.saveSnapshot(snapshot, file);
+    this.ledger.close();
+    this.store = this.restoreStore(snapshot);
+    this.ledger = new LedgerStateMachine(this.store);
     this.snapshotIndex = snapshot.meta.index;
     this.appliedIndex = snapshot.meta.index;
     this.logger.info('installed snapshot', { index: snapshot.meta.index, term: snapshot.meta.term });
   }
 
   /**
-   * Rebuilds the ledger and the member book from a snapshot file, record by record, checking the bytes against the
-   * snapshot's checksum (a mismatch throws before anything is replaced).
+   * Opens the order store (ledger.db) for the saved snapshot. A store behind the snapshot (a crash between saving a
+   * received snapshot and replacing the store, or a power loss that rolled the unsynced store back past a compaction)
+   * is restored from the snapshot file, since the log before the snapshot is gone; otherwise the log is replayed from
+   * the store's own applied index. The member book comes from the snapshot's header either way.
    */
-  private restoreSnapshotFile(file: string, snapshot: Snapshot): LedgerStateMachine {
-    let header: SnapshotHeader | undefined;
+  private openStore(snapshot: Snapshot | null): SqliteOrderStore {
+    const store = new SqliteOrderStore(path.join(this.cfg.dataDir, LEDGER_DB_FILE), this.cfg.storeCacheMiB);
+    if (!snapshot) return store;
+    const storedIndex = store.load()?.state.appliedIndex ?? 0;
+    if (storedIndex >= snapshot.meta.index) {
+      this.loadMembers(readSnapshotInfo(this.storage.snapshotPath).header.members);
+      return store;
+    }
+    this.logger.warn('the order store is behind the snapshot: restoring it from the snapshot file', {
+      storedIndex,
+      snapshotIndex: snapshot.meta.index,
+    });
+    store.close();
+    return this.restoreStore(snapshot);
+  }
+
+  /** Replaces the store with the saved snapshot's (checked against its checksum) and loads its member book. */
+  private restoreStore(snapshot: Snapshot): SqliteOrderStore {
     const { sha256 } = parseDescriptor(snapshot.data);
-    const ledger = LedgerStateMachine.restoreFrom(readSnapshotRecords(file, (h) => (header = h), sha256));
-    this.members.load(header!.members as Record<string, MemberAddress>);
+    const dbFile = path.join(this.cfg.dataDir, LEDGER_DB_FILE);
+    const records = readSnapshotRecords(this.storage.snapshotPath, (h) => this.loadMembers(h.members), sha256);
+    restoreStoreFile(records, dbFile, snapshot.meta.index);
+    return new SqliteOrderStore(dbFile, this.cfg.storeCacheMiB);
+  }
+
+  private loadMembers(members: Record<string, unknown>): void {
+    this.members.load(members as Record<string, MemberAddress>);
     // The snapshot may carry an address this node had before (a replaced task at a new address): ours wins.
     this.members.set(this.cfg.nodeId, { raftAddr: this.cfg.advertiseAddr, httpUrl: this.cfg.httpAdvertiseUrl });
-    return ledger;
   }
 
   private applyEntry(entry: Entry): void {
@@ -497,6 +543,7 @@ export class LedgerNode implements LedgerNodeApi {
     if (entry.type === 'normal') {
       result = this.ledger.apply(entry.data, entry.index);
     } else if (entry.type === 'config') {
+      this.ledger.skip(entry.index);
       const cc = parseConfChangeEntry(entry);
       this.learnAddresses(entry);
       if (cc.type === 'remove') {
@@ -535,26 +582,78 @@ export class LedgerNode implements LedgerNodeApi {
     }
   }
 
+  /**
+   * Snapshots run in the background (takeSnapshot) while entries keep being applied; called between Readies (never
+   * during a background sync, which the storage refuses), this starts one when due and finishes a written one.
+   */
   private maybeCompact(): void {
+    if (this.writtenSnapshot) return this.finishSnapshot();
     // The first snapshot is taken at once, so that it carries the initial configuration to joining nodes.
     const due =
       this.appliedIndex - this.snapshotIndex >= this.cfg.snapshotThreshold ||
       (this.snapshotIndex === 0 && this.appliedIndex > 0);
-    if (!due) return;
-    // Written record by record (each under snapshotChunkBytes) to a temp file; the core only gets its checksum.
-    const meta = this.raft.snapshotMetaAt(this.appliedIndex);
-    const file = this.storage.tempPath(SNAPSHOT_TAKE_FILE);
-    const info = writeSnapshotFile(
-      file,
-      { clusterId: this.clusterId(), ...meta, members: this.members.toJSON() },
-      this.ledger.snapshotRecords(this.cfg.snapshotChunkBytes),
-    );
-    this.raft.compact(this.appliedIndex, JSON.stringify({ sha256: info.sha256, bytes: info.bytes }));
+    if (!due || this.snapshotJob || this.stopping) return;
+    this.ledger.flush();
+    const startedAt = Date.now();
+    this.snapshotLoopDelay = monitorEventLoopDelay({ resolution: 10 });
+    this.snapshotLoopDelay.enable();
+    this.snapshotJob = this.takeSnapshot(startedAt)
+      .catch((error: Error) => this.logger.warn('taking a snapshot failed; retrying later', { error: error.message }))
+      .finally(() => {
+        this.snapshotJob = null;
+        if (!this.writtenSnapshot) {
+          this.snapshotLoopDelay?.disable();
+          this.snapshotLoopDelay = null;
+        }
+        this.kick();
+      });
+  }
+
+  /**
+   * Copies the store at its applied index (a worker thread) and writes the snapshot file from the copy in chunks
+   * with asynchronous I/O; finishSnapshot() then hands it to the core and the storage.
+   */
+  private async takeSnapshot(startedAt: number): Promise<void> {
+    const copyFile = path.join(this.cfg.dataDir, 'snapshot.store.tmp');
+    try {
+      const state = await this.store.copyTo(copyFile);
+      if (this.stopping || state.appliedIndex <= this.snapshotIndex) return;
+      const meta = this.raft.snapshotMetaAt(state.appliedIndex);
+      const info = await writeSnapshotFileAsync(
+        this.storage.tempPath(SNAPSHOT_TAKE_FILE),
+        { clusterId: this.clusterId(), ...meta, members: this.members.toJSON() },
+        storeSnapshotRecords(copyFile, state, this.cfg.snapshotChunkBytes),
+      );
+      this.writtenSnapshot = { index: state.appliedIndex, info, startedAt };
+    } finally {
+      // On the thread pool: unlinking a copy of a large store takes the filesystem a while.
+      await rm(copyFile, { force: true });
+    }
+  }
+
+  private finishSnapshot(): void {
+    const { index, info, startedAt } = this.writtenSnapshot!;
+    this.writtenSnapshot = null;
+    // A snapshot installed from the leader meanwhile is newer: this one is dropped (its temp file is overwritten).
+    if (index <= this.snapshotIndex || this.stopping) return;
+    const saveStarted = performance.now();
+    this.raft.compact(index, JSON.stringify({ sha256: info.sha256, bytes: info.bytes }));
     const snapshot = this.raft.latestSnapshot();
-    if (!snapshot) return;
-    this.storage.saveSnapshot(snapshot, file);
-    this.snapshotIndex = snapshot.meta.index;
-    this.logger.info('compacted the log', { snapshotIndex: this.snapshotIndex });
+    if (!snapshot || snapshot.meta.index !== index) return;
+    this.storage.saveSnapshot(snapshot, this.storage.tempPath(SNAPSHOT_TAKE_FILE));
+    this.snapshotIndex = index;
+    const delay = this.snapshotLoopDelay;
+    delay?.disable();
+    this.snapshotLoopDelay = null;
+    this.logger.info('compacted the log', {
+      snapshotIndex: index,
+      bytes: info.bytes,
+      tookMs: Date.now() - startedAt,
+      // The synchronous part (the core's compaction, the snapshot's rename, sealing the log segment).
+      saveMs: Math.round(performance.now() - saveStarted),
+      // The longest the event loop (and so the apply loop) waited while this snapshot was taken.
+      maxLoopDelayMs: delay ? Math.round(delay.max / 1e6) : null,
+    });
   }
 
   private promoteCaughtUpLearners(): void {
@@ -895,7 +994,10 @@ export class LedgerNode implements LedgerNodeApi {
     for (let waited = 0; this.processing && waited < 2_000; waited += 5) {
       await sleep(5);
     }
-    if (!this.fatal) this.storage.close();
+    if (!this.fatal) {
+      this.storage.close();
+      this.ledger.close();
+    }
     this.lock.release();
     this.logger.info('stopped cleanly');
   }

@@ -27,7 +27,11 @@ export {
   readSnapshotInfo,
   readSnapshotRecords,
   writeSnapshotFile,
+  writeSnapshotFileAsync,
   SnapshotFormatError,
+  type SnapshotRecord,
   type SnapshotHeader,
   type SnapshotFileInfo,
 } from './snapshot-stream';
+export { SqliteOrderStore, LEDGER_DB_FILE, readStoreState, removeStoreFiles } from './sqlite-order-store';
+export { checkLedgerSnapshot, restoreStoreFile, storeSnapshotRecords } from './ledger-snapshot';

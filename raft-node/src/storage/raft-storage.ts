@@ -1,12 +1,17 @@
 /*
- * Durable Raft storage: the log and the hard state in one append-only file, plus one snapshot file.
+ * Durable Raft storage: the log and the hard state in append-only segment files, plus one snapshot file.
  *
  * Directory layout
- *   raft.log        records framed as described in records.ts (length, CRC-32, batch, type, flags, JSON body).
+ *   raft.log        the active segment: records framed as described in records.ts (length, CRC-32, batch, type,
+ *                   flags, JSON body).
  *                   The first record is always `base` {baseIndex, baseTerm}: the file's entries start at
  *                   baseIndex + 1. Then `entry` and `hard state` records in the order they were written.
  *                   An entry whose index is at or below the last one replaces that suffix (a conflicting tail
  *                   is cut by appending, never by rewriting in place); the last hard state record wins.
+ *   raft.log.<base> sealed segments (base = the segment's base index, zero-padded): earlier active segments, synced
+ *                   whole before they were sealed. Read in order before raft.log; each one's base is where the one
+ *                   before it ends, and together they are one log (a later segment may cut the tail of an earlier
+ *                   one the same way a later batch does).
  *   snapshot        the snapshot stream (snapshot-stream.ts): header, state records, trailer with a sha256.
  *   synced          the synced mark: how far raft.log was fdatasync'd (synced-mark.ts).
  *   *.tmp           files being written; a leftover one (a crash mid-write) is deleted on open.
@@ -31,13 +36,16 @@
  * (StorageOptions.allowDamagedTruncate), after which the node catches up from the leader.
  *
  * Compaction: saveSnapshot() renames a snapshot file the node wrote and fsynced (snapshotTempPath, or a received
- * one) over `snapshot` and fsyncs the directory, then rewrites
- * raft.log the same way without the entries the snapshot covers (base = snapshot index). A crash between the two
- * steps leaves a log that starts before the snapshot; open() finishes the job. The rewrite costs the retained
- * tail only, which the core keeps short by compacting past its threshold.
+ * one) over `snapshot` and fsyncs the directory; then, when the log holds the snapshot's index, it seals raft.log
+ * (synced, renamed to raft.log.<base>, a new raft.log holding only the base and the hard state) and deletes the
+ * sealed segments the snapshot covers whole. Nothing is rewritten, so compaction costs the same however many entries
+ * arrived while the snapshot was taken (in the background: server/node.ts). Entries a snapshot covers may stay on disk
+ * in a segment that also holds later ones; open() skips them. A crash between the steps leaves an active segment that
+ * starts before the snapshot; open() seals it then. A snapshot the log does not match (an installed one) replaces the
+ * whole log: every segment is deleted and raft.log rewritten to the base and the hard state.
  *
- * Entries after the snapshot are also kept in memory (to rewrite the log and to answer entries()); their size is
- * bounded by the same compaction threshold.
+ * Entries after the snapshot are also kept in memory (to answer entries()); their size is bounded by the compaction
+ * threshold.
  *
  * Preallocation: the file is extended with zeros ahead of the data (preallocateBytes, 1 MiB by default), so most
  * fdatasync calls only flush data, not a new file size (about a third faster on ext4). Records never end in a
@@ -54,6 +62,8 @@ import { coreSnapshot, readSnapshotInfo, SnapshotFormatError } from './snapshot-
 import { readSyncedMark, SyncedMark } from './synced-mark';
 
 export const LOG_FILE = 'raft.log';
+const SEGMENT_NAME = /^raft\.log\.(\d{20})$/;
+const segmentName = (baseIndex: number) => `${LOG_FILE}.${String(baseIndex).padStart(20, '0')}`;
 export const DEFAULT_PREALLOCATE_BYTES = 1024 * 1024;
 export const SNAPSHOT_FILE = 'snapshot';
 const TMP_SUFFIX = '.tmp';
@@ -148,6 +158,10 @@ export class RaftStorage {
   private closed = false;
   /** A syncInBackground() fdatasync is running. */
   private syncing = false;
+  /** Sealed segments, oldest first, by base index. */
+  private sealed: number[];
+  /** The base index of raft.log (the active segment) itself. */
+  private activeBase: number;
 
   private constructor(
     private readonly dir: string,
@@ -159,6 +173,8 @@ export class RaftStorage {
       nextBatch: number;
       logEnd: number;
       mark: SyncedMark;
+      sealed: number[];
+      activeBase: number;
     },
     recovery: RecoveryInfo,
     options: StorageOptions,
@@ -170,6 +186,8 @@ export class RaftStorage {
     this.latestSnapshot = state.snapshot;
     this.nextBatch = state.nextBatch;
     this.mark = state.mark;
+    this.sealed = state.sealed;
+    this.activeBase = state.activeBase;
     this.preallocateBytes = options.preallocateBytes ?? DEFAULT_PREALLOCATE_BYTES;
     this.fd = fs.openSync(this.logPath, 'r+');
     this.logEnd = state.logEnd;
@@ -197,18 +215,21 @@ export class RaftStorage {
     for (const leftover of leftovers) fs.rmSync(path.join(dir, leftover), { force: true });
 
     const snapshot = readSnapshotFile(path.join(dir, SNAPSHOT_FILE));
+    const sealed = readSealed(dir);
     if (!fs.existsSync(logPath)) {
-      if (snapshot) {
+      if (snapshot && !sealed.log) {
         throw new StorageCorruptionError(logPath, 0, 'the log file is missing although a snapshot exists');
       }
-      writeFileAtomically(
-        dir,
-        LOG_FILE,
-        encodeBatch(initialBatch({ baseIndex: 0, baseTerm: 0 }, INITIAL_HARD_STATE, []), 1),
-      );
+      // No log yet, or a crash while sealing raft.log: a new active segment continues where the sealed ones end.
+      const { base, entries, hardState } = sealed.log ?? {
+        base: { baseIndex: 0, baseTerm: 0 },
+        entries: [],
+        hardState: INITIAL_HARD_STATE,
+      };
+      writeFileAtomically(dir, LOG_FILE, encodeBatch(initialBatch(endOf(base, entries), hardState, []), 1));
     }
 
-    const { buf, scanned, damage } = assessLog(dir);
+    const { buf, scanned, damage } = assessLog(dir, sealed.log);
     if (damage && !options.allowDamagedTruncate) throw damage;
     const mark = new SyncedMark(dir);
     try {
@@ -222,7 +243,7 @@ export class RaftStorage {
         recovery.droppedTailReason = damage?.message ?? scanned.tornReason;
         recovery.damagedSynced = damage;
       }
-      const state = settleSnapshot(dir, scanned, snapshot, mark, recovery);
+      const state = settleSnapshot(dir, scanned, snapshot, mark, recovery, sealed.bases);
       // What was read may still be only in the page cache (a crashed process's last write): make it durable, so
       // the mark below never claims more than the disk holds.
       fsyncPath(logPath);
@@ -240,7 +261,7 @@ export class RaftStorage {
    * at a batch boundary cannot repair (the first batch, a record out of sequence).
    */
   static inspect(dir: string): { logBytes: number; syncedEnd: number; tornBytes: number; damage?: WalDamagedError } {
-    const { buf, scanned, damage, syncedEnd } = assessLog(dir);
+    const { buf, scanned, damage, syncedEnd } = assessLog(dir, readSealed(dir).log);
     return {
       logBytes: buf.length,
       syncedEnd,
@@ -420,28 +441,90 @@ export class RaftStorage {
       );
     }
     try {
-      fs.renameSync(file, this.snapshotPath);
-      fsyncPath(this.dir);
+      replaceInBackground(file, this.snapshotPath);
       this.latestSnapshot = snapshot;
       const base = { baseIndex: index, baseTerm: term };
-      const kept = entriesAfterSnapshot(this.base, this.retained, index, term);
-      fs.closeSync(this.fd);
-      const rewritten = encodeBatch(initialBatch(base, this.current, kept), 1);
-      // The new file is shorter: a mark left above its end would read as lost synced data after a crash.
-      this.mark.lower(0);
-      writeFileAtomically(this.dir, LOG_FILE, rewritten);
-      this.mark.advance(rewritten.length);
-      this.fd = fs.openSync(this.logPath, 'r+');
-      this.logEnd = rewritten.length;
-      this.allocatedEnd = rewritten.length;
-      this.base = base;
-      this.retained = kept;
-      this.nextBatch = 2;
-      this.pending = [];
+      if (logHolds(this.base, this.retained, index, term)) {
+        const kept = entriesAfterSnapshot(this.base, this.retained, index, term);
+        // Few fsyncs on this path, which runs between two Readies: the seal's one directory fsync also makes the
+        // snapshot's rename durable (either rename alone surviving a crash is a state open() accepts).
+        if (this.activeBase < this.lastIndex) this.seal();
+        else {
+          // Anything buffered is made durable too, as the seal would.
+          if (this.pending.length > 0) this.sync();
+          fsyncPath(this.dir);
+        }
+        this.base = base;
+        this.retained = kept;
+        // No directory fsync: a deleted segment that comes back after a crash holds only entries the snapshot covers.
+        this.sealed = deleteSegments(this.dir, this.sealed, this.coveredSegments(index), 'background');
+      } else {
+        // The log does not hold the snapshot's index (an installed snapshot): none of it is kept. The deletions are
+        // made durable before the new raft.log, which would not continue a segment that came back.
+        fsyncPath(this.dir);
+        this.sealed = deleteSegments(this.dir, this.sealed, this.sealed.length);
+        this.base = base;
+        this.retained = [];
+        this.startActive(base);
+      }
     } catch (error) {
       this.failure = error instanceof Error ? error : new Error(String(error));
       throw error;
     }
+  }
+
+  /** Syncs raft.log whole, renames it to a sealed segment and starts a new, empty one at the log's end. */
+  private seal(): void {
+    // Every batch written so far was fdatasync'd before the next could be written: only a buffered one needs a sync.
+    if (this.pending.length > 0) this.sync();
+    const base = { baseIndex: this.lastIndex, baseTerm: this.term(this.lastIndex)! };
+    const fresh = encodeBatch(initialBatch(base, this.current, []), 1);
+    const tmp = writeTempFile(this.dir, LOG_FILE, fresh);
+    // raft.log is about to be replaced by a shorter file: a mark left above its end would read as lost synced data.
+    this.mark.lower(0);
+    fs.closeSync(this.fd);
+    // A crash between the renames leaves no raft.log: open() starts one where the sealed segments end.
+    fs.renameSync(this.logPath, path.join(this.dir, segmentName(this.activeBase)));
+    fs.renameSync(tmp, this.logPath);
+    fsyncPath(this.dir);
+    this.mark.advance(fresh.length);
+    this.sealed.push(this.activeBase);
+    this.openActive(base, fresh.length);
+  }
+
+  /** Writes a new raft.log holding `base` and the hard state (the old one, if still open, is closed first). */
+  private startActive(base: LogBase): void {
+    const fresh = encodeBatch(initialBatch(base, this.current, []), 1);
+    try {
+      fs.closeSync(this.fd);
+    } catch {
+      // Already closed by seal().
+    }
+    this.mark.lower(0);
+    writeFileAtomically(this.dir, LOG_FILE, fresh);
+    this.mark.advance(fresh.length);
+    this.openActive(base, fresh.length);
+  }
+
+  /** Takes the new raft.log (holding `base` and the hard state in `length` bytes) as the active segment. */
+  private openActive(base: LogBase, length: number): void {
+    this.fd = fs.openSync(this.logPath, 'r+');
+    this.logEnd = length;
+    this.allocatedEnd = length;
+    this.activeBase = base.baseIndex;
+    this.nextBatch = 2;
+    this.pending = [];
+  }
+
+  /** How many sealed segments (oldest first) hold only entries at or below `index`. */
+  private coveredSegments(index: number): number {
+    const ends = [...this.sealed.slice(1), this.activeBase];
+    return ends.filter((end) => end <= index).length;
+  }
+
+  /** Sealed segments on disk (their base indexes), oldest first. */
+  get segments(): number[] {
+    return [...this.sealed];
   }
 
   /** Bytes of records in raft.log (preallocated space and buffered records excluded). */
@@ -494,6 +577,8 @@ interface SettledLog {
   hardState: HardState;
   nextBatch: number;
   logEnd: number;
+  sealed: number[];
+  activeBase: number;
 }
 
 /** Checks the log against the snapshot and finishes a compaction a crash interrupted. */
@@ -503,6 +588,7 @@ function settleSnapshot(
   snapshot: Snapshot | null,
   mark: SyncedMark,
   recovery: RecoveryInfo,
+  sealed: number[],
 ): SettledLog {
   const logPath = path.join(dir, LOG_FILE);
   const { base, entries, hardState } = scanned;
@@ -522,25 +608,150 @@ function settleSnapshot(
       `the log's base term ${base.baseTerm} at index ${base.baseIndex} disagrees with the snapshot's term ${snapshotTerm}`,
     );
   }
+  const settled = { sealed, activeBase: scanned.fileBase.baseIndex };
   if (base.baseIndex === snapshotIndex) {
-    return { base, entries, hardState, nextBatch: scanned.lastBatch + 1, logEnd: scanned.validLength };
+    return { base, entries, hardState, nextBatch: scanned.lastBatch + 1, logEnd: scanned.validLength, ...settled };
   }
-  // Crashed after the snapshot was saved but before the log was rewritten: finish the compaction.
-  const kept = entriesAfterSnapshot(base, entries, snapshotIndex, snapshotTerm);
   const newBase = { baseIndex: snapshotIndex, baseTerm: snapshotTerm };
-  const rewritten = encodeBatch(initialBatch(newBase, hardState, kept), 1);
+  if (logHolds(base, entries, snapshotIndex, snapshotTerm) && scanned.fileBase.baseIndex >= snapshotIndex) {
+    // The usual state between compactions: sealed segments hold entries the snapshot covers, and later ones.
+    return {
+      base: newBase,
+      entries: entriesAfterSnapshot(base, entries, snapshotIndex, snapshotTerm),
+      hardState,
+      nextBatch: scanned.lastBatch + 1,
+      logEnd: scanned.validLength,
+      ...settled,
+    };
+  }
+  // Crashed after the snapshot was saved but before the log was sealed or replaced: finish the compaction. The
+  // entries after the snapshot (if the log holds it) move to a sealed segment; raft.log starts afresh at the end.
+  const kept = entriesAfterSnapshot(base, entries, snapshotIndex, snapshotTerm);
+  let remaining = sealed;
   mark.lower(0);
-  writeFileAtomically(dir, LOG_FILE, rewritten);
+  if (kept.length > 0) {
+    fsyncPath(logPath);
+    fs.renameSync(logPath, path.join(dir, segmentName(scanned.fileBase.baseIndex)));
+    fsyncPath(dir);
+    remaining = [...sealed, scanned.fileBase.baseIndex];
+  }
+  const activeBase = kept.length > 0 ? endOf(base, entries) : newBase;
+  const ends = [...remaining.slice(1), activeBase.baseIndex];
+  remaining = deleteSegments(
+    dir,
+    remaining,
+    kept.length > 0 ? ends.filter((end) => end <= snapshotIndex).length : remaining.length,
+  );
+  const fresh = encodeBatch(initialBatch(activeBase, hardState, []), 1);
+  writeFileAtomically(dir, LOG_FILE, fresh);
   recovery.finishedCompaction = true;
-  return { base: newBase, entries: kept, hardState, nextBatch: 2, logEnd: rewritten.length };
+  return {
+    base: newBase,
+    entries: kept,
+    hardState,
+    nextBatch: 2,
+    logEnd: fresh.length,
+    sealed: remaining,
+    activeBase: activeBase.baseIndex,
+  };
+}
+
+/** The log's base after `entries`: where a segment that continues it starts. */
+function endOf(base: LogBase, entries: readonly Entry[]): LogBase {
+  const last = entries.at(-1);
+  return last ? { baseIndex: last.index, baseTerm: last.term } : base;
+}
+
+/** Whether the log (base + entries) holds `index` with `term` (its base counts). */
+function logHolds(base: LogBase, entries: readonly Entry[], index: number, term: number): boolean {
+  const termAtIndex = index === base.baseIndex ? base.baseTerm : entries[index - base.baseIndex - 1]?.term;
+  return termAtIndex === term;
+}
+
+/**
+ * Deletes the first `count` sealed segments (oldest first); returns the rest. 'durable' waits for the deletions and
+ * fsyncs the directory; 'background' unlinks on libuv's thread pool (freeing a large file's blocks takes the
+ * filesystem a while) and forgets the segments at once: one that survives a crash is deleted again later.
+ */
+function deleteSegments(
+  dir: string,
+  sealed: number[],
+  count: number,
+  how: 'durable' | 'background' = 'durable',
+): number[] {
+  if (count === 0) return sealed;
+  for (const baseIndex of sealed.slice(0, count)) {
+    const file = path.join(dir, segmentName(baseIndex));
+    if (how === 'durable') fs.rmSync(file, { force: true });
+    else void fs.promises.rm(file, { force: true }).catch(() => undefined);
+  }
+  if (how === 'durable') fsyncPath(dir);
+  return sealed.slice(count);
+}
+
+/**
+ * Renames `file` over `target` without freeing the old target's blocks on this thread: the old file keeps a second
+ * name (`<target>.old.tmp`, a leftover open() deletes) while the rename happens, and is unlinked on the thread pool.
+ * A gigabyte snapshot otherwise costs hundreds of milliseconds of unlink inside the rename.
+ */
+function replaceInBackground(file: string, target: string): void {
+  const old = `${target}.old${TMP_SUFFIX}`;
+  fs.rmSync(old, { force: true });
+  let linked = false;
+  try {
+    fs.linkSync(target, old);
+    linked = true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  fs.renameSync(file, target);
+  if (linked) void fs.promises.rm(old, { force: true }).catch(() => undefined);
+}
+
+interface ReplayedLog {
+  base: LogBase;
+  entries: Entry[];
+  hardState: HardState;
+}
+
+/**
+ * The sealed segments, read whole and in order: synced before they were sealed, so any damage in them is refused
+ * (StorageCorruptionError), never cut. `log` is what they hold together (undefined when there are none).
+ */
+function readSealed(dir: string): { bases: number[]; log?: ReplayedLog } {
+  const bases = fs
+    .readdirSync(dir)
+    .map((f) => SEGMENT_NAME.exec(f)?.[1])
+    .filter((n): n is string => n !== undefined)
+    .sort()
+    .map(Number);
+  let log: ReplayedLog | undefined;
+  for (const baseIndex of bases) {
+    const file = path.join(dir, segmentName(baseIndex));
+    const contents = fs.readFileSync(file);
+    const buf = contents.subarray(0, endOfNonZero(contents));
+    const scanned = scanLog(file, buf, log);
+    if (scanned.tornReason !== undefined || scanned.fileBase.baseIndex !== baseIndex) {
+      throw new StorageCorruptionError(
+        file,
+        scanned.bad?.offset ?? 0,
+        scanned.tornReason ?? `the segment's base ${scanned.fileBase.baseIndex} is not the ${baseIndex} its name says`,
+      );
+    }
+    log = { base: scanned.base, entries: scanned.entries, hardState: scanned.hardState };
+  }
+  return { bases, log };
 }
 
 /** Reads raft.log (without its preallocated zeros) and tells a torn tail from damage to synced data. */
-function assessLog(dir: string): { buf: Buffer; scanned: ScannedLog; syncedEnd: number; damage?: WalDamagedError } {
+function assessLog(
+  dir: string,
+  prior?: ReplayedLog,
+): { buf: Buffer; scanned: ScannedLog; syncedEnd: number; damage?: WalDamagedError } {
   const logPath = path.join(dir, LOG_FILE);
   const contents = fs.readFileSync(logPath);
   const buf = contents.subarray(0, endOfNonZero(contents));
-  const scanned = scanLog(logPath, buf);
+  const scanned = scanLog(logPath, buf, prior);
   const syncedEnd = readSyncedMark(dir);
   let offset: number;
   let detail: string;
@@ -584,6 +795,8 @@ function countIntactEntries(buf: Buffer, from: number): number {
 
 interface ScannedLog {
   base: LogBase;
+  /** The base record of this file itself (base is the whole log's, from the first segment). */
+  fileBase: LogBase;
   entries: Entry[];
   hardState: HardState;
   lastBatch: number;
@@ -595,7 +808,7 @@ interface ScannedLog {
 }
 
 /** Reads the records, finds a torn or damaged tail (see the comment at the top), and replays the log. */
-function scanLog(file: string, buf: Buffer): ScannedLog {
+function scanLog(file: string, buf: Buffer, prior?: ReplayedLog): ScannedLog {
   const records: DecodedRecord[] = [];
   let offset = 0;
   let badReason: string | undefined;
@@ -633,7 +846,7 @@ function scanLog(file: string, buf: Buffer): ScannedLog {
     tornReason = `${reason} at byte offset ${where}`;
   }
 
-  return { ...replay(file, records), validLength: records.at(-1)?.end ?? 0, tornReason, bad };
+  return { ...replay(file, records, prior), validLength: records.at(-1)?.end ?? 0, tornReason, bad };
 }
 
 function checkBatchSequence(file: string, previous: DecodedRecord | undefined, record: DecodedRecord): void {
@@ -655,17 +868,27 @@ function findRecordOfLaterBatch(buf: Buffer, from: number, batch: number): Decod
   return undefined;
 }
 
+/** Replays a file's records, continuing `prior` (the sealed segments before it) when given. */
 function replay(
   file: string,
   records: readonly DecodedRecord[],
-): { base: LogBase; entries: Entry[]; hardState: HardState; lastBatch: number } {
+  prior?: ReplayedLog,
+): ReplayedLog & { fileBase: LogBase; lastBatch: number } {
   const first = records[0];
   if (!first || first.body.type !== RecordType.Base) {
     throw new StorageCorruptionError(file, 0, 'the log does not begin with its base record');
   }
-  const base = first.body.value;
-  const entries: Entry[] = [];
-  let hardState = INITIAL_HARD_STATE;
+  const fileBase = first.body.value;
+  if (prior && fileBase.baseIndex !== endOf(prior.base, prior.entries).baseIndex) {
+    throw new StorageCorruptionError(
+      file,
+      0,
+      `the segment starts after index ${fileBase.baseIndex}, but the segments before it end at index ${endOf(prior.base, prior.entries).baseIndex}`,
+    );
+  }
+  const base = prior?.base ?? fileBase;
+  const entries: Entry[] = prior ? [...prior.entries] : [];
+  let hardState = prior?.hardState ?? INITIAL_HARD_STATE;
   for (const record of records.slice(1)) {
     const { body } = record;
     if (body.type === RecordType.Base) {
@@ -685,7 +908,7 @@ function replay(
       entries.push(body.value);
     }
   }
-  return { base, entries, hardState, lastBatch: records.at(-1)?.batch ?? 0 };
+  return { base, fileBase, entries, hardState, lastBatch: records.at(-1)?.batch ?? 0 };
 }
 
 function readSnapshotFile(snapshotPath: string): Snapshot | null {
@@ -700,8 +923,13 @@ function readSnapshotFile(snapshotPath: string): Snapshot | null {
 
 /** Temp file, fsync, rename over the target, fsync the directory: readers see the old file or the whole new one. */
 export function writeFileAtomically(dir: string, name: string, contents: Buffer): void {
-  const target = path.join(dir, name);
-  const tmp = target + TMP_SUFFIX;
+  fs.renameSync(writeTempFile(dir, name, contents), path.join(dir, name));
+  fsyncPath(dir);
+}
+
+/** Writes and fsyncs `<name>.tmp` (deleted as a leftover on open); returns its path. */
+function writeTempFile(dir: string, name: string, contents: Buffer): string {
+  const tmp = path.join(dir, name) + TMP_SUFFIX;
   const fd = fs.openSync(tmp, 'w');
   try {
     writeFully(fd, contents, 0);
@@ -709,8 +937,7 @@ export function writeFileAtomically(dir: string, name: string, contents: Buffer)
   } finally {
     fs.closeSync(fd);
   }
-  fs.renameSync(tmp, target);
-  fsyncPath(dir);
+  return tmp;
 }
 
 function writeFully(fd: number, data: Buffer, position: number): void {

@@ -3,9 +3,12 @@
  * state (a JSON string of the ledger passes V8's maximum string length near 1.6 M orders).
  *
  *   offset 0   8 bytes  magic "RAFTSNP2"
- *   then       records: u32 LE body length (at most MAX_SNAPSHOT_RECORD_BYTES), body = UTF-8 JSON
+ *   then       records: u32 LE body length (at most MAX_SNAPSHOT_RECORD_BYTES), body = UTF-8 JSON, or a 0x00 byte
+ *              followed by raw bytes (a binary record; JSON never starts with 0x00)
  *              record 1      header  {kind: 'snapshot', version: 2, clusterId, index, term, config, members}
- *              records 2..n  the state machine's records (ledger/state-machine.ts: head, orders…, positions…)
+ *              records 2..n  the state machine's records: either the ledger as JSON (ledger/state-machine.ts: head,
+ *                            orders…, positions…), or its order store's file (storage/ledger-snapshot.ts: a JSON
+ *                            head, then the file's bytes in binary records)
  *              last record   trailer {kind: 'trailer', records: n, sha256}: n counts the records before it, sha256
  *                            (hex) covers every byte before the trailer's length prefix, magic included
  *
@@ -92,45 +95,107 @@ export function parseDescriptor(data: string): SnapshotDescriptor {
   return parsed.data;
 }
 
+/** A state record: JSON text, or raw bytes (stored as a binary record). */
+export type SnapshotRecord = string | Buffer;
+
+const BINARY_TAG = Buffer.from([0]);
+
+/** Frames records and hashes them; the sync and async writers below only differ in how they write the bytes. */
+class SnapshotEncoder {
+  private readonly hash = createHash('sha256');
+  private count = 0;
+  constructor(private readonly header: SnapshotHeader) {}
+
+  /** The magic and the header record. */
+  start(): Buffer[] {
+    this.hash.update(SNAPSHOT_STREAM_MAGIC);
+    const header = JSON.stringify({ kind: 'snapshot', version: SNAPSHOT_STREAM_VERSION, ...this.header });
+    return [SNAPSHOT_STREAM_MAGIC, ...this.record(header)];
+  }
+
+  record(record: SnapshotRecord, hashed = true): Buffer[] {
+    const parts = typeof record === 'string' ? [Buffer.from(record, 'utf8')] : [BINARY_TAG, record];
+    const length = parts.reduce((n, part) => n + part.length, 0);
+    if (length > MAX_SNAPSHOT_RECORD_BYTES) {
+      throw new Error(`snapshot record of ${length} bytes exceeds ${MAX_SNAPSHOT_RECORD_BYTES}`);
+    }
+    const prefix = Buffer.allocUnsafe(4);
+    prefix.writeUInt32LE(length, 0);
+    const out = [prefix, ...parts];
+    if (hashed) {
+      this.count += 1;
+      for (const part of out) this.hash.update(part);
+    }
+    return out;
+  }
+
+  /** The trailer record, and what the file is. */
+  finish(): { trailer: Buffer[]; info: (bytes: number) => SnapshotFileInfo } {
+    const sha256 = this.hash.digest('hex');
+    const trailer = this.record(JSON.stringify({ kind: 'trailer', records: this.count, sha256 }), false);
+    return { trailer, info: (bytes) => ({ header: this.header, sha256, bytes }) };
+  }
+}
+
 /**
  * Writes header, records and trailer to `file` one record at a time, then fsyncs it. The caller renames it into
  * place (RaftStorage.saveSnapshot) so a reader never sees half a snapshot.
  */
-export function writeSnapshotFile(file: string, header: SnapshotHeader, records: Iterable<string>): SnapshotFileInfo {
-  const hash = createHash('sha256');
+export function writeSnapshotFile(
+  file: string,
+  header: SnapshotHeader,
+  records: Iterable<SnapshotRecord>,
+): SnapshotFileInfo {
+  const encoder = new SnapshotEncoder(header);
   const fd = fs.openSync(file, 'w');
   let position = 0;
-  const put = (bytes: Buffer, hashed: boolean) => {
-    for (let done = 0; done < bytes.length;) {
-      done += fs.writeSync(fd, bytes, done, bytes.length - done, position + done);
+  const put = (buffers: Buffer[]) => {
+    for (const bytes of buffers) {
+      for (let done = 0; done < bytes.length;) {
+        done += fs.writeSync(fd, bytes, done, bytes.length - done, position + done);
+      }
+      position += bytes.length;
     }
-    position += bytes.length;
-    if (hashed) hash.update(bytes);
-  };
-  const putRecord = (json: string, hashed = true) => {
-    const body = Buffer.from(json, 'utf8');
-    if (body.length > MAX_SNAPSHOT_RECORD_BYTES) {
-      throw new Error(`snapshot record of ${body.length} bytes exceeds ${MAX_SNAPSHOT_RECORD_BYTES}`);
-    }
-    const length = Buffer.allocUnsafe(4);
-    length.writeUInt32LE(body.length, 0);
-    put(length, hashed);
-    put(body, hashed);
   };
   try {
-    put(SNAPSHOT_STREAM_MAGIC, true);
-    putRecord(JSON.stringify({ kind: 'snapshot', version: SNAPSHOT_STREAM_VERSION, ...header }));
-    let count = 1;
-    for (const record of records) {
-      putRecord(record);
-      count += 1;
-    }
-    const sha256 = hash.digest('hex');
-    putRecord(JSON.stringify({ kind: 'trailer', records: count, sha256 }), false);
+    put(encoder.start());
+    for (const record of records) put(encoder.record(record));
+    const { trailer, info } = encoder.finish();
+    put(trailer);
     fs.fsyncSync(fd);
-    return { header, sha256, bytes: position };
+    return info(position);
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/**
+ * writeSnapshotFile with every write and the fsync on libuv's thread pool, the records pulled from an async source:
+ * the event loop (the node's apply loop) keeps running while a large snapshot is written.
+ */
+export async function writeSnapshotFileAsync(
+  file: string,
+  header: SnapshotHeader,
+  records: AsyncIterable<SnapshotRecord>,
+): Promise<SnapshotFileInfo> {
+  const encoder = new SnapshotEncoder(header);
+  const handle = await fs.promises.open(file, 'w');
+  let position = 0;
+  const put = async (buffers: Buffer[]) => {
+    const { bytesWritten } = await handle.writev(buffers, position);
+    const total = buffers.reduce((n, b) => n + b.length, 0);
+    if (bytesWritten !== total) throw new Error(`short write to ${file}: ${bytesWritten} of ${total} bytes`);
+    position += total;
+  };
+  try {
+    await put(encoder.start());
+    for await (const record of records) await put(encoder.record(record));
+    const { trailer, info } = encoder.finish();
+    await put(trailer);
+    await handle.sync();
+    return info(position);
+  } finally {
+    await handle.close();
   }
 }
 
@@ -188,6 +253,12 @@ class RecordReader {
   }
 }
 
+/** A record's body: parsed JSON, or the raw bytes of a binary record (a Buffer). */
+function parseBody(file: string, body: Buffer, at: number): unknown {
+  if (body[0] === 0) return body.subarray(1);
+  return parseJson(file, body, at);
+}
+
 function parseJson(file: string, body: Buffer, at: number): unknown {
   try {
     return JSON.parse(body.toString('utf8'));
@@ -228,7 +299,8 @@ export function readSnapshotInfo(file: string): SnapshotFileInfo {
 }
 
 /**
- * The state machine's records (parsed JSON, header and trailer excluded), read one at a time. The checksum and the
+ * The state machine's records (parsed JSON, or a Buffer for a binary record; header and trailer excluded), read one
+ * at a time. The checksum and the
  * record count are checked when the trailer is reached, so a consumer must finish the iteration before trusting
  * what it built (LedgerStateMachine.restoreFrom does). `expectedSha256` also binds the bytes to a descriptor.
  */
@@ -242,7 +314,7 @@ export function* readSnapshotRecords(
     const hash = createHash('sha256').update(SNAPSHOT_STREAM_MAGIC);
     let count = 0;
     for (let record = reader.next(); record; record = reader.next()) {
-      const json = parseJson(file, record.body, record.at);
+      const json = parseBody(file, record.body, record.at);
       if (reader.offset === reader.size) {
         const trailer = parseTrailer(file, json);
         const sha256 = hash.digest('hex');

@@ -32,10 +32,7 @@ describe('a follower behind the leader snapshot catches up through a chunked Ins
       dir: dataDir,
       env: { RAFT_SNAPSHOT_THRESHOLD: '10', RAFT_SNAPSHOT_CHUNK_BYTES: '4096' },
     });
-    const leaderId = await cluster.leaderId();
-    const follower = cluster.nodes.find((n) => n.id !== leaderId)!.id;
 
-    const leaderUrl = await cluster.leaderUrl();
     for (let first = 0; first < ORDERS; first += 50) {
       const orders = Array.from({ length: 50 }, (_, k) => ({
         orderId: `snap-${first + k}`,
@@ -45,14 +42,26 @@ describe('a follower behind the leader snapshot catches up through a chunked Ins
         quantity: 1 + ((first + k) % 9),
         price: 10,
       }));
-      const res = await fetch(`${leaderUrl}/v1/orders/batch`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ orders }),
-      });
+      // A leadership change on a loaded machine answers 503: the same batch again is exactly-once (deduped).
+      let res: Response;
+      for (let attempt = 0; ; attempt++) {
+        res = await fetch(`${await cluster.leaderUrl()}/v1/orders/batch`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ orders }),
+        });
+        if (res.status !== 503 || attempt === 10) break;
+        await sleep(200);
+      }
       expect(res.status).toBe(200);
     }
-    expect((await cluster.status(leaderId)).snapshotIndex).toBeGreaterThanOrEqual(20);
+    // Snapshots are taken in the background: wait for one past the first 20 entries.
+    for (const deadline = Date.now() + 30_000; Date.now() < deadline; await sleep(100)) {
+      if ((await cluster.status(await cluster.leaderId())).snapshotIndex >= 20) break;
+    }
+    expect((await cluster.status(await cluster.leaderId())).snapshotIndex).toBeGreaterThanOrEqual(20);
+    const leaderId = await cluster.leaderId();
+    const follower = cluster.nodes.find((n) => n.id !== leaderId)!.id;
 
     // A lost volume: the node rejoins as a new incarnation and can only catch up from the leader's snapshot (a
     // plain restart may be caught up by appends the transport still had queued for it).

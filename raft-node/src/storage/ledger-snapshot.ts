@@ -1,0 +1,145 @@
+/*
+ * The ledger's part of a snapshot file (snapshot-stream.ts) when its state is on disk (sqlite-order-store.ts):
+ *
+ *   {kind: 'ledgerStore', version: 3, appliedIndex, bytes}   a JSON head
+ *   binary records                                          the store file, a consistent copy at appliedIndex
+ *
+ * Taking one never stops the apply loop: the copy is made by a worker thread (SqliteOrderStore.copyTo) and the file
+ * written with asynchronous I/O (writeSnapshotFileAsync). Restoring one replaces the node's store file. A snapshot of
+ * the older JSON form (the ledger's own records, ledger/state-machine.ts) still restores, into a new store file.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { z } from 'zod';
+import { describeZodError } from '../../../shared/domain/order';
+import { LedgerStateMachine } from '../ledger';
+import type { LedgerCoreState } from '../ledger/order-store';
+import { fsyncPath } from './raft-storage';
+import type { SnapshotRecord } from './snapshot-stream';
+import { readStoreState, removeStoreFiles, SqliteOrderStore } from './sqlite-order-store';
+
+const STORE_SNAPSHOT_VERSION = 3;
+
+const StoreHeadSchema = z
+  .object({
+    kind: z.literal('ledgerStore'),
+    version: z.literal(STORE_SNAPSHOT_VERSION),
+    appliedIndex: z.number().int().nonnegative(),
+    bytes: z.number().int().positive(),
+  })
+  .strict();
+
+/** The records of a store copy (made by SqliteOrderStore.copyTo), read from disk chunk by chunk. */
+export async function* storeSnapshotRecords(
+  copyFile: string,
+  state: LedgerCoreState,
+  chunkBytes: number,
+): AsyncGenerator<SnapshotRecord> {
+  const handle = await fs.promises.open(copyFile, 'r');
+  try {
+    const { size } = await handle.stat();
+    yield JSON.stringify({
+      kind: 'ledgerStore',
+      version: STORE_SNAPSHOT_VERSION,
+      appliedIndex: state.appliedIndex,
+      bytes: size,
+    } satisfies z.infer<typeof StoreHeadSchema>);
+    for (let offset = 0; offset < size;) {
+      const buffer = Buffer.allocUnsafe(Math.min(chunkBytes, size - offset));
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
+      if (bytesRead === 0) throw new Error(`${copyFile} ended at byte ${offset} of ${size}`);
+      yield buffer.subarray(0, bytesRead);
+      offset += bytesRead;
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+type Head = { kind: 'json'; first: unknown } | { kind: 'store'; head: z.infer<typeof StoreHeadSchema> };
+
+function readHead(iterator: Iterator<unknown>): Head {
+  const first = iterator.next();
+  if (first.done) throw new Error('invalid ledger snapshot: no state records');
+  const value = first.value as { kind?: unknown };
+  if (value?.kind !== 'ledgerStore') return { kind: 'json', first: first.value };
+  const head = StoreHeadSchema.safeParse(first.value);
+  if (!head.success) throw new Error(`invalid ledger snapshot: store head: ${describeZodError(head.error)}`);
+  return { kind: 'store', head: head.data };
+}
+
+/** Iterates the remaining records, checking that they are binary and add up to the head's byte count. */
+function* storeBytes(iterator: Iterator<unknown>, bytes: number): Generator<Buffer> {
+  let total = 0;
+  for (let next = iterator.next(); !next.done; next = iterator.next()) {
+    if (!Buffer.isBuffer(next.value)) throw new Error('invalid ledger snapshot: a JSON record inside the store bytes');
+    total += next.value.length;
+    if (total > bytes) throw new Error(`invalid ledger snapshot: more than the ${bytes} store bytes the head says`);
+    yield next.value;
+  }
+  if (total !== bytes) throw new Error(`invalid ledger snapshot: ${total} store bytes, the head says ${bytes}`);
+}
+
+/**
+ * A receiver's check of a snapshot's state records before its core sees it (SnapshotReceiver's trial restore):
+ * the JSON form is restored in memory, the store form checked for its shape and length. Throws naming the problem.
+ */
+export function checkLedgerSnapshot(records: Iterable<unknown>): void {
+  const iterator = records[Symbol.iterator]();
+  const head = readHead(iterator);
+  if (head.kind === 'json') {
+    LedgerStateMachine.restoreFrom(withFirst(head.first, iterator));
+    return;
+  }
+  for (const _chunk of storeBytes(iterator, head.head.bytes)) {
+    // Reading is the check.
+  }
+}
+
+/**
+ * Replaces the store file `dbFile` (closed by the caller) with the state of a snapshot's records, which must be at
+ * `index`: written to a temp file, synced, checked, then renamed over the old one. Returns the restored state.
+ */
+export function restoreStoreFile(records: Iterable<unknown>, dbFile: string, index: number): LedgerCoreState {
+  const temp = `${dbFile}.restore.tmp`;
+  removeStoreFiles(temp);
+  const iterator = records[Symbol.iterator]();
+  const head = readHead(iterator);
+  if (head.kind === 'json') {
+    const store = new SqliteOrderStore(temp);
+    try {
+      LedgerStateMachine.restoreFrom(withFirst(head.first, iterator), store);
+    } finally {
+      store.close();
+    }
+  } else {
+    const fd = fs.openSync(temp, 'w');
+    try {
+      let position = 0;
+      for (const chunk of storeBytes(iterator, head.head.bytes)) {
+        for (let done = 0; done < chunk.length;) {
+          done += fs.writeSync(fd, chunk, done, chunk.length - done, position + done);
+        }
+        position += chunk.length;
+      }
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+  const state = readStoreState(temp);
+  if (state?.appliedIndex !== index) {
+    removeStoreFiles(temp);
+    throw new Error(`invalid ledger snapshot: its store is at index ${state?.appliedIndex ?? 'none'}, not ${index}`);
+  }
+  fsyncPath(temp);
+  removeStoreFiles(dbFile);
+  fs.renameSync(temp, dbFile);
+  fsyncPath(path.dirname(dbFile));
+  return state;
+}
+
+function* withFirst(first: unknown, rest: Iterator<unknown>): Generator<unknown> {
+  yield first;
+  for (let next = rest.next(); !next.done; next = rest.next()) yield next.value;
+}

@@ -1,0 +1,175 @@
+/*
+ * The node's order store (ledger/order-store.ts) in SQLite through better-sqlite3: the dedup index and the order
+ * history on disk, so the node's memory stays flat as orders grow. Why SQLite and not LMDB: docs/ledger.md,
+ * "The order store" (measured with tools/measure-ledger-stores.cjs).
+ *
+ * File: <data dir>/ledger.db in WAL mode with synchronous=NORMAL. A commit is not fsynced: the Raft log holds every
+ * applied entry durably, and the store records the applied index in the same transaction as the batch, so after any
+ * crash the store is a consistent prefix of the log and the node replays the log from its applied index. A power loss
+ * can roll the store back to an earlier prefix (never tear it); when that prefix is older than the Raft snapshot (the
+ * log before it is gone), the node restores the store from the snapshot file (ledger-snapshot.ts).
+ *
+ *   orders     rowid (insertion = apply order), id UNIQUE, result JSON
+ *   positions  rowid (insertion order), (account, symbol) PRIMARY KEY, quantity
+ *   meta       'state' → LedgerCoreState JSON (applied index, last seq, limits, halt)
+ */
+import * as fs from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+import type { OrderResult } from '../../../shared/domain/order';
+import type { Position } from '../../../shared/ledger-contract';
+import type { LedgerCoreState, OrderStore, StoreBatch } from '../ledger/order-store';
+
+export const LEDGER_DB_FILE = 'ledger.db';
+const SCHEMA_VERSION = 1;
+/** SQLite's page cache for a connection unless told otherwise: bounded, whatever the number of orders. */
+const DEFAULT_CACHE_MIB = 32;
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS orders (id TEXT NOT NULL UNIQUE, result TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS positions (
+    account TEXT NOT NULL, symbol TEXT NOT NULL, quantity INTEGER NOT NULL, PRIMARY KEY (account, symbol));
+  CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+`;
+
+export class SqliteOrderStore implements OrderStore {
+  private readonly db: Database.Database;
+  private readonly getStmt: Database.Statement<[string], string>;
+  private readonly putOrder: Database.Statement<[string, string]>;
+  private readonly putPosition: Database.Statement<[string, string, number]>;
+  private readonly putState: Database.Statement<[string]>;
+  private readonly commitTx: (batch: StoreBatch) => void;
+
+  /** Opens (creating if needed) the store at `file`, with a page cache of `cacheMiB`. */
+  constructor(
+    readonly file: string,
+    cacheMiB = DEFAULT_CACHE_MIB,
+  ) {
+    this.db = new Database(file);
+    try {
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = NORMAL');
+      // Negative: a size in KiB rather than pages.
+      this.db.pragma(`cache_size = -${Math.round(cacheMiB * 1024)}`);
+      const version = this.db.pragma('user_version', { simple: true }) as number;
+      if (version !== 0 && version !== SCHEMA_VERSION) {
+        throw new Error(`${file}: order store schema version ${version}, this node reads ${SCHEMA_VERSION}`);
+      }
+      this.db.exec(SCHEMA);
+      this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    } catch (error) {
+      this.db.close();
+      throw error;
+    }
+    this.getStmt = this.db.prepare<[string], string>('SELECT result FROM orders WHERE id = ?').pluck();
+    this.putOrder = this.db.prepare('INSERT INTO orders (id, result) VALUES (?, ?)');
+    this.putPosition = this.db.prepare(
+      'INSERT INTO positions (account, symbol, quantity) VALUES (?, ?, ?) ' +
+        'ON CONFLICT (account, symbol) DO UPDATE SET quantity = excluded.quantity',
+    );
+    this.putState = this.db.prepare("INSERT OR REPLACE INTO meta (k, v) VALUES ('state', ?)");
+    this.commitTx = this.db.transaction((batch: StoreBatch) => {
+      for (const result of batch.orders) this.putOrder.run(result.orderId, JSON.stringify(result));
+      for (const p of batch.positions) this.putPosition.run(p.account, p.symbol, p.quantity);
+      this.putState.run(JSON.stringify(batch.state));
+    });
+  }
+
+  load(): { state: LedgerCoreState; positions: Position[] } | undefined {
+    const state = readState(this.db);
+    if (!state) return undefined;
+    const positions = this.db
+      .prepare<[], Position>('SELECT account, symbol, quantity FROM positions ORDER BY rowid')
+      .all();
+    return { state, positions };
+  }
+
+  getOrder(orderId: string): OrderResult | undefined {
+    const json = this.getStmt.get(orderId);
+    return json === undefined ? undefined : (JSON.parse(json) as OrderResult);
+  }
+
+  orderCount(): number {
+    return this.db.prepare<[], number>('SELECT count(*) FROM orders').pluck().get() ?? 0;
+  }
+
+  *orders(): Iterable<OrderResult> {
+    const rows = this.db.prepare<[], string>('SELECT result FROM orders ORDER BY rowid').pluck().iterate();
+    for (const json of rows) yield JSON.parse(json) as OrderResult;
+  }
+
+  commit(batch: StoreBatch): void {
+    this.commitTx(batch);
+  }
+
+  /**
+   * A consistent copy of the store at one applied index, written to `target` by a second connection on a worker
+   * thread (`VACUUM INTO` is one read transaction: WAL mode lets this connection keep committing meanwhile, so the
+   * apply loop never waits for it). Resolves to the copy's state, whose appliedIndex is the snapshot's index.
+   */
+  copyTo(target: string): Promise<LedgerCoreState> {
+    fs.rmSync(target, { force: true });
+    return new Promise((resolve, reject) => {
+      // An inline CommonJS worker: it runs without the TypeScript loader, so it gets the binding's resolved path.
+      const worker = new Worker(COPY_WORKER, {
+        eval: true,
+        workerData: { module: require.resolve('better-sqlite3'), source: this.file, target },
+      });
+      worker.once('message', (state: string | null) => {
+        if (state === null) reject(new Error(`${this.file}: the store copy holds no state`));
+        else resolve(JSON.parse(state) as LedgerCoreState);
+      });
+      worker.once('error', reject);
+      worker.once('exit', (code) => {
+        if (code !== 0) reject(new Error(`store copy worker exited with code ${code}`));
+      });
+    });
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+/**
+ * The state a store file holds, read without keeping it open (a restored file). Opened read-write: closing the last
+ * connection then removes the -wal and -shm files a read-only one would leave behind.
+ */
+export function readStoreState(file: string): LedgerCoreState | undefined {
+  const db = new Database(file, { fileMustExist: true });
+  try {
+    return readState(db);
+  } finally {
+    db.close();
+  }
+}
+
+function readState(db: Database.Database): LedgerCoreState | undefined {
+  const hasMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get();
+  if (!hasMeta) return undefined;
+  const json = db.prepare<[], string>("SELECT v FROM meta WHERE k = 'state'").pluck().get();
+  return json === undefined ? undefined : (JSON.parse(json) as LedgerCoreState);
+}
+
+/** Removes a store file with its WAL and shared-memory files (a stale -wal must never meet a new file). */
+export function removeStoreFiles(file: string): void {
+  for (const suffix of ['-wal', '-shm', '']) fs.rmSync(file + suffix, { force: true });
+}
+
+const COPY_WORKER = `
+const { workerData, parentPort } = require('node:worker_threads');
+const Database = require(workerData.module);
+const db = new Database(workerData.source, { readonly: true, fileMustExist: true });
+try {
+  db.prepare('VACUUM INTO ?').run(workerData.target);
+} finally {
+  db.close();
+}
+const copy = new Database(workerData.target, { fileMustExist: true });
+try {
+  const row = copy.prepare("SELECT v FROM meta WHERE k = 'state'").pluck().get();
+  parentPort.postMessage(row === undefined ? null : row);
+} finally {
+  copy.close();
+}
+`;

@@ -1,0 +1,114 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { LedgerStateMachine } from '../../../../raft-node/src/ledger';
+import { encodeCommand } from '../../../../raft-node/src/ledger';
+import {
+  checkLedgerSnapshot,
+  readSnapshotRecords,
+  restoreStoreFile,
+  SqliteOrderStore,
+  storeSnapshotRecords,
+  writeSnapshotFile,
+  writeSnapshotFileAsync,
+} from '../../../../raft-node/src/storage';
+import { describeOrderStoreContract } from '../../../support/order-store-contract';
+import { ledgerSnapshotText } from '../../../support/ledger-snapshot';
+
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+function tempDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'order-store-'));
+  dirs.push(dir);
+  return dir;
+}
+
+describeOrderStoreContract('SqliteOrderStore', {
+  create: () => new SqliteOrderStore(path.join(tempDir(), 'ledger.db')),
+  reopen: (store) => {
+    store.close();
+    return new SqliteOrderStore((store as SqliteOrderStore).file);
+  },
+});
+
+function fill(ledger: LedgerStateMachine, orders: number, from = 1): void {
+  for (let i = 0; i < orders; i += 100) {
+    const batch = Array.from({ length: 100 }, (_, k) => ({
+      orderId: `o-${i + k}`,
+      account: `a-${(i + k) % 7}`,
+      symbol: 'AAPL',
+      side: (k % 2 ? 'BUY' : 'SELL') as 'BUY' | 'SELL',
+      quantity: 1 + (k % 5),
+      price: 10,
+    }));
+    ledger.apply(encodeCommand({ type: 'orderBatch', orders: batch }), from + i / 100);
+    ledger.flush();
+  }
+}
+
+describe('store snapshots', () => {
+  const header = { clusterId: 'c', term: 1, config: { voters: ['n1'], learners: [] }, members: {} };
+
+  it('copies the store at its applied index while it keeps committing, and restores exactly that state', async () => {
+    const dir = tempDir();
+    const store = new SqliteOrderStore(path.join(dir, 'ledger.db'));
+    const ledger = new LedgerStateMachine(store);
+    fill(ledger, 5_000);
+    const expected = ledgerSnapshotText(ledger);
+    const copying = store.copyTo(path.join(dir, 'copy'));
+    fill(ledger, 2_000, 51); // commits while the worker copies: the copy is at one index, not torn
+    const state = await copying;
+    expect(state.appliedIndex).toBeGreaterThanOrEqual(50);
+    const snapshotFile = path.join(dir, 'snapshot');
+    const info = await writeSnapshotFileAsync(
+      snapshotFile,
+      { ...header, index: state.appliedIndex },
+      storeSnapshotRecords(path.join(dir, 'copy'), state, 4096),
+    );
+    checkLedgerSnapshot(readSnapshotRecords(snapshotFile, () => undefined, info.sha256));
+    const restoredFile = path.join(dir, 'restored.db');
+    const restoredState = restoreStoreFile(
+      readSnapshotRecords(snapshotFile, () => undefined),
+      restoredFile,
+      state.appliedIndex,
+    );
+    expect(restoredState).toEqual(state);
+    const restored = new LedgerStateMachine(new SqliteOrderStore(restoredFile));
+    // The copy holds a whole number of batches: replaying the ones after it gives the live ledger again.
+    fill(restored, 7_000 - state.appliedIndex * 100, state.appliedIndex + 1);
+    expect(ledgerSnapshotText(restored)).toBe(ledgerSnapshotText(ledger));
+    if (state.appliedIndex === 50) {
+      const atFifty = new LedgerStateMachine(new SqliteOrderStore(path.join(dir, 'fifty.db')));
+      fill(atFifty, 5_000);
+      expect(ledgerSnapshotText(atFifty)).toBe(expected);
+      atFifty.close();
+    }
+    restored.close();
+    ledger.close();
+  });
+
+  it('restores a snapshot of the older JSON form into a store file, and refuses one at another index', () => {
+    const dir = tempDir();
+    const memory = new LedgerStateMachine();
+    fill(memory, 1_000);
+    const file = path.join(dir, 'snapshot');
+    writeSnapshotFile(file, { ...header, index: 10 }, memory.snapshotRecords(8 * 1024));
+    const dbFile = path.join(dir, 'ledger.db');
+    expect(() =>
+      restoreStoreFile(
+        readSnapshotRecords(file, () => undefined),
+        dbFile,
+        11,
+      ),
+    ).toThrow('its store is at index 10, not 11');
+    expect(fs.existsSync(dbFile)).toBe(false);
+    restoreStoreFile(
+      readSnapshotRecords(file, () => undefined),
+      dbFile,
+      10,
+    );
+    const restored = new LedgerStateMachine(new SqliteOrderStore(dbFile));
+    expect(ledgerSnapshotText(restored)).toBe(ledgerSnapshotText(memory));
+    restored.close();
+  });
+});

@@ -1,0 +1,192 @@
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { z } from 'zod';
+import { defineCommand, runCommand, type CommandContext } from '../shared/process/cli';
+import { MAX_BATCH_ORDERS } from '../shared/domain/order';
+import { startRaftCluster, type RaftCluster, type RaftClusterNode } from '../local-cloud';
+
+/**
+ * `npm run soak:raft`: drives N orders (default 10 M) into three real nodes on loopback and reports what issue 12
+ * asks of the ledger at that size: the leader's RSS over time, the longest request while snapshots are taken (an upper
+ * bound on any apply stall: it includes queueing), the time a wiped follower takes to catch up by snapshot, and the
+ * time a whole-cluster restart from disk takes. A script, not a test: it prints figures and asserts nothing.
+ */
+
+const command = defineCommand({
+  name: 'npm run soak:raft',
+  usage: `usage: npm run soak:raft [-- --orders N] [--clients C] [--snapshot-threshold E] [--dir DIR]
+Three Raft nodes on loopback; places N orders in batches of ${MAX_BATCH_ORDERS}, printing progress and leader RSS,
+then wipes a follower (catch-up time) and restarts the cluster (restart time).
+  --orders N              orders to place (default 10000000)
+  --clients C             concurrent batch clients (default 4)
+  --snapshot-threshold E  log entries between snapshots (RAFT_SNAPSHOT_THRESHOLD; default 1000, i.e. 500 k orders)
+  --dir DIR               data dir to use and keep (default: a temp dir, removed at the end)`,
+  options: {
+    orders: { type: 'string', default: '10000000' },
+    clients: { type: 'string', default: '4' },
+    'snapshot-threshold': { type: 'string', default: '1000' },
+    dir: { type: 'string' },
+  },
+  schema: z.object({
+    orders: z.coerce.number().int().positive(),
+    clients: z.coerce.number().int().min(1).max(256),
+    'snapshot-threshold': z.coerce.number().int().positive(),
+    dir: z.string().optional(),
+  }),
+});
+
+const PROGRESS_MS = 5_000;
+
+function rssMiB(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+  return Math.round(kb / 1024);
+}
+
+function storeMiB(dataDir: string): number {
+  const size = (f: string) => {
+    try {
+      return statSync(join(dataDir, f)).size;
+    } catch {
+      return 0;
+    }
+  };
+  return Math.round((size('ledger.db') + size('ledger.db-wal')) / 2 ** 20);
+}
+
+function batch(first: number, count: number) {
+  return Array.from({ length: count }, (_, k) => ({
+    orderId: `soak-${first + k}`,
+    account: `acct-${(first + k) % 1000}`,
+    symbol: `SYM${(first + k) % 50}`,
+    side: (first + k) % 2 ? 'BUY' : 'SELL',
+    quantity: 1,
+    price: 10,
+  }));
+}
+
+/**
+ * Sends one batch to the leader until it is answered: a lost leadership (503, 307, a dropped connection) sends the same
+ * batch again to the new leader, which the ledger answers exactly once (a repeat is a DUPLICATE of the first result).
+ */
+async function placeBatch(cluster: RaftCluster, state: { leader: RaftClusterNode }, first: number, count: number) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const res = await fetch(`${state.leader.httpUrl}/v1/orders/batch`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ orders: batch(first, count) }),
+        signal: AbortSignal.timeout(30_000),
+      });
+      await res.arrayBuffer();
+      if (res.status === 200) return;
+      if (res.status !== 503 && res.status !== 307) throw new Error(`batch at ${first} answered ${res.status}`);
+    } catch (error) {
+      if (attempt >= 20 || !(error instanceof TypeError || (error as Error).name === 'TimeoutError')) throw error;
+    }
+    if (attempt >= 20) throw new Error(`batch at ${first}: no leader took it after ${attempt} attempts`);
+    await new Promise((r) => setTimeout(r, 200));
+    const leader = await cluster.leader(60_000);
+    if (leader.id !== state.leader.id) console.log(`[soak] leader is now ${leader.id}`);
+    state.leader = leader;
+  }
+}
+
+/** Places `total` orders with `clients` concurrent batch clients; returns the longest request (ms). */
+async function drive(cluster: RaftCluster, total: number, clients: number, signal: AbortSignal): Promise<number> {
+  const state = { leader: await cluster.leader() };
+  let next = 0;
+  let done = 0;
+  let windowMax = 0;
+  let overallMax = 0;
+  const started = performance.now();
+  const progress = setInterval(() => {
+    const seconds = (performance.now() - started) / 1000;
+    console.log(
+      `[soak] ${done} orders (${Math.round(done / seconds)}/s), leader RSS ${rssMiB(state.leader.process?.pid)} MiB, ` +
+        `store ${storeMiB(state.leader.dataDir)} MiB, longest request in the last ${PROGRESS_MS / 1000} s ${windowMax.toFixed(0)} ms`,
+    );
+    windowMax = 0;
+  }, PROGRESS_MS);
+  const client = async () => {
+    while (next < total && !signal.aborted) {
+      const first = next;
+      const count = Math.min(MAX_BATCH_ORDERS, total - first);
+      next += count;
+      const t0 = performance.now();
+      await placeBatch(cluster, state, first, count);
+      const ms = performance.now() - t0;
+      windowMax = Math.max(windowMax, ms);
+      overallMax = Math.max(overallMax, ms);
+      done += count;
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: clients }, client));
+  } finally {
+    clearInterval(progress);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  console.log(`[soak] placed ${done} orders in ${seconds.toFixed(0)} s (${Math.round(done / seconds)}/s)`);
+  return overallMax;
+}
+
+/** What the nodes logged about the snapshots they took ('compacted the log'). */
+function snapshotStalls(dir: string, ids: string[]) {
+  const lines = ids.flatMap((id) =>
+    readFileSync(join(dir, `${id}.log`), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"compacted the log"'))
+      .map((l) => JSON.parse(l) as { maxLoopDelayMs: number | null; saveMs: number; tookMs: number }),
+  );
+  const max = (f: (l: (typeof lines)[number]) => number) => Math.max(0, ...lines.map(f));
+  return {
+    count: lines.length,
+    maxLoopDelayMs: max((l) => l.maxLoopDelayMs ?? 0),
+    maxSaveMs: max((l) => l.saveMs),
+    maxTookMs: max((l) => l.tookMs),
+  };
+}
+
+async function main({ argv, signal }: CommandContext): Promise<void> {
+  const opts = command.parse(argv);
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'raft-soak-'));
+  // Info level: each node logs every snapshot it takes ('compacted the log', with its longest event-loop delay).
+  const env = { RAFT_SNAPSHOT_THRESHOLD: String(opts['snapshot-threshold']), LOG_LEVEL: 'info' };
+  console.log(`[soak] data in ${dir}`);
+  let cluster = await startRaftCluster({ dir, env });
+  try {
+    const longest = await drive(cluster, opts.orders, opts.clients, signal);
+    const snapshots = snapshotStalls(
+      dir,
+      cluster.nodes.map((n) => n.id),
+    );
+    const leader = await cluster.leader();
+    const rss = rssMiB(leader.process?.pid);
+    const follower = cluster.nodes.find((n) => n.id !== leader.id)!;
+    let t0 = performance.now();
+    await cluster.wipeAndRestart(follower.id);
+    await cluster.waitReady(follower.id, 3_600_000);
+    await cluster.waitConverged(3_600_000);
+    const catchUp = (performance.now() - t0) / 1000;
+    await cluster.stop();
+    t0 = performance.now();
+    cluster = await startRaftCluster({ dir, env });
+    await cluster.waitConverged(3_600_000);
+    const restart = (performance.now() - t0) / 1000;
+    console.log(
+      `[soak] ${opts.orders} orders: leader RSS at the end ${rss} MiB; longest batch request ${longest.toFixed(0)} ms ` +
+        `(upper bound on an apply stall, snapshots every ${opts['snapshot-threshold']} entries); ` +
+        `${snapshots.count} snapshots taken, longest event-loop delay while one was taken ${snapshots.maxLoopDelayMs} ms ` +
+        `(synchronous save at most ${snapshots.maxSaveMs} ms, a snapshot took at most ${snapshots.maxTookMs} ms); wiped follower ` +
+        `caught up by snapshot in ${catchUp.toFixed(1)} s; cluster restart from disk to converged in ${restart.toFixed(1)} s`,
+    );
+  } finally {
+    await cluster.stop();
+    if (!opts.dir) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module) runCommand(command, main, { stopGraceMs: 10_000 });
