@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { LOG_FILE } from '../../../../raft-node/src/storage';
-import { decodeRecord, RECORD_HEADER_BYTES, type DecodedRecord } from '../../../../raft-node/src/storage/records';
-import { startRaftCluster, type RaftCluster } from '../../../../local-cloud/raft-cluster';
-import { startOrderLoad } from './order-load';
-import { suiteDataDir } from '../support/suite';
+import { LOG_FILE } from '../../../raft-node/src/storage';
+import { decodeRecord, RECORD_HEADER_BYTES, type DecodedRecord } from '../../../raft-node/src/storage/records';
+import { startRaftCluster, type RaftCluster } from '../../../local-cloud/raft-cluster';
+import { startOrderLoad } from '../raft/process/order-load';
+import { suiteDataDir } from '../raft/support/suite';
 
 /**
  * Issue "Ledger cluster safety", finding 7, against real raft-node processes: a stopped node whose last synced
@@ -16,7 +16,7 @@ import { suiteDataDir } from '../support/suite';
 
 jest.setTimeout(120_000);
 
-const repoRoot = resolve(__dirname, '..', '..', '..', '..');
+const repoRoot = resolve(__dirname, '..', '..', '..');
 
 /** Runs a TypeScript entry point of the repo until it exits (or 20 s): exit code, stdout and stderr. */
 function run(script: string, args: string[], env: Record<string, string> = {}) {

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startRaftCluster, type RaftCluster } from '../../../../local-cloud/raft-cluster';
-import { expectReplicasHoldAcknowledged, startOrderLoad } from './order-load';
-import { sleep } from '../../../../shared/util/wait';
-import { suiteDataDir } from '../support/suite';
+import { startRaftCluster, type RaftCluster } from '../../../local-cloud/raft-cluster';
+import { expectReplicasHoldAcknowledged, startOrderLoad } from '../raft/process/order-load';
+import { sleep } from '../../../shared/util/wait';
+import { suiteDataDir } from '../raft/support/suite';
 
 /**
  * Issue "Ledger cluster safety", finding 2: the bootstrap node (RAFT_INITIAL_CLUSTER_STATE=new) loses its data

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startRaftCluster, type RaftCluster } from '../../../../local-cloud/raft-cluster';
-import { durableLedger } from './durable-ledger';
-import { suiteDataDir } from '../support/suite';
+import { startRaftCluster, type RaftCluster } from '../../../local-cloud/raft-cluster';
+import { durableLedger } from '../raft/process/durable-ledger';
+import { suiteDataDir } from '../raft/support/suite';
 
 /**
  * Issue "Ledger cluster safety", finding 4: snapshots are streamed. A follower that lost its data dir after the
