@@ -22,11 +22,26 @@ export interface CfnResource {
   Properties?: Record<string, unknown>;
   Metadata?: Record<string, unknown>;
   DependsOn?: string | string[];
+  Condition?: string;
+  DeletionPolicy?: string;
+}
+
+export interface CfnParameter {
+  Type: string;
+  Default?: unknown;
+  Description?: string;
+  NoEcho?: boolean | string;
+  AllowedValues?: unknown[];
 }
 
 export interface CfnTemplate {
+  Description?: string;
+  Parameters?: Record<string, CfnParameter>;
+  Conditions?: Record<string, unknown>;
+  Rules?: Record<string, { RuleCondition?: unknown; Assertions?: { Assert: unknown; AssertDescription?: string }[] }>;
+  Mappings?: Record<string, Record<string, Record<string, unknown>>>;
   Resources: Record<string, CfnResource>;
-  Outputs?: Record<string, { Value: unknown }>;
+  Outputs?: Record<string, { Value: unknown; Description?: string; Condition?: string; Export?: { Name: unknown } }>;
 }
 
 const REPO_ROOT = resolve(__dirname, '../..');
