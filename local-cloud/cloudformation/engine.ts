@@ -157,14 +157,18 @@ export class CloudFormationEngine {
   }
 
   changeSet(name: string, stackName: string | null): ChangeSet {
-    const cs = name.startsWith('arn:')
+    const cs = this.findChangeSet(name, stackName);
+    if (!cs) throw new QueryError('ChangeSetNotFound', `ChangeSet [${name}] does not exist`, 404);
+    return cs;
+  }
+
+  private findChangeSet(name: string, stackName: string | null): ChangeSet | undefined {
+    return name.startsWith('arn:')
       ? this.changeSets.find((c) => c.ChangeSetId === name)
       : this.changeSets.find(
           (c) =>
             c.ChangeSetName === name && stackName !== null && (c.StackName === stackName || c.StackId === stackName),
         );
-    if (!cs) throw new QueryError('ChangeSetNotFound', `ChangeSet [${name}] does not exist`, 404);
-    return cs;
   }
 
   changeSetsOf(stackName: string): ChangeSet[] {
@@ -223,8 +227,11 @@ export class CloudFormationEngine {
     return cs;
   }
 
+  /** Deleting a change set that is not there succeeds, as on AWS (the CDK CLI deletes its old one before each deploy). */
   deleteChangeSet(name: string, stackName: string | null): void {
-    const cs = this.changeSet(name, stackName);
+    if (!name.startsWith('arn:') && stackName !== null) this.stack(stackName);
+    const cs = this.findChangeSet(name, stackName);
+    if (!cs) return;
     if (cs.ExecutionStatus === 'EXECUTE_IN_PROGRESS') {
       throw new QueryError(
         'InvalidChangeSetStatus',
@@ -252,7 +259,10 @@ export class CloudFormationEngine {
     this.save();
     this.background(async () => {
       await this.deploy(stack, cs.ChangeSetType === 'CREATE' ? 'CREATE' : 'UPDATE', cs);
-      cs.ExecutionStatus = 'EXECUTE_COMPLETE';
+      // After an execution CloudFormation removes every change set of the stack.
+      for (let i = this.changeSets.length - 1; i >= 0; i--) {
+        if (this.changeSets[i]?.StackId === stack.StackId) this.changeSets.splice(i, 1);
+      }
       this.save();
     });
   }
@@ -504,7 +514,8 @@ export class CloudFormationEngine {
     const definition = JSON.stringify(template.Resources[p.logicalId]);
     const old = stack.resources[p.logicalId];
     // An unchanged resource is not touched on an update, and CloudFormation writes no events for it.
-    if (old && old.definition === definition && old.ResourceStatus.match(/(CREATE|UPDATE)_COMPLETE$/)) return;
+    const unchanged = old && old.definition === definition && /(CREATE|UPDATE)_COMPLETE$/.test(old.ResourceStatus);
+    if (unchanged && p.state !== 'FAILED') return;
     // The verb is fixed when the resource starts: an update of one that exists, else a create.
     const verb = old?.ResourceStatus.endsWith('_IN_PROGRESS')
       ? (old.ResourceStatus.split('_')[0] as string)

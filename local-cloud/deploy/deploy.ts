@@ -377,11 +377,20 @@ class TemplateDeployer {
         return undefined;
       throw err;
     });
-    if (!existing?.QueueUrl)
+    if (!existing?.QueueUrl) {
       return (await this.sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }))).QueueUrl;
-    const { FifoQueue: _immutable, ...settable } = attributes;
-    if (Object.keys(settable).length > 0) {
-      await this.sqs.send(new SetQueueAttributesCommand({ QueueUrl: existing.QueueUrl, Attributes: settable }));
+    }
+    // Only what differs is set: FifoQueue cannot change, and an attribute the local SQS does not report is one it
+    // does not implement (fauxqs has no DeduplicationScope, for one), so setting it would fail every update.
+    const got = await this.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: existing.QueueUrl, AttributeNames: ['All'] }),
+    );
+    const current: Record<string, string> = { ...got.Attributes };
+    const changed = Object.fromEntries(
+      Object.entries(attributes).filter(([k, v]) => k !== 'FifoQueue' && k in current && current[k] !== v),
+    );
+    if (Object.keys(changed).length > 0) {
+      await this.sqs.send(new SetQueueAttributesCommand({ QueueUrl: existing.QueueUrl, Attributes: changed }));
     }
     return existing.QueueUrl;
   }
