@@ -25,6 +25,9 @@ type InProcessService = 'logs' | 'sts' | 'ssm' | 's3' | 'cloudformation';
 export type ProxiedService = Exclude<EdgeService, InProcessService>;
 const PROXIED: readonly ProxiedService[] = ['kinesis', 'dynamodb', 'sqs'];
 export const DEFAULT_EDGE_PORT = 4566;
+/** What a deploy of a Docker image asset (RaftClusterStack's node image) is told: the CDK CLI asks ECR first. */
+export const NO_DOCKER_IMAGES =
+  'Docker image assets cannot be deployed to the embedded cloud: it has no Docker and no ECR (RaftClusterStack builds one); deploy PipelineStack, whose Raft ledger nodes npm start runs';
 /** Unsigned GETs here answer with the services' state (the first is LocalStack's path; `/` serves readiness probes). */
 const HEALTH_PATHS = new Set(['/_localstack/health', '/_edge/health', '/']);
 const DEFAULT_REGION = 'us-east-1';
@@ -193,7 +196,9 @@ class EdgeRouter {
       return;
     }
     if (decision.kind === 'unsupported') {
-      const message = `the edge does not emulate service '${decision.service}' (named by ${decision.source}); supported services: ${EDGE_SERVICES.join(', ')}`;
+      const message = /^ecr/.test(decision.service)
+        ? NO_DOCKER_IMAGES
+        : `the edge does not emulate service '${decision.service}' (named by ${decision.source}); supported services: ${EDGE_SERVICES.join(', ')}`;
       // JSON-protocol clients send X-Amz-Target; the others (query, REST-XML) read errors as XML.
       if (req.headers['x-amz-target'] === undefined) sendXmlError(res, 400, 'UnsupportedService', message);
       else sendError(res, 400, 'UnsupportedServiceException', message);
