@@ -16,6 +16,7 @@ import {
   createSqsClient,
 } from '../../../shared/aws/clients';
 import { waitFor } from '../../../shared/util/wait';
+import { awsCliEnv } from '../../support/aws-cli';
 
 /**
  * The customer's workflow against the embedded cloud, with the pinned CDK CLI through AWS_ENDPOINT_URL: the embedded
@@ -34,15 +35,7 @@ describe('cdk bootstrap / deploy / destroy against the embedded cloud', () => {
 
   const aws = async (...args: string[]): Promise<unknown> => {
     if (!cliInstalled) return undefined;
-    const awsEnv: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME };
-    Object.assign(awsEnv, {
-      AWS_ACCESS_KEY_ID: 'test',
-      AWS_SECRET_ACCESS_KEY: 'test',
-      AWS_DEFAULT_REGION: 'us-east-1',
-      AWS_CONFIG_FILE: '/nonexistent/aws-config',
-      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
-      AWS_PAGER: '',
-    });
+    const awsEnv = awsCliEnv();
     const out = await new Promise<string>((resolve, reject) =>
       execFile(
         'aws',
