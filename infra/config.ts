@@ -129,6 +129,22 @@ const ContextSchema = z.object({
   iteratorAgeAlarmMs: integer(1000, 604_800_000).default(60_000),
   alarmEmail: z.email().optional(),
 
+  /**
+   * Bump after giving the root secret (RAFT_AUTH_SECRET) a new value: the RaftClientKeys custom resource then
+   * re-issues the functions' scoped keys from it (docs/security.md, rotation).
+   */
+  raftClientKeysRevision: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, ., _ or - (at most 64)')
+    .default('1'),
+  /**
+   * During a rotation (docs/security.md): which node secrets also inject their previous value (Secrets Manager's
+   * AWSPREVIOUS stage) as RAFT_AUTH_SECRET_PREVIOUS / RAFT_PEER_SECRET_PREVIOUS, so old credentials stay valid
+   * while the nodes and functions move to the new one. Only after a put-secret-value: before one there is no
+   * previous version, and a task asking for it does not start.
+   */
+  raftSecretRotation: z.enum(['none', 'auth', 'peer', 'both']).default('none'),
+
   /** Keep tables, the EFS file system and the secret on stack deletion. Default: true on aws, false on localstack. */
   retainData: flag.optional(),
 
@@ -139,6 +155,8 @@ const ContextSchema = z.object({
     .regex(/^[a-z0-9-]+(\.[a-z0-9-]+)+$/, 'a DNS name such as raft.internal')
     .default('raft.internal'),
   raftHttpPort: integer(1, 65_535).default(8080),
+  /** The nodes' binary client protocol (PORT_CLIENT), what the functions' ledger client uses for orders. */
+  raftClientPort: integer(1, 65_535).default(8090),
   raftPeerPort: integer(1, 65_535).default(7000),
   raftDataDir: z.string().startsWith('/').default('/data'),
   /** RAFT_CLUSTER_ID of every node: a node handed another cluster's volume refuses to start. */

@@ -35,7 +35,7 @@ export class PipelineStack extends GroupingStack {
   constructor(scope: Construct, id: string, props: PipelineStackProps) {
     super(scope, id, props);
     const { config } = props;
-    const ledger = new RaftLedgerClient(config, props.raftCluster);
+    const ledger = new RaftLedgerClient(this, config, props.raftCluster);
 
     this.ingestion = new TickIngestion(this, 'TickIngestion', config);
     this.execution = new OrderExecution(this, 'OrderExecution', { config, ledger });

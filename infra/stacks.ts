@@ -50,7 +50,7 @@ export function createTradingStacks(app: App): TradingStacks {
       subnets: raftCluster.network.clusterSubnets,
       clientSecurityGroup: raftCluster.securityGroups.clients,
       memberUrls: raftCluster.memberUrls,
-      authSecret: raftCluster.authSecret,
+      clientKeys: raftCluster.clientKeys,
     },
   });
   if (config.target === 'aws' && config.permissionsBoundary !== 'none') {

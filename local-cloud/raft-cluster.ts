@@ -20,6 +20,7 @@ import { STDIN_PARENT_WATCH } from '../shared/process/parent-watch';
 import { TokenSource } from '../shared/ledger-contract/auth';
 import type { NodeStatus } from '../shared/ledger-contract';
 import { waitFor } from '../shared/util/wait';
+import { isProcessAlive } from '../shared/process/pid';
 
 /**
  * The one launcher of a local Raft ledger cluster: `raft-node` processes on loopback, started together
@@ -46,6 +47,8 @@ interface NodeAddress {
   id: string;
   httpPort: number;
   raftPort: number;
+  /** The binary client protocol's port (PORT_CLIENT); absent in a cluster saved before it existed. */
+  clientPort?: number;
   /** The node's own env beyond the cluster's (a node added with a different secret, say). */
   env?: Record<string, string>;
 }
@@ -63,6 +66,7 @@ export interface RaftClusterNode {
   id: string;
   httpPort: number;
   raftPort: number;
+  clientPort?: number;
   httpUrl: string;
   raftAddr: string;
   dataDir: string;
@@ -107,17 +111,8 @@ const BUNDLE_PREFIX = 'raft-node-bundle-';
 function removeOrphanedBundles(): void {
   for (const name of readdirSync(tmpdir())) {
     const pid = Number(/^raft-node-bundle-(\d+)-/.exec(name)?.[1]);
-    if (!pid || pid === process.pid || isAlive(pid)) continue;
+    if (!pid || pid === process.pid || isProcessAlive(pid)) continue;
     rmSync(join(tmpdir(), name), { recursive: true, force: true });
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 /**
@@ -198,7 +193,7 @@ export class RaftCluster {
     mkdirSync(dir, { recursive: true });
     const nodes: NodeAddress[] = [];
     for (let i = 1; i <= (opts.size ?? 3); i++)
-      nodes.push({ id: `n${i}`, httpPort: await freePort(), raftPort: await freePort() });
+      nodes.push({ id: `n${i}`, httpPort: await freePort(), raftPort: await freePort(), clientPort: await freePort() });
     const generate = opts.secret === 'generate';
     const secret = generate ? newSecret() : opts.secret;
     const cluster = new RaftCluster(opts, dir, opts.dir === undefined, {
@@ -253,6 +248,7 @@ export class RaftCluster {
       RAFT_NODE_ID: node.id,
       RAFT_BIND_ADDR: node.raftAddr,
       PORT_HTTP: String(node.httpPort),
+      ...(node.clientPort ? { PORT_CLIENT: String(node.clientPort) } : {}),
       HTTP_BIND_HOST: '127.0.0.1',
       RAFT_DATA_DIR: node.dataDir,
       ...(this.secret ? { RAFT_AUTH_SECRET: this.secret } : {}),
@@ -308,9 +304,9 @@ export class RaftCluster {
     await this.kill(id, 'SIGKILL');
     rmSync(node.dataDir, { recursive: true, force: true });
     if (options?.newAddress) {
-      const [httpPort, raftPort] = [await freePort(), await freePort()];
+      const [httpPort, raftPort, clientPort] = [await freePort(), await freePort(), await freePort()];
       const { httpUrl, raftAddr } = this.toNode({ id, httpPort, raftPort });
-      Object.assign(node, { httpPort, raftPort, httpUrl, raftAddr });
+      Object.assign(node, { httpPort, raftPort, clientPort, httpUrl, raftAddr });
       this.saved();
     }
     this.spawn(node, node.extraEnv);
@@ -320,7 +316,8 @@ export class RaftCluster {
   /** Starts a new node that joins through the current members; waits until it is a ready voter unless told not to. */
   async addNode(env: Record<string, string> = {}, options?: { waitUntilVoter?: boolean }): Promise<RaftClusterNode> {
     const id = `n${Math.max(0, ...this.nodes.map((n) => Number(n.id.slice(1)))) + 1}`;
-    const node = this.toNode({ id, httpPort: await freePort(), raftPort: await freePort(), env });
+    const ports = { httpPort: await freePort(), raftPort: await freePort(), clientPort: await freePort() };
+    const node = this.toNode({ id, ...ports, env });
     // A later node never bootstraps: it joins through the others (RAFT_INITIAL_CLUSTER_STATE=existing).
     this.nodes.push(node);
     this.saved();
@@ -437,6 +434,7 @@ export class RaftCluster {
       id: a.id,
       httpPort: a.httpPort,
       raftPort: a.raftPort,
+      clientPort: a.clientPort,
       httpUrl: `http://127.0.0.1:${a.httpPort}`,
       raftAddr: `127.0.0.1:${a.raftPort}`,
       dataDir: join(this.dir, a.id),
@@ -453,6 +451,7 @@ export class RaftCluster {
       id: n.id,
       httpPort: n.httpPort,
       raftPort: n.raftPort,
+      ...(n.clientPort ? { clientPort: n.clientPort } : {}),
       ...(Object.keys(n.ownEnv).length > 0 ? { env: n.ownEnv } : {}),
     }));
     const saved: SavedCluster = {

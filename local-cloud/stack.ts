@@ -14,6 +14,7 @@ import { RaftCluster } from './raft-cluster';
 import { appendRecords, QueueRecorder, recordFiles, type RecordedMessage } from './records';
 import { synthesize } from './deploy/synth';
 import { createSqsClient, localEndpointEnv } from '../shared/aws/clients';
+import { decodeScopedKey, encodeScopedKey, scopedKey } from '../shared/ledger-contract/auth';
 
 export const STACK_NAME = 'PipelineStack';
 
@@ -251,15 +252,21 @@ function startRuntimes(dataDir: string, edge: Edge, raft: RaftCluster, log: Log,
     AWS_ENDPOINT_URL_SQS: edge.backends.sqs,
   };
   const records = recordFiles(dataDir);
-  const logs = new CloudWatchLogSink({ endpoint: edge.endpoint });
+  // Flushed once a second, as Lambda's own log delivery is not immediate either: every flush is a signed
+  // PutLogEvents per active worker stream, and at 250 ms those calls cost more CPU than the lines they carry.
+  const logs = new CloudWatchLogSink({ endpoint: edge.endpoint, flushIntervalMs: 1000 });
   const runtimes = new StackRuntimes({
     baseEnv: functionEnv,
     logs,
     checkpointFile: (stack) =>
       join(dataDir, 'runtime', stack === STACK_NAME ? 'checkpoints.json' : `${stack}.checkpoints.json`),
     kinesisPollIntervalMs: 50,
-    // The ledger is this cloud's own Raft nodes, whatever members the deployed template names.
-    environmentOverrides: { RAFT_MEMBERS: raft.httpUrls.join(','), RAFT_AUTH_SECRET: raft.secret ?? '' },
+    // The ledger is this cloud's own Raft nodes, whatever members the deployed template names; each function keeps
+    // the scope it was synthesized with (execute orders:write, api read), re-issued from this cluster's root secret.
+    environmentOverrides: {
+      RAFT_MEMBERS: raft.httpUrls.join(','),
+      RAFT_CLIENT_KEY: (synthesized) => reissueKey(synthesized, raft.secret),
+    },
     onError: (m) => log(`runtime: ${m}`),
     onSqsReceive: (deployment, queueUrl, messages) => {
       if (queueUrl === deployment.outputs.CommandsQueueUrl) appendRecords(records.commands, messages);
@@ -312,4 +319,10 @@ function stackInfoOf(dataDir: string, edge: Edge, raft: RaftCluster, deployment:
     tradingAccount:
       Object.values(deployment.functions).find((f) => f.environment.TRADING_ACCOUNT)?.environment.TRADING_ACCOUNT ?? '',
   };
+}
+
+/** A function's scoped key (RAFT_CLIENT_KEY) for the same scope under `secret`; the functions never get `secret`. */
+function reissueKey(synthesized: string, secret: string | undefined): string {
+  if (secret === undefined) throw new Error('the embedded Raft cluster has no root secret to issue client keys from');
+  return encodeScopedKey(scopedKey(secret, decodeScopedKey(synthesized).scope));
 }

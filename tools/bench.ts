@@ -4,7 +4,7 @@
  * prints, per rate: ticks/s ingested, orders/s executed (order events published during the step),
  * tick→event latency p50/p95/p99 (of the step's ticks' events, once the step's backlog has drained) with its
  * stages (tick→command = stream + process, command→executed = commands queue + execute + ledger,
- * executed→event = events queue), duplicates (order ids with more than one event; must be 0), lost (commands
+ * executed→event = events queue), duplicates (order ids executed twice: events with two seqs; must be 0), lost (commands
  * of the step's ticks with no event once the backlog drained; must be 0), and the CPU per executed order of
  * every process of the stack (split into emulators / raft / functions / bench).
  * A warm-up at the first rate runs first and is not measured. Ends with verify over the whole run.
@@ -22,6 +22,7 @@ import { strategyNames } from '../shared/domain/strategy';
 import { percentile, recordFiles, startLocalCloud, type RecordedMessage } from '../local-cloud';
 import type { SqsMappingStats } from '../local-cloud/runtime/sqs-mapping';
 import { putTicks, TickSource } from './lib/tick-driver';
+import { executionKey } from './lib/event-tally';
 import { cpuMsBetween, PROCESS_KINDS, sampleProcessTree, type ProcessKind, type TreeSample } from './lib/process-cpu';
 import { Progress } from './lib/progress';
 import { readCommandRecords, verifyPipeline } from './lib/verify-pipeline';
@@ -69,6 +70,8 @@ Exit 0 when the final verify passes, 1 otherwise.`,
 
 interface Sample {
   orderId: string;
+  /** The ledger's seq (null when rejected): with the order id, one execution. */
+  seq: number | null;
   messageId: string;
   tickTs: number;
   commandTs: number;
@@ -109,7 +112,7 @@ function eventSamples(records: RecordedMessage[]): Sample[] {
   const out: Sample[] = [];
   for (const r of records) {
     try {
-      const e = JSON.parse(r.body) as { orderId: string; tickTs: number; commandTs: number; executedTs: number };
+      const e = JSON.parse(r.body) as Omit<Sample, 'messageId' | 'sentAt'>;
       out.push({ ...e, messageId: r.messageId, sentAt: r.sentAt });
     } catch {
       // not an order event: verify reports it
@@ -316,8 +319,9 @@ function measureStep(input: StepInput): StepResult {
   const inStep = (ts: number) => ts >= start && ts < end;
   const step = input.samples.filter((s) => inStep(s.tickTs));
   const latencies = step.map((s) => s.sentAt - s.tickTs).sort((a, b) => a - b);
+  // Per order id its distinct executions (see tools/lib/event-tally.ts): a re-publish is not a duplicate.
   const eventIds = new Map<string, Set<string>>();
-  for (const s of step) eventIds.set(s.orderId, (eventIds.get(s.orderId) ?? new Set()).add(s.messageId));
+  for (const s of step) eventIds.set(s.orderId, (eventIds.get(s.orderId) ?? new Set()).add(executionKey(s)));
   const commands = new Set(
     readCommandRecords(input.commandsFile)
       .commands.filter((c) => inStep(c.tickTs))

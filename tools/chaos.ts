@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { defineCommand, runCommand, UsageError, type CommandContext } from '../shared/process/cli';
 import { prepareAssembly, runScenario, SCENARIOS, type ScenarioName } from './lib/chaos-scenarios';
 import { COMPOSE_CHAOS_OPTIONS, COMPOSE_CHAOS_USAGE, runComposeChaos } from './targets/compose-chaos';
-import { parseTarget, TARGET_ARG_OPTIONS, TARGET_ARG_SHAPE } from './targets/deployed-stack';
+import { parseTarget, TARGET_ARGS } from './targets/deployed-stack';
 import { printReport } from './verify';
 
 const command = defineCommand({
@@ -29,7 +29,7 @@ Exit 0 when every scenario's verify passes, 1 otherwise.`,
     rate: { type: 'string', default: '100' },
     dir: { type: 'string', default: '.data/chaos' },
     ...COMPOSE_CHAOS_OPTIONS,
-    ...TARGET_ARG_OPTIONS,
+    ...TARGET_ARGS.options,
   },
   schema: z.object({
     scenario: z.enum([...SCENARIOS, 'all'], { error: `must be one of: ${SCENARIOS.join(', ')}, all` }),
@@ -40,7 +40,7 @@ Exit 0 when every scenario's verify passes, 1 otherwise.`,
     'compose-file': z.string().min(1),
     'node-urls': z.string().min(1),
     direct: z.boolean(),
-    ...TARGET_ARG_SHAPE,
+    ...TARGET_ARGS.shape,
   }),
 });
 

@@ -7,25 +7,18 @@
  * Gateway, so there load always writes to the stream (its endpoint from `<data-dir>/stack.json`).
  * Reports accepted / rejected / failed counts; exit 1 when any tick was not accepted.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { defineCommand, runCommand } from '../shared/process/cli';
-import { stackInfoFile, type StackInfo } from '../local-cloud';
+import { stackInfoFile } from '../local-cloud';
+import { openEmbeddedStack } from './targets/embedded-stack';
 import { putTicks, TickSource } from './lib/tick-driver';
 import { MAX_TICKS_PER_REQUEST, type Tick } from '../shared/domain/tick';
 import { SymbolSchema } from '../shared/domain/order';
-import {
-  parseTarget,
-  resolveDeployedStack,
-  TARGET_ARG_OPTIONS,
-  TARGET_ARG_SHAPE,
-  TARGET_USAGE,
-  TargetError,
-} from './targets/deployed-stack';
+import { parseTarget, resolveDeployedStack, TARGET_ARGS, TargetError } from './targets/deployed-stack';
 import { createSignedFetch } from './targets/signed-fetch';
 import { sleep } from '../shared/util/wait';
-import { createKinesisClient, localEndpointEnv } from '../shared/aws/clients';
+import { createKinesisClient } from '../shared/aws/clients';
 
 const command = defineCommand({
   name: 'npm run load',
@@ -35,14 +28,14 @@ const command = defineCommand({
   --symbols A,B              symbols to tick (default AAPL,MSFT,GOOG)
   --direct                   localstack/aws: write to the ticks stream instead of POST /ticks
   --data-dir DIR             embedded: the stack's data dir (default .data)
-${TARGET_USAGE}`,
+${TARGET_ARGS.usage}`,
   options: {
     rate: { type: 'string' },
     seconds: { type: 'string' },
     symbols: { type: 'string', default: 'AAPL,MSFT,GOOG' },
     direct: { type: 'boolean', default: false },
     'data-dir': { type: 'string', default: '.data' },
-    ...TARGET_ARG_OPTIONS,
+    ...TARGET_ARGS.options,
   },
   schema: z.object({
     rate: z.string({ error: 'is required' }).pipe(z.coerce.number<string>().int().min(1).max(50_000)),
@@ -55,7 +48,7 @@ ${TARGET_USAGE}`,
     }),
     direct: z.boolean(),
     'data-dir': z.string().min(1),
-    ...TARGET_ARG_SHAPE,
+    ...TARGET_ARGS.shape,
   }),
 });
 
@@ -116,12 +109,10 @@ export async function runLoad(argv: string[], log: (l: string) => void): Promise
   let close = () => undefined as void;
   let via: string;
   if (target === 'embedded') {
-    const file = stackInfoFile(resolve(values['data-dir']));
-    if (!existsSync(file)) throw new TargetError(`${file} not found: start the stack first (npm start)`);
-    const info = JSON.parse(readFileSync(file, 'utf8')) as StackInfo;
-    Object.assign(process.env, localEndpointEnv(info.endpoint));
+    const dataDir = resolve(values['data-dir']);
+    const info = openEmbeddedStack(dataDir, (message) => new TargetError(message));
     const streamName = info.outputs.TicksStreamName;
-    if (!streamName) throw new TargetError(`${file} has no TicksStreamName output`);
+    if (!streamName) throw new TargetError(`${stackInfoFile(dataDir)} has no TicksStreamName output`);
     ({ send, close } = streamSender(streamName));
     via = `stream ${streamName} (embedded, ${info.endpoint})`;
   } else {

@@ -8,41 +8,39 @@
  * the command record, and the ledger is read per Raft member when RaftMembers is reachable, else through
  * the HTTP API. See tools/lib/verify-pipeline.ts for the checks. Exit 0 when all hold, 1 otherwise.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { defineCommand, runCommand } from '../shared/process/cli';
-import { RaftCluster, stackInfoFile, type StackInfo } from '../local-cloud';
+import { RaftCluster } from '../local-cloud';
+import { openEmbeddedStack } from './targets/embedded-stack';
 import { verifyPipeline, type RaftReader, type VerifyReport } from './lib/verify-pipeline';
 import {
   parseTarget,
   resolveDeployedStack,
-  TARGET_ARG_OPTIONS,
-  TARGET_ARG_SHAPE,
-  TARGET_USAGE,
+  TARGET_ARGS,
   TargetError,
   type RemoteTarget,
 } from './targets/deployed-stack';
 import { clusterReader, httpApiReader, raftMembersReader } from './targets/remote-raft';
 import { createSignedFetch } from './targets/signed-fetch';
-import { createSqsClient, localEndpointEnv } from '../shared/aws/clients';
+import { createSqsClient } from '../shared/aws/clients';
 
 const command = defineCommand({
   name: 'npm run verify',
   usage: `usage: npm run verify -- [--target embedded|localstack|aws] [--data-dir .data] [--settle 60]
   --data-dir DIR             the embedded stack's data dir; verify-<target>/ below it for the others (default .data)
   --settle S                 seconds to wait for the pipeline to go quiet (default 60)
-${TARGET_USAGE}
+${TARGET_ARGS.usage}
 Exit 0 when every check holds, 1 when one fails, 2 when it cannot run as asked.`,
   options: {
     'data-dir': { type: 'string', default: '.data' },
     settle: { type: 'string', default: '60' },
-    ...TARGET_ARG_OPTIONS,
+    ...TARGET_ARGS.options,
   },
   schema: z.object({
     'data-dir': z.string().min(1),
     settle: z.string().regex(/^\d+$/, 'must be a whole number of seconds').transform(Number),
-    ...TARGET_ARG_SHAPE,
+    ...TARGET_ARGS.shape,
   }),
 });
 
@@ -60,11 +58,7 @@ function parse(argv: string[]) {
 }
 
 async function verifyEmbedded(dataDir: string, settleMs: number, log: (l: string) => void): Promise<VerifyReport> {
-  const file = stackInfoFile(dataDir);
-  if (!existsSync(file))
-    throw new Error(`${file} not found: start the stack first (npm start -- --data-dir ${dataDir})`);
-  const info = JSON.parse(readFileSync(file, 'utf8')) as StackInfo;
-  Object.assign(process.env, localEndpointEnv(info.endpoint));
+  const info = openEmbeddedStack(dataDir);
   const raft = clusterReader(RaftCluster.open({ dir: join(dataDir, 'raft') }));
   const sqs = createSqsClient();
   try {

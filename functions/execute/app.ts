@@ -161,22 +161,44 @@ export function createExecuteHandler(deps: ExecuteDeps) {
     );
     for (const f of failed)
       logger.error('event not published', { orderId: events[f.index]!.orderId, reason: f.reason });
-    applied.forEach((a, i) => observe(a, events[i]!));
+    observe(applied, events);
     return failed.map((f) => applied[f.index]!.record);
   }
 
-  function observe({ command, result }: Applied, event: OrderEvent): void {
-    const { correlationId } = command;
-    if (result.duplicate) {
-      metrics.addMetric(MetricName.DuplicatesCaught, MetricUnit.Count, 1);
-      logger.info('duplicate command: republished the stored event', { orderId: event.orderId, correlationId });
-      return;
-    }
-    const accepted = event.status === 'ACCEPTED';
-    metrics.addMetric(accepted ? MetricName.OrdersAccepted : MetricName.OrdersRejected, MetricUnit.Count, 1);
-    metrics.addMetric(MetricName.TickToExecutionLatency, MetricUnit.Milliseconds, event.executedTs - event.tickTs);
-    const { orderId, status, seq, reason } = event;
-    logger.info('order executed', { orderId, correlationId, status, seq, reason });
+  /**
+   * Metrics per order; logs one INFO line per group batch (counts and ids, enough to find an order in the logs)
+   * and the per-order line at DEBUG — a line per order was a worker IPC message, a PutLogEvents entry and a
+   * journal write for every order (docs/performance.md).
+   */
+  function observe(applied: Applied[], events: OrderEvent[]): void {
+    const tally = { accepted: 0, rejected: 0, duplicates: 0 };
+    applied.forEach(({ command, result }, i) => {
+      const event = events[i]!;
+      const { orderId, status, seq, reason } = event;
+      const { correlationId } = command;
+      if (result.duplicate) {
+        tally.duplicates++;
+        metrics.addMetric(MetricName.DuplicatesCaught, MetricUnit.Count, 1);
+        logger.debug('duplicate command: republished the stored event', { orderId, correlationId });
+        return;
+      }
+      tally[status === 'ACCEPTED' ? 'accepted' : 'rejected']++;
+      metrics.addMetric(
+        status === 'ACCEPTED' ? MetricName.OrdersAccepted : MetricName.OrdersRejected,
+        MetricUnit.Count,
+        1,
+      );
+      metrics.addMetric(MetricName.TickToExecutionLatency, MetricUnit.Milliseconds, event.executedTs - event.tickTs);
+      logger.debug('order executed', { orderId, correlationId, status, seq, reason });
+    });
+    const seqs = events.flatMap((e) => (e.seq === null ? [] : [e.seq]));
+    logger.info('orders executed', {
+      group: events[0]?.symbol,
+      ...tally,
+      ...(seqs.length > 0 ? { firstSeq: Math.min(...seqs), lastSeq: Math.max(...seqs) } : {}),
+      orderIds: events.map((e) => e.orderId),
+      rejectedOrderIds: events.filter((e) => e.status === 'REJECTED').map((e) => e.orderId),
+    });
   }
 
   /** Runs one group; returns the records that failed: the first that failed and every later one of the group. */

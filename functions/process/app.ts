@@ -66,12 +66,19 @@ export function createProcessHandler(deps: ProcessDeps) {
 
   async function send(commands: readonly OrderCommand[]): Promise<void> {
     await sendCommands(deps.sqs, config.COMMANDS_QUEUE_URL, commands);
+    // One INFO line per send (a batch of one symbol's commands), the per-order line at DEBUG: a line per order
+    // costs a worker IPC message and a log write each (docs/performance.md).
+    if (commands.length === 0) return;
+    logger.info('order commands sent', {
+      symbol: commands[0]!.order.symbol,
+      commands: commands.length,
+      orderIds: commands.map((c) => c.order.orderId),
+    });
     for (const command of commands) {
-      logger.info('order command sent', {
+      logger.debug('order command sent', {
         correlationId: command.correlationId,
         orderId: command.order.orderId,
         side: command.order.side,
-        symbol: command.order.symbol,
       });
     }
   }

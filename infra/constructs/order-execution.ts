@@ -52,7 +52,7 @@ export class OrderExecution extends ResourceGroup {
         ORDERS_TABLE_NAME: this.ordersTable.tableName,
         EVENTS_QUEUE_URL: this.eventsQueue.queueUrl,
         COMMANDS_DLQ_URL: this.commandsDlq.queueUrl,
-        ...ledger.environment,
+        ...ledger.environment('orders:write'),
       },
     });
     this.executeFunction = execute;
@@ -62,7 +62,7 @@ export class OrderExecution extends ResourceGroup {
     this.eventsQueue.grantSendMessages(execute);
     // Poison commands go to the DLQ at once, with their reason.
     this.commandsDlq.grantSendMessages(execute);
-    ledger.grantSecretRead(execute);
+    ledger.grantKeyRead(execute, 'orders:write');
     execute.addEventSource(
       new SqsEventSource(this.commandsQueue, { batchSize: config.sqsBatchSize, reportBatchItemFailures: true }),
     );

@@ -93,6 +93,14 @@ export class PipelineObservability extends ResourceGroup {
         label,
         dimensionsMap: { service },
       });
+    type Series = Parameters<typeof pipelineMetric>;
+    const pipelineGraph = (title: string, left: Series[], right: Series[]) =>
+      new cloudwatch.GraphWidget({
+        title,
+        width: 8,
+        left: left.map((series) => pipelineMetric(...series)),
+        right: right.map((series) => pipelineMetric(...series)),
+      });
     dashboard.addWidgets(
       new cloudwatch.GraphWidget({
         title: 'Ticks in (Kinesis)',
@@ -121,30 +129,28 @@ export class PipelineObservability extends ResourceGroup {
       perFunction('Duration p99 (ms)', (fn) =>
         fn.metricDuration({ period: minute, statistic: 'p99', label: fn.node.id }),
       ),
-      new cloudwatch.GraphWidget({
-        title: 'Orders',
-        width: 8,
-        left: [
-          pipelineMetric('process', MetricName.OrdersGenerated, 'generated'),
-          pipelineMetric('execute', MetricName.OrdersAccepted, 'accepted'),
-          pipelineMetric('execute', MetricName.OrdersRejected, 'rejected'),
-          pipelineMetric('execute', MetricName.DuplicatesCaught, 'duplicates caught'),
+      pipelineGraph(
+        'Orders',
+        [
+          ['process', MetricName.OrdersGenerated, 'generated'],
+          ['execute', MetricName.OrdersAccepted, 'accepted'],
+          ['execute', MetricName.OrdersRejected, 'rejected'],
+          ['execute', MetricName.DuplicatesCaught, 'duplicates caught'],
         ],
-        right: [pipelineMetric('execute', MetricName.TickToExecutionLatency, 'tick→execution p99 (ms)', 'p99')],
-      }),
-      new cloudwatch.GraphWidget({
-        title: 'Ticks and poison input',
-        width: 8,
-        left: [
-          pipelineMetric('ingest', MetricName.TicksIngested, 'ingested'),
-          pipelineMetric('ingest', MetricName.TicksRejected, 'rejected at ingest'),
-          pipelineMetric('process', MetricName.TicksProcessed, 'processed'),
+        [['execute', MetricName.TickToExecutionLatency, 'tick→execution p99 (ms)', 'p99']],
+      ),
+      pipelineGraph(
+        'Ticks and poison input',
+        [
+          ['ingest', MetricName.TicksIngested, 'ingested'],
+          ['ingest', MetricName.TicksRejected, 'rejected at ingest'],
+          ['process', MetricName.TicksProcessed, 'processed'],
         ],
-        right: [
-          pipelineMetric('process', MetricName.PoisonRecords, 'poison records'),
-          pipelineMetric('execute', MetricName.PoisonCommands, 'poison commands'),
+        [
+          ['process', MetricName.PoisonRecords, 'poison records'],
+          ['execute', MetricName.PoisonCommands, 'poison commands'],
         ],
-      }),
+      ),
     );
   }
 }

@@ -1,9 +1,11 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
-import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as lambda from 'aws-cdk-lib/aws-lambda';
-import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import type { Construct } from 'constructs';
+import { encodeScopedKey, scopedKey } from '../../shared/ledger-contract/auth';
 import type { InfraConfig } from '../config';
 import type { FunctionVpcPlacement } from './pipeline-function';
+import { RaftClientKeys, type FunctionScope } from './raft-client-keys';
 
 /** Where the execute and api functions find the Raft ledger when RaftClusterStack is deployed. */
 export interface RaftClusterAccess {
@@ -11,29 +13,39 @@ export interface RaftClusterAccess {
   subnets: ec2.SubnetSelection;
   clientSecurityGroup: ec2.ISecurityGroup;
   memberUrls: string[];
-  authSecret: secretsmanager.ISecret;
+  /** The per-scope client keys, issued in RaftClusterStack next to the root secret. */
+  clientKeys: RaftClientKeys;
 }
 
 /**
- * What a function that calls the Raft ledger (execute, api) needs: the members and the auth secret in its
- * environment, read access to that secret, and a place in the cluster's VPC when the app deploys the cluster.
- * The members and secret come from RaftClusterStack when present, otherwise from context.
+ * What a function that calls the Raft ledger (execute, api) needs: the members, a credential of its own scope
+ * only (never the root secret), read access to that credential alone, and a place in the cluster's VPC when the
+ * app deploys the cluster. The credential is
+ *  - with RaftClusterStack: RAFT_CLIENT_KEY_ARN, the scope's secret issued there (RaftClientKeys);
+ *  - with `raftAuthSecretArn` (a cluster outside the app): the same, issued in this stack from that ARN;
+ *  - with `raftAuthSecret` (LocalStack + compose, the embedded cloud): RAFT_CLIENT_KEY, the scoped key derived
+ *    at synth time (the plaintext root secret is in the context already; the template carries only the key).
  */
 export class RaftLedgerClient {
-  readonly environment: Record<string, string>;
   readonly vpcPlacement: FunctionVpcPlacement | undefined;
+  readonly members: string;
+  private readonly keys: RaftClientKeys | undefined;
 
   constructor(
+    scope: Construct,
     private readonly config: InfraConfig,
-    private readonly cluster: RaftClusterAccess | undefined,
+    cluster: RaftClusterAccess | undefined,
   ) {
-    this.environment = {
-      RAFT_MEMBERS: (cluster?.memberUrls ?? config.raftMembers ?? []).join(','),
-      RAFT_REQUEST_TIMEOUT_MS: String(config.raftRequestTimeoutMs),
-    };
-    const secretArn = cluster?.authSecret.secretArn ?? config.raftAuthSecretArn;
-    if (secretArn !== undefined) this.environment.RAFT_AUTH_SECRET_ARN = secretArn;
-    else if (config.raftAuthSecret !== undefined) this.environment.RAFT_AUTH_SECRET = config.raftAuthSecret;
+    this.members = (cluster?.memberUrls ?? config.raftMembers ?? []).join(',');
+    this.keys =
+      cluster?.clientKeys ??
+      (config.raftAuthSecretArn === undefined
+        ? undefined
+        : new RaftClientKeys(scope, 'RaftClientKeys', {
+            rootSecretArn: config.raftAuthSecretArn,
+            removalPolicy: config.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+            revision: config.raftClientKeysRevision,
+          }));
     this.vpcPlacement = cluster && {
       vpc: cluster.vpc,
       subnets: cluster.subnets,
@@ -41,22 +53,25 @@ export class RaftLedgerClient {
     };
   }
 
-  /** The members' HTTP base URLs, comma-separated (the RaftMembers output). */
-  get members(): string {
-    return this.environment.RAFT_MEMBERS ?? '';
+  /** The environment of a function holding `scope`. */
+  environment(scope: FunctionScope): Record<string, string> {
+    const env: Record<string, string> = {
+      RAFT_MEMBERS: this.members,
+      RAFT_REQUEST_TIMEOUT_MS: String(this.config.raftRequestTimeoutMs),
+    };
+    if (this.keys) {
+      env.RAFT_CLIENT_KEY_ARN = this.keys.secrets[scope].secretArn;
+      // Read by no code: a new revision changes the function's configuration, so Lambda replaces its warm
+      // containers, which would otherwise keep minting with the key they read at cold start.
+      env.RAFT_CLIENT_KEY_REVISION = this.config.raftClientKeysRevision;
+    } else if (this.config.raftAuthSecret !== undefined) {
+      env.RAFT_CLIENT_KEY = encodeScopedKey(scopedKey(this.config.raftAuthSecret, scope));
+    }
+    return env;
   }
 
-  /** Lets the function read the auth secret, when it comes from Secrets Manager. */
-  grantSecretRead(fn: lambda.IFunction): void {
-    if (this.cluster) {
-      this.cluster.authSecret.grantRead(fn);
-    } else if (this.config.raftAuthSecretArn !== undefined) {
-      fn.addToRolePolicy(
-        new iam.PolicyStatement({
-          actions: ['secretsmanager:GetSecretValue'],
-          resources: [this.config.raftAuthSecretArn],
-        }),
-      );
-    }
+  /** Lets the function read its own scope's key, when it comes from Secrets Manager; nothing else. */
+  grantKeyRead(fn: iam.IGrantable, scope: FunctionScope): void {
+    this.keys?.grantRead(fn, scope);
   }
 }

@@ -91,6 +91,11 @@ export class RaftSecurityGroups extends ResourceGroup {
       ec2.Port.tcp(config.raftHttpPort),
       'Raft HTTP API from the execute and api functions',
     );
+    nodes.addIngressRule(
+      clients,
+      ec2.Port.tcp(config.raftClientPort),
+      'Raft binary client protocol from the execute and api functions',
+    );
     // A joining node calls the bootstrap node's HTTP API (RAFT_JOIN_ADDR), and followers redirect to the leader.
     nodes.addIngressRule(
       nodes,

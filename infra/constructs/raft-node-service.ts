@@ -45,6 +45,7 @@ export function raftNodeEnvironment(config: InfraConfig, nodeId: RaftNodeId): Re
     RAFT_BIND_ADDR: `0.0.0.0:${config.raftPeerPort}`,
     RAFT_ADVERTISE_ADDR: `${memberHost(config, nodeId)}:${config.raftPeerPort}`,
     PORT_HTTP: String(config.raftHttpPort),
+    PORT_CLIENT: String(config.raftClientPort),
     HTTP_BIND_HOST: '0.0.0.0',
     RAFT_HTTP_ADVERTISE_URL: raftMemberUrl(config, nodeId),
     LOG_LEVEL: nodeLogLevel(config.logLevel),
@@ -60,6 +61,8 @@ export interface RaftNodeServiceProps {
   data: RaftDataFileSystem;
   runtime: RaftNodeRuntime;
   authSecret: secretsmanager.ISecret;
+  /** RAFT_PEER_SECRET: the peer handshake key's source, never given to a client. */
+  peerSecret: secretsmanager.ISecret;
   /** The previous node's service: this one is created and replaced only once that one is stable. */
   after?: ecs.FargateService;
 }
@@ -101,7 +104,7 @@ export class RaftNodeService extends ResourceGroup {
     if (props.after) this.service.node.addDependency(props.after);
   }
 
-  private taskDefinition(id: string, { config, nodeId, data, runtime, authSecret }: RaftNodeServiceProps) {
+  private taskDefinition(id: string, { config, nodeId, data, runtime, authSecret, peerSecret }: RaftNodeServiceProps) {
     const accessPoint = data.addNodeAccessPoint(nodeId);
     const taskDefinition = new ecs.FargateTaskDefinition(this, id, {
       family: `raft-${nodeId}`,
@@ -132,10 +135,11 @@ export class RaftNodeService extends ResourceGroup {
       image: runtime.image,
       essential: true,
       environment: raftNodeEnvironment(config, nodeId),
-      secrets: { RAFT_AUTH_SECRET: ecs.Secret.fromSecretsManager(authSecret) },
+      secrets: nodeSecrets(config, authSecret, peerSecret),
       portMappings: [
         { name: 'raft', containerPort: config.raftPeerPort, protocol: ecs.Protocol.TCP },
         { name: 'http', containerPort: config.raftHttpPort, protocol: ecs.Protocol.TCP },
+        { name: 'client', containerPort: config.raftClientPort, protocol: ecs.Protocol.TCP },
       ],
       // Liveness (/healthz: the process serves HTTP) gates each node's deployment (the next service waits for
       // it). Not /readyz: on the very first deploy n1 waits for n2 and n3 to answer before it forms the cluster,
@@ -164,13 +168,30 @@ export class RaftNodeService extends ResourceGroup {
   }
 }
 
+/** The node's secrets: root and peer, and during a rotation the previous value of the one(s) being rotated. */
+function nodeSecrets(
+  config: InfraConfig,
+  authSecret: secretsmanager.ISecret,
+  peerSecret: secretsmanager.ISecret,
+): Record<string, ecs.Secret> {
+  const rotating = config.raftSecretRotation;
+  const previous = (secret: secretsmanager.ISecret) =>
+    ecs.Secret.fromSecretsManagerVersion(secret, { versionStage: 'AWSPREVIOUS' });
+  return {
+    RAFT_AUTH_SECRET: ecs.Secret.fromSecretsManager(authSecret),
+    RAFT_PEER_SECRET: ecs.Secret.fromSecretsManager(peerSecret),
+    ...(rotating === 'auth' || rotating === 'both' ? { RAFT_AUTH_SECRET_PREVIOUS: previous(authSecret) } : {}),
+    ...(rotating === 'peer' || rotating === 'both' ? { RAFT_PEER_SECRET_PREVIOUS: previous(peerSecret) } : {}),
+  };
+}
+
 function suppressTaskFindings(taskDefinition: ecs.FargateTaskDefinition): void {
   NagSuppressions.addResourceSuppressions(taskDefinition, [
     {
       id: 'AwsSolutions-ECS2',
       reason:
         'The environment holds only non-secret node settings (id, ports, DNS names, bootstrap/join); ' +
-        'the auth secret is injected from Secrets Manager.',
+        'the auth and peer secrets are injected from Secrets Manager.',
     },
   ]);
   if (taskDefinition.executionRole) {

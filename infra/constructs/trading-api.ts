@@ -36,11 +36,11 @@ export class TradingApi extends ResourceGroup {
       description: 'GET /orders/{orderId}, GET /positions, GET /health',
       timeout: Duration.seconds(config.apiTimeoutSeconds),
       vpcPlacement: ledger.vpcPlacement,
-      environment: { ORDERS_TABLE_NAME: ordersTable.tableName, ...ledger.environment },
+      environment: { ORDERS_TABLE_NAME: ordersTable.tableName, ...ledger.environment('read') },
     });
     this.apiFunction = api;
     ordersTable.grant(api, 'dynamodb:GetItem');
-    ledger.grantSecretRead(api);
+    ledger.grantKeyRead(api, 'read');
 
     // IAM (SigV4) on every route: the API is never open.
     this.httpApi = named(

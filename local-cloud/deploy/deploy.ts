@@ -76,8 +76,11 @@ export interface DeployOptions {
   outdir: string;
   stack: CloudAssemblyStack;
   region?: string;
-  /** Replaces these variables in every function environment that has them (e.g. the local Raft members). */
-  environmentOverrides?: Record<string, string>;
+  /**
+   * Replaces these variables in every function environment that has them (e.g. the local Raft members); a
+   * function computes the new value from the synthesized one (e.g. a scoped key re-issued for its own scope).
+   */
+  environmentOverrides?: Record<string, string | ((synthesized: string) => string)>;
   /** Removes these variables from every function environment (e.g. a secret ARN replaced by a plain local secret). */
   environmentRemovals?: string[];
   /** The template's parameter values (CloudFormation resolved them, SSM-typed ones included). */
@@ -477,7 +480,9 @@ class TemplateDeployer {
     )) ?? {}) as Record<string, unknown>;
     const environment: Record<string, string> = {};
     for (const [k, v] of Object.entries(variables)) environment[k] = String(v);
-    for (const [k, v] of Object.entries(this.opts.environmentOverrides ?? {})) if (k in environment) environment[k] = v;
+    for (const [k, v] of Object.entries(this.opts.environmentOverrides ?? {})) {
+      if (k in environment) environment[k] = typeof v === 'string' ? v : v(environment[k] ?? '');
+    }
     for (const k of this.opts.environmentRemovals ?? []) delete environment[k];
     const logGroup = await this.resolve((props.LoggingConfig as { LogGroup?: unknown } | undefined)?.LogGroup, id);
     const spec: FunctionSpec = {

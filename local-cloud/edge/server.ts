@@ -17,7 +17,14 @@ import { SsmParameterStore } from '../ssm';
 import { stsService } from '../sts';
 import { serveQuery, type QueryService } from './query-service';
 import { EDGE_SERVICES, routeRequest, type EdgeService } from './routing';
-import { escapeXml, jsonErrorToQueryXml, jsonToQueryXml, queryToJson, SqsQueryError } from './sqs-query';
+import {
+  escapeXml,
+  jsonErrorToQueryXml,
+  jsonToQueryXml,
+  queryToJson,
+  SqsQueryError,
+  sqsQueryErrorHeader,
+} from './sqs-query';
 import { rewriteSqsRequest, rewriteSqsResponse, toBackendQueueUrl, type SqsUrlContext } from './sqs-urls';
 
 /** The services the edge answers itself (the others are proxied to an emulator process). */
@@ -351,7 +358,12 @@ class EdgeRouter {
     this.forwardSqs(res, headers, forwarded === undefined ? body : Buffer.from(forwarded), (status, upstream, raw) => {
       const rewritten = rewriteSqsResponse(raw.toString('utf8'), ctx);
       const reply = rewritten === undefined ? raw : Buffer.from(rewritten);
-      const responseHeaders = { ...upstream, 'content-length': String(reply.length) };
+      const queryError = upstream['x-amzn-query-error'];
+      const responseHeaders: IncomingMessage['headers'] = {
+        ...upstream,
+        'content-length': String(reply.length),
+        ...(typeof queryError === 'string' ? { 'x-amzn-query-error': sqsQueryErrorHeader(queryError) } : {}),
+      };
       delete responseHeaders.connection;
       delete responseHeaders['transfer-encoding'];
       res.writeHead(status, responseHeaders);
@@ -423,10 +435,17 @@ class EdgeRouter {
 }
 
 /**
- * SQS's largest message is 256 KiB, and a SendMessageBatch carries at most 256 KiB of messages in total; JSON
- * escaping and form encoding can expand that, hence the slack. Anything bigger is refused before it is buffered.
+ * The largest SQS request the edge buffers. Two limits, as on AWS, with two answers:
+ *  - a message over its queue's MaximumMessageSize (at most 1 MiB since SQS raised it from 256 KiB in 2025; a
+ *    queue may set less, e.g. 262,144) is refused by the SQS emulator exactly as SQS does: 400
+ *    InvalidParameterValue "One or more parameters are invalid. Reason: Message must be shorter than N bytes."
+ *    (in a batch: that entry Failed, or BatchRequestTooLong past 1 MiB in total). The edge lets such requests
+ *    through so the client sees SQS's own error, which is what code written against SQS handles.
+ *  - a request no valid SQS call can produce is refused here with 413 before it is buffered (the 400 MB attack).
+ *    A valid call can be up to ~3 MiB on the wire: 1 MiB of messages, ×3 at worst when form-encoded (%XX) for the
+ *    query protocol, ×2 for JSON escaping; hence 4 MiB. Real SQS's answer to such a request is not modelled.
  */
-export const MAX_SQS_REQUEST_BYTES = 1024 * 1024;
+export const MAX_SQS_REQUEST_BYTES = 4 * 1024 * 1024;
 
 /**
  * Per-request caps for the streamed services, above the services' own limits plus encoding: Kinesis PutRecords is at

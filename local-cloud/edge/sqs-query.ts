@@ -171,6 +171,20 @@ export function jsonToQueryXml(action: SqsQueryAction, output: Record<string, un
 }
 
 /**
+ * SQS's query error codes as SQS gives them. fauxqs prefixes every code with `AWS.SimpleQueueService.`, which
+ * SQS does only for its own errors (NonExistentQueue, BatchRequestTooLong, …); the common parameter errors carry
+ * none (`<Code>InvalidParameterValue</Code>` for an oversized message), and the SDK names its exception after
+ * this code. Only codes known to be unprefixed are rewritten.
+ */
+const UNPREFIXED_QUERY_CODES = new Set(['InvalidParameterValue', 'MissingParameter']);
+
+export function sqsQueryErrorHeader(header: string): string {
+  const [code = '', fault] = header.split(';');
+  const bare = code.replace(/^AWS\.SimpleQueueService\./, '');
+  return UNPREFIXED_QUERY_CODES.has(bare) ? [bare, fault].filter((p) => p !== undefined).join(';') : header;
+}
+
+/**
  * A JSON-protocol error → a query-protocol ErrorResponse. The legacy code and fault come from
  * `x-amzn-query-error` (`AWS.SimpleQueueService.NonExistentQueue;Sender`) when present.
  */
@@ -178,7 +192,7 @@ export function jsonErrorToQueryXml(body: unknown, queryErrorHeader: string | un
   const record = (body !== null && typeof body === 'object' ? body : {}) as Record<string, unknown>;
   const jsonType = typeof record.__type === 'string' ? (record.__type.split('#').pop() as string) : 'InternalError';
   const message = typeof record.message === 'string' ? record.message : String(record.Message ?? '');
-  const [code, fault] = queryErrorHeader ? queryErrorHeader.split(';') : [jsonType, 'Sender'];
+  const [code, fault] = queryErrorHeader ? sqsQueryErrorHeader(queryErrorHeader).split(';') : [jsonType, 'Sender'];
   return (
     `<?xml version="1.0"?><ErrorResponse xmlns="${XMLNS}"><Error><Type>${escapeXml(fault ?? 'Sender')}</Type>` +
     `<Code>${escapeXml(code ?? jsonType)}</Code><Message>${escapeXml(message)}</Message><Detail/></Error>` +

@@ -33,13 +33,8 @@ export function toEdgeQueueUrl(url: string, ctx: SqsUrlContext): string {
 
 /** Rewrites the QueueUrl of a JSON-protocol request body; returns undefined when nothing changes. */
 export function rewriteSqsRequest(body: string, ctx: SqsUrlContext): string | undefined {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch {
-    return undefined;
-  }
-  if (!isRecord(parsed) || typeof parsed.QueueUrl !== 'string') return undefined;
+  const parsed = parseJsonObject(body);
+  if (!parsed || typeof parsed.QueueUrl !== 'string') return undefined;
   const rewritten = toBackendQueueUrl(parsed.QueueUrl, ctx);
   if (rewritten === parsed.QueueUrl) return undefined;
   return JSON.stringify({ ...parsed, QueueUrl: rewritten });
@@ -47,13 +42,8 @@ export function rewriteSqsRequest(body: string, ctx: SqsUrlContext): string | un
 
 /** Rewrites queue URLs in a JSON-protocol response body (QueueUrl, QueueUrls, queueUrls); undefined when unchanged. */
 export function rewriteSqsResponse(body: string, ctx: SqsUrlContext): string | undefined {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch {
-    return undefined;
-  }
-  if (!isRecord(parsed)) return undefined;
+  const parsed = parseJsonObject(body);
+  if (!parsed) return undefined;
   let changed = false;
   const out: Record<string, unknown> = { ...parsed };
   if (typeof parsed.QueueUrl === 'string') {
@@ -70,6 +60,15 @@ export function rewriteSqsResponse(body: string, ctx: SqsUrlContext): string | u
   return changed ? JSON.stringify(out) : undefined;
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+/** The body as a JSON object; undefined when it is not JSON or not an object (the edge then leaves it as it is). */
+function parseJsonObject(body: string): Record<string, unknown> | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+  return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
+    ? (parsed as Record<string, unknown>)
+    : undefined;
 }

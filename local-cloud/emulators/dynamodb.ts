@@ -1,6 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { delimiter, join, resolve } from 'node:path';
 import { spawnService, type ChildService } from './child-service';
 
 /**
@@ -11,9 +12,35 @@ import { spawnService, type ChildService } from './child-service';
 export const DYNAMODB_LOCAL_PACKAGE = 'amplify-dynamodb-simulator@2.9.30';
 const CACHE_DIR = resolve(__dirname, '../../node_modules/.cache/dynamodb-local-2.9.30');
 
+/**
+ * DynamoDB Local runs only when a JDK is present (java and javac): javac builds the loopback launcher below.
+ * With a JRE alone the local cloud uses dynalite, which binds loopback by itself, rather than DynamoDB Local on
+ * every interface.
+ */
 export function javaAvailable(): boolean {
-  const probe = spawnSync('java', ['-version'], { stdio: 'ignore' });
-  return probe.status === 0;
+  return ['java', 'javac'].every((tool) => spawnSync(tool, ['-version'], { stdio: 'ignore' }).status === 0);
+}
+
+const LAUNCHER_SOURCE = resolve(__dirname, 'DynamoDbLocalLoopback.java');
+
+/**
+ * The folder holding DynamoDbLocalLoopback.class, compiled once per source version into the cache. DynamoDB
+ * Local's CLI has no host option (its Jetty server is built from a port alone and listens on every interface);
+ * the launcher sets 127.0.0.1 on the connectors before they open (see the .java file).
+ */
+function loopbackLauncher(): string {
+  const hash = createHash('sha256').update(readFileSync(LAUNCHER_SOURCE)).digest('hex').slice(0, 12);
+  const dir = join(CACHE_DIR, `launcher-${hash}`);
+  if (existsSync(join(dir, 'DynamoDbLocalLoopback.class'))) return dir;
+  const work = mkdtempSync(`${dir}.tmp-`);
+  try {
+    execFileSync('javac', ['--release', '11', '-d', work, LAUNCHER_SOURCE], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // Another process may have won the race; its class is the same.
+    if (!existsSync(join(dir, 'DynamoDbLocalLoopback.class'))) renameSync(work, dir);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  return dir;
 }
 
 /** Returns the folder holding DynamoDBLocal.jar, downloading the package tarball once if needed. */
@@ -66,8 +93,11 @@ export async function startDynamoDb(
       '-Xmx512m',
       ...DYNAMODB_LOCAL_JVM_FLAGS,
       `-Djava.library.path=${join(jarDir, 'DynamoDBLocal_lib')}`,
-      '-jar',
-      join(jarDir, 'DynamoDBLocal.jar'),
+      '-Ddynamodb.local.host=127.0.0.1',
+      // The jar's manifest Class-Path brings DynamoDBLocal_lib/ along, as with -jar.
+      '-cp',
+      [loopbackLauncher(), join(jarDir, 'DynamoDBLocal.jar')].join(delimiter),
+      'DynamoDbLocalLoopback',
       '-port',
       String(port),
       '-sharedDb',

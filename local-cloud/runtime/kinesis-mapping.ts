@@ -38,11 +38,21 @@ export interface KinesisMappingOptions {
   endpoints?: ServiceEndpoints;
   /** How long an empty shard waits before the next GetRecords (AWS polls about once a second; lower gives lower latency). */
   pollIntervalMs?: number;
+  /**
+   * Least time between two GetRecords of one shard (default 200 ms): Kinesis allows 5 reads per second per shard,
+   * shared by its consumers, and throttles a faster reader (ProvisionedThroughputExceeded) — AWS's poller, at a
+   * base rate of one read per second, stays under it. Reading as fast as the function returns made a batch of
+   * every record or two at modest rates: an invocation, a state write and a send each (docs/performance.md).
+   */
+  minReadIntervalMs?: number;
   /** First retry delay; doubled per attempt up to `maxRetryDelayMs`. */
   retryDelayMs?: number;
   maxRetryDelayMs?: number;
   onError?: (message: string) => void;
 }
+
+/** Kinesis's read limit: 5 GetRecords per second per shard. */
+const KINESIS_READ_INTERVAL_MS = 200;
 
 interface PendingBatch {
   records: KinesisRecord[];
@@ -111,7 +121,13 @@ export class KinesisEventSourceMapping {
     const { batchSize, parallelizationFactor } = this.spec;
     const checkpoint = (seq: string) => this.checkpoints.set(this.spec.id, shardId, seq);
     while (!this.stopped) {
-      const reader = new ShardReader(this.kinesis, this.spec, shardId, this.checkpoints.get(this.spec.id, shardId));
+      const reader = new ShardReader(
+        this.kinesis,
+        this.spec,
+        shardId,
+        this.checkpoints.get(this.spec.id, shardId),
+        this.opts.minReadIntervalMs ?? KINESIS_READ_INTERVAL_MS,
+      );
       try {
         for (;;) {
           const records = await this.fill(reader, batchSize * parallelizationFactor);
@@ -321,12 +337,14 @@ class ShardReader {
   private readonly records: KinesisRecord[] = [];
   /** The last sequence number fetched, to get a fresh iterator if the current one expires. */
   private fetchedUpTo: string | undefined;
+  private lastReadAt = 0;
 
   constructor(
     private readonly kinesis: KinesisClient,
     private readonly spec: KinesisMappingSpec,
     private readonly shardId: string,
     checkpoint: string | undefined,
+    private readonly minReadIntervalMs: number,
   ) {
     this.fetchedUpTo = checkpoint;
   }
@@ -343,6 +361,9 @@ class ShardReader {
   async fetch(): Promise<number | undefined> {
     if (this.closed) return undefined;
     if (!this.iterator) this.iterator = await this.newIterator();
+    const wait = this.lastReadAt + this.minReadIntervalMs - Date.now();
+    if (wait > 0) await sleep(wait);
+    this.lastReadAt = Date.now();
     let out;
     try {
       out = await this.kinesis.send(new GetRecordsCommand({ ShardIterator: this.iterator, Limit: 10_000 }));

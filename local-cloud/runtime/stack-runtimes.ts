@@ -5,8 +5,11 @@ import { startLocalRuntime, type LocalRuntime, type LocalRuntimeOptions } from '
 export interface StackRuntimesOptions extends Omit<LocalRuntimeOptions, 'checkpointFile' | 'onSqsReceive'> {
   /** Where a stack's Kinesis mappings keep their checkpoints (they survive a redeploy). */
   checkpointFile: (stackName: string) => string | undefined;
-  /** Values that replace these variables wherever a function has them (the embedded cloud's own Raft nodes). */
-  environmentOverrides?: Record<string, string>;
+  /**
+   * Values that replace these variables wherever a function has them (the embedded cloud's own Raft nodes); a
+   * function gets the deployed value and returns the local one.
+   */
+  environmentOverrides?: Record<string, string | ((deployed: string) => string)>;
   onSqsReceive?: (deployment: Deployment, queueUrl: string, messages: Message[]) => void;
 }
 
@@ -60,7 +63,10 @@ export class StackRuntimes {
     const functions = Object.fromEntries(
       Object.entries(deployment.functions).map(([id, f]) => {
         const environment = { ...f.environment };
-        for (const [k, v] of Object.entries(overrides)) if (k in environment) environment[k] = v;
+        for (const [k, v] of Object.entries(overrides)) {
+          const deployed = environment[k];
+          if (deployed !== undefined) environment[k] = typeof v === 'function' ? v(deployed) : v;
+        }
         return [id, { ...f, environment }];
       }),
     );

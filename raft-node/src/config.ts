@@ -51,6 +51,7 @@ const EnvSchema = z
     RAFT_JOIN_ADDR: z.string().min(1).optional(),
     PORT_HTTP: positiveInt(1, 65535).default(8080),
     HTTP_BIND_HOST: z.string().min(1).default('127.0.0.1'),
+    PORT_CLIENT: positiveInt(1, 65535).optional(),
     RAFT_HTTP_ADVERTISE_URL: httpUrl.optional(),
     LOG_LEVEL: z
       .string()
@@ -188,6 +189,12 @@ export interface NodeConfig {
   httpPort: number;
   httpBindHost: string;
   httpAdvertiseUrl: string;
+  /**
+   * PORT_CLIENT: the binary client protocol's port (binary-api.ts), on HTTP_BIND_HOST with the HTTP API's limits;
+   * unset: no binary listener (clients then use HTTP). Advertised as host:port with the HTTP URL's host.
+   */
+  clientPort?: number;
+  clientAdvertiseAddr?: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   heartbeatMs: number;
   electionTicks: number;
@@ -324,6 +331,13 @@ function chaosSettings(e: z.infer<typeof EnvSchema>): NodeConfig['chaos'] {
 }
 
 /** Parses and validates the environment; throws ConfigError naming the first bad variable(s). */
+/** The binary listener's port and the address clients are told (the HTTP URL's host, this port). */
+function clientEndpoint(port: number | undefined, httpUrl: string | undefined, advertiseHost: string) {
+  if (port === undefined) return {};
+  const host = httpUrl ? new URL(httpUrl).hostname : advertiseHost.includes(':') ? `[${advertiseHost}]` : advertiseHost;
+  return { clientPort: port, clientAdvertiseAddr: `${host}:${port}` };
+}
+
 export function parseConfig(env: NodeJS.ProcessEnv): NodeConfig {
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = EnvSchema.safeParse(present);
@@ -358,6 +372,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): NodeConfig {
     httpAdvertiseUrl:
       e.RAFT_HTTP_ADVERTISE_URL ??
       `http://${advertiseHost.includes(':') ? `[${advertiseHost}]` : advertiseHost}:${e.PORT_HTTP}`,
+    ...clientEndpoint(e.PORT_CLIENT, e.RAFT_HTTP_ADVERTISE_URL, advertiseHost),
     logLevel: e.LOG_LEVEL,
     heartbeatMs: e.RAFT_HEARTBEAT_MS,
     electionTicks: Math.max(2, Math.round(e.RAFT_ELECTION_MS / e.RAFT_HEARTBEAT_MS)),

@@ -6,31 +6,40 @@ import type { LedgerClient } from '../raft-client/types';
 export interface LedgerSettings {
   RAFT_MEMBERS: string[];
   RAFT_CLIENT_KEY?: string;
+  RAFT_CLIENT_KEY_ARN?: string;
   RAFT_AUTH_SECRET?: string;
   RAFT_AUTH_SECRET_ARN?: string;
   RAFT_REQUEST_TIMEOUT_MS?: number;
 }
 
+/** A secret's string value, fetched once at cold start. */
+async function secretString(arn: string, secrets: () => SecretsManagerClient): Promise<string> {
+  const secret = await secrets().send(new GetSecretValueCommand({ SecretId: arn }));
+  if (!secret.SecretString) throw new Error(`secret ${arn} has no string value`);
+  return secret.SecretString;
+}
+
 /**
- * The scoped key this function uses: RAFT_CLIENT_KEY as given (it must be of `scope`), or derived from the root
- * secret, which is then dropped, so the client can mint only `scope` tokens whatever the function asks it.
+ * The scoped key this function uses: RAFT_CLIENT_KEY as given or read from RAFT_CLIENT_KEY_ARN (it must be of
+ * `scope`), or derived from the root secret, which is then dropped, so the client can mint only `scope` tokens
+ * whatever the function asks it.
  */
 async function clientKeyFor(
   settings: LedgerSettings,
   scope: Scope,
   secrets: () => SecretsManagerClient,
 ): Promise<string | undefined> {
-  if (settings.RAFT_CLIENT_KEY) {
-    const key = decodeScopedKey(settings.RAFT_CLIENT_KEY);
+  const given =
+    settings.RAFT_CLIENT_KEY ??
+    (settings.RAFT_CLIENT_KEY_ARN ? await secretString(settings.RAFT_CLIENT_KEY_ARN, secrets) : undefined);
+  if (given) {
+    const key = decodeScopedKey(given);
     if (key.scope !== scope) throw new Error(`RAFT_CLIENT_KEY has scope ${key.scope}; this function needs ${scope}`);
-    return settings.RAFT_CLIENT_KEY;
+    return given;
   }
-  let root = settings.RAFT_AUTH_SECRET;
-  if (settings.RAFT_AUTH_SECRET_ARN) {
-    const secret = await secrets().send(new GetSecretValueCommand({ SecretId: settings.RAFT_AUTH_SECRET_ARN }));
-    if (!secret.SecretString) throw new Error(`secret ${settings.RAFT_AUTH_SECRET_ARN} has no string value`);
-    root = secret.SecretString;
-  }
+  const root = settings.RAFT_AUTH_SECRET_ARN
+    ? await secretString(settings.RAFT_AUTH_SECRET_ARN, secrets)
+    : settings.RAFT_AUTH_SECRET;
   return root ? encodeScopedKey(scopedKey(root, scope)) : undefined;
 }
 

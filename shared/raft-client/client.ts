@@ -4,13 +4,17 @@ import type { Order, OrderBatchResult, OrderResult } from '../domain/order';
 import { decodeScopedKey, requiredScope, TokenSource } from '../ledger-contract/auth';
 import type { NodeStatus, Position } from '../ledger-contract';
 import type { LedgerClient } from './types';
+import { Kind } from '../ledger-contract/wire';
+import { BinaryTransport, WireTransportError, type WireCall } from './binary-transport';
 import { sleep } from '../util/wait';
 
 /**
- * HTTP client for the Raft ledger. Finds the leader (following 307s), retries 503s, timeouts and
- * connection errors with exponential backoff and full jitter, and — because a timed-out or broken
- * request may still have been applied — reads the order back by id before it sends it again. Resending
- * is safe anyway (the ledger dedups by orderId); the read-back just returns the first outcome sooner.
+ * Client for the Raft ledger. Orders and order reads go over the binary protocol (binary-transport.ts) to every
+ * node that offers one (its GET /v1/endpoints names the address), everything else and every node without one over
+ * HTTP/JSON. Either way the same rules: finds the leader (following redirects to known members), retries 503s,
+ * timeouts and connection errors with exponential backoff and full jitter, and — because a timed-out or broken
+ * request may still have been applied — reads the order back by id before it sends it again. Resending is safe
+ * anyway (the ledger dedups by orderId); the read-back just returns the first outcome sooner.
  */
 
 export interface LedgerClientOptions {
@@ -30,6 +34,12 @@ export interface LedgerClientOptions {
   /** Backoff base and cap (defaults 25 ms and 1000 ms). */
   backoffBaseMs?: number;
   backoffCapMs?: number;
+  /** 'binary' (default): orders and order reads over the binary protocol where a node offers it; 'http': never. */
+  protocol?: 'binary' | 'http';
+  /** Binary connections kept per node (default 2). */
+  binaryConnections?: number;
+  /** Bytes of unanswered binary requests per connection before more wait in the client (default 1 MiB). */
+  maxInflightBytes?: number;
 }
 
 export class LedgerClientError extends Error {
@@ -47,6 +57,14 @@ interface HttpReply {
   status: number;
   headers: IncomingHttpHeaders;
   body: unknown;
+}
+
+/** One request: its HTTP form always, and its binary form when it has one. */
+interface Op {
+  method: 'GET' | 'POST';
+  path: string;
+  body?: unknown;
+  wire?: WireCall;
 }
 
 /** A failure after which the request may or may not have reached the server. */
@@ -91,6 +109,24 @@ export function createLedgerClient(options: LedgerClientOptions): ClosableLedger
       : undefined;
   const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 512 });
   const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 512 });
+  /** The HELLO's token: orders:write when this credential can mint it (it reads too), else whatever it can. */
+  const helloAuthorization = (): string => {
+    if (!tokens) return '';
+    try {
+      return tokens.header('orders:write');
+    } catch {
+      return tokens.header('read');
+    }
+  };
+  const binary =
+    (options.protocol ?? 'binary') === 'binary'
+      ? new BinaryTransport({
+          authorization: helloAuthorization,
+          timeoutMs,
+          connectionsPerNode: options.binaryConnections,
+          maxInflightBytes: options.maxInflightBytes,
+        })
+      : undefined;
 
   let leaderHint: string | null = null;
   let rotation = 0;
@@ -138,6 +174,42 @@ export function createLedgerClient(options: LedgerClientOptions): ClosableLedger
       req.end(payload);
     });
 
+  /** Each node's binary address (null: it has none, use HTTP), asked once over HTTP. */
+  const endpoints = new Map<string, string | null>();
+  const binaryAddrOf = async (target: string): Promise<string | null> => {
+    const cached = endpoints.get(target);
+    if (cached !== undefined || !binary) return cached ?? null;
+    const reply = await call(target, 'GET', '/v1/endpoints');
+    const named = (reply.body as { binary?: unknown } | undefined)?.binary;
+    const addr = reply.status === 200 && typeof named === 'string' ? named : null;
+    // 404: a node from before the binary protocol. Any other refusal (401 …) is not cached: HTTP will report it.
+    if (reply.status === 200 || reply.status === 404) endpoints.set(target, addr);
+    return addr;
+  };
+
+  /** `op` over the binary protocol when the node has it, else over HTTP; the same reply shape either way. */
+  const exec = async (target: string, op: Op): Promise<HttpReply> => {
+    const addr = op.wire && binary ? await binaryAddrOf(target) : null;
+    if (!addr || !op.wire || !binary) return call(target, op.method, op.path, op.body);
+    let reply;
+    try {
+      reply = await binary.request(addr, op.wire);
+    } catch (err) {
+      if (err instanceof WireTransportError) throw new TransportFailure(`${addr}: ${err.message}`, err.notSent);
+      throw err;
+    }
+    if (reply.kind !== Kind.REPLY) throw new TransportFailure(`${addr}: ${reply.error}`, false);
+    const body =
+      reply.status === 200
+        ? op.wire.kind === Kind.APPLY_BATCH
+          ? { results: reply.body }
+          : reply.body
+        : reply.status === 307
+          ? { leader: reply.leader }
+          : { error: reply.error };
+    return { status: reply.status, headers: {}, body };
+  };
+
   const errorText = (reply: HttpReply): string => {
     const b = reply.body as { error?: unknown } | undefined;
     return typeof b?.error === 'string' ? b.error : `HTTP ${reply.status}`;
@@ -178,12 +250,13 @@ export function createLedgerClient(options: LedgerClientOptions): ClosableLedger
   /**
    * A read served by any node (linearizable on the server side via ReadIndex). 404 → undefined.
    */
-  const read = async <T>(path: string): Promise<T | undefined> => {
+  const read = async <T>(op: Op): Promise<T | undefined> => {
+    const path = op.path;
     let lastError = 'no attempt made';
     for (let attempt = 0; attempt < maxAttempts; attempt++) {
       const target = pickTarget();
       try {
-        const reply = await call(target, 'GET', path);
+        const reply = await exec(target, op);
         if (reply.status === 200) return reply.body as T;
         if (reply.status === 404) return undefined;
         if (reply.status === 307) {
@@ -206,13 +279,14 @@ export function createLedgerClient(options: LedgerClientOptions): ClosableLedger
     throw new LedgerClientError(`GET ${path} failed after ${maxAttempts} attempts: ${lastError}`);
   };
 
-  const write = async <T>(path: string, body: unknown, readBack?: () => Promise<T | undefined>): Promise<T> => {
+  const write = async <T>(op: Op, readBack?: () => Promise<T | undefined>): Promise<T> => {
+    const path = op.path;
     let lastError = 'no attempt made';
     let redirects = 0;
     for (let attempt = 0; attempt < maxAttempts;) {
       const target = pickTarget();
       try {
-        const reply = await call(target, 'POST', path, body);
+        const reply = await exec(target, op);
         if (reply.status === 200) {
           leaderHint = target;
           return reply.body as T;
@@ -244,7 +318,12 @@ export function createLedgerClient(options: LedgerClientOptions): ClosableLedger
     throw new LedgerClientError(`POST ${path} failed after ${maxAttempts} attempts: ${lastError}`);
   };
 
-  const getOrder = (orderId: string) => read<OrderResult>(`/v1/orders/${encodeURIComponent(orderId)}`);
+  const getOrder = (orderId: string) =>
+    read<OrderResult>({
+      method: 'GET',
+      path: `/v1/orders/${encodeURIComponent(orderId)}`,
+      wire: { kind: Kind.GET_ORDER, orderId },
+    });
 
   /**
    * No read-back before a batch is sent again: it would take one read per order, while the resent batch is one
@@ -252,7 +331,12 @@ export function createLedgerClient(options: LedgerClientOptions): ClosableLedger
    * entry, so after an uncertain attempt either all of its orders were applied by it or none was.
    */
   const applyOrders = async (orders: Order[]): Promise<OrderResult[]> => {
-    const { results } = await write<OrderBatchResult>('/v1/orders/batch', { orders });
+    const { results } = await write<OrderBatchResult>({
+      method: 'POST',
+      path: '/v1/orders/batch',
+      body: { orders },
+      wire: { kind: Kind.APPLY_BATCH, orders },
+    });
     // The caller maps results[i] to orders[i]: an answer that does not line up must not be taken for one.
     const aligned =
       Array.isArray(results) &&
@@ -265,18 +349,25 @@ export function createLedgerClient(options: LedgerClientOptions): ClosableLedger
   };
 
   return {
-    applyOrder: (order: Order) => write<OrderResult>('/v1/orders', order, () => getOrder(order.orderId)),
+    applyOrder: (order: Order) =>
+      write<OrderResult>(
+        { method: 'POST', path: '/v1/orders', body: order, wire: { kind: Kind.APPLY_ORDER, order } },
+        () => getOrder(order.orderId),
+      ),
     applyOrders,
     getOrder,
     positions: async (account?: string) =>
-      (await read<Position[]>(account ? `/v1/positions?account=${encodeURIComponent(account)}` : '/v1/positions')) ??
-      [],
+      (await read<Position[]>({
+        method: 'GET',
+        path: account ? `/v1/positions?account=${encodeURIComponent(account)}` : '/v1/positions',
+      })) ?? [],
     status: async (nodeUrl: string) => {
       const reply = await call(nodeUrl.replace(/\/+$/, ''), 'GET', '/v1/status');
       if (reply.status !== 200) throw new LedgerClientError(`GET /v1/status: ${errorText(reply)}`, reply.status);
       return reply.body as NodeStatus;
     },
     close: () => {
+      binary?.close();
       httpAgent.destroy();
       httpsAgent.destroy();
     },

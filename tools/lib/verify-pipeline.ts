@@ -5,6 +5,7 @@ import { OrderEventSchema, type OrderEvent } from '../../shared/domain/event';
 import type { Position } from '../../shared/ledger-contract';
 import { drainQueueInto, readRecords, recordFiles, type StackInfo } from '../../local-cloud';
 import { sleep } from '../../shared/util/wait';
+import { checkExecutions, parseJson, tallyEvents, type EventTally } from './event-tally';
 import { createDocumentClient } from '../../shared/aws/clients';
 import { queueDepth } from '../../shared/aws/queues';
 
@@ -56,7 +57,8 @@ export function readCommandRecords(file: string): {
 
 /**
  * Checks the pipeline's promises on what it did so far:
- * 1. no order id has two events (two different SQS messages; a redelivery of one message is not two);
+ * 1. no order was executed twice: one (orderId, seq) per order id (a redelivery of one message is not two, nor is
+ *    a re-publish of the same execution after the FIFO dedup window, which is counted as republishedEvents);
  * 2. every command that reached the commands queue (as the runtime recorded it) has exactly one terminal event;
  * 3. the accepted orders' seqs are unique and without gaps (1..N);
  * 4. every Raft node's positions equal the sum of the accepted orders;
@@ -89,11 +91,7 @@ interface CommandRecord {
   bad: number;
   inProgress: number;
 }
-/** The events drained so far, by order id, each with the SQS message ids that carried it. */
-interface EventRecord {
-  byOrder: Map<string, { messageIds: Set<string>; event: OrderEvent }>;
-  malformed: number;
-}
+type EventRecord = EventTally;
 /** What each check adds to: the report's counts and problems. */
 interface Tally {
   counts: Record<string, number>;
@@ -127,7 +125,7 @@ async function verifyOnce(
       ? "commands: execute's completed claims in the orders table (deliveries of the commands queue are not visible on a deployed stack), claims in progress, the commands DLQ"
       : 'commands: every command the runtime received from the commands queue',
     `events: drained from the events queue into ${files.events}`,
-    'each command has exactly one event; no order has two events; accepted seqs unique and 1..N without gaps',
+    'each command has an event; no order executed twice (two seqs or outcomes for one order id; re-publishes of one execution counted apart); accepted seqs unique and 1..N without gaps',
     "each event's order has a completed claim with the same outcome",
     `positions: the accepted orders' sums against ${raft.nodeIds.join(', ')}`,
   ];
@@ -148,21 +146,8 @@ async function readCommandRecord(info: VerifyInfo, files: Files, fromClaims: boo
   return { byOrder, bad, inProgress: 0 };
 }
 
-function readEventRecord(file: string): EventRecord {
-  const byOrder = new Map<string, { messageIds: Set<string>; event: OrderEvent }>();
-  let malformed = 0;
-  for (const r of readRecords(file)) {
-    const parsed = OrderEventSchema.safeParse(parseJson(r.body));
-    if (!parsed.success) {
-      malformed++;
-      continue;
-    }
-    const entry = byOrder.get(parsed.data.orderId) ?? { messageIds: new Set<string>(), event: parsed.data };
-    entry.messageIds.add(r.messageId);
-    byOrder.set(parsed.data.orderId, entry);
-  }
-  return { byOrder, malformed };
-}
+/** The events drained so far, tallied by execution (see tools/lib/event-tally.ts). */
+const readEventRecord = (file: string): EventRecord => tallyEvents(readRecords(file));
 
 /**
  * The checks compare the ledger with the events, so they need a quiet pipeline: no command waiting or
@@ -210,19 +195,16 @@ async function waitForQuiet(
   }
 }
 
-/** Every command has exactly one event, no order has two, and no event lacks a command; counts the outcomes. */
+/**
+ * Every command has an event, no event lacks a command, and no order was executed twice: two seqs (or two
+ * outcomes) for one order id. A re-publish of the same execution after the FIFO dedup window is allowed by the
+ * event contract and counted apart (republishedEvents); the same seq with other content is a problem.
+ */
 function checkOneEventPerCommand(commands: CommandRecord, events: EventRecord, { counts, problems }: Tally): void {
   if (commands.bad > 0) problems.push(`${commands.bad} recorded command message(s) are not valid order commands`);
-  if (events.malformed > 0) problems.push(`${events.malformed} event message(s) are not valid order events`);
-  let duplicated = 0;
-  for (const [orderId, e] of events.byOrder) {
-    if (e.messageIds.size > 1) {
-      duplicated++;
-      if (duplicated <= 5) problems.push(`order ${orderId} has ${e.messageIds.size} events`);
-    }
-    counts[e.event.status === 'ACCEPTED' ? 'accepted' : 'rejected']! += 1;
-  }
-  counts.ordersWithTwoEvents = duplicated;
+  const executions = checkExecutions(events);
+  Object.assign(counts, executions.counts);
+  problems.push(...executions.problems);
   const missing = [...commands.byOrder.keys()].filter((id) => !events.byOrder.has(id));
   counts.commandsWithoutEvent = missing.length;
   if (missing.length > 0)
@@ -340,12 +322,4 @@ async function scanClaims(
     ddb.destroy();
   }
   return { completed: out, inProgress };
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
 }

@@ -16,7 +16,7 @@ import type { NodeStatus } from '../../shared/ledger-contract';
 import { runLoad } from '../load';
 import { runVerify } from '../verify';
 import { sleep, waitFor } from '../../shared/util/wait';
-import { TARGET_ARG_OPTIONS } from './deployed-stack';
+import { TARGET_ARGS } from './deployed-stack';
 
 const run = promisify(execFile);
 export const COMPOSE_SCENARIOS = ['pause-leader', 'kill-leader'] as const;
@@ -69,7 +69,7 @@ export async function runComposeChaos(values: ComposeChaosArgs, log: (l: string)
     });
 
   // Every target flag given goes on to load and verify unchanged.
-  const targetArgs = Object.keys(TARGET_ARG_OPTIONS).flatMap((k) => {
+  const targetArgs = Object.keys(TARGET_ARGS.options).flatMap((k) => {
     const v = values[k];
     return typeof v === 'string' ? [`--${k}`, v] : [];
   });

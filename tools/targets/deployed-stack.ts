@@ -34,16 +34,16 @@ const TARGET_FLAGS = ['target', 'stack', 'endpoint', 'region', 'trading-account'
 const OVERRIDE_FLAGS = Object.values(OUTPUT_OVERRIDES).map((o) => o.flag);
 
 /** The parseArgs options every targeted command accepts. */
-export const TARGET_ARG_OPTIONS = Object.fromEntries(
+const TARGET_ARG_OPTIONS = Object.fromEntries(
   [...TARGET_FLAGS, ...OVERRIDE_FLAGS].map((flag) => [flag, { type: 'string' as const }]),
 );
 
 /** Their zod shape (all optional strings; parseTarget and resolveDeployedStack check them). */
-export const TARGET_ARG_SHAPE = Object.fromEntries(
+const TARGET_ARG_SHAPE = Object.fromEntries(
   [...TARGET_FLAGS, ...OVERRIDE_FLAGS].map((flag) => [flag, z.string().optional()]),
 ) as Record<(typeof TARGET_FLAGS)[number], z.ZodOptional<z.ZodString>> & Record<string, z.ZodOptional<z.ZodString>>;
 
-export const TARGET_USAGE = `  --target T                 embedded (default) | localstack | aws
+const TARGET_USAGE = `  --target T                 embedded (default) | localstack | aws
   --stack NAME               CloudFormation stack to read outputs from (default ${DEFAULT_STACK_NAME})
   --endpoint URL             localstack only (default AWS_ENDPOINT_URL, else ${LOCALSTACK_ENDPOINT})
   --region R                 default AWS_REGION, else us-east-1
@@ -52,6 +52,9 @@ export const TARGET_USAGE = `  --target T                 embedded (default) | l
     .map(([k, o]) => `--${o.flag} (or ${o.env})`.padEnd(45) + `instead of the ${k} output`)
     .join('\n  ')}
   Raft API credentials: RAFT_AUTH_SECRET, or RAFT_AUTH_SECRET_ARN (read from Secrets Manager).`;
+
+/** What every targeted command adds to its own flags: parseArgs options, their zod shape, their usage lines. */
+export const TARGET_ARGS = { options: TARGET_ARG_OPTIONS, shape: TARGET_ARG_SHAPE, usage: TARGET_USAGE };
 
 /** The target cannot be used as given (stack or output missing, member unreachable): exit 2, no usage. */
 export class TargetError extends CommandError {

@@ -41,6 +41,12 @@ interface InFlightReady {
 }
 
 /**
+ * A leader's replication traffic claims nothing about its own disk, so it may leave before the Ready carrying it is
+ * durable (thesis §10.2.1); everything else (votes, acknowledgements, read answers, TimeoutNow) waits for it.
+ */
+const SEND_BEFORE_DURABLE = new Set<Message['type']>(['Append', 'Heartbeat', 'Snapshot']);
+
+/**
  * A Raft node with no I/O and no clock (in the style of etcd-io/raft): the caller feeds ticks and messages in and
  * drains Ready batches — entries and hard state to persist, messages to send after persisting, committed entries
  * to apply.
@@ -74,6 +80,10 @@ export class Raft {
   private broadcastPending = false;
 
   private msgs: Message[] = [];
+  /** A leader's Append/Heartbeat/Snapshot messages: sendable before the Ready that carries them is durable. */
+  private msgsNow: Message[] = [];
+  /** ReadIndex requests arrived since the last Ready: one heartbeat round confirms them all. */
+  private readHeartbeatPending = false;
   private readStates: ReadState[] = [];
   /** Latest snapshot this node has (taken locally or received); sent to followers behind the first index. */
   private snapshot: Snapshot | null;
@@ -255,6 +265,7 @@ export class Raft {
     this.flushBroadcast();
     return (
       this.msgs.length > 0 ||
+      this.msgsNow.length > 0 ||
       this.readStates.length > 0 ||
       this.pendingSnapshot !== null ||
       this.log.lastIndex() > this.log.stabled ||
@@ -282,9 +293,11 @@ export class Raft {
       snapshot: this.pendingSnapshot,
       committedEntries,
       messages: this.msgs,
+      messagesNow: this.msgsNow,
       readStates: this.readStates,
     };
     this.msgs = [];
+    this.msgsNow = [];
     this.readStates = [];
     this.inFlight = {
       hardState,
@@ -313,6 +326,18 @@ export class Raft {
       this.log.stabled = Math.max(this.log.stabled, done.lastEntry.index);
     }
     if (done.appliedTo !== null) this.log.applied = Math.max(this.log.applied, done.appliedTo);
+    this.onDurable();
+  }
+
+  /**
+   * A leader counts its own entries towards the commit only once they are durable (thesis §10.2.1: it sends them to
+   * the followers while it writes them itself, see Ready.messagesNow). The new commit index, if any, travels on the
+   * next Append or heartbeat; there is no commit-only broadcast.
+   */
+  private onDurable(): void {
+    if (this.role !== 'leader') return;
+    const self = this.progress.get(this.id);
+    if (self?.maybeUpdate(this.log.stabled)) this.maybeCommit();
   }
 
   status(): RaftStatus {
@@ -388,7 +413,8 @@ export class Raft {
     }
     const self = this.progress.get(this.id);
     if (self) {
-      self.match = last;
+      // Only what is on our disk counts (onDurable); the rest is counted once advance() says it is.
+      self.match = Math.min(last, this.log.stabled);
       self.becomeReplicate();
     }
     // A no-op of the new term lets the leader commit (and so learn the commit index) at once (§5.4.2, §8).
@@ -410,6 +436,7 @@ export class Raft {
     this.readOnly.clear();
     this.deferredReads = [];
     this.broadcastPending = false;
+    this.readHeartbeatPending = false;
   }
 
   private newProgress(id: NodeId, next: number): Progress {
@@ -542,21 +569,24 @@ export class Raft {
 
   // ---------------------------------------------------------------- follower
 
+  /** A message only the current leader sends: it is the leader, and the election timer starts over. */
+  private heardFromLeader(from: NodeId): void {
+    this.electionElapsed = 0;
+    this.lead = from;
+  }
+
   private stepFollower(m: Message): void {
     switch (m.type) {
       case 'Append':
-        this.electionElapsed = 0;
-        this.lead = m.from;
+        this.heardFromLeader(m.from);
         this.handleAppend(m);
         return;
       case 'Heartbeat':
-        this.electionElapsed = 0;
-        this.lead = m.from;
+        this.heardFromLeader(m.from);
         this.handleHeartbeat(m);
         return;
       case 'Snapshot':
-        this.electionElapsed = 0;
-        this.lead = m.from;
+        this.heardFromLeader(m.from);
         this.handleSnapshot(m);
         return;
       case 'TimeoutNow':
@@ -674,8 +704,7 @@ export class Raft {
   private appendEntry(type: Entry['type'], data: string): Entry {
     const entry: Entry = { index: this.log.lastIndex() + 1, term: this.term, type, data };
     this.log.append([entry]);
-    const self = this.progress.get(this.id);
-    if (self) self.maybeUpdate(entry.index);
+    // Our own copy counts once it is durable (onDurable); a single voter therefore commits in the next Ready.
     if (type === 'config') this.onLogChanged();
     this.maybeCommit();
     this.broadcastPending = true;
@@ -701,7 +730,7 @@ export class Raft {
     }
     if (this.transferee !== null && !config.voters.includes(this.transferee)) this.abortTransfer();
     const self = this.progress.get(this.id);
-    if (self) self.maybeUpdate(this.log.lastIndex());
+    if (self) self.maybeUpdate(Math.min(this.log.lastIndex(), this.log.stabled));
   }
 
   /** Commit the highest index a quorum of voters holds, if it is of the current term (§5.4.2). */
@@ -723,7 +752,12 @@ export class Raft {
   }
 
   private flushBroadcast(): void {
-    if (!this.broadcastPending || this.role !== 'leader') return;
+    if (this.role !== 'leader') return;
+    if (this.readHeartbeatPending) {
+      this.readHeartbeatPending = false;
+      this.broadcastHeartbeat(this.readOnly.lastContext());
+    }
+    if (!this.broadcastPending) return;
     this.broadcastPending = false;
     for (const [id, pr] of this.progress) {
       // A probe is worth sending even without entries: it finds where the follower's log matches.
@@ -797,23 +831,14 @@ export class Raft {
     } else if (pr.state === 'replicate') {
       pr.inflights.freeLE(m.index);
     }
-    if (this.maybeCommit()) {
-      if (this.role !== 'leader') return;
-      this.broadcastPending = true;
-      this.flushBroadcastCommit();
-    }
+    // A new commit index is not broadcast on its own: it rides on the next Append, or on the next heartbeat
+    // (every heartbeatTick) when there is nothing to append.
+    this.maybeCommit();
+    if (this.role !== 'leader') return;
     // A follower that was paused (probing, or behind a snapshot) may have missed the commit index: tell it.
-    this.sendAppend(m.from, pr.sentCommit < this.log.committed);
+    this.sendAppend(m.from, wasPaused && pr.sentCommit < this.log.committed);
     if (m.from === this.transferee && pr.match === this.log.lastIndex()) {
       this.send({ type: 'TimeoutNow', to: m.from, term: this.term });
-    }
-  }
-
-  /** After the commit index moved: every follower learns it (an empty Append if it has nothing else to get). */
-  private flushBroadcastCommit(): void {
-    this.broadcastPending = false;
-    for (const id of this.progress.keys()) {
-      if (id !== this.id) this.sendAppend(id, true);
     }
   }
 
@@ -861,7 +886,9 @@ export class Raft {
     if (this.readOnly.has(context)) return;
     this.readOnly.add(context, this.log.committed, from);
     if (this.config.voters.includes(this.id)) this.readOnly.ack(context, this.id);
-    this.broadcastHeartbeat(context);
+    // Batched: every read arriving before the next Ready shares one heartbeat round (flushBroadcast), whose
+    // quorum of acks releases them all (ReadOnlyQueue.releaseThrough).
+    this.readHeartbeatPending = true;
   }
 
   private answerRead(context: string, index: number, from: NodeId): void {
@@ -904,7 +931,9 @@ export class Raft {
   // ---------------------------------------------------------------- plumbing
 
   private send(draft: MessageDraft): void {
-    this.msgs.push({ ...draft, from: this.id } as Message);
+    const m = { ...draft, from: this.id } as Message;
+    if (this.role === 'leader' && SEND_BEFORE_DURABLE.has(m.type)) this.msgsNow.push(m);
+    else this.msgs.push(m);
   }
 
   private hardState(): HardState {

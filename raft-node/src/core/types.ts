@@ -199,6 +199,11 @@ export interface Ready {
   committedEntries: Entry[];
   /** Send only after entries/hardState/snapshot of this Ready are durable. */
   messages: Message[];
+  /**
+   * A leader's Append/Heartbeat/Snapshot messages: send at once, while this Ready is being persisted (thesis
+   * §10.2.1). Safe because the leader counts its own entries only once advance() reports them durable.
+   */
+  messagesNow: Message[];
   /** ReadIndex answers: serve the read with this context once applied >= index. */
   readStates: ReadState[];
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { OrderSchema } from '../../../shared/domain/order';
+import { describeZodError, isValidOrder, OrderSchema } from '../../../shared/domain/order';
 import { RiskLimitsPatchSchema } from '../../../shared/ledger-contract';
 
 export { RiskLimitsPatchSchema };
@@ -21,4 +21,31 @@ export type LedgerCommand = z.infer<typeof LedgerCommandSchema>;
 /** The entry data for a command: what the node proposes. */
 export function encodeCommand(command: LedgerCommand): string {
   return JSON.stringify(command);
+}
+
+/**
+ * Entry data → command, or why it is malformed. Every node does this for every entry it applies, so the two
+ * commands of the hot path (`order`, `orderBatch`) are judged by isValidOrder (exactly OrderSchema's verdict,
+ * without zod's result objects); anything else, and any refusal (for its message), goes through the schema, which
+ * stays the one definition of a valid command.
+ */
+export function decodeCommand(data: string): LedgerCommand | { error: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(data);
+  } catch {
+    return { error: 'malformed command: entry data is not JSON' };
+  }
+  if (isOrderCommand(json)) return json;
+  const parsed = LedgerCommandSchema.safeParse(json);
+  return parsed.success ? parsed.data : { error: `malformed command: ${describeZodError(parsed.error)}` };
+}
+
+function isOrderCommand(v: unknown): v is Extract<LedgerCommand, { type: 'order' | 'orderBatch' }> {
+  if (typeof v !== 'object' || v === null) return false;
+  const c = v as Record<string, unknown>;
+  const keys = Object.keys(c).length;
+  if (c.type === 'order') return keys === 2 && isValidOrder(c.order);
+  if (c.type !== 'orderBatch' || keys !== 2 || !Array.isArray(c.orders) || c.orders.length === 0) return false;
+  return c.orders.every(isValidOrder);
 }

@@ -7,7 +7,7 @@ import {
   type OrderResult,
 } from '../../../shared/domain/order';
 import { RiskLimitsSchema, type Position, type RiskLimits } from '../../../shared/ledger-contract';
-import { LedgerCommandSchema, type LedgerCommand } from './commands';
+import { decodeCommand } from './commands';
 import { checkRisk, DEFAULT_RISK_LIMITS, positionDelta } from './risk';
 
 export interface HaltState {
@@ -107,7 +107,7 @@ export class LedgerStateMachine {
       throw new Error(`ledger: entry ${index} applied out of order (already applied up to ${this.applied})`);
     }
     this.applied = index;
-    const command = parseCommand(data);
+    const command = decodeCommand(data);
     if ('error' in command) return command;
     switch (command.type) {
       case 'order':
@@ -347,15 +347,4 @@ function recordedOrder(result: OrderResult): z.infer<typeof RecordedOrderSchema>
 
 function definedOnly(patch: Partial<RiskLimits>): Partial<RiskLimits> {
   return Object.fromEntries(Object.entries(patch).filter(([, value]) => value !== undefined));
-}
-
-function parseCommand(data: string): LedgerCommand | CommandError {
-  let json: unknown;
-  try {
-    json = JSON.parse(data);
-  } catch {
-    return { error: 'malformed command: entry data is not JSON' };
-  }
-  const parsed = LedgerCommandSchema.safeParse(json);
-  return parsed.success ? parsed.data : { error: `malformed command: ${describeZodError(parsed.error)}` };
 }

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { z } from 'zod';
 import {
   describeZodError,
+  isCanonicalOrder,
   MAX_BATCH_ORDERS,
   OrderBatchInputSchema,
   OrderIdSchema,
@@ -185,6 +186,8 @@ export interface HttpApiOptions {
   verifier?: TokenVerifier;
   logger: NodeLogger;
   limits: HttpLimits;
+  /** The binary client protocol's advertised host:port (binary-api.ts), or null when it is off. */
+  binaryAddr?: string | null;
 }
 
 /**
@@ -245,7 +248,9 @@ export function createHttpApi(opts: HttpApiOptions): Server {
     if (method === 'POST' || method === 'PUT' || method === 'PATCH') requireJsonBody(req);
 
     if (path === '/v1/orders' && method === 'POST') {
-      const order = parse(OrderInputSchema, await readJson(req));
+      const body = await readJson(req);
+      // A canonical order (what clients normally send) needs no normalising: the schema only for the rest.
+      const order = isCanonicalOrder(body) ? body : parse(OrderInputSchema, body);
       return reply(req, res, await node.applyOrder(order));
     }
     if (path === '/v1/orders/batch' && method === 'POST') {
@@ -276,6 +281,7 @@ export function createHttpApi(opts: HttpApiOptions): Server {
     }
     if (path === '/v1/status' && method === 'GET') return send(res, 200, node.status());
     if (path === '/v1/identity' && method === 'GET') return send(res, 200, node.identityInfo());
+    if (path === '/v1/endpoints' && method === 'GET') return send(res, 200, { binary: opts.binaryAddr ?? null });
     if (path === '/v1/members' && method === 'POST') {
       const join = parse(JoinRequestSchema, await readJson(req));
       return reply(req, res, await node.addMember(join));

@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
+import type { Server as NetServer } from 'node:net';
 import type { Order, OrderBatchResult, OrderResult } from '../../../shared/domain/order';
 import type { HaltInfo, MemberInfo, NodeStatus, Position, RiskLimits } from '../../../shared/ledger-contract';
 import { TokenVerifier } from '../../../shared/ledger-contract/auth';
@@ -40,6 +41,7 @@ import {
   type NodeIdentity,
 } from '../storage';
 import { authHeaders, decideEntry, probePeers, type PeerIdentity } from './bootstrap';
+import { createBinaryApi, type BinaryApi } from './binary-api';
 import { createHttpApi, type JoinRequest, type LedgerNodeApi, type Outcome } from './http-api';
 import { MemberBook, parseConfChangeContext, type MemberAddress } from './members';
 import { peerKeys } from './peer-auth';
@@ -72,13 +74,20 @@ interface PendingRead {
 }
 
 /** Messages a leader sends that acknowledge nothing of its own disk state. */
-const LEADER_TRAFFIC = new Set<Message['type']>(['Append', 'Heartbeat', 'Snapshot']);
 
 function partition<T>(items: T[], pred: (item: T) => boolean): [T[], T[]] {
   const yes: T[] = [];
   const no: T[] = [];
   for (const item of items) (pred(item) ? yes : no).push(item);
   return [yes, no];
+}
+
+/** Starts `server` listening; rejects on a listen error (a port in use). */
+function listen(server: NetServer, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
 }
 
 const PROPOSAL_TIMEOUT_MS = 10_000;
@@ -110,6 +119,7 @@ export class LedgerNode implements LedgerNodeApi {
   private readonly snapshotReceiver: SnapshotReceiver;
   private readonly chaos: Chaos;
   private http: Server | null = null;
+  private binary: BinaryApi | null = null;
   private tickTimer: NodeJS.Timeout | null = null;
 
   private role: NodeStatus['role'] = 'follower';
@@ -125,14 +135,6 @@ export class LedgerNode implements LedgerNodeApi {
   /** Read contexts must not collide with a previous incarnation's requests still queued at the leader. */
   private readonly readPrefix = `${process.pid}.${randomBytes(4).toString('hex')}`;
   private processing = false;
-  /**
-   * The last log index known to be on this node's disk. The core counts a leader's own entries towards the
-   * commit as soon as they are appended, but the fdatasync runs in the background while followers may already
-   * acknowledge them; so an acknowledgement beyond this index is held back (heldAcks) until our own sync
-   * covers it, and no commit is ever counted with our unsynced copy.
-   */
-  private durableIndex: number;
-  private heldAcks: Message[] = [];
   private kicked = false;
   private stopping = false;
   private fatal: Error | null = null;
@@ -173,7 +175,6 @@ export class LedgerNode implements LedgerNodeApi {
     for (const entry of restored.entries) this.learnAddresses(entry, false);
     this.snapshotIndex = restored.snapshot?.meta.index ?? 0;
     this.appliedIndex = this.snapshotIndex;
-    this.durableIndex = this.storage.lastIndex;
 
     // The log of the data dir that formed the cluster starts under {self}, which it does not record itself (the
     // core ignores this when there is a snapshot; config entries carry the membership after it).
@@ -256,7 +257,6 @@ export class LedgerNode implements LedgerNodeApi {
           this.lastHeard.set(m.from, now);
           if (m.type === 'SnapshotChunk') this.snapshotReceiver.onChunk(m);
           else if (m.type === 'SnapshotAck') this.snapshotSender.onAck(m);
-          else if (this.mustHoldAck(m)) this.heldAcks.push(m);
           else this.raft.step(m);
         }
         this.kick();
@@ -282,18 +282,16 @@ export class LedgerNode implements LedgerNodeApi {
 
   async start(): Promise<void> {
     await this.transport.listen();
-    this.http = createHttpApi({
-      node: this,
-      verifier: this.cfg.authSecret
-        ? new TokenVerifier([this.cfg.authSecret, this.cfg.authSecretPrevious].filter((x): x is string => !!x))
-        : undefined,
-      logger: this.logger,
-      limits: this.cfg.httpLimits,
-    });
-    await new Promise<void>((resolve, reject) => {
-      this.http!.once('error', reject);
-      this.http!.listen(this.cfg.httpPort, this.cfg.httpBindHost, () => resolve());
-    });
+    const verifier = this.cfg.authSecret
+      ? new TokenVerifier([this.cfg.authSecret, this.cfg.authSecretPrevious].filter((x): x is string => !!x))
+      : undefined;
+    const api = { node: this, verifier, logger: this.logger, limits: this.cfg.httpLimits };
+    this.http = createHttpApi({ ...api, binaryAddr: this.cfg.clientAdvertiseAddr ?? null });
+    await listen(this.http, this.cfg.httpPort, this.cfg.httpBindHost);
+    if (this.cfg.clientPort !== undefined) {
+      this.binary = createBinaryApi(api);
+      await listen(this.binary.server, this.cfg.clientPort, this.cfg.httpBindHost);
+    }
     this.tickTimer = setInterval(() => this.onTick(), this.cfg.heartbeatMs);
     this.logger.info('node started', {
       raftAddr: this.cfg.advertiseAddr,
@@ -396,22 +394,15 @@ export class LedgerNode implements LedgerNodeApi {
         const [applyNow, applyAfterSync] = rd.snapshot
           ? [[], rd.committedEntries]
           : partition(rd.committedEntries, (e) => e.index < firstNew);
-        // Thesis §10.2.1: a leader may send its appends while it writes them to its own disk. Followers'
-        // acknowledgements are held back until our own write is durable (mustHoldAck), so none is counted
-        // with our unsynced copy. (With a single voter the core commits on our copy alone, so not then.)
-        const early = rd.softState.role === 'leader' && this.raft.status().config.voters.length > 1;
-        const [sendNow, sendAfterSync] = early
-          ? partition(rd.messages, (m) => LEADER_TRAFFIC.has(m.type))
-          : [[], rd.messages];
-        if (sendNow.length > 0) this.send(sendNow);
+        // Thesis §10.2.1: a leader's appends leave while it writes them to its own disk; the core counts its own
+        // copy only once advance() below reports it durable.
+        if (rd.messagesNow.length > 0) this.send(rd.messagesNow);
         if (applyNow.length > 0) {
           // The answers go out from promise callbacks while the sync below runs in the background.
           for (const entry of applyNow) this.applyEntry(entry);
           this.answerReads();
         }
         if (rd.entries.length > 0) {
-          // These entries may replace durable ones at the same indexes: not durable until the sync below.
-          this.durableIndex = Math.min(this.durableIndex, rd.entries[0]!.index - 1);
           this.storage.append(rd.entries);
           for (const e of rd.entries) this.learnAddresses(e);
         }
@@ -423,9 +414,7 @@ export class LedgerNode implements LedgerNodeApi {
         // The fdatasync runs on the thread pool: meanwhile the event loop parses requests, proposes (they
         // join the next Ready) and steps messages; the next Ready waits, so one sync is in flight at a time.
         if (rd.entries.length > 0 || termOrVoteChanged) await this.storage.syncInBackground();
-        this.durableIndex = this.storage.lastIndex;
-        this.releaseHeldAcks();
-        this.send(sendAfterSync);
+        this.send(rd.messages);
         for (const entry of applyAfterSync) this.applyEntry(entry);
         this.raft.advance();
         this.answerReads();
@@ -443,23 +432,6 @@ export class LedgerNode implements LedgerNodeApi {
     const [snapshots, rest] = partition(messages, (m) => m.type === 'Snapshot');
     for (const m of snapshots) this.snapshotSender.start(m as SnapshotMessage);
     if (rest.length > 0) this.transport.send(rest);
-  }
-
-  /** An acknowledgement a leader must not count yet: it covers entries not yet on our own disk. */
-  private mustHoldAck(m: Message): boolean {
-    return m.type === 'AppendResp' && !m.reject && m.index > this.durableIndex;
-  }
-
-  /** Steps the held acknowledgements our disk now covers; all of them once we are no longer leader (the core
-   * ignores or answers them as a non-leader, counting nothing). */
-  private releaseHeldAcks(): void {
-    if (this.heldAcks.length === 0) return;
-    const held = this.heldAcks;
-    this.heldAcks = [];
-    for (const m of held) {
-      if (this.role === 'leader' && this.mustHoldAck(m)) this.heldAcks.push(m);
-      else this.raft.step(m);
-    }
   }
 
   private lastSynced = { term: -1, vote: null as string | null };
@@ -480,7 +452,6 @@ export class LedgerNode implements LedgerNodeApi {
     this.leaderId = soft.leaderId;
     this.term = soft.term;
     if (wasLeader && role !== 'leader') {
-      this.releaseHeldAcks();
       this.snapshotSender.stopAll();
       // Our proposals may or may not commit under the next leader; say so and let the client read back.
       for (const [index, p] of this.proposals) {
@@ -903,6 +874,7 @@ export class LedgerNode implements LedgerNodeApi {
     if (this.role === 'leader' && !this.fatal) await this.handOverLeadership();
     if (this.tickTimer) clearInterval(this.tickTimer);
     this.tickTimer = null;
+    await this.binary?.close();
     const http = this.http;
     if (http) {
       await new Promise<void>((resolve) => {

@@ -2,7 +2,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import type { Chaos } from '../chaos';
 import type { NodeLogger } from '../logger';
 import { ConnectionGate, type ConnectionLimits } from './connection-gate';
-import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES, NO_FRAME } from './framing';
+import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES, NO_FRAME } from '../../../shared/ledger-contract/framing';
 import {
   acceptProof,
   dialProof,

@@ -22,6 +22,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { DataDirRefusedError } from './refusal';
+import { isProcessAlive } from '../../../shared/process/pid';
 
 export const LOCK_FILE = 'LOCK';
 export const DEFAULT_LOCK_LEASE_MS = 30_000;
@@ -69,15 +70,6 @@ function procStart(pid: number): string | null {
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
 }
 
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 function parseHolder(text: string): LockHolder | null {
   try {
     const v = JSON.parse(text) as Partial<LockHolder>;
@@ -94,7 +86,7 @@ export function staleReason(holder: LockHolder | null, ageMs: number, leaseMs: n
   if (!holder) return ageMs > leaseMs ? `an unreadable lock file untouched for ${ageMs} ms` : null;
   if (holder.hostname === os.hostname() && holder.bootId === BOOT_ID) {
     if (holder.pid === process.pid) return `its pid ${holder.pid} is this process (a restarted container)`;
-    if (!isRunning(holder.pid)) return `pid ${holder.pid} is not running`;
+    if (!isProcessAlive(holder.pid)) return `pid ${holder.pid} is not running`;
     if (holder.procStart && procStart(holder.pid) !== holder.procStart)
       return `pid ${holder.pid} is another process now`;
     return null;

@@ -53,6 +53,11 @@ const CLUSTER_STATEFUL: Record<string, string> = {
   RaftDataN2AccessPoint1AFDADF0: 'AWS::EFS::AccessPoint',
   RaftDataN3AccessPointDAE33060: 'AWS::EFS::AccessPoint',
   RaftAuthSecret49973ABD: 'AWS::SecretsManager::Secret',
+  RaftPeerSecret34FEA674: 'AWS::SecretsManager::Secret',
+  RaftClientKeysOrdersWriteD748D35A: 'AWS::SecretsManager::Secret',
+  RaftClientKeysRead108F87E6: 'AWS::SecretsManager::Secret',
+  RaftClientKeysIssuerLogGroup973E5AF1: 'AWS::Logs::LogGroup',
+  RaftClientKeysProviderLogGroup4D632F59: 'AWS::Logs::LogGroup',
   RaftNamespaceC1047E42: 'AWS::ServiceDiscovery::PrivateDnsNamespace',
   RaftCluster9A7B14D2: 'AWS::ECS::Cluster',
   RaftNodeSecurityGroup4DF0CC90: 'AWS::EC2::SecurityGroup',
@@ -66,6 +71,9 @@ const CLUSTER_STATEFUL: Record<string, string> = {
   VpcSqsEndpointSecurityGroup77E600AF: 'AWS::EC2::SecurityGroup',
   RaftDataSecurityGroupfromRaftClusterStackRaftNodeSecurityGroup6FC4B17B20495FE45F63: 'AWS::EC2::SecurityGroupIngress',
   RaftNodeSecurityGroupfromRaftClusterStackRaftClientSecurityGroupF3BC93708080287DBF69:
+    'AWS::EC2::SecurityGroupIngress',
+  // Added with the binary client protocol (raftClientPort).
+  RaftNodeSecurityGroupfromRaftClusterStackRaftClientSecurityGroupF3BC9370809003806D1A:
     'AWS::EC2::SecurityGroupIngress',
   RaftNodeSecurityGroupfromRaftClusterStackRaftNodeSecurityGroup6FC4B17B7000A35B6F6B: 'AWS::EC2::SecurityGroupIngress',
   RaftNodeSecurityGroupfromRaftClusterStackRaftNodeSecurityGroup6FC4B17B808024ED9C41: 'AWS::EC2::SecurityGroupIngress',
@@ -97,7 +105,10 @@ const CLUSTER_STATEFUL: Record<string, string> = {
 
 /** The exports PipelineStack imports: CloudFormation refuses to change an export another stack uses. */
 const CLUSTER_EXPORTS = [
+  // Kept explicitly (raft-cluster-stack.ts) for PipelineStacks deployed before the functions got scoped keys.
   'RaftClusterStack:ExportsOutputRefRaftAuthSecret49973ABD16316F3A',
+  'RaftClusterStack:ExportsOutputRefRaftClientKeysOrdersWriteD748D35A3C8F8E55',
+  'RaftClusterStack:ExportsOutputRefRaftClientKeysRead108F87E6F21C692B',
   'RaftClusterStack:ExportsOutputRefVpcprivateSubnet1SubnetCEAD37168693D373',
   'RaftClusterStack:ExportsOutputRefVpcprivateSubnet2Subnet2DE7549CDF5ACE3D',
   'RaftClusterStack:ExportsOutputFnGetAttRaftClientSecurityGroup2F1EA5B6GroupId9493F8DF',

@@ -5,6 +5,7 @@ import { loadExecuteConfig } from '../../../functions/execute/config';
 import { loadIngestConfig } from '../../../functions/ingest/config';
 import { loadProcessConfig } from '../../../functions/process/config';
 import { composeRaftMembers } from '../../../infra/config';
+import { encodeScopedKey, scopedKey } from '../../../shared/ledger-contract/auth';
 import { FUNCTION_NAMES } from '../../../infra/constructs/pipeline-function';
 import {
   actionsOf,
@@ -180,7 +181,6 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
       TRADING_ACCOUNT: 'strategy-1',
     });
     const members = 'http://n1.raft.internal:8080,http://n2.raft.internal:8080,http://n3.raft.internal:8080';
-    const secretArn = { 'Fn::ImportValue': Match.stringLikeRegexp('^RaftClusterStack:.*RaftAuthSecret') };
     const execute = environmentOf(awsTemplate, 'ExecuteFunction');
     expect(execute).toMatchObject({
       ORDERS_TABLE_NAME: { Ref: 'OrdersTable' },
@@ -188,15 +188,41 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
       RAFT_MEMBERS: members,
       RAFT_REQUEST_TIMEOUT_MS: '3000',
     });
-    expect(execute).not.toHaveProperty('RAFT_AUTH_SECRET');
-    awsTemplate.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: {
-        Variables: Match.objectLike({ EVENTS_QUEUE_URL: Match.anyValue(), RAFT_AUTH_SECRET_ARN: secretArn }),
-      },
-    });
     const api = environmentOf(awsTemplate, 'ApiFunction');
     expect(api).toMatchObject({ ORDERS_TABLE_NAME: { Ref: 'OrdersTable' }, RAFT_MEMBERS: members });
-    expect(api).toHaveProperty('RAFT_AUTH_SECRET_ARN');
+    // Each function gets its own scope's key secret, never the root secret (nor its ARN).
+    const keyArn = (scope: string) => ({
+      'Fn::ImportValue': Match.stringLikeRegexp(`^RaftClusterStack:.*RaftClientKeys${scope}`),
+    });
+    for (const [env, scope] of [
+      [execute, 'OrdersWrite'],
+      [api, 'Read'],
+    ] as const) {
+      expect(env).toMatchObject({ RAFT_CLIENT_KEY_ARN: expect.anything(), RAFT_CLIENT_KEY_REVISION: '1' });
+      expect(Match.objectLike({ RAFT_CLIENT_KEY_ARN: keyArn(scope) }).test(env).isSuccess).toBe(true);
+      expect(Object.keys(env).filter((name) => name.startsWith('RAFT_AUTH_SECRET'))).toEqual([]);
+    }
+  });
+
+  it('lets execute and api read only their own scoped key: no other key, never the root or peer secret', () => {
+    const own = { ExecuteFunction: 'RaftClientKeysOrdersWrite', ApiFunction: 'RaftClientKeysRead' } as const;
+    for (const [logicalId, key] of Object.entries(own)) {
+      const secretStatements = statementsOf(awsTemplate, logicalId).filter((statement) =>
+        actionsOf(statement).some((action) => action.startsWith('secretsmanager:')),
+      );
+      expect(secretStatements).toHaveLength(1);
+      const [statement] = secretStatements;
+      expect(actionsOf(statement!).sort()).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
+      expect(JSON.stringify(statement!.Resource)).toMatch(new RegExp(`RaftClusterStack:ExportsOutputRef${key}`));
+    }
+    // No role of this stack may read the root or peer secret, or the other key.
+    const everything = JSON.stringify(awsTemplate.toJSON());
+    expect(everything).not.toMatch(/RaftAuthSecret|RaftPeerSecret/);
+    for (const logicalId of ['IngestFunction', 'ProcessFunction']) {
+      expect(actionsIn(statementsOf(awsTemplate, logicalId)).filter((a) => a.startsWith('secretsmanager:'))).toEqual(
+        [],
+      );
+    }
   });
 
   it('places execute and api in the Raft VPC with the client security group; ingest and process stay out', () => {
@@ -426,8 +452,8 @@ function deployedEnvironment(template: Template, logicalId: string): NodeJS.Proc
       if (type === 'AWS::SQS::Queue') return `https://sqs.us-east-1.amazonaws.com/123456789012/${ref}.fifo`;
       if (type === 'AWS::DynamoDB::Table' || type === 'AWS::Kinesis::Stream') return `PipelineStack-${ref}-ABC123`;
     }
-    if (JSON.stringify(value).includes('RaftAuthSecret')) {
-      return 'arn:aws:secretsmanager:us-east-1:123456789012:secret:RaftAuthSecret-AbCdEf';
+    if (JSON.stringify(value).includes('RaftClientKeys')) {
+      return 'arn:aws:secretsmanager:us-east-1:123456789012:secret:RaftClientKeysRead-AbCdEf';
     }
     throw new Error(`${logicalId}: cannot resolve ${JSON.stringify(value)}`);
   };
@@ -501,13 +527,16 @@ describe('PipelineStack (target localstack, nodes from compose, tunables from co
       expect(functionProps(localTemplate, logicalId)).not.toHaveProperty('VpcConfig');
   });
 
-  it('points execute and api at the compose nodes with the plain shared secret', () => {
-    for (const logicalId of ['ExecuteFunction', 'ApiFunction']) {
+  it('points execute and api at the compose nodes with a key of their own scope, never the root secret', () => {
+    const scopes = { ExecuteFunction: 'orders:write', ApiFunction: 'read' } as const;
+    for (const [logicalId, scope] of Object.entries(scopes)) {
       const environment = environmentOf(localTemplate, logicalId);
       expect(environment.RAFT_MEMBERS).toBe(composeRaftMembers(8080).join(','));
-      expect(environment.RAFT_AUTH_SECRET).toBe(LOCAL_SECRET);
-      expect(environment).not.toHaveProperty('RAFT_AUTH_SECRET_ARN');
+      expect(environment.RAFT_CLIENT_KEY).toBe(encodeScopedKey(scopedKey(LOCAL_SECRET, scope)));
+      expect(JSON.stringify(environment)).not.toContain(LOCAL_SECRET);
+      expect(Object.keys(environment).filter((name) => name.startsWith('RAFT_AUTH_SECRET'))).toEqual([]);
     }
+    expect(JSON.stringify(localTemplate.toJSON())).not.toContain(LOCAL_SECRET);
   });
 
   it('takes the tunables from context', () => {
@@ -539,5 +568,31 @@ describe('PipelineStack (target localstack, nodes from compose, tunables from co
 
   it('has no unresolved cdk-nag AwsSolutions finding', () => {
     expect(unresolvedNagFindings(local.pipeline)).toEqual([]);
+  });
+});
+
+describe('PipelineStack (target aws, a cluster outside the app: raftAuthSecretArn)', () => {
+  const ROOT_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:ledger-root-AbCdEf';
+  const external = buildTradingApp(
+    { target: 'aws', deployRaftCluster: 'false', raftAuthSecretArn: ROOT_ARN, raftMembers: 'http://10.0.0.5:8080' },
+    outdir,
+  );
+  const template = Template.fromStack(external.pipeline);
+
+  it('issues the scoped keys in this stack; only the issuer reads the root ARN, each function its own key', () => {
+    template.hasResourceProperties('Custom::RaftClientKeys', { RootSecretArn: ROOT_ARN });
+    const readersOfRoot = [...policyStatementsByRole(template)].filter(([, statements]) =>
+      statements.some((statement) => JSON.stringify(statement.Resource).includes(ROOT_ARN)),
+    );
+    expect(readersOfRoot.map(([role]) => role)).toEqual([expect.stringMatching(/^RaftClientKeysIssuerRole/)]);
+    const own = { ExecuteFunction: 'RaftClientKeysOrdersWrite', ApiFunction: 'RaftClientKeysRead' } as const;
+    for (const [logicalId, key] of Object.entries(own)) {
+      expect(environmentOf(template, logicalId).RAFT_CLIENT_KEY_ARN).toEqual({ Ref: expect.stringMatching(key) });
+      const secretGrants = statementsOf(template, logicalId).filter((s) =>
+        actionsOf(s).some((a) => a.startsWith('secretsmanager:')),
+      );
+      expect(secretGrants.map((s) => s.Resource)).toEqual([{ Ref: expect.stringMatching(key) }]);
+    }
+    expect(unresolvedNagFindings(external.pipeline)).toEqual([]);
   });
 });

@@ -160,6 +160,7 @@ describe('RaftClusterStack', () => {
               { Name: 'RAFT_DATA_DIR', Value: '/data' },
               { Name: 'RAFT_BIND_ADDR', Value: '0.0.0.0:7000' },
               { Name: 'RAFT_ADVERTISE_ADDR', Value: `${nodeId}.raft.internal:7000` },
+              { Name: 'PORT_CLIENT', Value: '8090' },
               { Name: 'HTTP_BIND_HOST', Value: '0.0.0.0' },
               { Name: 'RAFT_HTTP_ADVERTISE_URL', Value: `http://${nodeId}.raft.internal:8080` },
               ...join,
@@ -170,25 +171,93 @@ describe('RaftClusterStack', () => {
     }
   });
 
-  it('passes the secret from Secrets Manager, logs to CloudWatch and health-checks /healthz (liveness gates the ordered rollout)', () => {
-    template.resourceCountIs('AWS::SecretsManager::Secret', 1);
-    template.hasResourceProperties('AWS::SecretsManager::Secret', {
-      GenerateSecretString: Match.objectLike({ PasswordLength: 48 }),
-    });
+  it('passes the root and the peer secret from Secrets Manager, logs to CloudWatch and health-checks /healthz (liveness gates the ordered rollout)', () => {
+    // Root, peer, and one key per function scope.
+    template.resourceCountIs('AWS::SecretsManager::Secret', 4);
     const secret = logicalIdOf('RaftAuthSecret', 'AWS::SecretsManager::Secret');
+    const peerSecret = logicalIdOf('RaftPeerSecret', 'AWS::SecretsManager::Secret');
+    for (const id of [secret, peerSecret]) {
+      expect(resources[id]?.Properties.GenerateSecretString).toMatchObject({ PasswordLength: 48 });
+    }
     for (const [, taskDefinition] of ofType('AWS::ECS::TaskDefinition')) {
       const [container] = taskDefinition.Properties.ContainerDefinitions as Record<string, unknown>[];
       expect(container).toMatchObject({
         Essential: true,
         ReadonlyRootFilesystem: true,
-        Secrets: [{ Name: 'RAFT_AUTH_SECRET', ValueFrom: { Ref: secret } }],
+        Secrets: [
+          { Name: 'RAFT_AUTH_SECRET', ValueFrom: { Ref: secret } },
+          { Name: 'RAFT_PEER_SECRET', ValueFrom: { Ref: peerSecret } },
+        ],
         LogConfiguration: { LogDriver: 'awslogs', Options: expect.objectContaining({ mode: 'non-blocking' }) },
         HealthCheck: { Interval: 10, Timeout: 5, Retries: 6, StartPeriod: 60 },
       });
       const command = (container?.HealthCheck as { Command: string[] }).Command;
       expect(command.slice(0, 3)).toEqual(['CMD', 'node', '-e']);
       expect(command[3]).toContain('http://127.0.0.1:8080/healthz');
-      expect(JSON.stringify(container?.Environment)).not.toContain('RAFT_AUTH_SECRET');
+      expect(JSON.stringify(container?.Environment)).not.toMatch(/RAFT_AUTH_SECRET|RAFT_PEER_SECRET/);
+    }
+  });
+
+  it('issues one key per function scope from the root secret; only the nodes and the issuer read the root secret', () => {
+    const keys = {
+      'orders:write': logicalIdOf('RaftClientKeysOrdersWrite', 'AWS::SecretsManager::Secret'),
+      read: logicalIdOf('RaftClientKeysRead', 'AWS::SecretsManager::Secret'),
+    };
+    const root = logicalIdOf('RaftAuthSecret', 'AWS::SecretsManager::Secret');
+    const peer = logicalIdOf('RaftPeerSecret', 'AWS::SecretsManager::Secret');
+    template.hasResourceProperties('Custom::RaftClientKeys', {
+      RootSecretArn: { Ref: root },
+      Keys: { 'orders:write': { Ref: keys['orders:write'] }, read: { Ref: keys.read } },
+      Revision: '1',
+    });
+    // Issued after every node service is deployed: in a rotation, no function gets a key a node cannot check yet.
+    const [[, issue]] = ofType('Custom::RaftClientKeys') as [[string, Resource]];
+    for (const [serviceId] of ofType('AWS::ECS::Service')) expect(issue.DependsOn).toContain(serviceId);
+    // Which roles may touch which secret: the root secret is read by the node tasks' execution roles (to inject
+    // it) and the issuer alone, the peer secret by the execution roles alone; the issuer writes the two keys.
+    const readers = new Map<string, Set<string>>();
+    for (const [, policy] of ofType('AWS::IAM::Policy')) {
+      const roles = (policy.Properties.Roles as { Ref: string }[]).map((role) => role.Ref);
+      const statements = (policy.Properties.PolicyDocument as { Statement: Record<string, unknown>[] }).Statement;
+      for (const statement of statements) {
+        const actions = ([] as string[]).concat(statement.Action as string | string[]);
+        if (!actions.some((action) => action.startsWith('secretsmanager:'))) continue;
+        for (const id of [root, peer, ...Object.values(keys)]) {
+          if (!JSON.stringify(statement.Resource).includes(`"${id}"`)) continue;
+          for (const role of roles)
+            readers.set(id, new Set([...(readers.get(id) ?? []), `${role} ${actions.join(',')}`]));
+        }
+      }
+    }
+    const rolesOf = (id: string) => [...(readers.get(id) ?? [])].map((entry) => entry.split(' ')[0]!);
+    const executionRoles = ofType('AWS::ECS::TaskDefinition').map(
+      ([, td]) => (td.Properties.ExecutionRoleArn as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0],
+    );
+    const issuer = logicalIdOf('RaftClientKeysIssuerRole', 'AWS::IAM::Role');
+    expect(rolesOf(root).sort()).toEqual([...executionRoles, issuer].sort());
+    expect(rolesOf(peer).sort()).toEqual([...executionRoles].sort());
+    for (const key of Object.values(keys)) {
+      expect(rolesOf(key)).toEqual([issuer]);
+      expect([...readers.get(key)!][0]).not.toContain('GetSecretValue');
+    }
+  });
+
+  it('during a rotation also injects the previous value of the rotated secret (AWSPREVIOUS), and only then', () => {
+    const rotatingApp = new App({ outdir, context: { ...FEATURE_FLAGS, target: 'aws', raftSecretRotation: 'auth' } });
+    const rotating = Template.fromStack(
+      new RaftClusterStack(rotatingApp, 'RaftClusterStack', { config: loadInfraConfig(rotatingApp.node) }),
+    );
+    const secretsOf = (t: Template) =>
+      Object.values(t.findResources('AWS::ECS::TaskDefinition')).map((td) => {
+        const [container] = (td as Resource).Properties.ContainerDefinitions as { Secrets: { Name: string }[] }[];
+        return container!.Secrets;
+      });
+    for (const secrets of secretsOf(template)) {
+      expect(secrets.map((s) => s.Name)).toEqual(['RAFT_AUTH_SECRET', 'RAFT_PEER_SECRET']);
+    }
+    for (const secrets of secretsOf(rotating)) {
+      expect(secrets.map((s) => s.Name)).toEqual(['RAFT_AUTH_SECRET', 'RAFT_PEER_SECRET', 'RAFT_AUTH_SECRET_PREVIOUS']);
+      expect(JSON.stringify(secrets[2])).toContain('AWSPREVIOUS');
     }
   });
 
@@ -222,7 +291,12 @@ describe('RaftClusterStack', () => {
         );
     const from = (groupId: string) => JSON.stringify({ 'Fn::GetAtt': [groupId, 'GroupId'] });
     expect(into(nodeSg).sort()).toEqual(
-      [`7000-7000 from ${from(nodeSg)}`, `8080-8080 from ${from(clientSg)}`, `8080-8080 from ${from(nodeSg)}`].sort(),
+      [
+        `7000-7000 from ${from(nodeSg)}`,
+        `8080-8080 from ${from(clientSg)}`,
+        `8080-8080 from ${from(nodeSg)}`,
+        `8090-8090 from ${from(clientSg)}`,
+      ].sort(),
     );
     expect(into(dataSg)).toEqual([`2049-2049 from ${from(nodeSg)}`]);
     // Nothing is open to an address range, let alone the internet.

@@ -1,4 +1,3 @@
-import { execFile, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -16,7 +15,7 @@ import {
   createSqsClient,
 } from '../../../shared/aws/clients';
 import { waitFor } from '../../../shared/util/wait';
-import { awsCliEnv } from '../../support/aws-cli';
+import { cliEnv, findAwsClis, runAwsCli } from '../../support/aws-cli';
 
 /**
  * The customer's workflow against the embedded cloud, with the pinned CDK CLI through AWS_ENDPOINT_URL: the embedded
@@ -24,7 +23,8 @@ import { awsCliEnv } from '../../support/aws-cli';
  * executed from the market feed, a function's code is changed and `cdk deploy` runs it, `cdk destroy` removes every
  * resource; a stack whose resource cannot be created ends in ROLLBACK_COMPLETE. The AWS CLI reads what was done.
  */
-const cliInstalled = spawnSync('aws', ['--version']).status === 0;
+const cli = findAwsClis()[0];
+const cliInstalled = cli !== undefined;
 if (!cliInstalled) console.warn('cdk-deploy.test: no `aws` on PATH; the AWS CLI checks are skipped');
 
 describe('cdk bootstrap / deploy / destroy against the embedded cloud', () => {
@@ -34,17 +34,8 @@ describe('cdk bootstrap / deploy / destroy against the embedded cloud', () => {
   let events = 0;
 
   const aws = async (...args: string[]): Promise<unknown> => {
-    if (!cliInstalled) return undefined;
-    const awsEnv = awsCliEnv();
-    const out = await new Promise<string>((resolve, reject) =>
-      execFile(
-        'aws',
-        ['--endpoint-url', stack.edge.endpoint, '--output', 'json', ...args],
-        { env: awsEnv, timeout: 30_000 },
-        (err, stdout, stderr) =>
-          err ? reject(new Error(`aws ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout),
-      ),
-    );
+    if (!cli) return undefined;
+    const out = (await runAwsCli(cli, stack.edge.endpoint, args, cliEnv())).stdout;
     return out.trim() ? JSON.parse(out) : {};
   };
 

@@ -36,7 +36,7 @@ describe('chaos at small scale', () => {
       // flaky-network's fault is the network itself, from the start: no separate fault events.
       if (scenario !== 'flaky-network') expect(result.faults.length).toBeGreaterThan(0);
       expect(result.report?.counts.commands).toBeGreaterThan(0);
-      expect(result.report?.counts.ordersWithTwoEvents).toBe(0);
+      expect(result.report?.counts.ordersExecutedTwice).toBe(0);
     },
     240_000,
   );

@@ -94,7 +94,32 @@ describe('embedded cloud end to end (npm start as a process)', () => {
           .map((r) => r.messageId),
       );
       expect(commandMessages.size).toBe(2);
-      expect(report.counts.ordersWithTwoEvents).toBe(0);
+      expect(report.counts.ordersExecutedTwice).toBe(0);
+      expect(report.counts.republishedEvents).toBe(0);
+
+      // An event re-published after the FIFO dedup window (same orderId and seq, a new message: the event
+      // contract allows it) is counted apart and verify still passes; another seq for the same order is a
+      // second execution, which verify must fail.
+      const firstEvent = readRecords(files.events)[0]!;
+      const publish = (body: string, dedupId: string) =>
+        sqs.send(
+          new SendMessageCommand({
+            QueueUrl: info.outputs.EventsQueueUrl,
+            MessageBody: body,
+            MessageGroupId: (JSON.parse(body) as { symbol: string }).symbol,
+            MessageDeduplicationId: dedupId,
+          }),
+        );
+      await publish(firstEvent.body, `republish-${Date.now()}`);
+      const republished = await verifyPipeline(info, sqs, raft, { settleTimeoutMs: 90_000 });
+      expect(republished.problems).toEqual([]);
+      expect(republished.counts.republishedEvents).toBe(1);
+      const otherSeq = { ...(JSON.parse(firstEvent.body) as object), seq: report.counts.maxSeq! + 1 };
+      await publish(JSON.stringify(otherSeq), `second-execution-${Date.now()}`);
+      const executedTwice = await verifyPipeline(info, sqs, raft, { settleTimeoutMs: 90_000 });
+      expect(executedTwice.ok).toBe(false);
+      expect(executedTwice.counts.ordersExecutedTwice).toBe(1);
+      expect(executedTwice.problems).toContainEqual(expect.stringMatching(/^order \S+ was executed 2 times/));
       // The malformed records ended in the Kinesis mapping's on-failure destination, not in a stuck shard.
       const failures = await sqs.send(
         new GetQueueAttributesCommand({

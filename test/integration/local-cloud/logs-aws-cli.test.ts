@@ -1,26 +1,39 @@
-import { execFile, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { startEdge, type Edge } from '../../../local-cloud/edge';
+import { cliEnv, findAwsClis, runAwsCli, type AwsCli } from '../../support/aws-cli';
 
 /**
- * The real AWS CLI against the edge endpoint, unchanged but for --endpoint-url. Skipped, with the
- * reason printed, when no `aws` is on PATH; `aws logs tail` exists only in AWS CLI v2, so that case is
- * skipped on v1.
+ * The real AWS CLIs against the edge endpoint, unchanged but for --endpoint-url (see test/support/aws-cli.ts for
+ * which ones are probed). Skipped, with the reason printed, when none is installed; `aws logs tail` exists only in
+ * AWS CLI v2, so that case is skipped without one.
  */
-const cliVersion = spawnSync('aws', ['--version'], { encoding: 'utf8' });
-const cliInstalled = cliVersion.status === 0;
-const versionText = `${cliVersion.stdout ?? ''}${cliVersion.stderr ?? ''}`.trim();
-const hasTail = cliInstalled && /^aws-cli\/2\./.test(versionText);
-if (!cliInstalled) {
-  console.warn('logs-aws-cli.test: the AWS CLI is not installed (no `aws` on PATH); skipping the CLI tests');
+const clis = findAwsClis();
+const mainCli = clis[0];
+const hasTail = mainCli?.major === 2;
+if (!mainCli) {
+  console.warn(
+    'logs-aws-cli.test: no AWS CLI is installed (no /usr/bin/aws, no `aws` on PATH); skipping the CLI tests',
+  );
 } else if (!hasTail) {
-  console.warn(`logs-aws-cli.test: ${versionText} has no \`aws logs tail\` (AWS CLI v2 only); skipping that test`);
+  console.warn(
+    `logs-aws-cli.test: ${mainCli.versionText} has no \`aws logs tail\` (AWS CLI v2 only); skipping that test`,
+  );
 }
-const describeCli = cliInstalled ? describe : describe.skip;
+const describeCli = mainCli ? describe : describe.skip;
 const itTail = hasTail ? it : it.skip;
+
+/** The emulators the jest global setup started, as the edge's backends. */
+function emulatorBackends() {
+  return {
+    kinesis: process.env.AWS_ENDPOINT_URL_KINESIS as string,
+    dynamodb: process.env.AWS_ENDPOINT_URL_DYNAMODB as string,
+    sqs: process.env.AWS_ENDPOINT_URL_SQS as string,
+  };
+}
 
 const run = Math.random().toString(36).slice(2, 8);
 
@@ -29,36 +42,15 @@ describeCli('AWS CLI through the edge endpoint', () => {
   const env: NodeJS.ProcessEnv = {};
 
   beforeAll(async () => {
-    const backends = {
-      kinesis: process.env.AWS_ENDPOINT_URL_KINESIS as string,
-      dynamodb: process.env.AWS_ENDPOINT_URL_DYNAMODB as string,
-      sqs: process.env.AWS_ENDPOINT_URL_SQS as string,
-    };
-    edge = await startEdge({ port: 0, backends });
-    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('AWS_')) env[k] = v;
-    Object.assign(env, {
-      AWS_ACCESS_KEY_ID: 'test',
-      AWS_SECRET_ACCESS_KEY: 'test',
-      AWS_DEFAULT_REGION: 'us-east-1',
-      AWS_CONFIG_FILE: '/nonexistent/aws-config',
-      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
-      AWS_PAGER: '',
-    });
+    edge = await startEdge({ port: 0, backends: emulatorBackends() });
+    Object.assign(env, cliEnv());
   });
   afterAll(async () => {
     await edge.stop();
   });
 
-  const aws = (...args: string[]): Promise<string> =>
-    new Promise((resolve, reject) => {
-      execFile(
-        'aws',
-        ['--endpoint-url', edge.endpoint, '--output', 'json', ...args],
-        { env, timeout: 30_000 },
-        (err, stdout, stderr) =>
-          err ? reject(new Error(`aws ${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout),
-      );
-    });
+  const aws = async (...args: string[]): Promise<string> =>
+    (await runAwsCli(mainCli as AwsCli, edge.endpoint, args, env)).stdout;
   const awsJson = async <T>(...args: string[]): Promise<T> => JSON.parse(await aws(...args)) as T;
 
   const group = `/aws/lambda/cli-${run}`;
@@ -155,14 +147,12 @@ describeCli('AWS CLI through the edge endpoint', () => {
 });
 
 /**
- * The installed CLI speaks JSON to SQS; CLIs from before AWS's switch (e.g. Debian bookworm's awscli
- * 2.9) speak the query protocol. To drive the edge's query translation with a real botocore client,
- * this writes the CLI's own SQS model back in its query form (protocol, result wrappers, flattened
- * element names) into an AWS_DATA_PATH folder, which botocore reads before its bundled models.
+ * Current CLIs speak JSON to SQS; CLIs from before AWS's switch (Debian bookworm's awscli 2.9 among them) speak
+ * the query protocol. To drive the edge's query translation with a real botocore client, a v1 CLI gets its own SQS
+ * model written back in its query form (protocol, result wrappers, flattened element names) into an AWS_DATA_PATH
+ * folder, which botocore reads before its bundled models.
  */
-function writeQueryProtocolSqsModel(dir: string): string | undefined {
-  const cliBotocore = /botocore\/([\d.]+)/.exec(versionText)?.[1];
-  if (!cliBotocore) return 'the AWS CLI does not report a botocore version (AWS CLI v2 bundles its own)';
+function writeQueryProtocolSqsModel(cliBotocore: string, dir: string): string | undefined {
   const python = spawnSync(
     'python3',
     ['-c', 'import botocore, os; print(botocore.__version__); print(os.path.dirname(botocore.__file__))'],
@@ -214,60 +204,41 @@ function writeQueryProtocolSqsModel(dir: string): string | undefined {
   return undefined;
 }
 
-const queryModelDir = cliInstalled ? mkdtempSync(join(tmpdir(), 'sqs-query-model-')) : undefined;
-const queryModelProblem = queryModelDir ? writeQueryProtocolSqsModel(queryModelDir) : 'no AWS CLI';
-if (queryModelDir && queryModelProblem) {
-  console.warn(`logs-aws-cli.test: skipping the SQS query-protocol CLI test: ${queryModelProblem}`);
-  rmSync(queryModelDir, { recursive: true, force: true });
+/** A CLI that speaks SQS's query protocol: Debian's 2.9 as it is, or a v1 whose model can be rewritten. */
+function queryProtocolCli(): { cli?: AwsCli; dataPath?: string; problem?: string } {
+  const native = clis.find((c) => c.major === 2 && c.minor <= 9);
+  if (native) return { cli: native };
+  const v1 = clis.find((c) => c.major === 1 && c.botocore);
+  if (!v1?.botocore) return { problem: 'no AWS CLI v2 ≤ 2.9 and no v1 CLI reporting its botocore' };
+  const dataPath = mkdtempSync(join(tmpdir(), 'sqs-query-model-'));
+  const problem = writeQueryProtocolSqsModel(v1.botocore, dataPath);
+  if (!problem) return { cli: v1, dataPath };
+  rmSync(dataPath, { recursive: true, force: true });
+  return { problem };
 }
-const describeQueryCli = queryModelProblem ? describe.skip : describe;
+const queryCli = queryProtocolCli();
+if (queryCli.problem) console.warn(`logs-aws-cli.test: skipping the SQS query-protocol CLI test: ${queryCli.problem}`);
+const describeQueryCli = queryCli.cli ? describe : describe.skip;
 
 describeQueryCli('AWS CLI speaking the SQS query protocol through the edge', () => {
   let edge: Edge;
-  const dataPath = queryModelDir as string;
   const env: NodeJS.ProcessEnv = {};
 
   beforeAll(async () => {
-    edge = await startEdge({
-      port: 0,
-      backends: {
-        kinesis: process.env.AWS_ENDPOINT_URL_KINESIS as string,
-        dynamodb: process.env.AWS_ENDPOINT_URL_DYNAMODB as string,
-        sqs: process.env.AWS_ENDPOINT_URL_SQS as string,
-      },
-    });
-    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('AWS_')) env[k] = v;
-    Object.assign(env, {
-      AWS_ACCESS_KEY_ID: 'test',
-      AWS_SECRET_ACCESS_KEY: 'test',
-      AWS_DEFAULT_REGION: 'us-east-1',
-      AWS_CONFIG_FILE: '/nonexistent/aws-config',
-      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
-      AWS_PAGER: '',
-      AWS_DATA_PATH: dataPath,
-    });
+    edge = await startEdge({ port: 0, backends: emulatorBackends() });
+    Object.assign(env, cliEnv(queryCli.dataPath ? { AWS_DATA_PATH: queryCli.dataPath } : {}));
   });
   afterAll(async () => {
     await edge.stop();
-    rmSync(dataPath, { recursive: true, force: true });
+    if (queryCli.dataPath) rmSync(queryCli.dataPath, { recursive: true, force: true });
   });
 
-  const aws = (...args: string[]): Promise<string> =>
-    new Promise((resolve, reject) => {
-      execFile(
-        'aws',
-        ['--endpoint-url', edge.endpoint, '--output', 'json', '--debug', ...args],
-        { env, timeout: 30_000, maxBuffer: 16 * 1024 * 1024 },
-        (err, stdout, stderr) => {
-          if (err)
-            reject(new Error(`aws ${args.join(' ')}: ${stderr.split('\n').slice(-3).join('\n') || err.message}`));
-          // --debug shows the wire format: the request must really be form-encoded (query protocol)
-          else if (!/x-www-form-urlencoded/.test(stderr))
-            reject(new Error(`aws ${args.join(' ')} did not use the query protocol`));
-          else resolve(stdout);
-        },
-      );
-    });
+  const aws = async (...args: string[]): Promise<string> => {
+    const { stdout, stderr } = await runAwsCli(queryCli.cli as AwsCli, edge.endpoint, args, env, { debug: true });
+    // --debug shows the wire format: the request must really be form-encoded (query protocol)
+    if (!/x-www-form-urlencoded/.test(stderr)) throw new Error(`aws ${args.join(' ')} did not use the query protocol`);
+    return stdout;
+  };
 
   it('create-queue, send/receive/delete-message, get-queue-attributes, purge-queue, and errors', async () => {
     const created = JSON.parse(

@@ -1,9 +1,14 @@
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { CheckpointStore } from '../../../local-cloud/runtime/checkpoint-store';
-import { KinesisEventSourceMapping, type KinesisMappingSpec } from '../../../local-cloud/runtime/kinesis-mapping';
+import {
+  KinesisEventSourceMapping,
+  type KinesisMappingOptions,
+  type KinesisMappingSpec,
+} from '../../../local-cloud/runtime/kinesis-mapping';
 import { fixtureFunction, streamWithRecords, uniqueName, type FixtureFunction } from './fixtures/runtime-helpers';
-import { waitFor } from '../../../shared/util/wait';
-import { createSqsClient } from '../../../shared/aws/clients';
+import { sleep, waitFor } from '../../../shared/util/wait';
+import { PutRecordCommand } from '@aws-sdk/client-kinesis';
+import { createKinesisClient, createSqsClient } from '../../../shared/aws/clients';
 
 /** A real checkpoint store that also remembers every checkpoint it was given, in order. */
 class ObservedCheckpoints extends CheckpointStore {
@@ -38,6 +43,7 @@ async function runMapping(
   settings: Partial<KinesisMappingSpec>,
   until: () => boolean,
   checkpoints = new ObservedCheckpoints(),
+  opts: KinesisMappingOptions = {},
 ): Promise<ObservedCheckpoints> {
   const mapping = new KinesisEventSourceMapping(
     {
@@ -56,7 +62,7 @@ async function runMapping(
     },
     fixture.fn,
     checkpoints,
-    { retryDelayMs: 50 },
+    { retryDelayMs: 50, ...opts },
   );
   await mapping.start();
   try {
@@ -84,6 +90,38 @@ describe('local runtime: Kinesis event source mapping', () => {
       [4, 5, 6, 7, 8, 9],
     ]);
     expect(checkpoints.history).toEqual([seq[3], seq[9]]);
+  });
+
+  it("reads a shard at most 5 times a second (Kinesis's limit), so records arriving steadily are batched", async () => {
+    const stream = await streamWithRecords(1);
+    const fixture = fixtureFunction('failOnceAt', { FAIL_AT: '-1' });
+    const kinesis = createKinesisClient();
+    const started = Date.now();
+    // 60 records, one every 20 ms, while a poller that would otherwise look every 5 ms reads the shard.
+    const writer = (async () => {
+      for (let n = 1; n <= 60; n++) {
+        await kinesis.send(
+          new PutRecordCommand({
+            StreamName: stream.name,
+            PartitionKey: 'k',
+            Data: Buffer.from(JSON.stringify({ n })),
+          }),
+        );
+        await sleep(20);
+      }
+    })();
+    const seen = () => fixture.invocations().flatMap((i) => i.ns).length;
+    try {
+      await runMapping(fixture, stream, {}, () => seen() >= 61, undefined, { pollIntervalMs: 5 });
+    } finally {
+      await writer;
+      kinesis.destroy();
+    }
+    const elapsedMs = Date.now() - started;
+    const invocations = fixture.invocations();
+    expect(invocations.flatMap((i) => i.ns)).toEqual(Array.from({ length: 61 }, (_, n) => n));
+    // One read per 200 ms at most, so at most one invocation per 200 ms (plus the first read).
+    expect(invocations.length).toBeLessThanOrEqual(Math.ceil(elapsedMs / 200) + 1);
   });
 
   it('bisects a failing batch until the poison record is alone, then sends only it to the destination', async () => {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { runLoad } from '../../../tools/load';
 import { runVerify } from '../../../tools/verify';
 import { startEmbeddedStack, type EmbeddedStack } from '../../../local-cloud/stack';
+import { decodeScopedKey } from '../../../shared/ledger-contract/auth';
 
 /** `npm run load -- --target embedded` (ticks into the stack's stream, found through stack.json), then verify. */
 describe('load and verify on the embedded target', () => {
@@ -19,6 +20,17 @@ describe('load and verify on the embedded target', () => {
     await stack?.stop();
     process.env = env;
   }, 60_000);
+
+  // The same credentials as on AWS: each ledger-calling function holds a key of its own scope, never the root.
+  it('gives execute an orders:write key and api a read key, and neither the root secret', () => {
+    const scopes = Object.entries(stack.deployment.functions).flatMap(([logicalId, fn]) => {
+      expect(Object.keys(fn.environment).filter((name) => name.startsWith('RAFT_AUTH_SECRET'))).toEqual([]);
+      expect(JSON.stringify(fn.environment)).not.toContain(stack.raft.secret!);
+      const key = fn.environment.RAFT_CLIENT_KEY;
+      return key ? [`${logicalId} ${decodeScopedKey(key).scope}`] : [];
+    });
+    expect(scopes.sort()).toEqual(['ApiFunction read', 'ExecuteFunction orders:write']);
+  });
 
   it('every tick lands and verify passes', async () => {
     const lines: string[] = [];

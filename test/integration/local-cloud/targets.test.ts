@@ -107,7 +107,7 @@ describe('load and verify against a deployed stack, resolved by flags', () => {
     const completed = Number(/completedClaims\s+(\d+)/.exec(out)?.[1]);
     expect(completed).toBeGreaterThan(0);
     expect(out).toMatch(/raftNodesChecked\s+3/);
-    expect(out).toMatch(/ordersWithTwoEvents\s+0/);
+    expect(out).toMatch(/ordersExecutedTwice\s+0/);
   }, 240_000);
 
   it('a second verify finds the same events in its record (the queue is drained once)', async () => {

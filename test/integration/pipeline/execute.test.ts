@@ -1,61 +1,32 @@
 import { randomBytes } from 'node:crypto';
-import type {
-  APIGatewayProxyStructuredResultV2,
-  KinesisStreamBatchResponse,
-  SQSBatchResponse,
-  SQSEvent,
-} from 'aws-lambda';
+import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { createApiHandler } from '../../../functions/api/app';
 import { loadApiConfig } from '../../../functions/api/config';
-import {
-  createExecuteHandler,
-  DEAD_LETTER_REASON_ATTRIBUTE,
-  SOURCE_MESSAGE_ATTRIBUTE,
-} from '../../../functions/execute/app';
-import { createIngestHandler } from '../../../functions/ingest/app';
-import { loadIngestConfig } from '../../../functions/ingest/config';
-import { createProcessHandler } from '../../../functions/process/app';
-import { loadProcessConfig } from '../../../functions/process/config';
-import { StrategyStateStore } from '../../../functions/process/state-store';
-import { createStrategy } from '../../../shared/domain/strategy';
-import { kinesisEvent } from './support/kinesis-event';
+import { DEAD_LETTER_REASON_ATTRIBUTE, SOURCE_MESSAGE_ATTRIBUTE } from '../../../functions/execute/app';
 import { loadExecuteConfig } from '../../../functions/execute/config';
-import {
-  createDocumentClient,
-  createDynamoDbClient,
-  createKinesisClient,
-  createSqsClient,
-} from '../../../shared/aws/clients';
+import { createDocumentClient, createDynamoDbClient, createSqsClient } from '../../../shared/aws/clients';
 import { OrderRecords } from '../../../shared/aws/order-records';
 import type { OrderCommand } from '../../../shared/domain/command';
 import { OrderEventSchema, type OrderEvent } from '../../../shared/domain/event';
 import { createLedgerClient } from '../../../shared/raft-client/client';
 import type { LedgerClient } from '../../../shared/raft-client/types';
-import { createLogger, createMetrics, MetricName } from '../../../shared/powertools';
+import { createLogger, MetricName } from '../../../shared/powertools';
 import { startRaftCluster, type RaftCluster } from '../../../local-cloud/raft-cluster';
 import { captureEmf, type EmfCapture } from './support/emf';
 import { powertoolsEnv } from './support/env';
 import { CrashSwitch, injectFault } from './support/faults';
+import { executeHandler, ingestHandler, pipelineClients, processHandler, TestResources } from './support/fixture';
+import { kinesisEvent } from './support/kinesis-event';
 import { fakeContext, httpEvent } from './support/lambda';
-import {
-  createFifoQueue,
-  createStream,
-  createTable,
-  deleteQueue,
-  deleteStream,
-  deleteTable,
-  drainQueue,
-  readAllRecords,
-  uniqueName,
-} from './support/resources';
+import { drainQueue, readAllRecords } from './support/resources';
 import { deliverCommand, deliverThroughQueue, receiveRecords, sqsEvent } from './support/sqs-event';
 
 jest.setTimeout(120_000);
 
 const RAFT_SECRET = 'pipeline-execute-test-secret';
-const dynamodb = createDynamoDbClient();
-const sqs = createSqsClient();
-const tableName = uniqueName('orders');
+const { kinesis, dynamodb, sqs } = pipelineClients();
+const resources = new TestResources({ kinesis, dynamodb, sqs });
+let tableName: string;
 let commandsUrl: string;
 let eventsUrl: string;
 let dlqUrl: string;
@@ -69,17 +40,9 @@ function container(
   sqsFault?: Parameters<typeof injectFault>[1],
   eventsQueueUrl = eventsUrl,
 ) {
-  const config = loadExecuteConfig({
-    ...powertoolsEnv('execute'),
-    ORDERS_TABLE_NAME: tableName,
-    EVENTS_QUEUE_URL: eventsQueueUrl,
-    COMMANDS_DLQ_URL: dlqUrl,
-    RAFT_MEMBERS: cluster.httpUrls.join(','),
-    RAFT_AUTH_SECRET: RAFT_SECRET,
-  });
   const ownDynamo = createDynamoDbClient();
   const ownSqs = createSqsClient();
-  const realLedger = createLedgerClient({ members: config.RAFT_MEMBERS, authSecret: RAFT_SECRET });
+  const realLedger = createLedgerClient({ members: cluster.httpUrls, authSecret: RAFT_SECRET });
   if (sqsFault) injectFault(ownSqs, sqsFault);
   let containerLedger: LedgerClient = realLedger;
   if (crash) {
@@ -96,16 +59,17 @@ function container(
       },
     };
   }
-  const handler = createExecuteHandler({
-    config,
-    ledger: async () => containerLedger,
-    records: new OrderRecords(createDocumentClient(ownDynamo), config.ORDERS_TABLE_NAME),
-    sqs: ownSqs,
-    logger: createLogger(config),
-    metrics: createMetrics(config),
-  });
-  return (event: SQSEvent, remainingMs = 30_000) =>
-    handler(event, fakeContext('execute', remainingMs)) as Promise<SQSBatchResponse>;
+  return executeHandler(
+    { documents: createDocumentClient(ownDynamo), sqs: ownSqs },
+    {
+      ORDERS_TABLE_NAME: tableName,
+      EVENTS_QUEUE_URL: eventsQueueUrl,
+      COMMANDS_DLQ_URL: dlqUrl,
+      RAFT_MEMBERS: cluster.httpUrls.join(','),
+      RAFT_AUTH_SECRET: RAFT_SECRET,
+    },
+    async () => containerLedger,
+  );
 }
 
 function newCommand(overrides: Partial<OrderCommand['order']> = {}): OrderCommand {
@@ -152,12 +116,12 @@ async function expectAppliedOnce(command: OrderCommand): Promise<void> {
 
 let emf: EmfCapture;
 beforeAll(async () => {
-  [cluster, commandsUrl, eventsUrl, dlqUrl] = await Promise.all([
+  [cluster, commandsUrl, eventsUrl, dlqUrl, tableName] = await Promise.all([
     startRaftCluster({ size: 3, secret: RAFT_SECRET, env: { LOG_LEVEL: 'warn' } }),
-    createFifoQueue(sqs, uniqueName('commands')),
-    createFifoQueue(sqs, uniqueName('events')),
-    createFifoQueue(sqs, uniqueName('commands-dlq')),
-    createTable(dynamodb, tableName, 'id'),
+    resources.fifoQueue('commands'),
+    resources.fifoQueue('events'),
+    resources.fifoQueue('commands-dlq'),
+    resources.table('orders', 'id'),
   ]);
   ledger = createLedgerClient({ members: cluster.httpUrls, authSecret: RAFT_SECRET });
 });
@@ -166,13 +130,7 @@ beforeEach(() => {
 });
 afterEach(() => emf.stop());
 afterAll(async () => {
-  await Promise.all([
-    cluster?.stop(),
-    deleteTable(dynamodb, tableName),
-    deleteQueue(sqs, commandsUrl),
-    deleteQueue(sqs, eventsUrl),
-    deleteQueue(sqs, dlqUrl),
-  ]);
+  await Promise.all([cluster?.stop(), resources.deleteAll()]);
 });
 
 describe('execute', () => {
@@ -330,9 +288,10 @@ describe('execute', () => {
     // after the window — so both publishes reach a consumer, and we compare what it would receive.
     const command = newCommand();
     const record = await deliverCommand(sqs, commandsUrl, command);
+    const queues = new TestResources({ kinesis, dynamodb, sqs });
     const [firstUrl, laterUrl] = await Promise.all([
-      createFifoQueue(sqs, uniqueName('events-first')),
-      createFifoQueue(sqs, uniqueName('events-after-window')),
+      queues.fifoQueue('events-first'),
+      queues.fifoQueue('events-after-window'),
     ]);
     try {
       expect((await container(undefined, undefined, firstUrl)(sqsEvent(record))).batchItemFailures).toEqual([]);
@@ -345,7 +304,7 @@ describe('execute', () => {
       expect(event).toMatchObject({ orderId: command.order.orderId, seq: (await ledger.getOrder(event.orderId))!.seq });
       expect(emf.total(MetricName.DuplicatesCaught)).toBe(1);
     } finally {
-      await Promise.all([deleteQueue(sqs, firstUrl), deleteQueue(sqs, laterUrl)]);
+      await queues.deleteAll();
     }
   });
 
@@ -363,42 +322,30 @@ describe('execute', () => {
 
 describe('the whole flow', () => {
   it('a tick posted to ingest becomes an order event carrying the tick’s correlation id', async () => {
-    const kinesis = createKinesisClient();
-    const streamName = uniqueName('flow-ticks');
-    const stateTable = uniqueName('flow-state');
-    const flowCommandsUrl = await createFifoQueue(sqs, uniqueName('flow-commands'));
-    await Promise.all([createStream(kinesis, streamName, 1), createTable(dynamodb, stateTable, 'symbol')]);
+    const flow = new TestResources({ kinesis, dynamodb, sqs });
+    const [streamName, stateTable, flowCommandsUrl] = await Promise.all([
+      flow.stream('flow-ticks', 1),
+      flow.table('flow-state', 'symbol'),
+      flow.fifoQueue('flow-commands'),
+    ]);
     try {
-      const ingestConfig = loadIngestConfig({
-        ...powertoolsEnv('ingest'),
+      const ingest = ingestHandler(kinesis, {
         TICKS_STREAM_NAME: streamName,
         FEED_SYMBOLS: 'FLOW',
         FEED_TICKS_PER_SECOND: '1',
         FEED_SEED: 's',
       });
-      const ingest = createIngestHandler({
-        config: ingestConfig,
-        kinesis,
-        logger: createLogger(ingestConfig),
-        metrics: createMetrics(ingestConfig),
-      });
-      const processConfig = loadProcessConfig({
-        ...powertoolsEnv('process'),
-        STRATEGY_TABLE_NAME: stateTable,
-        COMMANDS_QUEUE_URL: flowCommandsUrl,
-        STRATEGY_FAST_WINDOW: '2',
-        STRATEGY_SLOW_WINDOW: '4',
-        STRATEGY_ORDER_QUANTITY: '7',
-        TRADING_ACCOUNT: 'acct-flow',
-      });
-      const processTicks = createProcessHandler({
-        config: processConfig,
-        strategy: createStrategy('ma-crossover', { fastWindow: 2, slowWindow: 4, orderQuantity: 7 }),
-        states: new StrategyStateStore(createDocumentClient(dynamodb), stateTable),
-        sqs,
-        logger: createLogger(processConfig),
-        metrics: createMetrics(processConfig),
-      });
+      const processTicks = processHandler(
+        { documents: createDocumentClient(dynamodb), sqs },
+        {
+          STRATEGY_TABLE_NAME: stateTable,
+          COMMANDS_QUEUE_URL: flowCommandsUrl,
+          STRATEGY_FAST_WINDOW: '2',
+          STRATEGY_SLOW_WINDOW: '4',
+          STRATEGY_ORDER_QUANTITY: '7',
+          TRADING_ACCOUNT: 'acct-flow',
+        },
+      );
 
       const prices = [10, 9, 8, 7, 12];
       const ticks = prices.map((price, i) => ({
@@ -415,9 +362,7 @@ describe('the whole flow', () => {
       expect(posted.statusCode).toBe(202);
 
       const streamEvent = kinesisEvent(streamName, await readAllRecords(kinesis, streamName));
-      expect(
-        ((await processTicks(streamEvent, fakeContext('process'))) as KinesisStreamBatchResponse).batchItemFailures,
-      ).toEqual([]);
+      expect((await processTicks(streamEvent)).batchItemFailures).toEqual([]);
 
       const commands = await receiveRecords(sqs, flowCommandsUrl);
       expect(commands).toHaveLength(1);
@@ -437,11 +382,7 @@ describe('the whole flow', () => {
       expect(event!.tickTs).toBe(ticks[4]!.ts);
       expect(await ledger.positions('acct-flow')).toEqual([{ account: 'acct-flow', symbol: 'FLOW', quantity: 7 }]);
     } finally {
-      await Promise.all([
-        deleteStream(kinesis, streamName),
-        deleteTable(dynamodb, stateTable),
-        deleteQueue(sqs, flowCommandsUrl),
-      ]);
+      await flow.deleteAll();
     }
   });
 });
@@ -531,7 +472,7 @@ describe('execute: config', () => {
     expect(() => loadExecuteConfig({ ...base, RAFT_REQUEST_TIMEOUT_MS: '5s' })).toThrow(/RAFT_REQUEST_TIMEOUT_MS/);
     const { RAFT_AUTH_SECRET: _s, ...noSecret } = base;
     expect(() => loadExecuteConfig(noSecret)).toThrow(
-      /exactly one of RAFT_CLIENT_KEY, RAFT_AUTH_SECRET and RAFT_AUTH_SECRET_ARN/,
+      /exactly one of RAFT_CLIENT_KEY, RAFT_CLIENT_KEY_ARN, RAFT_AUTH_SECRET and/,
     );
   });
 });

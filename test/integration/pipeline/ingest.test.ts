@@ -1,12 +1,13 @@
 import { PutRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { createIngestHandler, type FeedRunSummary } from '../../../functions/ingest/app';
+import type { FeedRunSummary } from '../../../functions/ingest/app';
 import { loadIngestConfig } from '../../../functions/ingest/config';
 import { createKinesisClient } from '../../../shared/aws/clients';
 import { TickRecordSchema } from '../../../shared/domain/tick';
-import { createLogger, createMetrics, MetricName } from '../../../shared/powertools';
+import { MetricName } from '../../../shared/powertools';
 import { captureEmf, type EmfCapture } from './support/emf';
 import { powertoolsEnv } from './support/env';
+import { ingestHandler, pipelineClients, TestResources } from './support/fixture';
 import { fakeContext, httpEvent } from './support/lambda';
 import { createStream, deleteStream, readAllRecords, uniqueName } from './support/resources';
 
@@ -23,14 +24,7 @@ const env = {
 const noWait = async () => undefined;
 
 function makeHandler(client: KinesisClient = kinesis, overrides: Record<string, string> = {}) {
-  const config = loadIngestConfig({ ...env, ...overrides });
-  return createIngestHandler({
-    config,
-    kinesis: client,
-    logger: createLogger(config),
-    metrics: createMetrics(config),
-    sleep: noWait,
-  });
+  return ingestHandler(client, { ...env, ...overrides }, noWait);
 }
 
 const body = (r: APIGatewayProxyStructuredResultV2) => JSON.parse(r.body as string);
@@ -174,74 +168,50 @@ describe('ingest: POST /ticks', () => {
 });
 
 describe('ingest: scheduled market feed', () => {
+  const feeds = new TestResources({ ...pipelineClients(), kinesis });
+  afterAll(() => feeds.deleteAll());
+
   it('emits the configured rate for the configured seconds, deterministically for a scheduled time', async () => {
-    const feedStream = uniqueName('feed');
-    await createStream(kinesis, feedStream, 1);
-    try {
-      const handler = makeHandler(kinesis, { TICKS_STREAM_NAME: feedStream });
-      const trigger = { kind: 'market-feed', scheduledTime: '2026-01-01T00:00:00Z' };
-      const summary = (await handler(trigger, fakeContext('ingest'))) as FeedRunSummary;
-      expect(summary).toEqual({ ticksSent: 40, ticksNotLanded: 0, seconds: 2 });
-      const again = (await handler(trigger, fakeContext('ingest'))) as FeedRunSummary;
-      expect(again.ticksSent).toBe(40);
-      const records = (await readAllRecords(kinesis, feedStream)).map((r) =>
-        TickRecordSchema.parse(JSON.parse(Buffer.from(r.record.Data!).toString('utf8'))),
-      );
-      expect(records).toHaveLength(80);
-      // Same schedule time → the same walk: a retried schedule re-sends identical ticks.
-      expect(records.slice(40).map((r) => r.tick)).toEqual(records.slice(0, 40).map((r) => r.tick));
-      expect(new Set(records.slice(0, 40).map((r) => r.tick.symbol))).toEqual(new Set(['AAA', 'BBB']));
-    } finally {
-      await deleteStream(kinesis, feedStream);
-    }
+    const feedStream = await feeds.stream('feed', 1);
+    const handler = makeHandler(kinesis, { TICKS_STREAM_NAME: feedStream });
+    const trigger = { kind: 'market-feed', scheduledTime: '2026-01-01T00:00:00Z' };
+    const summary = (await handler(trigger, fakeContext('ingest'))) as FeedRunSummary;
+    expect(summary).toEqual({ ticksSent: 40, ticksNotLanded: 0, seconds: 2 });
+    const again = (await handler(trigger, fakeContext('ingest'))) as FeedRunSummary;
+    expect(again.ticksSent).toBe(40);
+    const records = (await readAllRecords(kinesis, feedStream)).map((r) =>
+      TickRecordSchema.parse(JSON.parse(Buffer.from(r.record.Data!).toString('utf8'))),
+    );
+    expect(records).toHaveLength(80);
+    // Same schedule time → the same walk: a retried schedule re-sends identical ticks.
+    expect(records.slice(40).map((r) => r.tick)).toEqual(records.slice(0, 40).map((r) => r.tick));
+    expect(new Set(records.slice(0, 40).map((r) => r.tick.symbol))).toEqual(new Set(['AAA', 'BBB']));
   });
 
   it('writes no tick before its own timestamp (real clock), so tick→event latency is never negative', async () => {
-    const feedStream = uniqueName('feed-clock');
-    await createStream(kinesis, feedStream, 1);
-    try {
-      const config = loadIngestConfig({ ...env, TICKS_STREAM_NAME: feedStream, FEED_DURATION_SECONDS: '1' });
-      const handler = createIngestHandler({
-        config,
-        kinesis,
-        logger: createLogger(config),
-        metrics: createMetrics(config),
-      });
-      const summary = (await handler(
-        { kind: 'market-feed', scheduledTime: new Date().toISOString() },
-        fakeContext('ingest'),
-      )) as FeedRunSummary;
-      expect(summary.ticksSent).toBe(20);
-      const records = await readAllRecords(kinesis, feedStream);
-      for (const { record } of records) {
-        const { tick } = TickRecordSchema.parse(JSON.parse(Buffer.from(record.Data!).toString('utf8')));
-        // kinesalite stamps the arrival in milliseconds when PutRecords is handled.
-        expect(record.ApproximateArrivalTimestamp!.getTime()).toBeGreaterThanOrEqual(tick.ts);
-      }
-    } finally {
-      await deleteStream(kinesis, feedStream);
+    const feedStream = await feeds.stream('feed-clock', 1);
+    // The real sleep, not noWait: the feed waits for each tick's time.
+    const handler = ingestHandler(kinesis, { ...env, TICKS_STREAM_NAME: feedStream, FEED_DURATION_SECONDS: '1' });
+    const summary = (await handler(
+      { kind: 'market-feed', scheduledTime: new Date().toISOString() },
+      fakeContext('ingest'),
+    )) as FeedRunSummary;
+    expect(summary.ticksSent).toBe(20);
+    const records = await readAllRecords(kinesis, feedStream);
+    for (const { record } of records) {
+      const { tick } = TickRecordSchema.parse(JSON.parse(Buffer.from(record.Data!).toString('utf8')));
+      // kinesalite stamps the arrival in milliseconds when PutRecords is handled.
+      expect(record.ApproximateArrivalTimestamp!.getTime()).toBeGreaterThanOrEqual(tick.ts);
     }
   });
 
   it('without FEED_DURATION_SECONDS feeds for the invocation’s remaining time minus a margin', async () => {
-    const feedStream = uniqueName('feed-default');
-    await createStream(kinesis, feedStream, 1);
-    try {
-      const { FEED_DURATION_SECONDS: _omit, ...noDuration } = env;
-      const config = loadIngestConfig({ ...noDuration, TICKS_STREAM_NAME: feedStream });
-      const handler = createIngestHandler({
-        config,
-        kinesis,
-        logger: createLogger(config),
-        metrics: createMetrics(config),
-        sleep: noWait,
-      });
-      // 13.5 s left, 10 s kept for the last writes → 3 one-second rounds of 20 ticks.
-      const summary = (await handler({ kind: 'market-feed' }, fakeContext('ingest', 13_500))) as FeedRunSummary;
-      expect(summary).toEqual({ ticksSent: 60, ticksNotLanded: 0, seconds: 3 });
-    } finally {
-      await deleteStream(kinesis, feedStream);
-    }
+    const feedStream = await feeds.stream('feed-default', 1);
+    const { FEED_DURATION_SECONDS: _omit, ...noDuration } = env;
+    const handler = ingestHandler(kinesis, { ...noDuration, TICKS_STREAM_NAME: feedStream }, noWait);
+    // 13.5 s left, 10 s kept for the last writes → 3 one-second rounds of 20 ticks.
+    const summary = (await handler({ kind: 'market-feed' }, fakeContext('ingest', 13_500))) as FeedRunSummary;
+    expect(summary).toEqual({ ticksSent: 60, ticksNotLanded: 0, seconds: 3 });
   });
 
   it('refuses an event that is neither trigger, naming what is wrong', async () => {

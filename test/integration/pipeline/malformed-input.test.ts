@@ -1,45 +1,14 @@
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
-import type {
-  APIGatewayProxyStructuredResultV2,
-  KinesisStreamBatchResponse,
-  SQSBatchResponse,
-  SQSRecord,
-} from 'aws-lambda';
+import type { APIGatewayProxyStructuredResultV2, SQSRecord } from 'aws-lambda';
 import fc from 'fast-check';
-import { createExecuteHandler } from '../../../functions/execute/app';
-import { loadExecuteConfig } from '../../../functions/execute/config';
-import { createIngestHandler } from '../../../functions/ingest/app';
-import { loadIngestConfig } from '../../../functions/ingest/config';
-import { createProcessHandler } from '../../../functions/process/app';
-import { loadProcessConfig } from '../../../functions/process/config';
 import { decodeRecord } from '../../../functions/process/records';
-import { StrategyStateStore } from '../../../functions/process/state-store';
-import {
-  createDocumentClient,
-  createDynamoDbClient,
-  createKinesisClient,
-  createSqsClient,
-} from '../../../shared/aws/clients';
-import { OrderRecords } from '../../../shared/aws/order-records';
 import { OrderCommandSchema } from '../../../shared/domain/command';
 import { OrderSchema } from '../../../shared/domain/order';
-import { createStrategy } from '../../../shared/domain/strategy';
 import { parseTickBatch, TickSchema } from '../../../shared/domain/tick';
 import type { LedgerClient } from '../../../shared/raft-client/types';
-import { createLogger, createMetrics } from '../../../shared/powertools';
-import { powertoolsEnv } from './support/env';
+import { executeHandler, ingestHandler, pipelineClients, processHandler, TestResources } from './support/fixture';
 import { fakeContext, httpEvent } from './support/lambda';
-import {
-  createFifoQueue,
-  createStream,
-  createTable,
-  deleteQueue,
-  deleteStream,
-  deleteTable,
-  drainQueue,
-  readAllRecords,
-  uniqueName,
-} from './support/resources';
+import { drainQueue, readAllRecords } from './support/resources';
 
 jest.setTimeout(180_000);
 
@@ -185,52 +154,35 @@ describe('parsers reject malformed input with a reason and never throw', () => {
 });
 
 describe('handlers given malformed input reject it and change nothing', () => {
-  const kinesis = createKinesisClient();
-  const dynamodb = createDynamoDbClient();
-  const sqs = createSqsClient();
-  const streamName = uniqueName('fuzz-ticks');
-  const stateTable = uniqueName('fuzz-state');
-  const ordersTable = uniqueName('fuzz-orders');
+  const { kinesis, dynamodb, documents, sqs } = pipelineClients();
+  const resources = new TestResources({ kinesis, dynamodb, sqs });
+  let streamName: string;
+  let stateTable: string;
+  let ordersTable: string;
   let commandsUrl: string;
   let eventsUrl: string;
   let dlqUrl: string;
 
   beforeAll(async () => {
-    [commandsUrl, eventsUrl, dlqUrl] = await Promise.all([
-      createFifoQueue(sqs, uniqueName('fuzz-commands')),
-      createFifoQueue(sqs, uniqueName('fuzz-events')),
-      createFifoQueue(sqs, uniqueName('fuzz-commands-dlq')),
-      createStream(kinesis, streamName, 1),
-      createTable(dynamodb, stateTable, 'symbol'),
-      createTable(dynamodb, ordersTable, 'id'),
+    [commandsUrl, eventsUrl, dlqUrl, streamName, stateTable, ordersTable] = await Promise.all([
+      resources.fifoQueue('fuzz-commands'),
+      resources.fifoQueue('fuzz-events'),
+      resources.fifoQueue('fuzz-commands-dlq'),
+      resources.stream('fuzz-ticks', 1),
+      resources.table('fuzz-state', 'symbol'),
+      resources.table('fuzz-orders', 'id'),
     ]);
   });
-  afterAll(async () => {
-    await Promise.all([
-      deleteStream(kinesis, streamName),
-      deleteTable(dynamodb, stateTable),
-      deleteTable(dynamodb, ordersTable),
-      deleteQueue(sqs, commandsUrl),
-      deleteQueue(sqs, eventsUrl),
-      deleteQueue(sqs, dlqUrl),
-    ]);
-  });
+  afterAll(() => resources.deleteAll());
 
   const itemCount = async (table: string) => (await dynamodb.send(new ScanCommand({ TableName: table }))).Count ?? 0;
 
   it('ingest answers 400 to bodies without a valid tick and writes nothing', async () => {
-    const config = loadIngestConfig({
-      ...powertoolsEnv('ingest'),
+    const handler = ingestHandler(kinesis, {
       TICKS_STREAM_NAME: streamName,
       FEED_SYMBOLS: 'ACME',
       FEED_TICKS_PER_SECOND: '1',
       FEED_SEED: 's',
-    });
-    const handler = createIngestHandler({
-      config,
-      kinesis,
-      logger: createLogger(config),
-      metrics: createMetrics(config),
     });
     const body = fc.oneof(
       fc.string(),
@@ -252,23 +204,17 @@ describe('handlers given malformed input reject it and change nothing', () => {
   });
 
   it('process reports every malformed record as failed and writes no state and no command', async () => {
-    const config = loadProcessConfig({
-      ...powertoolsEnv('process'),
-      STRATEGY_TABLE_NAME: stateTable,
-      COMMANDS_QUEUE_URL: commandsUrl,
-      STRATEGY_FAST_WINDOW: '1',
-      STRATEGY_SLOW_WINDOW: '2',
-      STRATEGY_ORDER_QUANTITY: '1',
-      TRADING_ACCOUNT: 'acct',
-    });
-    const handler = createProcessHandler({
-      config,
-      strategy: createStrategy('ma-crossover', { fastWindow: 1, slowWindow: 2, orderQuantity: 1 }),
-      states: new StrategyStateStore(createDocumentClient(dynamodb), stateTable),
-      sqs,
-      logger: createLogger(config),
-      metrics: createMetrics(config),
-    });
+    const handler = processHandler(
+      { documents, sqs },
+      {
+        STRATEGY_TABLE_NAME: stateTable,
+        COMMANDS_QUEUE_URL: commandsUrl,
+        STRATEGY_FAST_WINDOW: '1',
+        STRATEGY_SLOW_WINDOW: '2',
+        STRATEGY_ORDER_QUANTITY: '1',
+        TRADING_ACCOUNT: 'acct',
+      },
+    );
     const badData = fc.oneof(
       fc.string(),
       fc.jsonValue().map((v) => Buffer.from(JSON.stringify(v) ?? 'x').toString('base64')),
@@ -298,7 +244,7 @@ describe('handlers given malformed input reject it and change nothing', () => {
             },
           };
         });
-        const res = (await handler({ Records: records }, fakeContext('process'))) as KinesisStreamBatchResponse;
+        const res = await handler({ Records: records });
         expect(res.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(
           records.map((r) => r.kinesis.sequenceNumber),
         );
@@ -310,14 +256,6 @@ describe('handlers given malformed input reject it and change nothing', () => {
   });
 
   it('execute dead-letters every malformed command at once, before it reaches the ledger, the records or the events', async () => {
-    const config = loadExecuteConfig({
-      ...powertoolsEnv('execute'),
-      ORDERS_TABLE_NAME: ordersTable,
-      EVENTS_QUEUE_URL: eventsUrl,
-      COMMANDS_DLQ_URL: dlqUrl,
-      RAFT_MEMBERS: 'http://127.0.0.1:9',
-      RAFT_AUTH_SECRET: 's',
-    });
     // Not a stand-in for the ledger: a tripwire proving no malformed command ever reaches it.
     const tripwire: LedgerClient = {
       applyOrder: () => Promise.reject(new Error('a malformed command reached the ledger')),
@@ -327,17 +265,20 @@ describe('handlers given malformed input reject it and change nothing', () => {
       status: () => Promise.reject(new Error('unexpected')),
     };
     let ledgerCalls = 0;
-    const handler = createExecuteHandler({
-      config,
-      ledger: async () => {
+    const handler = executeHandler(
+      { documents, sqs },
+      {
+        ORDERS_TABLE_NAME: ordersTable,
+        EVENTS_QUEUE_URL: eventsUrl,
+        COMMANDS_DLQ_URL: dlqUrl,
+        RAFT_MEMBERS: 'http://127.0.0.1:9',
+        RAFT_AUTH_SECRET: 's',
+      },
+      async () => {
         ledgerCalls++;
         return tripwire;
       },
-      records: new OrderRecords(createDocumentClient(dynamodb), ordersTable),
-      sqs,
-      logger: createLogger(config),
-      metrics: createMetrics(config),
-    });
+    );
     const body = fc.oneof(
       fc.string(),
       fc.jsonValue().map((v) => JSON.stringify(v) ?? ''),
@@ -371,7 +312,7 @@ describe('handlers given malformed input reject it and change nothing', () => {
               awsRegion: 'us-east-1',
             };
           });
-          const res = (await handler({ Records: records }, fakeContext('execute'))) as SQSBatchResponse;
+          const res = await handler({ Records: records });
           expect(res.batchItemFailures).toEqual([]);
           dead += records.length;
         },

@@ -1,8 +1,5 @@
 import type { Message } from '@aws-sdk/client-sqs';
-import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
-import { createIngestHandler } from '../../../functions/ingest/app';
-import { loadIngestConfig } from '../../../functions/ingest/config';
-import { createProcessHandler } from '../../../functions/process/app';
+import type { KinesisStreamEvent } from 'aws-lambda';
 import { loadProcessConfig } from '../../../functions/process/config';
 import { StrategyStateStore, type StoredStrategyState } from '../../../functions/process/state-store';
 import {
@@ -13,57 +10,34 @@ import {
 } from '../../../shared/aws/clients';
 import { putRecords } from '../../../shared/aws/put-records';
 import { OrderCommandSchema, type OrderCommand } from '../../../shared/domain/command';
-import { createStrategy } from '../../../shared/domain/strategy';
 import type { TickRecord } from '../../../shared/domain/tick';
-import { createLogger, createMetrics, MetricName } from '../../../shared/powertools';
+import { MetricName } from '../../../shared/powertools';
 import { captureEmf, type EmfCapture } from './support/emf';
 import { powertoolsEnv } from './support/env';
 import { injectFault, loseNextResponse, recordCalls } from './support/faults';
+import { ingestHandler, pipelineClients, processHandler, TestResources } from './support/fixture';
 import { kinesisEvent } from './support/kinesis-event';
 import { fakeContext, httpEvent } from './support/lambda';
-import {
-  createFifoQueue,
-  createStream,
-  createTable,
-  deleteQueue,
-  deleteStream,
-  deleteTable,
-  drainQueue,
-  readAllRecords,
-  uniqueName,
-} from './support/resources';
+import { drainQueue, readAllRecords } from './support/resources';
 
-const kinesis = createKinesisClient();
-const dynamodb = createDynamoDbClient();
-const documents = createDocumentClient(dynamodb);
-const sqs = createSqsClient();
-const streamName = uniqueName('process-ticks');
-const tableName = uniqueName('strategy-state');
+const { kinesis, dynamodb, documents, sqs } = pipelineClients();
+const resources = new TestResources({ kinesis, dynamodb, sqs });
+let streamName: string;
+let tableName: string;
 let queueUrl: string;
 
 function makeHandler(overrides: { sqs?: typeof sqs; documents?: typeof documents } = {}) {
-  const config = loadProcessConfig({
-    ...powertoolsEnv('process'),
-    STRATEGY_TABLE_NAME: tableName,
-    COMMANDS_QUEUE_URL: queueUrl,
-    STRATEGY_FAST_WINDOW: '2',
-    STRATEGY_SLOW_WINDOW: '4',
-    STRATEGY_ORDER_QUANTITY: '5',
-    TRADING_ACCOUNT: 'acct-1',
-  });
-  const handler = createProcessHandler({
-    config,
-    strategy: createStrategy(config.STRATEGY_NAME, {
-      fastWindow: config.STRATEGY_FAST_WINDOW,
-      slowWindow: config.STRATEGY_SLOW_WINDOW,
-      orderQuantity: config.STRATEGY_ORDER_QUANTITY,
-    }),
-    states: new StrategyStateStore(overrides.documents ?? documents, tableName),
-    sqs: overrides.sqs ?? sqs,
-    logger: createLogger(config),
-    metrics: createMetrics(config),
-  });
-  return (event: KinesisStreamEvent) => handler(event, fakeContext('process')) as Promise<KinesisStreamBatchResponse>;
+  return processHandler(
+    { documents: overrides.documents ?? documents, sqs: overrides.sqs ?? sqs },
+    {
+      STRATEGY_TABLE_NAME: tableName,
+      COMMANDS_QUEUE_URL: queueUrl,
+      STRATEGY_FAST_WINDOW: '2',
+      STRATEGY_SLOW_WINDOW: '4',
+      STRATEGY_ORDER_QUANTITY: '5',
+      TRADING_ACCOUNT: 'acct-1',
+    },
+  );
 }
 
 /** Writes ticks through the real stream and returns them as the event source mapping would deliver them. */
@@ -106,18 +80,16 @@ const PRICES = [10, 9, 8, 7, 12, 14, 15, 6, 5];
 
 let emf: EmfCapture;
 beforeAll(async () => {
-  await createStream(kinesis, streamName, 1);
-  await createTable(dynamodb, tableName, 'symbol');
-  queueUrl = await createFifoQueue(sqs, uniqueName('commands'));
+  streamName = await resources.stream('process-ticks', 1);
+  tableName = await resources.table('strategy-state', 'symbol');
+  queueUrl = await resources.fifoQueue('commands');
 });
 beforeEach(async () => {
   await drainQueue(sqs, queueUrl);
   emf = captureEmf();
 });
 afterEach(() => emf.stop());
-afterAll(async () => {
-  await Promise.all([deleteStream(kinesis, streamName), deleteTable(dynamodb, tableName), deleteQueue(sqs, queueUrl)]);
-});
+afterAll(() => resources.deleteAll());
 
 describe('process', () => {
   it('runs the strategy per symbol and sends order commands with deterministic ids, group and dedup ids', async () => {
@@ -316,22 +288,13 @@ describe('process', () => {
   });
 
   it('a tick ingested twice (a client retry; a PutRecords whose response was lost) yields its orders once', async () => {
-    const ingestConfig = loadIngestConfig({
-      ...powertoolsEnv('ingest'),
-      TICKS_STREAM_NAME: streamName,
-      FEED_SYMBOLS: 'TWICE',
-      FEED_TICKS_PER_SECOND: '1',
-      FEED_SEED: 's',
-    });
     const lossyKinesis = createKinesisClient();
     const lostResponse = loseNextResponse(lossyKinesis, 'PutRecordsCommand');
-    const ingest = createIngestHandler({
-      config: ingestConfig,
-      kinesis: lossyKinesis,
-      logger: createLogger(ingestConfig),
-      metrics: createMetrics(ingestConfig),
-      sleep: async () => undefined,
-    });
+    const ingest = ingestHandler(
+      lossyKinesis,
+      { TICKS_STREAM_NAME: streamName, FEED_SYMBOLS: 'TWICE', FEED_TICKS_PER_SECOND: '1', FEED_SEED: 's' },
+      async () => undefined,
+    );
     const post = async (ticks: object[]) =>
       (
         (await ingest(httpEvent('POST', '/ticks', { body: JSON.stringify(ticks) }), fakeContext('ingest'))) as {

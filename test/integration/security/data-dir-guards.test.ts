@@ -4,6 +4,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort } from '../../../local-cloud/emulators/child-service';
 import { startRaftCluster, type RaftCluster } from '../../../local-cloud/raft-cluster';
+import { suiteDataDir } from '../raft/support/suite';
 
 /**
  * Issue "Ledger cluster safety", finding 3 and the identity checks, against real raft-node processes:
@@ -31,12 +32,7 @@ function runNode(env: Record<string, string>): { status: number | null; output: 
 
 describe('data dir guards', () => {
   let cluster: RaftCluster;
-  const dataDir = mkdtempSync(join(tmpdir(), 'raft-guards-'));
-
-  afterAll(async () => {
-    await cluster?.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  const dataDir = suiteDataDir('raft-guards-', () => cluster?.stop());
 
   test('a second process on a held data dir exits 2 naming the holder; the holder keeps serving', async () => {
     cluster = await startRaftCluster({ dir: dataDir, env: { RAFT_CLUSTER_ID: 'guards' } });

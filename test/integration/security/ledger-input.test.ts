@@ -2,7 +2,8 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { requiredScope, TokenSource } from '../../../shared/ledger-contract/auth';
 import { createLedgerClient } from '../../../shared/raft-client/client';
-import { startRaftCluster, type RaftCluster } from '../../../local-cloud/raft-cluster';
+import type { RaftCluster } from '../../../local-cloud/raft-cluster';
+import { clusterForSuite } from '../raft/support/suite';
 
 /**
  * Issue "Ledger cluster safety", finding 7 and the member/redirect parts of finding 5, against a real 3-node
@@ -42,12 +43,9 @@ describe('ledger input attacks', () => {
   let cluster: RaftCluster;
   let leader: string;
 
-  beforeAll(async () => {
-    cluster = await startRaftCluster({ secret: SECRET });
-    leader = await cluster.leaderUrl();
-  });
-  afterAll(async () => {
-    await cluster?.stop();
+  clusterForSuite({ secret: SECRET }, async (started) => {
+    cluster = started;
+    leader = await started.leaderUrl();
   });
 
   test('malformed %-encoding in a URL is a 400 naming it, not a 500', async () => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Chaos } from '../../../raft-node/src/chaos';
 import { encodeCommand, LedgerStateMachine } from '../../../raft-node/src/ledger';
 import { createLogger } from '../../../raft-node/src/logger';
-import { encodeFrame, FrameDecoder } from '../../../raft-node/src/server/framing';
+import { encodeFrame, FrameDecoder } from '../../../shared/ledger-contract/framing';
 import {
   acceptProof,
   derivePeerKey,
@@ -154,7 +154,7 @@ describe('peer and client authentication (finding 1)', () => {
     };
   };
 
-  test('a client token is not a peer proof, a peer proof is not a client token; the real peer key works', async () => {
+  test('a client token is not a peer proof, a peer proof is not a client token, a proof for another cluster is refused; the real peer key works', async () => {
     const target = cluster.nodes[2]!;
     // Claims to be n1 at n1's real addresses, so the target's address book is not disturbed.
     const n1 = cluster.nodes[0]!;
@@ -172,6 +172,13 @@ describe('peer and client authentication (finding 1)', () => {
       w.send(hello(await w.next(), n1, () => token.replace(/^Bearer /, '')).frame);
       expect(await w.next()).toBe('closed');
     }
+    // The real peer key, but a proof bound to another cluster's id (a node of a second cluster sharing the
+    // secret, e.g. a test cluster pointed at production): refused, since the listener checks its own cluster id.
+    const foreign = dial(target.raftAddr);
+    foreign.send(
+      hello(await foreign.next(), n1, (b) => dialProof(peerKey, { ...b, clusterId: 'other-cluster' })).frame,
+    );
+    expect(await foreign.next()).toBe('closed');
     // A client-token signing key used as if it were the peer key is refused too.
     const w = dial(target.raftAddr);
     w.send(hello(await w.next(), n1, (b) => dialProof(scopedKey(SECRET, 'admin').key, b)).frame);

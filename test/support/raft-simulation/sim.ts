@@ -360,6 +360,9 @@ class Simulation {
     if (raft.hasReady()) {
       const rd = raft.ready();
       this.registerEntries(node, rd.entries);
+      // A leader's replication traffic leaves while its own write is in progress (thesis §10.2.1), so a crash
+      // before syncAt loses the leader's copy but not what the followers were sent.
+      for (const m of rd.messagesNow) this.send(m);
       // Persisting takes a while (an fsync); a crash before then loses all of it.
       node.inFlight = { rd, syncAt: this.now + this.int(0, this.syncDelay) };
     }

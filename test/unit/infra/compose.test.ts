@@ -112,6 +112,12 @@ describe('localstack/docker-compose.yml', () => {
       });
       // The secret comes from the user's environment and compose refuses to start without it.
       expect(node.environment?.RAFT_AUTH_SECRET).toMatch(/^\$\{RAFT_AUTH_SECRET:\?.+\}$/);
+      // So is the peer secret: the nodes handshake under a credential of their own, never the client root.
+      expect(node.environment?.RAFT_PEER_SECRET).toMatch(/^\$\{RAFT_PEER_SECRET:\?.+\}$/);
+      expect(node.environment).toMatchObject({
+        RAFT_AUTH_SECRET_PREVIOUS: '${RAFT_AUTH_SECRET_PREVIOUS:-}',
+        RAFT_PEER_SECRET_PREVIOUS: '${RAFT_PEER_SECRET_PREVIOUS:-}',
+      });
       expect(node.volumes).toEqual([`raft-${nodeId}-data:/data`]);
       expect(compose.volumes).toHaveProperty(`raft-${nodeId}-data`);
       expect(node.ports).toEqual([`127.0.0.1:${8081 + index}:8080`]);

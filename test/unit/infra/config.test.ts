@@ -70,6 +70,8 @@ describe('infra context (loadInfraConfig)', () => {
     [{ strategySlowWindow: '5000' }, 'context "strategySlowWindow"'],
     [{ kinesisBatchingWindowSeconds: '0.05' }, 'context "kinesisBatchingWindowSeconds"'],
     [{ fifoHighThroughput: 'on' }, 'context "fifoHighThroughput"'],
+    [{ raftSecretRotation: 'root' }, 'context "raftSecretRotation"'],
+    [{ raftClientKeysRevision: 'two words' }, 'context "raftClientKeysRevision"'],
     [
       { target: 'localstack', raftAuthSecret: 'a-long-enough-secret', kinesisEnhancedFanOut: 'true' },
       '"kinesisEnhancedFanOut" is for target aws',

@@ -87,6 +87,8 @@ describeIfPresent('raft-node/Dockerfile', () => {
 
   it('listens on the ports the stacks and compose expect', () => {
     const exposed = find('EXPOSE').flatMap((instruction) => instruction.args.split(/\s+/));
-    expect(exposed).toEqual(expect.arrayContaining([String(config.raftPeerPort), String(config.raftHttpPort)]));
+    expect(exposed).toEqual(
+      expect.arrayContaining([String(config.raftPeerPort), String(config.raftHttpPort), String(config.raftClientPort)]),
+    );
   });
 });

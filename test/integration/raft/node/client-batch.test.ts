@@ -1,28 +1,18 @@
-import type { Order } from '../../../../shared/domain/order';
 import { createLedgerClient, LedgerClientError } from '../../../../shared/raft-client/client';
-import { startRaftCluster, type RaftCluster } from '../../../../local-cloud/raft-cluster';
+import type { RaftCluster } from '../../../../local-cloud/raft-cluster';
+import { clusterForSuite, testOrder } from '../support/suite';
 
 /** The ledger client's applyOrders against real node processes: results in input order, retries exactly once. */
 
 jest.setTimeout(90_000);
 
-const order = (orderId: string, quantity = 1, account = 'acct-b'): Order => ({
-  orderId,
-  account,
-  symbol: 'AAPL',
-  side: 'BUY',
-  quantity,
-  price: 10,
-});
+const order = (orderId: string, quantity = 1, account = 'acct-b') => testOrder(orderId, { account, quantity });
 
 describe('ledger client: batches', () => {
   let cluster: RaftCluster;
 
-  beforeAll(async () => {
-    cluster = await startRaftCluster();
-  });
-  afterAll(async () => {
-    await cluster?.stop();
+  clusterForSuite({}, (started) => {
+    cluster = started;
   });
 
   test('answers one result per order in input order, through a follower; a repeat answers the first results', async () => {

@@ -1,28 +1,18 @@
-import type { Order } from '../../../../shared/domain/order';
 import { createLedgerClient, LedgerClientError } from '../../../../shared/raft-client/client';
-import { startRaftCluster, type RaftCluster } from '../../../../local-cloud/raft-cluster';
+import type { RaftCluster } from '../../../../local-cloud/raft-cluster';
+import { clusterForSuite, testOrder } from '../support/suite';
 
 /** The ledger client against real node processes: leader discovery, redirects, retries, failover. */
 
 jest.setTimeout(60_000);
 
-const order = (orderId: string, quantity = 5): Order => ({
-  orderId,
-  account: 'acct-1',
-  symbol: 'AAPL',
-  side: 'BUY',
-  quantity,
-  price: 10,
-});
+const order = (orderId: string, quantity = 5) => testOrder(orderId, { account: 'acct-1', quantity });
 
 describe('ledger client', () => {
   let cluster: RaftCluster;
 
-  beforeAll(async () => {
-    cluster = await startRaftCluster();
-  });
-  afterAll(async () => {
-    await cluster?.stop();
+  clusterForSuite({}, (started) => {
+    cluster = started;
   });
 
   test('finds the leader through a follower, and a repeat returns the first result', async () => {

@@ -2,7 +2,7 @@ import { createConnection } from 'node:net';
 import { Chaos } from '../../../../raft-node/src/chaos';
 import { parseConfig, type ChaosSettings } from '../../../../raft-node/src/config';
 import { createLogger } from '../../../../raft-node/src/logger';
-import { encodeFrame, FrameDecoder } from '../../../../raft-node/src/server/framing';
+import { encodeFrame, FrameDecoder } from '../../../../shared/ledger-contract/framing';
 import { peerKeys } from '../../../../raft-node/src/server/peer-auth';
 import { Transport, type WireMessage } from '../../../../raft-node/src/server/transport';
 import { freePort } from '../../../../local-cloud/emulators/child-service';

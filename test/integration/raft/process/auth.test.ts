@@ -1,7 +1,8 @@
 import { createHmac } from 'node:crypto';
 import { bearerFor } from '../../../../shared/ledger-contract/auth';
-import { startRaftCluster, type RaftCluster } from '../../../../local-cloud/raft-cluster';
+import type { RaftCluster } from '../../../../local-cloud/raft-cluster';
 import { sleep } from '../../../../shared/util/wait';
+import { clusterForSuite } from '../support/suite';
 
 /**
  * Issue 5 §2 over real sockets: with RAFT_AUTH_SECRET set, every endpoint but the health checks refuses
@@ -49,12 +50,9 @@ describe('authenticated Raft API', () => {
     return { status: res.status, body: await res.text() };
   };
 
-  beforeAll(async () => {
-    cluster = await startRaftCluster({ secret: SECRET });
-    leader = await cluster.leaderUrl();
-  });
-  afterAll(async () => {
-    await cluster?.stop();
+  clusterForSuite({ secret: SECRET }, async (started) => {
+    cluster = started;
+    leader = await started.leaderUrl();
   });
 
   test('unauthenticated and wrongly signed calls to every endpoint get 401 and change nothing', async () => {

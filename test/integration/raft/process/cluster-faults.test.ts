@@ -1,9 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { startRaftCluster, type RaftCluster } from '../../../../local-cloud/raft-cluster';
 import { expectReplicasHoldAcknowledged, startOrderLoad } from './order-load';
 import { sleep } from '../../../../shared/util/wait';
+import { suiteDataDir } from '../support/suite';
 
 /**
  * Issue 2, "How it is proved" 3: three real node processes under concurrent clients (some order ids
@@ -18,12 +16,7 @@ describe('three-node cluster under process faults', () => {
   let cluster: RaftCluster;
   // Owned by the test, not the harness: the harness deletes a data dir it created when it stops, and the
   // replicas' durable logs are read after the nodes have stopped.
-  const dataDir = mkdtempSync(join(tmpdir(), 'raft-faults-'));
-
-  afterAll(async () => {
-    await cluster?.stop();
-    if (!process.env.RAFT_CLUSTER_KEEP_DATA) rmSync(dataDir, { recursive: true, force: true });
-  });
+  const dataDir = suiteDataDir('raft-faults-', () => cluster?.stop());
 
   test('acknowledged orders survive kill -9, SIGSTOP and a snapshot join, exactly once with gap-free seqs', async () => {
     cluster = await startRaftCluster({ dir: dataDir, env: { RAFT_SNAPSHOT_THRESHOLD: '50' } });

@@ -1,5 +1,6 @@
-import { startRaftCluster, type RaftCluster } from '../../../../local-cloud/raft-cluster';
+import type { RaftCluster } from '../../../../local-cloud/raft-cluster';
 import { callNode as call } from '../../../support/raft-http';
+import { clusterForSuite } from '../support/suite';
 
 /** Issue 2's HTTP contract, checked against real node processes. */
 
@@ -12,13 +13,10 @@ describe('Raft HTTP API', () => {
   let leader: string;
   let follower: string;
 
-  beforeAll(async () => {
-    cluster = await startRaftCluster();
-    leader = await cluster.leaderUrl();
-    follower = cluster.httpUrls.find((u) => u !== leader)!;
-  });
-  afterAll(async () => {
-    await cluster?.stop();
+  clusterForSuite({}, async (started) => {
+    cluster = started;
+    leader = await started.leaderUrl();
+    follower = started.httpUrls.find((u) => u !== leader)!;
   });
 
   test('a follower redirects writes to the same URL on the leader with 307', async () => {

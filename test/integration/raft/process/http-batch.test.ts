@@ -1,20 +1,14 @@
 import type { Order, OrderResult } from '../../../../shared/domain/order';
-import { startRaftCluster, type RaftCluster } from '../../../../local-cloud/raft-cluster';
+import type { RaftCluster } from '../../../../local-cloud/raft-cluster';
 import { callNode as call } from '../../../support/raft-http';
+import { clusterForSuite, testOrder } from '../support/suite';
 
 /** POST /v1/orders/batch against real node processes: one log entry per batch, per-order results in order. */
 
 jest.setTimeout(90_000);
 
-const order = (orderId: string, overrides: Partial<Order> = {}): Order => ({
-  orderId,
-  account: 'acct',
-  symbol: 'MSFT',
-  side: 'BUY',
-  quantity: 3,
-  price: 50,
-  ...overrides,
-});
+const order = (orderId: string, overrides: Partial<Order> = {}) =>
+  testOrder(orderId, { symbol: 'MSFT', quantity: 3, price: 50, ...overrides });
 
 const postBatch = (url: string, orders: unknown) => call(url, 'POST', '/v1/orders/batch', { orders });
 const summary = (results: OrderResult[]) => results.map((r) => [r.orderId, r.status, r.seq, r.duplicate]);
@@ -23,12 +17,9 @@ describe('Raft HTTP API: order batches', () => {
   let cluster: RaftCluster;
   let leader: string;
 
-  beforeAll(async () => {
-    cluster = await startRaftCluster();
-    leader = await cluster.leaderUrl();
-  });
-  afterAll(async () => {
-    await cluster?.stop();
+  clusterForSuite({}, async (started) => {
+    cluster = started;
+    leader = await started.leaderUrl();
   });
 
   test('a batch is applied in one entry, in order; every node then reads its orders', async () => {

@@ -1,9 +1,9 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startRaftCluster, type RaftCluster } from '../../../../local-cloud/raft-cluster';
 import { expectReplicasHoldAcknowledged, startOrderLoad } from './order-load';
 import { sleep } from '../../../../shared/util/wait';
+import { suiteDataDir } from '../support/suite';
 
 /**
  * Issue "Ledger cluster safety", finding 2: the bootstrap node (RAFT_INITIAL_CLUSTER_STATE=new) loses its data
@@ -17,12 +17,7 @@ jest.setTimeout(120_000);
 
 describe('a node whose data dir was wiped rejoins instead of bootstrapping', () => {
   let cluster: RaftCluster;
-  const dataDir = mkdtempSync(join(tmpdir(), 'raft-rejoin-'));
-
-  afterAll(async () => {
-    await cluster?.stop();
-    if (!process.env.RAFT_CLUSTER_KEEP_DATA) rmSync(dataDir, { recursive: true, force: true });
-  });
+  const dataDir = suiteDataDir('raft-rejoin-', () => cluster?.stop());
 
   /** Waits until `id` is a voter again in the leader's view and has applied what the leader committed. */
   const waitRejoined = async (id: string) => {

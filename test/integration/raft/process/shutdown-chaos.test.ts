@@ -1,22 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Order } from '../../../../shared/domain/order';
 import { createLedgerClient } from '../../../../shared/raft-client/client';
 import { startRaftCluster, type RaftCluster } from '../../../../local-cloud/raft-cluster';
 import { sleep } from '../../../../shared/util/wait';
+import { testOrder } from '../support/suite';
 
 /** Graceful shutdown (SIGTERM hands leadership over) and the chaos switches, on real processes. */
 
 jest.setTimeout(60_000);
 
-const order = (orderId: string): Order => ({
-  orderId,
-  account: 'acct',
-  symbol: 'NVDA',
-  side: 'BUY',
-  quantity: 1,
-  price: 10,
-});
+const order = (orderId: string) => testOrder(orderId, { symbol: 'NVDA' });
 /** A node's log file once it contains `text` (its output reaches the file a moment after it is written). */
 async function logWith(c: RaftCluster, id: string, text: string): Promise<string> {
   let log = '';

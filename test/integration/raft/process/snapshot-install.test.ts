@@ -1,8 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startRaftCluster, type RaftCluster } from '../../../../local-cloud/raft-cluster';
 import { durableLedger } from './durable-ledger';
+import { suiteDataDir } from '../support/suite';
 
 /**
  * Issue "Ledger cluster safety", finding 4: snapshots are streamed. A follower that lost its data dir after the
@@ -16,12 +16,7 @@ const ORDERS = 1_500;
 
 describe('a follower behind the leader snapshot catches up through a chunked InstallSnapshot', () => {
   let cluster: RaftCluster;
-  const dataDir = mkdtempSync(join(tmpdir(), 'raft-snapshot-install-'));
-
-  afterAll(async () => {
-    await cluster?.stop();
-    if (!process.env.RAFT_CLUSTER_KEEP_DATA) rmSync(dataDir, { recursive: true, force: true });
-  });
+  const dataDir = suiteDataDir('raft-snapshot-install-', () => cluster?.stop());
 
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   const waitVoter = async (id: string) => {

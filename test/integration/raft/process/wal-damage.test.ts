@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { LOG_FILE } from '../../../../raft-node/src/storage';
 import { decodeRecord, RECORD_HEADER_BYTES, type DecodedRecord } from '../../../../raft-node/src/storage/records';
 import { startRaftCluster, type RaftCluster } from '../../../../local-cloud/raft-cluster';
 import { startOrderLoad } from './order-load';
+import { suiteDataDir } from '../support/suite';
 
 /**
  * Issue "Ledger cluster safety", finding 7, against real raft-node processes: a stopped node whose last synced
@@ -48,12 +48,7 @@ function damageLastBatch(dataDir: string): { offset: number; logBytes: number } 
 
 describe('a damaged synced WAL batch', () => {
   let cluster: RaftCluster;
-  const dataDir = mkdtempSync(join(tmpdir(), 'raft-wal-damage-'));
-
-  afterAll(async () => {
-    await cluster?.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  const dataDir = suiteDataDir('raft-wal-damage-', () => cluster?.stop());
 
   test('refuses the node; the repair tool dry-runs, then cuts; the node rejoins', async () => {
     cluster = await startRaftCluster({ dir: dataDir });

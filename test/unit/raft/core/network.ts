@@ -57,7 +57,7 @@ export function drain(r: Raft): Message[] {
   const out: Message[] = [];
   while (r.hasReady()) {
     const rd = r.ready();
-    out.push(...rd.messages);
+    out.push(...rd.messagesNow, ...rd.messages);
     r.advance();
   }
   return out;
@@ -141,7 +141,7 @@ export class Network {
         if (rd.snapshot) this.snapshotsReceived.get(id)!.push(rd.snapshot);
         this.applied.get(id)!.push(...rd.committedEntries);
         this.readStates.get(id)!.push(...rd.readStates);
-        this.inbox.push(...rd.messages);
+        this.inbox.push(...rd.messagesNow, ...rd.messages);
         n.advance();
       }
     }

@@ -382,6 +382,8 @@ describe('Raft core, one scenario per rule of the Raft paper / thesis', () => {
     expect(['b', 'c']).toContain(leader.id);
     expect(a.status().role).toBe('follower'); // not a voter: never campaigns
     net.propose('after-removal');
+    // No commit-only broadcast: the follower learns the new commit index on the leader's next heartbeat.
+    net.tick([leader.id], 1);
     expect(b.status().commitIndex).toBe(c.status().commitIndex);
   });
 

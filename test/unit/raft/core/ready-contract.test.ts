@@ -65,6 +65,63 @@ describe('Raft core: the Ready / restart contract the node layer relies on', () 
     expect(r.status()).toMatchObject({ appliedIndex: 11, snapshotIndex: 10, config: { voters: ABC, learners: [] } });
   });
 
+  /** A three-node cluster with `a` leading and every node caught up (the network persists instantly). */
+  function threeWithLeaderA() {
+    const nodes = ABC.map((id) => newRaft(id, { voters: ABC }));
+    const net = new Network(nodes);
+    net.campaign('a');
+    const [a, b, c] = nodes as [Raft, Raft, Raft];
+    expect(a.status().role).toBe('leader');
+    net.tick(['a'], 1);
+    return { net, a, b, c };
+  }
+
+  test('thesis §10.2.1: a leader sends its entries before they are durable and counts itself only after', () => {
+    const { a, b } = threeWithLeaderA();
+    const index = (a.propose('x') as { index: number }).index;
+    const rd = a.ready();
+    expect(rd.entries.map((e) => e.index)).toEqual([index]);
+    // The appends may leave now, while the leader writes the entry itself.
+    expect(rd.messagesNow.map((m) => [m.type, m.to])).toEqual([
+      ['Append', 'b'],
+      ['Append', 'c'],
+    ]);
+    expect(rd.messages).toEqual([]);
+    b.step(rd.messagesNow[0]!);
+    const [ack] = drain(b);
+    a.step(ack!);
+    // b's acknowledgement alone is one of three: the leader's own copy is not durable yet.
+    expect(a.status().commitIndex).toBeLessThan(index);
+    a.advance();
+    expect(a.status().commitIndex).toBe(index);
+  });
+
+  test('no commit-only broadcast: followers learn a new commit index on the next append or heartbeat', () => {
+    const { net, a, b } = threeWithLeaderA();
+    const index = net.propose('y');
+    expect(a.status().commitIndex).toBe(index);
+    expect(b.status().commitIndex).toBeLessThan(index);
+    net.tick(['a'], 1);
+    expect(b.status().commitIndex).toBe(index);
+  });
+
+  test('ReadIndex requests arriving together share one heartbeat round', () => {
+    const { net, a } = threeWithLeaderA();
+    a.readIndex('r1');
+    a.readIndex('r2');
+    a.readIndex('r3');
+    const sent = drain(a).filter((m) => m.type === 'Heartbeat');
+    expect(sent.map((m) => [m.to, (m as { context: string | null }).context])).toEqual([
+      ['b', 'r3'],
+      ['c', 'r3'],
+    ]);
+    for (const m of sent) net.node(m.to).step(m);
+    for (const id of ['b', 'c']) for (const m of drain(net.node(id))) a.step(m);
+    const rd = a.ready();
+    expect(rd.readStates.map((r) => r.context)).toEqual(['r1', 'r2', 'r3']);
+    a.advance();
+  });
+
   test('misuse fails loudly: ready() twice, advance() alone, compaction past applied, bad config', () => {
     const r = newRaft('a', { voters: ['a'] });
     for (let i = 0; i < 30 && r.status().role !== 'leader'; i++) r.tick();
