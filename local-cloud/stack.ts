@@ -202,6 +202,8 @@ async function deployPipeline(
   log: Log,
 ): Promise<Deployment> {
   const started = Date.now();
+  // A data dir deployed before: its stacks come back first, so an unchanged `cdk deploy` (no changes) still has them.
+  await edge.cloudformation.restore();
   const toolkit = edge.cloudformation.find('CDKToolkit');
   if (!toolkit || !/^(CREATE|UPDATE)_COMPLETE$/.test(toolkit.StackStatus)) {
     await runCdk(['bootstrap', `aws://${LOCAL_ACCOUNT}/${LOCAL_REGION}`], { endpoint: edge.endpoint, cwd: outdir });

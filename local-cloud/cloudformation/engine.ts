@@ -473,6 +473,18 @@ export class CloudFormationEngine {
     }
   }
 
+  /**
+   * Provisions every stack that is deployed again as it stands (no state change, no events for unchanged
+   * resources): after a restart on the same data dir the emulators that keep nothing (fauxqs's queues) get their
+   * resources back, and the runtime its functions, before anything else is deployed.
+   */
+  async restore(): Promise<void> {
+    for (const stack of this.stacks) {
+      if (!/^(CREATE|UPDATE)_COMPLETE$|^UPDATE_ROLLBACK_COMPLETE$/.test(stack.StackStatus)) continue;
+      await this.provision(stack, stack.TemplateBody, stack.Parameters, 'UPDATE');
+    }
+  }
+
   /** Provisions a template onto the stack, writing each resource's events; publishes the result to the runtime. */
   private async provision(
     stack: Stack,
