@@ -4,12 +4,15 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { startEdge, type Edge } from './edge';
 import { freePort } from './emulators/child-service';
 import { startSqs } from './emulators/sqs';
-import { startLocalRuntime, type LocalRuntime } from './runtime';
+import type { LocalRuntime } from './runtime';
 import { CloudWatchLogSink } from './runtime/log-sink';
-import { deployTemplate, type Deployment } from './deploy/deploy';
+import { StackRuntimes } from './runtime/stack-runtimes';
+import type { Deployment } from './deploy/deploy';
+import { LOCAL_REGION, runCdk } from './deploy/cdk-cli';
+import { LOCAL_ACCOUNT } from './sts';
 import { RaftCluster } from './raft-cluster';
 import { appendRecords, QueueRecorder, recordFiles, type RecordedMessage } from './records';
-import { readStack, synthesize } from './deploy/synth';
+import { synthesize } from './deploy/synth';
 import { createSqsClient, localEndpointEnv } from '../shared/aws/clients';
 import { decodeScopedKey, encodeScopedKey, scopedKey } from '../shared/ledger-contract/auth';
 
@@ -64,8 +67,10 @@ export interface EmbeddedStack {
   info: StackInfo;
   edge: Edge;
   raft: RaftCluster;
-  deployment: Deployment;
-  runtime: LocalRuntime;
+  /** PipelineStack as last deployed (a `cdk deploy` from outside replaces it). */
+  readonly deployment: Deployment;
+  /** PipelineStack's functions, mappings and schedules as last deployed. */
+  readonly runtime: LocalRuntime;
   sqs: SQSClient;
   stop(): Promise<void>;
 }
@@ -90,16 +95,29 @@ export async function startEmbeddedStack(opts: EmbeddedStackOptions): Promise<Em
     for (const c of cleanups.reverse()) await c().catch((err: unknown) => log(`stop: ${(err as Error).message}`));
   };
   try {
-    const { raft, edge, outdir } = await startServices(opts, cleanups);
-    const clientEnv = localEndpointEnv(edge.endpoint);
-    Object.assign(process.env, clientEnv);
-    for (const k of Object.keys(process.env)) if (k.startsWith('AWS_ENDPOINT_URL_')) delete process.env[k];
-    const deployment = await deployPipeline(outdir, raft, log);
-    const runtime = await startFunctions(dataDir, edge, clientEnv, deployment, log, cleanups);
+    const { raft, edge, outdir, runtimes } = await startServices(opts, cleanups);
+    const deployment = await deployPipeline(outdir, edge, raft, runtimes, log);
     const sqs = startEventRecorder(dataDir, deployment, opts, cleanups);
     const info = stackInfoOf(dataDir, edge, raft, deployment);
     writeFileSync(stackInfoFile(dataDir), JSON.stringify(info, null, 2));
-    return { info, edge, raft, deployment, runtime, sqs, stop: cleanup };
+    const current = () => {
+      const deployed = runtimes.get(STACK_NAME);
+      if (!deployed) throw new Error(`${STACK_NAME} is not deployed (a cdk destroy removed it)`);
+      return deployed;
+    };
+    return {
+      info,
+      edge,
+      raft,
+      get deployment() {
+        return current().deployment;
+      },
+      get runtime() {
+        return current().runtime;
+      },
+      sqs,
+      stop: cleanup,
+    };
   } catch (err) {
     await cleanup();
     throw err;
@@ -110,7 +128,7 @@ export async function startEmbeddedStack(opts: EmbeddedStackOptions): Promise<Em
 async function startServices(
   opts: EmbeddedStackOptions,
   cleanups: Cleanups,
-): Promise<{ raft: RaftCluster; edge: Edge; outdir: string }> {
+): Promise<{ raft: RaftCluster; edge: Edge; outdir: string; runtimes: StackRuntimes }> {
   const { dataDir, log } = opts;
   const raft = await RaftCluster.create({
     dir: join(dataDir, 'raft'),
@@ -131,11 +149,18 @@ async function startServices(
   const started = Date.now();
   const sqsService = opts.sqsOutsideEdge ? await startSqs(await freePort()) : undefined;
   if (sqsService) cleanups.push(() => sqsService.stop());
+  // CloudFormation (in the edge) hands every deployed stack to the runtimes, which start once the edge is up.
+  const holder: { runtimes?: StackRuntimes } = {};
   const [edge] = await Promise.all([
     startEdge({
       port: opts.edgePort ?? 4566,
       dataDir,
       ...(sqsService ? { backends: { sqs: sqsService.endpoint } } : {}),
+      onStackChange: async (name, deployment) => {
+        if (!holder.runtimes) throw new Error('the local Lambda runtime is not started yet');
+        await holder.runtimes.apply(name, deployment);
+      },
+      log,
     }).then((e) => {
       cleanups.push(() => e.stop());
       log(
@@ -151,24 +176,49 @@ async function startServices(
       ? Promise.resolve()
       : synthesize({ outdir, context }).then(() => log(`synthesized ${STACK_NAME} into ${outdir}`)),
   ]);
+  holder.runtimes = startRuntimes(dataDir, edge, raft, log, cleanups);
   log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s; deploying…`);
-  return { raft, edge, outdir };
+  return { raft, edge, outdir, runtimes: holder.runtimes };
 }
 
-/** Deploys the synthesized PipelineStack's template and says what it created, and what it could not. */
-async function deployPipeline(outdir: string, raft: RaftCluster, log: Log): Promise<Deployment> {
-  const deployment = await deployTemplate({
-    outdir,
-    stack: readStack(outdir, STACK_NAME),
-    environmentOverrides: {
-      RAFT_MEMBERS: raft.httpUrls.join(','),
-      // Each function keeps the scope it was synthesized with (execute orders:write, api read), re-issued from
-      // this cluster's root secret: an assembly may have been synthesized against another cluster.
-      RAFT_CLIENT_KEY: (synthesized) => reissueKey(synthesized, raft.secret),
-    },
+/** The command a user runs to deploy PipelineStack again after changing code, against this edge. */
+export function redeployCommand(endpoint: string, raftUrls: string[]): string {
+  const context = Object.entries(embeddedContext({ raftMembers: raftUrls.join(',') }))
+    .map(([k, v]) => `-c ${k}=${v}`)
+    .join(' ');
+  return `AWS_ENDPOINT_URL=${endpoint} npx cdk deploy ${STACK_NAME} ${context} -c raftAuthSecret=<any 16+ characters> --require-approval never`;
+}
+
+/**
+ * Deploys the synthesized PipelineStack the way a user does, through the edge's CloudFormation with the pinned CDK
+ * CLI: `cdk bootstrap` once per data dir, then `cdk deploy --app <assembly>` (assets zipped and uploaded to the
+ * local S3, the template deployed by a change set); says what it created, and what it could not.
+ */
+async function deployPipeline(
+  outdir: string,
+  edge: Edge,
+  raft: RaftCluster,
+  runtimes: StackRuntimes,
+  log: Log,
+): Promise<Deployment> {
+  const started = Date.now();
+  // A data dir deployed before: its stacks come back first, so an unchanged `cdk deploy` (no changes) still has them.
+  await edge.cloudformation.restore();
+  const toolkit = edge.cloudformation.find('CDKToolkit');
+  if (!toolkit || !/^(CREATE|UPDATE)_COMPLETE$/.test(toolkit.StackStatus)) {
+    await runCdk(['bootstrap', `aws://${LOCAL_ACCOUNT}/${LOCAL_REGION}`], { endpoint: edge.endpoint, cwd: outdir });
+  }
+  await runCdk(['deploy', '--app', outdir, STACK_NAME, '--require-approval', 'never'], {
+    endpoint: edge.endpoint,
+    cwd: outdir,
   });
+  const deployment = runtimes.get(STACK_NAME)?.deployment;
+  if (!deployment) {
+    throw new Error(`cdk deploy ${STACK_NAME} finished, but CloudFormation handed no deployment to the runtime`);
+  }
   log(
-    `deployed ${Object.keys(deployment.resources).length} resources: ${Object.keys(deployment.functions).length} functions, ` +
+    `deployed ${STACK_NAME} through CloudFormation (cdk deploy) in ${((Date.now() - started) / 1000).toFixed(1)} s: ` +
+      `${Object.keys(deployment.resources).length} resources, ${Object.keys(deployment.functions).length} functions, ` +
       `${deployment.kinesisMappings.length + deployment.sqsMappings.length} event source mappings, ${deployment.schedules.length} schedule(s)`,
   );
   if (deployment.notEmulated.length > 0) {
@@ -180,18 +230,18 @@ async function deployPipeline(outdir: string, raft: RaftCluster, log: Log): Prom
     const types = [...new Set(deployment.notEnforced.map((r) => r.type))];
     log(`accepted but not enforced locally (access control): ${types.join(', ')}`);
   }
+  log(`after a code change, deploy again with: ${redeployCommand(edge.endpoint, raft.httpUrls)}`);
   return deployment;
 }
 
-/** Starts the local Lambda runtime (functions, mappings, schedules), recording every commands-queue delivery. */
-async function startFunctions(
-  dataDir: string,
-  edge: Edge,
-  clientEnv: Record<string, string>,
-  deployment: Deployment,
-  log: Log,
-  cleanups: Cleanups,
-): Promise<LocalRuntime> {
+/**
+ * The local Lambda runtime for the stacks CloudFormation deploys, recording every commands-queue delivery.
+ * This process's SDK clients go through the edge from here on (AWS_ENDPOINT_URL is set to it).
+ */
+function startRuntimes(dataDir: string, edge: Edge, raft: RaftCluster, log: Log, cleanups: Cleanups): StackRuntimes {
+  const clientEnv = localEndpointEnv(edge.endpoint);
+  Object.assign(process.env, clientEnv);
+  for (const k of Object.keys(process.env)) if (k.startsWith('AWS_ENDPOINT_URL_')) delete process.env[k];
   // The functions (and the mappings' pollers) call the emulators directly: through the edge every request
   // and response would only be copied once more. Everything else (Secrets Manager, …) and every outside
   // client, the AWS CLI included, still uses the edge, which also translates the SQS query protocol and
@@ -204,25 +254,31 @@ async function startFunctions(
     AWS_ENDPOINT_URL_SQS: edge.backends.sqs,
   };
   const records = recordFiles(dataDir);
-  const commandsUrl = deployment.outputs.CommandsQueueUrl;
   // Flushed once a second, as Lambda's own log delivery is not immediate either: every flush is a signed
   // PutLogEvents per active worker stream, and at 250 ms those calls cost more CPU than the lines they carry.
   const logs = new CloudWatchLogSink({ endpoint: edge.endpoint, flushIntervalMs: 1000 });
-  const runtime = await startLocalRuntime(deployment, {
+  const runtimes = new StackRuntimes({
     baseEnv: functionEnv,
     logs,
-    checkpointFile: join(dataDir, 'runtime', 'checkpoints.json'),
+    checkpointFile: (stack) =>
+      join(dataDir, 'runtime', stack === STACK_NAME ? 'checkpoints.json' : `${stack}.checkpoints.json`),
     kinesisPollIntervalMs: 50,
+    // The ledger is this cloud's own Raft nodes, whatever members the deployed template names; each function keeps
+    // the scope it was synthesized with (execute orders:write, api read), re-issued from this cluster's root secret.
+    environmentOverrides: {
+      RAFT_MEMBERS: raft.httpUrls.join(','),
+      RAFT_CLIENT_KEY: (synthesized) => reissueKey(synthesized, raft.secret),
+    },
     onError: (m) => log(`runtime: ${m}`),
-    onSqsReceive: (queueUrl, messages) => {
-      if (queueUrl === commandsUrl) appendRecords(records.commands, messages);
+    onSqsReceive: (deployment, queueUrl, messages) => {
+      if (queueUrl === deployment.outputs.CommandsQueueUrl) appendRecords(records.commands, messages);
     },
   });
   cleanups.push(async () => {
-    await runtime.stop();
+    await runtimes.stop();
     await logs.close();
   });
-  return runtime;
+  return runtimes;
 }
 
 /** Starts the recorder that drains the events queue into the data dir; returns the SQS client it uses. */

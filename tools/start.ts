@@ -3,8 +3,8 @@
  *  [--feed-seconds N] [--verify]`
  * --feed-seconds stops the market feed after N s (the stack keeps running, so `npm run verify` sees a quiet
  * pipeline); --verify, with --duration, stops the feed at the end, runs verify and exits with its result.
- * Starts the embedded cloud (edge + emulators + logs), three Raft nodes, deploys PipelineStack from its
- * synthesized template, runs the functions and the market feed, and shows a live status.
+ * Starts the embedded cloud (edge + emulators + logs), three Raft nodes, deploys PipelineStack through the edge's
+ * CloudFormation with the pinned CDK CLI (cdk bootstrap + cdk deploy; prints the command to redeploy), runs the functions and the market feed, and shows a live status.
  */
 import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';

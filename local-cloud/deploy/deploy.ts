@@ -1,7 +1,9 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import {
   CreateTableCommand,
+  DeleteTableCommand,
   ResourceInUseException,
   UpdateTimeToLiveCommand,
   type AttributeDefinition,
@@ -11,15 +13,26 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import {
   CreateLogGroupCommand,
+  DeleteLogGroupCommand,
   PutRetentionPolicyCommand,
   ResourceAlreadyExistsException,
 } from '@aws-sdk/client-cloudwatch-logs';
 import {
   CreateStreamCommand,
+  DeleteStreamCommand,
   DescribeStreamSummaryCommand,
   ResourceInUseException as StreamInUse,
 } from '@aws-sdk/client-kinesis';
-import { CreateQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import {
+  CreateQueueCommand,
+  DeleteQueueCommand,
+  GetQueueAttributesCommand,
+  GetQueueUrlCommand,
+  SetQueueAttributesCommand,
+} from '@aws-sdk/client-sqs';
+import type { S3Store } from '../s3/store';
+import type { SsmParameterStore } from '../ssm';
+import { extractZip } from './zip';
 import type { KinesisMappingSpec } from '../runtime/kinesis-mapping';
 import type { SqsMappingSpec } from '../runtime/sqs-mapping';
 import type { FunctionSpec } from '../runtime/types';
@@ -29,6 +42,8 @@ import {
   createDynamoDbClient,
   createKinesisClient,
   createSqsClient,
+  EMULATOR_CREDENTIALS,
+  type ClientTarget,
 } from '../../shared/aws/clients';
 
 export interface ScheduleSpec {
@@ -68,7 +83,32 @@ export interface DeployOptions {
   environmentOverrides?: Record<string, string | ((synthesized: string) => string)>;
   /** Removes these variables from every function environment (e.g. a secret ARN replaced by a plain local secret). */
   environmentRemovals?: string[];
+  /** The template's parameter values (CloudFormation resolved them, SSM-typed ones included). */
+  parameters?: Record<string, unknown>;
+  /** The template's conditions, evaluated. */
+  conditions?: Record<string, boolean>;
+  stackId?: string;
+  /** Where the SDK clients send their calls (default: this process's AWS_ENDPOINT_URL). */
+  endpoint?: string;
+  /** The local S3: buckets are created in it, and function code (Code.S3Bucket/S3Key) is read from it. */
+  s3?: S3Store;
+  ssm?: SsmParameterStore;
+  /** Where function zips are unpacked (one folder per zip); required when code comes from S3. */
+  codeDir?: string;
+  /** Told when each resource starts, finishes or fails (CloudFormation writes its events from this). */
+  onResource?: (progress: ResourceProgress) => void;
 }
+
+export interface ResourceProgress {
+  logicalId: string;
+  type: string;
+  state: 'IN_PROGRESS' | 'COMPLETE' | 'FAILED';
+  physicalId?: string;
+  reason?: string;
+}
+
+/** The value of `Ref: AWS::NoValue`: the property it is in is removed. */
+const NO_VALUE = Symbol('AWS::NoValue');
 
 const ACCOUNT = '000000000000';
 /** Types whose effect is access control, which the local emulators do not enforce. */
@@ -84,10 +124,15 @@ const NOT_ENFORCED = new Set([
 interface Physical {
   ref: string;
   attrs: Record<string, string>;
+  /** Recorded with its name only: its attributes are not known locally. */
+  notEmulated?: boolean;
 }
 
 class Unemulated {
-  constructor(readonly logicalId: string) {}
+  constructor(
+    readonly logicalId: string,
+    readonly physicalId: string,
+  ) {}
 }
 
 /**
@@ -106,10 +151,10 @@ class TemplateDeployer {
   private readonly region: string;
   private readonly resources: Record<string, CfnResource>;
   private readonly created = new Map<string, Promise<Physical>>();
-  private readonly kinesis = createKinesisClient();
-  private readonly sqs = createSqsClient();
-  private readonly dynamodb = createDynamoDbClient();
-  private readonly logs = createCloudWatchLogsClient();
+  private readonly kinesis: ReturnType<typeof createKinesisClient>;
+  private readonly sqs: ReturnType<typeof createSqsClient>;
+  private readonly dynamodb: ReturnType<typeof createDynamoDbClient>;
+  private readonly logs: ReturnType<typeof createCloudWatchLogsClient>;
   private readonly arnToLogical = new Map<string, string>();
   /** Log groups named by a function's LoggingConfig get Lambda's default name for that function. */
   private readonly functionLogGroups = new Map<string, string>();
@@ -117,7 +162,16 @@ class TemplateDeployer {
 
   constructor(private readonly opts: DeployOptions) {
     this.region = opts.region ?? process.env.AWS_REGION ?? 'us-east-1';
-    this.resources = opts.stack.template.Resources;
+    const conditions = opts.conditions ?? {};
+    // Resources whose Condition is false are not part of the stack at all.
+    this.resources = Object.fromEntries(
+      Object.entries(opts.stack.template.Resources).filter(([, r]) => !r.Condition || conditions[r.Condition] === true),
+    );
+    const target = clientTarget(opts.endpoint, this.region);
+    this.kinesis = createKinesisClient(target);
+    this.sqs = createSqsClient(target);
+    this.dynamodb = createDynamoDbClient(target);
+    this.logs = createCloudWatchLogsClient(target);
     this.out = {
       stackName: opts.stack.stackName,
       functions: {},
@@ -143,6 +197,7 @@ class TemplateDeployer {
         if (physical) this.out.resources[id] = { type: this.resources[id]?.Type ?? '', physicalId: physical.ref };
       }
       for (const [name, o] of Object.entries(this.opts.stack.template.Outputs ?? {})) {
+        if (o.Condition && this.opts.conditions?.[o.Condition] !== true) continue;
         this.out.outputs[name] = String(await this.resolve(o.Value, `output ${name}`));
       }
       return this.out;
@@ -157,25 +212,48 @@ class TemplateDeployer {
   private ensure(id: string): Promise<Physical | undefined> {
     const resource = this.resources[id];
     if (!resource) throw new Error(`the template references a resource ${id} it does not define`);
-    if (NOT_ENFORCED.has(resource.Type)) {
-      if (!this.out.notEnforced.some((r) => r.logicalId === id))
-        this.out.notEnforced.push({ logicalId: id, type: resource.Type });
-      return Promise.resolve({ ref: id, attrs: { Arn: `arn:aws:iam::${ACCOUNT}:role/${id}` } });
-    }
     let p = this.created.get(id);
     if (!p) {
-      p = this.create(id, resource);
+      const progress = (state: ResourceProgress['state'], extra: Partial<ResourceProgress> = {}) =>
+        this.opts.onResource?.({ logicalId: id, type: resource.Type, state, ...extra });
+      progress('IN_PROGRESS');
+      p = this.create(id, resource).then(
+        (physical) => {
+          progress('COMPLETE', { physicalId: physical.ref });
+          return physical;
+        },
+        (err: unknown) => {
+          if (err instanceof Unemulated)
+            progress('COMPLETE', { physicalId: err.physicalId, reason: 'accepted: not emulated locally' });
+          else progress('FAILED', { reason: (err as Error).message });
+          throw err;
+        },
+      );
       this.created.set(id, p);
     }
     return p.catch((err: unknown) => {
-      if (err instanceof Unemulated) return undefined;
+      if (err instanceof Unemulated) return { ref: err.physicalId, attrs: {}, notEmulated: true };
       throw err;
     });
   }
 
   private async create(id: string, r: CfnResource): Promise<Physical> {
     const props = r.Properties ?? {};
+    if (NOT_ENFORCED.has(r.Type)) {
+      if (!this.out.notEnforced.some((n) => n.logicalId === id))
+        this.out.notEnforced.push({ logicalId: id, type: r.Type });
+      const name = await this.resolve(props.RoleName ?? props.PolicyName ?? props.ManagedPolicyName, id);
+      const ref = typeof name === 'string' ? name : id;
+      return {
+        ref,
+        attrs: { Arn: `arn:aws:iam::${ACCOUNT}:role/${ref}`, RoleId: `AROA${id.toUpperCase().slice(0, 17)}` },
+      };
+    }
     switch (r.Type) {
+      case 'AWS::S3::Bucket':
+        return this.createBucket(id, props);
+      case 'AWS::SSM::Parameter':
+        return this.createParameter(id, props);
       case 'AWS::Kinesis::Stream':
         return this.createStream(id, props);
       case 'AWS::SQS::Queue':
@@ -190,10 +268,50 @@ class TemplateDeployer {
         return this.createMapping(id, props);
       case 'AWS::Scheduler::Schedule':
         return this.createSchedule(id, props);
-      default:
+      default: {
         this.out.notEmulated.push({ logicalId: id, type: r.Type });
-        throw new Unemulated(id);
+        const explicit = Object.entries(props).find(([k, v]) => /Name$/.test(k) && typeof v !== 'object')?.[1];
+        throw new Unemulated(id, typeof explicit === 'string' ? explicit : this.name(id, undefined));
+      }
     }
+  }
+
+  private async createBucket(id: string, props: Record<string, unknown>): Promise<Physical> {
+    if (!this.opts.s3) throw new Error(`bucket ${id}: no local S3 to create it in`);
+    const explicit = await this.resolve(props.BucketName, id);
+    const name =
+      typeof explicit === 'string' ? explicit : `${this.opts.stack.stackName}-${id}`.toLowerCase().slice(0, 63);
+    if (!this.opts.s3.hasBucket(name)) this.opts.s3.createBucket(name, this.region);
+    type Sse = { ServerSideEncryptionByDefault?: { SSEAlgorithm?: string; KMSMasterKeyID?: string } };
+    const config = (await this.resolve(props.BucketEncryption, id)) as
+      { ServerSideEncryptionConfiguration?: Sse[] } | undefined;
+    const rule = config?.ServerSideEncryptionConfiguration?.[0]?.ServerSideEncryptionByDefault;
+    this.opts.s3.setEncryption(
+      name,
+      rule?.SSEAlgorithm
+        ? { algorithm: rule.SSEAlgorithm, ...(rule.KMSMasterKeyID ? { kmsKeyId: rule.KMSMasterKeyID } : {}) }
+        : undefined,
+    );
+    const domain = `${name}.s3.${this.region}.amazonaws.com`;
+    return {
+      ref: name,
+      attrs: {
+        Arn: `arn:aws:s3:::${name}`,
+        DomainName: `${name}.s3.amazonaws.com`,
+        RegionalDomainName: domain,
+        WebsiteURL: `http://${name}.s3-website-${this.region}.amazonaws.com`,
+      },
+    };
+  }
+
+  private async createParameter(id: string, props: Record<string, unknown>): Promise<Physical> {
+    if (!this.opts.ssm) throw new Error(`parameter ${id}: no local SSM to create it in`);
+    const explicit = await this.resolve(props.Name, id);
+    const name = typeof explicit === 'string' ? explicit : `CFN-${id}`;
+    const value = String(await this.resolve(props.Value, id));
+    const type = String(props.Type ?? 'String') as 'String' | 'StringList';
+    this.opts.ssm.put({ Name: name, Value: value, Type: type, Overwrite: true });
+    return { ref: name, attrs: { Type: type, Value: value } };
   }
 
   private name(id: string, explicit: unknown): string {
@@ -244,13 +362,40 @@ class TemplateDeployer {
     }
     if (props.RedrivePolicy !== undefined)
       attributes.RedrivePolicy = JSON.stringify(await this.resolve(props.RedrivePolicy, id));
-    const out = await this.sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
-    const url = out.QueueUrl;
+    const url = await this.createOrUpdateQueue(name, attributes);
     if (!url) throw new Error(`CreateQueue ${name} returned no URL`);
     const got = await this.sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
     const arn = got.Attributes?.QueueArn ?? `arn:aws:sqs:${this.region}:${ACCOUNT}:${name}`;
     this.arnToLogical.set(arn, id);
     return { ref: url, attrs: { Arn: arn, QueueName: name, QueueUrl: url } };
+  }
+
+  /** An existing queue (an update, or a second deploy onto the same data) gets the template's attributes set. */
+  private async createOrUpdateQueue(name: string, attributes: Record<string, string>): Promise<string | undefined> {
+    const existing = await this.sqs.send(new GetQueueUrlCommand({ QueueName: name })).catch((err: unknown) => {
+      if (
+        (err as Error).name === 'QueueDoesNotExist' ||
+        (err as Error).name === 'AWS.SimpleQueueService.NonExistentQueue'
+      )
+        return undefined;
+      throw err;
+    });
+    if (!existing?.QueueUrl) {
+      return (await this.sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }))).QueueUrl;
+    }
+    // Only what differs is set: FifoQueue cannot change, and an attribute the local SQS does not report is one it
+    // does not implement (fauxqs has no DeduplicationScope, for one), so setting it would fail every update.
+    const got = await this.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: existing.QueueUrl, AttributeNames: ['All'] }),
+    );
+    const current: Record<string, string> = { ...got.Attributes };
+    const changed = Object.fromEntries(
+      Object.entries(attributes).filter(([k, v]) => k !== 'FifoQueue' && k in current && current[k] !== v),
+    );
+    if (Object.keys(changed).length > 0) {
+      await this.sqs.send(new SetQueueAttributesCommand({ QueueUrl: existing.QueueUrl, Attributes: changed }));
+    }
+    return existing.QueueUrl;
   }
 
   private async createTable(id: string, props: Record<string, unknown>): Promise<Physical> {
@@ -323,18 +468,12 @@ class TemplateDeployer {
   private async createFunction(id: string, r: CfnResource): Promise<Physical> {
     const props = r.Properties ?? {};
     const name = this.functionName(id, r);
-    const assetPath = r.Metadata?.['aws:asset:path'];
-    if (typeof assetPath !== 'string') {
-      throw new Error(
-        `function ${id} has no aws:asset:path metadata: synthesize with the context aws:cdk:enable-asset-metadata=true`,
-      );
-    }
+    const codeDir = await this.codeDirectory(id, r);
     const handler = String(props.Handler ?? 'index.handler');
     const dot = handler.lastIndexOf('.');
-    const base = join(this.opts.outdir, assetPath, handler.slice(0, dot));
+    const base = join(codeDir, handler.slice(0, dot));
     const modulePath = ['.js', '.cjs', '.mjs'].map((ext) => base + ext).find((p) => existsSync(p));
-    if (!modulePath)
-      throw new Error(`function ${id}: no module for handler ${handler} in ${join(this.opts.outdir, assetPath)}`);
+    if (!modulePath) throw new Error(`function ${id}: no module for handler ${handler} in ${codeDir}`);
     const variables = ((await this.resolve(
       (props.Environment as { Variables?: unknown } | undefined)?.Variables,
       id,
@@ -362,6 +501,42 @@ class TemplateDeployer {
     const arn = `arn:aws:lambda:${this.region}:${ACCOUNT}:function:${name}`;
     this.arnToLogical.set(arn, id);
     return { ref: name, attrs: { Arn: arn } };
+  }
+
+  /**
+   * Where a function's code is: the zip the template names in S3 (Code.S3Bucket/S3Key, what the CDK CLI
+   * uploaded), unpacked once per zip content; else the asset folder of a cloud assembly deployed directly.
+   */
+  private async codeDirectory(id: string, r: CfnResource): Promise<string> {
+    const code = (await this.resolve(r.Properties?.Code, id)) as
+      { S3Bucket?: string; S3Key?: string; ZipFile?: string } | undefined;
+    if (this.opts.s3 && code?.S3Bucket && code.S3Key) {
+      if (!this.opts.codeDir) throw new Error(`function ${id}: no folder to unpack its code into`);
+      let zip: Buffer;
+      try {
+        zip = this.opts.s3.get(code.S3Bucket, code.S3Key).body;
+      } catch (err) {
+        throw new Error(
+          `function ${id}: cannot read its code s3://${code.S3Bucket}/${code.S3Key}: ${(err as Error).message}`,
+        );
+      }
+      const dir = join(this.opts.codeDir, createHash('sha256').update(zip).digest('hex'));
+      if (!existsSync(dir)) extractZip(zip, dir);
+      return dir;
+    }
+    if (this.opts.codeDir && typeof code?.ZipFile === 'string') {
+      const dir = join(this.opts.codeDir, createHash('sha256').update(code.ZipFile).digest('hex'));
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'index.js'), code.ZipFile);
+      return dir;
+    }
+    const assetPath = r.Metadata?.['aws:asset:path'];
+    if (typeof assetPath !== 'string') {
+      throw new Error(
+        `function ${id}: its Code names no S3 object, and it has no aws:asset:path metadata to find it in ${this.opts.outdir}`,
+      );
+    }
+    return join(this.opts.outdir, assetPath);
   }
 
   private functionLogicalId(value: unknown, where: string): string {
@@ -460,15 +635,34 @@ class TemplateDeployer {
 
   /** Resolves CloudFormation intrinsic functions against the local resources. */
   private async resolve(value: unknown, where: string): Promise<unknown> {
-    if (Array.isArray(value)) return Promise.all(value.map((v) => this.resolve(v, where)));
+    const resolved = await this.resolveOrNoValue(value, where);
+    return resolved === NO_VALUE ? undefined : resolved;
+  }
+
+  /** Resolves, dropping array items and properties that resolve to AWS::NoValue. */
+  private async resolveOrNoValue(value: unknown, where: string): Promise<unknown> {
+    if (Array.isArray(value)) {
+      const items = await Promise.all(value.map((v) => this.resolveOrNoValue(v, where)));
+      return items.filter((v) => v !== NO_VALUE);
+    }
     if (value === null || typeof value !== 'object') return value;
     const entries = Object.entries(value as Record<string, unknown>);
     const [key, arg] = entries[0] ?? [];
     if (entries.length === 1 && key !== undefined && (key === 'Ref' || key.startsWith('Fn::'))) {
+      if (key === 'Ref' && arg === 'AWS::NoValue') return NO_VALUE;
+      if (key === 'Fn::If') {
+        const [condition, whenTrue, whenFalse] = arg as [string, unknown, unknown];
+        if (!(condition in (this.opts.conditions ?? {})))
+          throw new Error(`${where}: Fn::If names an unknown condition ${condition}`);
+        return this.resolveOrNoValue(this.opts.conditions?.[condition] ? whenTrue : whenFalse, where);
+      }
       return this.intrinsic(key, arg, where);
     }
     const out: Record<string, unknown> = {};
-    for (const [k, v] of entries) out[k] = await this.resolve(v, where);
+    for (const [k, v] of entries) {
+      const r = await this.resolveOrNoValue(v, where);
+      if (r !== NO_VALUE) out[k] = r;
+    }
     return out;
   }
 
@@ -514,17 +708,20 @@ class TemplateDeployer {
     }
   }
 
-  private async ref(name: string, where: string): Promise<string> {
-    const pseudo: Record<string, string> = {
+  private async ref(name: string, where: string): Promise<unknown> {
+    const pseudo: Record<string, unknown> = {
       'AWS::Region': this.region,
       'AWS::AccountId': ACCOUNT,
       'AWS::Partition': 'aws',
       'AWS::URLSuffix': 'amazonaws.com',
       'AWS::StackName': this.opts.stack.stackName,
-      'AWS::StackId': `arn:aws:cloudformation:${this.region}:${ACCOUNT}:stack/${this.opts.stack.stackName}/local`,
+      'AWS::StackId':
+        this.opts.stackId ??
+        `arn:aws:cloudformation:${this.region}:${ACCOUNT}:stack/${this.opts.stack.stackName}/local`,
       'AWS::NoValue': '',
+      ...this.opts.parameters,
     };
-    if (name in pseudo) return pseudo[name] as string;
+    if (name in pseudo) return pseudo[name];
     if (!(name in this.resources)) throw new Error(`${where}: Ref to unknown ${name}`);
     const physical = await this.ensure(name);
     return physical?.ref ?? `<not emulated: ${name}>`;
@@ -533,9 +730,72 @@ class TemplateDeployer {
   private async getAtt(id: string, attr: string, where: string): Promise<string> {
     if (!(id in this.resources)) throw new Error(`${where}: Fn::GetAtt of unknown ${id}`);
     const physical = await this.ensure(id);
-    if (!physical) return `<not emulated: ${id}.${attr}>`;
+    if (!physical || (physical.notEmulated && !(attr in physical.attrs))) return `<not emulated: ${id}.${attr}>`;
     const value = physical.attrs[attr];
     if (value === undefined) throw new Error(`${where}: ${id} has no attribute ${attr} locally`);
     return value;
+  }
+}
+
+/** An explicit endpoint (the edge provisioning through itself) with the stack's region and the emulators' keys. */
+function clientTarget(endpoint: string | undefined, region: string | undefined): ClientTarget {
+  return endpoint ? { endpoint, region: region ?? 'us-east-1', credentials: EMULATOR_CREDENTIALS } : {};
+}
+
+export interface DeleteContext {
+  endpoint?: string;
+  region?: string;
+  s3?: S3Store;
+  ssm?: SsmParameterStore;
+}
+
+const GONE = new Set([
+  'ResourceNotFoundException',
+  'QueueDoesNotExist',
+  'AWS.SimpleQueueService.NonExistentQueue',
+  'NoSuchBucket',
+  'ParameterNotFound',
+]);
+
+/**
+ * Deletes one resource a deploy created, by its type and physical id; one already gone counts as deleted
+ * (a delete retried after a failure must not fail on what the first attempt removed). Functions, mappings and
+ * schedules live in the local runtime, which the caller stops; what is only recorded has nothing to delete.
+ */
+export async function deleteResource(type: string, physicalId: string, ctx: DeleteContext): Promise<void> {
+  const target = clientTarget(ctx.endpoint, ctx.region);
+  const run = async (call: () => Promise<unknown>) => {
+    try {
+      await call();
+    } catch (err) {
+      const e = err as Error & { code?: string };
+      if (!GONE.has(e.name) && !GONE.has(e.code ?? '')) throw err;
+    }
+  };
+  switch (type) {
+    case 'AWS::Kinesis::Stream': {
+      const c = createKinesisClient(target);
+      return run(() =>
+        c.send(new DeleteStreamCommand({ StreamName: physicalId, EnforceConsumerDeletion: true })),
+      ).finally(() => c.destroy());
+    }
+    case 'AWS::SQS::Queue': {
+      const c = createSqsClient(target);
+      return run(() => c.send(new DeleteQueueCommand({ QueueUrl: physicalId }))).finally(() => c.destroy());
+    }
+    case 'AWS::DynamoDB::Table': {
+      const c = createDynamoDbClient(target);
+      return run(() => c.send(new DeleteTableCommand({ TableName: physicalId }))).finally(() => c.destroy());
+    }
+    case 'AWS::Logs::LogGroup': {
+      const c = createCloudWatchLogsClient(target);
+      return run(() => c.send(new DeleteLogGroupCommand({ logGroupName: physicalId }))).finally(() => c.destroy());
+    }
+    case 'AWS::S3::Bucket':
+      return run(() => Promise.resolve(ctx.s3?.deleteBucket(physicalId)));
+    case 'AWS::SSM::Parameter':
+      return run(() => Promise.resolve(ctx.ssm?.delete(physicalId)));
+    default:
+      return;
   }
 }

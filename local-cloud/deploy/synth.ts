@@ -1,7 +1,6 @@
-import { spawn } from 'node:child_process';
-import { supervised } from '../emulators/child-service';
 import { readFileSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { REPO_ROOT, runNodeScript } from './cdk-cli';
 
 export interface SynthOptions {
   /** The CDK app's entry file (default: infra/app.ts, as cdk.json says). */
@@ -22,14 +21,27 @@ export interface CfnResource {
   Properties?: Record<string, unknown>;
   Metadata?: Record<string, unknown>;
   DependsOn?: string | string[];
+  Condition?: string;
+  DeletionPolicy?: string;
+}
+
+export interface CfnParameter {
+  Type: string;
+  Default?: unknown;
+  Description?: string;
+  NoEcho?: boolean | string;
+  AllowedValues?: unknown[];
 }
 
 export interface CfnTemplate {
+  Description?: string;
+  Parameters?: Record<string, CfnParameter>;
+  Conditions?: Record<string, unknown>;
+  Rules?: Record<string, { RuleCondition?: unknown; Assertions?: { Assert: unknown; AssertDescription?: string }[] }>;
+  Mappings?: Record<string, Record<string, Record<string, unknown>>>;
   Resources: Record<string, CfnResource>;
-  Outputs?: Record<string, { Value: unknown }>;
+  Outputs?: Record<string, { Value: unknown; Description?: string; Condition?: string; Export?: { Name: unknown } }>;
 }
-
-const REPO_ROOT = resolve(__dirname, '../..');
 
 /**
  * Synthesizes the cloud assembly the way the CDK CLI does: runs the app in a child process with
@@ -39,21 +51,10 @@ const REPO_ROOT = resolve(__dirname, '../..');
 export async function synthesize(opts: SynthOptions): Promise<void> {
   rmSync(opts.outdir, { recursive: true, force: true });
   const appFile = opts.appFile ?? join(REPO_ROOT, 'infra/app.ts');
-  const output: string[] = [];
-  const code = await new Promise<number | null>((done, fail) => {
-    // Supervised: a synth takes a minute on a busy machine and must not go on after we are gone.
-    const app = supervised(process.execPath, ['--import', 'tsx', appFile]);
-    const child = spawn(app.command, app.args, {
-      cwd: REPO_ROOT,
-      env: { ...process.env, CDK_OUTDIR: opts.outdir, CDK_CONTEXT_JSON: JSON.stringify(opts.context), ...app.env },
-      stdio: [app.stdin, 'pipe', 'pipe'],
-    });
-    child.stdout.on('data', (c: Buffer) => output.push(c.toString()));
-    child.stderr.on('data', (c: Buffer) => output.push(c.toString()));
-    child.on('error', fail);
-    child.on('exit', done);
+  const { code, output } = await runNodeScript(['--import', 'tsx', appFile], {
+    env: { ...process.env, CDK_OUTDIR: opts.outdir, CDK_CONTEXT_JSON: JSON.stringify(opts.context) },
   });
-  if (code !== 0) throw new Error(`cdk synth of ${appFile} failed (exit ${code}):\n${output.join('').slice(-4000)}`);
+  if (code !== 0) throw new Error(`cdk synth of ${appFile} failed (exit ${code}):\n${output.slice(-4000)}`);
 }
 
 /** Reads one stack's template from a synthesized cloud assembly. */

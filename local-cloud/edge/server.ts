@@ -7,6 +7,15 @@ import { startDynamoDb } from '../emulators/dynamodb';
 import { startKinesis } from '../emulators/kinesis';
 import { startSqs } from '../emulators/sqs';
 import { createLogsEmulator, type LogsEmulator } from '../logs-emulator';
+import { BodyTooLarge, readBody } from './body';
+import { cloudFormationService } from '../cloudformation/api';
+import { CloudFormationEngine } from '../cloudformation/engine';
+import type { Deployment } from '../deploy/deploy';
+import { serveS3 } from '../s3/api';
+import { S3Store } from '../s3/store';
+import { SsmParameterStore } from '../ssm';
+import { stsService } from '../sts';
+import { serveQuery, type QueryService } from './query-service';
 import { EDGE_SERVICES, routeRequest, type EdgeService } from './routing';
 import {
   escapeXml,
@@ -18,9 +27,14 @@ import {
 } from './sqs-query';
 import { rewriteSqsRequest, rewriteSqsResponse, toBackendQueueUrl, type SqsUrlContext } from './sqs-urls';
 
-export type ProxiedService = Exclude<EdgeService, 'logs'>;
+/** The services the edge answers itself (the others are proxied to an emulator process). */
+type InProcessService = 'logs' | 'sts' | 'ssm' | 's3' | 'cloudformation';
+export type ProxiedService = Exclude<EdgeService, InProcessService>;
 const PROXIED: readonly ProxiedService[] = ['kinesis', 'dynamodb', 'sqs'];
 export const DEFAULT_EDGE_PORT = 4566;
+/** What a deploy of a Docker image asset (RaftClusterStack's node image) is told: the CDK CLI asks ECR first. */
+export const NO_DOCKER_IMAGES =
+  'Docker image assets cannot be deployed to the embedded cloud: it has no Docker and no ECR (RaftClusterStack builds one); deploy PipelineStack, whose Raft ledger nodes npm start runs';
 /** Unsigned GETs here answer with the services' state (the first is LocalStack's path; `/` serves readiness probes). */
 const HEALTH_PATHS = new Set(['/_localstack/health', '/_edge/health', '/']);
 const DEFAULT_REGION = 'us-east-1';
@@ -34,6 +48,10 @@ export interface StartEdgeOptions {
   dataDir?: string;
   /** Endpoints of emulators already running; the ones not given are started (and stopped) by the edge. */
   backends?: Partial<Record<ProxiedService, string>>;
+  /** Told when a CloudFormation stack's functions change or go (the local Lambda runtime follows it). */
+  onStackChange?: (stackName: string, deployment: Deployment | undefined) => Promise<void>;
+  /** Where CloudFormation's stack transitions are logged. */
+  log?: (line: string) => void;
 }
 
 export interface Edge {
@@ -44,6 +62,10 @@ export interface Edge {
   readonly backends: Readonly<Record<ProxiedService, string>>;
   /** The in-process CloudWatch Logs emulator. */
   readonly logs: LogsEmulator;
+  /** The in-process S3, SSM Parameter Store and CloudFormation. */
+  readonly s3: S3Store;
+  readonly ssm: SsmParameterStore;
+  readonly cloudformation: CloudFormationEngine;
   /** Stops and starts again the emulators the edge started (same ports, same data); the edge keeps serving. */
   restartEmulators(): Promise<void>;
   stop(): Promise<void>;
@@ -90,7 +112,18 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
   const backends = {} as Record<ProxiedService, string>;
   for (const service of PROXIED) backends[service] = opts.backends?.[service] ?? owned.get(service)!.child.endpoint;
   const logs = createLogsEmulator({ dataDir: opts.dataDir && join(opts.dataDir, 'logs') });
-  const router = new EdgeRouter(backends, logs);
+  const s3 = new S3Store(opts.dataDir && join(opts.dataDir, 's3'));
+  const ssm = new SsmParameterStore(opts.dataDir && join(opts.dataDir, 'ssm.json'));
+  const endpoint = { url: '' };
+  const cloudformation = new CloudFormationEngine({
+    ...(opts.dataDir ? { dataDir: join(opts.dataDir, 'cloudformation') } : {}),
+    endpoint: () => endpoint.url,
+    s3,
+    ssm,
+    ...(opts.onStackChange ? { onStackChange: opts.onStackChange } : {}),
+    ...(opts.log ? { log: opts.log } : {}),
+  });
+  const router = new EdgeRouter(backends, logs, { s3, ssm, cloudformation: cloudFormationService(cloudformation, s3) });
   const server = createServer({ keepAlive: true }, (req, res) => {
     router.route(req, res).catch((err: unknown) => sendError(res, 500, 'InternalFailure', (err as Error).message));
   });
@@ -108,12 +141,16 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
   }
   const boundPort = (server.address() as AddressInfo).port;
   router.endpoint = `http://${host}:${boundPort}`;
+  endpoint.url = router.endpoint;
 
   return {
     endpoint: router.endpoint,
     port: boundPort,
     backends,
     logs,
+    s3,
+    ssm,
+    cloudformation,
     restartEmulators: async () => {
       await Promise.all(
         [...owned.values()].map(async (entry) => {
@@ -123,6 +160,7 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
       );
     },
     stop: async () => {
+      await cloudformation.idle();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       router.close();
@@ -141,6 +179,7 @@ class EdgeRouter {
   constructor(
     private readonly backends: Record<ProxiedService, string>,
     private readonly logs: LogsEmulator,
+    private readonly local: { s3: S3Store; ssm: SsmParameterStore; cloudformation: QueryService },
   ) {}
 
   close(): void {
@@ -164,15 +203,28 @@ class EdgeRouter {
       return;
     }
     if (decision.kind === 'unsupported') {
-      const message = `the edge does not emulate service '${decision.service}' (named by ${decision.source}); supported services: ${EDGE_SERVICES.join(', ')}`;
+      const message = /^ecr/.test(decision.service)
+        ? NO_DOCKER_IMAGES
+        : `the edge does not emulate service '${decision.service}' (named by ${decision.source}); supported services: ${EDGE_SERVICES.join(', ')}`;
       // JSON-protocol clients send X-Amz-Target; the others (query, REST-XML) read errors as XML.
       if (req.headers['x-amz-target'] === undefined) sendXmlError(res, 400, 'UnsupportedService', message);
       else sendError(res, 400, 'UnsupportedServiceException', message);
       return;
     }
-    if (decision.service === 'logs') {
-      this.logs.handle(req, res);
-      return;
+    const region = decision.region ?? DEFAULT_REGION;
+    switch (decision.service) {
+      case 'logs':
+        return this.logs.handle(req, res);
+      case 'sts':
+        return serveQuery(stsService, req, res, region);
+      case 'cloudformation':
+        return serveQuery(this.local.cloudformation, req, res, region);
+      case 'ssm':
+        return this.local.ssm.serve(req, res, region);
+      case 's3':
+        return serveS3(this.local.s3, req, res, region);
+      default:
+        break;
     }
     if (decision.service === 'sqs') {
       await this.proxySqs(req, res, decision.region ?? DEFAULT_REGION);
@@ -185,8 +237,13 @@ class EdgeRouter {
     const states = await Promise.all(
       PROXIED.map(async (s) => [s, (await this.isUp(this.backends[s])) ? 'running' : 'unavailable']),
     );
-    const services = Object.fromEntries([...states, ['logs', 'running']]) as Record<EdgeService, string>;
-    sendJson(res, 200, { services, edition: 'embedded', backends: { ...this.backends, logs: 'in-process' } });
+    const inProcess = ['logs', 'sts', 'ssm', 's3', 'cloudformation'];
+    const services = Object.fromEntries([...states, ...inProcess.map((s) => [s, 'running'])]) as Record<
+      EdgeService,
+      string
+    >;
+    const local = Object.fromEntries(inProcess.map((s) => [s, 'in-process']));
+    sendJson(res, 200, { services, edition: 'embedded', backends: { ...this.backends, ...local } });
   }
 
   private isUp(endpoint: string): Promise<boolean> {
@@ -399,28 +456,6 @@ const MAX_STREAMED_REQUEST_BYTES: Record<ProxiedService, number> = {
   kinesis: 8 * 1024 * 1024,
   dynamodb: 20 * 1024 * 1024,
 };
-
-class BodyTooLarge extends Error {}
-
-/** Buffers a request body of at most `maxBytes`; rejects with BodyTooLarge as soon as it is exceeded. */
-function readBody(stream: IncomingMessage, maxBytes: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    if (Number(stream.headers['content-length'] ?? 0) > maxBytes) return reject(new BodyTooLarge());
-    const chunks: Buffer[] = [];
-    let size = 0;
-    stream.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > maxBytes) {
-        stream.pause();
-        reject(new BodyTooLarge());
-        return;
-      }
-      chunks.push(c);
-    });
-    stream.on('end', () => resolve(Buffer.concat(chunks)));
-    stream.on('error', reject);
-  });
-}
 
 /**
  * 413 with the service's error shape, then the connection is closed: reading the rest of an oversized body

@@ -26,7 +26,7 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { freePort } from '../../../local-cloud/emulators/child-service';
-import { startEdge, type Edge } from '../../../local-cloud/edge';
+import { NO_DOCKER_IMAGES, startEdge, type Edge } from '../../../local-cloud/edge';
 import { routeRequest } from '../../../local-cloud/edge/routing';
 import { toBackendQueueUrl, toEdgeQueueUrl } from '../../../local-cloud/edge/sqs-urls';
 import {
@@ -90,9 +90,9 @@ describe('routing by signed service', () => {
   });
 
   it('names unsupported services and where it read them', () => {
-    expect(routeRequest({ authorization: sign('s3') }, '/')).toEqual({
+    expect(routeRequest({ authorization: sign('sns') }, '/')).toEqual({
       kind: 'unsupported',
-      service: 's3',
+      service: 'sns',
       source: 'the SigV4 credential scope of the Authorization header',
     });
     expect(routeRequest({ 'x-amz-target': 'AWSEvents.PutRule' }, '/')).toMatchObject({
@@ -202,19 +202,34 @@ describe('edge endpoint in front of the emulators', () => {
     const res = await fetch(`${edge.endpoint}/_localstack/health`);
     expect(res.status).toBe(200);
     const body = (await res.json()) as { services: Record<string, string> };
-    expect(body.services).toEqual({ kinesis: 'running', dynamodb: 'running', sqs: 'running', logs: 'running' });
+    expect(body.services).toEqual({
+      kinesis: 'running',
+      dynamodb: 'running',
+      sqs: 'running',
+      logs: 'running',
+      sts: 'running',
+      ssm: 'running',
+      s3: 'running',
+      cloudformation: 'running',
+    });
   });
 
   it('rejects a service it does not emulate, naming it and the supported ones', async () => {
-    const res = await fetch(`${edge.endpoint}/bucket/key`, {
-      method: 'PUT',
-      headers: { authorization: sign('s3') },
-      body: 'x',
+    const res = await fetch(edge.endpoint, {
+      method: 'POST',
+      headers: { authorization: sign('sns'), 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'Action=ListTopics',
     });
     expect(res.status).toBe(400);
     expect(await res.text()).toMatch(
-      /<Code>UnsupportedService<\/Code><Message>the edge does not emulate service &apos;s3&apos;.*supported services: kinesis, dynamodb, sqs, logs</,
+      /<Code>UnsupportedService<\/Code><Message>the edge does not emulate service &apos;sns&apos;.*supported services: kinesis, dynamodb, sqs, logs, sts, ssm, s3, cloudformation</,
     );
+    const ecr = await fetch(edge.endpoint, {
+      method: 'POST',
+      headers: { authorization: sign('ecr'), 'x-amz-target': 'AmazonEC2ContainerRegistry_V20150921.DescribeImages' },
+      body: '{}',
+    });
+    expect(((await ecr.json()) as { message: string }).message).toBe(NO_DOCKER_IMAGES);
 
     const json = await fetch(edge.endpoint, {
       method: 'POST',
