@@ -1,7 +1,17 @@
 import type { IncomingHttpHeaders } from 'node:http';
 
 /** The services the edge fronts, named as in their SigV4 signing scope. */
-export const EDGE_SERVICES = ['kinesis', 'dynamodb', 'sqs', 'logs', 'sts', 'ssm', 's3', 'cloudformation'] as const;
+export const EDGE_SERVICES = [
+  'kinesis',
+  'dynamodb',
+  'sqs',
+  'logs',
+  'sts',
+  'ssm',
+  's3',
+  'cloudformation',
+  'secretsmanager',
+] as const;
 export type EdgeService = (typeof EDGE_SERVICES)[number];
 
 /** X-Amz-Target prefixes of the JSON-protocol services (DynamoDB Streams is served by DynamoDB Local). */
@@ -12,6 +22,7 @@ const TARGET_PREFIXES: Record<string, EdgeService> = {
   AmazonSQS: 'sqs',
   Logs_20140328: 'logs',
   AmazonSSM: 'ssm',
+  secretsmanager: 'secretsmanager',
 };
 
 export type RouteDecision =

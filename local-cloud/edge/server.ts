@@ -13,8 +13,10 @@ import { CloudFormationEngine } from '../cloudformation/engine';
 import type { Deployment } from '../deploy/deploy';
 import { serveS3 } from '../s3/api';
 import { S3Store } from '../s3/store';
+import { SecretsManagerStore } from '../secrets-manager';
 import { SsmParameterStore } from '../ssm';
 import { stsService } from '../sts';
+import { serveJson } from './json-service';
 import { serveQuery, type QueryService } from './query-service';
 import { EDGE_SERVICES, routeRequest, type EdgeService } from './routing';
 import {
@@ -28,7 +30,7 @@ import {
 import { rewriteSqsRequest, rewriteSqsResponse, toBackendQueueUrl, type SqsUrlContext } from './sqs-urls';
 
 /** The services the edge answers itself (the others are proxied to an emulator process). */
-type InProcessService = 'logs' | 'sts' | 'ssm' | 's3' | 'cloudformation';
+type InProcessService = 'logs' | 'sts' | 'ssm' | 's3' | 'cloudformation' | 'secretsmanager';
 export type ProxiedService = Exclude<EdgeService, InProcessService>;
 const PROXIED: readonly ProxiedService[] = ['kinesis', 'dynamodb', 'sqs'];
 export const DEFAULT_EDGE_PORT = 4566;
@@ -65,6 +67,8 @@ export interface Edge {
   /** The in-process S3, SSM Parameter Store and CloudFormation. */
   readonly s3: S3Store;
   readonly ssm: SsmParameterStore;
+  /** In memory only: the embedded cloud never writes a secret to disk. */
+  readonly secretsManager: SecretsManagerStore;
   readonly cloudformation: CloudFormationEngine;
   /** Stops and starts again the emulators the edge started (same ports, same data); the edge keeps serving. */
   restartEmulators(): Promise<void>;
@@ -114,6 +118,7 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
   const logs = createLogsEmulator({ dataDir: opts.dataDir && join(opts.dataDir, 'logs') });
   const s3 = new S3Store(opts.dataDir && join(opts.dataDir, 's3'));
   const ssm = new SsmParameterStore(opts.dataDir && join(opts.dataDir, 'ssm.json'));
+  const secretsManager = new SecretsManagerStore();
   const endpoint = { url: '' };
   const cloudformation = new CloudFormationEngine({
     ...(opts.dataDir ? { dataDir: join(opts.dataDir, 'cloudformation') } : {}),
@@ -123,7 +128,12 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
     ...(opts.onStackChange ? { onStackChange: opts.onStackChange } : {}),
     ...(opts.log ? { log: opts.log } : {}),
   });
-  const router = new EdgeRouter(backends, logs, { s3, ssm, cloudformation: cloudFormationService(cloudformation, s3) });
+  const router = new EdgeRouter(backends, logs, {
+    s3,
+    ssm,
+    secretsManager,
+    cloudformation: cloudFormationService(cloudformation, s3),
+  });
   const server = createServer({ keepAlive: true }, (req, res) => {
     router.route(req, res).catch((err: unknown) => sendError(res, 500, 'InternalFailure', (err as Error).message));
   });
@@ -150,6 +160,7 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
     logs,
     s3,
     ssm,
+    secretsManager,
     cloudformation,
     restartEmulators: async () => {
       await Promise.all(
@@ -179,7 +190,12 @@ class EdgeRouter {
   constructor(
     private readonly backends: Record<ProxiedService, string>,
     private readonly logs: LogsEmulator,
-    private readonly local: { s3: S3Store; ssm: SsmParameterStore; cloudformation: QueryService },
+    private readonly local: {
+      s3: S3Store;
+      ssm: SsmParameterStore;
+      secretsManager: SecretsManagerStore;
+      cloudformation: QueryService;
+    },
   ) {}
 
   close(): void {
@@ -220,7 +236,9 @@ class EdgeRouter {
       case 'cloudformation':
         return serveQuery(this.local.cloudformation, req, res, region);
       case 'ssm':
-        return this.local.ssm.serve(req, res, region);
+        return serveJson(this.local.ssm, req, res, region);
+      case 'secretsmanager':
+        return serveJson(this.local.secretsManager, req, res, region);
       case 's3':
         return serveS3(this.local.s3, req, res, region);
       default:
@@ -237,7 +255,7 @@ class EdgeRouter {
     const states = await Promise.all(
       PROXIED.map(async (s) => [s, (await this.isUp(this.backends[s])) ? 'running' : 'unavailable']),
     );
-    const inProcess = ['logs', 'sts', 'ssm', 's3', 'cloudformation'];
+    const inProcess = ['logs', 'sts', 'ssm', 's3', 'cloudformation', 'secretsmanager'];
     const services = Object.fromEntries([...states, ...inProcess.map((s) => [s, 'running'])]) as Record<
       EdgeService,
       string

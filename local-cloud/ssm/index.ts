@@ -1,6 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { BodyTooLarge, readBody } from '../edge/body';
+import { JsonServiceError, type JsonService } from '../edge/json-service';
 import { StateFile } from '../state-file';
 import { LOCAL_ACCOUNT } from '../sts';
 
@@ -16,14 +15,7 @@ interface Parameter {
 }
 
 /** An SSM error in the JSON 1.1 shape (`__type` + message). */
-export class SsmError extends Error {
-  constructor(
-    readonly type: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export class SsmError extends JsonServiceError {}
 
 const NAME = z
   .string()
@@ -44,7 +36,10 @@ const NameInput = z.object({ Name: NAME, WithDecryption: z.boolean().optional() 
  * (through CloudFormation) and every CDK stack's BootstrapVersion parameter reads it back. Kept in
  * `<dataDir>/ssm.json`. SecureString values are stored as given: nothing here is encrypted (docs/local-cloud.md).
  */
-export class SsmParameterStore {
+export class SsmParameterStore implements JsonService {
+  readonly targetPrefix = SSM_TARGET_PREFIX;
+  readonly maxRequestBytes = 64 * 1024;
+
   private readonly file: StateFile<Record<string, Parameter>>;
   private readonly params: Map<string, Parameter>;
 
@@ -112,29 +107,6 @@ export class SsmParameterStore {
           'InvalidAction',
           `SSM action ${action} is not emulated locally (GetParameter, PutParameter, DeleteParameter are)`,
         );
-    }
-  }
-
-  /** Serves one HTTP request (X-Amz-Target: AmazonSSM.<Action>). */
-  async serve(req: IncomingMessage, res: ServerResponse, region: string): Promise<void> {
-    const reply = (status: number, body: unknown, type?: string) => {
-      const payload = JSON.stringify(body);
-      res.writeHead(status, {
-        'content-type': 'application/x-amz-json-1.1',
-        'content-length': String(Buffer.byteLength(payload)),
-        ...(type ? { 'x-amzn-errortype': type } : {}),
-      });
-      res.end(payload);
-    };
-    try {
-      const raw = await readBody(req, 64 * 1024);
-      const action = String(req.headers['x-amz-target'] ?? '').slice(SSM_TARGET_PREFIX.length + 1);
-      reply(200, this.handle(action, JSON.parse(raw.toString('utf8') || '{}'), region));
-    } catch (err) {
-      if (err instanceof SsmError) reply(400, { __type: err.type, message: err.message }, err.type);
-      else if (err instanceof BodyTooLarge) reply(413, { __type: 'ValidationException', message: 'request too large' });
-      else if (err instanceof SyntaxError) reply(400, { __type: 'SerializationException', message: err.message });
-      else throw err;
     }
   }
 }

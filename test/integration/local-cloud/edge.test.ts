@@ -211,6 +211,7 @@ describe('edge endpoint in front of the emulators', () => {
       ssm: 'running',
       s3: 'running',
       cloudformation: 'running',
+      secretsmanager: 'running',
     });
   });
 
@@ -222,7 +223,7 @@ describe('edge endpoint in front of the emulators', () => {
     });
     expect(res.status).toBe(400);
     expect(await res.text()).toMatch(
-      /<Code>UnsupportedService<\/Code><Message>the edge does not emulate service &apos;sns&apos;.*supported services: kinesis, dynamodb, sqs, logs, sts, ssm, s3, cloudformation</,
+      /<Code>UnsupportedService<\/Code><Message>the edge does not emulate service &apos;sns&apos;.*supported services: kinesis, dynamodb, sqs, logs, sts, ssm, s3, cloudformation, secretsmanager</,
     );
     const ecr = await fetch(edge.endpoint, {
       method: 'POST',
