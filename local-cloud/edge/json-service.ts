@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { z } from 'zod';
 import { BodyTooLarge, readBody } from './body';
 
 /** A JSON 1.1 service's refusal: AWS's error code (`__type`) and message, answered with 400. */
@@ -9,6 +10,18 @@ export class JsonServiceError extends Error {
   ) {
     super(message);
   }
+}
+
+/** Validates an action's input; a refusal names every bad field under the service's own error code. */
+export function parseInput<T>(schema: z.ZodType<T>, body: unknown, errorType: string): T {
+  const r = schema.safeParse(body);
+  if (!r.success) {
+    throw new JsonServiceError(
+      errorType,
+      r.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; '),
+    );
+  }
+  return r.data;
 }
 
 /** A JSON 1.1 service (X-Amz-Target `<prefix>.<Action>`, JSON body and reply): SSM and Secrets Manager. */

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { JsonServiceError, type JsonService } from '../edge/json-service';
+import { JsonServiceError, parseInput, type JsonService } from '../edge/json-service';
 
 export const SECRETS_MANAGER_TARGET_PREFIX = 'secretsmanager';
 const ACCOUNT = '000000000000';
@@ -24,6 +24,9 @@ interface Secret {
   versions: Version[];
 }
 
+/** The error code AWS answers a malformed request with. */
+const INVALID_INPUT = 'InvalidParameterException';
+
 const NAME = z
   .string()
   .min(1)
@@ -44,6 +47,7 @@ const Get = z.object({
   VersionId: z.string().optional(),
   VersionStage: z.string().optional(),
 });
+const Describe = z.object({ SecretId: ID });
 const Delete = z.object({
   SecretId: ID,
   ForceDeleteWithoutRecovery: z.boolean().optional(),
@@ -67,15 +71,15 @@ export class SecretsManagerStore implements JsonService {
   handle(action: string, body: unknown, region: string): unknown {
     switch (action) {
       case 'CreateSecret':
-        return this.create(parse(Create, body), region);
+        return this.create(parseInput(Create, body, INVALID_INPUT), region);
       case 'PutSecretValue':
-        return this.put(parse(Put, body));
+        return this.put(parseInput(Put, body, INVALID_INPUT));
       case 'GetSecretValue':
-        return this.get(parse(Get, body));
+        return this.get(parseInput(Get, body, INVALID_INPUT));
       case 'DescribeSecret':
-        return this.describe(this.find(parse(z.object({ SecretId: ID }), body).SecretId));
+        return this.describe(this.find(parseInput(Describe, body, INVALID_INPUT).SecretId));
       case 'DeleteSecret':
-        return this.delete(parse(Delete, body));
+        return this.delete(parseInput(Delete, body, INVALID_INPUT));
       case 'ListSecrets':
         return { SecretList: [...this.secrets.values()].map((s) => this.describe(s)) };
       default:
@@ -201,14 +205,3 @@ export const ACTIONS = [
   'DeleteSecret',
   'ListSecrets',
 ];
-
-function parse<T>(schema: z.ZodType<T>, body: unknown): T {
-  const r = schema.safeParse(body);
-  if (!r.success) {
-    throw new SecretsManagerError(
-      'InvalidParameterException',
-      r.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; '),
-    );
-  }
-  return r.data;
-}

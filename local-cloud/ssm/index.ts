@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { JsonServiceError, type JsonService } from '../edge/json-service';
+import { JsonServiceError, parseInput, type JsonService } from '../edge/json-service';
 import { StateFile } from '../state-file';
 import { LOCAL_ACCOUNT } from '../sts';
 
@@ -16,6 +16,9 @@ interface Parameter {
 
 /** An SSM error in the JSON 1.1 shape (`__type` + message). */
 export class SsmError extends JsonServiceError {}
+
+/** The error code AWS answers a malformed request with. */
+const INVALID_INPUT = 'ValidationException';
 
 const NAME = z
   .string()
@@ -85,7 +88,7 @@ export class SsmParameterStore implements JsonService {
   handle(action: string, body: unknown, region: string): unknown {
     switch (action) {
       case 'GetParameter': {
-        const { Name } = parse(NameInput, body);
+        const { Name } = parseInput(NameInput, body, INVALID_INPUT);
         const p = this.params.get(Name);
         if (!p) throw notFound(Name);
         return {
@@ -96,11 +99,11 @@ export class SsmParameterStore implements JsonService {
         };
       }
       case 'PutParameter': {
-        const p = this.put(parse(PutInput, body));
+        const p = this.put(parseInput(PutInput, body, INVALID_INPUT));
         return { Version: p.Version, Tier: 'Standard' };
       }
       case 'DeleteParameter':
-        this.delete(parse(NameInput, body).Name);
+        this.delete(parseInput(NameInput, body, INVALID_INPUT).Name);
         return {};
       default:
         throw new SsmError(
@@ -113,15 +116,4 @@ export class SsmParameterStore implements JsonService {
 
 function notFound(name: string): SsmError {
   return new SsmError('ParameterNotFound', `Parameter ${name} not found.`);
-}
-
-function parse<T>(schema: z.ZodType<T>, body: unknown): T {
-  const r = schema.safeParse(body);
-  if (!r.success) {
-    throw new SsmError(
-      'ValidationException',
-      r.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; '),
-    );
-  }
-  return r.data;
 }
