@@ -8,6 +8,7 @@ import { startKinesis } from '../emulators/kinesis';
 import { startSqs } from '../emulators/sqs';
 import { createLogsEmulator, type LogsEmulator } from '../logs-emulator';
 import { BodyTooLarge, readBody } from './body';
+import { ApiGateway, type ApiGatewayOptions } from '../apigateway/gateway';
 import { cloudFormationService } from '../cloudformation/api';
 import { CloudFormationEngine } from '../cloudformation/engine';
 import type { Deployment } from '../deploy/deploy';
@@ -54,6 +55,8 @@ export interface StartEdgeOptions {
   onStackChange?: (stackName: string, deployment: Deployment | undefined) => Promise<void>;
   /** Where CloudFormation's stack transitions are logged. */
   log?: (line: string) => void;
+  /** The API Gateway emulation's JWT key resolver and IAM credentials. */
+  apigateway?: Pick<ApiGatewayOptions, 'resolveJwks' | 'iamCredentials'>;
 }
 
 export interface Edge {
@@ -70,6 +73,8 @@ export interface Edge {
   /** In memory only: the embedded cloud never writes a secret to disk. */
   readonly secretsManager: SecretsManagerStore;
   readonly cloudformation: CloudFormationEngine;
+  /** The HTTP and WebSocket APIs of the deployed stacks, served on this endpoint. */
+  readonly apigateway: ApiGateway;
   /** Stops and starts again the emulators the edge started (same ports, same data); the edge keeps serving. */
   restartEmulators(): Promise<void>;
   stop(): Promise<void>;
@@ -120,15 +125,23 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
   const ssm = new SsmParameterStore(opts.dataDir && join(opts.dataDir, 'ssm.json'));
   const secretsManager = new SecretsManagerStore();
   const endpoint = { url: '' };
+  const apigateway = new ApiGateway({
+    ...opts.apigateway,
+    writeAccessLog: (group, stream, message) => writeLogLine(logs, group, stream, message),
+  });
   const cloudformation = new CloudFormationEngine({
     ...(opts.dataDir ? { dataDir: join(opts.dataDir, 'cloudformation') } : {}),
     endpoint: () => endpoint.url,
     s3,
     ssm,
-    ...(opts.onStackChange ? { onStackChange: opts.onStackChange } : {}),
+    // The runtime takes the new functions first, so a request the new routes admit finds them.
+    onStackChange: async (name, deployment) => {
+      await opts.onStackChange?.(name, deployment);
+      apigateway.apply(name, deployment?.apis);
+    },
     ...(opts.log ? { log: opts.log } : {}),
   });
-  const router = new EdgeRouter(backends, logs, {
+  const router = new EdgeRouter(backends, logs, apigateway, {
     s3,
     ssm,
     secretsManager,
@@ -162,6 +175,7 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
     ssm,
     secretsManager,
     cloudformation,
+    apigateway,
     restartEmulators: async () => {
       await Promise.all(
         [...owned.values()].map(async (entry) => {
@@ -190,6 +204,7 @@ class EdgeRouter {
   constructor(
     private readonly backends: Record<ProxiedService, string>,
     private readonly logs: LogsEmulator,
+    private readonly apigateway: ApiGateway,
     private readonly local: {
       s3: S3Store;
       ssm: SsmParameterStore;
@@ -204,6 +219,9 @@ class EdgeRouter {
 
   async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = req.url ?? '/';
+    // execute-api requests come first: they are addressed by path or host, and may be signed for execute-api.
+    const executeApi = this.apigateway.target(req);
+    if (executeApi) return this.apigateway.handleHttp(req, res, executeApi);
     const decision = routeRequest(req.headers, url);
     if (decision.kind === 'unsigned') {
       if ((req.method === 'GET' || req.method === 'HEAD') && HEALTH_PATHS.has(url.split('?')[0] as string)) {
@@ -488,6 +506,14 @@ function refuseTooLarge(req: IncomingMessage, res: ServerResponse, service: stri
     sendError(res, 413, 'RequestEntityTooLarge', message);
   }
   res.once('finish', () => req.destroy());
+}
+
+/** Appends one line to a log group of the logs emulator, if the group exists (API Gateway logs nowhere otherwise). */
+function writeLogLine(logs: LogsEmulator, group: string, stream: string, message: string): void {
+  const g = logs.store.getGroup(group);
+  if (!g) return;
+  if (!g.streams.has(stream)) logs.store.createStream(group, stream);
+  logs.store.appendEvents(group, stream, [{ timestamp: Date.now(), message }]);
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
