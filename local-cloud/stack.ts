@@ -13,7 +13,7 @@ import { LOCAL_ACCOUNT } from './sts';
 import { RaftCluster } from './raft-cluster';
 import { appendRecords, QueueRecorder, recordFiles, type RecordedMessage } from './records';
 import { synthesize } from './deploy/synth';
-import { invokeUrls } from './apigateway/gateway';
+import { invokeUrls } from './apigateway';
 import { createSqsClient, localEndpointEnv } from '../shared/aws/clients';
 import { decodeScopedKey, encodeScopedKey, scopedKey } from '../shared/ledger-contract/auth';
 

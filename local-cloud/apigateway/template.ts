@@ -23,7 +23,7 @@ export interface StageSpec {
   throttle: ThrottleSpec;
   /** RouteSettings throttling by route key. */
   routeThrottles: Record<string, ThrottleSpec>;
-  accessLog?: { logGroup: string; format: string };
+  accessLog?: { destinationArn: string; logGroup: string; format: string };
   stageVariables: Record<string, string>;
 }
 
@@ -230,6 +230,7 @@ export class ApiGatewayTemplate {
       ...(log?.DestinationArn
         ? {
             accessLog: {
+              destinationArn: String(log.DestinationArn),
               logGroup: logGroupOfArn(String(log.DestinationArn)),
               format: str(log.Format) ?? '$context.requestId',
             },

@@ -1,5 +1,6 @@
 import { Agent, createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { freePort, type ChildService } from '../emulators/child-service';
@@ -8,7 +9,7 @@ import { startKinesis } from '../emulators/kinesis';
 import { startSqs } from '../emulators/sqs';
 import { createLogsEmulator, type LogsEmulator } from '../logs-emulator';
 import { BodyTooLarge, readBody } from './body';
-import { ApiGateway, type ApiGatewayOptions } from '../apigateway/gateway';
+import { ApiGatewayEmulator, type ApiGatewayOptions } from '../apigateway';
 import { cloudFormationService } from '../cloudformation/api';
 import { CloudFormationEngine } from '../cloudformation/engine';
 import type { Deployment } from '../deploy/deploy';
@@ -31,7 +32,7 @@ import {
 import { rewriteSqsRequest, rewriteSqsResponse, toBackendQueueUrl, type SqsUrlContext } from './sqs-urls';
 
 /** The services the edge answers itself (the others are proxied to an emulator process). */
-type InProcessService = 'logs' | 'sts' | 'ssm' | 's3' | 'cloudformation' | 'secretsmanager';
+type InProcessService = 'logs' | 'sts' | 'ssm' | 's3' | 'cloudformation' | 'secretsmanager' | 'apigateway';
 export type ProxiedService = Exclude<EdgeService, InProcessService>;
 const PROXIED: readonly ProxiedService[] = ['kinesis', 'dynamodb', 'sqs'];
 export const DEFAULT_EDGE_PORT = 4566;
@@ -74,7 +75,7 @@ export interface Edge {
   readonly secretsManager: SecretsManagerStore;
   readonly cloudformation: CloudFormationEngine;
   /** The HTTP and WebSocket APIs of the deployed stacks, served on this endpoint. */
-  readonly apigateway: ApiGateway;
+  readonly apigateway: ApiGatewayEmulator;
   /** Stops and starts again the emulators the edge started (same ports, same data); the edge keeps serving. */
   restartEmulators(): Promise<void>;
   stop(): Promise<void>;
@@ -125,7 +126,7 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
   const ssm = new SsmParameterStore(opts.dataDir && join(opts.dataDir, 'ssm.json'));
   const secretsManager = new SecretsManagerStore();
   const endpoint = { url: '' };
-  const apigateway = new ApiGateway({
+  const apigateway = new ApiGatewayEmulator({
     ...opts.apigateway,
     writeAccessLog: (group, stream, message) => writeLogLine(logs, group, stream, message),
   });
@@ -149,6 +150,12 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
   });
   const server = createServer({ keepAlive: true }, (req, res) => {
     router.route(req, res).catch((err: unknown) => sendError(res, 500, 'InternalFailure', (err as Error).message));
+  });
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const taken = apigateway.upgrade(req, socket, head);
+    if (!taken) socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    else taken.catch(() => socket.destroy());
   });
 
   const port = opts.port ?? DEFAULT_EDGE_PORT;
@@ -186,6 +193,7 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
     },
     stop: async () => {
       await cloudformation.idle();
+      apigateway.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       router.close();
@@ -204,7 +212,7 @@ class EdgeRouter {
   constructor(
     private readonly backends: Record<ProxiedService, string>,
     private readonly logs: LogsEmulator,
-    private readonly apigateway: ApiGateway,
+    private readonly apigateway: ApiGatewayEmulator,
     private readonly local: {
       s3: S3Store;
       ssm: SsmParameterStore;
@@ -220,8 +228,8 @@ class EdgeRouter {
   async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = req.url ?? '/';
     // execute-api requests come first: they are addressed by path or host, and may be signed for execute-api.
-    const executeApi = this.apigateway.target(req);
-    if (executeApi) return this.apigateway.handleHttp(req, res, executeApi);
+    const executeApi = this.apigateway.handle(req, res);
+    if (executeApi) return executeApi;
     const decision = routeRequest(req.headers, url);
     if (decision.kind === 'unsigned') {
       if ((req.method === 'GET' || req.method === 'HEAD') && HEALTH_PATHS.has(url.split('?')[0] as string)) {
@@ -257,6 +265,8 @@ class EdgeRouter {
         return serveJson(this.local.ssm, req, res, region);
       case 'secretsmanager':
         return serveJson(this.local.secretsManager, req, res, region);
+      case 'apigateway':
+        return this.apigateway.control(req, res);
       case 's3':
         return serveS3(this.local.s3, req, res, region);
       default:
@@ -273,7 +283,7 @@ class EdgeRouter {
     const states = await Promise.all(
       PROXIED.map(async (s) => [s, (await this.isUp(this.backends[s])) ? 'running' : 'unavailable']),
     );
-    const inProcess = ['logs', 'sts', 'ssm', 's3', 'cloudformation', 'secretsmanager'];
+    const inProcess = ['logs', 'sts', 'ssm', 's3', 'cloudformation', 'secretsmanager', 'apigateway'];
     const services = Object.fromEntries([...states, ...inProcess.map((s) => [s, 'running'])]) as Record<
       EdgeService,
       string
