@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { startEdge, type Edge } from './edge';
+import { startEdge, type Edge, type StartEdgeOptions } from './edge';
 import { freePort } from './emulators/child-service';
 import { startSqs } from './emulators/sqs';
 import type { LocalRuntime } from './runtime';
@@ -52,6 +52,8 @@ export interface EmbeddedStackOptions {
   sqsOutsideEdge?: boolean;
   /** Called with every batch of order events recorded from the events queue. */
   onEvents?: (records: RecordedMessage[]) => void;
+  /** The API Gateway emulation's options: the JWKS of local JWT issuers (the local Cognito), IAM keys, limits. */
+  apigateway?: StartEdgeOptions['apigateway'];
 }
 
 /** What `npm run verify` and the status screen need to find a running embedded stack. */
@@ -159,6 +161,7 @@ async function startServices(
       port: opts.edgePort ?? 4566,
       dataDir,
       ...(sqsService ? { backends: { sqs: sqsService.endpoint } } : {}),
+      ...(opts.apigateway ? { apigateway: opts.apigateway } : {}),
       onStackChange: async (name, deployment) => {
         if (!holder.runtimes) throw new Error('the local Lambda runtime is not started yet');
         await holder.runtimes.apply(name, deployment);

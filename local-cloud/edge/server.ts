@@ -9,7 +9,7 @@ import { startKinesis } from '../emulators/kinesis';
 import { startSqs } from '../emulators/sqs';
 import { createLogsEmulator, type LogsEmulator } from '../logs-emulator';
 import { BodyTooLarge, readBody } from './body';
-import { ApiGatewayEmulator, type ApiGatewayOptions } from '../apigateway';
+import { ApiGatewayEmulator, type ApiGatewayOptions, type WebSocketLimits } from '../apigateway';
 import { cloudFormationService } from '../cloudformation/api';
 import { CloudFormationEngine } from '../cloudformation/engine';
 import type { Deployment } from '../deploy/deploy';
@@ -56,8 +56,8 @@ export interface StartEdgeOptions {
   onStackChange?: (stackName: string, deployment: Deployment | undefined) => Promise<void>;
   /** Where CloudFormation's stack transitions are logged. */
   log?: (line: string) => void;
-  /** The API Gateway emulation's JWT key resolver and IAM credentials. */
-  apigateway?: Pick<ApiGatewayOptions, 'resolveJwks' | 'iamCredentials'>;
+  /** The API Gateway emulation's JWT key resolver, IAM credentials and WebSocket limits. */
+  apigateway?: Pick<ApiGatewayOptions, 'resolveJwks' | 'iamCredentials'> & { websocket?: WebSocketLimits };
 }
 
 export interface Edge {

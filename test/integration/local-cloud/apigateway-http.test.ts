@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import type { JSONWebKeySet } from 'jose';
-import { Sha256 } from '../../../local-cloud/apigateway/auth';
+import { NodeSha256 } from '../../../shared/aws/sha256';
 import { createCloudWatchLogsClient, EMULATOR_CREDENTIALS } from '../../../shared/aws/clients';
 import { waitFor } from '../../../shared/util/wait';
 import {
@@ -136,7 +136,7 @@ beforeAll(async () => {
     privateKey: pair.privateKey,
     jwks: { keys: [{ ...(await jose.exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' }] },
   };
-  h = await startGatewayHarness(async (issuer) => (issuer === ISSUER ? keys.jwks : undefined));
+  h = await startGatewayHarness({ resolveJwks: async (issuer) => (issuer === ISSUER ? keys.jwks : undefined) });
   const outputs = await h.deploy('GatewayHttpStack', template());
   apiId = outputs.ApiId ?? '';
   expect(outputs.Endpoint).toBe(`https://${apiId}.execute-api.us-east-1.amazonaws.com`);
@@ -288,7 +288,7 @@ describe('API Gateway HTTP API on the edge', () => {
         service: 'execute-api',
         region: 'us-east-1',
         credentials: { accessKeyId: EMULATOR_CREDENTIALS.accessKeyId, secretAccessKey },
-        sha256: Sha256,
+        sha256: NodeSha256,
       });
       const signed = await signer.sign({
         method: 'POST',

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { RaftCluster } from '../../../local-cloud/raft-cluster';
 import { clusterReader } from '../../../tools/targets/remote-raft';
+import { createSignedFetch } from '../../../tools/targets/signed-fetch';
 import { readRecords, recordFiles } from '../../../local-cloud/records';
 import { stackInfoFile, type StackInfo } from '../../../local-cloud/stack';
 import { putTicks, TickSource } from '../../../tools/lib/tick-driver';
@@ -46,7 +47,8 @@ describe('embedded cloud end to end (npm start as a process)', () => {
       () => (output.includes('running:') ? true : child.exitCode !== null ? fail(output) : undefined),
       { onError: 'throw' },
     );
-    expect(output).toMatch(/NOT emulated \(created nowhere locally\): .*AWS::ApiGatewayV2::Api/);
+    expect(output).not.toMatch(/NOT emulated \(created nowhere locally\): .*AWS::ApiGatewayV2/);
+    expect(output).toMatch(/HTTP API HttpApi: http:\/\/127\.0\.0\.1:\d+\/_aws\/execute-api\/[a-z0-9]{10}\b/);
 
     const info = JSON.parse(readFileSync(stackInfoFile(dataDir), 'utf8')) as StackInfo;
     process.env.AWS_ENDPOINT_URL = info.endpoint;
@@ -87,6 +89,11 @@ describe('embedded cloud end to end (npm start as a process)', () => {
       expect(report.ok).toBe(true);
       expect(report.counts.commands).toBeGreaterThan(0);
       expect(report.counts.events).toBe(report.counts.commands);
+      // The PipelineStack's HTTP API, served by the emulated API Gateway: IAM-authorized, so SigV4 or 403.
+      const apiUrl = info.apis.find((a) => a.protocol === 'HTTP')?.urls[0];
+      const health = await (await createSignedFetch('us-east-1'))('GET', `${apiUrl}/health`);
+      expect([health.status, (JSON.parse(health.body) as { status: string }).status]).toEqual([200, 'ok']);
+      expect((await fetch(`${apiUrl}/health`)).status).toBe(403);
       // The resent command was received (two messages for one order) and answered with no second event.
       const commandMessages = new Set(
         readRecords(files.commands)
