@@ -134,8 +134,9 @@ export class WebSocketGateway {
       isBase64Encoded: false,
     });
     if (result === undefined) return { status: 500, message: 'Internal Server Error' };
+    // A $connect function refuses the connection by answering an error status, which the client gets.
     const status = statusOf(result);
-    return status >= 400 ? { status: status as Refusal['status'], message: 'Forbidden' } : undefined;
+    return status >= 400 ? { status: status as Refusal['status'], message: REASONS[status] ?? 'Forbidden' } : undefined;
   }
 
   private accept(c: Connection, ws: WebSocket): void {
