@@ -14,7 +14,7 @@ import { RaftCluster } from './raft-cluster';
 import { appendRecords, QueueRecorder, recordFiles, type RecordedMessage } from './records';
 import { synthesize } from './deploy/synth';
 import { invokeUrls } from './apigateway';
-import { createSqsClient, localEndpointEnv } from '../shared/aws/clients';
+import { createSqsClient, EMULATOR_CREDENTIALS, localEndpointEnv } from '../shared/aws/clients';
 import { decodeScopedKey, encodeScopedKey, scopedKey } from '../shared/ledger-contract/auth';
 
 export const STACK_NAME = 'PipelineStack';
@@ -161,7 +161,7 @@ async function startServices(
       port: opts.edgePort ?? 4566,
       dataDir,
       ...(sqsService ? { backends: { sqs: sqsService.endpoint } } : {}),
-      ...(opts.apigateway ? { apigateway: opts.apigateway } : {}),
+      apigateway: { iamCredentials: localIamCredentials(), ...opts.apigateway },
       onStackChange: async (name, deployment) => {
         if (!holder.runtimes) throw new Error('the local Lambda runtime is not started yet');
         await holder.runtimes.apply(name, deployment);
@@ -187,6 +187,17 @@ async function startServices(
   edge.apigateway.setFunctions((stack, id) => runtimes.get(stack)?.runtime.functions[id]);
   log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s; deploying…`);
   return { raft, edge, outdir, runtimes: holder.runtimes };
+}
+
+/**
+ * The keys the emulated API Gateway checks SigV4 signatures with: the emulator key (`test`/`test`, what the tools use
+ * by default) and the key this process was started with, if any, so a caller signing with the same environment works.
+ */
+function localIamCredentials(): Record<string, string> {
+  const keys: Record<string, string> = { [EMULATOR_CREDENTIALS.accessKeyId]: EMULATOR_CREDENTIALS.secretAccessKey };
+  const { AWS_ACCESS_KEY_ID: id, AWS_SECRET_ACCESS_KEY: secret } = process.env;
+  if (id && secret) keys[id] = secret;
+  return keys;
 }
 
 /** The command a user runs to deploy PipelineStack again after changing code, against this edge. */
