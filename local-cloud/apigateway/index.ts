@@ -30,6 +30,7 @@ export class ApiGatewayEmulator {
 
   apply(stackName: string, apis: ApiSpec[] | undefined): void {
     this.http.apply(stackName, apis);
+    this.websockets.refresh();
   }
 
   apis(): ApiSpec[] {

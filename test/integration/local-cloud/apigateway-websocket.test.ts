@@ -174,6 +174,12 @@ describe('API Gateway WebSocket API on the edge', () => {
       recorded().some((e) => e.requestContext.routeKey === '$default' && e.body === 'not json at all'),
     );
     expect(messages).toHaveLength(1);
+    ws.send(Buffer.from([0, 255, 1]), { binary: true });
+    await waitFor('the binary frame on $default', 5_000, async () =>
+      recorded().some(
+        (e) => e.requestContext.routeKey === '$default' && e.body === Buffer.from([0, 255, 1]).toString('base64'),
+      ),
+    );
     ws.close();
   });
 
@@ -273,5 +279,14 @@ describe('WebSocket limits', () => {
     const closed = new Promise<number>((resolve) => c.ws.once('close', (code: number) => resolve(code)));
     c.ws.send('x'.repeat(128 * 1024 + 1));
     expect(await closed).toBe(1009);
+  });
+
+  it('closes the connections of an API whose stack is deleted (1001)', async () => {
+    const c = await open('token=good', url);
+    if (!('ws' in c)) throw new Error(`refused with ${c.status}`);
+    const closed = new Promise<number>((resolve) => c.ws.once('close', (code: number) => resolve(code)));
+    await limited.remove('GatewayWsLimitStack');
+    expect(await closed).toBe(1001);
+    expect(await open('token=good', url)).toEqual({ status: 404, body: '{"message":"Not Found"}' });
   });
 });
