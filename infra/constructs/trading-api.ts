@@ -13,6 +13,13 @@ import { named, ResourceGroup } from './logical-ids';
 import { createPipelineFunction } from './pipeline-function';
 import type { RaftLedgerClient } from './raft-ledger-client';
 
+export type RouteAccess = 'iam' | 'user';
+export interface ApiRoute {
+  path: string;
+  method: apigwv2.HttpMethod;
+  access: RouteAccess;
+}
+
 export interface TradingApiProps {
   config: InfraConfig;
   ledger: RaftLedgerClient;
@@ -29,6 +36,7 @@ export interface TradingApiProps {
 export class TradingApi extends ResourceGroup {
   readonly httpApi: apigwv2.HttpApi;
   readonly apiFunction: NodejsFunction;
+  private readonly iamAuthorizer = new HttpIamAuthorizer();
 
   constructor(scope: Construct, id: string, { config, ledger, ordersTable, ingestFunction }: TradingApiProps) {
     super(scope, id);
@@ -47,21 +55,34 @@ export class TradingApi extends ResourceGroup {
       new apigwv2.HttpApi(this, 'HttpApi', {
         description: 'Trading pipeline: POST /ticks, GET /orders/{orderId}, GET /positions, GET /health',
         createDefaultStage: false,
-        defaultAuthorizer: new HttpIamAuthorizer(),
+        defaultAuthorizer: this.iamAuthorizer,
       }),
     );
     this.defaultStage(config);
     const ingestIntegration = new HttpLambdaIntegration('IngestIntegration', ingestFunction);
     const apiIntegration = new HttpLambdaIntegration('ApiIntegration', api);
-    const routes: [string, apigwv2.HttpMethod, HttpLambdaIntegration][] = [
-      ['/ticks', apigwv2.HttpMethod.POST, ingestIntegration],
-      ['/orders/{orderId}', apigwv2.HttpMethod.GET, apiIntegration],
-      ['/positions', apigwv2.HttpMethod.GET, apiIntegration],
-      ['/health', apigwv2.HttpMethod.GET, apiIntegration],
-    ];
-    for (const [routePath, method, integration] of routes) {
-      this.httpApi.addRoutes({ path: routePath, methods: [method], integration });
+    this.addRoutes(ingestIntegration, [{ path: '/ticks', method: apigwv2.HttpMethod.POST, access: 'iam' }]);
+    this.addRoutes(apiIntegration, [
+      { path: '/orders/{orderId}', method: apigwv2.HttpMethod.GET, access: 'user' },
+      { path: '/positions', method: apigwv2.HttpMethod.GET, access: 'user' },
+      { path: '/health', method: apigwv2.HttpMethod.GET, access: 'iam' },
+    ]);
+  }
+
+  /**
+   * Adds routes to the HTTP API. `iam`: SigV4-signed callers whose IAM policy allows execute-api:Invoke
+   * (services, operators). `user`: people and their programs, authorized by the user pool's tokens; the
+   * function reads the principal with shared/auth/principal.ts and checks the role and account itself
+   * (Cognito groups are claims, not OAuth scopes, so the route cannot check them).
+   */
+  addRoutes(integration: HttpLambdaIntegration, routes: ApiRoute[]): void {
+    for (const { path, method, access } of routes) {
+      this.httpApi.addRoutes({ path, methods: [method], integration, authorizer: this.authorizerFor(access) });
     }
+  }
+
+  private authorizerFor(_access: RouteAccess): apigwv2.IHttpRouteAuthorizer {
+    return this.iamAuthorizer;
   }
 
   /** The $default stage, auto-deployed, with stage throttling and JSON access logs. */
