@@ -1,5 +1,35 @@
 import { randomUUID } from 'node:crypto';
-import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, APIGatewayProxyEventV2WithJWTAuthorizer, Context } from 'aws-lambda';
+import type { Role } from '../../shared/auth/principal';
+
+interface IamAuthorizerResult {
+  iam: { accessKey: string; accountId: string; callerId: string; userArn: string; userId: string };
+}
+
+/** A JWT authorizer's result for a Cognito user, claims as API Gateway hands them over (groups flattened). */
+export function userClaims(account: string, roles: Role[], subject = `user-${account}`) {
+  return {
+    jwt: {
+      claims: { sub: subject, 'custom:account': account, 'cognito:groups': `[${roles.join(' ')}]`, token_use: 'id' },
+      scopes: [],
+    },
+    principalId: '',
+    integrationLatency: 0,
+  };
+}
+
+/** An IAM authorizer's result for a SigV4-signed caller. */
+export function iamCaller(userArn = 'arn:aws:iam::123456789012:user/operator'): IamAuthorizerResult {
+  return {
+    iam: {
+      accessKey: 'AKIDEXAMPLE',
+      accountId: '123456789012',
+      callerId: 'AIDAEXAMPLE',
+      userArn,
+      userId: 'AIDAEXAMPLE',
+    },
+  };
+}
 
 /** A Lambda context as the runtime passes it; `remainingMs` is what getRemainingTimeInMillis reports. */
 export function fakeContext(functionName: string, remainingMs = 30_000): Context {
@@ -29,6 +59,8 @@ export function httpEvent(
     base64?: boolean;
     pathParameters?: Record<string, string>;
     query?: Record<string, string>;
+    /** What the route's authorizer put in the event (see userClaims / iamCaller). */
+    authorizer?: APIGatewayProxyEventV2WithJWTAuthorizer['requestContext']['authorizer'] | IamAuthorizerResult;
   } = {},
 ): APIGatewayProxyEventV2 {
   const now = Date.now();
@@ -58,6 +90,7 @@ export function httpEvent(
       stage: '$default',
       time: new Date(now).toISOString(),
       timeEpoch: now,
+      ...(options.authorizer ? { authorizer: options.authorizer } : {}),
     },
     isBase64Encoded: options.base64 ?? false,
     ...(body === undefined ? {} : { body }),
