@@ -13,6 +13,7 @@ import { LOCAL_ACCOUNT } from './sts';
 import { RaftCluster } from './raft-cluster';
 import { appendRecords, QueueRecorder, recordFiles, type RecordedMessage } from './records';
 import { synthesize } from './deploy/synth';
+import { invokeUrls } from './apigateway';
 import { createSqsClient, localEndpointEnv } from '../shared/aws/clients';
 import { decodeScopedKey, encodeScopedKey, scopedKey } from '../shared/ledger-contract/auth';
 
@@ -61,6 +62,8 @@ export interface StackInfo {
   functions: Record<string, { name: string; logGroup: string }>;
   raftUrls: string[];
   tradingAccount: string;
+  /** The deployed HTTP and WebSocket APIs with their local invoke URLs (one per stage). */
+  apis: { name: string; id: string; protocol: string; urls: string[] }[];
 }
 
 export interface EmbeddedStack {
@@ -177,6 +180,8 @@ async function startServices(
       : synthesize({ outdir, context }).then(() => log(`synthesized ${STACK_NAME} into ${outdir}`)),
   ]);
   holder.runtimes = startRuntimes(dataDir, edge, raft, log, cleanups);
+  const runtimes = holder.runtimes;
+  edge.apigateway.setFunctions((stack, id) => runtimes.get(stack)?.runtime.functions[id]);
   log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s; deploying…`);
   return { raft, edge, outdir, runtimes: holder.runtimes };
 }
@@ -229,6 +234,11 @@ async function deployPipeline(
   if (deployment.notEnforced.length > 0) {
     const types = [...new Set(deployment.notEnforced.map((r) => r.type))];
     log(`accepted but not enforced locally (access control): ${types.join(', ')}`);
+  }
+  for (const api of deployment.apis) {
+    log(
+      `${api.protocol === 'HTTP' ? 'HTTP API' : 'WebSocket API'} ${api.name}: ${invokeUrls(edge.endpoint, api).join(' ')}`,
+    );
   }
   log(`after a code change, deploy again with: ${redeployCommand(edge.endpoint, raft.httpUrls)}`);
   return deployment;
@@ -318,6 +328,12 @@ function stackInfoOf(dataDir: string, edge: Edge, raft: RaftCluster, deployment:
       ]),
     ),
     raftUrls: raft.httpUrls,
+    apis: deployment.apis.map((a) => ({
+      name: a.name,
+      id: a.id,
+      protocol: a.protocol,
+      urls: invokeUrls(edge.endpoint, a),
+    })),
     tradingAccount:
       Object.values(deployment.functions).find((f) => f.environment.TRADING_ACCOUNT)?.environment.TRADING_ACCOUNT ?? '',
   };

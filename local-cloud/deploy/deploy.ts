@@ -33,6 +33,7 @@ import {
 import type { S3Store } from '../s3/store';
 import type { SsmParameterStore } from '../ssm';
 import { extractZip } from './zip';
+import { ApiGatewayTemplate, isApiGatewayV2Type, type ApiSpec } from '../apigateway/template';
 import type { KinesisMappingSpec } from '../runtime/kinesis-mapping';
 import type { SqsMappingSpec } from '../runtime/sqs-mapping';
 import type { FunctionSpec } from '../runtime/types';
@@ -62,6 +63,8 @@ export interface Deployment {
   kinesisMappings: { logicalId: string; functionLogicalId: string; spec: KinesisMappingSpec }[];
   sqsMappings: { logicalId: string; functionLogicalId: string; spec: SqsMappingSpec }[];
   schedules: ScheduleSpec[];
+  /** The HTTP and WebSocket APIs (AWS::ApiGatewayV2::*) the edge serves. */
+  apis: ApiSpec[];
   /** Physical id (Ref) of every resource created or accepted. */
   resources: Record<string, { type: string; physicalId: string }>;
   outputs: Record<string, string>;
@@ -159,6 +162,7 @@ class TemplateDeployer {
   /** Log groups named by a function's LoggingConfig get Lambda's default name for that function. */
   private readonly functionLogGroups = new Map<string, string>();
   private readonly out: Deployment;
+  private readonly apis: ApiGatewayTemplate;
 
   constructor(private readonly opts: DeployOptions) {
     this.region = opts.region ?? process.env.AWS_REGION ?? 'us-east-1';
@@ -178,11 +182,13 @@ class TemplateDeployer {
       kinesisMappings: [],
       sqsMappings: [],
       schedules: [],
+      apis: [],
       resources: {},
       outputs: {},
       notEmulated: [],
       notEnforced: [],
     };
+    this.apis = new ApiGatewayTemplate(opts.stack.stackName, this.region, (arn) => this.arnToLogical.get(arn));
     for (const [id, r] of Object.entries(this.resources)) {
       const ref = (r.Properties?.LoggingConfig as { LogGroup?: { Ref?: string } } | undefined)?.LogGroup?.Ref;
       if (r.Type === 'AWS::Lambda::Function' && ref)
@@ -196,6 +202,7 @@ class TemplateDeployer {
         const physical = await this.ensure(id);
         if (physical) this.out.resources[id] = { type: this.resources[id]?.Type ?? '', physicalId: physical.ref };
       }
+      this.out.apis = this.apis.build();
       for (const [name, o] of Object.entries(this.opts.stack.template.Outputs ?? {})) {
         if (o.Condition && this.opts.conditions?.[o.Condition] !== true) continue;
         this.out.outputs[name] = String(await this.resolve(o.Value, `output ${name}`));
@@ -249,6 +256,7 @@ class TemplateDeployer {
         attrs: { Arn: `arn:aws:iam::${ACCOUNT}:role/${ref}`, RoleId: `AROA${id.toUpperCase().slice(0, 17)}` },
       };
     }
+    if (isApiGatewayV2Type(r.Type)) return this.apis.add(id, r.Type, (await this.resolve(props, id)) as typeof props);
     switch (r.Type) {
       case 'AWS::S3::Bucket':
         return this.createBucket(id, props);

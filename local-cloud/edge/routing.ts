@@ -11,6 +11,7 @@ export const EDGE_SERVICES = [
   's3',
   'cloudformation',
   'secretsmanager',
+  'apigateway',
 ] as const;
 export type EdgeService = (typeof EDGE_SERVICES)[number];
 

@@ -1,5 +1,6 @@
 import { Agent, createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { freePort, type ChildService } from '../emulators/child-service';
@@ -8,6 +9,7 @@ import { startKinesis } from '../emulators/kinesis';
 import { startSqs } from '../emulators/sqs';
 import { createLogsEmulator, type LogsEmulator } from '../logs-emulator';
 import { BodyTooLarge, readBody } from './body';
+import { ApiGatewayEmulator, type ApiGatewayOptions } from '../apigateway';
 import { cloudFormationService } from '../cloudformation/api';
 import { CloudFormationEngine } from '../cloudformation/engine';
 import type { Deployment } from '../deploy/deploy';
@@ -30,7 +32,7 @@ import {
 import { rewriteSqsRequest, rewriteSqsResponse, toBackendQueueUrl, type SqsUrlContext } from './sqs-urls';
 
 /** The services the edge answers itself (the others are proxied to an emulator process). */
-type InProcessService = 'logs' | 'sts' | 'ssm' | 's3' | 'cloudformation' | 'secretsmanager';
+type InProcessService = 'logs' | 'sts' | 'ssm' | 's3' | 'cloudformation' | 'secretsmanager' | 'apigateway';
 export type ProxiedService = Exclude<EdgeService, InProcessService>;
 const PROXIED: readonly ProxiedService[] = ['kinesis', 'dynamodb', 'sqs'];
 export const DEFAULT_EDGE_PORT = 4566;
@@ -54,6 +56,8 @@ export interface StartEdgeOptions {
   onStackChange?: (stackName: string, deployment: Deployment | undefined) => Promise<void>;
   /** Where CloudFormation's stack transitions are logged. */
   log?: (line: string) => void;
+  /** The API Gateway emulation's JWT key resolver and IAM credentials. */
+  apigateway?: Pick<ApiGatewayOptions, 'resolveJwks' | 'iamCredentials'>;
 }
 
 export interface Edge {
@@ -70,6 +74,8 @@ export interface Edge {
   /** In memory only: the embedded cloud never writes a secret to disk. */
   readonly secretsManager: SecretsManagerStore;
   readonly cloudformation: CloudFormationEngine;
+  /** The HTTP and WebSocket APIs of the deployed stacks, served on this endpoint. */
+  readonly apigateway: ApiGatewayEmulator;
   /** Stops and starts again the emulators the edge started (same ports, same data); the edge keeps serving. */
   restartEmulators(): Promise<void>;
   stop(): Promise<void>;
@@ -120,15 +126,23 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
   const ssm = new SsmParameterStore(opts.dataDir && join(opts.dataDir, 'ssm.json'));
   const secretsManager = new SecretsManagerStore();
   const endpoint = { url: '' };
+  const apigateway = new ApiGatewayEmulator({
+    ...opts.apigateway,
+    writeAccessLog: (group, stream, message) => writeLogLine(logs, group, stream, message),
+  });
   const cloudformation = new CloudFormationEngine({
     ...(opts.dataDir ? { dataDir: join(opts.dataDir, 'cloudformation') } : {}),
     endpoint: () => endpoint.url,
     s3,
     ssm,
-    ...(opts.onStackChange ? { onStackChange: opts.onStackChange } : {}),
+    // The runtime takes the new functions first, so a request the new routes admit finds them.
+    onStackChange: async (name, deployment) => {
+      await opts.onStackChange?.(name, deployment);
+      apigateway.apply(name, deployment?.apis);
+    },
     ...(opts.log ? { log: opts.log } : {}),
   });
-  const router = new EdgeRouter(backends, logs, {
+  const router = new EdgeRouter(backends, logs, apigateway, {
     s3,
     ssm,
     secretsManager,
@@ -136,6 +150,12 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
   });
   const server = createServer({ keepAlive: true }, (req, res) => {
     router.route(req, res).catch((err: unknown) => sendError(res, 500, 'InternalFailure', (err as Error).message));
+  });
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const taken = apigateway.upgrade(req, socket, head);
+    if (!taken) socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    else taken.catch(() => socket.destroy());
   });
 
   const port = opts.port ?? DEFAULT_EDGE_PORT;
@@ -162,6 +182,7 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
     ssm,
     secretsManager,
     cloudformation,
+    apigateway,
     restartEmulators: async () => {
       await Promise.all(
         [...owned.values()].map(async (entry) => {
@@ -172,6 +193,7 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
     },
     stop: async () => {
       await cloudformation.idle();
+      apigateway.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       router.close();
@@ -190,6 +212,7 @@ class EdgeRouter {
   constructor(
     private readonly backends: Record<ProxiedService, string>,
     private readonly logs: LogsEmulator,
+    private readonly apigateway: ApiGatewayEmulator,
     private readonly local: {
       s3: S3Store;
       ssm: SsmParameterStore;
@@ -204,6 +227,9 @@ class EdgeRouter {
 
   async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = req.url ?? '/';
+    // execute-api requests come first: they are addressed by path or host, and may be signed for execute-api.
+    const executeApi = this.apigateway.handle(req, res);
+    if (executeApi) return executeApi;
     const decision = routeRequest(req.headers, url);
     if (decision.kind === 'unsigned') {
       if ((req.method === 'GET' || req.method === 'HEAD') && HEALTH_PATHS.has(url.split('?')[0] as string)) {
@@ -239,6 +265,8 @@ class EdgeRouter {
         return serveJson(this.local.ssm, req, res, region);
       case 'secretsmanager':
         return serveJson(this.local.secretsManager, req, res, region);
+      case 'apigateway':
+        return this.apigateway.control(req, res);
       case 's3':
         return serveS3(this.local.s3, req, res, region);
       default:
@@ -255,7 +283,7 @@ class EdgeRouter {
     const states = await Promise.all(
       PROXIED.map(async (s) => [s, (await this.isUp(this.backends[s])) ? 'running' : 'unavailable']),
     );
-    const inProcess = ['logs', 'sts', 'ssm', 's3', 'cloudformation', 'secretsmanager'];
+    const inProcess = ['logs', 'sts', 'ssm', 's3', 'cloudformation', 'secretsmanager', 'apigateway'];
     const services = Object.fromEntries([...states, ...inProcess.map((s) => [s, 'running'])]) as Record<
       EdgeService,
       string
@@ -488,6 +516,14 @@ function refuseTooLarge(req: IncomingMessage, res: ServerResponse, service: stri
     sendError(res, 413, 'RequestEntityTooLarge', message);
   }
   res.once('finish', () => req.destroy());
+}
+
+/** Appends one line to a log group of the logs emulator, if the group exists (API Gateway logs nowhere otherwise). */
+function writeLogLine(logs: LogsEmulator, group: string, stream: string, message: string): void {
+  const g = logs.store.getGroup(group);
+  if (!g) return;
+  if (!g.streams.has(stream)) logs.store.createStream(group, stream);
+  logs.store.appendEvents(group, stream, [{ timestamp: Date.now(), message }]);
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

@@ -19,6 +19,7 @@ const NOT_IMPORTED = [
   '@types/better-sqlite3',
   '@types/jest',
   '@types/node',
+  '@types/ws',
   'aws-cdk',
   'aws-cdk-local',
   'eslint',
