@@ -14,6 +14,7 @@ import { RaftCluster } from './raft-cluster';
 import { appendRecords, QueueRecorder, recordFiles, type RecordedMessage } from './records';
 import { synthesize } from './deploy/synth';
 import { invokeUrls } from './apigateway';
+import { buildConsole } from '../console/build';
 import { createSqsClient, localEndpointEnv } from '../shared/aws/clients';
 import { decodeScopedKey, encodeScopedKey, scopedKey } from '../shared/ledger-contract/auth';
 
@@ -100,6 +101,7 @@ export async function startEmbeddedStack(opts: EmbeddedStackOptions): Promise<Em
   try {
     const { raft, edge, outdir, runtimes } = await startServices(opts, cleanups);
     const deployment = await deployPipeline(outdir, edge, raft, runtimes, log);
+    await publishConsole(edge, deployment, opts.feed?.symbols ?? [], log);
     const sqs = startEventRecorder(dataDir, deployment, opts, cleanups);
     const info = stackInfoOf(dataDir, edge, raft, deployment);
     writeFileSync(stackInfoFile(dataDir), JSON.stringify(info, null, 2));
@@ -184,6 +186,33 @@ async function startServices(
   edge.apigateway.setFunctions((stack, id) => runtimes.get(stack)?.runtime.functions[id]);
   log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s; deploying…`);
   return { raft, edge, outdir, runtimes: holder.runtimes };
+}
+
+/**
+ * Serves the web console at <edge>/_console/, configured with the deployed stack's public API URLs — the console
+ * reaches the system only through them (Cognito sign-in, the HTTP API, the WebSocket API).
+ */
+async function publishConsole(edge: Edge, deployment: Deployment, symbols: string[], log: Log): Promise<void> {
+  const urlOf = (protocol: 'HTTP' | 'WEBSOCKET') => {
+    const api = deployment.apis.find((a) => a.protocol === protocol);
+    return api && invokeUrls(edge.endpoint, api)[0];
+  };
+  const [httpApiUrl, webSocketUrl] = [urlOf('HTTP'), urlOf('WEBSOCKET')];
+  const userPoolClientId = deployment.outputs.UserPoolClientId;
+  if (!httpApiUrl || !webSocketUrl || !userPoolClientId) {
+    log(`web console not served: ${STACK_NAME} lacks its HTTP API, WebSocket API or user pool client`);
+    return;
+  }
+  const files = await buildConsole({
+    region: LOCAL_REGION,
+    httpApiUrl,
+    webSocketUrl,
+    cognitoEndpoint: `${edge.endpoint}/`,
+    userPoolClientId,
+    symbols,
+  });
+  edge.sites.publish('/_console/', files);
+  log(`web console ${edge.endpoint}/_console/`);
 }
 
 /** The command a user runs to deploy PipelineStack again after changing code, against this edge. */

@@ -1,3 +1,4 @@
+import { StaticSites } from './static-site';
 import { Agent, createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -76,6 +77,8 @@ export interface Edge {
   readonly cloudformation: CloudFormationEngine;
   /** The HTTP and WebSocket APIs of the deployed stacks, served on this endpoint. */
   readonly apigateway: ApiGatewayEmulator;
+  /** Static sites served on unsigned GETs under a prefix (the web console). */
+  readonly sites: StaticSites;
   /** Stops and starts again the emulators the edge started (same ports, same data); the edge keeps serving. */
   restartEmulators(): Promise<void>;
   stop(): Promise<void>;
@@ -142,7 +145,9 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
     },
     ...(opts.log ? { log: opts.log } : {}),
   });
+  const sites = new StaticSites();
   const router = new EdgeRouter(backends, logs, apigateway, {
+    sites,
     s3,
     ssm,
     secretsManager,
@@ -183,6 +188,7 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
     secretsManager,
     cloudformation,
     apigateway,
+    sites,
     restartEmulators: async () => {
       await Promise.all(
         [...owned.values()].map(async (entry) => {
@@ -214,6 +220,7 @@ class EdgeRouter {
     private readonly logs: LogsEmulator,
     private readonly apigateway: ApiGatewayEmulator,
     private readonly local: {
+      sites: StaticSites;
       s3: S3Store;
       ssm: SsmParameterStore;
       secretsManager: SecretsManagerStore;
@@ -232,6 +239,7 @@ class EdgeRouter {
     if (executeApi) return executeApi;
     const decision = routeRequest(req.headers, url);
     if (decision.kind === 'unsigned') {
+      if (this.local.sites.serve(req, res)) return;
       if ((req.method === 'GET' || req.method === 'HEAD') && HEALTH_PATHS.has(url.split('?')[0] as string)) {
         await this.sendHealth(res);
         return;
