@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { localizeJwksUri, USER_POOL_JWKS_URI } from './cognito';
 import { startEdge, type Edge } from './edge';
 import { freePort } from './emulators/child-service';
 import { startSqs } from './emulators/sqs';
@@ -307,6 +308,8 @@ function startRuntimes(dataDir: string, edge: Edge, raft: RaftCluster, log: Log,
     environmentOverrides: {
       RAFT_MEMBERS: raft.httpUrls.join(','),
       RAFT_CLIENT_KEY: (synthesized) => reissueKey(synthesized, raft.secret),
+      // Functions that verify user-pool tokens themselves fetch this cloud's keys from the edge, not Cognito's.
+      [USER_POOL_JWKS_URI]: localizeJwksUri(edge.endpoint),
     },
     onError: (m) => log(`runtime: ${m}`),
     onSqsReceive: (deployment, queueUrl, messages) => {
