@@ -10,6 +10,7 @@ import { RaftLedgerClient, type RaftClusterAccess } from './constructs/raft-ledg
 import { StrategyProcessing } from './constructs/strategy-processing';
 import { TickIngestion } from './constructs/tick-ingestion';
 import { TradingApi } from './constructs/trading-api';
+import { TradingUserPool } from './constructs/user-pool';
 
 export interface PipelineStackProps extends StackProps {
   config: InfraConfig;
@@ -30,6 +31,7 @@ export class PipelineStack extends GroupingStack {
   readonly strategy: StrategyProcessing;
   readonly execution: OrderExecution;
   readonly api: TradingApi;
+  readonly users: TradingUserPool;
   readonly functions: Record<FunctionName, NodejsFunction>;
 
   constructor(scope: Construct, id: string, props: PipelineStackProps) {
@@ -42,7 +44,8 @@ export class PipelineStack extends GroupingStack {
     const { stream, ingestFunction } = this.ingestion;
     const { commandsQueue, commandsDlq, eventsQueue, eventsDlq, ordersTable } = this.execution;
     this.strategy = new StrategyProcessing(this, 'StrategyProcessing', { config, stream, commandsQueue });
-    this.api = new TradingApi(this, 'TradingApi', { config, ledger, ordersTable, ingestFunction });
+    this.users = new TradingUserPool(this, 'Users', config);
+    this.api = new TradingApi(this, 'TradingApi', { config, ledger, ordersTable, ingestFunction, users: this.users });
     this.functions = {
       ingest: ingestFunction,
       process: this.strategy.processFunction,
@@ -68,9 +71,12 @@ export class PipelineStack extends GroupingStack {
       OrdersTableName: ordersTable.tableName,
       StrategyStateTableName: strategyTable.tableName,
       HttpApiUrl: this.api.httpApi.apiEndpoint,
-      // For callers' IAM policies: execute-api:Invoke on this ARN (every route is IAM-authorized).
+      // For callers' IAM policies: execute-api:Invoke on this ARN (the IAM-authorized routes).
       HttpApiExecuteArn: this.api.httpApi.arnForExecuteApi(),
       RaftMembers: ledger.members,
+      // npm run token signs users in through these (docs/api.md#authentication).
+      UserPoolId: this.users.userPool.userPoolId,
+      UserPoolClientId: this.users.client.userPoolClientId,
     };
     for (const name of FUNCTION_NAMES) outputs[`${pascal(name)}FunctionName`] = this.functions[name].functionName;
     for (const [outputId, value] of Object.entries(outputs)) new CfnOutput(this, outputId, { value });

@@ -287,7 +287,7 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     });
   });
 
-  it('serves the HTTP API with IAM authorization on every route (POST /ticks never open)', () => {
+  it('serves the HTTP API with every route authorized: IAM (POST /ticks never open), or the user pool for people', () => {
     awsTemplate.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
     awsTemplate.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
     const routes = Object.values(awsTemplate.findResources('AWS::ApiGatewayV2::Route'));
@@ -297,7 +297,25 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
       'GET /positions',
       'POST /ticks',
     ]);
-    for (const route of routes) expect(route.Properties.AuthorizationType).toBe('AWS_IAM');
+    const authorization = Object.fromEntries(
+      routes.map((r) => [r.Properties.RouteKey, r.Properties.AuthorizationType]),
+    );
+    expect(authorization['POST /ticks']).toBe('AWS_IAM');
+    expect(authorization['GET /health']).toBe('AWS_IAM');
+    expect(authorization['GET /orders/{orderId}']).toBe('JWT');
+    for (const type of Object.values(authorization)) expect(['AWS_IAM', 'JWT']).toContain(type);
+    // The JWT authorizer takes the user pool's ID tokens: its issuer, the app client as audience.
+    awsTemplate.resourceCountIs('AWS::ApiGatewayV2::Authorizer', 1);
+    awsTemplate.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+      AuthorizerType: 'JWT',
+      IdentitySource: ['$request.header.Authorization'],
+      JwtConfiguration: {
+        Issuer: { 'Fn::GetAtt': ['UserPool', 'ProviderURL'] },
+        Audience: [{ Ref: 'UserPoolClient' }],
+      },
+    });
+    for (const route of routes.filter((r) => r.Properties.AuthorizationType === 'JWT'))
+      expect(route.Properties.AuthorizerId).toEqual({ Ref: expect.stringMatching(/Authorizer/) });
     awsTemplate.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
       IntegrationType: 'AWS_PROXY',
       IntegrationUri: { 'Fn::GetAtt': ['IngestFunction', 'Arn'] },
@@ -424,6 +442,8 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
         'StrategyStateTableName',
         'HttpApiUrl',
         'HttpApiExecuteArn',
+        'UserPoolId',
+        'UserPoolClientId',
         'IngestFunctionName',
         'ExecuteFunctionName',
       ]),
