@@ -45,7 +45,8 @@ export class TradingApi extends ResourceGroup {
   constructor(scope: Construct, id: string, { config, ledger, ordersTable, ingestFunction, users }: TradingApiProps) {
     super(scope, id);
     // ID tokens (aud = the app client): they carry custom:account and cognito:groups, which principal.ts reads.
-    // Access tokens have no aud and none of those claims, so API Gateway refuses them here (401).
+    // An access token of the same client passes here too (API Gateway matches its client_id when it has no aud), but
+    // it carries neither claim, so principal.ts refuses it (403).
     this.userAuthorizer = new HttpJwtAuthorizer('UserPoolAuthorizer', users.issuer, {
       authorizerName: 'UserPoolIdToken',
       jwtAudience: [users.client.userPoolClientId],
