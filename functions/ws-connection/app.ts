@@ -5,6 +5,7 @@ import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import * as z from 'zod';
 import { canRead, principalFromEvent, PrincipalError, type Principal } from '../../shared/auth/principal';
 import type { ConnectionPoster } from '../../shared/aws/connection-poster';
+import type { OrderRecords } from '../../shared/aws/order-records';
 import type { DeliveryLog } from '../../shared/aws/delivery-log';
 import type { Connection, ConnectionStore } from '../../shared/aws/ws-connections';
 import {
@@ -23,8 +24,9 @@ export interface WsConnectionDeps {
   connections: Pick<ConnectionStore, 'add' | 'get' | 'remove' | 'subscribe' | 'unsubscribe'>;
   log: Pick<DeliveryLog<OrderUpdate>, 'since' | 'last'>;
   poster: ConnectionPoster;
-  /** The ledger's record of an order (what GET /orders/{orderId} reads). */
+  /** The ledger's record of an order, and execute's record of it: what GET /orders/{orderId} reads. */
   getOrder: (orderId: string) => Promise<OrderResult | undefined>;
+  records: Pick<OrderRecords, 'read'>;
   logger: Logger;
 }
 
@@ -143,11 +145,15 @@ export function createWsConnectionHandler(deps: WsConnectionDeps) {
         return send(connectionId, { type, ...requestId, channel: message.channel, ...symbols });
       }
       case 'order.status': {
-        const order = await deps.getOrder(message.orderId);
+        const [order, execution] = await Promise.all([
+          deps.getOrder(message.orderId),
+          deps.records.read(message.orderId),
+        ]);
         // Another account's order answers as an unknown one: its existence is not the caller's to learn.
         if (!order || !canRead(principalOf(connection), order.account))
           throw new ClientError('NOT_FOUND', `no order ${message.orderId}`);
-        return send(connectionId, { type: 'order.status', ...requestId, orderId: message.orderId, order });
+        const reply = { orderId: message.orderId, order, execution: execution ?? null };
+        return send(connectionId, { type: 'order.status', ...requestId, ...reply });
       }
       case 'resume':
         return resume(connection, message.since, message.requestId);

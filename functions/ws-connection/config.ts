@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { intFromEnv, nonEmptyString } from '../../shared/config/env';
+import { httpUrl, intFromEnv, nonEmptyString } from '../../shared/config/env';
 import { ledgerFunctionEnv, loadLedgerFunctionConfig } from '../../shared/config/raft';
 
 /** Shared by the connection function and the notifier: where connections, subscriptions and the delivery log are. */
@@ -11,6 +11,8 @@ export const liveDeliveryEnv = {
   DELIVERY_LOG_RETENTION_S: intFromEnv(60, 30 * 24 * 3600),
   /** The stage's URL (wss://<api>.execute-api.<region>.amazonaws.com/<stage>): @connections lives under it. */
   WS_CALLBACK_URL: z.string().regex(/^(wss?|https?):\/\/\S+$/, 'must be the stage URL (ws(s):// or http(s)://)'),
+  /** Set in the embedded cloud and on LocalStack (the SDK's own variable): @connections is then found there. */
+  AWS_ENDPOINT_URL: httpUrl.optional(),
 };
 
 /** The connection function reads orders for `order.status` through the ledger, like GET /orders/{orderId}. */

@@ -1,7 +1,8 @@
 import { createDocumentClient, createSecretsManagerClient } from '../../shared/aws/clients';
-import { createConnectionPoster } from '../../shared/aws/connection-poster';
+import { createConnectionPoster, managementEndpoint } from '../../shared/aws/connection-poster';
 import { DeliveryLog } from '../../shared/aws/delivery-log';
 import { lazyLedgerClient } from '../../shared/aws/ledger';
+import { OrderRecords } from '../../shared/aws/order-records';
 import { ConnectionStore } from '../../shared/aws/ws-connections';
 import { createLogger } from '../../shared/powertools';
 import { createWsConnectionHandler } from './app';
@@ -19,9 +20,11 @@ export const handler = createWsConnectionHandler({
     subscriptions: config.SUBSCRIPTIONS_TABLE_NAME,
   }),
   log: new DeliveryLog(documents, config.DELIVERY_LOG_TABLE_NAME, config.DELIVERY_LOG_RETENTION_S),
-  poster: createConnectionPoster(config.WS_CALLBACK_URL, (connectionId, error) =>
-    logger.warn('post to connection failed', { connectionId, error }),
+  poster: createConnectionPoster(
+    managementEndpoint(config.WS_CALLBACK_URL, config.AWS_ENDPOINT_URL),
+    (connectionId, error) => logger.warn('post to connection failed', { connectionId, error }),
   ),
   getOrder: async (orderId) => (await ledger()).getOrder(orderId),
+  records: new OrderRecords(documents, config.ORDERS_TABLE_NAME),
   logger,
 });

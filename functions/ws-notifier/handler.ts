@@ -1,5 +1,5 @@
 import { createDocumentClient } from '../../shared/aws/clients';
-import { createConnectionPoster } from '../../shared/aws/connection-poster';
+import { createConnectionPoster, managementEndpoint } from '../../shared/aws/connection-poster';
 import { DeliveryLog } from '../../shared/aws/delivery-log';
 import { ConnectionStore } from '../../shared/aws/ws-connections';
 import { createLogger } from '../../shared/powertools';
@@ -17,8 +17,9 @@ export const handler = createWsNotifierHandler({
     subscriptions: config.SUBSCRIPTIONS_TABLE_NAME,
   }),
   log: new DeliveryLog(documents, config.DELIVERY_LOG_TABLE_NAME, config.DELIVERY_LOG_RETENTION_S),
-  poster: createConnectionPoster(config.WS_CALLBACK_URL, (connectionId, error) =>
-    logger.warn('post to connection failed', { connectionId, error }),
+  poster: createConnectionPoster(
+    managementEndpoint(config.WS_CALLBACK_URL, config.AWS_ENDPOINT_URL),
+    (connectionId, error) => logger.warn('post to connection failed', { connectionId, error }),
   ),
   concurrency: config.WS_POST_CONCURRENCY,
   logger,

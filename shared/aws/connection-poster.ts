@@ -5,9 +5,7 @@ import {
 } from '@aws-sdk/client-apigatewaymanagementapi';
 
 /**
- * Sends messages to WebSocket connections through API Gateway's management API (@connections). The endpoint is
- * the stage's callback URL: `https://<apiId>.execute-api.<region>.amazonaws.com/<stage>` on AWS, the emulated
- * stage URL in the embedded cloud (with the ws:// scheme turned into http://).
+ * Sends messages to WebSocket connections through API Gateway's management API (@connections).
  */
 export type PostOutcome = 'sent' | 'gone' | 'failed';
 
@@ -16,11 +14,26 @@ export interface ConnectionPoster {
   post(connectionId: string, message: unknown): Promise<PostOutcome>;
 }
 
+const AWS_STAGE_URL = /^(?:wss|https):\/\/([a-z0-9]+)\.execute-api\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?\/([^/]+)\/?$/;
+
+/**
+ * Where @connections is for a stage. On AWS: the stage's URL `https://<apiId>.execute-api.<region>.amazonaws.com/
+ * <stage>` (the SDK posts to `<that>/@connections/<id>`). Every other client of ours follows AWS_ENDPOINT_URL to
+ * the embedded cloud or LocalStack, but this one is built with an explicit endpoint, so it follows it here:
+ * `<AWS_ENDPOINT_URL>/_aws/execute-api/<apiId>/<stage>`, the local execute-api form LocalStack documents and the
+ * embedded cloud serves.
+ */
+export function managementEndpoint(stageUrl: string, localEndpoint?: string): string {
+  const aws = AWS_STAGE_URL.exec(stageUrl);
+  if (localEndpoint && aws) return `${localEndpoint.replace(/\/$/, '')}/_aws/execute-api/${aws[1]}/${aws[2]}`;
+  return stageUrl.replace(/^ws(s?):/, 'http$1:');
+}
+
 export function createConnectionPoster(
   endpoint: string,
   onError: (connectionId: string, error: Error) => void,
 ): ConnectionPoster {
-  const client = new ApiGatewayManagementApiClient({ endpoint: endpoint.replace(/^ws(s?):/, 'http$1:') });
+  const client = new ApiGatewayManagementApiClient({ endpoint });
   return {
     async post(connectionId, message) {
       try {

@@ -122,7 +122,7 @@ export type ServerMessage =
   | { type: 'subscribed' | 'unsubscribed'; requestId?: string; channel: Channel; symbols?: string[] }
   | { type: 'order.update'; seq: number; order: OrderUpdate }
   | { type: 'price.update'; symbol: string; price: number; size: number; ts: number }
-  | { type: 'order.status'; requestId?: string; orderId: string; order: unknown }
+  | { type: 'order.status'; requestId?: string; orderId: string; order: unknown; execution: unknown }
   | {
       type: 'resumed';
       requestId?: string;

@@ -2,6 +2,7 @@ import type { KinesisStreamRecord, SQSRecord } from 'aws-lambda';
 import { startRaftCluster, type RaftCluster } from '../../../local-cloud/raft-cluster';
 import { createConnectionPoster } from '../../../shared/aws/connection-poster';
 import { DeliveryLog } from '../../../shared/aws/delivery-log';
+import { OrderRecords } from '../../../shared/aws/order-records';
 import { ConnectionStore } from '../../../shared/aws/ws-connections';
 import type { OrderUpdate } from '../../../shared/domain/live-delivery';
 import { createLedgerClient } from '../../../shared/raft-client/client';
@@ -31,16 +32,18 @@ const endpoint = new ConnectionsEndpoint();
 let tables: LiveDeliveryTables;
 let cluster: RaftCluster;
 let eventsUrl: string;
+let ordersTable: string;
 let connections: ConnectionStore;
 let log: DeliveryLog<OrderUpdate>;
 let connection: ReturnType<typeof createWsConnectionHandler>;
 let notifier: ReturnType<typeof createWsNotifierHandler>;
 
 beforeAll(async () => {
-  [tables, cluster, eventsUrl] = await Promise.all([
+  [tables, cluster, eventsUrl, ordersTable] = await Promise.all([
     createLiveDeliveryTables(clients.dynamodb),
     startRaftCluster({ size: 1, secret: RAFT_SECRET, env: { LOG_LEVEL: 'warn' } }),
     resources.fifoQueue('ws-order-events'),
+    resources.table('orders', 'id'),
     endpoint.start(),
   ]);
   connections = new ConnectionStore(clients.documents, tables);
@@ -57,6 +60,7 @@ beforeAll(async () => {
     log,
     poster,
     getOrder: (id) => ledger.getOrder(id),
+    records: new OrderRecords(clients.documents, ordersTable),
     logger: logger('ws-connection'),
   });
   notifier = createWsNotifierHandler({ connections, log, poster, concurrency: 8, logger: logger('ws-notifier') });
@@ -154,6 +158,7 @@ describe('connection function', () => {
       requestId: 's1',
       orderId: 'o-a1',
       order: { account: 'A1', status: 'ACCEPTED' },
+      execution: null,
     });
     expect(await say('c-1', { action: 'order.status', orderId: 'o-a2' })).toEqual([
       { type: 'error', error: { code: 'NOT_FOUND', message: 'no order o-a2' } },
