@@ -5,7 +5,7 @@
  * - integration (test/integration/): real emulators (started once by its globalSetup), real processes over real
  *   sockets, RaftStorage on disk, esbuild-bundling CDK synths, the rest of the simulation seeds.
  * Helpers shared by both live in test/support/. TypeScript is transformed by SWC (type checking is
- * `npm run typecheck`'s job); middy is and jose are ESM-only, so they are transformed to CommonJS along with our sources.
+ * `npm run typecheck`'s job); middy and jose are ESM-only, so they are transformed to CommonJS along with our sources.
  * @type {import('jest').Config}
  */
 const shared = {

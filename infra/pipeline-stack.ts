@@ -2,6 +2,7 @@ import { CfnOutput, type StackProps } from 'aws-cdk-lib';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { Construct } from 'constructs';
 import type { InfraConfig } from './config';
+import { LiveDelivery } from './constructs/live-delivery';
 import { GroupingStack } from './constructs/logical-ids';
 import { OrderExecution } from './constructs/order-execution';
 import { PipelineObservability } from './constructs/pipeline-observability';
@@ -10,6 +11,7 @@ import { RaftLedgerClient, type RaftClusterAccess } from './constructs/raft-ledg
 import { StrategyProcessing } from './constructs/strategy-processing';
 import { TickIngestion } from './constructs/tick-ingestion';
 import { TradingApi } from './constructs/trading-api';
+import { TradingUserPool } from './constructs/user-pool';
 
 export interface PipelineStackProps extends StackProps {
   config: InfraConfig;
@@ -30,6 +32,8 @@ export class PipelineStack extends GroupingStack {
   readonly strategy: StrategyProcessing;
   readonly execution: OrderExecution;
   readonly api: TradingApi;
+  readonly users: TradingUserPool;
+  readonly live: LiveDelivery;
   readonly functions: Record<FunctionName, NodejsFunction>;
 
   constructor(scope: Construct, id: string, props: PipelineStackProps) {
@@ -42,12 +46,19 @@ export class PipelineStack extends GroupingStack {
     const { stream, ingestFunction } = this.ingestion;
     const { commandsQueue, commandsDlq, eventsQueue, eventsDlq, ordersTable } = this.execution;
     this.strategy = new StrategyProcessing(this, 'StrategyProcessing', { config, stream, commandsQueue });
-    this.api = new TradingApi(this, 'TradingApi', { config, ledger, ordersTable, ingestFunction });
+    this.users = new TradingUserPool(this, 'Users', config);
+    this.api = new TradingApi(this, 'TradingApi', { config, ledger, ordersTable, ingestFunction, users: this.users });
+    const { issuer, jwksUri, client } = this.users;
+    const auth = { issuer, jwksUri, audience: client.userPoolClientId };
+    this.live = new LiveDelivery(this, 'LiveDelivery', { config, ledger, auth, stream, ordersTable });
     this.functions = {
       ingest: ingestFunction,
       process: this.strategy.processFunction,
       execute: this.execution.executeFunction,
       api: this.api.apiFunction,
+      'ws-authorizer': this.live.authorizerFunction,
+      'ws-connection': this.live.connectionFunction,
+      'ws-notifier': this.live.notifierFunction,
     };
     const { processFailureQueue, strategyTable } = this.strategy;
     new PipelineObservability(this, 'Observability', {
@@ -68,9 +79,15 @@ export class PipelineStack extends GroupingStack {
       OrdersTableName: ordersTable.tableName,
       StrategyStateTableName: strategyTable.tableName,
       HttpApiUrl: this.api.httpApi.apiEndpoint,
-      // For callers' IAM policies: execute-api:Invoke on this ARN (every route is IAM-authorized).
+      // For callers' IAM policies: execute-api:Invoke on this ARN (the IAM-authorized routes).
       HttpApiExecuteArn: this.api.httpApi.arnForExecuteApi(),
       RaftMembers: ledger.members,
+      // npm run token signs users in through these (docs/api.md#authentication).
+      UserPoolId: this.users.userPool.userPoolId,
+      UserPoolClientId: this.users.client.userPoolClientId,
+      WebSocketUrl: this.live.stage.url,
+      // The notifier's queue: subscribe it to the order-events topic (raw message delivery).
+      WsOrderEventsQueueUrl: this.live.orderEventsQueue.queueUrl,
     };
     for (const name of FUNCTION_NAMES) outputs[`${pascal(name)}FunctionName`] = this.functions[name].functionName;
     for (const [outputId, value] of Object.entries(outputs)) new CfnOutput(this, outputId, { value });

@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { localizeJwksUri, USER_POOL_JWKS_URI } from './cognito';
 import { startEdge, type Edge, type StartEdgeOptions } from './edge';
 import { freePort } from './emulators/child-service';
 import { startSqs } from './emulators/sqs';
@@ -14,6 +15,7 @@ import { RaftCluster } from './raft-cluster';
 import { appendRecords, QueueRecorder, recordFiles, type RecordedMessage } from './records';
 import { synthesize } from './deploy/synth';
 import { invokeUrls } from './apigateway';
+import { buildConsole } from '../console/build';
 import { createSqsClient, EMULATOR_CREDENTIALS, localEndpointEnv } from '../shared/aws/clients';
 import { decodeScopedKey, encodeScopedKey, scopedKey } from '../shared/ledger-contract/auth';
 
@@ -102,6 +104,7 @@ export async function startEmbeddedStack(opts: EmbeddedStackOptions): Promise<Em
   try {
     const { raft, edge, outdir, runtimes } = await startServices(opts, cleanups);
     const deployment = await deployPipeline(outdir, edge, raft, runtimes, log);
+    await publishConsole(edge, deployment, opts.feed?.symbols ?? [], log);
     const sqs = startEventRecorder(dataDir, deployment, opts, cleanups);
     const info = stackInfoOf(dataDir, edge, raft, deployment);
     writeFileSync(stackInfoFile(dataDir), JSON.stringify(info, null, 2));
@@ -200,6 +203,33 @@ function localIamCredentials(): Record<string, string> {
   return keys;
 }
 
+/**
+ * Serves the web console at <edge>/_console/, configured with the deployed stack's public API URLs — the console
+ * reaches the system only through them (Cognito sign-in, the HTTP API, the WebSocket API).
+ */
+async function publishConsole(edge: Edge, deployment: Deployment, symbols: string[], log: Log): Promise<void> {
+  const urlOf = (protocol: 'HTTP' | 'WEBSOCKET') => {
+    const api = deployment.apis.find((a) => a.protocol === protocol);
+    return api && invokeUrls(edge.endpoint, api)[0];
+  };
+  const [httpApiUrl, webSocketUrl] = [urlOf('HTTP'), urlOf('WEBSOCKET')];
+  const userPoolClientId = deployment.outputs.UserPoolClientId;
+  if (!httpApiUrl || !webSocketUrl || !userPoolClientId) {
+    log(`web console not served: ${STACK_NAME} lacks its HTTP API, WebSocket API or user pool client`);
+    return;
+  }
+  const files = await buildConsole({
+    region: LOCAL_REGION,
+    httpApiUrl,
+    webSocketUrl,
+    cognitoEndpoint: `${edge.endpoint}/`,
+    userPoolClientId,
+    symbols,
+  });
+  edge.sites.publish('/_console/', files);
+  log(`web console ${edge.endpoint}/_console/`);
+}
+
 /** The command a user runs to deploy PipelineStack again after changing code, against this edge. */
 export function redeployCommand(endpoint: string, raftUrls: string[]): string {
   const context = Object.entries(embeddedContext({ raftMembers: raftUrls.join(',') }))
@@ -292,6 +322,8 @@ function startRuntimes(dataDir: string, edge: Edge, raft: RaftCluster, log: Log,
     environmentOverrides: {
       RAFT_MEMBERS: raft.httpUrls.join(','),
       RAFT_CLIENT_KEY: (synthesized) => reissueKey(synthesized, raft.secret),
+      // Functions that verify user-pool tokens themselves fetch this cloud's keys from the edge, not Cognito's.
+      [USER_POOL_JWKS_URI]: localizeJwksUri(edge.endpoint),
     },
     onError: (m) => log(`runtime: ${m}`),
     onSqsReceive: (deployment, queueUrl, messages) => {

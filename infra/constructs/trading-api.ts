@@ -1,7 +1,7 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
-import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpIamAuthorizer, HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -12,6 +12,14 @@ import type { InfraConfig } from '../config';
 import { named, ResourceGroup } from './logical-ids';
 import { createPipelineFunction } from './pipeline-function';
 import type { RaftLedgerClient } from './raft-ledger-client';
+import type { TradingUserPool } from './user-pool';
+
+export type RouteAccess = 'iam' | 'user';
+export interface ApiRoute {
+  path: string;
+  method: apigwv2.HttpMethod;
+  access: RouteAccess;
+}
 
 export interface TradingApiProps {
   config: InfraConfig;
@@ -20,6 +28,8 @@ export interface TradingApiProps {
   ordersTable: dynamodb.ITable;
   /** The function behind POST /ticks. */
   ingestFunction: lambda.IFunction;
+  /** Whose ID tokens authorize the `user` routes. */
+  users: TradingUserPool;
 }
 
 /**
@@ -29,9 +39,19 @@ export interface TradingApiProps {
 export class TradingApi extends ResourceGroup {
   readonly httpApi: apigwv2.HttpApi;
   readonly apiFunction: NodejsFunction;
+  private readonly iamAuthorizer = new HttpIamAuthorizer();
+  private readonly userAuthorizer: HttpJwtAuthorizer;
 
-  constructor(scope: Construct, id: string, { config, ledger, ordersTable, ingestFunction }: TradingApiProps) {
+  constructor(scope: Construct, id: string, { config, ledger, ordersTable, ingestFunction, users }: TradingApiProps) {
     super(scope, id);
+    // ID tokens (aud = the app client): they carry custom:account and cognito:groups, which principal.ts reads.
+    // An access token of the same client passes here too (API Gateway matches its client_id when it has no aud), but
+    // it carries neither claim, so principal.ts refuses it (403).
+    this.userAuthorizer = new HttpJwtAuthorizer('UserPoolAuthorizer', users.issuer, {
+      authorizerName: 'UserPoolIdToken',
+      jwtAudience: [users.client.userPoolClientId],
+      identitySource: ['$request.header.Authorization'],
+    });
     const api = createPipelineFunction(this, 'api', config, {
       description: 'GET /orders/{orderId}, GET /positions, GET /health',
       timeout: Duration.seconds(config.apiTimeoutSeconds),
@@ -42,26 +62,39 @@ export class TradingApi extends ResourceGroup {
     ordersTable.grant(api, 'dynamodb:GetItem');
     ledger.grantKeyRead(api, 'read');
 
-    // IAM (SigV4) on every route: the API is never open.
+    // Every route is authorized (IAM by default, the user pool's tokens where a route says `user`): never open.
     this.httpApi = named(
       new apigwv2.HttpApi(this, 'HttpApi', {
         description: 'Trading pipeline: POST /ticks, GET /orders/{orderId}, GET /positions, GET /health',
         createDefaultStage: false,
-        defaultAuthorizer: new HttpIamAuthorizer(),
+        defaultAuthorizer: this.iamAuthorizer,
       }),
     );
     this.defaultStage(config);
     const ingestIntegration = new HttpLambdaIntegration('IngestIntegration', ingestFunction);
     const apiIntegration = new HttpLambdaIntegration('ApiIntegration', api);
-    const routes: [string, apigwv2.HttpMethod, HttpLambdaIntegration][] = [
-      ['/ticks', apigwv2.HttpMethod.POST, ingestIntegration],
-      ['/orders/{orderId}', apigwv2.HttpMethod.GET, apiIntegration],
-      ['/positions', apigwv2.HttpMethod.GET, apiIntegration],
-      ['/health', apigwv2.HttpMethod.GET, apiIntegration],
-    ];
-    for (const [routePath, method, integration] of routes) {
-      this.httpApi.addRoutes({ path: routePath, methods: [method], integration });
+    this.addRoutes(ingestIntegration, [{ path: '/ticks', method: apigwv2.HttpMethod.POST, access: 'iam' }]);
+    this.addRoutes(apiIntegration, [
+      { path: '/orders/{orderId}', method: apigwv2.HttpMethod.GET, access: 'user' },
+      { path: '/positions', method: apigwv2.HttpMethod.GET, access: 'user' },
+      { path: '/health', method: apigwv2.HttpMethod.GET, access: 'iam' },
+    ]);
+  }
+
+  /**
+   * Adds routes to the HTTP API. `iam`: SigV4-signed callers whose IAM policy allows execute-api:Invoke
+   * (services, operators). `user`: people and their programs, authorized by the user pool's tokens; the
+   * function reads the principal with shared/auth/principal.ts and checks the role and account itself
+   * (Cognito groups are claims, not OAuth scopes, so the route cannot check them).
+   */
+  addRoutes(integration: HttpLambdaIntegration, routes: ApiRoute[]): void {
+    for (const { path, method, access } of routes) {
+      this.httpApi.addRoutes({ path, methods: [method], integration, authorizer: this.authorizerFor(access) });
     }
+  }
+
+  private authorizerFor(access: RouteAccess): apigwv2.IHttpRouteAuthorizer {
+    return access === 'user' ? this.userAuthorizer : this.iamAuthorizer;
   }
 
   /** The $default stage, auto-deployed, with stage throttling and JSON access logs. */

@@ -32,6 +32,14 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { S3Store } from '../s3/store';
 import type { SsmParameterStore } from '../ssm';
+import {
+  COGNITO_RESOURCE_TYPES,
+  deleteCognitoResource,
+  ensureUserPool,
+  ensureUserPoolClient,
+  ensureUserPoolGroup,
+  type CognitoIdp,
+} from '../cognito';
 import { extractZip } from './zip';
 import { ApiGatewayTemplate, isApiGatewayV2Type, type ApiSpec } from '../apigateway/template';
 import type { KinesisMappingSpec } from '../runtime/kinesis-mapping';
@@ -96,6 +104,8 @@ export interface DeployOptions {
   /** The local S3: buckets are created in it, and function code (Code.S3Bucket/S3Key) is read from it. */
   s3?: S3Store;
   ssm?: SsmParameterStore;
+  /** The local user pools: AWS::Cognito::UserPool, ::UserPoolClient and ::UserPoolGroup are created in it. */
+  cognito?: CognitoIdp;
   /** Where function zips are unpacked (one folder per zip); required when code comes from S3. */
   codeDir?: string;
   /** Told when each resource starts, finishes or fails (CloudFormation writes its events from this). */
@@ -276,6 +286,10 @@ class TemplateDeployer {
         return this.createMapping(id, props);
       case 'AWS::Scheduler::Schedule':
         return this.createSchedule(id, props);
+      case 'AWS::Cognito::UserPool':
+      case 'AWS::Cognito::UserPoolClient':
+      case 'AWS::Cognito::UserPoolGroup':
+        return this.createCognitoResource(id, r.Type, props);
       default: {
         this.out.notEmulated.push({ logicalId: id, type: r.Type });
         const explicit = Object.entries(props).find(([k, v]) => /Name$/.test(k) && typeof v !== 'object')?.[1];
@@ -310,6 +324,16 @@ class TemplateDeployer {
         WebsiteURL: `http://${name}.s3-website-${this.region}.amazonaws.com`,
       },
     };
+  }
+
+  private async createCognitoResource(id: string, type: string, props: Record<string, unknown>): Promise<Physical> {
+    const cognito = this.opts.cognito?.state;
+    if (!cognito) throw new Error(`${id}: no local Cognito to create it in`);
+    const resolved = (await this.resolve(props, id)) as Record<string, unknown>;
+    const key = `${this.opts.stack.stackName}/${id}`;
+    if (type === 'AWS::Cognito::UserPool') return ensureUserPool(cognito, key, this.region, resolved);
+    if (type === 'AWS::Cognito::UserPoolClient') return ensureUserPoolClient(cognito, key, resolved);
+    return ensureUserPoolGroup(cognito, resolved);
   }
 
   private async createParameter(id: string, props: Record<string, unknown>): Promise<Physical> {
@@ -755,6 +779,7 @@ export interface DeleteContext {
   region?: string;
   s3?: S3Store;
   ssm?: SsmParameterStore;
+  cognito?: CognitoIdp;
 }
 
 const GONE = new Set([
@@ -772,6 +797,10 @@ const GONE = new Set([
  */
 export async function deleteResource(type: string, physicalId: string, ctx: DeleteContext): Promise<void> {
   const target = clientTarget(ctx.endpoint, ctx.region);
+  if (COGNITO_RESOURCE_TYPES.has(type)) {
+    if (ctx.cognito) deleteCognitoResource(ctx.cognito.state, type, physicalId);
+    return;
+  }
   const run = async (call: () => Promise<unknown>) => {
     try {
       await call();

@@ -1,3 +1,4 @@
+import { StaticSites } from './static-site';
 import { Agent, createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -15,6 +16,7 @@ import { CloudFormationEngine } from '../cloudformation/engine';
 import type { Deployment } from '../deploy/deploy';
 import { serveS3 } from '../s3/api';
 import { S3Store } from '../s3/store';
+import { CognitoIdp, jwksPoolId } from '../cognito';
 import { SecretsManagerStore } from '../secrets-manager';
 import { SsmParameterStore } from '../ssm';
 import { stsService } from '../sts';
@@ -32,7 +34,8 @@ import {
 import { rewriteSqsRequest, rewriteSqsResponse, toBackendQueueUrl, type SqsUrlContext } from './sqs-urls';
 
 /** The services the edge answers itself (the others are proxied to an emulator process). */
-type InProcessService = 'logs' | 'sts' | 'ssm' | 's3' | 'cloudformation' | 'secretsmanager' | 'apigateway';
+type InProcessService =
+  'logs' | 'sts' | 'ssm' | 's3' | 'cloudformation' | 'secretsmanager' | 'apigateway' | 'cognito-idp';
 export type ProxiedService = Exclude<EdgeService, InProcessService>;
 const PROXIED: readonly ProxiedService[] = ['kinesis', 'dynamodb', 'sqs'];
 export const DEFAULT_EDGE_PORT = 4566;
@@ -73,9 +76,13 @@ export interface Edge {
   readonly ssm: SsmParameterStore;
   /** In memory only: the embedded cloud never writes a secret to disk. */
   readonly secretsManager: SecretsManagerStore;
+  /** The user pools (kept in `<dataDir>/cognito.json`); `cognito.resolveJwks` is the JWT authorizer's key source. */
+  readonly cognito: CognitoIdp;
   readonly cloudformation: CloudFormationEngine;
   /** The HTTP and WebSocket APIs of the deployed stacks, served on this endpoint. */
   readonly apigateway: ApiGatewayEmulator;
+  /** Static sites served on unsigned GETs under a prefix (the web console). */
+  readonly sites: StaticSites;
   /** Stops and starts again the emulators the edge started (same ports, same data); the edge keeps serving. */
   restartEmulators(): Promise<void>;
   stop(): Promise<void>;
@@ -125,9 +132,12 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
   const s3 = new S3Store(opts.dataDir && join(opts.dataDir, 's3'));
   const ssm = new SsmParameterStore(opts.dataDir && join(opts.dataDir, 'ssm.json'));
   const secretsManager = new SecretsManagerStore();
+  const cognito = new CognitoIdp(opts.dataDir && join(opts.dataDir, 'cognito.json'));
   const endpoint = { url: '' };
   const apigateway = new ApiGatewayEmulator({
     ...opts.apigateway,
+    // JWT authorizers trust this edge's own user pools for their Cognito issuers (a given resolver is asked first).
+    resolveJwks: async (issuer) => (await opts.apigateway?.resolveJwks?.(issuer)) ?? cognito.resolveJwks(issuer),
     writeAccessLog: (group, stream, message) => writeLogLine(logs, group, stream, message),
   });
   const cloudformation = new CloudFormationEngine({
@@ -135,6 +145,7 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
     endpoint: () => endpoint.url,
     s3,
     ssm,
+    cognito,
     // The runtime takes the new functions first, so a request the new routes admit finds them.
     onStackChange: async (name, deployment) => {
       await opts.onStackChange?.(name, deployment);
@@ -142,10 +153,13 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
     },
     ...(opts.log ? { log: opts.log } : {}),
   });
+  const sites = new StaticSites();
   const router = new EdgeRouter(backends, logs, apigateway, {
+    sites,
     s3,
     ssm,
     secretsManager,
+    cognito,
     cloudformation: cloudFormationService(cloudformation, s3),
   });
   const server = createServer({ keepAlive: true }, (req, res) => {
@@ -181,8 +195,10 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
     s3,
     ssm,
     secretsManager,
+    cognito,
     cloudformation,
     apigateway,
+    sites,
     restartEmulators: async () => {
       await Promise.all(
         [...owned.values()].map(async (entry) => {
@@ -214,9 +230,11 @@ class EdgeRouter {
     private readonly logs: LogsEmulator,
     private readonly apigateway: ApiGatewayEmulator,
     private readonly local: {
+      sites: StaticSites;
       s3: S3Store;
       ssm: SsmParameterStore;
       secretsManager: SecretsManagerStore;
+      cognito: CognitoIdp;
       cloudformation: QueryService;
     },
   ) {}
@@ -232,8 +250,16 @@ class EdgeRouter {
     if (executeApi) return executeApi;
     const decision = routeRequest(req.headers, url);
     if (decision.kind === 'unsigned') {
+      if (this.local.sites.serve(req, res)) return;
       if ((req.method === 'GET' || req.method === 'HEAD') && HEALTH_PATHS.has(url.split('?')[0] as string)) {
         await this.sendHealth(res);
+        return;
+      }
+      const poolId = req.method === 'GET' ? jwksPoolId(url.split('?')[0] as string, req.headers.host) : undefined;
+      if (poolId !== undefined) {
+        const jwks = this.local.cognito.jwks(poolId);
+        if (jwks) sendJson(res, 200, jwks);
+        else sendError(res, 404, 'ResourceNotFoundException', `User pool ${poolId} does not exist.`);
         return;
       }
       sendError(
@@ -267,6 +293,8 @@ class EdgeRouter {
         return serveJson(this.local.secretsManager, req, res, region);
       case 'apigateway':
         return this.apigateway.control(req, res);
+      case 'cognito-idp':
+        return serveJson(this.local.cognito, req, res, region);
       case 's3':
         return serveS3(this.local.s3, req, res, region);
       default:
@@ -283,7 +311,7 @@ class EdgeRouter {
     const states = await Promise.all(
       PROXIED.map(async (s) => [s, (await this.isUp(this.backends[s])) ? 'running' : 'unavailable']),
     );
-    const inProcess = ['logs', 'sts', 'ssm', 's3', 'cloudformation', 'secretsmanager', 'apigateway'];
+    const inProcess = ['logs', 'sts', 'ssm', 's3', 'cloudformation', 'secretsmanager', 'apigateway', 'cognito-idp'];
     const services = Object.fromEntries([...states, ...inProcess.map((s) => [s, 'running'])]) as Record<
       EdgeService,
       string

@@ -6,7 +6,7 @@ import { loadIngestConfig } from '../../../functions/ingest/config';
 import { loadProcessConfig } from '../../../functions/process/config';
 import { composeRaftMembers } from '../../../infra/config';
 import { encodeScopedKey, scopedKey } from '../../../shared/ledger-contract/auth';
-import { FUNCTION_NAMES } from '../../../infra/constructs/pipeline-function';
+import { FUNCTION_NAMES, pascal } from '../../../infra/constructs/pipeline-function';
 import {
   actionsOf,
   assemblyDir,
@@ -49,7 +49,7 @@ const tuned = buildTradingApp({ target: 'aws', kinesisEnhancedFanOut: 'true', fi
 const tunedTemplate = Template.fromStack(tuned.pipeline);
 afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 
-const FUNCTION_IDS = FUNCTION_NAMES.map((name) => `${name.charAt(0).toUpperCase()}${name.slice(1)}Function`);
+const FUNCTION_IDS = FUNCTION_NAMES.map((name) => `${pascal(name)}Function`);
 
 function functionProps(template: Template, logicalId: string): Record<string, unknown> {
   const resource = (template.toJSON().Resources as Resources)[logicalId];
@@ -104,9 +104,9 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     const resources = awsTemplate.toJSON().Resources as Resources;
     expect(resources.ProcessFailureQueue?.Properties).toMatchObject({ SqsManagedSseEnabled: true });
     expect(resources.ProcessFailureQueue?.Properties).not.toHaveProperty('FifoQueue');
-    awsTemplate.resourceCountIs('AWS::SQS::Queue', 5);
+    awsTemplate.resourceCountIs('AWS::SQS::Queue', 7);
     const policies = awsTemplate.findResources('AWS::SQS::QueuePolicy');
-    expect(Object.keys(policies)).toHaveLength(5);
+    expect(Object.keys(policies)).toHaveLength(7);
     for (const policy of Object.values(policies)) {
       expect(policy.Properties.PolicyDocument.Statement).toEqual(
         expect.arrayContaining([
@@ -140,8 +140,8 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     }
   });
 
-  it('defines the four functions: nodejs22.x on arm64, bundled, with their own log group and retention', () => {
-    awsTemplate.resourceCountIs('AWS::Lambda::Function', 4);
+  it('defines the functions: nodejs22.x on arm64, bundled, with their own log group and retention', () => {
+    awsTemplate.resourceCountIs('AWS::Lambda::Function', FUNCTION_NAMES.length);
     const resources = awsTemplate.toJSON().Resources as Resources;
     for (const [index, logicalId] of FUNCTION_IDS.entries()) {
       const props = functionProps(awsTemplate, logicalId);
@@ -238,7 +238,8 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
   });
 
   it('maps the stream to process with bisect, retries, record age, on-failure queue and partial failures', () => {
-    awsTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', 2);
+    // process and execute; the WebSocket notifier's two (test/integration/infra/live-delivery.test.ts).
+    awsTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', 4);
     awsTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       FunctionName: { Ref: 'ProcessFunction' },
       EventSourceArn: { 'Fn::GetAtt': ['TicksStream', 'Arn'] },
@@ -287,17 +288,36 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     });
   });
 
-  it('serves the HTTP API with IAM authorization on every route (POST /ticks never open)', () => {
-    awsTemplate.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
+  it('serves the HTTP API with every route authorized: IAM (POST /ticks never open), or the user pool for people', () => {
+    // The WebSocket API is LiveDelivery's (test/integration/infra/live-delivery.test.ts).
+    const ofHttpApi = { Properties: { ApiId: { Ref: 'HttpApi' } } };
     awsTemplate.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
-    const routes = Object.values(awsTemplate.findResources('AWS::ApiGatewayV2::Route'));
+    const routes = Object.values(awsTemplate.findResources('AWS::ApiGatewayV2::Route', ofHttpApi));
     expect(routes.map((route) => route.Properties.RouteKey).sort()).toEqual([
       'GET /health',
       'GET /orders/{orderId}',
       'GET /positions',
       'POST /ticks',
     ]);
-    for (const route of routes) expect(route.Properties.AuthorizationType).toBe('AWS_IAM');
+    const authorization = Object.fromEntries(
+      routes.map((r) => [r.Properties.RouteKey, r.Properties.AuthorizationType]),
+    );
+    expect(authorization['POST /ticks']).toBe('AWS_IAM');
+    expect(authorization['GET /health']).toBe('AWS_IAM');
+    expect(authorization['GET /orders/{orderId}']).toBe('JWT');
+    for (const type of Object.values(authorization)) expect(['AWS_IAM', 'JWT']).toContain(type);
+    // The JWT authorizer takes the user pool's ID tokens: its issuer, the app client as audience.
+    expect(Object.keys(awsTemplate.findResources('AWS::ApiGatewayV2::Authorizer', ofHttpApi))).toHaveLength(1);
+    awsTemplate.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+      AuthorizerType: 'JWT',
+      IdentitySource: ['$request.header.Authorization'],
+      JwtConfiguration: {
+        Issuer: { 'Fn::GetAtt': ['UserPool', 'ProviderURL'] },
+        Audience: [{ Ref: 'UserPoolClient' }],
+      },
+    });
+    for (const route of routes.filter((r) => r.Properties.AuthorizationType === 'JWT'))
+      expect(route.Properties.AuthorizerId).toEqual({ Ref: expect.stringMatching(/Authorizer/) });
     awsTemplate.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
       IntegrationType: 'AWS_PROXY',
       IntegrationUri: { 'Fn::GetAtt': ['IngestFunction', 'Arn'] },
@@ -340,7 +360,7 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
   });
 
   it('alarms on iterator age, DLQ depths, and every function’s errors and throttles', () => {
-    awsTemplate.resourceCountIs('AWS::CloudWatch::Alarm', 1 + 3 + 2 * 4);
+    awsTemplate.resourceCountIs('AWS::CloudWatch::Alarm', 1 + 3 + 2 * FUNCTION_NAMES.length);
     awsTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'IteratorAge',
       Statistic: 'Maximum',
@@ -424,6 +444,8 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
         'StrategyStateTableName',
         'HttpApiUrl',
         'HttpApiExecuteArn',
+        'UserPoolId',
+        'UserPoolClientId',
         'IngestFunctionName',
         'ExecuteFunctionName',
       ]),

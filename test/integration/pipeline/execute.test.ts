@@ -17,7 +17,7 @@ import { powertoolsEnv } from './support/env';
 import { CrashSwitch, injectFault } from './support/faults';
 import { executeHandler, ingestHandler, pipelineClients, processHandler, TestResources } from './support/fixture';
 import { kinesisEvent } from './support/kinesis-event';
-import { fakeContext, httpEvent } from './support/lambda';
+import { fakeContext, httpEvent } from '../../support/lambda-events';
 import { drainQueue, readAllRecords } from './support/resources';
 import { deliverCommand, deliverThroughQueue, receiveRecords, sqsEvent } from './support/sqs-event';
 

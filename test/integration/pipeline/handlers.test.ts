@@ -1,7 +1,7 @@
 import type { APIGatewayProxyStructuredResultV2, Handler } from 'aws-lambda';
 import { createKinesisClient } from '../../../shared/aws/clients';
 import { powertoolsEnv } from './support/env';
-import { fakeContext, httpEvent } from './support/lambda';
+import { fakeContext, httpEvent } from '../../support/lambda-events';
 import { createStream, deleteStream, readAllRecords, uniqueName } from './support/resources';
 
 /**

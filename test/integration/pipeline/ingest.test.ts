@@ -8,7 +8,7 @@ import { MetricName } from '../../../shared/powertools';
 import { captureEmf, type EmfCapture } from './support/emf';
 import { powertoolsEnv } from './support/env';
 import { ingestHandler, pipelineClients, TestResources } from './support/fixture';
-import { fakeContext, httpEvent } from './support/lambda';
+import { fakeContext, httpEvent } from '../../support/lambda-events';
 import { createStream, deleteStream, readAllRecords, uniqueName } from './support/resources';
 
 const kinesis = createKinesisClient();

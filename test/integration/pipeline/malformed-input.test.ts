@@ -7,7 +7,7 @@ import { OrderSchema } from '../../../shared/domain/order';
 import { parseTickBatch, TickSchema } from '../../../shared/domain/tick';
 import type { LedgerClient } from '../../../shared/raft-client/types';
 import { executeHandler, ingestHandler, pipelineClients, processHandler, TestResources } from './support/fixture';
-import { fakeContext, httpEvent } from './support/lambda';
+import { fakeContext, httpEvent } from '../../support/lambda-events';
 import { drainQueue, readAllRecords } from './support/resources';
 
 jest.setTimeout(180_000);

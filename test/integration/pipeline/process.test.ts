@@ -17,7 +17,7 @@ import { powertoolsEnv } from './support/env';
 import { injectFault, loseNextResponse, recordCalls } from './support/faults';
 import { ingestHandler, pipelineClients, processHandler, TestResources } from './support/fixture';
 import { kinesisEvent } from './support/kinesis-event';
-import { fakeContext, httpEvent } from './support/lambda';
+import { fakeContext, httpEvent } from '../../support/lambda-events';
 import { drainQueue, readAllRecords } from './support/resources';
 
 const { kinesis, dynamodb, documents, sqs } = pipelineClients();

@@ -20,7 +20,7 @@ import { createStrategy } from '../../../../shared/domain/strategy';
 import type { LedgerClient } from '../../../../shared/raft-client/types';
 import { createLogger, createMetrics } from '../../../../shared/powertools';
 import { powertoolsEnv } from './env';
-import { fakeContext } from './lambda';
+import { fakeContext } from '../../../support/lambda-events';
 import {
   createFifoQueue,
   createStream,
