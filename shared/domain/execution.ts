@@ -27,6 +27,7 @@ export function orderEvent(command: OrderCommand, result: OrderResult, executedT
     status: result.status,
     seq: result.seq ?? null,
     reason: result.reason ?? null,
+    account: result.account,
     symbol: result.symbol,
     side: result.side,
     quantity: result.quantity,

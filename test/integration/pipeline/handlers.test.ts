@@ -47,7 +47,7 @@ const envs: Record<string, Record<string, string>> = {
     ...powertoolsEnv('execute'),
     ...raft,
     ORDERS_TABLE_NAME: 'orders',
-    EVENTS_QUEUE_URL: 'http://localhost:1/000000000000/events.fifo',
+    EVENTS_TOPIC_ARN: 'arn:aws:sns:us-east-1:000000000000:events.fifo',
     COMMANDS_DLQ_URL: 'http://localhost:1/000000000000/commands-dlq.fifo',
   },
   api: { ...powertoolsEnv('api'), ...raft, ORDERS_TABLE_NAME: 'orders' },

@@ -1,5 +1,6 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import type { SNSClient } from '@aws-sdk/client-sns';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { KinesisStreamBatchResponse, KinesisStreamEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { createExecuteHandler } from '../../../../functions/execute/app';
@@ -13,6 +14,7 @@ import {
   createDocumentClient,
   createDynamoDbClient,
   createKinesisClient,
+  createSnsClient,
   createSqsClient,
 } from '../../../../shared/aws/clients';
 import { OrderRecords } from '../../../../shared/aws/order-records';
@@ -23,11 +25,14 @@ import { powertoolsEnv } from './env';
 import { fakeContext } from '../../../support/lambda-events';
 import {
   createFifoQueue,
+  createFifoTopic,
   createStream,
   createTable,
   deleteQueue,
   deleteStream,
   deleteTable,
+  deleteTopic,
+  subscribeQueue,
   uniqueName,
 } from './resources';
 
@@ -39,6 +44,7 @@ export function pipelineClients() {
     dynamodb,
     documents: createDocumentClient(dynamodb),
     sqs: createSqsClient(),
+    sns: createSnsClient(),
   };
 }
 export type PipelineClients = ReturnType<typeof pipelineClients>;
@@ -50,7 +56,7 @@ export type PipelineClients = ReturnType<typeof pipelineClients>;
 export class TestResources {
   private readonly cleanups: (() => Promise<void>)[] = [];
 
-  constructor(private readonly clients: Pick<PipelineClients, 'kinesis' | 'dynamodb' | 'sqs'>) {}
+  constructor(private readonly clients: Pick<PipelineClients, 'kinesis' | 'dynamodb' | 'sqs'> & { sns?: SNSClient }) {}
 
   async stream(prefix: string, shards = 1): Promise<string> {
     const name = uniqueName(prefix);
@@ -71,6 +77,22 @@ export class TestResources {
     const url = await createFifoQueue(this.clients.sqs, uniqueName(prefix));
     this.cleanups.push(() => deleteQueue(this.clients.sqs, url));
     return url;
+  }
+
+  /**
+   * An SNS FIFO topic with `subscribers` FIFO queues subscribed to it with raw message delivery (as the stack's
+   * events topic and its subscriptions are): the topic's ARN and the queues' URLs.
+   */
+  async fifoTopic(prefix: string, subscribers = 1): Promise<{ topicArn: string; queueUrls: string[] }> {
+    const sns = this.clients.sns;
+    if (!sns) throw new Error('TestResources was created without an SNS client');
+    const topicArn = await createFifoTopic(sns, uniqueName(prefix));
+    this.cleanups.push(() => deleteTopic(sns, topicArn));
+    const queueUrls = await Promise.all(
+      Array.from({ length: subscribers }, (_, i) => this.fifoQueue(`${prefix}-sub${i}`)),
+    );
+    for (const url of queueUrls) await subscribeQueue(sns, this.clients.sqs, topicArn, url);
+    return { topicArn, queueUrls };
   }
 
   async deleteAll(): Promise<void> {
@@ -113,7 +135,7 @@ export function processHandler(
 
 /** The execute handler wired as its Lambda entry wires it, with the ledger the test chooses. */
 export function executeHandler(
-  clients: { documents: DynamoDBDocumentClient; sqs: SQSClient },
+  clients: { documents: DynamoDBDocumentClient; sqs: SQSClient; sns: SNSClient },
   env: Record<string, string>,
   ledger: () => Promise<LedgerClient>,
 ): (event: SQSEvent, remainingMs?: number) => Promise<SQSBatchResponse> {
@@ -123,6 +145,7 @@ export function executeHandler(
     ledger,
     records: new OrderRecords(clients.documents, config.ORDERS_TABLE_NAME),
     sqs: clients.sqs,
+    sns: clients.sns,
     logger: createLogger(config),
     metrics: createMetrics(config),
   });

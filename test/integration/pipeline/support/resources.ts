@@ -9,8 +9,10 @@ import {
   type KinesisClient,
   type _Record,
 } from '@aws-sdk/client-kinesis';
+import { CreateTopicCommand, DeleteTopicCommand, SubscribeCommand, type SNSClient } from '@aws-sdk/client-sns';
 import {
   CreateQueueCommand,
+  GetQueueAttributesCommand,
   DeleteMessageBatchCommand,
   DeleteQueueCommand,
   ReceiveMessageCommand,
@@ -85,6 +87,43 @@ export async function createFifoQueue(sqs: SQSClient, name: string): Promise<str
 
 export async function deleteQueue(sqs: SQSClient, url: string): Promise<void> {
   await sqs.send(new DeleteQueueCommand({ QueueUrl: url })).catch(() => undefined);
+}
+
+/** An SNS FIFO topic (explicit dedup ids, as execute sends them); returns its ARN. */
+export async function createFifoTopic(sns: SNSClient, name: string): Promise<string> {
+  const created = await sns.send(
+    new CreateTopicCommand({
+      Name: `${name}.fifo`,
+      Attributes: { FifoTopic: 'true', ContentBasedDeduplication: 'false' },
+    }),
+  );
+  return created.TopicArn as string;
+}
+
+export async function deleteTopic(sns: SNSClient, arn: string): Promise<void> {
+  await sns.send(new DeleteTopicCommand({ TopicArn: arn })).catch(() => undefined);
+}
+
+/** Subscribes a FIFO queue to a topic with raw message delivery (the body is the message, not an SNS envelope). */
+export async function subscribeQueue(
+  sns: SNSClient,
+  sqs: SQSClient,
+  topicArn: string,
+  queueUrl: string,
+): Promise<string> {
+  const attributes = await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }),
+  );
+  const subscribed = await sns.send(
+    new SubscribeCommand({
+      TopicArn: topicArn,
+      Protocol: 'sqs',
+      Endpoint: attributes.Attributes?.QueueArn,
+      Attributes: { RawMessageDelivery: 'true' },
+      ReturnSubscriptionArn: true,
+    }),
+  );
+  return subscribed.SubscriptionArn as string;
 }
 
 /**
