@@ -121,6 +121,10 @@ const ContextSchema = z.object({
   strategyOrderQuantity: integer(1, 1_000_000).default(10),
   tradingAccount: z.string().min(1).default('strategy-1'),
 
+  /** How long an order stays in the order history (OrderHistoryTable's TTL, counted from the order's creation). */
+  orderHistoryRetentionDays: integer(1, 3650).default(90),
+  historyTimeoutSeconds: integer(3, 900).default(30),
+
   /** HTTP API stage throttling. */
   apiThrottleRatePerSecond: integer(1, 100_000).default(200),
   apiThrottleBurst: integer(1, 100_000).default(400),

@@ -4,6 +4,7 @@ import type { Construct } from 'constructs';
 import type { InfraConfig } from './config';
 import { GroupingStack } from './constructs/logical-ids';
 import { OrderExecution } from './constructs/order-execution';
+import { OrderHistory } from './constructs/order-history';
 import { PipelineObservability } from './constructs/pipeline-observability';
 import { FUNCTION_NAMES, pascal, type FunctionName } from './constructs/pipeline-function';
 import { RaftLedgerClient, type RaftClusterAccess } from './constructs/raft-ledger-client';
@@ -30,6 +31,7 @@ export class PipelineStack extends GroupingStack {
   readonly strategy: StrategyProcessing;
   readonly execution: OrderExecution;
   readonly api: TradingApi;
+  readonly history: OrderHistory;
   readonly functions: Record<FunctionName, NodejsFunction>;
 
   constructor(scope: Construct, id: string, props: PipelineStackProps) {
@@ -43,11 +45,14 @@ export class PipelineStack extends GroupingStack {
     const { commandsQueue, commandsDlq, eventsQueue, eventsDlq, ordersTable } = this.execution;
     this.strategy = new StrategyProcessing(this, 'StrategyProcessing', { config, stream, commandsQueue });
     this.api = new TradingApi(this, 'TradingApi', { config, ledger, ordersTable, ingestFunction });
+    this.history = new OrderHistory(this, 'OrderHistory', { config, events: this.execution.events });
+    this.history.grantQuery(this.api.apiFunction);
     this.functions = {
       ingest: ingestFunction,
       process: this.strategy.processFunction,
       execute: this.execution.executeFunction,
       api: this.api.apiFunction,
+      history: this.history.historyFunction,
     };
     const { processFailureQueue, strategyTable } = this.strategy;
     new PipelineObservability(this, 'Observability', {
@@ -67,6 +72,8 @@ export class PipelineStack extends GroupingStack {
       ProcessFailureQueueUrl: processFailureQueue.queueUrl,
       OrdersTableName: ordersTable.tableName,
       StrategyStateTableName: strategyTable.tableName,
+      EventsTopicArn: this.execution.events.topic.topicArn,
+      OrderHistoryTableName: this.history.table.tableName,
       HttpApiUrl: this.api.httpApi.apiEndpoint,
       // For callers' IAM policies: execute-api:Invoke on this ARN (every route is IAM-authorized).
       HttpApiExecuteArn: this.api.httpApi.arnForExecuteApi(),

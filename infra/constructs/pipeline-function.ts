@@ -10,7 +10,7 @@ import type { Construct } from 'constructs';
 import type { InfraConfig } from '../config';
 import { named } from './logical-ids';
 
-export const FUNCTION_NAMES = ['ingest', 'process', 'execute', 'api'] as const;
+export const FUNCTION_NAMES = ['ingest', 'process', 'execute', 'api', 'history'] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
 
 export const METRICS_NAMESPACE = 'TradingPipeline';

@@ -18,6 +18,8 @@ export const MetricName = {
   DuplicatesCaught: 'DuplicatesCaught',
   PoisonCommands: 'PoisonCommands',
   TickToExecutionLatency: 'TickToExecutionLatency',
+  HistoryWritten: 'HistoryWritten',
+  HistoryUnchanged: 'HistoryUnchanged',
 } as const;
 
 export { MetricUnit };

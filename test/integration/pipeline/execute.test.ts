@@ -10,6 +10,7 @@ import {
   createSnsClient,
   createSqsClient,
 } from '../../../shared/aws/clients';
+import { OrderHistoryStore } from '../../../shared/aws/order-history';
 import { OrderRecords } from '../../../shared/aws/order-records';
 import type { OrderCommand } from '../../../shared/domain/command';
 import { OrderEventSchema, type OrderEvent } from '../../../shared/domain/event';
@@ -22,7 +23,7 @@ import { powertoolsEnv } from './support/env';
 import { CrashSwitch, injectFault } from './support/faults';
 import { executeHandler, ingestHandler, pipelineClients, processHandler, TestResources } from './support/fixture';
 import { kinesisEvent } from './support/kinesis-event';
-import { fakeContext, httpEvent } from '../../support/lambda-events';
+import { fakeContext, httpEvent, iamCaller, userClaims } from '../../support/lambda-events';
 import { drainQueue, readAllRecords } from './support/resources';
 import { deliverCommand, deliverThroughQueue, receiveRecords, sqsEvent } from './support/sqs-event';
 
@@ -401,10 +402,17 @@ describe('the whole flow', () => {
 });
 
 describe('api', () => {
+  let historyTable: string;
+  beforeAll(async () => {
+    historyTable = await resources.historyTable('history');
+  });
+
+  /** The api handler; requests carry an IAM caller (an operator: any account) unless the test says who calls. */
   function api(members = cluster.httpUrls) {
     const config = loadApiConfig({
       ...powertoolsEnv('api'),
       ORDERS_TABLE_NAME: tableName,
+      ORDER_HISTORY_TABLE_NAME: historyTable,
       RAFT_MEMBERS: members.join(','),
       RAFT_AUTH_SECRET: RAFT_SECRET,
     });
@@ -412,11 +420,12 @@ describe('api', () => {
       members: config.RAFT_MEMBERS,
       ledger: async () => createLedgerClient({ members: config.RAFT_MEMBERS, authSecret: RAFT_SECRET, maxAttempts: 2 }),
       records: new OrderRecords(createDocumentClient(), config.ORDERS_TABLE_NAME),
+      history: new OrderHistoryStore(createDocumentClient(), config.ORDER_HISTORY_TABLE_NAME),
       logger: createLogger(config),
     });
     return async (method: string, path: string, options: Parameters<typeof httpEvent>[2] = {}) => {
       const res = (await handler(
-        httpEvent(method, path, options),
+        httpEvent(method, path, { authorizer: iamCaller(), ...options }),
         fakeContext('api'),
       )) as APIGatewayProxyStructuredResultV2;
       return { status: res.statusCode, body: JSON.parse(res.body as string) };
@@ -440,6 +449,37 @@ describe('api', () => {
     const bad = await api()('GET', '/orders/has%20space');
     expect(bad.status).toBe(400);
     expect(bad.body.message).toMatch(/^orderId:/);
+  });
+
+  it('GET /orders/{orderId} of another account is 404, as an unknown order is; a viewer reads its own', async () => {
+    const command = newCommand();
+    await container()(sqsEvent(await deliverCommand(sqs, commandsUrl, command)));
+    const path = `/orders/${command.order.orderId}`;
+    const pathParameters = { orderId: command.order.orderId };
+    const own = await api()('GET', path, { pathParameters, authorizer: userClaims(command.order.account, ['viewer']) });
+    expect(own.status).toBe(200);
+    const other = await api()('GET', path, { pathParameters, authorizer: userClaims('acct-other', ['trader']) });
+    expect(other).toEqual({ status: 404, body: { message: `no order ${command.order.orderId}` } });
+    const admin = await api()('GET', path, { pathParameters, authorizer: userClaims('acct-admin', ['admin']) });
+    expect(admin.status).toBe(200);
+    const anonymous = await api()('GET', path, { pathParameters, authorizer: undefined });
+    expect(anonymous.status).toBe(403);
+  });
+
+  it('GET /positions: a user reads its own account; another account is 403; an admin reads any', async () => {
+    const command = newCommand();
+    await container()(sqsEvent(await deliverCommand(sqs, commandsUrl, command)));
+    const viewer = userClaims(command.order.account, ['viewer']);
+    const own = await api()('GET', '/positions', { authorizer: viewer });
+    expect(own.body).toEqual({
+      positions: [{ account: command.order.account, symbol: command.order.symbol, quantity: 7 }],
+    });
+    const other = await api()('GET', '/positions', { authorizer: viewer, query: { account: 'acct-other' } });
+    expect(other.status).toBe(403);
+    expect(other.body.message).toMatch(/^account: you may read only your own account/);
+    const admin = userClaims('acct-admin', ['admin']);
+    const any = await api()('GET', '/positions', { authorizer: admin, query: { account: command.order.account } });
+    expect(any.body.positions).toHaveLength(1);
   });
 
   it('GET /positions lists positions, by account when asked', async () => {

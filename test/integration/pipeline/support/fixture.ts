@@ -26,6 +26,7 @@ import { fakeContext } from '../../../support/lambda-events';
 import {
   createFifoQueue,
   createFifoTopic,
+  createHistoryTable,
   createStream,
   createTable,
   deleteQueue,
@@ -68,6 +69,14 @@ export class TestResources {
   async table(prefix: string, key: 'id' | 'symbol'): Promise<string> {
     const name = uniqueName(prefix);
     await createTable(this.clients.dynamodb, name, key);
+    this.cleanups.push(() => deleteTable(this.clients.dynamodb, name));
+    return name;
+  }
+
+  /** An order history table (keys and index as deployed); returns its name. */
+  async historyTable(prefix: string): Promise<string> {
+    const name = uniqueName(prefix);
+    await createHistoryTable(this.clients.dynamodb, name);
     this.cleanups.push(() => deleteTable(this.clients.dynamodb, name));
     return name;
   }

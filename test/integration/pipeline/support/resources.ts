@@ -19,6 +19,7 @@ import {
   type Message,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import { HISTORY_INDEX } from '../../../../shared/domain/order-history';
 import { waitFor } from '../../../../shared/util/wait';
 
 export const uniqueName = (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}`;
@@ -66,6 +67,38 @@ export async function createTable(dynamodb: DynamoDBClient, name: string, key: '
       TableName: name,
       KeySchema: [{ AttributeName: key, KeyType: 'HASH' }],
       AttributeDefinitions: [{ AttributeName: key, AttributeType: 'S' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+}
+
+/**
+ * OrderHistoryTable as infra/constructs/order-history.ts declares it (pipeline-stack.test.ts holds the template to
+ * the same keys): account + sk, and the BySymbol index on accountSymbol + sk.
+ */
+export async function createHistoryTable(dynamodb: DynamoDBClient, name: string): Promise<void> {
+  await dynamodb.send(
+    new CreateTableCommand({
+      TableName: name,
+      KeySchema: [
+        { AttributeName: 'account', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      AttributeDefinitions: [
+        { AttributeName: 'account', AttributeType: 'S' },
+        { AttributeName: 'sk', AttributeType: 'S' },
+        { AttributeName: 'accountSymbol', AttributeType: 'S' },
+      ],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: HISTORY_INDEX,
+          KeySchema: [
+            { AttributeName: 'accountSymbol', KeyType: 'HASH' },
+            { AttributeName: 'sk', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ],
       BillingMode: 'PAY_PER_REQUEST',
     }),
   );
