@@ -17,6 +17,7 @@ const STATEFUL_TYPES = [
   'AWS::DynamoDB::Table',
   'AWS::Kinesis::Stream',
   'AWS::SQS::Queue',
+  'AWS::SNS::Topic',
   'AWS::Logs::LogGroup',
   'AWS::EFS::FileSystem',
   'AWS::EFS::AccessPoint',
@@ -42,6 +43,12 @@ const PIPELINE_STATEFUL: Record<string, string> = {
   ExecuteLogGroup: 'AWS::Logs::LogGroup',
   ApiLogGroup: 'AWS::Logs::LogGroup',
   HttpApiAccessLogGroupA66C8864: 'AWS::Logs::LogGroup',
+  // Added with the order events fan-out and the order history (issue 13).
+  EventsTopic: 'AWS::SNS::Topic',
+  HistoryQueue: 'AWS::SQS::Queue',
+  HistoryDlq: 'AWS::SQS::Queue',
+  OrderHistoryTable: 'AWS::DynamoDB::Table',
+  HistoryLogGroup: 'AWS::Logs::LogGroup',
 };
 
 const CLUSTER_STATEFUL: Record<string, string> = {
