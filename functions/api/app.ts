@@ -115,13 +115,15 @@ export function createApiHandler(deps: ApiDeps) {
     const parsed = HistoryQuerySchema.safeParse(query);
     if (!parsed.success) return fieldErrors(parsed.error);
     const q: HistoryQuery = parsed.data;
-    const decided = readableAccount(principal, q.account);
+    // A user (admins too) reads its own account unless it names another; an IAM caller has none to default to.
+    const decided = readableAccount(
+      principal,
+      q.account ?? (principal.kind === 'user' ? principal.account : undefined),
+    );
     if ('refusal' in decided) return decided.refusal;
     if (decided.account === undefined) {
-      return json(400, {
-        message: 'account: required for an admin (the history is kept per account)',
-        errors: [{ field: 'account', message: 'required for an admin (the history is kept per account)' }],
-      });
+      const message = 'required for an IAM caller (the history is kept per account)';
+      return json(400, { message: `account: ${message}`, errors: [{ field: 'account', message }] });
     }
     let range;
     try {

@@ -1,6 +1,6 @@
 import { Duration } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -60,7 +60,8 @@ export class OrderHistory extends ResourceGroup {
       },
     });
     this.historyFunction = fn;
-    this.table.grant(fn, 'dynamodb:PutItem');
+    // The table only (table.grant would add index/*, which the writer never touches).
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:PutItem'], resources: [this.table.tableArn] }));
     fn.addEventSource(
       new SqsEventSource(this.queue, { batchSize: config.sqsBatchSize, reportBatchItemFailures: true }),
     );
@@ -68,8 +69,12 @@ export class OrderHistory extends ResourceGroup {
   }
 
   /** Lets `fn` query the history (table and index) and tells it the table's name. */
-  grantQuery(fn: lambda.Function & iam.IGrantable): void {
-    this.table.grant(fn, 'dynamodb:Query');
+  grantQuery(fn: lambda.Function): void {
+    // The table and its one index by name, no index/* wildcard.
+    const index = `${this.table.tableArn}/index/${HISTORY_INDEX}`;
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['dynamodb:Query'], resources: [this.table.tableArn, index] }),
+    );
     fn.addEnvironment('ORDER_HISTORY_TABLE_NAME', this.table.tableName);
   }
 }

@@ -143,19 +143,23 @@ export interface HistoryRange {
 
 export class CursorError extends Error {}
 
-/** Binds a cursor to the query it continues: a cursor of another account, symbol or range is refused. */
-function fingerprint(r: Omit<HistoryRange, 'limit' | 'after'>): string {
-  return createHash('sha256')
-    .update(JSON.stringify([r.account, r.symbol ?? '', r.fromSk, r.toSk]))
-    .digest('base64url')
-    .slice(0, 16);
-}
+const digest = (parts: unknown[]) =>
+  createHash('sha256').update(JSON.stringify(parts)).digest('base64url').slice(0, 16);
 
-const CursorSchema = z.object({ v: z.literal(1), q: z.string(), after: z.string() }).strict();
+/** Binds a cursor to the query it continues: a cursor of another account, symbol or range is refused. */
+const fingerprint = (r: Omit<HistoryRange, 'limit' | 'after'>) => digest([r.account, r.symbol ?? '', r.fromSk, r.toSk]);
+
+/**
+ * `h` makes any edit of the cursor detectable. It is a checksum, not a keyed MAC, on purpose: what a forged cursor
+ * could do is start the same, already authorized query (the caller's own account) at another point — the account
+ * check, not the cursor, is the security boundary — so no secret has to be deployed for it.
+ */
+const CursorSchema = z.object({ v: z.literal(1), q: z.string(), after: z.string(), h: z.string() }).strict();
 
 /** The opaque cursor of the page after the one that ended at `lastSk`. */
 export function encodeCursor(range: HistoryRange, lastSk: string): string {
-  return Buffer.from(JSON.stringify({ v: 1, q: fingerprint(range), after: lastSk })).toString('base64url');
+  const q = fingerprint(range);
+  return Buffer.from(JSON.stringify({ v: 1, q, after: lastSk, h: digest([q, lastSk]) })).toString('base64url');
 }
 
 /**
@@ -173,12 +177,18 @@ export function historyRange(account: string, q: HistoryQuery): HistoryRange {
   if (q.cursor === undefined) return range;
   let decoded: unknown;
   try {
-    decoded = JSON.parse(Buffer.from(q.cursor, 'base64url').toString('utf8'));
+    const bytes = Buffer.from(q.cursor, 'base64url');
+    // Node's decoder skips characters it cannot use (a stray one appended, say): only the exact encoding counts.
+    if (bytes.toString('base64url') !== q.cursor) throw new CursorError('not canonical');
+    decoded = JSON.parse(bytes.toString('utf8'));
   } catch {
     throw new CursorError('is not a cursor this API handed out');
   }
   const cursor = CursorSchema.safeParse(decoded);
-  if (!cursor.success || cursor.data.q !== fingerprint(range)) {
+  if (!cursor.success || cursor.data.h !== digest([cursor.data.q, cursor.data.after])) {
+    throw new CursorError('is not a cursor this API handed out');
+  }
+  if (cursor.data.q !== fingerprint(range)) {
     throw new CursorError('is not a cursor of this query (account, symbol, from and to must stay the same)');
   }
   if (cursor.data.after < range.fromSk || cursor.data.after > range.toSk) {

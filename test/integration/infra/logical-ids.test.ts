@@ -43,7 +43,9 @@ const PIPELINE_STATEFUL: Record<string, string> = {
   ExecuteLogGroup: 'AWS::Logs::LogGroup',
   ApiLogGroup: 'AWS::Logs::LogGroup',
   HttpApiAccessLogGroupA66C8864: 'AWS::Logs::LogGroup',
-  // Added with the order events fan-out and the order history (issue 13).
+  // Added with the order events fan-out and the order history (issue 13); AlarmTopic was there before, but
+  // SNS topics were not listed until then.
+  AlarmTopicD01E77F9: 'AWS::SNS::Topic',
   EventsTopic: 'AWS::SNS::Topic',
   HistoryQueue: 'AWS::SQS::Queue',
   HistoryDlq: 'AWS::SQS::Queue',

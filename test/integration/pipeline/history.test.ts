@@ -9,7 +9,7 @@ import { createDocumentClient, createDynamoDbClient } from '../../../shared/aws/
 import { publishFifoBatch } from '../../../shared/aws/fifo-batch';
 import { OrderHistoryStore } from '../../../shared/aws/order-history';
 import type { OrderEvent } from '../../../shared/domain/event';
-import { sortKey } from '../../../shared/domain/order-history';
+import { encodeCursor, HistoryQuerySchema, historyRange, sortKey } from '../../../shared/domain/order-history';
 import type { LedgerClient } from '../../../shared/raft-client/types';
 import { createLogger, createMetrics, MetricName } from '../../../shared/powertools';
 import { fakeContext, httpEvent, iamCaller, userClaims } from '../../support/lambda-events';
@@ -317,11 +317,13 @@ describe('GET /orders', () => {
     }
     const otherQuery = await api()({ limit: '2', symbol: 'AAPL', cursor: nextCursor }, trader);
     expect(otherQuery.status).toBe(400);
-    const outside = Buffer.from(JSON.stringify({ ...decoded, after: sortKey(base + 10 * 60_000, 'x') })).toString(
-      'base64url',
-    );
-    // Still bound to the query, but past `to`: refused before DynamoDB would.
-    const res = await api()({ limit: '2', to: String(base + 6 * 60_000), cursor: outside }, trader);
+    // A well-formed cursor of this query that points past `to` (made as the API makes them): refused before
+    // DynamoDB would refuse the start key.
+    const to = String(base + 6 * 60_000);
+    const range = historyRange(account, HistoryQuerySchema.parse({ limit: '2', to }));
+    const outside = encodeCursor(range, sortKey(base + 10 * 60_000, 'x'));
+    const res = await api()({ limit: '2', to, cursor: outside }, trader);
+    expect(res.body.errors).toEqual([{ field: 'cursor', message: 'points outside the requested range' }]);
     expect(res.status).toBe(400);
   });
 
