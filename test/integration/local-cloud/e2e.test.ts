@@ -11,7 +11,8 @@ import { putTicks, TickSource } from '../../../tools/lib/tick-driver';
 import { verifyPipeline } from '../../../tools/lib/verify-pipeline';
 import { descendants, killAll, waitAllGone } from '../../support/processes';
 import { sleep, waitFor } from '../../../shared/util/wait';
-import { createKinesisClient, createSqsClient } from '../../../shared/aws/clients';
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { createDocumentClient, createKinesisClient, createSqsClient } from '../../../shared/aws/clients';
 
 const REPO = resolve(__dirname, '../../..');
 
@@ -34,7 +35,13 @@ describe('embedded cloud end to end (npm start as a process)', () => {
       ['--import', 'tsx', 'tools/start.ts', '--data-dir', dataDir, '--port', '0', '--no-feed'],
       {
         cwd: REPO,
-        env: { ...process.env, AWS_ENDPOINT_URL_KINESIS: '', AWS_ENDPOINT_URL_SQS: '', AWS_ENDPOINT_URL_DYNAMODB: '' },
+        env: {
+          ...process.env,
+          AWS_ENDPOINT_URL_KINESIS: '',
+          AWS_ENDPOINT_URL_SQS: '',
+          AWS_ENDPOINT_URL_DYNAMODB: '',
+          AWS_ENDPOINT_URL_SNS: '',
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
@@ -50,7 +57,12 @@ describe('embedded cloud end to end (npm start as a process)', () => {
 
     const info = JSON.parse(readFileSync(stackInfoFile(dataDir), 'utf8')) as StackInfo;
     process.env.AWS_ENDPOINT_URL = info.endpoint;
-    for (const k of ['AWS_ENDPOINT_URL_KINESIS', 'AWS_ENDPOINT_URL_SQS', 'AWS_ENDPOINT_URL_DYNAMODB'])
+    for (const k of [
+      'AWS_ENDPOINT_URL_KINESIS',
+      'AWS_ENDPOINT_URL_SQS',
+      'AWS_ENDPOINT_URL_DYNAMODB',
+      'AWS_ENDPOINT_URL_SNS',
+    ])
       delete process.env[k];
     const kinesis = createKinesisClient();
     const sqs = createSqsClient();
@@ -96,6 +108,14 @@ describe('embedded cloud end to end (npm start as a process)', () => {
       expect(commandMessages.size).toBe(2);
       expect(report.counts.ordersExecutedTwice).toBe(0);
       expect(report.counts.republishedEvents).toBe(0);
+      // The same events reached the history writer through its own subscription: one item per order.
+      const documents = createDocumentClient();
+      const historyItems = async () =>
+        (await documents.send(new ScanCommand({ TableName: info.outputs.OrderHistoryTableName, Select: 'COUNT' })))
+          .Count ?? 0;
+      await waitFor('the history to hold every order', 60_000, async () =>
+        (await historyItems()) === report.counts.events ? true : undefined,
+      );
 
       // An event re-published after the FIFO dedup window (same orderId and seq, a new message: the event
       // contract allows it) is counted apart and verify still passes; another seq for the same order is a
