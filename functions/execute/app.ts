@@ -5,12 +5,12 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
-import type { Context, SQSBatchItemFailure, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { publishFifoBatch, sendFifoBatch, type FifoMessage } from '../../shared/aws/fifo-batch';
 import type { OrderRecords } from '../../shared/aws/order-records';
 import { CORRELATION_ID_ATTRIBUTE, type OrderCommand } from '../../shared/domain/command';
 import type { OrderEvent } from '../../shared/domain/event';
-import { byGroup, conflictWith, orderEvent, parseCommand } from '../../shared/domain/execution';
+import { conflictWith, orderEvent, parseCommand, perFifoGroup } from '../../shared/domain/execution';
 import type { OrderResult } from '../../shared/domain/order';
 import { LedgerClientError } from '../../shared/raft-client/client';
 import type { LedgerClient } from '../../shared/raft-client/types';
@@ -238,15 +238,7 @@ export function createExecuteHandler(deps: ExecuteDeps) {
     }
   }
 
-  return middy(async (event: SQSEvent, _context: Context): Promise<SQSBatchResponse> => {
-    const groups = byGroup(event.Records, (r) => r.attributes.MessageGroupId ?? '');
-    const failed = new Set((await Promise.all([...groups.values()].map(runGroup))).flat());
-    // Reported in the batch's order, as Powertools' processor would.
-    const batchItemFailures: SQSBatchItemFailure[] = event.Records.filter((r) => failed.has(r)).map((r) => ({
-      itemIdentifier: r.messageId,
-    }));
-    return { batchItemFailures };
-  })
+  return middy((event: SQSEvent, _context: Context): Promise<SQSBatchResponse> => perFifoGroup(event.Records, runGroup))
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(logMetrics(metrics));
 }

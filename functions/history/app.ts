@@ -3,9 +3,9 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
-import type { Context, SQSBatchItemFailure, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { OrderHistoryStore } from '../../shared/aws/order-history';
-import { byGroup } from '../../shared/domain/execution';
+import { perFifoGroup } from '../../shared/domain/execution';
 import { HistoryEventSchema, historyItem } from '../../shared/domain/order-history';
 import { describeZodError } from '../../shared/domain/order';
 import { MetricName, MetricUnit } from '../../shared/powertools';
@@ -68,14 +68,9 @@ export function createHistoryHandler(deps: HistoryDeps) {
     return [];
   }
 
-  return middy(async (event: SQSEvent, _context: Context): Promise<SQSBatchResponse> => {
-    const groups = byGroup(event.Records, (r) => r.attributes.MessageGroupId ?? '');
-    const failed = new Set((await Promise.all([...groups.values()].map(writeGroup))).flat());
-    const batchItemFailures: SQSBatchItemFailure[] = event.Records.filter((r) => failed.has(r)).map((r) => ({
-      itemIdentifier: r.messageId,
-    }));
-    return { batchItemFailures };
-  })
+  return middy((event: SQSEvent, _context: Context): Promise<SQSBatchResponse> =>
+    perFifoGroup(event.Records, writeGroup),
+  )
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(logMetrics(metrics));
 }

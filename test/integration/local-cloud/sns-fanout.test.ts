@@ -9,6 +9,7 @@ import { startEdge, type Edge } from '../../../local-cloud/edge';
 import { createSnsClient, createSqsClient, EMULATOR_CREDENTIALS } from '../../../shared/aws/clients';
 import { publishFifoBatch, type FifoMessage } from '../../../shared/aws/fifo-batch';
 import { cliEnv, findAwsClis, runAwsCli } from '../../support/aws-cli';
+import { emulatorBackends } from './fixtures/runtime-helpers';
 import { recordCalls } from '../pipeline/support/faults';
 import {
   createFifoQueue,
@@ -34,14 +35,7 @@ let sns: ReturnType<typeof createSnsClient>;
 let sqs: ReturnType<typeof createSqsClient>;
 
 beforeAll(async () => {
-  edge = await startEdge({
-    port: 0,
-    backends: {
-      kinesis: process.env.AWS_ENDPOINT_URL_KINESIS as string,
-      dynamodb: process.env.AWS_ENDPOINT_URL_DYNAMODB as string,
-      sqs: process.env.AWS_ENDPOINT_URL_SQS as string,
-    },
-  });
+  edge = await startEdge({ port: 0, backends: emulatorBackends() });
   sns = createSnsClient(target());
   sqs = createSqsClient(target());
   topicArn = await createFifoTopic(sns, uniqueName('fanout-events'));
