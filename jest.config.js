@@ -5,7 +5,7 @@
  * - integration (test/integration/): real emulators (started once by its globalSetup), real processes over real
  *   sockets, RaftStorage on disk, esbuild-bundling CDK synths, the rest of the simulation seeds.
  * Helpers shared by both live in test/support/. TypeScript is transformed by SWC (type checking is
- * `npm run typecheck`'s job); middy is ESM-only, so it is transformed to CommonJS along with our sources.
+ * `npm run typecheck`'s job); middy and jose are ESM-only, so they are transformed to CommonJS along with our sources.
  * @type {import('jest').Config}
  */
 const shared = {
@@ -14,7 +14,7 @@ const shared = {
   transform: {
     '^.+\\.(t|j|mj)s$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }],
   },
-  transformIgnorePatterns: ['/node_modules/(?!(@middy)/)'],
+  transformIgnorePatterns: ['/node_modules/(?!(@middy|jose)/)'],
 };
 
 module.exports = {

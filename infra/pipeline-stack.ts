@@ -2,6 +2,7 @@ import { CfnOutput, type StackProps } from 'aws-cdk-lib';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { Construct } from 'constructs';
 import type { InfraConfig } from './config';
+import { LiveDelivery } from './constructs/live-delivery';
 import { GroupingStack } from './constructs/logical-ids';
 import { OrderExecution } from './constructs/order-execution';
 import { OrderHistory } from './constructs/order-history';
@@ -11,6 +12,7 @@ import { RaftLedgerClient, type RaftClusterAccess } from './constructs/raft-ledg
 import { StrategyProcessing } from './constructs/strategy-processing';
 import { TickIngestion } from './constructs/tick-ingestion';
 import { TradingApi } from './constructs/trading-api';
+import { TradingUserPool } from './constructs/user-pool';
 
 export interface PipelineStackProps extends StackProps {
   config: InfraConfig;
@@ -31,6 +33,8 @@ export class PipelineStack extends GroupingStack {
   readonly strategy: StrategyProcessing;
   readonly execution: OrderExecution;
   readonly api: TradingApi;
+  readonly users: TradingUserPool;
+  readonly live: LiveDelivery;
   readonly history: OrderHistory;
   readonly functions: Record<FunctionName, NodejsFunction>;
 
@@ -44,14 +48,22 @@ export class PipelineStack extends GroupingStack {
     const { stream, ingestFunction } = this.ingestion;
     const { commandsQueue, commandsDlq, eventsQueue, eventsDlq, ordersTable } = this.execution;
     this.strategy = new StrategyProcessing(this, 'StrategyProcessing', { config, stream, commandsQueue });
-    this.api = new TradingApi(this, 'TradingApi', { config, ledger, ordersTable, ingestFunction });
+    this.users = new TradingUserPool(this, 'Users', config);
+    this.api = new TradingApi(this, 'TradingApi', { config, ledger, ordersTable, ingestFunction, users: this.users });
+    const { issuer, jwksUri, client } = this.users;
+    const auth = { issuer, jwksUri, audience: client.userPoolClientId };
+    this.live = new LiveDelivery(this, 'LiveDelivery', { config, ledger, auth, stream, ordersTable });
     this.history = new OrderHistory(this, 'OrderHistory', { config, events: this.execution.events });
     this.history.grantQuery(this.api.apiFunction);
+    this.execution.events.subscribeQueue(this.live.orderEventsQueue);
     this.functions = {
       ingest: ingestFunction,
       process: this.strategy.processFunction,
       execute: this.execution.executeFunction,
       api: this.api.apiFunction,
+      'ws-authorizer': this.live.authorizerFunction,
+      'ws-connection': this.live.connectionFunction,
+      'ws-notifier': this.live.notifierFunction,
       history: this.history.historyFunction,
     };
     const { processFailureQueue, strategyTable } = this.strategy;
@@ -75,9 +87,15 @@ export class PipelineStack extends GroupingStack {
       EventsTopicArn: this.execution.events.topic.topicArn,
       OrderHistoryTableName: this.history.table.tableName,
       HttpApiUrl: this.api.httpApi.apiEndpoint,
-      // For callers' IAM policies: execute-api:Invoke on this ARN (every route is IAM-authorized).
+      // For callers' IAM policies: execute-api:Invoke on this ARN (the IAM-authorized routes).
       HttpApiExecuteArn: this.api.httpApi.arnForExecuteApi(),
       RaftMembers: ledger.members,
+      // npm run token signs users in through these (docs/api.md#authentication).
+      UserPoolId: this.users.userPool.userPoolId,
+      UserPoolClientId: this.users.client.userPoolClientId,
+      WebSocketUrl: this.live.stage.url,
+      // The notifier's own subscription of the order events topic (raw message delivery).
+      WsOrderEventsQueueUrl: this.live.orderEventsQueue.queueUrl,
     };
     for (const name of FUNCTION_NAMES) outputs[`${pascal(name)}FunctionName`] = this.functions[name].functionName;
     for (const [outputId, value] of Object.entries(outputs)) new CfnOutput(this, outputId, { value });

@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { localizeJwksUri, USER_POOL_JWKS_URI } from './cognito';
 import { startEdge, type Edge } from './edge';
 import { freePort } from './emulators/child-service';
 import { startSqs } from './emulators/sqs';
@@ -13,6 +14,8 @@ import { LOCAL_ACCOUNT } from './sts';
 import { RaftCluster } from './raft-cluster';
 import { appendRecords, QueueRecorder, recordFiles, type RecordedMessage } from './records';
 import { synthesize } from './deploy/synth';
+import { invokeUrls } from './apigateway';
+import { buildConsole } from '../console/build';
 import { createSqsClient, localEndpointEnv } from '../shared/aws/clients';
 import { decodeScopedKey, encodeScopedKey, scopedKey } from '../shared/ledger-contract/auth';
 
@@ -61,6 +64,8 @@ export interface StackInfo {
   functions: Record<string, { name: string; logGroup: string }>;
   raftUrls: string[];
   tradingAccount: string;
+  /** The deployed HTTP and WebSocket APIs with their local invoke URLs (one per stage). */
+  apis: { name: string; id: string; protocol: string; urls: string[] }[];
 }
 
 export interface EmbeddedStack {
@@ -97,6 +102,7 @@ export async function startEmbeddedStack(opts: EmbeddedStackOptions): Promise<Em
   try {
     const { raft, edge, outdir, runtimes } = await startServices(opts, cleanups);
     const deployment = await deployPipeline(outdir, edge, raft, runtimes, log);
+    await publishConsole(edge, deployment, opts.feed?.symbols ?? [], log);
     const sqs = startEventRecorder(dataDir, deployment, opts, cleanups);
     const info = stackInfoOf(dataDir, edge, raft, deployment);
     writeFileSync(stackInfoFile(dataDir), JSON.stringify(info, null, 2));
@@ -177,8 +183,37 @@ async function startServices(
       : synthesize({ outdir, context }).then(() => log(`synthesized ${STACK_NAME} into ${outdir}`)),
   ]);
   holder.runtimes = startRuntimes(dataDir, edge, raft, log, cleanups);
+  const runtimes = holder.runtimes;
+  edge.apigateway.setFunctions((stack, id) => runtimes.get(stack)?.runtime.functions[id]);
   log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s; deploying…`);
   return { raft, edge, outdir, runtimes: holder.runtimes };
+}
+
+/**
+ * Serves the web console at <edge>/_console/, configured with the deployed stack's public API URLs — the console
+ * reaches the system only through them (Cognito sign-in, the HTTP API, the WebSocket API).
+ */
+async function publishConsole(edge: Edge, deployment: Deployment, symbols: string[], log: Log): Promise<void> {
+  const urlOf = (protocol: 'HTTP' | 'WEBSOCKET') => {
+    const api = deployment.apis.find((a) => a.protocol === protocol);
+    return api && invokeUrls(edge.endpoint, api)[0];
+  };
+  const [httpApiUrl, webSocketUrl] = [urlOf('HTTP'), urlOf('WEBSOCKET')];
+  const userPoolClientId = deployment.outputs.UserPoolClientId;
+  if (!httpApiUrl || !webSocketUrl || !userPoolClientId) {
+    log(`web console not served: ${STACK_NAME} lacks its HTTP API, WebSocket API or user pool client`);
+    return;
+  }
+  const files = await buildConsole({
+    region: LOCAL_REGION,
+    httpApiUrl,
+    webSocketUrl,
+    cognitoEndpoint: `${edge.endpoint}/`,
+    userPoolClientId,
+    symbols,
+  });
+  edge.sites.publish('/_console/', files);
+  log(`web console ${edge.endpoint}/_console/`);
 }
 
 /** The command a user runs to deploy PipelineStack again after changing code, against this edge. */
@@ -230,6 +265,11 @@ async function deployPipeline(
     const types = [...new Set(deployment.notEnforced.map((r) => r.type))];
     log(`accepted but not enforced locally (access control): ${types.join(', ')}`);
   }
+  for (const api of deployment.apis) {
+    log(
+      `${api.protocol === 'HTTP' ? 'HTTP API' : 'WebSocket API'} ${api.name}: ${invokeUrls(edge.endpoint, api).join(' ')}`,
+    );
+  }
   log(`after a code change, deploy again with: ${redeployCommand(edge.endpoint, raft.httpUrls)}`);
   return deployment;
 }
@@ -270,6 +310,8 @@ function startRuntimes(dataDir: string, edge: Edge, raft: RaftCluster, log: Log,
     environmentOverrides: {
       RAFT_MEMBERS: raft.httpUrls.join(','),
       RAFT_CLIENT_KEY: (synthesized) => reissueKey(synthesized, raft.secret),
+      // Functions that verify user-pool tokens themselves fetch this cloud's keys from the edge, not Cognito's.
+      [USER_POOL_JWKS_URI]: localizeJwksUri(edge.endpoint),
     },
     onError: (m) => log(`runtime: ${m}`),
     onSqsReceive: (deployment, queueUrl, messages) => {
@@ -320,6 +362,12 @@ function stackInfoOf(dataDir: string, edge: Edge, raft: RaftCluster, deployment:
       ]),
     ),
     raftUrls: raft.httpUrls,
+    apis: deployment.apis.map((a) => ({
+      name: a.name,
+      id: a.id,
+      protocol: a.protocol,
+      urls: invokeUrls(edge.endpoint, a),
+    })),
     tradingAccount:
       Object.values(deployment.functions).find((f) => f.environment.TRADING_ACCOUNT)?.environment.TRADING_ACCOUNT ?? '',
   };

@@ -6,6 +6,8 @@ export class StateFile<T> {
   constructor(
     private readonly path: string | undefined,
     private readonly initial: () => T,
+    /** File mode when written (e.g. 0o600 for state holding keys); default the process umask's. */
+    private readonly options: { mode?: number } = {},
   ) {}
 
   load(): T {
@@ -17,7 +19,7 @@ export class StateFile<T> {
   save(value: T): void {
     if (!this.path) return;
     mkdirSync(dirname(this.path), { recursive: true });
-    writeFileSync(`${this.path}.tmp`, JSON.stringify(value));
+    writeFileSync(`${this.path}.tmp`, JSON.stringify(value), this.options.mode ? { mode: this.options.mode } : {});
     renameSync(`${this.path}.tmp`, this.path);
   }
 }

@@ -10,7 +10,16 @@ import type { Construct } from 'constructs';
 import type { InfraConfig } from '../config';
 import { named } from './logical-ids';
 
-export const FUNCTION_NAMES = ['ingest', 'process', 'execute', 'api', 'history'] as const;
+export const FUNCTION_NAMES = [
+  'ingest',
+  'process',
+  'execute',
+  'api',
+  'ws-authorizer',
+  'ws-connection',
+  'ws-notifier',
+  'history',
+] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
 
 export const METRICS_NAMESPACE = 'TradingPipeline';
@@ -30,8 +39,12 @@ export interface PipelineFunctionOptions {
   vpcPlacement?: FunctionVpcPlacement;
 }
 
+/** `ws-notifier` → `WsNotifier`: function folders may be kebab-case; logical ids are alphanumeric. */
 export function pascal(name: string): string {
-  return name.charAt(0).toUpperCase() + name.slice(1);
+  return name
+    .split('-')
+    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
+    .join('');
 }
 
 /**

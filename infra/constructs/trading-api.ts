@@ -1,7 +1,7 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
-import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpIamAuthorizer, HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -12,6 +12,7 @@ import type { InfraConfig } from '../config';
 import { named, ResourceGroup } from './logical-ids';
 import { createPipelineFunction } from './pipeline-function';
 import type { RaftLedgerClient } from './raft-ledger-client';
+import type { TradingUserPool } from './user-pool';
 
 export type RouteAccess = 'iam' | 'user';
 export interface ApiRoute {
@@ -27,6 +28,8 @@ export interface TradingApiProps {
   ordersTable: dynamodb.ITable;
   /** The function behind POST /ticks. */
   ingestFunction: lambda.IFunction;
+  /** Whose ID tokens authorize the `user` routes. */
+  users: TradingUserPool;
 }
 
 /**
@@ -37,9 +40,18 @@ export class TradingApi extends ResourceGroup {
   readonly httpApi: apigwv2.HttpApi;
   readonly apiFunction: NodejsFunction;
   private readonly iamAuthorizer = new HttpIamAuthorizer();
+  private readonly userAuthorizer: HttpJwtAuthorizer;
 
-  constructor(scope: Construct, id: string, { config, ledger, ordersTable, ingestFunction }: TradingApiProps) {
+  constructor(scope: Construct, id: string, { config, ledger, ordersTable, ingestFunction, users }: TradingApiProps) {
     super(scope, id);
+    // ID tokens (aud = the app client): they carry custom:account and cognito:groups, which principal.ts reads.
+    // An access token of the same client passes here too (API Gateway matches its client_id when it has no aud), but
+    // it carries neither claim, so principal.ts refuses it (403).
+    this.userAuthorizer = new HttpJwtAuthorizer('UserPoolAuthorizer', users.issuer, {
+      authorizerName: 'UserPoolIdToken',
+      jwtAudience: [users.client.userPoolClientId],
+      identitySource: ['$request.header.Authorization'],
+    });
     const api = createPipelineFunction(this, 'api', config, {
       description: 'GET /orders/{orderId}, GET /positions, GET /health',
       timeout: Duration.seconds(config.apiTimeoutSeconds),
@@ -50,7 +62,7 @@ export class TradingApi extends ResourceGroup {
     ordersTable.grant(api, 'dynamodb:GetItem');
     ledger.grantKeyRead(api, 'read');
 
-    // IAM (SigV4) on every route: the API is never open.
+    // Every route is authorized (IAM by default, the user pool's tokens where a route says `user`): never open.
     this.httpApi = named(
       new apigwv2.HttpApi(this, 'HttpApi', {
         description: 'Trading pipeline: POST /ticks, GET /orders/{orderId}, GET /positions, GET /health',
@@ -82,8 +94,8 @@ export class TradingApi extends ResourceGroup {
     }
   }
 
-  private authorizerFor(_access: RouteAccess): apigwv2.IHttpRouteAuthorizer {
-    return this.iamAuthorizer;
+  private authorizerFor(access: RouteAccess): apigwv2.IHttpRouteAuthorizer {
+    return access === 'user' ? this.userAuthorizer : this.iamAuthorizer;
   }
 
   /** The $default stage, auto-deployed, with stage throttling and JSON access logs. */

@@ -7,6 +7,7 @@ import type { CfnTemplate } from '../deploy/synth';
 import { QueryError } from '../edge/xml';
 import type { S3Store } from '../s3/store';
 import type { SsmParameterStore } from '../ssm';
+import type { CognitoIdp } from '../cognito';
 import { StateFile } from '../state-file';
 import { LOCAL_ACCOUNT } from '../sts';
 import { checkRules, evaluateConditions, parseTemplate } from './template';
@@ -99,6 +100,7 @@ export interface EngineOptions {
   endpoint: () => string;
   s3: S3Store;
   ssm: SsmParameterStore;
+  cognito: CognitoIdp;
   /**
    * Told when a stack's functions, mappings and schedules change (a deploy finished: the deployment) or go (a delete
    * starts: undefined); the stack's operation completes only after it returns, so the next invocation runs the new code.
@@ -506,6 +508,7 @@ export class CloudFormationEngine {
       endpoint: this.opts.endpoint(),
       s3: this.opts.s3,
       ssm: this.opts.ssm,
+      cognito: this.opts.cognito,
       codeDir: this.codeDir,
       onResource,
     });
@@ -587,6 +590,7 @@ export class CloudFormationEngine {
             region: this.region(stack),
             s3: this.opts.s3,
             ssm: this.opts.ssm,
+            cognito: this.opts.cognito,
           });
         } catch (err) {
           update('DELETE_FAILED', (err as Error).message);

@@ -32,8 +32,17 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { S3Store } from '../s3/store';
 import type { SsmParameterStore } from '../ssm';
+import {
+  COGNITO_RESOURCE_TYPES,
+  deleteCognitoResource,
+  ensureUserPool,
+  ensureUserPoolClient,
+  ensureUserPoolGroup,
+  type CognitoIdp,
+} from '../cognito';
 import { createTopic, deleteTopic, subscribe, unsubscribe } from './sns';
 import { extractZip } from './zip';
+import { ApiGatewayTemplate, isApiGatewayV2Type, type ApiSpec } from '../apigateway/template';
 import type { KinesisMappingSpec } from '../runtime/kinesis-mapping';
 import type { SqsMappingSpec } from '../runtime/sqs-mapping';
 import type { FunctionSpec } from '../runtime/types';
@@ -64,6 +73,8 @@ export interface Deployment {
   kinesisMappings: { logicalId: string; functionLogicalId: string; spec: KinesisMappingSpec }[];
   sqsMappings: { logicalId: string; functionLogicalId: string; spec: SqsMappingSpec }[];
   schedules: ScheduleSpec[];
+  /** The HTTP and WebSocket APIs (AWS::ApiGatewayV2::*) the edge serves. */
+  apis: ApiSpec[];
   /** Physical id (Ref) of every resource created or accepted. */
   resources: Record<string, { type: string; physicalId: string }>;
   outputs: Record<string, string>;
@@ -95,6 +106,8 @@ export interface DeployOptions {
   /** The local S3: buckets are created in it, and function code (Code.S3Bucket/S3Key) is read from it. */
   s3?: S3Store;
   ssm?: SsmParameterStore;
+  /** The local user pools: AWS::Cognito::UserPool, ::UserPoolClient and ::UserPoolGroup are created in it. */
+  cognito?: CognitoIdp;
   /** Where function zips are unpacked (one folder per zip); required when code comes from S3. */
   codeDir?: string;
   /** Told when each resource starts, finishes or fails (CloudFormation writes its events from this). */
@@ -163,6 +176,7 @@ class TemplateDeployer {
   /** Log groups named by a function's LoggingConfig get Lambda's default name for that function. */
   private readonly functionLogGroups = new Map<string, string>();
   private readonly out: Deployment;
+  private readonly apis: ApiGatewayTemplate;
 
   constructor(private readonly opts: DeployOptions) {
     this.region = opts.region ?? process.env.AWS_REGION ?? 'us-east-1';
@@ -183,11 +197,13 @@ class TemplateDeployer {
       kinesisMappings: [],
       sqsMappings: [],
       schedules: [],
+      apis: [],
       resources: {},
       outputs: {},
       notEmulated: [],
       notEnforced: [],
     };
+    this.apis = new ApiGatewayTemplate(opts.stack.stackName, this.region, (arn) => this.arnToLogical.get(arn));
     for (const [id, r] of Object.entries(this.resources)) {
       const ref = (r.Properties?.LoggingConfig as { LogGroup?: { Ref?: string } } | undefined)?.LogGroup?.Ref;
       if (r.Type === 'AWS::Lambda::Function' && ref)
@@ -201,6 +217,7 @@ class TemplateDeployer {
         const physical = await this.ensure(id);
         if (physical) this.out.resources[id] = { type: this.resources[id]?.Type ?? '', physicalId: physical.ref };
       }
+      this.out.apis = this.apis.build();
       for (const [name, o] of Object.entries(this.opts.stack.template.Outputs ?? {})) {
         if (o.Condition && this.opts.conditions?.[o.Condition] !== true) continue;
         this.out.outputs[name] = String(await this.resolve(o.Value, `output ${name}`));
@@ -255,6 +272,7 @@ class TemplateDeployer {
         attrs: { Arn: `arn:aws:iam::${ACCOUNT}:role/${ref}`, RoleId: `AROA${id.toUpperCase().slice(0, 17)}` },
       };
     }
+    if (isApiGatewayV2Type(r.Type)) return this.apis.add(id, r.Type, (await this.resolve(props, id)) as typeof props);
     switch (r.Type) {
       case 'AWS::S3::Bucket':
         return this.createBucket(id, props);
@@ -286,6 +304,10 @@ class TemplateDeployer {
         return this.createMapping(id, props);
       case 'AWS::Scheduler::Schedule':
         return this.createSchedule(id, props);
+      case 'AWS::Cognito::UserPool':
+      case 'AWS::Cognito::UserPoolClient':
+      case 'AWS::Cognito::UserPoolGroup':
+        return this.createCognitoResource(id, r.Type, props);
       default: {
         this.out.notEmulated.push({ logicalId: id, type: r.Type });
         const explicit = Object.entries(props).find(([k, v]) => /Name$/.test(k) && typeof v !== 'object')?.[1];
@@ -320,6 +342,16 @@ class TemplateDeployer {
         WebsiteURL: `http://${name}.s3-website-${this.region}.amazonaws.com`,
       },
     };
+  }
+
+  private async createCognitoResource(id: string, type: string, props: Record<string, unknown>): Promise<Physical> {
+    const cognito = this.opts.cognito?.state;
+    if (!cognito) throw new Error(`${id}: no local Cognito to create it in`);
+    const resolved = (await this.resolve(props, id)) as Record<string, unknown>;
+    const key = `${this.opts.stack.stackName}/${id}`;
+    if (type === 'AWS::Cognito::UserPool') return ensureUserPool(cognito, key, this.region, resolved);
+    if (type === 'AWS::Cognito::UserPoolClient') return ensureUserPoolClient(cognito, key, resolved);
+    return ensureUserPoolGroup(cognito, resolved);
   }
 
   private async createParameter(id: string, props: Record<string, unknown>): Promise<Physical> {
@@ -765,6 +797,7 @@ export interface DeleteContext {
   region?: string;
   s3?: S3Store;
   ssm?: SsmParameterStore;
+  cognito?: CognitoIdp;
 }
 
 const GONE = new Set([
@@ -783,6 +816,10 @@ const GONE = new Set([
  */
 export async function deleteResource(type: string, physicalId: string, ctx: DeleteContext): Promise<void> {
   const target = clientTarget(ctx.endpoint, ctx.region);
+  if (COGNITO_RESOURCE_TYPES.has(type)) {
+    if (ctx.cognito) deleteCognitoResource(ctx.cognito.state, type, physicalId);
+    return;
+  }
   const run = async (call: () => Promise<unknown>) => {
     try {
       await call();

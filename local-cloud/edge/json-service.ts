@@ -24,10 +24,11 @@ export function parseInput<T>(schema: z.ZodType<T>, body: unknown, errorType: st
   return r.data;
 }
 
-/** A JSON 1.1 service (X-Amz-Target `<prefix>.<Action>`, JSON body and reply): SSM and Secrets Manager. */
+/** A JSON 1.1 service (X-Amz-Target `<prefix>.<Action>`, JSON body and reply): SSM, Secrets Manager, Cognito. */
 export interface JsonService {
   targetPrefix: string;
   maxRequestBytes: number;
+  /** The reply body, or a promise of it (Cognito hashes passwords and signs tokens off the event loop). */
   handle(action: string, body: unknown, region: string): unknown;
 }
 
@@ -48,7 +49,7 @@ export async function serveJson(service: JsonService, req: IncomingMessage, res:
   try {
     const raw = await readBody(req, service.maxRequestBytes);
     const action = String(req.headers['x-amz-target'] ?? '').slice(service.targetPrefix.length + 1);
-    reply(200, service.handle(action, JSON.parse(raw.toString('utf8') || '{}'), region));
+    reply(200, await service.handle(action, JSON.parse(raw.toString('utf8') || '{}'), region));
   } catch (err) {
     if (err instanceof JsonServiceError) reply(400, { __type: err.type, message: err.message }, err.type);
     else if (err instanceof BodyTooLarge) {

@@ -12,6 +12,8 @@ export const EDGE_SERVICES = [
   's3',
   'cloudformation',
   'secretsmanager',
+  'apigateway',
+  'cognito-idp',
 ] as const;
 export type EdgeService = (typeof EDGE_SERVICES)[number];
 
@@ -24,6 +26,8 @@ const TARGET_PREFIXES: Record<string, EdgeService> = {
   Logs_20140328: 'logs',
   AmazonSSM: 'ssm',
   secretsmanager: 'secretsmanager',
+  // InitiateAuth is unsigned: the target prefix is all that names the service.
+  AWSCognitoIdentityProviderService: 'cognito-idp',
 };
 
 export type RouteDecision =

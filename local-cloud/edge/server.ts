@@ -1,5 +1,7 @@
+import { StaticSites } from './static-site';
 import { Agent, createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { freePort, type ChildService } from '../emulators/child-service';
@@ -8,11 +10,13 @@ import { startKinesis } from '../emulators/kinesis';
 import { startSqs } from '../emulators/sqs';
 import { createLogsEmulator, type LogsEmulator } from '../logs-emulator';
 import { BodyTooLarge, readBody } from './body';
+import { ApiGatewayEmulator, type ApiGatewayOptions } from '../apigateway';
 import { cloudFormationService } from '../cloudformation/api';
 import { CloudFormationEngine } from '../cloudformation/engine';
 import type { Deployment } from '../deploy/deploy';
 import { serveS3 } from '../s3/api';
 import { S3Store } from '../s3/store';
+import { CognitoIdp, jwksPoolId } from '../cognito';
 import { SecretsManagerStore } from '../secrets-manager';
 import { SsmParameterStore } from '../ssm';
 import { stsService } from '../sts';
@@ -30,7 +34,8 @@ import {
 import { rewriteSqsRequest, rewriteSqsResponse, toBackendQueueUrl, type SqsUrlContext } from './sqs-urls';
 
 /** The services the edge answers itself (the others are proxied to an emulator process). */
-type InProcessService = 'logs' | 'sts' | 'ssm' | 's3' | 'cloudformation' | 'secretsmanager';
+type InProcessService =
+  'logs' | 'sts' | 'ssm' | 's3' | 'cloudformation' | 'secretsmanager' | 'apigateway' | 'cognito-idp';
 /** Services served by another service's emulator: fauxqs answers SNS (query protocol) on its SQS port. */
 const SHARED_BACKEND = { sns: 'sqs' } as const;
 export type ProxiedService = Exclude<EdgeService, InProcessService | keyof typeof SHARED_BACKEND>;
@@ -56,6 +61,8 @@ export interface StartEdgeOptions {
   onStackChange?: (stackName: string, deployment: Deployment | undefined) => Promise<void>;
   /** Where CloudFormation's stack transitions are logged. */
   log?: (line: string) => void;
+  /** The API Gateway emulation's JWT key resolver and IAM credentials. */
+  apigateway?: Pick<ApiGatewayOptions, 'resolveJwks' | 'iamCredentials'>;
 }
 
 export interface Edge {
@@ -71,7 +78,13 @@ export interface Edge {
   readonly ssm: SsmParameterStore;
   /** In memory only: the embedded cloud never writes a secret to disk. */
   readonly secretsManager: SecretsManagerStore;
+  /** The user pools (kept in `<dataDir>/cognito.json`); `cognito.resolveJwks` is the JWT authorizer's key source. */
+  readonly cognito: CognitoIdp;
   readonly cloudformation: CloudFormationEngine;
+  /** The HTTP and WebSocket APIs of the deployed stacks, served on this endpoint. */
+  readonly apigateway: ApiGatewayEmulator;
+  /** Static sites served on unsigned GETs under a prefix (the web console). */
+  readonly sites: StaticSites;
   /** Stops and starts again the emulators the edge started (same ports, same data); the edge keeps serving. */
   restartEmulators(): Promise<void>;
   stop(): Promise<void>;
@@ -121,23 +134,42 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
   const s3 = new S3Store(opts.dataDir && join(opts.dataDir, 's3'));
   const ssm = new SsmParameterStore(opts.dataDir && join(opts.dataDir, 'ssm.json'));
   const secretsManager = new SecretsManagerStore();
+  const cognito = new CognitoIdp(opts.dataDir && join(opts.dataDir, 'cognito.json'));
   const endpoint = { url: '' };
+  const apigateway = new ApiGatewayEmulator({
+    ...opts.apigateway,
+    writeAccessLog: (group, stream, message) => writeLogLine(logs, group, stream, message),
+  });
   const cloudformation = new CloudFormationEngine({
     ...(opts.dataDir ? { dataDir: join(opts.dataDir, 'cloudformation') } : {}),
     endpoint: () => endpoint.url,
     s3,
     ssm,
-    ...(opts.onStackChange ? { onStackChange: opts.onStackChange } : {}),
+    cognito,
+    // The runtime takes the new functions first, so a request the new routes admit finds them.
+    onStackChange: async (name, deployment) => {
+      await opts.onStackChange?.(name, deployment);
+      apigateway.apply(name, deployment?.apis);
+    },
     ...(opts.log ? { log: opts.log } : {}),
   });
-  const router = new EdgeRouter(backends, logs, {
+  const sites = new StaticSites();
+  const router = new EdgeRouter(backends, logs, apigateway, {
+    sites,
     s3,
     ssm,
     secretsManager,
+    cognito,
     cloudformation: cloudFormationService(cloudformation, s3),
   });
   const server = createServer({ keepAlive: true }, (req, res) => {
     router.route(req, res).catch((err: unknown) => sendError(res, 500, 'InternalFailure', (err as Error).message));
+  });
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const taken = apigateway.upgrade(req, socket, head);
+    if (!taken) socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    else taken.catch(() => socket.destroy());
   });
 
   const port = opts.port ?? DEFAULT_EDGE_PORT;
@@ -163,7 +195,10 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
     s3,
     ssm,
     secretsManager,
+    cognito,
     cloudformation,
+    apigateway,
+    sites,
     restartEmulators: async () => {
       await Promise.all(
         [...owned.values()].map(async (entry) => {
@@ -174,6 +209,7 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
     },
     stop: async () => {
       await cloudformation.idle();
+      apigateway.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       router.close();
@@ -192,10 +228,13 @@ class EdgeRouter {
   constructor(
     private readonly backends: Record<ProxiedService, string>,
     private readonly logs: LogsEmulator,
+    private readonly apigateway: ApiGatewayEmulator,
     private readonly local: {
+      sites: StaticSites;
       s3: S3Store;
       ssm: SsmParameterStore;
       secretsManager: SecretsManagerStore;
+      cognito: CognitoIdp;
       cloudformation: QueryService;
     },
   ) {}
@@ -206,10 +245,21 @@ class EdgeRouter {
 
   async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = req.url ?? '/';
+    // execute-api requests come first: they are addressed by path or host, and may be signed for execute-api.
+    const executeApi = this.apigateway.handle(req, res);
+    if (executeApi) return executeApi;
     const decision = routeRequest(req.headers, url);
     if (decision.kind === 'unsigned') {
+      if (this.local.sites.serve(req, res)) return;
       if ((req.method === 'GET' || req.method === 'HEAD') && HEALTH_PATHS.has(url.split('?')[0] as string)) {
         await this.sendHealth(res);
+        return;
+      }
+      const poolId = req.method === 'GET' ? jwksPoolId(url.split('?')[0] as string, req.headers.host) : undefined;
+      if (poolId !== undefined) {
+        const jwks = this.local.cognito.jwks(poolId);
+        if (jwks) sendJson(res, 200, jwks);
+        else sendError(res, 404, 'ResourceNotFoundException', `User pool ${poolId} does not exist.`);
         return;
       }
       sendError(
@@ -241,6 +291,10 @@ class EdgeRouter {
         return serveJson(this.local.ssm, req, res, region);
       case 'secretsmanager':
         return serveJson(this.local.secretsManager, req, res, region);
+      case 'apigateway':
+        return this.apigateway.control(req, res);
+      case 'cognito-idp':
+        return serveJson(this.local.cognito, req, res, region);
       case 's3':
         return serveS3(this.local.s3, req, res, region);
       default:
@@ -263,7 +317,7 @@ class EdgeRouter {
     );
     for (const [shared, backend] of Object.entries(SHARED_BACKEND))
       states.push([shared, states.find(([s]) => s === backend)?.[1] ?? 'unavailable']);
-    const inProcess = ['logs', 'sts', 'ssm', 's3', 'cloudformation', 'secretsmanager'];
+    const inProcess = ['logs', 'sts', 'ssm', 's3', 'cloudformation', 'secretsmanager', 'apigateway', 'cognito-idp'];
     const services = Object.fromEntries([...states, ...inProcess.map((s) => [s, 'running'])]) as Record<
       EdgeService,
       string
@@ -506,6 +560,14 @@ function refuseTooLarge(req: IncomingMessage, res: ServerResponse, service: stri
     sendError(res, 413, 'RequestEntityTooLarge', message);
   }
   res.once('finish', () => req.destroy());
+}
+
+/** Appends one line to a log group of the logs emulator, if the group exists (API Gateway logs nowhere otherwise). */
+function writeLogLine(logs: LogsEmulator, group: string, stream: string, message: string): void {
+  const g = logs.store.getGroup(group);
+  if (!g) return;
+  if (!g.streams.has(stream)) logs.store.createStream(group, stream);
+  logs.store.appendEvents(group, stream, [{ timestamp: Date.now(), message }]);
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

@@ -1,5 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import type { APIGatewayProxyEventV2, APIGatewayProxyEventV2WithJWTAuthorizer, Context } from 'aws-lambda';
+import type {
+  APIGatewayProxyEventV2,
+  APIGatewayProxyEventV2WithJWTAuthorizer,
+  APIGatewayRequestAuthorizerEvent,
+  Context,
+} from 'aws-lambda';
 import type { Role } from '../../shared/auth/principal';
 
 interface IamAuthorizerResult {
@@ -95,4 +100,63 @@ export function httpEvent(
     isBase64Encoded: options.base64 ?? false,
     ...(body === undefined ? {} : { body }),
   };
+}
+
+/** A WebSocket API event as the connection function receives it ($connect, $disconnect or a message route). */
+export function wsEvent(
+  eventType: 'CONNECT' | 'MESSAGE' | 'DISCONNECT',
+  connectionId: string,
+  options: {
+    body?: string;
+    routeKey?: string;
+    headers?: Record<string, string>;
+    authorizer?: Record<string, string>;
+  } = {},
+) {
+  const now = Date.now();
+  const routeKey =
+    options.routeKey ?? { CONNECT: '$connect', DISCONNECT: '$disconnect', MESSAGE: '$default' }[eventType];
+  return {
+    ...(eventType === 'CONNECT' ? { headers: options.headers ?? {}, isBase64Encoded: false } : {}),
+    ...(options.body === undefined ? {} : { body: options.body, isBase64Encoded: false }),
+    requestContext: {
+      routeKey,
+      eventType,
+      connectionId,
+      messageId: eventType === 'MESSAGE' ? randomUUID() : undefined,
+      extendedRequestId: randomUUID(),
+      requestTime: new Date(now).toUTCString(),
+      messageDirection: 'IN',
+      stage: 'live',
+      connectedAt: now,
+      requestTimeEpoch: now,
+      identity: { sourceIp: '203.0.113.9' },
+      requestId: randomUUID(),
+      domainName: 'ws.example.com',
+      apiId: 'ws123',
+      ...(options.authorizer ? { authorizer: { principalId: options.authorizer.sub, ...options.authorizer } } : {}),
+    },
+  };
+}
+
+/** The REQUEST event API Gateway passes a WebSocket API's $connect Lambda authorizer. */
+export function wsAuthorizerEvent(options: { query?: Record<string, string>; headers?: Record<string, string> }) {
+  return {
+    type: 'REQUEST' as const,
+    methodArn: 'arn:aws:execute-api:us-east-1:123456789012:ws123/live/$connect',
+    resource: '',
+    path: '',
+    httpMethod: 'GET',
+    headers: options.headers ?? {},
+    multiValueHeaders: null,
+    pathParameters: null,
+    queryStringParameters: options.query ?? null,
+    multiValueQueryStringParameters: null,
+    stageVariables: null,
+    requestContext: {
+      routeKey: '$connect',
+      eventType: 'CONNECT',
+      connectionId: randomUUID(),
+    } as unknown as APIGatewayRequestAuthorizerEvent['requestContext'],
+  } satisfies APIGatewayRequestAuthorizerEvent;
 }

@@ -3,11 +3,11 @@ import { builtinModules } from 'node:module';
 import { join, relative } from 'node:path';
 
 /**
- * package.json names every package the code imports, and nothing it does not: product code (functions/,
+ * package.json names every package the code imports, and nothing it does not: product code (functions/, console/src/,
  * shared/, raft-node/src/) only uses `dependencies`; tooling and tests may use `devDependencies` too.
  */
 const ROOT = join(__dirname, '..', '..');
-const PRODUCT = /^(functions|shared|raft-node\/src)\//;
+const PRODUCT = /^(functions|shared|raft-node\/src|console\/src)\//;
 const SKIP = new Set(['node_modules', '.git', 'cdk.out', '.data', 'coverage']);
 // Used by name rather than by import: CLIs in scripts (jest, cdk, cdklocal, eslint, prettier, tsc, tsx), type packages, jest's transformer and its peer, the
 // fauxqs CLI started by path (local-cloud/emulators/sqs.ts), tsx loaded with --import in function workers,
@@ -19,6 +19,7 @@ const NOT_IMPORTED = [
   '@types/better-sqlite3',
   '@types/jest',
   '@types/node',
+  '@types/ws',
   'aws-cdk',
   'aws-cdk-local',
   'eslint',

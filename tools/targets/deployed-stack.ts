@@ -27,6 +27,8 @@ export const OUTPUT_OVERRIDES = {
   OrdersTableName: { flag: 'orders-table', env: 'ORDERS_TABLE_NAME' },
   HttpApiUrl: { flag: 'http-api-url', env: 'HTTP_API_URL' },
   RaftMembers: { flag: 'raft-members', env: 'RAFT_MEMBERS' },
+  UserPoolId: { flag: 'user-pool-id', env: 'USER_POOL_ID' },
+  UserPoolClientId: { flag: 'user-pool-client-id', env: 'USER_POOL_CLIENT_ID' },
 } as const;
 export type OutputKey = keyof typeof OUTPUT_OVERRIDES;
 
@@ -43,13 +45,15 @@ const TARGET_ARG_SHAPE = Object.fromEntries(
   [...TARGET_FLAGS, ...OVERRIDE_FLAGS].map((flag) => [flag, z.string().optional()]),
 ) as Record<(typeof TARGET_FLAGS)[number], z.ZodOptional<z.ZodString>> & Record<string, z.ZodOptional<z.ZodString>>;
 
+/** Where the override lines' descriptions start: after the longest flag and variable. */
+const OVERRIDE_COLUMN = Math.max(...Object.values(OUTPUT_OVERRIDES).map((o) => `--${o.flag} (or ${o.env}) `.length));
 const TARGET_USAGE = `  --target T                 embedded (default) | localstack | aws
   --stack NAME               CloudFormation stack to read outputs from (default ${DEFAULT_STACK_NAME})
   --endpoint URL             localstack only (default AWS_ENDPOINT_URL, else ${LOCALSTACK_ENDPOINT})
   --region R                 default AWS_REGION, else us-east-1
   --trading-account A        the strategy's account (default TRADING_ACCOUNT, else strategy-1)
   ${Object.entries(OUTPUT_OVERRIDES)
-    .map(([k, o]) => `--${o.flag} (or ${o.env})`.padEnd(45) + `instead of the ${k} output`)
+    .map(([k, o]) => `--${o.flag} (or ${o.env})`.padEnd(OVERRIDE_COLUMN) + `instead of the ${k} output`)
     .join('\n  ')}
   Raft API credentials: RAFT_AUTH_SECRET, or RAFT_AUTH_SECRET_ARN (read from Secrets Manager).`;
 

@@ -7,7 +7,7 @@ import { loadIngestConfig } from '../../../functions/ingest/config';
 import { loadProcessConfig } from '../../../functions/process/config';
 import { composeRaftMembers } from '../../../infra/config';
 import { encodeScopedKey, scopedKey } from '../../../shared/ledger-contract/auth';
-import { FUNCTION_NAMES } from '../../../infra/constructs/pipeline-function';
+import { FUNCTION_NAMES, pascal } from '../../../infra/constructs/pipeline-function';
 import {
   actionsOf,
   assemblyDir,
@@ -50,7 +50,7 @@ const tuned = buildTradingApp({ target: 'aws', kinesisEnhancedFanOut: 'true', fi
 const tunedTemplate = Template.fromStack(tuned.pipeline);
 afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 
-const FUNCTION_IDS = FUNCTION_NAMES.map((name) => `${name.charAt(0).toUpperCase()}${name.slice(1)}Function`);
+const FUNCTION_IDS = FUNCTION_NAMES.map((name) => `${pascal(name)}Function`);
 
 function functionProps(template: Template, logicalId: string): Record<string, unknown> {
   const resource = (template.toJSON().Resources as Resources)[logicalId];
@@ -215,7 +215,7 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
   });
 
   it('defines the functions: nodejs22.x on arm64, bundled, with their own log group and retention', () => {
-    awsTemplate.resourceCountIs('AWS::Lambda::Function', FUNCTION_IDS.length);
+    awsTemplate.resourceCountIs('AWS::Lambda::Function', FUNCTION_NAMES.length);
     const resources = awsTemplate.toJSON().Resources as Resources;
     for (const [index, logicalId] of FUNCTION_IDS.entries()) {
       const props = functionProps(awsTemplate, logicalId);
@@ -316,7 +316,8 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
   });
 
   it('maps the stream to process with bisect, retries, record age, on-failure queue and partial failures', () => {
-    awsTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', 3);
+    // process, execute and history; the WebSocket notifier's two (test/integration/infra/live-delivery.test.ts).
+    awsTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', 5);
     awsTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       FunctionName: { Ref: 'ProcessFunction' },
       EventSourceArn: { 'Fn::GetAtt': ['TicksStream', 'Arn'] },
@@ -370,10 +371,11 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     });
   });
 
-  it('serves the HTTP API with IAM authorization on every route (POST /ticks never open)', () => {
-    awsTemplate.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
+  it('serves the HTTP API with every route authorized: IAM (POST /ticks never open), or the user pool for people', () => {
+    // The WebSocket API is LiveDelivery's (test/integration/infra/live-delivery.test.ts).
+    const ofHttpApi = { Properties: { ApiId: { Ref: 'HttpApi' } } };
     awsTemplate.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
-    const routes = Object.values(awsTemplate.findResources('AWS::ApiGatewayV2::Route'));
+    const routes = Object.values(awsTemplate.findResources('AWS::ApiGatewayV2::Route', ofHttpApi));
     expect(routes.map((route) => route.Properties.RouteKey).sort()).toEqual([
       'GET /health',
       'GET /orders',
@@ -381,7 +383,25 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
       'GET /positions',
       'POST /ticks',
     ]);
-    for (const route of routes) expect(route.Properties.AuthorizationType).toBe('AWS_IAM');
+    const authorization = Object.fromEntries(
+      routes.map((r) => [r.Properties.RouteKey, r.Properties.AuthorizationType]),
+    );
+    expect(authorization['POST /ticks']).toBe('AWS_IAM');
+    expect(authorization['GET /health']).toBe('AWS_IAM');
+    expect(authorization['GET /orders/{orderId}']).toBe('JWT');
+    for (const type of Object.values(authorization)) expect(['AWS_IAM', 'JWT']).toContain(type);
+    // The JWT authorizer takes the user pool's ID tokens: its issuer, the app client as audience.
+    expect(Object.keys(awsTemplate.findResources('AWS::ApiGatewayV2::Authorizer', ofHttpApi))).toHaveLength(1);
+    awsTemplate.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+      AuthorizerType: 'JWT',
+      IdentitySource: ['$request.header.Authorization'],
+      JwtConfiguration: {
+        Issuer: { 'Fn::GetAtt': ['UserPool', 'ProviderURL'] },
+        Audience: [{ Ref: 'UserPoolClient' }],
+      },
+    });
+    for (const route of routes.filter((r) => r.Properties.AuthorizationType === 'JWT'))
+      expect(route.Properties.AuthorizerId).toEqual({ Ref: expect.stringMatching(/Authorizer/) });
     awsTemplate.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
       IntegrationType: 'AWS_PROXY',
       IntegrationUri: { 'Fn::GetAtt': ['IngestFunction', 'Arn'] },
@@ -424,7 +444,7 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
   });
 
   it('alarms on iterator age, DLQ depths, and every function’s errors and throttles', () => {
-    awsTemplate.resourceCountIs('AWS::CloudWatch::Alarm', 1 + 3 + 2 * FUNCTION_IDS.length);
+    awsTemplate.resourceCountIs('AWS::CloudWatch::Alarm', 1 + 3 + 2 * FUNCTION_NAMES.length);
     awsTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'IteratorAge',
       Statistic: 'Maximum',
@@ -522,6 +542,8 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
         'StrategyStateTableName',
         'HttpApiUrl',
         'HttpApiExecuteArn',
+        'UserPoolId',
+        'UserPoolClientId',
         'IngestFunctionName',
         'ExecuteFunctionName',
       ]),

@@ -9,6 +9,7 @@ type Template = { Resources: Record<string, { Type: string; Metadata?: Record<st
 const CFN_NAMESPACE_TO_IAM_PREFIX: Record<string, string> = {
   ApiGatewayV2: 'apigateway',
   CloudWatch: 'cloudwatch',
+  Cognito: 'cognito-idp',
   DynamoDB: 'dynamodb',
   EC2: 'ec2',
   ECS: 'ecs',

@@ -212,6 +212,8 @@ describe('edge endpoint in front of the emulators', () => {
       s3: 'running',
       cloudformation: 'running',
       secretsmanager: 'running',
+      apigateway: 'running',
+      'cognito-idp': 'running',
     });
   });
 
@@ -223,7 +225,7 @@ describe('edge endpoint in front of the emulators', () => {
     });
     expect(res.status).toBe(400);
     expect(await res.text()).toMatch(
-      /<Code>UnsupportedService<\/Code><Message>the edge does not emulate service &apos;sns&apos;.*supported services: kinesis, dynamodb, sqs, logs, sts, ssm, s3, cloudformation, secretsmanager</,
+      /<Code>UnsupportedService<\/Code><Message>the edge does not emulate service &apos;sns&apos;.*supported services: kinesis, dynamodb, sqs, logs, sts, ssm, s3, cloudformation, secretsmanager, apigateway, cognito-idp</,
     );
     const ecr = await fetch(edge.endpoint, {
       method: 'POST',

@@ -38,6 +38,7 @@ const commands: [script: string, name: string, badValue: string[], names: RegExp
   ['tools/chaos.ts', 'npm run chaos', ['unplug-the-disk'], /^npm run chaos: <scenario> 'unplug-the-disk': /],
   ['tools/bench.ts', 'npm run bench', ['--rates', 'fast'], /^npm run bench: --rates 'fast': /],
   ['tools/load.ts', 'npm run load', ['--rate', '0', '--seconds', '1'], /^npm run load: --rate '0': /],
+  ['tools/token.ts', 'npm run token', ['--role', 'boss', '--account', 'A1'], /^npm run token: --role 'boss': /],
   ['tools/bench-raft.ts', 'npm run bench:raft', ['extra'], /^npm run bench:raft: Unexpected argument 'extra'$/m],
   ['raft-node/src/main.ts', 'raft-node', ['extra'], /^raft-node: Unexpected argument 'extra'$/m],
 ];

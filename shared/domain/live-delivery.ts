@@ -1,0 +1,155 @@
+import * as z from 'zod';
+import { AccountSchema, describeZodError, OrderIdSchema, SymbolInputSchema } from './order';
+
+/**
+ * The WebSocket API's messages (docs/api.md, "WebSocket message catalogue"): what a client may send, what the
+ * server sends back, and the rules that need no I/O — the topics a subscription maps to, conflating ticks into
+ * price updates, and the client's side of the delivery guarantee (seq).
+ */
+
+/** API Gateway refuses WebSocket frames over 32 KB for a route's body; we refuse earlier and say so. */
+export const MAX_CLIENT_MESSAGE_BYTES = 16 * 1024;
+export const MAX_SYMBOLS_PER_MESSAGE = 50;
+/** Topics one connection may hold: bounds the fan-out rows a single client can make us write. */
+export const MAX_TOPICS_PER_CONNECTION = 200;
+/** Most missed order updates one `resume` replays; a client further behind asks again from the last seq it got. */
+export const MAX_RESUME_UPDATES = 500;
+
+export const CHANNELS = ['prices', 'candles', 'orders'] as const;
+export const ChannelSchema = z.enum(CHANNELS, { error: `channel must be one of ${CHANNELS.join(', ')}` });
+export type Channel = z.infer<typeof ChannelSchema>;
+
+const RequestIdSchema = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9._:-]+$/, 'requestId may contain only letters, digits and . _ : -');
+
+const withRequestId = { requestId: RequestIdSchema.optional() };
+const SubscriptionSchema = z.object({
+  ...withRequestId,
+  channel: ChannelSchema,
+  symbols: z.array(SymbolInputSchema).min(1).max(MAX_SYMBOLS_PER_MESSAGE).optional(),
+});
+
+/** Every message a client may send, by its `action` (the WebSocket API's route selection key). */
+export const ClientMessageSchema = z.discriminatedUnion('action', [
+  SubscriptionSchema.extend({ action: z.literal('subscribe') }).strict(),
+  SubscriptionSchema.extend({ action: z.literal('unsubscribe') }).strict(),
+  z.object({ ...withRequestId, action: z.literal('order.status'), orderId: OrderIdSchema }).strict(),
+  z.object({ ...withRequestId, action: z.literal('resume'), since: z.number().int().min(0) }).strict(),
+]);
+export type ClientMessage = z.infer<typeof ClientMessageSchema>;
+export type Action = ClientMessage['action'];
+export const ACTIONS: readonly Action[] = ClientMessageSchema.options.map((o) => o.shape.action.value);
+
+export const ERROR_CODES = [
+  'BAD_REQUEST',
+  'UNKNOWN_ACTION',
+  'FORBIDDEN',
+  'NOT_FOUND',
+  'TOO_MANY_SUBSCRIPTIONS',
+  'UNAVAILABLE',
+  'INTERNAL',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** Thrown by the message handlers for a refusal the client should be told about (never half-applied). */
+export class ClientError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Parses one frame's body into a client message, or throws ClientError naming what is wrong. */
+export function parseClientMessage(body: string | undefined | null): ClientMessage {
+  if (body === undefined || body === null || body.length === 0) throw new ClientError('BAD_REQUEST', 'empty message');
+  if (Buffer.byteLength(body) > MAX_CLIENT_MESSAGE_BYTES)
+    throw new ClientError('BAD_REQUEST', `message is larger than ${MAX_CLIENT_MESSAGE_BYTES} bytes`);
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    throw new ClientError('BAD_REQUEST', 'message is not JSON');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new ClientError('BAD_REQUEST', 'message must be a JSON object with an "action"');
+  const action = (value as Record<string, unknown>).action;
+  if (typeof action !== 'string') throw new ClientError('BAD_REQUEST', 'action: required (a string)');
+  if (!(ACTIONS as readonly string[]).includes(action))
+    throw new ClientError('UNKNOWN_ACTION', `unknown action "${action.slice(0, 64)}"; expected ${ACTIONS.join(', ')}`);
+  const parsed = ClientMessageSchema.safeParse(value);
+  if (!parsed.success) throw new ClientError('BAD_REQUEST', describeZodError(parsed.error));
+  return parsed.data;
+}
+
+/** The topics a subscription stands for: one per symbol for market data, the caller's own account for orders. */
+export function topicsOf(channel: Channel, symbols: string[] | undefined, account: string): string[] {
+  if (channel === 'orders') {
+    if (symbols)
+      throw new ClientError('BAD_REQUEST', 'symbols: not allowed on the orders channel (it is your account)');
+    return [orderTopic(account)];
+  }
+  if (!symbols) throw new ClientError('BAD_REQUEST', `symbols: required on the ${channel} channel`);
+  return [...new Set(symbols)].map((symbol) => `${channel}#${symbol}`);
+}
+
+export const orderTopic = (account: string): string => `orders#${account}`;
+export const priceTopic = (symbol: string): string => `prices#${symbol}`;
+
+/** The delivery-log stream of an account's order updates (its seq counts 1, 2, 3 … per stream). */
+export const orderStream = (account: string): string => `orders#${account}`;
+
+/**
+ * An order event as the notifier reads it from the order-events topic: the fields it routes and dedups by; the
+ * rest is passed on to the owner as it is. The account is the order's (the ledger's), never the subscriber's word.
+ */
+export const OrderUpdateSchema = z.looseObject({
+  orderId: OrderIdSchema,
+  account: AccountSchema,
+  status: z.string().min(1).max(32),
+});
+export type OrderUpdate = z.infer<typeof OrderUpdateSchema>;
+
+/** One update per order and status: a redelivered event gets the seq its first delivery got. */
+export const updateKey = (u: OrderUpdate): string => `${u.orderId}:${u.status}`;
+
+/** What the server sends. Every reply to a request carries its `requestId` when the request had one. */
+export type ServerMessage =
+  | { type: 'subscribed' | 'unsubscribed'; requestId?: string; channel: Channel; symbols?: string[] }
+  | { type: 'order.update'; seq: number; order: OrderUpdate }
+  | { type: 'price.update'; symbol: string; price: number; size: number; ts: number }
+  | { type: 'order.status'; requestId?: string; orderId: string; order: unknown; execution: unknown }
+  | {
+      type: 'resumed';
+      requestId?: string;
+      since: number;
+      through: number;
+      replayed: number;
+      more: boolean;
+      /** Updates after `since` no longer in the log (older than its retention): the client will never get them. */
+      lost: number;
+    }
+  | { type: 'error'; requestId?: string; error: { code: ErrorCode; message: string } };
+
+/** The latest tick of each symbol in a batch: a price subscriber wants the price now, not every print. */
+export function latestPerSymbol<T extends { symbol: string; ts: number }>(ticks: Iterable<T>): T[] {
+  const latest = new Map<string, T>();
+  for (const tick of ticks) {
+    const seen = latest.get(tick.symbol);
+    if (!seen || tick.ts >= seen.ts) latest.set(tick.symbol, tick);
+  }
+  return [...latest.values()];
+}
+
+/**
+ * The client's half of the guarantee: updates arrive at least once, each with its stream's seq (1, 2, 3 …).
+ * `deliver`: the next one; `duplicate`: seen already (drop it); `gap`: some are missing (send resume {since}).
+ */
+export function classifySeq(lastSeen: number, seq: number): 'deliver' | 'duplicate' | 'gap' {
+  if (seq <= lastSeen) return 'duplicate';
+  return seq === lastSeen + 1 ? 'deliver' : 'gap';
+}

@@ -1,0 +1,146 @@
+import type { SQSRecord } from 'aws-lambda';
+import * as fc from 'fast-check';
+import { fifoFailures } from '../../../functions/ws-notifier/app';
+import { tokenOf } from '../../../functions/ws-authorizer/app';
+import {
+  ACTIONS,
+  classifySeq,
+  ClientError,
+  latestPerSymbol,
+  MAX_CLIENT_MESSAGE_BYTES,
+  parseClientMessage,
+  topicsOf,
+} from '../../../shared/domain/live-delivery';
+
+function refusal(body: string | undefined): { code: string; message: string } {
+  try {
+    parseClientMessage(body);
+  } catch (error) {
+    if (error instanceof ClientError) return { code: error.code, message: error.message };
+    throw error;
+  }
+  throw new Error(`accepted ${body}`);
+}
+
+describe('client messages', () => {
+  it('parses every action, normalising symbols at the edge', () => {
+    expect(parseClientMessage('{"action":"subscribe","channel":"prices","symbols":[" aapl ","MSFT"]}')).toEqual({
+      action: 'subscribe',
+      channel: 'prices',
+      symbols: ['AAPL', 'MSFT'],
+    });
+    expect(parseClientMessage('{"action":"unsubscribe","channel":"orders","requestId":"r-1"}')).toEqual({
+      action: 'unsubscribe',
+      channel: 'orders',
+      requestId: 'r-1',
+    });
+    expect(parseClientMessage('{"action":"order.status","orderId":"o-1"}')).toEqual({
+      action: 'order.status',
+      orderId: 'o-1',
+    });
+    expect(parseClientMessage('{"action":"resume","since":0}')).toEqual({ action: 'resume', since: 0 });
+    expect(ACTIONS).toEqual(['subscribe', 'unsubscribe', 'order.status', 'resume']);
+  });
+
+  it.each([
+    [undefined, 'BAD_REQUEST', 'empty message'],
+    ['not json', 'BAD_REQUEST', 'message is not JSON'],
+    ['[1]', 'BAD_REQUEST', 'must be a JSON object'],
+    ['{"channel":"prices"}', 'BAD_REQUEST', 'action: required'],
+    ['{"action":"buy"}', 'UNKNOWN_ACTION', 'unknown action "buy"; expected subscribe, unsubscribe'],
+    [
+      '{"action":"subscribe","channel":"news"}',
+      'BAD_REQUEST',
+      'channel: channel must be one of prices, candles, orders',
+    ],
+    ['{"action":"subscribe","channel":"prices","symbols":[]}', 'BAD_REQUEST', 'symbols:'],
+    ['{"action":"subscribe","channel":"prices","symbols":["A$"]}', 'BAD_REQUEST', 'symbols.0:'],
+    ['{"action":"resume","since":-1}', 'BAD_REQUEST', 'since:'],
+    ['{"action":"resume","since":1.5}', 'BAD_REQUEST', 'since:'],
+    ['{"action":"order.status","orderId":".."}', 'BAD_REQUEST', 'orderId:'],
+    ['{"action":"resume","since":1,"account":"B"}', 'BAD_REQUEST', 'account'],
+  ])('refuses %s with %s naming what is wrong', (body, code, message) => {
+    const r = refusal(body);
+    expect(r.code).toBe(code);
+    expect(r.message).toContain(message);
+  });
+
+  it('refuses a frame over the size limit before parsing it', () => {
+    const big = JSON.stringify({ action: 'resume', since: 1, pad: 'x'.repeat(MAX_CLIENT_MESSAGE_BYTES) });
+    expect(refusal(big)).toEqual({
+      code: 'BAD_REQUEST',
+      message: `message is larger than ${MAX_CLIENT_MESSAGE_BYTES} bytes`,
+    });
+  });
+});
+
+describe('topics', () => {
+  it('orders are always the caller’s own account; market data is per symbol, deduplicated', () => {
+    expect(topicsOf('orders', undefined, 'A1')).toEqual(['orders#A1']);
+    expect(topicsOf('prices', ['AAPL', 'AAPL', 'MSFT'], 'A1')).toEqual(['prices#AAPL', 'prices#MSFT']);
+    expect(() => topicsOf('orders', ['AAPL'], 'A1')).toThrow('symbols: not allowed on the orders channel');
+    expect(() => topicsOf('prices', undefined, 'A1')).toThrow('symbols: required on the prices channel');
+  });
+});
+
+describe('price conflation', () => {
+  it('keeps the latest tick of each symbol', () => {
+    const ticks = [
+      { symbol: 'A', ts: 3, price: 1 },
+      { symbol: 'B', ts: 1, price: 2 },
+      { symbol: 'A', ts: 5, price: 3 },
+      { symbol: 'A', ts: 4, price: 4 },
+    ];
+    expect(latestPerSymbol(ticks)).toEqual([
+      { symbol: 'A', ts: 5, price: 3 },
+      { symbol: 'B', ts: 1, price: 2 },
+    ]);
+  });
+});
+
+describe('the client side of seq', () => {
+  it('an at-least-once stream with duplicates, filtered by classifySeq, is exactly 1..n in order', () => {
+    fc.assert(
+      fc.property(fc.array(fc.nat({ max: 3 }), { minLength: 1, maxLength: 50 }), (repeats) => {
+        // Seqs first sent in order (the notifier's order per connection), each followed by redeliveries of
+        // earlier seqs (a failed record's updates posted again).
+        const sent: number[] = [];
+        repeats.forEach((r, i) => {
+          sent.push(i + 1);
+          for (let k = 0; k < r; k++) sent.push(1 + ((i * 7 + k * 3) % (i + 1)));
+        });
+        let last = 0;
+        const got: number[] = [];
+        for (const seq of sent) {
+          const verdict = classifySeq(last, seq);
+          expect(verdict).not.toBe('gap');
+          if (verdict === 'deliver') got.push((last = seq));
+        }
+        expect(got).toEqual(repeats.map((_, i) => i + 1));
+      }),
+    );
+    expect(classifySeq(4, 6)).toBe('gap');
+  });
+});
+
+describe('FIFO failures', () => {
+  const record = (messageId: string, group: string) =>
+    ({ messageId, attributes: { MessageGroupId: group } }) as unknown as SQSRecord;
+  it('fails every later record of a group with a failed record, and no other', () => {
+    const records = [record('1', 'a'), record('2', 'b'), record('3', 'a'), record('4', 'b'), record('5', 'c')];
+    expect(fifoFailures(records, new Set(['3', '2']))).toEqual(['2', '3', '4']);
+    expect(fifoFailures(records, new Set())).toEqual([]);
+  });
+});
+
+describe('token of a $connect request', () => {
+  const jwt = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln';
+  it('reads the token query parameter, or the JWT-shaped subprotocol a browser offers', () => {
+    expect(tokenOf({ queryStringParameters: { token: jwt }, headers: {} })).toBe(jwt);
+    expect(tokenOf({ queryStringParameters: null, headers: { 'Sec-WebSocket-Protocol': `trading, ${jwt}` } })).toBe(
+      jwt,
+    );
+    expect(tokenOf({ queryStringParameters: null, headers: { 'sec-websocket-protocol': 'trading' } })).toBeUndefined();
+    expect(tokenOf({ queryStringParameters: null, headers: null })).toBeUndefined();
+  });
+});
