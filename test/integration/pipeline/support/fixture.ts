@@ -6,6 +6,8 @@ import { createExecuteHandler } from '../../../../functions/execute/app';
 import { loadExecuteConfig } from '../../../../functions/execute/config';
 import { createIngestHandler } from '../../../../functions/ingest/app';
 import { loadIngestConfig } from '../../../../functions/ingest/config';
+import { createMarketDataHandler } from '../../../../functions/market-data/app';
+import { loadMarketDataConfig, retentionOf } from '../../../../functions/market-data/config';
 import { createProcessHandler } from '../../../../functions/process/app';
 import { loadProcessConfig } from '../../../../functions/process/config';
 import { StrategyStateStore } from '../../../../functions/process/state-store';
@@ -15,6 +17,7 @@ import {
   createKinesisClient,
   createSqsClient,
 } from '../../../../shared/aws/clients';
+import { MarketDataStore } from '../../../../shared/aws/market-data-store';
 import { OrderRecords } from '../../../../shared/aws/order-records';
 import { createStrategy } from '../../../../shared/domain/strategy';
 import type { LedgerClient } from '../../../../shared/raft-client/types';
@@ -23,6 +26,7 @@ import { powertoolsEnv } from './env';
 import { fakeContext } from '../../../support/lambda-events';
 import {
   createFifoQueue,
+  createRangeTable,
   createStream,
   createTable,
   deleteQueue,
@@ -64,6 +68,17 @@ export class TestResources {
     await createTable(this.clients.dynamodb, name, key);
     this.cleanups.push(() => deleteTable(this.clients.dynamodb, name));
     return name;
+  }
+
+  /** TicksTable and CandlesTable, keyed as MarketDataStore expects. */
+  async marketDataTables(): Promise<{ ticks: string; candles: string }> {
+    const ticks = uniqueName('ticks');
+    const candles = uniqueName('candles');
+    await createRangeTable(this.clients.dynamodb, ticks, 'symbol', { name: 'sk', type: 'S' });
+    await createRangeTable(this.clients.dynamodb, candles, 'series', { name: 'start', type: 'N' });
+    this.cleanups.push(() => deleteTable(this.clients.dynamodb, ticks));
+    this.cleanups.push(() => deleteTable(this.clients.dynamodb, candles));
+    return { ticks, candles };
   }
 
   /** Creates a FIFO queue and returns its URL. */
@@ -109,6 +124,30 @@ export function processHandler(
     metrics: createMetrics(config),
   });
   return (event) => handler(event, fakeContext('process')) as Promise<KinesisStreamBatchResponse>;
+}
+
+/** The market-data handler wired as its Lambda entry wires it, over the given tables. */
+export function marketDataHandler(
+  documents: DynamoDBDocumentClient,
+  tables: { ticks: string; candles: string },
+  env: Record<string, string> = {},
+): (event: KinesisStreamEvent) => Promise<KinesisStreamBatchResponse> {
+  const config = loadMarketDataConfig({
+    ...powertoolsEnv('market-data'),
+    TICKS_TABLE_NAME: tables.ticks,
+    CANDLES_TABLE_NAME: tables.candles,
+    TICKS_RETENTION_DAYS: '7',
+    CANDLES_1M_RETENTION_DAYS: '30',
+    CANDLES_5M_RETENTION_DAYS: '90',
+    CANDLES_1H_RETENTION_DAYS: '365',
+    ...env,
+  });
+  const handler = createMarketDataHandler({
+    store: new MarketDataStore(documents, tables, retentionOf(config)),
+    logger: createLogger(config),
+    metrics: createMetrics(config),
+  });
+  return (event) => handler(event, fakeContext('market-data')) as Promise<KinesisStreamBatchResponse>;
 }
 
 /** The execute handler wired as its Lambda entry wires it, with the ledger the test chooses. */
