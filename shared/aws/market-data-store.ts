@@ -214,6 +214,14 @@ export class MarketDataStore {
       expiresAt: Math.floor(c.start / 1000) + this.retention.candleDays[interval] * DAY_SECONDS,
     };
   }
+}
+
+/** The reads of GET /ticks and GET /candles: one Query each, a page at a time. */
+export class MarketDataReader {
+  constructor(
+    private readonly doc: DynamoDBDocumentClient,
+    private readonly tables: MarketDataTables,
+  ) {}
 
   /** Ticks of `symbol` with from ≤ ts < to, in time order, after the sort key `after` (a page's last). */
   async queryTicks(q: RangeQuery): Promise<{ items: StoredTick[]; last?: string }> {
