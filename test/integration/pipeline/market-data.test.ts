@@ -1,16 +1,12 @@
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient, createDynamoDbClient } from '../../../shared/aws/clients';
-import type { KinesisStreamEvent } from 'aws-lambda';
 import { candleSeries, type StorableTick } from '../../../shared/aws/market-data-store';
-import { putRecords } from '../../../shared/aws/put-records';
 import { CANDLE_INTERVALS, candlesOf, type CandleInterval } from '../../../shared/domain/candle';
 import type { TickRecord } from '../../../shared/domain/tick';
 import { MetricName } from '../../../shared/powertools';
 import { captureEmf, type EmfCapture } from './support/emf';
 import { injectFault, recordCalls } from './support/faults';
-import { marketDataHandler, pipelineClients, TestResources } from './support/fixture';
-import { kinesisEvent } from './support/kinesis-event';
-import { readAllRecords } from './support/resources';
+import { marketDataHandler, pipelineClients, streamTickRecords, TestResources } from './support/fixture';
 
 const { kinesis, dynamodb, documents, sqs } = pipelineClients();
 const resources = new TestResources({ kinesis, dynamodb, sqs });
@@ -42,17 +38,7 @@ const tick = (symbol: string, ts: number, price: number, size = 1): TickRecord =
   ingestedAt: Date.now(),
 });
 
-/** Puts the records on the real stream and returns them as the mapping delivers them (in stream order). */
-async function streamed(records: TickRecord[]): Promise<KinesisStreamEvent> {
-  const seen = new Set((await readAllRecords(kinesis, streamName)).map((r) => r.record.SequenceNumber));
-  const outcomes = await putRecords(
-    { kinesis, streamName },
-    records.map((r) => ({ partitionKey: r.tick.symbol, data: Buffer.from(JSON.stringify(r)) })),
-  );
-  expect(outcomes.every((o) => o.landed)).toBe(true);
-  const fresh = (await readAllRecords(kinesis, streamName)).filter((r) => !seen.has(r.record.SequenceNumber));
-  return kinesisEvent(streamName, fresh);
-}
+const streamed = (records: TickRecord[]) => streamTickRecords(kinesis, streamName, records);
 
 async function storedTicks(symbol: string) {
   const out = await documents.send(

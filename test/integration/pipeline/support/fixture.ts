@@ -1,11 +1,20 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import type { KinesisStreamBatchResponse, KinesisStreamEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type {
+  APIGatewayProxyEventV2,
+  APIGatewayProxyStructuredResultV2,
+  KinesisStreamBatchResponse,
+  KinesisStreamEvent,
+  SQSBatchResponse,
+  SQSEvent,
+} from 'aws-lambda';
 import { createExecuteHandler } from '../../../../functions/execute/app';
 import { loadExecuteConfig } from '../../../../functions/execute/config';
 import { createIngestHandler } from '../../../../functions/ingest/app';
 import { loadIngestConfig } from '../../../../functions/ingest/config';
+import { createMarketDataApiHandler } from '../../../../functions/market-data-api/app';
+import { loadMarketDataApiConfig } from '../../../../functions/market-data-api/config';
 import { createMarketDataHandler } from '../../../../functions/market-data/app';
 import { loadMarketDataConfig, retentionOf } from '../../../../functions/market-data/config';
 import { createProcessHandler } from '../../../../functions/process/app';
@@ -17,9 +26,11 @@ import {
   createKinesisClient,
   createSqsClient,
 } from '../../../../shared/aws/clients';
-import { MarketDataStore } from '../../../../shared/aws/market-data-store';
+import { MarketDataReader, MarketDataStore } from '../../../../shared/aws/market-data-store';
 import { OrderRecords } from '../../../../shared/aws/order-records';
+import { putRecords } from '../../../../shared/aws/put-records';
 import { createStrategy } from '../../../../shared/domain/strategy';
+import type { TickRecord } from '../../../../shared/domain/tick';
 import type { LedgerClient } from '../../../../shared/raft-client/types';
 import { createLogger, createMetrics } from '../../../../shared/powertools';
 import { powertoolsEnv } from './env';
@@ -32,8 +43,10 @@ import {
   deleteQueue,
   deleteStream,
   deleteTable,
+  readAllRecords,
   uniqueName,
 } from './resources';
+import { kinesisEvent } from './kinesis-event';
 
 /** The SDK clients a pipeline test file talks to the emulators with (one set per file, as one warm container). */
 export function pipelineClients() {
@@ -93,6 +106,22 @@ export class TestResources {
   }
 }
 
+/** Puts tick records on the real stream (keyed by symbol) and returns them as the mapping delivers them. */
+export async function streamTickRecords(
+  kinesis: KinesisClient,
+  streamName: string,
+  records: TickRecord[],
+): Promise<KinesisStreamEvent> {
+  const seen = new Set((await readAllRecords(kinesis, streamName)).map((r) => r.record.SequenceNumber));
+  const outcomes = await putRecords(
+    { kinesis, streamName },
+    records.map((r) => ({ partitionKey: r.tick.symbol, data: Buffer.from(JSON.stringify(r)) })),
+  );
+  if (!outcomes.every((o) => o.landed)) throw new Error('some tick records did not land on the stream');
+  const fresh = (await readAllRecords(kinesis, streamName)).filter((r) => !seen.has(r.record.SequenceNumber));
+  return kinesisEvent(streamName, fresh);
+}
+
 /** The ingest handler wired as its Lambda entry wires it; `env` adds to (or overrides) the Powertools variables. */
 export function ingestHandler(kinesis: KinesisClient, env: Record<string, string>, sleep?: () => Promise<void>) {
   const config = loadIngestConfig({ ...powertoolsEnv('ingest'), ...env });
@@ -148,6 +177,23 @@ export function marketDataHandler(
     metrics: createMetrics(config),
   });
   return (event) => handler(event, fakeContext('market-data')) as Promise<KinesisStreamBatchResponse>;
+}
+
+/** The market-data-api handler wired as its Lambda entry wires it; takes API Gateway events (lambda-events.ts). */
+export function marketDataApiHandler(
+  documents: DynamoDBDocumentClient,
+  tables: { ticks: string; candles: string },
+): (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2> {
+  const config = loadMarketDataApiConfig({
+    ...powertoolsEnv('market-data-api'),
+    TICKS_TABLE_NAME: tables.ticks,
+    CANDLES_TABLE_NAME: tables.candles,
+  });
+  const handler = createMarketDataApiHandler({
+    store: new MarketDataReader(documents, tables),
+    logger: createLogger(config),
+  });
+  return (event) => handler(event, fakeContext('market-data-api')) as Promise<APIGatewayProxyStructuredResultV2>;
 }
 
 /** The execute handler wired as its Lambda entry wires it, with the ledger the test chooses. */
