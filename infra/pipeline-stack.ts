@@ -3,6 +3,7 @@ import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { Construct } from 'constructs';
 import type { InfraConfig } from './config';
 import { GroupingStack } from './constructs/logical-ids';
+import { MarketData } from './constructs/market-data';
 import { OrderExecution } from './constructs/order-execution';
 import { PipelineObservability } from './constructs/pipeline-observability';
 import { FUNCTION_NAMES, pascal, type FunctionName } from './constructs/pipeline-function';
@@ -30,6 +31,7 @@ export class PipelineStack extends GroupingStack {
   readonly strategy: StrategyProcessing;
   readonly execution: OrderExecution;
   readonly api: TradingApi;
+  readonly marketData: MarketData;
   readonly functions: Record<FunctionName, NodejsFunction>;
 
   constructor(scope: Construct, id: string, props: PipelineStackProps) {
@@ -43,11 +45,14 @@ export class PipelineStack extends GroupingStack {
     const { commandsQueue, commandsDlq, eventsQueue, eventsDlq, ordersTable } = this.execution;
     this.strategy = new StrategyProcessing(this, 'StrategyProcessing', { config, stream, commandsQueue });
     this.api = new TradingApi(this, 'TradingApi', { config, ledger, ordersTable, ingestFunction });
+    this.marketData = new MarketData(this, 'MarketData', { config, stream, api: this.api });
     this.functions = {
       ingest: ingestFunction,
       process: this.strategy.processFunction,
       execute: this.execution.executeFunction,
       api: this.api.apiFunction,
+      'market-data': this.marketData.marketDataFunction,
+      'market-data-api': this.marketData.marketDataApiFunction,
     };
     const { processFailureQueue, strategyTable } = this.strategy;
     new PipelineObservability(this, 'Observability', {
@@ -67,6 +72,9 @@ export class PipelineStack extends GroupingStack {
       ProcessFailureQueueUrl: processFailureQueue.queueUrl,
       OrdersTableName: ordersTable.tableName,
       StrategyStateTableName: strategyTable.tableName,
+      TicksTableName: this.marketData.ticksTable.tableName,
+      CandlesTableName: this.marketData.candlesTable.tableName,
+      MarketDataFailureQueueUrl: this.marketData.failureQueue.queueUrl,
       HttpApiUrl: this.api.httpApi.apiEndpoint,
       // For callers' IAM policies: execute-api:Invoke on this ARN (every route is IAM-authorized).
       HttpApiExecuteArn: this.api.httpApi.arnForExecuteApi(),

@@ -10,7 +10,7 @@ import type { Construct } from 'constructs';
 import type { InfraConfig } from '../config';
 import { named } from './logical-ids';
 
-export const FUNCTION_NAMES = ['ingest', 'process', 'execute', 'api'] as const;
+export const FUNCTION_NAMES = ['ingest', 'process', 'execute', 'api', 'market-data', 'market-data-api'] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
 
 export const METRICS_NAMESPACE = 'TradingPipeline';
@@ -30,8 +30,12 @@ export interface PipelineFunctionOptions {
   vpcPlacement?: FunctionVpcPlacement;
 }
 
+/** `market-data-api` → `MarketDataApi`: the function's name as a logical id prefix. */
 export function pascal(name: string): string {
-  return name.charAt(0).toUpperCase() + name.slice(1);
+  return name
+    .split('-')
+    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
+    .join('');
 }
 
 /**

@@ -11,11 +11,12 @@ export function pipelineTable(
   scope: Construct,
   id: string,
   config: InfraConfig,
-  keys: { partitionKey: string; timeToLiveAttribute?: string },
+  keys: { partitionKey: string; sortKey?: dynamodb.Attribute; timeToLiveAttribute?: string },
 ): dynamodb.Table {
   return named(
     new dynamodb.Table(scope, id, {
       partitionKey: { name: keys.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: keys.sortKey,
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       encryption: dynamodb.TableEncryption.AWS_MANAGED,

@@ -3,10 +3,12 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { loadApiConfig } from '../../../functions/api/config';
 import { loadExecuteConfig } from '../../../functions/execute/config';
 import { loadIngestConfig } from '../../../functions/ingest/config';
+import { loadMarketDataApiConfig } from '../../../functions/market-data-api/config';
+import { loadMarketDataConfig } from '../../../functions/market-data/config';
 import { loadProcessConfig } from '../../../functions/process/config';
 import { composeRaftMembers } from '../../../infra/config';
 import { encodeScopedKey, scopedKey } from '../../../shared/ledger-contract/auth';
-import { FUNCTION_NAMES } from '../../../infra/constructs/pipeline-function';
+import { FUNCTION_NAMES, pascal } from '../../../infra/constructs/pipeline-function';
 import {
   actionsOf,
   assemblyDir,
@@ -49,7 +51,7 @@ const tuned = buildTradingApp({ target: 'aws', kinesisEnhancedFanOut: 'true', fi
 const tunedTemplate = Template.fromStack(tuned.pipeline);
 afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 
-const FUNCTION_IDS = FUNCTION_NAMES.map((name) => `${name.charAt(0).toUpperCase()}${name.slice(1)}Function`);
+const FUNCTION_IDS = FUNCTION_NAMES.map((name) => `${pascal(name)}Function`);
 
 function functionProps(template: Template, logicalId: string): Record<string, unknown> {
   const resource = (template.toJSON().Resources as Resources)[logicalId];
@@ -104,9 +106,9 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     const resources = awsTemplate.toJSON().Resources as Resources;
     expect(resources.ProcessFailureQueue?.Properties).toMatchObject({ SqsManagedSseEnabled: true });
     expect(resources.ProcessFailureQueue?.Properties).not.toHaveProperty('FifoQueue');
-    awsTemplate.resourceCountIs('AWS::SQS::Queue', 5);
+    awsTemplate.resourceCountIs('AWS::SQS::Queue', 6);
     const policies = awsTemplate.findResources('AWS::SQS::QueuePolicy');
-    expect(Object.keys(policies)).toHaveLength(5);
+    expect(Object.keys(policies)).toHaveLength(6);
     for (const policy of Object.values(policies)) {
       expect(policy.Properties.PolicyDocument.Statement).toEqual(
         expect.arrayContaining([
@@ -140,8 +142,8 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     }
   });
 
-  it('defines the four functions: nodejs22.x on arm64, bundled, with their own log group and retention', () => {
-    awsTemplate.resourceCountIs('AWS::Lambda::Function', 4);
+  it('defines the six functions: nodejs22.x on arm64, bundled, with their own log group and retention', () => {
+    awsTemplate.resourceCountIs('AWS::Lambda::Function', 6);
     const resources = awsTemplate.toJSON().Resources as Resources;
     for (const [index, logicalId] of FUNCTION_IDS.entries()) {
       const props = functionProps(awsTemplate, logicalId);
@@ -238,7 +240,7 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
   });
 
   it('maps the stream to process with bisect, retries, record age, on-failure queue and partial failures', () => {
-    awsTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', 2);
+    awsTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', 3);
     awsTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       FunctionName: { Ref: 'ProcessFunction' },
       EventSourceArn: { 'Fn::GetAtt': ['TicksStream', 'Arn'] },
@@ -292,9 +294,11 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     awsTemplate.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
     const routes = Object.values(awsTemplate.findResources('AWS::ApiGatewayV2::Route'));
     expect(routes.map((route) => route.Properties.RouteKey).sort()).toEqual([
+      'GET /candles',
       'GET /health',
       'GET /orders/{orderId}',
       'GET /positions',
+      'GET /ticks',
       'POST /ticks',
     ]);
     for (const route of routes) expect(route.Properties.AuthorizationType).toBe('AWS_IAM');
@@ -340,7 +344,7 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
   });
 
   it('alarms on iterator age, DLQ depths, and every function’s errors and throttles', () => {
-    awsTemplate.resourceCountIs('AWS::CloudWatch::Alarm', 1 + 3 + 2 * 4);
+    awsTemplate.resourceCountIs('AWS::CloudWatch::Alarm', 1 + 3 + 2 * FUNCTION_NAMES.length);
     awsTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'IteratorAge',
       Statistic: 'Maximum',
@@ -464,12 +468,17 @@ function deployedEnvironment(template: Template, logicalId: string): NodeJS.Proc
 
 describe('PipelineStack (target aws, enhanced fan-out on, high-throughput FIFO off)', () => {
   it('reads the stream through a consumer of its own, with the same mapping settings', () => {
-    tunedTemplate.resourceCountIs('AWS::Kinesis::StreamConsumer', 1);
+    // One per consumer of the stream: process and market-data (test/integration/infra/market-data.test.ts).
+    tunedTemplate.resourceCountIs('AWS::Kinesis::StreamConsumer', 2);
     tunedTemplate.hasResourceProperties('AWS::Kinesis::StreamConsumer', {
       StreamARN: { 'Fn::GetAtt': ['TicksStream', 'Arn'] },
       ConsumerName: `${tuned.pipeline.stackName}-process`,
     });
-    const [consumerId] = Object.keys(tunedTemplate.findResources('AWS::Kinesis::StreamConsumer'));
+    const [consumerId] = Object.keys(
+      tunedTemplate.findResources('AWS::Kinesis::StreamConsumer', {
+        Properties: { ConsumerName: `${tuned.pipeline.stackName}-process` },
+      }),
+    );
     const mapping = (tunedTemplate.toJSON().Resources as Resources).ProcessTicksMapping;
     expect(mapping?.Properties).toMatchObject({
       FunctionName: { Ref: 'ProcessFunction' },
@@ -511,6 +520,8 @@ describe('the functions accept the environment the stack gives them (their own c
     ['ProcessFunction', loadProcessConfig],
     ['ExecuteFunction', loadExecuteConfig],
     ['ApiFunction', loadApiConfig],
+    ['MarketDataFunction', loadMarketDataConfig],
+    ['MarketDataApiFunction', loadMarketDataApiConfig],
   ];
   it.each(loaders)('%s on aws', (logicalId, load) => {
     expect(() => load(deployedEnvironment(awsTemplate, logicalId))).not.toThrow();
