@@ -42,6 +42,11 @@ const PIPELINE_STATEFUL: Record<string, string> = {
   ExecuteLogGroup: 'AWS::Logs::LogGroup',
   ApiLogGroup: 'AWS::Logs::LogGroup',
   HttpApiAccessLogGroupA66C8864: 'AWS::Logs::LogGroup',
+  TicksTable: 'AWS::DynamoDB::Table',
+  CandlesTable: 'AWS::DynamoDB::Table',
+  MarketDataFailureQueue: 'AWS::SQS::Queue',
+  MarketDataLogGroup: 'AWS::Logs::LogGroup',
+  MarketDataApiLogGroup: 'AWS::Logs::LogGroup',
 };
 
 const CLUSTER_STATEFUL: Record<string, string> = {
