@@ -15,6 +15,7 @@ export interface MarketDataApiDeps {
 }
 
 type Result = APIGatewayProxyStructuredResultV2;
+type RawQuery = Record<string, string | undefined> | undefined;
 const json = (statusCode: number, body: unknown): Result => ({
   statusCode,
   headers: { 'content-type': 'application/json' },
@@ -32,48 +33,49 @@ export function createMarketDataApiHandler(deps: MarketDataApiDeps) {
   const { store, logger } = deps;
   const now = deps.now ?? Date.now;
 
-  const invalid = (parsed: Parsed<unknown> & { ok: false }) =>
-    json(400, { message: 'invalid query', errors: parsed.errors });
-
-  async function getTicks(query: Record<string, string | undefined> | undefined): Promise<Result> {
-    const parsed = parseTicksQuery(query);
-    if (!parsed.ok) return invalid(parsed);
+  /** One page of a route: validate, read, answer with the query's own fields, the items and the next cursor. */
+  async function page<Q extends { symbol: string; from: number; to: number; interval?: string }, Item, After>(
+    parsed: Parsed<Q>,
+    read: (q: Q) => Promise<{ items: Item[]; last?: After }>,
+    answer: (q: Q, items: Item[]) => Record<string, unknown>,
+  ): Promise<Result> {
+    if (!parsed.ok) return json(400, { message: 'invalid query', errors: parsed.errors });
     const q = parsed.query;
-    const page = await store.queryTicks({ ...q, now: now() });
-    return json(200, {
-      symbol: q.symbol,
-      from: q.from,
-      to: q.to,
-      ticks: page.items,
-      nextCursor: page.last === undefined ? null : encodeCursor(q, page.last),
-    });
+    const { items, last } = await read(q);
+    const nextCursor = last === undefined ? null : encodeCursor(q, last as string | number);
+    return json(200, { ...answer(q, items), nextCursor });
   }
 
-  async function getCandles(query: Record<string, string | undefined> | undefined): Promise<Result> {
-    const parsed = parseCandlesQuery(query);
-    if (!parsed.ok) return invalid(parsed);
-    const q = parsed.query;
-    const page = await store.queryCandles({ ...q, now: now() });
-    return json(200, {
-      symbol: q.symbol,
-      interval: q.interval,
-      from: q.from,
-      to: q.to,
-      candles: page.items.map((c) => ({
-        start: c.start,
-        open: c.open.price,
-        high: c.high,
-        low: c.low,
-        close: c.close.price,
-        // The stored sum is exact; JSON carries its nearest double.
-        volume: Number(c.volume),
-        count: c.count,
-        openTs: c.open.ts,
-        closeTs: c.close.ts,
-      })),
-      nextCursor: page.last === undefined ? null : encodeCursor(q, page.last),
-    });
-  }
+  const getTicks = (query: RawQuery) =>
+    page(
+      parseTicksQuery(query),
+      (q) => store.queryTicks({ ...q, now: now() }),
+      (q, ticks) => ({ symbol: q.symbol, from: q.from, to: q.to, ticks }),
+    );
+
+  const getCandles = (query: RawQuery) =>
+    page(
+      parseCandlesQuery(query),
+      (q) => store.queryCandles({ ...q, now: now() }),
+      (q, candles) => ({
+        symbol: q.symbol,
+        interval: q.interval,
+        from: q.from,
+        to: q.to,
+        candles: candles.map((c) => ({
+          start: c.start,
+          open: c.open.price,
+          high: c.high,
+          low: c.low,
+          close: c.close.price,
+          // The stored sum is exact; JSON carries its nearest double.
+          volume: Number(c.volume),
+          count: c.count,
+          openTs: c.open.ts,
+          closeTs: c.close.ts,
+        })),
+      }),
+    );
 
   return middy(async (event: unknown, _context: Context): Promise<Result> => {
     const parsed = HttpEventSchema.safeParse(event);
