@@ -51,6 +51,11 @@ const PIPELINE_STATEFUL: Record<string, string> = {
   HistoryDlq: 'AWS::SQS::Queue',
   OrderHistoryTable: 'AWS::DynamoDB::Table',
   HistoryLogGroup: 'AWS::Logs::LogGroup',
+  TicksTable: 'AWS::DynamoDB::Table',
+  CandlesTable: 'AWS::DynamoDB::Table',
+  MarketDataFailureQueue: 'AWS::SQS::Queue',
+  MarketDataLogGroup: 'AWS::Logs::LogGroup',
+  MarketDataApiLogGroup: 'AWS::Logs::LogGroup',
 };
 
 const CLUSTER_STATEFUL: Record<string, string> = {
