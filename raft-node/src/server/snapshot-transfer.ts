@@ -20,9 +20,9 @@ import { parseDescriptor, readSnapshotRecords, type SnapshotHeader } from '../st
  * Loss and restart: TCP delivers in order, but the transport may drop a message (a reconnect, a full queue, chaos)
  * and the receiver keeps no transfer state across a restart. A chunk that does not continue the transfer the
  * receiver has is answered with the offset it needs (0 when it has none); the sender goes back to that offset once
- * (go-back-N: the acks of the other chunks still in flight repeat the same offset and are ignored). A transfer
- * whose acks stop is dropped after STALL_MS; the core resends its Snapshot after an election timeout, which starts
- * a new one.
+ * (go-back-N: the acks of the other chunks still in flight repeat the same offset and are ignored). When the
+ * acks stop altogether (the last chunks in flight were lost), the core's next Snapshot message after STALL_MS
+ * resumes the transfer from the last acked offset.
  */
 
 export interface SnapshotChunkMessage {
@@ -92,7 +92,16 @@ export class SnapshotSender {
   start(message: SnapshotMessage): void {
     const { sha256, bytes } = parseDescriptor(message.snapshot.data);
     const current = this.transfers.get(message.to);
-    if (current?.sha256 === sha256 && Date.now() - current.lastProgress < STALL_MS) return;
+    if (current?.sha256 === sha256) {
+      if (Date.now() - current.lastProgress < STALL_MS) return;
+      // Stalled (the last chunks in flight were lost): resume where the receiver's acks left off, not from 0; a
+      // receiver that has lost its partial file answers with 0 and the sender goes back there.
+      current.sent = current.acked;
+      current.rewoundTo = null;
+      current.lastProgress = Date.now();
+      this.pump(current);
+      return;
+    }
     this.stop(message.to);
     const fd = fs.openSync(this.opts.snapshotPath, 'r');
     const size = fs.fstatSync(fd).size;

@@ -96,13 +96,16 @@ describe('chunked snapshot transfer', () => {
         }),
       logger,
     });
+    const drain = () => {
+      while (queue.length > 0) {
+        const next = queue;
+        queue = [];
+        next.forEach((step) => step());
+      }
+    };
     sender.start(message);
-    while (queue.length > 0) {
-      const next = queue;
-      queue = [];
-      next.forEach((step) => step());
-    }
-    return { chunks, acks, delivered, receiver };
+    drain();
+    return { chunks, acks, delivered, receiver, sender, drain };
   }
 
   it('sends the file in chunks under the bound, a window in flight, and delivers it only once verified', () => {
@@ -150,6 +153,28 @@ describe('chunked snapshot transfer', () => {
     expect(resent).toBeGreaterThan(4);
     expect(resent).toBeLessThanOrEqual(4 + IN_FLIGHT);
     expect(delivered).toEqual([message]);
+  });
+
+  it('resumes from the last acked offset when the core asks again after the acks stopped', () => {
+    const { bytes } = JSON.parse(message.snapshot.data) as { bytes: number };
+    const last = Math.ceil(bytes / CHUNK);
+    const t0 = Date.now();
+    // The clock is stubbed only so the test does not wait out the sender's 5 s stall window.
+    const now = jest.spyOn(Date, 'now').mockReturnValue(t0);
+    try {
+      const { chunks, delivered, sender, drain } = transfer({ lose: last });
+      expect(delivered).toEqual([]);
+      sender.start(message); // the core's resend within the stall window: nothing to do
+      drain();
+      expect(chunks).toHaveLength(last);
+      now.mockReturnValue(t0 + 6_000);
+      sender.start(message);
+      drain();
+      expect(chunks.slice(last).map((c) => c.offset)).toEqual([(last - 1) * CHUNK]);
+      expect(delivered).toEqual([message]);
+    } finally {
+      now.mockRestore();
+    }
   });
 
   it('goes back once to a lost chunk: the acks of the rest of the window repeat the offset and are ignored', () => {
