@@ -5,15 +5,15 @@ import { decodePeerFrame, encodePeerFrame, FrameKind, type PeerMessage } from '.
 import { defineCommand, runCommand, type CommandContext } from '../shared/process/cli';
 
 /**
- * `node --import tsx tools/bench-peer-wire.ts`: the CPU one Append (one entry) and its AppendResp cost to encode and
+ * `npm run bench:peer-wire`: the CPU one Append (one entry) and its AppendResp cost to encode and
  * decode, in the binary peer protocol (raft-node/src/server/peer-wire.ts) against the JSON frames it replaced
  * (stringify, Buffer, toString, parse, as the transport did). One process, no sockets: the codec alone. A script,
  * not a test: it prints figures and asserts nothing.
  */
 
 const command = defineCommand({
-  name: 'node --import tsx tools/bench-peer-wire.ts',
-  usage: `usage: node --import tsx tools/bench-peer-wire.ts
+  name: 'npm run bench:peer-wire',
+  usage: `usage: npm run bench:peer-wire
 Prints µs per Append + AppendResp encoded and decoded, JSON frames vs the binary peer protocol, for an entry of
 1 order and one of 500 (a full batch).`,
   options: {},

@@ -8,6 +8,9 @@
 
 export class WireError extends Error {}
 
+/** Strings up to this many characters take Writer's ASCII fast path. */
+const SHORT_ASCII = 64;
+
 /** Appends to a growing buffer; one allocation per message in the common case. */
 export class Writer {
   private buf: Buffer;
@@ -57,6 +60,7 @@ export class Writer {
 
   /** u16 length + UTF-8. */
   str(s: string): this {
+    if (s.length <= SHORT_ASCII && this.ascii(s)) return this;
     const max = Buffer.byteLength(s, 'utf8');
     if (max > 0xffff) throw new WireError(`a string of ${max} bytes does not fit the wire's 65535`);
     this.room(2 + max);
@@ -64,6 +68,23 @@ export class Writer {
     this.buf.writeUInt16BE(n, this.at);
     this.at += 2 + n;
     return this;
+  }
+
+  /**
+   * Writes a short all-ASCII string byte by byte (false, nothing written, if it is not): node ids, nonces, contexts.
+   * Buffer.byteLength + write cross into C++ twice, which costs more than the copy for a handful of characters.
+   */
+  private ascii(s: string): boolean {
+    this.room(2 + s.length);
+    const at = this.at + 2;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) return false;
+      this.buf[at + i] = c;
+    }
+    this.buf.writeUInt16BE(s.length, this.at);
+    this.at = at + s.length;
+    return true;
   }
 
   /** u8 0 for null, else 1 and the string. */

@@ -39,6 +39,12 @@ const commands: [script: string, name: string, badValue: string[], names: RegExp
   ['tools/bench.ts', 'npm run bench', ['--rates', 'fast'], /^npm run bench: --rates 'fast': /],
   ['tools/load.ts', 'npm run load', ['--rate', '0', '--seconds', '1'], /^npm run load: --rate '0': /],
   ['tools/bench-raft.ts', 'npm run bench:raft', ['extra'], /^npm run bench:raft: Unexpected argument 'extra'$/m],
+  [
+    'tools/bench-peer-wire.ts',
+    'npm run bench:peer-wire',
+    ['extra'],
+    /^npm run bench:peer-wire: Unexpected argument 'extra'$/m,
+  ],
   ['raft-node/src/main.ts', 'raft-node', ['extra'], /^raft-node: Unexpected argument 'extra'$/m],
 ];
 

@@ -18,7 +18,7 @@ const FROM = 'n1';
 const TO = 'n2';
 const nat = fc.nat({ max: Number.MAX_SAFE_INTEGER });
 const id = fc.string({ maxLength: 12 });
-const text = fc.string({ maxLength: 40 });
+const text = fc.string({ maxLength: 40, unit: 'grapheme' });
 const sha256 = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('hex'));
 const base = { from: fc.constant(FROM), to: fc.constant(TO), term: nat };
 const entry = fc.record({
