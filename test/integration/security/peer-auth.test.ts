@@ -1,11 +1,12 @@
-import { createServer, createConnection, type Server, type Socket } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Chaos } from '../../../raft-node/src/chaos';
 import { encodeCommand, LedgerStateMachine } from '../../../raft-node/src/ledger';
 import { createLogger } from '../../../raft-node/src/logger';
-import { encodeRawFrame, FrameDecoder, NO_FRAME } from '../../../shared/ledger-contract/framing';
+import { encodeRawFrame } from '../../../shared/ledger-contract/framing';
+import { dialPeer, peerConversation, type RawPeer } from '../../support/raw-peer';
 import {
   acceptProof,
   derivePeerKey,
@@ -15,7 +16,6 @@ import {
   type DialBinding,
 } from '../../../raft-node/src/server/peer-auth';
 import {
-  decodePeerFrame,
   encodePeerFrame,
   FrameKind,
   PEER_PROTOCOL_VERSION,
@@ -49,39 +49,7 @@ const OLD = 'peer-auth-old-secret-0123456789abcdef';
 const CLUSTER_ID = 'sec';
 
 type Frame = PeerFrame;
-
-/** A raw TCP conversation in the peer protocol: what an attacker on the network can do. */
-function wire(socket: Socket) {
-  const decoder = new FrameDecoder();
-  const frames: Frame[] = [];
-  let closed = false;
-  socket.on('data', (c) => {
-    decoder.append(c);
-    for (let b = decoder.nextRaw(); b !== NO_FRAME; b = decoder.nextRaw()) frames.push(decodePeerFrame(b));
-  });
-  socket.on('close', () => (closed = true));
-  socket.on('error', () => undefined);
-  return {
-    send: (f: Frame) => socket.write(encodePeerFrame(f)),
-    sendRaw: (b: Buffer) => socket.write(b),
-    /** The next frame, or 'closed' once the other side hung up (or 'timeout'). */
-    next: async (timeoutMs = 3_000): Promise<Frame | 'closed' | 'timeout'> => {
-      const deadline = Date.now() + timeoutMs;
-      while (Date.now() < deadline) {
-        if (frames.length > 0) return frames.shift()!;
-        if (closed) return 'closed';
-        await sleep(10);
-      }
-      return 'timeout';
-    },
-    close: () => socket.destroy(),
-  };
-}
-
-function dial(addr: string) {
-  const i = addr.lastIndexOf(':');
-  return wire(createConnection({ host: addr.slice(0, i), port: Number(addr.slice(i + 1)) }));
-}
+const dial = dialPeer;
 
 async function call(url: string, method: string, path: string, authorization?: string, body?: unknown) {
   const res = await fetch(`${url}${path}`, {
@@ -207,9 +175,9 @@ describe('peer and client authentication (finding 1)', () => {
     const victim = cluster.nodes.find((n) => n.id !== leaderId)!;
     const port = await freePort();
     const captured: Frame[] = [];
-    let victimSide: ReturnType<typeof dial> | undefined;
+    let victimSide: RawPeer | undefined;
     const attacker: Server = createServer((socket) => {
-      const w = wire(socket);
+      const w = peerConversation(socket);
       void (async () => {
         if (victimSide) return w.close();
         // Splice: open a connection to the victim and hand its challenge (its nonce) to the dialing leader,

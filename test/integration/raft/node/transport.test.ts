@@ -3,19 +3,18 @@ import { Chaos } from '../../../../raft-node/src/chaos';
 import { parseConfig, type ChaosSettings } from '../../../../raft-node/src/config';
 import type { HeartbeatMessage } from '../../../../raft-node/src/core';
 import { createLogger } from '../../../../raft-node/src/logger';
-import { encodeRawFrame, FrameDecoder, NO_FRAME } from '../../../../shared/ledger-contract/framing';
+import { encodeRawFrame } from '../../../../shared/ledger-contract/framing';
 import { peerKeys } from '../../../../raft-node/src/server/peer-auth';
 import {
-  decodePeerFrame,
   encodePeerFrame,
   FrameKind,
   PEER_PROTOCOL_VERSION,
-  type PeerFrame,
   type PeerMessage,
 } from '../../../../raft-node/src/server/peer-wire';
 import { Transport } from '../../../../raft-node/src/server/transport';
 import { freePort } from '../../../../local-cloud/emulators/child-service';
 import { sleep } from '../../../../shared/util/wait';
+import { dialPeer } from '../../../support/raw-peer';
 
 /**
  * The inter-node transport over real loopback sockets: batching, the HMAC handshake, chaos drops, and a connection
@@ -196,25 +195,12 @@ test('an unauthenticated peer cannot make the listener buffer a huge frame', asy
 
 /** A dialer that completes the open (keyless) handshake by hand as `as`, then writes whatever it is given. */
 async function handshaken(port: number, as: string, version = PEER_PROTOCOL_VERSION) {
-  const socket = createConnection({ host: '127.0.0.1', port });
-  const decoder = new FrameDecoder();
-  const frames: PeerFrame[] = [];
-  let closed = false;
-  socket.on('data', (c) => {
-    decoder.append(c);
-    for (let b = decoder.nextRaw(); b !== NO_FRAME; b = decoder.nextRaw()) frames.push(decodePeerFrame(b));
-  });
-  socket.on('close', () => (closed = true));
-  socket.on('error', () => undefined);
-  const next = async () => {
-    for (let i = 0; i < 100 && frames.length === 0 && !closed; i++) await sleep(20);
-    return frames.shift() ?? (closed ? 'closed' : 'timeout');
-  };
-  const challenge = await next();
+  const peer = dialPeer(`127.0.0.1:${port}`);
+  const challenge = await peer.next();
   if (typeof challenge === 'string' || challenge.kind !== FrameKind.CHALLENGE) throw new Error('no challenge');
   const hello = { kind: FrameKind.HELLO, version, nodeId: as, raftAddr: 'x:1', httpUrl: 'http://x:2' } as const;
-  socket.write(encodePeerFrame({ ...hello, nonce: 'n', timestamp: Date.now(), proof: null }));
-  return { welcome: await next(), write: (b: Buffer) => socket.write(b), next, close: () => socket.destroy() };
+  peer.send({ ...hello, nonce: 'n', timestamp: Date.now(), proof: null });
+  return { ...peer, welcome: await peer.next(), write: peer.sendRaw };
 }
 
 describe('frames after the handshake', () => {
