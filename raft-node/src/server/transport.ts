@@ -399,18 +399,22 @@ export class Transport {
    * connection (false), with a log line naming why.
    */
   private receive(socket: Socket, peerId: string, frame: PeerFrame): boolean {
-    let reason: string | null = null;
-    if (frame.kind !== FrameKind.MESSAGES) reason = `frame kind ${frame.kind} after the handshake`;
-    else if (frame.from !== peerId) reason = `messages from ${frame.from} on ${peerId}'s connection`;
-    else if (frame.to !== this.opts.self.nodeId) reason = `messages addressed to ${frame.to}`;
-    if (reason !== null || frame.kind !== FrameKind.MESSAGES) {
-      this.refused++;
-      this.opts.logger.warn('refused a frame from a peer; closing', { peerId, reason });
-      socket.destroy();
-      return false;
+    const self = this.opts.self.nodeId;
+    if (frame.kind === FrameKind.MESSAGES && frame.from === peerId && frame.to === self) {
+      if (frame.messages.length > 0) this.opts.onMessages(frame.messages);
+      return true;
     }
-    if (frame.messages.length > 0) this.opts.onMessages(frame.messages);
-    return true;
+    let reason = `frame kind ${frame.kind} after the handshake`;
+    if (frame.kind === FrameKind.MESSAGES) {
+      reason =
+        frame.from !== peerId
+          ? `messages from ${frame.from} on ${peerId}'s connection`
+          : `messages addressed to ${frame.to}`;
+    }
+    this.refused++;
+    this.opts.logger.warn('refused a frame from a peer; closing', { peerId, reason });
+    socket.destroy();
+    return false;
   }
 }
 
