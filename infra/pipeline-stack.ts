@@ -4,7 +4,9 @@ import type { Construct } from 'constructs';
 import type { InfraConfig } from './config';
 import { LiveDelivery } from './constructs/live-delivery';
 import { GroupingStack } from './constructs/logical-ids';
+import { MarketData } from './constructs/market-data';
 import { OrderExecution } from './constructs/order-execution';
+import { OrderHistory } from './constructs/order-history';
 import { PipelineObservability } from './constructs/pipeline-observability';
 import { FUNCTION_NAMES, pascal, type FunctionName } from './constructs/pipeline-function';
 import { RaftLedgerClient, type RaftClusterAccess } from './constructs/raft-ledger-client';
@@ -34,6 +36,8 @@ export class PipelineStack extends GroupingStack {
   readonly api: TradingApi;
   readonly users: TradingUserPool;
   readonly live: LiveDelivery;
+  readonly history: OrderHistory;
+  readonly marketData: MarketData;
   readonly functions: Record<FunctionName, NodejsFunction>;
 
   constructor(scope: Construct, id: string, props: PipelineStackProps) {
@@ -51,6 +55,10 @@ export class PipelineStack extends GroupingStack {
     const { issuer, jwksUri, client } = this.users;
     const auth = { issuer, jwksUri, audience: client.userPoolClientId };
     this.live = new LiveDelivery(this, 'LiveDelivery', { config, ledger, auth, stream, ordersTable });
+    this.history = new OrderHistory(this, 'OrderHistory', { config, events: this.execution.events });
+    this.history.grantQuery(this.api.apiFunction);
+    this.execution.events.subscribeQueue(this.live.orderEventsQueue);
+    this.marketData = new MarketData(this, 'MarketData', { config, stream, api: this.api });
     this.functions = {
       ingest: ingestFunction,
       process: this.strategy.processFunction,
@@ -59,6 +67,9 @@ export class PipelineStack extends GroupingStack {
       'ws-authorizer': this.live.authorizerFunction,
       'ws-connection': this.live.connectionFunction,
       'ws-notifier': this.live.notifierFunction,
+      history: this.history.historyFunction,
+      'market-data': this.marketData.marketDataFunction,
+      'market-data-api': this.marketData.marketDataApiFunction,
     };
     const { processFailureQueue, strategyTable } = this.strategy;
     new PipelineObservability(this, 'Observability', {
@@ -78,6 +89,11 @@ export class PipelineStack extends GroupingStack {
       ProcessFailureQueueUrl: processFailureQueue.queueUrl,
       OrdersTableName: ordersTable.tableName,
       StrategyStateTableName: strategyTable.tableName,
+      EventsTopicArn: this.execution.events.topic.topicArn,
+      OrderHistoryTableName: this.history.table.tableName,
+      TicksTableName: this.marketData.ticksTable.tableName,
+      CandlesTableName: this.marketData.candlesTable.tableName,
+      MarketDataFailureQueueUrl: this.marketData.failureQueue.queueUrl,
       HttpApiUrl: this.api.httpApi.apiEndpoint,
       // For callers' IAM policies: execute-api:Invoke on this ARN (the IAM-authorized routes).
       HttpApiExecuteArn: this.api.httpApi.arnForExecuteApi(),
@@ -86,7 +102,7 @@ export class PipelineStack extends GroupingStack {
       UserPoolId: this.users.userPool.userPoolId,
       UserPoolClientId: this.users.client.userPoolClientId,
       WebSocketUrl: this.live.stage.url,
-      // The notifier's queue: subscribe it to the order-events topic (raw message delivery).
+      // The notifier's own subscription of the order events topic (raw message delivery).
       WsOrderEventsQueueUrl: this.live.orderEventsQueue.queueUrl,
     };
     for (const name of FUNCTION_NAMES) outputs[`${pascal(name)}FunctionName`] = this.functions[name].functionName;

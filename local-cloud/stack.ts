@@ -306,6 +306,8 @@ function startRuntimes(dataDir: string, edge: Edge, raft: RaftCluster, log: Log,
     AWS_ENDPOINT_URL_KINESIS: edge.backends.kinesis,
     AWS_ENDPOINT_URL_DYNAMODB: edge.backends.dynamodb,
     AWS_ENDPOINT_URL_SQS: edge.backends.sqs,
+    // fauxqs serves SNS on its SQS port (execute publishes the order events there).
+    AWS_ENDPOINT_URL_SNS: edge.backends.sqs,
   };
   const records = recordFiles(dataDir);
   // Flushed once a second, as Lambda's own log delivery is not immediate either: every flush is a signed

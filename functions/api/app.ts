@@ -2,16 +2,27 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import type * as z from 'zod';
+import { canRead, isAdmin, principalFromEvent, PrincipalError, type Principal } from '../../shared/auth/principal';
+import type { OrderHistoryStore } from '../../shared/aws/order-history';
 import type { OrderRecords } from '../../shared/aws/order-records';
 import { AccountSchema, describeZodError, OrderIdSchema } from '../../shared/domain/order';
+import {
+  CursorError,
+  historyRange,
+  HistoryQuerySchema,
+  historyView,
+  type HistoryQuery,
+} from '../../shared/domain/order-history';
 import { LedgerClientError } from '../../shared/raft-client/client';
 import type { LedgerClient } from '../../shared/raft-client/types';
-import { HttpEventSchema } from '../../shared/aws/http-event';
+import { HttpEventSchema, type HttpEvent } from '../../shared/aws/http-event';
 
 export interface ApiDeps {
   members: string[];
   ledger: () => Promise<LedgerClient>;
   records: Pick<OrderRecords, 'read'>;
+  history: Pick<OrderHistoryStore, 'list'>;
   logger: Logger;
 }
 
@@ -22,30 +33,124 @@ const json = (statusCode: number, body: unknown): APIGatewayProxyStructuredResul
 });
 
 /**
- * GET /orders/{orderId}: the ledger's record of the order (a linearizable read through the leader) and the
- * execution record execute wrote for it (with the event it published).
- * GET /positions[?account=]: positions from the ledger. GET /health: each ledger member's view of the cluster.
+ * 400 naming every field that is wrong: `message` (all of them, readable) and `errors` (one per field). `field`
+ * names the value when the schema checked that value alone (a path parameter).
  */
+function fieldErrors(error: z.ZodError, field?: string): APIGatewayProxyStructuredResultV2 {
+  const byField = new Map<string, string[]>();
+  for (const issue of error.issues) {
+    const found =
+      issue.code === 'unrecognized_keys'
+        ? issue.keys.map((key) => [key, 'is not a parameter of this route'] as const)
+        : [[[...(field ? [field] : []), ...issue.path].join('.') || '(query)', issue.message] as const];
+    for (const [name, message] of found) byField.set(name, [...(byField.get(name) ?? []), message]);
+  }
+  // One entry per field, its problems joined: a value can break several rules at once.
+  const errors = [...byField].map(([name, messages]) => ({ field: name, message: messages.join('; ') }));
+  return json(400, { message: errors.map((e) => `${e.field}: ${e.message}`).join('; '), errors });
+}
+
+const forbiddenAccount = (principal: Principal) =>
+  json(403, {
+    message: `account: you may read only your own account${principal.kind === 'user' ? ` (${principal.account})` : ''}`,
+  });
+
+/**
+ * The account a read is for: the one asked for if the caller may read it, else the caller's own; `undefined`
+ * for an admin who named none (all accounts, where the route allows it). A refusal is the response to send.
+ */
+function readableAccount(
+  principal: Principal,
+  raw: string | undefined,
+): { account: string | undefined } | { refusal: APIGatewayProxyStructuredResultV2 } {
+  if (raw !== undefined) {
+    const parsed = AccountSchema.safeParse(raw);
+    if (!parsed.success) return { refusal: fieldErrors(parsed.error, 'account') };
+    return canRead(principal, parsed.data) ? { account: parsed.data } : { refusal: forbiddenAccount(principal) };
+  }
+  if (isAdmin(principal) || principal.kind !== 'user') return { account: undefined };
+  return { account: principal.account };
+}
+
+/**
+ * GET /orders/{orderId}: the ledger's record of the order (a linearizable read through the leader) and the
+ * execution record execute wrote for it (with the event it published) — only of an account the caller may read;
+ * another account's order answers 404 like an unknown one, so ids cannot be probed for existence.
+ * GET /orders?account=&symbol=&from=&to=&cursor=&limit=: the order history, newest first, a page at a time.
+ * GET /positions[?account=]: positions from the ledger. GET /health: each ledger member's view of the cluster.
+ * Every route but /health reads the caller from the authorizer (shared/auth/principal.ts): a user reads its own
+ * account; an admin or an IAM caller any.
+ */
+// Over ~80 lines on purpose: a factory closure over its dependencies, one short function per route.
 export function createApiHandler(deps: ApiDeps) {
   const { logger } = deps;
 
-  async function getOrder(rawId: string): Promise<APIGatewayProxyStructuredResultV2> {
+  async function getOrder(principal: Principal, rawId: string): Promise<APIGatewayProxyStructuredResultV2> {
     const orderId = OrderIdSchema.safeParse(rawId);
-    if (!orderId.success) return json(400, { message: `orderId: ${describeZodError(orderId.error)}` });
+    if (!orderId.success) return fieldErrors(orderId.error, 'orderId');
     const [order, execution] = await Promise.all([
       (await deps.ledger()).getOrder(orderId.data),
       deps.records.read(orderId.data),
     ]);
-    if (!order && !execution) return json(404, { message: `no order ${orderId.data}` });
+    const account = order?.account ?? execution?.event.account;
+    // No known account (an execution record from before events carried one): only an admin may see it.
+    const readable = account === undefined ? isAdmin(principal) : canRead(principal, account);
+    if ((!order && !execution) || !readable) return json(404, { message: `no order ${orderId.data}` });
     return json(200, { order: order ?? null, execution: execution ?? null });
   }
 
-  async function getPositions(account: string | undefined): Promise<APIGatewayProxyStructuredResultV2> {
-    if (account !== undefined) {
-      const parsed = AccountSchema.safeParse(account);
-      if (!parsed.success) return json(400, { message: `account: ${describeZodError(parsed.error)}` });
+  async function getPositions(
+    principal: Principal,
+    raw: string | undefined,
+  ): Promise<APIGatewayProxyStructuredResultV2> {
+    const decided = readableAccount(principal, raw);
+    if ('refusal' in decided) return decided.refusal;
+    return json(200, { positions: await (await deps.ledger()).positions(decided.account) });
+  }
+
+  async function listOrders(
+    principal: Principal,
+    query: Record<string, string | undefined>,
+  ): Promise<APIGatewayProxyStructuredResultV2> {
+    const parsed = HistoryQuerySchema.safeParse(query);
+    if (!parsed.success) return fieldErrors(parsed.error);
+    const q: HistoryQuery = parsed.data;
+    // A user (admins too) reads its own account unless it names another; an IAM caller has none to default to.
+    const decided = readableAccount(
+      principal,
+      q.account ?? (principal.kind === 'user' ? principal.account : undefined),
+    );
+    if ('refusal' in decided) return decided.refusal;
+    if (decided.account === undefined) {
+      const message = 'required for an IAM caller (the history is kept per account)';
+      return json(400, { message: `account: ${message}`, errors: [{ field: 'account', message }] });
     }
-    return json(200, { positions: await (await deps.ledger()).positions(account) });
+    let range;
+    try {
+      range = historyRange(decided.account, q);
+    } catch (error) {
+      if (!(error instanceof CursorError)) throw error;
+      return json(400, { message: `cursor: ${error.message}`, errors: [{ field: 'cursor', message: error.message }] });
+    }
+    const page = await deps.history.list(range);
+    return json(200, { orders: page.items.map(historyView), nextCursor: page.nextCursor ?? null });
+  }
+
+  /** The user routes: the principal first (403 without one), then the route. */
+  async function userRoute(event: unknown, method: string, path: string, data: HttpEvent) {
+    let principal: Principal;
+    try {
+      principal = principalFromEvent(event);
+    } catch (error) {
+      if (error instanceof PrincipalError) return json(403, { message: error.message });
+      throw error;
+    }
+    const query = data.queryStringParameters ?? {};
+    const order = /\/orders\/([^/]+)$/.exec(path);
+    if (order) return getOrder(principal, data.pathParameters?.orderId ?? decodeURIComponent(order[1] as string));
+    if (path.endsWith('/orders')) return listOrders(principal, query);
+    if (path.endsWith('/positions')) return getPositions(principal, query.account);
+    return json(404, { message: `no route for ${method} ${path}` });
   }
 
   async function getHealth(): Promise<APIGatewayProxyStructuredResultV2> {
@@ -79,10 +184,8 @@ export function createApiHandler(deps: ApiDeps) {
     const { method, path } = parsed.data.requestContext.http;
     try {
       if (method === 'GET') {
-        const order = /\/orders\/([^/]+)$/.exec(path);
-        if (order) return await getOrder(parsed.data.pathParameters?.orderId ?? decodeURIComponent(order[1] as string));
-        if (path.endsWith('/positions')) return await getPositions(parsed.data.queryStringParameters?.account);
         if (path.endsWith('/health')) return await getHealth();
+        return await userRoute(event, method, path, parsed.data);
       }
       return json(404, { message: `no route for ${method} ${path}` });
     } catch (error) {

@@ -1,5 +1,6 @@
 import { createDocumentClient, createSecretsManagerClient } from '../../shared/aws/clients';
 import { lazyLedgerClient } from '../../shared/aws/ledger';
+import { OrderHistoryStore } from '../../shared/aws/order-history';
 import { OrderRecords } from '../../shared/aws/order-records';
 import { createLogger } from '../../shared/powertools';
 import { createApiHandler } from './app';
@@ -7,10 +8,12 @@ import { loadApiConfig } from './config';
 
 // Cold start: config validated and clients created once per container.
 const config = loadApiConfig();
+const documents = createDocumentClient();
 
 export const handler = createApiHandler({
   members: config.RAFT_MEMBERS,
   ledger: lazyLedgerClient(config, createSecretsManagerClient, 'read'),
-  records: new OrderRecords(createDocumentClient(), config.ORDERS_TABLE_NAME),
+  records: new OrderRecords(documents, config.ORDERS_TABLE_NAME),
+  history: new OrderHistoryStore(documents, config.ORDER_HISTORY_TABLE_NAME),
   logger: createLogger(config),
 });

@@ -2,14 +2,15 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import type { SNSClient } from '@aws-sdk/client-sns';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
-import type { Context, SQSBatchItemFailure, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { sendFifoBatch, type FifoMessage } from '../../shared/aws/fifo-batch';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { publishFifoBatch, sendFifoBatch, type FifoMessage } from '../../shared/aws/fifo-batch';
 import type { OrderRecords } from '../../shared/aws/order-records';
 import { CORRELATION_ID_ATTRIBUTE, type OrderCommand } from '../../shared/domain/command';
 import type { OrderEvent } from '../../shared/domain/event';
-import { byGroup, conflictWith, orderEvent, parseCommand } from '../../shared/domain/execution';
+import { conflictWith, orderEvent, parseCommand, perFifoGroup } from '../../shared/domain/execution';
 import type { OrderResult } from '../../shared/domain/order';
 import { LedgerClientError } from '../../shared/raft-client/client';
 import type { LedgerClient } from '../../shared/raft-client/types';
@@ -17,10 +18,13 @@ import { MetricName, MetricUnit } from '../../shared/powertools';
 import type { ExecuteConfig } from './config';
 
 export interface ExecuteDeps {
-  config: Pick<ExecuteConfig, 'EVENTS_QUEUE_URL' | 'COMMANDS_DLQ_URL'>;
+  config: Pick<ExecuteConfig, 'EVENTS_TOPIC_ARN' | 'COMMANDS_DLQ_URL'>;
   ledger: () => Promise<LedgerClient>;
   records: OrderRecords;
+  /** The commands DLQ. */
   sqs: SQSClient;
+  /** The order events topic. */
+  sns: SNSClient;
   logger: Logger;
   metrics: Metrics;
   now?: () => number;
@@ -66,8 +70,8 @@ const isInvalid = (error: unknown) =>
  *      redelivered batch gets the stored results back with the same seqs);
  *   3. the events are recorded in OrdersTable by ONE TransactWriteItems of conditional puts — the first record
  *      of an order wins, and a redelivery republishes the stored event, not a new one;
- *   4. the events go out by SendMessageBatch (dedup id = orderId, group = the order's group); only entries SQS
- *      refused are resent.
+ *   4. the events go out to the events topic by SNS PublishBatch (dedup id = orderId, group = the order's group),
+ *      which fans each out to every subscribed FIFO queue; only entries SNS refused are resent.
  * A crash between any two steps leaves one ledger entry and one recorded event; the redelivery repeats the
  * steps and each is idempotent (docs/architecture.md walks every cut). Groups run concurrently; a failing group
  * reports its first failed message and the rest of its group as batch item failures, other groups go on.
@@ -142,16 +146,16 @@ export function createExecuteHandler(deps: ExecuteDeps) {
     return { applied: checked.applied, refused: [...refused, ...checked.refused] };
   }
 
-  /** Records and publishes the events; returns the records whose event SQS would not take. */
+  /** Records and publishes the events; returns the records whose event SNS would not take. */
   async function recordAndPublish(applied: Applied[]): Promise<SQSRecord[]> {
     if (applied.length === 0) return [];
     const executedTs = now();
     const fresh = applied.map((a) => orderEvent(a.command, a.result, executedTs));
     const standing = await deps.records.record(fresh, executedTs);
     const events = fresh.map((e) => standing.get(e.orderId) ?? e);
-    const { failed } = await sendFifoBatch(
-      deps.sqs,
-      config.EVENTS_QUEUE_URL,
+    const { failed } = await publishFifoBatch(
+      deps.sns,
+      config.EVENTS_TOPIC_ARN,
       events.map((event) => ({
         body: JSON.stringify(event),
         groupId: event.symbol,
@@ -234,15 +238,7 @@ export function createExecuteHandler(deps: ExecuteDeps) {
     }
   }
 
-  return middy(async (event: SQSEvent, _context: Context): Promise<SQSBatchResponse> => {
-    const groups = byGroup(event.Records, (r) => r.attributes.MessageGroupId ?? '');
-    const failed = new Set((await Promise.all([...groups.values()].map(runGroup))).flat());
-    // Reported in the batch's order, as Powertools' processor would.
-    const batchItemFailures: SQSBatchItemFailure[] = event.Records.filter((r) => failed.has(r)).map((r) => ({
-      itemIdentifier: r.messageId,
-    }));
-    return { batchItemFailures };
-  })
+  return middy((event: SQSEvent, _context: Context): Promise<SQSBatchResponse> => perFifoGroup(event.Records, runGroup))
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(logMetrics(metrics));
 }

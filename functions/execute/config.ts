@@ -1,10 +1,11 @@
 import * as z from 'zod';
-import { queueUrl } from '../../shared/config/env';
+import { queueUrl, topicArn } from '../../shared/config/env';
 import { ledgerFunctionEnv, loadLedgerFunctionConfig } from '../../shared/config/raft';
 
 export const executeEnv = {
   ...ledgerFunctionEnv,
-  EVENTS_QUEUE_URL: queueUrl,
+  /** The order events FIFO topic: every consumer subscribes its own FIFO queue (docs/architecture.md). */
+  EVENTS_TOPIC_ARN: topicArn,
   /** Where a command no retry can fix goes at once, with its reason (the queue's redrive target). */
   COMMANDS_DLQ_URL: queueUrl,
 };

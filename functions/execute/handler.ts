@@ -1,4 +1,9 @@
-import { createDocumentClient, createSecretsManagerClient, createSqsClient } from '../../shared/aws/clients';
+import {
+  createDocumentClient,
+  createSecretsManagerClient,
+  createSnsClient,
+  createSqsClient,
+} from '../../shared/aws/clients';
 import { lazyLedgerClient } from '../../shared/aws/ledger';
 import { OrderRecords } from '../../shared/aws/order-records';
 import { createLogger, createMetrics } from '../../shared/powertools';
@@ -13,6 +18,7 @@ export const handler = createExecuteHandler({
   ledger: lazyLedgerClient(config, createSecretsManagerClient, 'orders:write'),
   records: new OrderRecords(createDocumentClient(), config.ORDERS_TABLE_NAME),
   sqs: createSqsClient(),
+  sns: createSnsClient(),
   logger: createLogger(config),
   metrics: createMetrics(config),
 });

@@ -17,7 +17,7 @@ import {
   type ServerMessage,
 } from '../../shared/domain/live-delivery';
 import { describeZodError } from '../../shared/domain/order';
-import { decodeRecord } from '../process/records';
+import { decodeRecord } from '../../shared/aws/kinesis-records';
 
 export interface WsNotifierDeps {
   connections: Pick<ConnectionStore, 'subscribers' | 'remove'>;

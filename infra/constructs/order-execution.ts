@@ -6,6 +6,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import type { InfraConfig } from '../config';
 import { ResourceGroup } from './logical-ids';
+import { OrderEvents } from './order-events';
 import { createPipelineFunction, nameEventSourceMapping } from './pipeline-function';
 import type { RaftLedgerClient } from './raft-ledger-client';
 import { fifoQueueWithDlq, pipelineTable } from './storage';
@@ -17,14 +18,16 @@ export interface OrderExecutionProps {
 
 /**
  * Order commands applied exactly once: the commands FIFO queue (and its DLQ), the execute function that applies
- * each command on the Raft ledger, the orders table holding its idempotency claims, and the events FIFO queue
- * (and its DLQ) it publishes order events to.
+ * each command on the Raft ledger, the orders table holding its idempotency claims, the order events topic it
+ * publishes to, and the events FIFO queue (and its DLQ): the topic's subscription verify and the status recorder read.
  */
 export class OrderExecution extends ResourceGroup {
   readonly commandsQueue: sqs.Queue;
   readonly commandsDlq: sqs.Queue;
   readonly eventsQueue: sqs.Queue;
   readonly eventsDlq: sqs.Queue;
+  /** The order events topic; consumers subscribe with `events.subscribeQueue(queue)`. */
+  readonly events: OrderEvents;
   readonly ordersTable: dynamodb.Table;
   readonly executeFunction: NodejsFunction;
 
@@ -38,6 +41,8 @@ export class OrderExecution extends ResourceGroup {
     this.commandsDlq = commands.dlq;
     this.eventsQueue = events.queue;
     this.eventsDlq = events.dlq;
+    this.events = new OrderEvents(this, 'OrderEvents', config);
+    this.events.subscribeQueue(this.eventsQueue);
     // Execute's order records (shared/aws/order-records.ts), removed by TTL after 14 days.
     this.ordersTable = pipelineTable(this, 'OrdersTable', config, {
       partitionKey: 'id',
@@ -50,7 +55,7 @@ export class OrderExecution extends ResourceGroup {
       vpcPlacement: ledger.vpcPlacement,
       environment: {
         ORDERS_TABLE_NAME: this.ordersTable.tableName,
-        EVENTS_QUEUE_URL: this.eventsQueue.queueUrl,
+        EVENTS_TOPIC_ARN: this.events.topic.topicArn,
         COMMANDS_DLQ_URL: this.commandsDlq.queueUrl,
         ...ledger.environment('orders:write'),
       },
@@ -59,7 +64,7 @@ export class OrderExecution extends ResourceGroup {
     // Order records: conditional puts in one TransactWriteItems (authorized per item as PutItem), and the
     // consistent BatchGetItem of records written before, on a redelivery.
     this.ordersTable.grant(execute, 'dynamodb:PutItem', 'dynamodb:BatchGetItem');
-    this.eventsQueue.grantSendMessages(execute);
+    this.events.grantPublish(execute);
     // Poison commands go to the DLQ at once, with their reason.
     this.commandsDlq.grantSendMessages(execute);
     ledger.grantKeyRead(execute, 'orders:write');

@@ -18,6 +18,9 @@ export const FUNCTION_NAMES = [
   'ws-authorizer',
   'ws-connection',
   'ws-notifier',
+  'history',
+  'market-data',
+  'market-data-api',
 ] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
 

@@ -75,6 +75,7 @@ export class TradingApi extends ResourceGroup {
     const apiIntegration = new HttpLambdaIntegration('ApiIntegration', api);
     this.addRoutes(ingestIntegration, [{ path: '/ticks', method: apigwv2.HttpMethod.POST, access: 'iam' }]);
     this.addRoutes(apiIntegration, [
+      { path: '/orders', method: apigwv2.HttpMethod.GET, access: 'user' },
       { path: '/orders/{orderId}', method: apigwv2.HttpMethod.GET, access: 'user' },
       { path: '/positions', method: apigwv2.HttpMethod.GET, access: 'user' },
       { path: '/health', method: apigwv2.HttpMethod.GET, access: 'iam' },

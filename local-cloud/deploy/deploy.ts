@@ -40,6 +40,7 @@ import {
   ensureUserPoolGroup,
   type CognitoIdp,
 } from '../cognito';
+import { createTopic, deleteTopic, subscribe, unsubscribe } from './sns';
 import { extractZip } from './zip';
 import { ApiGatewayTemplate, isApiGatewayV2Type, type ApiSpec } from '../apigateway/template';
 import type { KinesisMappingSpec } from '../runtime/kinesis-mapping';
@@ -50,6 +51,7 @@ import {
   createCloudWatchLogsClient,
   createDynamoDbClient,
   createKinesisClient,
+  createSnsClient,
   createSqsClient,
   EMULATOR_CREDENTIALS,
   type ClientTarget,
@@ -131,6 +133,7 @@ const NOT_ENFORCED = new Set([
   'AWS::IAM::ManagedPolicy',
   'AWS::Lambda::Permission',
   'AWS::SQS::QueuePolicy',
+  'AWS::SNS::TopicPolicy',
   'AWS::CDK::Metadata',
 ]);
 
@@ -166,6 +169,7 @@ class TemplateDeployer {
   private readonly created = new Map<string, Promise<Physical>>();
   private readonly kinesis: ReturnType<typeof createKinesisClient>;
   private readonly sqs: ReturnType<typeof createSqsClient>;
+  private readonly sns: ReturnType<typeof createSnsClient>;
   private readonly dynamodb: ReturnType<typeof createDynamoDbClient>;
   private readonly logs: ReturnType<typeof createCloudWatchLogsClient>;
   private readonly arnToLogical = new Map<string, string>();
@@ -184,6 +188,7 @@ class TemplateDeployer {
     const target = clientTarget(opts.endpoint, this.region);
     this.kinesis = createKinesisClient(target);
     this.sqs = createSqsClient(target);
+    this.sns = createSnsClient(target);
     this.dynamodb = createDynamoDbClient(target);
     this.logs = createCloudWatchLogsClient(target);
     this.out = {
@@ -221,6 +226,7 @@ class TemplateDeployer {
     } finally {
       this.kinesis.destroy();
       this.sqs.destroy();
+      this.sns.destroy();
       this.dynamodb.destroy();
       this.logs.destroy();
     }
@@ -276,6 +282,18 @@ class TemplateDeployer {
         return this.createStream(id, props);
       case 'AWS::SQS::Queue':
         return this.createQueue(id, props);
+      case 'AWS::SNS::Topic': {
+        const topic = await createTopic(
+          this.sns,
+          this.name(id, undefined),
+          (await this.resolve(props, id)) as Record<string, unknown>,
+        );
+        return { ref: topic.arn, attrs: { TopicArn: topic.arn, TopicName: topic.name } };
+      }
+      case 'AWS::SNS::Subscription': {
+        const arn = await subscribe(this.sns, (await this.resolve(props, id)) as Record<string, unknown>);
+        return { ref: arn, attrs: { Arn: arn } };
+      }
       case 'AWS::DynamoDB::Table':
         return this.createTable(id, props);
       case 'AWS::Logs::LogGroup':
@@ -788,6 +806,7 @@ const GONE = new Set([
   'AWS.SimpleQueueService.NonExistentQueue',
   'NoSuchBucket',
   'ParameterNotFound',
+  'NotFound',
 ]);
 
 /**
@@ -819,6 +838,12 @@ export async function deleteResource(type: string, physicalId: string, ctx: Dele
     case 'AWS::SQS::Queue': {
       const c = createSqsClient(target);
       return run(() => c.send(new DeleteQueueCommand({ QueueUrl: physicalId }))).finally(() => c.destroy());
+    }
+    case 'AWS::SNS::Topic':
+    case 'AWS::SNS::Subscription': {
+      const c = createSnsClient(target);
+      const remove = type === 'AWS::SNS::Topic' ? deleteTopic : unsubscribe;
+      return run(() => remove(c, physicalId)).finally(() => c.destroy());
     }
     case 'AWS::DynamoDB::Table': {
       const c = createDynamoDbClient(target);

@@ -5,6 +5,7 @@ export const EDGE_SERVICES = [
   'kinesis',
   'dynamodb',
   'sqs',
+  'sns',
   'logs',
   'sts',
   'ssm',

@@ -36,7 +36,9 @@ import { rewriteSqsRequest, rewriteSqsResponse, toBackendQueueUrl, type SqsUrlCo
 /** The services the edge answers itself (the others are proxied to an emulator process). */
 type InProcessService =
   'logs' | 'sts' | 'ssm' | 's3' | 'cloudformation' | 'secretsmanager' | 'apigateway' | 'cognito-idp';
-export type ProxiedService = Exclude<EdgeService, InProcessService>;
+/** Services served by another service's emulator: fauxqs answers SNS (query protocol) on its SQS port. */
+const SHARED_BACKEND = { sns: 'sqs' } as const;
+export type ProxiedService = Exclude<EdgeService, InProcessService | keyof typeof SHARED_BACKEND>;
 const PROXIED: readonly ProxiedService[] = ['kinesis', 'dynamodb', 'sqs'];
 export const DEFAULT_EDGE_PORT = 4566;
 /** What a deploy of a Docker image asset (RaftClusterStack's node image) is told: the CDK CLI asks ECR first. */
@@ -304,6 +306,10 @@ class EdgeRouter {
       await this.proxySqs(req, res, decision.region ?? DEFAULT_REGION);
       return;
     }
+    // SNS needs no translation (fauxqs speaks its query protocol and ARNs carry no host), so it streams.
+    if (decision.service === 'sns') {
+      return this.proxyStreaming(req, res, SHARED_BACKEND.sns, { cap: MAX_SNS_REQUEST_BYTES, name: 'sns' });
+    }
     this.proxyStreaming(req, res, decision.service);
   }
 
@@ -311,6 +317,8 @@ class EdgeRouter {
     const states = await Promise.all(
       PROXIED.map(async (s) => [s, (await this.isUp(this.backends[s])) ? 'running' : 'unavailable']),
     );
+    for (const [shared, backend] of Object.entries(SHARED_BACKEND))
+      states.push([shared, states.find(([s]) => s === backend)?.[1] ?? 'unavailable']);
     const inProcess = ['logs', 'sts', 'ssm', 's3', 'cloudformation', 'secretsmanager', 'apigateway', 'cognito-idp'];
     const services = Object.fromEntries([...states, ...inProcess.map((s) => [s, 'running'])]) as Record<
       EdgeService,
@@ -352,10 +360,14 @@ class EdgeRouter {
     return out;
   }
 
-  private proxyStreaming(req: IncomingMessage, res: ServerResponse, service: ProxiedService): void {
+  private proxyStreaming(
+    req: IncomingMessage,
+    res: ServerResponse,
+    service: ProxiedService,
+    { cap, name }: { cap: number; name: string } = { cap: MAX_STREAMED_REQUEST_BYTES[service], name: service },
+  ): void {
     // Streamed, so the edge holds little of it; the cap still stops a client from pushing unbounded data through.
-    const cap = MAX_STREAMED_REQUEST_BYTES[service];
-    if (Number(req.headers['content-length'] ?? 0) > cap) return refuseTooLarge(req, res, service, cap);
+    if (Number(req.headers['content-length'] ?? 0) > cap) return refuseTooLarge(req, res, name, cap);
     let seen = 0;
     req.on('data', (chunk: Buffer) => {
       seen += chunk.length;
@@ -522,6 +534,12 @@ class EdgeRouter {
 export const MAX_SQS_REQUEST_BYTES = 4 * 1024 * 1024;
 
 /**
+ * SNS: a Publish or PublishBatch carries at most 256 KiB of messages; form-encoded (%XX, ×3 at worst) that is under
+ * 1 MiB, so a larger request is no valid SNS call.
+ */
+const MAX_SNS_REQUEST_BYTES = 1024 * 1024;
+
+/**
  * Per-request caps for the streamed services, above the services' own limits plus encoding: Kinesis PutRecords is at
  * most 5 MiB of data (base64 in JSON: ×4/3), DynamoDB BatchWriteItem at most 16 MB.
  */
@@ -538,7 +556,7 @@ const MAX_STREAMED_REQUEST_BYTES: Record<ProxiedService, number> = {
 function refuseTooLarge(req: IncomingMessage, res: ServerResponse, service: string, maxBytes: number): void {
   const message = `${service} request body exceeds the edge's limit of ${maxBytes} bytes`;
   res.setHeader('connection', 'close');
-  if (req.headers['x-amz-target'] === undefined && service === 'sqs') {
+  if (req.headers['x-amz-target'] === undefined && (service === 'sqs' || service === 'sns')) {
     sendXmlError(res, 413, 'RequestEntityTooLarge', message);
   } else {
     sendError(res, 413, 'RequestEntityTooLarge', message);

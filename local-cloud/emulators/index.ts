@@ -46,6 +46,8 @@ export async function startEmulators(opts: StartEmulatorsOptions = {}): Promise<
       AWS_ENDPOINT_URL_KINESIS: kinesis.endpoint,
       AWS_ENDPOINT_URL_DYNAMODB: dynamodb.endpoint,
       AWS_ENDPOINT_URL_SQS: sqs.endpoint,
+      // fauxqs serves SNS on its SQS port.
+      AWS_ENDPOINT_URL_SNS: sqs.endpoint,
     },
     stop: async () => {
       await Promise.all([kinesis.stop(), dynamodb.stop(), sqs.stop()]);

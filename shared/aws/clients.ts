@@ -2,6 +2,7 @@ import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
@@ -59,6 +60,10 @@ export function createDocumentClient(client: DynamoDBClient = createDynamoDbClie
  */
 export function createSqsClient(target: ClientTarget = {}): SQSClient {
   return new SQSClient({ ...target, useQueueUrlAsEndpoint: false });
+}
+
+export function createSnsClient(target: ClientTarget = {}): SNSClient {
+  return new SNSClient({ ...target });
 }
 
 export function createCloudWatchLogsClient(target: ClientTarget = {}): CloudWatchLogsClient {

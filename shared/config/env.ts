@@ -48,6 +48,9 @@ export const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) 
 /** Queue URLs are checked loosely: emulators answer with hosts like sqs.us-east-1.127.0.0.1 that zod's url() refuses. */
 export const queueUrl = z.string().regex(/^https?:\/\/[^\s/]+\/\S+$/, 'must be an http(s) queue URL');
 
+/** An SNS topic ARN (a FIFO topic's name ends in .fifo; that is the caller's schema to add). */
+export const topicArn = z.string().regex(/^arn:aws[\w-]*:sns:[\w-]+:\d{12}:[\w.-]{1,256}$/, 'must be an SNS topic ARN');
+
 /** Shared by every function: Powertools reads these itself; we validate them so a typo fails at init. */
 export const powertoolsEnv = {
   POWERTOOLS_SERVICE_NAME: nonEmptyString,

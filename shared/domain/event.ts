@@ -1,8 +1,8 @@
 import * as z from 'zod';
-import { OrderIdSchema, SideSchema, SymbolSchema } from './order';
+import { AccountSchema, OrderIdSchema, SideSchema, SymbolSchema } from './order';
 import { CorrelationIdSchema, TimestampMsSchema } from './tick';
 
-/** What execute publishes to the events queue, once per order (MessageDeduplicationId = orderId). */
+/** What execute publishes to the events topic, once per order (MessageDeduplicationId = orderId). */
 export const OrderEventSchema = z
   .object({
     orderId: OrderIdSchema,
@@ -11,6 +11,11 @@ export const OrderEventSchema = z
     seq: z.number().int().positive().nullable(),
     /** Why the ledger rejected it; null for an accepted order. */
     reason: z.string().nullable(),
+    /**
+     * The order's account (what the history is kept by). Always set by execute; optional only because events
+     * recorded in OrdersTable before it was added are republished as they were stored.
+     */
+    account: AccountSchema.optional(),
     symbol: SymbolSchema,
     side: SideSchema,
     quantity: z.number().int().positive(),

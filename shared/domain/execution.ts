@@ -27,6 +27,7 @@ export function orderEvent(command: OrderCommand, result: OrderResult, executedT
     status: result.status,
     seq: result.seq ?? null,
     reason: result.reason ?? null,
+    account: result.account,
     symbol: result.symbol,
     side: result.side,
     quantity: result.quantity,
@@ -49,6 +50,26 @@ export function byGroup<T>(items: readonly T[], groupOf: (item: T) => string): M
     else groups.set(group, [item]);
   }
   return groups;
+}
+
+/** The parts of an SQS record the per-group runner reads. */
+interface GroupedRecord {
+  messageId: string;
+  attributes: { MessageGroupId?: string };
+}
+
+/**
+ * Runs each message group of a FIFO batch concurrently (`runGroup` gets a group's records in batch order and
+ * returns the ones that failed) and reports the failed records as the event source mapping expects them, in the
+ * batch's order, as Powertools' processor would.
+ */
+export async function perFifoGroup<R extends GroupedRecord>(
+  records: readonly R[],
+  runGroup: (group: R[]) => Promise<R[]>,
+): Promise<{ batchItemFailures: { itemIdentifier: string }[] }> {
+  const groups = byGroup(records, (r) => r.attributes.MessageGroupId ?? '');
+  const failed = new Set((await Promise.all([...groups.values()].map(runGroup))).flat());
+  return { batchItemFailures: records.filter((r) => failed.has(r)).map((r) => ({ itemIdentifier: r.messageId })) };
 }
 
 /**

@@ -12,12 +12,16 @@ export const MetricName = {
   DuplicateTicksSkipped: 'DuplicateTicksSkipped',
   OutboxResent: 'OutboxResent',
   PoisonRecords: 'PoisonRecords',
+  TicksStored: 'TicksStored',
+  TicksAlreadyStored: 'TicksAlreadyStored',
   OrdersGenerated: 'OrdersGenerated',
   OrdersAccepted: 'OrdersAccepted',
   OrdersRejected: 'OrdersRejected',
   DuplicatesCaught: 'DuplicatesCaught',
   PoisonCommands: 'PoisonCommands',
   TickToExecutionLatency: 'TickToExecutionLatency',
+  HistoryWritten: 'HistoryWritten',
+  HistoryUnchanged: 'HistoryUnchanged',
 } as const;
 
 export { MetricUnit };

@@ -17,6 +17,7 @@ const STATEFUL_TYPES = [
   'AWS::DynamoDB::Table',
   'AWS::Kinesis::Stream',
   'AWS::SQS::Queue',
+  'AWS::SNS::Topic',
   'AWS::Logs::LogGroup',
   'AWS::EFS::FileSystem',
   'AWS::EFS::AccessPoint',
@@ -42,6 +43,19 @@ const PIPELINE_STATEFUL: Record<string, string> = {
   ExecuteLogGroup: 'AWS::Logs::LogGroup',
   ApiLogGroup: 'AWS::Logs::LogGroup',
   HttpApiAccessLogGroupA66C8864: 'AWS::Logs::LogGroup',
+  // Added with the order events fan-out and the order history (issue 13); AlarmTopic was there before, but
+  // SNS topics were not listed until then.
+  AlarmTopicD01E77F9: 'AWS::SNS::Topic',
+  EventsTopic: 'AWS::SNS::Topic',
+  HistoryQueue: 'AWS::SQS::Queue',
+  HistoryDlq: 'AWS::SQS::Queue',
+  OrderHistoryTable: 'AWS::DynamoDB::Table',
+  HistoryLogGroup: 'AWS::Logs::LogGroup',
+  TicksTable: 'AWS::DynamoDB::Table',
+  CandlesTable: 'AWS::DynamoDB::Table',
+  MarketDataFailureQueue: 'AWS::SQS::Queue',
+  MarketDataLogGroup: 'AWS::Logs::LogGroup',
+  MarketDataApiLogGroup: 'AWS::Logs::LogGroup',
 };
 
 const CLUSTER_STATEFUL: Record<string, string> = {

@@ -2,7 +2,10 @@ import { rmSync } from 'node:fs';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { loadApiConfig } from '../../../functions/api/config';
 import { loadExecuteConfig } from '../../../functions/execute/config';
+import { loadHistoryConfig } from '../../../functions/history/config';
 import { loadIngestConfig } from '../../../functions/ingest/config';
+import { loadMarketDataApiConfig } from '../../../functions/market-data-api/config';
+import { loadMarketDataConfig } from '../../../functions/market-data/config';
 import { loadProcessConfig } from '../../../functions/process/config';
 import { composeRaftMembers } from '../../../infra/config';
 import { encodeScopedKey, scopedKey } from '../../../shared/ledger-contract/auth';
@@ -104,9 +107,9 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     const resources = awsTemplate.toJSON().Resources as Resources;
     expect(resources.ProcessFailureQueue?.Properties).toMatchObject({ SqsManagedSseEnabled: true });
     expect(resources.ProcessFailureQueue?.Properties).not.toHaveProperty('FifoQueue');
-    awsTemplate.resourceCountIs('AWS::SQS::Queue', 7);
+    awsTemplate.resourceCountIs('AWS::SQS::Queue', 8);
     const policies = awsTemplate.findResources('AWS::SQS::QueuePolicy');
-    expect(Object.keys(policies)).toHaveLength(7);
+    expect(Object.keys(policies)).toHaveLength(8);
     for (const policy of Object.values(policies)) {
       expect(policy.Properties.PolicyDocument.Statement).toEqual(
         expect.arrayContaining([
@@ -118,6 +121,79 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
         ]),
       );
     }
+  });
+
+  it('fans order events out through an SNS FIFO topic to raw-delivery FIFO subscriptions (verify, history)', () => {
+    awsTemplate.hasResourceProperties('AWS::SNS::Topic', {
+      FifoTopic: true,
+      ContentBasedDeduplication: false,
+      FifoThroughputScope: 'MessageGroup',
+      TopicName: Match.stringLikeRegexp('\\.fifo$'),
+      KmsMasterKeyId: Match.anyValue(),
+    });
+    const subscriptions = Object.values(awsTemplate.findResources('AWS::SNS::Subscription'));
+    expect(
+      subscriptions
+        .map((s) => s.Properties.Endpoint)
+        .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+    ).toEqual([{ 'Fn::GetAtt': ['EventsQueue', 'Arn'] }, { 'Fn::GetAtt': ['HistoryQueue', 'Arn'] }]);
+    for (const s of subscriptions) {
+      expect(s.Properties).toMatchObject({
+        Protocol: 'sqs',
+        RawMessageDelivery: true,
+        TopicArn: { Ref: 'EventsTopic' },
+      });
+    }
+    // SNS may send to the subscribed queues (and only from this topic).
+    for (const queue of ['EventsQueue', 'HistoryQueue']) {
+      const policy = Object.values(awsTemplate.findResources('AWS::SQS::QueuePolicy')).find((p) =>
+        JSON.stringify(p.Properties.Queues).includes(`"${queue}"`),
+      );
+      expect(policy?.Properties.PolicyDocument.Statement).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({
+            Action: 'sqs:SendMessage',
+            Principal: { Service: 'sns.amazonaws.com' },
+            Condition: { ArnEquals: { 'aws:SourceArn': { Ref: 'EventsTopic' } } },
+          }),
+        ]),
+      );
+    }
+  });
+
+  it('keeps the order history by account and time, with the BySymbol index and a TTL (90 days by default)', () => {
+    const resource = (awsTemplate.toJSON().Resources as Resources).OrderHistoryTable;
+    expect(resource?.DeletionPolicy).toBe('Retain');
+    expect(resource?.Properties).toMatchObject({
+      KeySchema: [
+        { AttributeName: 'account', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: 'BySymbol',
+          KeySchema: [
+            { AttributeName: 'accountSymbol', KeyType: 'HASH' },
+            { AttributeName: 'sk', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ],
+      BillingMode: 'PAY_PER_REQUEST',
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      SSESpecification: { SSEEnabled: true },
+      TimeToLiveSpecification: { AttributeName: 'expiration', Enabled: true },
+    });
+    expect(environmentOf(awsTemplate, 'HistoryFunction')).toMatchObject({
+      ORDER_HISTORY_TABLE_NAME: { Ref: 'OrderHistoryTable' },
+      ORDER_HISTORY_RETENTION_DAYS: '90',
+    });
+    awsTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: 'HistoryFunction' },
+      EventSourceArn: { 'Fn::GetAtt': ['HistoryQueue', 'Arn'] },
+      BatchSize: 10,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
   });
 
   it.each([
@@ -184,12 +260,16 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     const execute = environmentOf(awsTemplate, 'ExecuteFunction');
     expect(execute).toMatchObject({
       ORDERS_TABLE_NAME: { Ref: 'OrdersTable' },
-      EVENTS_QUEUE_URL: { Ref: 'EventsQueue' },
+      EVENTS_TOPIC_ARN: { Ref: 'EventsTopic' },
       RAFT_MEMBERS: members,
       RAFT_REQUEST_TIMEOUT_MS: '3000',
     });
     const api = environmentOf(awsTemplate, 'ApiFunction');
-    expect(api).toMatchObject({ ORDERS_TABLE_NAME: { Ref: 'OrdersTable' }, RAFT_MEMBERS: members });
+    expect(api).toMatchObject({
+      ORDERS_TABLE_NAME: { Ref: 'OrdersTable' },
+      ORDER_HISTORY_TABLE_NAME: { Ref: 'OrderHistoryTable' },
+      RAFT_MEMBERS: members,
+    });
     // Each function gets its own scope's key secret, never the root secret (nor its ARN).
     const keyArn = (scope: string) => ({
       'Fn::ImportValue': Match.stringLikeRegexp(`^RaftClusterStack:.*RaftClientKeys${scope}`),
@@ -238,8 +318,8 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
   });
 
   it('maps the stream to process with bisect, retries, record age, on-failure queue and partial failures', () => {
-    // process and execute; the WebSocket notifier's two (test/integration/infra/live-delivery.test.ts).
-    awsTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', 4);
+    // process, execute, history and market-data; the WebSocket notifier's two (test/integration/infra/live-delivery.test.ts).
+    awsTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', 6);
     awsTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       FunctionName: { Ref: 'ProcessFunction' },
       EventSourceArn: { 'Fn::GetAtt': ['TicksStream', 'Arn'] },
@@ -264,13 +344,18 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
       'CommandsDlq',
       'EventsQueue',
       'EventsDlq',
+      'EventsTopic',
+      'HistoryQueue',
+      'HistoryDlq',
       'ProcessFailureQueue',
       'OrdersTable',
       'StrategyStateTable',
+      'OrderHistoryTable',
       ...FUNCTION_IDS,
       'IngestLogGroup',
       'ProcessTicksMapping',
       'ExecuteCommandsMapping',
+      'HistoryEventsMapping',
       'HttpApi',
       'HttpApiStage',
       'FeedSchedule',
@@ -294,9 +379,12 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     awsTemplate.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
     const routes = Object.values(awsTemplate.findResources('AWS::ApiGatewayV2::Route', ofHttpApi));
     expect(routes.map((route) => route.Properties.RouteKey).sort()).toEqual([
+      'GET /candles',
       'GET /health',
+      'GET /orders',
       'GET /orders/{orderId}',
       'GET /positions',
+      'GET /ticks',
       'POST /ticks',
     ]);
     const authorization = Object.fromEntries(
@@ -406,13 +494,25 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     const execute = statementsOf(awsTemplate, 'ExecuteFunction');
     expect(actionsIn(grantsOn(execute, 'OrdersTable'))).toEqual(['dynamodb:BatchGetItem', 'dynamodb:PutItem']);
     expect(actionsIn(grantsOn(execute, 'CommandsDlq'))).toEqual(expect.arrayContaining(['sqs:SendMessage']));
-    expect(actionsIn(grantsOn(execute, 'EventsQueue'))).toEqual(expect.arrayContaining(['sqs:SendMessage']));
+    expect(actionsIn(grantsOn(execute, 'EventsTopic'))).toEqual(['sns:Publish']);
+    expect(grantsOn(execute, 'EventsQueue')).toEqual([]);
     expect(actionsIn(execute)).toEqual(expect.arrayContaining(['secretsmanager:GetSecretValue']));
     expect(grantsOn(execute, 'StrategyStateTable')).toEqual([]);
     expect(grantsOn(execute, 'TicksStream')).toEqual([]);
 
     const api = statementsOf(awsTemplate, 'ApiFunction');
     expect(actionsIn(grantsOn(api, 'OrdersTable'))).toEqual(['dynamodb:GetItem']);
+    const apiHistory = grantsOn(api, 'OrderHistoryTable');
+    expect(actionsIn(apiHistory)).toEqual(['dynamodb:Query']);
+    expect(JSON.stringify(apiHistory)).toContain('/index/BySymbol');
+
+    const history = statementsOf(awsTemplate, 'HistoryFunction');
+    expect(actionsIn(grantsOn(history, 'OrderHistoryTable'))).toEqual(['dynamodb:PutItem']);
+    expect(JSON.stringify(grantsOn(history, 'OrderHistoryTable'))).not.toContain('/index/');
+    expect(actionsIn(grantsOn(history, 'HistoryQueue'))).toEqual(
+      expect.arrayContaining(['sqs:DeleteMessage', 'sqs:ReceiveMessage']),
+    );
+    expect(actionsIn(history).filter((action) => /^(kinesis|secretsmanager|sns):/.test(action))).toEqual([]);
     expect(actionsIn(api).filter((action) => /^(sqs|kinesis):/.test(action))).toEqual([]);
 
     // Logs: each function writes to its own log group only; no AWS-managed basic execution policy.
@@ -440,7 +540,9 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
         'TicksStreamName',
         'CommandsQueueUrl',
         'EventsQueueUrl',
+        'EventsTopicArn',
         'OrdersTableName',
+        'OrderHistoryTableName',
         'StrategyStateTableName',
         'HttpApiUrl',
         'HttpApiExecuteArn',
@@ -473,6 +575,7 @@ function deployedEnvironment(template: Template, logicalId: string): NodeJS.Proc
       const type = resources[ref]?.Type;
       if (type === 'AWS::SQS::Queue') return `https://sqs.us-east-1.amazonaws.com/123456789012/${ref}.fifo`;
       if (type === 'AWS::DynamoDB::Table' || type === 'AWS::Kinesis::Stream') return `PipelineStack-${ref}-ABC123`;
+      if (type === 'AWS::SNS::Topic') return `arn:aws:sns:us-east-1:123456789012:PipelineStack-${ref}-ABC123.fifo`;
     }
     if (JSON.stringify(value).includes('RaftClientKeys')) {
       return 'arn:aws:secretsmanager:us-east-1:123456789012:secret:RaftClientKeysRead-AbCdEf';
@@ -486,12 +589,17 @@ function deployedEnvironment(template: Template, logicalId: string): NodeJS.Proc
 
 describe('PipelineStack (target aws, enhanced fan-out on, high-throughput FIFO off)', () => {
   it('reads the stream through a consumer of its own, with the same mapping settings', () => {
-    tunedTemplate.resourceCountIs('AWS::Kinesis::StreamConsumer', 1);
+    // One per consumer of the stream: process and market-data (test/integration/infra/market-data.test.ts).
+    tunedTemplate.resourceCountIs('AWS::Kinesis::StreamConsumer', 2);
     tunedTemplate.hasResourceProperties('AWS::Kinesis::StreamConsumer', {
       StreamARN: { 'Fn::GetAtt': ['TicksStream', 'Arn'] },
       ConsumerName: `${tuned.pipeline.stackName}-process`,
     });
-    const [consumerId] = Object.keys(tunedTemplate.findResources('AWS::Kinesis::StreamConsumer'));
+    const [consumerId] = Object.keys(
+      tunedTemplate.findResources('AWS::Kinesis::StreamConsumer', {
+        Properties: { ConsumerName: `${tuned.pipeline.stackName}-process` },
+      }),
+    );
     const mapping = (tunedTemplate.toJSON().Resources as Resources).ProcessTicksMapping;
     expect(mapping?.Properties).toMatchObject({
       FunctionName: { Ref: 'ProcessFunction' },
@@ -533,6 +641,9 @@ describe('the functions accept the environment the stack gives them (their own c
     ['ProcessFunction', loadProcessConfig],
     ['ExecuteFunction', loadExecuteConfig],
     ['ApiFunction', loadApiConfig],
+    ['HistoryFunction', loadHistoryConfig],
+    ['MarketDataFunction', loadMarketDataConfig],
+    ['MarketDataApiFunction', loadMarketDataApiConfig],
   ];
   it.each(loaders)('%s on aws', (logicalId, load) => {
     expect(() => load(deployedEnvironment(awsTemplate, logicalId))).not.toThrow();

@@ -12,9 +12,69 @@ import { putTicks, TickSource } from '../../../tools/lib/tick-driver';
 import { verifyPipeline } from '../../../tools/lib/verify-pipeline';
 import { descendants, killAll, waitAllGone } from '../../support/processes';
 import { sleep, waitFor } from '../../../shared/util/wait';
-import { createKinesisClient, createSqsClient } from '../../../shared/aws/clients';
+import { QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  createDocumentClient,
+  createDynamoDbClient,
+  createKinesisClient,
+  createSqsClient,
+} from '../../../shared/aws/clients';
+import type { Tick } from '../../../shared/domain/tick';
 
 const REPO = resolve(__dirname, '../../..');
+
+/**
+ * market-data, the stream's second consumer in the same stack: every distinct tick stored once (the duplicate
+ * deliveries counted once), every one in exactly one candle per interval, the malformed records skipped.
+ */
+async function expectMarketData(info: StackInfo, sent: Tick[]): Promise<void> {
+  const dynamodb = createDynamoDbClient();
+  const documents = createDocumentClient(dynamodb);
+  const sqs = createSqsClient();
+  try {
+    // putTicks's identity for a tick without one: what the records on the stream carry.
+    const keys = new Set(sent.map((t) => `${t.symbol}#${t.ts}#${t.tickId ?? `tick-${t.symbol}-${t.ts}`}`));
+    const perSymbol = (symbol: string) => [...keys].filter((k) => k.startsWith(`${symbol}#`)).length;
+    const count = async (table: string, key: string, value: string, attribute?: string) => {
+      let total = 0;
+      let start: Record<string, unknown> | undefined;
+      do {
+        const page = await documents.send(
+          new QueryCommand({
+            TableName: table,
+            KeyConditionExpression: '#k = :v',
+            ExpressionAttributeNames: { '#k': key },
+            ExpressionAttributeValues: { ':v': value },
+            ExclusiveStartKey: start,
+          }),
+        );
+        for (const item of page.Items ?? []) total += attribute ? Number(item[attribute]) : 1;
+        start = page.LastEvaluatedKey;
+      } while (start);
+      return total;
+    };
+    for (const symbol of ['AAPL', 'MSFT']) {
+      await waitFor(`${symbol}'s ticks in TicksTable`, 60_000, async () => {
+        return (await count(info.outputs.TicksTableName!, 'symbol', symbol)) >= perSymbol(symbol);
+      });
+      expect(await count(info.outputs.TicksTableName!, 'symbol', symbol)).toBe(perSymbol(symbol));
+      for (const interval of ['1m', '5m', '1h']) {
+        const candles = info.outputs.CandlesTableName!;
+        expect(await count(candles, 'series', `${symbol}#${interval}`, 'count')).toBe(perSymbol(symbol));
+      }
+    }
+    const failures = await sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: info.outputs.MarketDataFailureQueueUrl,
+        AttributeNames: ['ApproximateNumberOfMessages'],
+      }),
+    );
+    expect(failures.Attributes?.ApproximateNumberOfMessages).toBe('0');
+  } finally {
+    dynamodb.destroy();
+    sqs.destroy();
+  }
+}
 
 describe('embedded cloud end to end (npm start as a process)', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'e2e-stack-'));
@@ -35,7 +95,13 @@ describe('embedded cloud end to end (npm start as a process)', () => {
       ['--import', 'tsx', 'tools/start.ts', '--data-dir', dataDir, '--port', '0', '--no-feed'],
       {
         cwd: REPO,
-        env: { ...process.env, AWS_ENDPOINT_URL_KINESIS: '', AWS_ENDPOINT_URL_SQS: '', AWS_ENDPOINT_URL_DYNAMODB: '' },
+        env: {
+          ...process.env,
+          AWS_ENDPOINT_URL_KINESIS: '',
+          AWS_ENDPOINT_URL_SQS: '',
+          AWS_ENDPOINT_URL_DYNAMODB: '',
+          AWS_ENDPOINT_URL_SNS: '',
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
@@ -52,15 +118,22 @@ describe('embedded cloud end to end (npm start as a process)', () => {
 
     const info = JSON.parse(readFileSync(stackInfoFile(dataDir), 'utf8')) as StackInfo;
     process.env.AWS_ENDPOINT_URL = info.endpoint;
-    for (const k of ['AWS_ENDPOINT_URL_KINESIS', 'AWS_ENDPOINT_URL_SQS', 'AWS_ENDPOINT_URL_DYNAMODB'])
+    for (const k of [
+      'AWS_ENDPOINT_URL_KINESIS',
+      'AWS_ENDPOINT_URL_SQS',
+      'AWS_ENDPOINT_URL_DYNAMODB',
+      'AWS_ENDPOINT_URL_SNS',
+    ])
       delete process.env[k];
     const kinesis = createKinesisClient();
     const sqs = createSqsClient();
     try {
       const stream = info.outputs.TicksStreamName as string;
       const source = new TickSource(['AAPL', 'MSFT'], 'e2e');
+      const sent: Tick[] = [];
       for (let round = 0; round < 6; round++) {
         const ticks = source.next(50);
+        sent.push(...ticks);
         // Every tenth tick is written twice (a duplicate delivery); each round also carries malformed records.
         const duplicates = ticks.filter((_, i) => i % 10 === 0);
         await putTicks(
@@ -103,6 +176,14 @@ describe('embedded cloud end to end (npm start as a process)', () => {
       expect(commandMessages.size).toBe(2);
       expect(report.counts.ordersExecutedTwice).toBe(0);
       expect(report.counts.republishedEvents).toBe(0);
+      // The same events reached the history writer through its own subscription: one item per order.
+      const documents = createDocumentClient();
+      const historyItems = async () =>
+        (await documents.send(new ScanCommand({ TableName: info.outputs.OrderHistoryTableName, Select: 'COUNT' })))
+          .Count ?? 0;
+      await waitFor('the history to hold every order', 60_000, async () =>
+        (await historyItems()) === report.counts.events ? true : undefined,
+      );
 
       // An event re-published after the FIFO dedup window (same orderId and seq, a new message: the event
       // contract allows it) is counted apart and verify still passes; another seq for the same order is a
@@ -127,6 +208,7 @@ describe('embedded cloud end to end (npm start as a process)', () => {
       expect(executedTwice.ok).toBe(false);
       expect(executedTwice.counts.ordersExecutedTwice).toBe(1);
       expect(executedTwice.problems).toContainEqual(expect.stringMatching(/^order \S+ was executed 2 times/));
+      await expectMarketData(info, sent);
       // The malformed records ended in the Kinesis mapping's on-failure destination, not in a stuck shard.
       const failures = await sqs.send(
         new GetQueueAttributesCommand({

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { startEdge, type Edge } from '../../../local-cloud/edge';
 import { cliEnv, findAwsClis, runAwsCli, type AwsCli } from '../../support/aws-cli';
+import { emulatorBackends } from './fixtures/runtime-helpers';
 
 /**
  * The real AWS CLIs against the edge endpoint, unchanged but for --endpoint-url (see test/support/aws-cli.ts for
@@ -25,15 +26,6 @@ if (!mainCli) {
 }
 const describeCli = mainCli ? describe : describe.skip;
 const itTail = hasTail ? it : it.skip;
-
-/** The emulators the jest global setup started, as the edge's backends. */
-function emulatorBackends() {
-  return {
-    kinesis: process.env.AWS_ENDPOINT_URL_KINESIS as string,
-    dynamodb: process.env.AWS_ENDPOINT_URL_DYNAMODB as string,
-    sqs: process.env.AWS_ENDPOINT_URL_SQS as string,
-  };
-}
 
 const run = Math.random().toString(36).slice(2, 8);
 

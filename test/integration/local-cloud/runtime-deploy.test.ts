@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { DescribeLogGroupsCommand, FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { DescribeTableCommand, DescribeTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import { DescribeStreamSummaryCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';
+import { ListTopicsCommand } from '@aws-sdk/client-sns';
 import { GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { deployTemplate, type Deployment } from '../../../local-cloud/deploy/deploy';
 import { readStack, synthesize } from '../../../local-cloud/deploy/synth';
@@ -16,6 +17,7 @@ import {
   createCloudWatchLogsClient,
   createDynamoDbClient,
   createKinesisClient,
+  createSnsClient,
   createSqsClient,
 } from '../../../shared/aws/clients';
 
@@ -104,8 +106,16 @@ describe('local deployer: resources from a synthesized CDK template', () => {
         input: '{"at":"<aws.scheduler.scheduled-time>"}',
       }),
     ]);
-    expect(deployment.notEmulated.map((r) => r.type).sort()).toEqual(['AWS::CloudWatch::Alarm', 'AWS::SNS::Topic']);
+    expect(deployment.notEmulated.map((r) => r.type).sort()).toEqual(['AWS::CloudWatch::Alarm']);
     expect(deployment.notEnforced.map((r) => r.type)).toContain('AWS::IAM::Role');
+  });
+
+  it('creates the SNS topic in the local SNS (fauxqs), its ARN as the Ref', async () => {
+    const sns = createSnsClient();
+    const { Topics = [] } = await sns.send(new ListTopicsCommand({}));
+    sns.destroy();
+    expect(physical('Alerts')).toMatch(/^arn:aws:sns:us-east-1:\d{12}:MiniStack-Alerts/);
+    expect(Topics.map((t) => t.TopicArn)).toContain(physical('Alerts'));
   });
 
   it('creates the log group the function logs to, with the template retention', async () => {

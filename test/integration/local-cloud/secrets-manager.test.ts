@@ -11,6 +11,7 @@ import { startEdge, type Edge } from '../../../local-cloud/edge';
 import { startRaftCluster, type RaftCluster } from '../../../local-cloud/raft-cluster';
 import { lazyLedgerClient } from '../../../shared/aws/ledger';
 import { decodeScopedKey } from '../../../shared/ledger-contract/auth';
+import { emulatorBackends } from './fixtures/runtime-helpers';
 
 /**
  * The edge's Secrets Manager through the real SDK, and the two product paths that run on it: the deploy-time
@@ -29,14 +30,7 @@ describe('Secrets Manager on the edge', () => {
   const saved = { ...process.env };
 
   beforeAll(async () => {
-    edge = await startEdge({
-      port: 0,
-      backends: {
-        kinesis: process.env.AWS_ENDPOINT_URL_KINESIS as string,
-        dynamodb: process.env.AWS_ENDPOINT_URL_DYNAMODB as string,
-        sqs: process.env.AWS_ENDPOINT_URL_SQS as string,
-      },
-    });
+    edge = await startEdge({ port: 0, backends: emulatorBackends() });
     // What a function or the issuer sees in the embedded cloud: the endpoint by the SDK's standard variable.
     Object.assign(process.env, {
       AWS_ENDPOINT_URL: edge.endpoint,

@@ -4,7 +4,13 @@ import { createApiHandler } from '../../../functions/api/app';
 import { loadApiConfig } from '../../../functions/api/config';
 import { DEAD_LETTER_REASON_ATTRIBUTE, SOURCE_MESSAGE_ATTRIBUTE } from '../../../functions/execute/app';
 import { loadExecuteConfig } from '../../../functions/execute/config';
-import { createDocumentClient, createDynamoDbClient, createSqsClient } from '../../../shared/aws/clients';
+import {
+  createDocumentClient,
+  createDynamoDbClient,
+  createSnsClient,
+  createSqsClient,
+} from '../../../shared/aws/clients';
+import { OrderHistoryStore } from '../../../shared/aws/order-history';
 import { OrderRecords } from '../../../shared/aws/order-records';
 import type { OrderCommand } from '../../../shared/domain/command';
 import { OrderEventSchema, type OrderEvent } from '../../../shared/domain/event';
@@ -17,17 +23,19 @@ import { powertoolsEnv } from './support/env';
 import { CrashSwitch, injectFault } from './support/faults';
 import { executeHandler, ingestHandler, pipelineClients, processHandler, TestResources } from './support/fixture';
 import { kinesisEvent } from './support/kinesis-event';
-import { fakeContext, httpEvent } from '../../support/lambda-events';
+import { fakeContext, httpEvent, iamCaller, userClaims } from '../../support/lambda-events';
 import { drainQueue, readAllRecords } from './support/resources';
 import { deliverCommand, deliverThroughQueue, receiveRecords, sqsEvent } from './support/sqs-event';
 
 jest.setTimeout(120_000);
 
 const RAFT_SECRET = 'pipeline-execute-test-secret';
-const { kinesis, dynamodb, sqs } = pipelineClients();
-const resources = new TestResources({ kinesis, dynamodb, sqs });
+const { kinesis, dynamodb, sqs, sns } = pipelineClients();
+const resources = new TestResources({ kinesis, dynamodb, sqs, sns });
 let tableName: string;
 let commandsUrl: string;
+let topicArn: string;
+/** The events topic's subscription queue these tests read (as verify reads EventsQueue). */
 let eventsUrl: string;
 let dlqUrl: string;
 let cluster: RaftCluster;
@@ -37,17 +45,19 @@ const publishedEvents: OrderEvent[] = [];
 /** One Lambda container: its own clients, as after a cold start. `crash` wires them to a crash switch. */
 function container(
   crash?: { switch: CrashSwitch; afterCommand?: string; afterLedgerApply?: boolean },
-  sqsFault?: Parameters<typeof injectFault>[1],
-  eventsQueueUrl = eventsUrl,
+  snsFault?: Parameters<typeof injectFault>[1],
+  eventsTopicArn = topicArn,
 ) {
   const ownDynamo = createDynamoDbClient();
   const ownSqs = createSqsClient();
+  const ownSns = createSnsClient();
   const realLedger = createLedgerClient({ members: cluster.httpUrls, authSecret: RAFT_SECRET });
-  if (sqsFault) injectFault(ownSqs, sqsFault);
+  if (snsFault) injectFault(ownSns, snsFault);
   let containerLedger: LedgerClient = realLedger;
   if (crash) {
     crash.switch.wire(ownDynamo, crash.afterCommand);
     crash.switch.wire(ownSqs, crash.afterCommand);
+    crash.switch.wire(ownSns, crash.afterCommand);
     // The ledger client is plain HTTP, not an SDK client: wrap it so it obeys the same switch.
     containerLedger = {
       ...realLedger,
@@ -60,10 +70,10 @@ function container(
     };
   }
   return executeHandler(
-    { documents: createDocumentClient(ownDynamo), sqs: ownSqs },
+    { documents: createDocumentClient(ownDynamo), sqs: ownSqs, sns: ownSns },
     {
       ORDERS_TABLE_NAME: tableName,
-      EVENTS_QUEUE_URL: eventsQueueUrl,
+      EVENTS_TOPIC_ARN: eventsTopicArn,
       COMMANDS_DLQ_URL: dlqUrl,
       RAFT_MEMBERS: cluster.httpUrls.join(','),
       RAFT_AUTH_SECRET: RAFT_SECRET,
@@ -116,13 +126,16 @@ async function expectAppliedOnce(command: OrderCommand): Promise<void> {
 
 let emf: EmfCapture;
 beforeAll(async () => {
-  [cluster, commandsUrl, eventsUrl, dlqUrl, tableName] = await Promise.all([
+  let events: { topicArn: string; queueUrls: string[] };
+  [cluster, commandsUrl, events, dlqUrl, tableName] = await Promise.all([
     startRaftCluster({ size: 3, secret: RAFT_SECRET, env: { LOG_LEVEL: 'warn' } }),
     resources.fifoQueue('commands'),
-    resources.fifoQueue('events'),
+    resources.fifoTopic('events'),
     resources.fifoQueue('commands-dlq'),
     resources.table('orders', 'id'),
   ]);
+  topicArn = events.topicArn;
+  eventsUrl = events.queueUrls[0]!;
   ledger = createLedgerClient({ members: cluster.httpUrls, authSecret: RAFT_SECRET });
 });
 beforeEach(() => {
@@ -184,7 +197,7 @@ describe('execute', () => {
   const crashPoints: { name: string; after: { afterCommand?: string; afterLedgerApply?: boolean } }[] = [
     { name: 'the ledger apply and recording', after: { afterLedgerApply: true } },
     { name: 'recording and publishing', after: { afterCommand: 'TransactWriteItemsCommand' } },
-    { name: 'publishing and the messages being deleted', after: { afterCommand: 'SendMessageBatchCommand' } },
+    { name: 'publishing and the messages being deleted', after: { afterCommand: 'PublishBatchCommand' } },
   ];
   it.each(crashPoints)('a crash between $name ends in one ledger entry and one event per order', async ({ after }) => {
     const first = newCommand();
@@ -251,12 +264,12 @@ describe('execute', () => {
     expect(dead?.messageAttributes[SOURCE_MESSAGE_ATTRIBUTE]?.stringValue).toBe(poison.messageId);
   });
 
-  it('a group whose events SQS will not take is failed alone and redelivered; other groups are done', async () => {
+  it('a group whose events SNS will not take is failed alone and redelivered; other groups are done', async () => {
     const a = newCommand();
     const b = newCommand();
     const records = [await deliverCommand(sqs, commandsUrl, a), await deliverCommand(sqs, commandsUrl, b)];
     const refuseA = (name: string, input: Record<string, unknown>) =>
-      name === 'SendMessageBatchCommand' && JSON.stringify(input).includes(a.order.orderId);
+      name === 'PublishBatchCommand' && JSON.stringify(input).includes(a.order.orderId);
     const response = await container(undefined, refuseA)(sqsEvent(...records));
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: records[0]!.messageId }]);
     await expectAppliedOnce(b);
@@ -282,29 +295,30 @@ describe('execute', () => {
     for (const command of [a1, a2, b1, b2]) expect(await eventsFor(command.order.orderId)).toHaveLength(1);
   });
 
-  it('a redelivery after the events queue’s dedup window republishes a byte-identical event', async () => {
-    // SQS FIFO drops a republish with the same dedup id only within 5 minutes. Rather than wait the window out,
-    // each delivery publishes to a fresh FIFO queue that has never seen the dedup id — as the events queue is
+  it('a redelivery after the events topic’s dedup window republishes a byte-identical event', async () => {
+    // SNS FIFO drops a republish with the same dedup id only within 5 minutes. Rather than wait the window out,
+    // each delivery publishes to a fresh FIFO topic that has never seen the dedup id — as the events topic is
     // after the window — so both publishes reach a consumer, and we compare what it would receive.
     const command = newCommand();
     const record = await deliverCommand(sqs, commandsUrl, command);
-    const queues = new TestResources({ kinesis, dynamodb, sqs });
-    const [firstUrl, laterUrl] = await Promise.all([
-      queues.fifoQueue('events-first'),
-      queues.fifoQueue('events-after-window'),
+    const topics = new TestResources({ kinesis, dynamodb, sqs, sns });
+    const [first, later] = await Promise.all([
+      topics.fifoTopic('events-first'),
+      topics.fifoTopic('events-after-window'),
     ]);
+    const [firstUrl, laterUrl] = [first.queueUrls[0]!, later.queueUrls[0]!];
     try {
-      expect((await container(undefined, undefined, firstUrl)(sqsEvent(record))).batchItemFailures).toEqual([]);
-      expect((await container(undefined, undefined, laterUrl)(sqsEvent(record))).batchItemFailures).toEqual([]);
-      const [first] = await drainQueue(sqs, firstUrl);
-      const [later] = await drainQueue(sqs, laterUrl);
-      expect(later!.Body).toBe(first!.Body);
-      expect(later!.Attributes?.MessageDeduplicationId).toBe(first!.Attributes?.MessageDeduplicationId);
-      const event = OrderEventSchema.parse(JSON.parse(first!.Body!));
+      expect((await container(undefined, undefined, first.topicArn)(sqsEvent(record))).batchItemFailures).toEqual([]);
+      expect((await container(undefined, undefined, later.topicArn)(sqsEvent(record))).batchItemFailures).toEqual([]);
+      const [firstMessage] = await drainQueue(sqs, firstUrl);
+      const [laterMessage] = await drainQueue(sqs, laterUrl);
+      expect(laterMessage!.Body).toBe(firstMessage!.Body);
+      expect(laterMessage!.Attributes?.MessageDeduplicationId).toBe(firstMessage!.Attributes?.MessageDeduplicationId);
+      const event = OrderEventSchema.parse(JSON.parse(firstMessage!.Body!));
       expect(event).toMatchObject({ orderId: command.order.orderId, seq: (await ledger.getOrder(event.orderId))!.seq });
       expect(emf.total(MetricName.DuplicatesCaught)).toBe(1);
     } finally {
-      await queues.deleteAll();
+      await topics.deleteAll();
     }
   });
 
@@ -388,10 +402,17 @@ describe('the whole flow', () => {
 });
 
 describe('api', () => {
+  let historyTable: string;
+  beforeAll(async () => {
+    historyTable = await resources.historyTable('history');
+  });
+
+  /** The api handler; requests carry an IAM caller (an operator: any account) unless the test says who calls. */
   function api(members = cluster.httpUrls) {
     const config = loadApiConfig({
       ...powertoolsEnv('api'),
       ORDERS_TABLE_NAME: tableName,
+      ORDER_HISTORY_TABLE_NAME: historyTable,
       RAFT_MEMBERS: members.join(','),
       RAFT_AUTH_SECRET: RAFT_SECRET,
     });
@@ -399,11 +420,12 @@ describe('api', () => {
       members: config.RAFT_MEMBERS,
       ledger: async () => createLedgerClient({ members: config.RAFT_MEMBERS, authSecret: RAFT_SECRET, maxAttempts: 2 }),
       records: new OrderRecords(createDocumentClient(), config.ORDERS_TABLE_NAME),
+      history: new OrderHistoryStore(createDocumentClient(), config.ORDER_HISTORY_TABLE_NAME),
       logger: createLogger(config),
     });
     return async (method: string, path: string, options: Parameters<typeof httpEvent>[2] = {}) => {
       const res = (await handler(
-        httpEvent(method, path, options),
+        httpEvent(method, path, { authorizer: iamCaller(), ...options }),
         fakeContext('api'),
       )) as APIGatewayProxyStructuredResultV2;
       return { status: res.statusCode, body: JSON.parse(res.body as string) };
@@ -427,6 +449,37 @@ describe('api', () => {
     const bad = await api()('GET', '/orders/has%20space');
     expect(bad.status).toBe(400);
     expect(bad.body.message).toMatch(/^orderId:/);
+  });
+
+  it('GET /orders/{orderId} of another account is 404, as an unknown order is; a viewer reads its own', async () => {
+    const command = newCommand();
+    await container()(sqsEvent(await deliverCommand(sqs, commandsUrl, command)));
+    const path = `/orders/${command.order.orderId}`;
+    const pathParameters = { orderId: command.order.orderId };
+    const own = await api()('GET', path, { pathParameters, authorizer: userClaims(command.order.account, ['viewer']) });
+    expect(own.status).toBe(200);
+    const other = await api()('GET', path, { pathParameters, authorizer: userClaims('acct-other', ['trader']) });
+    expect(other).toEqual({ status: 404, body: { message: `no order ${command.order.orderId}` } });
+    const admin = await api()('GET', path, { pathParameters, authorizer: userClaims('acct-admin', ['admin']) });
+    expect(admin.status).toBe(200);
+    const anonymous = await api()('GET', path, { pathParameters, authorizer: undefined });
+    expect(anonymous.status).toBe(403);
+  });
+
+  it('GET /positions: a user reads its own account; another account is 403; an admin reads any', async () => {
+    const command = newCommand();
+    await container()(sqsEvent(await deliverCommand(sqs, commandsUrl, command)));
+    const viewer = userClaims(command.order.account, ['viewer']);
+    const own = await api()('GET', '/positions', { authorizer: viewer });
+    expect(own.body).toEqual({
+      positions: [{ account: command.order.account, symbol: command.order.symbol, quantity: 7 }],
+    });
+    const other = await api()('GET', '/positions', { authorizer: viewer, query: { account: 'acct-other' } });
+    expect(other.status).toBe(403);
+    expect(other.body.message).toMatch(/^account: you may read only your own account/);
+    const admin = userClaims('acct-admin', ['admin']);
+    const any = await api()('GET', '/positions', { authorizer: admin, query: { account: command.order.account } });
+    expect(any.body.positions).toHaveLength(1);
   });
 
   it('GET /positions lists positions, by account when asked', async () => {
@@ -459,7 +512,7 @@ describe('execute: config', () => {
   const base = {
     ...powertoolsEnv('execute'),
     ORDERS_TABLE_NAME: 'orders',
-    EVENTS_QUEUE_URL: 'http://localhost:1/000000000000/events.fifo',
+    EVENTS_TOPIC_ARN: 'arn:aws:sns:us-east-1:000000000000:events.fifo',
     COMMANDS_DLQ_URL: 'http://localhost:1/000000000000/commands-dlq.fifo',
     RAFT_MEMBERS: 'http://127.0.0.1:1,http://127.0.0.1:2',
     RAFT_AUTH_SECRET: 's',

@@ -1,7 +1,7 @@
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyStructuredResultV2, SQSRecord } from 'aws-lambda';
 import fc from 'fast-check';
-import { decodeRecord } from '../../../functions/process/records';
+import { decodeRecord } from '../../../shared/aws/kinesis-records';
 import { OrderCommandSchema } from '../../../shared/domain/command';
 import { OrderSchema } from '../../../shared/domain/order';
 import { parseTickBatch, TickSchema } from '../../../shared/domain/tick';
@@ -154,24 +154,28 @@ describe('parsers reject malformed input with a reason and never throw', () => {
 });
 
 describe('handlers given malformed input reject it and change nothing', () => {
-  const { kinesis, dynamodb, documents, sqs } = pipelineClients();
-  const resources = new TestResources({ kinesis, dynamodb, sqs });
+  const { kinesis, dynamodb, documents, sqs, sns } = pipelineClients();
+  const resources = new TestResources({ kinesis, dynamodb, sqs, sns });
   let streamName: string;
   let stateTable: string;
   let ordersTable: string;
   let commandsUrl: string;
+  let eventsTopicArn: string;
   let eventsUrl: string;
   let dlqUrl: string;
 
   beforeAll(async () => {
-    [commandsUrl, eventsUrl, dlqUrl, streamName, stateTable, ordersTable] = await Promise.all([
+    let events: { topicArn: string; queueUrls: string[] };
+    [commandsUrl, events, dlqUrl, streamName, stateTable, ordersTable] = await Promise.all([
       resources.fifoQueue('fuzz-commands'),
-      resources.fifoQueue('fuzz-events'),
+      resources.fifoTopic('fuzz-events'),
       resources.fifoQueue('fuzz-commands-dlq'),
       resources.stream('fuzz-ticks', 1),
       resources.table('fuzz-state', 'symbol'),
       resources.table('fuzz-orders', 'id'),
     ]);
+    eventsTopicArn = events.topicArn;
+    eventsUrl = events.queueUrls[0]!;
   });
   afterAll(() => resources.deleteAll());
 
@@ -266,10 +270,10 @@ describe('handlers given malformed input reject it and change nothing', () => {
     };
     let ledgerCalls = 0;
     const handler = executeHandler(
-      { documents, sqs },
+      { documents, sqs, sns },
       {
         ORDERS_TABLE_NAME: ordersTable,
-        EVENTS_QUEUE_URL: eventsUrl,
+        EVENTS_TOPIC_ARN: eventsTopicArn,
         COMMANDS_DLQ_URL: dlqUrl,
         RAFT_MEMBERS: 'http://127.0.0.1:9',
         RAFT_AUTH_SECRET: 's',

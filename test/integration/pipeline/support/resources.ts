@@ -9,14 +9,17 @@ import {
   type KinesisClient,
   type _Record,
 } from '@aws-sdk/client-kinesis';
+import { CreateTopicCommand, DeleteTopicCommand, SubscribeCommand, type SNSClient } from '@aws-sdk/client-sns';
 import {
   CreateQueueCommand,
+  GetQueueAttributesCommand,
   DeleteMessageBatchCommand,
   DeleteQueueCommand,
   ReceiveMessageCommand,
   type Message,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import { HISTORY_INDEX } from '../../../../shared/domain/order-history';
 import { waitFor } from '../../../../shared/util/wait';
 
 export const uniqueName = (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}`;
@@ -69,6 +72,61 @@ export async function createTable(dynamodb: DynamoDBClient, name: string, key: '
   );
 }
 
+/**
+ * OrderHistoryTable as infra/constructs/order-history.ts declares it (pipeline-stack.test.ts holds the template to
+ * the same keys): account + sk, and the BySymbol index on accountSymbol + sk.
+ */
+export async function createHistoryTable(dynamodb: DynamoDBClient, name: string): Promise<void> {
+  await dynamodb.send(
+    new CreateTableCommand({
+      TableName: name,
+      KeySchema: [
+        { AttributeName: 'account', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      AttributeDefinitions: [
+        { AttributeName: 'account', AttributeType: 'S' },
+        { AttributeName: 'sk', AttributeType: 'S' },
+        { AttributeName: 'accountSymbol', AttributeType: 'S' },
+      ],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: HISTORY_INDEX,
+          KeySchema: [
+            { AttributeName: 'accountSymbol', KeyType: 'HASH' },
+            { AttributeName: 'sk', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+}
+
+/** A table with a string hash key and a range key (the market-data tables: see shared/aws/market-data-store.ts). */
+export async function createRangeTable(
+  dynamodb: DynamoDBClient,
+  name: string,
+  hash: string,
+  range: { name: string; type: 'S' | 'N' },
+): Promise<void> {
+  await dynamodb.send(
+    new CreateTableCommand({
+      TableName: name,
+      KeySchema: [
+        { AttributeName: hash, KeyType: 'HASH' },
+        { AttributeName: range.name, KeyType: 'RANGE' },
+      ],
+      AttributeDefinitions: [
+        { AttributeName: hash, AttributeType: 'S' },
+        { AttributeName: range.name, AttributeType: range.type },
+      ],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+}
+
 export async function deleteTable(dynamodb: DynamoDBClient, name: string): Promise<void> {
   await dynamodb.send(new DeleteTableCommand({ TableName: name })).catch(() => undefined);
 }
@@ -85,6 +143,43 @@ export async function createFifoQueue(sqs: SQSClient, name: string): Promise<str
 
 export async function deleteQueue(sqs: SQSClient, url: string): Promise<void> {
   await sqs.send(new DeleteQueueCommand({ QueueUrl: url })).catch(() => undefined);
+}
+
+/** An SNS FIFO topic (explicit dedup ids, as execute sends them); returns its ARN. */
+export async function createFifoTopic(sns: SNSClient, name: string): Promise<string> {
+  const created = await sns.send(
+    new CreateTopicCommand({
+      Name: `${name}.fifo`,
+      Attributes: { FifoTopic: 'true', ContentBasedDeduplication: 'false' },
+    }),
+  );
+  return created.TopicArn as string;
+}
+
+export async function deleteTopic(sns: SNSClient, arn: string): Promise<void> {
+  await sns.send(new DeleteTopicCommand({ TopicArn: arn })).catch(() => undefined);
+}
+
+/** Subscribes a FIFO queue to a topic with raw message delivery (the body is the message, not an SNS envelope). */
+export async function subscribeQueue(
+  sns: SNSClient,
+  sqs: SQSClient,
+  topicArn: string,
+  queueUrl: string,
+): Promise<string> {
+  const attributes = await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }),
+  );
+  const subscribed = await sns.send(
+    new SubscribeCommand({
+      TopicArn: topicArn,
+      Protocol: 'sqs',
+      Endpoint: attributes.Attributes?.QueueArn,
+      Attributes: { RawMessageDelivery: 'true' },
+      ReturnSubscriptionArn: true,
+    }),
+  );
+  return subscribed.SubscriptionArn as string;
 }
 
 /**

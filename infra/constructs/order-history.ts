@@ -1,0 +1,80 @@
+import { Duration } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import type { Construct } from 'constructs';
+import { HISTORY_INDEX } from '../../shared/domain/order-history';
+import type { InfraConfig } from '../config';
+import { ResourceGroup } from './logical-ids';
+import type { OrderEvents } from './order-events';
+import { createPipelineFunction, nameEventSourceMapping } from './pipeline-function';
+import { fifoQueueWithDlq, pipelineTable } from './storage';
+
+export interface OrderHistoryProps {
+  config: InfraConfig;
+  events: OrderEvents;
+}
+
+/**
+ * The order history: its own FIFO subscription to the events topic (HistoryQueue, with HistoryDlq), the history
+ * writer function, and OrderHistoryTable (key design in shared/domain/order-history.ts), kept for
+ * orderHistoryRetentionDays by TTL. GET /orders reads it through `grantQuery`.
+ */
+export class OrderHistory extends ResourceGroup {
+  readonly table: dynamodb.Table;
+  readonly queue: sqs.Queue;
+  readonly dlq: sqs.Queue;
+  readonly historyFunction: NodejsFunction;
+
+  constructor(scope: Construct, id: string, { config, events }: OrderHistoryProps) {
+    super(scope, id);
+    const visibility = Duration.seconds(config.historyTimeoutSeconds * 6);
+    ({ queue: this.queue, dlq: this.dlq } = fifoQueueWithDlq(
+      this,
+      { queue: 'HistoryQueue', dlq: 'HistoryDlq' },
+      config,
+      visibility,
+    ));
+    events.subscribeQueue(this.queue);
+    this.table = pipelineTable(this, 'OrderHistoryTable', config, {
+      partitionKey: 'account',
+      sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
+      timeToLiveAttribute: 'expiration',
+    });
+    // GET /orders?symbol=: one symbol of an account, by time, without filtering the account's other orders.
+    this.table.addGlobalSecondaryIndex({
+      indexName: HISTORY_INDEX,
+      partitionKey: { name: 'accountSymbol', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
+    });
+
+    const fn = createPipelineFunction(this, 'history', config, {
+      description: 'Writes each order event to the order history (monotonic, idempotent conditional puts)',
+      timeout: Duration.seconds(config.historyTimeoutSeconds),
+      environment: {
+        ORDER_HISTORY_TABLE_NAME: this.table.tableName,
+        ORDER_HISTORY_RETENTION_DAYS: String(config.orderHistoryRetentionDays),
+      },
+    });
+    this.historyFunction = fn;
+    // The table only (table.grant would add index/*, which the writer never touches).
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:PutItem'], resources: [this.table.tableArn] }));
+    fn.addEventSource(
+      new SqsEventSource(this.queue, { batchSize: config.sqsBatchSize, reportBatchItemFailures: true }),
+    );
+    nameEventSourceMapping(fn, 'HistoryEventsMapping');
+  }
+
+  /** Lets `fn` query the history (table and index) and tells it the table's name. */
+  grantQuery(fn: lambda.Function): void {
+    // The table and its one index by name, no index/* wildcard.
+    const index = `${this.table.tableArn}/index/${HISTORY_INDEX}`;
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['dynamodb:Query'], resources: [this.table.tableArn, index] }),
+    );
+    fn.addEnvironment('ORDER_HISTORY_TABLE_NAME', this.table.tableName);
+  }
+}
