@@ -137,6 +137,8 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
   const cognito = new CognitoIdp(opts.dataDir && join(opts.dataDir, 'cognito.json'));
   const endpoint = { url: '' };
   const apigateway = new ApiGatewayEmulator({
+    // JWT authorizers naming a local user pool's issuer verify with its keys, in-process.
+    resolveJwks: cognito.resolveJwks,
     ...opts.apigateway,
     writeAccessLog: (group, stream, message) => writeLogLine(logs, group, stream, message),
   });
