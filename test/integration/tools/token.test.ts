@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createRemoteJWKSet, generateKeyPair, jwtVerify, SignJWT, type JWTPayload } from 'jose';
+import WebSocket from 'ws';
 import { startEmbeddedStack, type EmbeddedStack } from '../../../local-cloud/stack';
 import { principalFromEvent } from '../../../shared/auth/principal';
 
@@ -10,8 +11,8 @@ import { principalFromEvent } from '../../../shared/auth/principal';
  * `npm run token -- --role R --account A` as a user runs it, a real process against a started embedded stack: the
  * stack's user pool was deployed by CloudFormation from the synthesized PipelineStack (not "NOT emulated"), the
  * tool finds it through stack.json, and the ID token it prints verifies against the JWKS the edge serves for the
- * pool, with the issuer and audience TradingApi's JWT authorizer checks — and reads as the principal the API's
- * functions act for.
+ * pool, with the issuer and audience TradingApi's JWT authorizer checks, reads as the principal the API's functions
+ * act for, and opens the emulated HTTP API's user routes and the WebSocket API.
  */
 
 // Each run is a fresh `node --import tsx` process loading the SDK: seconds on a quiet machine, far more on a busy one.
@@ -35,6 +36,22 @@ function token(args: string[]): Promise<Result> {
       { cwd: ROOT, env, timeout: 150_000 },
       (_err, stdout, stderr) => done({ code: child.exitCode, stdout, stderr }),
     );
+  });
+}
+
+/** The status a WebSocket handshake ends in: 101 when it opens (then closed), else the HTTP status of the refusal. */
+function handshake(url: string): Promise<number> {
+  return new Promise((done, fail) => {
+    const ws = new WebSocket(url);
+    ws.on('open', () => {
+      ws.close();
+      done(101);
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      done(res.statusCode ?? 0);
+      res.resume();
+    });
+    ws.on('error', (err) => fail(err));
   });
 }
 
@@ -128,6 +145,22 @@ describe('npm run token -- --role … --account … on the embedded stack', () =
       .setExpirationTime('1h')
       .sign((await generateKeyPair('RS256')).privateKey);
     expect((await get(forged)).status).toBe(401);
+  });
+
+  it('opens the WebSocket API: its $connect authorizer verifies the token against the edge’s keys', async () => {
+    const poolId = stack.info.outputs.UserPoolId as string;
+    const authorizer = Object.values(stack.deployment.functions).find((f) => f.environment.USER_POOL_JWKS_URI);
+    expect(authorizer?.environment.USER_POOL_JWKS_URI).toBe(
+      `${stack.info.endpoint}/_aws/cognito-idp/${poolId}/.well-known/jwks.json`,
+    );
+    const url = stack.info.apis.find((a) => a.protocol === 'WEBSOCKET')?.urls[0];
+    if (!url) throw new Error('the embedded stack serves no WebSocket API');
+    const run = await token(['--role', 'trader', '--account', 'A1', '--data-dir', dataDir]);
+    expect(run).toMatchObject({ code: 0 });
+    expect(await handshake(`${url}?token=${encodeURIComponent(run.stdout.trim())}`)).toBe(101);
+    // Refused without a token. AWS answers the authorizer's `Unauthorized` error with 401; the emulation answers
+    // it with 500 today (its Lambda-authorizer error mapping, not this token), so only the refusal is checked here.
+    expect(await handshake(url)).not.toBe(101);
   });
 
   it('refuses to move an existing user to another account (custom:account is immutable)', async () => {
