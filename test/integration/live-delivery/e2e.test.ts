@@ -16,10 +16,13 @@ import { userToken } from '../../../tools/lib/user-token';
  * of the deployed user pool (their ID tokens from the local IdP through Cognito's API), each on its own account,
  * connected through the emulated WebSocket API (the $connect authorizer verifying the token), subscribed to
  * their orders. A burst of order events goes into the notifier's queue as the order-events topic delivers them
- * (raw message delivery; the topic subscription itself is not wired yet): each client must receive exactly its own
- * account's updates, seq 1..n in order, none missing. Then clients drop, miss updates, reconnect and `resume`.
+ * (raw message delivery): each client must receive exactly its own account's updates, seq 1..n in order, none
+ * missing. Then clients drop, miss updates, reconnect and `resume`. Last, the whole way: the market feed's ticks
+ * become the strategy's orders, executed on the ledger, published to the topic, and reach a subscriber of the
+ * strategy's account (and the ticks reach a price subscriber).
  */
 const CLIENTS = 200;
+const FEED_SYMBOL = 'WSE';
 const PER_ACCOUNT = 5;
 const dataDir = mkdtempSync(join(tmpdir(), 'ws-e2e-'));
 let stack: EmbeddedStack;
@@ -116,7 +119,12 @@ async function queueDrained(): Promise<boolean> {
 }
 
 beforeAll(async () => {
-  stack = await startEmbeddedStack({ dataDir, edgePort: 0, log: () => undefined });
+  stack = await startEmbeddedStack({
+    dataDir,
+    edgePort: 0,
+    feed: { ticksPerSecond: 10, symbols: [FEED_SYMBOL] },
+    log: () => undefined,
+  });
   const api = stack.info.apis.find((a) => a.protocol === 'WEBSOCKET');
   if (!api) throw new Error('the stack has no WebSocket API');
   wsUrl = api.urls[0]!;
@@ -126,7 +134,7 @@ beforeAll(async () => {
     credentials: EMULATOR_CREDENTIALS,
   });
   const pool = { poolId: stack.info.outputs.UserPoolId!, clientId: stack.info.outputs.UserPoolClientId! };
-  const accounts = Array.from({ length: CLIENTS }, (_, i) => accountOf(i));
+  const accounts = [...Array.from({ length: CLIENTS }, (_, i) => accountOf(i)), stack.info.tradingAccount];
   for (let i = 0; i < accounts.length; i += 10) {
     await Promise.all(
       accounts.slice(i, i + 10).map(async (account) => {
@@ -207,6 +215,28 @@ describe('WebSocket live delivery on the embedded cloud', () => {
       expect(c.updates().map((u) => u.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     }
   }, 300_000);
+
+  it('the whole way: the feed’s orders, executed and published, reach their account’s subscriber; ticks reach prices', async () => {
+    const trader = new Client(stack.info.tradingAccount);
+    clients.push(trader);
+    await trader.open();
+    await trader.request({ action: 'subscribe', channel: 'orders' }, 'subscribed');
+    await trader.request({ action: 'subscribe', channel: 'prices', symbols: [FEED_SYMBOL] }, 'subscribed');
+    await waitFor(
+      'a price update and an order update from the pipeline',
+      120_000,
+      () => trader.messages.some((m) => m.type === 'price.update') && trader.updates().length > 0,
+    );
+    expect(trader.messages.find((m) => m.type === 'price.update')).toMatchObject({ symbol: FEED_SYMBOL });
+    // Orders executed before the subscription are in the log: resume from 0 and the stream is 1..n, one account.
+    await trader.request({ action: 'resume', since: 0 }, 'resumed');
+    const updates = trader.messages.filter((m) => m.type === 'order.update') as unknown as ReturnType<
+      Client['updates']
+    >;
+    const seqs = [...new Set(updates.map((u) => u.seq))].sort((a, b) => a - b);
+    expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+    expect(updates.every((u) => u.order.account === stack.info.tradingAccount)).toBe(true);
+  }, 180_000);
 
   afterAll(async () => {
     await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
