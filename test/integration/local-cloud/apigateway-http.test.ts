@@ -38,7 +38,8 @@ function template() {
           StageName: '$default',
           AutoDeploy: true,
           DefaultRouteSettings: { ThrottlingRateLimit: 1000, ThrottlingBurstLimit: 500 },
-          RouteSettings: { 'GET /limited': { ThrottlingRateLimit: 1, ThrottlingBurstLimit: 2 } },
+          // One token per 10 s after a burst of 2: no refill lands within the test, however slow the machine.
+          RouteSettings: { 'GET /limited': { ThrottlingRateLimit: 0.1, ThrottlingBurstLimit: 2 } },
           AccessLogSettings: {
             DestinationArn: { 'Fn::GetAtt': ['AccessLogs', 'Arn'] },
             Format: '$context.requestId $context.httpMethod $context.routeKey $context.status',
