@@ -107,9 +107,9 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     const resources = awsTemplate.toJSON().Resources as Resources;
     expect(resources.ProcessFailureQueue?.Properties).toMatchObject({ SqsManagedSseEnabled: true });
     expect(resources.ProcessFailureQueue?.Properties).not.toHaveProperty('FifoQueue');
-    awsTemplate.resourceCountIs('AWS::SQS::Queue', 8);
+    awsTemplate.resourceCountIs('AWS::SQS::Queue', 10);
     const policies = awsTemplate.findResources('AWS::SQS::QueuePolicy');
-    expect(Object.keys(policies)).toHaveLength(8);
+    expect(Object.keys(policies)).toHaveLength(10);
     for (const policy of Object.values(policies)) {
       expect(policy.Properties.PolicyDocument.Statement).toEqual(
         expect.arrayContaining([
@@ -136,7 +136,11 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
       subscriptions
         .map((s) => s.Properties.Endpoint)
         .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
-    ).toEqual([{ 'Fn::GetAtt': ['EventsQueue', 'Arn'] }, { 'Fn::GetAtt': ['HistoryQueue', 'Arn'] }]);
+    ).toEqual([
+      { 'Fn::GetAtt': ['EventsQueue', 'Arn'] },
+      { 'Fn::GetAtt': ['HistoryQueue', 'Arn'] },
+      { 'Fn::GetAtt': ['WsOrderEventsQueue', 'Arn'] },
+    ]);
     for (const s of subscriptions) {
       expect(s.Properties).toMatchObject({
         Protocol: 'sqs',
@@ -145,7 +149,7 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
       });
     }
     // SNS may send to the subscribed queues (and only from this topic).
-    for (const queue of ['EventsQueue', 'HistoryQueue']) {
+    for (const queue of ['EventsQueue', 'HistoryQueue', 'WsOrderEventsQueue']) {
       const policy = Object.values(awsTemplate.findResources('AWS::SQS::QueuePolicy')).find((p) =>
         JSON.stringify(p.Properties.Queues).includes(`"${queue}"`),
       );

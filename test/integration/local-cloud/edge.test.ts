@@ -90,9 +90,9 @@ describe('routing by signed service', () => {
   });
 
   it('names unsupported services and where it read them', () => {
-    expect(routeRequest({ authorization: sign('sns') }, '/')).toEqual({
+    expect(routeRequest({ authorization: sign('events') }, '/')).toEqual({
       kind: 'unsupported',
-      service: 'sns',
+      service: 'events',
       source: 'the SigV4 credential scope of the Authorization header',
     });
     expect(routeRequest({ 'x-amz-target': 'AWSEvents.PutRule' }, '/')).toMatchObject({
@@ -206,6 +206,7 @@ describe('edge endpoint in front of the emulators', () => {
       kinesis: 'running',
       dynamodb: 'running',
       sqs: 'running',
+      sns: 'running',
       logs: 'running',
       sts: 'running',
       ssm: 'running',
@@ -220,12 +221,12 @@ describe('edge endpoint in front of the emulators', () => {
   it('rejects a service it does not emulate, naming it and the supported ones', async () => {
     const res = await fetch(edge.endpoint, {
       method: 'POST',
-      headers: { authorization: sign('sns'), 'content-type': 'application/x-www-form-urlencoded' },
-      body: 'Action=ListTopics',
+      headers: { authorization: sign('iot'), 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'Action=ListThings',
     });
     expect(res.status).toBe(400);
     expect(await res.text()).toMatch(
-      /<Code>UnsupportedService<\/Code><Message>the edge does not emulate service &apos;sns&apos;.*supported services: kinesis, dynamodb, sqs, logs, sts, ssm, s3, cloudformation, secretsmanager, apigateway, cognito-idp</,
+      /<Code>UnsupportedService<\/Code><Message>the edge does not emulate service &apos;iot&apos;.*supported services: kinesis, dynamodb, sqs, sns, logs, sts, ssm, s3, cloudformation, secretsmanager, apigateway, cognito-idp</,
     );
     const ecr = await fetch(edge.endpoint, {
       method: 'POST',
