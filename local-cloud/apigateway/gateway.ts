@@ -222,7 +222,13 @@ export class ApiGateway {
     const fn = this.invoker(api, authorizer.functionLogicalId);
     if (!fn) return { ok: false, refusal: { status: 500, message: 'Internal Server Error' } };
     const result = await fn.invoke(event);
-    if (!result.ok) return { ok: false, refusal: { status: 500, message: 'Internal Server Error' } };
+    // API Gateway's documented convention: an authorizer that fails with exactly "Unauthorized" means 401
+    // (the token is missing or invalid); any other failure is the authorizer's own fault, 500.
+    if (!result.ok) {
+      return result.error.errorMessage === 'Unauthorized'
+        ? { ok: false, refusal: UNAUTHORIZED }
+        : { ok: false, refusal: { status: 500, message: 'Internal Server Error' } };
+    }
     const decision = evaluateAuthorizerResponse(result.payload, methodArn, authorizer.enableSimpleResponses);
     if (!decision) return { ok: false, refusal: { status: 500, message: 'Internal Server Error' } };
     if (!decision.allowed) return { ok: false, refusal: FORBIDDEN };

@@ -162,9 +162,8 @@ describe('WebSocket live delivery on the embedded cloud', () => {
         ws.once('error', () => undefined);
       });
       ws.terminate();
-      // AWS answers 401 when the authorizer fails with "Unauthorized" (functions/ws-authorizer does); the embedded
-      // cloud's emulation answers 500 for any authorizer error — its gap, not ours. Either way: no connection.
-      expect([401, 500]).toContain(status);
+      // API Gateway answers 401 when the authorizer fails with "Unauthorized" (functions/ws-authorizer does).
+      expect(status).toBe(401);
     }
   });
 

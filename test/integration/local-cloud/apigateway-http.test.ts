@@ -19,11 +19,15 @@ const INFERRED = `exports.handler = async () => ({ hello: 'world' });`;
 const BINARY = `exports.handler = async () => ({ statusCode: 201, isBase64Encoded: true, headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from([0, 1, 2, 255]).toString('base64') });`;
 const FAIL = `exports.handler = async () => { throw new Error('boom'); };`;
 const SLOW = `exports.handler = async () => { await new Promise((r) => setTimeout(r, 3000)); return { statusCode: 200, body: 'late' }; };`;
-const AUTHORIZER = `exports.handler = async (e) => ({
+const AUTHORIZER = `exports.handler = async (e) => {
+  if (e.headers.authorization === 'expired') throw new Error('Unauthorized');
+  if (e.headers.authorization === 'broken') throw new Error('database down');
+  return {
   principalId: 'user-1',
   policyDocument: { Version: '2012-10-17', Statement: [{ Action: 'execute-api:Invoke', Effect: e.headers.authorization === 'allow' ? 'Allow' : 'Deny', Resource: e.routeArn || e.methodArn }] },
   context: { role: 'trader', account: 'A1' },
-});`;
+  };
+};`;
 
 function template() {
   const api = 'Api';
@@ -318,7 +322,7 @@ describe('API Gateway HTTP API on the edge', () => {
     });
   });
 
-  it('runs the Lambda REQUEST authorizer: its Allow passes its context on, Deny is 403, no identity 401', async () => {
+  it('runs the Lambda REQUEST authorizer: Allow passes its context on, Deny 403, no identity or "Unauthorized" 401, other errors 500', async () => {
     const allowed = await fetch(`${base}/custom`, { headers: { authorization: 'allow' } });
     expect(allowed.status).toBe(200);
     expect((await json(allowed)).requestContext.authorizer).toEqual({
@@ -326,6 +330,8 @@ describe('API Gateway HTTP API on the edge', () => {
     });
     expect((await fetch(`${base}/custom`, { headers: { authorization: 'deny' } })).status).toBe(403);
     expect((await fetch(`${base}/custom`)).status).toBe(401);
+    expect((await fetch(`${base}/custom`, { headers: { authorization: 'expired' } })).status).toBe(401);
+    expect((await fetch(`${base}/custom`, { headers: { authorization: 'broken' } })).status).toBe(500);
   });
 
   it('writes access log lines to the stage log group, readable through the CloudWatch Logs API', async () => {

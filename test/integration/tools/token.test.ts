@@ -158,9 +158,8 @@ describe('npm run token -- --role … --account … on the embedded stack', () =
     const run = await token(['--role', 'trader', '--account', 'A1', '--data-dir', dataDir]);
     expect(run).toMatchObject({ code: 0 });
     expect(await handshake(`${url}?token=${encodeURIComponent(run.stdout.trim())}`)).toBe(101);
-    // Refused without a token. AWS answers the authorizer's `Unauthorized` error with 401; the emulation answers
-    // it with 500 today (its Lambda-authorizer error mapping, not this token), so only the refusal is checked here.
-    expect(await handshake(url)).not.toBe(101);
+    // Refused without a token: the authorizer fails with `Unauthorized`, which API Gateway answers with 401.
+    expect(await handshake(url)).toBe(401);
   });
 
   it('refuses to move an existing user to another account (custom:account is immutable)', async () => {
