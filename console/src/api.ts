@@ -15,12 +15,32 @@ export interface OrderView {
 }
 
 export interface Candle {
-  time: number;
+  /** The bucket's start, epoch ms. */
+  start: number;
   open: number;
   high: number;
   low: number;
   close: number;
   volume: number;
+}
+
+type Raw = Record<string, unknown>;
+const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
+
+/** An order as GET /orders lists it (`qty`, `createdTs`) or as an order event carries it (`quantity`, `executedTs`). */
+export function toOrderView(raw: Raw): OrderView {
+  const ts = num(raw.updatedTs) ?? num(raw.executedTs) ?? num(raw.createdTs) ?? Date.now();
+  return {
+    orderId: String(raw.orderId),
+    ...(typeof raw.clientOrderId === 'string' ? { clientOrderId: raw.clientOrderId } : {}),
+    symbol: String(raw.symbol ?? ''),
+    side: String(raw.side ?? ''),
+    quantity: num(raw.qty) ?? num(raw.quantity) ?? 0,
+    ...(num(raw.price) === undefined ? {} : { price: num(raw.price) }),
+    status: String(raw.status),
+    ...(typeof raw.reason === 'string' ? { reason: raw.reason } : {}),
+    time: new Date(ts).toISOString(),
+  };
 }
 
 export class ApiError extends Error {
@@ -59,8 +79,10 @@ export class TradingApiClient {
     return this.call('GET', `/candles?${q.toString()}`);
   }
 
-  orders(): Promise<{ orders: OrderView[] }> {
-    return this.call('GET', `/orders?${new URLSearchParams({ account: this.session.account, limit: '50' })}`);
+  /** The caller's newest orders (GET /orders defaults to the caller's own account). */
+  async orders(): Promise<OrderView[]> {
+    const { orders } = await this.call<{ orders: Raw[] }>('GET', '/orders?limit=50');
+    return orders.map(toOrderView);
   }
 
   positions(): Promise<{ positions: unknown }> {

@@ -1,12 +1,21 @@
 import { CandlestickSeries, createChart, type ISeriesApi, type UTCTimestamp } from 'lightweight-charts';
 import type { Candle } from './api';
 
+/** A bar on screen: time in epoch seconds, as lightweight-charts wants it. */
+interface Bar {
+  time: number;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+}
+
 const INTERVAL_S: Record<string, number> = { '1m': 60, '5m': 300, '1h': 3600 };
 
 /** The price chart: stored candles from GET /candles, the last one moved by each live price. */
 export class PriceChart {
   private readonly series: ISeriesApi<'Candlestick'>;
-  private last: Candle | undefined;
+  private last: Bar | undefined;
   private intervalS = 60;
 
   constructor(container: HTMLElement) {
@@ -16,7 +25,9 @@ export class PriceChart {
 
   show(candles: Candle[], interval: string): void {
     this.intervalS = INTERVAL_S[interval] ?? 60;
-    const bars = [...candles].sort((a, b) => a.time - b.time);
+    const bars = candles
+      .map((c) => ({ time: Math.floor(c.start / 1000), open: c.open, high: c.high, low: c.low, close: c.close }))
+      .sort((a, b) => a.time - b.time);
     this.series.setData(bars.map((c) => ({ ...c, time: c.time as UTCTimestamp })));
     this.last = bars.at(-1);
   }
@@ -28,7 +39,7 @@ export class PriceChart {
     this.last =
       this.last && this.last.time === bucket
         ? { ...this.last, high: Math.max(this.last.high, price), low: Math.min(this.last.low, price), close: price }
-        : { time: bucket, open: price, high: price, low: price, close: price, volume: 0 };
+        : { time: bucket, open: price, high: price, low: price, close: price };
     this.series.update({ ...this.last, time: this.last.time as UTCTimestamp });
   }
 }

@@ -1,4 +1,4 @@
-import { ApiError, TradingApiClient, type OrderView } from './api';
+import { ApiError, toOrderView, TradingApiClient } from './api';
 import { restoreSession, signIn, signOut, type Session } from './auth';
 import { Blotter } from './blotter';
 import { PriceChart } from './chart';
@@ -66,7 +66,7 @@ async function start(config: ConsoleConfig, session: Session): Promise<void> {
   live.start([symbol.value]);
   await Promise.all([
     loadChart(),
-    api.orders().then(({ orders }) => [...orders].reverse().forEach((o) => blotter.upsert(o))),
+    api.orders().then((orders) => [...orders].reverse().forEach((o) => blotter.upsert(o))),
     refreshPositions(api),
   ]);
   if (trader) wireTicket(api, symbol, blotter);
@@ -75,11 +75,11 @@ async function start(config: ConsoleConfig, session: Session): Promise<void> {
 }
 
 function onLive(m: LiveMessage, ui: { symbol: HTMLSelectElement; chart: PriceChart; blotter: Blotter }): void {
-  if (m.type === 'price' && m.symbol === ui.symbol.value && typeof m.price === 'number') {
+  if (m.type === 'price.update' && m.symbol === ui.symbol.value && typeof m.price === 'number') {
     $('last-price').textContent = m.price.toFixed(2);
-    ui.chart.tick(m.price, Date.parse(String(m.time)) || Date.now());
-  } else if (m.type === 'order' && m.order) {
-    ui.blotter.upsert(m.order as OrderView);
+    ui.chart.tick(m.price, typeof m.ts === 'number' ? m.ts : Date.now());
+  } else if (m.type === 'order.update' && m.order) {
+    ui.blotter.upsert(toOrderView(m.order as Record<string, unknown>));
   }
 }
 
