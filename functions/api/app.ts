@@ -6,7 +6,7 @@ import type { OrderRecords } from '../../shared/aws/order-records';
 import { AccountSchema, describeZodError, OrderIdSchema } from '../../shared/domain/order';
 import { LedgerClientError } from '../../shared/raft-client/client';
 import type { LedgerClient } from '../../shared/raft-client/types';
-import { HttpEventSchema } from '../../shared/aws/http-event';
+import { HttpEventSchema, json } from '../../shared/aws/http-event';
 
 export interface ApiDeps {
   members: string[];
@@ -14,12 +14,6 @@ export interface ApiDeps {
   records: Pick<OrderRecords, 'read'>;
   logger: Logger;
 }
-
-const json = (statusCode: number, body: unknown): APIGatewayProxyStructuredResultV2 => ({
-  statusCode,
-  headers: { 'content-type': 'application/json' },
-  body: JSON.stringify(body),
-});
 
 /**
  * GET /orders/{orderId}: the ledger's record of the order (a linearizable read through the leader) and the

@@ -146,6 +146,9 @@ export function publicStatus(status: OrderStatus): PublicOrderStatus {
   return status === 'ACCEPTED' ? 'EXECUTED' : status;
 }
 
+/** The reason a canceled order's result carries. */
+export const CANCELED_REASON = 'canceled before it reached the ledger';
+
 /** The ledger's cancel command (POST /v1/orders/cancel): cancel `orderId` of `account` unless it was applied first. */
 export const CancelRequestSchema = z.object({ orderId: OrderIdSchema, account: AccountSchema }).strict();
 export type CancelRequest = z.infer<typeof CancelRequestSchema>;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import {
+  CANCELED_REASON,
   describeZodError,
   ORDER_STATUSES,
   OrderSchema,
@@ -29,8 +30,7 @@ export interface CommandError {
  */
 export type LedgerApplyResult = OrderResult | OrderBatchResult | RiskLimits | HaltState | CancelResult | CommandError;
 
-/** The reason a canceled order's result carries. */
-export const CANCELED_REASON = 'canceled before it reached the ledger';
+export { CANCELED_REASON };
 
 export function isCommandError(result: LedgerApplyResult): result is CommandError {
   return 'error' in result;
