@@ -28,9 +28,8 @@ import {
 } from '../../shared/domain/order';
 import {
   deriveClientOrderId,
-  fieldErrors,
   fingerprint,
-  OrderRequestSchema,
+  parseOrderRequest,
   priceOrder,
   requestConflicts,
   userOrder,
@@ -102,9 +101,9 @@ export function createOrdersHandler(deps: OrdersDeps) {
   async function place(event: HttpEvent, principal: Principal): Promise<Response> {
     const body = jsonBody(event);
     if (!body.ok) return json(400, { message: 'invalid order', errors: [{ field: '(body)', message: 'is not JSON' }] });
-    const parsed = OrderRequestSchema.safeParse(body.value);
-    if (!parsed.success) return json(400, { message: 'invalid order', errors: fieldErrors(parsed.error) });
-    const request = parsed.data;
+    const parsed = parseOrderRequest(body.value);
+    if (!parsed.ok) return json(400, { message: 'invalid order', errors: parsed.errors });
+    const request = parsed.value;
     const who = accountFor(principal, request);
     if ('refusal' in who) return who.refusal;
     const limit = await deps.limiter.take(who.account);

@@ -34,14 +34,32 @@ export const OrderRequestSchema = z
   })
   .strict()
   .superRefine((v, ctx) => {
-    if (v.type === 'limit' && v.limitPrice === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['limitPrice'], message: 'is required for a limit order' });
-    }
-    if (v.type === 'market' && v.limitPrice !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['limitPrice'], message: 'must not be given for a market order' });
-    }
+    const problem = limitPriceProblem(v);
+    if (problem) ctx.addIssue({ code: 'custom', path: ['limitPrice'], message: problem });
   });
 export type OrderRequest = z.infer<typeof OrderRequestSchema>;
+
+/** Whether limitPrice fits the type: required for a limit order, refused for a market one. */
+function limitPriceProblem(v: { type?: unknown; limitPrice?: unknown }): string | undefined {
+  if (v.type === 'limit' && v.limitPrice === undefined) return 'is required for a limit order';
+  if (v.type === 'market' && v.limitPrice !== undefined) return 'must not be given for a market order';
+  return undefined;
+}
+
+/**
+ * The request, or every bad field. zod skips an object's refinement once a field failed, so the limitPrice rule is
+ * also judged on the raw body then: a request with several problems gets all of them named at once.
+ */
+export function parseOrderRequest(
+  raw: unknown,
+): { ok: true; value: OrderRequest } | { ok: false; errors: FieldError[] } {
+  const parsed = OrderRequestSchema.safeParse(raw);
+  if (parsed.success) return { ok: true, value: parsed.data };
+  const errors = fieldErrors(parsed.error);
+  const problem = typeof raw === 'object' && raw !== null ? limitPriceProblem(raw) : undefined;
+  if (problem && !errors.some((e) => e.field === 'limitPrice')) errors.push({ field: 'limitPrice', message: problem });
+  return { ok: false, errors };
+}
 
 /** One bad field of a request, for a 400's `errors` list. */
 export interface FieldError {

@@ -2,10 +2,15 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { KinesisStreamBatchResponse, KinesisStreamEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { createAdminHandler } from '../../../../functions/admin/app';
+import { loadAdminConfig } from '../../../../functions/admin/config';
 import { createExecuteHandler } from '../../../../functions/execute/app';
 import { loadExecuteConfig } from '../../../../functions/execute/config';
 import { createIngestHandler } from '../../../../functions/ingest/app';
 import { loadIngestConfig } from '../../../../functions/ingest/config';
+import { createOrdersHandler } from '../../../../functions/orders/app';
+import { loadOrdersConfig } from '../../../../functions/orders/config';
 import { createProcessHandler } from '../../../../functions/process/app';
 import { loadProcessConfig } from '../../../../functions/process/config';
 import { StrategyStateStore } from '../../../../functions/process/state-store';
@@ -13,10 +18,13 @@ import {
   createDocumentClient,
   createDynamoDbClient,
   createKinesisClient,
+  createSecretsManagerClient,
   createSqsClient,
 } from '../../../../shared/aws/clients';
+import { AccountRateLimiter, ClientOrders, LastPrices } from '../../../../shared/aws/client-orders';
 import { OrderRecords } from '../../../../shared/aws/order-records';
 import { createStrategy } from '../../../../shared/domain/strategy';
+import { lazyLedgerClient } from '../../../../shared/aws/ledger';
 import type { LedgerClient } from '../../../../shared/raft-client/types';
 import { createLogger, createMetrics } from '../../../../shared/powertools';
 import { powertoolsEnv } from './env';
@@ -128,4 +136,36 @@ export function executeHandler(
   });
   return (event, remainingMs = 30_000) =>
     handler(event, fakeContext('execute', remainingMs)) as Promise<SQSBatchResponse>;
+}
+
+type HttpHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
+
+/** The orders handler wired as its Lambda entry wires it (its ledger client from the env's members and secret). */
+export function ordersHandler(
+  clients: { documents: DynamoDBDocumentClient; sqs: SQSClient },
+  env: Record<string, string>,
+): HttpHandler {
+  const config = loadOrdersConfig({ ...powertoolsEnv('orders'), ...env });
+  const { documents } = clients;
+  const handler = createOrdersHandler({
+    config,
+    // As handler.ts: a client that can mint orders:write tokens only (derived from the secret the env gives).
+    ledger: lazyLedgerClient(config, createSecretsManagerClient, 'orders:write'),
+    clientOrders: new ClientOrders(documents, config.ORDERS_TABLE_NAME),
+    records: new OrderRecords(documents, config.ORDERS_TABLE_NAME),
+    limiter: new AccountRateLimiter(documents, config.ORDERS_TABLE_NAME, config.ORDER_RATE_LIMIT_PER_SECOND),
+    prices: new LastPrices(documents, config.STRATEGY_TABLE_NAME),
+    sqs: clients.sqs,
+    logger: createLogger(config),
+  });
+  return (event) => handler(event, fakeContext('orders')) as Promise<APIGatewayProxyStructuredResultV2>;
+}
+
+/** The admin handler wired as its Lambda entry wires it. */
+export function adminHandler(env: Record<string, string>): HttpHandler {
+  const config = loadAdminConfig({ ...powertoolsEnv('admin'), ...env });
+  // As handler.ts: a client that can mint admin tokens only.
+  const ledger = lazyLedgerClient(config, createSecretsManagerClient, 'admin');
+  const handler = createAdminHandler({ members: config.RAFT_MEMBERS, ledger, logger: createLogger(config) });
+  return (event) => handler(event, fakeContext('admin')) as Promise<APIGatewayProxyStructuredResultV2>;
 }
