@@ -12,6 +12,8 @@ import { StrategyProcessing } from './constructs/strategy-processing';
 import { TickIngestion } from './constructs/tick-ingestion';
 import { TradingApi } from './constructs/trading-api';
 import { TradingUserPool } from './constructs/user-pool';
+import { OrderEntry } from './constructs/orders';
+import { OperatorControls } from './constructs/admin';
 
 export interface PipelineStackProps extends StackProps {
   config: InfraConfig;
@@ -51,6 +53,11 @@ export class PipelineStack extends GroupingStack {
     const { issuer, jwksUri, client } = this.users;
     const auth = { issuer, jwksUri, audience: client.userPoolClientId };
     this.live = new LiveDelivery(this, 'LiveDelivery', { config, ledger, auth, stream, ordersTable });
+    const { processFailureQueue, strategyTable } = this.strategy;
+    const api = this.api;
+    const entryProps = { config, ledger, api, ordersTable, strategyTable, commandsQueue, eventsQueue };
+    const entry = new OrderEntry(this, 'OrderEntry', entryProps);
+    const operator = new OperatorControls(this, 'OperatorControls', { config, ledger, api });
     this.functions = {
       ingest: ingestFunction,
       process: this.strategy.processFunction,
@@ -59,8 +66,9 @@ export class PipelineStack extends GroupingStack {
       'ws-authorizer': this.live.authorizerFunction,
       'ws-connection': this.live.connectionFunction,
       'ws-notifier': this.live.notifierFunction,
+      orders: entry.ordersFunction,
+      admin: operator.adminFunction,
     };
-    const { processFailureQueue, strategyTable } = this.strategy;
     new PipelineObservability(this, 'Observability', {
       config,
       stream,

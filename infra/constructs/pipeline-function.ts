@@ -18,6 +18,8 @@ export const FUNCTION_NAMES = [
   'ws-authorizer',
   'ws-connection',
   'ws-notifier',
+  'orders',
+  'admin',
 ] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
 
