@@ -3,12 +3,12 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyStructuredResultV2 as Response, Context } from 'aws-lambda';
 import * as z from 'zod';
-import { describePrincipal, isAdmin, principalFromEvent, PrincipalError } from '../../shared/auth/principal';
-import { HttpEventSchema, json, jsonBody, type HttpEvent } from '../../shared/aws/http-event';
+import { describePrincipal, isAdmin, principalFromEvent } from '../../shared/auth/principal';
+import { HttpEventSchema, type HttpEvent } from '../../shared/aws/http-event';
+import { failureResponse, json, jsonBody } from '../../shared/aws/http-response';
 import { describeZodError } from '../../shared/domain/order';
 import { fieldErrors } from '../../shared/domain/user-order';
 import { RiskLimitsPatchSchema, RiskLimitsUpdateSchema, type NodeStatus } from '../../shared/ledger-contract';
-import { LedgerClientError } from '../../shared/raft-client/client';
 import type { LedgerAdminClient, LedgerClient } from '../../shared/raft-client/types';
 
 export interface AdminDeps {
@@ -120,12 +120,7 @@ export function createAdminHandler(deps: AdminDeps) {
       if (method === 'GET' && path.endsWith('/admin/cluster')) return await cluster();
       return json(404, { message: `no route for ${method} ${path}` });
     } catch (error) {
-      if (error instanceof PrincipalError) return json(403, { message: error.message });
-      logger.error('request failed', { method, path, error: error as Error });
-      if (error instanceof LedgerClientError) {
-        return json(error.status === undefined ? 503 : 502, { message: error.message });
-      }
-      return json(500, { message: 'internal error' });
+      return failureResponse(error, logger, { method, path });
     }
   }).use(injectLambdaContext(logger, { resetKeys: true, correlationIdPath: 'requestContext.requestId' }));
 }

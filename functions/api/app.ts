@@ -6,7 +6,8 @@ import type { OrderRecords } from '../../shared/aws/order-records';
 import { AccountSchema, describeZodError, OrderIdSchema } from '../../shared/domain/order';
 import { LedgerClientError } from '../../shared/raft-client/client';
 import type { LedgerClient } from '../../shared/raft-client/types';
-import { HttpEventSchema, json } from '../../shared/aws/http-event';
+import { HttpEventSchema } from '../../shared/aws/http-event';
+import { json } from '../../shared/aws/http-response';
 
 export interface ApiDeps {
   members: string[];

@@ -9,12 +9,12 @@ import {
   describePrincipal,
   isAdmin,
   principalFromEvent,
-  PrincipalError,
   type Principal,
 } from '../../shared/auth/principal';
 import type { AccountRateLimiter, ClientOrderRecord, ClientOrders, LastPrices } from '../../shared/aws/client-orders';
 import { sendCommands } from '../../shared/aws/command-sender';
-import { HttpEventSchema, json, jsonBody, type HttpEvent } from '../../shared/aws/http-event';
+import { HttpEventSchema, type HttpEvent } from '../../shared/aws/http-event';
+import { failureResponse, json, jsonBody } from '../../shared/aws/http-response';
 import { publishOrderEvents } from '../../shared/aws/order-events';
 import type { OrderRecords } from '../../shared/aws/order-records';
 import { orderEvent } from '../../shared/domain/execution';
@@ -35,7 +35,6 @@ import {
   userOrder,
   type OrderRequest,
 } from '../../shared/domain/user-order';
-import { LedgerClientError } from '../../shared/raft-client/client';
 import type { LedgerClient } from '../../shared/raft-client/types';
 import type { OrdersConfig } from './config';
 
@@ -194,12 +193,12 @@ export function createOrdersHandler(deps: OrdersDeps) {
       if (method === 'DELETE' && /\/orders\/[^/]+$/.test(path)) return await cancel(event, principal);
       return json(404, { message: `no route for ${method} ${path}` });
     } catch (error) {
-      if (error instanceof PrincipalError) return json(403, { message: error.message });
-      logger.error('request failed', { method, path, error: error as Error });
-      if (error instanceof LedgerClientError) {
-        return json(error.status === undefined ? 503 : 502, { message: error.message });
-      }
-      return json(503, { message: 'the request could not be completed; retry it (it is idempotent)' });
+      return failureResponse(
+        error,
+        logger,
+        { method, path },
+        { statusCode: 503, message: 'the request could not be completed; retry it (it is idempotent)' },
+      );
     }
   }).use(injectLambdaContext(logger, { resetKeys: true, correlationIdPath: 'requestContext.requestId' }));
 }

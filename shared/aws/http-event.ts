@@ -1,4 +1,3 @@
-import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import * as z from 'zod';
 
 /**
@@ -19,30 +18,3 @@ export const HttpEventSchema = z.looseObject({
   isBase64Encoded: z.boolean(),
 });
 export type HttpEvent = z.infer<typeof HttpEventSchema>;
-
-/** A JSON response of an HTTP API Lambda integration. */
-export const json = (
-  statusCode: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): APIGatewayProxyStructuredResultV2 => ({
-  statusCode,
-  headers: { 'content-type': 'application/json', ...headers },
-  body: JSON.stringify(body),
-});
-
-/** The request body as JSON (base64 decoded when API Gateway encoded it); `undefined` when it is not JSON. */
-export function jsonBody(event: HttpEvent): { ok: true; value: unknown } | { ok: false } {
-  const text =
-    event.body === undefined
-      ? ''
-      : event.isBase64Encoded
-        ? Buffer.from(event.body, 'base64').toString('utf8')
-        : event.body;
-  if (text.trim() === '') return { ok: true, value: {} };
-  try {
-    return { ok: true, value: JSON.parse(text) as unknown };
-  } catch {
-    return { ok: false };
-  }
-}

@@ -51,6 +51,14 @@ const tuned = buildTradingApp({ target: 'aws', kinesisEnhancedFanOut: 'true', fi
 const tunedTemplate = Template.fromStack(tuned.pipeline);
 afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 
+/** Each ledger-reaching function and the scoped key secret it holds (logical id prefix). */
+const OWN_KEYS = {
+  ExecuteFunction: 'RaftClientKeysOrdersWrite',
+  ApiFunction: 'RaftClientKeysRead',
+  OrdersFunction: 'RaftClientKeysOrdersWrite',
+  AdminFunction: 'RaftClientKeysAdmin',
+} as const;
+
 const FUNCTION_IDS = FUNCTION_NAMES.map((name) => `${pascal(name)}Function`);
 
 function functionProps(template: Template, logicalId: string): Record<string, unknown> {
@@ -209,12 +217,7 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
   });
 
   it('lets execute and api read only their own scoped key: no other key, never the root or peer secret', () => {
-    const own = {
-      ExecuteFunction: 'RaftClientKeysOrdersWrite',
-      ApiFunction: 'RaftClientKeysRead',
-      OrdersFunction: 'RaftClientKeysOrdersWrite',
-      AdminFunction: 'RaftClientKeysAdmin',
-    } as const;
+    const own = OWN_KEYS;
     for (const [logicalId, key] of Object.entries(own)) {
       const secretStatements = statementsOf(awsTemplate, logicalId).filter((statement) =>
         actionsOf(statement).some((action) => action.startsWith('secretsmanager:')),
@@ -646,12 +649,7 @@ describe('PipelineStack (target aws, a cluster outside the app: raftAuthSecretAr
       statements.some((statement) => JSON.stringify(statement.Resource).includes(ROOT_ARN)),
     );
     expect(readersOfRoot.map(([role]) => role)).toEqual([expect.stringMatching(/^RaftClientKeysIssuerRole/)]);
-    const own = {
-      ExecuteFunction: 'RaftClientKeysOrdersWrite',
-      ApiFunction: 'RaftClientKeysRead',
-      OrdersFunction: 'RaftClientKeysOrdersWrite',
-      AdminFunction: 'RaftClientKeysAdmin',
-    } as const;
+    const own = OWN_KEYS;
     for (const [logicalId, key] of Object.entries(own)) {
       expect(environmentOf(template, logicalId).RAFT_CLIENT_KEY_ARN).toEqual({ Ref: expect.stringMatching(key) });
       const secretGrants = statementsOf(template, logicalId).filter((s) =>
