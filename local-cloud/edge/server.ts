@@ -135,6 +135,8 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
   const cognito = new CognitoIdp(opts.dataDir && join(opts.dataDir, 'cognito.json'));
   const endpoint = { url: '' };
   const apigateway = new ApiGatewayEmulator({
+    // The JWT authorizer verifies this cloud's user-pool tokens with the pools' own keys (never a fetch to AWS).
+    resolveJwks: cognito.resolveJwks,
     ...opts.apigateway,
     writeAccessLog: (group, stream, message) => writeLogLine(logs, group, stream, message),
   });
