@@ -1,22 +1,9 @@
-import { createDocumentClient, createSecretsManagerClient, createSqsClient } from '../../shared/aws/clients';
-import { AccountRateLimiter, ClientOrders, LastPrices } from '../../shared/aws/client-orders';
-import { lazyLedgerClient } from '../../shared/aws/ledger';
-import { OrderRecords } from '../../shared/aws/order-records';
-import { createLogger } from '../../shared/powertools';
-import { createOrdersHandler } from './app';
+import { createDocumentClient, createSqsClient } from '../../shared/aws/clients';
 import { loadOrdersConfig } from './config';
+import { wireOrdersHandler } from './wiring';
 
 // Cold start: config validated and clients created once per container.
-const config = loadOrdersConfig();
-const documents = createDocumentClient();
-
-export const handler = createOrdersHandler({
-  config,
-  ledger: lazyLedgerClient(config, createSecretsManagerClient, 'orders:write'),
-  clientOrders: new ClientOrders(documents, config.ORDERS_TABLE_NAME),
-  records: new OrderRecords(documents, config.ORDERS_TABLE_NAME),
-  limiter: new AccountRateLimiter(documents, config.ORDERS_TABLE_NAME, config.ORDER_RATE_LIMIT_PER_SECOND),
-  prices: new LastPrices(documents, config.STRATEGY_TABLE_NAME),
+export const handler = wireOrdersHandler(loadOrdersConfig(), {
+  documents: createDocumentClient(),
   sqs: createSqsClient(),
-  logger: createLogger(config),
 });

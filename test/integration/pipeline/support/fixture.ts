@@ -9,8 +9,8 @@ import { createExecuteHandler } from '../../../../functions/execute/app';
 import { loadExecuteConfig } from '../../../../functions/execute/config';
 import { createIngestHandler } from '../../../../functions/ingest/app';
 import { loadIngestConfig } from '../../../../functions/ingest/config';
-import { createOrdersHandler } from '../../../../functions/orders/app';
 import { loadOrdersConfig } from '../../../../functions/orders/config';
+import { wireOrdersHandler } from '../../../../functions/orders/wiring';
 import { createProcessHandler } from '../../../../functions/process/app';
 import { loadProcessConfig } from '../../../../functions/process/config';
 import { StrategyStateStore } from '../../../../functions/process/state-store';
@@ -21,7 +21,6 @@ import {
   createSecretsManagerClient,
   createSqsClient,
 } from '../../../../shared/aws/clients';
-import { AccountRateLimiter, ClientOrders, LastPrices } from '../../../../shared/aws/client-orders';
 import { OrderRecords } from '../../../../shared/aws/order-records';
 import { createStrategy } from '../../../../shared/domain/strategy';
 import { lazyLedgerClient } from '../../../../shared/aws/ledger';
@@ -140,24 +139,12 @@ export function executeHandler(
 
 type HttpHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
 
-/** The orders handler wired as its Lambda entry wires it (its ledger client from the env's members and secret). */
+/** The orders handler wired as its Lambda entry wires it (functions/orders/wiring.ts). */
 export function ordersHandler(
   clients: { documents: DynamoDBDocumentClient; sqs: SQSClient },
   env: Record<string, string>,
 ): HttpHandler {
-  const config = loadOrdersConfig({ ...powertoolsEnv('orders'), ...env });
-  const { documents } = clients;
-  const handler = createOrdersHandler({
-    config,
-    // As handler.ts: a client that can mint orders:write tokens only (derived from the secret the env gives).
-    ledger: lazyLedgerClient(config, createSecretsManagerClient, 'orders:write'),
-    clientOrders: new ClientOrders(documents, config.ORDERS_TABLE_NAME),
-    records: new OrderRecords(documents, config.ORDERS_TABLE_NAME),
-    limiter: new AccountRateLimiter(documents, config.ORDERS_TABLE_NAME, config.ORDER_RATE_LIMIT_PER_SECOND),
-    prices: new LastPrices(documents, config.STRATEGY_TABLE_NAME),
-    sqs: clients.sqs,
-    logger: createLogger(config),
-  });
+  const handler = wireOrdersHandler(loadOrdersConfig({ ...powertoolsEnv('orders'), ...env }), clients);
   return (event) => handler(event, fakeContext('orders')) as Promise<APIGatewayProxyStructuredResultV2>;
 }
 
