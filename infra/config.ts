@@ -139,6 +139,8 @@ const ContextSchema = z.object({
   /** HTTP API stage throttling. */
   apiThrottleRatePerSecond: integer(1, 100_000).default(200),
   apiThrottleBurst: integer(1, 100_000).default(400),
+  /** POST /orders: orders per second per account before 429 (functions/orders). */
+  orderRateLimitPerSecond: integer(1, 10_000).default(10),
 
   /** Alarms. */
   iteratorAgeAlarmMs: integer(1000, 604_800_000).default(60_000),

@@ -14,6 +14,8 @@ import { StrategyProcessing } from './constructs/strategy-processing';
 import { TickIngestion } from './constructs/tick-ingestion';
 import { TradingApi } from './constructs/trading-api';
 import { TradingUserPool } from './constructs/user-pool';
+import { OrderEntry } from './constructs/orders';
+import { OperatorControls } from './constructs/admin';
 
 export interface PipelineStackProps extends StackProps {
   config: InfraConfig;
@@ -59,6 +61,19 @@ export class PipelineStack extends GroupingStack {
     this.history.grantQuery(this.api.apiFunction);
     this.execution.events.subscribeQueue(this.live.orderEventsQueue);
     this.marketData = new MarketData(this, 'MarketData', { config, stream, api: this.api });
+    const { processFailureQueue, strategyTable } = this.strategy;
+    const api = this.api;
+    const entryProps = {
+      config,
+      ledger,
+      api,
+      ordersTable,
+      strategyTable,
+      commandsQueue,
+      events: this.execution.events,
+    };
+    const entry = new OrderEntry(this, 'OrderEntry', entryProps);
+    const operator = new OperatorControls(this, 'OperatorControls', { config, ledger, api });
     this.functions = {
       ingest: ingestFunction,
       process: this.strategy.processFunction,
@@ -70,8 +85,9 @@ export class PipelineStack extends GroupingStack {
       history: this.history.historyFunction,
       'market-data': this.marketData.marketDataFunction,
       'market-data-api': this.marketData.marketDataApiFunction,
+      orders: entry.ordersFunction,
+      admin: operator.adminFunction,
     };
-    const { processFailureQueue, strategyTable } = this.strategy;
     new PipelineObservability(this, 'Observability', {
       config,
       stream,

@@ -17,6 +17,7 @@ import {
 import { LedgerClientError } from '../../shared/raft-client/client';
 import type { LedgerClient } from '../../shared/raft-client/types';
 import { HttpEventSchema, type HttpEvent } from '../../shared/aws/http-event';
+import { json } from '../../shared/aws/http-response';
 
 export interface ApiDeps {
   members: string[];
@@ -25,12 +26,6 @@ export interface ApiDeps {
   history: Pick<OrderHistoryStore, 'list'>;
   logger: Logger;
 }
-
-const json = (statusCode: number, body: unknown): APIGatewayProxyStructuredResultV2 => ({
-  statusCode,
-  headers: { 'content-type': 'application/json' },
-  body: JSON.stringify(body),
-});
 
 /**
  * 400 naming every field that is wrong: `message` (all of them, readable) and `errors` (one per field). `field`

@@ -6,9 +6,10 @@ import type { SNSClient } from '@aws-sdk/client-sns';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { publishFifoBatch, sendFifoBatch, type FifoMessage } from '../../shared/aws/fifo-batch';
+import { sendFifoBatch, type FifoMessage } from '../../shared/aws/fifo-batch';
+import { publishOrderEvents } from '../../shared/aws/order-events';
 import type { OrderRecords } from '../../shared/aws/order-records';
-import { CORRELATION_ID_ATTRIBUTE, type OrderCommand } from '../../shared/domain/command';
+import type { OrderCommand } from '../../shared/domain/command';
 import type { OrderEvent } from '../../shared/domain/event';
 import { conflictWith, orderEvent, parseCommand, perFifoGroup } from '../../shared/domain/execution';
 import type { OrderResult } from '../../shared/domain/order';
@@ -153,16 +154,7 @@ export function createExecuteHandler(deps: ExecuteDeps) {
     const fresh = applied.map((a) => orderEvent(a.command, a.result, executedTs));
     const standing = await deps.records.record(fresh, executedTs);
     const events = fresh.map((e) => standing.get(e.orderId) ?? e);
-    const { failed } = await publishFifoBatch(
-      deps.sns,
-      config.EVENTS_TOPIC_ARN,
-      events.map((event) => ({
-        body: JSON.stringify(event),
-        groupId: event.symbol,
-        deduplicationId: event.orderId,
-        attributes: { [CORRELATION_ID_ATTRIBUTE]: { DataType: 'String', StringValue: event.correlationId } },
-      })),
-    );
+    const { failed } = await publishOrderEvents(deps.sns, config.EVENTS_TOPIC_ARN, events);
     for (const f of failed)
       logger.error('event not published', { orderId: events[f.index]!.orderId, reason: f.reason });
     observe(applied, events);
@@ -175,7 +167,7 @@ export function createExecuteHandler(deps: ExecuteDeps) {
    * journal write for every order (docs/performance.md).
    */
   function observe(applied: Applied[], events: OrderEvent[]): void {
-    const tally = { accepted: 0, rejected: 0, duplicates: 0 };
+    const tally = { accepted: 0, rejected: 0, canceled: 0, duplicates: 0 };
     applied.forEach(({ command, result }, i) => {
       const event = events[i]!;
       const { orderId, status, seq, reason } = event;
@@ -184,6 +176,11 @@ export function createExecuteHandler(deps: ExecuteDeps) {
         tally.duplicates++;
         metrics.addMetric(MetricName.DuplicatesCaught, MetricUnit.Count, 1);
         logger.debug('duplicate command: republished the stored event', { orderId, correlationId });
+        return;
+      }
+      if (status === 'CANCELED') {
+        // Canceled before it reached the ledger: not executed, so no execution metrics.
+        tally.canceled++;
         return;
       }
       tally[status === 'ACCEPTED' ? 'accepted' : 'rejected']++;

@@ -11,7 +11,7 @@ import { RecentTickIds } from '../../shared/domain/recent-tick-ids';
 import type { OrderIntent, Strategy } from '../../shared/domain/strategy';
 import type { TickRecord } from '../../shared/domain/tick';
 import { MetricName, MetricUnit } from '../../shared/powertools';
-import { sendCommands } from './command-sender';
+import { sendCommands } from '../../shared/aws/command-sender';
 import type { ProcessConfig } from './config';
 import { decodeRecord, KinesisEventSchema } from '../../shared/aws/kinesis-records';
 import { StaleStateError, type StoredStrategyState, type StrategyStateStore } from './state-store';
@@ -117,8 +117,10 @@ export function createProcessHandler(deps: ProcessDeps) {
     const recent = new RecentTickIds(base?.recentTickIds ?? []);
     let commands: OrderCommand[] = [];
     let duplicates = 0;
+    let lastPrice = base?.lastPrice;
     for (const [i, { sequenceNumber, shardId, tickRecord }] of fresh.entries()) {
       const { tick } = tickRecord;
+      lastPrice = tick.price;
       if (recent.has(tick.tickId)) duplicates++;
       else {
         recent.add(tick.tickId);
@@ -135,6 +137,7 @@ export function createProcessHandler(deps: ProcessDeps) {
         lastShardId: shardId,
         recentTickIds: recent.toArray(),
         outbox: commands,
+        ...(lastPrice === undefined ? {} : { lastPrice }),
         updatedAt: now(),
       };
       await states.save(next, current?.lastSequenceNumber);

@@ -20,6 +20,8 @@ const StoredStrategyStateSchema = z.object({
    * since the writer may have died before sending. Resending is harmless: each command's dedup id is its orderId.
    */
   outbox: z.array(OrderCommandSchema).default([]),
+  /** The price of the last tick folded in: the reference price of orders entered through POST /orders. */
+  lastPrice: z.number().positive().optional(),
   updatedAt: z.number(),
 });
 export type StoredStrategyState = z.infer<typeof StoredStrategyStateSchema>;

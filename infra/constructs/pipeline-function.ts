@@ -21,6 +21,8 @@ export const FUNCTION_NAMES = [
   'history',
   'market-data',
   'market-data-api',
+  'orders',
+  'admin',
 ] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
 

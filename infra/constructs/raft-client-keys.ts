@@ -10,8 +10,8 @@ import { NagSuppressions } from 'cdk-nag';
 import { Construct, type IDependable } from 'constructs';
 import type { Scope } from '../../shared/ledger-contract/auth';
 
-/** The scopes the app's functions hold: execute places orders, api reads. */
-export const FUNCTION_SCOPES = ['orders:write', 'read'] as const satisfies readonly Scope[];
+/** The scopes the app's functions hold: execute and orders place (and cancel) orders, api reads, admin operates. */
+export const FUNCTION_SCOPES = ['orders:write', 'read', 'admin'] as const satisfies readonly Scope[];
 export type FunctionScope = (typeof FUNCTION_SCOPES)[number];
 
 export interface RaftClientKeysProps {
@@ -37,6 +37,7 @@ export class RaftClientKeys extends Construct {
     this.secrets = {
       'orders:write': this.keySecret('OrdersWrite', 'orders:write', props.removalPolicy),
       read: this.keySecret('Read', 'read', props.removalPolicy),
+      admin: this.keySecret('Admin', 'admin', props.removalPolicy),
     };
     const provider = new cr.Provider(this, 'Provider', {
       onEventHandler: this.issuer(props.rootSecretArn),

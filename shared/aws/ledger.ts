@@ -1,7 +1,7 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { decodeScopedKey, encodeScopedKey, scopedKey, type Scope } from '../ledger-contract/auth';
 import { createLedgerClient } from '../raft-client/client';
-import type { LedgerClient } from '../raft-client/types';
+import type { LedgerAdminClient, LedgerClient } from '../raft-client/types';
 
 export interface LedgerSettings {
   RAFT_MEMBERS: string[];
@@ -52,9 +52,9 @@ export function lazyLedgerClient(
   settings: LedgerSettings,
   secrets: () => SecretsManagerClient,
   scope: Scope,
-): () => Promise<LedgerClient> {
-  let pending: Promise<LedgerClient> | undefined;
-  const build = async (): Promise<LedgerClient> => {
+): () => Promise<LedgerClient & LedgerAdminClient> {
+  let pending: Promise<LedgerClient & LedgerAdminClient> | undefined;
+  const build = async (): Promise<LedgerClient & LedgerAdminClient> => {
     const clientKey = await clientKeyFor(settings, scope, secrets);
     return createLedgerClient({
       members: settings.RAFT_MEMBERS,

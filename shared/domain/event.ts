@@ -6,7 +6,8 @@ import { CorrelationIdSchema, TimestampMsSchema } from './tick';
 export const OrderEventSchema = z
   .object({
     orderId: OrderIdSchema,
-    status: z.enum(['ACCEPTED', 'REJECTED']),
+    /** The ledger's status (ACCEPTED = executed; CANCELED: a cancel reached the ledger before the order). */
+    status: z.enum(['ACCEPTED', 'REJECTED', 'CANCELED']),
     /** The ledger's sequence number; null for a rejected order. */
     seq: z.number().int().positive().nullable(),
     /** Why the ledger rejected it; null for an accepted order. */

@@ -132,7 +132,40 @@ export const OrderBatchInputSchema = OrderBatchSchema.extend({
   orders: z.array(OrderInputSchema).min(1).max(MAX_BATCH_ORDERS),
 });
 
-export type OrderStatus = 'ACCEPTED' | 'REJECTED';
+/**
+ * The ledger's statuses. ACCEPTED is the ledger's word for an executed order (the public API and the events call it
+ * EXECUTED: publicStatus below); it stays ACCEPTED here because stored results, snapshots and old clients carry it.
+ * CANCELED: a cancel for the order id reached the ledger before the order did (the ledger's cancel command).
+ */
+export type OrderStatus = 'ACCEPTED' | 'REJECTED' | 'CANCELED';
+export const ORDER_STATUSES: readonly OrderStatus[] = ['ACCEPTED', 'REJECTED', 'CANCELED'];
+
+/** The status users see: the ledger's ACCEPTED is EXECUTED; the others are the same words. */
+export type PublicOrderStatus = 'EXECUTED' | 'REJECTED' | 'CANCELED';
+export function publicStatus(status: OrderStatus): PublicOrderStatus {
+  return status === 'ACCEPTED' ? 'EXECUTED' : status;
+}
+
+/** The reason a canceled order's result carries. */
+export const CANCELED_REASON = 'canceled before it reached the ledger';
+
+/** The ledger's cancel command (POST /v1/orders/cancel): cancel `orderId` of `account` unless it was applied first. */
+export const CancelRequestSchema = z.object({ orderId: OrderIdSchema, account: AccountSchema }).strict();
+export type CancelRequest = z.infer<typeof CancelRequestSchema>;
+
+/**
+ * The ledger's answer to a cancel. status CANCELED: the order is canceled — either it arrived before and was canceled
+ * (pending: false), or it has not arrived yet and a tombstone waits for it (pending: true): when it arrives it is not
+ * executed and its result is CANCELED. ACCEPTED / REJECTED: the order was applied first; the cancel changed nothing.
+ * duplicate: this cancel had been recorded before (a retried cancel gets the same status).
+ */
+export interface CancelResult {
+  orderId: string;
+  account: string;
+  status: OrderStatus;
+  pending: boolean;
+  duplicate: boolean;
+}
 
 /** What the ledger recorded for an order; a repeat of the same orderId returns it with `duplicate: true`. */
 export interface OrderResult {

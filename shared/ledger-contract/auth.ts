@@ -128,7 +128,9 @@ export function bearerFor(secret: string, scope: Scope, ttlSeconds = DEFAULT_TOK
 /** The scope an HTTP route of a node needs: reads need any valid token; writes and admin their own scope. */
 export function requiredScope(method: string, path: string): Scope {
   if (method === 'GET' || method === 'HEAD') return 'read';
-  if (method === 'POST' && (path === '/v1/orders' || path === '/v1/orders/batch')) return 'orders:write';
+  if (method === 'POST' && (path === '/v1/orders' || path === '/v1/orders/batch' || path === '/v1/orders/cancel')) {
+    return 'orders:write';
+  }
   return 'admin';
 }
 

@@ -1,4 +1,4 @@
-import type { Order, OrderResult, Side } from '../domain/order';
+import type { CancelResult, Order, OrderResult, OrderStatus, Side } from '../domain/order';
 import { Reader as BaseReader, WireError, Writer } from './binary';
 import { finishFrame, startFrame } from './framing';
 
@@ -20,13 +20,18 @@ export { WireError };
  *                   APPLY_ORDER  order
  *                   APPLY_BATCH  u16 n, n × order
  *                   GET_ORDER    str orderId
+ *                   CANCEL       str orderId, str account (the ledger's cancel command)
  *   node → client   REPLY        u16 status (HTTP's codes: 200, 307, 400, 401, 403, 404, 409, 503), then
- *                                200: u8 body (0 none, 1 one result, 2 u16 n × result); 307: str leader URL;
- *                                otherwise: str error
+ *                                200: u8 body (0 none, 1 one result, 2 u16 n × result, 3 cancel);
+ *                                307: str leader URL; otherwise: str error
  *                   ERROR        str what was wrong; the node closes the connection after it
  *   order  = str orderId, str account, str symbol, u8 side (0 BUY, 1 SELL), f64 quantity, f64 price
- *   result = str orderId, u8 status (0 ACCEPTED, 1 REJECTED), u8 flags (1 duplicate, 2 has seq, 4 has reason),
- *            [f64 seq], [str reason], f64 position, str account, str symbol, u8 side, f64 quantity, f64 price
+ *   result = str orderId, u8 status (0 ACCEPTED, 1 REJECTED, 2 CANCELED), u8 flags (1 duplicate, 2 has seq,
+ *            4 has reason), [f64 seq], [str reason], f64 position, str account, str symbol, u8 side, f64 quantity,
+ *            f64 price
+ *   cancel = str orderId, str account, u8 status (as in result), u8 flags (1 duplicate, 2 pending)
+ * CANCEL, status 2 and body 3 came with the cancel command; a client that never cancels never meets body 3, and
+ * status 2 only for an order some other client canceled.
  */
 
 export const Kind = {
@@ -34,6 +39,7 @@ export const Kind = {
   APPLY_ORDER: 2,
   APPLY_BATCH: 3,
   GET_ORDER: 4,
+  CANCEL: 5,
   REPLY: 0x80,
   ERROR: 0xff,
 } as const;
@@ -42,18 +48,28 @@ export type WireRequest =
   | { kind: typeof Kind.HELLO; id: number; authorization: string }
   | { kind: typeof Kind.APPLY_ORDER; id: number; order: Order }
   | { kind: typeof Kind.APPLY_BATCH; id: number; orders: Order[] }
-  | { kind: typeof Kind.GET_ORDER; id: number; orderId: string };
+  | { kind: typeof Kind.GET_ORDER; id: number; orderId: string }
+  | { kind: typeof Kind.CANCEL; id: number; orderId: string; account: string };
 
-export type ReplyBody = undefined | OrderResult | OrderResult[];
+export type ReplyBody = undefined | OrderResult | OrderResult[] | CancelResult;
 
 export type WireReply =
   | { kind: typeof Kind.REPLY; id: number; status: number; body?: ReplyBody; leader?: string; error?: string }
   | { kind: typeof Kind.ERROR; id: number; error: string };
 
 const SIDES: readonly Side[] = ['BUY', 'SELL'];
+/** A status's byte is its index here. */
+const STATUSES: readonly OrderStatus[] = ['ACCEPTED', 'REJECTED', 'CANCELED'];
 
 /** The shared reader plus the client protocol's one enum. */
 class Reader extends BaseReader {
+  status(what: string): OrderStatus {
+    const v = this.u8(what);
+    const status = STATUSES[v];
+    if (!status) throw new WireError(`${what}: status byte ${v} is none of 0 (ACCEPTED), 1 (REJECTED), 2 (CANCELED)`);
+    return status;
+  }
+
   side(what: string): Side {
     const v = this.u8(what);
     const side = SIDES[v];
@@ -86,9 +102,7 @@ function readOrder(r: Reader, at: string): Order {
 
 function writeResult(w: Writer, res: OrderResult): void {
   const flags = (res.duplicate ? 1 : 0) | (res.seq !== undefined ? 2 : 0) | (res.reason !== undefined ? 4 : 0);
-  w.str(res.orderId)
-    .u8(res.status === 'REJECTED' ? 1 : 0)
-    .u8(flags);
+  w.str(res.orderId).u8(STATUSES.indexOf(res.status)).u8(flags);
   if (res.seq !== undefined) w.f64(res.seq);
   if (res.reason !== undefined) w.str(res.reason);
   w.f64(res.position).str(res.account).str(res.symbol);
@@ -99,7 +113,7 @@ function writeResult(w: Writer, res: OrderResult): void {
 
 function readResult(r: Reader): OrderResult {
   const orderId = r.str('result orderId');
-  const status = r.u8('result status') === 1 ? 'REJECTED' : 'ACCEPTED';
+  const status = r.status('result status');
   const flags = r.u8('result flags');
   const seq = flags & 2 ? r.f64('result seq') : undefined;
   const reason = flags & 4 ? r.str('result reason') : undefined;
@@ -119,6 +133,19 @@ function readResult(r: Reader): OrderResult {
   return result;
 }
 
+function writeCancel(w: Writer, res: CancelResult): void {
+  w.str(res.orderId).str(res.account).u8(STATUSES.indexOf(res.status));
+  w.u8((res.duplicate ? 1 : 0) | (res.pending ? 2 : 0));
+}
+
+function readCancel(r: Reader): CancelResult {
+  const orderId = r.str('cancel orderId');
+  const account = r.str('cancel account');
+  const status = r.status('cancel status');
+  const flags = r.u8('cancel flags');
+  return { orderId, account, status, pending: (flags & 2) !== 0, duplicate: (flags & 1) !== 0 };
+}
+
 /** A request as one frame (length prefix included), ready to write. */
 export function encodeRequest(req: WireRequest): Buffer {
   const w = start(req.kind, req.id);
@@ -135,6 +162,9 @@ export function encodeRequest(req: WireRequest): Buffer {
       break;
     case Kind.GET_ORDER:
       w.str(req.orderId);
+      break;
+    case Kind.CANCEL:
+      w.str(req.orderId).str(req.account);
       break;
   }
   return finishFrame(w);
@@ -154,6 +184,7 @@ export function decodeRequest(body: Buffer): WireRequest {
     for (let i = 0; i < n; i++) orders.push(readOrder(r, `orders.${i}.`));
     req = { kind, id, orders };
   } else if (kind === Kind.GET_ORDER) req = { kind, id, orderId: r.str('orderId') };
+  else if (kind === Kind.CANCEL) req = { kind, id, orderId: r.str('orderId'), account: r.str('account') };
   else throw new WireError(`unknown request kind ${kind}`);
   r.end();
   return req;
@@ -169,7 +200,8 @@ export function encodeReply(reply: WireReply): Buffer {
     else if (Array.isArray(body)) {
       w.u8(2).u16(body.length);
       for (const res of body) writeResult(w, res);
-    } else writeResult(w.u8(1), body);
+    } else if ('pending' in body) writeCancel(w.u8(3), body);
+    else writeResult(w.u8(1), body);
   } else if (reply.status === 307) w.str(reply.leader ?? '');
   else w.str(reply.error ?? `status ${reply.status}`);
   return finishFrame(w);
@@ -187,6 +219,7 @@ export function decodeReply(body: Buffer): WireReply {
     const shape = r.u8('body shape');
     let result: ReplyBody;
     if (shape === 1) result = readResult(r);
+    else if (shape === 3) result = readCancel(r);
     else if (shape === 2) {
       const n = r.u16('result count');
       result = [];

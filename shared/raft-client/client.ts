@@ -1,9 +1,9 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import type { Order, OrderBatchResult, OrderResult } from '../domain/order';
+import type { CancelResult, Order, OrderBatchResult, OrderResult } from '../domain/order';
 import { decodeScopedKey, requiredScope, TokenSource } from '../ledger-contract/auth';
-import type { NodeStatus, Position } from '../ledger-contract';
-import type { LedgerClient } from './types';
+import type { HaltInfo, NodeStatus, Position, RiskLimits } from '../ledger-contract';
+import type { LedgerAdminClient, LedgerClient } from './types';
 import { Kind } from '../ledger-contract/wire';
 import { BinaryTransport, WireTransportError, type WireCall } from './binary-transport';
 import { sleep } from '../util/wait';
@@ -87,7 +87,7 @@ const originOf = (url: string): string => {
   }
 };
 
-export interface ClosableLedgerClient extends LedgerClient {
+export interface ClosableLedgerClient extends LedgerClient, LedgerAdminClient {
   /** Closes idle keep-alive sockets. */
   close(): void;
 }
@@ -356,6 +356,24 @@ export function createLedgerClient(options: LedgerClientOptions): ClosableLedger
       ),
     applyOrders,
     getOrder,
+    // No read-back: a resent cancel is itself idempotent (the ledger answers the same status, duplicate: true).
+    cancelOrder: (orderId: string, account: string) =>
+      write<CancelResult>({
+        method: 'POST',
+        path: '/v1/orders/cancel',
+        body: { orderId, account },
+        wire: { kind: Kind.CANCEL, orderId, account },
+      }),
+    // Operator commands: rare, over HTTP; a resend applies the same switch or patch again, which is harmless.
+    halt: (reason?: string) =>
+      write<HaltInfo>({ method: 'POST', path: '/v1/halt', body: reason === undefined ? {} : { reason } }),
+    resume: () => write<HaltInfo>({ method: 'POST', path: '/v1/resume' }),
+    setLimits: (patch: Partial<RiskLimits>) => write<RiskLimits>({ method: 'POST', path: '/v1/limits', body: patch }),
+    limits: async () => {
+      const limits = await read<RiskLimits & HaltInfo>({ method: 'GET', path: '/v1/limits' });
+      if (!limits) throw new LedgerClientError('GET /v1/limits: not found', 404);
+      return limits;
+    },
     positions: async (account?: string) =>
       (await read<Position[]>({
         method: 'GET',

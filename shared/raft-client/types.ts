@@ -1,5 +1,5 @@
-import type { Order, OrderResult } from '../domain/order';
-import type { NodeStatus, Position } from '../ledger-contract';
+import type { CancelResult, Order, OrderResult } from '../domain/order';
+import type { HaltInfo, NodeStatus, Position, RiskLimits } from '../ledger-contract';
 
 /**
  * What the pipeline needs from the Raft ledger. Implemented by the HTTP client in this folder;
@@ -14,6 +14,19 @@ export interface LedgerClient {
    */
   applyOrders(orders: Order[]): Promise<OrderResult[]>;
   getOrder(orderId: string): Promise<OrderResult | undefined>;
+  /**
+   * The ledger's cancel command: CANCELED when it reached the log before the order (the order, when it arrives, is
+   * not executed), else the order's own status. Safe to retry: a repeat answers the same status (`duplicate: true`).
+   */
+  cancelOrder(orderId: string, account: string): Promise<CancelResult>;
   positions(account?: string): Promise<Position[]>;
   status(nodeUrl: string): Promise<NodeStatus>;
+}
+
+/** The operator's commands (credentials with the `admin` scope): halt switch and risk limits. */
+export interface LedgerAdminClient {
+  halt(reason?: string): Promise<HaltInfo>;
+  resume(): Promise<HaltInfo>;
+  setLimits(patch: Partial<RiskLimits>): Promise<RiskLimits>;
+  limits(): Promise<RiskLimits & HaltInfo>;
 }

@@ -10,6 +10,7 @@ import { coreSnapshot, SNAPSHOT_TAKE_FILE, writeSnapshotFile } from '../../raft-
 interface FoldedSnapshot {
   orders: unknown[];
   positions: unknown[];
+  cancels: unknown[];
   [field: string]: unknown;
 }
 
@@ -17,20 +18,22 @@ export function ledgerSnapshotText(ledger: LedgerStateMachine, maxRecordBytes?: 
   const [head, ...rest] = [...ledger.snapshotRecords(maxRecordBytes)].map(
     (r) => JSON.parse(r) as Record<string, unknown>,
   );
-  const folded: FoldedSnapshot = { ...head, orders: [], positions: [] };
+  const folded: FoldedSnapshot = { ...head, orders: [], positions: [], cancels: [] };
   for (const record of rest) {
     if (record.kind === 'orders') folded.orders.push(...(record.orders as unknown[]));
+    else if (record.kind === 'cancels') folded.cancels.push(...(record.cancels as unknown[]));
     else folded.positions.push(...(record.positions as unknown[]));
   }
   return JSON.stringify(folded);
 }
 
 export function restoreLedgerText(text: string): LedgerStateMachine {
-  const { orders, positions, ...head } = JSON.parse(text) as FoldedSnapshot;
+  const { orders, positions, cancels, ...head } = JSON.parse(text) as FoldedSnapshot;
   return LedgerStateMachine.restoreFrom([
-    { ...head, orders: orders.length, positions: positions.length },
+    { ...head, orders: orders.length, positions: positions.length, cancels: cancels.length },
     { kind: 'orders', orders },
     { kind: 'positions', positions },
+    { kind: 'cancels', cancels },
   ]);
 }
 

@@ -8,7 +8,7 @@
  * An operation that timed out (no completeTime, or Infinity) may or may not have taken effect: the search may
  * linearize it at any point after its invocation, or never, and its output is unknown to the model.
  */
-import type { Order, OrderResult } from '../../shared/domain/order';
+import type { CancelResult, Order, OrderResult } from '../../shared/domain/order';
 
 export interface Operation<I, O> {
   id: number | string;
@@ -241,16 +241,25 @@ function searchPartition<S, I, O>(
 export type LedgerInput =
   | { kind: 'applyOrder'; order: Order }
   | { kind: 'applyBatch'; orders: Order[] }
-  | { kind: 'getOrder'; orderId: string };
-/** applyOrder → the result; applyBatch → one result per order, in its order; getOrder → the result or null. */
-export type LedgerOutput = OrderResult | OrderResult[] | null;
+  | { kind: 'getOrder'; orderId: string }
+  | { kind: 'cancel'; orderId: string; account: string };
+/**
+ * applyOrder → the result; applyBatch → one result per order, in its order; getOrder → the result or null;
+ * cancel → the ledger's CancelResult.
+ */
+export type LedgerOutput = OrderResult | OrderResult[] | CancelResult | null;
 
 /**
- * One order id's history: not applied yet; applied by an operation whose answer was lost (the result is bound
- * by the first observation); or applied with a known result.
+ * One order id's history: not applied yet; canceled before it was applied (a tombstone waits for it); applied by an
+ * operation whose answer was lost (the result is bound by the first observation; `canceled`: it found a tombstone,
+ * so its result must be CANCELED, and only then); or applied with a known result. The model takes one account per
+ * order id (the simulation cancels with the order's own account), so a cancel's account never decides anything.
  */
 export type OrderModelState =
-  { kind: 'absent' } | { kind: 'applied-unseen'; order: Order } | { kind: 'applied'; result: OrderResult };
+  | { kind: 'absent' }
+  | { kind: 'canceled-pending' }
+  | { kind: 'applied-unseen'; order: Order; canceled: boolean }
+  | { kind: 'applied'; result: OrderResult };
 
 /**
  * The order ids of one partition that are no longer absent (an id not in the map is absent), kept in id order so
@@ -273,7 +282,12 @@ function encodeOrderState(state: OrderModelState): string {
   let code = encodedOrderStates.get(state);
   if (code === undefined) {
     const o = state.kind === 'applied' ? state.result : state.kind === 'applied-unseen' ? state.order : undefined;
-    const result = state.kind === 'applied' ? [state.result.status, state.result.seq, state.result.reason] : [];
+    const result =
+      state.kind === 'applied'
+        ? [state.result.status, state.result.seq, state.result.reason]
+        : state.kind === 'applied-unseen'
+          ? [state.canceled]
+          : [];
     const position = state.kind === 'applied' ? state.result.position : '';
     code = JSON.stringify([state.kind, o?.account, o?.symbol, o?.side, o?.quantity, o?.price, position, ...result]);
     encodedOrderStates.set(state, code);
@@ -292,6 +306,7 @@ function orderIdsOf(input: LedgerInput): string[] {
     case 'applyBatch':
       return input.orders.map((order) => order.orderId);
     case 'getOrder':
+    case 'cancel':
       return [input.orderId];
   }
 }
@@ -325,9 +340,9 @@ function sameRecord(a: OrderResult, b: OrderResult): boolean {
 
 /** An observation of the recorded result (a duplicate answer or a read) in the given state. */
 function observeRecorded(state: OrderModelState, observed: OrderResult): OrderStep {
-  if (state.kind === 'absent') return { ok: false, state };
+  if (state.kind === 'absent' || state.kind === 'canceled-pending') return { ok: false, state };
   if (state.kind === 'applied-unseen') {
-    return sameOrder(observed, state.order)
+    return sameOrder(observed, state.order) && (observed.status === 'CANCELED') === state.canceled
       ? { ok: true, state: { kind: 'applied', result: { ...observed, duplicate: false } } }
       : { ok: false, state };
   }
@@ -336,21 +351,51 @@ function observeRecorded(state: OrderModelState, observed: OrderResult): OrderSt
 
 /** One order applied, alone or as part of a batch; `output` undefined when the answer was lost. */
 function applyOrder(state: OrderModelState, order: Order, output: OrderResult | undefined): OrderStep {
+  const fresh = state.kind === 'absent' || state.kind === 'canceled-pending';
+  const canceled = state.kind === 'canceled-pending';
   if (output === undefined) {
     // Its answer was lost: if it is the first application, the result is bound when someone observes it.
-    return { ok: true, state: state.kind === 'absent' ? { kind: 'applied-unseen', order } : state };
+    return { ok: true, state: fresh ? { kind: 'applied-unseen', order, canceled } : state };
   }
   if (output === null || typeof output !== 'object' || output.orderId !== order.orderId) return { ok: false, state };
   if (!output.duplicate) {
-    const ok = state.kind === 'absent' && sameOrder(output, order);
+    // A first application: CANCELED (never executed, no seq) iff a cancel came first.
+    const ok = fresh && sameOrder(output, order) && (output.status === 'CANCELED') === canceled;
     return { ok, state: ok ? { kind: 'applied', result: output } : state };
   }
   return observeRecorded(state, output);
 }
 
+/**
+ * A cancel: before the order, it leaves a tombstone (CANCELED, pending); after it, it answers the order's status
+ * (duplicate when that is CANCELED, i.e. a cancel came first). A lost answer still leaves the tombstone.
+ */
+function cancelOrder(state: OrderModelState, output: LedgerOutput | undefined): OrderStep {
+  const pendingState: OrderModelState = { kind: 'canceled-pending' };
+  if (output === undefined) return { ok: true, state: state.kind === 'absent' ? pendingState : state };
+  if (output === null || Array.isArray(output) || !('pending' in output)) return { ok: false, state };
+  const answered = (status: string, pending: boolean, duplicate: boolean) =>
+    output.status === status && output.pending === pending && output.duplicate === duplicate;
+  switch (state.kind) {
+    case 'absent':
+      return answered('CANCELED', true, false) ? { ok: true, state: pendingState } : { ok: false, state };
+    case 'canceled-pending':
+      return { ok: answered('CANCELED', true, true), state };
+    case 'applied-unseen':
+      // The order's status is not bound yet; the answer says whether it was canceled, which the state knows.
+      return {
+        ok: state.canceled ? answered('CANCELED', false, true) : output.status !== 'CANCELED' && !output.pending,
+        state,
+      };
+    case 'applied':
+      return { ok: answered(state.result.status, false, state.result.status === 'CANCELED'), state };
+  }
+}
+
 function readOrder(state: OrderModelState, orderId: string, output: LedgerOutput | undefined): OrderStep {
   if (output === undefined) return { ok: true, state };
-  if (output === null) return { ok: state.kind === 'absent', state };
+  if (output === null) return { ok: state.kind === 'absent' || state.kind === 'canceled-pending', state };
+  if (!Array.isArray(output) && 'pending' in output) return { ok: false, state };
   return !Array.isArray(output) && output.orderId === orderId ? observeRecorded(state, output) : { ok: false, state };
 }
 
@@ -401,11 +446,14 @@ export const ledgerModel: Model<LedgerModelState, LedgerInput, LedgerOutput> = {
   step(state, input, output) {
     if (input.kind === 'applyBatch') return applyBatch(state, input.orders, output);
     const orderId = input.kind === 'applyOrder' ? input.order.orderId : input.orderId;
+    // (getOrder and cancel name the id directly.)
     const current = state.get(orderId) ?? ABSENT;
     const step =
       input.kind === 'getOrder'
         ? readOrder(current, orderId, output)
-        : applyOrder(current, input.order, output as OrderResult | undefined);
+        : input.kind === 'cancel'
+          ? cancelOrder(current, output)
+          : applyOrder(current, input.order, output as OrderResult | undefined);
     if (!step.ok || step.state === current) return { ok: step.ok, state };
     return { ok: true, state: withOrder(state, orderId, step.state) };
   },
@@ -432,6 +480,7 @@ export const ledgerModel: Model<LedgerModelState, LedgerInput, LedgerOutput> = {
 function answeredResults(op: Operation<LedgerInput, LedgerOutput>): { output: OrderResult; application: boolean }[] {
   const output = op.output;
   if (isTimedOut(op) || !output) return [];
+  if (op.input.kind === 'cancel' || (!Array.isArray(output) && 'pending' in output)) return [];
   const application = op.input.kind !== 'getOrder';
   return (Array.isArray(output) ? output : [output]).map((result) => ({ output: result, application }));
 }
@@ -476,7 +525,8 @@ export function checkSeqs(
     const batchProblem = batchSeqProblem(op);
     if (batchProblem) problems.push(batchProblem);
     for (const { output, application } of answeredResults(op)) {
-      if (output.status === 'REJECTED') {
+      // Rejected and canceled orders were not executed: no seq, and none may have one elsewhere.
+      if (output.status !== 'ACCEPTED') {
         rejected.add(output.orderId);
         continue;
       }

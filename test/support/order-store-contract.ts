@@ -57,6 +57,9 @@ const stepArb = fc.oneof(
   fc.constant<LedgerCommand>({ type: 'halt', reason: 'stop' }),
   fc.constant<LedgerCommand>({ type: 'resume' }),
   fc.constant<LedgerCommand>({ type: 'setLimits', limits: { maxAbsPosition: 800 } }),
+  fc
+    .record({ orderId: orderArb.map((o) => o.orderId), account: orderArb.map((o) => o.account) })
+    .map((c): LedgerCommand => ({ type: 'cancel', ...c })),
 );
 
 export function describeOrderStoreContract(name: string, factory: StoreFactory): void {
@@ -78,10 +81,12 @@ export function describeOrderStoreContract(name: string, factory: StoreFactory):
           { account: 'z', symbol: 'S', quantity: 1 },
           { account: 'a', symbol: 'S', quantity: 2 },
         ],
+        cancels: [{ orderId: 'x', account: 'acct' }],
         state: state(3, 2),
       });
       store.commit({
         orders: [result('c', 3)],
+        cancels: [{ orderId: 'w', account: 'other' }],
         positions: [{ account: 'z', symbol: 'S', quantity: 7 }],
         state: state(5, 3),
       });
@@ -96,21 +101,45 @@ export function describeOrderStoreContract(name: string, factory: StoreFactory):
       expect(store.getOrder('a')).toEqual(result('a', 2));
       expect(store.orderCount()).toBe(3);
       expect([...store.orders()].map((r) => r.orderId)).toEqual(['b', 'a', 'c']);
+      expect(store.getCancel('x')).toBe('acct');
+      expect(store.getCancel('a')).toBeUndefined();
+      expect(store.cancelCount()).toBe(2);
+      expect([...store.cancels()]).toEqual([
+        { orderId: 'x', account: 'acct' },
+        { orderId: 'w', account: 'other' },
+      ]);
       store.close();
     });
 
     it('refuses a batch that repeats a stored order id, and keeps nothing of it', () => {
       const store = factory.create();
-      store.commit({ orders: [result('a', 1)], positions: [], state: state(1, 1) });
+      store.commit({ orders: [result('a', 1)], cancels: [], positions: [], state: state(1, 1) });
       expect(() =>
         store.commit({
           orders: [result('new', 2), result('a', 3)],
+          cancels: [],
           positions: [{ account: 'x', symbol: 'S', quantity: 1 }],
           state: state(2, 3),
         }),
       ).toThrow();
       expect(store.getOrder('new')).toBeUndefined();
       expect(store.load()).toEqual({ state: state(1, 1), positions: [] });
+      store.close();
+    });
+
+    it('refuses a batch that repeats a stored cancel, and keeps nothing of it', () => {
+      const store = factory.create();
+      store.commit({ orders: [], cancels: [{ orderId: 'a', account: 'x' }], positions: [], state: state(1) });
+      expect(() =>
+        store.commit({
+          orders: [result('new', 1)],
+          cancels: [{ orderId: 'a', account: 'x' }],
+          positions: [],
+          state: state(2, 1),
+        }),
+      ).toThrow();
+      expect(store.getOrder('new')).toBeUndefined();
+      expect(store.cancelCount()).toBe(1);
       store.close();
     });
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { describeZodError, isValidOrder, OrderSchema } from '../../../shared/domain/order';
+import { CancelRequestSchema, describeZodError, isValidOrder, OrderSchema } from '../../../shared/domain/order';
 import { RiskLimitsPatchSchema } from '../../../shared/ledger-contract';
 
 export { RiskLimitsPatchSchema };
@@ -15,6 +15,7 @@ export const LedgerCommandSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('setLimits'), limits: RiskLimitsPatchSchema }).strict(),
   z.object({ type: z.literal('halt'), reason: z.string().max(500).optional() }).strict(),
   z.object({ type: z.literal('resume') }).strict(),
+  CancelRequestSchema.extend({ type: z.literal('cancel') }).strict(),
 ]);
 export type LedgerCommand = z.infer<typeof LedgerCommandSchema>;
 

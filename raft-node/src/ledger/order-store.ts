@@ -10,10 +10,21 @@ export interface LedgerCoreState {
   haltReason: string | null;
 }
 
+/**
+ * A cancel that reached the ledger before its order: when the order arrives it is not executed (its result is
+ * CANCELED). Kept as long as order ids are (forever: see LedgerStateMachine), so a cancel is never forgotten.
+ */
+export interface CancelTombstone {
+  orderId: string;
+  account: string;
+}
+
 /** What one applied batch of entries changed: stored as one atomic unit with the applied index. */
 export interface StoreBatch {
   /** New order results, in apply order (never an id the store already holds). */
   orders: readonly OrderResult[];
+  /** New tombstones, in apply order (never an id the store already holds a tombstone for). */
+  cancels: readonly CancelTombstone[];
   /** Positions whose quantity changed (the latest value of each). */
   positions: readonly Position[];
   state: LedgerCoreState;
@@ -36,6 +47,11 @@ export interface OrderStore {
   orderCount(): number;
   /** Every recorded result in insertion (= apply) order, read lazily. */
   orders(): Iterable<OrderResult>;
+  /** The account of the tombstone for an order id, or undefined. */
+  getCancel(orderId: string): string | undefined;
+  cancelCount(): number;
+  /** Every tombstone in insertion (= apply) order, read lazily. */
+  cancels(): Iterable<CancelTombstone>;
   commit(batch: StoreBatch): void;
   close(): void;
 }
@@ -44,6 +60,7 @@ export interface OrderStore {
 export class MemoryOrderStore implements OrderStore {
   private readonly results = new Map<string, OrderResult>();
   private readonly book = new Map<string, Position>();
+  private readonly tombstones = new Map<string, string>();
   private state: LedgerCoreState | undefined;
 
   load(): { state: LedgerCoreState; positions: Position[] } | undefined {
@@ -65,11 +82,27 @@ export class MemoryOrderStore implements OrderStore {
     for (const result of this.results.values()) yield { ...result };
   }
 
+  getCancel(orderId: string): string | undefined {
+    return this.tombstones.get(orderId);
+  }
+
+  cancelCount(): number {
+    return this.tombstones.size;
+  }
+
+  *cancels(): Iterable<CancelTombstone> {
+    for (const [orderId, account] of this.tombstones) yield { orderId, account };
+  }
+
   commit(batch: StoreBatch): void {
     for (const result of batch.orders) {
       if (this.results.has(result.orderId)) throw new Error(`order store: order ${result.orderId} stored twice`);
     }
+    for (const { orderId } of batch.cancels) {
+      if (this.tombstones.has(orderId)) throw new Error(`order store: cancel of ${orderId} stored twice`);
+    }
     for (const result of batch.orders) this.results.set(result.orderId, { ...result });
+    for (const { orderId, account } of batch.cancels) this.tombstones.set(orderId, account);
     for (const p of batch.positions) this.book.set(`${p.account}\u0000${p.symbol}`, { ...p });
     this.state = { ...batch.state, limits: { ...batch.state.limits } };
   }

@@ -1,14 +1,17 @@
 import { z } from 'zod';
 import {
+  CANCELED_REASON,
   describeZodError,
+  ORDER_STATUSES,
   OrderSchema,
+  type CancelResult,
   type Order,
   type OrderBatchResult,
   type OrderResult,
 } from '../../../shared/domain/order';
 import { RiskLimitsSchema, type Position, type RiskLimits } from '../../../shared/ledger-contract';
 import { decodeCommand } from './commands';
-import { MemoryOrderStore, type LedgerCoreState, type OrderStore } from './order-store';
+import { MemoryOrderStore, type CancelTombstone, type LedgerCoreState, type OrderStore } from './order-store';
 import { checkRisk, DEFAULT_RISK_LIMITS, positionDelta } from './risk';
 
 export interface HaltState {
@@ -23,9 +26,11 @@ export interface CommandError {
 
 /**
  * Per command: order → OrderResult, orderBatch → OrderBatchResult, setLimits → the limits now in force,
- * halt/resume → HaltState.
+ * halt/resume → HaltState, cancel → CancelResult.
  */
-export type LedgerApplyResult = OrderResult | OrderBatchResult | RiskLimits | HaltState | CommandError;
+export type LedgerApplyResult = OrderResult | OrderBatchResult | RiskLimits | HaltState | CancelResult | CommandError;
+
+export { CANCELED_REASON };
 
 export function isCommandError(result: LedgerApplyResult): result is CommandError {
   return 'error' in result;
@@ -37,8 +42,10 @@ export function isCommandError(result: LedgerApplyResult): result is CommandErro
  *   1. {kind: 'ledger', version, appliedIndex, lastSeq, limits, halted, haltReason, orders, positions} (counts)
  *   2. {kind: 'orders', orders: [...]} as many as needed, in insertion (= replay) order
  *   3. {kind: 'positions', positions: [...]} as many as needed, in insertion order
+ *   4. {kind: 'cancels', cancels: [...]} as many as needed, in insertion order (version 3; a version 2 snapshot,
+ *      written before the cancel command, has none and loads with none)
  */
-const SNAPSHOT_VERSION = 2;
+const SNAPSHOT_VERSION = 3;
 /** Records are kept under this many bytes unless the caller says otherwise. */
 export const DEFAULT_SNAPSHOT_RECORD_BYTES = 1024 * 1024;
 
@@ -52,7 +59,7 @@ const SnapshotLimitsSchema = RiskLimitsSchema.extend({
 });
 
 const RecordedOrderSchema = OrderSchema.extend({
-  status: z.enum(['ACCEPTED', 'REJECTED']),
+  status: z.enum(ORDER_STATUSES as [OrderResult['status'], ...OrderResult['status'][]]),
   seq: z.number().int().positive().optional(),
   reason: z.string().optional(),
   duplicate: z.literal(false),
@@ -63,10 +70,12 @@ const PositionRecordSchema = z
   .object({ account: z.string().min(1), symbol: z.string().min(1), quantity: z.number().int() })
   .strict();
 
+const CancelRecordSchema = z.object({ orderId: z.string().min(1), account: z.string().min(1) }).strict();
+
 const LedgerHeadSchema = z
   .object({
     kind: z.literal('ledger'),
-    version: z.literal(SNAPSHOT_VERSION),
+    version: z.union([z.literal(2), z.literal(SNAPSHOT_VERSION)]),
     appliedIndex: z.number().int().nonnegative(),
     lastSeq: z.number().int().nonnegative(),
     limits: SnapshotLimitsSchema,
@@ -74,12 +83,14 @@ const LedgerHeadSchema = z
     haltReason: z.string().nullable(),
     orders: z.number().int().nonnegative(),
     positions: z.number().int().nonnegative(),
+    cancels: z.number().int().nonnegative().default(0),
   })
   .strict();
 
 const LedgerBodySchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('orders'), orders: z.array(RecordedOrderSchema) }).strict(),
   z.object({ kind: z.literal('positions'), positions: z.array(PositionRecordSchema) }).strict(),
+  z.object({ kind: z.literal('cancels'), cancels: z.array(CancelRecordSchema) }).strict(),
 ]);
 
 /** Results buffered before the state machine commits them to its store on its own (the node flushes sooner). */
@@ -99,6 +110,13 @@ const AUTO_FLUSH_ORDERS = 4_096;
 export class LedgerStateMachine {
   /** Results applied since the last flush(), by order id, in apply order. */
   private pending = new Map<string, OrderResult>();
+  /** Cancel tombstones applied since the last flush(): order id → the account that canceled it. */
+  private pendingCancels = new Map<string, string>();
+  /**
+   * Whether any tombstone exists: until the first cancel, an order's apply skips the tombstone lookup (one store
+   * read per order on the hot path, which a ledger without cancels need not pay).
+   */
+  private anyCancels: boolean;
   /** Positions changed since the last flush(). */
   private changedPositions = new Map<string, Position>();
   /** account → symbol → position; insertion order is replay order, hence identical on every replica. */
@@ -112,6 +130,7 @@ export class LedgerStateMachine {
 
   /** A ledger over `store`, resuming from what it holds (an empty store is an empty ledger). */
   constructor(private readonly store: OrderStore = new MemoryOrderStore()) {
+    this.anyCancels = store.cancelCount() > 0;
     const loaded = store.load();
     if (!loaded) return;
     this.applyCoreState(loaded.state);
@@ -138,13 +157,16 @@ export class LedgerStateMachine {
 
   /** Commits what was applied since the last flush to the store, atomically with the applied index. */
   flush(): void {
-    if (this.applied === this.flushed && this.pending.size === 0 && this.changedPositions.size === 0) return;
+    const idle = this.pending.size === 0 && this.pendingCancels.size === 0 && this.changedPositions.size === 0;
+    if (this.applied === this.flushed && idle) return;
     this.store.commit({
       orders: [...this.pending.values()],
+      cancels: [...this.pendingCancels].map(([orderId, account]) => ({ orderId, account })),
       positions: [...this.changedPositions.values()],
       state: this.coreState(),
     });
     this.pending.clear();
+    this.pendingCancels.clear();
     this.changedPositions.clear();
     this.flushed = this.applied;
   }
@@ -171,7 +193,7 @@ export class LedgerStateMachine {
     }
     this.applied = index;
     const result = this.applyCommand(data);
-    if (this.pending.size >= AUTO_FLUSH_ORDERS) this.flush();
+    if (this.pending.size + this.pendingCancels.size >= AUTO_FLUSH_ORDERS) this.flush();
     return result;
   }
 
@@ -203,7 +225,38 @@ export class LedgerStateMachine {
       case 'resume':
         this.haltState = { halted: false, reason: null };
         return { ...this.haltState };
+      case 'cancel':
+        return this.applyCancel(command.orderId, command.account);
     }
+  }
+
+  /**
+   * The cancel race, decided by the log's order: an order applied before the cancel keeps its result (the cancel
+   * answers it); otherwise a tombstone is recorded and the order, when it arrives, is CANCELED instead of executed.
+   * Idempotent: a repeated cancel answers the same status. A cancel naming another account than the order's (or
+   * than an earlier cancel's) is refused and changes nothing: accounts cannot cancel each other's orders.
+   */
+  private applyCancel(orderId: string, account: string): CancelResult | CommandError {
+    const applied = this.getOrder(orderId);
+    if (applied) {
+      if (applied.account !== account) return { error: `order ${orderId} belongs to another account` };
+      const duplicate = applied.status === 'CANCELED';
+      return { orderId, account, status: applied.status, pending: false, duplicate };
+    }
+    const tombstone = this.cancelOf(orderId);
+    if (tombstone !== undefined) {
+      if (tombstone !== account) return { error: `order ${orderId} was canceled by another account` };
+      return { orderId, account, status: 'CANCELED', pending: true, duplicate: true };
+    }
+    this.pendingCancels.set(orderId, account);
+    this.anyCancels = true;
+    return { orderId, account, status: 'CANCELED', pending: true, duplicate: false };
+  }
+
+  /** The account whose cancel waits for the order id, or undefined. */
+  private cancelOf(orderId: string): string | undefined {
+    if (!this.anyCancels) return undefined;
+    return this.pendingCancels.get(orderId) ?? this.store.getCancel(orderId);
   }
 
   private applyOrder(order: Order): OrderResult {
@@ -211,12 +264,15 @@ export class LedgerStateMachine {
     if (first) return { ...first, duplicate: true };
 
     const current = this.positionOf(order.account, order.symbol);
-    const reason = checkRisk(order, {
-      limits: this.currentLimits,
-      halted: this.haltState.halted,
-      haltReason: this.haltState.reason,
-      position: current,
-    });
+    const canceled = this.cancelOf(order.orderId) === order.account;
+    const reason = canceled
+      ? CANCELED_REASON
+      : checkRisk(order, {
+          limits: this.currentLimits,
+          halted: this.haltState.halted,
+          haltReason: this.haltState.reason,
+          position: current,
+        });
     const base = {
       orderId: order.orderId,
       account: order.account,
@@ -233,7 +289,7 @@ export class LedgerStateMachine {
       this.setPosition(order.account, order.symbol, position);
       result = { ...base, status: 'ACCEPTED', seq: this.seq, position };
     } else {
-      result = { ...base, status: 'REJECTED', reason, position: current };
+      result = { ...base, status: canceled ? 'CANCELED' : 'REJECTED', reason, position: current };
     }
     this.pending.set(order.orderId, result);
     return { ...result };
@@ -310,7 +366,8 @@ export class LedgerStateMachine {
       haltReason: this.haltState.reason,
       orders: this.store.orderCount(),
       positions: positionCount,
-    } satisfies z.infer<typeof LedgerHeadSchema>);
+      cancels: this.store.cancelCount(),
+    } satisfies z.input<typeof LedgerHeadSchema>);
     const orders = (function* (stored: Iterable<OrderResult>) {
       for (const result of stored) yield JSON.stringify(recordedOrder(result));
     })(this.store.orders());
@@ -321,6 +378,10 @@ export class LedgerStateMachine {
       }
     })(this.positionBook);
     yield* batchRecords('positions', positions, maxRecordBytes);
+    const cancels = (function* (stored: Iterable<CancelTombstone>) {
+      for (const { orderId, account } of stored) yield JSON.stringify({ orderId, account });
+    })(this.store.cancels());
+    yield* batchRecords('cancels', cancels, maxRecordBytes);
   }
 
   /**
@@ -344,6 +405,8 @@ export class LedgerStateMachine {
       if (record.kind === 'orders') {
         if (positions > 0) throw new Error('invalid ledger snapshot: orders after positions');
         for (const order of record.orders) ledger.restoreOrder(order, head.data.lastSeq, seqs);
+      } else if (record.kind === 'cancels') {
+        for (const tombstone of record.cancels) ledger.restoreCancel(tombstone);
       } else {
         for (const { account, symbol, quantity } of record.positions) {
           if (ledger.positionBook.get(account)?.has(symbol)) {
@@ -354,12 +417,13 @@ export class LedgerStateMachine {
         }
       }
     }
-    const { lastSeq, orders: orderCount, positions: positionCount } = head.data;
+    const { lastSeq, orders: orderCount, positions: positionCount, cancels: cancelCount } = head.data;
     ledger.applyCoreState({ ...head.data });
     ledger.flush();
-    if (store.orderCount() !== orderCount || positions !== positionCount) {
+    const counts = [store.orderCount(), positions, store.cancelCount()];
+    if (counts[0] !== orderCount || counts[1] !== positionCount || counts[2] !== cancelCount) {
       throw new Error(
-        `invalid ledger snapshot: ${store.orderCount()} orders and ${positions} positions, but the head says ${orderCount} and ${positionCount}`,
+        `invalid ledger snapshot: ${counts[0]} orders, ${counts[1]} positions and ${counts[2]} cancels, but the head says ${orderCount}, ${positionCount} and ${cancelCount}`,
       );
     }
     if (seqs.size !== lastSeq) {
@@ -386,10 +450,23 @@ export class LedgerStateMachine {
     this.pending.set(order.orderId, { ...order });
     if (this.pending.size >= AUTO_FLUSH_ORDERS) this.flush();
   }
+
+  private restoreCancel({ orderId, account }: CancelTombstone): void {
+    if (this.cancelOf(orderId) !== undefined) {
+      throw new Error(`invalid ledger snapshot: the cancel of order ${orderId} appears twice`);
+    }
+    this.pendingCancels.set(orderId, account);
+    this.anyCancels = true;
+    if (this.pendingCancels.size >= AUTO_FLUSH_ORDERS) this.flush();
+  }
 }
 
 /** Joins JSON items into `{"kind":…,"<kind>":[…]}` records of at most maxBytes UTF-8 bytes each. */
-function* batchRecords(kind: 'orders' | 'positions', items: Iterable<string>, maxBytes: number): Generator<string> {
+function* batchRecords(
+  kind: 'orders' | 'positions' | 'cancels',
+  items: Iterable<string>,
+  maxBytes: number,
+): Generator<string> {
   const open = `{"kind":"${kind}","${kind}":[`;
   const close = ']}';
   let batch: string[] = [];

@@ -1,12 +1,14 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { z } from 'zod';
 import {
+  CancelRequestSchema,
   describeZodError,
   isCanonicalOrder,
   MAX_BATCH_ORDERS,
   OrderBatchInputSchema,
   OrderIdSchema,
   OrderInputSchema,
+  type CancelResult,
   type OrderResult,
 } from '../../../shared/domain/order';
 import type { Scope, TokenVerifier } from '../../../shared/ledger-contract/auth';
@@ -173,6 +175,12 @@ class ClientConnection {
         const orderId = validate(OrderIdSchema, req.orderId);
         if (!orderId.ok) return this.send({ kind: Kind.REPLY, id: req.id, status: 400, error: orderId.error });
         return this.run(req.id, this.opts.node.getOrder(orderId.value), (r: OrderResult) => r);
+      }
+      case Kind.CANCEL: {
+        if (!this.allowed(req.id, 'orders:write')) return;
+        const cancel = validate(CancelRequestSchema, { orderId: req.orderId, account: req.account });
+        if (!cancel.ok) return this.send({ kind: Kind.REPLY, id: req.id, status: 400, error: cancel.error });
+        return this.run(req.id, this.opts.node.cancelOrder(cancel.value), (r: CancelResult) => r);
       }
     }
   }

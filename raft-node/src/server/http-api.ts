@@ -1,12 +1,15 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { z } from 'zod';
 import {
+  CancelRequestSchema,
   describeZodError,
   isCanonicalOrder,
   MAX_BATCH_ORDERS,
   OrderBatchInputSchema,
   OrderIdSchema,
   OrderInputSchema,
+  type CancelRequest,
+  type CancelResult,
   type Order,
   type OrderBatchResult,
   type OrderResult,
@@ -49,6 +52,8 @@ export interface LedgerNodeApi {
   applyOrder(order: Order): Promise<Outcome<OrderResult>>;
   /** Applies the orders atomically and in order, in one log entry. */
   applyOrders(orders: Order[]): Promise<Outcome<OrderBatchResult>>;
+  /** The cancel command: decided by where it lands in the log relative to the order (ledger/state-machine.ts). */
+  cancelOrder(cancel: CancelRequest): Promise<Outcome<CancelResult>>;
   setLimits(limits: Partial<RiskLimits>): Promise<Outcome<RiskLimits>>;
   setHalted(halted: boolean, reason?: string): Promise<Outcome<HaltInfo>>;
   getOrder(orderId: string): Promise<Outcome<OrderResult>>;
@@ -257,6 +262,10 @@ export function createHttpApi(opts: HttpApiOptions): Server {
       // Every order is validated before anything is proposed: a bad one (named by its index) refuses the batch.
       const batch = parse(OrderBatchInputSchema, await readJson(req, MAX_BATCH_BODY_BYTES));
       return reply(req, res, await node.applyOrders(batch.orders));
+    }
+    if (path === '/v1/orders/cancel' && method === 'POST') {
+      const cancel = parse(CancelRequestSchema, await readJson(req));
+      return reply(req, res, await node.cancelOrder(cancel));
     }
     if (path.startsWith('/v1/orders/') && method === 'GET') {
       const orderId = parse(OrderIdSchema, pathParam(path, '/v1/orders/'));

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { Server } from 'node:http';
 import type { Server as NetServer } from 'node:net';
-import type { Order, OrderBatchResult, OrderResult } from '../../../shared/domain/order';
+import type { CancelRequest, CancelResult, Order, OrderBatchResult, OrderResult } from '../../../shared/domain/order';
 import type { HaltInfo, MemberInfo, NodeStatus, Position, RiskLimits } from '../../../shared/ledger-contract';
 import { TokenVerifier } from '../../../shared/ledger-contract/auth';
 import { Chaos } from '../chaos';
@@ -741,6 +741,10 @@ export class LedgerNode implements LedgerNodeApi {
 
   applyOrders(orders: Order[]): Promise<Outcome<OrderBatchResult>> {
     return this.propose<OrderBatchResult>({ type: 'orderBatch', orders });
+  }
+
+  cancelOrder(cancel: CancelRequest): Promise<Outcome<CancelResult>> {
+    return this.propose<CancelResult>({ type: 'cancel', ...cancel });
   }
 
   setLimits(limits: Partial<RiskLimits>): Promise<Outcome<RiskLimits>> {

@@ -11,6 +11,7 @@
  *
  *   orders     rowid (insertion = apply order), id UNIQUE, result JSON
  *   positions  rowid (insertion order), (account, symbol) PRIMARY KEY, quantity
+ *   cancels    rowid (insertion = apply order), id UNIQUE, account: the ledger's cancel tombstones (schema 2)
  *   meta       'state' → LedgerCoreState JSON (applied index, last seq, limits, halt)
  */
 import * as fs from 'node:fs';
@@ -18,10 +19,11 @@ import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { OrderResult } from '../../../shared/domain/order';
 import type { Position } from '../../../shared/ledger-contract';
-import type { LedgerCoreState, OrderStore, StoreBatch } from '../ledger/order-store';
+import type { CancelTombstone, LedgerCoreState, OrderStore, StoreBatch } from '../ledger/order-store';
 
 export const LEDGER_DB_FILE = 'ledger.db';
-const SCHEMA_VERSION = 1;
+/** 2 added the cancels table; a version 1 file is upgraded in place (CREATE TABLE IF NOT EXISTS adds it, empty). */
+const SCHEMA_VERSION = 2;
 /** SQLite's page cache for a connection unless told otherwise: bounded, whatever the number of orders. */
 const DEFAULT_CACHE_MIB = 32;
 
@@ -30,12 +32,15 @@ const SCHEMA = `
   CREATE TABLE IF NOT EXISTS positions (
     account TEXT NOT NULL, symbol TEXT NOT NULL, quantity INTEGER NOT NULL, PRIMARY KEY (account, symbol));
   CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS cancels (id TEXT NOT NULL UNIQUE, account TEXT NOT NULL);
 `;
 
 export class SqliteOrderStore implements OrderStore {
   private readonly db: Database.Database;
   private readonly getStmt: Database.Statement<[string], string>;
   private readonly putOrder: Database.Statement<[string, string]>;
+  private readonly getCancelStmt: Database.Statement<[string], string>;
+  private readonly putCancel: Database.Statement<[string, string]>;
   private readonly putPosition: Database.Statement<[string, string, number]>;
   private readonly putState: Database.Statement<[string]>;
   private readonly commitTx: (batch: StoreBatch) => void;
@@ -52,7 +57,7 @@ export class SqliteOrderStore implements OrderStore {
       // Negative: a size in KiB rather than pages.
       this.db.pragma(`cache_size = -${Math.round(cacheMiB * 1024)}`);
       const version = this.db.pragma('user_version', { simple: true }) as number;
-      if (version !== 0 && version !== SCHEMA_VERSION) {
+      if (version !== 0 && version !== 1 && version !== SCHEMA_VERSION) {
         throw new Error(`${file}: order store schema version ${version}, this node reads ${SCHEMA_VERSION}`);
       }
       this.db.exec(SCHEMA);
@@ -63,6 +68,8 @@ export class SqliteOrderStore implements OrderStore {
     }
     this.getStmt = this.db.prepare<[string], string>('SELECT result FROM orders WHERE id = ?').pluck();
     this.putOrder = this.db.prepare('INSERT INTO orders (id, result) VALUES (?, ?)');
+    this.getCancelStmt = this.db.prepare<[string], string>('SELECT account FROM cancels WHERE id = ?').pluck();
+    this.putCancel = this.db.prepare('INSERT INTO cancels (id, account) VALUES (?, ?)');
     this.putPosition = this.db.prepare(
       'INSERT INTO positions (account, symbol, quantity) VALUES (?, ?, ?) ' +
         'ON CONFLICT (account, symbol) DO UPDATE SET quantity = excluded.quantity',
@@ -70,6 +77,7 @@ export class SqliteOrderStore implements OrderStore {
     this.putState = this.db.prepare("INSERT OR REPLACE INTO meta (k, v) VALUES ('state', ?)");
     this.commitTx = this.db.transaction((batch: StoreBatch) => {
       for (const result of batch.orders) this.putOrder.run(result.orderId, JSON.stringify(result));
+      for (const { orderId, account } of batch.cancels) this.putCancel.run(orderId, account);
       for (const p of batch.positions) this.putPosition.run(p.account, p.symbol, p.quantity);
       this.putState.run(JSON.stringify(batch.state));
     });
@@ -96,6 +104,21 @@ export class SqliteOrderStore implements OrderStore {
   *orders(): Iterable<OrderResult> {
     const rows = this.db.prepare<[], string>('SELECT result FROM orders ORDER BY rowid').pluck().iterate();
     for (const json of rows) yield JSON.parse(json) as OrderResult;
+  }
+
+  getCancel(orderId: string): string | undefined {
+    return this.getCancelStmt.get(orderId);
+  }
+
+  cancelCount(): number {
+    return this.db.prepare<[], number>('SELECT count(*) FROM cancels').pluck().get() ?? 0;
+  }
+
+  *cancels(): Iterable<CancelTombstone> {
+    const rows = this.db
+      .prepare<[], CancelTombstone>('SELECT id AS orderId, account FROM cancels ORDER BY rowid')
+      .iterate();
+    for (const row of rows) yield { ...row };
   }
 
   commit(batch: StoreBatch): void {

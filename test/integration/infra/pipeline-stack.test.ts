@@ -1,6 +1,8 @@
 import { rmSync } from 'node:fs';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { loadAdminConfig } from '../../../functions/admin/config';
 import { loadApiConfig } from '../../../functions/api/config';
+import { loadOrdersConfig } from '../../../functions/orders/config';
 import { loadExecuteConfig } from '../../../functions/execute/config';
 import { loadHistoryConfig } from '../../../functions/history/config';
 import { loadIngestConfig } from '../../../functions/ingest/config';
@@ -51,6 +53,14 @@ const localTemplate = Template.fromStack(local.pipeline);
 const tuned = buildTradingApp({ target: 'aws', kinesisEnhancedFanOut: 'true', fifoHighThroughput: 'false' }, outdir);
 const tunedTemplate = Template.fromStack(tuned.pipeline);
 afterAll(() => rmSync(outdir, { recursive: true, force: true }));
+
+/** Each ledger-reaching function and the scoped key secret it holds (logical id prefix). */
+const OWN_KEYS = {
+  ExecuteFunction: 'RaftClientKeysOrdersWrite',
+  ApiFunction: 'RaftClientKeysRead',
+  OrdersFunction: 'RaftClientKeysOrdersWrite',
+  AdminFunction: 'RaftClientKeysAdmin',
+} as const;
 
 const FUNCTION_IDS = FUNCTION_NAMES.map((name) => `${pascal(name)}Function`);
 
@@ -281,6 +291,8 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     for (const [env, scope] of [
       [execute, 'OrdersWrite'],
       [api, 'Read'],
+      [environmentOf(awsTemplate, 'OrdersFunction'), 'OrdersWrite'],
+      [environmentOf(awsTemplate, 'AdminFunction'), 'Admin'],
     ] as const) {
       expect(env).toMatchObject({ RAFT_CLIENT_KEY_ARN: expect.anything(), RAFT_CLIENT_KEY_REVISION: '1' });
       expect(Match.objectLike({ RAFT_CLIENT_KEY_ARN: keyArn(scope) }).test(env).isSuccess).toBe(true);
@@ -289,7 +301,7 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
   });
 
   it('lets execute and api read only their own scoped key: no other key, never the root or peer secret', () => {
-    const own = { ExecuteFunction: 'RaftClientKeysOrdersWrite', ApiFunction: 'RaftClientKeysRead' } as const;
+    const own = OWN_KEYS;
     for (const [logicalId, key] of Object.entries(own)) {
       const secretStatements = statementsOf(awsTemplate, logicalId).filter((statement) =>
         actionsOf(statement).some((action) => action.startsWith('secretsmanager:')),
@@ -383,13 +395,19 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     awsTemplate.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
     const routes = Object.values(awsTemplate.findResources('AWS::ApiGatewayV2::Route', ofHttpApi));
     expect(routes.map((route) => route.Properties.RouteKey).sort()).toEqual([
+      'DELETE /orders/{orderId}',
+      'GET /admin/cluster',
       'GET /candles',
       'GET /health',
       'GET /orders',
       'GET /orders/{orderId}',
       'GET /positions',
       'GET /ticks',
+      'POST /admin/halt',
+      'POST /admin/resume',
+      'POST /orders',
       'POST /ticks',
+      'PUT /admin/limits',
     ]);
     const authorization = Object.fromEntries(
       routes.map((r) => [r.Properties.RouteKey, r.Properties.AuthorizationType]),
@@ -397,6 +415,12 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     expect(authorization['POST /ticks']).toBe('AWS_IAM');
     expect(authorization['GET /health']).toBe('AWS_IAM');
     expect(authorization['GET /orders/{orderId}']).toBe('JWT');
+    // Order entry is for people (JWT); the operator routes are IAM (the admin function checks isAdmin too).
+    expect(authorization['POST /orders']).toBe('JWT');
+    expect(authorization['DELETE /orders/{orderId}']).toBe('JWT');
+    for (const key of ['POST /admin/halt', 'POST /admin/resume', 'PUT /admin/limits', 'GET /admin/cluster']) {
+      expect(authorization[key]).toBe('AWS_IAM');
+    }
     for (const type of Object.values(authorization)) expect(['AWS_IAM', 'JWT']).toContain(type);
     // The JWT authorizer takes the user pool's ID tokens: its issuer, the app client as audience.
     expect(Object.keys(awsTemplate.findResources('AWS::ApiGatewayV2::Authorizer', ofHttpApi))).toHaveLength(1);
@@ -518,6 +542,22 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     );
     expect(actionsIn(history).filter((action) => /^(kinesis|secretsmanager|sns):/.test(action))).toEqual([]);
     expect(actionsIn(api).filter((action) => /^(sqs|kinesis):/.test(action))).toEqual([]);
+
+    const orders = statementsOf(awsTemplate, 'OrdersFunction');
+    expect(actionsIn(grantsOn(orders, 'OrdersTable'))).toEqual([
+      'dynamodb:BatchGetItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+    ]);
+    expect(actionsIn(grantsOn(orders, 'StrategyStateTable'))).toEqual(['dynamodb:GetItem']);
+    expect(actionsIn(grantsOn(orders, 'CommandsQueue'))).toEqual(expect.arrayContaining(['sqs:SendMessage']));
+    expect(actionsIn(grantsOn(orders, 'EventsQueue'))).toEqual(expect.arrayContaining(['sqs:SendMessage']));
+    expect(grantsOn(orders, 'TicksStream')).toEqual([]);
+
+    // The admin function reaches only the ledger: no table, queue or stream.
+    const admin = statementsOf(awsTemplate, 'AdminFunction');
+    expect(actionsIn(admin).filter((action) => /^(dynamodb|sqs|kinesis):/.test(action))).toEqual([]);
 
     // Logs: each function writes to its own log group only; no AWS-managed basic execution policy.
     for (const logicalId of FUNCTION_IDS) {
@@ -648,6 +688,8 @@ describe('the functions accept the environment the stack gives them (their own c
     ['HistoryFunction', loadHistoryConfig],
     ['MarketDataFunction', loadMarketDataConfig],
     ['MarketDataApiFunction', loadMarketDataApiConfig],
+    ['OrdersFunction', loadOrdersConfig],
+    ['AdminFunction', loadAdminConfig],
   ];
   it.each(loaders)('%s on aws', (logicalId, load) => {
     expect(() => load(deployedEnvironment(awsTemplate, logicalId))).not.toThrow();
@@ -722,7 +764,7 @@ describe('PipelineStack (target aws, a cluster outside the app: raftAuthSecretAr
       statements.some((statement) => JSON.stringify(statement.Resource).includes(ROOT_ARN)),
     );
     expect(readersOfRoot.map(([role]) => role)).toEqual([expect.stringMatching(/^RaftClientKeysIssuerRole/)]);
-    const own = { ExecuteFunction: 'RaftClientKeysOrdersWrite', ApiFunction: 'RaftClientKeysRead' } as const;
+    const own = OWN_KEYS;
     for (const [logicalId, key] of Object.entries(own)) {
       expect(environmentOf(template, logicalId).RAFT_CLIENT_KEY_ARN).toEqual({ Ref: expect.stringMatching(key) });
       const secretGrants = statementsOf(template, logicalId).filter((s) =>

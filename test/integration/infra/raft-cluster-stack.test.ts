@@ -173,7 +173,7 @@ describe('RaftClusterStack', () => {
 
   it('passes the root and the peer secret from Secrets Manager, logs to CloudWatch and health-checks /healthz (liveness gates the ordered rollout)', () => {
     // Root, peer, and one key per function scope.
-    template.resourceCountIs('AWS::SecretsManager::Secret', 4);
+    template.resourceCountIs('AWS::SecretsManager::Secret', 5);
     const secret = logicalIdOf('RaftAuthSecret', 'AWS::SecretsManager::Secret');
     const peerSecret = logicalIdOf('RaftPeerSecret', 'AWS::SecretsManager::Secret');
     for (const id of [secret, peerSecret]) {
@@ -202,12 +202,17 @@ describe('RaftClusterStack', () => {
     const keys = {
       'orders:write': logicalIdOf('RaftClientKeysOrdersWrite', 'AWS::SecretsManager::Secret'),
       read: logicalIdOf('RaftClientKeysRead', 'AWS::SecretsManager::Secret'),
+      admin: logicalIdOf('RaftClientKeysAdmin', 'AWS::SecretsManager::Secret'),
     };
     const root = logicalIdOf('RaftAuthSecret', 'AWS::SecretsManager::Secret');
     const peer = logicalIdOf('RaftPeerSecret', 'AWS::SecretsManager::Secret');
     template.hasResourceProperties('Custom::RaftClientKeys', {
       RootSecretArn: { Ref: root },
-      Keys: { 'orders:write': { Ref: keys['orders:write'] }, read: { Ref: keys.read } },
+      Keys: {
+        'orders:write': { Ref: keys['orders:write'] },
+        read: { Ref: keys.read },
+        admin: { Ref: keys.admin },
+      },
       Revision: '1',
     });
     // Issued after every node service is deployed: in a rotation, no function gets a key a node cannot check yet.

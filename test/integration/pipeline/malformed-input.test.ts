@@ -265,6 +265,7 @@ describe('handlers given malformed input reject it and change nothing', () => {
       applyOrder: () => Promise.reject(new Error('a malformed command reached the ledger')),
       applyOrders: () => Promise.reject(new Error('a malformed command reached the ledger')),
       getOrder: () => Promise.reject(new Error('unexpected')),
+      cancelOrder: () => Promise.reject(new Error('unexpected')),
       positions: () => Promise.reject(new Error('unexpected')),
       status: () => Promise.reject(new Error('unexpected')),
     };

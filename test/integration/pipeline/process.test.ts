@@ -121,6 +121,8 @@ describe('process', () => {
     const state = (await loadState('ACME')) as StoredStrategyState;
     expect(state.lastSequenceNumber).toBe(event.Records.at(-1)!.kinesis.sequenceNumber);
     expect(state.state).toEqual({ prices: [14, 15, 6, 5], relation: 'BELOW' });
+    // The last tick's price, for orders entered through POST /orders (functions/orders).
+    expect(state.lastPrice).toBe(PRICES.at(-1));
     expect(emf.total(MetricName.TicksProcessed)).toBe(PRICES.length);
     expect(emf.total(MetricName.OrdersGenerated)).toBe(2);
   });

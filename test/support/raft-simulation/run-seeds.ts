@@ -49,7 +49,7 @@ for (let first = from; first < from + count; first += chunk) {
   console.log(
     `seeds ${first}..${first + n - 1}: ${summary.millis} ms, elections ${t.elections}, crashes ${t.crashes}, ` +
       `partitions ${t.partitions}, snapshots ${t.snapshotsSent}, membership changes ${t.membershipChanges}, transfers ${t.transfers}, ` +
-      `ops ${t.operations} (batches ${t.batches}, acked ${t.acknowledged}, timed out ${t.timedOut})`,
+      `ops ${t.operations} (batches ${t.batches}, cancels ${t.cancels} of which won ${t.canceledOrders}, acked ${t.acknowledged}, timed out ${t.timedOut})`,
   );
 }
 console.log(`${count} seeds in ${Date.now() - started} ms, ${failures} failed`);

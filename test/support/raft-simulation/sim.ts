@@ -55,6 +55,9 @@ export interface SimStats {
   operations: number;
   /** Operations that were batches (each is one operation over several order ids). */
   batches: number;
+  /** Cancel operations, and orders the final ledger holds as CANCELED (the cancel won the race). */
+  cancels: number;
+  canceledOrders: number;
   acknowledged: number;
   timedOut: number;
 }
@@ -129,6 +132,8 @@ export function zeroCounts(): Omit<SimStats, 'seed' | 'clusterSize'> {
     transfers: 0,
     operations: 0,
     batches: 0,
+    cancels: 0,
+    canceledOrders: 0,
     acknowledged: 0,
     timedOut: 0,
   };
@@ -618,7 +623,9 @@ class Simulation {
     const command: LedgerCommand =
       input.kind === 'applyOrder'
         ? { type: 'order', order: input.order }
-        : { type: 'orderBatch', orders: input.orders };
+        : input.kind === 'cancel'
+          ? { type: 'cancel', orderId: input.orderId, account: input.account }
+          : { type: 'orderBatch', orders: input.orders };
     const res = raft.propose(encodeCommand(command));
     if (!res.ok) {
       c.retry = input;
@@ -637,6 +644,7 @@ class Simulation {
    * repeats of earlier ids, and some batches repeat one of their own ids (a duplicate of the first, in the batch).
    */
   private newWrite(): WriteInput {
+    if (this.rand() < 0.1) return this.newCancel();
     if (this.rand() >= 0.2) return { kind: 'applyOrder', order: this.newOrder() };
     const orders = Array.from({ length: this.int(2, 6) }, () => this.newOrder());
     if (this.rand() < 0.2) {
@@ -646,18 +654,30 @@ class Simulation {
     return { kind: 'applyBatch', orders };
   }
 
+  /**
+   * A cancel racing its order: of an order already issued (often still in flight, or applied: then refused with
+   * its status), or of one of the next few not issued yet (the cancel then leaves a tombstone and the order, when
+   * it comes, is CANCELED). Always with the order id's own account: cancels by another account are the state
+   * machine's unit tests' business, and the model takes one account per id.
+   */
+  private newCancel(): WriteInput {
+    const ahead = this.orderIds.length === 0 || this.rand() < 0.4;
+    const orderId = ahead ? `o${this.orderSeq + this.int(0, 3)}` : this.pick(this.orderIds.slice(-20));
+    return { kind: 'cancel', orderId, account: accountOf(orderId) };
+  }
+
   private newOrder(): Order {
     if (this.orderIds.length > 0 && this.rand() < 0.1) {
       // The same order id again: the ledger must answer the first result, marked duplicate.
       const orderId = this.pick(this.orderIds);
-      return { orderId, account: 'acct', symbol: 'SIM', side: 'BUY', quantity: 1, price: 10 };
+      return { orderId, account: accountOf(orderId), symbol: 'SIM', side: 'BUY', quantity: 1, price: 10 };
     }
     const orderId = `o${this.orderSeq++}`;
     this.orderIds.push(orderId);
     const big = this.rand() < 0.05; // over the quantity limit: rejected by the risk check
     return {
       orderId,
-      account: this.pick(['acct', 'acct2']),
+      account: accountOf(orderId),
       symbol: this.pick(['SIM', 'ABC']),
       side: this.pick(['BUY', 'SELL']),
       quantity: big ? 20_000 : this.int(1, 50),
@@ -671,6 +691,7 @@ class Simulation {
     c.op = op;
     this.stats.operations++;
     if (input.kind === 'applyBatch') this.stats.batches++;
+    if (input.kind === 'cancel') this.stats.cancels++;
     return op;
   }
 
@@ -835,6 +856,7 @@ class Simulation {
       );
     }
     const ledger = members[0]!.ledger;
+    this.stats.canceledOrders = this.orderIds.filter((id) => ledger.getOrder(id)?.status === 'CANCELED').length;
     const finalAccepted = this.orderIds
       .map((id) => ledger.getOrder(id))
       .filter((r): r is OrderResult => r?.status === 'ACCEPTED')
@@ -842,6 +864,11 @@ class Simulation {
     const seqs = checkSeqs(this.history, finalAccepted);
     if (!seqs.ok) throw new SimulationFailure(`sequence numbers: ${seqs.problems.join('; ')}`);
   }
+}
+
+/** An order id's one account, known before the order is issued (so a cancel can run ahead of it). */
+function accountOf(orderId: string): string {
+  return Number(orderId.slice(1)) % 2 === 0 ? 'acct' : 'acct2';
 }
 
 function termAt(raft: Raft, index: number): number | undefined {

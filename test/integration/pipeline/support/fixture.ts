@@ -10,6 +10,8 @@ import type {
   SQSBatchResponse,
   SQSEvent,
 } from 'aws-lambda';
+import { createAdminHandler } from '../../../../functions/admin/app';
+import { loadAdminConfig } from '../../../../functions/admin/config';
 import { createExecuteHandler } from '../../../../functions/execute/app';
 import { loadExecuteConfig } from '../../../../functions/execute/config';
 import { createIngestHandler } from '../../../../functions/ingest/app';
@@ -18,6 +20,8 @@ import { createMarketDataApiHandler } from '../../../../functions/market-data-ap
 import { loadMarketDataApiConfig } from '../../../../functions/market-data-api/config';
 import { createMarketDataHandler } from '../../../../functions/market-data/app';
 import { loadMarketDataConfig, retentionOf } from '../../../../functions/market-data/config';
+import { loadOrdersConfig } from '../../../../functions/orders/config';
+import { wireOrdersHandler } from '../../../../functions/orders/wiring';
 import { createProcessHandler } from '../../../../functions/process/app';
 import { loadProcessConfig } from '../../../../functions/process/config';
 import { StrategyStateStore } from '../../../../functions/process/state-store';
@@ -26,6 +30,7 @@ import {
   createDynamoDbClient,
   createKinesisClient,
   createSnsClient,
+  createSecretsManagerClient,
   createSqsClient,
 } from '../../../../shared/aws/clients';
 import { MarketDataReader, MarketDataStore } from '../../../../shared/aws/market-data-store';
@@ -33,6 +38,7 @@ import { OrderRecords } from '../../../../shared/aws/order-records';
 import { putRecords } from '../../../../shared/aws/put-records';
 import { createStrategy } from '../../../../shared/domain/strategy';
 import type { TickRecord } from '../../../../shared/domain/tick';
+import { lazyLedgerClient } from '../../../../shared/aws/ledger';
 import type { LedgerClient } from '../../../../shared/raft-client/types';
 import { createLogger, createMetrics } from '../../../../shared/powertools';
 import { powertoolsEnv } from './env';
@@ -245,4 +251,24 @@ export function executeHandler(
   });
   return (event, remainingMs = 30_000) =>
     handler(event, fakeContext('execute', remainingMs)) as Promise<SQSBatchResponse>;
+}
+
+type HttpHandler = (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2>;
+
+/** The orders handler wired as its Lambda entry wires it (functions/orders/wiring.ts). */
+export function ordersHandler(
+  clients: { documents: DynamoDBDocumentClient; sqs: SQSClient; sns: SNSClient },
+  env: Record<string, string>,
+): HttpHandler {
+  const handler = wireOrdersHandler(loadOrdersConfig({ ...powertoolsEnv('orders'), ...env }), clients);
+  return (event) => handler(event, fakeContext('orders')) as Promise<APIGatewayProxyStructuredResultV2>;
+}
+
+/** The admin handler wired as its Lambda entry wires it. */
+export function adminHandler(env: Record<string, string>): HttpHandler {
+  const config = loadAdminConfig({ ...powertoolsEnv('admin'), ...env });
+  // As handler.ts: a client that can mint admin tokens only.
+  const ledger = lazyLedgerClient(config, createSecretsManagerClient, 'admin');
+  const handler = createAdminHandler({ members: config.RAFT_MEMBERS, ledger, logger: createLogger(config) });
+  return (event) => handler(event, fakeContext('admin')) as Promise<APIGatewayProxyStructuredResultV2>;
 }

@@ -110,6 +110,42 @@ describe('binary client protocol', () => {
     }
   });
 
+  test('cancel: over the binary protocol and over HTTP, the same answers; CANCEL needs orders:write', async () => {
+    for (const protocol of ['binary', 'http'] as const) {
+      const client = createLedgerClient({ members: cluster.nodes.map((n) => n.httpUrl), authSecret: secret, protocol });
+      try {
+        const id = `c-${protocol}`;
+        expect(await client.cancelOrder(id, 'acct-b')).toEqual({
+          orderId: id,
+          account: 'acct-b',
+          status: 'CANCELED',
+          pending: true,
+          duplicate: false,
+        });
+        expect(await client.applyOrder(order(id))).toMatchObject({ status: 'CANCELED', duplicate: false });
+        expect(await client.getOrder(id)).toMatchObject({ status: 'CANCELED', reason: expect.any(String) });
+        expect(await client.cancelOrder(id, 'acct-b')).toMatchObject({ status: 'CANCELED', duplicate: true });
+        await client.applyOrder(order(`${id}-done`));
+        expect(await client.cancelOrder(`${id}-done`, 'acct-b')).toMatchObject({ status: 'ACCEPTED', pending: false });
+        await expect(client.cancelOrder(`${id}-done`, 'mallory')).rejects.toMatchObject({ status: 409 });
+        await expect(client.cancelOrder('..', 'acct-b')).rejects.toMatchObject({ status: 400 });
+      } finally {
+        client.close();
+      }
+    }
+    const raw = new RawConnection(clientPort(await cluster.leaderId()));
+    try {
+      raw.write(
+        encodeRequest({ kind: Kind.HELLO, id: 1, authorization: bearer('read') }),
+        encodeRequest({ kind: Kind.CANCEL, id: 2, orderId: 'c-raw', account: 'acct-b' }),
+      );
+      const replies = await raw.waitFor(2);
+      expect(replies.find((r) => r.id === 2)).toMatchObject({ status: 403 });
+    } finally {
+      raw.close();
+    }
+  });
+
   test('pipelined requests in one write are answered by request id', async () => {
     const leaderId = await cluster.leaderId();
     const raw = new RawConnection(clientPort(leaderId));

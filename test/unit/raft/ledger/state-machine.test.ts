@@ -181,7 +181,9 @@ describe('LedgerStateMachine', () => {
       'invalid ledger snapshot: first record: version',
     );
     expect(restore({ ...head, lastSeq: 3 }, orders, positions)).toThrow('2 accepted orders but lastSeq is 3');
-    expect(restore({ ...head, orders: 3 }, orders, positions)).toThrow('2 orders and 1 positions, but the head says 3');
+    expect(restore({ ...head, orders: 3 }, orders, positions)).toThrow(
+      '2 orders, 1 positions and 0 cancels, but the head says 3, 1 and 0',
+    );
     expect(restore(head, positions, orders)).toThrow('orders after positions');
     expect(restore(head, { kind: 'trades', trades: [] })).toThrow('invalid ledger snapshot');
     const sameSeq = { ...orders, orders: [orders.orders[0], { ...orders.orders[1], seq: 1 }] };
@@ -378,7 +380,7 @@ describe('LedgerStateMachine properties', () => {
   }
   /** Every order's result in log order, a batch's results in its order. */
   const orderResults = (results: LedgerApplyResult[]): OrderResult[] =>
-    results.flatMap((r) => ('results' in r ? r.results : 'orderId' in r ? [r] : []));
+    results.flatMap((r) => ('results' in r ? r.results : 'position' in r ? [r] : []));
 
   it('gives accepted orders the sequence numbers 1..n with no gaps', () => {
     fc.assert(
@@ -401,7 +403,7 @@ describe('LedgerStateMachine properties', () => {
         let limits = { ...DEFAULT_RISK_LIMITS };
         for (const r of results.flatMap((x) => ('results' in x ? x.results : [x]))) {
           if ('maxAbsPosition' in r) limits = r;
-          if (!('orderId' in r) || r.status !== 'ACCEPTED' || r.duplicate) continue;
+          if (!('position' in r) || r.status !== 'ACCEPTED' || r.duplicate) continue;
           expect(Math.abs(r.position)).toBeLessThanOrEqual(limits.maxAbsPosition);
           expect(r.quantity).toBeLessThanOrEqual(limits.maxOrderQuantity);
           const key = `${r.account}/${r.symbol}`;

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import type { Order, OrderBatchResult, OrderResult } from '../../../../shared/domain/order';
+import type { CancelResult, Order, OrderBatchResult, OrderResult } from '../../../../shared/domain/order';
 import { encodeCommand, LedgerStateMachine, type LedgerCommand } from '../../../../raft-node/src/ledger';
 import {
   checkLinearizability,
@@ -154,7 +154,7 @@ const get = (client: number, orderId: string, from: number, to: number, output: 
   op<LedgerInput, LedgerOutput>(client, { kind: 'getOrder', orderId }, from, to, output);
 /** A write's order ids; given its output, only those it reports as first applied (duplicate: false). */
 function answeredIds(input: LedgerInput, output: LedgerOutput | undefined): string[] {
-  if (input.kind === 'getOrder') return [];
+  if (input.kind === 'getOrder' || input.kind === 'cancel') return [];
   const orders = input.kind === 'applyOrder' ? [input.order] : input.orders;
   if (output === undefined) return orders.map((o) => o.orderId);
   const results = output === null ? [] : Array.isArray(output) ? output : [output];
@@ -227,6 +227,63 @@ describe('ledgerModel', () => {
     expect(result.failingPartition?.every((o) => o.input.kind !== 'applyOrder' || o.input.order.orderId === 'b')).toBe(
       true,
     );
+  });
+});
+
+describe('ledgerModel with cancels', () => {
+  const a = order('a');
+  const cancelOp = (client: number, from: number, to?: number, output?: CancelResult) =>
+    op<LedgerInput, LedgerOutput>(client, { kind: 'cancel', orderId: 'a', account: 'acct' }, from, to, output);
+  const answer = (status: CancelResult['status'], pending: boolean, duplicate: boolean): CancelResult => ({
+    orderId: 'a',
+    account: 'acct',
+    status,
+    pending,
+    duplicate,
+  });
+  const canceledA: OrderResult = { ...a, status: 'CANCELED', reason: 'x', duplicate: false, position: 0 };
+
+  it('accepts either winner of a race, and the answers that follow from it', () => {
+    // The cancel first: a tombstone, then the order is CANCELED, a later cancel answers CANCELED again.
+    expect(
+      verdictOf([
+        cancelOp(1, 0, 10, answer('CANCELED', true, false)),
+        apply(2, a, 0, 10, canceledA),
+        cancelOp(1, 20, 30, answer('CANCELED', false, true)),
+        get(3, 'a', 40, 50, canceledA),
+      ]),
+    ).toBe('linearizable');
+    // The order first: executed, the cancel answers its status.
+    expect(verdictOf([cancelOp(1, 0, 10, answer('ACCEPTED', false, false)), apply(2, a, 0, 10, accepted(a, 1))])).toBe(
+      'linearizable',
+    );
+  });
+
+  it('rejects both outcomes, and an order executed after its cancel was acknowledged', () => {
+    expect(verdictOf([cancelOp(1, 0, 10, answer('CANCELED', true, false)), apply(2, a, 0, 10, accepted(a, 1))])).toBe(
+      'not-linearizable',
+    );
+    expect(verdictOf([cancelOp(1, 0, 10, answer('CANCELED', true, false)), apply(2, a, 20, 30, accepted(a, 1))])).toBe(
+      'not-linearizable',
+    );
+    // A CANCELED result with no cancel before it.
+    expect(verdictOf([apply(2, a, 0, 10, canceledA)])).toBe('not-linearizable');
+    // A tombstone is not an order: reading it back finds nothing.
+    expect(verdictOf([cancelOp(1, 0, 10, answer('CANCELED', true, false)), get(2, 'a', 20, 30, canceledA)])).toBe(
+      'not-linearizable',
+    );
+  });
+
+  it('lets a timed-out cancel have left its tombstone or not, but decides the order by it', () => {
+    expect(verdictOf([cancelOp(1, 0), apply(2, a, 100, 110, canceledA)])).toBe('linearizable');
+    expect(verdictOf([cancelOp(1, 0), apply(2, a, 100, 110, accepted(a, 1))])).toBe('linearizable');
+    expect(
+      verdictOf([
+        cancelOp(1, 0),
+        apply(2, a, 100, 110, accepted(a, 1)),
+        cancelOp(1, 120, 130, answer('CANCELED', false, true)),
+      ]),
+    ).toBe('not-linearizable');
   });
 });
 
@@ -404,7 +461,9 @@ function generateHistory(seed: number, operations: number, clients: number, orde
         ? (ledger.getOrder(input.orderId) ?? null)
         : input.kind === 'applyOrder'
           ? (applied({ type: 'order', order: input.order }) as OrderResult)
-          : (applied({ type: 'orderBatch', orders: input.orders }) as OrderBatchResult).results;
+          : input.kind === 'cancel'
+            ? (applied({ type: 'cancel', orderId: input.orderId, account: input.account }) as CancelResult)
+            : (applied({ type: 'orderBatch', orders: input.orders }) as OrderBatchResult).results;
     if (!p.timedOut) p.op.output = output;
   }
   return { history: planned.map((p) => p.op), ledger };

@@ -1,7 +1,7 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { sendFifoBatch } from '../../shared/aws/fifo-batch';
-import { CORRELATION_ID_ATTRIBUTE, type OrderCommand } from '../../shared/domain/command';
-import { sleep as defaultSleep } from '../../shared/util/wait';
+import { sendFifoBatch } from './fifo-batch';
+import { CORRELATION_ID_ATTRIBUTE, type OrderCommand } from '../domain/command';
+import { sleep as defaultSleep } from '../util/wait';
 
 /**
  * Sends order commands to the commands FIFO queue: group = symbol (orders of one symbol stay in order),
