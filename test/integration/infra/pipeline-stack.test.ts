@@ -105,9 +105,9 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     const resources = awsTemplate.toJSON().Resources as Resources;
     expect(resources.ProcessFailureQueue?.Properties).toMatchObject({ SqsManagedSseEnabled: true });
     expect(resources.ProcessFailureQueue?.Properties).not.toHaveProperty('FifoQueue');
-    awsTemplate.resourceCountIs('AWS::SQS::Queue', 7);
+    awsTemplate.resourceCountIs('AWS::SQS::Queue', 9);
     const policies = awsTemplate.findResources('AWS::SQS::QueuePolicy');
-    expect(Object.keys(policies)).toHaveLength(7);
+    expect(Object.keys(policies)).toHaveLength(9);
     for (const policy of Object.values(policies)) {
       expect(policy.Properties.PolicyDocument.Statement).toEqual(
         expect.arrayContaining([
@@ -121,7 +121,7 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     }
   });
 
-  it('fans order events out through an SNS FIFO topic to raw-delivery FIFO subscriptions (verify, history)', () => {
+  it('fans order events out through an SNS FIFO topic to raw-delivery FIFO subscriptions (verify, history, notifier)', () => {
     awsTemplate.hasResourceProperties('AWS::SNS::Topic', {
       FifoTopic: true,
       ContentBasedDeduplication: false,
@@ -134,7 +134,11 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
       subscriptions
         .map((s) => s.Properties.Endpoint)
         .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
-    ).toEqual([{ 'Fn::GetAtt': ['EventsQueue', 'Arn'] }, { 'Fn::GetAtt': ['HistoryQueue', 'Arn'] }]);
+    ).toEqual([
+      { 'Fn::GetAtt': ['EventsQueue', 'Arn'] },
+      { 'Fn::GetAtt': ['HistoryQueue', 'Arn'] },
+      { 'Fn::GetAtt': ['WsOrderEventsQueue', 'Arn'] },
+    ]);
     for (const s of subscriptions) {
       expect(s.Properties).toMatchObject({
         Protocol: 'sqs',
@@ -143,7 +147,7 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
       });
     }
     // SNS may send to the subscribed queues (and only from this topic).
-    for (const queue of ['EventsQueue', 'HistoryQueue']) {
+    for (const queue of ['EventsQueue', 'HistoryQueue', 'WsOrderEventsQueue']) {
       const policy = Object.values(awsTemplate.findResources('AWS::SQS::QueuePolicy')).find((p) =>
         JSON.stringify(p.Properties.Queues).includes(`"${queue}"`),
       );
