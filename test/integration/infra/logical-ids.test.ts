@@ -51,6 +51,16 @@ const PIPELINE_STATEFUL: Record<string, string> = {
   HistoryDlq: 'AWS::SQS::Queue',
   OrderHistoryTable: 'AWS::DynamoDB::Table',
   HistoryLogGroup: 'AWS::Logs::LogGroup',
+  // Added with the WebSocket API (LiveDelivery, issue 13).
+  WebSocketAccessLogGroupEE932001: 'AWS::Logs::LogGroup',
+  WsAuthorizerLogGroup: 'AWS::Logs::LogGroup',
+  WsConnectionLogGroup: 'AWS::Logs::LogGroup',
+  WsNotifierLogGroup: 'AWS::Logs::LogGroup',
+  WsConnectionsTable: 'AWS::DynamoDB::Table',
+  WsDeliveryLogTable: 'AWS::DynamoDB::Table',
+  WsSubscriptionsTable: 'AWS::DynamoDB::Table',
+  WsOrderEventsQueue: 'AWS::SQS::Queue',
+  WsOrderEventsDlq: 'AWS::SQS::Queue',
 };
 
 const CLUSTER_STATEFUL: Record<string, string> = {
