@@ -71,7 +71,8 @@ function event(account: string, i: number): OrderEvent {
 
 const get = async (path: string, token?: string) => {
   const res = await fetch(`${apiUrl}${path}`, { headers: token ? { authorization: token } : {} });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  const refusal = res.headers.get('www-authenticate');
+  return { status: res.status, body: (await res.json()) as Record<string, unknown>, ...(refusal ? { refusal } : {}) };
 };
 
 it('GET /orders through the emulated API Gateway: own history, pages, filters, and the refusals', async () => {
@@ -90,8 +91,9 @@ it('GET /orders through the emulated API Gateway: own history, pages, filters, a
   const [viewerA1, traderB2] = await Promise.all([idToken('viewer', 'A1'), idToken('trader', 'B2')]);
   // The history writer runs on the stack's runtime from its own subscription: wait until it has every event.
   await waitFor('the history writer to write A1’s orders', 60_000, async () => {
-    const { body } = await get('/orders', viewerA1);
-    return (body.orders as unknown[] | undefined)?.length === 5 ? true : undefined;
+    const res = await get('/orders', viewerA1);
+    if ((res.body.orders as unknown[] | undefined)?.length === 5) return true;
+    throw new Error(`GET /orders answered ${JSON.stringify(res).slice(0, 300)}`);
   });
 
   const first = await get('/orders?limit=2', viewerA1);
@@ -105,7 +107,7 @@ it('GET /orders through the emulated API Gateway: own history, pages, filters, a
   // Refusals: API Gateway's 401 without a token; the function's 403 for another account and 400 for a bad cursor.
   expect((await get('/orders')).status).toBe(401);
   const other = await get('/orders?account=A1', traderB2);
-  expect(other).toEqual({ status: 403, body: { message: 'account: you may read only your own account (B2)' } });
+  expect(other).toMatchObject({ status: 403, body: { message: 'account: you may read only your own account (B2)' } });
   expect((await get('/orders', traderB2)).body.orders).toHaveLength(1);
   const tampered = await get(`/orders?limit=2&cursor=${first.body.nextCursor as string}AA`, viewerA1);
   expect(tampered.status).toBe(400);
