@@ -106,6 +106,17 @@ const ContextSchema = z.object({
   executeTimeoutSeconds: integer(3, 900).default(30),
   apiTimeoutSeconds: integer(3, 29).default(10),
 
+  /**
+   * Market data (market-data, GET /ticks, GET /candles): DynamoDB TTL per table, in days. Ticks count from
+   * ingest, candles from their bucket's start. Ticks must outlive the stream's retention: a redelivered tick is
+   * recognised by its stored item, so one expired before its record leaves the stream would be counted twice.
+   */
+  ticksRetentionDays: integer(1, 3650).default(7),
+  candles1mRetentionDays: integer(1, 3650).default(30),
+  candles5mRetentionDays: integer(1, 3650).default(90),
+  candles1hRetentionDays: integer(1, 3650).default(365),
+  marketDataTimeoutSeconds: integer(3, 900).default(30),
+
   /** Market feed run by the schedule (EventBridge Scheduler → ingest). */
   feedEnabled: flag.default(true),
   feedRateMinutes: integer(1, 1440).default(1),
@@ -213,6 +224,12 @@ export function loadInfraConfig(node: Node): InfraConfig {
   const deployRaftCluster = context.deployRaftCluster ?? onAws;
   if (context.strategyFastWindow >= context.strategySlowWindow) {
     throw new InfraConfigError('Invalid CDK context: "strategyFastWindow" must be smaller than "strategySlowWindow"');
+  }
+  if (context.ticksRetentionDays * 24 < context.streamRetentionHours) {
+    throw new InfraConfigError(
+      'Invalid CDK context: "ticksRetentionDays" must cover "streamRetentionHours" (a redelivered tick is ' +
+        'recognised by its stored item; one that expired first would be counted twice)',
+    );
   }
   if (onAws && context.raftAuthSecret !== undefined) {
     // A plaintext context value ends up in cdk.out, the template and the functions' environment.

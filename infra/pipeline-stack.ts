@@ -4,6 +4,7 @@ import type { Construct } from 'constructs';
 import type { InfraConfig } from './config';
 import { LiveDelivery } from './constructs/live-delivery';
 import { GroupingStack } from './constructs/logical-ids';
+import { MarketData } from './constructs/market-data';
 import { OrderExecution } from './constructs/order-execution';
 import { OrderHistory } from './constructs/order-history';
 import { PipelineObservability } from './constructs/pipeline-observability';
@@ -36,6 +37,7 @@ export class PipelineStack extends GroupingStack {
   readonly users: TradingUserPool;
   readonly live: LiveDelivery;
   readonly history: OrderHistory;
+  readonly marketData: MarketData;
   readonly functions: Record<FunctionName, NodejsFunction>;
 
   constructor(scope: Construct, id: string, props: PipelineStackProps) {
@@ -56,6 +58,7 @@ export class PipelineStack extends GroupingStack {
     this.history = new OrderHistory(this, 'OrderHistory', { config, events: this.execution.events });
     this.history.grantQuery(this.api.apiFunction);
     this.execution.events.subscribeQueue(this.live.orderEventsQueue);
+    this.marketData = new MarketData(this, 'MarketData', { config, stream, api: this.api });
     this.functions = {
       ingest: ingestFunction,
       process: this.strategy.processFunction,
@@ -65,6 +68,8 @@ export class PipelineStack extends GroupingStack {
       'ws-connection': this.live.connectionFunction,
       'ws-notifier': this.live.notifierFunction,
       history: this.history.historyFunction,
+      'market-data': this.marketData.marketDataFunction,
+      'market-data-api': this.marketData.marketDataApiFunction,
     };
     const { processFailureQueue, strategyTable } = this.strategy;
     new PipelineObservability(this, 'Observability', {
@@ -86,6 +91,9 @@ export class PipelineStack extends GroupingStack {
       StrategyStateTableName: strategyTable.tableName,
       EventsTopicArn: this.execution.events.topic.topicArn,
       OrderHistoryTableName: this.history.table.tableName,
+      TicksTableName: this.marketData.ticksTable.tableName,
+      CandlesTableName: this.marketData.candlesTable.tableName,
+      MarketDataFailureQueueUrl: this.marketData.failureQueue.queueUrl,
       HttpApiUrl: this.api.httpApi.apiEndpoint,
       // For callers' IAM policies: execute-api:Invoke on this ARN (the IAM-authorized routes).
       HttpApiExecuteArn: this.api.httpApi.arnForExecuteApi(),

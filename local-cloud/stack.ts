@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { localizeJwksUri, USER_POOL_JWKS_URI } from './cognito';
-import { startEdge, type Edge } from './edge';
+import { startEdge, type Edge, type StartEdgeOptions } from './edge';
 import { freePort } from './emulators/child-service';
 import { startSqs } from './emulators/sqs';
 import type { LocalRuntime } from './runtime';
@@ -16,7 +16,7 @@ import { appendRecords, QueueRecorder, recordFiles, type RecordedMessage } from 
 import { synthesize } from './deploy/synth';
 import { invokeUrls } from './apigateway';
 import { buildConsole } from '../console/build';
-import { createSqsClient, localEndpointEnv } from '../shared/aws/clients';
+import { createSqsClient, EMULATOR_CREDENTIALS, localEndpointEnv } from '../shared/aws/clients';
 import { decodeScopedKey, encodeScopedKey, scopedKey } from '../shared/ledger-contract/auth';
 
 export const STACK_NAME = 'PipelineStack';
@@ -54,6 +54,8 @@ export interface EmbeddedStackOptions {
   sqsOutsideEdge?: boolean;
   /** Called with every batch of order events recorded from the events queue. */
   onEvents?: (records: RecordedMessage[]) => void;
+  /** The API Gateway emulation's options: the JWKS of local JWT issuers (the local Cognito), IAM keys, limits. */
+  apigateway?: StartEdgeOptions['apigateway'];
 }
 
 /** What `npm run verify` and the status screen need to find a running embedded stack. */
@@ -162,6 +164,7 @@ async function startServices(
       port: opts.edgePort ?? 4566,
       dataDir,
       ...(sqsService ? { backends: { sqs: sqsService.endpoint } } : {}),
+      apigateway: { iamCredentials: localIamCredentials(), ...opts.apigateway },
       onStackChange: async (name, deployment) => {
         if (!holder.runtimes) throw new Error('the local Lambda runtime is not started yet');
         await holder.runtimes.apply(name, deployment);
@@ -187,6 +190,17 @@ async function startServices(
   edge.apigateway.setFunctions((stack, id) => runtimes.get(stack)?.runtime.functions[id]);
   log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s; deploying…`);
   return { raft, edge, outdir, runtimes: holder.runtimes };
+}
+
+/**
+ * The keys the emulated API Gateway checks SigV4 signatures with: the emulator key (`test`/`test`, what the tools use
+ * by default) and the key this process was started with, if any, so a caller signing with the same environment works.
+ */
+function localIamCredentials(): Record<string, string> {
+  const keys: Record<string, string> = { [EMULATOR_CREDENTIALS.accessKeyId]: EMULATOR_CREDENTIALS.secretAccessKey };
+  const { AWS_ACCESS_KEY_ID: id, AWS_SECRET_ACCESS_KEY: secret } = process.env;
+  if (id && secret) keys[id] = secret;
+  return keys;
 }
 
 /**

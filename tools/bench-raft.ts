@@ -287,7 +287,12 @@ async function main({ argv }: CommandContext): Promise<void> {
       const ratio = ratioLine(c, results);
       if (ratio) console.log(`  ${ratio}`);
     }
-    if (failoverMs.length > 0) console.log(`  failover ms: ${failoverMs.map((f) => f.toFixed(0)).join(', ')}`);
+    if (failoverMs.length > 0) {
+      const sorted = [...failoverMs].sort((x, y) => x - y);
+      const p50 = percentile(sorted, 50).toFixed(0);
+      console.log(`  failover ms: ${failoverMs.map((f) => f.toFixed(0)).join(', ')}`);
+      console.log(`  failover over ${sorted.length} kills: p50 ${p50} ms, max ${sorted.at(-1)!.toFixed(0)} ms`);
+    }
   } finally {
     http.close();
     await etcd?.stop();

@@ -16,24 +16,28 @@ import { startRaftCluster, type RaftCluster, type RaftClusterNode } from '../loc
 
 const command = defineCommand({
   name: 'npm run soak:raft',
-  usage: `usage: npm run soak:raft [-- --orders N] [--clients C] [--snapshot-threshold E] [--dir DIR]
+  usage: `usage: npm run soak:raft [-- --orders N] [--clients C] [--snapshot-threshold E] [--dir DIR] [--catch-up-only]
 Three Raft nodes on loopback; places N orders in batches of ${MAX_BATCH_ORDERS}, printing progress and leader RSS,
 then wipes a follower (catch-up time) and restarts the cluster (restart time).
   --orders N              orders to place (default 10000000)
   --clients C             concurrent batch clients (default 4)
   --snapshot-threshold E  log entries between snapshots (RAFT_SNAPSHOT_THRESHOLD; default 1000, i.e. 500 k orders)
-  --dir DIR               data dir to use and keep (default: a temp dir, removed at the end)`,
+  --dir DIR               data dir to use and keep (default: a temp dir, removed at the end)
+  --catch-up-only         with --dir of an earlier run: place nothing, only wipe a follower and time its catch-up
+                          (repeatable on the same data: an A/B of the transfer under the same snapshot)`,
   options: {
     orders: { type: 'string', default: '10000000' },
     clients: { type: 'string', default: '4' },
     'snapshot-threshold': { type: 'string', default: '1000' },
     dir: { type: 'string' },
+    'catch-up-only': { type: 'boolean', default: false },
   },
   schema: z.object({
     orders: z.coerce.number().int().positive(),
     clients: z.coerce.number().int().min(1).max(256),
     'snapshot-threshold': z.coerce.number().int().positive(),
     dir: z.string().optional(),
+    'catch-up-only': z.boolean(),
   }),
 });
 
@@ -150,11 +154,54 @@ function snapshotStalls(dir: string, ids: string[]) {
   };
 }
 
+/** The leader's last snapshot transfer to `to`, from its log: bytes and seconds from 'sending snapshot' to 'snapshot sent'. */
+function lastTransfer(dir: string, leader: string, to: string): { bytes: number; seconds: number } | null {
+  let started: number | null = null;
+  let done: { bytes: number; seconds: number } | null = null;
+  for (const line of readFileSync(join(dir, `${leader}.log`), 'utf8').split('\n')) {
+    if (!line.includes('snapshot')) continue;
+    const l = JSON.parse(line) as { message: string; timestamp: string; to?: string; bytes?: number };
+    if (l.to !== to) continue;
+    if (l.message === 'sending snapshot') started = Date.parse(l.timestamp);
+    if (l.message === 'snapshot sent' && started !== null) {
+      done = { bytes: l.bytes ?? 0, seconds: (Date.parse(l.timestamp) - started) / 1000 };
+    }
+  }
+  return done;
+}
+
+/** Wipes a follower and times it until it is a ready, converged member again (it catches up by snapshot). */
+async function catchUp(cluster: RaftCluster, dir: string): Promise<string> {
+  const leader = await cluster.leader();
+  const follower = cluster.nodes.find((n) => n.id !== leader.id)!;
+  const t0 = performance.now();
+  await cluster.wipeAndRestart(follower.id);
+  await cluster.waitReady(follower.id, 3_600_000);
+  await cluster.waitConverged(3_600_000);
+  const seconds = (performance.now() - t0) / 1000;
+  const sent = lastTransfer(dir, leader.id, follower.id);
+  const transfer = sent
+    ? ` (its last snapshot, ${(sent.bytes / 2 ** 20).toFixed(0)} MiB, sent in ${sent.seconds.toFixed(1)} s)`
+    : '';
+  return `wiped follower caught up by snapshot in ${seconds.toFixed(1)} s${transfer}`;
+}
+
 async function main({ argv, signal }: CommandContext): Promise<void> {
   const opts = command.parse(argv);
-  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'raft-soak-'));
   // Info level: each node logs every snapshot it takes ('compacted the log', with its longest event-loop delay).
   const env = { RAFT_SNAPSHOT_THRESHOLD: String(opts['snapshot-threshold']), LOG_LEVEL: 'info' };
+  if (opts['catch-up-only']) {
+    if (!opts.dir) throw new Error('--catch-up-only needs --dir of an earlier run');
+    const cluster = await startRaftCluster({ dir: opts.dir, env });
+    try {
+      await cluster.waitConverged(3_600_000);
+      console.log(`[soak] ${await catchUp(cluster, opts.dir)}`);
+    } finally {
+      await cluster.stop();
+    }
+    return;
+  }
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'raft-soak-'));
   console.log(`[soak] data in ${dir}`);
   let cluster = await startRaftCluster({ dir, env });
   try {
@@ -165,14 +212,9 @@ async function main({ argv, signal }: CommandContext): Promise<void> {
     );
     const leader = await cluster.leader();
     const rss = rssMiB(leader.process?.pid);
-    const follower = cluster.nodes.find((n) => n.id !== leader.id)!;
-    let t0 = performance.now();
-    await cluster.wipeAndRestart(follower.id);
-    await cluster.waitReady(follower.id, 3_600_000);
-    await cluster.waitConverged(3_600_000);
-    const catchUp = (performance.now() - t0) / 1000;
+    const caughtUp = await catchUp(cluster, dir);
     await cluster.stop();
-    t0 = performance.now();
+    const t0 = performance.now();
     cluster = await startRaftCluster({ dir, env });
     await cluster.waitConverged(3_600_000);
     const restart = (performance.now() - t0) / 1000;
@@ -180,8 +222,8 @@ async function main({ argv, signal }: CommandContext): Promise<void> {
       `[soak] ${opts.orders} orders: leader RSS at the end ${rss} MiB; longest batch request ${longest.toFixed(0)} ms ` +
         `(upper bound on an apply stall, snapshots every ${opts['snapshot-threshold']} entries); ` +
         `${snapshots.count} snapshots taken, longest event-loop delay while one was taken ${snapshots.maxLoopDelayMs} ms ` +
-        `(synchronous save at most ${snapshots.maxSaveMs} ms, a snapshot took at most ${snapshots.maxTookMs} ms); wiped follower ` +
-        `caught up by snapshot in ${catchUp.toFixed(1)} s; cluster restart from disk to converged in ${restart.toFixed(1)} s`,
+        `(synchronous save at most ${snapshots.maxSaveMs} ms, a snapshot took at most ${snapshots.maxTookMs} ms); ${caughtUp}; ` +
+        `cluster restart from disk to converged in ${restart.toFixed(1)} s`,
     );
   } finally {
     await cluster.stop();

@@ -13,7 +13,7 @@ import type { TickRecord } from '../../shared/domain/tick';
 import { MetricName, MetricUnit } from '../../shared/powertools';
 import { sendCommands } from './command-sender';
 import type { ProcessConfig } from './config';
-import { decodeRecord, KinesisEventSchema } from './records';
+import { decodeRecord, KinesisEventSchema } from '../../shared/aws/kinesis-records';
 import { StaleStateError, type StoredStrategyState, type StrategyStateStore } from './state-store';
 
 export interface ProcessDeps {

@@ -73,6 +73,7 @@ const principalOf = (c: Connection): Principal => ({
  * through @connections. The account is always the connection's, never the message's.
  */
 export function createWsConnectionHandler(deps: WsConnectionDeps) {
+  // Longer than a screen as a whole: the inner functions share deps and the logger; each is short and one job.
   const { logger, connections } = deps;
 
   async function send(connectionId: string, message: ServerMessage): Promise<void> {

@@ -17,7 +17,7 @@ import {
   type ServerMessage,
 } from '../../shared/domain/live-delivery';
 import { describeZodError } from '../../shared/domain/order';
-import { decodeRecord } from '../process/records';
+import { decodeRecord } from '../../shared/aws/kinesis-records';
 
 export interface WsNotifierDeps {
   connections: Pick<ConnectionStore, 'subscribers' | 'remove'>;
@@ -68,6 +68,7 @@ export function fifoFailures(records: readonly SQSRecord[], failed: ReadonlySet<
  * that symbol's price subscribers; a price that cannot be posted is dropped (the next one supersedes it).
  */
 export function createWsNotifierHandler(deps: WsNotifierDeps) {
+  // Longer than a screen as a whole: the inner functions share deps and the logger; each is short and one job.
   const { logger, connections } = deps;
 
   /** Posts the messages for each topic's subscribers; removes the gone; returns the topics some post failed for. */

@@ -3,7 +3,7 @@ import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { WebSocketLambdaAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -69,12 +69,12 @@ export class LiveDelivery extends ResourceGroup {
       }),
       subscriptions: pipelineTable(this, 'WsSubscriptionsTable', config, {
         partitionKey: SUBSCRIPTIONS_KEY.partitionKey,
-        sortKey: { name: SUBSCRIPTIONS_KEY.sortKey, type: 'S' },
+        sortKey: { name: SUBSCRIPTIONS_KEY.sortKey, type: dynamodb.AttributeType.STRING },
         timeToLiveAttribute: WS_TTL_ATTRIBUTE,
       }),
       deliveryLog: pipelineTable(this, 'WsDeliveryLogTable', config, {
         partitionKey: DELIVERY_LOG_KEY.partitionKey,
-        sortKey: { name: DELIVERY_LOG_KEY.sortKey, type: 'N' },
+        sortKey: { name: DELIVERY_LOG_KEY.sortKey, type: dynamodb.AttributeType.NUMBER },
         timeToLiveAttribute: DELIVERY_LOG_TTL_ATTRIBUTE,
       }),
     };

@@ -41,7 +41,7 @@ export class OrderHistory extends ResourceGroup {
     events.subscribeQueue(this.queue);
     this.table = pipelineTable(this, 'OrderHistoryTable', config, {
       partitionKey: 'account',
-      sortKey: { name: 'sk', type: 'S' },
+      sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
       timeToLiveAttribute: 'expiration',
     });
     // GET /orders?symbol=: one symbol of an account, by time, without filtering the account's other orders.

@@ -19,6 +19,8 @@ export const FUNCTION_NAMES = [
   'ws-connection',
   'ws-notifier',
   'history',
+  'market-data',
+  'market-data-api',
 ] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
 

@@ -11,13 +11,12 @@ export function pipelineTable(
   scope: Construct,
   id: string,
   config: InfraConfig,
-  keys: { partitionKey: string; sortKey?: { name: string; type: 'S' | 'N' }; timeToLiveAttribute?: string },
+  keys: { partitionKey: string; sortKey?: dynamodb.Attribute; timeToLiveAttribute?: string },
 ): dynamodb.Table {
-  const sortType = { S: dynamodb.AttributeType.STRING, N: dynamodb.AttributeType.NUMBER };
   return named(
     new dynamodb.Table(scope, id, {
       partitionKey: { name: keys.partitionKey, type: dynamodb.AttributeType.STRING },
-      ...(keys.sortKey ? { sortKey: { name: keys.sortKey.name, type: sortType[keys.sortKey.type] } } : {}),
+      sortKey: keys.sortKey,
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       encryption: dynamodb.TableEncryption.AWS_MANAGED,

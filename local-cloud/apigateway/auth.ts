@@ -1,9 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { createHash, createHmac } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { HttpRequest } from '@smithy/types';
 import type { JSONWebKeySet } from 'jose';
 import { LOCAL_ACCOUNT } from './events';
+import { NodeSha256 } from '../../shared/aws/sha256';
 
 /*
  * The three ways an API Gateway route is authorized locally — JWT (jose), IAM (SigV4 recomputed with the SDK's own
@@ -163,7 +163,7 @@ export async function verifySigV4(
     service,
     region: region as string,
     credentials: { accessKeyId: accessKey as string, secretAccessKey: secret },
-    sha256: Sha256,
+    sha256: NodeSha256,
     // The path is compared as the client signed it (API Gateway does not normalize it either).
     uriEscapePath: true,
   });
@@ -207,29 +207,6 @@ function queryObject(raw: string): Record<string, string | string[]> {
     out[k] = prev === undefined ? v : [prev, v].flat();
   }
   return out;
-}
-
-/**
- * The SHA-256 (and HMAC) SignatureV4 takes, from node:crypto: the SDK's own hash packages are nested in the SDK
- * clients' dependencies, not dependencies of this project.
- */
-export class Sha256 {
-  private readonly parts: Buffer[] = [];
-  constructor(private readonly key?: string | Uint8Array | ArrayBuffer | ArrayBufferView) {}
-  update(data: string | Uint8Array | ArrayBuffer | ArrayBufferView): void {
-    this.parts.push(toBuffer(data));
-  }
-  digest(): Promise<Uint8Array> {
-    const h = this.key === undefined ? createHash('sha256') : createHmac('sha256', toBuffer(this.key));
-    for (const p of this.parts) h.update(p);
-    return Promise.resolve(new Uint8Array(h.digest()));
-  }
-}
-
-function toBuffer(data: string | Uint8Array | ArrayBuffer | ArrayBufferView): Buffer {
-  if (typeof data === 'string') return Buffer.from(data, 'utf8');
-  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  return Buffer.from(data);
 }
 
 interface PolicyStatement {

@@ -15,6 +15,7 @@ import {
   type Refusal,
 } from './auth';
 import {
+  clfTime,
   httpEventV1,
   httpEventV2,
   LOCAL_ACCOUNT,
@@ -75,6 +76,9 @@ export function invokeUrls(endpoint: string, api: ApiSpec): string[] {
     return s.name === '$default' ? base : `${base}/${s.name}`;
   });
 }
+
+/** `$context` values the request's handling learns (caller, integration latency and error) for the access log. */
+type AccessLogContext = Record<string, string | number | undefined>;
 
 /** What a request ends in: the function's mapped response, or API Gateway's own `{"message"}` answer. */
 type Outcome = HttpResponse | Refusal | { status: number; message: string; headers?: Record<string, string> };
@@ -268,11 +272,15 @@ export class ApiGateway {
       requestId,
       timeEpoch: started,
     };
+    const log: AccessLogContext = {};
     const outcome = match
-      ? await this.serveRoute(req, gatewayRequest, resolved, match.route, match.pathParameters)
+      ? await this.serveRoute(req, gatewayRequest, resolved, match.route, match.pathParameters, log)
       : { status: 404, message: 'Not Found' };
     this.send(res, outcome);
+    const status = 'statusCode' in outcome ? outcome.statusCode : outcome.status;
+    const length = 'statusCode' in outcome ? outcome.body.length : Buffer.byteLength(JSON.stringify(outcome));
     this.accessLog(api, resolved.stage, {
+      ...log,
       requestId,
       extendedRequestId: requestId,
       apiId: api.id,
@@ -280,10 +288,10 @@ export class ApiGateway {
       httpMethod: method,
       path: resolved.rawPath,
       routeKey: match?.route.routeKey ?? '-',
-      status: 'statusCode' in outcome ? outcome.statusCode : outcome.status,
+      status,
       protocol: 'HTTP/1.1',
-      responseLength: 'statusCode' in outcome ? outcome.body.length : Buffer.byteLength(JSON.stringify(outcome)),
-      requestTime: gatewayRequest.timeEpoch ? new Date(started).toISOString() : undefined,
+      responseLength: length,
+      requestTime: clfTime(started),
       requestTimeEpoch: started,
       'identity.sourceIp': gatewayRequest.sourceIp,
       'identity.userAgent': String(req.headers['user-agent'] ?? ''),
@@ -311,11 +319,19 @@ export class ApiGateway {
     resolved: Resolved,
     route: RouteSpec,
     pathParameters: Record<string, string>,
+    log: AccessLogContext,
   ): Promise<Outcome> {
     const { api, stage } = resolved;
     if (!this.admit(api, stage, route.routeKey)) return { status: 429, message: 'Too Many Requests' };
     const auth = await this.authorizeHttp(req, gatewayRequest, resolved, route, pathParameters);
     if (!auth.ok) return auth.refusal;
+    const iam = auth.authorizer?.iam as { accessKey?: string; userArn?: string } | undefined;
+    if (iam)
+      Object.assign(log, {
+        'identity.caller': iam.accessKey,
+        'identity.user': iam.accessKey,
+        'identity.userArn': iam.userArn,
+      });
     const integration = api.integrations.find((i) => i.id === route.integrationId);
     if (!integration) return { status: 500, message: 'Internal Server Error' };
     const context = {
@@ -328,9 +344,17 @@ export class ApiGateway {
       integration.payloadFormatVersion === '2.0'
         ? httpEventV2(gatewayRequest, context)
         : httpEventV1(gatewayRequest, context);
+    const invoked = this.now();
     const result = await this.invoke(api, integration, event);
-    if (result === 'timeout') return { status: 503, message: 'Service Unavailable' };
-    if (result === 'missing' || !result.ok) return { status: 500, message: 'Internal Server Error' };
+    log.integrationLatency = this.now() - invoked;
+    if (result === 'timeout') {
+      log.integrationErrorMessage = `Integration timeout after ${integration.timeoutMs} ms`;
+      return { status: 503, message: 'Service Unavailable' };
+    }
+    if (result === 'missing' || !result.ok) {
+      log.integrationErrorMessage = result === 'missing' ? 'function not running' : result.error.errorMessage;
+      return { status: 500, message: 'Internal Server Error' };
+    }
     return (
       mapLambdaResponse(result.payload, integration.payloadFormatVersion) ?? {
         status: 500,

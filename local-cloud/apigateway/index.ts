@@ -9,6 +9,7 @@ export { invokeUrls, EXECUTE_API_PREFIX } from './gateway';
 export type { ApiGatewayOptions, FunctionResolver } from './gateway';
 export type { ApiSpec } from './template';
 export type { JwksResolver } from './auth';
+export type { WebSocketLimits } from './websocket';
 
 /**
  * The embedded cloud's API Gateway v2, as the edge uses it: execute-api requests (HTTP APIs and the @connections
@@ -29,6 +30,7 @@ export class ApiGatewayEmulator {
 
   apply(stackName: string, apis: ApiSpec[] | undefined): void {
     this.http.apply(stackName, apis);
+    this.websockets.refresh();
   }
 
   apis(): ApiSpec[] {

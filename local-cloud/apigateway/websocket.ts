@@ -59,6 +59,19 @@ export class WebSocketGateway {
     this.idleTimeoutMs = limits.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
   }
 
+  /**
+   * After a deploy: connections go on with their API's new routes and integrations; those whose API or stage is gone
+   * are closed (1001), as deleting an API does on AWS.
+   */
+  refresh(): void {
+    for (const c of [...this.connections.values()]) {
+      const api = this.gw.api(c.api.id);
+      const stage = api?.stages.find((s) => s.name === c.stage.name);
+      if (api && stage) Object.assign(c, { api, stage });
+      else c.ws.close(1001, 'Going away');
+    }
+  }
+
   isConnectionsRequest(target: ExecuteApiTarget): boolean {
     return CONNECTIONS_PATH.test(target.path);
   }
@@ -134,8 +147,9 @@ export class WebSocketGateway {
       isBase64Encoded: false,
     });
     if (result === undefined) return { status: 500, message: 'Internal Server Error' };
+    // A $connect function refuses the connection by answering an error status, which the client gets.
     const status = statusOf(result);
-    return status >= 400 ? { status: status as Refusal['status'], message: 'Forbidden' } : undefined;
+    return status >= 400 ? { status: status as Refusal['status'], message: REASONS[status] ?? 'Forbidden' } : undefined;
   }
 
   private accept(c: Connection, ws: WebSocket): void {
@@ -145,7 +159,7 @@ export class WebSocketGateway {
     this.connections.set(c.id, c);
     ws.on('message', (data: RawData, isBinary: boolean) => {
       this.touch(c);
-      void this.onMessage(c, rawText(data), isBinary);
+      void this.onMessage(c, rawBytes(data), isBinary);
     });
     ws.on('close', (code: number, reason: Buffer) => {
       if (this.connections.get(c.id) !== c) return;
@@ -179,9 +193,11 @@ export class WebSocketGateway {
   }
 
   /** Selects the route by the API's RouteSelectionExpression (else `$default`), invokes it, answers two-way routes. */
-  private async onMessage(c: Connection, body: string, isBinary: boolean): Promise<void> {
+  private async onMessage(c: Connection, data: Buffer, isBinary: boolean): Promise<void> {
     const requestId = randomUUID();
-    const key = selectionValue(c.api.routeSelectionExpression, body);
+    const body = isBinary ? data.toString('base64') : data.toString('utf8');
+    // Binary frames are passed on base64-encoded and select no route by their content ($default takes them).
+    const key = isBinary ? undefined : selectionValue(c.api.routeSelectionExpression, body);
     const route =
       c.api.routes.find((r) => key !== undefined && r.routeKey === key) ??
       c.api.routes.find((r) => r.routeKey === '$default');
@@ -190,7 +206,7 @@ export class WebSocketGateway {
     if (!this.gw.admit(c.api, c.stage, route.routeKey)) return reply('Too Many Requests');
     const result = await this.invokeRoute(c, route, {
       requestContext: { ...this.requestContext(c, route, 'MESSAGE', requestId), messageDirection: 'IN' },
-      body: isBinary ? Buffer.from(body).toString('base64') : body,
+      body,
       isBase64Encoded: isBinary,
     });
     if (result === undefined) return reply('Internal server error');
@@ -270,9 +286,9 @@ export class WebSocketGateway {
   }
 }
 
-function rawText(data: RawData): string {
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  return Buffer.from(data as ArrayBuffer).toString('utf8');
+function rawBytes(data: RawData): Buffer {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.isBuffer(data) ? data : Buffer.from(data);
 }
 
 /** A function's `statusCode`, 200 when it answers without one. */

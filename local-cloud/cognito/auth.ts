@@ -1,6 +1,13 @@
 import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { JsonServiceError } from '../edge/json-service';
-import { passwordMatches, type ClientRecord, type CognitoState, type PoolRecord, type UserRecord } from './store';
+import {
+  hashPassword,
+  passwordMatches,
+  type ClientRecord,
+  type CognitoState,
+  type PoolRecord,
+  type UserRecord,
+} from './store';
 import { mintTokens } from './tokens';
 
 /**
@@ -31,6 +38,8 @@ const REFRESH_FLOWS = new Set(['REFRESH_TOKEN_AUTH', 'REFRESH_TOKEN']);
 const invalid = (message: string) => new JsonServiceError('InvalidParameterException', message);
 const notAuthorized = (message = 'Incorrect username or password.') =>
   new JsonServiceError('NotAuthorizedException', message);
+/** A hash no password matches the caller knows of; computed once. */
+const unknownUserHash = hashPassword(randomBytes(32).toString('base64'));
 const digest = (token: string) => createHash('sha256').update(token).digest('hex');
 
 export async function authenticate(state: CognitoState, req: AuthRequest): Promise<unknown> {
@@ -52,6 +61,8 @@ export async function authenticate(state: CognitoState, req: AuthRequest): Promi
   checkSecretHash(client, username, req.params.SECRET_HASH);
   const user = state.findUser(pool, username);
   if (!user) {
+    // The same scrypt work as for a known user, so the answer's timing does not tell whether the user exists.
+    await passwordMatches(password, await unknownUserHash);
     throw client.PreventUserExistenceErrors === 'ENABLED'
       ? notAuthorized()
       : new JsonServiceError('UserNotFoundException', 'User does not exist.');

@@ -10,7 +10,7 @@ import { startKinesis } from '../emulators/kinesis';
 import { startSqs } from '../emulators/sqs';
 import { createLogsEmulator, type LogsEmulator } from '../logs-emulator';
 import { BodyTooLarge, readBody } from './body';
-import { ApiGatewayEmulator, type ApiGatewayOptions } from '../apigateway';
+import { ApiGatewayEmulator, type ApiGatewayOptions, type WebSocketLimits } from '../apigateway';
 import { cloudFormationService } from '../cloudformation/api';
 import { CloudFormationEngine } from '../cloudformation/engine';
 import type { Deployment } from '../deploy/deploy';
@@ -61,8 +61,8 @@ export interface StartEdgeOptions {
   onStackChange?: (stackName: string, deployment: Deployment | undefined) => Promise<void>;
   /** Where CloudFormation's stack transitions are logged. */
   log?: (line: string) => void;
-  /** The API Gateway emulation's JWT key resolver and IAM credentials. */
-  apigateway?: Pick<ApiGatewayOptions, 'resolveJwks' | 'iamCredentials'>;
+  /** The API Gateway emulation's JWT key resolver, IAM credentials and WebSocket limits. */
+  apigateway?: Pick<ApiGatewayOptions, 'resolveJwks' | 'iamCredentials'> & { websocket?: WebSocketLimits };
 }
 
 export interface Edge {
@@ -138,6 +138,8 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
   const endpoint = { url: '' };
   const apigateway = new ApiGatewayEmulator({
     ...opts.apigateway,
+    // JWT authorizers trust this edge's own user pools for their Cognito issuers (a given resolver is asked first).
+    resolveJwks: async (issuer) => (await opts.apigateway?.resolveJwks?.(issuer)) ?? cognito.resolveJwks(issuer),
     writeAccessLog: (group, stream, message) => writeLogLine(logs, group, stream, message),
   });
   const cloudformation = new CloudFormationEngine({

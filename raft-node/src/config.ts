@@ -62,6 +62,7 @@ const EnvSchema = z
     RAFT_ELECTION_MS: positiveInt(2, 60_000).default(300),
     RAFT_SNAPSHOT_THRESHOLD: positiveInt(1, 100_000_000).default(10_000),
     RAFT_SNAPSHOT_CHUNK_BYTES: positiveInt(4_096, 64 * 1024 * 1024).default(1024 * 1024),
+    RAFT_SNAPSHOT_CHUNKS_IN_FLIGHT: positiveInt(1, 64).default(4),
     RAFT_STORE_CACHE_MIB: positiveInt(1, 4_096).default(32),
     RAFT_MAX_INFLIGHT_MSGS: positiveInt(1, 10_000).default(256),
     RAFT_MAX_ENTRIES_PER_APPEND: positiveInt(1, 100_000).default(1024),
@@ -202,6 +203,8 @@ export interface NodeConfig {
   snapshotThreshold: number;
   /** Snapshot records on disk and InstallSnapshot chunks on the wire stay under this many bytes. */
   snapshotChunkBytes: number;
+  /** InstallSnapshot chunks sent ahead of the follower's acks. */
+  snapshotChunksInFlight: number;
   /** The order store's (SQLite's) page cache: the part of the node's memory the order history may use. */
   storeCacheMiB: number;
   maxInflightMsgs: number;
@@ -381,6 +384,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): NodeConfig {
     electionTicks: Math.max(2, Math.round(e.RAFT_ELECTION_MS / e.RAFT_HEARTBEAT_MS)),
     snapshotThreshold: e.RAFT_SNAPSHOT_THRESHOLD,
     snapshotChunkBytes: e.RAFT_SNAPSHOT_CHUNK_BYTES,
+    snapshotChunksInFlight: e.RAFT_SNAPSHOT_CHUNKS_IN_FLIGHT,
     storeCacheMiB: e.RAFT_STORE_CACHE_MIB,
     maxInflightMsgs: e.RAFT_MAX_INFLIGHT_MSGS,
     maxEntriesPerAppend: e.RAFT_MAX_ENTRIES_PER_APPEND,

@@ -92,7 +92,7 @@ export class DeliveryLog<T> {
   }
 
   /** The dedup row's seq (if any) and the counter, read consistently in one call. */
-  private async read(stream: string, key: string): Promise<[number | undefined, number]> {
+  private async read(stream: string, key: string, attempt = 1): Promise<[number | undefined, number]> {
     const out = await this.db.send(
       new BatchGetCommand({
         RequestItems: {
@@ -100,8 +100,11 @@ export class DeliveryLog<T> {
         },
       }),
     );
-    // Two small keys never exceed BatchGetItem's limits; unprocessed keys only come from throttling: treat as a race.
-    if (Object.keys(out.UnprocessedKeys ?? {}).length > 0) return this.read(stream, key);
+    // Two small keys never exceed BatchGetItem's limits; unprocessed keys only come from throttling: read again.
+    if (Object.keys(out.UnprocessedKeys ?? {}).length > 0) {
+      if (attempt >= MAX_ATTEMPTS) throw new Error(`delivery log ${this.table}: reads throttled ${attempt} times`);
+      return this.read(stream, key, attempt + 1);
+    }
     const items = out.Responses?.[this.table] ?? [];
     const dedup = items.find((i) => i.stream !== stream);
     const counter = items.find((i) => i.stream === stream);

@@ -1,14 +1,16 @@
+import { Writer } from './binary';
+
 /**
  * Length-prefixed frames on a TCP stream: a 4-byte big-endian length, then that many bytes of body. The one
- * framing of the ledger's TCP protocols: the Raft peer transport puts UTF-8 JSON in the body (encodeFrame /
- * next(); one frame usually carries a whole batch of Raft messages), the binary client protocol
- * (wire.ts) puts its own binary messages there (encodeRawFrame / nextRaw()).
+ * framing of the ledger's TCP protocols: the binary client protocol (wire.ts) and the Raft peer protocol
+ * (raft-node/src/server/peer-wire.ts; one frame usually carries a whole batch of Raft messages) put their binary
+ * messages there.
  */
 
 export const MAX_FRAME_BYTES = 512 * 1024 * 1024;
 export const FRAME_HEADER_BYTES = 4;
 
-/** Returned by FrameDecoder.next() when no complete frame is buffered (a frame may itself be null). */
+/** Returned by FrameDecoder.nextRaw() when no complete frame is buffered. */
 export const NO_FRAME: unique symbol = Symbol('no frame');
 
 /** A frame around `body` as it is. */
@@ -19,9 +21,16 @@ export function encodeRawFrame(body: Buffer): Buffer {
   return frame;
 }
 
-/** A frame of `value` as JSON (the peer transport). */
-export function encodeFrame(value: unknown): Buffer {
-  return encodeRawFrame(Buffer.from(JSON.stringify(value), 'utf8'));
+/** A writer with room for the length prefix: write the body into it, then finishFrame(). */
+export function startFrame(size?: number): Writer {
+  return new Writer(size).u32(0);
+}
+
+/** Fills in the length prefix of a startFrame() writer (written in place: no copy of the body). */
+export function finishFrame(w: Writer): Buffer {
+  const frame = w.framed();
+  frame.writeUInt32BE(frame.length - FRAME_HEADER_BYTES, 0);
+  return frame;
 }
 
 /**
@@ -62,27 +71,13 @@ export class FrameDecoder {
   /** The largest frame accepted; lowered until a peer has authenticated. */
   constructor(public maxFrameBytes = MAX_FRAME_BYTES) {}
 
-  /** Adds a chunk and returns every frame now complete, parsed as JSON. */
-  push(chunk: Buffer): unknown[] {
-    this.append(chunk);
-    const out: unknown[] = [];
-    for (let frame = this.next(); frame !== NO_FRAME; frame = this.next()) out.push(frame);
-    return out;
-  }
-
   append(chunk: Buffer): void {
     this.chunks.push(chunk);
     this.buffered += chunk.length;
   }
 
-  /** The next complete frame's JSON, or NO_FRAME; one at a time so the caller can change the limit between frames. */
-  next(): unknown {
-    const body = this.nextRaw();
-    return body === NO_FRAME ? NO_FRAME : JSON.parse(body.toString('utf8'));
-  }
-
   /**
-   * The next complete frame's body, or NO_FRAME. The body may share memory with later frames' bytes: decode it
+   * The next complete frame's body, or NO_FRAME; one at a time so the caller can change the limit between frames. The body may share memory with later frames' bytes: decode it
    * before the next append, or copy it. Throws when the announced length exceeds the limit.
    */
   nextRaw(): Buffer | typeof NO_FRAME {

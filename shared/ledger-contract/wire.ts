@@ -1,5 +1,8 @@
 import type { Order, OrderResult, Side } from '../domain/order';
-import { FRAME_HEADER_BYTES } from './framing';
+import { Reader as BaseReader, WireError, Writer } from './binary';
+import { finishFrame, startFrame } from './framing';
+
+export { WireError };
 
 /**
  * The ledger's binary client protocol: what goes inside each frame (framing.ts) on a client connection. Hand-written
@@ -35,8 +38,6 @@ export const Kind = {
   ERROR: 0xff,
 } as const;
 
-export class WireError extends Error {}
-
 export type WireRequest =
   | { kind: typeof Kind.HELLO; id: number; authorization: string }
   | { kind: typeof Kind.APPLY_ORDER; id: number; order: Order }
@@ -51,130 +52,18 @@ export type WireReply =
 
 const SIDES: readonly Side[] = ['BUY', 'SELL'];
 
-/** Appends to a growing buffer; one allocation per message in the common case. */
-class Writer {
-  private buf: Buffer;
-  private at = 0;
-
-  constructor(size = 256) {
-    this.buf = Buffer.allocUnsafe(size);
-  }
-
-  private room(n: number): void {
-    if (this.at + n <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.at + n));
-    this.buf.copy(next, 0, 0, this.at);
-    this.buf = next;
-  }
-
-  u8(v: number): this {
-    this.room(1);
-    this.buf[this.at++] = v;
-    return this;
-  }
-
-  u16(v: number): this {
-    this.room(2);
-    this.buf.writeUInt16BE(v, this.at);
-    this.at += 2;
-    return this;
-  }
-
-  u32(v: number): this {
-    this.room(4);
-    this.buf.writeUInt32BE(v, this.at);
-    this.at += 4;
-    return this;
-  }
-
-  f64(v: number): this {
-    this.room(8);
-    this.buf.writeDoubleBE(v, this.at);
-    this.at += 8;
-    return this;
-  }
-
-  str(s: string): this {
-    const max = Buffer.byteLength(s, 'utf8');
-    if (max > 0xffff) throw new WireError(`a string of ${max} bytes does not fit the wire's 65535`);
-    this.room(2 + max);
-    const n = this.buf.write(s, this.at + 2, 'utf8');
-    this.buf.writeUInt16BE(n, this.at);
-    this.at += 2 + n;
-    return this;
-  }
-
-  framed(): Buffer {
-    return this.buf.subarray(0, this.at);
-  }
-}
-
-/** Reads a message body; every read is bounds-checked and names what was cut short. */
-class Reader {
-  private at = 0;
-  constructor(private readonly buf: Buffer) {}
-
-  private need(n: number, what: string): void {
-    if (this.at + n > this.buf.length) throw new WireError(`message cut short reading ${what}`);
-  }
-
-  u8(what: string): number {
-    this.need(1, what);
-    return this.buf[this.at++]!;
-  }
-
-  u16(what: string): number {
-    this.need(2, what);
-    const v = this.buf.readUInt16BE(this.at);
-    this.at += 2;
-    return v;
-  }
-
-  u32(what: string): number {
-    this.need(4, what);
-    const v = this.buf.readUInt32BE(this.at);
-    this.at += 4;
-    return v;
-  }
-
-  f64(what: string): number {
-    this.need(8, what);
-    const v = this.buf.readDoubleBE(this.at);
-    this.at += 8;
-    return v;
-  }
-
-  str(what: string): string {
-    const n = this.u16(what);
-    this.need(n, what);
-    const s = this.buf.toString('utf8', this.at, this.at + n);
-    this.at += n;
-    return s;
-  }
-
+/** The shared reader plus the client protocol's one enum. */
+class Reader extends BaseReader {
   side(what: string): Side {
     const v = this.u8(what);
     const side = SIDES[v];
     if (!side) throw new WireError(`${what}: side byte ${v} is neither 0 (BUY) nor 1 (SELL)`);
     return side;
   }
-
-  end(): void {
-    if (this.at !== this.buf.length)
-      throw new WireError(`${this.buf.length - this.at} bytes left over after the message`);
-  }
 }
 
-/** A frame's room: the body starts after the 4-byte length, filled in by finish(). */
 function start(kind: number, id: number): Writer {
-  return new Writer().u32(0).u8(kind).u32(id);
-}
-
-/** Fills in the length prefix (framing.ts's layout, written in place to save a copy of every message). */
-function finish(w: Writer): Buffer {
-  const frame = w.framed();
-  frame.writeUInt32BE(frame.length - FRAME_HEADER_BYTES, 0);
-  return frame;
+  return startFrame().u8(kind).u32(id);
 }
 
 function writeOrder(w: Writer, o: Order): void {
@@ -248,7 +137,7 @@ export function encodeRequest(req: WireRequest): Buffer {
       w.str(req.orderId);
       break;
   }
-  return finish(w);
+  return finishFrame(w);
 }
 
 /** A frame's body as a request; throws WireError naming what is wrong (an unknown kind, a short message …). */
@@ -272,7 +161,7 @@ export function decodeRequest(body: Buffer): WireRequest {
 
 export function encodeReply(reply: WireReply): Buffer {
   const w = start(reply.kind, reply.id);
-  if (reply.kind === Kind.ERROR) return finish(w.str(reply.error));
+  if (reply.kind === Kind.ERROR) return finishFrame(w.str(reply.error));
   w.u16(reply.status);
   if (reply.status === 200) {
     const body = reply.body;
@@ -283,7 +172,7 @@ export function encodeReply(reply: WireReply): Buffer {
     } else writeResult(w.u8(1), body);
   } else if (reply.status === 307) w.str(reply.leader ?? '');
   else w.str(reply.error ?? `status ${reply.status}`);
-  return finish(w);
+  return finishFrame(w);
 }
 
 export function decodeReply(body: Buffer): WireReply {

@@ -12,6 +12,8 @@ export const MetricName = {
   DuplicateTicksSkipped: 'DuplicateTicksSkipped',
   OutboxResent: 'OutboxResent',
   PoisonRecords: 'PoisonRecords',
+  TicksStored: 'TicksStored',
+  TicksAlreadyStored: 'TicksAlreadyStored',
   OrdersGenerated: 'OrdersGenerated',
   OrdersAccepted: 'OrdersAccepted',
   OrdersRejected: 'OrdersRejected',

@@ -2,39 +2,10 @@
  * HTTP requests to the PipelineStack's HTTP API, whose routes are IAM-authorized: each request is signed with
  * SigV4 (service execute-api) using the SDK's default credential chain.
  */
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SignatureV4 } from '@smithy/signature-v4';
-import type { AwsCredentialIdentity, Checksum, SourceData } from '@smithy/types';
-
-/**
- * SHA-256 (HMAC when given a secret) on node:crypto for the signer: @aws-crypto/sha256-js, the usual choice,
- * is not in this tree, and the signer needs only this small interface.
- */
-class NodeSha256 implements Checksum {
-  private hash: Hash | Hmac;
-  constructor(private readonly secret?: SourceData) {
-    this.hash = this.fresh();
-  }
-  private fresh(): Hash | Hmac {
-    return this.secret === undefined ? createHash('sha256') : createHmac('sha256', toBuffer(this.secret));
-  }
-  update(data: Uint8Array): void {
-    this.hash.update(data);
-  }
-  digest(): Promise<Uint8Array> {
-    return Promise.resolve(new Uint8Array(this.hash.digest()));
-  }
-  reset(): void {
-    this.hash = this.fresh();
-  }
-}
-
-function toBuffer(data: SourceData): Buffer {
-  if (typeof data === 'string') return Buffer.from(data, 'utf8');
-  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  return Buffer.from(data);
-}
+import type { AwsCredentialIdentity } from '@smithy/types';
+import { NodeSha256 } from '../../shared/aws/sha256';
 
 /** The default credential chain's current credentials (borrowed from an SDK client's resolved config). */
 async function defaultCredentials(): Promise<AwsCredentialIdentity> {

@@ -54,8 +54,8 @@ import { createBinaryApi, type BinaryApi } from './binary-api';
 import { createHttpApi, type JoinRequest, type LedgerNodeApi, type Outcome } from './http-api';
 import { MemberBook, parseConfChangeContext, type MemberAddress } from './members';
 import { peerKeys } from './peer-auth';
-import { SnapshotReceiver, SnapshotSender, type SnapshotTransferMessage } from './snapshot-transfer';
-import { parseMessage } from './wire-check';
+import type { PeerMessage } from './peer-wire';
+import { SnapshotReceiver, SnapshotSender } from './snapshot-transfer';
 import { Transport } from './transport';
 import { sleep } from '../../../shared/util/wait';
 
@@ -64,8 +64,6 @@ import { sleep } from '../../../shared/util/wait';
  * (one fdatasync per Ready: group commit), sends its messages, applies committed entries to the ledger
  * and answers the HTTP requests waiting on them.
  */
-
-type WireMessage = Message | SnapshotTransferMessage;
 
 interface JoinAnswer {
   members: MemberInfo[];
@@ -129,7 +127,7 @@ export class LedgerNode implements LedgerNodeApi {
   /** The event loop's delays while a snapshot is taken: its longest is logged as the snapshot's apply stall. */
   private snapshotLoopDelay: IntervalHistogram | null = null;
   private readonly members = new MemberBook();
-  private readonly transport: Transport<WireMessage>;
+  private readonly transport: Transport;
   private readonly snapshotSender: SnapshotSender;
   private readonly snapshotReceiver: SnapshotReceiver;
   private readonly chaos: Chaos;
@@ -199,6 +197,7 @@ export class LedgerNode implements LedgerNodeApi {
     this.transport = this.createTransport();
     this.snapshotSender = new SnapshotSender({
       chunkBytes: cfg.snapshotChunkBytes,
+      chunksInFlight: cfg.snapshotChunksInFlight,
       snapshotPath: this.storage.snapshotPath,
       clusterId: () => this.clusterId() ?? '',
       send: (m) => this.transport.send([m]),
@@ -244,8 +243,8 @@ export class LedgerNode implements LedgerNodeApi {
   }
 
   /** The peer transport: learns peers' addresses from their hellos and steps their messages into the core. */
-  private createTransport(): Transport<WireMessage> {
-    return new Transport<WireMessage>({
+  private createTransport(): Transport {
+    return new Transport({
       self: { nodeId: this.cfg.nodeId, raftAddr: this.cfg.advertiseAddr, httpUrl: this.cfg.httpAdvertiseUrl },
       bindHost: this.cfg.bindHost,
       bindPort: this.cfg.bindPort,
@@ -257,7 +256,6 @@ export class LedgerNode implements LedgerNodeApi {
         ).filter((x): x is string => !!x),
       ),
       clusterId: () => this.clusterId() ?? '',
-      parseMessage,
       chaos: this.chaos,
       logger: this.logger,
       resolve: (id) => this.members.get(id)?.raftAddr,
@@ -450,7 +448,7 @@ export class LedgerNode implements LedgerNodeApi {
   private send(messages: Message[]): void {
     const [snapshots, rest] = partition(messages, (m) => m.type === 'Snapshot');
     for (const m of snapshots) this.snapshotSender.start(m as SnapshotMessage);
-    if (rest.length > 0) this.transport.send(rest);
+    if (rest.length > 0) this.transport.send(rest as PeerMessage[]);
   }
 
   private lastSynced = { term: -1, vote: null as string | null };

@@ -10,14 +10,19 @@ import { parseDescriptor, readSnapshotRecords, type SnapshotHeader } from '../st
  * outgoing Snapshot into a chunked transfer of the file (the Raft paper's offset/data/done), and on the receiving
  * side steps the Snapshot into its core only once every byte is on disk and the checksum verified.
  *
- * Flow control: one chunk in flight per follower; the next is read from the file when the previous is acked, so
- * neither side ever holds more than one chunk. The sender holds the file open, so a newer snapshot renamed over it
- * meanwhile does not disturb the transfer (POSIX keeps the old inode alive).
+ * Chunks travel as raw bytes in the binary peer protocol (peer-wire.ts). Flow control: a window of
+ * `chunksInFlight` chunks per follower, each acked with the offset the receiver needs next; the sender reads the
+ * next chunk from the file as acks come in, so neither side holds more than the window (the receiver writes each
+ * chunk to its file as it arrives). A window rather than one chunk at a time keeps the link busy while an ack
+ * makes its way back (the receiver's write, the round trip). The sender holds the file open, so a newer snapshot
+ * renamed over it meanwhile does not disturb the transfer (POSIX keeps the old inode alive).
  *
- * Restart: the receiver keeps no transfer state across a restart; a chunk that does not continue the transfer it
- * has is answered with the offset it needs (0 when it has none), and the sender resumes from there. A transfer
- * whose acks stop is dropped after STALL_MS; the core resends its Snapshot after an election timeout, which starts
- * a new one.
+ * Loss and restart: TCP delivers in order, but the transport may drop a message (a reconnect, a full queue, chaos)
+ * and the receiver keeps no transfer state across a restart. A chunk that does not continue the transfer the
+ * receiver has is answered with the offset it needs (0 when it has none); the sender goes back to that offset once
+ * (go-back-N: the acks of the other chunks still in flight repeat the same offset and are ignored). When the
+ * acks stop altogether (the last chunks in flight were lost), the core's next Snapshot message after STALL_MS
+ * resumes the transfer from the last acked offset.
  */
 
 export interface SnapshotChunkMessage {
@@ -31,8 +36,8 @@ export interface SnapshotChunkMessage {
   sha256: string;
   bytes: number;
   offset: number;
-  /** base64 of the file's bytes [offset, offset + length). */
-  data: string;
+  /** The file's bytes [offset, offset + length). */
+  data: Buffer;
   done: boolean;
 }
 
@@ -57,6 +62,12 @@ interface OutgoingTransfer {
   message: SnapshotMessage;
   sha256: string;
   bytes: number;
+  /** The receiver has every byte before this offset. */
+  acked: number;
+  /** Chunks up to this offset are sent (or in flight). */
+  sent: number;
+  /** The offset last gone back to on a repeated ack; null since progress. */
+  rewoundTo: number | null;
   lastProgress: number;
 }
 
@@ -66,6 +77,8 @@ export class SnapshotSender {
   constructor(
     private readonly opts: {
       chunkBytes: number;
+      /** Chunks sent ahead of the receiver's acks. */
+      chunksInFlight: number;
       /** The file of the core's latest snapshot (the one its Snapshot messages describe). */
       snapshotPath: string;
       /** This node's cluster ('' while unknown), sent with every chunk. */
@@ -79,7 +92,16 @@ export class SnapshotSender {
   start(message: SnapshotMessage): void {
     const { sha256, bytes } = parseDescriptor(message.snapshot.data);
     const current = this.transfers.get(message.to);
-    if (current?.sha256 === sha256 && Date.now() - current.lastProgress < STALL_MS) return;
+    if (current?.sha256 === sha256) {
+      if (Date.now() - current.lastProgress < STALL_MS) return;
+      // Stalled (the last chunks in flight were lost): resume where the receiver's acks left off, not from 0; a
+      // receiver that has lost its partial file answers with 0 and the sender goes back there.
+      current.sent = current.acked;
+      current.rewoundTo = null;
+      current.lastProgress = Date.now();
+      this.pump(current);
+      return;
+    }
     this.stop(message.to);
     const fd = fs.openSync(this.opts.snapshotPath, 'r');
     const size = fs.fstatSync(fd).size;
@@ -89,10 +111,10 @@ export class SnapshotSender {
       this.opts.logger.warn('snapshot file does not match the core snapshot; not sending', { size, bytes });
       return;
     }
-    const transfer = { fd, message, sha256, bytes, lastProgress: Date.now() };
+    const transfer = { fd, message, sha256, bytes, acked: 0, sent: 0, rewoundTo: null, lastProgress: Date.now() };
     this.transfers.set(message.to, transfer);
     this.opts.logger.info('sending snapshot', { to: message.to, index: message.snapshot.meta.index, bytes });
-    this.sendChunk(transfer, 0);
+    this.pump(transfer);
   }
 
   onAck(ack: SnapshotAckMessage): void {
@@ -105,8 +127,17 @@ export class SnapshotSender {
     } else if (ack.next >= transfer.bytes) {
       this.opts.logger.info('snapshot sent', { to: ack.from, bytes: transfer.bytes });
       this.stop(ack.from);
-    } else {
-      this.sendChunk(transfer, ack.next);
+    } else if (ack.next > transfer.acked) {
+      transfer.acked = ack.next;
+      transfer.sent = Math.max(transfer.sent, ack.next);
+      transfer.rewoundTo = null;
+      this.pump(transfer);
+    } else if (transfer.rewoundTo !== ack.next) {
+      // The receiver lost a chunk or restarted: go back to what it needs, once.
+      transfer.acked = ack.next;
+      transfer.sent = ack.next;
+      transfer.rewoundTo = ack.next;
+      this.pump(transfer);
     }
   }
 
@@ -121,7 +152,14 @@ export class SnapshotSender {
     for (const peer of [...this.transfers.keys()]) this.stop(peer);
   }
 
-  private sendChunk(t: OutgoingTransfer, offset: number): void {
+  /** Fills the window: sends chunks from `sent` until `chunksInFlight` are unacked or the file is all sent. */
+  private pump(t: OutgoingTransfer): void {
+    const window = this.opts.chunkBytes * this.opts.chunksInFlight;
+    while (t.sent < t.bytes && t.sent - t.acked < window) t.sent += this.sendChunk(t, t.sent);
+  }
+
+  /** Sends the chunk at `offset`; its length. */
+  private sendChunk(t: OutgoingTransfer, offset: number): number {
     const length = Math.max(0, Math.min(this.opts.chunkBytes, t.bytes - offset));
     const buf = Buffer.allocUnsafe(length);
     for (let got = 0; got < length;) {
@@ -140,9 +178,10 @@ export class SnapshotSender {
       sha256: t.sha256,
       bytes: t.bytes,
       offset,
-      data: buf.toString('base64'),
+      data: buf,
       done: offset + length >= t.bytes,
     });
+    return length;
   }
 }
 
@@ -196,7 +235,7 @@ export class SnapshotReceiver {
       ack(t && t.sha256 === c.sha256 && t.from === c.from ? t.received : 0);
       return;
     }
-    const data = Buffer.from(c.data, 'base64');
+    const data = c.data;
     if (t.received + data.length > t.bytes || (c.done && t.received + data.length !== t.bytes)) {
       this.abandon();
       ack(0, `chunk at ${c.offset} of ${data.length} bytes does not fit a ${t.bytes}-byte snapshot`);

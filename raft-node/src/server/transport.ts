@@ -2,7 +2,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import type { Chaos } from '../chaos';
 import type { NodeLogger } from '../logger';
 import { ConnectionGate, type ConnectionLimits } from './connection-gate';
-import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES, NO_FRAME } from '../../../shared/ledger-contract/framing';
+import { FrameDecoder, MAX_FRAME_BYTES, NO_FRAME } from '../../../shared/ledger-contract/framing';
 import {
   acceptProof,
   dialProof,
@@ -12,24 +12,31 @@ import {
   type DialBinding,
   type PeerKeys,
 } from './peer-auth';
+import {
+  decodePeerFrame,
+  encodePeerFrame,
+  FrameKind,
+  PEER_PROTOCOL_VERSION,
+  type ChallengeFrame,
+  type HelloFrame,
+  type PeerFrame,
+  type PeerMessage,
+  type WelcomeFrame,
+} from './peer-wire';
 
 /**
- * Node-to-node transport over TCP. Each node dials one persistent outbound connection per peer and
- * only sends on it; the listener only receives. Messages queued during one turn of the event loop go
- * out as a single frame. A full queue drops messages: Raft retransmits whatever matters.
+ * Node-to-node transport over TCP, in the binary peer protocol (peer-wire.ts) on the shared framing. Each node dials
+ * one persistent outbound connection per peer and only sends on it; the listener only receives. Messages queued
+ * during one turn of the event loop go out as a single frame. A full queue drops messages: Raft retransmits
+ * whatever matters.
  *
  * Handshake (peer-auth.ts): challenge, hello, welcome; mutual, binding the cluster, both node ids, the dialer's
  * addresses and both nonces. With peer keys configured, a wrong or missing proof on either side closes the
- * socket. Every message that arrives afterwards is checked by `parseMessage` and must come from the
- * authenticated peer and be addressed to this node; anything else is dropped.
+ * socket. Every frame that arrives afterwards must decode whole (peer-wire.ts checks every field), come from the
+ * authenticated peer and be addressed to this node; anything else is logged, naming what was wrong, and the
+ * connection is dropped (the peer redials; a frame cannot be skipped in part, and a peer sending malformed frames
+ * is broken or hostile).
  */
-
-export interface WireMessage {
-  from: string;
-  to: string;
-  type: string;
-  term: number;
-}
 
 export interface PeerHello {
   nodeId: string;
@@ -37,23 +44,7 @@ export interface PeerHello {
   httpUrl: string;
 }
 
-interface ChallengeFrame {
-  kind: 'challenge';
-  nodeId: string;
-  nonce: string;
-}
-interface HelloFrame extends PeerHello {
-  kind: 'hello';
-  nonce: string;
-  timestamp: number;
-  proof: string | null;
-}
-interface WelcomeFrame {
-  kind: 'welcome';
-  proof: string | null;
-}
-
-export interface TransportOptions<M extends WireMessage> {
+export interface TransportOptions {
   self: PeerHello;
   bindHost: string;
   bindPort: number;
@@ -63,13 +54,11 @@ export interface TransportOptions<M extends WireMessage> {
   keys?: PeerKeys;
   /** The cluster this node belongs to ('' while unknown): bound into every handshake. */
   clusterId(): string;
-  /** A structural check of one arriving message: the message, or why it is refused. */
-  parseMessage(raw: unknown): M | string;
   chaos: Chaos;
   logger: NodeLogger;
   /** The raft address of a peer, from the node's member book; undefined if unknown. */
   resolve(nodeId: string): string | undefined;
-  onMessages(messages: M[]): void;
+  onMessages(messages: PeerMessage[]): void;
   onPeerHello(hello: PeerHello): void;
 }
 
@@ -78,11 +67,11 @@ const HELLO_MAX_BYTES = 4 * 1024;
 /** Stop writing to a socket whose kernel/user buffers hold this much; queue, then drop. */
 const MAX_SOCKET_BACKLOG_BYTES = 64 * 1024 * 1024;
 
-class Peer<M extends WireMessage> {
+class Peer {
   private socket: Socket | null = null;
   private ready = false;
   private connecting = false;
-  private queue: M[] = [];
+  private queue: PeerMessage[] = [];
   private backoffMs = 20;
   private retryTimer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -91,10 +80,10 @@ class Peer<M extends WireMessage> {
 
   constructor(
     readonly id: string,
-    private readonly opts: TransportOptions<M>,
+    private readonly opts: TransportOptions,
   ) {}
 
-  enqueue(msg: M): void {
+  enqueue(msg: PeerMessage): void {
     if (this.closed) return;
     if (this.queue.length >= MAX_QUEUED_MESSAGES) {
       this.dropped++;
@@ -115,9 +104,21 @@ class Peer<M extends WireMessage> {
       this.queue = [];
       return;
     }
-    const batch = this.queue;
+    const messages = this.queue;
     this.queue = [];
-    this.socket.write(encodeFrame(batch));
+    let frame: Buffer;
+    try {
+      frame = encodePeerFrame({ kind: FrameKind.MESSAGES, from: this.opts.self.nodeId, to: this.id, messages });
+    } catch (err) {
+      // Not expected (the core's messages always fit); Raft resends what mattered.
+      this.dropped += messages.length;
+      this.opts.logger.warn('could not encode messages for a peer; dropped', {
+        peerId: this.id,
+        error: (err as Error).message,
+      });
+      return;
+    }
+    this.socket.write(frame);
   }
 
   private connect(): void {
@@ -140,22 +141,17 @@ class Peer<M extends WireMessage> {
     let binding: DialBinding | null = null;
     socket.setKeepAlive(true, 5_000);
     socket.on('data', (chunk) => {
-      let frames: unknown[];
-      try {
-        frames = decoder.push(chunk);
-      } catch {
-        socket.destroy();
-        return;
-      }
-      for (const frame of frames) {
-        if (this.ready) continue;
-        const f = frame as Partial<ChallengeFrame | WelcomeFrame>;
-        if (!binding && f.kind === 'challenge') {
-          binding = this.answerChallenge(socket, f);
+      decoder.append(chunk);
+      for (;;) {
+        const frame = readFrame(decoder, socket, this.opts.logger, this.id);
+        if (frame === NO_FRAME) return;
+        if (frame.kind === FrameKind.CHALLENGE && !binding) {
+          binding = this.answerChallenge(socket, frame);
           if (!binding) return;
-        } else if (binding && f.kind === 'welcome') {
-          if (!this.acceptWelcome(socket, binding, f)) return;
+        } else if (frame.kind === FrameKind.WELCOME && binding && !this.ready) {
+          if (!this.acceptWelcome(socket, binding, frame)) return;
         } else {
+          this.opts.logger.warn('peer sent a frame out of turn; closing', { peerId: this.id, kind: frame.kind });
           socket.destroy();
           return;
         }
@@ -174,8 +170,17 @@ class Peer<M extends WireMessage> {
   }
 
   /** Answers the listener's challenge with our hello; null (socket closed) if it is not the peer we dialed. */
-  private answerChallenge(socket: Socket, f: Partial<ChallengeFrame>): DialBinding | null {
-    if (f.nodeId !== this.id || typeof f.nonce !== 'string') {
+  private answerChallenge(socket: Socket, f: ChallengeFrame): DialBinding | null {
+    if (f.version !== PEER_PROTOCOL_VERSION) {
+      this.opts.logger.warn('dialed peer speaks another peer protocol version; closing', {
+        peerId: this.id,
+        version: f.version,
+        ours: PEER_PROTOCOL_VERSION,
+      });
+      socket.destroy();
+      return null;
+    }
+    if (f.nodeId !== this.id) {
       this.opts.logger.warn('dialed peer answered as someone else; closing', { expected: this.id, claimed: f.nodeId });
       socket.destroy();
       return null;
@@ -193,18 +198,19 @@ class Peer<M extends WireMessage> {
     };
     const proof = this.opts.keys ? dialProof(this.opts.keys.current, binding) : null;
     const hello: HelloFrame = {
-      kind: 'hello',
+      kind: FrameKind.HELLO,
+      version: PEER_PROTOCOL_VERSION,
       ...self,
       nonce: binding.dialerNonce,
       timestamp: binding.timestamp,
       proof,
     };
-    socket.write(encodeFrame(hello));
+    socket.write(encodePeerFrame(hello));
     return binding;
   }
 
   /** The listener proved itself too: from now on this socket carries our Raft traffic. */
-  private acceptWelcome(socket: Socket, binding: DialBinding, f: Partial<WelcomeFrame>): boolean {
+  private acceptWelcome(socket: Socket, binding: DialBinding, f: WelcomeFrame): boolean {
     if (this.opts.keys && !verifyAccept(this.opts.keys, binding, f.proof)) {
       this.opts.logger.warn('peer failed to authenticate as listener; closing', { peerId: this.id });
       socket.destroy();
@@ -243,15 +249,15 @@ class Peer<M extends WireMessage> {
   }
 }
 
-export class Transport<M extends WireMessage> {
-  private readonly peers = new Map<string, Peer<M>>();
+export class Transport {
+  private readonly peers = new Map<string, Peer>();
   private server: Server | null = null;
   private readonly inbound = new Set<Socket>();
   private readonly gate: ConnectionGate;
-  /** Arriving messages refused (malformed, or not from/to the authenticated peer). */
-  dropped = 0;
+  /** Arriving frames refused after the handshake (malformed, or not from/to the authenticated peer). */
+  refused = 0;
 
-  constructor(private readonly opts: TransportOptions<M>) {
+  constructor(private readonly opts: TransportOptions) {
     this.gate = new ConnectionGate('raft', opts.limits, opts.logger);
   }
 
@@ -268,10 +274,11 @@ export class Transport<M extends WireMessage> {
   }
 
   /** Queues the messages and writes them at once, one frame per peer. */
-  send(messages: M[]): void {
-    const touched = new Set<Peer<M>>();
+  send(messages: PeerMessage[]): void {
+    const touched = new Set<Peer>();
     for (const msg of messages) {
-      if (msg.to === this.opts.self.nodeId) continue;
+      // A node speaks only for itself: the frame names the sender once, and the receiver holds it to the handshake.
+      if (msg.to === this.opts.self.nodeId || msg.from !== this.opts.self.nodeId) continue;
       const verdict = this.opts.chaos.judge(msg.to);
       if (verdict.action === 'drop') continue;
       if (verdict.action === 'delay') {
@@ -305,7 +312,7 @@ export class Transport<M extends WireMessage> {
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 
-  private peer(id: string): Peer<M> {
+  private peer(id: string): Peer {
     let p = this.peers.get(id);
     if (!p) {
       p = new Peer(id, this.opts);
@@ -324,27 +331,24 @@ export class Transport<M extends WireMessage> {
     // Until the peer has proven who it is, only a small hello frame is accepted.
     const decoder = new FrameDecoder(HELLO_MAX_BYTES);
     let peerId: string | null = null;
-    socket.write(encodeFrame({ kind: 'challenge', nodeId: this.opts.self.nodeId, nonce } satisfies ChallengeFrame));
+    const challenge: ChallengeFrame = {
+      kind: FrameKind.CHALLENGE,
+      version: PEER_PROTOCOL_VERSION,
+      nodeId: this.opts.self.nodeId,
+      nonce,
+    };
+    socket.write(encodePeerFrame(challenge));
     socket.on('data', (chunk) => {
       decoder.append(chunk);
       for (;;) {
-        let frame: unknown;
-        try {
-          frame = decoder.next();
-        } catch (err) {
-          this.opts.logger.warn('bad frame from peer; closing', { peerId, error: (err as Error).message });
-          socket.destroy();
-          return;
-        }
+        const frame = readFrame(decoder, socket, this.opts.logger, peerId);
         if (frame === NO_FRAME) return;
         if (peerId === null) {
-          peerId = this.admit(socket, nonce, frame as Partial<HelloFrame>);
+          peerId = this.admit(socket, nonce, frame);
           if (peerId === null) return;
           authenticated();
           decoder.maxFrameBytes = MAX_FRAME_BYTES;
-          continue;
-        }
-        if (Array.isArray(frame)) this.receive(peerId, frame);
+        } else if (!this.receive(socket, peerId, frame)) return;
       }
     });
     socket.on('error', () => undefined);
@@ -352,23 +356,22 @@ export class Transport<M extends WireMessage> {
   }
 
   /** Checks a dialer's hello and answers with our own proof; the peer's id, or null (socket closed). */
-  private admit(socket: Socket, nonce: string, hello: Partial<HelloFrame>): string | null {
+  private admit(socket: Socket, nonce: string, hello: PeerFrame): string | null {
     const self = this.opts.self;
     const refuse = (reason: string): null => {
       this.opts.logger.warn('peer failed authentication; connection refused', {
         reason,
-        claimedNodeId: hello.nodeId,
+        claimedNodeId: hello.kind === FrameKind.HELLO ? hello.nodeId : undefined,
         remote: socket.remoteAddress,
       });
       socket.destroy();
       return null;
     };
-    const { nodeId, raftAddr, httpUrl, timestamp } = hello;
-    if (hello.kind !== 'hello' || typeof nodeId !== 'string' || typeof raftAddr !== 'string')
-      return refuse('bad hello');
-    if (typeof httpUrl !== 'string' || typeof hello.nonce !== 'string' || typeof timestamp !== 'number') {
-      return refuse('bad hello');
+    if (hello.kind !== FrameKind.HELLO) return refuse(`expected a hello, got frame kind ${hello.kind}`);
+    if (hello.version !== PEER_PROTOCOL_VERSION) {
+      return refuse(`speaks peer protocol version ${hello.version}, this node ${PEER_PROTOCOL_VERSION}`);
     }
+    const { nodeId, raftAddr, httpUrl, timestamp } = hello;
     if (nodeId === self.nodeId) return refuse('claims to be this node');
     const binding: DialBinding = {
       clusterId: this.opts.clusterId(),
@@ -386,26 +389,56 @@ export class Transport<M extends WireMessage> {
       if (!verdict.ok) return refuse(verdict.reason);
       proof = acceptProof(verdict.key, binding);
     }
-    socket.write(encodeFrame({ kind: 'welcome', proof } satisfies WelcomeFrame));
+    socket.write(encodePeerFrame({ kind: FrameKind.WELCOME, proof }));
     this.opts.onPeerHello({ nodeId, raftAddr, httpUrl });
     return nodeId;
   }
 
-  /** A peer may speak only for itself, only to us, and only in well-formed messages. */
-  private receive(peerId: string, frame: unknown[]): void {
-    const messages: M[] = [];
-    for (const raw of frame) {
-      const m = this.opts.parseMessage(raw);
-      if (typeof m === 'string' || m.from !== peerId || m.to !== this.opts.self.nodeId) {
-        this.dropped++;
-        if (this.dropped % 1_000 === 1) {
-          const reason = typeof m === 'string' ? m : `from ${m.from} to ${m.to}`;
-          this.opts.logger.warn('dropped a message from a peer', { peerId, reason, droppedSoFar: this.dropped });
-        }
-        continue;
-      }
-      messages.push(m);
+  /**
+   * A peer may speak only for itself, only to us, and only in frames of messages: anything else drops the
+   * connection (false), with a log line naming why.
+   */
+  private receive(socket: Socket, peerId: string, frame: PeerFrame): boolean {
+    const self = this.opts.self.nodeId;
+    if (frame.kind === FrameKind.MESSAGES && frame.from === peerId && frame.to === self) {
+      if (frame.messages.length > 0) this.opts.onMessages(frame.messages);
+      return true;
     }
-    if (messages.length > 0) this.opts.onMessages(messages);
+    let reason = `frame kind ${frame.kind} after the handshake`;
+    if (frame.kind === FrameKind.MESSAGES) {
+      reason =
+        frame.from !== peerId
+          ? `messages from ${frame.from} on ${peerId}'s connection`
+          : `messages addressed to ${frame.to}`;
+    }
+    this.refused++;
+    this.opts.logger.warn('refused a frame from a peer; closing', { peerId, reason });
+    socket.destroy();
+    return false;
+  }
+}
+
+/**
+ * The next frame on a connection, decoded; NO_FRAME when none is complete, or when the frame was oversized or
+ * malformed: then the socket is destroyed, with a log line naming what was wrong.
+ */
+function readFrame(
+  decoder: FrameDecoder,
+  socket: Socket,
+  logger: NodeLogger,
+  peerId: string | null,
+): PeerFrame | typeof NO_FRAME {
+  if (socket.destroyed) return NO_FRAME;
+  try {
+    const body = decoder.nextRaw();
+    return body === NO_FRAME ? NO_FRAME : decodePeerFrame(body);
+  } catch (err) {
+    logger.warn('bad frame from peer; closing', {
+      peerId,
+      remote: socket.remoteAddress,
+      error: (err as Error).message,
+    });
+    socket.destroy();
+    return NO_FRAME;
   }
 }

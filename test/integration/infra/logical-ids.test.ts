@@ -61,6 +61,11 @@ const PIPELINE_STATEFUL: Record<string, string> = {
   WsSubscriptionsTable: 'AWS::DynamoDB::Table',
   WsOrderEventsQueue: 'AWS::SQS::Queue',
   WsOrderEventsDlq: 'AWS::SQS::Queue',
+  TicksTable: 'AWS::DynamoDB::Table',
+  CandlesTable: 'AWS::DynamoDB::Table',
+  MarketDataFailureQueue: 'AWS::SQS::Queue',
+  MarketDataLogGroup: 'AWS::Logs::LogGroup',
+  MarketDataApiLogGroup: 'AWS::Logs::LogGroup',
 };
 
 const CLUSTER_STATEFUL: Record<string, string> = {

@@ -4,6 +4,8 @@ import { loadApiConfig } from '../../../functions/api/config';
 import { loadExecuteConfig } from '../../../functions/execute/config';
 import { loadHistoryConfig } from '../../../functions/history/config';
 import { loadIngestConfig } from '../../../functions/ingest/config';
+import { loadMarketDataApiConfig } from '../../../functions/market-data-api/config';
+import { loadMarketDataConfig } from '../../../functions/market-data/config';
 import { loadProcessConfig } from '../../../functions/process/config';
 import { composeRaftMembers } from '../../../infra/config';
 import { encodeScopedKey, scopedKey } from '../../../shared/ledger-contract/auth';
@@ -105,9 +107,9 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     const resources = awsTemplate.toJSON().Resources as Resources;
     expect(resources.ProcessFailureQueue?.Properties).toMatchObject({ SqsManagedSseEnabled: true });
     expect(resources.ProcessFailureQueue?.Properties).not.toHaveProperty('FifoQueue');
-    awsTemplate.resourceCountIs('AWS::SQS::Queue', 9);
+    awsTemplate.resourceCountIs('AWS::SQS::Queue', 10);
     const policies = awsTemplate.findResources('AWS::SQS::QueuePolicy');
-    expect(Object.keys(policies)).toHaveLength(9);
+    expect(Object.keys(policies)).toHaveLength(10);
     for (const policy of Object.values(policies)) {
       expect(policy.Properties.PolicyDocument.Statement).toEqual(
         expect.arrayContaining([
@@ -320,8 +322,8 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
   });
 
   it('maps the stream to process with bisect, retries, record age, on-failure queue and partial failures', () => {
-    // process, execute and history; the WebSocket notifier's two (test/integration/infra/live-delivery.test.ts).
-    awsTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', 5);
+    // process, execute, history and market-data; the WebSocket notifier's two (test/integration/infra/live-delivery.test.ts).
+    awsTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', 6);
     awsTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       FunctionName: { Ref: 'ProcessFunction' },
       EventSourceArn: { 'Fn::GetAtt': ['TicksStream', 'Arn'] },
@@ -381,10 +383,12 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     awsTemplate.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
     const routes = Object.values(awsTemplate.findResources('AWS::ApiGatewayV2::Route', ofHttpApi));
     expect(routes.map((route) => route.Properties.RouteKey).sort()).toEqual([
+      'GET /candles',
       'GET /health',
       'GET /orders',
       'GET /orders/{orderId}',
       'GET /positions',
+      'GET /ticks',
       'POST /ticks',
     ]);
     const authorization = Object.fromEntries(
@@ -589,12 +593,17 @@ function deployedEnvironment(template: Template, logicalId: string): NodeJS.Proc
 
 describe('PipelineStack (target aws, enhanced fan-out on, high-throughput FIFO off)', () => {
   it('reads the stream through a consumer of its own, with the same mapping settings', () => {
-    tunedTemplate.resourceCountIs('AWS::Kinesis::StreamConsumer', 1);
+    // One per consumer of the stream: process and market-data (test/integration/infra/market-data.test.ts).
+    tunedTemplate.resourceCountIs('AWS::Kinesis::StreamConsumer', 2);
     tunedTemplate.hasResourceProperties('AWS::Kinesis::StreamConsumer', {
       StreamARN: { 'Fn::GetAtt': ['TicksStream', 'Arn'] },
       ConsumerName: `${tuned.pipeline.stackName}-process`,
     });
-    const [consumerId] = Object.keys(tunedTemplate.findResources('AWS::Kinesis::StreamConsumer'));
+    const [consumerId] = Object.keys(
+      tunedTemplate.findResources('AWS::Kinesis::StreamConsumer', {
+        Properties: { ConsumerName: `${tuned.pipeline.stackName}-process` },
+      }),
+    );
     const mapping = (tunedTemplate.toJSON().Resources as Resources).ProcessTicksMapping;
     expect(mapping?.Properties).toMatchObject({
       FunctionName: { Ref: 'ProcessFunction' },
@@ -637,6 +646,8 @@ describe('the functions accept the environment the stack gives them (their own c
     ['ExecuteFunction', loadExecuteConfig],
     ['ApiFunction', loadApiConfig],
     ['HistoryFunction', loadHistoryConfig],
+    ['MarketDataFunction', loadMarketDataConfig],
+    ['MarketDataApiFunction', loadMarketDataApiConfig],
   ];
   it.each(loaders)('%s on aws', (logicalId, load) => {
     expect(() => load(deployedEnvironment(awsTemplate, logicalId))).not.toThrow();

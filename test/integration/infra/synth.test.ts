@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { FUNCTION_NAMES } from '../../../infra/constructs/pipeline-function';
+import { FUNCTION_NAMES, pascal } from '../../../infra/constructs/pipeline-function';
 import { assemblyDir, buildTradingApp } from './app-harness';
 
 type Template = { Resources: Record<string, { Type: string; Metadata?: Record<string, unknown> }> };
@@ -115,7 +115,7 @@ describe.each([
 
   it('bundles every function (minified, with a source map) into the cloud assembly', () => {
     for (const name of FUNCTION_NAMES) {
-      const logicalId = `${name.charAt(0).toUpperCase()}${name.slice(1)}Function`;
+      const logicalId = `${pascal(name)}Function`;
       const metadata = template.Resources[logicalId]?.Metadata ?? {};
       expect(metadata['aws:asset:property']).toBe('Code');
       const assetDir = path.join(assembly.directory, String(metadata['aws:asset:path']));

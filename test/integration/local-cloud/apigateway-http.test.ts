@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import type { JSONWebKeySet } from 'jose';
-import { Sha256 } from '../../../local-cloud/apigateway/auth';
+import { NodeSha256 } from '../../../shared/aws/sha256';
 import { createCloudWatchLogsClient, EMULATOR_CREDENTIALS } from '../../../shared/aws/clients';
 import { waitFor } from '../../../shared/util/wait';
 import {
@@ -38,7 +38,8 @@ function template() {
           StageName: '$default',
           AutoDeploy: true,
           DefaultRouteSettings: { ThrottlingRateLimit: 1000, ThrottlingBurstLimit: 500 },
-          RouteSettings: { 'GET /limited': { ThrottlingRateLimit: 1, ThrottlingBurstLimit: 2 } },
+          // One token per 10 s after a burst of 2: no refill lands within the test, however slow the machine.
+          RouteSettings: { 'GET /limited': { ThrottlingRateLimit: 0.1, ThrottlingBurstLimit: 2 } },
           AccessLogSettings: {
             DestinationArn: { 'Fn::GetAtt': ['AccessLogs', 'Arn'] },
             Format: '$context.requestId $context.httpMethod $context.routeKey $context.status',
@@ -136,7 +137,7 @@ beforeAll(async () => {
     privateKey: pair.privateKey,
     jwks: { keys: [{ ...(await jose.exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' }] },
   };
-  h = await startGatewayHarness(async (issuer) => (issuer === ISSUER ? keys.jwks : undefined));
+  h = await startGatewayHarness({ resolveJwks: async (issuer) => (issuer === ISSUER ? keys.jwks : undefined) });
   const outputs = await h.deploy('GatewayHttpStack', template());
   apiId = outputs.ApiId ?? '';
   expect(outputs.Endpoint).toBe(`https://${apiId}.execute-api.us-east-1.amazonaws.com`);
@@ -288,7 +289,7 @@ describe('API Gateway HTTP API on the edge', () => {
         service: 'execute-api',
         region: 'us-east-1',
         credentials: { accessKeyId: EMULATOR_CREDENTIALS.accessKeyId, secretAccessKey },
-        sha256: Sha256,
+        sha256: NodeSha256,
       });
       const signed = await signer.sign({
         method: 'POST',

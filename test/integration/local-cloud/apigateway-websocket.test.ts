@@ -102,9 +102,12 @@ afterAll(async () => {
 });
 
 /** Opens a client; resolves once open, or with the HTTP status the upgrade was refused with. */
-function open(query: string): Promise<{ ws: WebSocket; messages: string[] } | { status: number; body: string }> {
+function open(
+  query: string,
+  url = wsUrl,
+): Promise<{ ws: WebSocket; messages: string[] } | { status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${wsUrl}?${query}`);
+    const ws = new WebSocket(`${url}?${query}`);
     const messages: string[] = [];
     ws.on('message', (m: WebSocket.RawData) => messages.push(String(m)));
     ws.once('open', () => resolve({ ws, messages }));
@@ -171,6 +174,12 @@ describe('API Gateway WebSocket API on the edge', () => {
       recorded().some((e) => e.requestContext.routeKey === '$default' && e.body === 'not json at all'),
     );
     expect(messages).toHaveLength(1);
+    ws.send(Buffer.from([0, 255, 1]), { binary: true });
+    await waitFor('the binary frame on $default', 5_000, async () =>
+      recorded().some(
+        (e) => e.requestContext.routeKey === '$default' && e.body === Buffer.from([0, 255, 1]).toString('base64'),
+      ),
+    );
     ws.close();
   });
 
@@ -236,5 +245,48 @@ describe('API Gateway WebSocket API on the edge', () => {
     );
     const routes = (await run(['get-routes', '--api-id', String(ids.WsId)])).Items.map((r) => r.RouteKey);
     expect(routes.sort()).toEqual(['$connect', '$default', '$disconnect', 'echo']);
+  });
+});
+
+describe('WebSocket limits', () => {
+  let limited: GatewayHarness;
+  let url: string;
+  beforeAll(async () => {
+    limited = await startGatewayHarness({ websocket: { maxConnections: 1, idleTimeoutMs: 700 } });
+    const outputs = await limited.deploy('GatewayWsLimitStack', template());
+    url = `${limited.edge.endpoint.replace('http', 'ws')}/_aws/execute-api/${outputs.WsId}/live`;
+  }, 60_000);
+  afterAll(async () => limited?.stop());
+
+  it('refuses connections past the cap with 429, and closes an idle connection with 1001', async () => {
+    const first = await open('token=good', url);
+    if (!('ws' in first)) throw new Error(`refused with ${first.status}`);
+    const closed = new Promise<number>((resolve) => first.ws.once('close', (code: number) => resolve(code)));
+    expect(await open('token=good', url)).toEqual({ status: 429, body: '{"message":"Too Many Requests"}' });
+    expect(await closed).toBe(1001);
+    const again = await open('token=good', url);
+    expect('ws' in again).toBe(true);
+    if ('ws' in again) {
+      const gone = new Promise((resolve) => again.ws.once('close', resolve));
+      again.ws.close();
+      await gone;
+    }
+  });
+
+  it('closes a client that sends a frame over 128 KB (1009, message too big)', async () => {
+    const c = await open('token=good', url);
+    if (!('ws' in c)) throw new Error(`refused with ${c.status}`);
+    const closed = new Promise<number>((resolve) => c.ws.once('close', (code: number) => resolve(code)));
+    c.ws.send('x'.repeat(128 * 1024 + 1));
+    expect(await closed).toBe(1009);
+  });
+
+  it('closes the connections of an API whose stack is deleted (1001)', async () => {
+    const c = await open('token=good', url);
+    if (!('ws' in c)) throw new Error(`refused with ${c.status}`);
+    const closed = new Promise<number>((resolve) => c.ws.once('close', (code: number) => resolve(code)));
+    await limited.remove('GatewayWsLimitStack');
+    expect(await closed).toBe(1001);
+    expect(await open('token=good', url)).toEqual({ status: 404, body: '{"message":"Not Found"}' });
   });
 });

@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -16,6 +17,7 @@ import {
   AdminInitiateAuthCommand,
   AdminSetUserPasswordCommand,
   CognitoIdentityProviderClient,
+  DescribeUserPoolClientCommand,
   DescribeUserPoolCommand,
   InitiateAuthCommand,
   ListUserPoolClientsCommand,
@@ -82,6 +84,14 @@ const TEMPLATE = {
         PreventUserExistenceErrors: 'LEGACY',
       },
     },
+    SecretClient: {
+      Type: 'AWS::Cognito::UserPoolClient',
+      Properties: {
+        UserPoolId: { Ref: 'UserPool' },
+        GenerateSecret: true,
+        ExplicitAuthFlows: ['ALLOW_USER_PASSWORD_AUTH', 'ALLOW_REFRESH_TOKEN_AUTH'],
+      },
+    },
     SrpOnlyClient: {
       Type: 'AWS::Cognito::UserPoolClient',
       Properties: { UserPoolId: { Ref: 'UserPool' }, ExplicitAuthFlows: ['ALLOW_USER_SRP_AUTH'] },
@@ -99,6 +109,7 @@ const TEMPLATE = {
     UserPoolClientId: { Value: { Ref: 'Client' } },
     LegacyClientId: { Value: { Ref: 'LegacyClient' } },
     SrpOnlyClientId: { Value: { Ref: 'SrpOnlyClient' } },
+    SecretClientId: { Value: { Ref: 'SecretClient' } },
   },
 };
 
@@ -212,7 +223,7 @@ describe('the local Cognito IdP on the edge', () => {
     const clients = (await idp.send(new ListUserPoolClientsCommand({ UserPoolId: poolId(), MaxResults: 10 })))
       .UserPoolClients;
     expect(clients?.map((c) => c.ClientId).sort()).toEqual(
-      [clientId(), outputs.LegacyClientId, outputs.SrpOnlyClientId].sort(),
+      [clientId(), outputs.LegacyClientId, outputs.SrpOnlyClientId, outputs.SecretClientId].sort(),
     );
 
     const cli = findAwsClis()[0];
@@ -356,6 +367,26 @@ describe('the local Cognito IdP on the edge', () => {
     await expect(signIn('refused-a3', PASSWORD, 'nosuchclient0000000000000')).rejects.toMatchObject({
       name: 'ResourceNotFoundException',
     });
+  });
+
+  test('a client with a secret requires SECRET_HASH, as Cognito does', async () => {
+    await confirmedUser('secret-a5', 'viewer', 'A5');
+    const client = outputs.SecretClientId as string;
+    const { UserPoolClient } = await idp.send(
+      new DescribeUserPoolClientCommand({ UserPoolId: poolId(), ClientId: client }),
+    );
+    const secret = UserPoolClient?.ClientSecret as string;
+    expect(secret.length).toBeGreaterThan(40);
+    await expect(signIn('secret-a5', PASSWORD, client)).rejects.toMatchObject({ name: 'NotAuthorizedException' });
+    const hash = createHmac('sha256', secret).update(`secret-a5${client}`).digest('base64');
+    const out = await idp.send(
+      new InitiateAuthCommand({
+        AuthFlow: 'USER_PASSWORD_AUTH',
+        ClientId: client,
+        AuthParameters: { USERNAME: 'secret-a5', PASSWORD, SECRET_HASH: hash },
+      }),
+    );
+    expect(out.AuthenticationResult?.IdToken).toBeDefined();
   });
 
   test('a user with only a temporary password is challenged, not given tokens', async () => {

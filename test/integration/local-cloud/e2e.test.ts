@@ -5,16 +5,76 @@ import { join, resolve } from 'node:path';
 import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { RaftCluster } from '../../../local-cloud/raft-cluster';
 import { clusterReader } from '../../../tools/targets/remote-raft';
+import { createSignedFetch } from '../../../tools/targets/signed-fetch';
 import { readRecords, recordFiles } from '../../../local-cloud/records';
 import { stackInfoFile, type StackInfo } from '../../../local-cloud/stack';
 import { putTicks, TickSource } from '../../../tools/lib/tick-driver';
 import { verifyPipeline } from '../../../tools/lib/verify-pipeline';
 import { descendants, killAll, waitAllGone } from '../../support/processes';
 import { sleep, waitFor } from '../../../shared/util/wait';
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { createDocumentClient, createKinesisClient, createSqsClient } from '../../../shared/aws/clients';
+import { QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  createDocumentClient,
+  createDynamoDbClient,
+  createKinesisClient,
+  createSqsClient,
+} from '../../../shared/aws/clients';
+import type { Tick } from '../../../shared/domain/tick';
 
 const REPO = resolve(__dirname, '../../..');
+
+/**
+ * market-data, the stream's second consumer in the same stack: every distinct tick stored once (the duplicate
+ * deliveries counted once), every one in exactly one candle per interval, the malformed records skipped.
+ */
+async function expectMarketData(info: StackInfo, sent: Tick[]): Promise<void> {
+  const dynamodb = createDynamoDbClient();
+  const documents = createDocumentClient(dynamodb);
+  const sqs = createSqsClient();
+  try {
+    // putTicks's identity for a tick without one: what the records on the stream carry.
+    const keys = new Set(sent.map((t) => `${t.symbol}#${t.ts}#${t.tickId ?? `tick-${t.symbol}-${t.ts}`}`));
+    const perSymbol = (symbol: string) => [...keys].filter((k) => k.startsWith(`${symbol}#`)).length;
+    const count = async (table: string, key: string, value: string, attribute?: string) => {
+      let total = 0;
+      let start: Record<string, unknown> | undefined;
+      do {
+        const page = await documents.send(
+          new QueryCommand({
+            TableName: table,
+            KeyConditionExpression: '#k = :v',
+            ExpressionAttributeNames: { '#k': key },
+            ExpressionAttributeValues: { ':v': value },
+            ExclusiveStartKey: start,
+          }),
+        );
+        for (const item of page.Items ?? []) total += attribute ? Number(item[attribute]) : 1;
+        start = page.LastEvaluatedKey;
+      } while (start);
+      return total;
+    };
+    for (const symbol of ['AAPL', 'MSFT']) {
+      await waitFor(`${symbol}'s ticks in TicksTable`, 60_000, async () => {
+        return (await count(info.outputs.TicksTableName!, 'symbol', symbol)) >= perSymbol(symbol);
+      });
+      expect(await count(info.outputs.TicksTableName!, 'symbol', symbol)).toBe(perSymbol(symbol));
+      for (const interval of ['1m', '5m', '1h']) {
+        const candles = info.outputs.CandlesTableName!;
+        expect(await count(candles, 'series', `${symbol}#${interval}`, 'count')).toBe(perSymbol(symbol));
+      }
+    }
+    const failures = await sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: info.outputs.MarketDataFailureQueueUrl,
+        AttributeNames: ['ApproximateNumberOfMessages'],
+      }),
+    );
+    expect(failures.Attributes?.ApproximateNumberOfMessages).toBe('0');
+  } finally {
+    dynamodb.destroy();
+    sqs.destroy();
+  }
+}
 
 describe('embedded cloud end to end (npm start as a process)', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'e2e-stack-'));
@@ -53,7 +113,8 @@ describe('embedded cloud end to end (npm start as a process)', () => {
       () => (output.includes('running:') ? true : child.exitCode !== null ? fail(output) : undefined),
       { onError: 'throw' },
     );
-    expect(output).toMatch(/NOT emulated \(created nowhere locally\): .*AWS::ApiGatewayV2::Api/);
+    expect(output).not.toMatch(/NOT emulated \(created nowhere locally\): .*AWS::ApiGatewayV2/);
+    expect(output).toMatch(/HTTP API HttpApi: http:\/\/127\.0\.0\.1:\d+\/_aws\/execute-api\/[a-z0-9]{10}\b/);
 
     const info = JSON.parse(readFileSync(stackInfoFile(dataDir), 'utf8')) as StackInfo;
     process.env.AWS_ENDPOINT_URL = info.endpoint;
@@ -69,8 +130,10 @@ describe('embedded cloud end to end (npm start as a process)', () => {
     try {
       const stream = info.outputs.TicksStreamName as string;
       const source = new TickSource(['AAPL', 'MSFT'], 'e2e');
+      const sent: Tick[] = [];
       for (let round = 0; round < 6; round++) {
         const ticks = source.next(50);
+        sent.push(...ticks);
         // Every tenth tick is written twice (a duplicate delivery); each round also carries malformed records.
         const duplicates = ticks.filter((_, i) => i % 10 === 0);
         await putTicks(
@@ -99,6 +162,11 @@ describe('embedded cloud end to end (npm start as a process)', () => {
       expect(report.ok).toBe(true);
       expect(report.counts.commands).toBeGreaterThan(0);
       expect(report.counts.events).toBe(report.counts.commands);
+      // The PipelineStack's HTTP API, served by the emulated API Gateway: IAM-authorized, so SigV4 or 403.
+      const apiUrl = info.apis.find((a) => a.protocol === 'HTTP')?.urls[0];
+      const health = await (await createSignedFetch('us-east-1'))('GET', `${apiUrl}/health`);
+      expect([health.status, (JSON.parse(health.body) as { status: string }).status]).toEqual([200, 'ok']);
+      expect((await fetch(`${apiUrl}/health`)).status).toBe(403);
       // The resent command was received (two messages for one order) and answered with no second event.
       const commandMessages = new Set(
         readRecords(files.commands)
@@ -140,6 +208,7 @@ describe('embedded cloud end to end (npm start as a process)', () => {
       expect(executedTwice.ok).toBe(false);
       expect(executedTwice.counts.ordersExecutedTwice).toBe(1);
       expect(executedTwice.problems).toContainEqual(expect.stringMatching(/^order \S+ was executed 2 times/));
+      await expectMarketData(info, sent);
       // The malformed records ended in the Kinesis mapping's on-failure destination, not in a stuck shard.
       const failures = await sqs.send(
         new GetQueueAttributesCommand({

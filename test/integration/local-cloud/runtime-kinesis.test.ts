@@ -222,4 +222,44 @@ describe('local runtime: Kinesis event source mapping', () => {
     }
     expect(fixture.invocations().every((i) => i.ns.length <= 5)).toBe(true);
   });
+
+  it('runs two mappings on one stream independently: each gets every record, one failing never holds the other', async () => {
+    const stream = await streamWithRecords(12);
+    const healthy = fixtureFunction('failOnceAt', { FAIL_AT: '-1' });
+    const failing = fixtureFunction('alwaysFails');
+    // One checkpoint store, as the runtime has: the mappings' entries are kept apart by mapping id.
+    const checkpoints = new CheckpointStore();
+    const spec = (id: string): KinesisMappingSpec => ({
+      id,
+      streamName: stream.name,
+      streamArn: stream.arn,
+      startingPosition: 'TRIM_HORIZON',
+      batchSize: 5,
+      maximumBatchingWindowSeconds: 0,
+      reportBatchItemFailures: true,
+      bisectBatchOnFunctionError: false,
+      maximumRetryAttempts: -1,
+      maximumRecordAgeSeconds: -1,
+      parallelizationFactor: 1,
+    });
+    const mappings = [
+      new KinesisEventSourceMapping(spec('ProcessTicksMapping'), failing.fn, checkpoints, { retryDelayMs: 50 }),
+      new KinesisEventSourceMapping(spec('MarketDataTicksMapping'), healthy.fn, checkpoints, { retryDelayMs: 50 }),
+    ];
+    try {
+      for (const m of mappings) await m.start();
+      await waitFor('the healthy mapping to see every record', 20_000, () => {
+        return healthy.invocations().flatMap((i) => i.ns).length >= 12 && failing.invocations().length >= 3;
+      });
+    } finally {
+      for (const m of mappings) await m.stop();
+      await healthy.fn.stop();
+      await failing.fn.stop();
+    }
+    expect(healthy.invocations().flatMap((i) => i.ns)).toEqual(Array.from({ length: 12 }, (_, n) => n));
+    // The failing mapping is still retrying its first batch: its checkpoint has not moved, the other's has.
+    expect(failing.invocations().every((i) => i.ns.join() === '0,1,2,3,4')).toBe(true);
+    expect(checkpoints.get('MarketDataTicksMapping', 'shardId-000000000000')).toBe(stream.sequenceNumbers[11]);
+    expect(checkpoints.get('ProcessTicksMapping', 'shardId-000000000000')).toBeUndefined();
+  });
 });

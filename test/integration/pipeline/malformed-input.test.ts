@@ -1,7 +1,7 @@
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyStructuredResultV2, SQSRecord } from 'aws-lambda';
 import fc from 'fast-check';
-import { decodeRecord } from '../../../functions/process/records';
+import { decodeRecord } from '../../../shared/aws/kinesis-records';
 import { OrderCommandSchema } from '../../../shared/domain/command';
 import { OrderSchema } from '../../../shared/domain/order';
 import { parseTickBatch, TickSchema } from '../../../shared/domain/tick';

@@ -1,11 +1,12 @@
-import { createServer, createConnection, type Server, type Socket } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Chaos } from '../../../raft-node/src/chaos';
 import { encodeCommand, LedgerStateMachine } from '../../../raft-node/src/ledger';
 import { createLogger } from '../../../raft-node/src/logger';
-import { encodeFrame, FrameDecoder } from '../../../shared/ledger-contract/framing';
+import { encodeRawFrame } from '../../../shared/ledger-contract/framing';
+import { dialPeer, peerConversation, type RawPeer } from '../../support/raw-peer';
 import {
   acceptProof,
   derivePeerKey,
@@ -14,9 +15,16 @@ import {
   peerKeys,
   type DialBinding,
 } from '../../../raft-node/src/server/peer-auth';
+import {
+  encodePeerFrame,
+  FrameKind,
+  PEER_PROTOCOL_VERSION,
+  type ChallengeFrame,
+  type HelloFrame,
+  type PeerFrame,
+} from '../../../raft-node/src/server/peer-wire';
 import type { SnapshotChunkMessage } from '../../../raft-node/src/server/snapshot-transfer';
 import { Transport } from '../../../raft-node/src/server/transport';
-import type { PeerMessage } from '../../../raft-node/src/server/wire-check';
 import { writeSnapshotFile } from '../../../raft-node/src/storage';
 import { freePort } from '../../../local-cloud/emulators/child-service';
 import { lazyLedgerClient } from '../../../shared/aws/ledger';
@@ -40,36 +48,8 @@ const SECRET = 'peer-auth-test-secret-0123456789abcdef';
 const OLD = 'peer-auth-old-secret-0123456789abcdef';
 const CLUSTER_ID = 'sec';
 
-type Frame = Record<string, unknown> | unknown[];
-
-/** A raw TCP conversation in the transport's framing: what an attacker on the network can do. */
-function wire(socket: Socket) {
-  const decoder = new FrameDecoder();
-  const frames: Frame[] = [];
-  let closed = false;
-  socket.on('data', (c) => frames.push(...(decoder.push(c) as Frame[])));
-  socket.on('close', () => (closed = true));
-  socket.on('error', () => undefined);
-  return {
-    send: (v: unknown) => socket.write(encodeFrame(v)),
-    /** The next frame, or 'closed' once the other side hung up (or 'timeout'). */
-    next: async (timeoutMs = 3_000): Promise<Frame | 'closed' | 'timeout'> => {
-      const deadline = Date.now() + timeoutMs;
-      while (Date.now() < deadline) {
-        if (frames.length > 0) return frames.shift()!;
-        if (closed) return 'closed';
-        await sleep(10);
-      }
-      return 'timeout';
-    },
-    close: () => socket.destroy(),
-  };
-}
-
-function dial(addr: string) {
-  const i = addr.lastIndexOf(':');
-  return wire(createConnection({ host: addr.slice(0, i), port: Number(addr.slice(i + 1)) }));
-}
+type Frame = PeerFrame;
+const dial = dialPeer;
 
 async function call(url: string, method: string, path: string, authorization?: string, body?: unknown) {
   const res = await fetch(`${url}${path}`, {
@@ -128,7 +108,7 @@ describe('peer and client authentication (finding 1)', () => {
     dialer: { id: string; raftAddr: string; httpUrl: string },
     prove: (b: DialBinding) => string,
   ) => {
-    const c = challenge as { nodeId: string; nonce: string };
+    const c = challenge as ChallengeFrame;
     const dialerId = dialer.id;
     const b: DialBinding = {
       clusterId: CLUSTER_ID,
@@ -143,14 +123,15 @@ describe('peer and client authentication (finding 1)', () => {
     return {
       binding: b,
       frame: {
-        kind: 'hello',
+        kind: FrameKind.HELLO,
+        version: PEER_PROTOCOL_VERSION,
         nodeId: dialerId,
         raftAddr: b.raftAddr,
         httpUrl: b.httpUrl,
         nonce: b.dialerNonce,
         timestamp: b.timestamp,
         proof: prove(b),
-      },
+      } satisfies HelloFrame,
     };
   };
 
@@ -163,8 +144,7 @@ describe('peer and client authentication (finding 1)', () => {
     const ok = dial(target.raftAddr);
     const okHello = hello(await ok.next(), n1, (b) => dialProof(peerKey, b));
     ok.send(okHello.frame);
-    const welcome = (await ok.next()) as { kind?: string; proof?: string };
-    expect(welcome).toEqual({ kind: 'welcome', proof: acceptProof(peerKey, okHello.binding) });
+    expect(await ok.next()).toEqual({ kind: FrameKind.WELCOME, proof: acceptProof(peerKey, okHello.binding) });
     ok.close();
 
     for (const token of [writer, reader, admin]) {
@@ -195,15 +175,15 @@ describe('peer and client authentication (finding 1)', () => {
     const victim = cluster.nodes.find((n) => n.id !== leaderId)!;
     const port = await freePort();
     const captured: Frame[] = [];
-    let victimSide: ReturnType<typeof dial> | undefined;
+    let victimSide: RawPeer | undefined;
     const attacker: Server = createServer((socket) => {
-      const w = wire(socket);
+      const w = peerConversation(socket);
       void (async () => {
         if (victimSide) return w.close();
         // Splice: open a connection to the victim and hand its challenge (its nonce) to the dialing leader,
         // under the name the leader dialed ("fake"; the leader refuses any other name).
         victimSide = dial(victim.raftAddr);
-        const challenge = (await victimSide.next()) as { nodeId: string; nonce: string };
+        const challenge = (await victimSide.next()) as ChallengeFrame;
         w.send({ ...challenge, nodeId: 'fake' });
         const frame = await w.next();
         if (typeof frame === 'object') captured.push(frame);
@@ -219,8 +199,8 @@ describe('peer and client authentication (finding 1)', () => {
       expect(add.status).toBe(200);
       const deadline = Date.now() + 10_000;
       while (captured.length === 0 && Date.now() < deadline) await sleep(50);
-      const leaderHello = captured[0] as { kind: string; nodeId: string; proof: string };
-      expect(leaderHello).toMatchObject({ kind: 'hello', nodeId: leaderId, proof: expect.any(String) });
+      const leaderHello = captured[0] as HelloFrame;
+      expect(leaderHello).toMatchObject({ kind: FrameKind.HELLO, nodeId: leaderId, proof: expect.any(String) });
 
       // Relay: the leader's genuine hello, answering the victim's own nonce, on the victim's connection. It
       // binds listener "fake", not the victim, so the victim refuses it.
@@ -254,14 +234,13 @@ describe('peer and client authentication (finding 1)', () => {
     const st = await cluster.status(follower.id);
     const logBefore = readFileSync(join(cluster.dir, `${follower.id}.log`), 'utf8').length;
     // The compromised peer claims to be the leader (it holds the peer key) and uses the real transport.
-    const transport = new Transport<PeerMessage>({
+    const transport = new Transport({
       self: { nodeId: leaderId, raftAddr: leader.raftAddr, httpUrl: leader.httpUrl },
       bindHost: '127.0.0.1',
       bindPort: await freePort(),
       limits: { maxConnections: 4, maxPerAddress: 4, firstMessageTimeoutMs: 2_000 },
       keys: peerKeys([SECRET]),
       clusterId: () => CLUSTER_ID,
-      parseMessage: () => 'this test transport receives nothing',
       chaos: new Chaos({ enabled: false, dropPct: 0, delayMinMs: 0, delayMaxMs: 0, seed: 1, exitOnLeader: false }, 'x'),
       logger: createLogger('forger', 'error'),
       resolve: () => follower.raftAddr,
@@ -306,7 +285,7 @@ describe('peer and client authentication (finding 1)', () => {
         sha256: info.sha256,
         bytes: bytes.length,
         offset: 0,
-        data: bytes.toString('base64'),
+        data: bytes,
         done: true,
         ...over,
       } as SnapshotChunkMessage;
@@ -316,20 +295,33 @@ describe('peer and client authentication (finding 1)', () => {
         chunk('foreign', 'another-cluster', evil),
         chunk('tampered', CLUSTER_ID, evil, { sha256: 'ab'.repeat(32) }),
         chunk('unrestorable', CLUSTER_ID, ['{"not":"a ledger"}']),
-        // Not schema-valid, a core Snapshot (never sent on the wire), or not from the authenticated peer: dropped by
-        // the transport before the node sees them.
-        { ...chunk('unsealed', CLUSTER_ID, evil), clusterId: undefined } as unknown as PeerMessage,
-        {
-          type: 'Snapshot',
-          from: leaderId,
-          to: follower.id,
-          term: st.term,
-          snapshot: { meta, data: JSON.stringify({ sha256: 'ab'.repeat(32), bytes: 1 }) },
-        } as unknown as PeerMessage,
-        { type: 'Append', from: leaderId, to: follower.id, term: st.term, prevIndex: -1 } as unknown as PeerMessage,
-        { type: 'Heartbeat', from: third.id, to: follower.id, term: st.term + 5, commit: 0, context: null },
       ]);
       await sleep(1_500);
+      // What the real transport cannot produce, by hand on authenticated connections: a chunk cut short, and
+      // messages from another node (a higher term that would depose the leader). Each drops its connection.
+      const unsealed = encodePeerFrame({
+        kind: FrameKind.MESSAGES,
+        from: leaderId,
+        to: follower.id,
+        messages: [chunk('unsealed', CLUSTER_ID, evil)],
+      }).subarray(4);
+      const heartbeat = { type: 'Heartbeat', from: third.id, to: follower.id, term: st.term + 5 } as const;
+      const forgeries = [
+        encodeRawFrame(unsealed.subarray(0, unsealed.length - 10)),
+        encodePeerFrame({
+          kind: FrameKind.MESSAGES,
+          from: third.id,
+          to: follower.id,
+          messages: [{ ...heartbeat, commit: 0, context: null }],
+        }),
+      ];
+      for (const forged of forgeries) {
+        const w = dial(follower.raftAddr);
+        w.send(hello(await w.next(), leader, (b) => dialProof(derivePeerKey(SECRET), b)).frame);
+        expect(await w.next()).toMatchObject({ kind: FrameKind.WELCOME });
+        w.sendRaw(forged);
+        expect(await w.next()).toBe('closed');
+      }
     } finally {
       await transport.close();
       rmSync(dir, { recursive: true, force: true });
@@ -341,7 +333,8 @@ describe('peer and client authentication (finding 1)', () => {
     expect(log).toContain('invalid ledger snapshot');
     expect(log).not.toContain('received snapshot');
     expect(log).not.toContain('installed snapshot');
-    expect(log).toContain('malformed SnapshotChunk message');
+    expect(log).toContain('message cut short reading SnapshotChunk message 0 data');
+    expect(log).toContain(`messages from ${third.id} on ${leaderId}'s connection`);
     expect((await cluster.status(follower.id)).term).toBe(st.term);
     const after = await call(follower.httpUrl, 'GET', '/v1/positions', reader);
     expect(after).toEqual(before);
@@ -409,7 +402,7 @@ describe('RAFT_PEER_SECRET', () => {
     const [n1, , n3] = cluster.nodes;
     const attempt = async (secret: string) => {
       const w = dial(n3!.raftAddr);
-      const challenge = (await w.next()) as { nodeId: string; nonce: string };
+      const challenge = (await w.next()) as ChallengeFrame;
       const b: DialBinding = {
         clusterId: CLUSTER_ID,
         dialerId: n1!.id,
@@ -422,7 +415,8 @@ describe('RAFT_PEER_SECRET', () => {
       };
       const proof = dialProof(derivePeerKey(secret), b);
       w.send({
-        kind: 'hello',
+        kind: FrameKind.HELLO,
+        version: PEER_PROTOCOL_VERSION,
         nodeId: b.dialerId,
         raftAddr: b.raftAddr,
         httpUrl: b.httpUrl,
@@ -435,6 +429,6 @@ describe('RAFT_PEER_SECRET', () => {
       return answer;
     };
     expect(await attempt(SECRET)).toBe('closed');
-    expect(await attempt(PEER)).toMatchObject({ kind: 'welcome' });
+    expect(await attempt(PEER)).toMatchObject({ kind: FrameKind.WELCOME });
   });
 });

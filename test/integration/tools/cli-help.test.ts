@@ -40,6 +40,12 @@ const commands: [script: string, name: string, badValue: string[], names: RegExp
   ['tools/load.ts', 'npm run load', ['--rate', '0', '--seconds', '1'], /^npm run load: --rate '0': /],
   ['tools/token.ts', 'npm run token', ['--role', 'boss', '--account', 'A1'], /^npm run token: --role 'boss': /],
   ['tools/bench-raft.ts', 'npm run bench:raft', ['extra'], /^npm run bench:raft: Unexpected argument 'extra'$/m],
+  [
+    'tools/bench-peer-wire.ts',
+    'npm run bench:peer-wire',
+    ['extra'],
+    /^npm run bench:peer-wire: Unexpected argument 'extra'$/m,
+  ],
   ['raft-node/src/main.ts', 'raft-node', ['extra'], /^raft-node: Unexpected argument 'extra'$/m],
 ];
 

@@ -81,6 +81,11 @@ describe('infra context (loadInfraConfig)', () => {
       '"raftAuthSecret" (plaintext) is refused on target aws',
     ],
     [{ raftClusterId: 'my.cluster' }, 'context "raftClusterId"'],
+    [
+      { streamRetentionHours: '240', ticksRetentionDays: '7' },
+      '"ticksRetentionDays" must cover "streamRetentionHours"',
+    ],
+    [{ candles1hRetentionDays: '0' }, 'context "candles1hRetentionDays"'],
     [{ permissionsBoundary: 'not a name!' }, 'context "permissionsBoundary"'],
     [{ raftMembers: 'http://x:1' }, 'with "deployRaftCluster" the members and secret come from RaftClusterStack'],
     [

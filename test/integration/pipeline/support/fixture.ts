@@ -2,11 +2,22 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import type { KinesisStreamBatchResponse, KinesisStreamEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type {
+  APIGatewayProxyEventV2,
+  APIGatewayProxyStructuredResultV2,
+  KinesisStreamBatchResponse,
+  KinesisStreamEvent,
+  SQSBatchResponse,
+  SQSEvent,
+} from 'aws-lambda';
 import { createExecuteHandler } from '../../../../functions/execute/app';
 import { loadExecuteConfig } from '../../../../functions/execute/config';
 import { createIngestHandler } from '../../../../functions/ingest/app';
 import { loadIngestConfig } from '../../../../functions/ingest/config';
+import { createMarketDataApiHandler } from '../../../../functions/market-data-api/app';
+import { loadMarketDataApiConfig } from '../../../../functions/market-data-api/config';
+import { createMarketDataHandler } from '../../../../functions/market-data/app';
+import { loadMarketDataConfig, retentionOf } from '../../../../functions/market-data/config';
 import { createProcessHandler } from '../../../../functions/process/app';
 import { loadProcessConfig } from '../../../../functions/process/config';
 import { StrategyStateStore } from '../../../../functions/process/state-store';
@@ -17,8 +28,11 @@ import {
   createSnsClient,
   createSqsClient,
 } from '../../../../shared/aws/clients';
+import { MarketDataReader, MarketDataStore } from '../../../../shared/aws/market-data-store';
 import { OrderRecords } from '../../../../shared/aws/order-records';
+import { putRecords } from '../../../../shared/aws/put-records';
 import { createStrategy } from '../../../../shared/domain/strategy';
+import type { TickRecord } from '../../../../shared/domain/tick';
 import type { LedgerClient } from '../../../../shared/raft-client/types';
 import { createLogger, createMetrics } from '../../../../shared/powertools';
 import { powertoolsEnv } from './env';
@@ -27,6 +41,7 @@ import {
   createFifoQueue,
   createFifoTopic,
   createHistoryTable,
+  createRangeTable,
   createStream,
   createTable,
   deleteQueue,
@@ -34,8 +49,10 @@ import {
   deleteTable,
   deleteTopic,
   subscribeQueue,
+  readAllRecords,
   uniqueName,
 } from './resources';
+import { kinesisEvent } from './kinesis-event';
 
 /** The SDK clients a pipeline test file talks to the emulators with (one set per file, as one warm container). */
 export function pipelineClients() {
@@ -81,6 +98,17 @@ export class TestResources {
     return name;
   }
 
+  /** TicksTable and CandlesTable, keyed as MarketDataStore expects. */
+  async marketDataTables(): Promise<{ ticks: string; candles: string }> {
+    const ticks = uniqueName('ticks');
+    const candles = uniqueName('candles');
+    await createRangeTable(this.clients.dynamodb, ticks, 'symbol', { name: 'sk', type: 'S' });
+    await createRangeTable(this.clients.dynamodb, candles, 'series', { name: 'start', type: 'N' });
+    this.cleanups.push(() => deleteTable(this.clients.dynamodb, ticks));
+    this.cleanups.push(() => deleteTable(this.clients.dynamodb, candles));
+    return { ticks, candles };
+  }
+
   /** Creates a FIFO queue and returns its URL. */
   async fifoQueue(prefix: string): Promise<string> {
     const url = await createFifoQueue(this.clients.sqs, uniqueName(prefix));
@@ -107,6 +135,22 @@ export class TestResources {
   async deleteAll(): Promise<void> {
     await Promise.all(this.cleanups.splice(0).map((cleanup) => cleanup()));
   }
+}
+
+/** Puts tick records on the real stream (keyed by symbol) and returns them as the mapping delivers them. */
+export async function streamTickRecords(
+  kinesis: KinesisClient,
+  streamName: string,
+  records: TickRecord[],
+): Promise<KinesisStreamEvent> {
+  const seen = new Set((await readAllRecords(kinesis, streamName)).map((r) => r.record.SequenceNumber));
+  const outcomes = await putRecords(
+    { kinesis, streamName },
+    records.map((r) => ({ partitionKey: r.tick.symbol, data: Buffer.from(JSON.stringify(r)) })),
+  );
+  if (!outcomes.every((o) => o.landed)) throw new Error('some tick records did not land on the stream');
+  const fresh = (await readAllRecords(kinesis, streamName)).filter((r) => !seen.has(r.record.SequenceNumber));
+  return kinesisEvent(streamName, fresh);
 }
 
 /** The ingest handler wired as its Lambda entry wires it; `env` adds to (or overrides) the Powertools variables. */
@@ -140,6 +184,47 @@ export function processHandler(
     metrics: createMetrics(config),
   });
   return (event) => handler(event, fakeContext('process')) as Promise<KinesisStreamBatchResponse>;
+}
+
+/** The market-data handler wired as its Lambda entry wires it, over the given tables. */
+export function marketDataHandler(
+  documents: DynamoDBDocumentClient,
+  tables: { ticks: string; candles: string },
+  env: Record<string, string> = {},
+): (event: KinesisStreamEvent) => Promise<KinesisStreamBatchResponse> {
+  const config = loadMarketDataConfig({
+    ...powertoolsEnv('market-data'),
+    TICKS_TABLE_NAME: tables.ticks,
+    CANDLES_TABLE_NAME: tables.candles,
+    TICKS_RETENTION_DAYS: '7',
+    CANDLES_1M_RETENTION_DAYS: '30',
+    CANDLES_5M_RETENTION_DAYS: '90',
+    CANDLES_1H_RETENTION_DAYS: '365',
+    ...env,
+  });
+  const handler = createMarketDataHandler({
+    store: new MarketDataStore(documents, tables, retentionOf(config)),
+    logger: createLogger(config),
+    metrics: createMetrics(config),
+  });
+  return (event) => handler(event, fakeContext('market-data')) as Promise<KinesisStreamBatchResponse>;
+}
+
+/** The market-data-api handler wired as its Lambda entry wires it; takes API Gateway events (lambda-events.ts). */
+export function marketDataApiHandler(
+  documents: DynamoDBDocumentClient,
+  tables: { ticks: string; candles: string },
+): (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2> {
+  const config = loadMarketDataApiConfig({
+    ...powertoolsEnv('market-data-api'),
+    TICKS_TABLE_NAME: tables.ticks,
+    CANDLES_TABLE_NAME: tables.candles,
+  });
+  const handler = createMarketDataApiHandler({
+    store: new MarketDataReader(documents, tables),
+    logger: createLogger(config),
+  });
+  return (event) => handler(event, fakeContext('market-data-api')) as Promise<APIGatewayProxyStructuredResultV2>;
 }
 
 /** The execute handler wired as its Lambda entry wires it, with the ledger the test chooses. */

@@ -104,6 +104,29 @@ export async function createHistoryTable(dynamodb: DynamoDBClient, name: string)
   );
 }
 
+/** A table with a string hash key and a range key (the market-data tables: see shared/aws/market-data-store.ts). */
+export async function createRangeTable(
+  dynamodb: DynamoDBClient,
+  name: string,
+  hash: string,
+  range: { name: string; type: 'S' | 'N' },
+): Promise<void> {
+  await dynamodb.send(
+    new CreateTableCommand({
+      TableName: name,
+      KeySchema: [
+        { AttributeName: hash, KeyType: 'HASH' },
+        { AttributeName: range.name, KeyType: 'RANGE' },
+      ],
+      AttributeDefinitions: [
+        { AttributeName: hash, AttributeType: 'S' },
+        { AttributeName: range.name, AttributeType: range.type },
+      ],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+}
+
 export async function deleteTable(dynamodb: DynamoDBClient, name: string): Promise<void> {
   await dynamodb.send(new DeleteTableCommand({ TableName: name })).catch(() => undefined);
 }

@@ -20,6 +20,7 @@ import { ledgerSnapshotText } from '../../../support/ledger-snapshot';
  */
 const logger = createLogger('test', 'error');
 const CHUNK = 4096;
+const IN_FLIGHT = 4;
 
 function ledgerOf(orders: number): LedgerStateMachine {
   const ledger = new LedgerStateMachine();
@@ -59,12 +60,17 @@ describe('chunked snapshot transfer', () => {
   });
   afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
-  /** Runs a transfer to completion; `tamper` may change a chunk on its way, `restartAt` restarts the receiver. */
-  function transfer(options: { tamper?: (c: SnapshotChunkMessage) => void; restartAfter?: number } = {}) {
+  /**
+   * Runs a transfer to completion; `tamper` may change a chunk on its way, `restartAfter` restarts the receiver,
+   * `lose` drops the chunk sent at that position (as a transport that reconnected would).
+   */
+  function transfer(
+    options: { tamper?: (c: SnapshotChunkMessage) => void; restartAfter?: number; lose?: number } = {},
+  ) {
     const chunks: SnapshotChunkMessage[] = [];
     const acks: SnapshotAckMessage[] = [];
     const delivered: SnapshotMessage[] = [];
-    let queue: Array<() => void> = [];
+    let queue: Array<() => number | void> = [];
     const newReceiver = () =>
       new SnapshotReceiver({
         self: 'n2',
@@ -77,31 +83,36 @@ describe('chunked snapshot transfer', () => {
     let receiver = newReceiver();
     const sender: SnapshotSender = new SnapshotSender({
       chunkBytes: CHUNK,
+      chunksInFlight: IN_FLIGHT,
       snapshotPath,
       clusterId: () => '',
       send: (c) =>
         queue.push(() => {
           chunks.push(c);
+          if (chunks.length === options.lose) return;
           options.tamper?.(c);
           if (chunks.length === options.restartAfter) receiver = newReceiver(); // the follower restarted
           receiver.onChunk(c);
         }),
       logger,
     });
+    const drain = () => {
+      while (queue.length > 0) {
+        const next = queue;
+        queue = [];
+        next.forEach((step) => step());
+      }
+    };
     sender.start(message);
-    while (queue.length > 0) {
-      const next = queue;
-      queue = [];
-      next.forEach((step) => step());
-    }
-    return { chunks, acks, delivered, receiver };
+    drain();
+    return { chunks, acks, delivered, receiver, sender, drain };
   }
 
-  it('sends the file in chunks under the bound, one in flight, and delivers it only once verified', () => {
+  it('sends the file in chunks under the bound, a window in flight, and delivers it only once verified', () => {
     const { chunks, acks, delivered, receiver } = transfer();
     const { bytes } = JSON.parse(message.snapshot.data) as { bytes: number };
     expect(chunks.length).toBe(Math.ceil(bytes / CHUNK));
-    expect(chunks.every((c) => Buffer.from(c.data, 'base64').length <= CHUNK)).toBe(true);
+    expect(chunks.every((c) => c.data.length <= CHUNK)).toBe(true);
     expect(chunks.map((c) => c.offset)).toEqual(chunks.map((_, i) => i * CHUNK));
     expect(chunks.map((c) => c.done)).toEqual(chunks.map((_, i) => i === chunks.length - 1));
     expect(acks.at(-1)).toMatchObject({ next: bytes });
@@ -118,9 +129,9 @@ describe('chunked snapshot transfer', () => {
       tamper: (c) => {
         if (c.offset !== CHUNK * 2) return;
         // Still valid JSON (a price of 4 instead of 3): only the checksum can tell.
-        const data = Buffer.from(c.data, 'base64');
+        const data = Buffer.from(c.data);
         data[data.indexOf('"price":3') + 8] = '4'.charCodeAt(0);
-        c.data = data.toString('base64');
+        c.data = data;
       },
     });
     expect(acks.at(-1)?.error).toMatch(/checksum mismatch/);
@@ -137,7 +148,43 @@ describe('chunked snapshot transfer', () => {
   it('starts over from offset 0 when the follower restarted mid-transfer', () => {
     const { chunks, delivered } = transfer({ restartAfter: 5 });
     expect(chunks[4]?.offset).toBe(4 * CHUNK);
-    expect(chunks[5]?.offset).toBe(0);
+    // The chunks already in flight when the follower restarted, then the transfer again from 0.
+    const resent = chunks.findIndex((c, i) => i >= 5 && c.offset === 0);
+    expect(resent).toBeGreaterThan(4);
+    expect(resent).toBeLessThanOrEqual(4 + IN_FLIGHT);
+    expect(delivered).toEqual([message]);
+  });
+
+  it('resumes from the last acked offset when the core asks again after the acks stopped', () => {
+    const { bytes } = JSON.parse(message.snapshot.data) as { bytes: number };
+    const last = Math.ceil(bytes / CHUNK);
+    const t0 = Date.now();
+    // The clock is stubbed only so the test does not wait out the sender's 5 s stall window.
+    const now = jest.spyOn(Date, 'now').mockReturnValue(t0);
+    try {
+      const { chunks, delivered, sender, drain } = transfer({ lose: last });
+      expect(delivered).toEqual([]);
+      sender.start(message); // the core's resend within the stall window: nothing to do
+      drain();
+      expect(chunks).toHaveLength(last);
+      now.mockReturnValue(t0 + 6_000);
+      sender.start(message);
+      drain();
+      expect(chunks.slice(last).map((c) => c.offset)).toEqual([(last - 1) * CHUNK]);
+      expect(delivered).toEqual([message]);
+    } finally {
+      now.mockRestore();
+    }
+  });
+
+  it('goes back once to a lost chunk: the acks of the rest of the window repeat the offset and are ignored', () => {
+    const { chunks, delivered, acks } = transfer({ lose: 3 });
+    const lost = chunks[2]!.offset;
+    expect(chunks.filter((c) => c.offset === lost)).toHaveLength(2);
+    const { bytes } = JSON.parse(message.snapshot.data) as { bytes: number };
+    // Every chunk once, the lost one's window again (at most IN_FLIGHT resent): not a cascade of rewinds.
+    expect(chunks.length).toBeLessThanOrEqual(Math.ceil(bytes / CHUNK) + IN_FLIGHT);
+    expect(acks.at(-1)).toMatchObject({ next: bytes });
     expect(delivered).toEqual([message]);
   });
 });

@@ -1,18 +1,25 @@
 import { createConnection } from 'node:net';
 import { Chaos } from '../../../../raft-node/src/chaos';
 import { parseConfig, type ChaosSettings } from '../../../../raft-node/src/config';
+import type { HeartbeatMessage } from '../../../../raft-node/src/core';
 import { createLogger } from '../../../../raft-node/src/logger';
-import { encodeFrame, FrameDecoder } from '../../../../shared/ledger-contract/framing';
+import { encodeRawFrame } from '../../../../shared/ledger-contract/framing';
 import { peerKeys } from '../../../../raft-node/src/server/peer-auth';
-import { Transport, type WireMessage } from '../../../../raft-node/src/server/transport';
+import {
+  encodePeerFrame,
+  FrameKind,
+  PEER_PROTOCOL_VERSION,
+  type PeerMessage,
+} from '../../../../raft-node/src/server/peer-wire';
+import { Transport } from '../../../../raft-node/src/server/transport';
 import { freePort } from '../../../../local-cloud/emulators/child-service';
 import { sleep } from '../../../../shared/util/wait';
+import { dialPeer } from '../../../support/raw-peer';
 
-/** The inter-node transport over real loopback sockets: batching, the HMAC handshake, chaos drops. */
-
-interface TestMessage extends WireMessage {
-  seq: number;
-}
+/**
+ * The inter-node transport over real loopback sockets: batching, the HMAC handshake, chaos drops, and a connection
+ * dropped for any frame that is malformed, oversized, or speaks for another node.
+ */
 
 const noChaos: ChaosSettings = {
   enabled: false,
@@ -40,20 +47,17 @@ async function pair(secrets: [string | undefined, string | undefined], chaos: Ch
 
 async function pairOnFreePorts(secrets: [string | undefined, string | undefined], chaos: ChaosSettings) {
   const ports = [await freePort(), await freePort()];
-  const received: TestMessage[][] = [[], []];
+  const received: PeerMessage[][] = [[], []];
   const ids = ['a', 'b'];
   const transports = ids.map(
     (id, i) =>
-      new Transport<TestMessage>({
+      new Transport({
         self: { nodeId: id, raftAddr: `127.0.0.1:${ports[i]}`, httpUrl: 'http://127.0.0.1:1' },
         bindHost: '127.0.0.1',
         bindPort: ports[i]!,
         limits: parseConfig({ RAFT_NODE_ID: id, RAFT_PEERS: 'http://127.0.0.1:1' }).peerLimits,
         keys: peerKeys(secrets[i] ? [secrets[i]] : []),
         clusterId: () => 'test-cluster',
-        // These tests carry their own message shape; the real check (wire-check.ts) has its own tests.
-        parseMessage: (raw) =>
-          typeof raw === 'object' && raw !== null && 'from' in raw ? (raw as TestMessage) : 'not a test message',
         chaos: new Chaos(chaos, id),
         logger,
         resolve: (peer) => `127.0.0.1:${ports[ids.indexOf(peer)]}`,
@@ -67,27 +71,27 @@ async function pairOnFreePorts(secrets: [string | undefined, string | undefined]
     await Promise.all(transports.map((t) => t.close().catch(() => undefined)));
     throw failed.reason;
   }
-  return { a: transports[0]!, b: transports[1]!, received, close: () => Promise.all(transports.map((t) => t.close())) };
+  return {
+    a: transports[0]!,
+    b: transports[1]!,
+    ports,
+    received,
+    close: () => Promise.all(transports.map((t) => t.close())),
+  };
 }
 
-const msgs = (n: number, from = 'a', to = 'b'): TestMessage[] =>
-  Array.from({ length: n }, (_, seq) => ({ from, to, type: 'Append', term: 1, seq }));
+/** Heartbeats numbered by their commit field. */
+const msgs = (n: number, from = 'a', to = 'b'): HeartbeatMessage[] =>
+  Array.from({ length: n }, (_, seq) => ({ from, to, type: 'Heartbeat', term: 1, commit: seq, context: null }));
+const seqs = (ms: PeerMessage[]) => ms.map((m) => (m as HeartbeatMessage).commit);
 
 describe('transport', () => {
-  test('frames survive arbitrary chunking', () => {
-    const bytes = Buffer.concat([encodeFrame([{ x: 1 }]), encodeFrame({ y: 'é' })]);
-    const decoder = new FrameDecoder();
-    const out: unknown[] = [];
-    for (const b of bytes) out.push(...decoder.push(Buffer.from([b])));
-    expect(out).toEqual([[{ x: 1 }], { y: 'é' }]);
-  });
-
   test('delivers every message in order, with the same secret on both ends', async () => {
     const p = await pair(['s'.repeat(32), 's'.repeat(32)]);
     try {
       p.a.send(msgs(1000));
       for (let i = 0; i < 100 && p.received[1]!.length < 1000; i++) await sleep(20);
-      expect(p.received[1]!.map((m) => m.seq)).toEqual(msgs(1000).map((m) => m.seq));
+      expect(seqs(p.received[1]!)).toEqual(seqs(msgs(1000)));
     } finally {
       await p.close();
     }
@@ -117,10 +121,10 @@ describe('transport', () => {
     }
   });
 
-  test('a peer cannot speak for another node', async () => {
+  test('a node sends only for itself', async () => {
     const p = await pair([undefined, undefined]);
     try {
-      p.a.send([{ from: 'c', to: 'b', type: 'Vote', term: 9, seq: 0 }, ...msgs(1)]);
+      p.a.send([{ from: 'c', to: 'b', type: 'Vote', term: 9, lastIndex: 0, lastTerm: 0, transfer: false }, ...msgs(1)]);
       await sleep(300);
       expect(p.received[1]!.map((m) => m.from)).toEqual(['a']);
     } finally {
@@ -187,4 +191,50 @@ test('an unauthenticated peer cannot make the listener buffer a huge frame', asy
   } finally {
     await p.close();
   }
+});
+
+/** A dialer that completes the open (keyless) handshake by hand as `as`, then writes whatever it is given. */
+async function handshaken(port: number, as: string, version = PEER_PROTOCOL_VERSION) {
+  const peer = dialPeer(`127.0.0.1:${port}`);
+  const challenge = await peer.next();
+  if (typeof challenge === 'string' || challenge.kind !== FrameKind.CHALLENGE) throw new Error('no challenge');
+  const hello = { kind: FrameKind.HELLO, version, nodeId: as, raftAddr: 'x:1', httpUrl: 'http://x:2' } as const;
+  peer.send({ ...hello, nonce: 'n', timestamp: Date.now(), proof: null });
+  return { ...peer, welcome: await peer.next(), write: peer.sendRaw };
+}
+
+describe('frames after the handshake', () => {
+  const heartbeat = msgs(1)[0]!;
+  const bad: Record<string, Buffer> = {
+    'speaks for another node': encodePeerFrame({ kind: FrameKind.MESSAGES, from: 'c', to: 'b', messages: [] }),
+    'is addressed to another node': encodePeerFrame({ kind: FrameKind.MESSAGES, from: 'a', to: 'c', messages: [] }),
+    'is not a frame of messages': encodePeerFrame({ kind: FrameKind.WELCOME, proof: null }),
+    'does not decode (JSON, as an older node sent)': encodeRawFrame(Buffer.from('[{"type":"Heartbeat"}]')),
+    'announces more than the frame limit': Buffer.from([0xff, 0xff, 0xff, 0xff]),
+  };
+  test.each(Object.keys(bad))('a frame that %s drops the connection; the frames before it arrived', async (what) => {
+    const p = await pair([undefined, undefined]);
+    const peer = await handshaken(p.ports[1]!, 'a');
+    try {
+      expect(peer.welcome).toEqual({ kind: FrameKind.WELCOME, proof: null });
+      peer.write(encodePeerFrame({ kind: FrameKind.MESSAGES, from: 'a', to: 'b', messages: [heartbeat] }));
+      peer.write(bad[what]!);
+      peer.write(encodePeerFrame({ kind: FrameKind.MESSAGES, from: 'a', to: 'b', messages: [heartbeat] }));
+      expect(await peer.next()).toBe('closed');
+      expect(p.received[1]).toEqual([heartbeat]);
+    } finally {
+      peer.close();
+      await p.close();
+    }
+  });
+
+  test('a dialer speaking another protocol version is refused at the handshake', async () => {
+    const p = await pair([undefined, undefined]);
+    try {
+      const peer = await handshaken(p.ports[1]!, 'a', PEER_PROTOCOL_VERSION + 1);
+      expect(peer.welcome).toBe('closed');
+    } finally {
+      await p.close();
+    }
+  });
 });

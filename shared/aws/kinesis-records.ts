@@ -1,8 +1,8 @@
 import * as z from 'zod';
-import { describeZodError } from '../../shared/domain/order';
-import { TickRecordSchema, type TickRecord } from '../../shared/domain/tick';
+import { describeZodError } from '../domain/order';
+import { TickRecordSchema, type TickRecord } from '../domain/tick';
 
-/** The parts of a Kinesis ESM record process relies on (the @types/aws-lambda KinesisStreamRecord shape). */
+/** The parts of a Kinesis ESM record a stream consumer relies on (the @types/aws-lambda KinesisStreamRecord shape). */
 const KinesisRecordSchema = z.object({
   eventID: z.string().min(1),
   eventSourceARN: z.string().min(1),
