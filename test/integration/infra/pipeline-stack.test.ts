@@ -133,7 +133,7 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     }
   });
 
-  it('fans order events out through an SNS FIFO topic to raw-delivery FIFO subscriptions (verify, history)', () => {
+  it('fans order events out through an SNS FIFO topic to raw-delivery FIFO subscriptions (verify, history, notifier)', () => {
     awsTemplate.hasResourceProperties('AWS::SNS::Topic', {
       FifoTopic: true,
       ContentBasedDeduplication: false,
