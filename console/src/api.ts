@@ -74,9 +74,20 @@ export class TradingApiClient {
     return parsed as T;
   }
 
-  candles(symbol: string, interval: string, from: Date): Promise<{ candles: Candle[] }> {
-    const q = new URLSearchParams({ symbol, interval, from: from.toISOString(), to: new Date().toISOString() });
-    return this.call('GET', `/candles?${q.toString()}`);
+  /** GET /candles answers bucket starts in epoch ms (`start`); the chart wants seconds (`time`). */
+  async candles(symbol: string, interval: string, from: Date): Promise<{ candles: Candle[] }> {
+    const q = new URLSearchParams({
+      symbol,
+      interval,
+      from: from.toISOString(),
+      to: new Date().toISOString(),
+      limit: '1000',
+    });
+    const page = await this.call<{ candles: (Omit<Candle, 'time'> & { start: number })[] }>(
+      'GET',
+      `/candles?${q.toString()}`,
+    );
+    return { candles: page.candles.map(({ start, ...c }) => ({ ...c, time: start / 1000 })) };
   }
 
   /** The caller's newest orders (GET /orders defaults to the caller's own account). */

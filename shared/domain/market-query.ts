@@ -2,11 +2,12 @@ import * as z from 'zod';
 import { CANDLE_INTERVALS, type CandleInterval } from './candle';
 import { SymbolInputSchema } from './order';
 import { TimestampMsSchema } from './tick';
+import { TimeBoundSchema } from './time-bound';
 
 /**
  * GET /ticks and GET /candles query strings, validated into queries the store can run, or into field-level
- * errors. Times are epoch milliseconds (the unit ticks carry), as decimal integers; the range is half-open,
- * from ≤ t < to. Pages are continued with an opaque cursor bound to the query it came from.
+ * errors. Times are epoch milliseconds (the unit ticks carry) or ISO 8601 date-times, as GET /orders takes them;
+ * the range is half-open, from ≤ t < to. Pages are continued with an opaque cursor bound to the query it came from.
  */
 export const DEFAULT_LIMIT = 100;
 export const MAX_LIMIT = 1000;
@@ -41,11 +42,7 @@ export interface CandlesQuery {
 
 export type Parsed<Q> = { ok: true; query: Q } | { ok: false; errors: FieldError[] };
 
-const epochMs = z
-  .string()
-  .regex(/^\d{1,16}$/, 'must be epoch milliseconds (a decimal integer)')
-  .transform(Number)
-  .pipe(TimestampMsSchema);
+const epochMs = TimeBoundSchema.pipe(TimestampMsSchema);
 const limit = z
   .string()
   .regex(/^\d{1,5}$/, 'must be a whole number')

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { OrderEventSchema, type OrderEvent } from './event';
 import { AccountSchema, SymbolInputSchema } from './order';
+import { TimeBoundSchema } from './time-bound';
 
 /**
  * The order history (pure parts): one item per order in OrderHistoryTable, keyed for GET /orders.
@@ -95,16 +96,6 @@ export function historyView(item: HistoryItem) {
   return view;
 }
 
-/** A time bound: epoch milliseconds or an ISO 8601 date-time. */
-const TimeSchema = z.string().transform((raw, ctx) => {
-  const ms = /^\d{1,13}$/.test(raw) ? Number(raw) : /^\d{4}-\d{2}-\d{2}/.test(raw) ? Date.parse(raw) : NaN;
-  if (!Number.isFinite(ms) || ms < 0) {
-    ctx.addIssue({ code: 'custom', message: 'must be epoch milliseconds or an ISO 8601 date-time' });
-    return z.NEVER;
-  }
-  return ms;
-});
-
 export const MAX_PAGE = 100;
 const DEFAULT_PAGE = 50;
 
@@ -113,8 +104,8 @@ export const HistoryQuerySchema = z
   .object({
     account: AccountSchema.optional(),
     symbol: SymbolInputSchema.optional(),
-    from: TimeSchema.optional(),
-    to: TimeSchema.optional(),
+    from: TimeBoundSchema.optional(),
+    to: TimeBoundSchema.optional(),
     limit: z
       .string()
       .regex(/^\d+$/, `must be an integer 1..${MAX_PAGE}`)

@@ -20,6 +20,8 @@ import {
   createSqsClient,
 } from '../../../shared/aws/clients';
 import type { Tick } from '../../../shared/domain/tick';
+import { userToken } from '../../../tools/lib/user-token';
+import { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
 
 const REPO = resolve(__dirname, '../../..');
 
@@ -73,6 +75,42 @@ async function expectMarketData(info: StackInfo, sent: Tick[]): Promise<void> {
   } finally {
     dynamodb.destroy();
     sqs.destroy();
+  }
+}
+
+/**
+ * GET /candles through the emulated HTTP API with a real user-pool ID token (a viewer): the candles market-data
+ * built, counting every distinct AAPL tick once; without a token the JWT authorizer refuses with 401.
+ */
+async function expectCandlesThroughApi(info: StackInfo, sent: Tick[]): Promise<void> {
+  const url = info.apis.find((a) => a.protocol === 'HTTP')?.urls[0];
+  expect(url).toBeDefined();
+  const cognito = new CognitoIdentityProviderClient({});
+  try {
+    const auth = await userToken(
+      cognito,
+      { poolId: info.outputs.UserPoolId!, clientId: info.outputs.UserPoolClientId!, role: 'viewer', account: 'E2E' },
+      () => undefined,
+    );
+    const now = Date.now();
+    const query = new URLSearchParams({
+      symbol: 'aapl',
+      interval: '1m',
+      from: new Date(now - 3_600_000).toISOString(),
+      to: String(now + 60_000),
+      limit: '1000',
+    });
+    const res = await fetch(`${url}/candles?${query.toString()}`, {
+      headers: { authorization: `Bearer ${auth.IdToken}` },
+    });
+    const body = (await res.json()) as { candles: { count: number }[]; nextCursor: string | null };
+    expect(res.status).toBe(200);
+    const distinct = new Set(sent.filter((t) => t.symbol === 'AAPL').map((t) => `${t.ts}#${t.tickId ?? ''}`));
+    expect(body.candles.reduce((n, c) => n + c.count, 0)).toBe(distinct.size);
+    expect(body.nextCursor).toBeNull();
+    expect((await fetch(`${url}/candles?${query.toString()}`)).status).toBe(401);
+  } finally {
+    cognito.destroy();
   }
 }
 
@@ -209,6 +247,7 @@ describe('embedded cloud end to end (npm start as a process)', () => {
       expect(executedTwice.counts.ordersExecutedTwice).toBe(1);
       expect(executedTwice.problems).toContainEqual(expect.stringMatching(/^order \S+ was executed 2 times/));
       await expectMarketData(info, sent);
+      await expectCandlesThroughApi(info, sent);
       // The malformed records ended in the Kinesis mapping's on-failure destination, not in a stuck shard.
       const failures = await sqs.send(
         new GetQueueAttributesCommand({

@@ -121,7 +121,7 @@ describe('GET /ticks and GET /candles on DynamoDB Local', () => {
     expect(bad.body).toEqual({
       message: 'invalid query',
       errors: [
-        { field: 'from', message: 'must be epoch milliseconds (a decimal integer)' },
+        { field: 'from', message: 'must be epoch milliseconds or an ISO 8601 date-time' },
         { field: 'interval', message: 'must be one of 1m, 5m, 1h' },
       ],
     });

@@ -33,10 +33,11 @@ describe('GET /ticks and GET /candles query validation', () => {
       ['from', 'is required'],
       ['to', 'is required'],
     ]);
-    expect(errorsOf(ticks({ from: '2026-01-01T00:00:00Z', limit: '0' })).map((e) => e.field)).toEqual([
-      'from',
-      'limit',
-    ]);
+    expect(errorsOf(ticks({ from: 'yesterday', limit: '0' })).map((e) => e.field)).toEqual(['from', 'limit']);
+    expect(errorsOf(ticks({ from: 'yesterday' }))[0]?.message).toBe(
+      'must be epoch milliseconds or an ISO 8601 date-time',
+    );
+    // Epoch seconds are a unit mistake, not a time in 1970.
     expect(errorsOf(ticks({ from: '1767225600' }))[0]?.message).toMatch(/milliseconds after 2000/);
     expect(errorsOf(ticks({ limit: String(MAX_LIMIT + 1) }))[0]).toEqual({
       field: 'limit',
@@ -48,6 +49,13 @@ describe('GET /ticks and GET /candles query validation', () => {
     });
     expect(errorsOf(candles({ interval: '' }))[0]?.field).toBe('interval');
     expect(errorsOf(ticks({ symbol: 'NOT VALID' }))[0]?.field).toBe('symbol');
+  });
+
+  it('takes ISO 8601 date-times as well as epoch milliseconds, as GET /orders does', () => {
+    expect(ticks({ from: '2026-01-01T00:00:00Z', to: '2026-01-01T01:00:00.000+00:00' })).toEqual({
+      ok: true,
+      query: { symbol: 'ACME', from: T0, to: T0 + HOUR, limit: DEFAULT_LIMIT },
+    });
   });
 
   it('refuses unknown parameters rather than ignoring them', () => {
