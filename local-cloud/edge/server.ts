@@ -137,8 +137,6 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
   const cognito = new CognitoIdp(opts.dataDir && join(opts.dataDir, 'cognito.json'));
   const endpoint = { url: '' };
   const apigateway = new ApiGatewayEmulator({
-    // The local user pools' keys for their own issuers: the JWT authorizer would otherwise fetch them from AWS.
-    resolveJwks: cognito.resolveJwks,
     ...opts.apigateway,
     // JWT authorizers trust this edge's own user pools for their Cognito issuers (a given resolver is asked first).
     resolveJwks: async (issuer) => (await opts.apigateway?.resolveJwks?.(issuer)) ?? cognito.resolveJwks(issuer),

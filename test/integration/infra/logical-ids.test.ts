@@ -66,16 +66,6 @@ const PIPELINE_STATEFUL: Record<string, string> = {
   MarketDataFailureQueue: 'AWS::SQS::Queue',
   MarketDataLogGroup: 'AWS::Logs::LogGroup',
   MarketDataApiLogGroup: 'AWS::Logs::LogGroup',
-  // The WebSocket API's (live delivery, issue 13).
-  WsConnectionsTable: 'AWS::DynamoDB::Table',
-  WsSubscriptionsTable: 'AWS::DynamoDB::Table',
-  WsDeliveryLogTable: 'AWS::DynamoDB::Table',
-  WsOrderEventsQueue: 'AWS::SQS::Queue',
-  WsOrderEventsDlq: 'AWS::SQS::Queue',
-  WsAuthorizerLogGroup: 'AWS::Logs::LogGroup',
-  WsConnectionLogGroup: 'AWS::Logs::LogGroup',
-  WsNotifierLogGroup: 'AWS::Logs::LogGroup',
-  WebSocketAccessLogGroupEE932001: 'AWS::Logs::LogGroup',
 };
 
 const CLUSTER_STATEFUL: Record<string, string> = {
