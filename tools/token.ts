@@ -44,6 +44,8 @@ in (USER_PASSWORD_AUTH). Send it as "Authorization: <token>".
   --print id|access|all      the ID token (default: what the API takes), the access token, or all as JSON
   --username NAME            the user to sign in as (default <role>-<account>)
   --data-dir DIR             the embedded stack's data dir (default .data)
+  USER_PASSWORD=…            (environment) set this password instead of a random one, to sign in to the web
+                             console with it (kept out of the command line, where other users could read it)
 ${TARGET_ARGS.usage}
 On AWS the caller needs cognito-idp:AdminGetUser, AdminCreateUser, AdminAddUserToGroup, AdminSetUserPassword.`,
   positionals: ['action', 'scope'],
@@ -127,6 +129,7 @@ async function printUserToken(opts: Options): Promise<void> {
         role: opts.role!,
         account: opts.account!,
         ...(opts.username ? { username: opts.username } : {}),
+        ...(process.env.USER_PASSWORD ? { password: process.env.USER_PASSWORD } : {}),
       },
       (line) => process.stderr.write(`${line}\n`),
     );

@@ -37,7 +37,8 @@ export function toOrderView(raw: Raw): OrderView {
     side: String(raw.side ?? ''),
     quantity: num(raw.qty) ?? num(raw.quantity) ?? 0,
     ...(num(raw.price) === undefined ? {} : { price: num(raw.price) }),
-    status: String(raw.status),
+    // The ledger says ACCEPTED for an order it executed; the API's word for it is EXECUTED.
+    status: raw.status === 'ACCEPTED' ? 'EXECUTED' : String(raw.status),
     ...(typeof raw.reason === 'string' ? { reason: raw.reason } : {}),
     time: new Date(ts).toISOString(),
   };
@@ -47,6 +48,7 @@ export class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    readonly body: Record<string, unknown> = {},
   ) {
     super(message);
   }
@@ -70,7 +72,7 @@ export class TradingApiClient {
     });
     const text = await res.text();
     const parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-    if (!res.ok) throw new ApiError(res.status, String(parsed.message ?? `HTTP ${res.status}`));
+    if (!res.ok) throw new ApiError(res.status, String(parsed.message ?? `HTTP ${res.status}`), parsed);
     return parsed as T;
   }
 
@@ -83,11 +85,8 @@ export class TradingApiClient {
       to: new Date().toISOString(),
       limit: '1000',
     });
-    const page = await this.call<{ candles: (Omit<Candle, 'time'> & { start: number })[] }>(
-      'GET',
-      `/candles?${q.toString()}`,
-    );
-    return { candles: page.candles.map(({ start, ...c }) => ({ ...c, time: start / 1000 })) };
+    // Up to 1,000 per page: the default page (100) would stop before the newest candles of a long range.
+    return this.call('GET', `/candles?${q.toString()}`);
   }
 
   /** The caller's newest orders (GET /orders defaults to the caller's own account). */

@@ -5,11 +5,18 @@ const FINAL = new Set(['EXECUTED', 'REJECTED', 'CANCELED', 'EXPIRED']);
 /** The order blotter: newest first, one row per order, statuses changing in place as updates arrive. */
 export class Blotter {
   private readonly rows = new Map<string, HTMLTableRowElement>();
+  private readonly orders = new Map<string, OrderView>();
 
   constructor(
     private readonly body: HTMLTableSectionElement,
     private readonly onCancel: ((orderId: string) => void) | undefined,
   ) {}
+
+  /** A status the API answered for an order already shown (a cancel's 200 CANCELED or 409 EXECUTED). */
+  setStatus(orderId: string, status: string): void {
+    const order = this.orders.get(orderId);
+    if (order) this.upsert({ ...order, status });
+  }
 
   upsert(order: OrderView): void {
     let row = this.rows.get(order.orderId);
@@ -22,6 +29,7 @@ export class Blotter {
       return; // a late PENDING never overwrites a final status
     }
     row.dataset.status = order.status;
+    this.orders.set(order.orderId, order);
     row.replaceChildren(
       ...[order.time.slice(11, 19), order.orderId.slice(0, 12), order.symbol, order.side, String(order.quantity)].map(
         (text) => cell(text),

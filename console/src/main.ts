@@ -26,11 +26,13 @@ async function boot(): Promise<void> {
       $('login-error').textContent = (error as Error).message;
     }
   };
+  // Enabled only now: a click before the handler is attached would submit the form as a plain page reload.
+  form.querySelector('button')!.disabled = false;
 }
 
 async function start(config: ConsoleConfig, session: Session): Promise<void> {
   document.getElementById('login')!.hidden = true;
-  $('app').hidden = false;
+  document.getElementById('app')!.hidden = false;
   $('whoami').textContent = `${session.username} · account ${session.account} · ${session.roles.join(', ')}`;
   $('logout').onclick = () => {
     signOut();
@@ -38,7 +40,10 @@ async function start(config: ConsoleConfig, session: Session): Promise<void> {
   };
   const api = new TradingApiClient(config, session);
   const trader = session.roles.includes('trader');
-  const blotter = new Blotter($<HTMLTableElement>('blotter').tBodies[0]!, trader ? (id) => cancel(api, id) : undefined);
+  const blotter: Blotter = new Blotter(
+    $<HTMLTableElement>('blotter').tBodies[0]!,
+    trader ? (id) => cancel(api, blotter, id) : undefined,
+  );
   const chart = new PriceChart($('chart'));
   const symbol = $<HTMLSelectElement>('symbol');
   const interval = $<HTMLSelectElement>('interval');
@@ -63,15 +68,34 @@ async function start(config: ConsoleConfig, session: Session): Promise<void> {
     void loadChart();
   };
   interval.onchange = () => void loadChart();
-  live.start([symbol.value]);
-  await Promise.all([
-    loadChart(),
-    api.orders().then((orders) => [...orders].reverse().forEach((o) => blotter.upsert(o))),
-    refreshPositions(api),
-  ]);
   if (trader) wireTicket(api, symbol, blotter);
   else $('ticket-card').hidden = true;
   if (session.roles.includes('admin')) startAdminPanel(api, $);
+  live.start([symbol.value]);
+  // Each panel loads on its own: one failing (shown in the page) does not keep the others empty.
+  const panels: [string, Promise<unknown>][] = [
+    ['prices', loadChart()],
+    ['orders', api.orders().then((orders) => [...orders].reverse().forEach((o) => blotter.upsert(o)))],
+    ['positions', refreshPositions(api)],
+  ];
+  for (const [name, loading] of panels) {
+    loading.catch((error: unknown) => showProblem(`${name}: ${(error as Error).message}`));
+  }
+  // The stream is at-least-once and a reconnect catches up, but a page left open still re-reads the blotter and
+  // positions now and then, so nothing it shows can stay stale for long.
+  setInterval(() => {
+    api
+      .orders()
+      .then((orders) => [...orders].reverse().forEach((o) => blotter.upsert(o)))
+      .catch(() => undefined);
+    refreshPositions(api).catch(() => undefined);
+  }, 5_000);
+}
+
+function showProblem(message: string): void {
+  const problems = $('problems');
+  problems.hidden = false;
+  problems.textContent = [problems.textContent, message].filter(Boolean).join(' · ');
 }
 
 function onLive(m: LiveMessage, ui: { symbol: HTMLSelectElement; chart: PriceChart; blotter: Blotter }): void {
@@ -107,11 +131,14 @@ function wireTicket(api: TradingApiClient, symbol: HTMLSelectElement, blotter: B
   };
 }
 
-async function cancel(api: TradingApiClient, orderId: string): Promise<void> {
+/** Cancels through DELETE /orders/{id}; the ledger decides, and its answer is shown at once (200 or 409). */
+async function cancel(api: TradingApiClient, blotter: Blotter, orderId: string): Promise<void> {
   try {
-    await api.cancel(orderId);
+    blotter.setStatus(orderId, (await api.cancel(orderId)).status);
   } catch (error) {
-    $('ticket-error').textContent = (error as Error).message;
+    const status = error instanceof ApiError && error.status === 409 ? error.body.status : undefined;
+    if (typeof status === 'string') blotter.setStatus(orderId, status);
+    else $('ticket-error').textContent = (error as Error).message;
   }
 }
 

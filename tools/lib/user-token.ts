@@ -28,6 +28,8 @@ export interface UserTokenRequest {
   role: Role;
   account: string;
   username?: string;
+  /** The password to set (to sign in to the web console with); a fresh random one when absent. */
+  password?: string;
 }
 
 const ACCOUNT_ATTRIBUTE = 'custom:account';
@@ -50,7 +52,7 @@ export async function userToken(
     new AdminAddUserToGroupCommand({ UserPoolId: req.poolId, Username: username, GroupName: req.role }),
   );
   for (let attempt = 1; ; attempt++) {
-    const password = randomPassword();
+    const password = req.password ?? randomPassword();
     await cognito.send(
       new AdminSetUserPasswordCommand({
         UserPoolId: req.poolId,
