@@ -12,6 +12,14 @@ import type { WsAuthorizerConfig } from './config';
 /** The JWKS fetch's limits: an IdP that hangs must not hold a $connect for the function's whole timeout. */
 const JWKS_TIMEOUT_MS = 3_000;
 
+/** The user pool's keys could not be read: the authorizer's own failure, not the caller's (500, not 401). */
+class JwksUnavailableError extends Error {}
+
+function isJwksUnavailable(error: unknown): boolean {
+  for (let e = error; e instanceof Error; e = e.cause) if (e instanceof JwksUnavailableError) return true;
+  return false;
+}
+
 export interface WsAuthorizerDeps {
   /** Verifies a Cognito ID token (signature, issuer, audience, expiry, token_use) and returns its claims. */
   verify: (token: string) => Promise<JwtPayload>;
@@ -29,8 +37,10 @@ export function createJwtVerifier(
 ) {
   const fetcher = {
     async fetch(uri: string): Promise<ArrayBuffer> {
-      const response = await fetch(uri, { signal: AbortSignal.timeout(JWKS_TIMEOUT_MS) });
-      if (!response.ok) throw new Error(`JWKS ${uri} answered ${response.status}`);
+      const response = await fetch(uri, { signal: AbortSignal.timeout(JWKS_TIMEOUT_MS) }).catch((error: unknown) => {
+        throw new JwksUnavailableError(`JWKS ${uri}: ${(error as Error).message}`);
+      });
+      if (!response.ok) throw new JwksUnavailableError(`JWKS ${uri} answered ${response.status}`);
       return response.arrayBuffer();
     },
   };
@@ -94,6 +104,8 @@ export function createWsAuthorizer(deps: WsAuthorizerDeps) {
       try {
         claims = await deps.verify(token);
       } catch (error) {
+        // Keys we could not fetch say nothing about the token: fail (500; the client reconnects), do not refuse.
+        if (isJwksUnavailable(error)) throw error;
         // The reason is logged, never returned: a caller probing tokens learns nothing but 401.
         logger.info('refused: token failed verification', { reason: (error as Error).message });
         throw new Error('Unauthorized');

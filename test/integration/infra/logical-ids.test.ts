@@ -66,6 +66,8 @@ const PIPELINE_STATEFUL: Record<string, string> = {
   MarketDataFailureQueue: 'AWS::SQS::Queue',
   MarketDataLogGroup: 'AWS::Logs::LogGroup',
   MarketDataApiLogGroup: 'AWS::Logs::LogGroup',
+  OrdersLogGroup: 'AWS::Logs::LogGroup',
+  AdminLogGroup: 'AWS::Logs::LogGroup',
 };
 
 const CLUSTER_STATEFUL: Record<string, string> = {
@@ -80,6 +82,7 @@ const CLUSTER_STATEFUL: Record<string, string> = {
   RaftPeerSecret34FEA674: 'AWS::SecretsManager::Secret',
   RaftClientKeysOrdersWriteD748D35A: 'AWS::SecretsManager::Secret',
   RaftClientKeysRead108F87E6: 'AWS::SecretsManager::Secret',
+  RaftClientKeysAdmin84BD6137: 'AWS::SecretsManager::Secret',
   RaftClientKeysIssuerLogGroup973E5AF1: 'AWS::Logs::LogGroup',
   RaftClientKeysProviderLogGroup4D632F59: 'AWS::Logs::LogGroup',
   RaftNamespaceC1047E42: 'AWS::ServiceDiscovery::PrivateDnsNamespace',
@@ -133,6 +136,7 @@ const CLUSTER_EXPORTS = [
   'RaftClusterStack:ExportsOutputRefRaftAuthSecret49973ABD16316F3A',
   'RaftClusterStack:ExportsOutputRefRaftClientKeysOrdersWriteD748D35A3C8F8E55',
   'RaftClusterStack:ExportsOutputRefRaftClientKeysRead108F87E6F21C692B',
+  'RaftClusterStack:ExportsOutputRefRaftClientKeysAdmin84BD613787C422AF',
   'RaftClusterStack:ExportsOutputRefVpcprivateSubnet1SubnetCEAD37168693D373',
   'RaftClusterStack:ExportsOutputRefVpcprivateSubnet2Subnet2DE7549CDF5ACE3D',
   'RaftClusterStack:ExportsOutputFnGetAttRaftClientSecurityGroup2F1EA5B6GroupId9493F8DF',

@@ -552,7 +552,7 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     ]);
     expect(actionsIn(grantsOn(orders, 'StrategyStateTable'))).toEqual(['dynamodb:GetItem']);
     expect(actionsIn(grantsOn(orders, 'CommandsQueue'))).toEqual(expect.arrayContaining(['sqs:SendMessage']));
-    expect(actionsIn(grantsOn(orders, 'EventsQueue'))).toEqual(expect.arrayContaining(['sqs:SendMessage']));
+    expect(actionsIn(grantsOn(orders, 'EventsTopic'))).toEqual(expect.arrayContaining(['sns:Publish']));
     expect(grantsOn(orders, 'TicksStream')).toEqual([]);
 
     // The admin function reaches only the ledger: no table, queue or stream.

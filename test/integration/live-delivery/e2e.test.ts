@@ -37,7 +37,19 @@ class Client {
   private ws!: WebSocket;
   constructor(readonly account: string) {}
 
-  async open(): Promise<void> {
+  /** Connects; a 5xx handshake (the authorizer failed, e.g. its keys timed out under load) is retried, as clients do. */
+  async open(attempts = 3): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.connect();
+      } catch (error) {
+        if (attempt >= attempts || !/handshake answered 5\d\d/.test((error as Error).message)) throw error;
+        await new Promise((r) => setTimeout(r, 500 * attempt));
+      }
+    }
+  }
+
+  private async connect(): Promise<void> {
     this.ws = new WebSocket(`${wsUrl}?token=${tokens.get(this.account)}`);
     this.ws.on('message', (data) => this.messages.push(JSON.parse(String(data)) as Message));
     await new Promise<void>((resolve, reject) => {

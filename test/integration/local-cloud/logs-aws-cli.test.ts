@@ -111,12 +111,12 @@ describeCli('AWS CLI through the edge endpoint', () => {
     expect(out).toMatch(/END RequestId: r-1/);
   });
 
-  it('kinesis list-streams, dynamodb list-tables, sqs create-queue/list-queues/send/receive; sns is named unsupported', async () => {
+  it('kinesis list-streams, dynamodb list-tables, sqs create-queue/list-queues/send/receive; events (EventBridge) is named unsupported', async () => {
     const [streams, tables, created] = await Promise.all([
       awsJson<{ StreamNames: string[] }>('kinesis', 'list-streams'),
       awsJson<{ TableNames: string[] }>('dynamodb', 'list-tables'),
       awsJson<{ QueueUrl: string }>('sqs', 'create-queue', '--queue-name', `cli-${run}`),
-      expect(aws('sns', 'list-topics')).rejects.toThrow(/UnsupportedService.*does not emulate service 'sns'/),
+      expect(aws('events', 'list-rules')).rejects.toThrow(/UnsupportedService.*does not emulate service 'events'/),
     ]);
     expect(Array.isArray(streams.StreamNames)).toBe(true);
     expect(Array.isArray(tables.TableNames)).toBe(true);

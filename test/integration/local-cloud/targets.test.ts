@@ -46,7 +46,7 @@ describe('load and verify against a deployed stack, resolved by flags', () => {
     for (const k of Object.keys(process.env)) if (k.startsWith('AWS_ENDPOINT_URL_')) delete process.env[k];
     const clientEnv = localEndpointEnv(edge.endpoint);
     Object.assign(process.env, clientEnv);
-    deployment = await deployTemplate({ outdir, stack: readStack(outdir, STACK_NAME) });
+    deployment = await deployTemplate({ outdir, stack: readStack(outdir, STACK_NAME), cognito: edge.cognito });
     logs = new CloudWatchLogSink({ endpoint: edge.endpoint });
     runtime = await startLocalRuntime(deployment, {
       baseEnv: clientEnv,
