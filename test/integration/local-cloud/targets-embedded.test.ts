@@ -22,14 +22,20 @@ describe('load and verify on the embedded target', () => {
   }, 60_000);
 
   // The same credentials as on AWS: each ledger-calling function holds a key of its own scope, never the root.
-  it('gives execute an orders:write key and api a read key, and neither the root secret', () => {
+  it('gives each ledger-calling function a key of its own scope (admin, read, orders:write), never the root secret', () => {
     const scopes = Object.entries(stack.deployment.functions).flatMap(([logicalId, fn]) => {
       expect(Object.keys(fn.environment).filter((name) => name.startsWith('RAFT_AUTH_SECRET'))).toEqual([]);
       expect(JSON.stringify(fn.environment)).not.toContain(stack.raft.secret!);
       const key = fn.environment.RAFT_CLIENT_KEY;
       return key ? [`${logicalId} ${decodeScopedKey(key).scope}`] : [];
     });
-    expect(scopes.sort()).toEqual(['ApiFunction read', 'ExecuteFunction orders:write']);
+    expect(scopes.sort()).toEqual([
+      'AdminFunction admin',
+      'ApiFunction read',
+      'ExecuteFunction orders:write',
+      'OrdersFunction orders:write',
+      'WsConnectionFunction read',
+    ]);
   });
 
   it('every tick lands and verify passes', async () => {
