@@ -1,4 +1,5 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { sleep } from '../util/wait';
 import {
   BatchGetCommand,
   GetCommand,
@@ -85,8 +86,10 @@ export class DeliveryLog<T> {
         );
         return { seq, duplicate: false };
       } catch (error) {
-        // Lost a race (the counter moved, or the same update was just given its seq): read again.
+        // Lost a race (the counter moved, or the same update was just given its seq): read again, after a short
+        // random pause — racing appenders retrying at once would keep colliding on the same counter.
         if (!(error instanceof TransactionCanceledException) || attempt >= MAX_ATTEMPTS) throw error;
+        await sleep(Math.random() * Math.min(100, 5 * 2 ** attempt));
       }
     }
   }

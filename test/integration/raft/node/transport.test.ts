@@ -13,7 +13,7 @@ import {
 } from '../../../../raft-node/src/server/peer-wire';
 import { Transport } from '../../../../raft-node/src/server/transport';
 import { freePort } from '../../../../local-cloud/emulators/child-service';
-import { sleep } from '../../../../shared/util/wait';
+import { sleep, waitFor } from '../../../../shared/util/wait';
 import { dialPeer } from '../../../support/raw-peer';
 
 /**
@@ -125,7 +125,8 @@ describe('transport', () => {
     const p = await pair([undefined, undefined]);
     try {
       p.a.send([{ from: 'c', to: 'b', type: 'Vote', term: 9, lastIndex: 0, lastTerm: 0, transfer: false }, ...msgs(1)]);
-      await sleep(300);
+      // Sent in that order on one connection: once a's message is in, c's would have come before it.
+      await waitFor('a message through the pair', 5_000, () => p.received[1]!.length > 0);
       expect(p.received[1]!.map((m) => m.from)).toEqual(['a']);
     } finally {
       await p.close();
@@ -154,7 +155,8 @@ describe('transport', () => {
     const aimed = await pair([undefined, undefined], { ...noChaos, enabled: true, dropPct: 100, targetNodeId: 'c' });
     try {
       aimed.a.send(msgs(50));
-      await sleep(300);
+      // The first send also connects (handshake); wait for the messages rather than a fixed time.
+      await waitFor('50 messages through the pair', 5_000, () => aimed.received[1]!.length >= 50);
       expect(aimed.received[1]).toHaveLength(50);
     } finally {
       await aimed.close();
