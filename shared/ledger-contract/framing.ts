@@ -34,9 +34,13 @@ export function finishFrame(w: Writer): Buffer {
 }
 
 /**
- * Coalesced writes: frames queued during one tick go to `write` together, as one buffer, on the next turn of the
- * event loop — one syscall and few TCP segments for many pipelined requests or replies. `ready` holds the queue
- * back (a connection still connecting); call flush() once it is.
+ * Coalesced writes: frames queued during one tick go to `write` together, as one buffer — one syscall and few TCP
+ * segments for many pipelined requests or replies. The write happens on process.nextTick, i.e. once the current
+ * callback and every promise continuation it set off have run (Node drains the microtasks before the tick queue it
+ * scheduled from them), not on the next turn of the event loop: replies resolved together in one callback still
+ * leave together, and a lone request or reply (one client) does not wait behind the loop's other I/O and timers.
+ * (setImmediate here cost one client ~30–60 µs per hop, on both ends: docs/performance.md#where-one-write-goes.)
+ * `ready` holds the queue back (a connection still connecting); call flush() once it is.
  */
 export class CoalescingWriter {
   private out: Buffer[] = [];
@@ -51,7 +55,7 @@ export class CoalescingWriter {
     this.out.push(frame);
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => this.flush());
+    process.nextTick(() => this.flush());
   }
 
   flush(): void {

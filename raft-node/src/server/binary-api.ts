@@ -26,6 +26,7 @@ import type { HttpLimits } from '../config';
 import type { NodeLogger } from '../logger';
 import { ConnectionGate } from './connection-gate';
 import type { LedgerNodeApi, Outcome } from './http-api';
+import { trace } from '../trace';
 
 /**
  * The binary client protocol's listener (wire.ts has the message layout): the hot path for orders and order reads,
@@ -153,6 +154,7 @@ class ClientConnection {
     if (this.authorization === undefined) return this.fatal('the first message must be HELLO (authentication)');
     switch (req.kind) {
       case Kind.APPLY_ORDER: {
+        trace('api.req');
         if (!this.allowed(req.id, 'orders:write')) return;
         const order = isCanonicalOrder(req.order)
           ? { ok: true as const, value: req.order }
@@ -220,7 +222,10 @@ class ClientConnection {
     if (this.pending >= MAX_PENDING) this.pause();
     work
       .then(
-        (outcome) => this.send(outcomeReply(id, outcome, body)),
+        (outcome) => {
+          trace('api.resolved');
+          this.send(outcomeReply(id, outcome, body));
+        },
         (err: unknown) => {
           this.opts.logger.error('binary request failed', { error: err as Error });
           this.send({ kind: Kind.REPLY, id, status: 500, error: 'internal error' });
@@ -242,6 +247,7 @@ class ClientConnection {
   }
 
   private flush(data: Buffer): void {
+    trace('api.write');
     this.socket.write(data);
     if (this.socket.writableLength > MAX_UNSENT_BYTES) this.pause();
   }

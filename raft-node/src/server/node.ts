@@ -58,6 +58,7 @@ import type { PeerMessage } from './peer-wire';
 import { SnapshotReceiver, SnapshotSender } from './snapshot-transfer';
 import { Transport } from './transport';
 import { sleep } from '../../../shared/util/wait';
+import { trace } from '../trace';
 
 /**
  * One Raft ledger node: drives the pure core with a timer and the network, persists what it asks for
@@ -267,6 +268,7 @@ export class LedgerNode implements LedgerNodeApi {
       onMessages: (messages) => {
         if ((this.stopping && this.tickTimer === null) || !this.admitted) return;
         const now = Date.now();
+        trace(`recv ${messages.map((m) => m.type).join(',')}`);
         for (const m of messages) {
           this.lastHeard.set(m.from, now);
           if (m.type === 'SnapshotChunk') this.snapshotReceiver.onChunk(m);
@@ -380,11 +382,18 @@ export class LedgerNode implements LedgerNodeApi {
     this.kick();
   }
 
-  /** Schedules Ready processing; everything stepped or proposed meanwhile lands in the same batch. */
+  /**
+   * Schedules Ready processing; everything stepped or proposed meanwhile lands in the same batch: every message of a
+   * peer's frame and every request of a client's chunk (each is stepped or proposed synchronously in its socket
+   * callback), and, while a Ready waits for its fdatasync, everything until that sync ends. On process.nextTick, not
+   * setImmediate: an idle node (one client) starts the fdatasync, or answers, right after the callback that brought
+   * the work, instead of after the rest of the loop's poll phase (docs/performance.md#where-one-write-goes).
+   */
   private kick(): void {
     if (this.kicked || this.fatal) return;
     this.kicked = true;
-    setImmediate(() => {
+    process.nextTick(() => {
+      trace('kicked');
       this.kicked = false;
       void this.processReady();
     });
@@ -396,6 +405,9 @@ export class LedgerNode implements LedgerNodeApi {
     try {
       while (this.raft.hasReady()) {
         const rd = this.raft.ready();
+        trace(
+          `ready e${rd.entries.length} c${rd.committedEntries.length} now${rd.messagesNow.length} m${rd.messages.length}`,
+        );
         this.onSoftState(rd.softState);
         for (const rs of rd.readStates) {
           const read = this.reads.get(rs.context);
@@ -403,7 +415,7 @@ export class LedgerNode implements LedgerNodeApi {
         }
         if (rd.snapshot) this.installSnapshot(rd.snapshot);
         // Committed entries this node made durable in an earlier Ready are applied, and their clients
-        // answered, before this Ready's fdatasync rather than after it.
+        // answered, while this Ready's fdatasync runs rather than after it.
         const firstNew = rd.entries[0]?.index ?? Infinity;
         const [applyNow, applyAfterSync] = rd.snapshot
           ? [[], rd.committedEntries]
@@ -411,12 +423,7 @@ export class LedgerNode implements LedgerNodeApi {
         // Thesis §10.2.1: a leader's appends leave while it writes them to its own disk; the core counts its own
         // copy only once advance() below reports it durable.
         if (rd.messagesNow.length > 0) this.send(rd.messagesNow);
-        if (applyNow.length > 0) {
-          // The answers go out from promise callbacks while the sync below runs in the background.
-          for (const entry of applyNow) this.applyEntry(entry);
-          this.ledger.flush();
-          this.answerReads();
-        }
+        trace('sentNow');
         if (rd.entries.length > 0) {
           this.storage.append(rd.entries);
           for (const e of rd.entries) this.learnAddresses(e);
@@ -428,12 +435,28 @@ export class LedgerNode implements LedgerNodeApi {
         const termOrVoteChanged = this.termOrVoteChanged(rd.hardState);
         // The fdatasync runs on the thread pool: meanwhile the event loop parses requests, proposes (they
         // join the next Ready) and steps messages; the next Ready waits, so one sync is in flight at a time.
-        if (rd.entries.length > 0 || termOrVoteChanged) await this.storage.syncInBackground();
+        // It starts before the apply below: a follower's acknowledgement (and the leader's own vote for the new
+        // entries) waits for the disk, not for the state machine.
+        const synced = rd.entries.length > 0 || termOrVoteChanged ? this.storage.syncInBackground() : Promise.resolve();
+        // Handled here too, so that an apply that throws below does not leave the sync's failure unhandled.
+        synced.catch(() => undefined);
+        trace('appended');
+        if (applyNow.length > 0) {
+          // The answers go out from promise callbacks while the sync runs in the background.
+          for (const entry of applyNow) this.applyEntry(entry);
+          this.scheduleStoreFlush();
+          trace('appliedNow');
+          this.answerReads();
+        }
+        await synced;
+        trace('synced');
         this.send(rd.messages);
+        trace('sent');
         for (const entry of applyAfterSync) this.applyEntry(entry);
-        // One store transaction per applied batch, before any client hears of it (answers run as microtasks).
-        this.ledger.flush();
+        this.scheduleStoreFlush();
+        trace('applied');
         this.raft.advance();
+        trace('advanced');
         this.answerReads();
         this.maybeCompact();
       }
@@ -442,6 +465,31 @@ export class LedgerNode implements LedgerNodeApi {
     } finally {
       this.processing = false;
     }
+  }
+
+  private storeFlushScheduled = false;
+
+  /**
+   * Commits what was applied to the order store (one SQLite transaction), on the next turn of the event loop: after
+   * the answers of what was applied have been written to their sockets (the binary API writes on nextTick), and
+   * once for everything applied meanwhile. The store is not what makes a write durable — the Raft log is, fsynced on
+   * a majority before anything is applied, and the store's commits are not fsynced (synchronous=NORMAL) — so a
+   * client may hear its answer before the transaction: a crash in between replays the entry from the log on restart
+   * (the store reports the applied index it holds) and recomputes the same result. Reads see the state machine's
+   * buffer first, so nothing reads a stale store meanwhile.
+   */
+  private scheduleStoreFlush(): void {
+    if (this.storeFlushScheduled) return;
+    this.storeFlushScheduled = true;
+    setImmediate(() => {
+      this.storeFlushScheduled = false;
+      if (this.fatal || this.stopping) return;
+      try {
+        this.ledger.flush();
+      } catch (err) {
+        this.fail(err as Error);
+      }
+    });
   }
 
   /** Sends core messages; a Snapshot becomes a chunked transfer of the snapshot file (snapshot-transfer.ts). */

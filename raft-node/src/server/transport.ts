@@ -1,4 +1,5 @@
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { trace } from '../trace';
 import type { Chaos } from '../chaos';
 import type { NodeLogger } from '../logger';
 import { ConnectionGate, type ConnectionLimits } from './connection-gate';
@@ -118,6 +119,7 @@ class Peer {
       });
       return;
     }
+    trace(`peer.write ${this.id}`);
     this.socket.write(frame);
   }
 

@@ -9,9 +9,16 @@ import type { Entry, HardState } from '../core';
  *   0       4     bodyLength   u32, at most MAX_BODY_BYTES
  *   4       4     crc          CRC-32 (zlib/IEEE) of bytes [0,4) followed by bytes [8, 18 + bodyLength)
  *   8       8     batch        u64, the sync() call that wrote the record: 1 for the file's first batch, +1 per sync
- *   16      1     type         1 = base (first record of a file), 2 = entry, 3 = hard state
+ *   16      1     type         1 = base (first record of a file), 2 = entry (JSON), 3 = hard state,
+ *                              4 = entry (binary)
  *   17      1     flags        bit 0 = last record of its batch
- *   18      n     body         UTF-8 JSON of the record's payload
+ *   18      n     body         UTF-8 JSON of the record's payload; for type 4 the binary entry below
+ *
+ * A type 4 body: index u64, term u64, the entry's data as UTF-8 bytes, then its kind u8 (1 normal, 2 noop,
+ * 3 config) last, so that a body never ends in a zero byte (the log's preallocated tail is zeros). Entries are
+ * written as type 4: no JSON.stringify escaping the data (itself a JSON command) on every append, 7 µs per
+ * one-order entry and 470 µs per 500-order batch entry measured; type 2 records of older logs are still read.
+ * A node of an earlier version refuses a log holding type 4 records ("unknown record type 4"): no downgrade.
  *
  * The checksum covers the length too, so a flipped bit anywhere in a record is caught. CRC-32 comes from
  * node:zlib (built in since Node 20.15), so nothing is hand-written here.
@@ -24,6 +31,11 @@ export enum RecordType {
   Entry = 2,
   HardState = 3,
 }
+
+/** On disk only: an entry record with a binary body (decoded as RecordType.Entry). */
+const BINARY_ENTRY = 4;
+const ENTRY_KINDS = ['normal', 'noop', 'config'] as const;
+const ENTRY_FIXED_BYTES = 8 + 8 + 1;
 
 const LAST_IN_BATCH = 1;
 
@@ -77,20 +89,60 @@ function checksum(buf: Buffer, start: number, bodyLength: number): number {
 /** Serializes one batch: the records get the batch number, the last one the end-of-batch flag. */
 export function encodeBatch(bodies: readonly RecordBody[], batch: number): Buffer {
   const parts = bodies.map((body, i) => {
-    const json = Buffer.from(JSON.stringify(canonicalValue(body)), 'utf8');
-    if (json.length > MAX_BODY_BYTES) {
-      throw new Error(`log record of ${json.length} bytes exceeds the ${MAX_BODY_BYTES}-byte limit`);
+    // A string with a lone surrogate has no exact UTF-8 form; JSON escapes it (never the case for a command,
+    // which is JSON text already, but the log must give back exactly what it was given).
+    const binary = body.type === RecordType.Entry && isWellFormed(body.value.data);
+    const record = binary ? binaryEntryRecord(body.value) : jsonRecord(body);
+    const bodyLength = record.length - RECORD_HEADER_BYTES;
+    if (bodyLength > MAX_BODY_BYTES) {
+      throw new Error(`log record of ${bodyLength} bytes exceeds the ${MAX_BODY_BYTES}-byte limit`);
     }
-    const record = Buffer.allocUnsafe(RECORD_HEADER_BYTES + json.length);
-    record.writeUInt32LE(json.length, 0);
+    record.writeUInt32LE(bodyLength, 0);
     record.writeBigUInt64LE(BigInt(batch), 8);
-    record.writeUInt8(body.type, 16);
     record.writeUInt8(i === bodies.length - 1 ? LAST_IN_BATCH : 0, 17);
-    json.copy(record, RECORD_HEADER_BYTES);
-    record.writeUInt32LE(checksum(record, 0, json.length), 4);
+    record.writeUInt32LE(checksum(record, 0, bodyLength), 4);
     return record;
   });
   return Buffer.concat(parts);
+}
+
+/** String.prototype.isWellFormed (Node 20; this project's TypeScript lib predates it). */
+const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
+
+/** A record (header to be filled in) with the body as JSON of the persisted fields. */
+function jsonRecord(body: RecordBody): Buffer {
+  const json = Buffer.from(JSON.stringify(canonicalValue(body)), 'utf8');
+  const record = Buffer.allocUnsafe(RECORD_HEADER_BYTES + json.length);
+  record.writeUInt8(body.type, 16);
+  json.copy(record, RECORD_HEADER_BYTES);
+  return record;
+}
+
+/** A type 4 record (header to be filled in): the entry's fields in binary, its data's bytes copied as they are. */
+function binaryEntryRecord(entry: Entry): Buffer {
+  const dataBytes = Buffer.byteLength(entry.data, 'utf8');
+  const record = Buffer.allocUnsafe(RECORD_HEADER_BYTES + ENTRY_FIXED_BYTES + dataBytes);
+  record.writeUInt8(BINARY_ENTRY, 16);
+  let at = RECORD_HEADER_BYTES;
+  record.writeBigUInt64LE(BigInt(entry.index), at);
+  record.writeBigUInt64LE(BigInt(entry.term), at + 8);
+  at += 16;
+  at += record.write(entry.data, at, 'utf8');
+  record.writeUInt8(ENTRY_KINDS.indexOf(entry.type) + 1, at);
+  return record;
+}
+
+/** The entry in a type 4 body, or why it is not one. */
+function decodeBinaryEntry(body: Buffer): RecordBody | string {
+  if (body.length < ENTRY_FIXED_BYTES) return `binary entry record of ${body.length} bytes is too short`;
+  const index = body.readBigUInt64LE(0);
+  const term = body.readBigUInt64LE(8);
+  const kind = ENTRY_KINDS[body[body.length - 1]! - 1];
+  if (index < 1n || index > BigInt(Number.MAX_SAFE_INTEGER)) return `invalid entry record: index ${index}`;
+  if (term > BigInt(Number.MAX_SAFE_INTEGER)) return `invalid entry record: term ${term}`;
+  if (!kind) return `invalid entry record: kind ${body[body.length - 1]}`;
+  const data = body.toString('utf8', 16, body.length - 1);
+  return { type: RecordType.Entry, value: { index: Number(index), term: Number(term), type: kind, data } };
 }
 
 /** Copies only the persisted fields, so extra properties a caller's objects carry never reach the disk. */
@@ -124,6 +176,11 @@ export function decodeRecord(buf: Buffer, offset: number): DecodeResult {
   const batch = Number(buf.readBigUInt64LE(offset + 8));
   const type = buf.readUInt8(offset + 16);
   const flags = buf.readUInt8(offset + 17);
+  if (type === BINARY_ENTRY) {
+    const body = decodeBinaryEntry(buf.subarray(offset + RECORD_HEADER_BYTES, end));
+    if (typeof body === 'string') return { ok: false, reason: body };
+    return { ok: true, record: { body, batch, lastInBatch: (flags & LAST_IN_BATCH) !== 0, offset, end } };
+  }
   let json: unknown;
   try {
     json = JSON.parse(buf.toString('utf8', offset + RECORD_HEADER_BYTES, end));

@@ -52,8 +52,10 @@ describe('cancel racing execution on a real cluster', () => {
         expect(result.status === 'ACCEPTED' || result.status === 'CANCELED').toBe(true);
         // The cancel's answer is the order's fate: CANCELED iff the order's result is CANCELED.
         expect(answer.status).toBe(result.status);
-        // pending: the cancel came first in the log (the order then found its tombstone).
-        expect(answer.pending).toBe(result.status === 'CANCELED');
+        // pending: the cancel came first in the log (the order then found its tombstone). A cancel the client
+        // library sent again (a timeout or a leader change on a loaded machine) and that was applied after the order
+        // answers the final state instead: pending false, duplicate true — seen in a CI run.
+        expect(answer.pending || answer.duplicate).toBe(result.status === 'CANCELED');
         expect(result.seq !== undefined).toBe(result.status === 'ACCEPTED');
       }
       // Both outcomes happen (the race is real), and seqs are gapless over the executed ones.
