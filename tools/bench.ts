@@ -23,7 +23,14 @@ import { percentile, recordFiles, startLocalCloud, type RecordedMessage } from '
 import type { SqsMappingStats } from '../local-cloud/runtime/sqs-mapping';
 import { putTicks, TickSource } from './lib/tick-driver';
 import { executionKey } from './lib/event-tally';
-import { cpuMsBetween, PROCESS_KINDS, sampleProcessTree, type ProcessKind, type TreeSample } from './lib/process-cpu';
+import {
+  cpuMsBetween,
+  cpuMsByLabel,
+  PROCESS_KINDS,
+  sampleProcessTree,
+  type ProcessKind,
+  type TreeSample,
+} from './lib/process-cpu';
 import { Progress } from './lib/progress';
 import { readCommandRecords, verifyPipeline } from './lib/verify-pipeline';
 import { clusterReader } from './targets/remote-raft';
@@ -86,6 +93,8 @@ export interface StepResult {
   seconds: number;
   /** Ticks that landed on the stream / the seconds sending took. */
   ticksPerSecond: number;
+  /** Ticks that landed on the stream (fewer than rate × seconds when the sender could not keep up). */
+  ticks: number;
   /** Order events published while the step was sending / its seconds. */
   ordersPerSecond: number;
   p50Ms: number | null;
@@ -98,6 +107,8 @@ export interface StepResult {
   cpuMsPerOrder: number | null;
   cpuMsPerOrderByKind: Record<ProcessKind, number | null>;
   cpuMs: Record<ProcessKind | 'total', number>;
+  /** The same CPU per executed order by process (a Lambda function's workers, each emulator, raft, bench), largest first. */
+  cpuMsPerOrderByProcess: Record<string, number>;
   /** Orders of the step's ticks with more than one event (must be 0). */
   duplicates: number;
   /** Commands of the step's ticks with no event once the backlog drained (must be 0; verify at the end is the final word). */
@@ -202,6 +213,7 @@ function logStepDetail(
     `  stages: tick→command ${stage((s) => s.commandTs - s.tickTs)} | command→executed ${stage((s) => s.executedTs - s.commandTs)} | executed→event ${stage((s) => s.sentAt - s.executedTs)}`,
   );
   log(`  CPU per executed order, all processes: ${formatCpu(result)}`);
+  log(`  by process (ms per order): ${formatByProcess(result)}`);
 }
 
 /** Verifies the whole run, then prints the steps' rows and the verify report; 0 when verify passes. */
@@ -328,7 +340,8 @@ function measureStep(input: StepInput): StepResult {
       .map((c) => c.orderId),
   );
   const executed = [...commands].filter((id) => eventIds.has(id)).length;
-  const cpuMs = cpuMsBetween(input.cpuBefore, sampleProcessTree());
+  const cpuAfter = sampleProcessTree();
+  const cpuMs = cpuMsBetween(input.cpuBefore, cpuAfter);
   const perOrder = (ms: number) => (executed > 0 ? round(ms / executed, 2) : null);
   const byKind = Object.fromEntries(PROCESS_KINDS.map((k) => [k, perOrder(cpuMs[k])])) as Record<
     ProcessKind,
@@ -338,6 +351,7 @@ function measureStep(input: StepInput): StepResult {
     rate: input.rate,
     seconds: input.seconds,
     ticksPerSecond: round(input.landed / input.sendSeconds, 1),
+    ticks: input.landed,
     ordersPerSecond: round(input.samples.filter((s) => inStep(s.sentAt)).length / input.seconds, 1),
     p50Ms: percentile(latencies, 50) ?? null,
     p95Ms: percentile(latencies, 95) ?? null,
@@ -347,6 +361,9 @@ function measureStep(input: StepInput): StepResult {
     cpuMsPerOrder: perOrder(cpuMs.total),
     cpuMsPerOrderByKind: byKind,
     cpuMs: Object.fromEntries(Object.entries(cpuMs).map(([k, v]) => [k, Math.round(v)])) as StepResult['cpuMs'],
+    cpuMsPerOrderByProcess: Object.fromEntries(
+      cpuMsByLabel(input.cpuBefore, cpuAfter).map(([label, ms]) => [label, perOrder(ms) ?? 0]),
+    ),
     duplicates: [...eventIds.values()].filter((ids) => ids.size > 1).length,
     lost: commands.size - executed,
   };
@@ -367,6 +384,16 @@ function formatRow(r: StepResult): string {
 function formatCpu(r: StepResult): string {
   const parts = PROCESS_KINDS.map((k) => `${k} ${r.cpuMsPerOrderByKind[k] ?? '-'}`).join(', ');
   return `${r.cpuMsPerOrder ?? '-'} ms (${parts}); ${r.cpuMs.total} ms CPU over ${r.executed} orders`;
+}
+
+/** The processes' shares, largest first, down to 0.05 ms per order (the rest summed). */
+function formatByProcess(r: StepResult): string {
+  const entries = Object.entries(r.cpuMsPerOrderByProcess);
+  const shown = entries.filter(([, ms]) => ms >= 0.05);
+  const rest = entries.filter(([, ms]) => ms < 0.05).reduce((sum, [, ms]) => sum + ms, 0);
+  return [...shown.map(([label, ms]) => `${label} ${ms}`), ...(rest > 0 ? [`others ${round(rest, 2)}`] : [])].join(
+    ', ',
+  );
 }
 
 /** Per SQS mapping, the ReceiveMessage calls of a step and the share of them that came back empty. */

@@ -63,6 +63,18 @@ function withoutConflicts(all: Applied[]): { applied: Applied[]; refused: Poison
 const isInvalid = (error: unknown) =>
   error instanceof LedgerClientError && (error.status === 400 || error.status === 409);
 
+/** Milliseconds a group batch spent in each step, for its log line. */
+type StepTimes = Partial<Record<'ledger' | 'record' | 'publish', number>>;
+
+async function timed<T>(ms: StepTimes, step: keyof StepTimes, run: () => Promise<T>): Promise<T> {
+  const started = performance.now();
+  try {
+    return await run();
+  } finally {
+    ms[step] = Math.round(performance.now() - started);
+  }
+}
+
 /**
  * SQS FIFO batch of order commands → per message group, all of the group's commands at once:
  *   1. poison (unparseable, invalid) goes to the commands DLQ at once with its reason — no retry can fix it,
@@ -148,16 +160,16 @@ export function createExecuteHandler(deps: ExecuteDeps) {
   }
 
   /** Records and publishes the events; returns the records whose event SNS would not take. */
-  async function recordAndPublish(applied: Applied[]): Promise<SQSRecord[]> {
+  async function recordAndPublish(applied: Applied[], ms: StepTimes): Promise<SQSRecord[]> {
     if (applied.length === 0) return [];
     const executedTs = now();
     const fresh = applied.map((a) => orderEvent(a.command, a.result, executedTs));
-    const standing = await deps.records.record(fresh, executedTs);
+    const standing = await timed(ms, 'record', () => deps.records.record(fresh, executedTs));
     const events = fresh.map((e) => standing.get(e.orderId) ?? e);
-    const { failed } = await publishOrderEvents(deps.sns, config.EVENTS_TOPIC_ARN, events);
+    const { failed } = await timed(ms, 'publish', () => publishOrderEvents(deps.sns, config.EVENTS_TOPIC_ARN, events));
     for (const f of failed)
       logger.error('event not published', { orderId: events[f.index]!.orderId, reason: f.reason });
-    observe(applied, events);
+    observe(applied, events, ms);
     return failed.map((f) => applied[f.index]!.record);
   }
 
@@ -166,7 +178,7 @@ export function createExecuteHandler(deps: ExecuteDeps) {
    * and the per-order line at DEBUG — a line per order was a worker IPC message, a PutLogEvents entry and a
    * journal write for every order (docs/performance.md).
    */
-  function observe(applied: Applied[], events: OrderEvent[]): void {
+  function observe(applied: Applied[], events: OrderEvent[], ms: StepTimes): void {
     const tally = { accepted: 0, rejected: 0, canceled: 0, duplicates: 0 };
     applied.forEach(({ command, result }, i) => {
       const event = events[i]!;
@@ -197,6 +209,8 @@ export function createExecuteHandler(deps: ExecuteDeps) {
       group: events[0]?.symbol,
       ...tally,
       ...(seqs.length > 0 ? { firstSeq: Math.min(...seqs), lastSeq: Math.max(...seqs) } : {}),
+      // Where the batch's time went (ms): the ledger apply, the execution records' write, the events' publish.
+      ms,
       orderIds: events.map((e) => e.orderId),
       rejectedOrderIds: events.filter((e) => e.status === 'REJECTED').map((e) => e.orderId),
     });
@@ -213,9 +227,10 @@ export function createExecuteHandler(deps: ExecuteDeps) {
     }
     // Poison leaves first, so nothing after it can hold it (or its group) back.
     const failed = new Set(await deadLetter(poison));
-    const { applied, refused } = await apply(valid);
+    const ms: StepTimes = {};
+    const { applied, refused } = await timed(ms, 'ledger', () => apply(valid));
     for (const r of await deadLetter(refused)) failed.add(r);
-    for (const r of await recordAndPublish(applied)) failed.add(r);
+    for (const r of await recordAndPublish(applied, ms)) failed.add(r);
     const firstFailed = records.findIndex((r) => failed.has(r));
     return firstFailed < 0 ? [] : records.slice(firstFailed);
   }

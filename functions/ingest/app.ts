@@ -12,6 +12,7 @@ import { parseTickBatch, type StreamTick, type TickRecord } from '../../shared/d
 import { MetricName, MetricUnit } from '../../shared/powertools';
 import type { IngestConfig } from './config';
 import type { HttpEvent } from '../../shared/aws/http-event';
+import type { IngestAccepted, IngestPartial } from '../../shared/api/schemas';
 import { classifyIngestEvent, type FeedTrigger } from './events';
 import { sleep as defaultSleep } from '../../shared/util/wait';
 
@@ -134,9 +135,9 @@ export function createIngestHandler(deps: IngestDeps) {
         accepted,
         rejected: parsed.rejected,
         failed,
-      });
+      } satisfies IngestPartial);
     }
-    return json(202, { accepted, rejected: parsed.rejected });
+    return json(202, { accepted, rejected: parsed.rejected } satisfies IngestAccepted);
   }
 
   async function runFeed(trigger: FeedTrigger, context: Context): Promise<FeedRunSummary> {

@@ -5,6 +5,8 @@ import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { HttpEventSchema } from '../../shared/aws/http-event';
 import type { MarketDataReader } from '../../shared/aws/market-data-store';
 import { principalFromEvent, PrincipalError, type Principal } from '../../shared/auth/principal';
+import type { CandlesResponse, TicksResponse } from '../../shared/api/schemas';
+import { publicCandle } from '../../shared/domain/candle';
 import { describeZodError } from '../../shared/domain/order';
 import { encodeCursor, parseCandlesQuery, parseTicksQuery, type Parsed } from '../../shared/domain/market-query';
 
@@ -50,30 +52,19 @@ export function createMarketDataApiHandler(deps: MarketDataApiDeps) {
     page(
       parseTicksQuery(query),
       (q) => store.queryTicks({ ...q, now: now() }),
-      (q, ticks) => ({ symbol: q.symbol, from: q.from, to: q.to, ticks }),
+      (q, ticks): Omit<TicksResponse, 'nextCursor'> => ({ symbol: q.symbol, from: q.from, to: q.to, ticks }),
     );
 
   const getCandles = (query: RawQuery) =>
     page(
       parseCandlesQuery(query),
       (q) => store.queryCandles({ ...q, now: now() }),
-      (q, candles) => ({
+      (q, candles): Omit<CandlesResponse, 'nextCursor'> => ({
         symbol: q.symbol,
         interval: q.interval,
         from: q.from,
         to: q.to,
-        candles: candles.map((c) => ({
-          start: c.start,
-          open: c.open.price,
-          high: c.high,
-          low: c.low,
-          close: c.close.price,
-          // The stored sum is exact; JSON carries its nearest double.
-          volume: Number(c.volume),
-          count: c.count,
-          openTs: c.open.ts,
-          closeTs: c.close.ts,
-        })),
+        candles: candles.map(publicCandle),
       }),
     );
 

@@ -11,7 +11,7 @@ import { RecentTickIds } from '../../shared/domain/recent-tick-ids';
 import type { OrderIntent, Strategy } from '../../shared/domain/strategy';
 import type { TickRecord } from '../../shared/domain/tick';
 import { MetricName, MetricUnit } from '../../shared/powertools';
-import { sendCommands } from '../../shared/aws/command-sender';
+import { sendCommands, trySendCommands } from '../../shared/aws/command-sender';
 import type { ProcessConfig } from './config';
 import { decodeRecord, KinesisEventSchema } from '../../shared/aws/kinesis-records';
 import { StaleStateError, type StoredStrategyState, type StrategyStateStore } from './state-store';
@@ -30,6 +30,19 @@ interface SymbolTick {
   sequenceNumber: string;
   shardId: string;
   tickRecord: TickRecord;
+}
+
+/** One symbol's work in a batch: the states still to write (in order) and what they were folded from. */
+interface SymbolPlan {
+  symbol: string;
+  ticks: SymbolTick[];
+  /** The stored state the next write is conditional on (its lastSequenceNumber; undefined: none stored). */
+  current: StoredStrategyState | undefined;
+  writes: StoredStrategyState[];
+  duplicates: number;
+  processed: number;
+  /** Reads of the state so far (a stale state is re-read up to MAX_STATE_ATTEMPTS). */
+  attempts: number;
 }
 
 /** Re-reads after losing the optimistic lock to another container; more than this means something is wrong. */
@@ -55,6 +68,12 @@ const MAX_OUTBOX_COMMANDS = 100;
  * sent, because a cached state may be stale and nothing computed from it may leave the container until the
  * conditional write has confirmed it. A crash after the write leaves the commands in the outbox; every read
  * of the item resends them (same orderIds, deduplicated by SQS FIFO and execute).
+ *
+ * Cost: the symbols of a batch are written together (one TransactWriteItems of their conditional puts) and their
+ * commands sent together (SendMessageBatch, ten to a call whatever the group), not a write and a send per symbol:
+ * at a few ticks per symbol per batch those per-symbol calls were most of the CPU per order (docs/performance.md).
+ * The transaction changes no guarantee: each symbol's put keeps its own condition, a cancelled transaction writes
+ * nothing, and a stale symbol is re-read while the others are written again.
  */
 // Over ~80 lines on purpose: a factory closure over its dependencies (the per-symbol state cache and the steps
 // that read, advance and send it); each inner function is short and one job, and moving them to module level would
@@ -64,13 +83,11 @@ export function createProcessHandler(deps: ProcessDeps) {
   const now = deps.now ?? Date.now;
   const cache = new Map<string, StoredStrategyState | undefined>();
 
-  async function send(commands: readonly OrderCommand[]): Promise<void> {
-    await sendCommands(deps.sqs, config.COMMANDS_QUEUE_URL, commands);
-    // One INFO line per send (a batch of one symbol's commands), the per-order line at DEBUG: a line per order
-    // costs a worker IPC message and a log write each (docs/performance.md).
+  /** Logs one INFO line per send (the per-order line at DEBUG: a line per order costs an IPC message and a log write). */
+  function logSent(commands: readonly OrderCommand[]): void {
     if (commands.length === 0) return;
     logger.info('order commands sent', {
-      symbol: commands[0]!.order.symbol,
+      symbols: [...new Set(commands.map((c) => c.order.symbol))],
       commands: commands.length,
       orderIds: commands.map((c) => c.order.orderId),
     });
@@ -87,7 +104,8 @@ export function createProcessHandler(deps: ProcessDeps) {
   async function readState(symbol: string): Promise<StoredStrategyState | undefined> {
     const stored = await states.load(symbol);
     if (stored && stored.outbox.length > 0) {
-      await send(stored.outbox);
+      await sendCommands(deps.sqs, config.COMMANDS_QUEUE_URL, stored.outbox);
+      logSent(stored.outbox);
       metrics.addMetric(MetricName.OutboxResent, MetricUnit.Count, stored.outbox.length);
     }
     return stored;
@@ -104,17 +122,20 @@ export function createProcessHandler(deps: ProcessDeps) {
     return strategy.initialState();
   }
 
-  /** Folds the ticks after `base`'s position into the state, writing (then sending) every MAX_OUTBOX_COMMANDS. */
-  async function advance(symbol: string, base: StoredStrategyState | undefined, ticks: SymbolTick[]): Promise<void> {
+  /**
+   * Folds the ticks after `base`'s position into the state (no I/O): the states to write, in order, each with the
+   * commands it produced as its outbox — a new one every MAX_OUTBOX_COMMANDS commands.
+   */
+  function plan(symbol: string, base: StoredStrategyState | undefined, ticks: SymbolTick[]): SymbolPlan {
     const fresh = base
       ? ticks.filter((t) => compareSequenceNumbers(t.sequenceNumber, base.lastSequenceNumber) > 0)
       : ticks;
     if (fresh.length < ticks.length) {
       metrics.addMetric(MetricName.TicksSkippedAsApplied, MetricUnit.Count, ticks.length - fresh.length);
     }
-    let current = base;
     let state = restoreState(symbol, base);
     const recent = new RecentTickIds(base?.recentTickIds ?? []);
+    const writes: StoredStrategyState[] = [];
     let commands: OrderCommand[] = [];
     let duplicates = 0;
     let lastPrice = base?.lastPrice;
@@ -129,7 +150,7 @@ export function createProcessHandler(deps: ProcessDeps) {
         commands.push(...step.orders.map((intent, index) => toCommand(symbol, tickRecord, intent, index)));
       }
       if (commands.length < MAX_OUTBOX_COMMANDS && i < fresh.length - 1) continue;
-      const next: StoredStrategyState = {
+      writes.push({
         symbol,
         strategy: strategy.name,
         state,
@@ -139,16 +160,10 @@ export function createProcessHandler(deps: ProcessDeps) {
         outbox: commands,
         ...(lastPrice === undefined ? {} : { lastPrice }),
         updatedAt: now(),
-      };
-      await states.save(next, current?.lastSequenceNumber);
-      await send(commands);
-      cache.set(symbol, next);
-      current = next;
-      if (commands.length > 0) metrics.addMetric(MetricName.OrdersGenerated, MetricUnit.Count, commands.length);
+      });
       commands = [];
     }
-    if (duplicates > 0) metrics.addMetric(MetricName.DuplicateTicksSkipped, MetricUnit.Count, duplicates);
-    metrics.addMetric(MetricName.TicksProcessed, MetricUnit.Count, fresh.length - duplicates);
+    return { symbol, ticks, current: base, writes, duplicates, processed: fresh.length - duplicates, attempts: 1 };
   }
 
   function toCommand(symbol: string, record: TickRecord, intent: OrderIntent, index: number): OrderCommand {
@@ -167,19 +182,83 @@ export function createProcessHandler(deps: ProcessDeps) {
     };
   }
 
-  async function applySymbol(symbol: string, ticks: SymbolTick[]): Promise<void> {
-    let base = cache.has(symbol) ? cache.get(symbol) : await readState(symbol);
-    for (let attempt = 1; ; attempt++) {
+  /** Plans a symbol from its cached state, or from the table's (resending its outbox) when none is cached. */
+  async function planFromStore(symbol: string, ticks: SymbolTick[], attempts: number): Promise<SymbolPlan> {
+    const base = cache.has(symbol) ? cache.get(symbol) : await readState(symbol);
+    return { ...plan(symbol, base, ticks), attempts };
+  }
+
+  /**
+   * Writes the plans' states and sends their commands, all symbols at once, round by round (a symbol's next state
+   * only after its previous one's commands were sent): one TransactWriteItems and one SendMessageBatch per ten
+   * commands for the whole batch, instead of a PutItem and a SendMessageBatch per symbol. A symbol whose state
+   * proved stale is re-read and re-planned; the others of its cancelled transaction are written again. Calls
+   * `fail` for each symbol that cannot go on (the rest go on); a failure drops the symbol's cached state.
+   */
+  async function writeAndSend(plans: SymbolPlan[], fail: (p: SymbolPlan, error: unknown) => void): Promise<void> {
+    let pending = plans.filter((p) => p.writes.length > 0);
+    while (pending.length > 0) {
+      let outcome: { stale: Set<string>; unwritten: Set<string> };
       try {
-        await advance(symbol, base, ticks);
-        return;
+        const writes = pending.map((p) => ({
+          next: p.writes[0]!,
+          expectedSequenceNumber: p.current?.lastSequenceNumber,
+        }));
+        outcome = await states.saveAll(writes);
       } catch (error) {
-        // Whatever failed, the table may now differ from the cached copy: the next batch reads it again.
-        cache.delete(symbol);
-        if (!(error instanceof StaleStateError) || attempt >= MAX_STATE_ATTEMPTS) throw error;
-        base = await readState(symbol);
+        for (const p of pending) fail(p, error);
+        return;
       }
+      const written = pending.filter((p) => !outcome.stale.has(p.symbol) && !outcome.unwritten.has(p.symbol));
+      const again = [...pending.filter((p) => outcome.unwritten.has(p.symbol)), ...(await sendWritten(written, fail))];
+      for (const p of pending.filter((p) => outcome.stale.has(p.symbol))) {
+        cache.delete(p.symbol);
+        if (p.attempts >= MAX_STATE_ATTEMPTS) fail(p, new StaleStateError(p.symbol));
+        else {
+          try {
+            again.push(await planFromStore(p.symbol, p.ticks, p.attempts + 1));
+          } catch (error) {
+            fail(p, error);
+          }
+        }
+      }
+      pending = again.filter((p) => p.writes.length > 0);
     }
+  }
+
+  /** Sends the commands of the states just written; returns the plans advanced past them (the failed ones fail). */
+  async function sendWritten(written: SymbolPlan[], fail: (p: SymbolPlan, e: unknown) => void): Promise<SymbolPlan[]> {
+    const commands = written.flatMap((p) => p.writes[0]!.outbox);
+    let refused: Map<string, string>;
+    try {
+      const failed = await trySendCommands(deps.sqs, config.COMMANDS_QUEUE_URL, commands);
+      refused = new Map(failed.map((f) => [f.command.order.symbol, f.reason]));
+    } catch (error) {
+      for (const p of written) fail(p, error);
+      return [];
+    }
+    logSent(commands.filter((c) => !refused.has(c.order.symbol)));
+    const advanced: SymbolPlan[] = [];
+    for (const p of written) {
+      const reason = refused.get(p.symbol);
+      // Its state is written with the commands in the outbox: the redelivery reads it and resends them.
+      if (reason !== undefined) fail(p, new Error(`commands of ${p.symbol} not sent: ${reason}`));
+      else advanced.push(advance(p));
+    }
+    return advanced;
+  }
+
+  /** A plan whose first state is written and sent: cached, counted, and the plan goes on from it. */
+  function advance(p: SymbolPlan): SymbolPlan {
+    const [done, ...rest] = p.writes;
+    cache.set(p.symbol, done);
+    const sent = done!.outbox.length;
+    if (sent > 0) metrics.addMetric(MetricName.OrdersGenerated, MetricUnit.Count, sent);
+    if (rest.length === 0) {
+      if (p.duplicates > 0) metrics.addMetric(MetricName.DuplicateTicksSkipped, MetricUnit.Count, p.duplicates);
+      metrics.addMetric(MetricName.TicksProcessed, MetricUnit.Count, p.processed);
+    }
+    return { ...p, current: done, writes: rest };
   }
 
   return middy(async (event: unknown, _context: Context): Promise<KinesisStreamBatchResponse> => {
@@ -208,16 +287,27 @@ export function createProcessHandler(deps: ProcessDeps) {
       bySymbol.set(symbol, list);
     }
 
-    // Symbols are independent, so they are worked on concurrently; within a symbol, strictly in stream order.
-    await Promise.all(
+    const fail = ({ symbol, ticks }: { symbol: string; ticks: SymbolTick[] }, error: unknown) => {
+      // Whatever failed, the table may now differ from the cached copy: the next batch reads it again.
+      cache.delete(symbol);
+      logger.error('could not apply ticks; they will be redelivered', { symbol, error: error as Error });
+      for (const t of ticks) failedSequenceNumbers.add(t.sequenceNumber);
+    };
+    // Symbols are independent: their states are read concurrently (when not cached) and written and sent together;
+    // within a symbol, strictly in stream order.
+    const plans = await Promise.all(
       [...bySymbol].map(async ([symbol, ticks]) => {
         try {
-          await applySymbol(symbol, ticks);
+          return await planFromStore(symbol, ticks, 1);
         } catch (error) {
-          logger.error('could not apply ticks; they will be redelivered', { symbol, error: error as Error });
-          for (const t of ticks) failedSequenceNumbers.add(t.sequenceNumber);
+          fail({ symbol, ticks }, error);
+          return undefined;
         }
       }),
+    );
+    await writeAndSend(
+      plans.filter((p) => p !== undefined),
+      fail,
     );
 
     return {

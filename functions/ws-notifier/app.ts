@@ -4,28 +4,46 @@ import middy from '@middy/core';
 import type { Context, KinesisStreamRecord, SQSBatchResponse, SQSRecord } from 'aws-lambda';
 import { postToEach, type ConnectionPoster } from '../../shared/aws/connection-poster';
 import type { DeliveryLog } from '../../shared/aws/delivery-log';
+import type { CandleLookup, StoredCandle } from '../../shared/aws/market-data-store';
 import type { ConnectionStore } from '../../shared/aws/ws-connections';
 import { byGroup } from '../../shared/domain/execution';
+import { closesAtOrAfter, publicCandle } from '../../shared/domain/candle';
 import {
+  candleTopic,
   latestPerSymbol,
   orderStream,
   orderTopic,
   OrderUpdateSchema,
   priceTopic,
+  touchedCandles,
   updateKey,
   type OrderUpdate,
+  type TouchedCandle,
   type ServerMessage,
 } from '../../shared/domain/live-delivery';
 import { describeZodError } from '../../shared/domain/order';
 import { decodeRecord } from '../../shared/aws/kinesis-records';
+import type { StreamTick } from '../../shared/domain/tick';
+import { sleep as defaultSleep } from '../../shared/util/wait';
 
 export interface WsNotifierDeps {
   connections: Pick<ConnectionStore, 'subscribers' | 'remove'>;
-  log: Pick<DeliveryLog<OrderUpdate>, 'append'>;
+  log: Pick<DeliveryLog<OrderUpdate>, 'appendAll'>;
   poster: ConnectionPoster;
+  /** market-data's stored candles: what `candle.update` carries (the same records GET /candles reads). */
+  candles: Pick<CandleLookup, 'read'>;
   concurrency: number;
   logger: Logger;
+  sleep?: (ms: number) => Promise<void>;
 }
+
+/**
+ * market-data folds the same ticks into the stored candles concurrently with this notifier: a candle read before
+ * it wrote this batch is re-read after 25, 50, 100, 200 ms (≈ 0.4 s at most) until it includes the batch's newest
+ * tick, then what is stored goes out anyway (best effort; the next batch supersedes it).
+ */
+const CANDLE_READ_ATTEMPTS = 5;
+const CANDLE_RETRY_MS = 25;
 
 type Parsed = { record: SQSRecord; update: OrderUpdate };
 
@@ -65,11 +83,13 @@ export function fifoFailures(records: readonly SQSRecord[], failed: ReadonlySet<
  * subscribed to that account's orders — the account is the event's, which the ledger decided, so a user only
  * ever receives its own orders. Delivery is at least once: a post that fails fails the record, SQS redelivers it,
  * and the client drops what it has seen by seq. Ticks (Kinesis): the latest price per symbol in the batch goes to
- * that symbol's price subscribers; a price that cannot be posted is dropped (the next one supersedes it).
+ * that symbol's price subscribers; then the candles the batch touched, as market-data stored them, go to the
+ * symbol's candle subscribers. A price or candle that cannot be posted is dropped (the next one supersedes it).
  */
 export function createWsNotifierHandler(deps: WsNotifierDeps) {
   // Longer than a screen as a whole: the inner functions share deps and the logger; each is short and one job.
   const { logger, connections } = deps;
+  const sleep = deps.sleep ?? defaultSleep;
 
   /** Posts the messages for each topic's subscribers; removes the gone; returns the topics some post failed for. */
   async function deliver(byTopic: Map<string, ServerMessage[]>): Promise<Set<string>> {
@@ -99,22 +119,26 @@ export function createWsNotifierHandler(deps: WsNotifierDeps) {
     }
     const failed = new Set<string>();
     const byAccount = byGroup(parsed, (p) => p.update.account);
-    // Appends per account one after another (its seqs follow the batch's order), accounts in parallel.
+    // Each account's updates get their seqs together (one read, one transaction; the batch's order), accounts in
+    // parallel. A failed append fails the account's records: redelivered, those appended keep their seqs.
     const byTopic = new Map<string, ServerMessage[]>();
     await Promise.all(
       [...byAccount].map(async ([account, items]) => {
-        const messages: ServerMessage[] = [];
-        for (const { record, update } of items) {
-          try {
-            const { seq } = await deps.log.append(orderStream(account), updateKey(update), update);
-            messages.push({ type: 'order.update', seq, order: update });
-          } catch (error) {
-            logger.error('delivery log append failed', { messageId: record.messageId, error: error as Error });
-            failed.add(record.messageId);
-            break;
-          }
+        try {
+          const appended = await deps.log.appendAll(
+            orderStream(account),
+            items.map(({ update }) => ({ key: updateKey(update), payload: update })),
+          );
+          const messages = items.map(({ update }, i): ServerMessage => ({
+            type: 'order.update',
+            seq: appended[i]!.seq,
+            order: update,
+          }));
+          byTopic.set(orderTopic(account), messages);
+        } catch (error) {
+          logger.error('delivery log append failed', { account, messages: items.length, error: error as Error });
+          for (const { record } of items) failed.add(record.messageId);
         }
-        byTopic.set(orderTopic(account), messages);
       }),
     );
     // A post that failed fails the account's records: redelivered, they keep their seqs and are posted again.
@@ -122,6 +146,40 @@ export function createWsNotifierHandler(deps: WsNotifierDeps) {
     for (const [account, items] of byAccount)
       if (failedTopics.has(orderTopic(account))) for (const { record } of items) failed.add(record.messageId);
     return { batchItemFailures: fifoFailures(records, failed).map((itemIdentifier) => ({ itemIdentifier })) };
+  }
+
+  /** The stored candles `touched` names, each re-read (bounded) until it includes the batch's newest tick. */
+  async function currentCandles(touched: TouchedCandle[]): Promise<(StoredCandle & { symbol: string })[]> {
+    const key = (c: { symbol: string; interval: string; start: number }) => `${c.symbol}#${c.interval}#${c.start}`;
+    const found = new Map<string, StoredCandle & { symbol: string }>();
+    let pending = touched;
+    for (let attempt = 1; pending.length > 0; attempt++) {
+      for (const candle of await deps.candles.read(pending.map((t) => t.ref))) found.set(key(candle), candle);
+      pending = pending.filter((t) => {
+        const candle = found.get(key(t.ref));
+        return !candle || !closesAtOrAfter(candle, t.newest);
+      });
+      if (attempt >= CANDLE_READ_ATTEMPTS) break;
+      if (pending.length > 0) await sleep(CANDLE_RETRY_MS * 2 ** (attempt - 1));
+    }
+    return [...found.values()];
+  }
+
+  /** candle.update for the symbols of the batch that have candle subscribers: 1m, 5m and 1h as stored now. */
+  async function onCandles(ticks: StreamTick[]): Promise<void> {
+    const symbols = [...new Set(ticks.map((t) => t.symbol))];
+    const subscribed = await Promise.all(symbols.map((s) => connections.subscribers(candleTopic(s))));
+    const watched = new Set(symbols.filter((_, i) => subscribed[i]!.length > 0));
+    if (watched.size === 0) return;
+    const touched = touchedCandles(ticks.filter((t) => watched.has(t.symbol)));
+    const byTopic = new Map<string, ServerMessage[]>();
+    for (const { symbol, interval, ...candle } of await currentCandles(touched)) {
+      const topic = candleTopic(symbol);
+      const update: ServerMessage = { type: 'candle.update', symbol, interval, ...publicCandle(candle) };
+      byTopic.set(topic, [...(byTopic.get(topic) ?? []), update]);
+    }
+    const failed = await deliver(byTopic);
+    if (failed.size > 0) logger.warn('candle updates not delivered (superseded by the next)', { topics: [...failed] });
   }
 
   async function onTicks(records: KinesisStreamRecord[]): Promise<void> {
@@ -137,6 +195,8 @@ export function createWsNotifierHandler(deps: WsNotifierDeps) {
     );
     const failed = await deliver(byTopic);
     if (failed.size > 0) logger.warn('price updates not delivered (superseded by the next)', { topics: [...failed] });
+    // After the prices, which must not wait for market-data's write.
+    await onCandles(ticks);
   }
 
   return middy(async (event: { Records: unknown[] }, _context: Context): Promise<SQSBatchResponse> => {

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { intFromEnv, loadConfig, powertoolsEnv } from '../../shared/config/env';
+import { intFromEnv, loadConfig, nonEmptyString, powertoolsEnv } from '../../shared/config/env';
 import { liveDeliveryEnv } from '../ws-connection/config';
 
 export const wsNotifierEnv = {
@@ -7,6 +7,8 @@ export const wsNotifierEnv = {
   ...liveDeliveryEnv,
   /** Posts in flight at once (across connections; one connection's posts are always one after another). */
   WS_POST_CONCURRENCY: intFromEnv(1, 256).default(32),
+  /** market-data's candles: `candle.update` carries them as stored. */
+  CANDLES_TABLE_NAME: nonEmptyString,
 };
 export type WsNotifierConfig = z.infer<z.ZodObject<typeof wsNotifierEnv>>;
 

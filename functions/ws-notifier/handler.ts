@@ -1,5 +1,6 @@
 import { createDocumentClient } from '../../shared/aws/clients';
 import { liveDeliveryAdapters } from '../../shared/aws/live-delivery-adapters';
+import { CandleLookup } from '../../shared/aws/market-data-store';
 import { createLogger } from '../../shared/powertools';
 import { createWsNotifierHandler } from './app';
 import { loadWsNotifierConfig } from './config';
@@ -11,6 +12,7 @@ const documents = createDocumentClient();
 
 export const handler = createWsNotifierHandler({
   ...liveDeliveryAdapters(config, documents, logger),
+  candles: new CandleLookup(documents, config.CANDLES_TABLE_NAME),
   concurrency: config.WS_POST_CONCURRENCY,
   logger,
 });

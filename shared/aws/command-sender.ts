@@ -15,6 +15,23 @@ export async function sendCommands(
   commands: readonly OrderCommand[],
   sleep: (ms: number) => Promise<void> = defaultSleep,
 ): Promise<void> {
+  const failed = await trySendCommands(sqs, queueUrl, commands, sleep);
+  if (failed.length > 0) {
+    throw new Error(`commands not sent: ${failed.map((f) => `${f.command.order.orderId} ${f.reason}`).join('; ')}`);
+  }
+}
+
+/**
+ * sendCommands for a caller that sends the commands of several symbols at once (ten to a SendMessageBatch
+ * whatever their group) and fails only the symbols whose commands were refused: returns those commands, with
+ * the reason, instead of throwing. A call that fails as a whole still throws.
+ */
+export async function trySendCommands(
+  sqs: SQSClient,
+  queueUrl: string,
+  commands: readonly OrderCommand[],
+  sleep: (ms: number) => Promise<void> = defaultSleep,
+): Promise<{ command: OrderCommand; reason: string }[]> {
   const { failed } = await sendFifoBatch(
     sqs,
     queueUrl,
@@ -26,7 +43,5 @@ export async function sendCommands(
     })),
     { sleep },
   );
-  if (failed.length > 0) {
-    throw new Error(`commands not sent: ${failed.map((f) => `#${f.index} ${f.reason}`).join('; ')}`);
-  }
+  return failed.map((f) => ({ command: commands[f.index]!, reason: f.reason }));
 }

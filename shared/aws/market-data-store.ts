@@ -15,25 +15,41 @@ import {
   type CandleInterval,
   type CandleTick,
 } from '../domain/candle';
+import { byGroup } from '../domain/execution';
 import { sleep as defaultSleep } from '../util/wait';
 
 /**
  * The market-data tables, the one home of their keys and item shapes (market-data writes, market-data-api reads).
  *
- * TicksTable: `symbol` (hash) + `sk` = `<ts, 13 digits>#<tickId>` (range), so a time range of one symbol is one
- * Query in time order. CandlesTable: `series` = `<symbol>#<interval>` (hash) + `start` (bucket start, epoch ms,
- * range). Both carry `expiresAt` (epoch seconds), the TTL attribute.
+ * TicksTable: `symbol` (hash) + `sk` (range): a symbol's ticks in slices of TICK_SLICE_MS, one item per slice, `sk`
+ * = the slice's start (13 digits), its ticks in a list in time order — a time range of one symbol is one Query in
+ * time order. One item per slice instead of one per tick: DynamoDB Local, the embedded cloud's DynamoDB, writes
+ * ~1,000–1,600 items/s however many clients write, and at 1,000 ticks/s the ticks alone took most of it
+ * (docs/performance.md). Items written before (`sk` = `<ts>#<tickId>`, one tick) are still read.
+ * CandlesTable: `series` = `<symbol>#<interval>` (hash) + `start` (bucket start, epoch ms, range). Both carry
+ * `expiresAt` (epoch seconds), the TTL attribute.
  *
- * Exactly-once: the ticks of one symbol's batch and the candles they touch are written by ONE TransactWriteItems —
- * each tick a put conditional on `attribute_not_exists(sk)`, each candle a put conditional on the version read
- * before. A redelivered tick fails its condition, the whole transaction is cancelled, and it is retried without the
- * ticks that are already stored: their volume was added by the transaction that stored them, never twice. A crash
+ * Exactly-once: the slices and the candles one symbol's batch touches are read (one consistent BatchGetItem), the
+ * ticks not yet in their slice are added to it and folded into the candles, and all of it is written by ONE
+ * TransactWriteItems, each item conditional on the version read. A redelivered tick is found in its slice and
+ * neither stored nor counted again; when every tick of a batch is already stored, nothing is written. A crash
  * between read and write changes nothing; a concurrent writer (a timed-out invocation still running) moves a
- * candle's version, and the retry re-reads it. docs/architecture.md argues this against recomputing candles.
+ * version, the transaction is cancelled, and the retry re-reads. docs/architecture.md argues this against
+ * recomputing candles.
  */
 export const TICK_SK_DIGITS = 13;
-/** TransactWriteItems takes at most 100 items (ticks + the candles they touch). */
-const TRANSACTION_LIMIT = 100;
+/** The time slice one ticks item holds. */
+export const TICK_SLICE_MS = 250;
+/**
+ * At most this many ticks in one slice item (~70 bytes each: ~140 KB, DynamoDB's item limit is 400 KB) — 8,000
+ * ticks/s of one symbol. A slice that would pass it fails its batch with an error saying so.
+ */
+export const MAX_TICKS_PER_SLICE = 2_000;
+/**
+ * Items per TransactWriteItems: slices + the candles they touch. AWS takes 100 items but 4 MB a request; 25 full
+ * slices stay below the 4 MB.
+ */
+const TRANSACTION_LIMIT = 25;
 const CONFLICT_ATTEMPTS = 5;
 
 export interface MarketDataTables {
@@ -99,93 +115,88 @@ export class MarketDataStore {
   }
 
   private async recordChunk(symbol: string, ticks: StorableTick[]): Promise<RecordOutcome> {
-    const outcome: RecordOutcome = { stored: 0, duplicates: 0, calls: 0 };
-    let pending = ticks;
-    for (let attempt = 1; pending.length > 0; attempt++) {
-      const additions = CANDLE_INTERVALS.flatMap((interval) =>
-        [...candlesOf(pending, interval).values()].map((candle) => ({ interval, candle })),
-      );
-      const stored = await this.readCandles(symbol, additions);
-      const reasons = await this.tryWrite(symbol, pending, additions, stored);
-      outcome.calls += 2;
-      if (reasons === undefined) {
-        outcome.stored += pending.length;
-        return outcome;
-      }
-      const tickReasons = reasons.slice(0, pending.length);
-      const candleReasons = reasons.slice(pending.length);
-      const already = tickReasons.filter((r) => r === 'ConditionalCheckFailed').length;
-      outcome.duplicates += already;
-      pending = pending.filter((_, i) => tickReasons[i] !== 'ConditionalCheckFailed');
-      // Only stored ticks refused: retry at once without them. Anything else (a candle moved under us, a
-      // transaction conflict): back off, re-read, retry — a bounded number of times, then the batch is redelivered.
-      if (already > 0 && candleReasons.every((r) => r === 'None')) continue;
+    let calls = 0;
+    for (let attempt = 1; ; attempt++) {
+      const { slices, candles } = await this.readState(symbol, ticks);
+      const fresh = ticks.filter((t) => !slices.get(sliceStart(t.ts))?.keys.has(tickSortKey(t.ts, t.tickId)));
+      calls += fresh.length === 0 ? 1 : 2;
+      const outcome = () => ({ stored: fresh.length, duplicates: ticks.length - fresh.length, calls });
+      if (fresh.length === 0) return outcome();
+      const reasons = await this.tryWrite(symbol, fresh, slices, candles);
+      if (reasons === undefined) return outcome();
+      // A slice or a candle moved under us (a concurrent or timed-out writer): back off, re-read, retry — a bounded
+      // number of times, then the batch is redelivered.
       if (attempt >= CONFLICT_ATTEMPTS) throw new Error(`market data of ${symbol} not written: ${reasons.join(', ')}`);
       await this.sleep(20 * 2 ** attempt + Math.random() * 20);
     }
-    return outcome;
   }
 
-  /** The stored candles the additions fall into (consistent reads), with their versions. */
-  private async readCandles(
-    symbol: string,
-    additions: { interval: CandleInterval; candle: Candle }[],
-  ): Promise<Map<CandleKey, Versioned>> {
-    const found = new Map<CandleKey, Versioned>();
-    let keys: Record<string, unknown>[] | undefined = additions.map(({ interval, candle }) => ({
-      series: candleSeries(symbol, interval),
-      start: candle.start,
+  /** The stored slices and candles `ticks` fall into, by one consistent BatchGetItem over both tables. */
+  private async readState(symbol: string, ticks: StorableTick[]): Promise<StoredState> {
+    const sliceKeys = [...new Set(ticks.map((t) => sliceStart(t.ts)))].map((start) => ({
+      symbol,
+      sk: sliceKey(start),
     }));
-    while (keys && keys.length > 0) {
-      const out: BatchGetCommandOutput = await this.doc.send(
-        new BatchGetCommand({ RequestItems: { [this.tables.candles]: { Keys: keys, ConsistentRead: true } } }),
-      );
-      for (const item of out.Responses?.[this.tables.candles] ?? []) {
-        const candle = candleFromItem(item);
-        found.set(candleKey(candle.interval, candle.start), { candle, version: Number(item.version) });
-      }
-      keys = out.UnprocessedKeys?.[this.tables.candles]?.Keys;
+    const candleKeys = CANDLE_INTERVALS.flatMap((interval) =>
+      [...new Set(ticks.map((t) => bucketStart(t.ts, interval)))].map((start) => ({
+        series: candleSeries(symbol, interval),
+        start,
+      })),
+    );
+    const items = await batchGet(this.doc, [
+      { table: this.tables.ticks, keys: sliceKeys },
+      { table: this.tables.candles, keys: candleKeys },
+    ]);
+    const slices = new Map<number, StoredSlice>();
+    for (const item of items.get(this.tables.ticks) ?? []) {
+      const ticksOf = sliceTicks(item);
+      const keys = new Set(ticksOf.map((t) => tickSortKey(t.ts, t.tickId)));
+      slices.set(Number(item.sk), {
+        ticks: ticksOf,
+        keys,
+        version: Number(item.version),
+        expiresAt: Number(item.expiresAt),
+      });
     }
-    return found;
+    const candles = new Map<CandleKey, Versioned>();
+    for (const item of items.get(this.tables.candles) ?? []) {
+      const candle = candleFromItem(item);
+      candles.set(candleKey(candle.interval, candle.start), { candle, version: Number(item.version) });
+    }
+    return { slices, candles };
   }
 
-  /** One TransactWriteItems; undefined when written, else each item's cancellation reason (ticks first). */
+  /** One TransactWriteItems of the slices with `fresh` added and the candles with them folded in. */
   private async tryWrite(
     symbol: string,
-    ticks: StorableTick[],
-    additions: { interval: CandleInterval; candle: Candle }[],
-    stored: Map<CandleKey, Versioned>,
+    fresh: StorableTick[],
+    slices: Map<number, StoredSlice>,
+    candles: Map<CandleKey, Versioned>,
   ): Promise<string[] | undefined> {
-    const tickPuts = ticks.map((t) => ({
-      Put: {
-        TableName: this.tables.ticks,
-        Item: {
-          symbol,
-          sk: tickSortKey(t.ts, t.tickId),
-          tickId: t.tickId,
-          ts: t.ts,
-          price: t.price,
-          size: t.size,
-          // From ingest, not tick time: a redelivery (within the stream's retention) must still find the tick.
-          expiresAt: Math.floor(t.ingestedAt / 1000) + this.retention.ticksDays * DAY_SECONDS,
-        },
-        ConditionExpression: 'attribute_not_exists(sk)',
-      },
-    }));
-    const candlePuts = additions.map(({ interval, candle }) => {
-      const before = stored.get(candleKey(interval, candle.start));
-      const merged = before ? mergeCandles(before.candle, candle) : candle;
-      return {
-        Put: {
-          TableName: this.tables.candles,
-          Item: this.candleItem(symbol, interval, merged, (before?.version ?? 0) + 1),
-          ConditionExpression: before ? 'version = :v' : 'attribute_not_exists(series)',
-          ...(before ? { ExpressionAttributeValues: { ':v': before.version } } : {}),
-        },
-      };
+    const bySlice = byGroup(fresh, (t) => sliceStart(t.ts));
+    const slicePuts = [...bySlice].map(([start, added]) => {
+      const before = slices.get(start);
+      const all = [...(before?.ticks ?? []), ...added.map(storedTick)].sort(compareStored);
+      if (all.length > MAX_TICKS_PER_SLICE)
+        throw new Error(`${symbol}: more than ${MAX_TICKS_PER_SLICE} ticks in the ${TICK_SLICE_MS} ms from ${start}`);
+      // From ingest, not tick time: a redelivery (within the stream's retention) must still find the tick.
+      const expiresAt = Math.max(
+        before?.expiresAt ?? 0,
+        ...added.map((t) => Math.floor(t.ingestedAt / 1000) + this.retention.ticksDays * DAY_SECONDS),
+      );
+      const item = { symbol, sk: sliceKey(start), ticks: all, version: (before?.version ?? 0) + 1, expiresAt };
+      return { Put: { TableName: this.tables.ticks, Item: item, ...versionCondition(before?.version, 'sk') } };
     });
+    const candlePuts = CANDLE_INTERVALS.flatMap((interval) =>
+      [...candlesOf(fresh, interval).values()].map((candle) => {
+        const before = candles.get(candleKey(interval, candle.start));
+        const merged = before ? mergeCandles(before.candle, candle) : candle;
+        const Item = this.candleItem(symbol, interval, merged, (before?.version ?? 0) + 1);
+        return { Put: { TableName: this.tables.candles, Item, ...versionCondition(before?.version, 'series') } };
+      }),
+    );
     try {
-      await this.doc.send(new TransactWriteCommand({ TransactItems: [...tickPuts, ...candlePuts] }));
+      await this.doc.send(new TransactWriteCommand({ TransactItems: [...slicePuts, ...candlePuts] }));
       return undefined;
     } catch (error) {
       if (!(error instanceof TransactionCanceledException)) throw error;
@@ -216,6 +227,60 @@ export class MarketDataStore {
   }
 }
 
+/** One stored candle's key: the symbol, its interval and its bucket's start. */
+export interface CandleRef {
+  symbol: string;
+  interval: CandleInterval;
+  start: number;
+}
+
+/**
+ * The items of `requests` that exist, per table, by consistent BatchGetItem: 100 keys a call, over every table of the
+ * request, unprocessed keys asked again.
+ */
+async function batchGet(
+  doc: DynamoDBDocumentClient,
+  requests: { table: string; keys: Record<string, unknown>[] }[],
+): Promise<Map<string, Record<string, unknown>[]>> {
+  const found = new Map<string, Record<string, unknown>[]>();
+  let pending = requests.flatMap(({ table, keys }) => keys.map((key) => ({ table, key })));
+  while (pending.length > 0) {
+    const call = pending.slice(0, 100);
+    pending = pending.slice(100);
+    const RequestItems: Record<string, { Keys: Record<string, unknown>[]; ConsistentRead: true }> = {};
+    for (const { table, key } of call) (RequestItems[table] ??= { Keys: [], ConsistentRead: true }).Keys.push(key);
+    const out: BatchGetCommandOutput = await doc.send(new BatchGetCommand({ RequestItems }));
+    for (const [table, items] of Object.entries(out.Responses ?? {}))
+      found.set(table, [...(found.get(table) ?? []), ...items]);
+    for (const [table, { Keys = [] }] of Object.entries(out.UnprocessedKeys ?? {}))
+      pending.push(...Keys.map((key) => ({ table, key })));
+  }
+  return found;
+}
+
+/** The candle items of `refs` that exist (consistent reads). */
+async function batchGetCandles(
+  doc: DynamoDBDocumentClient,
+  table: string,
+  refs: readonly CandleRef[],
+): Promise<Record<string, unknown>[]> {
+  const keys = refs.map((r) => ({ series: candleSeries(r.symbol, r.interval), start: r.start }));
+  return (await batchGet(doc, [{ table, keys }])).get(table) ?? [];
+}
+
+/** The current state of given candles, for `candle.update` (the notifier): the stored candles, as GET /candles. */
+export class CandleLookup {
+  constructor(
+    private readonly doc: DynamoDBDocumentClient,
+    private readonly candlesTable: string,
+  ) {}
+
+  async read(refs: readonly CandleRef[]): Promise<(StoredCandle & { symbol: string })[]> {
+    const items = await batchGetCandles(this.doc, this.candlesTable, refs);
+    return items.map((item) => ({ ...candleFromItem(item), symbol: String(item.symbol) }));
+  }
+}
+
 /** The reads of GET /ticks and GET /candles: one Query each, a page at a time. */
 export class MarketDataReader {
   constructor(
@@ -223,21 +288,43 @@ export class MarketDataReader {
     private readonly tables: MarketDataTables,
   ) {}
 
-  /** Ticks of `symbol` with from ≤ ts < to, in time order, after the sort key `after` (a page's last). */
+  /**
+   * Ticks of `symbol` with from ≤ ts < to, in time order, after the tick key `after` (a page's last), at most
+   * `limit`; `last` is set when more may follow. The slices are read in pages of `limit` items until the page has
+   * `limit` ticks or the range ends.
+   */
   async queryTicks(q: RangeQuery): Promise<{ items: StoredTick[]; last?: string }> {
-    const lo = tickSortKey(q.from, '');
-    // '$' sorts after '#': every key of the millisecond to-1 is below this bound.
+    const after = typeof q.after === 'string' ? q.after : '';
+    const from = after ? Math.max(q.from, Number(after.slice(0, TICK_SK_DIGITS))) : q.from;
+    const lo = sliceKey(sliceStart(from));
+    // '$' sorts after '#': the one-tick items of before (`<ts>#<tickId>`) of the millisecond to-1 are included.
     const hi = `${String(q.to - 1).padStart(TICK_SK_DIGITS, '0')}$`;
-    const out = await this.query(this.tables.ticks, { pk: 'symbol', value: q.symbol }, { sk: 'sk', lo, hi }, q);
-    return {
-      items: out.items.map((i) => ({
-        tickId: String(i.tickId),
-        ts: Number(i.ts),
-        price: Number(i.price),
-        size: Number(i.size),
-      })),
-      ...(out.last ? { last: String(out.last.sk) } : {}),
-    };
+    // By tick key: a tick stored one per item before slices and again in a slice (redelivered across the upgrade)
+    // is one tick.
+    const found = new Map<string, StoredTick>();
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const out = await this.query(
+        this.tables.ticks,
+        { pk: 'symbol', value: q.symbol },
+        { sk: 'sk', lo, hi },
+        {
+          ...q,
+          after: undefined,
+        },
+        startKey,
+      );
+      for (const item of out.items)
+        for (const t of sliceTicks(item))
+          if (t.ts >= q.from && t.ts < q.to && tickSortKey(t.ts, t.tickId) > after)
+            found.set(tickSortKey(t.ts, t.tickId), t);
+      startKey = out.last;
+    } while (startKey && found.size < q.limit);
+    const items = [...found.values()].sort(compareStored);
+    const page = items.slice(0, q.limit);
+    const more = items.length > q.limit || (startKey !== undefined && page.length === q.limit);
+    const lastTick = page[page.length - 1];
+    return { items: page, ...(more && lastTick ? { last: tickSortKey(lastTick.ts, lastTick.tickId) } : {}) };
   }
 
   /** Candles whose bucket starts in [from, to), in time order, after the bucket start `after`. */
@@ -257,6 +344,7 @@ export class MarketDataReader {
     hash: { pk: string; value: string },
     range: { sk: string; lo: string | number; hi: string | number },
     q: RangeQuery,
+    startKey?: Record<string, unknown>,
   ): Promise<{ items: Record<string, unknown>[]; last?: Record<string, unknown> }> {
     const out = await this.doc.send(
       new QueryCommand({
@@ -272,7 +360,11 @@ export class MarketDataReader {
           ':now': Math.floor((q.now ?? Date.now()) / 1000),
         },
         Limit: q.limit,
-        ...(q.after === undefined ? {} : { ExclusiveStartKey: { [hash.pk]: hash.value, [range.sk]: q.after } }),
+        ...(startKey
+          ? { ExclusiveStartKey: startKey }
+          : q.after === undefined
+            ? {}
+            : { ExclusiveStartKey: { [hash.pk]: hash.value, [range.sk]: q.after } }),
       }),
     );
     return { items: out.Items ?? [], ...(out.LastEvaluatedKey ? { last: out.LastEvaluatedKey } : {}) };
@@ -302,22 +394,61 @@ function candleFromItem(item: Record<string, unknown>): StoredCandle {
   };
 }
 
-/** Consecutive chunks whose ticks plus the distinct candles they touch fit one transaction. */
+/** Consecutive chunks whose distinct slices and candles fit one transaction. */
 function transactionChunks(ticks: StorableTick[]): StorableTick[][] {
   const chunks: StorableTick[][] = [];
   let chunk: StorableTick[] = [];
-  let candles = new Set<string>();
+  let items = new Set<string>();
   for (const tick of ticks) {
-    const touched = CANDLE_INTERVALS.map((i) => candleKey(i, bucketStart(tick.ts, i)));
-    const added = touched.filter((k) => !candles.has(k)).length;
-    if (chunk.length + 1 + candles.size + added > TRANSACTION_LIMIT) {
+    const touched = [
+      `slice@${sliceStart(tick.ts)}`,
+      ...CANDLE_INTERVALS.map((i) => candleKey(i, bucketStart(tick.ts, i))),
+    ];
+    const added = touched.filter((k) => !items.has(k)).length;
+    if (items.size + added > TRANSACTION_LIMIT) {
       chunks.push(chunk);
       chunk = [];
-      candles = new Set();
+      items = new Set();
     }
     chunk.push(tick);
-    for (const k of touched) candles.add(k);
+    for (const k of touched) items.add(k);
   }
   if (chunk.length > 0) chunks.push(chunk);
   return chunks;
+}
+
+interface StoredSlice {
+  ticks: StoredTick[];
+  /** The ticks' keys (tickSortKey), to find a redelivered tick. */
+  keys: Set<string>;
+  version: number;
+  expiresAt: number;
+}
+interface StoredState {
+  slices: Map<number, StoredSlice>;
+  candles: Map<CandleKey, Versioned>;
+}
+
+const sliceStart = (ts: number) => ts - (((ts % TICK_SLICE_MS) + TICK_SLICE_MS) % TICK_SLICE_MS);
+const sliceKey = (start: number) => String(start).padStart(TICK_SK_DIGITS, '0');
+const storedTick = (t: StorableTick): StoredTick => ({ tickId: t.tickId, ts: t.ts, price: t.price, size: t.size });
+const compareStored = (a: StoredTick, b: StoredTick) =>
+  a.ts - b.ts || (a.tickId < b.tickId ? -1 : a.tickId > b.tickId ? 1 : 0);
+
+/** A ticks item's ticks: a slice's list, or the one tick of an item written before slices. */
+function sliceTicks(item: Record<string, unknown>): StoredTick[] {
+  const list = Array.isArray(item.ticks) ? (item.ticks as Record<string, unknown>[]) : [item];
+  return list.map((i) => ({
+    tickId: String(i.tickId),
+    ts: Number(i.ts),
+    price: Number(i.price),
+    size: Number(i.size),
+  }));
+}
+
+/** Put only over the version read; put only when absent when none was read. */
+function versionCondition(version: number | undefined, keyAttribute: string) {
+  return version === undefined
+    ? { ConditionExpression: `attribute_not_exists(${keyAttribute})` }
+    : { ConditionExpression: 'version = :v', ExpressionAttributeValues: { ':v': version } };
 }

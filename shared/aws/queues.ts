@@ -6,14 +6,51 @@ import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
  */
 export async function queueDepth(sqs: SQSClient, url: string | undefined): Promise<number> {
   if (!url) return 0;
-  const a = await sqs.send(
+  const { visible, inFlight } = await depths(sqs, url);
+  return visible + inFlight;
+}
+
+/** A pipeline stage's queues as the admin function's WATCHED_QUEUES names them (infra/constructs/watched-queues.ts). */
+export interface WatchedQueueUrls {
+  name: string;
+  /** Absent for a stream consumer: its backlog is the stream's iterator age, not a queue. */
+  url?: string;
+  deadLettersUrl: string;
+}
+
+/** One stage's depths now: waiting (visible), in flight (received, not yet deleted), dead letters — or why not. */
+export type QueueReport =
+  | { name: string; waiting: number | null; inFlight: number | null; deadLetters: number }
+  | { name: string; error: string };
+
+async function depths(sqs: SQSClient, url: string): Promise<{ visible: number; inFlight: number }> {
+  const { Attributes: a } = await sqs.send(
     new GetQueueAttributesCommand({
       QueueUrl: url,
       AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
     }),
   );
-  return (
-    Number(a.Attributes?.ApproximateNumberOfMessages ?? 0) +
-    Number(a.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0)
+  return {
+    visible: Number(a?.ApproximateNumberOfMessages ?? 0),
+    inFlight: Number(a?.ApproximateNumberOfMessagesNotVisible ?? 0),
+  };
+}
+
+/** Every watched stage's depths, read in parallel; a queue that cannot be read is reported with its error. */
+export function watchedQueueReport(sqs: SQSClient, queues: readonly WatchedQueueUrls[]): Promise<QueueReport[]> {
+  return Promise.all(
+    queues.map(async ({ name, url, deadLettersUrl }): Promise<QueueReport> => {
+      try {
+        const [work, dead] = await Promise.all([url ? depths(sqs, url) : undefined, depths(sqs, deadLettersUrl)]);
+        return {
+          name,
+          waiting: work?.visible ?? null,
+          inFlight: work?.inFlight ?? null,
+          deadLetters: dead.visible + dead.inFlight,
+        };
+      } catch (error) {
+        return { name, error: (error as Error).message };
+      }
+    }),
   );
 }

@@ -12,7 +12,8 @@ export function loadConfig<Shape extends z.ZodRawShape>(
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
       const name = issue.path.join('.');
-      return env[name] === undefined ? `${name} is not set` : `${name}: ${issue.message}`;
+      // A variable holding JSON fails deeper in (WATCHED_QUEUES.0.url): "not set" only when the variable is.
+      return env[String(issue.path[0])] === undefined ? `${name} is not set` : `${name}: ${issue.message}`;
     });
     throw new Error(`Invalid configuration: ${problems.join('; ')}`);
   }

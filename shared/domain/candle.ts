@@ -39,6 +39,36 @@ export interface Candle {
   count: number;
 }
 
+/**
+ * A candle as clients see it (GET /candles, the WebSocket's `candle.update`): open and close as prices with their
+ * times; the exact volume as its nearest double, the only form JSON carries.
+ */
+export interface PublicCandle {
+  start: number;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volume: number;
+  count: number;
+  openTs: number;
+  closeTs: number;
+}
+
+export function publicCandle(c: Candle): PublicCandle {
+  return {
+    start: c.start,
+    open: c.open.price,
+    high: c.high,
+    low: c.low,
+    close: c.close.price,
+    volume: Number(c.volume),
+    count: c.count,
+    openTs: c.open.ts,
+    closeTs: c.close.ts,
+  };
+}
+
 export const bucketStart = (ts: number, interval: CandleInterval): number =>
   Math.floor(ts / INTERVAL_MS[interval]) * INTERVAL_MS[interval];
 
@@ -49,6 +79,13 @@ function comparePoints(a: CandlePoint, b: CandlePoint): number {
   if (a.ts !== b.ts) return a.ts - b.ts;
   return a.tickId < b.tickId ? -1 : a.tickId > b.tickId ? 1 : 0;
 }
+
+/** Orders ticks as candles do, by (ts, tickId): negative when `a` comes first. */
+export const compareTicks = (a: CandleTick, b: CandleTick): number => comparePoints(point(a), point(b));
+
+/** Whether `candle` is at least as recent as `tick`: its close is that tick or one after it by (ts, tickId). */
+export const closesAtOrAfter = (candle: Candle, tick: CandleTick): boolean =>
+  comparePoints(candle.close, point(tick)) >= 0;
 
 export function candleOfTick(tick: CandleTick, interval: CandleInterval): Candle {
   return {

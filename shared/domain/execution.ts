@@ -41,8 +41,8 @@ export function orderEvent(command: OrderCommand, result: OrderResult, executedT
 }
 
 /** Items of a FIFO batch by message group, each group in the batch's order (Map keeps first-seen order). */
-export function byGroup<T>(items: readonly T[], groupOf: (item: T) => string): Map<string, T[]> {
-  const groups = new Map<string, T[]>();
+export function byGroup<T, K = string>(items: readonly T[], groupOf: (item: T) => K): Map<K, T[]> {
+  const groups = new Map<K, T[]>();
   for (const item of items) {
     const group = groupOf(item);
     const list = groups.get(group);

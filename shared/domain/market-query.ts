@@ -60,8 +60,10 @@ const RangeSchema = z.object({
   limit,
   cursor: z.string().max(512, 'is too long').optional(),
 });
-const TicksSchema = RangeSchema.strict();
-const CandlesSchema = RangeSchema.extend({
+/** GET /ticks' query string (exported for the API contract, shared/api). */
+export const TicksSchema = RangeSchema.strict();
+/** GET /candles' query string. */
+export const CandlesSchema = RangeSchema.extend({
   interval: required(z.enum(CANDLE_INTERVALS, { error: `must be one of ${CANDLE_INTERVALS.join(', ')}` })),
 }).strict();
 

@@ -140,10 +140,10 @@ export const OrderBatchInputSchema = OrderBatchSchema.extend({
 export type OrderStatus = 'ACCEPTED' | 'REJECTED' | 'CANCELED';
 export const ORDER_STATUSES: readonly OrderStatus[] = ['ACCEPTED', 'REJECTED', 'CANCELED'];
 
-/** The status users see: the ledger's ACCEPTED is EXECUTED; the others are the same words. */
+/** The status users see: the ledger's ACCEPTED is EXECUTED; the others (PENDING, EXPIRED too) are the same words. */
 export type PublicOrderStatus = 'EXECUTED' | 'REJECTED' | 'CANCELED';
-export function publicStatus(status: OrderStatus): PublicOrderStatus {
-  return status === 'ACCEPTED' ? 'EXECUTED' : status;
+export function publicStatus<S extends string>(status: S): Exclude<S, 'ACCEPTED'> | 'EXECUTED' {
+  return status === 'ACCEPTED' ? 'EXECUTED' : (status as Exclude<S, 'ACCEPTED'>);
 }
 
 /** The reason a canceled order's result carries. */

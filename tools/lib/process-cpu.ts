@@ -45,9 +45,28 @@ export function classifyCommand(cmdline: string): ProcessKind {
   return 'bench';
 }
 
+/**
+ * A finer name than the kind, for the per-process breakdown: the Lambda function a worker runs (its
+ * AWS_LAMBDA_FUNCTION_NAME, without the stack's prefix), the emulator, 'raft', or 'bench' (the root: edge,
+ * pollers, logs emulator, load generator). `environ` is the process's /proc/<pid>/environ (NUL-separated).
+ */
+export function processLabel(kind: ProcessKind, cmdline: string, environ: string): string {
+  if (kind === 'functions') {
+    const name = /(?:^|\0)AWS_LAMBDA_FUNCTION_NAME=([^\0]*)/.exec(environ)?.[1];
+    return `fn ${name?.replace(/^.*-(?=[^-]+$)/, '') ?? 'unknown'}`;
+  }
+  if (kind === 'emulators') {
+    if (/DynamoDBLocal/.test(cmdline)) return 'DynamoDB Local';
+    return /kinesalite|dynalite/.exec(cmdline)?.[0] ?? 'fauxqs';
+  }
+  return kind;
+}
+
 export interface TreeSample {
   /** Per process kind, clock ticks (see ProcessStat.ticks) summed over the tree's live processes. */
   ticks: Record<ProcessKind, number>;
+  /** The same ticks per processLabel. */
+  byLabel: Record<string, number>;
   processes: number;
 }
 
@@ -75,16 +94,28 @@ export function sampleProcessTree(root: number = process.pid): TreeSample {
   const children = new Map<number, ProcessStat[]>();
   for (const s of stats) children.set(s.ppid, [...(children.get(s.ppid) ?? []), s]);
   const ticks: Record<ProcessKind, number> = { emulators: 0, raft: 0, functions: 0, bench: 0 };
+  const byLabel: Record<string, number> = {};
   let processes = 0;
   const rootStat = stats.find((s) => s.pid === root);
-  const pending = rootStat ? [rootStat] : [];
-  for (let s = pending.pop(); s; s = pending.pop()) {
+  // A helper process a part of the stack starts (tsx's esbuild service under a worker, a supervisor's child)
+  // counts as its parent's: only a process that is itself recognised starts a part of its own.
+  type Pending = { stat: ProcessStat; parent?: { kind: ProcessKind; label: string } };
+  const pending: Pending[] = rootStat ? [{ stat: rootStat }] : [];
+  for (let p = pending.pop(); p; p = pending.pop()) {
+    const { stat } = p;
     processes++;
-    const cmdline = (readText(`/proc/${s.pid}/cmdline`) ?? '').replace(/\0/g, ' ');
-    ticks[s.pid === root ? 'bench' : classifyCommand(cmdline)] += s.ticks;
-    pending.push(...(children.get(s.pid) ?? []));
+    const cmdline = (readText(`/proc/${stat.pid}/cmdline`) ?? '').replace(/\0/g, ' ');
+    const own = stat.pid === root ? 'bench' : classifyCommand(cmdline);
+    const part =
+      own === 'bench' && p.parent
+        ? p.parent
+        : { kind: own, label: processLabel(own, cmdline, readText(`/proc/${stat.pid}/environ`) ?? '') };
+    ticks[part.kind] += stat.ticks;
+    byLabel[part.label] = (byLabel[part.label] ?? 0) + stat.ticks;
+    for (const child of children.get(stat.pid) ?? [])
+      pending.push({ stat: child, ...(stat.pid === root ? {} : { parent: part }) });
   }
-  return { ticks, processes };
+  return { ticks, byLabel, processes };
 }
 
 let clockTicksPerSecond: number | undefined;
@@ -98,6 +129,17 @@ export function clockTicks(): number {
     }
   }
   return clockTicksPerSecond;
+}
+
+/**
+ * CPU milliseconds per process label between two samples, largest first. A label absent before (a worker started
+ * during the step) counts from zero.
+ */
+export function cpuMsByLabel(before: TreeSample, after: TreeSample): [string, number][] {
+  const msPerTick = 1000 / clockTicks();
+  return Object.entries(after.byLabel)
+    .map(([label, t]): [string, number] => [label, (t - (before.byLabel[label] ?? 0)) * msPerTick])
+    .sort((a, b) => b[1] - a[1]);
 }
 
 /** CPU milliseconds per process kind (and in total) between two samples. */

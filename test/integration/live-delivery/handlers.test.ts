@@ -1,7 +1,10 @@
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { KinesisStreamRecord, SQSRecord } from 'aws-lambda';
 import { startRaftCluster, type RaftCluster } from '../../../local-cloud/raft-cluster';
 import { createConnectionPoster } from '../../../shared/aws/connection-poster';
 import { DeliveryLog } from '../../../shared/aws/delivery-log';
+import { CandleLookup, MarketDataStore } from '../../../shared/aws/market-data-store';
+import { wireOrderEntry } from '../../../shared/aws/order-entry';
 import { OrderRecords } from '../../../shared/aws/order-records';
 import { ConnectionStore } from '../../../shared/aws/ws-connections';
 import type { OrderUpdate } from '../../../shared/domain/live-delivery';
@@ -12,7 +15,7 @@ import { createWsNotifierHandler } from '../../../functions/ws-notifier/app';
 import { fakeContext, wsEvent } from '../../support/lambda-events';
 import { pipelineClients, TestResources } from '../pipeline/support/fixture';
 import { powertoolsEnv } from '../pipeline/support/env';
-import { deliverThroughQueue } from '../pipeline/support/sqs-event';
+import { deliverThroughQueue, receiveRecords } from '../pipeline/support/sqs-event';
 import {
   ConnectionsEndpoint,
   createLiveDeliveryTables,
@@ -23,9 +26,12 @@ import {
 /**
  * The connection function and the notifier as their Lambda entries wire them, invoked with AWS's WebSocket, SQS
  * and Kinesis event shapes, against DynamoDB Local and fauxqs through the real SDK, a one-node Raft ledger, and
- * @connections reached by the real management API client (see ConnectionsEndpoint).
+ * @connections reached by the real management API client (see ConnectionsEndpoint). Order entry over the socket
+ * runs the same use-cases as POST /orders (shared/aws/order-entry.ts) over real tables, queue and topic; candle
+ * updates read what the real MarketDataStore wrote.
  */
 const RAFT_SECRET = 'ws-handlers-test-secret';
+const RATE_LIMIT = 3;
 const clients = pipelineClients();
 const resources = new TestResources(clients);
 const endpoint = new ConnectionsEndpoint();
@@ -33,8 +39,13 @@ let tables: LiveDeliveryTables;
 let cluster: RaftCluster;
 let eventsUrl: string;
 let ordersTable: string;
+let strategyTable: string;
+let commandsUrl: string;
+let orderEvents: { topicArn: string; queueUrls: string[] };
+let marketTables: { ticks: string; candles: string };
 let connections: ConnectionStore;
 let log: DeliveryLog<OrderUpdate>;
+let ledger: ReturnType<typeof createLedgerClient>;
 let connection: ReturnType<typeof createWsConnectionHandler>;
 let notifier: ReturnType<typeof createWsNotifierHandler>;
 
@@ -46,9 +57,16 @@ beforeAll(async () => {
     resources.table('orders', 'id'),
     endpoint.start(),
   ]);
+  [strategyTable, commandsUrl, orderEvents, marketTables] = await Promise.all([
+    resources.table('strategy', 'symbol'),
+    resources.fifoQueue('ws-commands'),
+    resources.fifoTopic('ws-events'),
+    resources.marketDataTables(),
+  ]);
+  await clients.documents.send(new PutCommand({ TableName: strategyTable, Item: { symbol: 'AAPL', lastPrice: 100 } }));
   connections = new ConnectionStore(clients.documents, tables);
   log = new DeliveryLog(clients.documents, tables.deliveryLog, 3600);
-  const ledger = createLedgerClient({ members: cluster.httpUrls, authSecret: RAFT_SECRET });
+  ledger = createLedgerClient({ members: cluster.httpUrls, authSecret: RAFT_SECRET });
   await ledger.applyOrders([
     { orderId: 'o-a1', account: 'A1', symbol: 'AAPL', side: 'BUY', quantity: 1, price: 10 },
     { orderId: 'o-a2', account: 'A2', symbol: 'AAPL', side: 'BUY', quantity: 1, price: 10 },
@@ -61,11 +79,31 @@ beforeAll(async () => {
     poster,
     getOrder: (id) => ledger.getOrder(id),
     records: new OrderRecords(clients.documents, ordersTable),
+    entry: wireOrderEntry(
+      {
+        ORDERS_TABLE_NAME: ordersTable,
+        STRATEGY_TABLE_NAME: strategyTable,
+        COMMANDS_QUEUE_URL: commandsUrl,
+        EVENTS_TOPIC_ARN: orderEvents.topicArn,
+        ORDER_RATE_LIMIT_PER_SECOND: RATE_LIMIT,
+      },
+      clients,
+      async () => ledger,
+      logger('ws-connection'),
+    ),
     logger: logger('ws-connection'),
   });
-  notifier = createWsNotifierHandler({ connections, log, poster, concurrency: 8, logger: logger('ws-notifier') });
+  notifier = createWsNotifierHandler({
+    connections,
+    log,
+    poster,
+    candles: new CandleLookup(clients.documents, marketTables.candles),
+    concurrency: 8,
+    logger: logger('ws-notifier'),
+  });
 }, 60_000);
 afterAll(async () => {
+  ledger?.close();
   await Promise.all([
     cluster?.stop(),
     resources.deleteAll(),
@@ -142,8 +180,8 @@ describe('connection function', () => {
       { error: { code: 'BAD_REQUEST', message: expect.stringContaining('symbols: not allowed') } },
     ],
     [
-      '{"action":"subscribe","channel":"candles","symbols":["AAPL"]}',
-      { error: { code: 'UNAVAILABLE', message: expect.stringContaining('candles') } },
+      '{"action":"order.cancel","orderId":"bad id"}',
+      { error: { code: 'BAD_REQUEST', message: expect.stringContaining('orderId') } },
     ],
   ])('answers %s with an error naming what is wrong, and changes nothing', async (body, expected) => {
     const topics = (await connections.get('c-1'))?.topics.sort();
@@ -246,30 +284,203 @@ describe('notifier and resume', () => {
   });
 
   it('ticks: the latest price of each symbol goes to that symbol’s subscribers only', async () => {
-    const tick = (symbol: string, price: number, ts: number, n: number): KinesisStreamRecord =>
-      ({
-        eventSource: 'aws:kinesis',
-        eventSourceARN: 'arn:aws:kinesis:us-east-1:123456789012:stream/ticks',
-        eventID: `shardId-000000000000:${n}`,
-        kinesis: {
-          partitionKey: symbol,
-          sequenceNumber: String(n),
-          data: Buffer.from(
-            JSON.stringify({
-              tick: { symbol, price, size: 1, ts, tickId: `t${n}` },
-              correlationId: `c${n}`,
-              ingestedAt: ts,
-            }),
-          ).toString('base64'),
-        },
-      }) as unknown as KinesisStreamRecord;
     const t0 = Date.now();
     await notifier(
-      { Records: [tick('AAPL', 10, t0, 1), tick('MSFT', 20, t0, 2), tick('AAPL', 11, t0 + 1, 3)] } as never,
+      {
+        Records: [tickRecord('AAPL', 10, t0, 1), tickRecord('MSFT', 20, t0, 2), tickRecord('AAPL', 11, t0 + 1, 3)],
+      } as never,
       fakeContext('ws-notifier'),
     );
-    expect(endpoint.take('c-1')).toEqual([{ type: 'price.update', symbol: 'AAPL', price: 11, size: 1, ts: t0 + 1 }]);
+    expect(endpoint.take('c-1')).toEqual([{ type: 'price.update', symbol: 'AAPL', price: 11, size: 2, ts: t0 + 1 }]);
     expect(endpoint.take('c-4')).toEqual([]);
+  });
+});
+
+describe('order entry over the socket (the use-cases of POST and DELETE /orders)', () => {
+  const submit = (id: string, order: Record<string, unknown>, requestId?: string) =>
+    say(id, { action: 'order.submit', order, ...(requestId ? { requestId } : {}) });
+  const market = (clientOrderId: string, extra: Record<string, unknown> = {}) => ({
+    clientOrderId,
+    symbol: 'aapl',
+    side: 'BUY',
+    type: 'market',
+    quantity: 3,
+    ...extra,
+  });
+  const connectAs = async (id: string, account: string, roles: string) => {
+    await invoke(wsEvent('CONNECT', id, { authorizer: user(account, roles) }));
+  };
+  beforeAll(async () => {
+    await connectAs('t-1', 'B1', 'trader');
+    await connectAs('t-2', 'B2', 'trader');
+    await connectAs('v-1', 'B1', 'viewer');
+    await connectAs('r-1', 'B3', 'trader');
+  });
+
+  it('order.submit enters the order once for the connection’s account: the same answer again, one command', async () => {
+    const [first] = await submit('t-1', market('w-1'), 'p1');
+    expect(first).toEqual({ type: 'order.accepted', requestId: 'p1', orderId: expect.any(String), status: 'PENDING' });
+    expect(await submit('t-1', market('w-1'), 'p2')).toEqual([{ ...first, requestId: 'p2' }]);
+    const commands = await receiveRecords(clients.sqs, commandsUrl);
+    // SQS FIFO deduplicates the resend by order id: one command, for B1 (the connection's account), at the last price.
+    expect(commands.map((r) => JSON.parse(r.body).order)).toEqual([
+      expect.objectContaining({ orderId: first!.orderId, account: 'B1', symbol: 'AAPL', quantity: 3, price: 100 }),
+    ]);
+  });
+
+  it('refuses a reused clientOrderId with another body (CONFLICT naming the fields), bad fields (VALIDATION) and an account in the order', async () => {
+    expect(await submit('t-1', market('w-1', { quantity: 4 }))).toEqual([
+      {
+        type: 'error',
+        error: {
+          code: 'CONFLICT',
+          message: expect.stringContaining('its quantity differ'),
+          orderId: expect.any(String),
+          conflicts: ['quantity'],
+        },
+      },
+    ]);
+    expect(
+      await submit('t-2', { clientOrderId: 'w-2', symbol: 'AAPL', side: 'HOLD', type: 'limit', quantity: -1 }, 'v'),
+    ).toEqual([
+      {
+        type: 'error',
+        requestId: 'v',
+        error: {
+          code: 'VALIDATION',
+          message: 'invalid order',
+          errors: [
+            { field: 'side', message: expect.any(String) },
+            { field: 'quantity', message: 'must be positive' },
+            { field: 'limitPrice', message: 'is required for a limit order' },
+          ],
+        },
+      },
+    ]);
+    expect(await submit('t-2', market('w-3', { account: 'B1' }))).toEqual([
+      {
+        type: 'error',
+        error: {
+          code: 'VALIDATION',
+          message: 'invalid order',
+          errors: [{ field: 'account', message: 'comes from your token; do not send it' }],
+        },
+      },
+    ]);
+  });
+
+  it('refuses a viewer (FORBIDDEN); rate-limits per account (RATE_LIMITED with retryAfterSeconds)', async () => {
+    expect(await submit('v-1', market('w-4'))).toEqual([
+      { type: 'error', error: { code: 'FORBIDDEN', message: 'placing orders needs the trader role' } },
+    ]);
+    // 8 at once against 3 a second: however they straddle a second boundary, at least 2 are refused.
+    await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        invoke(
+          wsEvent('MESSAGE', 'r-1', { body: JSON.stringify({ action: 'order.submit', order: market(`rl-${i}`) }) }),
+        ),
+      ),
+    );
+    const replies = endpoint.take('r-1');
+    const limited = replies.filter((m) => (m.error as { code?: string } | undefined)?.code === 'RATE_LIMITED');
+    expect(limited.length).toBeGreaterThanOrEqual(2);
+    expect(limited[0]).toEqual({
+      type: 'error',
+      error: { code: 'RATE_LIMITED', message: 'too many orders for account B3; retry in 1 s', retryAfterSeconds: 1 },
+    });
+    await drainCommands();
+  });
+
+  it('order.cancel: the ledger decides; CANCELED once (event published), again the same; executed is CONFLICT; another account’s NOT_FOUND', async () => {
+    const [{ orderId }] = (await submit('t-2', market('c-1'))) as [{ orderId: string }];
+    expect(await say('t-1', { action: 'order.cancel', orderId })).toEqual([
+      { type: 'error', error: { code: 'NOT_FOUND', message: `no order ${orderId}` } },
+    ]);
+    expect(await say('t-2', { action: 'order.cancel', orderId, requestId: 'x1' })).toEqual([
+      { type: 'order.canceled', requestId: 'x1', orderId, status: 'CANCELED' },
+    ]);
+    expect(await say('t-2', { action: 'order.cancel', orderId })).toEqual([
+      { type: 'order.canceled', orderId, status: 'CANCELED' },
+    ]);
+    const published = await receiveRecords(clients.sqs, orderEvents.queueUrls[0]!);
+    expect(published.map((r) => JSON.parse(r.body))).toEqual([
+      expect.objectContaining({ orderId, account: 'B2', status: 'CANCELED' }),
+    ]);
+    // An order the ledger executed first: the cancel is refused with its status.
+    await drainCommands();
+    const [{ orderId: executed }] = (await submit('t-2', market('c-2'))) as [{ orderId: string }];
+    const [command] = await receiveRecords(clients.sqs, commandsUrl);
+    await ledger.applyOrders([JSON.parse(command!.body).order]);
+    expect(await say('t-2', { action: 'order.cancel', orderId: executed })).toEqual([
+      {
+        type: 'error',
+        error: {
+          code: 'CONFLICT',
+          message: `order ${executed} is EXECUTED: too late to cancel`,
+          orderId: executed,
+          status: 'EXECUTED',
+        },
+      },
+    ]);
+  });
+});
+
+/** A tick record as the ticks stream's mapping hands it to the notifier (size 2, tickId `k<n>`). */
+const tickRecord = (symbol: string, price: number, ts: number, n: number): KinesisStreamRecord =>
+  ({
+    eventSource: 'aws:kinesis',
+    eventSourceARN: 'arn:aws:kinesis:us-east-1:123456789012:stream/ticks',
+    eventID: `shardId-000000000000:${n}`,
+    kinesis: {
+      partitionKey: symbol,
+      sequenceNumber: String(n),
+      data: Buffer.from(
+        JSON.stringify({
+          tick: { symbol, price, size: 2, ts, tickId: `k${n}` },
+          correlationId: `c${n}`,
+          ingestedAt: ts,
+        }),
+      ).toString('base64'),
+    },
+  }) as unknown as KinesisStreamRecord;
+
+async function drainCommands(): Promise<void> {
+  while ((await receiveRecords(clients.sqs, commandsUrl)).length > 0);
+}
+
+describe('candle updates', () => {
+  const store = () =>
+    new MarketDataStore(clients.documents, marketTables, { ticksDays: 1, candleDays: { '1m': 1, '5m': 1, '1h': 1 } });
+  it('sends the stored 1m, 5m and 1h candles of a subscribed symbol, waiting for market-data’s write of the batch', async () => {
+    await connect('k-1', 'A1');
+    expect(await say('k-1', { action: 'subscribe', channel: 'candles', symbols: ['MSFT'] })).toEqual([
+      { type: 'subscribed', channel: 'candles', symbols: ['MSFT'] },
+    ]);
+    const t0 = Math.floor(Date.now() / 3_600_000) * 3_600_000 + 120_000;
+    await store().record('MSFT', [{ tickId: 'k1', ts: t0, price: 10, size: 2, ingestedAt: t0 }]);
+    // The second tick is written by market-data only after the notifier's first read: it must wait for it.
+    const batch = [tickRecord('MSFT', 12, t0 + 1000, 2), tickRecord('IBM', 5, t0, 3)];
+    const late = new Promise((r) => setTimeout(r, 40)).then(() =>
+      store().record('MSFT', [{ tickId: 'k2', ts: t0 + 1000, price: 12, size: 2, ingestedAt: t0 }]),
+    );
+    await Promise.all([notifier({ Records: batch } as never, fakeContext('ws-notifier')), late]);
+    const updates = endpoint.take('k-1').filter((m) => m.type === 'candle.update');
+    const candle = {
+      symbol: 'MSFT',
+      open: 10,
+      high: 12,
+      low: 10,
+      close: 12,
+      volume: 4,
+      count: 2,
+      openTs: t0,
+      closeTs: t0 + 1000,
+    };
+    expect(updates.sort((a, b) => String(a.interval).localeCompare(String(b.interval)))).toEqual([
+      { type: 'candle.update', interval: '1h', start: t0 - 120_000, ...candle },
+      { type: 'candle.update', interval: '1m', start: t0, ...candle },
+      { type: 'candle.update', interval: '5m', start: t0 - 120_000, ...candle },
+    ]);
   });
 });
 
@@ -292,5 +503,53 @@ describe('delivery log', () => {
     }
     expect([...seqOf.values()].sort((a, b) => a - b)).toEqual(keys.map((_, i) => i + 1));
     expect((await log.since('race', 0, 100)).map((e) => e.seq)).toEqual(keys.map((_, i) => i + 1));
+  }, 60_000);
+
+  it('batch appenders racing with overlapping batches: one seq per key, exactly 1..n, each batch in its order', async () => {
+    const keys = Array.from({ length: 120 }, (_, i) => `b${i}`);
+    const payload = (key: string) => ({ orderId: key, account: 'R', status: 'X' });
+    // Five writers, batches of 10 sliding over the keys at different offsets (so batches overlap partly), plus one
+    // batch larger than a transaction's chunk; each key appended several times across writers.
+    const batches = [0, 3, 5, 7, 9].map((offset) =>
+      Array.from({ length: 12 }, (_, b) => keys.slice((b * 10 + offset) % 120, ((b * 10 + offset) % 120) + 10)),
+    );
+    const writers = batches.map(async (mine) => {
+      const got: [string, number][] = [];
+      for (const batch of mine) {
+        const appended = await log.appendAll(
+          'batch-race',
+          batch.map((key) => ({ key, payload: payload(key) })),
+        );
+        // Within a batch, the fresh keys' seqs follow the batch's order.
+        const fresh = appended.filter((a) => !a.duplicate).map((a) => a.seq);
+        expect(fresh).toEqual([...fresh].sort((x, y) => x - y));
+        batch.forEach((key, i) => got.push([key, appended[i]!.seq]));
+      }
+      return got;
+    });
+    const big = log.appendAll(
+      'batch-race',
+      keys.slice(40, 100).map((key) => ({ key, payload: payload(key) })),
+    );
+    const results = [
+      ...(await Promise.all(writers)).flat(),
+      ...(await big).map((a, i): [string, number] => [keys[40 + i]!, a.seq]),
+    ];
+    const seqOf = new Map<string, number>();
+    for (const [key, seq] of results) {
+      expect(seqOf.get(key) ?? seq).toBe(seq);
+      seqOf.set(key, seq);
+    }
+    expect(seqOf.size).toBe(keys.length);
+    expect([...seqOf.values()].sort((a, b) => a - b)).toEqual(keys.map((_, i) => i + 1));
+    const stored = await log.since('batch-race', 0, 200);
+    expect(stored.map((e) => e.seq)).toEqual(keys.map((_, i) => i + 1));
+    for (const e of stored) expect(seqOf.get(e.payload.orderId)).toBe(e.seq);
+    // A redelivered batch gets the same seqs back, marked duplicate.
+    const again = await log.appendAll(
+      'batch-race',
+      keys.slice(0, 10).map((key) => ({ key, payload: payload(key) })),
+    );
+    expect(again).toEqual(keys.slice(0, 10).map((key) => ({ seq: seqOf.get(key), duplicate: true })));
   }, 60_000);
 });

@@ -11,6 +11,7 @@ import {
   createSqsClient,
 } from '../../../shared/aws/clients';
 import { OrderHistoryStore } from '../../../shared/aws/order-history';
+import { ClientOrders } from '../../../shared/aws/client-orders';
 import { OrderRecords } from '../../../shared/aws/order-records';
 import type { OrderCommand } from '../../../shared/domain/command';
 import { OrderEventSchema, type OrderEvent } from '../../../shared/domain/event';
@@ -420,6 +421,7 @@ describe('api', () => {
       members: config.RAFT_MEMBERS,
       ledger: async () => createLedgerClient({ members: config.RAFT_MEMBERS, authSecret: RAFT_SECRET, maxAttempts: 2 }),
       records: new OrderRecords(createDocumentClient(), config.ORDERS_TABLE_NAME),
+      entries: new ClientOrders(createDocumentClient(), config.ORDERS_TABLE_NAME),
       history: new OrderHistoryStore(createDocumentClient(), config.ORDER_HISTORY_TABLE_NAME),
       logger: createLogger(config),
     });
@@ -439,6 +441,8 @@ describe('api', () => {
       pathParameters: { orderId: command.order.orderId },
     });
     expect(status).toBe(200);
+    // One status in the API's words; the ledger's own record keeps its ACCEPTED. A strategy order has no entry.
+    expect(body).toMatchObject({ orderId: command.order.orderId, status: 'EXECUTED', entry: null });
     expect(body.order).toMatchObject({ orderId: command.order.orderId, status: 'ACCEPTED', position: 7 });
     expect(body.execution).toMatchObject({
       orderId: command.order.orderId,
@@ -449,6 +453,34 @@ describe('api', () => {
     const bad = await api()('GET', '/orders/has%20space');
     expect(bad.status).toBe(400);
     expect(bad.body.message).toMatch(/^orderId:/);
+  });
+
+  it('GET /orders/{orderId} of an order entered but not yet executed answers PENDING with the entry, not 404', async () => {
+    const command = newCommand();
+    const { orderId, account, symbol, side, quantity } = command.order;
+    const request = { symbol, side, type: 'market' as const, quantity, limitPrice: null };
+    // What POST /orders writes before it queues the command (shared/aws/order-entry.ts); execute has not run.
+    await new ClientOrders(createDocumentClient(), tableName).create({
+      orderId,
+      account,
+      clientOrderId: 'c-pending-1',
+      request,
+      status: 'PENDING',
+      createdAt: Date.now(),
+    });
+    const pathParameters = { orderId };
+    const { status, body } = await api()('GET', `/orders/${orderId}`, {
+      pathParameters,
+      authorizer: userClaims(account, ['viewer']),
+    });
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ orderId, status: 'PENDING', order: null, execution: null });
+    expect(body.entry).toMatchObject({ clientOrderId: 'c-pending-1', request });
+    const other = await api()('GET', `/orders/${orderId}`, {
+      pathParameters,
+      authorizer: userClaims('acct-x', ['trader']),
+    });
+    expect(other.status).toBe(404);
   });
 
   it('GET /orders/{orderId} of another account is 404, as an unknown order is; a viewer reads its own', async () => {

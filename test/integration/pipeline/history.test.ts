@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyStructuredResultV2, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { createApiHandler } from '../../../functions/api/app';
@@ -15,7 +16,7 @@ import { createLogger, createMetrics, MetricName } from '../../../shared/powerto
 import { fakeContext, httpEvent, iamCaller, userClaims } from '../../support/lambda-events';
 import { captureEmf, type EmfCapture } from './support/emf';
 import { powertoolsEnv } from './support/env';
-import { injectFault } from './support/faults';
+import { injectFault, recordCalls } from './support/faults';
 import { pipelineClients, TestResources } from './support/fixture';
 import { receiveRecords, sqsEvent } from './support/sqs-event';
 
@@ -170,7 +171,14 @@ describe('history writer', () => {
     const b = orderEvent({ symbol: 'BBB' });
     const records = await throughTopic([a1, a2, b]);
     const faulty = createDynamoDbClient();
-    injectFault(faulty, (name, input) => name === 'PutItemCommand' && JSON.stringify(input).includes(a1.orderId));
+    const calls = recordCalls(faulty);
+    // The batch's transaction holds a1, so it fails as a whole; the writer falls back to one put per event, where
+    // a1's put fails again and b's goes through.
+    injectFault(
+      faulty,
+      (name, input) =>
+        ['TransactWriteItemsCommand', 'PutItemCommand'].includes(name) && JSON.stringify(input).includes(a1.orderId),
+    );
     const response = await writer(new OrderHistoryStore(createDocumentClient(faulty), table))(sqsEvent(...records));
     const byOrder = new Map(records.map((r) => [(JSON.parse(r.body) as OrderEvent).orderId, r.messageId]));
     expect(response.batchItemFailures).toEqual([
@@ -179,11 +187,62 @@ describe('history writer', () => {
     ]);
     expect(await stored(b)).toBeDefined();
     expect(await stored(a2)).toBeUndefined();
+    expect(calls).toEqual(['TransactWriteItemsCommand', 'PutItemCommand', 'PutItemCommand']);
     // The redelivery of what failed writes it.
     const retry = records.filter((r) => r.messageId !== byOrder.get(b.orderId));
     expect((await writer()(sqsEvent(...retry))).batchItemFailures).toEqual([]);
     expect(await stored(a1)).toBeDefined();
     expect(await stored(a2)).toBeDefined();
+  });
+
+  it('a batch mixing new and recorded events: one call for the batch, a second without the recorded ones', async () => {
+    const recorded = [orderEvent({ symbol: 'DDD' }), orderEvent({ symbol: 'EEE' })];
+    const first = await throughTopic(recorded);
+    expect((await writer()(sqsEvent(...first))).batchItemFailures).toEqual([]);
+    // The same order twice in one batch (a transaction takes an item once): the final status stands.
+    const fresh = orderEvent({ symbol: 'DDD' });
+    const filled = { ...fresh, status: 'CANCELED' as const, executedTs: fresh.executedTs + 1 };
+    const fresh2 = orderEvent({ symbol: 'EEE' });
+    const later = await throughTopic([fresh, filled, fresh2]);
+    const client = createDynamoDbClient();
+    const calls = recordCalls(client);
+    const store = new OrderHistoryStore(createDocumentClient(client), table);
+    // The redelivered records go first in their groups, as after a partial failure.
+    const mixed = sqsEvent(first[0]!, ...later.slice(0, 2), first[1]!, later[2]!);
+    expect((await writer(store)(mixed)).batchItemFailures).toEqual([]);
+    expect(calls).toEqual(['TransactWriteItemsCommand', 'TransactWriteItemsCommand']);
+    expect(await stored(fresh)).toMatchObject({ status: 'CANCELED', updatedTs: filled.executedTs });
+    expect(await stored(fresh2)).toMatchObject({ status: 'ACCEPTED' });
+    expect(emf.total(MetricName.HistoryWritten)).toBe(2 + 2);
+    expect(emf.total(MetricName.HistoryUnchanged)).toBe(3);
+    // A batch of recorded events only: one call, nothing written.
+    calls.length = 0;
+    expect((await writer(store)(sqsEvent(...later))).batchItemFailures).toEqual([]);
+    expect(calls).toEqual(['TransactWriteItemsCommand']);
+  });
+
+  it('a transaction cancelled for another reason than a condition is tried again and written', async () => {
+    const events = [orderEvent({ symbol: 'FFF' }), orderEvent({ symbol: 'GGG' })];
+    const records = await throughTopic(events);
+    const client = createDynamoDbClient();
+    const calls = recordCalls(client);
+    // A mock of the response, because no emulator makes a transaction conflict on demand: the first transaction
+    // is answered as DynamoDB answers one that met another transaction on its second item (nothing is written).
+    let conflicts = 1;
+    injectFault(client, (name) => {
+      if (name !== 'TransactWriteItemsCommand' || conflicts-- <= 0) return false;
+      throw new TransactionCanceledException({
+        message:
+          'Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]',
+        $metadata: {},
+        CancellationReasons: [{ Code: 'None' }, { Code: 'TransactionConflict' }],
+      });
+    });
+    const store = new OrderHistoryStore(createDocumentClient(client), table, () => Promise.resolve());
+    expect((await writer(store)(sqsEvent(...records))).batchItemFailures).toEqual([]);
+    expect(calls).toEqual(['TransactWriteItemsCommand', 'TransactWriteItemsCommand']);
+    for (const e of events) expect(await stored(e)).toMatchObject({ orderId: e.orderId });
+    expect(emf.total(MetricName.HistoryWritten)).toBe(2);
   });
 
   it('a message that is not an order event is reported failed (for the DLQ by redrive), with the reason logged', async () => {
@@ -193,6 +252,17 @@ describe('history writer', () => {
     const response = await writer()(sqsEvent(poison));
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'poison-1' }]);
     expect((await writer()(sqsEvent(record!))).batchItemFailures).toEqual([]);
+  });
+
+  it('a poison message in a batch fails with the rest of its group only; the events before it are written', async () => {
+    const [h1, h2, i1] = [orderEvent({ symbol: 'HHH' }), orderEvent({ symbol: 'HHH' }), orderEvent({ symbol: 'III' })];
+    const [r1, r2, r3] = await throughTopic([h1, h2, i1]);
+    const poison = { ...r1!, messageId: 'poison-2', body: 'not json' };
+    const response = await writer()(sqsEvent(r1!, poison, r2!, r3!));
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'poison-2' }, { itemIdentifier: r2!.messageId }]);
+    expect(await stored(h1)).toBeDefined();
+    expect(await stored(h2)).toBeUndefined();
+    expect(await stored(i1)).toBeDefined();
   });
 });
 
@@ -227,6 +297,7 @@ describe('GET /orders', () => {
       members: config.RAFT_MEMBERS,
       ledger: noLedger,
       records: { read: () => Promise.reject(new Error('GET /orders read an execution record')) },
+      entries: { read: () => Promise.reject(new Error('GET /orders read an entry record')) },
       history: new OrderHistoryStore(documents, table),
       logger: createLogger(config),
     });
@@ -266,7 +337,7 @@ describe('GET /orders', () => {
       side: 'BUY',
       qty: 5,
       price: 100.5,
-      status: 'ACCEPTED',
+      status: 'EXECUTED', // the event's ACCEPTED, in the API's words
       reason: null,
       seq: 1,
       createdTs: events[6]!.commandTs,

@@ -94,7 +94,8 @@ beforeAll(async () => {
   // The last price as process records it with the strategy state (functions/process/state-store.ts).
   await documents.send(new PutCommand({ TableName: strategyTable, Item: { symbol: 'AAPL', lastPrice: 100 } }));
   orders = ordersHandler({ documents, sqs, sns }, ordersEnv());
-  admin = adminHandler(raftEnv());
+  const watched = [{ name: 'commands', url: commandsUrl, deadLettersUrl: dlqUrl }];
+  admin = adminHandler({ ...raftEnv(), WATCHED_QUEUES: JSON.stringify(watched) }, sqs);
 });
 afterAll(async () => {
   ledger?.close();
@@ -232,10 +233,12 @@ describe('admin routes', () => {
   const iamEvent = (method: string, path: string, body?: unknown, authorizer: Authorizer = iamCaller()) =>
     httpEvent(method, path, { ...(body === undefined ? {} : { body: JSON.stringify(body) }), authorizer });
 
-  it('refuses a trader token with 403 and a halt without a reason with 400', async () => {
-    const trade = await admin(httpEvent('POST', '/admin/halt', { body: '{"reason":"x"}', authorizer: trader('A1') }));
-    expect(trade.statusCode).toBe(403);
-    expect(bodyOf(trade).message).toMatch(/admin role/);
+  it('refuses a trader token with 403 (on /admin and /operator) and a halt without a reason with 400', async () => {
+    for (const path of ['/admin/halt', '/operator/halt']) {
+      const trade = await admin(httpEvent('POST', path, { body: '{"reason":"x"}', authorizer: trader('A1') }));
+      expect(trade.statusCode).toBe(403);
+      expect(bodyOf(trade).message).toMatch(/admin role/);
+    }
     const noReason = await admin(iamEvent('POST', '/admin/halt', {}));
     expect(bodyOf(noReason)).toMatchObject({ errors: [{ field: 'reason' }] });
   });
@@ -260,14 +263,19 @@ describe('admin routes', () => {
 
     const view = bodyOf(await admin(iamEvent('GET', '/admin/cluster')));
     expect(view).toMatchObject({ leader: expect.any(String), term: expect.any(Number), halted: true });
+    // The watched queue's depths, read from SQS: executeQueued left nothing waiting.
+    expect(view.queues).toEqual([
+      { name: 'commands', waiting: 0, inFlight: expect.any(Number), deadLetters: expect.any(Number) },
+    ]);
     expect(view.members).toHaveLength(3);
     expect(view.members).toEqual(
       expect.arrayContaining([expect.objectContaining({ role: 'leader', healthy: true, lag: expect.any(Number) })]),
     );
 
-    expect(bodyOf(await admin(iamEvent('POST', '/admin/resume', { reason: 'back' })))).toEqual({
-      halted: false,
-      haltReason: null,
-    });
+    // An admin-group user's token reaches the same operations on /operator/* (the console's way in).
+    const asAdminUser = await admin(
+      iamEvent('POST', '/operator/resume', { reason: 'back' }, userClaims('OPS', ['admin'])),
+    );
+    expect(bodyOf(asAdminUser)).toEqual({ halted: false, haltReason: null });
   });
 });

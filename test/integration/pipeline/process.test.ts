@@ -14,7 +14,7 @@ import type { TickRecord } from '../../../shared/domain/tick';
 import { MetricName } from '../../../shared/powertools';
 import { captureEmf, type EmfCapture } from './support/emf';
 import { powertoolsEnv } from './support/env';
-import { injectFault, loseNextResponse, recordCalls } from './support/faults';
+import { injectFault, loseNextResponse, recordCalls, refuseBatchEntries } from './support/faults';
 import { ingestHandler, pipelineClients, processHandler, TestResources } from './support/fixture';
 import { kinesisEvent } from './support/kinesis-event';
 import { fakeContext, httpEvent } from '../../support/lambda-events';
@@ -184,17 +184,13 @@ describe('process', () => {
     expect(await loadState('CRSH')).toEqual(written);
   });
 
-  it('fails only the symbol whose work failed; its redelivery applies it exactly once', async () => {
+  it('fails only the symbol whose commands were refused; its redelivery applies it exactly once', async () => {
     const good = await streamTicks('GOOD', PRICES);
     const bad = await streamTicks('BADQ', PRICES);
     const event = { Records: [...good.Records, ...bad.Records] };
+    // Both symbols' commands go out in one SendMessageBatch; SQS refuses BADQ's entries only.
     const flakySqs = createSqsClient();
-    const heal = injectFault(
-      flakySqs,
-      (name, input) =>
-        name === 'SendMessageBatchCommand' &&
-        (input.Entries as { MessageGroupId: string }[]).some((e) => e.MessageGroupId === 'BADQ'),
-    );
+    const heal = refuseBatchEntries(flakySqs, (entry) => entry.MessageGroupId === 'BADQ');
     const handler = makeHandler({ sqs: flakySqs });
     const response = await handler(event);
     heal();
@@ -219,6 +215,75 @@ describe('process', () => {
     expect(commands.filter((c) => c.order.symbol === 'GOOD').map((c) => c.order.side)).toEqual(['BUY', 'SELL']);
   });
 
+  it('writes every symbol of a batch in one transaction and sends their commands together', async () => {
+    const first = await streamTicks('TXA', PRICES);
+    const second = await streamTicks('TXB', PRICES);
+    const counted = createDocumentClient(createDynamoDbClient());
+    const calls = recordCalls(counted);
+    const countedSqs = createSqsClient();
+    const sends = recordCalls(countedSqs);
+    const response = await makeHandler({ documents: counted, sqs: countedSqs })({
+      Records: [...first.Records, ...second.Records],
+    });
+    expect(response.batchItemFailures).toEqual([]);
+    // Two reads (nothing cached yet), then one write for both symbols and one send of their four commands.
+    expect(calls.map((c) => c.replace(/Item(?=Command)/, ''))).toEqual([
+      'GetCommand',
+      'GetCommand',
+      'TransactWriteItemsCommand',
+    ]);
+    expect(sends).toEqual(['SendMessageBatchCommand']);
+    const commands = commandsOf(await drainQueue(sqs, queueUrl));
+    for (const symbol of ['TXA', 'TXB']) {
+      expect(commands.filter((c) => c.order.symbol === symbol).map((c) => c.order.side)).toEqual(['BUY', 'SELL']);
+      expect(((await loadState(symbol)) as StoredStrategyState).outbox).toHaveLength(2);
+    }
+  });
+
+  it('a send that fails as a whole fails every symbol in it; the redelivery sends each command once', async () => {
+    const first = await streamTicks('WHLA', PRICES);
+    const second = await streamTicks('WHLB', PRICES);
+    const event = { Records: [...first.Records, ...second.Records] };
+    const brokenSqs = createSqsClient();
+    const heal = injectFault(brokenSqs, (name) => name === 'SendMessageBatchCommand');
+    const response = await makeHandler({ sqs: brokenSqs })(event);
+    heal();
+    expect(response.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(
+      event.Records.map((r) => r.kinesis.sequenceNumber),
+    );
+    expect(await drainQueue(sqs, queueUrl)).toEqual([]);
+    // A new container: reads both states, resends both outboxes, skips every applied tick.
+    expect((await makeHandler()(event)).batchItemFailures).toEqual([]);
+    const commands = commandsOf(await drainQueue(sqs, queueUrl));
+    expect(commands.map((c) => c.order.symbol).sort()).toEqual(['WHLA', 'WHLA', 'WHLB', 'WHLB']);
+    expect(new Set(commands.map((c) => c.order.orderId)).size).toBe(4);
+  });
+
+  it('a stale symbol in a shared transaction is re-read; the others of the transaction are written again', async () => {
+    const a = makeHandler();
+    const b = makeHandler();
+    // A caches both symbols; then B advances STLB behind A's back, so A's cached STLB is stale.
+    await a({
+      Records: [...(await streamTicks('STLA', [10, 9])).Records, ...(await streamTicks('STLB', [10, 9])).Records],
+    });
+    await b(await streamTicks('STLB', [8, 7]));
+    await drainQueue(sqs, queueUrl);
+    const next = {
+      Records: [...(await streamTicks('STLA', [8, 7])).Records, ...(await streamTicks('STLB', [12, 14])).Records],
+    };
+    expect((await a(next)).batchItemFailures).toEqual([]);
+    // STLB folded from the true state (10, 9, 8, 7 then 12: a BUY), STLA from its cache (no cross yet).
+    const commands = commandsOf(await drainQueue(sqs, queueUrl));
+    expect(commands.map((c) => [c.order.symbol, c.order.side, c.order.price])).toEqual([['STLB', 'BUY', 12]]);
+    expect(((await loadState('STLA')) as StoredStrategyState).state).toEqual({
+      prices: [10, 9, 8, 7],
+      relation: 'BELOW',
+    });
+    expect(((await loadState('STLB')) as StoredStrategyState).lastSequenceNumber).toBe(
+      next.Records.at(-1)!.kinesis.sequenceNumber,
+    );
+  });
+
   it('a warm container processes its next batch of a symbol without reading the state', async () => {
     const counted = createDocumentClient(createDynamoDbClient());
     const calls = recordCalls(counted);
@@ -227,7 +292,7 @@ describe('process', () => {
     expect(calls.filter((c) => /^Get/.test(c))).toHaveLength(1);
     calls.length = 0;
     expect((await handler(await streamTicks('WARM', PRICES.slice(5)))).batchItemFailures).toEqual([]);
-    expect(calls.map((c) => c.replace(/Item(?=Command)/, ''))).toEqual(['PutCommand']);
+    expect(calls.map((c) => c.replace(/Item(?=Command)/, ''))).toEqual(['TransactWriteItemsCommand']);
     expect(((await loadState('WARM')) as StoredStrategyState).state).toEqual({
       prices: [14, 15, 6, 5],
       relation: 'BELOW',

@@ -1,6 +1,9 @@
 import type { SQSRecord } from 'aws-lambda';
 import * as fc from 'fast-check';
+import { cancelReply, submitReply } from '../../../functions/ws-connection/app';
 import { fifoFailures } from '../../../functions/ws-notifier/app';
+import { commandCorrelationId } from '../../../shared/aws/order-entry';
+import { CorrelationIdSchema } from '../../../shared/domain/tick';
 import { tokenOf } from '../../../functions/ws-authorizer/app';
 import {
   ACTIONS,
@@ -10,6 +13,7 @@ import {
   MAX_CLIENT_MESSAGE_BYTES,
   parseClientMessage,
   topicsOf,
+  touchedCandles,
 } from '../../../shared/domain/live-delivery';
 
 function refusal(body: string | undefined): { code: string; message: string } {
@@ -39,7 +43,17 @@ describe('client messages', () => {
       orderId: 'o-1',
     });
     expect(parseClientMessage('{"action":"resume","since":0}')).toEqual({ action: 'resume', since: 0 });
-    expect(ACTIONS).toEqual(['subscribe', 'unsubscribe', 'order.status', 'resume']);
+    // order.submit's order is POST /orders' body, validated by order entry (not here) so its errors are field by field.
+    expect(parseClientMessage('{"action":"order.submit","requestId":"p","order":{"clientOrderId":"c"}}')).toEqual({
+      action: 'order.submit',
+      requestId: 'p',
+      order: { clientOrderId: 'c' },
+    });
+    expect(parseClientMessage('{"action":"order.cancel","orderId":"u-1"}')).toEqual({
+      action: 'order.cancel',
+      orderId: 'u-1',
+    });
+    expect(ACTIONS).toEqual(['subscribe', 'unsubscribe', 'order.status', 'resume', 'order.submit', 'order.cancel']);
   });
 
   it.each([
@@ -59,6 +73,8 @@ describe('client messages', () => {
     ['{"action":"resume","since":1.5}', 'BAD_REQUEST', 'since:'],
     ['{"action":"order.status","orderId":".."}', 'BAD_REQUEST', 'orderId:'],
     ['{"action":"resume","since":1,"account":"B"}', 'BAD_REQUEST', 'account'],
+    ['{"action":"order.cancel","orderId":"a b"}', 'BAD_REQUEST', 'orderId:'],
+    ['{"action":"order.submit","order":{},"account":"B"}', 'BAD_REQUEST', 'account'],
   ])('refuses %s with %s naming what is wrong', (body, code, message) => {
     const r = refusal(body);
     expect(r.code).toBe(code);
@@ -80,6 +96,98 @@ describe('topics', () => {
     expect(topicsOf('prices', ['AAPL', 'AAPL', 'MSFT'], 'A1')).toEqual(['prices#AAPL', 'prices#MSFT']);
     expect(() => topicsOf('orders', ['AAPL'], 'A1')).toThrow('symbols: not allowed on the orders channel');
     expect(() => topicsOf('prices', undefined, 'A1')).toThrow('symbols: required on the prices channel');
+  });
+});
+
+describe('order entry replies', () => {
+  const thrown = (f: () => unknown) => {
+    try {
+      f();
+    } catch (error) {
+      if (error instanceof ClientError) return { code: error.code, message: error.message, ...error.details };
+      throw error;
+    }
+    throw new Error('no refusal');
+  };
+  it('maps each place outcome to order.accepted or an error code with its details', () => {
+    expect(submitReply({ kind: 'entered', orderId: 'u-1', status: 'PENDING' })).toEqual({
+      type: 'order.accepted',
+      orderId: 'u-1',
+      status: 'PENDING',
+    });
+    expect(submitReply({ kind: 'expired', orderId: 'u-2', status: 'EXPIRED', reason: 'IOC' })).toEqual({
+      type: 'order.accepted',
+      orderId: 'u-2',
+      status: 'EXPIRED',
+      reason: 'IOC',
+    });
+    const errors = [{ field: 'quantity', message: 'must be positive' }];
+    expect(thrown(() => submitReply({ kind: 'invalid', message: 'invalid order', errors }))).toEqual({
+      code: 'VALIDATION',
+      message: 'invalid order',
+      errors,
+    });
+    expect(thrown(() => submitReply({ kind: 'forbidden', message: 'no' }))).toEqual({
+      code: 'FORBIDDEN',
+      message: 'no',
+    });
+    expect(thrown(() => submitReply({ kind: 'rate-limited', message: 'slow', retryAfterSeconds: 1 }))).toEqual({
+      code: 'RATE_LIMITED',
+      message: 'slow',
+      retryAfterSeconds: 1,
+    });
+    expect(
+      thrown(() => submitReply({ kind: 'conflict', message: 'used', orderId: 'u-1', conflicts: ['side'] })),
+    ).toEqual({ code: 'CONFLICT', message: 'used', orderId: 'u-1', conflicts: ['side'] });
+  });
+
+  it('maps each cancel outcome to order.canceled or an error code', () => {
+    expect(cancelReply({ kind: 'canceled', orderId: 'u-1', status: 'CANCELED' })).toEqual({
+      type: 'order.canceled',
+      orderId: 'u-1',
+      status: 'CANCELED',
+    });
+    expect(thrown(() => cancelReply({ kind: 'refused', orderId: 'u-1', status: 'EXECUTED' }))).toEqual({
+      code: 'CONFLICT',
+      message: 'order u-1 is EXECUTED: too late to cancel',
+      orderId: 'u-1',
+      status: 'EXECUTED',
+    });
+    expect(thrown(() => cancelReply({ kind: 'not-found', message: 'no order u-9' })).code).toBe('NOT_FOUND');
+    expect(thrown(() => cancelReply({ kind: 'forbidden', message: 'viewer' })).code).toBe('FORBIDDEN');
+    expect(thrown(() => cancelReply({ kind: 'invalid', message: 'orderId: bad' })).code).toBe('BAD_REQUEST');
+  });
+});
+
+describe('correlation ids of entered orders', () => {
+  it('keeps an API Gateway request id recognisable and makes it one the command schema accepts', () => {
+    expect(commandCorrelationId('Tj-QjjMloAMEbOg=')).toBe('Tj-QjjMloAMEbOg_');
+    expect(commandCorrelationId('a+b/c')).toBe('a_b_c');
+    expect(commandCorrelationId('x'.repeat(200))).toHaveLength(128);
+    expect(CorrelationIdSchema.safeParse(commandCorrelationId('L1y9yHX+/oAMFQjg==')).success).toBe(true);
+  });
+});
+
+describe('candles a batch touched', () => {
+  it('names each interval’s bucket once, with the batch’s newest tick in it by (ts, tickId)', () => {
+    const tick = (symbol: string, ts: number, tickId: string) => ({ symbol, ts, tickId, price: 1, size: 1 });
+    const touched = touchedCandles([
+      tick('A', 59_999, 'b'),
+      tick('A', 60_000, 'a'),
+      tick('A', 59_999, 'c'),
+      tick('A', 60_000, 'z'),
+      tick('B', 10, 'x'),
+    ]);
+    const summary = touched.map((t) => `${t.ref.symbol} ${t.ref.interval}@${t.ref.start} ${t.newest.tickId}`);
+    expect(summary.sort()).toEqual([
+      'A 1h@0 z',
+      'A 1m@0 c',
+      'A 1m@60000 z',
+      'A 5m@0 z',
+      'B 1h@0 x',
+      'B 1m@0 x',
+      'B 5m@0 x',
+    ]);
   });
 });
 

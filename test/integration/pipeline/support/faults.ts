@@ -38,6 +38,42 @@ export function injectFault(
 }
 
 /**
+ * SendMessageBatch answering some entries as Failed (SQS does so per entry, e.g. InternalError): the chosen entries
+ * are taken out of the request before it leaves the client — the rest go to the real queue — and reported back in
+ * `Failed`. A mock of the response, because no emulator refuses single entries on demand.
+ */
+export function refuseBatchEntries(
+  client: MiddlewareClient,
+  shouldRefuse: (entry: { Id: string; MessageGroupId?: string }) => boolean,
+): () => void {
+  const name = `refused-entries-${Math.random().toString(36).slice(2)}`;
+  client.middlewareStack.add(
+    (next: (args: unknown) => Promise<{ output: Record<string, unknown> }>, context: { commandName?: string }) =>
+      async (args: { input: { Entries?: { Id: string; MessageGroupId?: string }[] } }) => {
+        const entries = args.input.Entries;
+        if (context.commandName !== 'SendMessageBatchCommand' || !entries) return next(args);
+        const refused = entries.filter(shouldRefuse);
+        const kept = entries.filter((e) => !shouldRefuse(e));
+        const failed = refused.map((e) => ({
+          Id: e.Id,
+          Code: 'InternalError',
+          SenderFault: false,
+          Message: 'refused',
+        }));
+        // SQS rejects a batch without entries; all refused means no call at all.
+        if (kept.length === 0) return { output: { Successful: [], Failed: failed } };
+        const result = await next({ ...args, input: { ...args.input, Entries: kept } });
+        const output = result.output as { Failed?: unknown[] };
+        return { ...result, output: { ...output, Failed: [...(output.Failed ?? []), ...failed] } };
+      },
+    { step: 'initialize', name },
+  );
+  return () => {
+    client.middlewareStack.remove(name);
+  };
+}
+
+/**
  * A container that dies part-way: once `kill()` is called (or a crash point fires), every later call through
  * any adapter wired to this switch fails, as it would after the process was killed — including the cleanup
  * Powertools attempts on error, so a claim taken before the crash stays IN_PROGRESS like after a real crash.

@@ -10,7 +10,7 @@ import type {
   SQSBatchResponse,
   SQSEvent,
 } from 'aws-lambda';
-import { createAdminHandler } from '../../../../functions/admin/app';
+import { wireAdminHandler } from '../../../../functions/admin/wiring';
 import { loadAdminConfig } from '../../../../functions/admin/config';
 import { createExecuteHandler } from '../../../../functions/execute/app';
 import { loadExecuteConfig } from '../../../../functions/execute/config';
@@ -30,7 +30,6 @@ import {
   createDynamoDbClient,
   createKinesisClient,
   createSnsClient,
-  createSecretsManagerClient,
   createSqsClient,
 } from '../../../../shared/aws/clients';
 import { MarketDataReader, MarketDataStore } from '../../../../shared/aws/market-data-store';
@@ -38,7 +37,6 @@ import { OrderRecords } from '../../../../shared/aws/order-records';
 import { putRecords } from '../../../../shared/aws/put-records';
 import { createStrategy } from '../../../../shared/domain/strategy';
 import type { TickRecord } from '../../../../shared/domain/tick';
-import { lazyLedgerClient } from '../../../../shared/aws/ledger';
 import type { LedgerClient } from '../../../../shared/raft-client/types';
 import { createLogger, createMetrics } from '../../../../shared/powertools';
 import { powertoolsEnv } from './env';
@@ -265,10 +263,7 @@ export function ordersHandler(
 }
 
 /** The admin handler wired as its Lambda entry wires it. */
-export function adminHandler(env: Record<string, string>): HttpHandler {
-  const config = loadAdminConfig({ ...powertoolsEnv('admin'), ...env });
-  // As handler.ts: a client that can mint admin tokens only.
-  const ledger = lazyLedgerClient(config, createSecretsManagerClient, 'admin');
-  const handler = createAdminHandler({ members: config.RAFT_MEMBERS, ledger, logger: createLogger(config) });
+export function adminHandler(env: Record<string, string>, sqs: SQSClient): HttpHandler {
+  const handler = wireAdminHandler(loadAdminConfig({ ...powertoolsEnv('admin'), ...env }), { sqs });
   return (event) => handler(event, fakeContext('admin')) as Promise<APIGatewayProxyStructuredResultV2>;
 }
