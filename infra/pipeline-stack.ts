@@ -8,6 +8,7 @@ import { MarketData } from './constructs/market-data';
 import { OrderExecution } from './constructs/order-execution';
 import { OrderHistory } from './constructs/order-history';
 import { PipelineObservability } from './constructs/pipeline-observability';
+import type { WatchedQueue } from './constructs/watched-queues';
 import { FUNCTION_NAMES, pascal, type FunctionName } from './constructs/pipeline-function';
 import { RaftLedgerClient, type RaftClusterAccess } from './constructs/raft-ledger-client';
 import { StrategyProcessing } from './constructs/strategy-processing';
@@ -56,24 +57,17 @@ export class PipelineStack extends GroupingStack {
     this.api = new TradingApi(this, 'TradingApi', { config, ledger, ordersTable, ingestFunction, users: this.users });
     const { issuer, jwksUri, client } = this.users;
     const auth = { issuer, jwksUri, audience: client.userPoolClientId };
-    this.live = new LiveDelivery(this, 'LiveDelivery', { config, ledger, auth, stream, ordersTable });
+    const { processFailureQueue, strategyTable } = this.strategy;
+    const orderEntry = { ordersTable, strategyTable, commandsQueue, events: this.execution.events };
+    this.marketData = new MarketData(this, 'MarketData', { config, stream, api: this.api });
+    const { candlesTable } = this.marketData;
+    this.live = new LiveDelivery(this, 'LiveDelivery', { config, ledger, auth, stream, orderEntry, candlesTable });
     this.history = new OrderHistory(this, 'OrderHistory', { config, events: this.execution.events });
     this.history.grantQuery(this.api.apiFunction);
     this.execution.events.subscribeQueue(this.live.orderEventsQueue);
-    this.marketData = new MarketData(this, 'MarketData', { config, stream, api: this.api });
-    const { processFailureQueue, strategyTable } = this.strategy;
-    const api = this.api;
-    const entryProps = {
-      config,
-      ledger,
-      api,
-      ordersTable,
-      strategyTable,
-      commandsQueue,
-      events: this.execution.events,
-    };
-    const entry = new OrderEntry(this, 'OrderEntry', entryProps);
-    const operator = new OperatorControls(this, 'OperatorControls', { config, ledger, api });
+    const entry = new OrderEntry(this, 'OrderEntry', { config, ledger, api: this.api, ...orderEntry });
+    const queues = this.watchedQueues();
+    const operator = new OperatorControls(this, 'OperatorControls', { config, ledger, api: this.api, queues });
     this.functions = {
       ingest: ingestFunction,
       process: this.strategy.processFunction,
@@ -92,7 +86,7 @@ export class PipelineStack extends GroupingStack {
       config,
       stream,
       functions: this.functions,
-      queues: { commandsQueue, commandsDlq, eventsQueue, eventsDlq, processFailureQueue },
+      queues,
     });
 
     // Outputs: the names the tools and the README use.
@@ -123,5 +117,36 @@ export class PipelineStack extends GroupingStack {
     };
     for (const name of FUNCTION_NAMES) outputs[`${pascal(name)}FunctionName`] = this.functions[name].functionName;
     for (const [outputId, value] of Object.entries(outputs)) new CfnOutput(this, outputId, { value });
+  }
+
+  /** Every stage's queue and dead letters: what the alarms watch and GET /admin/cluster reports. */
+  private watchedQueues(): WatchedQueue[] {
+    return [
+      {
+        name: 'commands',
+        queue: this.execution.commandsQueue,
+        deadLetters: this.execution.commandsDlq,
+        what: 'order commands execute could not process',
+      },
+      {
+        name: 'events',
+        queue: this.execution.eventsQueue,
+        deadLetters: this.execution.eventsDlq,
+        what: 'order events verify/status could not process',
+      },
+      { name: 'history', queue: this.history.queue, deadLetters: this.history.dlq, what: 'order events not recorded' },
+      {
+        name: 'ws-notifier',
+        queue: this.live.orderEventsQueue,
+        deadLetters: this.live.orderEventsDlq,
+        what: 'order events not delivered to WebSocket clients',
+      },
+      { name: 'process', deadLetters: this.strategy.processFailureQueue, what: 'tick batches process gave up on' },
+      {
+        name: 'market-data',
+        deadLetters: this.marketData.failureQueue,
+        what: 'tick batches the market-data writer gave up on',
+      },
+    ];
   }
 }

@@ -1,3 +1,4 @@
+import type { PublicCandle } from '../../shared/domain/candle';
 import type { Session } from './auth';
 import type { ConsoleConfig } from './config';
 
@@ -14,15 +15,8 @@ export interface OrderView {
   time: string;
 }
 
-export interface Candle {
-  /** The bucket's start, epoch ms. */
-  start: number;
-  open: number;
-  high: number;
-  low: number;
-  close: number;
-  volume: number;
-}
+/** A candle as GET /candles answers it (`start`: the bucket's start, epoch ms) — the API's own type. */
+export type Candle = PublicCandle;
 
 type Raw = Record<string, unknown>;
 const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
@@ -108,14 +102,14 @@ export class TradingApiClient {
   }
 
   cluster(): Promise<unknown> {
-    return this.call('GET', '/admin/cluster');
+    return this.call('GET', '/operator/cluster');
   }
 
   halt(reason: string): Promise<unknown> {
-    return this.call('POST', '/admin/halt', { reason });
+    return this.call('POST', '/operator/halt', { reason });
   }
 
   resume(reason: string): Promise<unknown> {
-    return this.call('POST', '/admin/resume', { reason });
+    return this.call('POST', '/operator/resume', { reason });
   }
 }

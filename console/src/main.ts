@@ -49,16 +49,8 @@ async function start(config: ConsoleConfig, session: Session): Promise<void> {
   const interval = $<HTMLSelectElement>('interval');
   symbol.replaceChildren(...config.symbols.map((s) => new Option(s, s)));
 
-  const live = new LiveStream(
-    config,
-    session,
-    (m) => onLive(m, { symbol, chart, blotter }),
-    (state) => {
-      const pill = $('live-state');
-      pill.textContent = state;
-      pill.classList.toggle('live', state === 'live');
-    },
-  );
+  const reloadOrders = async () => (await api.orders()).reverse().forEach((o) => blotter.upsert(o));
+  const live = connectLive(config, session, api, { symbol, chart, blotter }, reloadOrders);
   const loadChart = async () => {
     const from = new Date(Date.now() - 120 * ({ '1m': 60, '5m': 300, '1h': 3600 }[interval.value] ?? 60) * 1000);
     chart.show((await api.candles(symbol.value, interval.value, from)).candles, interval.value);
@@ -75,21 +67,49 @@ async function start(config: ConsoleConfig, session: Session): Promise<void> {
   // Each panel loads on its own: one failing (shown in the page) does not keep the others empty.
   const panels: [string, Promise<unknown>][] = [
     ['prices', loadChart()],
-    ['orders', api.orders().then((orders) => [...orders].reverse().forEach((o) => blotter.upsert(o)))],
+    ['orders', reloadOrders()],
     ['positions', refreshPositions(api)],
   ];
   for (const [name, loading] of panels) {
     loading.catch((error: unknown) => showProblem(`${name}: ${(error as Error).message}`));
   }
-  // The stream is at-least-once and a reconnect catches up, but a page left open still re-reads the blotter and
-  // positions now and then, so nothing it shows can stay stale for long.
+  // Statuses arrive live (the stream resumes after gaps and reconnects). A page left open still re-reads the
+  // blotter and positions once a minute as a safety net — rarely, so the API is not polled by every open page.
   setInterval(() => {
-    api
-      .orders()
-      .then((orders) => [...orders].reverse().forEach((o) => blotter.upsert(o)))
-      .catch(() => undefined);
+    reloadOrders().catch(() => undefined);
     refreshPositions(api).catch(() => undefined);
-  }, 5_000);
+  }, 60_000);
+}
+
+/** The WebSocket stream wired to the page: prices to the chart, order updates to the blotter and positions. */
+function connectLive(
+  config: ConsoleConfig,
+  session: Session,
+  api: TradingApiClient,
+  ui: { symbol: HTMLSelectElement; chart: PriceChart; blotter: Blotter },
+  reloadOrders: () => Promise<void>,
+): LiveStream {
+  // A fill changes positions: re-read them once per burst of order updates, not once per update.
+  let positionsTimer: ReturnType<typeof setTimeout> | undefined;
+  const positionsSoon = () => {
+    clearTimeout(positionsTimer);
+    positionsTimer = setTimeout(() => void refreshPositions(api).catch(() => undefined), 500);
+  };
+  return new LiveStream(
+    config,
+    session,
+    (m) => {
+      onLive(m, ui);
+      if (m.type === 'order.update') positionsSoon();
+    },
+    (state) => {
+      const pill = $('live-state');
+      pill.textContent = state;
+      pill.classList.toggle('live', state === 'live');
+      // Subscribed: read the blotter once more, so an update published before the subscription held is not missed.
+      if (state === 'live') reloadOrders().catch(() => undefined);
+    },
+  );
 }
 
 function showProblem(message: string): void {

@@ -1,14 +1,6 @@
-import { createSecretsManagerClient } from '../../shared/aws/clients';
-import { lazyLedgerClient } from '../../shared/aws/ledger';
-import { createLogger } from '../../shared/powertools';
-import { createAdminHandler } from './app';
+import { createSqsClient } from '../../shared/aws/clients';
 import { loadAdminConfig } from './config';
+import { wireAdminHandler } from './wiring';
 
 // Cold start: config validated and clients created once per container.
-const config = loadAdminConfig();
-
-export const handler = createAdminHandler({
-  members: config.RAFT_MEMBERS,
-  ledger: lazyLedgerClient(config, createSecretsManagerClient, 'admin'),
-  logger: createLogger(config),
-});
+export const handler = wireAdminHandler(loadAdminConfig(), { sqs: createSqsClient() });

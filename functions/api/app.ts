@@ -4,9 +4,10 @@ import middy from '@middy/core';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type * as z from 'zod';
 import { canRead, isAdmin, principalFromEvent, PrincipalError, type Principal } from '../../shared/auth/principal';
+import type { ClientOrders } from '../../shared/aws/client-orders';
 import type { OrderHistoryStore } from '../../shared/aws/order-history';
 import type { OrderRecords } from '../../shared/aws/order-records';
-import { AccountSchema, describeZodError, OrderIdSchema } from '../../shared/domain/order';
+import { AccountSchema, describeZodError, OrderIdSchema, publicStatus } from '../../shared/domain/order';
 import {
   CursorError,
   historyRange,
@@ -18,11 +19,14 @@ import { LedgerClientError } from '../../shared/raft-client/client';
 import type { LedgerClient } from '../../shared/raft-client/types';
 import { HttpEventSchema, type HttpEvent } from '../../shared/aws/http-event';
 import { json } from '../../shared/aws/http-response';
+import type { GetOrderResponse, HealthResponse, ListOrdersResponse, PositionsResponse } from '../../shared/api/schemas';
 
 export interface ApiDeps {
   members: string[];
   ledger: () => Promise<LedgerClient>;
   records: Pick<OrderRecords, 'read'>;
+  /** Order entry's records (POST /orders, order.submit): what answers for an order not yet decided. */
+  entries: Pick<ClientOrders, 'read'>;
   history: Pick<OrderHistoryStore, 'list'>;
   logger: Logger;
 }
@@ -68,8 +72,9 @@ function readableAccount(
 }
 
 /**
- * GET /orders/{orderId}: the ledger's record of the order (a linearizable read through the leader) and the
- * execution record execute wrote for it (with the event it published) — only of an account the caller may read;
+ * GET /orders/{orderId}: the order's status in the API's words, the ledger's record of the order (a linearizable
+ * read through the leader), the execution record execute wrote for it (with the event it published) and the entry
+ * record of a client's order (so an order just entered answers PENDING, not 404) — only of an account the caller may read;
  * another account's order answers 404 like an unknown one, so ids cannot be probed for existence.
  * GET /orders?account=&symbol=&from=&to=&cursor=&limit=: the order history, newest first, a page at a time.
  * GET /positions[?account=]: positions from the ledger. GET /health: each ledger member's view of the cluster.
@@ -83,15 +88,29 @@ export function createApiHandler(deps: ApiDeps) {
   async function getOrder(principal: Principal, rawId: string): Promise<APIGatewayProxyStructuredResultV2> {
     const orderId = OrderIdSchema.safeParse(rawId);
     if (!orderId.success) return fieldErrors(orderId.error, 'orderId');
-    const [order, execution] = await Promise.all([
+    const [order, execution, entry] = await Promise.all([
       (await deps.ledger()).getOrder(orderId.data),
       deps.records.read(orderId.data),
+      deps.entries.read(orderId.data),
     ]);
-    const account = order?.account ?? execution?.event.account;
+    const account = order?.account ?? execution?.event.account ?? entry?.account;
     // No known account (an execution record from before events carried one): only an admin may see it.
     const readable = account === undefined ? isAdmin(principal) : canRead(principal, account);
-    if ((!order && !execution) || !readable) return json(404, { message: `no order ${orderId.data}` });
-    return json(200, { order: order ?? null, execution: execution ?? null });
+    if ((!order && !execution && !entry) || !readable) return json(404, { message: `no order ${orderId.data}` });
+    // One status in the API's words: the ledger's decision, else execute's record of it (a cancel that won before
+    // the order reached the ledger is recorded there), else the entry's (PENDING until decided, or EXPIRED).
+    const decided = order?.status ?? execution?.status;
+    const status = decided ? publicStatus(decided) : entry!.status;
+    const entered = entry
+      ? { clientOrderId: entry.clientOrderId, request: entry.request, createdAt: entry.createdAt }
+      : null;
+    return json(200, {
+      orderId: orderId.data,
+      status,
+      order: order ?? null,
+      execution: execution ?? null,
+      entry: entered,
+    } satisfies GetOrderResponse);
   }
 
   async function getPositions(
@@ -100,7 +119,8 @@ export function createApiHandler(deps: ApiDeps) {
   ): Promise<APIGatewayProxyStructuredResultV2> {
     const decided = readableAccount(principal, raw);
     if ('refusal' in decided) return decided.refusal;
-    return json(200, { positions: await (await deps.ledger()).positions(decided.account) });
+    const positions = await (await deps.ledger()).positions(decided.account);
+    return json(200, { positions } satisfies PositionsResponse);
   }
 
   async function listOrders(
@@ -128,7 +148,10 @@ export function createApiHandler(deps: ApiDeps) {
       return json(400, { message: `cursor: ${error.message}`, errors: [{ field: 'cursor', message: error.message }] });
     }
     const page = await deps.history.list(range);
-    return json(200, { orders: page.items.map(historyView), nextCursor: page.nextCursor ?? null });
+    return json(200, {
+      orders: page.items.map(historyView),
+      nextCursor: page.nextCursor ?? null,
+    } satisfies ListOrdersResponse);
   }
 
   /** The user routes: the principal first (403 without one), then the route. */
@@ -170,7 +193,8 @@ export function createApiHandler(deps: ApiDeps) {
     const leaders = new Set(members.flatMap((m) => ('leaderId' in m && m.leaderId ? [m.leaderId] : [])));
     const reachable = members.filter((m) => 'role' in m).length;
     const healthy = leaders.size === 1 && reachable > deps.members.length / 2;
-    return json(healthy ? 200 : 503, { status: healthy ? 'ok' : 'degraded', leader: [...leaders][0] ?? null, members });
+    const body: HealthResponse = { status: healthy ? 'ok' : 'degraded', leader: [...leaders][0] ?? null, members };
+    return json(healthy ? 200 : 503, body);
   }
 
   return middy(async (event: unknown, _context: Context): Promise<APIGatewayProxyStructuredResultV2> => {

@@ -1,3 +1,4 @@
+import { ClientOrders } from '../../shared/aws/client-orders';
 import { createDocumentClient, createSecretsManagerClient } from '../../shared/aws/clients';
 import { lazyLedgerClient } from '../../shared/aws/ledger';
 import { OrderHistoryStore } from '../../shared/aws/order-history';
@@ -14,6 +15,7 @@ export const handler = createApiHandler({
   members: config.RAFT_MEMBERS,
   ledger: lazyLedgerClient(config, createSecretsManagerClient, 'read'),
   records: new OrderRecords(documents, config.ORDERS_TABLE_NAME),
+  entries: new ClientOrders(documents, config.ORDERS_TABLE_NAME),
   history: new OrderHistoryStore(documents, config.ORDER_HISTORY_TABLE_NAME),
   logger: createLogger(config),
 });

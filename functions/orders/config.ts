@@ -2,8 +2,8 @@ import * as z from 'zod';
 import { intFromEnv, nonEmptyString, queueUrl, topicArn } from '../../shared/config/env';
 import { ledgerFunctionEnv, loadLedgerFunctionConfig } from '../../shared/config/raft';
 
-export const ordersEnv = {
-  ...ledgerFunctionEnv,
+/** Order entry's own settings: the orders function's, and the WebSocket connection function's (order.submit). */
+export const orderEntryEnv = {
   /** Where orders go: the commands FIFO queue strategy orders take too. */
   COMMANDS_QUEUE_URL: queueUrl,
   /** Where a canceled order's CANCELED event goes (the order-events topic execute publishes to). */
@@ -13,6 +13,8 @@ export const ordersEnv = {
   /** Orders per second per account before 429. */
   ORDER_RATE_LIMIT_PER_SECOND: intFromEnv(1, 10_000).default(10),
 };
+
+export const ordersEnv = { ...ledgerFunctionEnv, ...orderEntryEnv };
 export type OrdersConfig = z.infer<z.ZodObject<typeof ordersEnv>>;
 
 export function loadOrdersConfig(env: NodeJS.ProcessEnv = process.env): OrdersConfig {

@@ -5,6 +5,7 @@ import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import * as z from 'zod';
 import { canRead, principalFromEvent, PrincipalError, type Principal } from '../../shared/auth/principal';
 import type { ConnectionPoster } from '../../shared/aws/connection-poster';
+import type { CancelOutcome, OrderEntry, PlaceOutcome } from '../../shared/aws/order-entry';
 import type { OrderRecords } from '../../shared/aws/order-records';
 import type { DeliveryLog } from '../../shared/aws/delivery-log';
 import type { Connection, ConnectionStore } from '../../shared/aws/ws-connections';
@@ -27,6 +28,8 @@ export interface WsConnectionDeps {
   /** The ledger's record of an order, and execute's record of it: what GET /orders/{orderId} reads. */
   getOrder: (orderId: string) => Promise<OrderResult | undefined>;
   records: Pick<OrderRecords, 'read'>;
+  /** Order entry, the same use-cases POST /orders and DELETE /orders/{orderId} call (shared/aws/order-entry.ts). */
+  entry: Pick<OrderEntry, 'place' | 'cancel'>;
   logger: Logger;
 }
 
@@ -36,6 +39,7 @@ const WsEventSchema = z.object({
     routeKey: z.string(),
     eventType: z.enum(['CONNECT', 'MESSAGE', 'DISCONNECT']),
     connectionId: z.string().min(1),
+    requestId: z.string().optional(),
   }),
   headers: z.record(z.string(), z.string()).nullish(),
   body: z.string().nullish(),
@@ -59,6 +63,45 @@ function requestIdOf(body: string | null | undefined): string | undefined {
   }
 }
 
+/** A place outcome as `order.submit` answers it: `order.accepted`, or the refusal as an error (docs/api.md). */
+export function submitReply(outcome: PlaceOutcome): ServerMessage {
+  switch (outcome.kind) {
+    case 'entered':
+    case 'expired': {
+      const { kind: _kind, ...reply } = outcome;
+      return { type: 'order.accepted', ...reply };
+    }
+    case 'invalid':
+      throw new ClientError('VALIDATION', outcome.message, { errors: outcome.errors });
+    case 'forbidden':
+      throw new ClientError('FORBIDDEN', outcome.message);
+    case 'rate-limited':
+      throw new ClientError('RATE_LIMITED', outcome.message, { retryAfterSeconds: outcome.retryAfterSeconds });
+    case 'conflict': {
+      const { kind: _kind, message, ...details } = outcome;
+      throw new ClientError('CONFLICT', message, details);
+    }
+  }
+}
+
+/** A cancel outcome as `order.cancel` answers it: `order.canceled`, or the refusal as an error. */
+export function cancelReply(outcome: CancelOutcome): ServerMessage {
+  switch (outcome.kind) {
+    case 'canceled':
+      return { type: 'order.canceled', orderId: outcome.orderId, status: outcome.status };
+    case 'refused': {
+      const { kind: _kind, ...details } = outcome;
+      throw new ClientError('CONFLICT', `order ${outcome.orderId} is ${outcome.status}: too late to cancel`, details);
+    }
+    case 'invalid':
+      throw new ClientError('BAD_REQUEST', outcome.message);
+    case 'not-found':
+      throw new ClientError('NOT_FOUND', outcome.message);
+    case 'forbidden':
+      throw new ClientError('FORBIDDEN', outcome.message);
+  }
+}
+
 const principalOf = (c: Connection): Principal => ({
   kind: 'user',
   subject: c.subject,
@@ -69,8 +112,8 @@ const principalOf = (c: Connection): Principal => ({
 /**
  * The WebSocket API's routes: $connect records the caller (the principal the $connect authorizer established),
  * $disconnect removes it with its subscriptions, and every message route (subscribe, unsubscribe, order.status,
- * resume, and $default for anything else) is parsed, checked against the connection's principal and answered
- * through @connections. The account is always the connection's, never the message's.
+ * resume, order.submit, order.cancel, and $default for anything else) is parsed, checked against the connection's
+ * principal and answered through @connections. The account is always the connection's, never the message's.
  */
 export function createWsConnectionHandler(deps: WsConnectionDeps) {
   // Longer than a screen as a whole: the inner functions share deps and the logger; each is short and one job.
@@ -126,14 +169,12 @@ export function createWsConnectionHandler(deps: WsConnectionDeps) {
     });
   }
 
-  async function act(connection: Connection, message: ClientMessage): Promise<void> {
+  async function act(connection: Connection, message: ClientMessage, correlationId: string): Promise<void> {
     const { connectionId, account } = connection;
     const requestId = message.requestId ? { requestId: message.requestId } : {};
     switch (message.action) {
       case 'subscribe':
       case 'unsubscribe': {
-        if (message.channel === 'candles')
-          throw new ClientError('UNAVAILABLE', 'channel candles: candle updates are not delivered yet; use prices');
         const topics = topicsOf(message.channel, message.symbols, account);
         if (message.action === 'subscribe') await connections.subscribe(connection, topics);
         else
@@ -158,21 +199,30 @@ export function createWsConnectionHandler(deps: WsConnectionDeps) {
       }
       case 'resume':
         return resume(connection, message.since, message.requestId);
+      // The account is the connection's (principalOf): an `account` in the order is refused as on POST /orders.
+      case 'order.submit': {
+        const outcome = await deps.entry.place(principalOf(connection), message.order, correlationId);
+        return send(connectionId, { ...submitReply(outcome), ...requestId });
+      }
+      case 'order.cancel': {
+        const outcome = await deps.entry.cancel(principalOf(connection), message.orderId);
+        return send(connectionId, { ...cancelReply(outcome), ...requestId });
+      }
     }
   }
 
-  async function onMessage(connectionId: string, body: string | null | undefined): Promise<void> {
+  async function onMessage(connectionId: string, body: string | null | undefined, correlationId: string) {
     try {
       const connection = await connections.get(connectionId);
       // Its row is gone (TTL, a 410 elsewhere): the caller must connect again to be authorized again.
       if (!connection) throw new ClientError('FORBIDDEN', 'unknown connection; connect again');
-      await act(connection, parseClientMessage(body));
+      await act(connection, parseClientMessage(body), correlationId);
     } catch (error) {
       const requestId = requestIdOf(body);
       const known = error instanceof ClientError;
       if (!known) logger.error('message failed', { connectionId, error: error as Error });
       const reply = known
-        ? { code: error.code, message: error.message }
+        ? { code: error.code, message: error.message, ...error.details }
         : { code: 'INTERNAL' as const, message: 'internal error; try again' };
       await send(connectionId, { type: 'error', ...(requestId ? { requestId } : {}), error: reply });
     }
@@ -188,7 +238,7 @@ export function createWsConnectionHandler(deps: WsConnectionDeps) {
       await connections.remove(connectionId);
       return ok();
     }
-    await onMessage(connectionId, body);
+    await onMessage(connectionId, body, requestContext.requestId ?? connectionId);
     return ok();
   }).use(injectLambdaContext(logger, { resetKeys: true, correlationIdPath: 'requestContext.requestId' }));
 }

@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { httpUrl, intFromEnv, nonEmptyString } from '../../shared/config/env';
 import { ledgerFunctionEnv, loadLedgerFunctionConfig } from '../../shared/config/raft';
+import { orderEntryEnv } from '../orders/config';
 
 /** Shared by the connection function and the notifier: where connections, subscriptions and the delivery log are. */
 export const liveDeliveryEnv = {
@@ -15,8 +16,11 @@ export const liveDeliveryEnv = {
   AWS_ENDPOINT_URL: httpUrl.optional(),
 };
 
-/** The connection function reads orders for `order.status` through the ledger, like GET /orders/{orderId}. */
-export const wsConnectionEnv = { ...ledgerFunctionEnv, ...liveDeliveryEnv };
+/**
+ * The connection function reads orders for `order.status` through the ledger, like GET /orders/{orderId}, and
+ * enters and cancels orders (`order.submit`, `order.cancel`) configured as the orders function is.
+ */
+export const wsConnectionEnv = { ...ledgerFunctionEnv, ...liveDeliveryEnv, ...orderEntryEnv };
 export type WsConnectionConfig = z.infer<z.ZodObject<typeof wsConnectionEnv>>;
 
 export function loadWsConnectionConfig(env: NodeJS.ProcessEnv = process.env): WsConnectionConfig {

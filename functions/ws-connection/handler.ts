@@ -1,6 +1,12 @@
-import { createDocumentClient, createSecretsManagerClient } from '../../shared/aws/clients';
+import {
+  createDocumentClient,
+  createSecretsManagerClient,
+  createSnsClient,
+  createSqsClient,
+} from '../../shared/aws/clients';
 import { liveDeliveryAdapters } from '../../shared/aws/live-delivery-adapters';
 import { lazyLedgerClient } from '../../shared/aws/ledger';
+import { wireOrderEntry } from '../../shared/aws/order-entry';
 import { OrderRecords } from '../../shared/aws/order-records';
 import { createLogger } from '../../shared/powertools';
 import { createWsConnectionHandler } from './app';
@@ -10,11 +16,13 @@ import { loadWsConnectionConfig } from './config';
 const config = loadWsConnectionConfig();
 const logger = createLogger(config);
 const documents = createDocumentClient();
-const ledger = lazyLedgerClient(config, createSecretsManagerClient, 'read');
+// orders:write, as the orders function: order.cancel needs it, and it reads too (order.status).
+const ledger = lazyLedgerClient(config, createSecretsManagerClient, 'orders:write');
 
 export const handler = createWsConnectionHandler({
   ...liveDeliveryAdapters(config, documents, logger),
   getOrder: async (orderId) => (await ledger()).getOrder(orderId),
   records: new OrderRecords(documents, config.ORDERS_TABLE_NAME),
+  entry: wireOrderEntry(config, { documents, sqs: createSqsClient(), sns: createSnsClient() }, ledger, logger),
   logger,
 });

@@ -17,6 +17,7 @@ import { DELIVERY_LOG_KEY, DELIVERY_LOG_TTL_ATTRIBUTE } from '../../shared/aws/d
 import { CONNECTIONS_KEY, SUBSCRIPTIONS_KEY, WS_TTL_ATTRIBUTE } from '../../shared/aws/ws-connections';
 import type { InfraConfig } from '../config';
 import { named, ResourceGroup } from './logical-ids';
+import { grantOrderEntry, type OrderEntryResources } from './orders';
 import { createPipelineFunction } from './pipeline-function';
 import type { RaftLedgerClient } from './raft-ledger-client';
 import { fifoQueueWithDlq, pipelineTable } from './storage';
@@ -34,13 +35,18 @@ export interface LiveDeliveryProps {
   auth: LiveDeliveryAuth;
   /** The ticks stream: the notifier's source of price updates. */
   stream: kinesis.IStream;
-  /** Execute's order records, read by `order.status` as GET /orders/{orderId} reads them. */
-  ordersTable: dynamodb.ITable;
+  /**
+   * Order entry's resources (`order.submit` / `order.cancel` enter and cancel orders as POST and DELETE /orders
+   * do); its orders table is also where `order.status` reads execute's records, as GET /orders/{orderId} does.
+   */
+  orderEntry: Omit<OrderEntryResources, 'config' | 'ledger'>;
+  /** market-data's candles: the notifier reads the current ones for `candle.update`. */
+  candlesTable: dynamodb.ITable;
 }
 
 export const WS_STAGE = 'live';
 /** The client's actions, each a route of the API (route selection: `$request.body.action`). */
-const ACTION_ROUTES = ['subscribe', 'unsubscribe', 'order.status', 'resume'] as const;
+const ACTION_ROUTES = ['subscribe', 'unsubscribe', 'order.status', 'resume', 'order.submit', 'order.cancel'] as const;
 const DELIVERY_LOG_RETENTION = Duration.days(1);
 
 /**
@@ -89,7 +95,9 @@ export class LiveDelivery extends ResourceGroup {
 
     this.webSocketApi = named(
       new apigwv2.WebSocketApi(this, 'WebSocketApi', {
-        description: 'Live delivery: prices and order updates; subscribe, unsubscribe, order.status, resume',
+        description:
+          'Live delivery: prices, candles and order updates; subscribe, unsubscribe, order.status, resume, ' +
+          'order.submit, order.cancel',
         routeSelectionExpression: '$request.body.action',
       }),
     );
@@ -116,21 +124,23 @@ export class LiveDelivery extends ResourceGroup {
   }
 
   private connections(
-    { config, ledger, ordersTable }: LiveDeliveryProps,
+    { config, ledger, orderEntry }: LiveDeliveryProps,
     liveEnv: Record<string, string>,
     tables: Record<'connections' | 'subscriptions' | 'deliveryLog', dynamodb.Table>,
   ): NodejsFunction {
     const fn = createPipelineFunction(this, 'ws-connection', config, {
-      description: 'WebSocket routes: $connect, $disconnect, subscribe, unsubscribe, order.status, resume, $default',
+      description:
+        'WebSocket routes: $connect, $disconnect, subscribe, unsubscribe, order.status, resume, order.submit, ' +
+        'order.cancel, $default',
       timeout: Duration.seconds(config.apiTimeoutSeconds),
       vpcPlacement: ledger.vpcPlacement,
-      environment: { ...liveEnv, ORDERS_TABLE_NAME: ordersTable.tableName, ...ledger.environment('read') },
+      environment: liveEnv,
     });
+    // Order entry's environment and grants, the orders function's exactly; its orders:write key reads too.
+    grantOrderEntry(fn, { config, ledger, ...orderEntry });
     tables.connections.grant(fn, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem');
     tables.subscriptions.grant(fn, 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem');
     tables.deliveryLog.grant(fn, 'dynamodb:GetItem', 'dynamodb:Query');
-    ordersTable.grant(fn, 'dynamodb:GetItem');
-    ledger.grantKeyRead(fn, 'read');
     this.grantPostToConnections(fn);
 
     const integration = (name: string) => new WebSocketLambdaIntegration(name, fn);
@@ -163,15 +173,16 @@ export class LiveDelivery extends ResourceGroup {
   }
 
   private notifier(
-    { config, stream }: LiveDeliveryProps,
+    { config, stream, candlesTable }: LiveDeliveryProps,
     liveEnv: Record<string, string>,
     tables: Record<'connections' | 'subscriptions' | 'deliveryLog', dynamodb.Table>,
   ): NodejsFunction {
     const fn = createPipelineFunction(this, 'ws-notifier', config, {
-      description: 'Posts order updates (with their seq) and prices to the subscribed WebSocket connections',
+      description: 'Posts order updates (with their seq), prices and candles to the subscribed WebSocket connections',
       timeout: Duration.seconds(30),
-      environment: liveEnv,
+      environment: { ...liveEnv, CANDLES_TABLE_NAME: candlesTable.tableName },
     });
+    candlesTable.grant(fn, 'dynamodb:BatchGetItem');
     tables.connections.grant(fn, 'dynamodb:GetItem', 'dynamodb:DeleteItem');
     tables.subscriptions.grant(fn, 'dynamodb:Query', 'dynamodb:BatchWriteItem');
     tables.deliveryLog.grant(fn, 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:Query');

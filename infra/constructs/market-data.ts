@@ -60,8 +60,8 @@ export class MarketData extends ResourceGroup {
       },
     });
     this.marketDataFunction = writer;
-    // Conditional puts in a TransactWriteItems (each item a PutItem for IAM), candle versions by BatchGetItem.
-    this.ticksTable.grant(writer, 'dynamodb:PutItem');
+    // Conditional puts in a TransactWriteItems (each item a PutItem for IAM); slice and candle versions by BatchGetItem.
+    this.ticksTable.grant(writer, 'dynamodb:BatchGetItem', 'dynamodb:PutItem');
     this.candlesTable.grant(writer, 'dynamodb:BatchGetItem', 'dynamodb:PutItem');
     this.failureQueue = consumeTickStream(this, writer, config, stream, {
       failureQueue: 'MarketDataFailureQueue',

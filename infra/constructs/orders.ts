@@ -12,10 +12,10 @@ import type { OrderEvents } from './order-events';
 import type { RaftLedgerClient } from './raft-ledger-client';
 import type { TradingApi } from './trading-api';
 
-export interface OrderEntryProps {
+/** What order entry (shared/aws/order-entry.ts) reaches, wherever it runs. */
+export interface OrderEntryResources {
   config: InfraConfig;
   ledger: RaftLedgerClient;
-  api: TradingApi;
   /** Entry records, rate-limit counters and (for a canceled order) the execution record: shared with execute. */
   ordersTable: dynamodb.ITable;
   /** Where process records each symbol's last price. */
@@ -25,34 +25,50 @@ export interface OrderEntryProps {
   events: OrderEvents;
 }
 
+export interface OrderEntryProps extends OrderEntryResources {
+  api: TradingApi;
+}
+
+/**
+ * Gives `fn` order entry's environment (functions/orders/config.ts `orderEntryEnv`, the orders table, an
+ * orders:write ledger key) and exactly its grants: one home for both functions that enter orders (orders over HTTP,
+ * ws-connection over the WebSocket), so the two cannot drift apart.
+ */
+export function grantOrderEntry(fn: NodejsFunction, resources: OrderEntryResources): void {
+  const { config, ledger, ordersTable, strategyTable, commandsQueue, events } = resources;
+  const environment = {
+    ORDERS_TABLE_NAME: ordersTable.tableName,
+    STRATEGY_TABLE_NAME: strategyTable.tableName,
+    COMMANDS_QUEUE_URL: commandsQueue.queueUrl,
+    EVENTS_TOPIC_ARN: events.topic.topicArn,
+    ORDER_RATE_LIMIT_PER_SECOND: String(config.orderRateLimitPerSecond),
+    ...ledger.environment('orders:write'),
+  };
+  for (const [name, value] of Object.entries(environment)) fn.addEnvironment(name, value);
+  // Entry records (conditional put, read), rate counters (conditional update), a canceled order's execution
+  // record (TransactWriteItems of conditional puts, BatchGetItem on a repeat) — as execute writes them.
+  ordersTable.grant(fn, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchGetItem');
+  strategyTable.grant(fn, 'dynamodb:GetItem');
+  commandsQueue.grantSendMessages(fn);
+  events.grantPublish(fn);
+  ledger.grantKeyRead(fn, 'orders:write');
+}
+
 /** POST /orders and DELETE /orders/{orderId} (people, JWT): the orders function (functions/orders). */
 export class OrderEntry extends ResourceGroup {
   readonly ordersFunction: NodejsFunction;
 
   constructor(scope: Construct, id: string, props: OrderEntryProps) {
     super(scope, id);
-    const { config, ledger, ordersTable, strategyTable, commandsQueue, events } = props;
+    const { config, ledger } = props;
     const fn = createPipelineFunction(this, 'orders', config, {
       description: 'POST /orders, DELETE /orders/{orderId}: order entry and the ledger-decided cancel',
       timeout: Duration.seconds(config.apiTimeoutSeconds),
       vpcPlacement: ledger.vpcPlacement,
-      environment: {
-        ORDERS_TABLE_NAME: ordersTable.tableName,
-        STRATEGY_TABLE_NAME: strategyTable.tableName,
-        COMMANDS_QUEUE_URL: commandsQueue.queueUrl,
-        EVENTS_TOPIC_ARN: events.topic.topicArn,
-        ORDER_RATE_LIMIT_PER_SECOND: String(config.orderRateLimitPerSecond),
-        ...ledger.environment('orders:write'),
-      },
+      environment: {},
     });
     this.ordersFunction = fn;
-    // Entry records (conditional put, read), rate counters (conditional update), a canceled order's execution
-    // record (TransactWriteItems of conditional puts, BatchGetItem on a repeat) — as execute writes them.
-    ordersTable.grant(fn, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchGetItem');
-    strategyTable.grant(fn, 'dynamodb:GetItem');
-    commandsQueue.grantSendMessages(fn);
-    events.grantPublish(fn);
-    ledger.grantKeyRead(fn, 'orders:write');
+    grantOrderEntry(fn, props);
     props.api.addRoutes(new HttpLambdaIntegration('OrdersIntegration', fn), [
       { path: '/orders', method: apigwv2.HttpMethod.POST, access: 'user' },
       { path: '/orders/{orderId}', method: apigwv2.HttpMethod.DELETE, access: 'user' },

@@ -6,18 +6,18 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as snsSubscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
-import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { MetricName } from '../../shared/powertools';
 import type { InfraConfig } from '../config';
 import { ResourceGroup } from './logical-ids';
 import { FUNCTION_NAMES, METRICS_NAMESPACE, pascal, type FunctionName } from './pipeline-function';
+import type { WatchedQueue } from './watched-queues';
 
 export interface PipelineObservabilityProps {
   config: InfraConfig;
   stream: kinesis.IStream;
   functions: Record<FunctionName, lambda.IFunction>;
-  queues: Record<'commandsQueue' | 'commandsDlq' | 'eventsQueue' | 'eventsDlq' | 'processFailureQueue', sqs.IQueue>;
+  queues: readonly WatchedQueue[];
 }
 
 const minute = Duration.minutes(1);
@@ -58,13 +58,10 @@ export class PipelineObservability extends ResourceGroup {
       config.iteratorAgeAlarmMs,
       `process is falling behind the tick stream (iterator age >= ${config.iteratorAgeAlarmMs} ms)`,
     );
-    const deadLetters: [string, sqs.IQueue, string][] = [
-      ['CommandsDlqDepthAlarm', queues.commandsDlq, 'order commands that execute could not process'],
-      ['EventsDlqDepthAlarm', queues.eventsDlq, 'order events a consumer could not process'],
-      ['ProcessFailureQueueDepthAlarm', queues.processFailureQueue, 'tick batches process gave up on'],
-    ];
-    for (const [alarmId, queue, what] of deadLetters) {
-      alarm(alarmId, queue.metricApproximateNumberOfMessagesVisible({ period: minute }), 1, `Dead letters: ${what}`);
+    // One alarm per dead-letter queue, named after it (CommandsDlqDepthAlarm, HistoryDlqDepthAlarm, …).
+    for (const { deadLetters, what } of queues) {
+      const metric = deadLetters.metricApproximateNumberOfMessagesVisible({ period: minute });
+      alarm(`${deadLetters.node.id}DepthAlarm`, metric, 1, `Dead letters: ${what}`);
     }
     for (const name of FUNCTION_NAMES) {
       const fn = functions[name];
@@ -112,11 +109,8 @@ export class PipelineObservability extends ResourceGroup {
         title: 'Queue depth',
         width: 8,
         left: [
-          queues.commandsQueue,
-          queues.eventsQueue,
-          queues.commandsDlq,
-          queues.eventsDlq,
-          queues.processFailureQueue,
+          ...queues.flatMap(({ queue }) => (queue ? [queue] : [])),
+          ...queues.map(({ deadLetters }) => deadLetters),
         ].map((queue) => queue.metricApproximateNumberOfMessagesVisible({ period: minute, label: queue.node.id })),
       }),
     );

@@ -2,8 +2,9 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import { OrderCommandSchema } from '../domain/command';
-import { AccountSchema, OrderIdSchema, SideSchema } from '../domain/order';
+import { AccountSchema, OrderIdSchema } from '../domain/order';
 import { ORDER_RECORD_TTL_SECONDS } from './order-records';
+import { EnteredRequestSchema } from '../domain/user-order';
 
 /**
  * The entry records of POST /orders in OrdersTable (key `id` = `client-order#<orderId>`, TTL `expiration`): what a
@@ -19,13 +20,7 @@ const ClientOrderRecordSchema = z.object({
   orderId: OrderIdSchema,
   account: AccountSchema,
   clientOrderId: z.string(),
-  request: z.object({
-    symbol: z.string(),
-    side: SideSchema,
-    type: z.enum(['market', 'limit']),
-    quantity: z.number(),
-    limitPrice: z.number().nullable(),
-  }),
+  request: EnteredRequestSchema,
   /** PENDING: sent to the commands queue (the ledger decides); EXPIRED: an IOC limit that could not execute. */
   status: z.enum(['PENDING', 'EXPIRED']),
   reason: z.string().optional(),

@@ -1,4 +1,12 @@
 import * as z from 'zod';
+import {
+  bucketStart,
+  CANDLE_INTERVALS,
+  compareTicks,
+  type CandleInterval,
+  type CandleTick,
+  type PublicCandle,
+} from './candle';
 import { AccountSchema, describeZodError, OrderIdSchema, SymbolInputSchema } from './order';
 
 /**
@@ -38,6 +46,9 @@ export const ClientMessageSchema = z.discriminatedUnion('action', [
   SubscriptionSchema.extend({ action: z.literal('unsubscribe') }).strict(),
   z.object({ ...withRequestId, action: z.literal('order.status'), orderId: OrderIdSchema }).strict(),
   z.object({ ...withRequestId, action: z.literal('resume'), since: z.number().int().min(0) }).strict(),
+  // The order is POST /orders' body as it is: order entry validates it (field by field) as it does for HTTP.
+  z.object({ ...withRequestId, action: z.literal('order.submit'), order: z.unknown() }).strict(),
+  z.object({ ...withRequestId, action: z.literal('order.cancel'), orderId: OrderIdSchema }).strict(),
 ]);
 export type ClientMessage = z.infer<typeof ClientMessageSchema>;
 export type Action = ClientMessage['action'];
@@ -49,16 +60,29 @@ export const ERROR_CODES = [
   'FORBIDDEN',
   'NOT_FOUND',
   'TOO_MANY_SUBSCRIPTIONS',
-  'UNAVAILABLE',
+  'VALIDATION',
+  'CONFLICT',
+  'RATE_LIMITED',
   'INTERNAL',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** What an `error` message may carry beside code and message (order entry's field errors, conflicts, retry). */
+export interface ErrorDetails {
+  errors?: { field: string; message: string }[];
+  orderId?: string;
+  conflicts?: string[];
+  status?: string;
+  reason?: string | undefined;
+  retryAfterSeconds?: number;
+}
 
 /** Thrown by the message handlers for a refusal the client should be told about (never half-applied). */
 export class ClientError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
+    readonly details: ErrorDetails = {},
   ) {
     super(message);
   }
@@ -99,6 +123,7 @@ export function topicsOf(channel: Channel, symbols: string[] | undefined, accoun
 
 export const orderTopic = (account: string): string => `orders#${account}`;
 export const priceTopic = (symbol: string): string => `prices#${symbol}`;
+export const candleTopic = (symbol: string): string => `candles#${symbol}`;
 
 /** The delivery-log stream of an account's order updates (its seq counts 1, 2, 3 … per stream). */
 export const orderStream = (account: string): string => `orders#${account}`;
@@ -122,6 +147,9 @@ export type ServerMessage =
   | { type: 'subscribed' | 'unsubscribed'; requestId?: string; channel: Channel; symbols?: string[] }
   | { type: 'order.update'; seq: number; order: OrderUpdate }
   | { type: 'price.update'; symbol: string; price: number; size: number; ts: number }
+  | ({ type: 'candle.update'; symbol: string } & CandleUpdate)
+  | { type: 'order.accepted'; requestId?: string; orderId: string; status: 'PENDING' | 'EXPIRED'; reason?: string }
+  | { type: 'order.canceled'; requestId?: string; orderId: string; status: 'CANCELED' }
   | { type: 'order.status'; requestId?: string; orderId: string; order: unknown; execution: unknown }
   | {
       type: 'resumed';
@@ -133,7 +161,29 @@ export type ServerMessage =
       /** Updates after `since` no longer in the log (older than its retention): the client will never get them. */
       lost: number;
     }
-  | { type: 'error'; requestId?: string; error: { code: ErrorCode; message: string } };
+  | { type: 'error'; requestId?: string; error: { code: ErrorCode; message: string } & ErrorDetails };
+
+/** A candle as `candle.update` carries it: the interval so far, as GET /candles returns it. */
+export type CandleUpdate = PublicCandle & { interval: CandleInterval };
+
+/** A candle a batch of ticks touched, and the batch's newest tick in it (by ts, tickId: the candle's own order). */
+export interface TouchedCandle {
+  ref: { symbol: string; interval: CandleInterval; start: number };
+  newest: CandleTick;
+}
+
+/** Every candle (each interval's bucket) the ticks fall in, once, with its newest tick of the batch. */
+export function touchedCandles(ticks: Iterable<CandleTick & { symbol: string }>): TouchedCandle[] {
+  const touched = new Map<string, TouchedCandle>();
+  for (const tick of ticks)
+    for (const interval of CANDLE_INTERVALS) {
+      const ref = { symbol: tick.symbol, interval, start: bucketStart(tick.ts, interval) };
+      const key = `${ref.symbol}#${interval}#${ref.start}`;
+      const seen = touched.get(key);
+      if (!seen || compareTicks(tick, seen.newest) > 0) touched.set(key, { ref, newest: tick });
+    }
+  return [...touched.values()];
+}
 
 /** The latest tick of each symbol in a batch: a price subscriber wants the price now, not every print. */
 export function latestPerSymbol<T extends { symbol: string; ts: number }>(ticks: Iterable<T>): T[] {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { OrderEventSchema, type OrderEvent } from './event';
-import { AccountSchema, SymbolInputSchema } from './order';
+import { AccountSchema, SymbolInputSchema, publicStatus } from './order';
 import { TimeBoundSchema } from './time-bound';
 
 /**
@@ -90,10 +90,10 @@ export function historyItem(event: HistoryEvent, retentionDays: number): History
   };
 }
 
-/** What a caller may see of an item (keys and bookkeeping stay inside). */
+/** What a caller may see of an item (keys and bookkeeping stay inside), its status in the API's words. */
 export function historyView(item: HistoryItem) {
   const { sk: _sk, accountSymbol: _as, statusRank: _rank, expiration: _exp, ...view } = item;
-  return view;
+  return { ...view, status: publicStatus(view.status) };
 }
 
 export const MAX_PAGE = 100;

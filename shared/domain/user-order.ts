@@ -131,3 +131,12 @@ export function fingerprint(request: OrderRequest): RequestFingerprint {
 export function requestConflicts(first: RequestFingerprint, again: RequestFingerprint): string[] {
   return (Object.keys(first) as (keyof RequestFingerprint)[]).filter((k) => first[k] !== again[k]);
 }
+
+/** An entered order's request as order entry records it (and GET /orders/{orderId} shows it): no limit price → null. */
+export const EnteredRequestSchema = z.object({
+  symbol: z.string(),
+  side: SideSchema,
+  type: z.enum(['market', 'limit']),
+  quantity: z.number(),
+  limitPrice: z.number().nullable(),
+});

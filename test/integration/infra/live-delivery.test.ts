@@ -39,6 +39,8 @@ describe('LiveDelivery (PipelineStack, target aws)', () => {
       unsubscribe: 'NONE',
       'order.status': 'NONE',
       resume: 'NONE',
+      'order.submit': 'NONE',
+      'order.cancel': 'NONE',
     });
     const [authorizer] = Object.values(template.findResources('AWS::ApiGatewayV2::Authorizer', wsApi));
     expect(authorizer?.Properties).toMatchObject({ AuthorizerType: 'REQUEST' });
@@ -117,11 +119,38 @@ describe('LiveDelivery (PipelineStack, target aws)', () => {
       'dynamodb:PutItem',
       'dynamodb:Query',
     ]);
+    // The notifier reads the candles (candle.update) and writes nothing of market-data's.
+    expect(actionsOn('WsNotifierFunction', 'CandlesTable')).toEqual(['dynamodb:BatchGetItem']);
     for (const fn of ['WsConnectionFunction', 'WsNotifierFunction']) {
       const manage = statementsOf(fn).filter((s) => actionsOf(s).includes('execute-api:ManageConnections'));
       expect(manage).toHaveLength(1);
       expect(JSON.stringify(manage[0]!.Resource)).toMatch(/\/live\/POST\/@connections\/\*"/);
     }
+  });
+
+  it('grants the connection function order entry exactly as the orders function has it, and no more', () => {
+    const entryActions = (fn: string) =>
+      ['OrdersTable', 'StrategyStateTable', 'CommandsQueue', 'EventsTopic'].map((id) => actionsOn(fn, id));
+    expect(entryActions('WsConnectionFunction')).toEqual(entryActions('OrdersFunction'));
+    expect(actionsOn('WsConnectionFunction', 'OrdersTable')).toEqual([
+      'dynamodb:BatchGetItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+    ]);
+    expect(actionsOn('WsConnectionFunction', 'StrategyStateTable')).toEqual(['dynamodb:GetItem']);
+    expect(actionsOn('WsConnectionFunction', 'CommandsQueue')).toContain('sqs:SendMessage');
+    expect(actionsOn('WsConnectionFunction', 'EventsTopic')).toEqual(['sns:Publish']);
+    // Its one ledger key is orders:write (cancel needs it; it reads too); no read or admin key, no root secret.
+    const secrets = statementsOf('WsConnectionFunction').filter((s) =>
+      actionsOf(s).some((a) => a.startsWith('secretsmanager:')),
+    );
+    expect(secrets).toHaveLength(1);
+    expect(JSON.stringify(secrets[0]!.Resource)).toContain('RaftClientKeysOrdersWrite');
+    // Nothing of the stream, the candles or the other queues.
+    const all = statementsOf('WsConnectionFunction').flatMap(actionsOf);
+    expect(all.filter((a) => /^(kinesis|sqs:(Receive|Delete))/.test(a))).toEqual([]);
+    expect(actionsOn('WsConnectionFunction', 'CandlesTable')).toEqual([]);
   });
 
   it('gives the functions environments their own config loaders accept', () => {
@@ -132,6 +161,8 @@ describe('LiveDelivery (PipelineStack, target aws)', () => {
       if (json.includes('ProviderURL'))
         return `https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC${json.includes('jwks') ? '/.well-known/jwks.json' : ''}`;
       if (json.includes('RaftClientKeys')) return 'arn:aws:secretsmanager:us-east-1:123456789012:secret:Read-AbCdEf';
+      if (json.includes('EventsTopic')) return 'arn:aws:sns:us-east-1:123456789012:PipelineStack-EventsTopic.fifo';
+      if (json.includes('CommandsQueue')) return 'https://sqs.us-east-1.amazonaws.com/123456789012/Commands.fifo';
       const ref = (value as { Ref?: string }).Ref;
       if (ref) return `PipelineStack-${ref}-ABC123`;
       throw new Error(`cannot resolve ${json}`);

@@ -85,8 +85,8 @@ describe('MarketData (CDK)', () => {
     });
   });
 
-  it('grants least privilege: the writer puts and reads candle versions, the reader only queries', () => {
-    expect(actionsOn('MarketDataFunction', 'TicksTable')).toEqual(['dynamodb:PutItem']);
+  it('grants least privilege: the writer puts and reads slice and candle versions, the reader only queries', () => {
+    expect(actionsOn('MarketDataFunction', 'TicksTable')).toEqual(['dynamodb:BatchGetItem', 'dynamodb:PutItem']);
     expect(actionsOn('MarketDataFunction', 'CandlesTable')).toEqual(['dynamodb:BatchGetItem', 'dynamodb:PutItem']);
     expect(actionsOn('MarketDataFunction', 'MarketDataFailureQueue')).toEqual(
       expect.arrayContaining(['sqs:SendMessage']),

@@ -60,6 +60,8 @@ const OWN_KEYS = {
   ApiFunction: 'RaftClientKeysRead',
   OrdersFunction: 'RaftClientKeysOrdersWrite',
   AdminFunction: 'RaftClientKeysAdmin',
+  // order.cancel over the WebSocket needs orders:write (which reads too, for order.status).
+  WsConnectionFunction: 'RaftClientKeysOrdersWrite',
 } as const;
 
 const FUNCTION_IDS = FUNCTION_NAMES.map((name) => `${pascal(name)}Function`);
@@ -394,21 +396,25 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     const ofHttpApi = { Properties: { ApiId: { Ref: 'HttpApi' } } };
     awsTemplate.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
     const routes = Object.values(awsTemplate.findResources('AWS::ApiGatewayV2::Route', ofHttpApi));
-    expect(routes.map((route) => route.Properties.RouteKey).sort()).toEqual([
-      'DELETE /orders/{orderId}',
-      'GET /admin/cluster',
-      'GET /candles',
-      'GET /health',
-      'GET /orders',
-      'GET /orders/{orderId}',
-      'GET /positions',
-      'GET /ticks',
-      'POST /admin/halt',
-      'POST /admin/resume',
-      'POST /orders',
-      'POST /ticks',
-      'PUT /admin/limits',
-    ]);
+    expect(routes.map((route) => route.Properties.RouteKey).sort()).toEqual(
+      [
+        'DELETE /orders/{orderId}',
+        'GET /admin/cluster',
+        'GET /candles',
+        'GET /health',
+        'GET /orders',
+        'GET /orders/{orderId}',
+        'GET /positions',
+        'GET /ticks',
+        'POST /admin/halt',
+        'POST /admin/resume',
+        'POST /orders',
+        'POST /ticks',
+        'PUT /admin/limits',
+      ]
+        .concat(['GET /operator/cluster', 'POST /operator/halt', 'POST /operator/resume', 'PUT /operator/limits'])
+        .sort(),
+    );
     const authorization = Object.fromEntries(
       routes.map((r) => [r.Properties.RouteKey, r.Properties.AuthorizationType]),
     );
@@ -420,6 +426,8 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     expect(authorization['DELETE /orders/{orderId}']).toBe('JWT');
     for (const key of ['POST /admin/halt', 'POST /admin/resume', 'PUT /admin/limits', 'GET /admin/cluster']) {
       expect(authorization[key]).toBe('AWS_IAM');
+      // The same operation for admin-group users (the console): the user pool's JWT.
+      expect(authorization[key.replace('/admin/', '/operator/')]).toBe('JWT');
     }
     for (const type of Object.values(authorization)) expect(['AWS_IAM', 'JWT']).toContain(type);
     // The JWT authorizer takes the user pool's ID tokens: its issuer, the app client as audience.
@@ -476,14 +484,15 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
   });
 
   it('alarms on iterator age, DLQ depths, and every function’s errors and throttles', () => {
-    awsTemplate.resourceCountIs('AWS::CloudWatch::Alarm', 1 + 3 + 2 * FUNCTION_NAMES.length);
+    awsTemplate.resourceCountIs('AWS::CloudWatch::Alarm', 1 + 6 + 2 * FUNCTION_NAMES.length);
     awsTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'IteratorAge',
       Statistic: 'Maximum',
       Threshold: 60_000,
       Dimensions: [{ Name: 'FunctionName', Value: { Ref: 'ProcessFunction' } }],
     });
-    for (const queue of ['CommandsDlq', 'EventsDlq', 'ProcessFailureQueue']) {
+    const deadLetters = ['CommandsDlq', 'EventsDlq', 'HistoryDlq', 'WsOrderEventsDlq', 'ProcessFailureQueue'];
+    for (const queue of [...deadLetters, 'MarketDataFailureQueue']) {
       awsTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
         MetricName: 'ApproximateNumberOfMessagesVisible',
         Threshold: 1,
@@ -555,9 +564,11 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     expect(actionsIn(grantsOn(orders, 'EventsTopic'))).toEqual(expect.arrayContaining(['sns:Publish']));
     expect(grantsOn(orders, 'TicksStream')).toEqual([]);
 
-    // The admin function reaches only the ledger: no table, queue or stream.
+    // The admin function reaches the ledger, and reads queue depths: no table, stream, or other queue action.
     const admin = statementsOf(awsTemplate, 'AdminFunction');
-    expect(actionsIn(admin).filter((action) => /^(dynamodb|sqs|kinesis):/.test(action))).toEqual([]);
+    expect(actionsIn(admin).filter((action) => /^(dynamodb|sqs|kinesis):/.test(action))).toEqual([
+      'sqs:GetQueueAttributes',
+    ]);
 
     // Logs: each function writes to its own log group only; no AWS-managed basic execution policy.
     for (const logicalId of FUNCTION_IDS) {
@@ -624,6 +635,8 @@ function deployedEnvironment(template: Template, logicalId: string): NodeJS.Proc
     if (JSON.stringify(value).includes('RaftClientKeys')) {
       return 'arn:aws:secretsmanager:us-east-1:123456789012:secret:RaftClientKeysRead-AbCdEf';
     }
+    const join = (value as { 'Fn::Join'?: [string, unknown[]] })['Fn::Join'];
+    if (join) return join[1].map(resolve).join(join[0]);
     throw new Error(`${logicalId}: cannot resolve ${JSON.stringify(value)}`);
   };
   return Object.fromEntries(

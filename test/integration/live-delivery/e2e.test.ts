@@ -19,7 +19,9 @@ import { userToken } from '../../../tools/lib/user-token';
  * (raw message delivery): each client must receive exactly its own account's updates, seq 1..n in order, none
  * missing. Then clients drop, miss updates, reconnect and `resume`. Last, the whole way: the market feed's ticks
  * become the strategy's orders, executed on the ledger, published to the topic, and reach a subscriber of the
- * strategy's account (and the ticks reach a price subscriber).
+ * strategy's account (and the ticks reach a price subscriber). And order entry over the socket: a trader's
+ * `order.submit` reaches the ledger and comes back as its order.update, a cancel is decided by the ledger, a
+ * viewer is refused, and the feed's ticks arrive as `candle.update`s.
  */
 const CLIENTS = 200;
 const FEED_SYMBOL = 'WSE';
@@ -28,6 +30,9 @@ const dataDir = mkdtempSync(join(tmpdir(), 'ws-e2e-'));
 let stack: EmbeddedStack;
 let wsUrl: string;
 const tokens = new Map<string, string>();
+/** The account whose trader and viewer use order entry over the socket. */
+const ENTRY_ACCOUNT = 'WSENTRY';
+const tokenKey = (account: string, role: string) => `${role}:${account}`;
 
 type Message = Record<string, unknown> & { type: string };
 
@@ -35,7 +40,10 @@ type Message = Record<string, unknown> & { type: string };
 class Client {
   readonly messages: Message[] = [];
   private ws!: WebSocket;
-  constructor(readonly account: string) {}
+  constructor(
+    readonly account: string,
+    readonly role = 'trader',
+  ) {}
 
   /** Connects; a 5xx handshake (the authorizer failed, e.g. its keys timed out under load) is retried, as clients do. */
   async open(attempts = 3): Promise<void> {
@@ -50,7 +58,7 @@ class Client {
   }
 
   private async connect(): Promise<void> {
-    this.ws = new WebSocket(`${wsUrl}?token=${tokens.get(this.account)}`);
+    this.ws = new WebSocket(`${wsUrl}?token=${tokens.get(tokenKey(this.account, this.role))}`);
     this.ws.on('message', (data) => this.messages.push(JSON.parse(String(data)) as Message));
     await new Promise<void>((resolve, reject) => {
       this.ws.once('open', () => resolve());
@@ -146,12 +154,17 @@ beforeAll(async () => {
     credentials: EMULATOR_CREDENTIALS,
   });
   const pool = { poolId: stack.info.outputs.UserPoolId!, clientId: stack.info.outputs.UserPoolClientId! };
-  const accounts = [...Array.from({ length: CLIENTS }, (_, i) => accountOf(i)), stack.info.tradingAccount];
-  for (let i = 0; i < accounts.length; i += 10) {
+  const users = [
+    ...[...Array.from({ length: CLIENTS }, (_, i) => accountOf(i)), stack.info.tradingAccount, ENTRY_ACCOUNT].map(
+      (account) => ({ account, role: 'trader' as const }),
+    ),
+    { account: ENTRY_ACCOUNT, role: 'viewer' as const },
+  ];
+  for (let i = 0; i < users.length; i += 10) {
     await Promise.all(
-      accounts.slice(i, i + 10).map(async (account) => {
-        const out = await userToken(cognito, { ...pool, role: 'trader', account }, () => undefined);
-        tokens.set(account, out.IdToken!);
+      users.slice(i, i + 10).map(async ({ account, role }) => {
+        const out = await userToken(cognito, { ...pool, role, account }, () => undefined);
+        tokens.set(tokenKey(account, role), out.IdToken!);
       }),
     );
   }
@@ -247,6 +260,63 @@ describe('WebSocket live delivery on the embedded cloud', () => {
     const seqs = [...new Set(updates.map((u) => u.seq))].sort((a, b) => a - b);
     expect(seqs).toEqual(seqs.map((_, i) => i + 1));
     expect(updates.every((u) => u.order.account === stack.info.tradingAccount)).toBe(true);
+  }, 180_000);
+
+  it('order entry over the socket: submit reaches EXECUTED, the ledger decides a cancel, a viewer is refused; candles arrive', async () => {
+    const trader = new Client(ENTRY_ACCOUNT);
+    const viewer = new Client(ENTRY_ACCOUNT, 'viewer');
+    clients.push(trader, viewer);
+    await Promise.all([trader.open(), viewer.open()]);
+    await trader.request({ action: 'subscribe', channel: 'orders' }, 'subscribed');
+    await trader.request({ action: 'subscribe', channel: 'candles', symbols: [FEED_SYMBOL] }, 'subscribed');
+    const order = (clientOrderId: string) => ({
+      clientOrderId,
+      symbol: FEED_SYMBOL,
+      side: 'BUY',
+      type: 'market',
+      quantity: 1,
+    });
+    const statusOf = (orderId: string) => trader.updates().find((u) => u.order.orderId === orderId)?.order;
+
+    const accepted = await trader.request(
+      { action: 'order.submit', order: order('e2e-1'), requestId: 's1' },
+      'order.accepted',
+    );
+    expect(accepted).toMatchObject({ type: 'order.accepted', requestId: 's1', status: 'PENDING' });
+    const orderId = accepted.orderId as string;
+    await waitFor('the order’s update', 60_000, () => statusOf(orderId) !== undefined);
+    expect(statusOf(orderId)).toMatchObject({ orderId, account: ENTRY_ACCOUNT, status: 'ACCEPTED' });
+
+    // Canceled at once: the ledger's order decides; either way exactly one outcome, and the update says the same.
+    const second = await trader.request({ action: 'order.submit', order: order('e2e-2') }, 'order.accepted');
+    const secondId = second.orderId as string;
+    const cancel = await trader.request(
+      { action: 'order.cancel', orderId: secondId, requestId: 'c1' },
+      'order.canceled',
+    );
+    await waitFor('the canceled or executed order’s update', 60_000, () => statusOf(secondId) !== undefined);
+    if (cancel.type === 'order.canceled') expect(statusOf(secondId)).toMatchObject({ status: 'CANCELED' });
+    else {
+      expect(cancel).toMatchObject({ type: 'error', error: { code: 'CONFLICT', status: 'EXECUTED' } });
+      expect(statusOf(secondId)).toMatchObject({ status: 'ACCEPTED' });
+    }
+    // The executed first order cannot be canceled any more.
+    expect(await trader.request({ action: 'order.cancel', orderId }, 'order.canceled')).toMatchObject({
+      type: 'error',
+      error: { code: 'CONFLICT', orderId, status: 'EXECUTED' },
+    });
+
+    expect(await viewer.request({ action: 'order.submit', order: order('e2e-3') }, 'order.accepted')).toEqual({
+      type: 'error',
+      error: { code: 'FORBIDDEN', message: 'placing orders needs the trader role' },
+    });
+
+    await waitFor('a candle update', 60_000, () => trader.messages.some((m) => m.type === 'candle.update'));
+    const candle = trader.messages.find((m) => m.type === 'candle.update')!;
+    expect(candle).toMatchObject({ symbol: FEED_SYMBOL, interval: expect.stringMatching(/^(1m|5m|1h)$/) });
+    expect((candle.start as number) % 60_000).toBe(0);
+    expect(candle.count).toBeGreaterThan(0);
+    expect(candle.low).toBeLessThanOrEqual(Math.min(candle.open as number, candle.close as number));
   }, 180_000);
 
   afterAll(async () => {
