@@ -551,7 +551,11 @@ const MAX_STREAMED_REQUEST_BYTES: Record<ProxiedService, number> = {
 
 /**
  * 413 with the service's error shape, then the connection is closed: reading the rest of an oversized body
- * just to keep the connection alive is exactly what the limit is there to avoid.
+ * just to keep the connection alive is exactly what the limit is there to avoid. Closed the way HTTP servers do a
+ * "lingering close": our side first (FIN after the response), then what the client still sends is read and thrown
+ * away for a bounded time and amount, then the socket goes. A socket closed with unread data in it answers with a
+ * reset, and a reset makes the client's kernel drop the 413 it has not read yet (a loaded CI run saw an empty
+ * response).
  */
 function refuseTooLarge(req: IncomingMessage, res: ServerResponse, service: string, maxBytes: number): void {
   const message = `${service} request body exceeds the edge's limit of ${maxBytes} bytes`;
@@ -561,7 +565,24 @@ function refuseTooLarge(req: IncomingMessage, res: ServerResponse, service: stri
   } else {
     sendError(res, 413, 'RequestEntityTooLarge', message);
   }
-  res.once('finish', () => req.destroy());
+  res.once('finish', () => lingeringClose(req));
+}
+
+/** At most this long, and this many more bytes, read and dropped after a refusal before the socket is destroyed. */
+const LINGER_MS = 2_000;
+const LINGER_BYTES = 1024 * 1024;
+
+function lingeringClose(req: IncomingMessage): void {
+  const socket = req.socket;
+  socket.end();
+  let dropped = 0;
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS).unref();
+  socket.on('close', () => clearTimeout(timer));
+  req.on('data', (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > LINGER_BYTES) socket.destroy();
+  });
+  req.resume();
 }
 
 /** Appends one line to a log group of the logs emulator, if the group exists (API Gateway logs nowhere otherwise). */

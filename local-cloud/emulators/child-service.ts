@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { request } from 'node:http';
 import { resolve } from 'node:path';
@@ -49,8 +50,53 @@ export function supervised(command: string, args: string[]) {
   };
 }
 
-/** Asks the OS for a free TCP port on loopback. */
+/**
+ * A free TCP port on loopback, for a service to bind next — chosen BELOW the kernel's ephemeral range. A port the OS
+ * hands out for `listen(0)` comes from the ephemeral range, the same range every outgoing connection takes its local
+ * port from: between this function releasing such a port and the service binding it, any connection on the machine
+ * could take it (a Raft node failed to start with EADDRINUSE that way in a bench run). Below the range only another
+ * explicit bind can take it; ports handed out by this process are not handed out again. Falls back to the OS's
+ * choice where the range is unknown (not Linux) or leaves no room below it.
+ */
 export async function freePort(): Promise<number> {
+  const [low] = ephemeralRange();
+  if (low > FIXED_PORTS_END + 1_000) {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const port = FIXED_PORTS_END + Math.floor(Math.random() * (low - FIXED_PORTS_END));
+      if (handedOut.has(port)) continue;
+      if (await bindable(port)) {
+        handedOut.add(port);
+        return port;
+      }
+    }
+  }
+  return osAssignedPort();
+}
+
+/** Below this, well-known and registered services' fixed ports; the choice above stays clear of them. */
+const FIXED_PORTS_END = 10_000;
+const handedOut = new Set<number>();
+
+function ephemeralRange(): [number, number] {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (Number.isInteger(low) && Number.isInteger(high)) return [low!, high!];
+  } catch {
+    // Not Linux: no range to stay out of.
+  }
+  return [0, 0];
+}
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+function osAssignedPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.unref();

@@ -214,7 +214,10 @@ export class LambdaFunction implements Invoker {
     worker.busy = true;
     this.log(worker, `START RequestId: ${requestId} Version: $LATEST\n`);
     return new Promise<InvokeResult>((resolveResult) => {
+      let settled = false;
       const finish = (result: InvokeResult, reuse: boolean) => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
         worker.onMessage = undefined;
         worker.onExit = undefined;
@@ -249,7 +252,7 @@ export class LambdaFunction implements Invoker {
         if (msg.ok) finish({ ok: true, requestId, payload: msg.payload, durationMs: 0 }, true);
         else finish({ ok: false, requestId, error: msg.error, durationMs: 0 }, true);
       };
-      worker.onExit = (description) =>
+      const exited = (description: string) =>
         finish(
           {
             ok: false,
@@ -262,12 +265,22 @@ export class LambdaFunction implements Invoker {
           },
           false,
         );
-      worker.child.send({
+      worker.onExit = exited;
+      // A worker can die between being picked and this send (its exit not yet seen): the send then fails with
+      // "Channel closed", which is that invocation's runtime exit, as on Lambda — not an error of the runtime itself
+      // (uncaught, it failed a chaos run that kills execute's workers).
+      const invoke = {
         type: 'invoke',
         requestId,
         event,
         deadlineMs: started + timeoutMs,
         traceId: `Root=1-${randomBytes(12).toString('hex')}`,
+      };
+      worker.child.send(invoke, (error) => {
+        if (!error) return;
+        worker.dead = true;
+        void killWorker(worker);
+        exited(error.message);
       });
     });
   }

@@ -33,6 +33,12 @@ export interface LocalRuntime {
   functions: Record<string, LambdaFunction>;
   /** ReceiveMessage counts of each SQS mapping so far, by the template's logical id. */
   sqsMappingStats(): Record<string, SqsMappingStats>;
+  /**
+   * Pauses or resumes an SQS event source mapping, by the template's logical id — what `Enabled: false` on
+   * AWS::Lambda::EventSourceMapping (or `aws lambda update-event-source-mapping --no-enabled`) does on AWS:
+   * pausing lets the batches in flight finish and stops receiving; the queue keeps every message meanwhile.
+   */
+  setSqsMappingEnabled(logicalId: string, enabled: boolean): Promise<void>;
   /** Stops the schedules and ends the runs they started (the market feed), leaving the rest running. */
   stopSchedules(): Promise<void>;
   stop(): Promise<void>;
@@ -65,14 +71,27 @@ export async function startLocalRuntime(deployment: Deployment, opts: LocalRunti
       }),
   );
   const onSqsReceive = opts.onSqsReceive;
-  const sqs = deployment.sqsMappings.map(
-    (m) =>
-      new SqsEventSourceMapping(m.spec, fnFor(m.functionLogicalId), {
-        onError,
-        endpoints,
-        ...(onSqsReceive ? { onReceive: (messages: Message[]) => onSqsReceive(m.spec.queueUrl, messages) } : {}),
-      }),
-  );
+  const sqsMapping = (m: Deployment['sqsMappings'][number]) =>
+    new SqsEventSourceMapping(m.spec, fnFor(m.functionLogicalId), {
+      onError,
+      endpoints,
+      ...(onSqsReceive ? { onReceive: (messages: Message[]) => onSqsReceive(m.spec.queueUrl, messages) } : {}),
+    });
+  const sqs = deployment.sqsMappings.map(sqsMapping);
+  const paused = new Set<string>();
+  const setSqsMappingEnabled = async (logicalId: string, enabled: boolean) => {
+    const index = deployment.sqsMappings.findIndex((m) => m.logicalId === logicalId);
+    if (index < 0) throw new Error(`no SQS event source mapping ${logicalId} in the deployment`);
+    if (enabled === !paused.has(logicalId)) return;
+    if (enabled) {
+      paused.delete(logicalId);
+      sqs[index] = sqsMapping(deployment.sqsMappings[index]!);
+      sqs[index].start();
+    } else {
+      paused.add(logicalId);
+      await sqs[index]!.stop();
+    }
+  };
   const schedules =
     opts.schedules === false
       ? []
@@ -103,13 +122,14 @@ export async function startLocalRuntime(deployment: Deployment, opts: LocalRunti
   return {
     functions,
     sqsMappingStats: () => Object.fromEntries(sqs.map((m) => [m.spec.id, m.stats()])),
+    setSqsMappingEnabled,
     stopSchedules,
     stop: async () => {
       await stopSchedules();
       await Promise.all([
         ...schedules.map((s) => s.stop()),
         ...kinesis.map((m) => m.stop()),
-        ...sqs.map((m) => m.stop()),
+        ...sqs.filter((m) => !paused.has(m.spec.id)).map((m) => m.stop()),
       ]);
       await Promise.all(Object.values(functions).map((f) => f.stop()));
       await opts.logs.flush();

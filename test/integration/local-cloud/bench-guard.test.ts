@@ -28,6 +28,7 @@ interface Step {
   ordersPerSecond: number;
   p50Ms: number | null;
   p99Ms: number | null;
+  ticks: number;
   commands: number;
   executed: number;
   cpuMsPerOrder: number | null;
@@ -80,8 +81,10 @@ describe('bench guard (a short npm run bench with --json)', () => {
     expect(step.rate).toBe(RATE);
     expect(step.duplicates).toBe(0);
     expect(step.lost).toBe(0);
-    // One order per tick: every tick of the step made a command, and every command has its event after the drain.
-    expect(step.commands).toBeGreaterThanOrEqual(RATE * SECONDS * 0.9);
+    // One order per tick: every tick that landed made a command (a loaded machine's sender may land fewer than
+    // RATE × SECONDS: 410 of 500 in one CI run), and every command has its event after the drain.
+    expect(step.ticks).toBeGreaterThanOrEqual(RATE * SECONDS * 0.5);
+    expect(step.commands).toBeGreaterThanOrEqual(step.ticks * 0.98);
     expect(step.executed).toBe(step.commands);
     expect(step.ordersPerSecond).toBeGreaterThanOrEqual(RATE * MIN_SHARE_EXECUTED_WHILE_OFFERED);
     expect(step.cpuMsPerOrder).toBeGreaterThan(0);

@@ -4,7 +4,9 @@ import {
   classifyCommand,
   clockTicks,
   cpuMsBetween,
+  cpuMsByLabel,
   parseProcStat,
+  processLabel,
   sampleProcessTree,
 } from '../../../tools/lib/process-cpu';
 import { Progress, progressLine } from '../../../tools/lib/progress';
@@ -32,6 +34,18 @@ describe('process tree CPU (tools/lib/process-cpu)', () => {
     expect(classifyCommand('/usr/bin/node --import tsx tools/bench.ts')).toBe('bench');
   });
 
+  it('names a worker by its function and an emulator by its program, for the per-process breakdown', () => {
+    const env = ['PATH=/usr/bin', 'AWS_LAMBDA_FUNCTION_NAME=PipelineStack-ExecuteFunction', 'TZ=UTC'].join('\0');
+    expect(processLabel('functions', 'node worker-host.ts /x/index.js handler', env)).toBe('fn ExecuteFunction');
+    expect(processLabel('functions', 'node worker-host.ts /x/index.js handler', 'PATH=/usr/bin')).toBe('fn unknown');
+    expect(processLabel('emulators', 'java -cp DynamoDBLocal.jar DynamoDbLocalLoopback -port 1', '')).toBe(
+      'DynamoDB Local',
+    );
+    expect(processLabel('emulators', 'node node_modules/kinesalite/index.js', '')).toBe('kinesalite');
+    expect(processLabel('emulators', 'node node_modules/fauxqs/dist/cli.js', '')).toBe('fauxqs');
+    expect(processLabel('raft', 'node raft-node.js', '')).toBe('raft');
+  });
+
   it('counts the CPU of a busy child process, and of one that exited between two samples', async () => {
     expect(clockTicks()).toBeGreaterThan(0);
     const before = sampleProcessTree();
@@ -42,6 +56,10 @@ describe('process tree CPU (tools/lib/process-cpu)', () => {
     const ms = cpuMsBetween(before, after);
     // Its CPU is at least a good share of 400 ms even on a loaded machine (it may be descheduled part of the time).
     expect(ms.total).toBeGreaterThanOrEqual(100);
+    // The per-process breakdown covers the same ticks as the kinds (the reaped child is in this process's, 'bench').
+    const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
+    expect(sum(after.byLabel)).toBe(sum(after.ticks));
+    expect(cpuMsByLabel(before, after)[0]?.[0]).toBe('bench');
     expect(after.processes).toBeGreaterThanOrEqual(1);
   });
 });

@@ -28,6 +28,9 @@ const describeCli = mainCli ? describe : describe.skip;
 const itTail = hasTail ? it : it.skip;
 
 const run = Math.random().toString(36).slice(2, 8);
+// Each test runs the real AWS CLI 5–10 times, and each run starts Python and botocore (1–3 s on a loaded 2-core
+// machine): jest's 30 s default was exceeded once in CI under load.
+jest.setTimeout(120_000);
 
 describeCli('AWS CLI through the edge endpoint', () => {
   let edge: Edge;

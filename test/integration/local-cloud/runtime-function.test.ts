@@ -65,6 +65,25 @@ describe('local Lambda runtime: one function in worker processes', () => {
     }
   });
 
+  it('an invocation sent to a worker killed an instant before fails as a runtime exit, and the next one runs', async () => {
+    // chaos's crash-execute kills workers while invocations go on: one picked after its death but before its exit
+    // was seen once failed the runtime itself ("Channel closed", uncaught). Here the kill comes 0–4 ms before
+    // each invocation, so some of them meet a worker in that window.
+    const { fn } = fixtureFunction('echo');
+    try {
+      for (let delay = 0; delay < 5; delay++) {
+        expect((await fn.invoke({ warm: true })).ok).toBe(true);
+        for (const pid of fn.workerPids()) process.kill(pid, 'SIGKILL');
+        if (delay > 0) await sleep(delay);
+        const result = await fn.invoke({ after: delay });
+        if (!result.ok) expect(result.error.errorType).toBe('Runtime.ExitError');
+      }
+      expect((await fn.invoke({ last: true })).ok).toBe(true);
+    } finally {
+      await fn.stop();
+    }
+  });
+
   it('fails an invocation whose worker exits with Runtime.ExitError', async () => {
     const { fn } = fixtureFunction('crashes');
     try {

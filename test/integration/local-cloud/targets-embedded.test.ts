@@ -34,7 +34,7 @@ describe('load and verify on the embedded target', () => {
       'ApiFunction read',
       'ExecuteFunction orders:write',
       'OrdersFunction orders:write',
-      'WsConnectionFunction read',
+      'WsConnectionFunction orders:write',
     ]);
   });
 
