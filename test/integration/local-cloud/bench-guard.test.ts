@@ -81,9 +81,9 @@ describe('bench guard (a short npm run bench with --json)', () => {
     expect(step.rate).toBe(RATE);
     expect(step.duplicates).toBe(0);
     expect(step.lost).toBe(0);
-    // One order per tick: every tick that landed made a command (a loaded machine's sender may land fewer than
-    // RATE × SECONDS: 410 of 500 in one CI run), and every command has its event after the drain.
-    expect(step.ticks).toBeGreaterThanOrEqual(RATE * SECONDS * 0.5);
+    // One order per tick: every offered tick landed (the sender catches up when the stream is slow; it used to stop
+    // at the step's end, landing 210 of 500 in one loaded CI run), made a command, and has its event after the drain.
+    expect(step.ticks).toBe(RATE * SECONDS);
     expect(step.commands).toBeGreaterThanOrEqual(step.ticks * 0.98);
     expect(step.executed).toBe(step.commands);
     expect(step.ordersPerSecond).toBeGreaterThanOrEqual(RATE * MIN_SHARE_EXECUTED_WHILE_OFFERED);
