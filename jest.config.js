@@ -30,5 +30,6 @@ module.exports = {
     },
   ],
   maxWorkers: 2,
+  testSequencer: '<rootDir>/test/support/slow-first-sequencer.cjs',
   testTimeout: 30000,
 };
