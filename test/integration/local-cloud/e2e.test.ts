@@ -227,9 +227,15 @@ describe('embedded cloud end to end (npm start as a process)', () => {
       const historyItems = async () =>
         (await documents.send(new ScanCommand({ TableName: info.outputs.OrderHistoryTableName, Select: 'COUNT' })))
           .Count ?? 0;
-      await waitFor('the history to hold every order', 60_000, async () =>
-        (await historyItems()) === report.counts.events ? true : undefined,
-      );
+      // The count seen last goes into the failure message (one CI run timed out here with the table complete
+      // afterwards: 17 items for 17 events).
+      let held = -1;
+      await waitFor(`the history to hold every order (${report.counts.events} events)`, 60_000, async () => {
+        held = await historyItems();
+        return held === report.counts.events ? true : undefined;
+      }).catch((error: Error) => {
+        throw new Error(`${error.message}; the history held ${held} items`);
+      });
 
       // An event re-published after the FIFO dedup window (same orderId and seq, a new message: the event
       // contract allows it) is counted apart and verify still passes; another seq for the same order is a
