@@ -644,8 +644,12 @@ export class LedgerNode implements LedgerNodeApi {
   private maybeCompact(): void {
     if (this.writtenSnapshot) return this.finishSnapshot();
     // The first snapshot is taken at once, so that it carries the initial configuration to joining nodes.
+    // Or once the active log segment (entries since about the last snapshot, also held in memory) is big: a few
+    // thousand entries of large order batches weigh more than the threshold's worth of single orders.
+    const since = this.appliedIndex - this.snapshotIndex;
     const due =
-      this.appliedIndex - this.snapshotIndex >= this.cfg.snapshotThreshold ||
+      since >= this.cfg.snapshotThreshold ||
+      (since > 0 && this.storage.logBytes >= this.cfg.snapshotLogMiB * 1024 * 1024) ||
       (this.snapshotIndex === 0 && this.appliedIndex > 0);
     if (!due || this.snapshotJob || this.stopping) return;
     this.ledger.flush();
