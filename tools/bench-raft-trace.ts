@@ -18,7 +18,8 @@ import { nextOrder, percentile } from './bench-raft';
 const command = defineCommand({
   name: 'npm run bench:raft:trace',
   usage: `usage: npm run bench:raft:trace
-One client, one write at a time, against three traced ledger nodes; prints the median timeline of a write\nand the writes at the median, 25th and 99th percentiles.
+One client, one write at a time, against three traced ledger nodes; prints the writes at the median, the 25th
+and the 99th percentile, then the median time of every event.
 Environment:
   TRACE_SECONDS   how long to send (default 5)`,
   options: {},
