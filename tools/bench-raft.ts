@@ -281,8 +281,12 @@ async function failovers(cluster: RaftCluster, rounds: number): Promise<number[]
 
 async function main({ argv }: CommandContext): Promise<void> {
   const { batch: batchSizes, etcd: etcdMode } = command.parse(argv);
-  const env = parseEnv(Env);
-  const { BENCH_SECONDS: seconds, BENCH_CONCURRENCY: concurrencies, BENCH_FAILOVERS: failoverRounds } = env;
+  const {
+    BENCH_SECONDS: seconds,
+    BENCH_CONCURRENCY: concurrencies,
+    BENCH_FAILOVERS: failoverRounds,
+    BENCH_WARMUP_SECONDS: warmUpSeconds,
+  } = parseEnv(Env);
   const version = etcdMode === 'auto' ? etcdVersion() : undefined;
   if (etcdMode === 'auto' && !version) console.log(ETCD_INSTALL_HINT);
   const http = keepAliveHttp(Math.max(...concurrencies));
@@ -295,7 +299,7 @@ async function main({ argv }: CommandContext): Promise<void> {
     console.log(`ledger up: ${cluster.httpUrls.join(' ')}; leader ${leaderUrl}`);
     if (etcd) console.log(`${version} up: ${etcd.clientUrls.join(' ')}; leader ${etcd.clientUrls[0]}`);
     const sys = { cluster, etcd, http, leaderUrl, members };
-    await warmUp(sys, env.BENCH_WARMUP_SECONDS);
+    await warmUp(sys, warmUpSeconds);
     const results = await throughputPhases(sys, batchSizes, concurrencies, seconds);
     await etcd?.stop();
     etcd = undefined;
