@@ -11,15 +11,17 @@ import { sleep } from '../../shared/util/wait';
 /**
  * Writes ticks straight to the stream in the record format ingest writes (TickRecord, partition key =
  * symbol) — for the bench and the end-to-end test, which need to control the rate and the timestamps
- * exactly. Failed entries are retried until they land.
+ * exactly. Failed entries are retried until they land. Resolves with the last sequence number written to
+ * each shard, so a caller can wait for the stream's consumers to get past it.
  */
 export async function putTicks(
   kinesis: KinesisClient,
   streamName: string,
   ticks: Tick[],
   extra: Buffer[] = [],
-): Promise<void> {
+): Promise<Map<string, string>> {
   const now = Date.now();
+  const last = new Map<string, string>();
   const entries = [
     ...ticks.map((tick) => {
       const tickId = tick.tickId ?? `tick-${tick.symbol}-${tick.ts}`;
@@ -36,10 +38,18 @@ export async function putTicks(
     let chunk = entries.slice(i, i + 500);
     for (let attempt = 0; chunk.length > 0; attempt++) {
       const out = await kinesis.send(new PutRecordsCommand({ StreamName: streamName, Records: chunk }));
+      for (const r of out.Records ?? []) noteLatest(last, r.ShardId, r.SequenceNumber);
       chunk = chunk.filter((_, n) => out.Records?.[n]?.ErrorCode !== undefined);
       if (chunk.length > 0) await sleep(Math.min(1000, 50 * 2 ** attempt));
     }
   }
+  return last;
+}
+
+function noteLatest(last: Map<string, string>, shardId?: string, seq?: string): void {
+  if (!shardId || !seq) return;
+  const held = last.get(shardId);
+  if (held === undefined || BigInt(seq) > BigInt(held)) last.set(shardId, seq);
 }
 
 /** A seeded random-walk tick source (the market feed's generator) with wall-clock timestamps. */
