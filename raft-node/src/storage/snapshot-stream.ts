@@ -240,14 +240,6 @@ class RecordReader {
     return { prefix, body, at };
   }
 
-  /** Skips the next record's body (header and trailer lookups need no hashing). */
-  skip(): number {
-    const at = this.offset;
-    const length = this.read(at, 4).readUInt32LE(0);
-    this.offset = at + 4 + length;
-    return at;
-  }
-
   close(): void {
     fs.closeSync(this.fd);
   }
@@ -280,22 +272,40 @@ function parseTrailer(file: string, json: unknown): z.infer<typeof TrailerSchema
   return parsed.data;
 }
 
-/** Header and trailer only (no checksum pass): what RaftStorage.open needs to know without reading the state. */
+/** A trailer record is about 120 bytes; the end of the file is searched this far back for it. */
+const TRAILER_SEARCH_BYTES = 1024;
+
+/**
+ * Header and trailer only (no checksum pass): what RaftStorage.open and saveSnapshot need to know without reading the
+ * state. Two small reads whatever the file's size: walking every record's length prefix instead cost one read per
+ * chunk (2,000 for a 2 GB snapshot of 1 MiB chunks), on the apply loop, each a disk read once the file had left the
+ * page cache.
+ */
 export function readSnapshotInfo(file: string): SnapshotFileInfo {
   const reader = new RecordReader(file);
   try {
     const first = reader.next();
     if (!first) throw new SnapshotFormatError(file, 'no header record');
     const header = parseHeader(file, parseJson(file, first.body, first.at));
-    let lastAt = first.at;
-    while (reader.offset < reader.size) lastAt = reader.skip();
-    reader.offset = lastAt;
-    const last = reader.next()!;
-    const trailer = parseTrailer(file, parseJson(file, last.body, last.at));
+    const trailer = parseTrailer(file, parseJson(file, ...findTrailer(reader, reader.offset)));
     return { header, sha256: trailer.sha256, bytes: reader.size };
   } finally {
     reader.close();
   }
+}
+
+/**
+ * The trailer's body and offset, found from the end of the file: the last record is the one whose length prefix
+ * names exactly the bytes left after it. Searching backwards, the first such prefix is the trailer's, because every
+ * later 4-byte window lies in its JSON body (or straddles prefix and body) and reads as at least 0x20000000.
+ */
+function findTrailer(reader: RecordReader, notBefore: number): [Buffer, number] {
+  const start = Math.max(notBefore, reader.size - TRAILER_SEARCH_BYTES);
+  const tail = reader.read(start, reader.size - start);
+  for (let at = tail.length - 5; at >= 0; at--) {
+    if (tail.readUInt32LE(at) === tail.length - at - 4) return [tail.subarray(at + 4), start + at];
+  }
+  throw new SnapshotFormatError(reader.file, `no trailer record at the end (${reader.size} bytes)`);
 }
 
 /**

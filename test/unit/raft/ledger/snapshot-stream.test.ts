@@ -93,4 +93,26 @@ describe('chunked ledger snapshots', () => {
       'checksum mismatch',
     );
   });
+
+  it("reads the header and the trailer from the file's two ends, whatever the records between them hold", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'snapshot-stream-'));
+    dirs.push(dir);
+    const file = path.join(dir, 'snapshot');
+    const header = { clusterId: null, index: 9, term: 2, config: { voters: ['n1'], learners: [] }, members: {} };
+    // Binary records whose last bytes read as length prefixes of what follows them, as a backward search could
+    // mistake for the trailer's (a real record's tail is arbitrary bytes).
+    const tricky = Array.from({ length: 40 }, (_, i) => {
+      const record = Buffer.alloc(4096 + i, 7);
+      for (let at = record.length - 200; at < record.length - 4; at += 4) record.writeUInt32LE(record.length - at, at);
+      return record;
+    });
+    const info = writeSnapshotFile(file, header, ['{"kind":"head"}', ...tricky]);
+    expect(readSnapshotInfo(file)).toEqual(info);
+
+    const bytes = fs.readFileSync(file);
+    fs.writeFileSync(file, bytes.subarray(0, bytes.length - 1));
+    expect(() => readSnapshotInfo(file)).toThrow('no trailer record at the end');
+    fs.writeFileSync(file, Buffer.concat([bytes, Buffer.from([0])]));
+    expect(() => readSnapshotInfo(file)).toThrow(/not a valid snapshot/);
+  });
 });
