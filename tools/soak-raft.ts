@@ -139,17 +139,33 @@ async function drive(cluster: RaftCluster, total: number, clients: number, signa
 
 /** What the nodes logged about the snapshots they took ('compacted the log'). */
 function snapshotStalls(dir: string, ids: string[]) {
+  type Compacted = {
+    maxLoopDelayMs: number | null;
+    maxLoopDelayBetweenMs?: number | null;
+    saveMs: number;
+    tookMs: number;
+  };
   const lines = ids.flatMap((id) =>
     readFileSync(join(dir, `${id}.log`), 'utf8')
       .split('\n')
       .filter((l) => l.includes('"compacted the log"'))
-      .map((l) => JSON.parse(l) as { maxLoopDelayMs: number | null; saveMs: number; tookMs: number }),
+      .map((l) => JSON.parse(l) as Compacted),
   );
-  const max = (f: (l: (typeof lines)[number]) => number) => Math.max(0, ...lines.map(f));
+  const max = (f: (l: Compacted) => number) => Math.max(0, ...lines.map(f));
+  const median = (f: (l: Compacted) => number) => {
+    const sorted = lines.map(f).sort((a, b) => a - b);
+    return sorted[Math.floor(sorted.length / 2)] ?? 0;
+  };
+  const during = (l: Compacted) => l.maxLoopDelayMs ?? 0;
+  const between = (l: Compacted) => l.maxLoopDelayBetweenMs ?? 0;
   return {
     count: lines.length,
-    maxLoopDelayMs: max((l) => l.maxLoopDelayMs ?? 0),
+    maxLoopDelayMs: max(during),
+    medianLoopDelayMs: median(during),
+    maxBetweenMs: max(between),
+    medianBetweenMs: median(between),
     maxSaveMs: max((l) => l.saveMs),
+    medianSaveMs: median((l) => l.saveMs),
     maxTookMs: max((l) => l.tookMs),
   };
 }
@@ -221,8 +237,10 @@ async function main({ argv, signal }: CommandContext): Promise<void> {
     console.log(
       `[soak] ${opts.orders} orders: leader RSS at the end ${rss} MiB; longest batch request ${longest.toFixed(0)} ms ` +
         `(upper bound on an apply stall, snapshots every ${opts['snapshot-threshold']} entries); ` +
-        `${snapshots.count} snapshots taken, longest event-loop delay while one was taken ${snapshots.maxLoopDelayMs} ms ` +
-        `(synchronous save at most ${snapshots.maxSaveMs} ms, a snapshot took at most ${snapshots.maxTookMs} ms); ${caughtUp}; ` +
+        `${snapshots.count} snapshots taken; longest event-loop delay while one was taken ${snapshots.maxLoopDelayMs} ms ` +
+        `(median of the snapshots ${snapshots.medianLoopDelayMs} ms), between two snapshots ${snapshots.maxBetweenMs} ms ` +
+        `(median ${snapshots.medianBetweenMs} ms); synchronous save at most ${snapshots.maxSaveMs} ms ` +
+        `(median ${snapshots.medianSaveMs} ms), a snapshot took at most ${snapshots.maxTookMs} ms; ${caughtUp}; ` +
         `cluster restart from disk to converged in ${restart.toFixed(1)} s`,
     );
   } finally {
