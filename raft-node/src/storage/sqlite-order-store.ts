@@ -256,6 +256,9 @@ export function removeStoreFiles(file: string): void {
   for (const suffix of ['-wal', '-shm', '']) fs.rmSync(file + suffix, { force: true });
 }
 
+/** The store copy's nice value (lower priority than the node's thread, which stays at the process's). */
+const COPY_NICE = 10;
+
 // A checkpoint that did not catch up (the node committed meanwhile) is repeated shortly until one does: only then
 // does the WAL start over from its beginning instead of growing.
 const CHECKPOINT_WORKER = `
@@ -296,8 +299,13 @@ if (Atomics.compareExchange(state, 0, 0, 1) !== 0) {
 }
 `;
 
+// Linux's nice value is per thread: setPriority(0, …) lowers only this worker's thread, so on a busy machine the
+// node's own thread (applying entries, answering clients) gets a core before the copy does.
 const COPY_WORKER = `
 const { workerData, parentPort } = require('node:worker_threads');
+try {
+  require('node:os').setPriority(0, ${COPY_NICE});
+} catch {}
 const Database = require(workerData.module);
 const db = new Database(workerData.source, { readonly: true, fileMustExist: true });
 try {

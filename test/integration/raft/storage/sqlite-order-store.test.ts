@@ -87,6 +87,33 @@ describe('store snapshots', () => {
     ledger.close();
   });
 
+  it("copies on a thread of lower priority than the node's own (Linux's nice is per thread)", async () => {
+    const dir = tempDir();
+    const store = new SqliteOrderStore(path.join(dir, 'ledger.db'));
+    const ledger = new LedgerStateMachine(store);
+    fill(ledger, 30_000);
+    const niceOf = (tid: string) => {
+      const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]); // field 19, nice
+    };
+    const seen = new Set<number>();
+    const look = () => {
+      for (const tid of fs.readdirSync('/proc/self/task')) {
+        if (Number(tid) !== process.pid) seen.add(niceOf(tid));
+      }
+    };
+    const watcher = setInterval(look, 1);
+    try {
+      await store.copyTo(path.join(dir, 'copy'));
+    } finally {
+      clearInterval(watcher);
+    }
+    expect(seen).toContain(10);
+    expect(niceOf(String(process.pid))).toBe(0);
+    expect(os.getPriority()).toBe(0);
+    ledger.close();
+  });
+
   it('restores a snapshot of the older JSON form into a store file, and refuses one at another index', () => {
     const dir = tempDir();
     const memory = new LedgerStateMachine();
