@@ -700,6 +700,7 @@ export class LedgerNode implements LedgerNodeApi {
     this.raft.compact(index, JSON.stringify({ sha256: info.sha256, bytes: info.bytes }));
     const snapshot = this.raft.latestSnapshot();
     if (!snapshot || snapshot.meta.index !== index) return;
+    const compactMs = performance.now() - saveStarted;
     this.storage.saveSnapshot(snapshot, this.storage.tempPath(SNAPSHOT_TAKE_FILE));
     this.snapshotIndex = index;
     this.logger.info('compacted the log', {
@@ -708,6 +709,8 @@ export class LedgerNode implements LedgerNodeApi {
       tookMs: Date.now() - startedAt,
       // The synchronous part (the core's compaction, the snapshot's rename, sealing the log segment).
       saveMs: Math.round(performance.now() - saveStarted),
+      // Of which the core's compaction (the rest is the storage's: rename, seal, their fsyncs).
+      compactMs: Math.round(compactMs),
       // The longest the event loop (and so the apply loop) waited while this snapshot was taken, and between the
       // previous snapshot and this one.
       maxLoopDelayMs: this.loopDelayMaxMs(),
