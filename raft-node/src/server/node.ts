@@ -652,7 +652,7 @@ export class LedgerNode implements LedgerNodeApi {
       // Saving seals raft.log, which must be durable whole: a commit index a Ready left buffered (it needs no sync of
       // its own) is synced here on the thread pool, not by a synchronous fdatasync inside the save — under the other
       // nodes' snapshot writeback that one took 155 ms of the event loop (soak:raft, 1 client).
-      await this.storage.syncInBackground();
+      if (!this.stopping) await this.storage.syncInBackground();
       return this.finishSnapshot();
     }
     // The first snapshot is taken at once, so that it carries the initial configuration to joining nodes.
