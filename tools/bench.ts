@@ -182,8 +182,17 @@ async function driveTicks(
   return { start, end, landed, sendSeconds: (Date.now() - start) / 1000 };
 }
 
-/** Waits until no order event has arrived for 3 s (at most `maxMs`), so a step's backlog does not spill into the next. */
-async function drainEvents(samples: Sample[], maxMs: number, status: (events: number) => void): Promise<void> {
+/**
+ * Waits until no order event has arrived for 3 s and every command recorded so far has its event (at most `maxMs`),
+ * so a step's backlog does not spill into the next. Quiet alone was not enough: a loaded CI run paused 3 s with 344
+ * commands still queued, which the step then counted as lost (the closing verify found every one executed).
+ */
+async function drainEvents(
+  samples: Sample[],
+  commandsFile: string,
+  maxMs: number,
+  status: (events: number) => void,
+): Promise<void> {
   const until = Date.now() + maxMs;
   let seen = -1;
   let quietSince = Date.now();
@@ -192,7 +201,11 @@ async function drainEvents(samples: Sample[], maxMs: number, status: (events: nu
       seen = samples.length;
       quietSince = Date.now();
       status(seen);
-    } else if (Date.now() - quietSince >= 3000) return;
+    } else if (Date.now() - quietSince >= 3000) {
+      const withEvent = new Set(samples.map((s) => s.orderId));
+      const { commands } = readCommandRecords(commandsFile);
+      if (commands.every((c) => withEvent.has(c.orderId))) return;
+    }
     await sleep(250);
   }
 }
@@ -263,7 +276,8 @@ async function main({ argv }: CommandContext): Promise<number> {
   const source = new TickSource(SYMBOLS, 'bench');
   const drive = (rate: number, seconds: number, status: (sent: number) => void) =>
     driveTicks(kinesis, stream, source, rate, seconds, status);
-  const drain = (maxMs: number, status: (events: number) => void) => drainEvents(samples, maxMs, status);
+  const drain = (maxMs: number, status: (events: number) => void) =>
+    drainEvents(samples, recordFiles(dataDir).commands, maxMs, status);
   const rows: string[] = [];
   const results: StepResult[] = [];
   try {
