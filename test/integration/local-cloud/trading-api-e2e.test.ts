@@ -1,17 +1,25 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { createRemoteJWKSet, generateKeyPair, jwtVerify, SignJWT, type JWTPayload } from 'jose';
 import WebSocket from 'ws';
+import type { PoolRecord } from '../../../local-cloud/cognito/store';
+import { mintTokens } from '../../../local-cloud/cognito/tokens';
 import { startEmbeddedStack, type EmbeddedStack } from '../../../local-cloud/stack';
 import { principalFromEvent, type Role } from '../../../shared/auth/principal';
 import { EMULATOR_CREDENTIALS } from '../../../shared/aws/clients';
 import { NodeSha256 } from '../../../shared/aws/sha256';
 import { waitFor } from '../../../shared/util/wait';
 import { userToken } from '../../../tools/lib/user-token';
+
+/** The part of the edge's `<dataDir>/cognito.json` the expired-token test reads (local-cloud/cognito/store.ts). */
+interface CognitoStateFile {
+  pools: Record<string, Pick<PoolRecord, 'users' | 'key'>>;
+}
 
 /**
  * The trading API's users end to end on one embedded stack (one start serves both parts; each start is a synth and a
@@ -188,6 +196,7 @@ describe('npm run token -- --role … --account … on the embedded stack', () =
 describe('POST/DELETE /orders and /admin through the emulated HTTP API', () => {
   let base: string;
   let cognito: CognitoIdentityProviderClient;
+  let executedOrderId: string | undefined;
 
   beforeAll(() => {
     base = stack.info.apis.find((a) => a.protocol === 'HTTP')!.urls[0]!.replace(/\/+$/, '');
@@ -270,6 +279,53 @@ describe('POST/DELETE /orders and /admin through the emulated HTTP API', () => {
       body: { orderId, status: 'EXECUTED' },
     });
     expect((await call('DELETE', `/orders/${orderId}`, await tokenFor('trader', 'OTHER'))).status).toBe(404);
+    executedOrderId = orderId;
+  });
+
+  it('refuses through the gateway: an expired token (401), another account’s order, history and positions', async () => {
+    if (!executedOrderId) throw new Error('runs after the order-entry test, which executes an order of E2E1');
+    // An ID token the pool issued two hours ago (its own minting code and signing key, from the edge's state file):
+    // valid signature, issuer and audience, expired an hour ago. API Gateway's JWT authorizer answers 401.
+    const { outputs } = stack.info;
+    const pool = (JSON.parse(readFileSync(join(dataDir, 'cognito.json'), 'utf8')) as CognitoStateFile).pools[
+      outputs.UserPoolId!
+    ]!;
+    const user = Object.values(pool.users).find((u) => u.attributes['custom:account'] === 'E2E1');
+    if (!user) throw new Error('the order-entry test created a trader of E2E1');
+    const twoHoursAgo = Math.floor(Date.now() / 1000) - 7200;
+    const { idToken: expired } = await mintTokens({
+      poolId: outputs.UserPoolId!,
+      clientId: outputs.UserPoolClientId!,
+      key: pool.key,
+      user: { username: user.Username, sub: user.sub, attributes: user.attributes, groups: user.groups },
+      authTime: twoHoursAgo,
+      originJti: randomUUID(),
+      now: twoHoursAgo,
+      idTokenSeconds: 3600,
+      accessTokenSeconds: 3600,
+    });
+    const stale = await fetch(`${base}/orders/${executedOrderId}`, { headers: { authorization: expired } });
+    expect(stale.status).toBe(401);
+    expect(await stale.json()).toEqual({ message: 'Unauthorized' });
+    expect(stale.headers.get('www-authenticate')).toContain('"exp" claim timestamp check failed');
+    // The same user with a fresh token reads it; a trader of another account sees neither the order nor its history.
+    expect((await call('GET', `/orders/${executedOrderId}`, await tokenFor('trader', 'E2E1'))).status).toBe(200);
+    const other = await tokenFor('trader', 'OTHER');
+    expect(await call('GET', `/orders/${executedOrderId}`, other)).toEqual({
+      status: 404,
+      body: { message: `no order ${executedOrderId}` },
+    });
+    const history = await call('GET', '/orders?account=E2E1', other);
+    expect(history).toEqual({
+      status: 403,
+      body: { message: 'account: you may read only your own account (OTHER)' },
+    });
+    const own = await call('GET', '/orders', other);
+    expect(own.status).toBe(200);
+    expect((own.body.orders as { orderId: string }[]).map((o) => o.orderId)).not.toContain(executedOrderId);
+    expect((await call('GET', '/positions?account=E2E1', other)).status).toBe(403);
+    // An admin may read any account's order.
+    expect((await call('GET', `/orders/${executedOrderId}`, await tokenFor('admin', 'OPS'))).status).toBe(200);
   });
 
   it('the operator routes take SigV4 (unsigned: 403 from the gateway) and show the cluster', async () => {
