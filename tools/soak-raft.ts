@@ -6,6 +6,8 @@ import { z } from 'zod';
 import { defineCommand, runCommand, type CommandContext } from '../shared/process/cli';
 import { MAX_BATCH_ORDERS } from '../shared/domain/order';
 import { startRaftCluster, type RaftCluster, type RaftClusterNode } from '../local-cloud';
+import { createLedgerClient } from '../shared/raft-client/client';
+import { formatSummary, pacedLoad, splitByWindows } from './lib/paced-load';
 
 /**
  * `npm run soak:raft`: drives N orders (default 10 M) into three real nodes on loopback and reports what issue 12
@@ -17,20 +19,31 @@ import { startRaftCluster, type RaftCluster, type RaftClusterNode } from '../loc
 const command = defineCommand({
   name: 'npm run soak:raft',
   usage: `usage: npm run soak:raft [-- --orders N] [--clients C] [--snapshot-threshold E] [--dir DIR] [--catch-up-only]
+       [--paced-rate R [--paced-seconds S] [--paced-batch B]] [--paced-only]
 Three Raft nodes on loopback; places N orders in batches of ${MAX_BATCH_ORDERS}, printing progress and leader RSS,
+then (with --paced-rate) drives a steady open-loop load and compares latencies during snapshots with the rest,
 then wipes a follower (catch-up time) and restarts the cluster (restart time).
   --orders N              orders to place (default 10000000)
   --clients C             concurrent batch clients (default 4)
   --snapshot-threshold E  log entries between snapshots (RAFT_SNAPSHOT_THRESHOLD; default 1000, i.e. 500 k orders)
   --dir DIR               data dir to use and keep (default: a temp dir, removed at the end)
   --catch-up-only         with --dir of an earlier run: place nothing, only wipe a follower and time its catch-up
-                          (repeatable on the same data: an A/B of the transfer under the same snapshot)`,
+                          (repeatable on the same data: an A/B of the transfer under the same snapshot)
+  --paced-rate R          after the fill, R orders/s on a fixed schedule through the client library (binary
+                          protocol), each request's latency counted from when it was due (default 0: none)
+  --paced-seconds S       how long the paced load runs (default 120)
+  --paced-batch B         orders per paced request (default 10)
+  --paced-only            with --dir of an earlier run: place nothing, only run the paced load`,
   options: {
     orders: { type: 'string', default: '10000000' },
     clients: { type: 'string', default: '4' },
     'snapshot-threshold': { type: 'string', default: '1000' },
     dir: { type: 'string' },
     'catch-up-only': { type: 'boolean', default: false },
+    'paced-rate': { type: 'string', default: '0' },
+    'paced-seconds': { type: 'string', default: '120' },
+    'paced-batch': { type: 'string', default: '10' },
+    'paced-only': { type: 'boolean', default: false },
   },
   schema: z.object({
     orders: z.coerce.number().int().positive(),
@@ -38,6 +51,10 @@ then wipes a follower (catch-up time) and restarts the cluster (restart time).
     'snapshot-threshold': z.coerce.number().int().positive(),
     dir: z.string().optional(),
     'catch-up-only': z.boolean(),
+    'paced-rate': z.coerce.number().int().min(0).max(100_000),
+    'paced-seconds': z.coerce.number().positive(),
+    'paced-batch': z.coerce.number().int().min(1).max(MAX_BATCH_ORDERS),
+    'paced-only': z.boolean(),
   }),
 });
 
@@ -137,20 +154,30 @@ async function drive(cluster: RaftCluster, total: number, clients: number, signa
   return overallMax;
 }
 
-/** What the nodes logged about the snapshots they took ('compacted the log'). */
-function snapshotStalls(dir: string, ids: string[]) {
-  type Compacted = {
-    maxLoopDelayMs: number | null;
-    maxLoopDelayBetweenMs?: number | null;
-    saveMs: number;
-    tookMs: number;
-  };
-  const lines = ids.flatMap((id) =>
-    readFileSync(join(dir, `${id}.log`), 'utf8')
+/** One snapshot a node took, as it logged it ('compacted the log'). */
+interface Compacted {
+  node: string;
+  /** Epoch ms of the log line: when the snapshot was done. */
+  at: number;
+  maxLoopDelayMs: number | null;
+  maxLoopDelayBetweenMs?: number | null;
+  saveMs: number;
+  tookMs: number;
+}
+
+function compactions(dir: string, ids: string[], since = 0): Compacted[] {
+  return ids.flatMap((node) =>
+    readFileSync(join(dir, `${node}.log`), 'utf8')
       .split('\n')
       .filter((l) => l.includes('"compacted the log"'))
-      .map((l) => JSON.parse(l) as Compacted),
+      .map((l) => JSON.parse(l) as Omit<Compacted, 'node' | 'at'> & { timestamp: string })
+      .map(({ timestamp, ...rest }) => ({ ...rest, node, at: Date.parse(timestamp) }))
+      .filter((c) => c.at >= since),
   );
+}
+
+/** What the nodes logged about the snapshots they took. */
+function snapshotStalls(lines: Compacted[]) {
   const max = (f: (l: Compacted) => number) => Math.max(0, ...lines.map(f));
   const median = (f: (l: Compacted) => number) => {
     const sorted = lines.map(f).sort((a, b) => a - b);
@@ -168,6 +195,39 @@ function snapshotStalls(dir: string, ids: string[]) {
     medianSaveMs: median((l) => l.saveMs),
     maxTookMs: max((l) => l.tookMs),
   };
+}
+
+/**
+ * A steady open-loop load on the cluster (tools/lib/paced-load.ts), then its latencies split into the requests that
+ * overlapped a snapshot on any node and the rest, with the nodes' event-loop delays while those snapshots were taken.
+ */
+async function paced(cluster: RaftCluster, dir: string, opts: { rate: number; seconds: number; batch: number }) {
+  const client = createLedgerClient({ members: cluster.httpUrls });
+  const log = (line: string) => console.log(`[soak] paced: ${line}`);
+  log(`${opts.rate} orders/s in requests of ${opts.batch} for ${opts.seconds} s`);
+  try {
+    const result = await pacedLoad({ ...opts, send: (orders) => client.applyOrders(orders), log });
+    const snapshots = compactions(
+      dir,
+      cluster.nodes.map((n) => n.id),
+      result.startedAt,
+    ).filter((c) => c.at - c.tookMs <= result.endedAt);
+    const split = splitByWindows(
+      result.samples,
+      snapshots.map((c) => ({ from: c.at - c.tookMs, to: c.at })),
+    );
+    const stalls = snapshotStalls(snapshots);
+    log(
+      `${result.samples.length} requests answered, ${result.failed} failed, ${result.skipped} not sent (512 in flight); ` +
+        `${stalls.count} snapshots on the three nodes (longest ${stalls.maxTookMs} ms); latency from due while a ` +
+        `snapshot was being taken: ${formatSummary(split.during)}; otherwise: ${formatSummary(split.outside)}; ` +
+        `longest event-loop delay while a snapshot was taken ${stalls.maxLoopDelayMs} ms (median ` +
+        `${stalls.medianLoopDelayMs} ms), between two ${stalls.maxBetweenMs} ms; synchronous save at most ` +
+        `${stalls.maxSaveMs} ms`,
+    );
+  } finally {
+    client.close();
+  }
 }
 
 /** The leader's last snapshot transfer to `to`, from its log: bytes and seconds from 'sending snapshot' to 'snapshot sent'. */
@@ -206,6 +266,22 @@ async function main({ argv, signal }: CommandContext): Promise<void> {
   const opts = command.parse(argv);
   // Info level: each node logs every snapshot it takes ('compacted the log', with its longest event-loop delay).
   const env = { RAFT_SNAPSHOT_THRESHOLD: String(opts['snapshot-threshold']), LOG_LEVEL: 'info' };
+  if (opts['paced-only']) {
+    if (!opts.dir || opts['paced-rate'] === 0)
+      throw new Error('--paced-only needs --dir of an earlier run and --paced-rate');
+    const cluster = await startRaftCluster({ dir: opts.dir, env });
+    try {
+      await cluster.waitConverged(3_600_000);
+      await paced(cluster, opts.dir, {
+        rate: opts['paced-rate'],
+        seconds: opts['paced-seconds'],
+        batch: opts['paced-batch'],
+      });
+    } finally {
+      await cluster.stop();
+    }
+    return;
+  }
   if (opts['catch-up-only']) {
     if (!opts.dir) throw new Error('--catch-up-only needs --dir of an earlier run');
     const cluster = await startRaftCluster({ dir: opts.dir, env });
@@ -223,9 +299,13 @@ async function main({ argv, signal }: CommandContext): Promise<void> {
   try {
     const longest = await drive(cluster, opts.orders, opts.clients, signal);
     const snapshots = snapshotStalls(
-      dir,
-      cluster.nodes.map((n) => n.id),
+      compactions(
+        dir,
+        cluster.nodes.map((n) => n.id),
+      ),
     );
+    const pacedOpts = { rate: opts['paced-rate'], seconds: opts['paced-seconds'], batch: opts['paced-batch'] };
+    if (pacedOpts.rate > 0) await paced(cluster, dir, pacedOpts);
     const leader = await cluster.leader();
     const rss = rssMiB(leader.process?.pid);
     const caughtUp = await catchUp(cluster, dir);
