@@ -150,8 +150,8 @@ export class SqliteOrderStore implements OrderStore {
    * A consistent copy of the store at one applied index, written to `target` by a second connection on a worker
    * thread (SQLite's online backup in one step is one read transaction: WAL mode lets this connection keep
    * committing meanwhile, so the apply loop never waits for it). Resolves to the copy's state, whose appliedIndex is
-   * the snapshot's index. The backup copies pages as they are; `VACUUM INTO`, used before, rebuilt every table and
-   * index — at 10 M orders 20–50 s of CPU per node on a machine whose two cores also run the nodes (soak:raft).
+   * the snapshot's index. The backup copies pages as they are; `VACUUM INTO`, used before, rebuilds every table and
+   * index, a little slower (a 2.2 GB store alone on the machine: 6.7 s against 7.4 s).
    */
   copyTo(target: string): Promise<LedgerCoreState> {
     fs.rmSync(target, { force: true });
