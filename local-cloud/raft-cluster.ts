@@ -364,7 +364,8 @@ export class RaftCluster {
     const node = this.node(id);
     const child = node.process;
     if (!child || !this.isRunning(node) || child.pid === undefined) return;
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    // 'close', not 'exit': only then has the node's last output left its pipes for the log.
+    const exited = new Promise<void>((r) => child.once('close', () => r()));
     process.kill(-child.pid, signal);
     if (signal !== 'SIGSTOP' && signal !== 'SIGCONT') await exited;
   }
@@ -393,6 +394,12 @@ export class RaftCluster {
 
   async stop(): Promise<void> {
     await Promise.all(this.nodes.map((n) => this.stopNode(n)));
+    // A node that exited before stop() may still have output in its pipes: detached first, it cannot reach an ended
+    // log ("write after end", which failed a CI run's suite after all its tests passed).
+    for (const n of this.nodes) {
+      n.process?.stdout?.unpipe();
+      n.process?.stderr?.unpipe();
+    }
     await Promise.all([...this.logs.values()].map((l) => new Promise<void>((r) => l.end(() => r()))));
     this.logs.clear();
     if (this.ownDir && !process.env.RAFT_CLUSTER_KEEP_DATA) rmSync(this.dir, { recursive: true, force: true });
@@ -402,7 +409,8 @@ export class RaftCluster {
     const child = n.process;
     if (!child || !this.isRunning(n) || child.pid === undefined) return;
     const pid = child.pid;
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    // 'close', not 'exit': only then has the node's last output left its pipes for the log.
+    const exited = new Promise<void>((r) => child.once('close', () => r()));
     try {
       process.kill(-pid, 'SIGCONT'); // a paused node (chaos) must run to handle SIGTERM
       process.kill(-pid, 'SIGTERM');
