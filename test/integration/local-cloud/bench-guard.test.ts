@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 
 const REPO = resolve(__dirname, '../../..');
 const RATE = 50;
-const SECONDS = 20;
+const SECONDS = 10;
 
 /**
  * A short `npm run bench` (tools/bench.ts as a process, the real embedded stack) as a regression guard.
@@ -18,10 +18,11 @@ const SECONDS = 20;
  * which no machine load excuses. The first seconds of the step include the pipeline filling up (tick→command alone
  * is ~2.5 s at load), so orders/s while offered sits below the rate even on a quiet machine: at load average ~30
  * this machine did 27 orders/s (55 %) in a 15 s step and 14.6 (29 %) in a 10 s step, and a CI run with the browser
- * and WebSocket suites beside it 7.6 (15 %) in a 10 s step — 76 of 500 orders, the rest after the step. The step is
- * 20 s so that filling up is at most half of it. The headline figures live in docs/performance.md, measured by hand.
+ * and WebSocket suites beside it 7.6 (15 %) — 76 of 500 orders, the rest after the step. Hence 10 %: a stuck execute
+ * still fails it (and lost/duplicates below). The one CI run with a 20 s step instead failed the browser suite running
+ * in parallel, probably from the added load. The headline figures live in docs/performance.md, measured by hand.
  */
-const MIN_SHARE_EXECUTED_WHILE_OFFERED = 0.2;
+const MIN_SHARE_EXECUTED_WHILE_OFFERED = 0.1;
 
 interface Step {
   rate: number;
