@@ -7,7 +7,7 @@ import { defineCommand, runCommand, type CommandContext } from '../shared/proces
 import { MAX_BATCH_ORDERS } from '../shared/domain/order';
 import { startRaftCluster, type RaftCluster, type RaftClusterNode } from '../local-cloud';
 import { createLedgerClient } from '../shared/raft-client/client';
-import { formatSummary, pacedLoad, splitByWindows } from './lib/paced-load';
+import { DEFAULT_MAX_IN_FLIGHT, formatSummary, pacedLoad, splitByWindows } from './lib/paced-load';
 
 /**
  * `npm run soak:raft`: drives N orders (default 10 M) into three real nodes on loopback and reports what issue 12
@@ -218,7 +218,7 @@ async function paced(cluster: RaftCluster, dir: string, opts: { rate: number; se
     );
     const stalls = snapshotStalls(snapshots);
     log(
-      `${result.samples.length} requests answered, ${result.failed} failed, ${result.skipped} not sent (512 in flight); ` +
+      `${result.samples.length} requests answered, ${result.failed} failed, ${result.skipped} not sent (${DEFAULT_MAX_IN_FLIGHT} in flight); ` +
         `${stalls.count} snapshots on the three nodes (longest ${stalls.maxTookMs} ms); latency from due while a ` +
         `snapshot was being taken: ${formatSummary(split.during)}; otherwise: ${formatSummary(split.outside)}; ` +
         `longest event-loop delay while a snapshot was taken ${stalls.maxLoopDelayMs} ms (median ` +

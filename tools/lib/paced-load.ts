@@ -40,12 +40,14 @@ export interface PacedResult {
   endedAt: number;
 }
 
+/** Requests in flight past which a due one is not sent (PacedOptions.maxInFlight's default). */
+export const DEFAULT_MAX_IN_FLIGHT = 512;
 const TICK_MS = 2;
 const PROGRESS_MS = 5_000;
 
 export async function pacedLoad(opts: PacedOptions): Promise<PacedResult> {
   const intervalMs = (1000 * opts.batch) / opts.rate;
-  const maxInFlight = opts.maxInFlight ?? 512;
+  const maxInFlight = opts.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
   const run = `paced-${process.pid}-${Date.now().toString(36)}`;
   const samples: PacedSample[] = [];
   const pending = new Set<Promise<void>>();
