@@ -175,17 +175,19 @@ describe('WAL checkpoints off the event loop', () => {
       }
     }
     expect(largest).toBeLessThanOrEqual(40 * 1024 * 1024);
-    // The worker's part, independent of scheduling: 300 quick commits (over 1 MB of WAL, and enough to ask the worker
-    // for a checkpoint), then a pause with no commits in which its checkpoint catches up; the next commit then
-    // starts the WAL over, cut back to 4 MB. The committing connection alone would only have appended.
-    const cutBack = async () => {
-      for (let i = 0; i < 300; i++) commit();
-      await pause(300);
-      commit();
-      return walBytes(file) <= 4.5 * 1024 * 1024;
-    };
+    // The worker's part: 300 quick commits (about 6 MB of WAL, and enough to ask the worker for a checkpoint), then
+    // single commits with pauses between them until the WAL has started over, cut back to 4 MB: once the worker's
+    // checkpoint has caught up (it retries every 20 ms while it has not), the next commit starts the WAL from its
+    // beginning. The committing connection alone would only have appended (a few pages per commit). Waited for
+    // rather than timed: on a loaded CI machine one checkpoint's fsyncs took longer than a fixed 300 ms pause, ten
+    // times in a row (a CI run failed on it).
+    for (let i = 0; i < 300; i++) commit();
     let cut = false;
-    for (let attempt = 0; attempt < 10 && !cut; attempt++) cut = await cutBack();
+    for (let waited = 0; waited < 15_000 && !cut; waited += 50) {
+      await pause(50);
+      commit();
+      cut = walBytes(file) <= 4.5 * 1024 * 1024;
+    }
     expect(cut).toBe(true);
     ledger.close();
     expect(walBytes(file)).toBe(0);
@@ -193,5 +195,5 @@ describe('WAL checkpoints off the event loop', () => {
     expect(reopened.orderCount()).toBe(index);
     expect(reopened.load()?.state.appliedIndex).toBe(index);
     reopened.close();
-  });
+  }, 60_000);
 });
