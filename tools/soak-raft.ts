@@ -246,6 +246,15 @@ function lastTransfer(dir: string, leader: string, to: string): { bytes: number;
   return done;
 }
 
+/** The leader's last copy of its store made for followers ('copied the store for followers'): bytes and seconds. */
+function lastStoreCopy(dir: string, leader: string): { bytes: number; seconds: number; maxLoopDelayMs: number } | null {
+  const lines = readFileSync(join(dir, `${leader}.log`), 'utf8').split('\n');
+  const last = lines.filter((l) => l.includes('"copied the store for followers"')).at(-1);
+  if (!last) return null;
+  const l = JSON.parse(last) as { bytes: number; tookMs: number; maxLoopDelayMs: number | null };
+  return { bytes: l.bytes, seconds: l.tookMs / 1000, maxLoopDelayMs: l.maxLoopDelayMs ?? 0 };
+}
+
 /** Wipes a follower and times it until it is a ready, converged member again (it catches up by snapshot). */
 async function catchUp(cluster: RaftCluster, dir: string): Promise<string> {
   const leader = await cluster.leader();
@@ -256,8 +265,13 @@ async function catchUp(cluster: RaftCluster, dir: string): Promise<string> {
   await cluster.waitConverged(3_600_000);
   const seconds = (performance.now() - t0) / 1000;
   const sent = lastTransfer(dir, leader.id, follower.id);
+  const copy = lastStoreCopy(dir, leader.id);
+  const copied = copy
+    ? `; the leader copied its store for it in ${copy.seconds.toFixed(1)} s (longest event-loop delay meanwhile ` +
+      `${copy.maxLoopDelayMs} ms)`
+    : '';
   const transfer = sent
-    ? ` (its last snapshot, ${(sent.bytes / 2 ** 20).toFixed(0)} MiB, sent in ${sent.seconds.toFixed(1)} s)`
+    ? ` (its last snapshot, ${(sent.bytes / 2 ** 20).toFixed(0)} MiB, sent in ${sent.seconds.toFixed(1)} s${copied})`
     : '';
   return `wiped follower caught up by snapshot in ${seconds.toFixed(1)} s${transfer}`;
 }

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { Server } from 'node:http';
@@ -32,6 +32,8 @@ import {
   checkIdentity,
   checkLedgerSnapshot,
   DataDirLock,
+  DataDirRefusedError,
+  isStoreRef,
   LEDGER_DB_FILE,
   parseDescriptor,
   RaftStorage,
@@ -42,6 +44,7 @@ import {
   SNAPSHOT_RECEIVE_FILE,
   SNAPSHOT_TAKE_FILE,
   SqliteOrderStore,
+  storeRefRecords,
   storeSnapshotRecords,
   writeSnapshotFileAsync,
   settleIdentity,
@@ -55,7 +58,7 @@ import { createHttpApi, type JoinRequest, type LedgerNodeApi, type Outcome } fro
 import { MemberBook, parseConfChangeContext, type MemberAddress } from './members';
 import { peerKeys } from './peer-auth';
 import type { PeerMessage } from './peer-wire';
-import { SnapshotReceiver, SnapshotSender } from './snapshot-transfer';
+import { SnapshotReceiver, SnapshotSender, type SnapshotSource } from './snapshot-transfer';
 import { Transport } from './transport';
 import { sleep } from '../../../shared/util/wait';
 import { trace } from '../trace';
@@ -129,9 +132,21 @@ export class LedgerNode implements LedgerNodeApi {
   private leaderSince = 0;
   private ledger: LedgerStateMachine;
   private store: SqliteOrderStore;
-  /** A snapshot being taken in the background (takeSnapshot), and one written and waiting for finishSnapshot. */
+  /**
+   * One background job at a time: a compaction point being taken (takeCompactionPoint), or a copy of the store being
+   * made for followers (copyStoreForFollowers); and a compaction point written and waiting for finishSnapshot.
+   */
   private snapshotJob: Promise<void> | null = null;
   private writtenSnapshot: { index: number; info: SnapshotFileInfo; startedAt: number } | null = null;
+  /**
+   * What a follower that needs a snapshot is sent: the saved snapshot file when it holds a state (one installed from
+   * a leader, or a data dir of an earlier version), else a copy of this node's store made when first needed and kept
+   * while the log still holds the entries after it. Core messages wait in `awaitingCopy` while the copy is made.
+   */
+  private snapshotSource: SnapshotSource | null = null;
+  private readonly awaitingCopy = new Map<string, SnapshotMessage>();
+  /** Numbers the copies' files: each has its own name, so removing an old one never races the next one's rename. */
+  private copySeq = 0;
   /**
    * The event loop's delays, reset when a snapshot starts and when it is saved: 'compacted the log' logs the longest
    * while it was taken (the snapshot's apply stall) next to the longest between the last snapshot and this one (the
@@ -211,7 +226,6 @@ export class LedgerNode implements LedgerNodeApi {
     this.snapshotSender = new SnapshotSender({
       chunkBytes: cfg.snapshotChunkBytes,
       chunksInFlight: cfg.snapshotChunksInFlight,
-      snapshotPath: this.storage.snapshotPath,
       clusterId: () => this.clusterId() ?? '',
       send: (m) => this.transport.send([m]),
       logger,
@@ -510,7 +524,7 @@ export class LedgerNode implements LedgerNodeApi {
   /** Sends core messages; a Snapshot becomes a chunked transfer of the snapshot file (snapshot-transfer.ts). */
   private send(messages: Message[]): void {
     const [snapshots, rest] = partition(messages, (m) => m.type === 'Snapshot');
-    for (const m of snapshots) this.snapshotSender.start(m as SnapshotMessage);
+    for (const m of snapshots) this.sendSnapshot(m as SnapshotMessage);
     if (rest.length > 0) this.transport.send(rest as PeerMessage[]);
   }
 
@@ -533,6 +547,8 @@ export class LedgerNode implements LedgerNodeApi {
     this.term = soft.term;
     if (wasLeader && role !== 'leader') {
       this.snapshotSender.stopAll();
+      this.awaitingCopy.clear();
+      this.dropStoreCopy();
       // Our proposals may or may not commit under the next leader; say so and let the client read back.
       for (const [index, p] of this.proposals) {
         p.resolve({ kind: 'unavailable', reason: 'leadership lost; the outcome is unknown, read back or retry' });
@@ -553,6 +569,7 @@ export class LedgerNode implements LedgerNodeApi {
     // The snapshot is saved first: a crash before the store is replaced leaves a store behind the snapshot, which
     // the next start restores from it (openStore).
     this.storage.saveSnapshot(snapshot, file);
+    this.snapshotSource = this.savedSnapshotSource();
     this.ledger.close();
     this.store = this.restoreStore(snapshot);
     this.ledger = new LedgerStateMachine(this.store);
@@ -562,25 +579,45 @@ export class LedgerNode implements LedgerNodeApi {
   }
 
   /**
-   * Opens the order store (ledger.db) for the saved snapshot. A store behind the snapshot (a crash between saving a
-   * received snapshot and replacing the store, or a power loss that rolled the unsynced store back past a compaction)
-   * is restored from the snapshot file, since the log before the snapshot is gone; otherwise the log is replayed from
-   * the store's own applied index. The member book comes from the snapshot's header either way.
+   * Opens the order store (ledger.db) for the saved snapshot. A store behind a snapshot that holds a state (a crash
+   * between saving a received snapshot and replacing the store) is restored from the snapshot file, since the log
+   * before the snapshot is gone; otherwise the log is replayed from the store's own applied index. A store behind a
+   * compaction point cannot be mended here: it was synced past that point before the log was compacted, so it was
+   * lost or rolled back under the node (a restored backup, a disk that dropped synced writes). The member book comes
+   * from the snapshot's header either way.
    */
   private openStore(snapshot: Snapshot | null): SqliteOrderStore {
-    const store = new SqliteOrderStore(path.join(this.cfg.dataDir, LEDGER_DB_FILE), this.cfg.storeCacheMiB);
+    const dbFile = path.join(this.cfg.dataDir, LEDGER_DB_FILE);
+    const store = new SqliteOrderStore(dbFile, this.cfg.storeCacheMiB);
     if (!snapshot) return store;
+    this.snapshotSource = this.savedSnapshotSource();
     const storedIndex = store.load()?.state.appliedIndex ?? 0;
     if (storedIndex >= snapshot.meta.index) {
       this.loadMembers(readSnapshotInfo(this.storage.snapshotPath).header.members);
       return store;
     }
+    store.close();
+    if (!this.snapshotSource) {
+      throw new DataDirRefusedError(
+        `${dbFile} is at index ${storedIndex}, behind the log's compaction point ${snapshot.meta.index} (it was ` +
+          'synced past it before the log was compacted): the order store was lost or rolled back. Move this ' +
+          "node's data dir aside and start it empty to catch up from the leader (docs/operations.md)",
+      );
+    }
     this.logger.warn('the order store is behind the snapshot: restoring it from the snapshot file', {
       storedIndex,
       snapshotIndex: snapshot.meta.index,
     });
-    store.close();
     return this.restoreStore(snapshot);
+  }
+
+  /** The saved snapshot file as something to send, when it holds a state; null for a compaction point. */
+  private savedSnapshotSource(): SnapshotSource | null {
+    const file = this.storage.snapshotPath;
+    if (isStoreRef(readSnapshotRecords(file, () => undefined))) return null;
+    const { header, sha256, bytes } = readSnapshotInfo(file);
+    const { index, term, config } = header;
+    return { path: file, meta: { index, term, config }, sha256, bytes };
   }
 
   /** Replaces the store with the saved snapshot's (checked against its checksum) and loads its member book. */
@@ -644,8 +681,9 @@ export class LedgerNode implements LedgerNodeApi {
   }
 
   /**
-   * Snapshots run in the background (takeSnapshot) while entries keep being applied; called between Readies (never
-   * during another background sync, which the storage refuses), this starts one when due and finishes a written one.
+   * Compaction and the copies followers are sent run in the background, one job at a time, while entries keep being
+   * applied; called between Readies (never during another background sync, which the storage refuses), this starts
+   * one when due and finishes a written compaction point. A copy a follower waits for goes first.
    */
   private async maybeCompact(): Promise<void> {
     if (this.writtenSnapshot) {
@@ -655,20 +693,29 @@ export class LedgerNode implements LedgerNodeApi {
       if (!this.stopping) await this.storage.syncInBackground();
       return this.finishSnapshot();
     }
-    // The first snapshot is taken at once, so that it carries the initial configuration to joining nodes.
-    // Or once the active log segment (entries since about the last snapshot, also held in memory) is big: a few
-    // thousand entries of large order batches weigh more than the threshold's worth of single orders.
+    if (this.snapshotJob || this.stopping) return;
+    if (this.awaitingCopy.size > 0) {
+      this.startSnapshotJob(this.copyStoreForFollowers(Date.now()), 'copying the store for a follower failed');
+      return;
+    }
+    // The first compaction point is taken at once; then once enough entries were applied since the last one, or once
+    // the active log segment (entries since about the last one, also held in memory) is big: a few thousand entries
+    // of large order batches weigh more than the threshold's worth of single orders.
     const since = this.appliedIndex - this.snapshotIndex;
     const due =
       since >= this.cfg.snapshotThreshold ||
       (since > 0 && this.storage.logBytes >= this.cfg.snapshotLogMiB * 1024 * 1024) ||
       (this.snapshotIndex === 0 && this.appliedIndex > 0);
-    if (!due || this.snapshotJob || this.stopping) return;
+    if (!due) return;
     this.ledger.flush();
     const startedAt = Date.now();
     this.loopDelayBetweenMs = this.loopDelayMaxMs();
-    this.snapshotJob = this.takeSnapshot(startedAt)
-      .catch((error: Error) => this.logger.warn('taking a snapshot failed; retrying later', { error: error.message }))
+    this.startSnapshotJob(this.takeCompactionPoint(startedAt), 'taking a snapshot failed; retrying later');
+  }
+
+  private startSnapshotJob(job: Promise<void>, failure: string): void {
+    this.snapshotJob = job
+      .catch((error: Error) => this.logger.warn(failure, { error: error.message }))
       .finally(() => {
         this.snapshotJob = null;
         this.kick();
@@ -676,25 +723,89 @@ export class LedgerNode implements LedgerNodeApi {
   }
 
   /**
-   * Copies the store at its applied index (a worker thread) and writes the snapshot file from the copy in chunks
-   * with asynchronous I/O; finishSnapshot() then hands it to the core and the storage.
+   * A compaction point (etcd's way: the state machine's own store is the snapshot): the store, just flushed, is
+   * synced to disk at its applied index, and a small snapshot file naming that index (storage/ledger-snapshot.ts)
+   * is written for finishSnapshot() to save before the log is compacted up to it. No copy of the state is written:
+   * copying a 2.2 GB store and writing it out again on every node at every compaction stalled the apply loop for
+   * hundreds of milliseconds (docs/performance.md#snapshots-as-compaction-points). Followers get a copy only when
+   * one needs it (copyStoreForFollowers).
    */
-  private async takeSnapshot(startedAt: number): Promise<void> {
+  private async takeCompactionPoint(startedAt: number): Promise<void> {
+    const store = this.store;
+    const index = this.ledger.appliedIndex;
+    await store.syncToDisk();
+    if (this.stopping || store !== this.store || index <= this.snapshotIndex) return;
+    const meta = this.raft.snapshotMetaAt(index);
+    const info = await writeSnapshotFileAsync(
+      this.storage.tempPath(SNAPSHOT_TAKE_FILE),
+      { clusterId: this.clusterId(), ...meta, members: this.members.toJSON() },
+      storeRefRecords(index),
+    );
+    this.writtenSnapshot = { index, info, startedAt };
+  }
+
+  /**
+   * The leader's answer to a follower that needs a snapshot: a consistent copy of the store (a worker thread) at the
+   * store's applied index, written as a snapshot file of that index with asynchronous I/O. No compaction runs
+   * meanwhile (one job at a time), so the copy's index is still in the log when it is read: the follower installs
+   * it and continues with the entries after it, which the log holds while the copy is kept (finishSnapshot).
+   */
+  private async copyStoreForFollowers(startedAt: number): Promise<void> {
     const copyFile = path.join(this.cfg.dataDir, 'snapshot.store.tmp');
+    const written = this.storage.tempPath(SNAPSHOT_TAKE_FILE);
+    this.loopDelayMaxMs();
     try {
       const state = await this.store.copyTo(copyFile);
-      if (this.stopping || state.appliedIndex <= this.snapshotIndex) return;
+      if (this.stopping || this.role !== 'leader' || state.appliedIndex < this.snapshotIndex) return;
       const meta = this.raft.snapshotMetaAt(state.appliedIndex);
       const info = await writeSnapshotFileAsync(
-        this.storage.tempPath(SNAPSHOT_TAKE_FILE),
+        written,
         { clusterId: this.clusterId(), ...meta, members: this.members.toJSON() },
         storeSnapshotRecords(copyFile, state, this.cfg.snapshotChunkBytes),
       );
-      this.writtenSnapshot = { index: state.appliedIndex, info, startedAt };
+      if (this.stopping || this.role !== 'leader') return;
+      // Renamed rather than written in place: a transfer of the previous copy may still be reading that one. Named
+      // snapshot.*.tmp, a copy left by a crash is removed when the storage opens.
+      const file = path.join(this.cfg.dataDir, `snapshot.send-${++this.copySeq}.tmp`);
+      await rename(written, file);
+      this.dropStoreCopy();
+      this.snapshotSource = { path: file, meta, sha256: info.sha256, bytes: info.bytes };
+      this.logger.info('copied the store for followers', {
+        index: meta.index,
+        bytes: info.bytes,
+        tookMs: Date.now() - startedAt,
+        maxLoopDelayMs: this.loopDelayMaxMs(),
+      });
+      for (const m of this.awaitingCopy.values()) {
+        if (m.term === this.term) this.snapshotSender.start(m, this.snapshotSource);
+      }
     } finally {
+      this.awaitingCopy.clear();
       // On the thread pool: unlinking a copy of a large store takes the filesystem a while.
       await rm(copyFile, { force: true });
     }
+  }
+
+  /** A core Snapshot message: sends the snapshot source, or has a copy of the store made first. */
+  private sendSnapshot(m: SnapshotMessage): void {
+    const source = this.snapshotSource;
+    if (source && source.meta.index >= this.snapshotIndex) {
+      this.snapshotSender.start(m, source);
+      return;
+    }
+    this.awaitingCopy.set(m.to, m);
+    this.kick();
+  }
+
+  /**
+   * Forgets a copy of the store made for followers, and removes its file on the thread pool (a transfer still
+   * reading it keeps its open descriptor). The saved snapshot file, when that is the source, stays.
+   */
+  private dropStoreCopy(): void {
+    const source = this.snapshotSource;
+    if (!source || source.path === this.storage.snapshotPath) return;
+    this.snapshotSource = null;
+    void rm(source.path, { force: true });
   }
 
   private finishSnapshot(): void {
@@ -709,9 +820,11 @@ export class LedgerNode implements LedgerNodeApi {
     const compactMs = performance.now() - saveStarted;
     this.storage.saveSnapshot(snapshot, this.storage.tempPath(SNAPSHOT_TAKE_FILE));
     this.snapshotIndex = index;
+    // The saved file no longer holds a state; a copy made for followers is kept while the log holds what follows it.
+    if (this.snapshotSource?.path === this.storage.snapshotPath) this.snapshotSource = null;
+    if (this.snapshotSource && this.snapshotSource.meta.index < index) this.dropStoreCopy();
     this.logger.info('compacted the log', {
       snapshotIndex: index,
-      bytes: info.bytes,
       tookMs: Date.now() - startedAt,
       // The synchronous part (the core's compaction, the snapshot's rename, sealing the log segment).
       saveMs: Math.round(performance.now() - saveStarted),

@@ -57,9 +57,22 @@ export type SnapshotTransferMessage = SnapshotChunkMessage | SnapshotAckMessage;
 
 const STALL_MS = 5_000;
 
+/**
+ * The file a transfer sends and the snapshot it holds. Its meta (from the file's header) is what the chunks carry and
+ * the receiver installs; it may be later than the core message's (a copy of the leader's store made for the
+ * transfer, at the store's applied index: node.ts), which the leader's core accepts as the follower's match.
+ */
+export interface SnapshotSource {
+  path: string;
+  meta: SnapshotMeta;
+  sha256: string;
+  bytes: number;
+}
+
 interface OutgoingTransfer {
   fd: number;
   message: SnapshotMessage;
+  meta: SnapshotMeta;
   sha256: string;
   bytes: number;
   /** The receiver has every byte before this offset. */
@@ -79,8 +92,6 @@ export class SnapshotSender {
       chunkBytes: number;
       /** Chunks sent ahead of the receiver's acks. */
       chunksInFlight: number;
-      /** The file of the core's latest snapshot (the one its Snapshot messages describe). */
-      snapshotPath: string;
       /** This node's cluster ('' while unknown), sent with every chunk. */
       clusterId(): string;
       send(m: SnapshotChunkMessage): void;
@@ -88,9 +99,9 @@ export class SnapshotSender {
     },
   ) {}
 
-  /** Starts (or keeps going) the transfer a core Snapshot message asks for. */
-  start(message: SnapshotMessage): void {
-    const { sha256, bytes } = parseDescriptor(message.snapshot.data);
+  /** Starts (or keeps going) the transfer of `source` that a core Snapshot message asks for. */
+  start(message: SnapshotMessage, source: SnapshotSource): void {
+    const { sha256, bytes } = source;
     const current = this.transfers.get(message.to);
     if (current?.sha256 === sha256) {
       if (Date.now() - current.lastProgress < STALL_MS) return;
@@ -103,17 +114,25 @@ export class SnapshotSender {
       return;
     }
     this.stop(message.to);
-    const fd = fs.openSync(this.opts.snapshotPath, 'r');
-    const size = fs.fstatSync(fd).size;
-    if (size !== bytes) {
-      // Not expected (the file and the core's snapshot change together); the core resends after a timeout.
-      fs.closeSync(fd);
-      this.opts.logger.warn('snapshot file does not match the core snapshot; not sending', { size, bytes });
+    let fd: number;
+    try {
+      fd = fs.openSync(source.path, 'r');
+    } catch (error) {
+      // Not expected (a source is dropped only with its node's copy); the core resends after a timeout.
+      this.opts.logger.warn('snapshot file cannot be opened; not sending', { error: (error as Error).message });
       return;
     }
-    const transfer = { fd, message, sha256, bytes, acked: 0, sent: 0, rewoundTo: null, lastProgress: Date.now() };
+    const size = fs.fstatSync(fd).size;
+    if (size !== bytes) {
+      // Not expected (the file and its descriptor change together); the core resends after a timeout.
+      fs.closeSync(fd);
+      this.opts.logger.warn('snapshot file does not match its descriptor; not sending', { size, bytes });
+      return;
+    }
+    const { meta } = source;
+    const transfer = { fd, message, meta, sha256, bytes, acked: 0, sent: 0, rewoundTo: null, lastProgress: Date.now() };
     this.transfers.set(message.to, transfer);
-    this.opts.logger.info('sending snapshot', { to: message.to, index: message.snapshot.meta.index, bytes });
+    this.opts.logger.info('sending snapshot', { to: message.to, index: meta.index, bytes });
     this.pump(transfer);
   }
 
@@ -174,7 +193,7 @@ export class SnapshotSender {
       to: m.to,
       term: m.term,
       clusterId: this.opts.clusterId(),
-      meta: m.snapshot.meta,
+      meta: t.meta,
       sha256: t.sha256,
       bytes: t.bytes,
       offset,

@@ -34,4 +34,10 @@ export {
   type SnapshotFileInfo,
 } from './snapshot-stream';
 export { SqliteOrderStore, LEDGER_DB_FILE, readStoreState, removeStoreFiles } from './sqlite-order-store';
-export { checkLedgerSnapshot, restoreStoreFile, storeSnapshotRecords } from './ledger-snapshot';
+export {
+  checkLedgerSnapshot,
+  isStoreRef,
+  restoreStoreFile,
+  storeRefRecords,
+  storeSnapshotRecords,
+} from './ledger-snapshot';

@@ -7,6 +7,14 @@
  * Taking one never stops the apply loop: the copy is made by a worker thread (SqliteOrderStore.copyTo) and the file
  * written with asynchronous I/O (writeSnapshotFileAsync). Restoring one replaces the node's store file. A snapshot of
  * the older JSON form (the ledger's own records, ledger/state-machine.ts) still restores, into a new store file.
+ *
+ * A node's own compaction point is a third form, with no state in it:
+ *
+ *   {kind: 'ledgerStoreRef', version: 3, appliedIndex}       the only record
+ *
+ * It says that the state at the snapshot's index is the node's own store, synced to disk at or past appliedIndex
+ * before the log was compacted (server/node.ts). It is never sent: a follower that needs a snapshot gets a copy of
+ * the leader's store made for it, and a receiver refuses this form.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -28,6 +36,36 @@ const StoreHeadSchema = z
     bytes: z.number().int().positive(),
   })
   .strict();
+
+const StoreRefSchema = z
+  .object({
+    kind: z.literal('ledgerStoreRef'),
+    version: z.literal(STORE_SNAPSHOT_VERSION),
+    appliedIndex: z.number().int().nonnegative(),
+  })
+  .strict();
+
+/** The one record of a compaction point: the state is this node's own store, synced at or past `appliedIndex`. */
+export function storeRefRecords(appliedIndex: number): SnapshotRecord[] {
+  return [
+    JSON.stringify({
+      kind: 'ledgerStoreRef',
+      version: STORE_SNAPSHOT_VERSION,
+      appliedIndex,
+    } satisfies z.infer<typeof StoreRefSchema>),
+  ];
+}
+
+/** Whether a snapshot's state records are a compaction point (storeRefRecords) rather than a state to restore. */
+export function isStoreRef(records: Iterable<unknown>): boolean {
+  const iterator = records[Symbol.iterator]();
+  try {
+    return readHead(iterator).kind === 'ref';
+  } finally {
+    // Only the head is read: a generator over a file closes it here.
+    iterator.return?.();
+  }
+}
 
 /** The records of a store copy (made by SqliteOrderStore.copyTo), read from disk chunk by chunk. */
 export async function* storeSnapshotRecords(
@@ -56,12 +94,23 @@ export async function* storeSnapshotRecords(
   }
 }
 
-type Head = { kind: 'json'; first: unknown } | { kind: 'store'; head: z.infer<typeof StoreHeadSchema> };
+type Head =
+  | { kind: 'json'; first: unknown }
+  | { kind: 'store'; head: z.infer<typeof StoreHeadSchema> }
+  | { kind: 'ref'; head: z.infer<typeof StoreRefSchema> };
+
+const NOT_TRANSFERABLE =
+  "a compaction point (the state is the sender's own store, not in the file): not a snapshot that can be restored";
 
 function readHead(iterator: Iterator<unknown>): Head {
   const first = iterator.next();
   if (first.done) throw new Error('invalid ledger snapshot: no state records');
   const value = first.value as { kind?: unknown };
+  if (value?.kind === 'ledgerStoreRef') {
+    const head = StoreRefSchema.safeParse(first.value);
+    if (!head.success) throw new Error(`invalid ledger snapshot: store reference: ${describeZodError(head.error)}`);
+    return { kind: 'ref', head: head.data };
+  }
   if (value?.kind !== 'ledgerStore') return { kind: 'json', first: first.value };
   const head = StoreHeadSchema.safeParse(first.value);
   if (!head.success) throw new Error(`invalid ledger snapshot: store head: ${describeZodError(head.error)}`);
@@ -91,6 +140,7 @@ export function checkLedgerSnapshot(records: Iterable<unknown>): void {
     LedgerStateMachine.restoreFrom(withFirst(head.first, iterator));
     return;
   }
+  if (head.kind === 'ref') throw new Error(`invalid ledger snapshot: ${NOT_TRANSFERABLE}`);
   for (const _chunk of storeBytes(iterator, head.head.bytes)) {
     // Reading is the check.
   }
@@ -105,6 +155,7 @@ export function restoreStoreFile(records: Iterable<unknown>, dbFile: string, ind
   removeStoreFiles(temp);
   const iterator = records[Symbol.iterator]();
   const head = readHead(iterator);
+  if (head.kind === 'ref') throw new Error(`invalid ledger snapshot: ${NOT_TRANSFERABLE}`);
   if (head.kind === 'json') {
     const store = new SqliteOrderStore(temp);
     try {

@@ -185,7 +185,7 @@ export const SNAPSHOT_FLUSH_BYTES = 8 * 1024 * 1024;
 export async function writeSnapshotFileAsync(
   file: string,
   header: SnapshotHeader,
-  records: AsyncIterable<SnapshotRecord>,
+  records: AsyncIterable<SnapshotRecord> | Iterable<SnapshotRecord>,
 ): Promise<SnapshotFileInfo> {
   const encoder = new SnapshotEncoder(header);
   const handle = await fs.promises.open(file, 'w');

@@ -147,6 +147,32 @@ export class SqliteOrderStore implements OrderStore {
   }
 
   /**
+   * Makes every transaction committed so far durable, without blocking the caller's thread: the store's commits are
+   * not fsynced (synchronous = NORMAL), which is enough while the Raft log holds the entries to replay, but not for
+   * a compaction that drops them (the node's compaction point, server/node.ts). fdatasync of the WAL covers every
+   * commit still in it; a commit the checkpoint already moved into the main file was synced there by that checkpoint
+   * (SQLite syncs the file before it lets the WAL start over), and the main file's fdatasync covers one being moved
+   * meanwhile. Both run on the thread pool; fdatasync flushes the file's pages whichever descriptor wrote them.
+   */
+  async syncToDisk(): Promise<void> {
+    for (const name of [`${this.file}-wal`, this.file]) {
+      let handle: fs.promises.FileHandle;
+      try {
+        handle = await fs.promises.open(name, 'r');
+      } catch (error) {
+        // No WAL file: everything is in the main file (the last connection closed, or none has written yet).
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT' && name !== this.file) continue;
+        throw error;
+      }
+      try {
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
+    }
+  }
+
+  /**
    * A consistent copy of the store at one applied index, written to `target` by a second connection on a worker
    * thread (SQLite's online backup in one step is one read transaction: WAL mode lets this connection keep
    * committing meanwhile, so the apply loop never waits for it). Resolves to the copy's state, whose appliedIndex is

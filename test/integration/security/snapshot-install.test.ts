@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { startRaftCluster, type RaftCluster } from '../../../local-cloud/raft-cluster';
 import { durableLedger } from '../raft/process/durable-ledger';
@@ -80,11 +80,34 @@ describe('a follower behind the leader snapshot catches up through a chunked Ins
     const followerLog = readFileSync(join(dataDir, `${follower}.log`), 'utf8');
     expect(followerLog).toMatch(/"received snapshot"/);
     expect(followerLog).toMatch(/"installed snapshot"/);
+    // The leader's own snapshot is only a compaction point (its store is the state, synced before the log was
+    // compacted): what the follower got is a copy of the store made for it.
+    expect(leaderLog).toMatch(/"copied the store for followers"/);
+    expect(statSync(join(cluster.node(leaderId).dataDir, 'snapshot')).size).toBeLessThan(4096);
 
     const commit = (await cluster.status(leaderId)).commitIndex;
-    const nodes = cluster.nodes.map((n) => ({ id: n.id, dataDir: n.dataDir }));
+
+    // A node whose store is lost after its log was compacted cannot mend it from its own disk: it refuses to start
+    // (exit 2, an operator must act), naming the problem and the way out, instead of running with orders missing.
+    const third = cluster.nodes.find((n) => n.id !== leaderId && n.id !== follower)!;
+    await cluster.kill(third.id);
+    for (const suffix of ['', '-wal', '-shm']) rmSync(join(third.dataDir, `ledger.db${suffix}`), { force: true });
+    const exited = new Promise<number | null>((resolve) => {
+      cluster.spawn(third);
+      // 'close', not 'exit': only then has its last output left the pipes for the log.
+      third.process!.once('close', resolve);
+    });
+    expect(await exited).toBe(2);
+    const refusal = /is at index 0, behind the log's compaction point \d+ .*the order store was lost or rolled back/;
+    const thirdLog = () => readFileSync(join(dataDir, `${third.id}.log`), 'utf8');
+    // The log file is written by this process's stream, a moment after the pipe delivered the line.
+    for (const deadline = Date.now() + 5_000; !refusal.test(thirdLog()) && Date.now() < deadline; await sleep(50));
+    expect(thirdLog()).toMatch(refusal);
+
+    const nodes = cluster.nodes.filter((n) => n !== third).map((n) => ({ id: n.id, dataDir: n.dataDir }));
     await cluster.stop();
     const states = nodes.map((n) => durableLedger(n.dataDir, commit));
+    expect(states).toHaveLength(2);
     for (const state of states) {
       expect(state.orders.size).toBe(ORDERS);
       expect([...state.orders.values()]).toEqual([...states[0]!.orders.values()]);

@@ -9,6 +9,7 @@ import {
   SnapshotSender,
   type SnapshotAckMessage,
   type SnapshotChunkMessage,
+  type SnapshotSource,
 } from '../../../../raft-node/src/server/snapshot-transfer';
 import { coreSnapshot, readSnapshotRecords, writeSnapshotFile } from '../../../../raft-node/src/storage';
 import { ledgerSnapshotText } from '../../../support/ledger-snapshot';
@@ -42,6 +43,7 @@ describe('chunked snapshot transfer', () => {
   let root: string;
   let snapshotPath: string;
   let message: SnapshotMessage;
+  let source: SnapshotSource;
   let ledger: LedgerStateMachine;
 
   beforeAll(() => {
@@ -57,6 +59,7 @@ describe('chunked snapshot transfer', () => {
       ledger.snapshotRecords(CHUNK),
     );
     message = { type: 'Snapshot', from: 'n1', to: 'n2', term: 2, snapshot: coreSnapshot(info) };
+    source = { path: snapshotPath, meta, sha256: info.sha256, bytes: info.bytes };
   });
   afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
@@ -65,7 +68,12 @@ describe('chunked snapshot transfer', () => {
    * `lose` drops the chunk sent at that position (as a transport that reconnected would).
    */
   function transfer(
-    options: { tamper?: (c: SnapshotChunkMessage) => void; restartAfter?: number; lose?: number } = {},
+    options: {
+      tamper?: (c: SnapshotChunkMessage) => void;
+      restartAfter?: number;
+      lose?: number;
+      message?: SnapshotMessage;
+    } = {},
   ) {
     const chunks: SnapshotChunkMessage[] = [];
     const acks: SnapshotAckMessage[] = [];
@@ -84,7 +92,6 @@ describe('chunked snapshot transfer', () => {
     const sender: SnapshotSender = new SnapshotSender({
       chunkBytes: CHUNK,
       chunksInFlight: IN_FLIGHT,
-      snapshotPath,
       clusterId: () => '',
       send: (c) =>
         queue.push(() => {
@@ -103,7 +110,7 @@ describe('chunked snapshot transfer', () => {
         next.forEach((step) => step());
       }
     };
-    sender.start(message);
+    sender.start(options.message ?? message, source);
     drain();
     return { chunks, acks, delivered, receiver, sender, drain };
   }
@@ -122,6 +129,17 @@ describe('chunked snapshot transfer', () => {
     const file = receiver.takeVerified(message.snapshot.data)!;
     const restored = LedgerStateMachine.restoreFrom(readSnapshotRecords(file, () => undefined));
     expect(ledgerSnapshotText(restored)).toBe(ledgerSnapshotText(ledger));
+  });
+
+  it("sends the source's snapshot when the core's message names an earlier compaction point", () => {
+    // A leader whose saved snapshot is a compaction point sends a copy of its store made when a follower needed one
+    // (node.ts): the core's message names the compaction point, the copy is later, and the follower installs the
+    // snapshot the file holds.
+    const early = { ...message, snapshot: { ...message.snapshot, meta: { ...message.snapshot.meta, index: 1_000 } } };
+    const { chunks, delivered } = transfer({ message: early });
+    expect(source.meta.index).toBe(3_000);
+    expect(chunks.every((c) => c.meta.index === 3_000)).toBe(true);
+    expect(delivered.map((m) => m.snapshot.meta)).toEqual([source.meta]);
   });
 
   it('refuses a transfer whose bytes do not match the checksum, delivering nothing', () => {
@@ -164,11 +182,11 @@ describe('chunked snapshot transfer', () => {
     try {
       const { chunks, delivered, sender, drain } = transfer({ lose: last });
       expect(delivered).toEqual([]);
-      sender.start(message); // the core's resend within the stall window: nothing to do
+      sender.start(message, source); // the core's resend within the stall window: nothing to do
       drain();
       expect(chunks).toHaveLength(last);
       now.mockReturnValue(t0 + 6_000);
-      sender.start(message);
+      sender.start(message, source);
       drain();
       expect(chunks.slice(last).map((c) => c.offset)).toEqual([(last - 1) * CHUNK]);
       expect(delivered).toEqual([message]);

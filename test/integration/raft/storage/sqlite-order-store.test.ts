@@ -5,9 +5,11 @@ import { LedgerStateMachine } from '../../../../raft-node/src/ledger';
 import { encodeCommand } from '../../../../raft-node/src/ledger';
 import {
   checkLedgerSnapshot,
+  isStoreRef,
   readSnapshotRecords,
   restoreStoreFile,
   SqliteOrderStore,
+  storeRefRecords,
   storeSnapshotRecords,
   writeSnapshotFile,
   writeSnapshotFileAsync,
@@ -119,6 +121,7 @@ describe('store snapshots', () => {
     fill(memory, 1_000);
     const file = path.join(dir, 'snapshot');
     writeSnapshotFile(file, { ...header, index: 10 }, memory.snapshotRecords(8 * 1024));
+    expect(isStoreRef(readSnapshotRecords(file, () => undefined))).toBe(false);
     const dbFile = path.join(dir, 'ledger.db');
     expect(() =>
       restoreStoreFile(
@@ -136,6 +139,38 @@ describe('store snapshots', () => {
     const restored = new LedgerStateMachine(new SqliteOrderStore(dbFile));
     expect(ledgerSnapshotText(restored)).toBe(ledgerSnapshotText(memory));
     restored.close();
+  });
+});
+
+describe('compaction points', () => {
+  const header = { clusterId: 'c', term: 1, config: { voters: ['n1'], learners: [] }, members: {} };
+
+  it('are a small snapshot file with no state, which a receiver and a restore refuse, changing nothing', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'snapshot');
+    await writeSnapshotFileAsync(file, { ...header, index: 42 }, storeRefRecords(42));
+    expect(fs.statSync(file).size).toBeLessThan(1024);
+    const records = () => readSnapshotRecords(file, () => undefined);
+    expect(isStoreRef(records())).toBe(true);
+    expect(() => checkLedgerSnapshot(records())).toThrow(/a compaction point .* not a snapshot that can be restored/);
+    const dbFile = path.join(dir, 'ledger.db');
+    expect(() => restoreStoreFile(records(), dbFile, 42)).toThrow(/a compaction point/);
+    expect(fs.readdirSync(dir)).toEqual(['snapshot']);
+  });
+
+  it('follow a sync of the store to disk, with its WAL and after the WAL is gone', async () => {
+    const file = path.join(tempDir(), 'ledger.db');
+    const store = new SqliteOrderStore(file);
+    const ledger = new LedgerStateMachine(store);
+    fill(ledger, 1_000);
+    expect(fs.existsSync(`${file}-wal`)).toBe(true);
+    await store.syncToDisk();
+    ledger.close();
+    expect(fs.existsSync(`${file}-wal`)).toBe(false);
+    await store.syncToDisk();
+    const reopened = new SqliteOrderStore(file);
+    expect(reopened.orderCount()).toBe(1_000);
+    reopened.close();
   });
 });
 
