@@ -601,7 +601,7 @@ export class LedgerNode implements LedgerNodeApi {
       throw new DataDirRefusedError(
         `${dbFile} is at index ${storedIndex}, behind the log's compaction point ${snapshot.meta.index} (it was ` +
           'synced past it before the log was compacted): the order store was lost or rolled back. Move this ' +
-          "node's data dir aside and start it empty to catch up from the leader (docs/operations.md)",
+          "node's data dir aside and start it empty to catch up from the leader (docs/ledger.md, 'By hand')",
       );
     }
     this.logger.warn('the order store is behind the snapshot: restoring it from the snapshot file', {

@@ -8,7 +8,8 @@
  *              record 1      header  {kind: 'snapshot', version: 2, clusterId, index, term, config, members}
  *              records 2..n  the state machine's records: either the ledger as JSON (ledger/state-machine.ts: head,
  *                            orders…, positions…), or its order store's file (storage/ledger-snapshot.ts: a JSON
- *                            head, then the file's bytes in binary records)
+ *                            head, then the file's bytes in binary records), or only a reference to the node's own
+ *                            store (a compaction point, storage/ledger-snapshot.ts)
  *              last record   trailer {kind: 'trailer', records: n, sha256}: n counts the records before it, sha256
  *                            (hex) covers every byte before the trailer's length prefix, magic included
  *

@@ -48,7 +48,7 @@ for (let first = from; first < from + count; first += chunk) {
   const t = summary.totals;
   console.log(
     `seeds ${first}..${first + n - 1}: ${summary.millis} ms, elections ${t.elections}, crashes ${t.crashes}, ` +
-      `partitions ${t.partitions}, snapshots ${t.snapshotsSent}, membership changes ${t.membershipChanges}, transfers ${t.transfers}, ` +
+      `partitions ${t.partitions}, snapshots ${t.snapshotsSent} (sent later than the compaction point ${t.laterSnapshotsSent}), membership changes ${t.membershipChanges}, transfers ${t.transfers}, ` +
       `ops ${t.operations} (batches ${t.batches}, cancels ${t.cancels} of which won ${t.canceledOrders}, acked ${t.acknowledged}, timed out ${t.timedOut})`,
   );
 }

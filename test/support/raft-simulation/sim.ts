@@ -50,6 +50,8 @@ export interface SimStats {
   crashes: number;
   partitions: number;
   snapshotsSent: number;
+  /** Snapshot messages sent at the sender's applied index, later than the core's compaction point (asSent). */
+  laterSnapshotsSent: number;
   membershipChanges: number;
   transfers: number;
   operations: number;
@@ -128,6 +130,7 @@ export function zeroCounts(): Omit<SimStats, 'seed' | 'clusterSize'> {
     crashes: 0,
     partitions: 0,
     snapshotsSent: 0,
+    laterSnapshotsSent: 0,
     membershipChanges: 0,
     transfers: 0,
     operations: 0,
@@ -351,7 +354,7 @@ class Simulation {
       const rd = node.inFlight.rd;
       node.inFlight = null;
       this.persist(node, rd);
-      for (const m of rd.messages) this.send(m);
+      for (const m of rd.messages) this.send(this.asSent(node, m));
       if (rd.snapshot) this.restoreSnapshot(node, rd.snapshot);
       for (const e of rd.committedEntries) this.apply(node, e);
       for (const r of rd.readStates) {
@@ -367,10 +370,22 @@ class Simulation {
       this.registerEntries(node, rd.entries);
       // A leader's replication traffic leaves while its own write is in progress (thesis §10.2.1), so a crash
       // before syncAt loses the leader's copy but not what the followers were sent.
-      for (const m of rd.messagesNow) this.send(m);
+      for (const m of rd.messagesNow) this.send(this.asSent(node, m));
       // Persisting takes a while (an fsync); a crash before then loses all of it.
       node.inFlight = { rd, syncAt: this.now + this.int(0, this.syncDelay) };
     }
+  }
+
+  /**
+   * What the node layer sends for a core message: a Snapshot goes out as the sender's state at its applied index,
+   * with that index's meta, which is later than the compaction point the core names whenever entries were applied
+   * since (server/node.ts copies its store for a follower the same way); the follower installs that one.
+   */
+  private asSent(node: SimNode, m: Message): Message {
+    if (m.type !== 'Snapshot' || node.applied <= m.snapshot.meta.index) return m;
+    this.stats.laterSnapshotsSent++;
+    const meta = node.raft!.snapshotMetaAt(node.applied);
+    return { ...m, snapshot: { meta, data: ledgerSnapshotText(node.ledger) } };
   }
 
   private persist(node: SimNode, rd: Ready): void {
