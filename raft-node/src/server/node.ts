@@ -708,9 +708,30 @@ export class LedgerNode implements LedgerNodeApi {
       (this.snapshotIndex === 0 && this.appliedIndex > 0);
     if (!due) return;
     this.ledger.flush();
+    const index = Math.min(this.ledger.appliedIndex, this.compactionLimit());
+    if (index <= this.snapshotIndex) return;
     const startedAt = Date.now();
     this.loopDelayBetweenMs = this.loopDelayMaxMs();
-    this.startSnapshotJob(this.takeCompactionPoint(startedAt), 'taking a snapshot failed; retrying later');
+    this.startSnapshotJob(this.takeCompactionPoint(index, startedAt), 'taking a snapshot failed; retrying later');
+  }
+
+  /**
+   * How far a compaction may go. While a follower is being caught up by a copy of the store (its progress in the
+   * snapshot state, heard from within two election timeouts), not past the copy's index: once it has installed the
+   * copy it continues from the entries after it, which must still be in the log — compacted away, it would need a
+   * newer copy, and at a high write rate every copy would be overtaken the same way. etcd keeps a tail of entries
+   * after each compaction for the same reason. Bounded: the hold ends once the log since the last compaction holds
+   * twice RAFT_SNAPSHOT_LOG_MIB, so a follower that never finishes cannot make the log grow without end.
+   */
+  private compactionLimit(): number {
+    const copy = this.snapshotSource;
+    if (!copy || this.role !== 'leader') return Infinity;
+    if (this.storage.logBytes >= 2 * this.cfg.snapshotLogMiB * 1024 * 1024) return Infinity;
+    const heardSince = Date.now() - 2 * this.cfg.electionTicks * this.cfg.heartbeatMs;
+    const catchingUp = Object.entries(this.raft.status().progress ?? {}).some(
+      ([id, p]) => p.state === 'snapshot' && (this.lastHeard.get(id) ?? 0) >= heardSince,
+    );
+    return catchingUp ? copy.meta.index : Infinity;
   }
 
   private startSnapshotJob(job: Promise<void>, failure: string): void {
@@ -723,16 +744,15 @@ export class LedgerNode implements LedgerNodeApi {
   }
 
   /**
-   * A compaction point (etcd's way: the state machine's own store is the snapshot): the store, just flushed, is
-   * synced to disk at its applied index, and a small snapshot file naming that index (storage/ledger-snapshot.ts)
+   * A compaction point (etcd's way: the state machine's own store is the snapshot): the store, just flushed to
+   * `index` or past it, is synced to disk, and a small snapshot file naming that index (storage/ledger-snapshot.ts)
    * is written for finishSnapshot() to save before the log is compacted up to it. No copy of the state is written:
    * copying a 2.2 GB store and writing it out again on every node at every compaction stalled the apply loop for
    * hundreds of milliseconds (docs/performance.md#snapshots-as-compaction-points). Followers get a copy only when
    * one needs it (copyStoreForFollowers).
    */
-  private async takeCompactionPoint(startedAt: number): Promise<void> {
+  private async takeCompactionPoint(index: number, startedAt: number): Promise<void> {
     const store = this.store;
-    const index = this.ledger.appliedIndex;
     await store.syncToDisk();
     if (this.stopping || store !== this.store || index <= this.snapshotIndex) return;
     const meta = this.raft.snapshotMetaAt(index);
