@@ -707,9 +707,9 @@ export class LedgerNode implements LedgerNodeApi {
       (since > 0 && this.storage.logBytes >= this.cfg.snapshotLogMiB * 1024 * 1024) ||
       (this.snapshotIndex === 0 && this.appliedIndex > 0);
     if (!due) return;
-    this.ledger.flush();
     const index = Math.min(this.ledger.appliedIndex, this.compactionLimit());
     if (index <= this.snapshotIndex) return;
+    this.ledger.flush();
     const startedAt = Date.now();
     this.loopDelayBetweenMs = this.loopDelayMaxMs();
     this.startSnapshotJob(this.takeCompactionPoint(index, startedAt), 'taking a snapshot failed; retrying later');
@@ -747,8 +747,8 @@ export class LedgerNode implements LedgerNodeApi {
    * A compaction point (etcd's way: the state machine's own store is the snapshot): the store, just flushed to
    * `index` or past it, is synced to disk, and a small snapshot file naming that index (storage/ledger-snapshot.ts)
    * is written for finishSnapshot() to save before the log is compacted up to it. No copy of the state is written:
-   * copying a 2.2 GB store and writing it out again on every node at every compaction stalled the apply loop for
-   * hundreds of milliseconds (docs/performance.md#snapshots-as-compaction-points). Followers get a copy only when
+   * copying a 2.2 GB store and writing it out again on every node at every compaction stalled requests for hundreds
+   * of milliseconds (docs/performance.md#snapshots-as-compaction-points-session-10). Followers get a copy only when
    * one needs it (copyStoreForFollowers).
    */
   private async takeCompactionPoint(index: number, startedAt: number): Promise<void> {
