@@ -15,6 +15,7 @@
  *   meta       'state' → LedgerCoreState JSON (applied index, last seq, limits, halt)
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import type { OrderResult } from '../../../shared/domain/order';
@@ -152,10 +153,11 @@ export class SqliteOrderStore implements OrderStore {
    * a compaction that drops them (the node's compaction point, server/node.ts). fdatasync of the WAL covers every
    * commit still in it; a commit the checkpoint already moved into the main file was synced there by that checkpoint
    * (SQLite syncs the file before it lets the WAL start over), and the main file's fdatasync covers one being moved
-   * meanwhile. Both run on the thread pool; fdatasync flushes the file's pages whichever descriptor wrote them.
+   * meanwhile. Then the directory, whose entry for a WAL file created since the store was opened SQLite does not
+   * sync itself. All on the thread pool; fdatasync flushes the file's pages whichever descriptor wrote them.
    */
   async syncToDisk(): Promise<void> {
-    for (const name of [`${this.file}-wal`, this.file]) {
+    for (const name of [`${this.file}-wal`, this.file, path.dirname(this.file)]) {
       let handle: fs.promises.FileHandle;
       try {
         handle = await fs.promises.open(name, 'r');
