@@ -246,13 +246,13 @@ function lastTransfer(dir: string, leader: string, to: string): { bytes: number;
   return done;
 }
 
-/** The leader's last copy of its store made for followers ('copied the store for followers'): bytes and seconds. */
-function lastStoreCopy(dir: string, leader: string): { bytes: number; seconds: number; maxLoopDelayMs: number } | null {
+/** The leader's last copy of its store made for followers ('copied the store for followers'): seconds and loop delay. */
+function lastStoreCopy(dir: string, leader: string): { seconds: number; maxLoopDelayMs: number } | null {
   const lines = readFileSync(join(dir, `${leader}.log`), 'utf8').split('\n');
   const last = lines.filter((l) => l.includes('"copied the store for followers"')).at(-1);
   if (!last) return null;
-  const l = JSON.parse(last) as { bytes: number; tookMs: number; maxLoopDelayMs: number | null };
-  return { bytes: l.bytes, seconds: l.tookMs / 1000, maxLoopDelayMs: l.maxLoopDelayMs ?? 0 };
+  const l = JSON.parse(last) as { tookMs: number; maxLoopDelayMs: number | null };
+  return { seconds: l.tookMs / 1000, maxLoopDelayMs: l.maxLoopDelayMs ?? 0 };
 }
 
 /** Wipes a follower and times it until it is a ready, converged member again (it catches up by snapshot). */

@@ -1,6 +1,8 @@
-import { readFileSync, rmSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { startRaftCluster, type RaftCluster } from '../../../local-cloud/raft-cluster';
+import { LEDGER_DB_FILE, removeStoreFiles } from '../../../raft-node/src/storage';
+import { waitFor } from '../../../shared/util/wait';
 import { durableLedger } from '../raft/process/durable-ledger';
 import { suiteDataDir } from '../raft/support/suite';
 
@@ -91,7 +93,7 @@ describe('a follower behind the leader snapshot catches up through a chunked Ins
     // (exit 2, an operator must act), naming the problem and the way out, instead of running with orders missing.
     const third = cluster.nodes.find((n) => n.id !== leaderId && n.id !== follower)!;
     await cluster.kill(third.id);
-    for (const suffix of ['', '-wal', '-shm']) rmSync(join(third.dataDir, `ledger.db${suffix}`), { force: true });
+    removeStoreFiles(join(third.dataDir, LEDGER_DB_FILE));
     const exited = new Promise<number | null>((resolve) => {
       cluster.spawn(third);
       // 'close', not 'exit': only then has its last output left the pipes for the log.
@@ -101,7 +103,9 @@ describe('a follower behind the leader snapshot catches up through a chunked Ins
     const refusal = /is at index 0, behind the log's compaction point \d+ .*the order store was lost or rolled back/;
     const thirdLog = () => readFileSync(join(dataDir, `${third.id}.log`), 'utf8');
     // The log file is written by this process's stream, a moment after the pipe delivered the line.
-    for (const deadline = Date.now() + 5_000; !refusal.test(thirdLog()) && Date.now() < deadline; await sleep(50));
+    await waitFor('the refusal in its log', 5_000, () => refusal.test(thirdLog()), { intervalMs: 50 }).catch(
+      () => undefined,
+    );
     expect(thirdLog()).toMatch(refusal);
 
     const nodes = cluster.nodes.filter((n) => n !== third).map((n) => ({ id: n.id, dataDir: n.dataDir }));

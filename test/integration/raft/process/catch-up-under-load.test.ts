@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startRaftCluster, type RaftCluster } from '../../../../local-cloud/raft-cluster';
 import { createLedgerClient } from '../../../../shared/raft-client/client';
+import { sleep } from '../../../../shared/util/wait';
 import { durableLedger } from './durable-ledger';
 import { suiteDataDir, testOrder } from '../support/suite';
 
@@ -14,8 +15,6 @@ import { suiteDataDir, testOrder } from '../support/suite';
  */
 
 jest.setTimeout(120_000);
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('catch-up by snapshot under a steady write load', () => {
   let cluster: RaftCluster;
