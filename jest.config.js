@@ -19,7 +19,14 @@ const shared = {
 
 module.exports = {
   projects: [
-    { ...shared, displayName: 'unit', roots: ['<rootDir>/test/unit'] },
+    {
+      ...shared,
+      displayName: 'unit',
+      roots: ['<rootDir>/test/unit'],
+      // Each project's setup points TMPDIR at one folder for the run, deleted at its end (test/support/run-tmpdir.ts).
+      globalSetup: '<rootDir>/test/unit/global-setup.ts',
+      globalTeardown: '<rootDir>/test/unit/global-teardown.ts',
+    },
     {
       ...shared,
       displayName: 'integration',

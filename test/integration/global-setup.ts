@@ -1,4 +1,5 @@
 import { startEmulators, type Emulators } from '../../local-cloud/emulators';
+import { enterRunTmpdir } from '../support/run-tmpdir';
 
 declare global {
   var __EMULATORS__: Emulators | undefined;
@@ -7,8 +8,10 @@ declare global {
 /**
  * Starts the emulated AWS services once for the whole run. Their endpoints reach every test worker
  * through the standard AWS_ENDPOINT_URL_<SERVICE> variables, so code under test needs no test-only switch.
+ * Temporary files of the run, the emulators' included, go to one folder removed at the end (run-tmpdir.ts).
  */
 export default async function globalSetup(): Promise<void> {
+  enterRunTmpdir();
   const emulators = await startEmulators();
   globalThis.__EMULATORS__ = emulators;
   Object.assign(process.env, emulators.env, {

@@ -1,0 +1,5 @@
+import { leaveRunTmpdir } from '../support/run-tmpdir';
+
+export default function globalTeardown(): void {
+  leaveRunTmpdir();
+}
