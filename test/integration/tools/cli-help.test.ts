@@ -41,6 +41,12 @@ const commands: [script: string, name: string, badValue: string[], names: RegExp
   ['tools/token.ts', 'npm run token', ['--role', 'boss', '--account', 'A1'], /^npm run token: --role 'boss': /],
   ['tools/bench-raft.ts', 'npm run bench:raft', ['extra'], /^npm run bench:raft: Unexpected argument 'extra'$/m],
   [
+    'tools/bench-raft-floor.ts',
+    'npm run bench:raft:floor',
+    ['--writes', '0'],
+    /^npm run bench:raft:floor: --writes '0': /,
+  ],
+  [
     'tools/bench-peer-wire.ts',
     'npm run bench:peer-wire',
     ['extra'],
