@@ -20,6 +20,11 @@ export function rateMs(expression: string): number {
 export class RateSchedule {
   private timer: NodeJS.Timeout | undefined;
   private readonly inFlight = new Set<Promise<unknown>>();
+  /**
+   * Set by stop(). A stack that stops kills its scheduled functions' running workers (a feed runs for its whole
+   * period); the invocations that ends fail with Runtime.ExitError, which is the shutdown, not a failure to report.
+   */
+  private stopping = false;
 
   constructor(
     private readonly scheduleArn: string,
@@ -36,6 +41,7 @@ export class RateSchedule {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     if (this.timer) clearInterval(this.timer);
     await Promise.allSettled([...this.inFlight]);
   }
@@ -48,7 +54,7 @@ export class RateSchedule {
       .replaceAll('<aws.scheduler.attempt-number>', '1');
     const run = this.fn.invoke(JSON.parse(text)).then(
       (r) => {
-        if (!r.ok)
+        if (!r.ok && !(this.stopping && r.error.errorType === 'Runtime.ExitError'))
           this.onError(
             `schedule ${this.scheduleArn}: ${this.fn.name} failed: ${r.error.errorType}: ${r.error.errorMessage}`,
           );

@@ -1,5 +1,6 @@
 import { fixtureFunction } from './fixtures/runtime-helpers';
-import { sleep } from '../../../shared/util/wait';
+import { RateSchedule } from '../../../local-cloud/runtime/scheduler';
+import { sleep, waitFor } from '../../../shared/util/wait';
 
 describe('local Lambda runtime: one function in worker processes', () => {
   it('invokes the handler with the event, a Lambda context and its own environment, logging START/END/REPORT', async () => {
@@ -94,6 +95,45 @@ describe('local Lambda runtime: one function in worker processes', () => {
         errorMessage: expect.stringContaining('Runtime exited with error: exit status 3'),
       });
     } finally {
+      await fn.stop();
+    }
+  });
+});
+
+describe('local EventBridge Scheduler: a rate schedule invoking a function', () => {
+  const ARN = 'arn:aws:scheduler:us-east-1:000000000000:schedule/default/TestSchedule';
+  /** The schedule's Input: the fixture handlers read a Records array. */
+  const INPUT = JSON.stringify({ Records: [] });
+
+  it('reports a failed run', async () => {
+    const { fn } = fixtureFunction('alwaysFails');
+    const errors: string[] = [];
+    const schedule = new RateSchedule(ARN, 'rate(1 hour)', INPUT, fn, (m) => errors.push(m));
+    try {
+      schedule.start();
+      await waitFor('the first run to fail', 20_000, () => errors.length > 0);
+      expect(errors).toEqual([expect.stringMatching(/alwaysFails-\w+ failed: Error: this handler always fails$/)]);
+    } finally {
+      await schedule.stop();
+      await fn.stop();
+    }
+  });
+
+  it('a run killed because the stack stops is not reported as a failure (npm start, Ctrl-C)', async () => {
+    // The stack stops a schedule, then kills its function's busy workers (a feed runs for its whole period); the
+    // run ends in Runtime.ExitError, which used to be logged as the schedule's failure on every Ctrl-C.
+    const { fn, invocations } = fixtureFunction('hangsOnce', {}, 30);
+    const errors: string[] = [];
+    const schedule = new RateSchedule(ARN, 'rate(1 hour)', INPUT, fn, (m) => errors.push(m));
+    try {
+      schedule.start();
+      await waitFor('the first run to start', 20_000, () => invocations().length > 0);
+      const stopped = schedule.stop();
+      expect(await fn.killBusyWorkers()).toBe(1);
+      await stopped;
+      expect(errors).toEqual([]);
+    } finally {
+      await schedule.stop();
       await fn.stop();
     }
   });
