@@ -300,10 +300,10 @@ export class RaftCluster {
   }
 
   /**
-   * kill -9 a node, delete its data dir (a lost volume) and start it again with the same env, at new ports
-   * when `newAddress` (a replaced task with a new IP); waits for /healthz.
+   * kill -9 a node, delete its data dir (a lost volume) and start it again with the same env, plus `env` if given
+   * (kept for its later restarts), at new ports when `newAddress` (a replaced task with a new IP); waits for /healthz.
    */
-  async wipeAndRestart(id: string, options?: { newAddress?: boolean }): Promise<void> {
+  async wipeAndRestart(id: string, options?: { newAddress?: boolean; env?: Record<string, string> }): Promise<void> {
     const node = this.node(id);
     await this.kill(id, 'SIGKILL');
     rmSync(node.dataDir, { recursive: true, force: true });
@@ -313,7 +313,7 @@ export class RaftCluster {
       Object.assign(node, { httpPort, raftPort, clientPort, httpUrl, raftAddr });
       this.saved();
     }
-    this.spawn(node, node.extraEnv);
+    this.spawn(node, { ...node.extraEnv, ...options?.env });
     await this.waitHealthy(node);
   }
 

@@ -701,10 +701,14 @@ export class LedgerNode implements LedgerNodeApi {
     // The first compaction point is taken at once; then once enough entries were applied since the last one, or once
     // the active log segment (entries since about the last one, also held in memory) is big: a few thousand entries
     // of large order batches weigh more than the threshold's worth of single orders.
+    // A follower that installed a leader's copy keeps it (the size of the store) as its snapshot file until its next
+    // compaction point; its store already holds that state, so the first entry applied after it is reason enough to
+    // take one and free the disk. A leader keeps a copy it saved: it may be sending it.
     const since = this.appliedIndex - this.snapshotIndex;
+    const holdsInstalledCopy = this.role !== 'leader' && this.snapshotSource?.path === this.storage.snapshotPath;
     const due =
       since >= this.cfg.snapshotThreshold ||
-      (since > 0 && this.storage.logBytes >= this.cfg.snapshotLogMiB * 1024 * 1024) ||
+      (since > 0 && (holdsInstalledCopy || this.storage.logBytes >= this.cfg.snapshotLogMiB * 1024 * 1024)) ||
       (this.snapshotIndex === 0 && this.appliedIndex > 0);
     if (!due) return;
     const index = Math.min(this.ledger.appliedIndex, this.compactionLimit());
