@@ -18,7 +18,7 @@ import { resolve } from 'node:path';
 
 import { z } from 'zod';
 import { defineCommand, runCommand, type CommandContext } from '../shared/process/cli';
-import { strategyNames } from '../shared/domain/strategy';
+import { STRATEGY_OPTION, STRATEGY_USAGE, strategyContext, strategySchema } from './lib/strategy-option';
 import { percentile, recordFiles, startLocalCloud, type RecordedMessage } from '../local-cloud';
 import type { SqsMappingStats } from '../local-cloud/runtime/sqs-mapping';
 import { putTicks, TickSource } from './lib/tick-driver';
@@ -46,7 +46,7 @@ const command = defineCommand({
   --seconds S                measured seconds per rate (default 15)
   --warmup S                 unmeasured warm-up at the first rate (default 10)
   --shards N                 ticks stream shards (default 4)
-  --strategy NAME            stack (the stack's own) or one of: ${strategyNames().join(', ')} (default stack)
+${STRATEGY_USAGE}
   --data-dir DIR             emptied first (default .data/bench)
   --json FILE                also write the steps as a JSON array (rewritten after every step)
 Exit 0 when the final verify passes, 1 otherwise.`,
@@ -55,7 +55,7 @@ Exit 0 when the final verify passes, 1 otherwise.`,
     seconds: { type: 'string', default: '15' },
     'data-dir': { type: 'string', default: '.data/bench' },
     shards: { type: 'string', default: '4' },
-    strategy: { type: 'string', default: 'stack' },
+    ...STRATEGY_OPTION,
     warmup: { type: 'string', default: '10' },
     json: { type: 'string' },
   },
@@ -67,9 +67,7 @@ Exit 0 when the final verify passes, 1 otherwise.`,
     seconds: z.coerce.number().int().min(3).max(600),
     'data-dir': z.string().min(1),
     shards: z.coerce.number().int().min(1).max(64),
-    strategy: z.string().refine((name) => name === 'stack' || strategyNames().includes(name), {
-      message: `stack or one of: ${strategyNames().join(', ')}`,
-    }),
+    strategy: strategySchema,
     warmup: z.coerce.number().int().min(0).max(600),
     json: z.string().min(1, 'a file name').optional(),
   }),
@@ -144,7 +142,7 @@ function startBenchStack(args: BenchArgs, dataDir: string, log: (line: string) =
     // More shards for parallel process invocations; the stack's strategy unless --strategy names another.
     context: {
       shardCount: String(args.shards),
-      ...(args.strategy === 'stack' ? {} : { strategyName: args.strategy }),
+      ...strategyContext(args.strategy),
     },
   });
 }

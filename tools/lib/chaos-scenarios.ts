@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { embeddedContext, startLocalCloud, STACK_NAME, synthesize, type LocalCloud } from '../../local-cloud';
+import { strategyContext } from './strategy-option';
 import { putTicks, TickSource } from './tick-driver';
 import { verifyPipeline, type VerifyReport } from './verify-pipeline';
 import { clusterReader } from '../targets/remote-raft';
@@ -124,13 +125,17 @@ export interface ChaosResult {
   seconds: number;
 }
 
-/** Synthesizes PipelineStack once for all scenarios (each deploy sets its own Raft members and secret). */
-export async function prepareAssembly(baseDir: string): Promise<string> {
-  const outdir = join(baseDir, 'cdk.out');
+/**
+ * Synthesizes PipelineStack once for all scenarios (each deploy sets its own Raft members and secret), with the
+ * given strategy (tools/lib/strategy-option.ts); one assembly per strategy is kept in `baseDir`.
+ */
+export async function prepareAssembly(baseDir: string, strategy = 'stack'): Promise<string> {
+  const outdir = join(baseDir, strategy === 'stack' ? 'cdk.out' : `cdk.out-${strategy}`);
   if (!existsSync(join(outdir, 'manifest.json'))) {
     await synthesize({
       outdir,
       context: embeddedContext({
+        ...strategyContext(strategy),
         raftMembers: 'http://127.0.0.1:1',
         raftAuthSecret: 'replaced-at-deploy-time',
         feedEnabled: 'false',
