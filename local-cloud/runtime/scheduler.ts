@@ -22,7 +22,7 @@ export class RateSchedule {
   private readonly inFlight = new Set<Promise<unknown>>();
   /**
    * Set by stop(). A stack that stops kills its scheduled functions' running workers (a feed runs for its whole
-   * period); the invocations that ends fail with Runtime.ExitError, which is the shutdown, not a failure to report.
+   * period); the invocations this ends fail with Runtime.ExitError, which is the shutdown, not a failure to report.
    */
   private stopping = false;
 
