@@ -46,7 +46,7 @@ async function waitUp(run: Run, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!run.stdout.includes('up\n')) {
     if (run.child.exitCode !== null || Date.now() > deadline)
-      throw new Error(`launcher not up (exit ${run.child.exitCode}): ${run.stderr}`);
+      throw new Error(`launcher not up (exit ${run.child.exitCode}); stdout: ${run.stdout} stderr: ${run.stderr}`);
     await sleep(100);
   }
 }
