@@ -1,7 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { startRaftCluster, type RaftCluster } from '../../../local-cloud/raft-cluster';
-import { LEDGER_DB_FILE, removeStoreFiles } from '../../../raft-node/src/storage';
+import { LEDGER_DB_FILE, removeStoreFiles, SNAPSHOT_FILE } from '../../../raft-node/src/storage';
 import { waitFor } from '../../../shared/util/wait';
 import { durableLedger } from '../raft/process/durable-ledger';
 import { suiteDataDir } from '../raft/support/suite';
@@ -85,7 +85,7 @@ describe('a follower behind the leader snapshot catches up through a chunked Ins
     // The leader's own snapshot is only a compaction point (its store is the state, synced before the log was
     // compacted): what the follower got is a copy of the store made for it.
     expect(leaderLog).toMatch(/"copied the store for followers"/);
-    expect(statSync(join(cluster.node(leaderId).dataDir, 'snapshot')).size).toBeLessThan(4096);
+    expect(statSync(join(cluster.node(leaderId).dataDir, SNAPSHOT_FILE)).size).toBeLessThan(4096);
 
     const commit = (await cluster.status(leaderId)).commitIndex;
 

@@ -1,6 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { startRaftCluster, type RaftCluster } from '../../../../local-cloud/raft-cluster';
+import { SNAPSHOT_FILE } from '../../../../raft-node/src/storage';
 import { createLedgerClient } from '../../../../shared/raft-client/client';
 import { sleep, waitFor } from '../../../../shared/util/wait';
 import { durableLedger } from './durable-ledger';
@@ -97,7 +98,7 @@ describe('the copy a follower installed', () => {
       const follower = cluster.nodes.find((n) => n.id !== leaderId)!.id;
       // So high that only the installed copy can be the reason for the follower's next compaction point.
       await cluster.wipeAndRestart(follower, { env: { RAFT_SNAPSHOT_THRESHOLD: '1000000' } });
-      const snapshotFile = join(cluster.node(follower).dataDir, 'snapshot');
+      const snapshotFile = join(cluster.node(follower).dataDir, SNAPSHOT_FILE);
       const followerLog = () => readFileSync(join(dataDir, `${follower}.log`), 'utf8');
       await waitFor('the follower to install the copy', 30_000, () => followerLog().includes('"installed snapshot"'));
       // The copy (the whole store: hundreds of KB) is replaced as soon as an entry is applied after it — here the
