@@ -16,6 +16,7 @@ import {
   type ClusterConfig,
   type Entry,
   type Message,
+  type Ready,
   type RestoredState,
   type Snapshot,
   type SnapshotMessage,
@@ -441,12 +442,6 @@ export class LedgerNode implements LedgerNodeApi {
           if (read) read.index = rs.index;
         }
         if (rd.snapshot) this.installSnapshot(rd.snapshot);
-        // Committed entries this node made durable in an earlier Ready are applied, and their clients
-        // answered, while this Ready's fdatasync runs rather than after it.
-        const firstNew = rd.entries[0]?.index ?? Infinity;
-        const [applyNow, applyAfterSync] = rd.snapshot
-          ? [[], rd.committedEntries]
-          : partition(rd.committedEntries, (e) => e.index < firstNew);
         if (rd.entries.length > 0) {
           this.storage.append(rd.entries);
           for (const e of rd.entries) this.learnAddresses(e);
@@ -455,20 +450,14 @@ export class LedgerNode implements LedgerNodeApi {
         // Group commit: one fdatasync covers every entry and vote of this Ready, before anything is acknowledged.
         // A change of the commit index alone need not be synced (it is a hint Raft can recompute); it stays
         // buffered until the next sync, as in etcd's MustSync.
-        const termOrVoteChanged = this.termOrVoteChanged(rd.hardState);
-        // The write happens here and the fdatasync runs on the thread pool: meanwhile the event loop sends, parses
-        // requests, proposes (they join the next Ready) and steps messages; the next Ready waits, so one sync is in
-        // flight at a time. It starts before the apply below: a follower's acknowledgement (and the leader's own
-        // vote for the new entries) waits for the disk, not for the state machine.
-        const synced = rd.entries.length > 0 || termOrVoteChanged ? this.storage.syncInBackground() : Promise.resolve();
-        // Handled here too, so that an apply that throws below does not leave the sync's failure unhandled.
-        synced.catch(() => undefined);
-        trace('appended');
-        // Thesis §10.2.1: a leader's appends leave while it writes them to its own disk; the core counts its own
-        // copy only once advance() below reports it durable. They leave after the write has started, not before:
-        // a write is one pwrite (~20 µs), the followers' path to their own fdatasync is a network hop and a Ready
-        // (~0.3 ms), and a leader that starts its fdatasync last is the commit's last vote (bench:raft:trace).
-        if (rd.messagesNow.length > 0) this.send(rd.messagesNow);
+        const mustSync = rd.entries.length > 0 || this.termOrVoteChanged(rd.hardState);
+        const inline = mustSync && !rd.snapshot && this.syncsInline(rd);
+        // Committed entries this node made durable in an earlier Ready are applied, and their clients answered,
+        // while a background fdatasync runs rather than after it; after an inline one, once the messages are out.
+        const firstNew = rd.entries[0]?.index ?? Infinity;
+        const [applyNow, applyAfterSync] =
+          rd.snapshot || inline ? [[], rd.committedEntries] : partition(rd.committedEntries, (e) => e.index < firstNew);
+        const synced = this.persist(rd, mustSync, inline);
         trace('sentNow');
         if (applyNow.length > 0) {
           // The answers go out from promise callbacks while the sync runs in the background.
@@ -494,6 +483,32 @@ export class LedgerNode implements LedgerNodeApi {
     } finally {
       this.processing = false;
     }
+  }
+
+  /**
+   * Writes this Ready's entries and hard state and sends its messagesNow (the leader's appends); resolves once the
+   * write is durable. Inline (syncsInline): the appends leave first — thesis §10.2.1, the core counts the leader's
+   * own copy only once advance() reports it durable — and the fdatasync runs right here. Otherwise the write happens
+   * here and the fdatasync runs on the thread pool: meanwhile the event loop sends, parses requests, proposes (they
+   * join the next Ready) and steps messages; the next Ready waits, so one sync is in flight at a time. The appends
+   * then leave after the write has started, not before: a write is one pwrite (~20 µs), the followers' path to their
+   * own fdatasync is a network hop and a Ready (~0.3 ms), and a leader that starts its fdatasync last is the
+   * commit's last vote (bench:raft:trace). Either way the sync starts before any apply: a follower's acknowledgement
+   * (and the leader's own vote for the new entries) waits for the disk, not for the state machine.
+   */
+  private persist(rd: Ready, mustSync: boolean, inline: boolean): Promise<void> {
+    if (inline) {
+      this.send(rd.messagesNow);
+      this.storage.sync();
+      trace('appended');
+      return Promise.resolve();
+    }
+    const synced = mustSync ? this.storage.syncInBackground() : Promise.resolve();
+    // Handled here too, so that an apply that throws before the caller awaits it does not leave it unhandled.
+    synced.catch(() => undefined);
+    trace('appended');
+    if (rd.messagesNow.length > 0) this.send(rd.messagesNow);
+    return synced;
   }
 
   private storeFlushScheduled = false;
@@ -526,6 +541,20 @@ export class LedgerNode implements LedgerNodeApi {
     const [snapshots, rest] = partition(messages, (m) => m.type === 'Snapshot');
     for (const m of snapshots) this.sendSnapshot(m as SnapshotMessage);
     if (rest.length > 0) this.transport.send(rest as PeerMessage[]);
+  }
+
+  /**
+   * Whether this Ready's fdatasync runs on the event loop's own thread rather than libuv's thread pool. The pool
+   * hands the call to another thread and its completion back (two wake-ups, each tens of µs on a VM with two
+   * cores shared by four busy processes), which pays only when the loop has other work meanwhile. A follower has
+   * none that should go first: its answer waits for the sync, the entries it applies can wait for the answer, and
+   * the appends that arrive meanwhile join the next Ready either way. A leader has when other requests are in flight
+   * (answers to apply, appends to send, requests to parse), not when this Ready's one entry is all it has — one
+   * closed-loop client. Measured, A/B against the thread pool for all (docs/performance.md#inline-fdatasync-session-12).
+   */
+  private syncsInline(rd: Ready): boolean {
+    if (this.role !== 'leader') return true;
+    return rd.entries.length <= 1 && this.proposals.size <= 1;
   }
 
   private lastSynced = { term: -1, vote: null as string | null };
