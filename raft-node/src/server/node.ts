@@ -450,7 +450,8 @@ export class LedgerNode implements LedgerNodeApi {
         // Group commit: one fdatasync covers every entry and vote of this Ready, before anything is acknowledged.
         // A change of the commit index alone need not be synced (it is a hint Raft can recompute); it stays
         // buffered until the next sync, as in etcd's MustSync.
-        const mustSync = rd.entries.length > 0 || this.termOrVoteChanged(rd.hardState);
+        const termOrVoteChanged = this.termOrVoteChanged(rd.hardState); // always: it records what was synced
+        const mustSync = rd.entries.length > 0 || termOrVoteChanged;
         const inline = mustSync && !rd.snapshot && this.syncsInline(rd);
         // Committed entries this node made durable in an earlier Ready are applied, and their clients answered,
         // while a background fdatasync runs rather than after it; after an inline one, once the messages are out.
