@@ -34,6 +34,7 @@ import {
   checkLedgerSnapshot,
   DataDirLock,
   DataDirRefusedError,
+  frameSnapshotAsync,
   isStoreRef,
   LEDGER_DB_FILE,
   parseDescriptor,
@@ -804,29 +805,35 @@ export class LedgerNode implements LedgerNodeApi {
    * meanwhile (one job at a time), so the copy's index is still in the log when it is read: the follower installs
    * it and continues with the entries after it, which the log holds while the copy is kept (finishSnapshot).
    */
+  /**
+   * Copies the store for followers that need a snapshot and starts their transfers. The snapshot file is never
+   * written: its framing is computed over the copy in one read (frameSnapshotAsync) and the sender reads the copy's
+   * bytes through it, so a catch-up writes the store once on the leader, not twice.
+   */
   private async copyStoreForFollowers(startedAt: number): Promise<void> {
     const copyFile = path.join(this.cfg.dataDir, 'snapshot.store.tmp');
-    const written = this.storage.tempPath(SNAPSHOT_TAKE_FILE);
     this.loopDelayMaxMs();
     try {
       const state = await this.store.copyTo(copyFile);
       if (this.stopping || this.role !== 'leader' || state.appliedIndex < this.snapshotIndex) return;
       const meta = this.raft.snapshotMetaAt(state.appliedIndex);
-      const info = await writeSnapshotFileAsync(
-        written,
+      let next = 0; // the store's chunks come in file order
+      const framed = await frameSnapshotAsync(
         { clusterId: this.clusterId(), ...meta, members: this.members.toJSON() },
         storeSnapshotRecords(copyFile, state, this.cfg.snapshotChunkBytes),
+        (chunk) => (next += chunk.length) - chunk.length,
       );
       if (this.stopping || this.role !== 'leader') return;
-      // Renamed rather than written in place: a transfer of the previous copy may still be reading that one. Named
+      // Renamed rather than reused: a transfer of the previous copy may still be reading that one. Named
       // snapshot.*.tmp, a copy left by a crash is removed when the storage opens.
       const file = path.join(this.cfg.dataDir, `snapshot.send-${++this.copySeq}.tmp`);
-      await rename(written, file);
+      await rename(copyFile, file);
       this.dropStoreCopy();
-      this.snapshotSource = { path: file, meta, sha256: info.sha256, bytes: info.bytes };
+      const { sha256, bytes } = framed.info;
+      this.snapshotSource = { path: file, meta, sha256, bytes, framed };
       this.logger.info('copied the store for followers', {
         index: meta.index,
-        bytes: info.bytes,
+        bytes,
         tookMs: Date.now() - startedAt,
         maxLoopDelayMs: this.loopDelayMaxMs(),
       });
@@ -835,7 +842,8 @@ export class LedgerNode implements LedgerNodeApi {
       }
     } finally {
       this.awaitingCopy.clear();
-      // On the thread pool: unlinking a copy of a large store takes the filesystem a while.
+      // On the thread pool: unlinking a copy of a large store takes the filesystem a while. Gone already when it
+      // became the snapshot source.
       await rm(copyFile, { force: true });
     }
   }

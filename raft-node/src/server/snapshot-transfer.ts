@@ -2,7 +2,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { SnapshotMessage, SnapshotMeta } from '../core';
 import type { NodeLogger } from '../logger';
-import { parseDescriptor, readSnapshotRecords, type SnapshotHeader } from '../storage';
+import {
+  FramedSnapshotReader,
+  parseDescriptor,
+  readSnapshotRecords,
+  type FramedSnapshot,
+  type SnapshotHeader,
+} from '../storage';
 
 /*
  * InstallSnapshot in chunks, outside the pure core. The core still emits and accepts one `Snapshot` message, but its
@@ -63,14 +69,34 @@ const STALL_MS = 5_000;
  * transfer, at the store's applied index: node.ts), which the leader's core accepts as the follower's match.
  */
 export interface SnapshotSource {
+  /** The snapshot file; with `framed`, the file its layout reads the binary records from (a store copy). */
   path: string;
   meta: SnapshotMeta;
   sha256: string;
   bytes: number;
+  /** Set when the snapshot file was never written: its bytes are this layout over `path` (frameSnapshotAsync). */
+  framed?: FramedSnapshot;
+}
+
+/** Positioned reads of a source's bytes, from its file or from its layout. */
+interface SourceReader {
+  readonly size: number;
+  read(buf: Buffer, offset: number, length: number, position: number): number;
+  close(): void;
+}
+
+function openSource(source: SnapshotSource): SourceReader {
+  if (source.framed) return new FramedSnapshotReader(source.framed, source.path);
+  const fd = fs.openSync(source.path, 'r');
+  return {
+    size: fs.fstatSync(fd).size,
+    read: (buf, offset, length, position) => fs.readSync(fd, buf, offset, length, position),
+    close: () => fs.closeSync(fd),
+  };
 }
 
 interface OutgoingTransfer {
-  fd: number;
+  reader: SourceReader;
   message: SnapshotMessage;
   meta: SnapshotMeta;
   sha256: string;
@@ -114,23 +140,32 @@ export class SnapshotSender {
       return;
     }
     this.stop(message.to);
-    let fd: number;
+    let reader: SourceReader;
     try {
-      fd = fs.openSync(source.path, 'r');
+      reader = openSource(source);
     } catch (error) {
       // Not expected (a source is dropped only with its node's copy); the core resends after a timeout.
       this.opts.logger.warn('snapshot file cannot be opened; not sending', { error: (error as Error).message });
       return;
     }
-    const size = fs.fstatSync(fd).size;
-    if (size !== bytes) {
+    if (reader.size !== bytes) {
       // Not expected (the file and its descriptor change together); the core resends after a timeout.
-      fs.closeSync(fd);
-      this.opts.logger.warn('snapshot file does not match its descriptor; not sending', { size, bytes });
+      reader.close();
+      this.opts.logger.warn('snapshot file does not match its descriptor; not sending', { size: reader.size, bytes });
       return;
     }
     const { meta } = source;
-    const transfer = { fd, message, meta, sha256, bytes, acked: 0, sent: 0, rewoundTo: null, lastProgress: Date.now() };
+    const transfer = {
+      reader,
+      message,
+      meta,
+      sha256,
+      bytes,
+      acked: 0,
+      sent: 0,
+      rewoundTo: null,
+      lastProgress: Date.now(),
+    };
     this.transfers.set(message.to, transfer);
     this.opts.logger.info('sending snapshot', { to: message.to, index: meta.index, bytes });
     this.pump(transfer);
@@ -163,7 +198,7 @@ export class SnapshotSender {
   stop(peer: string): void {
     const transfer = this.transfers.get(peer);
     if (!transfer) return;
-    fs.closeSync(transfer.fd);
+    transfer.reader.close();
     this.transfers.delete(peer);
   }
 
@@ -182,7 +217,7 @@ export class SnapshotSender {
     const length = Math.max(0, Math.min(this.opts.chunkBytes, t.bytes - offset));
     const buf = Buffer.allocUnsafe(length);
     for (let got = 0; got < length;) {
-      const n = fs.readSync(t.fd, buf, got, length - got, offset + got);
+      const n = t.reader.read(buf, got, length - got, offset + got);
       if (n === 0) throw new Error(`snapshot file ended at byte ${offset + got} of ${t.bytes}`);
       got += n;
     }

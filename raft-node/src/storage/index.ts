@@ -23,6 +23,8 @@ export type { NodeIdentity } from './identity';
 export { DataDirRefusedError } from './refusal';
 export {
   coreSnapshot,
+  frameSnapshotAsync,
+  FramedSnapshotReader,
   parseDescriptor,
   readSnapshotInfo,
   readSnapshotRecords,
@@ -32,6 +34,7 @@ export {
   type SnapshotRecord,
   type SnapshotHeader,
   type SnapshotFileInfo,
+  type FramedSnapshot,
 } from './snapshot-stream';
 export { SqliteOrderStore, LEDGER_DB_FILE, readStoreState, removeStoreFiles } from './sqlite-order-store';
 export {

@@ -5,6 +5,8 @@ import { LedgerStateMachine } from '../../../../raft-node/src/ledger';
 import { encodeCommand } from '../../../../raft-node/src/ledger';
 import {
   checkLedgerSnapshot,
+  frameSnapshotAsync,
+  FramedSnapshotReader,
   isStoreRef,
   readSnapshotRecords,
   restoreStoreFile,
@@ -87,6 +89,48 @@ describe('store snapshots', () => {
     }
     restored.close();
     ledger.close();
+  });
+
+  it('frames a store copy without writing it: the same bytes, sha256 and size as the written file, at any read size', async () => {
+    const dir = tempDir();
+    const store = new SqliteOrderStore(path.join(dir, 'ledger.db'));
+    const ledger = new LedgerStateMachine(store);
+    fill(ledger, 3_000);
+    const copy = path.join(dir, 'copy');
+    const state = await store.copyTo(copy);
+    const snapshotHeader = { ...header, index: state.appliedIndex };
+    const written = path.join(dir, 'snapshot');
+    const info = await writeSnapshotFileAsync(written, snapshotHeader, storeSnapshotRecords(copy, state, 4096));
+    let next = 0;
+    const framed = await frameSnapshotAsync(
+      snapshotHeader,
+      storeSnapshotRecords(copy, state, 4096),
+      (chunk) => (next += chunk.length) - chunk.length,
+    );
+    expect(framed.info).toEqual(info);
+    // Only the framing is held in memory; the store's bytes stay in the copy.
+    const inMemory = framed.parts.reduce((n, p) => n + ('bytes' in p ? p.length : 0), 0);
+    expect(inMemory).toBeLessThan(16 * 1024);
+    const expected = fs.readFileSync(written);
+    const reader = new FramedSnapshotReader(framed, copy);
+    try {
+      expect(reader.size).toBe(expected.length);
+      // Reads of odd sizes cross every kind of boundary (prefix, tag, chunk, trailer), as the sender's chunks do.
+      const readAll = (size: number) => {
+        const out = Buffer.alloc(expected.length);
+        for (let at = 0; at < out.length;) {
+          const n = reader.read(out, at, Math.min(size, out.length - at), at);
+          if (n === 0) throw new Error(`read ${size} at ${at} of ${out.length} returned nothing`);
+          at += n;
+        }
+        return out;
+      };
+      for (const size of [13, 4096, 5003, 1 << 20]) expect(readAll(size).equals(expected)).toBe(true);
+      expect(reader.read(Buffer.alloc(8), 0, 8, expected.length)).toBe(0);
+    } finally {
+      reader.close();
+      ledger.close();
+    }
   });
 
   it("copies on a thread of lower priority than the node's own (Linux's nice is per thread)", async () => {
