@@ -34,7 +34,7 @@ import {
   checkLedgerSnapshot,
   DataDirLock,
   DataDirRefusedError,
-  frameSnapshotAsync,
+  frameStoreCopy,
   isStoreRef,
   LEDGER_DB_FILE,
   parseDescriptor,
@@ -47,7 +47,6 @@ import {
   SNAPSHOT_TAKE_FILE,
   SqliteOrderStore,
   storeRefRecords,
-  storeSnapshotRecords,
   writeSnapshotFileAsync,
   settleIdentity,
   writeIdentity,
@@ -801,14 +800,11 @@ export class LedgerNode implements LedgerNodeApi {
 
   /**
    * The leader's answer to a follower that needs a snapshot: a consistent copy of the store (a worker thread) at the
-   * store's applied index, written as a snapshot file of that index with asynchronous I/O. No compaction runs
-   * meanwhile (one job at a time), so the copy's index is still in the log when it is read: the follower installs
-   * it and continues with the entries after it, which the log holds while the copy is kept (finishSnapshot).
-   */
-  /**
-   * Copies the store for followers that need a snapshot and starts their transfers. The snapshot file is never
-   * written: its framing is computed over the copy in one read (frameSnapshotAsync) and the sender reads the copy's
-   * bytes through it, so a catch-up writes the store once on the leader, not twice.
+   * store's applied index, sent as a snapshot of that index. The snapshot file is never written: its framing is
+   * computed over the copy in one read (frameStoreCopy) and the sender reads the copy's bytes through it, so a
+   * catch-up writes the store once on the leader, not twice. No compaction runs meanwhile (one job at a time), so the
+   * copy's index is still in the log when it is read: the follower installs it and continues with the entries after
+   * it, which the log holds while the copy is kept (finishSnapshot).
    */
   private async copyStoreForFollowers(startedAt: number): Promise<void> {
     const copyFile = path.join(this.cfg.dataDir, 'snapshot.store.tmp');
@@ -817,11 +813,11 @@ export class LedgerNode implements LedgerNodeApi {
       const state = await this.store.copyTo(copyFile);
       if (this.stopping || this.role !== 'leader' || state.appliedIndex < this.snapshotIndex) return;
       const meta = this.raft.snapshotMetaAt(state.appliedIndex);
-      let next = 0; // the store's chunks come in file order
-      const framed = await frameSnapshotAsync(
+      const framed = await frameStoreCopy(
+        copyFile,
         { clusterId: this.clusterId(), ...meta, members: this.members.toJSON() },
-        storeSnapshotRecords(copyFile, state, this.cfg.snapshotChunkBytes),
-        (chunk) => (next += chunk.length) - chunk.length,
+        state,
+        this.cfg.snapshotChunkBytes,
       );
       if (this.stopping || this.role !== 'leader') return;
       // Renamed rather than reused: a transfer of the previous copy may still be reading that one. Named

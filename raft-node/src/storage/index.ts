@@ -23,7 +23,6 @@ export type { NodeIdentity } from './identity';
 export { DataDirRefusedError } from './refusal';
 export {
   coreSnapshot,
-  frameSnapshotAsync,
   FramedSnapshotReader,
   parseDescriptor,
   readSnapshotInfo,
@@ -39,6 +38,7 @@ export {
 export { SqliteOrderStore, LEDGER_DB_FILE, readStoreState, removeStoreFiles } from './sqlite-order-store';
 export {
   checkLedgerSnapshot,
+  frameStoreCopy,
   isStoreRef,
   restoreStoreFile,
   storeRefRecords,

@@ -23,7 +23,7 @@ import { describeZodError } from '../../../shared/domain/order';
 import { LedgerStateMachine } from '../ledger';
 import type { LedgerCoreState } from '../ledger/order-store';
 import { fsyncPath } from './raft-storage';
-import type { SnapshotRecord } from './snapshot-stream';
+import { frameSnapshotAsync, type FramedSnapshot, type SnapshotHeader, type SnapshotRecord } from './snapshot-stream';
 import { readStoreState, removeStoreFiles, SqliteOrderStore } from './sqlite-order-store';
 
 const STORE_SNAPSHOT_VERSION = 3;
@@ -92,6 +92,24 @@ export async function* storeSnapshotRecords(
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * The snapshot of a store copy that storeSnapshotRecords would give writeSnapshotFileAsync, as a layout over the copy
+ * instead of a written file (frameSnapshotAsync): the store's bytes are read from `copyFile` when sent.
+ */
+export function frameStoreCopy(
+  copyFile: string,
+  header: SnapshotHeader,
+  state: LedgerCoreState,
+  chunkBytes: number,
+): Promise<FramedSnapshot> {
+  let next = 0; // storeSnapshotRecords yields the copy's bytes in file order, from offset 0
+  return frameSnapshotAsync(
+    header,
+    storeSnapshotRecords(copyFile, state, chunkBytes),
+    (chunk) => (next += chunk.length) - chunk.length,
+  );
 }
 
 type Head =

@@ -5,7 +5,7 @@ import { LedgerStateMachine } from '../../../../raft-node/src/ledger';
 import { encodeCommand } from '../../../../raft-node/src/ledger';
 import {
   checkLedgerSnapshot,
-  frameSnapshotAsync,
+  frameStoreCopy,
   FramedSnapshotReader,
   isStoreRef,
   readSnapshotRecords,
@@ -101,12 +101,7 @@ describe('store snapshots', () => {
     const snapshotHeader = { ...header, index: state.appliedIndex };
     const written = path.join(dir, 'snapshot');
     const info = await writeSnapshotFileAsync(written, snapshotHeader, storeSnapshotRecords(copy, state, 4096));
-    let next = 0;
-    const framed = await frameSnapshotAsync(
-      snapshotHeader,
-      storeSnapshotRecords(copy, state, 4096),
-      (chunk) => (next += chunk.length) - chunk.length,
-    );
+    const framed = await frameStoreCopy(copy, snapshotHeader, state, 4096);
     expect(framed.info).toEqual(info);
     // Only the framing is held in memory; the store's bytes stay in the copy.
     const inMemory = framed.parts.reduce((n, p) => n + ('bytes' in p ? p.length : 0), 0);
