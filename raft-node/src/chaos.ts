@@ -1,4 +1,4 @@
-import type { ChaosSettings } from './config';
+import type { ChaosSettings, InstallStep } from './config';
 
 /**
  * Fault injection for tests and demos, applied by the transport to outgoing inter-node messages.
@@ -52,5 +52,13 @@ export class Chaos {
   /** CHAOS_EXIT_ON_LEADER: the process exits the moment it wins an election, to exercise failover. */
   shouldExitOnLeadership(): boolean {
     return this.settings.enabled && this.settings.exitOnLeader;
+  }
+
+  /**
+   * CHAOS_EXIT_IN_INSTALL: whether the process should die abruptly (SIGKILL: no handler runs, nothing is flushed) at
+   * this step of installing a received store, leaving the disk as a crash there would.
+   */
+  shouldCrashInInstall(step: InstallStep): boolean {
+    return this.settings.enabled && this.settings.exitInInstall === step;
   }
 }

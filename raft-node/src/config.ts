@@ -32,6 +32,10 @@ const optionalSecret = z.preprocess(
   z.string().min(16, 'must be at least 16 characters').optional(),
 );
 
+/** The steps of installing a received store at which a crash leaves a distinct state on disk (node.ts). */
+export const INSTALL_STEPS = ['staged', 'saved'] as const;
+export type InstallStep = (typeof INSTALL_STEPS)[number];
+
 const EnvSchema = z
   .object({
     RAFT_NODE_ID: z
@@ -104,6 +108,7 @@ const EnvSchema = z
     CHAOS_DELAY_MS_MAX: positiveInt(0, 60_000).optional(),
     CHAOS_SEED: positiveInt(0, 2 ** 32 - 1).optional(),
     CHAOS_EXIT_ON_LEADER: bool.default(false),
+    CHAOS_EXIT_IN_INSTALL: z.enum(INSTALL_STEPS).optional(),
   })
   .superRefine((env, ctx) => {
     if (env.RAFT_ELECTION_MS < 2 * env.RAFT_HEARTBEAT_MS) {
@@ -161,6 +166,8 @@ export interface ChaosSettings {
   targetNodeId?: string;
   seed: number;
   exitOnLeader: boolean;
+  /** CHAOS_EXIT_IN_INSTALL: the step of a received store's install (node.ts) at which the process kills itself. */
+  exitInInstall?: InstallStep;
 }
 
 /** The HTTP API's limits: the connection gate's, plus how long a request and an idle keep-alive may last. */
@@ -238,7 +245,7 @@ function splitHostPort(addr: string): { host: string; port: number } {
   return { host: addr.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(addr.slice(i + 1)) };
 }
 
-/** "drop-pct=30,delay=50-250,seed=7,target=n2,exit-on-leader" → partial chaos settings. */
+/** "drop-pct=30,delay=50-250,seed=7,target=n2,exit-on-leader,exit-in-install=saved" → partial chaos settings. */
 export function parseChaosProfile(profile: string): Partial<ChaosSettings> {
   const out: Partial<ChaosSettings> = {};
   for (const raw of profile.split(',')) {
@@ -272,8 +279,16 @@ export function parseChaosProfile(profile: string): Partial<ChaosSettings> {
       case 'exit-on-leader':
         out.exitOnLeader = value === '' || value === 'true' || value === '1';
         break;
+      case 'exit-in-install':
+        if (!(INSTALL_STEPS as readonly string[]).includes(value)) {
+          throw new ConfigError(`"${part}": exit-in-install must be one of ${INSTALL_STEPS.join(', ')}`);
+        }
+        out.exitInInstall = value as InstallStep;
+        break;
       default:
-        throw new ConfigError(`unknown key "${key}" (known: drop-pct, delay, seed, target, exit-on-leader)`);
+        throw new ConfigError(
+          `unknown key "${key}" (known: drop-pct, delay, seed, target, exit-on-leader, exit-in-install)`,
+        );
     }
   }
   return out;
@@ -341,6 +356,7 @@ function chaosSettings(e: z.infer<typeof EnvSchema>): NodeConfig['chaos'] {
     targetNodeId: e.CHAOS_TARGET_NODE_ID ?? profile.targetNodeId,
     seed: e.CHAOS_SEED ?? profile.seed ?? Date.now() % 2 ** 32,
     exitOnLeader: e.CHAOS_EXIT_ON_LEADER || profile.exitOnLeader === true,
+    exitInInstall: e.CHAOS_EXIT_IN_INSTALL ?? profile.exitInInstall,
   };
 }
 

@@ -9,7 +9,7 @@ import type { CancelRequest, CancelResult, Order, OrderBatchResult, OrderResult 
 import type { HaltInfo, MemberInfo, NodeStatus, Position, RiskLimits } from '../../../shared/ledger-contract';
 import { TokenVerifier } from '../../../shared/ledger-contract/auth';
 import { Chaos } from '../chaos';
-import type { NodeConfig } from '../config';
+import type { InstallStep, NodeConfig } from '../config';
 import {
   parseConfChangeEntry,
   Raft,
@@ -42,8 +42,12 @@ import {
   readIdentity,
   readSnapshotInfo,
   readSnapshotRecords,
+  finishStoreInstall,
   restoreStoreFile,
+  settleStoreInstall,
+  stageStoreInstall,
   SNAPSHOT_RECEIVE_FILE,
+  SNAPSHOT_RECEIVE_STORE_FILE,
   SNAPSHOT_TAKE_FILE,
   SqliteOrderStore,
   storeRefRecords,
@@ -234,6 +238,7 @@ export class LedgerNode implements LedgerNodeApi {
     this.snapshotReceiver = new SnapshotReceiver({
       self: cfg.nodeId,
       receivePath: this.storage.tempPath(SNAPSHOT_RECEIVE_FILE),
+      storePath: this.storage.tempPath(SNAPSHOT_RECEIVE_STORE_FILE),
       clusterId: () => this.clusterId(),
       restore: checkLedgerSnapshot,
       send: (m) => this.transport.send([m]),
@@ -592,20 +597,45 @@ export class LedgerNode implements LedgerNodeApi {
     }
   }
 
-  /** A snapshot the core accepted from the leader: the receiver verified its file before stepping it. */
+  /**
+   * A snapshot the core accepted from the leader, verified by the receiver before it was stepped. A received store
+   * (the leader's store copy, written once on arrival) is installed by two renames around saving the compaction
+   * point that stands for it (storage/ledger-snapshot.ts, stageStoreInstall); the older form is saved as it came and
+   * the store restored from it. Either way the snapshot is saved before the store is replaced, and a crash between
+   * the two is mended when the node starts (openStore).
+   */
   private installSnapshot(snapshot: Snapshot): void {
-    const file = this.snapshotReceiver.takeVerified(snapshot.data);
-    if (!file) throw new Error(`the core installs snapshot ${snapshot.data}, which this node has not received`);
-    // The snapshot is saved first: a crash before the store is replaced leaves a store behind the snapshot, which
-    // the next start restores from it (openStore).
-    this.storage.saveSnapshot(snapshot, file);
-    this.snapshotSource = this.savedSnapshotSource();
+    const received = this.snapshotReceiver.takeVerified(snapshot.data);
+    if (!received) throw new Error(`the core installs snapshot ${snapshot.data}, which this node has not received`);
+    const dbFile = path.join(this.cfg.dataDir, LEDGER_DB_FILE);
     this.ledger.close();
-    this.store = this.restoreStore(snapshot);
+    if (received.store) {
+      stageStoreInstall(received.store, dbFile);
+      this.chaosCrashPoint('staged');
+      this.storage.saveSnapshot(snapshot, received.file);
+      this.chaosCrashPoint('saved');
+      finishStoreInstall(dbFile);
+      this.store = new SqliteOrderStore(dbFile, this.cfg.storeCacheMiB);
+      this.loadMembers(readSnapshotInfo(this.storage.snapshotPath).header.members);
+    } else {
+      this.storage.saveSnapshot(snapshot, received.file);
+      this.store = this.restoreStore(snapshot);
+    }
+    this.snapshotSource = this.savedSnapshotSource();
     this.ledger = new LedgerStateMachine(this.store);
     this.snapshotIndex = snapshot.meta.index;
     this.appliedIndex = snapshot.meta.index;
-    this.logger.info('installed snapshot', { index: snapshot.meta.index, term: snapshot.meta.term });
+    this.logger.info('installed snapshot', {
+      index: snapshot.meta.index,
+      term: snapshot.meta.term,
+      form: received.store ? 'store' : 'records',
+    });
+  }
+
+  private chaosCrashPoint(step: InstallStep): void {
+    if (!this.chaos.shouldCrashInInstall(step)) return;
+    this.logger.warn('chaos: killing the process in a store install (CHAOS_EXIT_IN_INSTALL)', { step });
+    process.kill(process.pid, 'SIGKILL');
   }
 
   /**
@@ -618,6 +648,8 @@ export class LedgerNode implements LedgerNodeApi {
    */
   private openStore(snapshot: Snapshot | null): SqliteOrderStore {
     const dbFile = path.join(this.cfg.dataDir, LEDGER_DB_FILE);
+    const settled = settleStoreInstall(dbFile, snapshot?.meta.index);
+    if (settled) this.logger.warn(`${settled} the install of a received store that a stop interrupted`);
     const store = new SqliteOrderStore(dbFile, this.cfg.storeCacheMiB);
     if (!snapshot) return store;
     this.snapshotSource = this.savedSnapshotSource();
@@ -731,9 +763,10 @@ export class LedgerNode implements LedgerNodeApi {
     // The first compaction point is taken at once; then once enough entries were applied since the last one, or once
     // the active log segment (entries since about the last one, also held in memory) is big: a few thousand entries
     // of large order batches weigh more than the threshold's worth of single orders.
-    // A follower that installed a leader's copy keeps it (the size of the store) as its snapshot file until its next
-    // compaction point; its store already holds that state, so the first entry applied after it is reason enough to
-    // take one and free the disk. A leader keeps a copy it saved: it may be sending it.
+    // A follower that installed a leader's copy in the older JSON form keeps it as its snapshot file until its next
+    // compaction point (a store copy is installed as a compaction point at once); its store already holds that state,
+    // so the first entry applied after it is reason enough to take one and free the disk. A leader keeps a copy it
+    // saved: it may be sending it.
     const since = this.appliedIndex - this.snapshotIndex;
     const holdsInstalledCopy = this.role !== 'leader' && this.snapshotSource?.path === this.storage.snapshotPath;
     const due =

@@ -3,9 +3,15 @@ import * as path from 'node:path';
 import type { SnapshotMessage, SnapshotMeta } from '../core';
 import type { NodeLogger } from '../logger';
 import {
+  coreSnapshot,
   FramedSnapshotReader,
   parseDescriptor,
   readSnapshotRecords,
+  removeStoreFiles,
+  SnapshotStreamParser,
+  storeRefRecords,
+  StoreIntake,
+  writeSnapshotFile,
   type FramedSnapshot,
   type SnapshotHeader,
 } from '../storage';
@@ -14,12 +20,12 @@ import {
  * InstallSnapshot in chunks, outside the pure core. The core still emits and accepts one `Snapshot` message, but its
  * data is only the descriptor {sha256, bytes} of the snapshot file (storage/snapshot-stream.ts). The node turns an
  * outgoing Snapshot into a chunked transfer of the file (the Raft paper's offset/data/done), and on the receiving
- * side steps the Snapshot into its core only once every byte is on disk and the checksum verified.
+ * side steps a Snapshot into its core only once every byte is on disk and the checksum verified (SnapshotReceiver).
  *
  * Chunks travel as raw bytes in the binary peer protocol (peer-wire.ts). Flow control: a window of
  * `chunksInFlight` chunks per follower, each acked with the offset the receiver needs next; the sender reads the
  * next chunk from the file as acks come in, so neither side holds more than the window (the receiver writes each
- * chunk to its file as it arrives). A window rather than one chunk at a time keeps the link busy while an ack
+ * chunk to disk as it arrives). A window rather than one chunk at a time keeps the link busy while an ack
  * makes its way back (the receiver's write, the round trip). The sender holds the file open, so a newer snapshot
  * renamed over it meanwhile does not disturb the transfer (POSIX keeps the old inode alive).
  *
@@ -240,29 +246,51 @@ export class SnapshotSender {
 }
 
 interface IncomingTransfer {
-  fd: number;
   from: string;
   sha256: string;
   bytes: number;
   received: number;
+  parser: SnapshotStreamParser;
+  /** Set with a store path: where the store form's bytes go, written once (write-once catch-up). */
+  intake: StoreIntake | null;
+  /** The raw stream kept in the receive file, while its form is not the store's (or there is no store path). */
+  raw: number | null;
+  /** The stream's header record, once read and checked. */
+  header: SnapshotHeader | null;
 }
 
-/** Receives chunks into a temp file; a verified file becomes a core Snapshot message (deliver). */
+/** A verified snapshot waiting for the core: the file the node saves, and the store to install with it, if any. */
+export interface ReceivedSnapshot {
+  file: string;
+  /** A received store (StoreIntake), checked to be at the snapshot's index; `file` is then a compaction point. */
+  store?: string;
+}
+
+/**
+ * Receives chunks and steps the snapshot into the core (deliver) once verified. The stream is parsed as it arrives
+ * (SnapshotStreamParser: checksum, record count, the header checked against the chunks and this node's cluster).
+ * With `storePath`, a snapshot in the store form (a copy of the leader's order store) is written straight to that
+ * store file: the follower writes the state once, and what it saves as its snapshot is a compaction point at the
+ * store's index (the state is its own store from then on). Any other form is kept in the receive file, read back
+ * through a trial restore, and saved as it is.
+ */
 export class SnapshotReceiver {
   private current: IncomingTransfer | null = null;
-  /** Verified files waiting for the core to accept and install them, by sha256. */
-  private readonly verified = new Map<string, string>();
+  /** Verified snapshots waiting for the core to accept and install them, by the sha256 of what was delivered. */
+  private readonly verified = new Map<string, ReceivedSnapshot>();
 
   constructor(
     private readonly opts: {
       self: string;
-      /** The temp file chunks are written to. */
+      /** The temp file the raw stream is written to. */
       receivePath: string;
+      /** The temp file a store-form snapshot's store is written to; without it every form is kept raw. */
+      storePath?: string;
       /** This node's cluster, or null while it has none (a new node joining takes its leader's). */
       clusterId(): string | null;
       /**
-       * A trial restore of the file's records (throwing on anything inconsistent), so a snapshot that would crash
-       * or corrupt the node is refused while the node still has its own state. Without it the records are only read.
+       * A trial restore of a raw snapshot's records (throwing on anything inconsistent), so a snapshot that would
+       * crash or corrupt the node is refused while the node still has its own state. Without it they are only read.
        */
       restore?(records: Iterable<unknown>): void;
       send(m: SnapshotAckMessage): void;
@@ -295,23 +323,22 @@ export class SnapshotReceiver {
       ack(0, `chunk at ${c.offset} of ${data.length} bytes does not fit a ${t.bytes}-byte snapshot`);
       return;
     }
-    for (let done = 0; done < data.length;) {
-      done += fs.writeSync(t.fd, data, done, data.length - done, t.received + done);
-    }
-    t.received += data.length;
-    if (!c.done) return ack(t.received);
-    const error = this.finish(t, c);
-    ack(error === undefined ? t.bytes : 0, error);
+    const error = this.take(t, c) ?? (c.done ? this.finish(t, c) : undefined);
+    if (error !== undefined) return ack(0, error);
+    ack(c.done ? t.bytes : t.received);
   }
 
-  /** The verified file holding the snapshot `data` describes, taken out of the waiting set. */
-  takeVerified(data: string): string | undefined {
+  /** The verified snapshot `data` describes, taken out of the waiting set (the others are removed). */
+  takeVerified(data: string): ReceivedSnapshot | undefined {
     const { sha256 } = parseDescriptor(data);
-    const file = this.verified.get(sha256);
+    const received = this.verified.get(sha256);
     this.verified.delete(sha256);
-    for (const other of this.verified.values()) fs.rmSync(other, { force: true });
+    for (const other of this.verified.values()) {
+      fs.rmSync(other.file, { force: true });
+      if (other.store) removeStoreFiles(other.store);
+    }
     this.verified.clear();
-    return file;
+    return received;
   }
 
   close(): void {
@@ -320,67 +347,123 @@ export class SnapshotReceiver {
 
   private begin(c: SnapshotChunkMessage): void {
     this.abandon();
+    const own = this.opts.clusterId();
+    const checkHeader = (h: SnapshotHeader) => {
+      this.current!.header = h;
+      if (own !== null && c.clusterId !== own) throw new Error(`snapshot is from cluster ${c.clusterId}, not ${own}`);
+      if (h.index !== c.meta.index || h.term !== c.meta.term) {
+        throw new Error(`the file is snapshot ${h.index}/${h.term}, the chunks said ${c.meta.index}/${c.meta.term}`);
+      }
+      if ((h.clusterId ?? '') !== c.clusterId) {
+        throw new Error(`the file is of cluster ${h.clusterId}, the chunks said ${c.clusterId}`);
+      }
+      if (h.config.voters.length === 0) throw new Error('snapshot configuration has no voters');
+    };
+    const intake = this.opts.storePath ? new StoreIntake(this.opts.storePath, checkHeader) : null;
+    const sink = intake ?? { header: checkHeader, record: () => undefined };
     this.current = {
-      fd: fs.openSync(this.opts.receivePath, 'w'),
       from: c.from,
       sha256: c.sha256,
       bytes: c.bytes,
       received: 0,
+      parser: new SnapshotStreamParser(`snapshot from ${c.from}`, c.bytes, sink),
+      intake,
+      raw: fs.openSync(this.opts.receivePath, 'w'),
+      header: null,
     };
   }
 
-  /**
-   * Syncs and verifies the whole file (checksum, header against the chunks and this node's cluster, every record
-   * through a trial restore); the reason on failure.
-   */
-  private finish(t: IncomingTransfer, c: SnapshotChunkMessage): string | undefined {
-    fs.fsyncSync(t.fd);
-    fs.closeSync(t.fd);
-    this.current = null;
+  /** Parses a chunk and writes it where it belongs; the reason when the transfer is refused. */
+  private take(t: IncomingTransfer, c: SnapshotChunkMessage): string | undefined {
     try {
-      const own = this.opts.clusterId();
-      if (own !== null && c.clusterId !== own) throw new Error(`snapshot is from cluster ${c.clusterId}, not ${own}`);
-      const checkHeader = (h: SnapshotHeader) => {
-        if (h.index !== c.meta.index || h.term !== c.meta.term) {
-          throw new Error(`the file is snapshot ${h.index}/${h.term}, the chunks said ${c.meta.index}/${c.meta.term}`);
-        }
-        if ((h.clusterId ?? '') !== c.clusterId) {
-          throw new Error(`the file is of cluster ${h.clusterId}, the chunks said ${c.clusterId}`);
-        }
-        if (h.config.voters.length === 0) throw new Error('snapshot configuration has no voters');
-      };
-      // Reading to the end checks the trailer's sha256 against the bytes and the sender's descriptor.
-      const records = readSnapshotRecords(this.opts.receivePath, checkHeader, c.sha256);
-      this.opts.restore?.(records);
-      for (const _record of records) {
-        // Drains what the restore left (all of it without one), so the trailer is always checked.
+      t.parser.push(c.data);
+      if (t.intake?.form === 'store' && t.raw !== null) {
+        // The store form: the few bytes written raw before the form was known are not needed.
+        fs.closeSync(t.raw);
+        t.raw = null;
+        fs.rmSync(this.opts.receivePath, { force: true });
       }
+      if (t.raw !== null) writeAll(t.raw, c.data, t.received);
+      t.received += c.data.length;
+      return undefined;
     } catch (error) {
-      fs.rmSync(this.opts.receivePath, { force: true });
-      this.opts.logger.warn('refused a snapshot that failed verification', {
-        from: c.from,
-        error: (error as Error).message,
-      });
-      return (error as Error).message;
+      return this.refuse(c, error as Error);
     }
-    const file = path.join(path.dirname(this.opts.receivePath), `snapshot.${c.sha256.slice(0, 16)}.tmp`);
-    fs.renameSync(this.opts.receivePath, file);
-    this.verified.set(c.sha256, file);
+  }
+
+  /** The last chunk is in: verifies the snapshot and delivers it to the core; the reason on failure. */
+  private finish(t: IncomingTransfer, c: SnapshotChunkMessage): string | undefined {
+    let received: ReceivedSnapshot;
+    let data: string;
+    try {
+      if (t.raw === null) [received, data] = this.finishStore(t, c);
+      else [received, data] = this.finishRaw(t, c);
+    } catch (error) {
+      return this.refuse(c, error as Error);
+    }
+    this.current = null;
+    this.verified.set(parseDescriptor(data).sha256, received);
     this.opts.logger.info('received snapshot', { from: c.from, index: c.meta.index, bytes: c.bytes });
     this.opts.deliver({
       type: 'Snapshot',
       from: c.from,
       to: this.opts.self,
       term: c.term,
-      snapshot: { meta: c.meta, data: JSON.stringify({ sha256: c.sha256, bytes: c.bytes }) },
+      snapshot: { meta: c.meta, data },
     });
     return undefined;
   }
 
+  /**
+   * A store-form snapshot: checksum and store checked, and a compaction point at its index written to stand for it
+   * (what the core gets is that file's descriptor, as after a compaction of its own).
+   */
+  private finishStore(t: IncomingTransfer, c: SnapshotChunkMessage): [ReceivedSnapshot, string] {
+    t.parser.end(c.sha256);
+    const state = t.intake!.finish(c.meta.index);
+    const file = this.verifiedPath(c);
+    const store = file.replace(/\.tmp$/, '.store.tmp');
+    fs.renameSync(this.opts.storePath!, store);
+    const info = writeSnapshotFile(file, t.header!, storeRefRecords(state.appliedIndex));
+    return [{ file, store }, coreSnapshot(info).data];
+  }
+
+  /** Any other form: the receive file synced, read back through the trial restore, and kept as it is. */
+  private finishRaw(t: IncomingTransfer, c: SnapshotChunkMessage): [ReceivedSnapshot, string] {
+    fs.fsyncSync(t.raw!);
+    fs.closeSync(t.raw!);
+    t.raw = null;
+    t.parser.end(c.sha256);
+    const records = readSnapshotRecords(this.opts.receivePath, () => undefined, c.sha256);
+    this.opts.restore?.(records);
+    for (const _record of records) {
+      // Drains what the restore left (all of it without one), so the trailer is always checked.
+    }
+    const file = this.verifiedPath(c);
+    fs.renameSync(this.opts.receivePath, file);
+    return [{ file }, JSON.stringify({ sha256: c.sha256, bytes: c.bytes })];
+  }
+
+  private verifiedPath(c: SnapshotChunkMessage): string {
+    return path.join(path.dirname(this.opts.receivePath), `snapshot.${c.sha256.slice(0, 16)}.tmp`);
+  }
+
+  private refuse(c: SnapshotChunkMessage, error: Error): string {
+    this.abandon();
+    this.opts.logger.warn('refused a snapshot that failed verification', { from: c.from, error: error.message });
+    return error.message;
+  }
+
   private abandon(): void {
-    if (!this.current) return;
-    fs.closeSync(this.current.fd);
+    const t = this.current;
+    if (!t) return;
+    if (t.raw !== null) fs.closeSync(t.raw);
     fs.rmSync(this.opts.receivePath, { force: true });
+    t.intake?.close();
     this.current = null;
   }
+}
+
+function writeAll(fd: number, bytes: Buffer, position: number): void {
+  for (let done = 0; done < bytes.length;) done += fs.writeSync(fd, bytes, done, bytes.length - done, position + done);
 }

@@ -6,6 +6,7 @@ export {
   SNAPSHOT_FILE,
   SNAPSHOT_TAKE_FILE,
   SNAPSHOT_RECEIVE_FILE,
+  SNAPSHOT_RECEIVE_STORE_FILE,
   DEFAULT_PREALLOCATE_BYTES,
 } from './raft-storage';
 export type { RestoredState, RecoveryInfo, StorageOptions } from './raft-storage';
@@ -30,6 +31,8 @@ export {
   writeSnapshotFile,
   writeSnapshotFileAsync,
   SnapshotFormatError,
+  SnapshotStreamParser,
+  type SnapshotStreamSink,
   type SnapshotRecord,
   type SnapshotHeader,
   type SnapshotFileInfo,
@@ -40,7 +43,11 @@ export {
   checkLedgerSnapshot,
   frameStoreCopy,
   isStoreRef,
+  finishStoreInstall,
   restoreStoreFile,
+  settleStoreInstall,
+  stageStoreInstall,
+  StoreIntake,
   storeRefRecords,
   storeSnapshotRecords,
 } from './ledger-snapshot';

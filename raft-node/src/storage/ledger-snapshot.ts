@@ -4,9 +4,11 @@
  *   {kind: 'ledgerStore', version: 3, appliedIndex, bytes}   a JSON head
  *   binary records                                          the store file, a consistent copy at appliedIndex
  *
- * Taking one never stops the apply loop: the copy is made by a worker thread (SqliteOrderStore.copyTo) and the file
- * written with asynchronous I/O (writeSnapshotFileAsync). Restoring one replaces the node's store file. A snapshot of
- * the older JSON form (the ledger's own records, ledger/state-machine.ts) still restores, into a new store file.
+ * A leader makes one for a follower without stopping the apply loop: the copy is made by a worker thread
+ * (SqliteOrderStore.copyTo) and framed, never written again (frameStoreCopy). The follower writes the store's bytes
+ * straight into a store file as they arrive (StoreIntake) and installs it by renames (stageStoreInstall); restoring
+ * one from a file (restoreStoreFile) replaces the node's store file. A snapshot of the older JSON form (the ledger's
+ * own records, ledger/state-machine.ts) still restores, into a new store file.
  *
  * A node's own compaction point is a third form, with no state in it:
  *
@@ -23,7 +25,13 @@ import { describeZodError } from '../../../shared/domain/order';
 import { LedgerStateMachine } from '../ledger';
 import type { LedgerCoreState } from '../ledger/order-store';
 import { fsyncPath } from './raft-storage';
-import { frameSnapshotAsync, type FramedSnapshot, type SnapshotHeader, type SnapshotRecord } from './snapshot-stream';
+import {
+  frameSnapshotAsync,
+  type FramedSnapshot,
+  type SnapshotHeader,
+  type SnapshotRecord,
+  type SnapshotStreamSink,
+} from './snapshot-stream';
 import { readStoreState, removeStoreFiles, SqliteOrderStore } from './sqlite-order-store';
 
 const STORE_SNAPSHOT_VERSION = 3;
@@ -185,27 +193,145 @@ export function restoreStoreFile(records: Iterable<unknown>, dbFile: string, ind
     const fd = fs.openSync(temp, 'w');
     try {
       let position = 0;
-      for (const chunk of storeBytes(iterator, head.head.bytes)) {
-        for (let done = 0; done < chunk.length;) {
-          done += fs.writeSync(fd, chunk, done, chunk.length - done, position + done);
-        }
-        position += chunk.length;
-      }
+      for (const chunk of storeBytes(iterator, head.head.bytes)) position = writeAt(fd, chunk, position);
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
     }
   }
-  const state = readStoreState(temp);
+  const state = checkStoreAt(temp, index);
+  replaceStoreFile(temp, dbFile);
+  return state;
+}
+
+/** Writes all of `bytes` at `position`; returns the position after them. */
+function writeAt(fd: number, bytes: Buffer, position: number): number {
+  for (let done = 0; done < bytes.length;) done += fs.writeSync(fd, bytes, done, bytes.length - done, position + done);
+  return position + bytes.length;
+}
+
+/** The state of a store file written from a snapshot, which must be at `index` (else the file is removed). */
+function checkStoreAt(file: string, index: number): LedgerCoreState {
+  const state = readStoreState(file);
   if (state?.appliedIndex !== index) {
-    removeStoreFiles(temp);
+    removeStoreFiles(file);
     throw new Error(`invalid ledger snapshot: its store is at index ${state?.appliedIndex ?? 'none'}, not ${index}`);
   }
-  fsyncPath(temp);
-  removeStoreFiles(dbFile);
-  fs.renameSync(temp, dbFile);
-  fsyncPath(path.dirname(dbFile));
+  fsyncPath(file);
   return state;
+}
+
+/** Renames a synced store file over `dbFile` (closed by the caller), its stale -wal and -shm removed first. */
+function replaceStoreFile(file: string, dbFile: string): void {
+  removeStoreFiles(dbFile);
+  fs.renameSync(file, dbFile);
+  fsyncPath(path.dirname(dbFile));
+}
+
+/**
+ * A received snapshot's state records as they arrive (SnapshotStreamParser's sink), for a catch-up that writes the
+ * leader's store once: the store form's bytes go straight into `storeFile` instead of into a received snapshot file
+ * that the install reads back and writes out again (2.2 GB twice at 10 M orders;
+ * docs/performance.md#ledger-at-10-m-orders). The form is known from the first state record: `form` is 'store' from
+ * then on, or 'other' for the older JSON form, which this leaves to the caller (it keeps the stream and restores it
+ * as before). A compaction point is refused. finish() checks the store and returns its state; close() abandons it.
+ */
+export class StoreIntake implements SnapshotStreamSink {
+  form: 'unknown' | 'store' | 'other' = 'unknown';
+  private fd: number | null = null;
+  private written = 0;
+  private expected = 0;
+
+  constructor(
+    private readonly storeFile: string,
+    private readonly onHeader: (header: SnapshotHeader) => void,
+  ) {}
+
+  header(header: SnapshotHeader): void {
+    this.onHeader(header);
+  }
+
+  record(record: unknown): void {
+    if (this.form === 'other') return;
+    if (this.form === 'unknown') return this.begin(record);
+    if (!Buffer.isBuffer(record)) throw new Error('invalid ledger snapshot: a JSON record inside the store bytes');
+    if (this.written + record.length > this.expected) {
+      throw new Error(`invalid ledger snapshot: more than the ${this.expected} store bytes the head says`);
+    }
+    this.written = writeAt(this.fd!, record, this.written);
+  }
+
+  /** Once every record is in and the stream's checksum verified: the store synced and checked to be at `index`. */
+  finish(index: number): LedgerCoreState {
+    if (this.form !== 'store') throw new Error('invalid ledger snapshot: no store in it');
+    if (this.written !== this.expected) {
+      throw new Error(`invalid ledger snapshot: ${this.written} store bytes, the head says ${this.expected}`);
+    }
+    fs.fsyncSync(this.fd!);
+    fs.closeSync(this.fd!);
+    this.fd = null;
+    return checkStoreAt(this.storeFile, index);
+  }
+
+  /** Abandons the transfer: the store file, whole or not, is removed. */
+  close(): void {
+    if (this.fd !== null) fs.closeSync(this.fd);
+    this.fd = null;
+    removeStoreFiles(this.storeFile);
+  }
+
+  private begin(first: unknown): void {
+    const head = readHead([first][Symbol.iterator]());
+    if (head.kind === 'ref') throw new Error(`invalid ledger snapshot: ${NOT_TRANSFERABLE}`);
+    if (head.kind === 'json') {
+      this.form = 'other';
+      return;
+    }
+    removeStoreFiles(this.storeFile);
+    this.fd = fs.openSync(this.storeFile, 'w');
+    this.expected = head.head.bytes;
+    this.form = 'store';
+  }
+}
+
+/*
+ * Installing a received store (StoreIntake) is two renames around saving the snapshot, each step safe to crash
+ * after: the store is first renamed to `<dbFile>.install` (stageStoreInstall), then the node saves the snapshot
+ * (a compaction point at the store's index: the state is now the node's own store), then the store replaces
+ * `dbFile` (finishStoreInstall). On start, settleStoreInstall() finishes an install whose snapshot was saved and
+ * discards one whose snapshot was not; the old store and log are then still whole.
+ */
+const installPath = (dbFile: string) => `${dbFile}.install`;
+
+/** The first step of an install: a checked, synced received store set aside under `dbFile`'s install name. */
+export function stageStoreInstall(storeFile: string, dbFile: string): void {
+  removeStoreFiles(installPath(dbFile));
+  fs.renameSync(storeFile, installPath(dbFile));
+  fsyncPath(path.dirname(dbFile));
+}
+
+/** The last step of an install, once the snapshot at the staged store's index is saved: it becomes `dbFile`. */
+export function finishStoreInstall(dbFile: string): void {
+  replaceStoreFile(installPath(dbFile), dbFile);
+}
+
+/**
+ * At start, before `dbFile` is opened: an install a crash interrupted is finished when the saved snapshot is at the
+ * staged store's index (the snapshot was saved, so the log before it is gone and the staged store is the state),
+ * and discarded otherwise. Returns what it did, or undefined when no install was staged.
+ */
+export function settleStoreInstall(
+  dbFile: string,
+  snapshotIndex: number | undefined,
+): 'finished' | 'discarded' | undefined {
+  const staged = installPath(dbFile);
+  if (!fs.existsSync(staged)) return undefined;
+  if (snapshotIndex !== undefined && readStoreState(staged)?.appliedIndex === snapshotIndex) {
+    finishStoreInstall(dbFile);
+    return 'finished';
+  }
+  removeStoreFiles(staged);
+  return 'discarded';
 }
 
 function* withFirst(first: unknown, rest: Iterator<unknown>): Generator<unknown> {

@@ -70,6 +70,8 @@ const TMP_SUFFIX = '.tmp';
 /** Where the node writes a snapshot it takes, and where it receives one, before saveSnapshot() renames it. */
 export const SNAPSHOT_TAKE_FILE = SNAPSHOT_FILE + '.take' + TMP_SUFFIX;
 export const SNAPSHOT_RECEIVE_FILE = SNAPSHOT_FILE + '.recv' + TMP_SUFFIX;
+/** Where a received snapshot's store is written (SnapshotReceiver's storePath). */
+export const SNAPSHOT_RECEIVE_STORE_FILE = SNAPSHOT_FILE + '.recv.store' + TMP_SUFFIX;
 
 export class StorageCorruptionError extends Error {
   constructor(
@@ -208,10 +210,11 @@ export class RaftStorage {
       fsyncPath(path.dirname(path.resolve(dir)));
     }
     const logPath = path.join(dir, LOG_FILE);
-    // Snapshots being taken, received or waiting for install are all named snapshot.*.tmp.
+    // Snapshots being taken, received or waiting for install are all named snapshot.*.tmp (a received store with
+    // SQLite's -wal and -shm files when a crash came while it was being checked).
     const leftovers = fs
       .readdirSync(dir)
-      .filter((f) => f === LOG_FILE + TMP_SUFFIX || /^snapshot(\..+)?\.tmp$/.test(f));
+      .filter((f) => f === LOG_FILE + TMP_SUFFIX || /^snapshot(\..+)?\.tmp(-wal|-shm)?$/.test(f));
     for (const leftover of leftovers) fs.rmSync(path.join(dir, leftover), { force: true });
 
     const snapshot = readSnapshotFile(path.join(dir, SNAPSHOT_FILE));
@@ -283,7 +286,9 @@ export class RaftStorage {
   }
 
   /** Where the node writes or receives a snapshot before saveSnapshot(). */
-  tempPath(name: typeof SNAPSHOT_TAKE_FILE | typeof SNAPSHOT_RECEIVE_FILE): string {
+  tempPath(
+    name: typeof SNAPSHOT_TAKE_FILE | typeof SNAPSHOT_RECEIVE_FILE | typeof SNAPSHOT_RECEIVE_STORE_FILE,
+  ): string {
     return path.join(this.dir, name);
   }
 

@@ -13,8 +13,8 @@
  *              last record   trailer {kind: 'trailer', records: n, sha256}: n counts the records before it, sha256
  *                            (hex) covers every byte before the trailer's length prefix, magic included
  *
- * The same bytes are what InstallSnapshot sends, in byte ranges (server/snapshot-transfer.ts); the receiver keeps
- * them in a temp file and installs only after reading them back with the checksum verified. The trailer's sha256
+ * The same bytes are what InstallSnapshot sends, in byte ranges (server/snapshot-transfer.ts); the receiver parses
+ * them as they arrive (SnapshotStreamParser) and installs only once the checksum is verified. The trailer's sha256
  * names the snapshot in the core (Snapshot.data is the small descriptor {sha256, bytes}, never the state).
  */
 import { createHash } from 'node:crypto';
@@ -368,6 +368,26 @@ function parseTrailer(file: string, json: unknown): z.infer<typeof TrailerSchema
   return parsed.data;
 }
 
+/** Checks a trailer against the bytes' sha256 and the record count; `expectedSha256` is what the sender named. */
+function checkTrailer(
+  file: string,
+  trailer: z.infer<typeof TrailerSchema>,
+  sha256: string,
+  count: number,
+  expectedSha256: string | undefined,
+): void {
+  if (trailer.sha256 !== sha256 || (expectedSha256 !== undefined && expectedSha256 !== sha256)) {
+    throw new SnapshotFormatError(
+      file,
+      `checksum mismatch: the bytes hash to ${sha256}, the trailer says ${trailer.sha256}` +
+        (expectedSha256 !== undefined ? `, the sender said ${expectedSha256}` : ''),
+    );
+  }
+  if (trailer.records !== count) {
+    throw new SnapshotFormatError(file, `${count} records, the trailer says ${trailer.records}`);
+  }
+}
+
 /** A trailer record is about 120 bytes; the end of the file is searched this far back for it. */
 const TRAILER_SEARCH_BYTES = 1024;
 
@@ -422,18 +442,7 @@ export function* readSnapshotRecords(
     for (let record = reader.next(); record; record = reader.next()) {
       const json = parseBody(file, record.body, record.at);
       if (reader.offset === reader.size) {
-        const trailer = parseTrailer(file, json);
-        const sha256 = hash.digest('hex');
-        if (trailer.sha256 !== sha256 || (expectedSha256 !== undefined && expectedSha256 !== sha256)) {
-          throw new SnapshotFormatError(
-            file,
-            `checksum mismatch: the bytes hash to ${sha256}, the trailer says ${trailer.sha256}` +
-              (expectedSha256 !== undefined ? `, the sender said ${expectedSha256}` : ''),
-          );
-        }
-        if (trailer.records !== count) {
-          throw new SnapshotFormatError(file, `${count} records, the trailer says ${trailer.records}`);
-        }
+        checkTrailer(file, parseTrailer(file, json), hash.digest('hex'), count, expectedSha256);
         return;
       }
       hash.update(record.prefix).update(record.body);
@@ -444,5 +453,94 @@ export function* readSnapshotRecords(
     throw new SnapshotFormatError(file, 'no trailer record');
   } finally {
     reader.close();
+  }
+}
+
+/** Where a SnapshotStreamParser hands what it reads, as each record completes. */
+export interface SnapshotStreamSink {
+  /** The header record, checked against the format's schema. */
+  header(header: SnapshotHeader): void;
+  /** Each state record in order: parsed JSON, or a binary record's bytes (a Buffer, valid only during the call). */
+  record(record: unknown): void;
+}
+
+/**
+ * readSnapshotRecords for bytes as they arrive (a transfer's chunks, cut anywhere): the same checks, made on the
+ * way, so a receiver can put each record where it belongs instead of keeping the stream in a file to read back
+ * (server/snapshot-transfer.ts). `bytes` is the stream's announced size: the record ending there is the trailer.
+ * A record is handed over once it is whole (at most MAX_SNAPSHOT_RECORD_BYTES held). Throws SnapshotFormatError
+ * naming `name` on anything malformed; end() checks the trailer once the last byte is in.
+ */
+export class SnapshotStreamParser {
+  private readonly hash = createHash('sha256');
+  private position = 0;
+  private count = 0;
+  /** The unit being filled: the magic, a length prefix, or a record's body. */
+  private unit: { kind: 'magic' | 'prefix' | 'body'; buf: Buffer; filled: number; at: number };
+  private trailer: z.infer<typeof TrailerSchema> | null = null;
+
+  constructor(
+    private readonly name: string,
+    private readonly bytes: number,
+    private readonly sink: SnapshotStreamSink,
+  ) {
+    this.unit = { kind: 'magic', buf: Buffer.allocUnsafe(SNAPSHOT_STREAM_MAGIC.length), filled: 0, at: 0 };
+  }
+
+  push(data: Buffer): void {
+    if (this.position + data.length > this.bytes) {
+      throw new SnapshotFormatError(this.name, `more than the ${this.bytes} bytes announced`);
+    }
+    for (let used = 0; used < data.length;) {
+      const unit = this.unit;
+      const n = Math.min(unit.buf.length - unit.filled, data.length - used);
+      data.copy(unit.buf, unit.filled, used, used + n);
+      unit.filled += n;
+      used += n;
+      this.position += n;
+      if (unit.filled === unit.buf.length) this.complete(unit.kind, unit.buf, unit.at);
+    }
+  }
+
+  /** After the last byte: checks the trailer against the bytes and `expectedSha256`; returns the sha256. */
+  end(expectedSha256?: string): string {
+    if (this.position !== this.bytes || !this.trailer) {
+      throw new SnapshotFormatError(this.name, `truncated at byte ${this.position} of ${this.bytes}`);
+    }
+    const sha256 = this.hash.digest('hex');
+    checkTrailer(this.name, this.trailer, sha256, this.count, expectedSha256);
+    return sha256;
+  }
+
+  private complete(kind: 'magic' | 'prefix' | 'body', buf: Buffer, at: number): void {
+    if (kind === 'magic') {
+      if (!buf.equals(SNAPSHOT_STREAM_MAGIC)) throw new SnapshotFormatError(this.name, 'bad magic');
+      this.hash.update(buf);
+      return this.expect('prefix', 4);
+    }
+    if (kind === 'prefix') {
+      const length = buf.readUInt32LE(0);
+      if (length > MAX_SNAPSHOT_RECORD_BYTES || this.position + length > this.bytes) {
+        throw new SnapshotFormatError(this.name, `implausible record length ${length} at byte ${at}`);
+      }
+      // The record ending the stream is the trailer, which the checksum does not cover.
+      if (this.position + length < this.bytes) this.hash.update(buf);
+      this.expect('body', length, at);
+      if (length === 0) this.complete('body', this.unit.buf, at);
+      return;
+    }
+    if (this.position === this.bytes) {
+      this.trailer = parseTrailer(this.name, parseJson(this.name, buf, at));
+      return;
+    }
+    this.hash.update(buf);
+    this.count += 1;
+    if (this.count === 1) this.sink.header(parseHeader(this.name, parseJson(this.name, buf, at)));
+    else this.sink.record(parseBody(this.name, buf, at));
+    this.expect('prefix', 4);
+  }
+
+  private expect(kind: 'prefix' | 'body', length: number, at = this.position): void {
+    this.unit = { kind, buf: Buffer.allocUnsafe(length), filled: 0, at };
   }
 }

@@ -95,6 +95,14 @@ describe('raft-node configuration', () => {
       seed: 42,
       exitOnLeader: false,
     });
+    expect(parseChaosProfile('exit-in-install=saved')).toEqual({ exitInInstall: 'saved' });
+    expect(() => parseChaosProfile('exit-in-install=later')).toThrow(
+      '"exit-in-install=later": exit-in-install must be one of staged, saved',
+    );
+    expect(parseConfig({ ...base, CHAOS_ENABLED: 'true', CHAOS_EXIT_IN_INSTALL: 'staged' }).chaos.exitInInstall).toBe(
+      'staged',
+    );
+    expect(() => parseConfig({ ...base, CHAOS_EXIT_IN_INSTALL: 'never' })).toThrow(/CHAOS_EXIT_IN_INSTALL/);
   });
 
   test('a bad variable stops the real process at start with exit code 2, naming it', () => {

@@ -1,9 +1,8 @@
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startRaftCluster, type RaftCluster } from '../../../../local-cloud/raft-cluster';
-import { SNAPSHOT_FILE } from '../../../../raft-node/src/storage';
 import { createLedgerClient } from '../../../../shared/raft-client/client';
-import { sleep, waitFor } from '../../../../shared/util/wait';
+import { sleep } from '../../../../shared/util/wait';
 import { durableLedger } from './durable-ledger';
 import { suiteDataDir, testOrder } from '../support/suite';
 
@@ -77,42 +76,6 @@ describe('catch-up by snapshot under a steady write load', () => {
       const [leader, caughtUp] = dirs.map((dir) => durableLedger(dir, commit));
       expect(caughtUp!.orders.size).toBe(20_000 + sent);
       expect([...caughtUp!.orders.values()]).toEqual([...leader!.orders.values()]);
-    } finally {
-      client.close();
-    }
-  });
-});
-
-describe('the copy a follower installed', () => {
-  let cluster: RaftCluster;
-  const dataDir = suiteDataDir('raft-installed-copy-', () => cluster?.stop());
-
-  test('is replaced by a compaction point once the next entry is applied, with no order lost', async () => {
-    cluster = await startRaftCluster({ dir: dataDir, env: { RAFT_SNAPSHOT_THRESHOLD: '1000' } });
-    const client = createLedgerClient({ members: cluster.httpUrls });
-    try {
-      for (let first = 0; first < 5_000; first += 500) {
-        await client.applyOrders(Array.from({ length: 500 }, (_, k) => testOrder(`fill-${first + k}`)));
-      }
-      const leaderId = await cluster.leaderId();
-      const follower = cluster.nodes.find((n) => n.id !== leaderId)!.id;
-      // So high that only the installed copy can be the reason for the follower's next compaction point.
-      await cluster.wipeAndRestart(follower, { env: { RAFT_SNAPSHOT_THRESHOLD: '1000000' } });
-      const snapshotFile = join(cluster.node(follower).dataDir, SNAPSHOT_FILE);
-      const followerLog = () => readFileSync(join(dataDir, `${follower}.log`), 'utf8');
-      await waitFor('the follower to install the copy', 30_000, () => followerLog().includes('"installed snapshot"'));
-      // The copy (the whole store: hundreds of KB) is replaced as soon as an entry is applied after it — here the
-      // leader's promotion of the new incarnation, or the writes below — by a compaction point of a few hundred bytes.
-      // Without that, a follower this far below its threshold would keep the copy until a later compaction.
-      await client.applyOrders(Array.from({ length: 10 }, (_, k) => testOrder(`after-${k}`)));
-      const size = () => statSync(snapshotFile, { throwIfNoEntry: false })?.size ?? 0;
-      await waitFor('a compaction point in place of the copy', 20_000, () => size() > 0 && size() < 4096);
-
-      await cluster.waitConverged(30_000);
-      const commit = (await cluster.status(leaderId)).commitIndex;
-      const followerDir = cluster.node(follower).dataDir;
-      await cluster.stop();
-      expect(durableLedger(followerDir, commit).orders.size).toBe(5_010);
     } finally {
       client.close();
     }

@@ -8,14 +8,16 @@ import {
   RaftStorage,
   readSnapshotRecords,
   restoreStoreFile,
+  settleStoreInstall,
   SqliteOrderStore,
 } from '../../../../raft-node/src/storage';
 import { ledgerSnapshotText } from '../../../support/ledger-snapshot';
 
 /**
- * Rebuilds a stopped node's ledger from what it left on disk (its order store, restored from the snapshot when it is
- * behind it, then the log up to the commit index), the way a restart would, but on a copy of the store so the data
- * dir is not changed: a test checks each replica's own state rather than what one node answers over HTTP.
+ * Rebuilds a stopped node's ledger from what it left on disk (its order store, or a received one whose install a crash
+ * interrupted; restored from the snapshot when it is behind it; then the log up to the commit index), the way a
+ * restart would, but on a copy of the store so the data dir is not changed: a test checks each replica's own state
+ * rather than what one node answers over HTTP.
  */
 export function durableLedger(
   dataDir: string,
@@ -29,10 +31,12 @@ export function durableLedger(
     // applied the cluster's commit index, its log up to there is the committed log.
     const commit = clusterCommit ?? hardState.commit;
     const dbFile = path.join(scratch, LEDGER_DB_FILE);
-    for (const suffix of ['', '-wal']) {
+    for (const suffix of ['', '-wal', '.install']) {
       const source = path.join(dataDir, LEDGER_DB_FILE + suffix);
       if (fs.existsSync(source)) fs.copyFileSync(source, dbFile + suffix);
     }
+    // An install of a received store a crash interrupted, settled as the node's start would.
+    settleStoreInstall(dbFile, snapshot?.meta.index);
     let store = new SqliteOrderStore(dbFile);
     if (snapshot && (store.load()?.state.appliedIndex ?? 0) < snapshot.meta.index) {
       store.close();

@@ -2,7 +2,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { encodeCommand, LedgerStateMachine } from '../../../../raft-node/src/ledger';
-import { readSnapshotInfo, readSnapshotRecords, writeSnapshotFile } from '../../../../raft-node/src/storage';
+import fc from 'fast-check';
+import {
+  readSnapshotInfo,
+  readSnapshotRecords,
+  SnapshotStreamParser,
+  writeSnapshotFile,
+  type SnapshotHeader,
+} from '../../../../raft-node/src/storage';
 import { ledgerSnapshotText } from '../../../support/ledger-snapshot';
 
 /** A ledger of `count` orders over a few accounts and symbols, some rejected (too large), applied in batches. */
@@ -114,5 +121,43 @@ describe('chunked ledger snapshots', () => {
     expect(() => readSnapshotInfo(file)).toThrow('no trailer record at the end');
     fs.writeFileSync(file, Buffer.concat([bytes, Buffer.from([0])]));
     expect(() => readSnapshotInfo(file)).toThrow(/not a valid snapshot/);
+  });
+
+  it('parses a stream pushed in pieces cut anywhere as readSnapshotRecords reads the file, and checks its end', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'snapshot-stream-'));
+    dirs.push(dir);
+    const file = path.join(dir, 'snapshot');
+    const header = { clusterId: 'c', index: 9, term: 2, config: { voters: ['n1'], learners: [] }, members: {} };
+    const records = ['{"kind":"head"}', Buffer.alloc(3000, 1), Buffer.alloc(0), '{"a":1}', Buffer.alloc(5000, 2)];
+    const info = writeSnapshotFile(file, header, records);
+    const bytes = fs.readFileSync(file);
+    const expected = [...readSnapshotRecords(file, () => undefined, info.sha256)];
+    const parse = (cuts: number[], data = bytes, size = bytes.length) => {
+      const seen: unknown[] = [];
+      let head: SnapshotHeader | undefined;
+      const parser = new SnapshotStreamParser('test', size, {
+        header: (h) => (head = h),
+        record: (r) => seen.push(Buffer.isBuffer(r) ? Buffer.from(r) : r),
+      });
+      let at = 0;
+      for (const cut of [...cuts.filter((c) => c < data.length).sort((a, b) => a - b), data.length]) {
+        parser.push(data.subarray(at, cut));
+        at = cut;
+      }
+      return { seen, head, end: (sha?: string) => parser.end(sha) };
+    };
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: bytes.length }), { maxLength: 12 }), (cuts) => {
+        const { seen, head, end } = parse(cuts);
+        expect(head).toEqual(header);
+        expect(seen).toEqual(expected);
+        expect(end(info.sha256)).toBe(info.sha256);
+      }),
+    );
+    expect(() => parse([], bytes.subarray(0, bytes.length - 1)).end()).toThrow(/truncated at byte/);
+    expect(() => parse([], bytes, bytes.length - 1)).toThrow(/more than the \d+ bytes announced/);
+    const flipped = Buffer.from(bytes);
+    flipped[200] = flipped[200]! ^ 1;
+    expect(() => parse([], flipped).end(info.sha256)).toThrow('checksum mismatch');
   });
 });
