@@ -32,7 +32,13 @@ import {
   type SnapshotRecord,
   type SnapshotStreamSink,
 } from './snapshot-stream';
-import { readStoreState, removeStoreFiles, SqliteOrderStore } from './sqlite-order-store';
+import {
+  COPY_FLUSH_INTERVAL_MS,
+  GrowingFileFlusher,
+  readStoreState,
+  removeStoreFiles,
+  SqliteOrderStore,
+} from './sqlite-order-store';
 
 const STORE_SNAPSHOT_VERSION = 3;
 
@@ -239,6 +245,12 @@ function replaceStoreFile(file: string, dbFile: string): void {
 export class StoreIntake implements SnapshotStreamSink {
   form: 'unknown' | 'store' | 'other' = 'unknown';
   private fd: number | null = null;
+  /**
+   * Flushes the store file as it grows, as the leader's copy is (SqliteOrderStore.copyTo): 2 GB of dirty pages left
+   * to the kernel's writeback would queue the other nodes' Raft-log fdatasyncs behind them, and the sync at the end
+   * would hold this node's event loop for as long as writing them takes.
+   */
+  private flusher: GrowingFileFlusher | null = null;
   private written = 0;
   private expected = 0;
 
@@ -267,6 +279,7 @@ export class StoreIntake implements SnapshotStreamSink {
     if (this.written !== this.expected) {
       throw new Error(`invalid ledger snapshot: ${this.written} store bytes, the head says ${this.expected}`);
     }
+    this.stopFlushing();
     fs.fsyncSync(this.fd!);
     fs.closeSync(this.fd!);
     this.fd = null;
@@ -275,9 +288,16 @@ export class StoreIntake implements SnapshotStreamSink {
 
   /** Abandons the transfer: the store file, whole or not, is removed. */
   close(): void {
+    this.stopFlushing();
     if (this.fd !== null) fs.closeSync(this.fd);
     this.fd = null;
     removeStoreFiles(this.storeFile);
+  }
+
+  private stopFlushing(): void {
+    // Not awaited: a flush still running holds its own descriptor, which it closes when it ends.
+    void this.flusher?.stop();
+    this.flusher = null;
   }
 
   private begin(first: unknown): void {
@@ -289,6 +309,7 @@ export class StoreIntake implements SnapshotStreamSink {
     }
     removeStoreFiles(this.storeFile);
     this.fd = fs.openSync(this.storeFile, 'w');
+    this.flusher = new GrowingFileFlusher(this.storeFile, COPY_FLUSH_INTERVAL_MS);
     this.expected = head.head.bytes;
     this.form = 'store';
   }

@@ -272,14 +272,14 @@ class Checkpointer {
  * copies were gigabytes of dirty pages at once, and the writeback they caused held the nodes' Raft-log fdatasyncs
  * for seconds (soak:raft --paced-rate). Flushing from outside keeps at most this interval's writes pending.
  */
-const COPY_FLUSH_INTERVAL_MS = 50;
+export const COPY_FLUSH_INTERVAL_MS = 50;
 
 /**
  * fdatasyncs a file another thread is writing, every `intervalMs` (one at a time, on libuv's thread pool) until
  * stopped: fdatasync flushes the file's dirty pages whichever descriptor wrote them. The file may not exist yet
  * (the writer creates it); a failure only ends the flushing — durability never rested on it.
  */
-class GrowingFileFlusher {
+export class GrowingFileFlusher {
   private stopped = false;
   private readonly done: Promise<void>;
 
@@ -294,7 +294,8 @@ class GrowingFileFlusher {
     let handle: fs.promises.FileHandle | undefined;
     try {
       while (!this.stopped) {
-        await new Promise((r) => setTimeout(r, this.intervalMs));
+        // Unref'd: a flusher never keeps a stopping process alive.
+        await new Promise((r) => setTimeout(r, this.intervalMs).unref());
         if (this.stopped) break;
         handle ??= await fs.promises.open(this.file, 'r').catch(() => undefined);
         if (handle) await handle.datasync();

@@ -82,7 +82,11 @@ function runTransfer(followerDir: string, message: SnapshotMessage, source: Snap
         chunks.push(c);
         if (chunks.length === options.lose) return;
         options.tamper?.(c);
-        if (chunks.length === options.restartAfter) receiver = newReceiver(); // the follower restarted
+        if (chunks.length === options.restartAfter) {
+          // The follower restarted: what it had received is gone (its storage removes snapshot.*.tmp on open).
+          receiver.close();
+          receiver = newReceiver();
+        }
         receiver.onChunk(c);
       }),
     logger,
