@@ -1,21 +1,22 @@
 import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
-import { encodeCommand } from '../raft-node/src/ledger';
+import { decodeCommand, encodeCommand } from '../raft-node/src/ledger';
 import { decodePeerFrame, encodePeerFrame, FrameKind, type PeerMessage } from '../raft-node/src/server/peer-wire';
 import { defineCommand, runCommand, type CommandContext } from '../shared/process/cli';
 
 /**
  * `npm run bench:peer-wire`: the CPU one Append (one entry) and its AppendResp cost to encode and
  * decode, in the binary peer protocol (raft-node/src/server/peer-wire.ts) against the JSON frames it replaced
- * (stringify, Buffer, toString, parse, as the transport did). One process, no sockets: the codec alone. A script,
- * not a test: it prints figures and asserts nothing.
+ * (stringify, Buffer, toString, parse, as the transport did), and what decoding the entry's command costs each node
+ * when it applies it (the command stays JSON inside the entry: ledger/commands.ts). One process, no sockets: the
+ * codecs alone. A script, not a test: it prints figures and asserts nothing.
  */
 
 const command = defineCommand({
   name: 'npm run bench:peer-wire',
   usage: `usage: npm run bench:peer-wire
 Prints µs per Append + AppendResp encoded and decoded, JSON frames vs the binary peer protocol, for an entry of
-1 order and one of 500 (a full batch).`,
+1 order and one of 500 (a full batch), and µs to decode and check the entry's command at apply.`,
   options: {},
   schema: z.object({}),
 });
@@ -69,9 +70,10 @@ async function main({ argv }: CommandContext): Promise<void> {
       decodePeerFrame(encodePeerFrame({ kind: FrameKind.MESSAGES, from: m.from, to: m.to, messages: [m] }).subarray(4));
     const json = usPerRound(rounds, () => (viaJson(append), viaJson(resp)));
     const binary = usPerRound(rounds, () => (viaBinary(append), viaBinary(resp)));
+    const apply = usPerRound(rounds, () => decodeCommand(data));
     console.log(
       `entry of ${orders} order(s), ${data.length} bytes: JSON ${json.toFixed(1)} µs, binary ${binary.toFixed(1)} µs ` +
-        `per Append + AppendResp (encode + decode)`,
+        `per Append + AppendResp (encode + decode); its command decoded and checked at apply ${apply.toFixed(1)} µs`,
     );
   }
 }
