@@ -11,6 +11,7 @@ import {
   SnapshotStreamParser,
   storeRefRecords,
   StoreIntake,
+  writeFully,
   writeSnapshotFile,
   type FramedSnapshot,
   type SnapshotHeader,
@@ -383,7 +384,7 @@ export class SnapshotReceiver {
         t.raw = null;
         fs.rmSync(this.opts.receivePath, { force: true });
       }
-      if (t.raw !== null) writeAll(t.raw, c.data, t.received);
+      if (t.raw !== null) writeFully(t.raw, c.data, t.received);
       t.received += c.data.length;
       return undefined;
     } catch (error) {
@@ -462,8 +463,4 @@ export class SnapshotReceiver {
     t.intake?.close();
     this.current = null;
   }
-}
-
-function writeAll(fd: number, bytes: Buffer, position: number): void {
-  for (let done = 0; done < bytes.length;) done += fs.writeSync(fd, bytes, done, bytes.length - done, position + done);
 }

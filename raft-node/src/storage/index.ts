@@ -8,6 +8,7 @@ export {
   SNAPSHOT_RECEIVE_FILE,
   SNAPSHOT_RECEIVE_STORE_FILE,
   DEFAULT_PREALLOCATE_BYTES,
+  writeFully,
 } from './raft-storage';
 export type { RestoredState, RecoveryInfo, StorageOptions } from './raft-storage';
 export { SYNCED_MARK_FILE } from './synced-mark';

@@ -24,7 +24,7 @@ import { z } from 'zod';
 import { describeZodError } from '../../../shared/domain/order';
 import { LedgerStateMachine } from '../ledger';
 import type { LedgerCoreState } from '../ledger/order-store';
-import { fsyncPath } from './raft-storage';
+import { fsyncPath, writeFully } from './raft-storage';
 import {
   frameSnapshotAsync,
   type FramedSnapshot,
@@ -199,7 +199,10 @@ export function restoreStoreFile(records: Iterable<unknown>, dbFile: string, ind
     const fd = fs.openSync(temp, 'w');
     try {
       let position = 0;
-      for (const chunk of storeBytes(iterator, head.head.bytes)) position = writeAt(fd, chunk, position);
+      for (const chunk of storeBytes(iterator, head.head.bytes)) {
+        writeFully(fd, chunk, position);
+        position += chunk.length;
+      }
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
@@ -208,12 +211,6 @@ export function restoreStoreFile(records: Iterable<unknown>, dbFile: string, ind
   const state = checkStoreAt(temp, index);
   replaceStoreFile(temp, dbFile);
   return state;
-}
-
-/** Writes all of `bytes` at `position`; returns the position after them. */
-function writeAt(fd: number, bytes: Buffer, position: number): number {
-  for (let done = 0; done < bytes.length;) done += fs.writeSync(fd, bytes, done, bytes.length - done, position + done);
-  return position + bytes.length;
 }
 
 /** The state of a store file written from a snapshot, which must be at `index` (else the file is removed). */
@@ -270,7 +267,8 @@ export class StoreIntake implements SnapshotStreamSink {
     if (this.written + record.length > this.expected) {
       throw new Error(`invalid ledger snapshot: more than the ${this.expected} store bytes the head says`);
     }
-    this.written = writeAt(this.fd!, record, this.written);
+    writeFully(this.fd!, record, this.written);
+    this.written += record.length;
   }
 
   /** Once every record is in and the stream's checksum verified: the store synced and checked to be at `index`. */

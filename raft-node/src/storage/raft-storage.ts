@@ -945,7 +945,8 @@ function writeTempFile(dir: string, name: string, contents: Buffer): string {
   return tmp;
 }
 
-function writeFully(fd: number, data: Buffer, position: number): void {
+/** Writes all of `data` at `position` (a write may take fewer bytes than asked). */
+export function writeFully(fd: number, data: Buffer, position: number): void {
   let written = 0;
   while (written < data.length) {
     written += fs.writeSync(fd, data, written, data.length - written, position + written);
