@@ -131,6 +131,7 @@ export async function startLocalRuntime(deployment: Deployment, opts: LocalRunti
         ...kinesis.map((m) => m.stop()),
         ...sqs.filter((m) => !paused.has(m.spec.id)).map((m) => m.stop()),
       ]);
+      checkpoints.close();
       await Promise.all(Object.values(functions).map((f) => f.stop()));
       await opts.logs.flush();
     },
