@@ -15,7 +15,7 @@ export const CHECKPOINT_FLUSH_MS = 200;
  * a rename each on the runtime's event loop was a measurable share of its CPU (docs/performance.md). A
  * crash of the runtime loses at most the last `flushMs` of checkpoints, and the batches after the file's
  * are delivered again: at least once, as Lambda's own poller after a failure; the functions recognise a
- * redelivered record (process by the state's last sequence number, market-data's writes are idempotent).
+ * redelivered record (process by the state's last sequence number, market-data by what it stored already).
  */
 export class CheckpointStore {
   private readonly data: Record<string, string>;
