@@ -64,6 +64,7 @@ export class PipelineStack extends GroupingStack {
     this.live = new LiveDelivery(this, 'LiveDelivery', { config, ledger, auth, stream, orderEntry, candlesTable });
     this.history = new OrderHistory(this, 'OrderHistory', { config, events: this.execution.events });
     this.history.grantQuery(this.api.apiFunction);
+    this.history.grantWrite(this.execution.executeFunction);
     this.execution.events.subscribeQueue(this.live.orderEventsQueue);
     const entry = new OrderEntry(this, 'OrderEntry', { config, ledger, api: this.api, ...orderEntry });
     const queues = this.watchedQueues();

@@ -7,12 +7,14 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { sendFifoBatch, type FifoMessage } from '../../shared/aws/fifo-batch';
+import type { OrderHistoryStore } from '../../shared/aws/order-history';
 import { publishOrderEvents } from '../../shared/aws/order-events';
 import type { OrderRecords } from '../../shared/aws/order-records';
 import type { OrderCommand } from '../../shared/domain/command';
 import type { OrderEvent } from '../../shared/domain/event';
 import { conflictWith, orderEvent, parseCommand, perFifoGroup } from '../../shared/domain/execution';
 import type { OrderResult } from '../../shared/domain/order';
+import { historyItem } from '../../shared/domain/order-history';
 import { LedgerClientError } from '../../shared/raft-client/client';
 import type { LedgerClient } from '../../shared/raft-client/types';
 import { MetricName, MetricUnit } from '../../shared/powertools';
@@ -22,6 +24,10 @@ export interface ExecuteDeps {
   config: Pick<ExecuteConfig, 'EVENTS_TOPIC_ARN' | 'COMMANDS_DLQ_URL'>;
   ledger: () => Promise<LedgerClient>;
   records: OrderRecords;
+  /** The order history: each order's item, written before its event is published. */
+  history: Pick<OrderHistoryStore, 'writeAll'>;
+  /** How long an order stays in the history (TTL from its creation). */
+  historyRetentionDays: number;
   /** The commands DLQ. */
   sqs: SQSClient;
   /** The order events topic. */
@@ -64,7 +70,7 @@ const isInvalid = (error: unknown) =>
   error instanceof LedgerClientError && (error.status === 400 || error.status === 409);
 
 /** Milliseconds a group batch spent in each step, for its log line. */
-type StepTimes = Partial<Record<'ledger' | 'record' | 'publish', number>>;
+type StepTimes = Partial<Record<'ledger' | 'record' | 'history' | 'publish', number>>;
 
 async function timed<T>(ms: StepTimes, step: keyof StepTimes, run: () => Promise<T>): Promise<T> {
   const started = performance.now();
@@ -83,8 +89,13 @@ async function timed<T>(ms: StepTimes, step: keyof StepTimes, run: () => Promise
  *      redelivered batch gets the stored results back with the same seqs);
  *   3. the events are recorded in OrdersTable by ONE TransactWriteItems of conditional puts — the first record
  *      of an order wins, and a redelivery republishes the stored event, not a new one;
- *   4. the events go out to the events topic by SNS PublishBatch (dedup id = orderId, group = the order's group),
- *      which fans each out to every subscribed FIFO queue; only entries SNS refused are resent.
+ *   4. the events' items are written to the order history by ONE TransactWriteItems of its monotonic conditional
+ *      puts (OrderHistoryStore.writeAll: an item already there stands, so a redelivery changes nothing) — here
+ *      rather than by the history writer after a queue hop, which cost every order a function invocation, a
+ *      receive and a delete (docs/performance.md);
+ *   5. the events go out to the events topic by SNS PublishBatch (dedup id = orderId, group = the order's group),
+ *      marked as written to the history, which fans each out to every subscribed FIFO queue but the history
+ *      writer's; only entries SNS refused are resent.
  * A crash between any two steps leaves one ledger entry and one recorded event; the redelivery repeats the
  * steps and each is idempotent (docs/architecture.md walks every cut). Groups run concurrently; a failing group
  * reports its first failed message and the rest of its group as batch item failures, other groups go on.
@@ -159,14 +170,23 @@ export function createExecuteHandler(deps: ExecuteDeps) {
     return { applied: checked.applied, refused: [...refused, ...checked.refused] };
   }
 
-  /** Records and publishes the events; returns the records whose event SNS would not take. */
+  /** The events' history items (an event without an account has none: it never came from the ledger). */
+  async function writeHistory(events: OrderEvent[]): Promise<void> {
+    const items = events.flatMap((e) => historyItem(e, deps.historyRetentionDays) ?? []);
+    if (items.length > 0) await deps.history.writeAll(items);
+  }
+
+  /** Records the events, writes their history and publishes them; returns the records whose event SNS would not take. */
   async function recordAndPublish(applied: Applied[], ms: StepTimes): Promise<SQSRecord[]> {
     if (applied.length === 0) return [];
     const executedTs = now();
     const fresh = applied.map((a) => orderEvent(a.command, a.result, executedTs));
     const standing = await timed(ms, 'record', () => deps.records.record(fresh, executedTs));
     const events = fresh.map((e) => standing.get(e.orderId) ?? e);
-    const { failed } = await timed(ms, 'publish', () => publishOrderEvents(deps.sns, config.EVENTS_TOPIC_ARN, events));
+    await timed(ms, 'history', () => writeHistory(events));
+    const { failed } = await timed(ms, 'publish', () =>
+      publishOrderEvents(deps.sns, config.EVENTS_TOPIC_ARN, events, { historyWritten: true }),
+    );
     for (const f of failed)
       logger.error('event not published', { orderId: events[f.index]!.orderId, reason: f.reason });
     observe(applied, events, ms);
@@ -209,7 +229,7 @@ export function createExecuteHandler(deps: ExecuteDeps) {
       group: events[0]?.symbol,
       ...tally,
       ...(seqs.length > 0 ? { firstSeq: Math.min(...seqs), lastSeq: Math.max(...seqs) } : {}),
-      // Where the batch's time went (ms): the ledger apply, the execution records' write, the events' publish.
+      // Where the batch's time went (ms): the ledger apply, the execution records' write, the history's, the publish.
       ms,
       orderIds: events.map((e) => e.orderId),
       rejectedOrderIds: events.filter((e) => e.status === 'REJECTED').map((e) => e.orderId),

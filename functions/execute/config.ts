@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { queueUrl, topicArn } from '../../shared/config/env';
+import { orderHistoryWriterEnv, queueUrl, topicArn } from '../../shared/config/env';
 import { ledgerFunctionEnv, loadLedgerFunctionConfig } from '../../shared/config/raft';
 
 export const executeEnv = {
@@ -8,6 +8,8 @@ export const executeEnv = {
   EVENTS_TOPIC_ARN: topicArn,
   /** Where a command no retry can fix goes at once, with its reason (the queue's redrive target). */
   COMMANDS_DLQ_URL: queueUrl,
+  /** Execute writes each order's history item itself, before publishing its event (docs/architecture.md). */
+  ...orderHistoryWriterEnv,
 };
 export type ExecuteConfig = z.infer<z.ZodObject<typeof executeEnv>>;
 

@@ -5,6 +5,7 @@ import {
   createSqsClient,
 } from '../../shared/aws/clients';
 import { lazyLedgerClient } from '../../shared/aws/ledger';
+import { OrderHistoryStore } from '../../shared/aws/order-history';
 import { OrderRecords } from '../../shared/aws/order-records';
 import { createLogger, createMetrics } from '../../shared/powertools';
 import { createExecuteHandler } from './app';
@@ -12,11 +13,14 @@ import { loadExecuteConfig } from './config';
 
 // Cold start: config validated and clients created once per container.
 const config = loadExecuteConfig();
+const documents = createDocumentClient();
 
 export const handler = createExecuteHandler({
   config,
   ledger: lazyLedgerClient(config, createSecretsManagerClient, 'orders:write'),
-  records: new OrderRecords(createDocumentClient(), config.ORDERS_TABLE_NAME),
+  records: new OrderRecords(documents, config.ORDERS_TABLE_NAME),
+  history: new OrderHistoryStore(documents, config.ORDER_HISTORY_TABLE_NAME),
+  historyRetentionDays: config.ORDER_HISTORY_RETENTION_DAYS,
   sqs: createSqsClient(),
   sns: createSnsClient(),
   logger: createLogger(config),

@@ -33,10 +33,13 @@ export class OrderEvents extends ResourceGroup {
 
   /**
    * Subscribes a FIFO queue with raw message delivery: its consumers receive the event JSON as the message body
-   * (no SNS envelope), with the group and dedup id the event was published with.
+   * (no SNS envelope), with the group and dedup id the event was published with. `filterPolicy`: only the events
+   * whose message attributes match it reach the queue.
    */
-  subscribeQueue(queue: sqs.IQueue): void {
-    this.topic.addSubscription(new subscriptions.SqsSubscription(queue, { rawMessageDelivery: true }));
+  subscribeQueue(queue: sqs.IQueue, filterPolicy?: Record<string, sns.SubscriptionFilter>): void {
+    this.topic.addSubscription(
+      new subscriptions.SqsSubscription(queue, { rawMessageDelivery: true, ...(filterPolicy ? { filterPolicy } : {}) }),
+    );
   }
 
   grantPublish(grantee: iam.IGrantable): void {

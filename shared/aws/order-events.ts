@@ -1,6 +1,7 @@
 import type { SNSClient } from '@aws-sdk/client-sns';
 import { CORRELATION_ID_ATTRIBUTE } from '../domain/command';
 import type { OrderEvent } from '../domain/event';
+import { HISTORY_WRITTEN_ATTRIBUTE } from '../domain/order-history';
 import { publishFifoBatch, type FifoSendOutcome } from './fifo-batch';
 
 /**
@@ -8,13 +9,15 @@ import { publishFifoBatch, type FifoSendOutcome } from './fifo-batch';
  * publisher (execute's results, the orders function's canceled orders): group = symbol, deduplication id = orderId —
  * one event per order, whoever publishes it, so a CANCELED event published by a cancel and the same order's
  * CANCELED result published later by execute are one message within the deduplication window (and byte-for-byte the
- * same event after it: both publish the event that stands in OrdersTable, order-records.ts). Returns what the topic
- * refused after its retries.
+ * same event after it: both publish the event that stands in OrdersTable, order-records.ts). `historyWritten`: the
+ * publisher wrote the events' history items already, so the history subscription leaves them out. Returns what the
+ * topic refused after its retries.
  */
 export function publishOrderEvents(
   sns: SNSClient,
   topicArn: string,
   events: readonly OrderEvent[],
+  { historyWritten = false }: { historyWritten?: boolean } = {},
 ): Promise<FifoSendOutcome> {
   return publishFifoBatch(
     sns,
@@ -23,7 +26,10 @@ export function publishOrderEvents(
       body: JSON.stringify(event),
       groupId: event.symbol,
       deduplicationId: event.orderId,
-      attributes: { [CORRELATION_ID_ATTRIBUTE]: { DataType: 'String', StringValue: event.correlationId } },
+      attributes: {
+        [CORRELATION_ID_ATTRIBUTE]: { DataType: 'String', StringValue: event.correlationId },
+        ...(historyWritten ? { [HISTORY_WRITTEN_ATTRIBUTE]: { DataType: 'String', StringValue: 'true' } } : {}),
+      },
     })),
   );
 }

@@ -52,6 +52,13 @@ export const queueUrl = z.string().regex(/^https?:\/\/[^\s/]+\/\S+$/, 'must be a
 /** An SNS topic ARN (a FIFO topic's name ends in .fifo; that is the caller's schema to add). */
 export const topicArn = z.string().regex(/^arn:aws[\w-]*:sns:[\w-]+:\d{12}:[\w.-]{1,256}$/, 'must be an SNS topic ARN');
 
+/** The order history table, for the functions that write it (execute, the history writer). */
+export const orderHistoryWriterEnv = {
+  ORDER_HISTORY_TABLE_NAME: nonEmptyString,
+  /** How long an order stays in the history (TTL from its creation), infra's orderHistoryRetentionDays. */
+  ORDER_HISTORY_RETENTION_DAYS: intFromEnv(1, 3650),
+};
+
 /** Shared by every function: Powertools reads these itself; we validate them so a typo fails at init. */
 export const powertoolsEnv = {
   POWERTOOLS_SERVICE_NAME: nonEmptyString,

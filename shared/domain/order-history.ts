@@ -17,6 +17,12 @@ import { TimeBoundSchema } from './time-bound';
  * retry), changes nothing, and a final status (REJECTED, EXECUTED, CANCELED, …) is never left.
  */
 export const HISTORY_INDEX = 'BySymbol';
+/**
+ * The message attribute of an order event whose history item its publisher wrote already (execute does, in its batch
+ * step): the history subscription's filter policy leaves such events out (infra/constructs/order-history.ts), so the
+ * history writer only gets those of other publishers (the orders function's CANCELED events).
+ */
+export const HISTORY_WRITTEN_ATTRIBUTE = 'historyWritten';
 const TS_DIGITS = 13;
 /** Sorts after every orderId character (letters, digits, . _ : -), closing a time range inclusively. */
 const SK_MAX_SUFFIX = '~';

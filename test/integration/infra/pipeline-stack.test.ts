@@ -160,6 +160,13 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
         TopicArn: { Ref: 'EventsTopic' },
       });
     }
+    // Execute writes its orders' history items itself and marks their events: the history queue leaves those out,
+    // the other subscriptions take every event.
+    const filterOf = (queue: string) =>
+      subscriptions.find((s) => JSON.stringify(s.Properties.Endpoint).includes(`"${queue}"`))?.Properties.FilterPolicy;
+    expect(filterOf('HistoryQueue')).toEqual({ historyWritten: [{ exists: false }] });
+    expect(filterOf('EventsQueue')).toBeUndefined();
+    expect(filterOf('WsOrderEventsQueue')).toBeUndefined();
     // SNS may send to the subscribed queues (and only from this topic).
     for (const queue of ['EventsQueue', 'HistoryQueue', 'WsOrderEventsQueue']) {
       const policy = Object.values(awsTemplate.findResources('AWS::SQS::QueuePolicy')).find((p) =>
@@ -276,6 +283,8 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     const execute = environmentOf(awsTemplate, 'ExecuteFunction');
     expect(execute).toMatchObject({
       ORDERS_TABLE_NAME: { Ref: 'OrdersTable' },
+      ORDER_HISTORY_TABLE_NAME: { Ref: 'OrderHistoryTable' },
+      ORDER_HISTORY_RETENTION_DAYS: '90',
       EVENTS_TOPIC_ARN: { Ref: 'EventsTopic' },
       RAFT_MEMBERS: members,
       RAFT_REQUEST_TIMEOUT_MS: '3000',
@@ -532,6 +541,9 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     expect(actionsIn(grantsOn(execute, 'OrdersTable'))).toEqual(['dynamodb:BatchGetItem', 'dynamodb:PutItem']);
     expect(actionsIn(grantsOn(execute, 'CommandsDlq'))).toEqual(expect.arrayContaining(['sqs:SendMessage']));
     expect(actionsIn(grantsOn(execute, 'EventsTopic'))).toEqual(['sns:Publish']);
+    // Its orders' history items: puts on the table, not its index.
+    expect(actionsIn(grantsOn(execute, 'OrderHistoryTable'))).toEqual(['dynamodb:PutItem']);
+    expect(JSON.stringify(grantsOn(execute, 'OrderHistoryTable'))).not.toContain('/index/');
     expect(grantsOn(execute, 'EventsQueue')).toEqual([]);
     expect(actionsIn(execute)).toEqual(expect.arrayContaining(['secretsmanager:GetSecretValue']));
     expect(grantsOn(execute, 'StrategyStateTable')).toEqual([]);

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { createApiHandler } from '../../../functions/api/app';
 import { loadApiConfig } from '../../../functions/api/config';
@@ -11,10 +12,12 @@ import {
   createSqsClient,
 } from '../../../shared/aws/clients';
 import { OrderHistoryStore } from '../../../shared/aws/order-history';
+import { publishOrderEvents } from '../../../shared/aws/order-events';
 import { ClientOrders } from '../../../shared/aws/client-orders';
 import { OrderRecords } from '../../../shared/aws/order-records';
 import type { OrderCommand } from '../../../shared/domain/command';
 import { OrderEventSchema, type OrderEvent } from '../../../shared/domain/event';
+import { HISTORY_WRITTEN_ATTRIBUTE, historyItem, statusRank } from '../../../shared/domain/order-history';
 import { createLedgerClient } from '../../../shared/raft-client/client';
 import type { LedgerClient } from '../../../shared/raft-client/types';
 import { createLogger, MetricName } from '../../../shared/powertools';
@@ -25,7 +28,7 @@ import { CrashSwitch, injectFault } from './support/faults';
 import { executeHandler, ingestHandler, pipelineClients, processHandler, TestResources } from './support/fixture';
 import { kinesisEvent } from './support/kinesis-event';
 import { fakeContext, httpEvent, iamCaller, userClaims } from '../../support/lambda-events';
-import { drainQueue, readAllRecords } from './support/resources';
+import { drainQueue, readAllRecords, subscribeQueue } from './support/resources';
 import { deliverCommand, deliverThroughQueue, receiveRecords, sqsEvent } from './support/sqs-event';
 
 jest.setTimeout(120_000);
@@ -34,6 +37,8 @@ const RAFT_SECRET = 'pipeline-execute-test-secret';
 const { kinesis, dynamodb, sqs, sns } = pipelineClients();
 const resources = new TestResources({ kinesis, dynamodb, sqs, sns });
 let tableName: string;
+/** The order history execute writes each order's item to. */
+let historyTableName: string;
 let commandsUrl: string;
 let topicArn: string;
 /** The events topic's subscription queue these tests read (as verify reads EventsQueue). */
@@ -74,6 +79,8 @@ function container(
     { documents: createDocumentClient(ownDynamo), sqs: ownSqs, sns: ownSns },
     {
       ORDERS_TABLE_NAME: tableName,
+      ORDER_HISTORY_TABLE_NAME: historyTableName,
+      ORDER_HISTORY_RETENTION_DAYS: '90',
       EVENTS_TOPIC_ARN: eventsTopicArn,
       COMMANDS_DLQ_URL: dlqUrl,
       RAFT_MEMBERS: cluster.httpUrls.join(','),
@@ -107,6 +114,15 @@ async function eventsFor(orderId: string): Promise<OrderEvent[]> {
   return publishedEvents.filter((e) => e.orderId === orderId);
 }
 
+/** The order's item in the history table (keyed by account and creation time: one item per order). */
+async function historyOf(event: OrderEvent): Promise<Record<string, unknown> | undefined> {
+  const { account, sk } = historyItem(event, 90)!;
+  const out = await createDocumentClient(dynamodb).send(
+    new GetCommand({ TableName: historyTableName, Key: { account, sk }, ConsistentRead: true }),
+  );
+  return out.Item;
+}
+
 /** Exactly one ledger entry: the ledger knows the order once, and the position moved by its quantity once. */
 async function expectAppliedOnce(command: OrderCommand): Promise<void> {
   const stored = await ledger.getOrder(command.order.orderId);
@@ -115,6 +131,13 @@ async function expectAppliedOnce(command: OrderCommand): Promise<void> {
   expect(positions).toEqual([{ account: command.order.account, symbol: command.order.symbol, quantity: 7 }]);
   const events = await eventsFor(command.order.orderId);
   expect(events).toHaveLength(1);
+  // Its history item, written by execute before the event went out: the order's status and seq.
+  expect(await historyOf(events[0]!)).toMatchObject({
+    orderId: command.order.orderId,
+    status: 'ACCEPTED',
+    seq: events[0]!.seq,
+    statusRank: statusRank('ACCEPTED'),
+  });
   expect(events[0]).toMatchObject({
     orderId: command.order.orderId,
     status: 'ACCEPTED',
@@ -128,12 +151,13 @@ async function expectAppliedOnce(command: OrderCommand): Promise<void> {
 let emf: EmfCapture;
 beforeAll(async () => {
   let events: { topicArn: string; queueUrls: string[] };
-  [cluster, commandsUrl, events, dlqUrl, tableName] = await Promise.all([
+  [cluster, commandsUrl, events, dlqUrl, tableName, historyTableName] = await Promise.all([
     startRaftCluster({ size: 3, secret: RAFT_SECRET, env: { LOG_LEVEL: 'warn' } }),
     resources.fifoQueue('commands'),
     resources.fifoTopic('events'),
     resources.fifoQueue('commands-dlq'),
     resources.table('orders', 'id'),
+    resources.historyTable('history'),
   ]);
   topicArn = events.topicArn;
   eventsUrl = events.queueUrls[0]!;
@@ -193,11 +217,13 @@ describe('execute', () => {
   });
 
   // Every cut of a group batch: before anything, after the ledger applied it, after the records were written,
-  // after the events were sent (the messages were never deleted). Each redelivery must end in one ledger entry
-  // and one event per order, and the republished event must be the recorded one.
+  // after the history was written, after the events were sent (the messages were never deleted). Each redelivery
+  // must end in one ledger entry, one history item and one event per order, and the republished event must be the
+  // recorded one.
   const crashPoints: { name: string; after: { afterCommand?: string; afterLedgerApply?: boolean } }[] = [
     { name: 'the ledger apply and recording', after: { afterLedgerApply: true } },
-    { name: 'recording and publishing', after: { afterCommand: 'TransactWriteItemsCommand' } },
+    { name: 'recording and writing the history', after: { afterCommand: 'TransactWriteItemsCommand' } },
+    { name: 'writing the history and publishing', after: { afterCommand: 'TransactWriteItemsCommand#2' } },
     { name: 'publishing and the messages being deleted', after: { afterCommand: 'PublishBatchCommand' } },
   ];
   it.each(crashPoints)('a crash between $name ends in one ledger entry and one event per order', async ({ after }) => {
@@ -214,6 +240,26 @@ describe('execute', () => {
     // And any later redelivery is a plain duplicate.
     expect((await container()(sqsEvent(...records))).batchItemFailures).toEqual([]);
     for (const command of group) await expectAppliedOnce(command);
+  });
+
+  it('marks its events as written to the history: the history queue’s filter leaves them out, other publishers’ pass', async () => {
+    const { topicArn: marked, queueUrls } = await resources.fifoTopic('marked');
+    const filtered = await resources.fifoQueue('marked-history');
+    // As infra subscribes HistoryQueue (infra/constructs/order-history.ts).
+    await subscribeQueue(sns, sqs, marked, filtered, { [HISTORY_WRITTEN_ATTRIBUTE]: [{ exists: false }] });
+    const command = newCommand();
+    expect(
+      (await container(undefined, undefined, marked)(sqsEvent(await deliverCommand(sqs, commandsUrl, command))))
+        .batchItemFailures,
+    ).toEqual([]);
+    const [published] = await drainQueue(sqs, queueUrls[0]!);
+    expect(published?.MessageAttributes?.[HISTORY_WRITTEN_ATTRIBUTE]?.StringValue).toBe('true');
+    expect(await drainQueue(sqs, filtered)).toEqual([]);
+    // An event published without the mark (the orders function's CANCELED) reaches the history queue.
+    const event = OrderEventSchema.parse(JSON.parse(published!.Body!));
+    const other = { ...event, orderId: `${event.orderId}-other` };
+    expect((await publishOrderEvents(sns, marked, [other])).failed).toEqual([]);
+    expect((await drainQueue(sqs, filtered)).map((m) => JSON.parse(m.Body!).orderId)).toEqual([other.orderId]);
   });
 
   it('a batch mixing new orders with orders executed before: duplicates get their stored event back', async () => {
@@ -544,6 +590,8 @@ describe('execute: config', () => {
   const base = {
     ...powertoolsEnv('execute'),
     ORDERS_TABLE_NAME: 'orders',
+    ORDER_HISTORY_TABLE_NAME: 'history',
+    ORDER_HISTORY_RETENTION_DAYS: '90',
     EVENTS_TOPIC_ARN: 'arn:aws:sns:us-east-1:000000000000:events.fifo',
     COMMANDS_DLQ_URL: 'http://localhost:1/000000000000/commands-dlq.fifo',
     RAFT_MEMBERS: 'http://127.0.0.1:1,http://127.0.0.1:2',
@@ -554,6 +602,9 @@ describe('execute: config', () => {
     const { ORDERS_TABLE_NAME: _omit, ...missing } = base;
     expect(() => loadExecuteConfig(missing)).toThrow(/ORDERS_TABLE_NAME is not set/);
     expect(() => loadExecuteConfig({ ...base, RAFT_MEMBERS: 'not a url' })).toThrow(/RAFT_MEMBERS/);
+    expect(() => loadExecuteConfig({ ...base, ORDER_HISTORY_RETENTION_DAYS: '0' })).toThrow(
+      /ORDER_HISTORY_RETENTION_DAYS/,
+    );
     expect(() => loadExecuteConfig({ ...base, RAFT_REQUEST_TIMEOUT_MS: '5s' })).toThrow(/RAFT_REQUEST_TIMEOUT_MS/);
     const { RAFT_AUTH_SECRET: _s, ...noSecret } = base;
     expect(() => loadExecuteConfig(noSecret)).toThrow(

@@ -47,6 +47,8 @@ const envs: Record<string, Record<string, string>> = {
     ...powertoolsEnv('execute'),
     ...raft,
     ORDERS_TABLE_NAME: 'orders',
+    ORDER_HISTORY_TABLE_NAME: 'history',
+    ORDER_HISTORY_RETENTION_DAYS: '90',
     EVENTS_TOPIC_ARN: 'arn:aws:sns:us-east-1:000000000000:events.fifo',
     COMMANDS_DLQ_URL: 'http://localhost:1/000000000000/commands-dlq.fifo',
   },

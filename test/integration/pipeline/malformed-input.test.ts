@@ -159,6 +159,7 @@ describe('handlers given malformed input reject it and change nothing', () => {
   let streamName: string;
   let stateTable: string;
   let ordersTable: string;
+  let historyTable: string;
   let commandsUrl: string;
   let eventsTopicArn: string;
   let eventsUrl: string;
@@ -166,13 +167,14 @@ describe('handlers given malformed input reject it and change nothing', () => {
 
   beforeAll(async () => {
     let events: { topicArn: string; queueUrls: string[] };
-    [commandsUrl, events, dlqUrl, streamName, stateTable, ordersTable] = await Promise.all([
+    [commandsUrl, events, dlqUrl, streamName, stateTable, ordersTable, historyTable] = await Promise.all([
       resources.fifoQueue('fuzz-commands'),
       resources.fifoTopic('fuzz-events'),
       resources.fifoQueue('fuzz-commands-dlq'),
       resources.stream('fuzz-ticks', 1),
       resources.table('fuzz-state', 'symbol'),
       resources.table('fuzz-orders', 'id'),
+      resources.historyTable('fuzz-history'),
     ]);
     eventsTopicArn = events.topicArn;
     eventsUrl = events.queueUrls[0]!;
@@ -274,6 +276,8 @@ describe('handlers given malformed input reject it and change nothing', () => {
       { documents, sqs, sns },
       {
         ORDERS_TABLE_NAME: ordersTable,
+        ORDER_HISTORY_TABLE_NAME: historyTable,
+        ORDER_HISTORY_RETENTION_DAYS: '90',
         EVENTS_TOPIC_ARN: eventsTopicArn,
         COMMANDS_DLQ_URL: dlqUrl,
         RAFT_MEMBERS: 'http://127.0.0.1:9',

@@ -26,6 +26,7 @@ const resources = new TestResources({ kinesis, dynamodb, sqs, sns });
 let cluster: RaftCluster;
 let ledger: ClosableLedgerClient;
 let ordersTable: string;
+let historyTable: string;
 let strategyTable: string;
 let commandsUrl: string;
 let eventsUrl: string;
@@ -65,7 +66,14 @@ const market = (clientOrderId: string, extra: Record<string, unknown> = {}) => (
 const executor = () =>
   executeHandler(
     { documents, sqs, sns },
-    { ...raftEnv(), ORDERS_TABLE_NAME: ordersTable, EVENTS_TOPIC_ARN: topicArn, COMMANDS_DLQ_URL: dlqUrl },
+    {
+      ...raftEnv(),
+      ORDERS_TABLE_NAME: ordersTable,
+      ORDER_HISTORY_TABLE_NAME: historyTable,
+      ORDER_HISTORY_RETENTION_DAYS: '90',
+      EVENTS_TOPIC_ARN: topicArn,
+      COMMANDS_DLQ_URL: dlqUrl,
+    },
     async () => ledger,
   );
 
@@ -82,12 +90,13 @@ beforeAll(async () => {
   cluster = await startRaftCluster({ secret: RAFT_SECRET });
   ledger = createLedgerClient({ members: cluster.httpUrls, authSecret: RAFT_SECRET });
   let events: { topicArn: string; queueUrls: string[] };
-  [ordersTable, strategyTable, commandsUrl, events, dlqUrl] = await Promise.all([
+  [ordersTable, strategyTable, commandsUrl, events, dlqUrl, historyTable] = await Promise.all([
     resources.table('orders', 'id'),
     resources.table('strategy', 'symbol'),
     resources.fifoQueue('commands'),
     resources.fifoTopic('events'),
     resources.fifoQueue('commands-dlq'),
+    resources.historyTable('history'),
   ]);
   topicArn = events.topicArn;
   eventsUrl = events.queueUrls[0]!;

@@ -90,13 +90,19 @@ export class CrashSwitch {
     throw new InjectedFault(`container crashed right after ${after}`);
   }
 
-  /** Wires a real SDK client: all calls fail once dead; `crashAfter` names a command whose success kills it. */
+  /**
+   * Wires a real SDK client: all calls fail once dead; `crashAfter` names a command whose success kills it —
+   * `Name#n`: its n-th success on this client (a step that makes the same call as an earlier one).
+   */
   wire(client: MiddlewareClient, crashAfter?: string): void {
+    const [name, nth = '1'] = (crashAfter ?? '').split('#');
+    let succeeded = 0;
     client.middlewareStack.add(
       (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => async (args: unknown) => {
         this.guard(context.commandName ?? 'a call');
         const output = await next(args);
-        if (crashAfter !== undefined && context.commandName === crashAfter) this.kill(crashAfter);
+        if (crashAfter !== undefined && context.commandName === name && ++succeeded === Number(nth))
+          this.kill(crashAfter);
         return output;
       },
       { step: 'initialize', name: `crash-switch-${Math.random().toString(36).slice(2)}` },

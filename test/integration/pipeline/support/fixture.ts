@@ -33,6 +33,7 @@ import {
   createSqsClient,
 } from '../../../../shared/aws/clients';
 import { MarketDataReader, MarketDataStore } from '../../../../shared/aws/market-data-store';
+import { OrderHistoryStore } from '../../../../shared/aws/order-history';
 import { OrderRecords } from '../../../../shared/aws/order-records';
 import { putRecords } from '../../../../shared/aws/put-records';
 import { createStrategy } from '../../../../shared/domain/strategy';
@@ -242,6 +243,8 @@ export function executeHandler(
     config,
     ledger,
     records: new OrderRecords(clients.documents, config.ORDERS_TABLE_NAME),
+    history: new OrderHistoryStore(clients.documents, config.ORDER_HISTORY_TABLE_NAME),
+    historyRetentionDays: config.ORDER_HISTORY_RETENTION_DAYS,
     sqs: clients.sqs,
     sns: clients.sns,
     logger: createLogger(config),

@@ -166,6 +166,7 @@ export async function subscribeQueue(
   sqs: SQSClient,
   topicArn: string,
   queueUrl: string,
+  filterPolicy?: Record<string, unknown>,
 ): Promise<string> {
   const attributes = await sqs.send(
     new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }),
@@ -175,7 +176,10 @@ export async function subscribeQueue(
       TopicArn: topicArn,
       Protocol: 'sqs',
       Endpoint: attributes.Attributes?.QueueArn,
-      Attributes: { RawMessageDelivery: 'true' },
+      Attributes: {
+        RawMessageDelivery: 'true',
+        ...(filterPolicy ? { FilterPolicy: JSON.stringify(filterPolicy) } : {}),
+      },
       ReturnSubscriptionArn: true,
     }),
   );
