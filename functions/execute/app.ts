@@ -89,13 +89,12 @@ async function timed<T>(ms: StepTimes, step: keyof StepTimes, run: () => Promise
  *      redelivered batch gets the stored results back with the same seqs);
  *   3. the events are recorded in OrdersTable by ONE TransactWriteItems of conditional puts — the first record
  *      of an order wins, and a redelivery republishes the stored event, not a new one;
- *   4. the events' items are written to the order history by ONE TransactWriteItems of its monotonic conditional
- *      puts (OrderHistoryStore.writeAll: an item already there stands, so a redelivery changes nothing) — here
- *      rather than by the history writer after a queue hop, which cost every order a function invocation, a
- *      receive and a delete (docs/performance.md);
- *   5. the events go out to the events topic by SNS PublishBatch (dedup id = orderId, group = the order's group),
- *      marked as written to the history, which fans each out to every subscribed FIFO queue but the history
- *      writer's; only entries SNS refused are resent.
+ *   4. at the same time, the events' items are written to the order history by ONE TransactWriteItems of its
+ *      monotonic conditional puts (OrderHistoryStore.writeAll: an item already there stands, so a redelivery changes
+ *      nothing) — here rather than by the history writer after a queue hop, which cost every order a function
+ *      invocation, a receive and a delete (docs/performance.md) — and the events go out to the events topic by SNS
+ *      PublishBatch (dedup id = orderId, group = the order's group), marked as written to the history, which fans
+ *      each out to every subscribed FIFO queue but the history writer's; only entries SNS refused are resent.
  * A crash between any two steps leaves one ledger entry and one recorded event; the redelivery repeats the
  * steps and each is idempotent (docs/architecture.md walks every cut). Groups run concurrently; a failing group
  * reports its first failed message and the rest of its group as batch item failures, other groups go on.
@@ -176,17 +175,22 @@ export function createExecuteHandler(deps: ExecuteDeps) {
     if (items.length > 0) await deps.history.writeAll(items);
   }
 
-  /** Records the events, writes their history and publishes them; returns the records whose event SNS would not take. */
+  /** Records the events, then writes their history and publishes them; returns the records SNS would not take. */
   async function recordAndPublish(applied: Applied[], ms: StepTimes): Promise<SQSRecord[]> {
     if (applied.length === 0) return [];
     const executedTs = now();
     const fresh = applied.map((a) => orderEvent(a.command, a.result, executedTs));
     const standing = await timed(ms, 'record', () => deps.records.record(fresh, executedTs));
     const events = fresh.map((e) => standing.get(e.orderId) ?? e);
-    await timed(ms, 'history', () => writeHistory(events));
-    const { failed } = await timed(ms, 'publish', () =>
-      publishOrderEvents(deps.sns, config.EVENTS_TOPIC_ARN, events, { historyWritten: true }),
-    );
+    // At once, not one after the other: a group's batches run in sequence, so a step in series is a round trip
+    // more on every order's path. Nothing needs the history first (before, it was written after the publish, from
+    // the queue); a history write that fails fails the group like a failed record, and the redelivery writes it.
+    const [, { failed }] = await Promise.all([
+      timed(ms, 'history', () => writeHistory(events)),
+      timed(ms, 'publish', () =>
+        publishOrderEvents(deps.sns, config.EVENTS_TOPIC_ARN, events, { historyWritten: true }),
+      ),
+    ]);
     for (const f of failed)
       logger.error('event not published', { orderId: events[f.index]!.orderId, reason: f.reason });
     observe(applied, events, ms);
