@@ -115,6 +115,8 @@ export class PipelineStack extends GroupingStack {
       WebSocketUrl: this.live.stage.url,
       // The notifier's own subscription of the order events topic (raw message delivery).
       WsOrderEventsQueueUrl: this.live.orderEventsQueue.queueUrl,
+      // The same events regrouped by account (the notifier's second queue): with the first, live delivery's backlog.
+      WsAccountUpdatesQueueUrl: this.live.accountUpdatesQueue.queueUrl,
     };
     for (const name of FUNCTION_NAMES) outputs[`${pascal(name)}FunctionName`] = this.functions[name].functionName;
     for (const [outputId, value] of Object.entries(outputs)) new CfnOutput(this, outputId, { value });
@@ -140,7 +142,13 @@ export class PipelineStack extends GroupingStack {
         name: 'ws-notifier',
         queue: this.live.orderEventsQueue,
         deadLetters: this.live.orderEventsDlq,
-        what: 'order events not delivered to WebSocket clients',
+        what: 'order events not forwarded to the account-updates queue',
+      },
+      {
+        name: 'ws-account-updates',
+        queue: this.live.accountUpdatesQueue,
+        deadLetters: this.live.accountUpdatesDlq,
+        what: 'order updates not delivered to WebSocket clients',
       },
       { name: 'process', deadLetters: this.strategy.processFailureQueue, what: 'tick batches process gave up on' },
       {

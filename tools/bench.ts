@@ -37,6 +37,8 @@ import { clusterReader } from './targets/remote-raft';
 import { printReport } from './verify';
 import { sleep } from '../shared/util/wait';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import { queueDepth } from '../shared/aws/queues';
 import { createKinesisClient } from '../shared/aws/clients';
 
 const command = defineCommand({
@@ -111,6 +113,11 @@ export interface StepResult {
   duplicates: number;
   /** Commands of the step's ticks with no event once the backlog drained (must be 0; verify at the end is the final word). */
   lost: number;
+  /**
+   * Order events still queued for the WebSocket notifier (its two queues, waiting and in flight) when the step's
+   * events had drained: live delivery's backlog, whose CPU the step's figure does not include.
+   */
+  liveDeliveryBacklog: number;
 }
 
 const SYMBOLS = ['AAPL', 'MSFT', 'AMZN', 'GOOG', 'META', 'NVDA', 'TSLA', 'NFLX'];
@@ -228,6 +235,15 @@ function logStepDetail(
   );
   log(`  CPU per executed order, all processes: ${formatCpu(result)}`);
   log(`  by process (ms per order): ${formatByProcess(result)}`);
+  log(`  live delivery: ${result.liveDeliveryBacklog} order update(s) still queued for the WebSocket notifier`);
+}
+
+/** What the notifier's two queues hold (waiting and in flight): live delivery's backlog. */
+async function liveDeliveryDepth(sqs: SQSClient, outputs: Record<string, string | undefined>): Promise<number> {
+  const depths = await Promise.all(
+    [outputs.WsOrderEventsQueueUrl, outputs.WsAccountUpdatesQueueUrl].map((url) => queueDepth(sqs, url)),
+  );
+  return depths.reduce((a, b) => a + b, 0);
 }
 
 /** Verifies the whole run, then prints the steps' rows and the verify report; 0 when verify passes. */
@@ -299,6 +315,7 @@ async function main({ argv }: CommandContext): Promise<number> {
       // The step's backlog drains before it is measured (up to 2 min), so its latencies are complete and the
       // next step starts on an empty pipeline.
       await drain(120_000, (n) => progress.update(i + 1, `${label}: draining (${n} events so far)`));
+      const liveDeliveryBacklog = await liveDeliveryDepth(stack.sqs, stack.info.outputs);
       const result = measureStep({
         rate,
         seconds: args.seconds,
@@ -308,6 +325,7 @@ async function main({ argv }: CommandContext): Promise<number> {
         samples,
         commandsFile: recordFiles(dataDir).commands,
         cpuBefore,
+        liveDeliveryBacklog,
       });
       results.push(result);
       if (args.json) writeFileSync(args.json, `${JSON.stringify(results, null, 2)}\n`);
@@ -338,6 +356,7 @@ interface StepInput {
   samples: Sample[];
   commandsFile: string;
   cpuBefore: TreeSample;
+  liveDeliveryBacklog: number;
 }
 
 /** A step's figures, once its backlog has drained. */
@@ -382,6 +401,7 @@ function measureStep(input: StepInput): StepResult {
     ),
     duplicates: [...eventIds.values()].filter((ids) => ids.size > 1).length,
     lost: commands.size - executed,
+    liveDeliveryBacklog: input.liveDeliveryBacklog,
   };
 }
 

@@ -6,6 +6,7 @@ import { postToEach, type ConnectionPoster } from '../../shared/aws/connection-p
 import type { DeliveryLog } from '../../shared/aws/delivery-log';
 import type { CandleLookup, StoredCandle } from '../../shared/aws/market-data-store';
 import type { ConnectionStore } from '../../shared/aws/ws-connections';
+import type { FifoSendOutcome } from '../../shared/aws/fifo-batch';
 import { byGroup } from '../../shared/domain/execution';
 import { closesAtOrAfter, publicCandle } from '../../shared/domain/candle';
 import {
@@ -26,9 +27,20 @@ import { decodeRecord } from '../../shared/aws/kinesis-records';
 import type { StreamTick } from '../../shared/domain/tick';
 import { sleep as defaultSleep } from '../../shared/util/wait';
 
+/**
+ * The account-updates queue (SQS FIFO, group = account): the order events, regrouped by account, so that one batch
+ * per account is sequenced at a time. `forward` sends updates to it and returns those it refused
+ * (shared/aws/account-updates.ts).
+ */
+export interface AccountUpdatesQueue {
+  queueArn: string;
+  forward(updates: readonly OrderUpdate[]): Promise<FifoSendOutcome['failed']>;
+}
+
 export interface WsNotifierDeps {
   connections: Pick<ConnectionStore, 'subscribers' | 'remove'>;
   log: Pick<DeliveryLog<OrderUpdate>, 'appendAll'>;
+  accountUpdates: AccountUpdatesQueue;
   poster: ConnectionPoster;
   /** market-data's stored candles: what `candle.update` carries (the same records GET /candles reads). */
   candles: Pick<CandleLookup, 'read'>;
@@ -78,13 +90,15 @@ export function fifoFailures(records: readonly SQSRecord[], failed: ReadonlySet<
 }
 
 /**
- * The live-delivery notifier. Order events (SQS FIFO, subscribed to the order-events topic): each gets its seq
- * in its account's stream of the delivery log (the same seq again on a redelivery), then goes to every connection
- * subscribed to that account's orders — the account is the event's, which the ledger decided, so a user only
- * ever receives its own orders. Delivery is at least once: a post that fails fails the record, SQS redelivers it,
- * and the client drops what it has seen by seq. Ticks (Kinesis): the latest price per symbol in the batch goes to
- * that symbol's price subscribers; then the candles the batch touched, as market-data stored them, go to the
- * symbol's candle subscribers. A price or candle that cannot be posted is dropped (the next one supersedes it).
+ * The live-delivery notifier, three sources. Order events (SQS FIFO, subscribed to the order-events topic, group =
+ * symbol) are forwarded to the account-updates queue (group = account). Its order updates (told apart by their
+ * eventSourceARN) each get their seq in the account's stream of the delivery log (the same seq again on a
+ * redelivery), then go to every connection subscribed to that account's orders — the account is the event's,
+ * which the ledger decided, so a user only ever receives its own orders. Delivery is at least once: a post that
+ * fails fails the record, SQS redelivers it, and the client drops what it has seen by seq. Ticks (Kinesis): the
+ * latest price per symbol in the batch goes to that symbol's price subscribers; then the candles the batch touched,
+ * as market-data stored them, go to the symbol's candle subscribers. A price or candle that cannot be posted is
+ * dropped (the next one supersedes it).
  */
 export function createWsNotifierHandler(deps: WsNotifierDeps) {
   // Longer than a screen as a whole: the inner functions share deps and the logger; each is short and one job.
@@ -108,19 +122,42 @@ export function createWsNotifierHandler(deps: WsNotifierDeps) {
     return new Set(failed.flatMap((id) => topicsOf.get(id) ?? []));
   }
 
-  async function onOrderEvents(records: SQSRecord[]): Promise<SQSBatchResponse> {
-    const parsed: Parsed[] = [];
-    for (const record of records) {
+  /** The records that parse as order events; the others are logged with their reason (no retry makes them one). */
+  function parseAll(records: SQSRecord[]): Parsed[] {
+    return records.flatMap((record) => {
       const update = parseOrderEvent(record.body);
-      // Not an order event: no retry makes it one. Logged with its reason and acknowledged, never delivered.
-      if (typeof update === 'string')
-        logger.error('not an order event', { messageId: record.messageId, reason: update });
-      else parsed.push({ record, update });
+      if (typeof update !== 'string') return [{ record, update }];
+      logger.error('not an order event', { messageId: record.messageId, reason: update });
+      return [];
+    });
+  }
+
+  /**
+   * Order events from the topic's subscription (group = symbol): forwarded to the account-updates queue (group =
+   * account). The seqs are given there: the 8 symbol groups' batches of one account, sequenced here at once, raced
+   * on the account's counter and lost most of their transactions to each other (docs/performance.md).
+   */
+  async function onOrderEvents(records: SQSRecord[]): Promise<SQSBatchResponse> {
+    const parsed = parseAll(records);
+    const failed = new Set<string>();
+    for (const { index, reason, senderFault } of await deps.accountUpdates.forward(parsed.map((p) => p.update))) {
+      const { messageId } = parsed[index]!.record;
+      // Refused for what it is (no resend makes it acceptable): logged with the reason and acknowledged, as poison.
+      if (senderFault) logger.error('order update the account-updates queue refuses', { messageId, reason });
+      else failed.add(messageId);
     }
+    if (failed.size > 0)
+      logger.error('order events not forwarded to the account-updates queue', { count: failed.size });
+    return { batchItemFailures: fifoFailures(records, failed).map((itemIdentifier) => ({ itemIdentifier })) };
+  }
+
+  /** Order updates of the account-updates queue: their seqs in the account's stream, then to the subscribers. */
+  async function onAccountUpdates(records: SQSRecord[]): Promise<SQSBatchResponse> {
+    const parsed = parseAll(records);
     const failed = new Set<string>();
     const byAccount = byGroup(parsed, (p) => p.update.account);
-    // Each account's updates get their seqs together (one read, one transaction; the batch's order), accounts in
-    // parallel. A failed append fails the account's records: redelivered, those appended keep their seqs.
+    // Each account's updates get their seqs together (one transaction; the batch's order), accounts in parallel.
+    // A failed append fails the account's records: redelivered, those appended keep their seqs.
     const byTopic = new Map<string, ServerMessage[]>();
     await Promise.all(
       [...byAccount].map(async ([account, items]) => {
@@ -201,7 +238,12 @@ export function createWsNotifierHandler(deps: WsNotifierDeps) {
 
   return middy(async (event: { Records: unknown[] }, _context: Context): Promise<SQSBatchResponse> => {
     const source = (event.Records[0] as { eventSource?: string } | undefined)?.eventSource;
-    if (source === 'aws:sqs') return onOrderEvents(event.Records as SQSRecord[]);
+    if (source === 'aws:sqs') {
+      const records = event.Records as SQSRecord[];
+      return records[0]!.eventSourceARN === deps.accountUpdates.queueArn
+        ? onAccountUpdates(records)
+        : onOrderEvents(records);
+    }
     if (source === 'aws:kinesis') await onTicks(event.Records as KinesisStreamRecord[]);
     else if (source !== undefined) throw new Error(`ws-notifier does not consume ${source} events`);
     return { batchItemFailures: [] };

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { intFromEnv, loadConfig, nonEmptyString, powertoolsEnv } from '../../shared/config/env';
+import { intFromEnv, loadConfig, nonEmptyString, powertoolsEnv, queueArn, queueUrl } from '../../shared/config/env';
 import { liveDeliveryEnv } from '../ws-connection/config';
 
 export const wsNotifierEnv = {
@@ -9,6 +9,10 @@ export const wsNotifierEnv = {
   WS_POST_CONCURRENCY: intFromEnv(1, 256).default(32),
   /** market-data's candles: `candle.update` carries them as stored. */
   CANDLES_TABLE_NAME: nonEmptyString,
+  /** The account-updates queue (group = account) the order events are regrouped through (functions/ws-notifier/app.ts). */
+  ACCOUNT_UPDATES_QUEUE_URL: queueUrl,
+  /** The same queue's ARN: its records are told from the order events' by their eventSourceARN. */
+  ACCOUNT_UPDATES_QUEUE_ARN: queueArn,
 };
 export type WsNotifierConfig = z.infer<z.ZodObject<typeof wsNotifierEnv>>;
 

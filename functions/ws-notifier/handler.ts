@@ -1,4 +1,5 @@
-import { createDocumentClient } from '../../shared/aws/clients';
+import { accountUpdatesForwarder } from '../../shared/aws/account-updates';
+import { createDocumentClient, createSqsClient } from '../../shared/aws/clients';
 import { liveDeliveryAdapters } from '../../shared/aws/live-delivery-adapters';
 import { CandleLookup } from '../../shared/aws/market-data-store';
 import { createLogger } from '../../shared/powertools';
@@ -13,6 +14,10 @@ const documents = createDocumentClient();
 export const handler = createWsNotifierHandler({
   ...liveDeliveryAdapters(config, documents, logger),
   candles: new CandleLookup(documents, config.CANDLES_TABLE_NAME),
+  accountUpdates: {
+    queueArn: config.ACCOUNT_UPDATES_QUEUE_ARN,
+    forward: accountUpdatesForwarder(createSqsClient(), config.ACCOUNT_UPDATES_QUEUE_URL),
+  },
   concurrency: config.WS_POST_CONCURRENCY,
   logger,
 });

@@ -61,6 +61,12 @@ export class LiveDelivery extends ResourceGroup {
   /** The notifier's source of order events: subscribe it to the order-events topic (raw message delivery). */
   readonly orderEventsQueue: sqs.Queue;
   readonly orderEventsDlq: sqs.Queue;
+  /**
+   * The same events regrouped by account (group = account), forwarded by the notifier: one batch of an account is
+   * given its seqs at a time, so the notifiers of the symbol groups never race on an account's counter.
+   */
+  readonly accountUpdatesQueue: sqs.Queue;
+  readonly accountUpdatesDlq: sqs.Queue;
   readonly authorizerFunction: NodejsFunction;
   readonly connectionFunction: NodejsFunction;
   readonly notifierFunction: NodejsFunction;
@@ -92,6 +98,14 @@ export class LiveDelivery extends ResourceGroup {
     );
     this.orderEventsQueue = events.queue;
     this.orderEventsDlq = events.dlq;
+    const accountUpdates = fifoQueueWithDlq(
+      this,
+      { queue: 'WsAccountUpdatesQueue', dlq: 'WsAccountUpdatesDlq' },
+      config,
+      Duration.seconds(60),
+    );
+    this.accountUpdatesQueue = accountUpdates.queue;
+    this.accountUpdatesDlq = accountUpdates.dlq;
 
     this.webSocketApi = named(
       new apigwv2.WebSocketApi(this, 'WebSocketApi', {
@@ -180,16 +194,21 @@ export class LiveDelivery extends ResourceGroup {
     const fn = createPipelineFunction(this, 'ws-notifier', config, {
       description: 'Posts order updates (with their seq), prices and candles to the subscribed WebSocket connections',
       timeout: Duration.seconds(30),
-      environment: { ...liveEnv, CANDLES_TABLE_NAME: candlesTable.tableName },
+      environment: {
+        ...liveEnv,
+        CANDLES_TABLE_NAME: candlesTable.tableName,
+        ACCOUNT_UPDATES_QUEUE_URL: this.accountUpdatesQueue.queueUrl,
+        ACCOUNT_UPDATES_QUEUE_ARN: this.accountUpdatesQueue.queueArn,
+      },
     });
     candlesTable.grant(fn, 'dynamodb:BatchGetItem');
     tables.connections.grant(fn, 'dynamodb:GetItem', 'dynamodb:DeleteItem');
     tables.subscriptions.grant(fn, 'dynamodb:Query', 'dynamodb:BatchWriteItem');
     tables.deliveryLog.grant(fn, 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:Query');
     this.grantPostToConnections(fn);
-    fn.addEventSource(
-      new SqsEventSource(this.orderEventsQueue, { batchSize: config.sqsBatchSize, reportBatchItemFailures: true }),
-    );
+    this.accountUpdatesQueue.grantSendMessages(fn);
+    for (const queue of [this.orderEventsQueue, this.accountUpdatesQueue])
+      fn.addEventSource(new SqsEventSource(queue, { batchSize: config.sqsBatchSize, reportBatchItemFailures: true }));
     // Prices are superseded by the next tick: start at the newest, retry little, and never hold the shard long.
     fn.addEventSource(
       new KinesisEventSource(stream, {
@@ -201,10 +220,12 @@ export class LiveDelivery extends ResourceGroup {
       }),
     );
     const mappings = fn.node.children.filter((c) => c instanceof lambda.EventSourceMapping);
-    ['WsNotifierOrderEventsMapping', 'WsNotifierTicksMapping'].forEach((logicalId, i) => {
-      const resource = mappings[i]?.node.defaultChild;
-      if (resource instanceof CfnResource) resource.overrideLogicalId(logicalId);
-    });
+    ['WsNotifierOrderEventsMapping', 'WsNotifierAccountUpdatesMapping', 'WsNotifierTicksMapping'].forEach(
+      (logicalId, i) => {
+        const resource = mappings[i]?.node.defaultChild;
+        if (resource instanceof CfnResource) resource.overrideLogicalId(logicalId);
+      },
+    );
     return fn;
   }
 

@@ -85,13 +85,22 @@ describe('LiveDelivery (PipelineStack, target aws)', () => {
     });
   });
 
-  it('feeds the notifier from its own FIFO queue (partial failures) and the ticks stream (latest, short retries)', () => {
-    expect(resources.WsOrderEventsQueue?.Properties).toMatchObject({ FifoQueue: true });
-    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
-      FunctionName: { Ref: 'WsNotifierFunction' },
-      EventSourceArn: { 'Fn::GetAtt': ['WsOrderEventsQueue', 'Arn'] },
-      FunctionResponseTypes: ['ReportBatchItemFailures'],
-    });
+  it('feeds the notifier from its two FIFO queues (partial failures) and the ticks stream (latest, short retries)', () => {
+    for (const queue of ['WsOrderEventsQueue', 'WsAccountUpdatesQueue']) {
+      expect(resources[queue]?.Properties).toMatchObject({ FifoQueue: true });
+      template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+        FunctionName: { Ref: 'WsNotifierFunction' },
+        EventSourceArn: { 'Fn::GetAtt': [queue, 'Arn'] },
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+      });
+    }
+    // It forwards the order events to the account-updates queue, and knows that queue's records by their ARN.
+    const env = (resources.WsNotifierFunction?.Properties.Environment as { Variables: Record<string, unknown> })
+      .Variables;
+    expect(env.ACCOUNT_UPDATES_QUEUE_URL).toEqual({ Ref: 'WsAccountUpdatesQueue' });
+    expect(env.ACCOUNT_UPDATES_QUEUE_ARN).toEqual({ 'Fn::GetAtt': ['WsAccountUpdatesQueue', 'Arn'] });
+    const sends = statementsOf('WsNotifierFunction').filter((s) => actionsOf(s).includes('sqs:SendMessage'));
+    expect(sends.map((s) => s.Resource)).toEqual([{ 'Fn::GetAtt': ['WsAccountUpdatesQueue', 'Arn'] }]);
     expect(resources.WsNotifierTicksMapping?.Properties).toMatchObject({
       FunctionName: { Ref: 'WsNotifierFunction' },
       StartingPosition: 'LATEST',
@@ -163,6 +172,10 @@ describe('LiveDelivery (PipelineStack, target aws)', () => {
       if (json.includes('RaftClientKeys')) return 'arn:aws:secretsmanager:us-east-1:123456789012:secret:Read-AbCdEf';
       if (json.includes('EventsTopic')) return 'arn:aws:sns:us-east-1:123456789012:PipelineStack-EventsTopic.fifo';
       if (json.includes('CommandsQueue')) return 'https://sqs.us-east-1.amazonaws.com/123456789012/Commands.fifo';
+      if (json.includes('AccountUpdatesQueue'))
+        return json.includes('Arn')
+          ? 'arn:aws:sqs:us-east-1:123456789012:AccountUpdates.fifo'
+          : 'https://sqs.us-east-1.amazonaws.com/123456789012/AccountUpdates.fifo';
       const ref = (value as { Ref?: string }).Ref;
       if (ref) return `PipelineStack-${ref}-ABC123`;
       throw new Error(`cannot resolve ${json}`);

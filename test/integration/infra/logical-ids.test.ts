@@ -61,6 +61,8 @@ const PIPELINE_STATEFUL: Record<string, string> = {
   WsSubscriptionsTable: 'AWS::DynamoDB::Table',
   WsOrderEventsQueue: 'AWS::SQS::Queue',
   WsOrderEventsDlq: 'AWS::SQS::Queue',
+  WsAccountUpdatesQueue: 'AWS::SQS::Queue',
+  WsAccountUpdatesDlq: 'AWS::SQS::Queue',
   TicksTable: 'AWS::DynamoDB::Table',
   CandlesTable: 'AWS::DynamoDB::Table',
   MarketDataFailureQueue: 'AWS::SQS::Queue',

@@ -119,9 +119,9 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     const resources = awsTemplate.toJSON().Resources as Resources;
     expect(resources.ProcessFailureQueue?.Properties).toMatchObject({ SqsManagedSseEnabled: true });
     expect(resources.ProcessFailureQueue?.Properties).not.toHaveProperty('FifoQueue');
-    awsTemplate.resourceCountIs('AWS::SQS::Queue', 10);
+    awsTemplate.resourceCountIs('AWS::SQS::Queue', 12);
     const policies = awsTemplate.findResources('AWS::SQS::QueuePolicy');
-    expect(Object.keys(policies)).toHaveLength(10);
+    expect(Object.keys(policies)).toHaveLength(12);
     for (const policy of Object.values(policies)) {
       expect(policy.Properties.PolicyDocument.Statement).toEqual(
         expect.arrayContaining([
@@ -345,8 +345,8 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
   });
 
   it('maps the stream to process with bisect, retries, record age, on-failure queue and partial failures', () => {
-    // process, execute, history and market-data; the WebSocket notifier's two (test/integration/infra/live-delivery.test.ts).
-    awsTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', 6);
+    // process, execute, history and market-data; the WebSocket notifier's three (test/integration/infra/live-delivery.test.ts).
+    awsTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', 7);
     awsTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       FunctionName: { Ref: 'ProcessFunction' },
       EventSourceArn: { 'Fn::GetAtt': ['TicksStream', 'Arn'] },
@@ -493,14 +493,21 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
   });
 
   it('alarms on iterator age, DLQ depths, and every function’s errors and throttles', () => {
-    awsTemplate.resourceCountIs('AWS::CloudWatch::Alarm', 1 + 6 + 2 * FUNCTION_NAMES.length);
+    awsTemplate.resourceCountIs('AWS::CloudWatch::Alarm', 1 + 7 + 2 * FUNCTION_NAMES.length);
     awsTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'IteratorAge',
       Statistic: 'Maximum',
       Threshold: 60_000,
       Dimensions: [{ Name: 'FunctionName', Value: { Ref: 'ProcessFunction' } }],
     });
-    const deadLetters = ['CommandsDlq', 'EventsDlq', 'HistoryDlq', 'WsOrderEventsDlq', 'ProcessFailureQueue'];
+    const deadLetters = [
+      'CommandsDlq',
+      'EventsDlq',
+      'HistoryDlq',
+      'WsOrderEventsDlq',
+      'WsAccountUpdatesDlq',
+      'ProcessFailureQueue',
+    ];
     for (const queue of [...deadLetters, 'MarketDataFailureQueue']) {
       awsTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
         MetricName: 'ApproximateNumberOfMessagesVisible',

@@ -1,6 +1,7 @@
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { KinesisStreamRecord, SQSRecord } from 'aws-lambda';
 import { startRaftCluster, type RaftCluster } from '../../../local-cloud/raft-cluster';
+import { accountUpdatesForwarder } from '../../../shared/aws/account-updates';
 import { createConnectionPoster } from '../../../shared/aws/connection-poster';
 import { DeliveryLog } from '../../../shared/aws/delivery-log';
 import { CandleLookup, MarketDataStore } from '../../../shared/aws/market-data-store';
@@ -11,11 +12,11 @@ import type { OrderUpdate } from '../../../shared/domain/live-delivery';
 import { createLedgerClient } from '../../../shared/raft-client/client';
 import { createLogger } from '../../../shared/powertools';
 import { createWsConnectionHandler } from '../../../functions/ws-connection/app';
-import { createWsNotifierHandler } from '../../../functions/ws-notifier/app';
+import { createWsNotifierHandler, type WsNotifierDeps } from '../../../functions/ws-notifier/app';
 import { fakeContext, wsEvent } from '../../support/lambda-events';
 import { pipelineClients, TestResources } from '../pipeline/support/fixture';
 import { powertoolsEnv } from '../pipeline/support/env';
-import { deliverThroughQueue, receiveRecords } from '../pipeline/support/sqs-event';
+import { deliverThroughQueue, receiveRecords, recordArn } from '../pipeline/support/sqs-event';
 import {
   ConnectionsEndpoint,
   createLiveDeliveryTables,
@@ -37,7 +38,10 @@ const resources = new TestResources(clients);
 const endpoint = new ConnectionsEndpoint();
 let tables: LiveDeliveryTables;
 let cluster: RaftCluster;
+/** The notifier's account-updates queue (group = account); the tests' order updates go through it. */
 let eventsUrl: string;
+/** The notifier's subscription of the order-events topic (group = symbol): forwarded to eventsUrl. */
+let orderEventsUrl: string;
 let ordersTable: string;
 let strategyTable: string;
 let commandsUrl: string;
@@ -48,20 +52,22 @@ let log: DeliveryLog<OrderUpdate>;
 let ledger: ReturnType<typeof createLedgerClient>;
 let connection: ReturnType<typeof createWsConnectionHandler>;
 let notifier: ReturnType<typeof createWsNotifierHandler>;
+let notifierDeps: WsNotifierDeps;
 
 beforeAll(async () => {
   [tables, cluster, eventsUrl, ordersTable] = await Promise.all([
     createLiveDeliveryTables(clients.dynamodb),
     startRaftCluster({ size: 1, secret: RAFT_SECRET, env: { LOG_LEVEL: 'warn' } }),
-    resources.fifoQueue('ws-order-events'),
+    resources.fifoQueue('ws-account-updates'),
     resources.table('orders', 'id'),
     endpoint.start(),
   ]);
-  [strategyTable, commandsUrl, orderEvents, marketTables] = await Promise.all([
+  [strategyTable, commandsUrl, orderEvents, marketTables, orderEventsUrl] = await Promise.all([
     resources.table('strategy', 'symbol'),
     resources.fifoQueue('ws-commands'),
     resources.fifoTopic('ws-events'),
     resources.marketDataTables(),
+    resources.fifoQueue('ws-order-events'),
   ]);
   await clients.documents.send(new PutCommand({ TableName: strategyTable, Item: { symbol: 'AAPL', lastPrice: 100 } }));
   connections = new ConnectionStore(clients.documents, tables);
@@ -93,14 +99,16 @@ beforeAll(async () => {
     ),
     logger: logger('ws-connection'),
   });
-  notifier = createWsNotifierHandler({
+  notifierDeps = {
     connections,
     log,
     poster,
     candles: new CandleLookup(clients.documents, marketTables.candles),
+    accountUpdates: { queueArn: recordArn(eventsUrl), forward: accountUpdatesForwarder(clients.sqs, eventsUrl) },
     concurrency: 8,
     logger: logger('ws-notifier'),
-  });
+  };
+  notifier = createWsNotifierHandler(notifierDeps);
 }, 60_000);
 afterAll(async () => {
   ledger?.close();
@@ -293,6 +301,79 @@ describe('notifier and resume', () => {
     );
     expect(endpoint.take('c-1')).toEqual([{ type: 'price.update', symbol: 'AAPL', price: 11, size: 2, ts: t0 + 1 }]);
     expect(endpoint.take('c-4')).toEqual([]);
+  });
+});
+
+describe('notifier: order events regrouped by account', () => {
+  /** Sends events to the order-events queue as the topic does (group = symbol, dedup id = orderId). */
+  async function fromTopic(...bodies: { body: string; symbol: string; id: string }[]): Promise<SQSRecord[]> {
+    const records: SQSRecord[] = [];
+    for (const { body, symbol, id } of bodies)
+      records.push(await deliverThroughQueue(clients.sqs, orderEventsUrl, body, symbol, id));
+    return records;
+  }
+  /** Everything the account-updates queue holds now, as its mapping would hand it over. */
+  async function forwarded(expected: number): Promise<SQSRecord[]> {
+    const out: SQSRecord[] = [];
+    for (let round = 0; out.length < expected && round < 10; round++)
+      out.push(...(await receiveRecords(clients.sqs, eventsUrl)));
+    return out;
+  }
+
+  it('forwards each event to the account-updates queue (group = account, dedup id = orderId:status); poison is acknowledged', async () => {
+    const events = [orderEvent('F1'), { ...orderEvent('F2'), symbol: 'MSFT' }, orderEvent('F1', 'CANCELED')];
+    const records = await fromTopic(
+      ...events.map((e) => ({ body: JSON.stringify(e), symbol: e.symbol, id: e.orderId })),
+      { body: '{"orderId":', symbol: 'AAPL', id: 'poison-1' },
+    );
+    // Nothing is sequenced or posted in this step: the seqs are given where one batch of an account runs at a time.
+    expect(await notify(records)).toEqual({ batchItemFailures: [] });
+    const regrouped = await forwarded(events.length);
+    expect(
+      regrouped
+        .map((r) => [r.attributes.MessageGroupId, r.attributes.MessageDeduplicationId, JSON.parse(r.body)])
+        .sort((a, b) => String(a[1]).localeCompare(String(b[1]))),
+    ).toEqual(
+      events
+        .map((e) => [e.account, `${e.orderId}:${e.status}`, e])
+        .sort((a, b) => String(a[1]).localeCompare(String(b[1]))),
+    );
+    expect(await log.since('orders#F1', 0, 10)).toEqual([]);
+    // Handed to the notifier from that queue, they get their seqs: F1's two in the order they were forwarded.
+    expect(await notify(regrouped)).toEqual({ batchItemFailures: [] });
+    const f1 = regrouped.map((r) => JSON.parse(r.body) as OrderUpdate).filter((u) => u.account === 'F1');
+    expect(await log.since('orders#F1', 0, 10)).toEqual(f1.map((payload, i) => ({ seq: i + 1, payload })));
+    expect((await log.since('orders#F2', 0, 10)).map((e) => e.seq)).toEqual([1]);
+  });
+
+  it('an event the queue does not take fails its record and the rest of its symbol group; other groups go on', async () => {
+    const [aapl1, aapl2, msft] = [orderEvent('F3'), orderEvent('F3'), { ...orderEvent('F4'), symbol: 'MSFT' }];
+    const records = await fromTopic(
+      ...[aapl1, aapl2, msft].map((e) => ({ body: JSON.stringify(e), symbol: e.symbol, id: e.orderId })),
+    );
+    // The queue's refusal of one entry (a throttled or failed entry of SendMessageBatch) cannot be caused on
+    // demand against fauxqs: this notifier's forward refuses aapl1 as SQS would, then sends the rest for real.
+    const refusing = createWsNotifierHandler({
+      ...notifierDeps,
+      accountUpdates: {
+        queueArn: recordArn(eventsUrl),
+        forward: async (updates) => {
+          const real = await accountUpdatesForwarder(clients.sqs, eventsUrl)(updates.slice(1));
+          return [{ index: 0, reason: 'InternalError: try again', senderFault: false }, ...real];
+        },
+      },
+    });
+    const result = (await refusing({ Records: records } as never, fakeContext('ws-notifier'))) as {
+      batchItemFailures: { itemIdentifier: string }[];
+    };
+    expect(result.batchItemFailures.map((f) => f.itemIdentifier)).toEqual([
+      records[0]!.messageId,
+      records[1]!.messageId,
+    ]);
+    // aapl2 went out too (its record is failed all the same and comes again: the same dedup id, one message).
+    expect((await forwarded(2)).map((r) => JSON.parse(r.body).orderId).sort()).toEqual(
+      [aapl2.orderId, msft.orderId].sort(),
+    );
   });
 });
 
@@ -504,6 +585,36 @@ describe('delivery log', () => {
     expect([...seqOf.values()].sort((a, b) => a - b)).toEqual(keys.map((_, i) => i + 1));
     expect((await log.since('race', 0, 100)).map((e) => e.seq)).toEqual(keys.map((_, i) => i + 1));
   }, 60_000);
+
+  it('two warm containers: a stale counter and a redelivered update are learned from the cancelled transaction', async () => {
+    const a = new DeliveryLog<OrderUpdate>(clients.documents, tables.deliveryLog, 3600);
+    const b = new DeliveryLog<OrderUpdate>(clients.documents, tables.deliveryLog, 3600);
+    const batch = (...keys: string[]) =>
+      keys.map((key) => ({ key, payload: { orderId: key, account: 'W', status: 'X' } }));
+    const seqs = (out: { seq: number; duplicate: boolean }[]) => out.map((o) => [o.seq, o.duplicate]);
+    expect(seqs(await a.appendAll('warm', batch('w1', 'w2', 'w3')))).toEqual([
+      [1, false],
+      [2, false],
+      [3, false],
+    ]);
+    expect(seqs(await b.appendAll('warm', batch('w4', 'w5')))).toEqual([
+      [4, false],
+      [5, false],
+    ]);
+    // a remembers 3; the counter is at 5: its first transaction is cancelled and says so.
+    expect(seqs(await a.appendAll('warm', batch('w6', 'w4', 'w7')))).toEqual([
+      [6, false],
+      [4, true],
+      [7, false],
+    ]);
+    expect(seqs(await b.appendAll('warm', batch('w1', 'w8')))).toEqual([
+      [1, true],
+      [8, false],
+    ]);
+    expect((await a.since('warm', 0, 20)).map((e) => [e.seq, e.payload.orderId])).toEqual(
+      ['w1', 'w2', 'w3', 'w4', 'w5', 'w6', 'w7', 'w8'].map((k, i) => [i + 1, k]),
+    );
+  });
 
   it('batch appenders racing with overlapping batches: one seq per key, exactly 1..n, each batch in its order', async () => {
     const keys = Array.from({ length: 120 }, (_, i) => `b${i}`);

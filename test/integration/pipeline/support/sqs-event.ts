@@ -29,6 +29,10 @@ export async function deliverThroughQueue(
   return record;
 }
 
+/** The eventSourceARN receiveRecords gives a queue's records (the queue's name in a fixed account). */
+export const recordArn = (queueUrl: string): string =>
+  `arn:aws:sqs:us-east-1:123456789012:${queueUrl.split('/').at(-1) as string}`;
+
 /**
  * Receives up to `max` messages as SQS event records (system and message attributes, md5), deleting them from the
  * queue so the next message of a FIFO group becomes available.
@@ -43,7 +47,6 @@ export async function receiveRecords(sqs: SQSClient, queueUrl: string, max = 10)
       WaitTimeSeconds: 1,
     }),
   );
-  const queueName = queueUrl.split('/').at(-1) as string;
   const records: SQSRecord[] = [];
   for (const message of received.Messages ?? []) {
     await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle }));
@@ -68,7 +71,7 @@ export async function receiveRecords(sqs: SQSClient, queueUrl: string, max = 10)
       ),
       md5OfBody: message.MD5OfBody as string,
       eventSource: 'aws:sqs',
-      eventSourceARN: `arn:aws:sqs:us-east-1:123456789012:${queueName}`,
+      eventSourceARN: recordArn(queueUrl),
       awsRegion: 'us-east-1',
     });
   }
