@@ -83,9 +83,8 @@ export class DeliveryLog<T> {
   /**
    * Gives each update its seq, in the order given (or returns the seq it got before), with one transaction per chunk
    * of updates when nobody else moved the counter (appendChunk) — an account's updates of a batch share one counter
-   * move. Before this,
-   * a batch of N cost N reads and N transactions, one after another, and the notifiers of the 8 symbol groups
-   * raced on one account's counter for each of them (per-batch p90 9 s at 300 orders/s, docs/performance.md).
+   * move. Before batches, N updates cost N reads and N transactions, one after another (per-batch p90 9 s at 300
+   * orders/s, docs/performance.md).
    */
   async appendAll(stream: string, updates: readonly { key: string; payload: T }[]): Promise<Appended[]> {
     const seqs = new Map<string, Appended>();

@@ -312,6 +312,22 @@ describe('notifier: order events regrouped by account', () => {
       records.push(await deliverThroughQueue(clients.sqs, orderEventsUrl, body, symbol, id));
     return records;
   }
+  /**
+   * A notifier whose forward refuses the batch's first update, as SQS would (retryable, or the sender's fault), and
+   * sends the rest for real. The one stand-in of these tests: SendMessageBatch's failure of one entry cannot be
+   * caused on demand against fauxqs.
+   */
+  const refusingFirst = (senderFault: boolean) =>
+    createWsNotifierHandler({
+      ...notifierDeps,
+      accountUpdates: {
+        queueArn: recordArn(eventsUrl),
+        forward: async (updates) => {
+          const real = await accountUpdatesForwarder(clients.sqs, eventsUrl)(updates.slice(1));
+          return [{ index: 0, reason: senderFault ? 'InvalidParameterValue' : 'InternalError', senderFault }, ...real];
+        },
+      },
+    });
   /** Everything the account-updates queue holds now, as its mapping would hand it over. */
   async function forwarded(expected: number): Promise<SQSRecord[]> {
     const out: SQSRecord[] = [];
@@ -351,19 +367,7 @@ describe('notifier: order events regrouped by account', () => {
     const records = await fromTopic(
       ...[aapl1, aapl2, msft].map((e) => ({ body: JSON.stringify(e), symbol: e.symbol, id: e.orderId })),
     );
-    // The queue's refusal of one entry (a throttled or failed entry of SendMessageBatch) cannot be caused on
-    // demand against fauxqs: this notifier's forward refuses aapl1 as SQS would, then sends the rest for real.
-    const refusing = createWsNotifierHandler({
-      ...notifierDeps,
-      accountUpdates: {
-        queueArn: recordArn(eventsUrl),
-        forward: async (updates) => {
-          const real = await accountUpdatesForwarder(clients.sqs, eventsUrl)(updates.slice(1));
-          return [{ index: 0, reason: 'InternalError: try again', senderFault: false }, ...real];
-        },
-      },
-    });
-    const result = (await refusing({ Records: records } as never, fakeContext('ws-notifier'))) as {
+    const result = (await refusingFirst(false)({ Records: records } as never, fakeContext('ws-notifier'))) as {
       batchItemFailures: { itemIdentifier: string }[];
     };
     expect(result.batchItemFailures.map((f) => f.itemIdentifier)).toEqual([
@@ -374,6 +378,17 @@ describe('notifier: order events regrouped by account', () => {
     expect((await forwarded(2)).map((r) => JSON.parse(r.body).orderId).sort()).toEqual(
       [aapl2.orderId, msft.orderId].sort(),
     );
+  });
+
+  it('an event the queue refuses as malformed (a sender fault) is logged and acknowledged: it never holds its group', async () => {
+    const [bad, next] = [orderEvent('F5'), orderEvent('F5')];
+    const records = await fromTopic(
+      ...[bad, next].map((e) => ({ body: JSON.stringify(e), symbol: e.symbol, id: e.orderId })),
+    );
+    expect(await refusingFirst(true)({ Records: records } as never, fakeContext('ws-notifier'))).toEqual({
+      batchItemFailures: [],
+    });
+    expect((await forwarded(1)).map((r) => JSON.parse(r.body).orderId)).toEqual([next.orderId]);
   });
 });
 
