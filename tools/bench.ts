@@ -115,7 +115,8 @@ export interface StepResult {
   lost: number;
   /**
    * Order events still queued for the WebSocket notifier (its two queues, waiting and in flight) when the step's
-   * events had drained: live delivery's backlog, whose CPU the step's figure does not include.
+   * events had drained: live delivery's backlog. The step does not wait for it, so the notifier's CPU for it falls
+   * outside the step's figure (into the next step's, when there is one).
    */
   liveDeliveryBacklog: number;
 }

@@ -49,9 +49,10 @@ export const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) 
 /** Queue URLs are checked loosely: emulators answer with hosts like sqs.us-east-1.127.0.0.1 that zod's url() refuses. */
 export const queueUrl = z.string().regex(/^https?:\/\/[^\s/]+\/\S+$/, 'must be an http(s) queue URL');
 
-/** An SNS topic ARN (a FIFO topic's name ends in .fifo; that is the caller's schema to add). */
 /** An SQS queue ARN (the embedded cloud's account is 000000000000, still twelve digits). */
 export const queueArn = z.string().regex(/^arn:aws[\w-]*:sqs:[\w-]+:\d{12}:[\w.-]{1,80}$/, 'must be an SQS queue ARN');
+
+/** An SNS topic ARN (a FIFO topic's name ends in .fifo; that is the caller's schema to add). */
 export const topicArn = z.string().regex(/^arn:aws[\w-]*:sns:[\w-]+:\d{12}:[\w.-]{1,256}$/, 'must be an SNS topic ARN');
 
 /** The order history table, for the functions that write it (execute, the history writer). */
