@@ -213,11 +213,33 @@ export class RaftCluster {
   async start(): Promise<void> {
     try {
       for (const node of this.nodes) this.spawn(node);
-      for (const node of this.nodes) await this.waitReady(node.id);
+      for (const node of this.nodes) await this.waitReady(node.id, this.startTimeoutMs, this.nodes);
     } catch (err) {
+      // The nodes' own words go with the error: a stopped cluster's temp dir, logs included, is removed.
+      const logs = this.nodes.map((n) => this.logTail(n)).join('\n');
       await this.stop().catch(() => undefined);
-      throw err;
+      throw new Error(`${(err as Error).message}\n${logs}`, { cause: err });
     }
+  }
+
+  /** The last lines a node wrote (the start's failure message quotes them). */
+  private logTail(node: RaftClusterNode, lines = 12): string {
+    let text = '';
+    try {
+      text = readFileSync(join(this.dir, `${node.id}.log`), 'utf8');
+    } catch {
+      // never started, or its log already gone
+    }
+    const child = node.process;
+    const exit = child?.exitCode ?? child?.signalCode;
+    const state = !child ? 'not started' : exit === null || exit === undefined ? 'running' : `exited ${exit}`;
+    // A line is cut at 400 characters: an error's stack in one JSON line would drown the rest.
+    const tail = text
+      .trimEnd()
+      .split('\n')
+      .slice(-lines)
+      .map((l) => `    ${l.length > 400 ? `${l.slice(0, 400)} …` : l}`);
+    return [`  ${node.id} (${state}), the last lines of its log:`, ...tail].join('\n');
   }
 
   get httpUrls(): string[] {
@@ -370,16 +392,27 @@ export class RaftCluster {
     if (signal !== 'SIGSTOP' && signal !== 'SIGCONT') await exited;
   }
 
-  /** Waits until a node answers /readyz and its own status lists it as a voter. */
-  async waitReady(id: string, timeoutMs = this.startTimeoutMs): Promise<void> {
+  /**
+   * Waits until a node answers /readyz and its own status lists it as a voter. Every node in `mustRun` (the
+   * cluster's start passes all of them: n1 bootstraps only once its peers answer) must keep running, or the wait
+   * ends at once naming the one that exited; each probe says what it saw, so a timeout names the last reason.
+   */
+  async waitReady(id: string, timeoutMs = this.startTimeoutMs, mustRun: RaftClusterNode[] = []): Promise<void> {
     const node = this.node(id);
-    await waitFor(`${id} to be a ready voter`, timeoutMs, async () => {
-      this.assertRunning(node);
-      const ready = await fetch(`${node.httpUrl}/readyz`, { signal: AbortSignal.timeout(1000) });
-      if (ready.status !== 200) return undefined;
-      const st = await this.status(id);
-      return st.members.some((m) => m.id === id && m.voter) ? true : undefined;
-    });
+    await waitFor(
+      `${id} to be a ready voter`,
+      timeoutMs,
+      async () => {
+        for (const other of mustRun) if (!this.isRunning(other)) throw new NodeExitedError(other, this.dir);
+        this.assertRunning(node);
+        const ready = await fetch(`${node.httpUrl}/readyz`, { signal: AbortSignal.timeout(1000) });
+        if (ready.status !== 200) throw new Error(`${id} /readyz answered ${ready.status}`);
+        const st = await this.status(id);
+        if (!st.members.some((m) => m.id === id && m.voter)) throw new Error(`${id} is not yet a voter`);
+        return true;
+      },
+      { onError: (err) => (err instanceof NodeExitedError ? 'throw' : 'retry') },
+    );
   }
 
   /** Waits until every running node reports the same commit index, has applied it and knows a leader. */
@@ -438,7 +471,7 @@ export class RaftCluster {
   }
 
   private assertRunning(node: RaftClusterNode): void {
-    if (!this.isRunning(node)) throw new Error(`raft node ${node.id} exited (see ${join(this.dir, `${node.id}.log`)})`);
+    if (!this.isRunning(node)) throw new NodeExitedError(node, this.dir);
   }
 
   private toNode(a: NodeAddress): RaftClusterNode {
@@ -476,5 +509,11 @@ export class RaftCluster {
     // writeFileSync's mode applies only when it creates the file; an older cluster.json is tightened too.
     chmodSync(file, 0o600);
     return this;
+  }
+}
+
+class NodeExitedError extends Error {
+  constructor(node: RaftClusterNode, dir: string) {
+    super(`raft node ${node.id} exited (see ${join(dir, `${node.id}.log`)})`);
   }
 }

@@ -1,10 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { request } from 'node:http';
-import { resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { STDIN_PARENT_WATCH } from '../../shared/process/parent-watch';
+import { isProcessAlive } from '../../shared/process/pid';
 import { sleep } from '../../shared/util/wait';
 
 const SUPERVISE = resolve(__dirname, '../../shared/process/supervise.ts');
@@ -55,8 +57,9 @@ export function supervised(command: string, args: string[]) {
  * hands out for `listen(0)` comes from the ephemeral range, the same range every outgoing connection takes its local
  * port from: between this function releasing such a port and the service binding it, any connection on the machine
  * could take it (a Raft node failed to start with EADDRINUSE that way in a bench run). Below the range only another
- * explicit bind can take it; ports handed out by this process are not handed out again. Falls back to the OS's
- * choice where the range is unknown (not Linux) or leaves no room below it.
+ * explicit bind can take it, and every launcher of ours reserves what it hands out (reserve() below), so neither this
+ * process nor another of ours hands the port out again. Falls back to the OS's choice where the range is unknown
+ * (not Linux) or leaves no room below it.
  */
 export async function freePort(): Promise<number> {
   const [low] = ephemeralRange();
@@ -64,10 +67,11 @@ export async function freePort(): Promise<number> {
     for (let attempt = 0; attempt < 50; attempt++) {
       const port = FIXED_PORTS_END + Math.floor(Math.random() * (low - FIXED_PORTS_END));
       if (handedOut.has(port)) continue;
-      if (await bindable(port)) {
-        handedOut.add(port);
-        return port;
-      }
+      handedOut.add(port);
+      // Reserved before the probe bind: a port another launcher of ours holds is not even bound for a moment.
+      if (!reserve(port)) continue;
+      if (await bindable(port)) return port;
+      release(port);
     }
   }
   return osAssignedPort();
@@ -75,7 +79,63 @@ export async function freePort(): Promise<number> {
 
 /** Below this, well-known and registered services' fixed ports; the choice above stays clear of them. */
 const FIXED_PORTS_END = 10_000;
+/** Ports this process has handed out or found taken: never tried again. */
 const handedOut = new Set<number>();
+
+/**
+ * Reservations across processes. Launchers of ours run side by side (jest's two workers, a bench beside `npm start`)
+ * and each binds a chosen port only seconds later (a Raft node's start): two could choose the same free port in
+ * between, and one node then exits with EADDRINUSE — a CI run lost a suite that way, its cluster waiting 60 s for a
+ * peer that never came. So a port handed out is also a file in a shared folder, created exclusively and naming this
+ * process; it is released when this process exits, and one whose process is gone (killed outright) is cleared by the
+ * next launcher. By hand: get-port and portfinder remember their ports within one process only.
+ */
+// Machine-wide, not os.tmpdir(): a jest run points TMPDIR at a folder of its own, and it may run beside `npm start`.
+export const PORT_RESERVATIONS = join(
+  existsSync('/tmp') ? '/tmp' : tmpdir(),
+  `local-cloud-ports-${process.getuid?.() ?? 'user'}`,
+);
+let reservationsReady = false;
+
+function reserve(port: number): boolean {
+  if (!reservationsReady) prepareReservations();
+  try {
+    writeFileSync(join(PORT_RESERVATIONS, String(port)), String(process.pid), { flag: 'wx' });
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+}
+
+/** Once per process: the folder, the orphans of processes gone, and the release of ours at exit. */
+function prepareReservations(): void {
+  mkdirSync(PORT_RESERVATIONS, { recursive: true });
+  for (const name of readdirSync(PORT_RESERVATIONS)) {
+    const file = join(PORT_RESERVATIONS, name);
+    let owner = 0;
+    try {
+      owner = Number(readFileSync(file, 'utf8'));
+    } catch {
+      continue; // released meanwhile
+    }
+    if (!owner || !isProcessAlive(owner)) rmSync(file, { force: true });
+  }
+  process.once('exit', () => {
+    for (const port of handedOut) release(port);
+  });
+  reservationsReady = true;
+}
+
+/** Removes this process's reservation of `port`, if it holds one. */
+function release(port: number): void {
+  const file = join(PORT_RESERVATIONS, String(port));
+  try {
+    if (readFileSync(file, 'utf8') === String(process.pid)) rmSync(file, { force: true });
+  } catch {
+    // not reserved, or gone
+  }
+}
 
 function ephemeralRange(): [number, number] {
   try {

@@ -8,8 +8,11 @@ export const sleep = (ms: number): Promise<void> => new Promise((resolve) => set
 export interface WaitForOptions {
   /** Pause between probes (default 100 ms). */
   intervalMs?: number;
-  /** `'throw'`: a probe that throws ends the wait with its error (it saw something that will not heal). */
-  onError?: 'retry' | 'throw';
+  /**
+   * `'throw'`: a probe that throws ends the wait with its error (it saw something that will not heal); a function
+   * decides per error.
+   */
+  onError?: 'retry' | 'throw' | ((err: unknown) => 'retry' | 'throw');
 }
 
 /**
@@ -30,7 +33,8 @@ export async function waitFor<T>(
       const value = await probe();
       if (value !== undefined && value !== false) return value;
     } catch (err) {
-      if (opts.onError === 'throw') throw err;
+      const onError = typeof opts.onError === 'function' ? opts.onError(err) : opts.onError;
+      if (onError === 'throw') throw err;
       lastError = err instanceof Error ? err.message : String(err);
     }
     if (Date.now() > deadline)
