@@ -204,7 +204,8 @@ export class LiveDelivery extends ResourceGroup {
     candlesTable.grant(fn, 'dynamodb:BatchGetItem');
     tables.connections.grant(fn, 'dynamodb:GetItem', 'dynamodb:DeleteItem');
     tables.subscriptions.grant(fn, 'dynamodb:Query', 'dynamodb:BatchWriteItem');
-    tables.deliveryLog.grant(fn, 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:Query');
+    // appendAll only: it reads counters and dedup rows (BatchGetItem) and writes by TransactWriteItems of puts.
+    tables.deliveryLog.grant(fn, 'dynamodb:BatchGetItem', 'dynamodb:PutItem');
     this.grantPostToConnections(fn);
     this.accountUpdatesQueue.grantSendMessages(fn);
     for (const queue of [this.orderEventsQueue, this.accountUpdatesQueue])

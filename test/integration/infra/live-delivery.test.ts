@@ -122,11 +122,10 @@ describe('LiveDelivery (PipelineStack, target aws)', () => {
       'dynamodb:UpdateItem',
     ]);
     expect(actionsOn('WsConnectionFunction', 'WsDeliveryLogTable')).toEqual(['dynamodb:GetItem', 'dynamodb:Query']);
+    // The notifier only appends (reads of counters and dedup rows, transactions of puts); it never reads a stream.
     expect(actionsOn('WsNotifierFunction', 'WsDeliveryLogTable')).toEqual([
       'dynamodb:BatchGetItem',
-      'dynamodb:GetItem',
       'dynamodb:PutItem',
-      'dynamodb:Query',
     ]);
     // The notifier reads the candles (candle.update) and writes nothing of market-data's.
     expect(actionsOn('WsNotifierFunction', 'CandlesTable')).toEqual(['dynamodb:BatchGetItem']);
