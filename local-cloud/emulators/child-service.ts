@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -87,8 +87,9 @@ const handedOut = new Set<number>();
  * and each binds a chosen port only seconds later (a Raft node's start): two could choose the same free port in
  * between, and one node then exits with EADDRINUSE — a CI run lost a suite that way, its cluster waiting 60 s for a
  * peer that never came. So a port handed out is also a file in a shared folder, created exclusively and naming this
- * process; it is released when this process exits, and one whose process is gone (killed outright) is cleared by the
- * next launcher. By hand: get-port and portfinder remember their ports within one process only.
+ * process; it is released when this process exits, and one whose process is gone is cleared by the next launcher
+ * (a process killed outright; and every jest worker: a test file's `process` is jest's sandbox, which never emits
+ * `exit`). By hand: get-port and portfinder remember their ports within one process only.
  */
 // Machine-wide, not os.tmpdir(): a jest run points TMPDIR at a folder of its own, and it may run beside `npm start`.
 export const PORT_RESERVATIONS = join(
@@ -96,6 +97,8 @@ export const PORT_RESERVATIONS = join(
   `local-cloud-ports-${process.getuid?.() ?? 'user'}`,
 );
 let reservationsReady = false;
+/** A reservation file still without its owner's pid after this long was abandoned mid-write (a crash). */
+const ABANDONED_MS = 60_000;
 
 function reserve(port: number): boolean {
   if (!reservationsReady) prepareReservations();
@@ -116,6 +119,8 @@ function prepareReservations(): void {
     let owner = 0;
     try {
       owner = Number(readFileSync(file, 'utf8'));
+      // Empty: being written by its owner right now (created, pid not yet in) — unless long abandoned.
+      if (!owner && Date.now() - statSync(file).mtimeMs < ABANDONED_MS) continue;
     } catch {
       continue; // released meanwhile
     }

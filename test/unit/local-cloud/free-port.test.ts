@@ -1,5 +1,5 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { freePort, PORT_RESERVATIONS } from '../../../local-cloud/emulators/child-service';
@@ -84,14 +84,22 @@ describe('freePort', () => {
       expect(other.ports.filter((p) => existsSync(join(PORT_RESERVATIONS, String(p))))).toEqual([]);
     });
 
-    it('clears the reservation of a process that is gone without releasing it (killed outright)', async () => {
+    it('clears the reservation of a process gone without releasing it (killed outright), not one being written', async () => {
       const gone = await holder(0);
       gone.child.kill('SIGKILL');
       await exited(gone.child);
-      const orphan = join(PORT_RESERVATIONS, '9999'); // below the range freePort chooses from: only the orphan
+      // Below the range freePort chooses from: only these files are at those names.
+      const orphan = join(PORT_RESERVATIONS, '9999');
       writeFileSync(orphan, String(gone.child.pid));
+      // Empty: a reservation being written (created, pid not yet in) stays; one empty for minutes was abandoned.
+      const [writing, abandoned] = ['9998', '9997'].map((n) => join(PORT_RESERVATIONS, n));
+      writeFileSync(writing!, '');
+      writeFileSync(abandoned!, '');
+      const twoMinutesAgo = new Date(Date.now() - 120_000);
+      utimesSync(abandoned!, twoMinutesAgo, twoMinutesAgo);
       const next = await holder(1);
-      expect(existsSync(orphan)).toBe(false);
+      expect([orphan, writing!, abandoned!].map((f) => existsSync(f))).toEqual([false, true, false]);
+      rmSync(writing!);
       next.child.stdin.end();
       await exited(next.child);
     });
