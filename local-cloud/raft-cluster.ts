@@ -231,8 +231,11 @@ export class RaftCluster {
       // never started, or its log already gone
     }
     const child = node.process;
-    const exit = child?.exitCode ?? child?.signalCode;
-    const state = !child ? 'not started' : exit === null || exit === undefined ? 'running' : `exited ${exit}`;
+    const state = !child
+      ? 'not started'
+      : this.isRunning(node)
+        ? 'running'
+        : `exited ${child.exitCode ?? child.signalCode}`;
     // A line is cut at 400 characters: an error's stack in one JSON line would drown the rest.
     const tail = text
       .trimEnd()
@@ -403,8 +406,7 @@ export class RaftCluster {
       `${id} to be a ready voter`,
       timeoutMs,
       async () => {
-        for (const other of mustRun) if (!this.isRunning(other)) throw new NodeExitedError(other, this.dir);
-        this.assertRunning(node);
+        for (const n of [node, ...mustRun]) this.assertRunning(n);
         const ready = await fetch(`${node.httpUrl}/readyz`, { signal: AbortSignal.timeout(1000) });
         if (ready.status !== 200) throw new Error(`${id} /readyz answered ${ready.status}`);
         const st = await this.status(id);
