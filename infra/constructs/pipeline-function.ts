@@ -8,6 +8,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import type { InfraConfig } from '../config';
+import { bundleAssetHash } from './bundle-hash';
 import { named } from './logical-ids';
 
 export const FUNCTION_NAMES = [
@@ -76,9 +77,10 @@ export function createPipelineFunction(
   });
   logGroup.grant(role, 'logs:CreateLogStream', 'logs:PutLogEvents');
   const { vpcPlacement } = options;
+  const entry = path.join(FUNCTIONS_DIR, name, 'handler.ts');
   const fn = named(
     new NodejsFunction(scope, `${id}Function`, {
-      entry: path.join(FUNCTIONS_DIR, name, 'handler.ts'),
+      entry,
       handler: 'handler',
       description: options.description,
       runtime: lambda.Runtime.NODEJS_22_X,
@@ -104,6 +106,8 @@ export function createPipelineFunction(
         sourcesContent: false,
         // Bundle the pinned AWS SDK too: the same code runs in the emulated runtimes, which have none.
         externalModules: [],
+        // Known before bundling, so a synth that finds the bundle already built does not build it again.
+        assetHash: bundleAssetHash(entry),
       },
       ...(vpcPlacement
         ? { vpc: vpcPlacement.vpc, vpcSubnets: vpcPlacement.subnets, securityGroups: vpcPlacement.securityGroups }

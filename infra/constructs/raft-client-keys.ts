@@ -9,6 +9,7 @@ import * as cr from 'aws-cdk-lib/custom-resources';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct, type IDependable } from 'constructs';
 import type { Scope } from '../../shared/ledger-contract/auth';
+import { bundleAssetHash } from './bundle-hash';
 
 /** The scopes the app's functions hold: execute and orders place (and cancel) orders, api reads, admin operates. */
 export const FUNCTION_SCOPES = ['orders:write', 'read', 'admin'] as const satisfies readonly Scope[];
@@ -98,8 +99,9 @@ export class RaftClientKeys extends Construct {
       new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [rootSecretArn] }),
     );
     for (const secret of Object.values(this.secrets)) secret.grantWrite(role);
+    const entry = path.resolve(__dirname, '..', 'handlers', 'raft-client-keys.ts');
     const fn = new NodejsFunction(this, 'Issuer', {
-      entry: path.resolve(__dirname, '..', 'handlers', 'raft-client-keys.ts'),
+      entry,
       handler: 'handler',
       description: 'Writes each function scope its Raft client key (custom resource)',
       runtime: lambda.Runtime.NODEJS_22_X,
@@ -113,6 +115,7 @@ export class RaftClientKeys extends Construct {
         target: 'node22',
         minify: true,
         externalModules: [],
+        assetHash: bundleAssetHash(entry),
       },
     });
     NagSuppressions.addResourceSuppressions(fn, [

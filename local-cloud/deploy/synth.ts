@@ -1,5 +1,6 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { ASSET_CACHE_DIR, keepAssets, seedAssets } from './asset-cache';
 import { REPO_ROOT, runNodeScript } from './cdk-cli';
 
 export interface SynthOptions {
@@ -8,6 +9,11 @@ export interface SynthOptions {
   outdir: string;
   /** Context values, as `cdk synth -c key=value` would give them. */
   context: Record<string, string>;
+  /**
+   * Where function bundles are kept between syntheses (asset-cache.ts); the default for the project's own app
+   * (infra/app.ts, whose functions' asset hashes are known before bundling), none for another app.
+   */
+  assetCache?: string;
 }
 
 export interface CloudAssemblyStack {
@@ -51,10 +57,13 @@ export interface CfnTemplate {
 export async function synthesize(opts: SynthOptions): Promise<void> {
   rmSync(opts.outdir, { recursive: true, force: true });
   const appFile = opts.appFile ?? join(REPO_ROOT, 'infra/app.ts');
+  const cache = opts.assetCache ?? (opts.appFile ? undefined : ASSET_CACHE_DIR);
+  if (cache) seedAssets(opts.outdir, cache);
   const { code, output } = await runNodeScript(['--import', 'tsx', appFile], {
     env: { ...process.env, CDK_OUTDIR: opts.outdir, CDK_CONTEXT_JSON: JSON.stringify(opts.context) },
   });
   if (code !== 0) throw new Error(`cdk synth of ${appFile} failed (exit ${code}):\n${output.slice(-4000)}`);
+  if (cache) keepAssets(opts.outdir, cache);
 }
 
 /** Reads one stack's template from a synthesized cloud assembly. */

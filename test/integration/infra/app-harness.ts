@@ -4,10 +4,17 @@ import * as path from 'node:path';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { App, type Stack } from 'aws-cdk-lib';
 import { createTradingStacks, FEATURE_FLAGS, type TradingStacks } from '../../../infra/stacks';
+import { seedAssets } from '../../../local-cloud/deploy/asset-cache';
 
-/** A temporary cloud assembly directory (remove it in afterAll). */
+/**
+ * A temporary cloud assembly directory (remove it in afterAll), holding the function bundles the embedded cloud's
+ * syntheses keep (local-cloud/deploy/asset-cache.ts): bundles of the same sources are not built again. Bundling itself
+ * is exercised by any synth that finds none (test/integration/local-cloud/synth-cache.test.ts).
+ */
 export function assemblyDir(): string {
-  return mkdtempSync(path.join(tmpdir(), 'infra-test-'));
+  const dir = mkdtempSync(path.join(tmpdir(), 'infra-test-'));
+  seedAssets(dir);
+  return dir;
 }
 
 /**
