@@ -6,7 +6,6 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
-  readdirSync,
   readFileSync,
   rmSync,
   writeFileSync,
@@ -14,13 +13,12 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { buildSync } from 'esbuild';
 import { freePort } from './emulators/child-service';
+import { bundledScript } from './process-bundle';
 import { STDIN_PARENT_WATCH } from '../shared/process/parent-watch';
 import { TokenSource } from '../shared/ledger-contract/auth';
 import type { NodeStatus } from '../shared/ledger-contract';
 import { waitFor } from '../shared/util/wait';
-import { isProcessAlive } from '../shared/process/pid';
 
 /**
  * The one launcher of a local Raft ledger cluster: `raft-node` processes on loopback, started together
@@ -104,41 +102,9 @@ export interface RaftClusterOptions {
   maxOpenFiles?: number;
 }
 
-let bundlePath: string | undefined;
-const BUNDLE_PREFIX = 'raft-node-bundle-';
-
-/** A process killed outright (SIGKILL) never runs its exit hook: its bundle is removed by the next launcher. */
-function removeOrphanedBundles(): void {
-  for (const name of readdirSync(tmpdir())) {
-    const pid = Number(/^raft-node-bundle-(\d+)-/.exec(name)?.[1]);
-    if (!pid || pid === process.pid || isProcessAlive(pid)) continue;
-    rmSync(join(tmpdir(), name), { recursive: true, force: true });
-  }
-}
-/**
- * Bundles raft-node once per process with esbuild (as the Dockerfile does): a node then starts in a
- * fraction of the time a TypeScript loader needs to transpile it module by module.
- */
-function raftNodeBundle(): string {
-  if (bundlePath) return bundlePath;
-  removeOrphanedBundles();
-  const dir = mkdtempSync(join(tmpdir(), `${BUNDLE_PREFIX}${process.pid}-`));
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-  const outfile = join(dir, 'raft-node.js');
-  buildSync({
-    entryPoints: [MAIN],
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    outfile,
-    sourcemap: true,
-    logLevel: 'error',
-    // A native addon cannot be bundled: the node loads it from the repository's node_modules (NODE_PATH below).
-    external: ['better-sqlite3'],
-  });
-  bundlePath = outfile;
-  return outfile;
-}
+/** raft-node bundled once per launcher (process-bundle.ts); a native addon cannot be bundled: the node loads
+ * better-sqlite3 from the repository's node_modules (NODE_PATH below). */
+const raftNodeBundle = () => bundledScript(MAIN, 'raft-node.js', ['better-sqlite3']);
 
 /** Plans a cluster (or reads the saved plan), starts it and waits until every node is a ready voter. */
 export async function startRaftCluster(opts: RaftClusterOptions = {}): Promise<RaftCluster> {

@@ -1,7 +1,7 @@
 /**
  * The process a local Lambda "execution environment" runs: loads the handler module once (the cold
- * start), then answers invocations from the runtime over the node IPC channel. Started by
- * function-pool.ts with `node --import tsx`, so the module may be bundled JS or TypeScript.
+ * start), then answers invocations from the runtime over the node IPC channel. function-pool.ts starts it
+ * bundled to plain JS, with the TypeScript loader too when the module is TypeScript (a test's handler).
  *
  * Output is forwarded over the same IPC channel as the results, so a line printed during an
  * invocation is always logged before that invocation's END line (pipes would race the result).

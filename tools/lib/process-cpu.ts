@@ -39,7 +39,8 @@ export function parseProcStat(line: string): ProcessStat | undefined {
 /** Which part of the stack a command line belongs to (see the spawn calls in local-cloud/). */
 export function classifyCommand(cmdline: string): ProcessKind {
   if (/DynamoDBLocal|kinesalite|fauxqs|dynalite/.test(cmdline)) return 'emulators';
-  // tsx on raft-node/src/main.ts, or the esbuild bundle local-cloud/raft-cluster.ts starts (…/raft-node.js).
+  // tsx on raft-node/src/main.ts, or the esbuild bundles local-cloud/process-bundle.ts makes (…/raft-node.js,
+  // …/runtime/worker-host.js).
   if (/raft-node\/|\/raft-node\.js\b/.test(cmdline)) return 'raft';
   if (/runtime\/worker-host/.test(cmdline)) return 'functions';
   return 'bench';

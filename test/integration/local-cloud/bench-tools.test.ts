@@ -27,10 +27,15 @@ describe('process tree CPU (tools/lib/process-cpu)', () => {
     expect(classifyCommand('/usr/bin/node node_modules/kinesalite/cli.js --port 0')).toBe('emulators');
     expect(classifyCommand('/usr/bin/node node_modules/fauxqs/dist/cli.js')).toBe('emulators');
     expect(classifyCommand('/usr/bin/node --import tsx /repo/raft-node/src/main.ts')).toBe('raft');
-    expect(classifyCommand('/usr/bin/node --enable-source-maps /tmp/raft-node-bundle-x1/raft-node.js')).toBe('raft');
+    expect(classifyCommand('/usr/bin/node --enable-source-maps /tmp/local-cloud-bundles-1-x/raft-node.js')).toBe(
+      'raft',
+    );
     expect(classifyCommand('/usr/bin/node --import tsx /repo/local-cloud/runtime/worker-host.ts x handler')).toBe(
       'functions',
     );
+    expect(
+      classifyCommand('/usr/bin/node /tmp/local-cloud-bundles-1-x/runtime/worker-host.js /a/index.js handler'),
+    ).toBe('functions');
     expect(classifyCommand('/usr/bin/node --import tsx tools/bench.ts')).toBe('bench');
   });
 
