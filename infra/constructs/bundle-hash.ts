@@ -7,8 +7,8 @@ const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
 /**
  * Everything a function bundle is built from, apart from its bundling options: every source a handler can import
- * (a test, test/integration/infra/bundle-inputs.test.ts, has esbuild list each entry's inputs and fails if one lies elsewhere)
- * and what fixes the dependencies' versions and the compiler's settings.
+ * (test/integration/infra/bundle-inputs.test.ts has esbuild list each entry's inputs and fails on one that lies
+ * elsewhere) and what fixes the dependencies' versions and the compiler's settings.
  */
 export const BUNDLE_INPUTS = [
   'functions',
