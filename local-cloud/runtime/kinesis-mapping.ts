@@ -39,6 +39,14 @@ export interface KinesisMappingOptions {
   /** How long an empty shard waits before the next GetRecords (AWS polls about once a second; lower gives lower latency). */
   pollIntervalMs?: number;
   /**
+   * A shard that has had no record for `idleAfterMs` (default 10 s) is read every `idlePollIntervalMs` (default
+   * 1,000 ms: Lambda's base rate of one read per shard per second) until a record comes, then at `pollIntervalMs`
+   * again. The low poll interval is for latency under load; an idle stack polling 12 shards five times a second
+   * spent ~0.08 of a core on it (docs/performance.md).
+   */
+  idlePollIntervalMs?: number;
+  idleAfterMs?: number;
+  /**
    * Least time between two GetRecords of one shard (default 200 ms): Kinesis allows 5 reads per second per shard,
    * shared by its consumers, and throttles a faster reader (ProvisionedThroughputExceeded) — AWS's poller, at a
    * base rate of one read per second, stays under it. Reading as fast as the function returns made a batch of
@@ -53,6 +61,16 @@ export interface KinesisMappingOptions {
 
 /** Kinesis's read limit: 5 GetRecords per second per shard. */
 const KINESIS_READ_INTERVAL_MS = 200;
+/** Lambda's base rate: it polls each shard once a second when it has caught up. */
+const IDLE_POLL_INTERVAL_MS = 1000;
+const IDLE_AFTER_MS = 10_000;
+
+/** Counts of the GetRecords calls a mapping made (the bench and the idle rule's test read them). */
+export interface KinesisMappingStats {
+  reads: number;
+  emptyReads: number;
+  records: number;
+}
 
 interface PendingBatch {
   records: KinesisRecord[];
@@ -78,6 +96,7 @@ export class KinesisEventSourceMapping {
   private readonly pollers: Promise<void>[] = [];
   private stopped = false;
   private readonly region: string;
+  private readonly counts: KinesisMappingStats = { reads: 0, emptyReads: 0, records: 0 };
 
   constructor(
     readonly spec: KinesisMappingSpec,
@@ -110,6 +129,10 @@ export class KinesisEventSourceMapping {
     for (const shardId of shards) this.pollers.push(this.pollShard(shardId));
   }
 
+  stats(): KinesisMappingStats {
+    return { ...this.counts };
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     await Promise.all(this.pollers);
@@ -127,6 +150,7 @@ export class KinesisEventSourceMapping {
         shardId,
         this.checkpoints.get(this.spec.id, shardId),
         this.opts.minReadIntervalMs ?? KINESIS_READ_INTERVAL_MS,
+        this.counts,
       );
       try {
         for (;;) {
@@ -162,7 +186,9 @@ export class KinesisEventSourceMapping {
         firstAt ??= Date.now();
         continue;
       }
-      const waitMs = firstAt === undefined ? pollMs : Math.min(pollMs, Math.max(0, windowMs - (Date.now() - firstAt)));
+      const idle = reader.emptyForMs() >= (this.opts.idleAfterMs ?? IDLE_AFTER_MS);
+      const emptyMs = idle ? (this.opts.idlePollIntervalMs ?? IDLE_POLL_INTERVAL_MS) : pollMs;
+      const waitMs = firstAt === undefined ? emptyMs : Math.min(pollMs, Math.max(0, windowMs - (Date.now() - firstAt)));
       await sleep(waitMs);
     }
     return undefined;
@@ -338,6 +364,8 @@ class ShardReader {
   /** The last sequence number fetched, to get a fresh iterator if the current one expires. */
   private fetchedUpTo: string | undefined;
   private lastReadAt = 0;
+  /** When a read last returned records (the reader's start counts as one: a new poller starts fast). */
+  private lastRecordsAt = Date.now();
 
   constructor(
     private readonly kinesis: KinesisClient,
@@ -345,12 +373,18 @@ class ShardReader {
     private readonly shardId: string,
     checkpoint: string | undefined,
     private readonly minReadIntervalMs: number,
+    private readonly counts: KinesisMappingStats,
   ) {
     this.fetchedUpTo = checkpoint;
   }
 
   buffered(): number {
     return this.records.length;
+  }
+
+  /** How long the shard has given no record. */
+  emptyForMs(): number {
+    return Date.now() - this.lastRecordsAt;
   }
 
   take(max: number): KinesisRecord[] {
@@ -375,6 +409,10 @@ class ShardReader {
       throw err;
     }
     const got = out.Records ?? [];
+    this.counts.reads++;
+    this.counts.records += got.length;
+    if (got.length === 0) this.counts.emptyReads++;
+    else this.lastRecordsAt = Date.now();
     this.records.push(...got);
     const last = got[got.length - 1];
     if (last?.SequenceNumber) this.fetchedUpTo = last.SequenceNumber;

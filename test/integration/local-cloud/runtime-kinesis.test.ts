@@ -37,6 +37,23 @@ async function receiveOne(url: string): Promise<Record<string, unknown>> {
   return JSON.parse(out.Body ?? '{}') as Record<string, unknown>;
 }
 
+function specFor(stream: { name: string; arn: string }, settings: Partial<KinesisMappingSpec>): KinesisMappingSpec {
+  return {
+    id: uniqueName('esm'),
+    streamName: stream.name,
+    streamArn: stream.arn,
+    startingPosition: 'TRIM_HORIZON',
+    batchSize: 100,
+    maximumBatchingWindowSeconds: 0,
+    reportBatchItemFailures: false,
+    bisectBatchOnFunctionError: false,
+    maximumRetryAttempts: -1,
+    maximumRecordAgeSeconds: -1,
+    parallelizationFactor: 1,
+    ...settings,
+  };
+}
+
 async function runMapping(
   fixture: FixtureFunction,
   stream: { name: string; arn: string },
@@ -45,25 +62,10 @@ async function runMapping(
   checkpoints = new ObservedCheckpoints(),
   opts: KinesisMappingOptions = {},
 ): Promise<ObservedCheckpoints> {
-  const mapping = new KinesisEventSourceMapping(
-    {
-      id: uniqueName('esm'),
-      streamName: stream.name,
-      streamArn: stream.arn,
-      startingPosition: 'TRIM_HORIZON',
-      batchSize: 100,
-      maximumBatchingWindowSeconds: 0,
-      reportBatchItemFailures: false,
-      bisectBatchOnFunctionError: false,
-      maximumRetryAttempts: -1,
-      maximumRecordAgeSeconds: -1,
-      parallelizationFactor: 1,
-      ...settings,
-    },
-    fixture.fn,
-    checkpoints,
-    { retryDelayMs: 50, ...opts },
-  );
+  const mapping = new KinesisEventSourceMapping(specFor(stream, settings), fixture.fn, checkpoints, {
+    retryDelayMs: 50,
+    ...opts,
+  });
   await mapping.start();
   try {
     await waitFor('the mapping to finish its work', 20_000, until);
@@ -122,6 +124,46 @@ describe('local runtime: Kinesis event source mapping', () => {
     expect(invocations.flatMap((i) => i.ns)).toEqual(Array.from({ length: 61 }, (_, n) => n));
     // One read per 200 ms at most, so at most one invocation per 200 ms (plus the first read).
     expect(invocations.length).toBeLessThanOrEqual(Math.ceil(elapsedMs / 200) + 1);
+  });
+
+  it("reads a shard idle for a while once a second (Lambda's base rate), and fast again once a record comes", async () => {
+    const stream = await streamWithRecords(1);
+    const fixture = fixtureFunction('failOnceAt', { FAIL_AT: '-1' });
+    const kinesis = createKinesisClient();
+    const mapping = new KinesisEventSourceMapping(specFor(stream, {}), fixture.fn, new CheckpointStore(), {
+      pollIntervalMs: 5,
+      idleAfterMs: 1000,
+      idlePollIntervalMs: 1000,
+    });
+    const readsOver = async (ms: number) => {
+      const before = mapping.stats().reads;
+      await sleep(ms);
+      return mapping.stats().reads - before;
+    };
+    try {
+      await mapping.start();
+      await waitFor('the first record', 10_000, () => fixture.invocations().length === 1);
+      // Within the first second after it: a read every 200 ms (Kinesis's limit), then one a second.
+      expect(await readsOver(900)).toBeGreaterThanOrEqual(3);
+      await sleep(300);
+      expect(await readsOver(3000)).toBeLessThanOrEqual(4);
+      const put = Date.now();
+      await kinesis.send(
+        new PutRecordCommand({
+          StreamName: stream.name,
+          PartitionKey: 'k',
+          Data: Buffer.from(JSON.stringify({ n: 1 })),
+        }),
+      );
+      await waitFor('the record after the idle time', 10_000, () => fixture.invocations().length === 2);
+      expect(Date.now() - put).toBeLessThan(2500); // at most one idle interval late, on a loaded machine
+      expect(await readsOver(900)).toBeGreaterThanOrEqual(3);
+      expect(mapping.stats()).toMatchObject({ records: 2 });
+    } finally {
+      await mapping.stop();
+      await fixture.fn.stop();
+      kinesis.destroy();
+    }
   });
 
   it('bisects a failing batch until the poison record is alone, then sends only it to the destination', async () => {
