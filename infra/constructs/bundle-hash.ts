@@ -53,9 +53,10 @@ export function bundleSourceHash(root: string = REPO_ROOT): string {
  * The custom asset hash of a function bundled from `entry` (NodejsFunction's `bundling.assetHash`): the sources'
  * digest and the entry. The CDK hashes it again together with the bundling options, so an option change is a new
  * asset too. Why custom: with the default (a hash of esbuild's output) the CDK must bundle to learn the hash, so
- * every synth ran esbuild for all 13 functions — two thirds of a synth's time (26 s, of which 19 s bundling, measured
+ * every synth ran esbuild for every function — two thirds of a synth's time (26 s, of which 19 s bundling, measured
  * in docs/performance.md). With a hash known beforehand, a synth whose output folder already holds the bundle skips
- * bundling it: the CDK CLI's own `cdk.out` between runs, and the embedded cloud's cache (local-cloud/deploy/asset-cache.ts).
+ * bundling it: the CDK CLI's own `cdk.out` between runs, and the embedded cloud's cache
+ * (local-cloud/deploy/asset-cache.ts).
  */
 export function bundleAssetHash(entry: string, root: string = REPO_ROOT): string {
   return createHash('sha256')

@@ -25,6 +25,8 @@ export const ASSET_CACHE_DIR = join(REPO_ROOT, 'node_modules', '.cache', 'tradin
 const UNUSED_MS = 60 * 60_000;
 
 const isAssetDir = (name: string) => /^asset\.[0-9a-f]{64}$/.test(name);
+/** What a store or a removal cut short (the process killed, the disk full) leaves: pruned like an unused bundle. */
+const isLeftover = (name: string) => /^partial\.\d+\.asset\.|\.removing\.\d+$/.test(name);
 
 /** The asset folders an assembly's asset manifests name (`<stack>.assets.json`). */
 export function referencedAssets(outdir: string): Set<string> {
@@ -78,15 +80,17 @@ export function keepAssets(outdir: string, cacheDir: string = ASSET_CACHE_DIR): 
       // not there (or being removed): stored below
     }
     const partial = join(cacheDir, `partial.${process.pid}.${name}`);
-    cpSync(join(outdir, name), partial, { recursive: true });
     try {
+      cpSync(join(outdir, name), partial, { recursive: true });
       renameSync(partial, target);
       stored++;
     } catch {
-      rmSync(partial, { recursive: true, force: true }); // another synth stored the same bundle first
+      // Another synth stored the same bundle first, or the copy failed (a full disk): the synth itself succeeded,
+      // and a bundle not kept is only built again next time.
+      rmSync(partial, { recursive: true, force: true });
     }
   }
-  for (const name of readdirSync(cacheDir).filter((n) => isAssetDir(n) && !used.has(n))) {
+  for (const name of readdirSync(cacheDir).filter((n) => (isAssetDir(n) && !used.has(n)) || isLeftover(n))) {
     if (Date.now() - statSync(join(cacheDir, name)).mtimeMs > UNUSED_MS) removeWhole(join(cacheDir, name));
   }
   for (const name of readdirSync(outdir).filter((n) => isAssetDir(n) && !used.has(n)))

@@ -70,7 +70,7 @@ describe('the embedded cloud’s cache of function bundles', () => {
     expect(readdirSync(cache).sort()).toEqual([name('a'), name('c'), name('d')]);
   });
 
-  it('removes cached bundles no synth used for an hour', () => {
+  it('removes cached bundles no synth used for an hour, and what a cut-short store left', () => {
     const cache = join(base, 'cache');
     bundle(cache, name('a'), 'old sources');
     const longAgo = new Date(Date.now() - 61 * 60_000);
@@ -79,6 +79,8 @@ describe('the embedded cloud’s cache of function bundles', () => {
     utimesSync(join(cache, name('c')), longAgo, longAgo);
     const out = join(base, 'out');
     assembly(out, [name('c')], [name('c')]);
+    bundle(cache, `partial.999.${name('e')}`, 'a store cut short');
+    utimesSync(join(cache, `partial.999.${name('e')}`), longAgo, longAgo);
     keepAssets(out, cache);
     expect(readdirSync(cache)).toEqual([name('c')]); // c used now: its hour starts again
     keepAssets(out, cache);
