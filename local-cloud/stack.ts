@@ -5,6 +5,7 @@ import { localizeJwksUri, USER_POOL_JWKS_URI } from './cognito';
 import { startEdge, type Edge, type StartEdgeOptions } from './edge';
 import { freePort } from './emulators/child-service';
 import { startSqs } from './emulators/sqs';
+import type { DynamoDbFlavour } from './emulators/dynamodb';
 import type { LocalRuntime } from './runtime';
 import { CloudWatchLogSink } from './runtime/log-sink';
 import { StackRuntimes } from './runtime/stack-runtimes';
@@ -52,6 +53,8 @@ export interface EmbeddedStackOptions {
    * which SQS itself never does).
    */
   sqsOutsideEdge?: boolean;
+  /** DynamoDB Local or dynalite; by default the one the data dir holds, else DynamoDB Local when a JDK is present. */
+  dynamodb?: DynamoDbFlavour;
   /** Called with every batch of order events recorded from the events queue. */
   onEvents?: (records: RecordedMessage[]) => void;
   /** The API Gateway emulation's options: the JWKS of local JWT issuers (the local Cognito), IAM keys, limits. */
@@ -163,6 +166,7 @@ async function startServices(
     startEdge({
       port: opts.edgePort ?? 4566,
       dataDir,
+      ...(opts.dynamodb ? { dynamodb: opts.dynamodb } : {}),
       ...(sqsService ? { backends: { sqs: sqsService.endpoint } } : {}),
       apigateway: { iamCredentials: localIamCredentials(), ...opts.apigateway },
       onStackChange: async (name, deployment) => {
@@ -173,7 +177,7 @@ async function startServices(
     }).then((e) => {
       cleanups.push(() => e.stop());
       log(
-        `edge endpoint ${e.endpoint} (kinesis ${e.backends.kinesis}, dynamodb ${e.backends.dynamodb}, sqs ${e.backends.sqs}, logs in-process)`,
+        `edge endpoint ${e.endpoint} (${(['kinesis', 'dynamodb', 'sqs'] as const).map((s) => `${e.emulators[s] ?? s} ${e.backends[s]}`).join(', ')}, logs in-process)`,
       );
       return e;
     }),

@@ -32,6 +32,7 @@ import {
   type TreeSample,
 } from './lib/process-cpu';
 import { Progress } from './lib/progress';
+import { DYNAMODB_OPTION, dynamodbUsage, dynamodbOption, dynamodbSchema } from './lib/dynamodb-option';
 import { readCommandRecords, verifyPipeline } from './lib/verify-pipeline';
 import { clusterReader } from './targets/remote-raft';
 import { printReport } from './verify';
@@ -49,6 +50,7 @@ const command = defineCommand({
   --warmup S                 unmeasured warm-up at the first rate (default 10)
   --shards N                 ticks stream shards (default 4)
 ${STRATEGY_USAGE}
+${dynamodbUsage(29)}
   --data-dir DIR             emptied first (default .data/bench)
   --json FILE                also write the steps as a JSON array (rewritten after every step)
 Exit 0 when the final verify passes, 1 otherwise.`,
@@ -58,6 +60,7 @@ Exit 0 when the final verify passes, 1 otherwise.`,
     'data-dir': { type: 'string', default: '.data/bench' },
     shards: { type: 'string', default: '4' },
     ...STRATEGY_OPTION,
+    ...DYNAMODB_OPTION,
     warmup: { type: 'string', default: '10' },
     json: { type: 'string' },
   },
@@ -70,6 +73,7 @@ Exit 0 when the final verify passes, 1 otherwise.`,
     'data-dir': z.string().min(1),
     shards: z.coerce.number().int().min(1).max(64),
     strategy: strategySchema,
+    dynamodb: dynamodbSchema,
     warmup: z.coerce.number().int().min(0).max(600),
     json: z.string().min(1, 'a file name').optional(),
   }),
@@ -145,6 +149,7 @@ function startBenchStack(args: BenchArgs, dataDir: string, log: (line: string) =
   return startLocalCloud({
     dataDir,
     edgePort: 0,
+    ...dynamodbOption(args.dynamodb),
     log,
     onEvents: (records) => samples.push(...eventSamples(records)),
     // More shards for parallel process invocations; the stack's strategy unless --strategy names another.

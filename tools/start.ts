@@ -1,6 +1,6 @@
 /**
  * `npm start [-- --duration S] [--rate N] [--symbols A,B] [--data-dir DIR] [--fresh] [--port 4566] [--no-feed]
- *  [--feed-seconds N] [--verify]`
+ *  [--feed-seconds N] [--verify] [--dynamodb dynamodb-local|dynalite]`
  * --feed-seconds stops the market feed after N s (the stack keeps running, so `npm run verify` sees a quiet
  * pipeline); --verify, with --duration, stops the feed at the end, runs verify and exits with its result.
  * Starts the embedded cloud (edge + emulators + logs), three Raft nodes, deploys PipelineStack through the edge's
@@ -15,6 +15,7 @@ import { verifyPipeline } from './lib/verify-pipeline';
 import { clusterReader } from './targets/remote-raft';
 import { printReport } from './verify';
 import { sleep } from '../shared/util/wait';
+import { DYNAMODB_OPTION, dynamodbUsage, dynamodbOption, dynamodbSchema } from './lib/dynamodb-option';
 
 const command = defineCommand({
   name: 'npm start',
@@ -28,6 +29,7 @@ const command = defineCommand({
   --feed-seconds N      stop the market feed after N s (the stack keeps running)
   --duration S          stop after S seconds
   --verify              with --duration: stop the feed at the end, run verify, exit with its result
+${dynamodbUsage(24)}
 Stops cleanly on Ctrl-C, SIGTERM, SIGHUP or its output closing; no process it started outlives it.`,
   options: {
     'data-dir': { type: 'string', default: '.data' },
@@ -39,6 +41,7 @@ Stops cleanly on Ctrl-C, SIGTERM, SIGHUP or its output closing; no process it st
     'no-feed': { type: 'boolean', default: false },
     'feed-seconds': { type: 'string' },
     verify: { type: 'boolean', default: false },
+    ...DYNAMODB_OPTION,
   },
   schema: z.object({
     'data-dir': z.string().min(1),
@@ -53,6 +56,7 @@ Stops cleanly on Ctrl-C, SIGTERM, SIGHUP or its output closing; no process it st
     'no-feed': z.boolean(),
     'feed-seconds': z.coerce.number().positive().optional(),
     verify: z.boolean(),
+    dynamodb: dynamodbSchema,
   }),
 });
 
@@ -77,6 +81,7 @@ async function main({ argv, signal }: CommandContext): Promise<number> {
   const starting: Promise<LocalCloud> = startLocalCloud({
     dataDir,
     edgePort: args.port,
+    ...dynamodbOption(args.dynamodb),
     ...(args['no-feed'] ? {} : { feed: { ticksPerSecond: args.rate, symbols: args.symbols } }),
     log,
     onEvents: (r) => holder.tracker?.onEvents(r),

@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { freePort, type ChildService } from '../emulators/child-service';
-import { startDynamoDb } from '../emulators/dynamodb';
+import { startDynamoDb, type DynamoDbFlavour } from '../emulators/dynamodb';
 import { startKinesis } from '../emulators/kinesis';
 import { startSqs } from '../emulators/sqs';
 import { createLogsEmulator, type LogsEmulator } from '../logs-emulator';
@@ -55,6 +55,8 @@ export interface StartEdgeOptions {
   host?: string;
   /** Logs go to `<dataDir>/logs`, kinesalite and DynamoDB Local to `<dataDir>/kinesis|dynamodb`; in memory when absent. */
   dataDir?: string;
+  /** DynamoDB Local or dynalite, when the edge starts DynamoDB; chosen by chooseDynamoDbFlavour when absent. */
+  dynamodb?: DynamoDbFlavour;
   /** Endpoints of emulators already running; the ones not given are started (and stopped) by the edge. */
   backends?: Partial<Record<ProxiedService, string>>;
   /** Told when a CloudFormation stack's functions change or go (the local Lambda runtime follows it). */
@@ -71,6 +73,8 @@ export interface Edge {
   readonly port: number;
   /** Where each proxied service really runs. */
   readonly backends: Readonly<Record<ProxiedService, string>>;
+  /** Each emulator the edge started, by service: its name with the program, e.g. `dynamodb (dynalite)`. */
+  readonly emulators: Readonly<Partial<Record<ProxiedService, string>>>;
   /** The in-process CloudWatch Logs emulator. */
   readonly logs: LogsEmulator;
   /** The in-process S3, SSM Parameter Store and CloudFormation. */
@@ -99,7 +103,7 @@ type OwnedEmulators = Map<ProxiedService, { child: ChildService; start: Starter 
 async function startOwnedEmulators(opts: StartEdgeOptions): Promise<OwnedEmulators> {
   const starters: Record<ProxiedService, Starter> = {
     kinesis: (port) => startKinesis(port, opts.dataDir && join(opts.dataDir, 'kinesis')),
-    dynamodb: (port) => startDynamoDb(port, opts.dataDir && join(opts.dataDir, 'dynamodb')),
+    dynamodb: (port) => startDynamoDb(port, opts.dataDir && join(opts.dataDir, 'dynamodb'), opts.dynamodb),
     sqs: (port) => startSqs(port),
   };
   const owned: OwnedEmulators = new Map();
@@ -193,6 +197,7 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
     endpoint: router.endpoint,
     port: boundPort,
     backends,
+    emulators: Object.fromEntries([...owned].map(([service, entry]) => [service, entry.child.name])),
     logs,
     s3,
     ssm,

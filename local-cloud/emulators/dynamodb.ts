@@ -78,6 +78,8 @@ export function ensureDynamoDbLocal(): string {
 export const DYNAMODB_LOCAL_JVM_FLAGS = ['-XX:+UseSerialGC'] as const;
 
 export type DynamoDbFlavour = 'dynamodb-local' | 'dynalite';
+export const DYNAMODB_FLAVOURS: readonly DynamoDbFlavour[] = ['dynamodb-local', 'dynalite'];
+const FLAVOUR_NAME: Record<DynamoDbFlavour, string> = { 'dynamodb-local': 'DynamoDB Local', dynalite: 'dynalite' };
 
 /** The one SQLite file DynamoDB Local keeps every table in under `-sharedDb -dbPath DIR`. */
 export const SHARED_DB_FILE = 'shared-local-instance.db';
@@ -101,18 +103,67 @@ export function useWriteAheadLog(file: string): void {
   }
 }
 
+/** Which emulator's tables a data folder holds, by the files each keeps there (none yet: undefined). */
+export function heldFlavour(dataDir: string | undefined): DynamoDbFlavour | undefined {
+  if (dataDir && existsSync(join(dataDir, SHARED_DB_FILE))) return 'dynamodb-local';
+  // LevelDB's pointer to its current manifest, which dynalite's store writes when it opens a folder.
+  if (dataDir && existsSync(join(dataDir, 'CURRENT'))) return 'dynalite';
+  return undefined;
+}
+
 /**
- * DynamoDB: DynamoDB Local (Java) when Java is present, dynalite otherwise. Our code uses only
- * conditional writes and queries, which dynalite also implements; TTL deletion and streams need
- * DynamoDB Local. `-sharedDb` makes every credential and region see the same tables, as the edge expects.
+ * The emulator to run: the one whose tables the data folder already holds (switching would leave the deployed
+ * stack without its tables, so asking for the other one is refused), else the one asked for, else DynamoDB Local
+ * when a JDK is present and dynalite when not — so the embedded cloud needs nothing but Node.
+ */
+export function chooseDynamoDbFlavour(
+  dataDir: string | undefined,
+  requested?: DynamoDbFlavour,
+  java: () => boolean = javaAvailable,
+): DynamoDbFlavour {
+  const held = heldFlavour(dataDir);
+  if (held && requested && held !== requested) {
+    throw new Error(
+      `${dataDir} holds ${FLAVOUR_NAME[held]}'s tables, not ${FLAVOUR_NAME[requested]}'s: use --dynamodb ${held}, ` +
+        'or another data dir (--fresh deletes this one)',
+    );
+  }
+  if (held === 'dynamodb-local' && !requested && !java()) {
+    throw new Error(
+      `${dataDir} holds DynamoDB Local's tables, which needs a JDK 17 (java and javac); install one, ` +
+        'or use another data dir (--fresh deletes this one)',
+    );
+  }
+  return held ?? requested ?? (java() ? 'dynamodb-local' : 'dynalite');
+}
+
+/**
+ * dynalite 4.0.0 lacks TransactWriteItems and UpdateTimeToLive, which the pipeline's functions and its deploy use;
+ * patches/dynalite+4.0.0.patch adds them. An unpatched copy would start and then fail every order: refuse it.
+ */
+function assertDynalitePatched(): void {
+  const entry = readFileSync(require.resolve('dynalite/index.js'), 'utf8');
+  if (!entry.includes("'TransactWriteItems'")) {
+    throw new Error(
+      'node_modules/dynalite is not patched: run `npm install` (its postinstall applies patches/dynalite+4.0.0.patch) or `npx patch-package`',
+    );
+  }
+}
+
+/**
+ * DynamoDB: DynamoDB Local (AWS's own emulator, Java) or dynalite (Node, patched for transactions), as
+ * chooseDynamoDbFlavour decides. `-sharedDb` makes every credential and region see the same tables, as the edge
+ * expects; dynalite has one set of tables anyway. dynalite records a table's TTL setting but never deletes expired
+ * items (the readers filter them out by their expiry, as DynamoDB's own TTL deletes only within days).
  */
 export async function startDynamoDb(
   port: number,
   dataDir?: string,
-  flavour: DynamoDbFlavour = javaAvailable() ? 'dynamodb-local' : 'dynalite',
+  requested?: DynamoDbFlavour,
   /** DynamoDB Local's SQLite journal; 'rollback' (its own default) only to measure the difference. */
   journal: 'wal' | 'rollback' = 'wal',
 ): Promise<ChildService & { flavour: DynamoDbFlavour }> {
+  const flavour = chooseDynamoDbFlavour(dataDir, requested);
   if (dataDir) mkdirSync(dataDir, { recursive: true });
   if (flavour === 'dynamodb-local') {
     const jarDir = ensureDynamoDbLocal();
@@ -136,6 +187,7 @@ export async function startDynamoDb(
     const svc = await spawnService({ name: 'dynamodb (DynamoDB Local)', command: 'java', args, port, cwd: jarDir });
     return Object.assign(svc, { flavour });
   }
+  assertDynalitePatched();
   const args = [
     require.resolve('dynalite/cli.js'),
     '--port',

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { freePort, type ChildService } from './child-service';
-import { startDynamoDb } from './dynamodb';
+import { startDynamoDb, type DynamoDbFlavour } from './dynamodb';
 import { startKinesis } from './kinesis';
 import { startSqs } from './sqs';
 
@@ -17,6 +17,8 @@ export interface StartEmulatorsOptions {
   /** Persist emulator data under this folder; in memory when absent. */
   dataDir?: string;
   ports?: Partial<Record<'kinesis' | 'dynamodb' | 'sqs', number>>;
+  /** DynamoDB Local or dynalite; chosen by chooseDynamoDbFlavour when absent. */
+  dynamodb?: DynamoDbFlavour;
 }
 
 /** Starts kinesalite, DynamoDB Local (or dynalite) and fauxqs as child processes on loopback. */
@@ -28,7 +30,7 @@ export async function startEmulators(opts: StartEmulatorsOptions = {}): Promise<
   ]);
   const started = await Promise.allSettled([
     startKinesis(kPort, opts.dataDir && join(opts.dataDir, 'kinesis')),
-    startDynamoDb(dPort, opts.dataDir && join(opts.dataDir, 'dynamodb')),
+    startDynamoDb(dPort, opts.dataDir && join(opts.dataDir, 'dynamodb'), opts.dynamodb),
     startSqs(sPort),
   ]);
   const ok = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));

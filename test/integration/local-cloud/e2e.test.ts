@@ -122,7 +122,11 @@ async function expectCandlesThroughApi(info: StackInfo, sent: Tick[]): Promise<v
   }
 }
 
-describe('embedded cloud end to end (npm start as a process)', () => {
+/**
+ * `npm start` on dynalite, the DynamoDB emulator a machine without a JDK gets (the other stacks of the suite run on
+ * DynamoDB Local): every function's transactions, the deploy's tables and TTL settings, through Node alone.
+ */
+describe('embedded cloud end to end (npm start as a process, on dynalite)', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'e2e-stack-'));
   let child: ChildProcess;
   let output = '';
@@ -138,7 +142,18 @@ describe('embedded cloud end to end (npm start as a process)', () => {
   it('runs ticks (with duplicates and malformed ones) through the pipeline exactly once, then stops cleanly on SIGTERM', async () => {
     child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'tools/start.ts', '--data-dir', dataDir, '--port', '0', '--no-feed'],
+      [
+        '--import',
+        'tsx',
+        'tools/start.ts',
+        '--data-dir',
+        dataDir,
+        '--port',
+        '0',
+        '--no-feed',
+        '--dynamodb',
+        'dynalite',
+      ],
       {
         cwd: REPO,
         env: {
@@ -159,6 +174,7 @@ describe('embedded cloud end to end (npm start as a process)', () => {
       () => (output.includes('running:') ? true : child.exitCode !== null ? fail(output) : undefined),
       { onError: 'throw' },
     );
+    expect(output).toMatch(/dynamodb \(dynalite\) http:\/\/127\.0\.0\.1:\d+/);
     expect(output).not.toMatch(/NOT emulated \(created nowhere locally\): .*AWS::ApiGatewayV2/);
     expect(output).toMatch(/HTTP API HttpApi: http:\/\/127\.0\.0\.1:\d+\/_aws\/execute-api\/[a-z0-9]{10}\b/);
 
