@@ -154,7 +154,7 @@ function assertDynalitePatched(): void {
  * DynamoDB: DynamoDB Local (AWS's own emulator, Java) or dynalite (Node, patched for transactions), as
  * chooseDynamoDbFlavour decides. `-sharedDb` makes every credential and region see the same tables, as the edge
  * expects; dynalite has one set of tables anyway. dynalite records a table's TTL setting but never deletes expired
- * items (the readers filter them out by their expiry, as DynamoDB's own TTL deletes only within days).
+ * items (market data's reads filter them out by their expiry, as DynamoDB's own TTL deletes only within days of it).
  */
 export async function startDynamoDb(
   port: number,
