@@ -1,5 +1,6 @@
 /**
- * `npm run chaos -- <scenario|all> [--seconds 20] [--rate 100] [--strategy stack] [--dir .data/chaos]`
+ * `npm run chaos -- <scenario|all> [--seconds 20] [--rate 100] [--strategy stack] [--dynamodb NAME]
+ *  [--dir .data/chaos]`
  * Each scenario starts a fresh embedded stack, drives ticks at --rate for --seconds while injecting its
  * fault, heals, runs verify, and fails unless verify passes. Scenarios: pause-leader, kill-leader,
  * flaky-network, crash-execute, restart-emulators; `all` runs them in turn.
@@ -11,17 +12,19 @@ import { z } from 'zod';
 import { defineCommand, runCommand, UsageError, type CommandContext } from '../shared/process/cli';
 import { prepareAssembly, runScenario, SCENARIOS, type ScenarioName } from './lib/chaos-scenarios';
 import { STRATEGY_OPTION, STRATEGY_USAGE, strategySchema } from './lib/strategy-option';
+import { DYNAMODB_OPTION, dynamodbOption, dynamodbSchema, dynamodbUsage } from './lib/dynamodb-option';
 import { COMPOSE_CHAOS_OPTIONS, COMPOSE_CHAOS_USAGE, runComposeChaos } from './targets/compose-chaos';
 import { parseTarget, TARGET_ARGS } from './targets/deployed-stack';
 import { printReport } from './verify';
 
 const command = defineCommand({
   name: 'npm run chaos',
-  usage: `usage: npm run chaos -- <scenario|all> [--seconds 20] [--rate 100] [--strategy stack] [--dir .data/chaos]
+  usage: `usage: npm run chaos -- <scenario|all> [--seconds 20] [--rate 100] [--strategy stack] [--dynamodb NAME] [--dir .data/chaos]
   scenario                   ${SCENARIOS.join(', ')}, or all (in turn)
   --seconds S                load and fault duration per scenario (default 20)
   --rate N                   ticks per second (default 100); with --strategy load-test-every-tick, orders per second
 ${STRATEGY_USAGE}
+${dynamodbUsage(29)}
   --dir DIR                  embedded: parent of each scenario's fresh data dir (default .data/chaos)
 ${COMPOSE_CHAOS_USAGE}
 Exit 0 when every scenario's verify passes, 1 otherwise.`,
@@ -30,6 +33,7 @@ Exit 0 when every scenario's verify passes, 1 otherwise.`,
     seconds: { type: 'string', default: '20' },
     rate: { type: 'string', default: '100' },
     ...STRATEGY_OPTION,
+    ...DYNAMODB_OPTION,
     dir: { type: 'string', default: '.data/chaos' },
     ...COMPOSE_CHAOS_OPTIONS,
     ...TARGET_ARGS.options,
@@ -39,6 +43,7 @@ Exit 0 when every scenario's verify passes, 1 otherwise.`,
     seconds: z.coerce.number().int().min(5).max(3600),
     rate: z.coerce.number().int().min(1).max(10_000),
     strategy: strategySchema,
+    dynamodb: dynamodbSchema,
     dir: z.string().min(1),
     'data-dir': z.string().min(1),
     'compose-file': z.string().min(1),
@@ -62,7 +67,7 @@ async function main({ argv }: CommandContext): Promise<number> {
   for (const name of names) {
     const result = await runScenario(
       name,
-      { seconds: args.seconds, ticksPerSecond: args.rate, baseDir, log },
+      { seconds: args.seconds, ticksPerSecond: args.rate, baseDir, log, ...dynamodbOption(args.dynamodb) },
       assembly,
     );
     results.push(result);

@@ -2,6 +2,8 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { embeddedContext, startLocalCloud, STACK_NAME, synthesize, type LocalCloud } from '../../local-cloud';
 import { strategyContext } from './strategy-option';
+import { dynamodbOption } from './dynamodb-option';
+import type { DynamoDbFlavour } from '../../local-cloud/emulators/dynamodb';
 import { putTicks, TickSource } from './tick-driver';
 import { verifyPipeline, type VerifyReport } from './verify-pipeline';
 import { clusterReader } from '../targets/remote-raft';
@@ -114,6 +116,8 @@ export interface ChaosOptions {
   ticksPerSecond: number;
   baseDir: string;
   log: (line: string) => void;
+  /** The DynamoDB emulator of each scenario's stack; the default choice when absent. */
+  dynamodb?: DynamoDbFlavour;
 }
 
 export interface ChaosResult {
@@ -166,6 +170,7 @@ export async function runScenario(name: ScenarioName, opts: ChaosOptions, assemb
       dataDir,
       edgePort: 0,
       assemblyDir,
+      ...dynamodbOption(opts.dynamodb),
       log: (l) => opts.log(`[${name}] ${l}`),
       ...(scenario.raftEnv ? { raftEnv: scenario.raftEnv } : {}),
       ...(scenario.sqsOutsideEdge ? { sqsOutsideEdge: true } : {}),
