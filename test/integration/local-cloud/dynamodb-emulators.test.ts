@@ -18,6 +18,7 @@ import {
   DynamoDBClient,
   TransactionCanceledException,
   UpdateTimeToLiveCommand,
+  waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
 import { GetCommand, QueryCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { freePort, type ChildService } from '../../../local-cloud/emulators/child-service';
@@ -52,7 +53,7 @@ async function stopEmulator(e: Emulator | undefined): Promise<void> {
 }
 
 /** A table keyed by `pk` with a global index on `owner`, as the pipeline's tables are keyed and indexed. */
-async function createTable(client: DynamoDBClient): Promise<string> {
+async function createTable(client: DynamoDBClient, { active = true } = {}): Promise<string> {
   const name = uniqueName('tx');
   await client.send(
     new CreateTableCommand({
@@ -72,6 +73,8 @@ async function createTable(client: DynamoDBClient): Promise<string> {
       ],
     }),
   );
+  // CreateTable answers while the table is CREATING (dynalite turns it ACTIVE from a timer): wait, as on AWS.
+  if (active) await waitUntilTableExists({ client, maxWaitTime: 30, minDelay: 1, maxDelay: 1 }, { TableName: name });
   return name;
 }
 
@@ -284,7 +287,7 @@ describe('dynalite: UpdateTimeToLive right after CreateTable, as the deploy send
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     client = createDynamoDbClient({ endpoint, region: 'us-east-1', credentials: EMULATOR_CREDENTIALS });
-    const name = await createTable(client);
+    const name = await createTable(client, { active: false });
     expect((await client.send(new DescribeTableCommand({ TableName: name }))).Table?.TableStatus).toBe('CREATING');
     await client.send(
       new UpdateTimeToLiveCommand({
