@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } 
 import { delimiter, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { spawnService, type ChildService } from './child-service';
+import { assertPatched } from './patched-package';
 
 /**
  * AWS's own DynamoDB Local ships inside the npm package amplify-dynamodb-simulator. Installing that
@@ -138,19 +139,6 @@ export function chooseDynamoDbFlavour(
 }
 
 /**
- * dynalite 4.0.0 lacks TransactWriteItems and UpdateTimeToLive, which the pipeline's functions and its deploy use;
- * patches/dynalite+4.0.0.patch adds them. An unpatched copy would start and then fail every order: refuse it.
- */
-function assertDynalitePatched(): void {
-  const entry = readFileSync(require.resolve('dynalite/index.js'), 'utf8');
-  if (!entry.includes("'TransactWriteItems'")) {
-    throw new Error(
-      'node_modules/dynalite is not patched: run `npm install` (its postinstall applies patches/dynalite+4.0.0.patch) or `npx patch-package`',
-    );
-  }
-}
-
-/**
  * DynamoDB: DynamoDB Local (AWS's own emulator, Java) or dynalite (Node, patched for transactions), as
  * chooseDynamoDbFlavour decides. `-sharedDb` makes every credential and region see the same tables, as the edge
  * expects; dynalite has one set of tables anyway. dynalite records a table's TTL setting but never deletes expired
@@ -187,7 +175,9 @@ export async function startDynamoDb(
     const svc = await spawnService({ name: 'dynamodb (DynamoDB Local)', command: 'java', args, port, cwd: jarDir });
     return Object.assign(svc, { flavour });
   }
-  assertDynalitePatched();
+  // dynalite 4.0.0 lacks TransactWriteItems and UpdateTimeToLive, which the functions and the deploy use: an
+  // unpatched copy would start and then fail every order.
+  assertPatched('dynalite', 'dynalite+4.0.0.patch', require.resolve('dynalite/index.js'), "'TransactWriteItems'");
   const args = [
     require.resolve('dynalite/cli.js'),
     '--port',

@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { spawnService, type ChildService } from './child-service';
+import { assertPatched } from './patched-package';
 
 const FAUXQS_DIST = resolve(__dirname, '../../node_modules/fauxqs/dist');
 
@@ -10,7 +10,8 @@ const FAUXQS_DIST = resolve(__dirname, '../../node_modules/fauxqs/dist');
  * SQS does, to find queues by their URL's path, and to listen where it is told.
  */
 export async function startSqs(port: number): Promise<ChildService> {
-  assertPatched();
+  // Unpatched fauxqs would run, but receive unlike SQS and listen on every interface.
+  assertPatched('fauxqs', 'fauxqs+1.9.2.patch', resolve(FAUXQS_DIST, 'sqs/sqsStore.js'), 'requeueFifo(');
   return spawnService({
     name: 'sqs (fauxqs)',
     command: process.execPath,
@@ -25,14 +26,4 @@ export async function startSqs(port: number): Promise<ChildService> {
       FAUXQS_LISTEN_HOST: '127.0.0.1',
     },
   });
-}
-
-/** Unpatched fauxqs would run, but receive unlike SQS and listen on every interface: refuse it with the fix. */
-function assertPatched(): void {
-  const store = readFileSync(resolve(FAUXQS_DIST, 'sqs/sqsStore.js'), 'utf8');
-  if (!store.includes('requeueFifo(')) {
-    throw new Error(
-      'node_modules/fauxqs is not patched: run `npm install` (its postinstall applies patches/fauxqs+1.9.2.patch) or `npx patch-package`',
-    );
-  }
 }
