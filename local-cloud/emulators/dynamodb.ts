@@ -78,8 +78,8 @@ export function ensureDynamoDbLocal(): string {
  */
 export const DYNAMODB_LOCAL_JVM_FLAGS = ['-XX:+UseSerialGC'] as const;
 
-export type DynamoDbFlavour = 'dynamodb-local' | 'dynalite';
-export const DYNAMODB_FLAVOURS: readonly DynamoDbFlavour[] = ['dynamodb-local', 'dynalite'];
+export const DYNAMODB_FLAVOURS = ['dynamodb-local', 'dynalite'] as const;
+export type DynamoDbFlavour = (typeof DYNAMODB_FLAVOURS)[number];
 const FLAVOUR_NAME: Record<DynamoDbFlavour, string> = { 'dynamodb-local': 'DynamoDB Local', dynalite: 'dynalite' };
 
 /** The one SQLite file DynamoDB Local keeps every table in under `-sharedDb -dbPath DIR`. */

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { DYNAMODB_FLAVOURS, type DynamoDbFlavour } from '../../local-cloud/emulators/dynamodb';
 
 /**
- * `--dynamodb dynamodb-local|dynalite` for the commands that start a stack (npm start, bench): which emulator serves
+ * `--dynamodb dynamodb-local|dynalite` for the commands that start a stack (npm start, bench, chaos): which emulator serves
  * DynamoDB. Absent, the stack keeps the one its data dir holds, else DynamoDB Local when a JDK is present
  * (local-cloud/emulators/dynamodb.ts, chooseDynamoDbFlavour).
  */
@@ -14,7 +14,7 @@ export const dynamodbUsage = (column: number): string =>
 
 export const DYNAMODB_OPTION = { dynamodb: { type: 'string' } } as const;
 
-export const dynamodbSchema = z.enum(DYNAMODB_FLAVOURS as [DynamoDbFlavour, ...DynamoDbFlavour[]]).optional();
+export const dynamodbSchema = z.enum(DYNAMODB_FLAVOURS).optional();
 
 /** The stack option for the flavour asked for (none: the default choice). */
 export const dynamodbOption = (flavour: DynamoDbFlavour | undefined): { dynamodb?: DynamoDbFlavour } =>
