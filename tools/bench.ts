@@ -21,7 +21,7 @@ import { defineCommand, runCommand, type CommandContext } from '../shared/proces
 import { STRATEGY_OPTION, STRATEGY_USAGE, strategyContext, strategySchema } from './lib/strategy-option';
 import { percentile, recordFiles, startLocalCloud, type RecordedMessage } from '../local-cloud';
 import type { SqsMappingStats } from '../local-cloud/runtime/sqs-mapping';
-import { putTicks, TickSource } from './lib/tick-driver';
+import { putTicks, shardsFor, TickSource } from './lib/tick-driver';
 import { executionKey } from './lib/event-tally';
 import {
   cpuMsBetween,
@@ -48,7 +48,7 @@ const command = defineCommand({
   --rates N,N,...            tick rates to measure, ticks per second (default 100,200,400,800)
   --seconds S                measured seconds per rate (default 15)
   --warmup S                 unmeasured warm-up at the first rate (default 10)
-  --shards N                 ticks stream shards (default 4)
+  --shards N                 ticks stream shards (default: the highest rate ÷ 1,000, rounded up)
 ${STRATEGY_USAGE}
 ${dynamodbUsage(29)}
   --data-dir DIR             emptied first (default .data/bench)
@@ -58,25 +58,27 @@ Exit 0 when the final verify passes, 1 otherwise.`,
     rates: { type: 'string', default: '100,200,400,800' },
     seconds: { type: 'string', default: '15' },
     'data-dir': { type: 'string', default: '.data/bench' },
-    shards: { type: 'string', default: '4' },
+    shards: { type: 'string' },
     ...STRATEGY_OPTION,
     ...DYNAMODB_OPTION,
     warmup: { type: 'string', default: '10' },
     json: { type: 'string' },
   },
-  schema: z.object({
-    rates: z
-      .string()
-      .regex(/^\d+(,\d+)*$/, 'comma-separated ticks per second, e.g. 100,200,400')
-      .transform((s) => s.split(',').map(Number)),
-    seconds: z.coerce.number().int().min(3).max(600),
-    'data-dir': z.string().min(1),
-    shards: z.coerce.number().int().min(1).max(64),
-    strategy: strategySchema,
-    dynamodb: dynamodbSchema,
-    warmup: z.coerce.number().int().min(0).max(600),
-    json: z.string().min(1, 'a file name').optional(),
-  }),
+  schema: z
+    .object({
+      rates: z
+        .string()
+        .regex(/^\d+(,\d+)*$/, 'comma-separated ticks per second, e.g. 100,200,400')
+        .transform((s) => s.split(',').map(Number)),
+      seconds: z.coerce.number().int().min(3).max(600),
+      'data-dir': z.string().min(1),
+      shards: z.coerce.number().int().min(1).max(64).optional(),
+      strategy: strategySchema,
+      dynamodb: dynamodbSchema,
+      warmup: z.coerce.number().int().min(0).max(600),
+      json: z.string().min(1, 'a file name').optional(),
+    })
+    .transform((args) => ({ ...args, shards: args.shards ?? shardsFor(Math.max(...args.rates)) })),
 });
 
 interface Sample {
@@ -152,7 +154,7 @@ function startBenchStack(args: BenchArgs, dataDir: string, log: (line: string) =
     ...dynamodbOption(args.dynamodb),
     log,
     onEvents: (records) => samples.push(...eventSamples(records)),
-    // More shards for parallel process invocations; the stack's strategy unless --strategy names another.
+    // The stream sized for the highest rate (shardsFor) unless --shards says; the stack's strategy unless --strategy names another.
     context: {
       shardCount: String(args.shards),
       ...strategyContext(args.strategy),

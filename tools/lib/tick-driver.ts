@@ -8,6 +8,19 @@ import {
 import type { Tick, TickRecord } from '../../shared/domain/tick';
 import { sleep } from '../../shared/util/wait';
 
+/** What one shard takes in writes: 1,000 records/s (ticks are ~250 B, far under its 1 MiB/s). */
+const TICKS_PER_SHARD = 1000;
+
+/**
+ * Shards for a stream taking `ticksPerSecond`, as docs/deploy.md sizes the stack's (`shardCount`): the fewest whose
+ * write limit takes the rate — 1, the stack's own default, up to 1,000 ticks/s. The bench sizes its stream from its
+ * highest rate this way: more shards than the rate needs split the same ticks into smaller batches, each shard read
+ * and each batch invoked on its own (at 20 ticks/s four shards doubled tick→event p50; docs/performance.md).
+ */
+export function shardsFor(ticksPerSecond: number): number {
+  return Math.max(1, Math.ceil(ticksPerSecond / TICKS_PER_SHARD));
+}
+
 /**
  * Writes ticks straight to the stream in the record format ingest writes (TickRecord, partition key =
  * symbol) — for the bench and the end-to-end test, which need to control the rate and the timestamps
