@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --rates 100,200,400,800 --seconds 15 --warmup 60 --strategy stack|<name> --data-dir .data/bench --json FILE]`
+ * `npm run bench [-- --rates 100,200,400,800 --seconds 15 --warmup 10 --strategy stack|<name> --data-dir .data/bench --json FILE]`
  * Drives the embedded stack at rising tick rates (ticks written to the stream as ingest writes them) and
  * prints, per rate: ticks/s ingested, orders/s executed (order events published during the step),
  * tick→event latency p50/p95/p99 (of the step's ticks' events, once the step's backlog has drained) with its
@@ -7,9 +7,11 @@
  * executed→event = events queue), duplicates (order ids executed twice: events with two seqs; must be 0), lost (commands
  * of the step's ticks with no event once the backlog drained; must be 0), and the CPU per executed order of
  * every process of the stack (split into emulators / raft / functions / bench).
- * A warm-up at the first rate runs first and is not measured: a minute by default, what the stack's ~16 processes
- * take to warm their JITs (tick→event p50 fell from 667 to 183 ms over the first 80 s at 20/s; docs/performance.md),
- * so the steps measure a pipeline that has been running, as a trading one is. Ends with verify over the whole run.
+ * A warm-up at the first rate runs first and is not measured. The stack's ~16 processes take about a minute of load
+ * to warm their JITs (tick→event p50 fell from 667 to 183 ms over the first 80 s at 20/s; docs/performance.md), so
+ * latency figures of a running pipeline want `--warmup 60`; the default stays short because a long warm-up at a rate
+ * the stack cannot keep up with leaves a backlog (the drain waits at most a minute) that the first step would inherit.
+ * Ends with verify over the whole run.
  * `--strategy stack` keeps the stack's strategy (MA crossover: few orders per tick); the load-test strategy
  * `load-test-every-tick` makes one order per tick, so the order rate equals the tick rate and the bench
  * measures execute's capacity. `--json FILE` writes the steps as a JSON array of StepResult (rewritten after
@@ -49,7 +51,7 @@ const command = defineCommand({
   usage: `usage: npm run bench -- [options]
   --rates N,N,...            tick rates to measure, ticks per second (default 100,200,400,800)
   --seconds S                measured seconds per rate (default 15)
-  --warmup S                 unmeasured warm-up at the first rate (default 60)
+  --warmup S                 unmeasured warm-up at the first rate (default 10)
   --shards N                 ticks stream shards (default: the highest rate ÷ 1,000, rounded up)
 ${STRATEGY_USAGE}
 ${dynamodbUsage(29)}
@@ -63,7 +65,7 @@ Exit 0 when the final verify passes, 1 otherwise.`,
     shards: { type: 'string' },
     ...STRATEGY_OPTION,
     ...DYNAMODB_OPTION,
-    warmup: { type: 'string', default: '60' },
+    warmup: { type: 'string', default: '10' },
     json: { type: 'string' },
   },
   schema: z
