@@ -111,6 +111,9 @@ const scenarios: Record<ScenarioName, Scenario> = {
   },
 };
 
+/** Load after a scenario's fault is over (see runScenario). */
+const AFTER_FAULT_MS = 3000;
+
 export interface ChaosOptions {
   seconds: number;
   ticksPerSecond: number;
@@ -178,12 +181,18 @@ export async function runScenario(name: ScenarioName, opts: ChaosOptions, assemb
     const kinesis = createKinesisClient();
     const stream = stack.info.outputs.TicksStreamName as string;
     const source = new TickSource(['AAPL', 'MSFT', 'AMZN'], `chaos-${name}`);
-    const loadEnds = Date.now() + opts.seconds * 1000;
+    const loadStarted = Date.now();
+    const loadEnds = loadStarted + opts.seconds * 1000;
     const running = () => Date.now() < loadEnds;
     const activeStack = stack;
-    const fault = scenario.fault(activeStack, note, running);
+    // The load goes on until the fault is over and AFTER_FAULT_MS more, however long the fault took: verify then
+    // always covers the pipeline working again after it. (A restart of the emulators took 14 s on a loaded machine,
+    // longer than a 10 s run's second half, and one CI run's load ended before any order had been made.)
+    let faultOverAt: number | undefined;
+    const fault = scenario.fault(activeStack, note, running).finally(() => (faultOverAt = Date.now()));
+    const loading = () => running() || faultOverAt === undefined || Date.now() < faultOverAt + AFTER_FAULT_MS;
     let sent = 0;
-    while (running()) {
+    while (loading()) {
       const tickStart = Date.now();
       const ticks = source.next(Math.max(1, Math.round(opts.ticksPerSecond / 5)));
       // A refused put (the stream is down: restart-emulators) is not acknowledged, so it is not counted; the load goes
@@ -200,7 +209,8 @@ export async function runScenario(name: ScenarioName, opts: ChaosOptions, assemb
     }
     kinesis.destroy();
     await fault;
-    opts.log(`[${name}] load done: ${sent} ticks acknowledged in ${opts.seconds} s; healing and verifying…`);
+    const loadSeconds = ((Date.now() - loadStarted) / 1000).toFixed(1);
+    opts.log(`[${name}] load done: ${sent} ticks acknowledged in ${loadSeconds} s; healing and verifying…`);
     // Heal: every node running, none with per-run chaos flags, so verify reads all three.
     for (const node of stack.raft.nodes) {
       if (stack.raft.isRunning(node) && Object.keys(node.extraEnv).length > 0)
