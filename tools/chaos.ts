@@ -2,7 +2,7 @@
  * `npm run chaos -- <scenario|all> [--seconds 20] [--rate 100] [--strategy stack] [--dynamodb NAME]
  *  [--dir .data/chaos]`
  * Each scenario starts a fresh embedded stack, drives ticks at --rate for --seconds while injecting its
- * fault, heals, runs verify, and fails unless verify passes. Scenarios: pause-leader, kill-leader,
+ * fault (and on until 3 s after the fault is over: tools/lib/chaos-scenarios.ts), heals, runs verify, and fails unless verify passes. Scenarios: pause-leader, kill-leader,
  * flaky-network, crash-execute, restart-emulators; `all` runs them in turn.
  * `--target localstack`: pause-leader / kill-leader on the compose Raft containers of a deployed stack
  * (tools/targets/compose-chaos.ts; untested, needs Docker).
@@ -21,7 +21,7 @@ const command = defineCommand({
   name: 'npm run chaos',
   usage: `usage: npm run chaos -- <scenario|all> [--seconds 20] [--rate 100] [--strategy stack] [--dynamodb NAME] [--dir .data/chaos]
   scenario                   ${SCENARIOS.join(', ')}, or all (in turn)
-  --seconds S                load and fault duration per scenario (default 20)
+  --seconds S                load and fault duration per scenario; the load goes on until 3 s after the fault is over (default 20)
   --rate N                   ticks per second (default 100); with --strategy load-test-every-tick, orders per second
 ${STRATEGY_USAGE}
 ${dynamodbUsage(29)}
