@@ -70,7 +70,14 @@ const ContextSchema = z.object({
    * high tick rate the batches still fill from what arrived during the previous invoke (docs/deploy.md).
    */
   kinesisBatchingWindowSeconds: integer(0, 300).default(0),
-  kinesisRetryAttempts: integer(0, 10_000).default(5),
+  /**
+   * Retries of a failed tick batch before its mapping gives up on it (hands the shard and sequence range to the
+   * consumer's failure queue and moves on: those ticks never become orders). -1, the default, retries until the
+   * batch is older than kinesisMaxRecordAgeSeconds: a consumer sets poison aside itself at once, so a batch fails only
+   * on what a retry can fix (DynamoDB or SQS unreachable), and a bounded count turned a 10 s outage into lost ticks
+   * (docs/architecture.md, "Poison input").
+   */
+  kinesisRetryAttempts: integer(-1, 10_000).default(-1),
   kinesisMaxRecordAgeSeconds: integer(60, 604_800).default(3600),
   kinesisParallelizationFactor: integer(1, 10).default(1),
   /**

@@ -5,7 +5,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, KinesisStreamBatchResponse } from 'aws-lambda';
 import { decodeRecord, KinesisEventSchema } from '../../shared/aws/kinesis-records';
-import type { MarketDataStore, StorableTick } from '../../shared/aws/market-data-store';
+import { SliceFullError, type MarketDataStore, type StorableTick } from '../../shared/aws/market-data-store';
 import { compareSequenceNumbers } from '../../shared/domain/order-id';
 import { MetricName, MetricUnit } from '../../shared/powertools';
 
@@ -23,8 +23,9 @@ export interface MarketDataDeps {
  *
  * A poison record (not a tick record: ingest validates, so it should never be here) is logged with its sequence
  * number and skipped with a metric rather than failed: it can never become valid, and retrying it would hold
- * this consumer's shard for the mapping's retries. The record stays in the stream for its retention, and the
- * process function, which reads the same stream, hands it to its failure queue.
+ * this consumer's shard (its mapping retries what fails until the record age limit). The record stays in the stream
+ * for its retention, and the process function, which reads the same stream, sets it aside in its failure queue. Ticks
+ * that would overfill a slice (SliceFullError) are skipped the same way, with the TicksNotStored metric.
  */
 export function createMarketDataHandler(deps: MarketDataDeps) {
   const { store, logger, metrics } = deps;
@@ -57,6 +58,13 @@ export function createMarketDataHandler(deps: MarketDataDeps) {
             metrics.addMetric(MetricName.TicksAlreadyStored, MetricUnit.Count, outcome.duplicates);
           }
         } catch (error) {
+          if (error instanceof SliceFullError) {
+            // Deterministic: every retry would fail the same way and hold this consumer's shard until the record
+            // age limit (the mapping retries what fails; infra/config.ts). Skipped, as poison is; orders unaffected.
+            metrics.addMetric(MetricName.TicksNotStored, MetricUnit.Count, ticks.length);
+            logger.error('ticks not stored: a slice is full; skipped', { symbol, error });
+            return;
+          }
           logger.error('could not store ticks; they will be redelivered', { symbol, error: error as Error });
           failed.push(...sequenceNumbers);
         }

@@ -14,6 +14,7 @@ import { MetricName, MetricUnit } from '../../shared/powertools';
 import { sendCommands, trySendCommands } from '../../shared/aws/command-sender';
 import type { ProcessConfig } from './config';
 import { decodeRecord, KinesisEventSchema } from '../../shared/aws/kinesis-records';
+import { setAsidePoison, type PoisonRecord } from '../../shared/aws/poison-records';
 import { StaleStateError, type StoredStrategyState, type StrategyStateStore } from './state-store';
 
 export interface ProcessDeps {
@@ -266,25 +267,38 @@ export function createProcessHandler(deps: ProcessDeps) {
     if (!envelope.success) throw new Error('process expects a Kinesis stream event with a Records array');
     const failedSequenceNumbers = new Set<string>();
     const bySymbol = new Map<string, SymbolTick[]>();
+    const poison: PoisonRecord[] = [];
 
     for (const raw of envelope.data.Records) {
       const decoded = decodeRecord(raw);
       if (!decoded.ok) {
-        // Poison: reported as failed, so the mapping retries it and, after its retry limit, hands it to the
-        // on-failure destination and moves on. It never blocks the shard beyond those retries.
         metrics.addMetric(MetricName.PoisonRecords, MetricUnit.Count, 1);
         logger.error('poison record', { sequenceNumber: decoded.sequenceNumber, reason: decoded.reason });
         if (decoded.sequenceNumber === undefined) {
-          // Without a sequence number it cannot be reported alone; failing the invocation retries the batch.
+          // Without a sequence number it cannot be reported alone, nor set aside by it: failing the invocation
+          // retries the batch. Lambda gives every record one; this guards a malformed event, not the stream.
           throw new Error(`poison record without a sequence number: ${decoded.reason}`);
         }
-        failedSequenceNumbers.add(decoded.sequenceNumber);
+        poison.push({ sequenceNumber: decoded.sequenceNumber, reason: decoded.reason, raw });
         continue;
       }
       const symbol = decoded.tickRecord.tick.symbol;
       const list = bySymbol.get(symbol) ?? [];
       list.push(decoded);
       bySymbol.set(symbol, list);
+    }
+
+    // Poison goes to the failure queue now, with its reason, and is not retried: it can never become a tick, and
+    // retrying it would hold the shard. So a batch fails only on what a retry can fix, and the mapping retries that
+    // until the record age limit (infra/config.ts, kinesisRetryAttempts) rather than giving up on good ticks.
+    for (const { sequenceNumber, reason } of await setAsidePoison(
+      deps.sqs,
+      config.FAILURE_QUEUE_URL,
+      'process',
+      poison,
+    )) {
+      logger.error('poison record not set aside; it will be redelivered', { sequenceNumber, reason });
+      failedSequenceNumbers.add(sequenceNumber);
     }
 
     const fail = ({ symbol, ticks }: { symbol: string; ticks: SymbolTick[] }, error: unknown) => {

@@ -7,6 +7,8 @@ export const processEnv = {
   ...powertoolsEnv,
   STRATEGY_TABLE_NAME: nonEmptyString,
   COMMANDS_QUEUE_URL: queueUrl,
+  /** The mapping's on-failure queue: process sends each poison record there itself, with its reason. */
+  FAILURE_QUEUE_URL: queueUrl,
   STRATEGY_NAME: z
     .string()
     .default(DEFAULT_STRATEGY)

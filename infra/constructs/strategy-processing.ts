@@ -20,7 +20,7 @@ export interface StrategyProcessingProps {
 
 /**
  * The strategy: the process function reading the tick stream, its per-symbol state table, and the queue that
- * receives the tick batches it gives up on.
+ * receives the poison records it sets aside and the tick batches its mapping gives up on.
  */
 export class StrategyProcessing extends ResourceGroup {
   readonly processFailureQueue: sqs.Queue;
@@ -54,5 +54,8 @@ export class StrategyProcessing extends ResourceGroup {
       consumer: 'ProcessTicksConsumer',
       consumerName: 'process',
     });
+    // Poison records go to the failure queue from process itself, with the record and the reason, at once.
+    process.addEnvironment('FAILURE_QUEUE_URL', this.processFailureQueue.queueUrl);
+    this.processFailureQueue.grantSendMessages(process);
   }
 }

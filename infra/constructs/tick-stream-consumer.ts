@@ -28,8 +28,8 @@ export interface TickStreamConsumerIds {
 
 /**
  * Makes `fn` a reader of the tick stream with the pipeline's mapping settings — the one home of them, shared by
- * every consumer (process, market-data): partial batch failures, bisect on error, bounded retries and record age,
- * an on-failure queue of its own. Each consumer has its own mapping and checkpoint, so one consumer's failures
+ * every consumer (process, market-data): partial batch failures, bisect on error, retries until the record age limit
+ * (by default), an on-failure queue of its own — where the consumer also sets its poison records aside itself. Each consumer has its own mapping and checkpoint, so one consumer's failures
  * never hold another's shard.
  */
 export function consumeTickStream(
@@ -59,7 +59,8 @@ export function consumeTickStream(
     batchSize: config.kinesisBatchSize,
     maxBatchingWindow: Duration.seconds(config.kinesisBatchingWindowSeconds),
     bisectBatchOnError: true,
-    retryAttempts: config.kinesisRetryAttempts,
+    // -1 (retry until the record age limit) is the template's default: CDK takes it as no MaximumRetryAttempts.
+    ...(config.kinesisRetryAttempts < 0 ? {} : { retryAttempts: config.kinesisRetryAttempts }),
     maxRecordAge: Duration.seconds(config.kinesisMaxRecordAgeSeconds),
     onFailure: new SqsDlq(failureQueue),
     reportBatchItemFailures: true,

@@ -45,6 +45,14 @@ export const TICK_SLICE_MS = 250;
  * ticks/s of one symbol. A slice that would pass it fails its batch with an error saying so.
  */
 export const MAX_TICKS_PER_SLICE = 2_000;
+
+/** A slice would hold more than MAX_TICKS_PER_SLICE ticks: no retry can store them (the consumer skips them). */
+export class SliceFullError extends Error {
+  constructor(symbol: string, start: number) {
+    super(`${symbol}: more than ${MAX_TICKS_PER_SLICE} ticks in the ${TICK_SLICE_MS} ms from ${start}`);
+    this.name = 'SliceFullError';
+  }
+}
 /**
  * Items per TransactWriteItems: slices + the candles they touch. AWS takes 100 items but 4 MB a request; 25 full
  * slices stay below the 4 MB.
@@ -177,8 +185,7 @@ export class MarketDataStore {
     const slicePuts = [...bySlice].map(([start, added]) => {
       const before = slices.get(start);
       const all = [...(before?.ticks ?? []), ...added.map(storedTick)].sort(compareStored);
-      if (all.length > MAX_TICKS_PER_SLICE)
-        throw new Error(`${symbol}: more than ${MAX_TICKS_PER_SLICE} ticks in the ${TICK_SLICE_MS} ms from ${start}`);
+      if (all.length > MAX_TICKS_PER_SLICE) throw new SliceFullError(symbol, start);
       // From ingest, not tick time: a redelivery (within the stream's retention) must still find the tick.
       const expiresAt = Math.max(
         before?.expiresAt ?? 0,

@@ -1,4 +1,9 @@
-import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import {
+  ChangeMessageVisibilityBatchCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
 
 /**
  * Messages a queue holds, visible or in flight (0 for a queue the stack does not have). The status screen,
@@ -53,4 +58,33 @@ export function watchedQueueReport(sqs: SQSClient, queues: readonly WatchedQueue
       }
     }),
   );
+}
+
+/**
+ * Every message a queue holds now, left in the queue: each receive hides what it took for a moment, and the
+ * messages are made visible again at once. For a queue nobody consumes (a failure destination), where reading is
+ * a diagnosis; at most `max` messages.
+ */
+export async function peekMessages(sqs: SQSClient, url: string, max = 10_000): Promise<string[]> {
+  const bodies: string[] = [];
+  const handles: string[] = [];
+  while (bodies.length < max) {
+    const { Messages } = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, VisibilityTimeout: 30, WaitTimeSeconds: 0 }),
+    );
+    if (!Messages?.length) break;
+    for (const m of Messages) {
+      bodies.push(m.Body ?? '');
+      if (m.ReceiptHandle) handles.push(m.ReceiptHandle);
+    }
+  }
+  for (let i = 0; i < handles.length; i += 10) {
+    await sqs.send(
+      new ChangeMessageVisibilityBatchCommand({
+        QueueUrl: url,
+        Entries: handles.slice(i, i + 10).map((h, n) => ({ Id: String(n), ReceiptHandle: h, VisibilityTimeout: 0 })),
+      }),
+    );
+  }
+  return bodies;
 }

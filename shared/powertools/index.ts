@@ -14,6 +14,7 @@ export const MetricName = {
   PoisonRecords: 'PoisonRecords',
   TicksStored: 'TicksStored',
   TicksAlreadyStored: 'TicksAlreadyStored',
+  TicksNotStored: 'TicksNotStored',
   OrdersGenerated: 'OrdersGenerated',
   OrdersAccepted: 'OrdersAccepted',
   OrdersRejected: 'OrdersRejected',

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { embeddedContext, startLocalCloud, STACK_NAME, synthesize, type LocalCloud } from '../../local-cloud';
 import { strategyContext } from './strategy-option';
@@ -133,24 +133,23 @@ export interface ChaosResult {
 }
 
 /**
- * Synthesizes PipelineStack once for all scenarios (each deploy sets its own Raft members and secret), with the
- * given strategy (tools/lib/strategy-option.ts); one assembly per strategy is kept in `baseDir`.
+ * Synthesizes PipelineStack once for all the scenarios of a run (each deploy sets its own Raft members and secret),
+ * with the given strategy (tools/lib/strategy-option.ts), into `baseDir`. Every run synthesizes afresh: an assembly
+ * kept from an earlier run holds the code and settings of then (a run after a code change tested the old bundles).
  */
 export async function prepareAssembly(baseDir: string, strategy = 'stack'): Promise<string> {
   const outdir = join(baseDir, strategy === 'stack' ? 'cdk.out' : `cdk.out-${strategy}`);
-  if (!existsSync(join(outdir, 'manifest.json'))) {
-    await synthesize({
-      outdir,
-      context: embeddedContext({
-        ...strategyContext(strategy),
-        raftMembers: 'http://127.0.0.1:1',
-        raftAuthSecret: 'replaced-at-deploy-time',
-        feedEnabled: 'false',
-        // Visibility timeout = 6 × this: a crashed execute's batch comes back after 30 s, not 3 min.
-        executeTimeoutSeconds: '5',
-      }),
-    });
-  }
+  await synthesize({
+    outdir,
+    context: embeddedContext({
+      ...strategyContext(strategy),
+      raftMembers: 'http://127.0.0.1:1',
+      raftAuthSecret: 'replaced-at-deploy-time',
+      feedEnabled: 'false',
+      // Visibility timeout = 6 × this: a crashed execute's batch comes back after 30 s, not 3 min.
+      executeTimeoutSeconds: '5',
+    }),
+  });
   return outdir;
 }
 

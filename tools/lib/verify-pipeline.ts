@@ -7,7 +7,7 @@ import { drainQueueInto, readRecords, recordFiles, type StackInfo } from '../../
 import { sleep } from '../../shared/util/wait';
 import { checkExecutions, parseJson, tallyEvents, type EventTally } from './event-tally';
 import { createDocumentClient } from '../../shared/aws/clients';
-import { queueDepth } from '../../shared/aws/queues';
+import { peekMessages, queueDepth } from '../../shared/aws/queues';
 
 /** How verify reads each Raft node (its own state machine, not a redirect to the leader). */
 export interface RaftReader {
@@ -116,6 +116,7 @@ async function verifyOnce(
   const tally: Tally = { counts, problems };
   checkOneEventPerCommand(commands, events, tally);
   await checkDeadLetters(info, sqs, fromClaims, commands, tally);
+  await checkTicksGivenUp(info, sqs, tally);
   const accepted = [...events.byOrder.values()].map((e) => e.event).filter((e) => e.status === 'ACCEPTED');
   checkSeqs(accepted, tally);
   await checkClaims(info.outputs.OrdersTableName, events, tally);
@@ -125,7 +126,7 @@ async function verifyOnce(
       ? "commands: execute's completed claims in the orders table (deliveries of the commands queue are not visible on a deployed stack), claims in progress, the commands DLQ"
       : 'commands: every command the runtime received from the commands queue',
     `events: drained from the events queue into ${files.events}`,
-    'each command has an event; no order executed twice (two seqs or outcomes for one order id; re-publishes of one execution counted apart); accepted seqs unique and 1..N without gaps',
+    'no tick given up by a stream consumer (its on-failure queue); each command has an event; no order executed twice (two seqs or outcomes for one order id; re-publishes of one execution counted apart); accepted seqs unique and 1..N without gaps',
     "each event's order has a completed claim with the same outcome",
     `positions: the accepted orders' sums against ${raft.nodeIds.join(', ')}`,
   ];
@@ -231,6 +232,37 @@ async function checkDeadLetters(
     problems.push(`${commands.inProgress} order claim(s) are still in progress (a command executing, or stuck)`);
   // Without a record of deliveries, a command that reached the DLQ is the only sign of one never executed.
   if (counts.commandsDlq > 0) problems.push(`${counts.commandsDlq} command(s) are in the commands DLQ`);
+}
+
+/**
+ * No acknowledged tick was given up on: a stream consumer's on-failure queue holds the batches its mapping stopped
+ * retrying (Lambda's record: the shard and sequence range, `KinesisBatchInfo`), and such ticks never became orders.
+ * A poison record the consumer itself set aside (its own message, with the reason and the record) is counted apart:
+ * it can never become a tick.
+ */
+async function checkTicksGivenUp(info: VerifyInfo, sqs: SQSClient, { counts, problems }: Tally): Promise<void> {
+  counts.ticksGivenUp = 0;
+  // A poison record is set aside again when its batch is retried for another reason: counted once, by its record.
+  const poison = new Set<string>();
+  const queues = {
+    ProcessFailureQueue: info.outputs.ProcessFailureQueueUrl,
+    MarketDataFailureQueue: info.outputs.MarketDataFailureQueueUrl,
+  };
+  for (const [name, url] of Object.entries(queues)) {
+    if (!url) continue;
+    let givenUp = 0;
+    for (const body of await peekMessages(sqs, url)) {
+      const message = parseJson(body) as { KinesisBatchInfo?: { batchSize?: number }; eventID?: string } | undefined;
+      if (message?.KinesisBatchInfo) givenUp += message.KinesisBatchInfo.batchSize ?? 1;
+      else poison.add(`${name} ${message?.eventID ?? body}`);
+    }
+    counts.ticksGivenUp += givenUp;
+    if (givenUp > 0)
+      problems.push(
+        `${givenUp} tick(s) in ${name} were given up by the stream mapping after its retries: acknowledged, never processed`,
+      );
+  }
+  counts.poisonRecords = poison.size;
 }
 
 /** The accepted orders' seqs are unique and run 1..N without gaps. */

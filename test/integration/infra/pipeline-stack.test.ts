@@ -274,6 +274,7 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     expect(environmentOf(awsTemplate, 'ProcessFunction')).toMatchObject({
       STRATEGY_TABLE_NAME: { Ref: 'StrategyStateTable' },
       COMMANDS_QUEUE_URL: { Ref: 'CommandsQueue' },
+      FAILURE_QUEUE_URL: { Ref: 'ProcessFailureQueue' },
       STRATEGY_FAST_WINDOW: '5',
       STRATEGY_SLOW_WINDOW: '20',
       STRATEGY_ORDER_QUANTITY: '10',
@@ -344,7 +345,7 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     }
   });
 
-  it('maps the stream to process with bisect, retries, record age, on-failure queue and partial failures', () => {
+  it('maps the stream to process with bisect, retries until the record age limit, on-failure queue and partial failures', () => {
     // process, execute, history and market-data; the WebSocket notifier's three (test/integration/infra/live-delivery.test.ts).
     awsTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', 7);
     awsTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
@@ -355,7 +356,9 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
       // No batching window: AWS counts it in whole seconds, and one second is four times the p99 latency target.
       MaximumBatchingWindowInSeconds: 0,
       BisectBatchOnFunctionError: true,
-      MaximumRetryAttempts: 5,
+      // Retried until the record age limit (AWS's default, -1): process sets poison aside itself, so a batch fails
+      // only on what a retry can fix, and giving up on it would lose acknowledged ticks.
+      MaximumRetryAttempts: Match.absent(),
       MaximumRecordAgeInSeconds: 3600,
       ParallelizationFactor: 1,
       FunctionResponseTypes: ['ReportBatchItemFailures'],

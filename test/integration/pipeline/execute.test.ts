@@ -385,10 +385,11 @@ describe('execute', () => {
 describe('the whole flow', () => {
   it('a tick posted to ingest becomes an order event carrying the tick’s correlation id', async () => {
     const flow = new TestResources({ kinesis, dynamodb, sqs });
-    const [streamName, stateTable, flowCommandsUrl] = await Promise.all([
+    const [streamName, stateTable, flowCommandsUrl, flowFailuresUrl] = await Promise.all([
       flow.stream('flow-ticks', 1),
       flow.table('flow-state', 'symbol'),
       flow.fifoQueue('flow-commands'),
+      flow.standardQueue('flow-process-failures'),
     ]);
     try {
       const ingest = ingestHandler(kinesis, {
@@ -402,6 +403,7 @@ describe('the whole flow', () => {
         {
           STRATEGY_TABLE_NAME: stateTable,
           COMMANDS_QUEUE_URL: flowCommandsUrl,
+          FAILURE_QUEUE_URL: flowFailuresUrl,
           STRATEGY_FAST_WINDOW: '2',
           STRATEGY_SLOW_WINDOW: '4',
           STRATEGY_ORDER_QUANTITY: '7',

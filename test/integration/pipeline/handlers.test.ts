@@ -38,6 +38,7 @@ const envs: Record<string, Record<string, string>> = {
     ...powertoolsEnv('process'),
     STRATEGY_TABLE_NAME: 'state',
     COMMANDS_QUEUE_URL: 'http://localhost:1/000000000000/commands.fifo',
+    FAILURE_QUEUE_URL: 'http://localhost:1/000000000000/process-failures',
     STRATEGY_FAST_WINDOW: '5',
     STRATEGY_SLOW_WINDOW: '20',
     STRATEGY_ORDER_QUANTITY: '10',

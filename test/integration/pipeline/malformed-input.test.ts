@@ -2,6 +2,7 @@ import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyStructuredResultV2, SQSRecord } from 'aws-lambda';
 import fc from 'fast-check';
 import { decodeRecord } from '../../../shared/aws/kinesis-records';
+import { queueDepth } from '../../../shared/aws/queues';
 import { OrderCommandSchema } from '../../../shared/domain/command';
 import { OrderSchema } from '../../../shared/domain/order';
 import { parseTickBatch, TickSchema } from '../../../shared/domain/tick';
@@ -164,10 +165,11 @@ describe('handlers given malformed input reject it and change nothing', () => {
   let eventsTopicArn: string;
   let eventsUrl: string;
   let dlqUrl: string;
+  let failuresUrl: string;
 
   beforeAll(async () => {
     let events: { topicArn: string; queueUrls: string[] };
-    [commandsUrl, events, dlqUrl, streamName, stateTable, ordersTable, historyTable] = await Promise.all([
+    [commandsUrl, events, dlqUrl, streamName, stateTable, ordersTable, historyTable, failuresUrl] = await Promise.all([
       resources.fifoQueue('fuzz-commands'),
       resources.fifoTopic('fuzz-events'),
       resources.fifoQueue('fuzz-commands-dlq'),
@@ -175,6 +177,7 @@ describe('handlers given malformed input reject it and change nothing', () => {
       resources.table('fuzz-state', 'symbol'),
       resources.table('fuzz-orders', 'id'),
       resources.historyTable('fuzz-history'),
+      resources.standardQueue('fuzz-process-failures'),
     ]);
     eventsTopicArn = events.topicArn;
     eventsUrl = events.queueUrls[0]!;
@@ -209,12 +212,13 @@ describe('handlers given malformed input reject it and change nothing', () => {
     expect(await readAllRecords(kinesis, streamName)).toEqual([]);
   });
 
-  it('process reports every malformed record as failed and writes no state and no command', async () => {
+  it('process sets every malformed record aside in its failure queue at once and writes no state and no command', async () => {
     const handler = processHandler(
       { documents, sqs },
       {
         STRATEGY_TABLE_NAME: stateTable,
         COMMANDS_QUEUE_URL: commandsUrl,
+        FAILURE_QUEUE_URL: failuresUrl,
         STRATEGY_FAST_WINDOW: '1',
         STRATEGY_SLOW_WINDOW: '2',
         STRATEGY_ORDER_QUANTITY: '1',
@@ -229,6 +233,7 @@ describe('handlers given malformed input reject it and change nothing', () => {
       ),
     );
     let seq = 1000n;
+    let setAside = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(badData, { minLength: 1, maxLength: 10 }), async (datas) => {
         const records = datas.map((data) => {
@@ -251,12 +256,13 @@ describe('handlers given malformed input reject it and change nothing', () => {
           };
         });
         const res = await handler({ Records: records });
-        expect(res.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(
-          records.map((r) => r.kinesis.sequenceNumber),
-        );
+        // Nothing left to retry: each record is in the failure queue, none holds the shard.
+        expect(res.batchItemFailures).toEqual([]);
+        setAside += records.length;
       }),
       { numRuns: 400 },
     );
+    expect(await queueDepth(sqs, failuresUrl)).toBe(setAside);
     expect(await itemCount(stateTable)).toBe(0);
     expect(await drainQueue(sqs, commandsUrl)).toEqual([]);
   });

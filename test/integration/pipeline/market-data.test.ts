@@ -1,6 +1,11 @@
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient, createDynamoDbClient } from '../../../shared/aws/clients';
-import { candleSeries, MarketDataReader, type StorableTick } from '../../../shared/aws/market-data-store';
+import {
+  candleSeries,
+  MarketDataReader,
+  MAX_TICKS_PER_SLICE,
+  type StorableTick,
+} from '../../../shared/aws/market-data-store';
 import { CANDLE_INTERVALS, candlesOf, type CandleInterval } from '../../../shared/domain/candle';
 import type { TickRecord } from '../../../shared/domain/tick';
 import { MetricName } from '../../../shared/powertools';
@@ -177,6 +182,18 @@ describe('market-data (second consumer of the tick stream) on kinesalite + Dynam
     expect(await handler({ Records: [poison, ...event.Records] })).toEqual({ batchItemFailures: [] });
     expect(await storedTicks('ACME')).toHaveLength(1);
     expect(emf.total(MetricName.PoisonRecords)).toBe(1);
+  });
+
+  it('skips the ticks that would overfill a slice with a metric instead of failing: no retry could store them', async () => {
+    const handler = marketDataHandler(documents, tables);
+    const crowd = Array.from({ length: MAX_TICKS_PER_SLICE + 1 }, (_, i) => tick('FULL', T0 + (i % 200), 10));
+    const other = tick('OKAY', T0, 11);
+    const event = await streamed([...crowd, other]);
+    // A failure would be retried until the record age limit, holding this consumer's shard for an hour.
+    expect(await handler(event)).toEqual({ batchItemFailures: [] });
+    expect(emf.total(MetricName.TicksNotStored)).toBe(crowd.length);
+    expect(await storedTicks('FULL')).toEqual([]);
+    expect(await storedTicks('OKAY')).toHaveLength(1);
   });
 
   it('reports only the failing symbol’s records when DynamoDB fails for it; the redelivery completes it', async () => {

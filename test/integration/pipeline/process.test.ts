@@ -25,6 +25,7 @@ const resources = new TestResources({ kinesis, dynamodb, sqs });
 let streamName: string;
 let tableName: string;
 let queueUrl: string;
+let failureQueueUrl: string;
 
 function makeHandler(overrides: { sqs?: typeof sqs; documents?: typeof documents } = {}) {
   return processHandler(
@@ -32,6 +33,7 @@ function makeHandler(overrides: { sqs?: typeof sqs; documents?: typeof documents
     {
       STRATEGY_TABLE_NAME: tableName,
       COMMANDS_QUEUE_URL: queueUrl,
+      FAILURE_QUEUE_URL: failureQueueUrl,
       STRATEGY_FAST_WINDOW: '2',
       STRATEGY_SLOW_WINDOW: '4',
       STRATEGY_ORDER_QUANTITY: '5',
@@ -83,6 +85,7 @@ beforeAll(async () => {
   streamName = await resources.stream('process-ticks', 1);
   tableName = await resources.table('strategy-state', 'symbol');
   queueUrl = await resources.fifoQueue('commands');
+  failureQueueUrl = await resources.standardQueue('process-failures');
 });
 beforeEach(async () => {
   await drainQueue(sqs, queueUrl);
@@ -396,7 +399,8 @@ describe('process', () => {
     });
   });
 
-  it('reports poison records with a reason and still applies the good ones around them', async () => {
+  it('sets poison records aside in the failure queue at once, with their reason, and applies the good ones around them', async () => {
+    await drainQueue(sqs, failureQueueUrl);
     const event = await streamTicks('PSN', [10, 9, 8, 7, 12]);
     const records = event.Records;
     const poison = [
@@ -412,15 +416,54 @@ describe('process', () => {
     ];
     const mixed = { Records: [records[0]!, ...poison, records[4]!] };
     const response = await makeHandler()(mixed);
-    expect(response.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(
-      poison.map((p) => p.kinesis.sequenceNumber),
-    );
+    // Nothing to retry: a poison record never holds the shard, so the mapping's retries are left to what they can fix.
+    expect(response.batchItemFailures).toEqual([]);
     expect(emf.total(MetricName.PoisonRecords)).toBe(3);
+    const setAside = (await drainQueue(sqs, failureQueueUrl)).map((m) => JSON.parse(m.Body as string));
+    expect(setAside).toHaveLength(3);
+    expect(setAside.map((m) => m.sequenceNumber).sort()).toEqual(poison.map((p) => p.kinesis.sequenceNumber).sort());
+    for (const p of poison) {
+      const message = setAside.find((m) => m.sequenceNumber === p.kinesis.sequenceNumber);
+      expect(message).toMatchObject({
+        source: 'process',
+        data: p.kinesis.data,
+        eventID: p.eventID,
+        partitionKey: 'PSN',
+      });
+    }
+    expect(setAside.find((m) => m.data === poison[0]!.kinesis.data).reason).toMatch(/not JSON/);
+    expect(setAside.find((m) => m.data === poison[1]!.kinesis.data).reason).toMatch(/not base64/);
+    expect(setAside.find((m) => m.data === poison[2]!.kinesis.data).reason).toMatch(/invalid tick record/);
     const state = (await loadState('PSN')) as StoredStrategyState;
     expect(state.state).toEqual({ prices: [10, 12], relation: null });
-    // The mapping retries from the first poison record; the good record after it is not applied twice.
-    await makeHandler()({ Records: mixed.Records.slice(1) });
-    expect(((await loadState('PSN')) as StoredStrategyState).state).toEqual({ prices: [10, 12], relation: null });
+  });
+
+  it('reports poison it could not set aside as failed, so the retry sends it again; the good ticks are applied once', async () => {
+    await drainQueue(sqs, failureQueueUrl);
+    const event = await streamTicks('PSN2', [10, 9, 12]);
+    const bad = {
+      ...event.Records[1]!,
+      kinesis: { ...event.Records[1]!.kinesis, data: Buffer.from('{').toString('base64') },
+    };
+    const mixed = { Records: [event.Records[0]!, bad, event.Records[2]!] };
+    // A fault nothing else can produce on demand: the failure queue's SendMessageBatch fails (the commands' go on).
+    const faulty = createSqsClient();
+    const heal = injectFault(
+      faulty,
+      (name, input) => name === 'SendMessageBatchCommand' && input.QueueUrl === failureQueueUrl,
+    );
+    const first = await makeHandler({ sqs: faulty })(mixed);
+    heal();
+    faulty.destroy();
+    expect(first.batchItemFailures.map((f) => f.itemIdentifier)).toEqual([bad.kinesis.sequenceNumber]);
+    expect(await drainQueue(sqs, failureQueueUrl)).toEqual([]);
+    // The mapping resumes at the failed record: the poison is set aside now, the tick after it is not applied twice.
+    const again = await makeHandler()({ Records: mixed.Records.slice(1) });
+    expect(again.batchItemFailures).toEqual([]);
+    expect((await drainQueue(sqs, failureQueueUrl)).map((m) => JSON.parse(m.Body as string).sequenceNumber)).toEqual([
+      bad.kinesis.sequenceNumber,
+    ]);
+    expect(((await loadState('PSN2')) as StoredStrategyState).state).toEqual({ prices: [10, 12], relation: null });
   });
 });
 
@@ -429,6 +472,7 @@ describe('process: config', () => {
     ...powertoolsEnv('process'),
     STRATEGY_TABLE_NAME: 't',
     COMMANDS_QUEUE_URL: 'http://localhost:1/q.fifo',
+    FAILURE_QUEUE_URL: 'http://localhost:1/failures',
     STRATEGY_FAST_WINDOW: '2',
     STRATEGY_SLOW_WINDOW: '4',
     STRATEGY_ORDER_QUANTITY: '5',

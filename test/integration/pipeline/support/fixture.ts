@@ -44,6 +44,7 @@ import { powertoolsEnv } from './env';
 import { fakeContext } from '../../../support/lambda-events';
 import {
   createFifoQueue,
+  createStandardQueue,
   createFifoTopic,
   createHistoryTable,
   createRangeTable,
@@ -117,6 +118,13 @@ export class TestResources {
   /** Creates a FIFO queue and returns its URL. */
   async fifoQueue(prefix: string): Promise<string> {
     const url = await createFifoQueue(this.clients.sqs, uniqueName(prefix));
+    this.cleanups.push(() => deleteQueue(this.clients.sqs, url));
+    return url;
+  }
+
+  /** Creates a standard queue (a stream consumer's failure queue) and returns its URL. */
+  async standardQueue(prefix: string): Promise<string> {
+    const url = await createStandardQueue(this.clients.sqs, uniqueName(prefix));
     this.cleanups.push(() => deleteQueue(this.clients.sqs, url));
     return url;
   }

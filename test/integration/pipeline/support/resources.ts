@@ -141,6 +141,12 @@ export async function createFifoQueue(sqs: SQSClient, name: string): Promise<str
   return created.QueueUrl as string;
 }
 
+/** A standard queue (a stream consumer's failure queue); returns its URL. */
+export async function createStandardQueue(sqs: SQSClient, name: string): Promise<string> {
+  const created = await sqs.send(new CreateQueueCommand({ QueueName: name }));
+  return created.QueueUrl as string;
+}
+
 export async function deleteQueue(sqs: SQSClient, url: string): Promise<void> {
   await sqs.send(new DeleteQueueCommand({ QueueUrl: url })).catch(() => undefined);
 }
