@@ -16,6 +16,7 @@ import { DYNAMODB_OPTION, dynamodbOption, dynamodbSchema, dynamodbUsage } from '
 import { COMPOSE_CHAOS_OPTIONS, COMPOSE_CHAOS_USAGE, runComposeChaos } from './targets/compose-chaos';
 import { parseTarget, TARGET_ARGS } from './targets/deployed-stack';
 import { printReport } from './verify';
+import { LOAD_TEST_STRATEGY } from '../shared/domain/load-test-strategy';
 
 const command = defineCommand({
   name: 'npm run chaos',
@@ -67,7 +68,14 @@ async function main({ argv }: CommandContext): Promise<number> {
   for (const name of names) {
     const result = await runScenario(
       name,
-      { seconds: args.seconds, ticksPerSecond: args.rate, baseDir, log, ...dynamodbOption(args.dynamodb) },
+      {
+        seconds: args.seconds,
+        ticksPerSecond: args.rate,
+        baseDir,
+        log,
+        ...dynamodbOption(args.dynamodb),
+        oneOrderPerTick: args.strategy === LOAD_TEST_STRATEGY,
+      },
       assembly,
     );
     results.push(result);
