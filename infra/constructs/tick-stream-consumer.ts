@@ -29,8 +29,8 @@ export interface TickStreamConsumerIds {
 /**
  * Makes `fn` a reader of the tick stream with the pipeline's mapping settings — the one home of them, shared by
  * every consumer (process, market-data): partial batch failures, bisect on error, retries until the record age limit
- * (by default), an on-failure queue of its own — where the consumer also sets its poison records aside itself. Each consumer has its own mapping and checkpoint, so one consumer's failures
- * never hold another's shard.
+ * (by default), an on-failure queue of its own — where the consumer also sets its poison records aside itself. Each
+ * consumer has its own mapping and checkpoint, so one consumer's failures never hold another's shard.
  */
 export function consumeTickStream(
   scope: Construct,
