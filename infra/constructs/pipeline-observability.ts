@@ -58,6 +58,14 @@ export class PipelineObservability extends ResourceGroup {
       config.iteratorAgeAlarmMs,
       `process is falling behind the tick stream (iterator age >= ${config.iteratorAgeAlarmMs} ms)`,
     );
+    // Both stream consumers retry a failing batch until the record age limit, holding their shard meanwhile: the
+    // iterator age is how a held shard shows (market-data's holds no order back, but its ticks and candles stop).
+    alarm(
+      'MarketDataIteratorAgeAlarm',
+      functions['market-data'].metric('IteratorAge', { statistic: 'Maximum', period: minute }),
+      config.iteratorAgeAlarmMs,
+      `market-data is falling behind the tick stream (iterator age >= ${config.iteratorAgeAlarmMs} ms)`,
+    );
     // One alarm per dead-letter queue, named after it (CommandsDlqDepthAlarm, HistoryDlqDepthAlarm, …).
     for (const { deadLetters, what } of queues) {
       const metric = deadLetters.metricApproximateNumberOfMessagesVisible({ period: minute });
