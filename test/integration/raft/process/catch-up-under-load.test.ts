@@ -65,8 +65,11 @@ describe('catch-up by snapshot under a steady write load', () => {
 
       const since = (lines: string[], before: number, what: string) =>
         lines.filter((l) => l.includes(`"${what}"`)).length - before;
-      // The load went on (the leader kept compacting meanwhile) and one copy was enough.
-      expect(since(leaderLog(), compactionsBefore, 'compacted the log')).toBeGreaterThan(5);
+      // The load went on (the leader kept compacting meanwhile) and one copy was enough. How many compactions fall in
+      // the window is timing (the leader holds compaction at the copy's index while the follower installs it): a CI
+      // run on a quieter hour caught up after exactly 5 where `> 5` was asserted. That the log moved on is the load's
+      // count above; here, that compaction went on.
+      expect(since(leaderLog(), compactionsBefore, 'compacted the log')).toBeGreaterThan(0);
       expect(since(leaderLog(), copiesBefore, 'copied the store for followers')).toBe(1);
 
       await cluster.waitConverged(60_000);
