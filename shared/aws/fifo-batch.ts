@@ -12,11 +12,17 @@ export interface FifoAttribute {
   StringValue?: string;
 }
 
-export interface FifoMessage {
+/** A message for SendMessageBatch; a standard queue's carries no group or deduplication id. */
+export interface QueueMessage {
   body: string;
+  groupId?: string;
+  deduplicationId?: string;
+  attributes?: Record<string, FifoAttribute>;
+}
+
+export interface FifoMessage extends QueueMessage {
   groupId: string;
   deduplicationId: string;
-  attributes?: Record<string, FifoAttribute>;
 }
 
 export interface FifoSendOutcome {
@@ -25,7 +31,7 @@ export interface FifoSendOutcome {
 }
 
 /** One entry of a batch call, `Id` its index in the messages given. */
-type Entry = { Id: string; m: FifoMessage };
+type Entry = { Id: string; m: QueueMessage };
 /** An entry the service refused (SendMessageBatch and PublishBatch answer in this shape). */
 type Refused = {
   Id?: string | undefined;
@@ -33,7 +39,7 @@ type Refused = {
   Message?: string | undefined;
   SenderFault?: boolean | undefined;
 };
-/** One batch call to a FIFO destination (queue or topic): sends up to ten entries, returns the ones refused. */
+/** One batch call to a destination (queue or topic): sends up to ten entries, returns the ones refused. */
 type BatchCall = (entries: Entry[]) => Promise<Refused[]>;
 
 interface SendOptions {
@@ -50,6 +56,19 @@ export function sendFifoBatch(
   messages: readonly FifoMessage[],
   opts: SendOptions = {},
 ): Promise<FifoSendOutcome> {
+  return sendMessageBatch(sqs, queueUrl, messages, opts);
+}
+
+/**
+ * Sends messages to a queue, FIFO or standard, with SendMessageBatch, ten to a call; a message's group and
+ * deduplication ids go with it when it has them. See sendInBatches for what is retried.
+ */
+export function sendMessageBatch(
+  sqs: SQSClient,
+  queueUrl: string,
+  messages: readonly QueueMessage[],
+  opts: SendOptions = {},
+): Promise<FifoSendOutcome> {
   const call: BatchCall = async (entries) =>
     (
       await sqs.send(
@@ -58,8 +77,8 @@ export function sendFifoBatch(
           Entries: entries.map(({ Id, m }) => ({
             Id,
             MessageBody: m.body,
-            MessageGroupId: m.groupId,
-            MessageDeduplicationId: m.deduplicationId,
+            ...(m.groupId === undefined ? {} : { MessageGroupId: m.groupId }),
+            ...(m.deduplicationId === undefined ? {} : { MessageDeduplicationId: m.deduplicationId }),
             ...(m.attributes ? { MessageAttributes: m.attributes } : {}),
           })),
         }),
@@ -99,11 +118,13 @@ export function publishFifoBatch(
 /**
  * Sends ten messages to a call. A batch call can fail some entries only; those are resent alone (with backoff) and
  * nothing else is sent twice. What still fails after the last attempt is returned, not thrown, so a caller can fail
- * exactly the work those messages stood for. A resend is safe: every message carries its deduplication id.
+ * exactly the work those messages stood for. A resend is safe: a refused entry was not enqueued (and a FIFO message
+ * carries its deduplication id besides). A call that fails whole throws: which chunks got there before it is not
+ * told.
  */
 async function sendInBatches(
   call: BatchCall,
-  messages: readonly FifoMessage[],
+  messages: readonly QueueMessage[],
   opts: SendOptions,
 ): Promise<FifoSendOutcome> {
   const attempts = opts.attempts ?? DEFAULT_ATTEMPTS;

@@ -1,4 +1,4 @@
-import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { CheckpointStore } from '../../../local-cloud/runtime/checkpoint-store';
 import {
   KinesisEventSourceMapping,
@@ -9,6 +9,7 @@ import { fixtureFunction, streamWithRecords, uniqueName, type FixtureFunction } 
 import { sleep, waitFor } from '../../../shared/util/wait';
 import { PutRecordCommand } from '@aws-sdk/client-kinesis';
 import { createKinesisClient, createSqsClient } from '../../../shared/aws/clients';
+import { createStandardQueue } from '../pipeline/support/resources';
 
 /** A real checkpoint store that also remembers every checkpoint it was given, in order. */
 class ObservedCheckpoints extends CheckpointStore {
@@ -23,8 +24,7 @@ const sqs = createSqsClient();
 afterAll(() => sqs.destroy());
 
 async function failureQueue(): Promise<{ url: string; arn: string }> {
-  const out = await sqs.send(new CreateQueueCommand({ QueueName: uniqueName('on-failure') }));
-  const url = out.QueueUrl ?? '';
+  const url = await createStandardQueue(sqs, uniqueName('on-failure'));
   const attrs = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
   return { url, arn: attrs.Attributes?.QueueArn ?? '' };
 }

@@ -465,6 +465,25 @@ describe('process', () => {
     ]);
     expect(((await loadState('PSN2')) as StoredStrategyState).state).toEqual({ prices: [10, 12], relation: null });
   });
+
+  it('resends a poison message the failure queue refused, within the invocation: reported nowhere, set aside once', async () => {
+    await drainQueue(sqs, failureQueueUrl);
+    const event = await streamTicks('PSN3', [10, 9]);
+    const bad = { ...event.Records[1]!, kinesis: { ...event.Records[1]!.kinesis, data: 'bm90IGpzb24=' } };
+    // SQS refuses single entries of a batch (Failed, not a thrown call) and no emulator does on demand: the first
+    // send of the poison message (a standard queue's entry: no group id) is refused once, the resend goes through.
+    const refusing = createSqsClient();
+    let refused = 0;
+    const heal = refuseBatchEntries(refusing, (entry) => entry.MessageGroupId === undefined && refused++ === 0);
+    const out = await makeHandler({ sqs: refusing })({ Records: [event.Records[0]!, bad] });
+    heal();
+    refusing.destroy();
+    expect(refused).toBe(2);
+    expect(out.batchItemFailures).toEqual([]);
+    expect((await drainQueue(sqs, failureQueueUrl)).map((m) => JSON.parse(m.Body as string).sequenceNumber)).toEqual([
+      bad.kinesis.sequenceNumber,
+    ]);
+  });
 });
 
 describe('process: config', () => {

@@ -52,8 +52,9 @@ export function refuseBatchEntries(
       async (args: { input: { Entries?: { Id: string; MessageGroupId?: string }[] } }) => {
         const entries = args.input.Entries;
         if (context.commandName !== 'SendMessageBatchCommand' || !entries) return next(args);
+        // Asked once per entry, so that a predicate may count.
         const refused = entries.filter(shouldRefuse);
-        const kept = entries.filter((e) => !shouldRefuse(e));
+        const kept = entries.filter((e) => !refused.includes(e));
         const failed = refused.map((e) => ({
           Id: e.Id,
           Code: 'InternalError',
