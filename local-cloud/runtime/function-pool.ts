@@ -57,6 +57,8 @@ export class LambdaFunction implements Invoker {
   private readonly waiters: (() => void)[] = [];
   private running = 0;
   private stopped = false;
+  /** The worker prewarm is starting, until it is ready. */
+  private warming: Promise<void> | undefined;
 
   constructor(
     readonly spec: FunctionSpec,
@@ -98,14 +100,20 @@ export class LambdaFunction implements Invoker {
     }
   }
 
-  /** Starts one worker ahead of the first invocation (like provisioned concurrency), so a first invoke has no cold start. */
-  async prewarm(): Promise<void> {
-    if (this.all.size > 0) return;
-    try {
-      this.idle.push(await this.spawnWorker());
-    } catch {
-      // The init error is reported again (and logged) by the first invocation, which meets it as Lambda would.
-    }
+  /**
+   * Starts one worker ahead of the first invocation (like provisioned concurrency), so a first invoke has no cold
+   * start of its own: one that comes while this worker starts waits for it rather than starting another.
+   */
+  prewarm(): Promise<void> {
+    if (this.all.size > 0) return this.warming ?? Promise.resolve();
+    this.warming = this.spawnWorker()
+      .then(
+        (w) => void this.idle.push(w),
+        // The init error is reported again (and logged) by the first invocation, which meets it as Lambda would.
+        () => undefined,
+      )
+      .finally(() => (this.warming = undefined));
+    return this.warming;
   }
 
   /** Kills the workers running an invocation now (those invocations fail with Runtime.ExitError); idle ones stay. */
@@ -142,6 +150,7 @@ export class LambdaFunction implements Invoker {
   }
 
   private async takeWorker(): Promise<Worker> {
+    if (this.idle.length === 0 && this.warming) await this.warming;
     for (;;) {
       const w = this.idle.pop();
       if (!w) return this.spawnWorker();

@@ -107,7 +107,10 @@ export async function startLocalRuntime(deployment: Deployment, opts: LocalRunti
                 onError,
               ),
           );
-  await Promise.all(Object.values(functions).map((f) => f.prewarm()));
+  // Not awaited: the deployment is complete once its functions and mappings exist, as on AWS, and starting twelve
+  // workers took ~4 s of a PipelineStack creation (docs/performance.md). An invocation that comes before its
+  // function's worker is ready waits for that worker instead of starting another.
+  for (const f of Object.values(functions)) void f.prewarm();
   for (const m of kinesis) await m.start();
   for (const m of sqs) m.start();
   for (const s of schedules) s.start();

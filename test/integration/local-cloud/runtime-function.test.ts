@@ -44,6 +44,19 @@ describe('local Lambda runtime: one function in worker processes', () => {
     }
   });
 
+  it('an invocation that comes while the function is pre-warmed takes the warming worker instead of starting another', async () => {
+    const { fn } = fixtureFunction('echo');
+    try {
+      const warming = fn.prewarm(); // not awaited by the runtime: a deployment is complete before its workers are
+      const first = await fn.invoke({ a: 1 });
+      await warming;
+      expect(first.ok).toBe(true);
+      expect(fn.workerPids()).toHaveLength(1);
+    } finally {
+      await fn.stop();
+    }
+  });
+
   it('kills a worker that runs past the timeout and reports "Task timed out after N seconds"', async () => {
     const { fn, logs } = fixtureFunction('hangsOnce', {}, 1);
     try {

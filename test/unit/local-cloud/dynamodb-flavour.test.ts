@@ -15,34 +15,34 @@ describe('chooseDynamoDbFlavour', () => {
     if (file) writeFileSync(join(dir, file), '');
     return dir;
   };
-  const withJava = () => true;
-  const withoutJava = () => false;
+  const withJava = () => Promise.resolve(true);
+  const withoutJava = () => Promise.resolve(false);
   afterAll(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
 
-  it('takes DynamoDB Local with a JDK and dynalite without one, for a new or absent folder', () => {
-    expect(chooseDynamoDbFlavour(folder(), undefined, withJava)).toBe('dynamodb-local');
-    expect(chooseDynamoDbFlavour(folder(), undefined, withoutJava)).toBe('dynalite');
-    expect(chooseDynamoDbFlavour(undefined, undefined, withoutJava)).toBe('dynalite');
-    expect(chooseDynamoDbFlavour(join(folder(), 'not-yet'), 'dynalite', withJava)).toBe('dynalite');
+  it('takes DynamoDB Local with a JDK and dynalite without one, for a new or absent folder', async () => {
+    expect(await chooseDynamoDbFlavour(folder(), undefined, withJava)).toBe('dynamodb-local');
+    expect(await chooseDynamoDbFlavour(folder(), undefined, withoutJava)).toBe('dynalite');
+    expect(await chooseDynamoDbFlavour(undefined, undefined, withoutJava)).toBe('dynalite');
+    expect(await chooseDynamoDbFlavour(join(folder(), 'not-yet'), 'dynalite', withJava)).toBe('dynalite');
   });
 
-  it('keeps the emulator whose tables the folder holds, whether or not a JDK is there now', () => {
-    expect(chooseDynamoDbFlavour(folder('CURRENT'), undefined, withJava)).toBe('dynalite');
-    expect(chooseDynamoDbFlavour(folder(SHARED_DB_FILE), undefined, withJava)).toBe('dynamodb-local');
+  it('keeps the emulator whose tables the folder holds, whether or not a JDK is there now', async () => {
+    expect(await chooseDynamoDbFlavour(folder('CURRENT'), undefined, withJava)).toBe('dynalite');
+    expect(await chooseDynamoDbFlavour(folder(SHARED_DB_FILE), undefined, withJava)).toBe('dynamodb-local');
   });
 
-  it('refuses the other emulator for a folder holding tables, naming both and the way out', () => {
+  it('refuses the other emulator for a folder holding tables, naming both and the way out', async () => {
     const dynalite = folder('CURRENT');
-    expect(() => chooseDynamoDbFlavour(dynalite, 'dynamodb-local', withJava)).toThrow(
+    await expect(chooseDynamoDbFlavour(dynalite, 'dynamodb-local', withJava)).rejects.toThrow(
       `${dynalite} holds dynalite's tables, not DynamoDB Local's: use --dynamodb dynalite, or another data dir (--fresh deletes this one)`,
     );
-    expect(() => chooseDynamoDbFlavour(folder(SHARED_DB_FILE), 'dynalite', withJava)).toThrow(
+    await expect(chooseDynamoDbFlavour(folder(SHARED_DB_FILE), 'dynalite', withJava)).rejects.toThrow(
       /holds DynamoDB Local's tables, not dynalite's: use --dynamodb dynamodb-local/,
     );
   });
 
-  it("says a JDK is needed for DynamoDB Local's tables when there is none", () => {
-    expect(() => chooseDynamoDbFlavour(folder(SHARED_DB_FILE), undefined, withoutJava)).toThrow(
+  it("says a JDK is needed for DynamoDB Local's tables when there is none", async () => {
+    await expect(chooseDynamoDbFlavour(folder(SHARED_DB_FILE), undefined, withoutJava)).rejects.toThrow(
       /holds DynamoDB Local's tables, which needs a JDK 17 \(java and javac\)/,
     );
   });
