@@ -105,7 +105,7 @@ export class LambdaFunction implements Invoker {
    * start of its own: one that comes while this worker starts waits for it rather than starting another.
    */
   prewarm(): Promise<void> {
-    if (this.all.size > 0) return this.warming ?? Promise.resolve();
+    if (this.stopped || this.all.size > 0) return this.warming ?? Promise.resolve();
     this.warming = this.spawnWorker()
       .then(
         (w) => void this.idle.push(w),
@@ -152,6 +152,10 @@ export class LambdaFunction implements Invoker {
   private async takeWorker(): Promise<Worker> {
     if (this.idle.length === 0 && this.warming) await this.warming;
     for (;;) {
+      // An invocation that waited for a slot or a warming worker while the function was stopped gets no worker:
+      // one started now would outlive the stop (found by the WebSocket e2e test, whose 200 clients' $disconnect
+      // invocations were still queued when its stack stopped, and left 12 workers running).
+      if (this.stopped) throw new Error(`function ${this.name} is stopped`);
       const w = this.idle.pop();
       if (!w) return this.spawnWorker();
       if (!w.dead) return w;

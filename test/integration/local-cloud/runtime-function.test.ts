@@ -57,6 +57,21 @@ describe('local Lambda runtime: one function in worker processes', () => {
     }
   });
 
+  it('an invocation still waiting for a slot when the function stops gets no worker: none outlives the stop', async () => {
+    // Ten slots (the default concurrency), twelve slow invocations: two wait for a slot when stop() kills the ten.
+    const { fn } = fixtureFunction('slowGroup', { SLOW_GROUP: 'g', SLOW_MS: '5000' });
+    const event = { Records: [{ messageId: 'm', body: JSON.stringify({ n: 1, group: 'g' }) }] };
+    const runs = Array.from({ length: 12 }, () => fn.invoke(event));
+    await waitFor('ten workers busy', 20_000, () => fn.workerPids().length === 10);
+    await fn.stop();
+    const results = await Promise.all(runs);
+    expect(results.filter((r) => r.ok)).toEqual([]);
+    // The two that waited are refused, not started on new workers.
+    expect(results.filter((r) => !r.ok && r.error.errorMessage === `function ${fn.name} is stopped`)).toHaveLength(2);
+    await sleep(500);
+    expect(fn.workerPids()).toEqual([]);
+  });
+
   it('kills a worker that runs past the timeout and reports "Task timed out after N seconds"', async () => {
     const { fn, logs } = fixtureFunction('hangsOnce', {}, 1);
     try {
