@@ -65,7 +65,8 @@ export class PipelineStack extends GroupingStack {
     this.history = new OrderHistory(this, 'OrderHistory', { config, events: this.execution.events });
     this.history.grantQuery(this.api.apiFunction);
     this.history.grantWrite(this.execution.executeFunction);
-    this.execution.events.subscribeQueue(this.live.orderEventsQueue);
+    this.live.subscribeTo(this.execution.events);
+    this.live.grantSendUpdates(this.execution.executeFunction);
     const entry = new OrderEntry(this, 'OrderEntry', { config, ledger, api: this.api, ...orderEntry });
     const queues = this.watchedQueues();
     const operator = new OperatorControls(this, 'OperatorControls', { config, ledger, api: this.api, queues });

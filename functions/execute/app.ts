@@ -6,7 +6,7 @@ import type { SNSClient } from '@aws-sdk/client-sns';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { sendFifoBatch, type FifoMessage } from '../../shared/aws/fifo-batch';
+import { sendFifoBatch, type FifoMessage, type FifoSendOutcome } from '../../shared/aws/fifo-batch';
 import type { OrderHistoryStore } from '../../shared/aws/order-history';
 import { publishOrderEvents } from '../../shared/aws/order-events';
 import type { OrderRecords } from '../../shared/aws/order-records';
@@ -14,6 +14,7 @@ import type { OrderCommand } from '../../shared/domain/command';
 import type { OrderEvent } from '../../shared/domain/event';
 import { conflictWith, orderEvent, parseCommand, perFifoGroup } from '../../shared/domain/execution';
 import type { OrderResult } from '../../shared/domain/order';
+import type { OrderUpdate } from '../../shared/domain/live-delivery';
 import { historyItem } from '../../shared/domain/order-history';
 import { LedgerClientError } from '../../shared/raft-client/client';
 import type { LedgerClient } from '../../shared/raft-client/types';
@@ -28,6 +29,11 @@ export interface ExecuteDeps {
   history: Pick<OrderHistoryStore, 'writeAll'>;
   /** How long an order stays in the history (TTL from its creation). */
   historyRetentionDays: number;
+  /**
+   * Sends order updates to the live-delivery account-updates queue (shared/aws/account-updates.ts); returns those
+   * it still refused. Execute sends its own orders' updates rather than the notifier forwarding them from the topic.
+   */
+  accountUpdates: (updates: readonly OrderUpdate[]) => Promise<FifoSendOutcome['failed']>;
   /** The commands DLQ. */
   sqs: SQSClient;
   /** The order events topic. */
@@ -70,7 +76,7 @@ const isInvalid = (error: unknown) =>
   error instanceof LedgerClientError && (error.status === 400 || error.status === 409);
 
 /** Milliseconds a group batch spent in each step, for its log line. */
-type StepTimes = Partial<Record<'ledger' | 'record' | 'history' | 'publish', number>>;
+type StepTimes = Partial<Record<'ledger' | 'record' | 'history' | 'publish' | 'forward', number>>;
 
 async function timed<T>(ms: StepTimes, step: keyof StepTimes, run: () => Promise<T>): Promise<T> {
   const started = performance.now();
@@ -175,7 +181,28 @@ export function createExecuteHandler(deps: ExecuteDeps) {
     if (items.length > 0) await deps.history.writeAll(items);
   }
 
-  /** Records the events, then writes their history and publishes them; returns the records SNS would not take. */
+  /**
+   * Sends the events' order updates to the live-delivery account-updates queue (an event without an account has
+   * none to deliver); returns the indexes of the events whose update a retry may still send. An update the queue
+   * refuses for what it is is logged and left, as the notifier's forward does: no resend makes it acceptable.
+   */
+  async function forwardLive(events: OrderEvent[]): Promise<number[]> {
+    const owned = events.flatMap((event, index) =>
+      event.account ? [{ update: { ...event, account: event.account }, index }] : [],
+    );
+    const retry: number[] = [];
+    for (const { index, reason, senderFault } of await deps.accountUpdates(owned.map((o) => o.update))) {
+      const { update, index: eventIndex } = owned[index]!;
+      logger.error('order update not sent to live delivery', { orderId: update.orderId, reason, senderFault });
+      if (!senderFault) retry.push(eventIndex);
+    }
+    return retry;
+  }
+
+  /**
+   * Records the events, then writes their history, publishes them and sends their live updates; returns the
+   * records whose event or update did not go out.
+   */
   async function recordAndPublish(applied: Applied[], ms: StepTimes): Promise<SQSRecord[]> {
     if (applied.length === 0) return [];
     const executedTs = now();
@@ -185,16 +212,18 @@ export function createExecuteHandler(deps: ExecuteDeps) {
     // At once, not one after the other: a group's batches run in sequence, so a step in series is a round trip
     // more on every order's path. Nothing needs the history first (before, it was written after the publish, from
     // the queue); a history write that fails fails the group like a failed record, and the redelivery writes it.
-    const [, { failed }] = await Promise.all([
+    // The live updates likewise (before, the notifier forwarded them from its own subscription to the topic).
+    const [, { failed }, unforwarded] = await Promise.all([
       timed(ms, 'history', () => writeHistory(events)),
       timed(ms, 'publish', () =>
-        publishOrderEvents(deps.sns, config.EVENTS_TOPIC_ARN, events, { historyWritten: true }),
+        publishOrderEvents(deps.sns, config.EVENTS_TOPIC_ARN, events, { historyWritten: true, liveForwarded: true }),
       ),
+      timed(ms, 'forward', () => forwardLive(events)),
     ]);
     for (const f of failed)
       logger.error('event not published', { orderId: events[f.index]!.orderId, reason: f.reason });
     observe(applied, events, ms);
-    return failed.map((f) => applied[f.index]!.record);
+    return [...new Set([...failed.map((f) => f.index), ...unforwarded])].map((i) => applied[i]!.record);
   }
 
   /**
@@ -233,7 +262,8 @@ export function createExecuteHandler(deps: ExecuteDeps) {
       group: events[0]?.symbol,
       ...tally,
       ...(seqs.length > 0 ? { firstSeq: Math.min(...seqs), lastSeq: Math.max(...seqs) } : {}),
-      // Where the batch's time went (ms): the ledger apply, the execution records' write, the history's, the publish.
+      // Where the batch's time went (ms): the ledger apply, the execution records' write, the history's, the publish,
+      // the live updates' send.
       ms,
       orderIds: events.map((e) => e.orderId),
       rejectedOrderIds: events.filter((e) => e.status === 'REJECTED').map((e) => e.orderId),

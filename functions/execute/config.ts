@@ -10,6 +10,8 @@ export const executeEnv = {
   COMMANDS_DLQ_URL: queueUrl,
   /** Execute writes each order's history item itself, before publishing its event (docs/architecture.md). */
   ...orderHistoryWriterEnv,
+  /** The live-delivery notifier's account-updates queue (FIFO, group = account): execute sends its orders' updates. */
+  ACCOUNT_UPDATES_QUEUE_URL: queueUrl,
 };
 export type ExecuteConfig = z.infer<z.ZodObject<typeof executeEnv>>;
 

@@ -4,6 +4,7 @@ import {
   createSnsClient,
   createSqsClient,
 } from '../../shared/aws/clients';
+import { accountUpdatesForwarder } from '../../shared/aws/account-updates';
 import { lazyLedgerClient } from '../../shared/aws/ledger';
 import { OrderHistoryStore } from '../../shared/aws/order-history';
 import { OrderRecords } from '../../shared/aws/order-records';
@@ -14,6 +15,7 @@ import { loadExecuteConfig } from './config';
 // Cold start: config validated and clients created once per container.
 const config = loadExecuteConfig();
 const documents = createDocumentClient();
+const sqs = createSqsClient();
 
 export const handler = createExecuteHandler({
   config,
@@ -21,7 +23,8 @@ export const handler = createExecuteHandler({
   records: new OrderRecords(documents, config.ORDERS_TABLE_NAME),
   history: new OrderHistoryStore(documents, config.ORDER_HISTORY_TABLE_NAME),
   historyRetentionDays: config.ORDER_HISTORY_RETENTION_DAYS,
-  sqs: createSqsClient(),
+  accountUpdates: accountUpdatesForwarder(sqs, config.ACCOUNT_UPDATES_QUEUE_URL),
+  sqs,
   sns: createSnsClient(),
   logger: createLogger(config),
   metrics: createMetrics(config),

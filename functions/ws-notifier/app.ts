@@ -135,7 +135,9 @@ export function createWsNotifierHandler(deps: WsNotifierDeps) {
   /**
    * Order events from the topic's subscription (group = symbol): forwarded to the account-updates queue (group =
    * account). The seqs are given there: the 8 symbol groups' batches of one account, sequenced here at once, raced
-   * on the account's counter and lost most of their transactions to each other (docs/performance.md).
+   * on the account's counter and lost most of their transactions to each other (docs/performance.md). Execute sends
+   * its own orders' updates to that queue itself; the subscription leaves its events out (LIVE_FORWARDED_ATTRIBUTE),
+   * so what comes here are the other publishers' (the orders function's CANCELED).
    */
   async function onOrderEvents(records: SQSRecord[]): Promise<SQSBatchResponse> {
     const parsed = parseAll(records);

@@ -10,13 +10,16 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { KinesisEventSource, SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { NagSuppressions } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import { DELIVERY_LOG_KEY, DELIVERY_LOG_TTL_ATTRIBUTE } from '../../shared/aws/delivery-log';
 import { CONNECTIONS_KEY, SUBSCRIPTIONS_KEY, WS_TTL_ATTRIBUTE } from '../../shared/aws/ws-connections';
+import { LIVE_FORWARDED_ATTRIBUTE } from '../../shared/domain/live-delivery';
 import type { InfraConfig } from '../config';
 import { named, ResourceGroup } from './logical-ids';
+import type { OrderEvents } from './order-events';
 import { grantOrderEntry, type OrderEntryResources } from './orders';
 import { createPipelineFunction } from './pipeline-function';
 import type { RaftLedgerClient } from './raft-ledger-client';
@@ -58,12 +61,16 @@ const DELIVERY_LOG_RETENTION = Duration.days(1);
 export class LiveDelivery extends ResourceGroup {
   readonly webSocketApi: apigwv2.WebSocketApi;
   readonly stage: apigwv2.WebSocketStage;
-  /** The notifier's source of order events: subscribe it to the order-events topic (raw message delivery). */
+  /**
+   * The notifier's source of order events: subscribe it to the order-events topic (raw message delivery), leaving
+   * out the events whose publisher sent their updates itself (`subscribeTo`, `grantSendUpdates`).
+   */
   readonly orderEventsQueue: sqs.Queue;
   readonly orderEventsDlq: sqs.Queue;
   /**
-   * The same events regrouped by account (group = account), forwarded by the notifier: one batch of an account is
-   * given its seqs at a time, so the notifiers of the symbol groups never race on an account's counter.
+   * The same events regrouped by account (group = account), sent by execute for its own orders and forwarded by
+   * the notifier for the other publishers': one batch of an account is given its seqs at a time, so the notifiers
+   * of the symbol groups never race on an account's counter.
    */
   readonly accountUpdatesQueue: sqs.Queue;
   readonly accountUpdatesDlq: sqs.Queue;
@@ -127,6 +134,25 @@ export class LiveDelivery extends ResourceGroup {
     this.authorizerFunction = this.authorizer(props);
     this.connectionFunction = this.connections(props, liveEnv, tables);
     this.notifierFunction = this.notifier(props, liveEnv, tables);
+  }
+
+  /**
+   * Subscribes the notifier's order-events queue to the topic, leaving out the events marked as sent to live
+   * delivery already (LIVE_FORWARDED_ATTRIBUTE: execute's, see grantSendUpdates).
+   */
+  subscribeTo(events: OrderEvents): void {
+    events.subscribeQueue(this.orderEventsQueue, {
+      [LIVE_FORWARDED_ATTRIBUTE]: sns.SubscriptionFilter.notExistsFilter(),
+    });
+  }
+
+  /**
+   * Lets `fn` send order updates to the account-updates queue itself and tells it the queue's URL: the forward
+   * hop through the notifier cost a queue delivery, a receive, an invocation and a send per ten orders.
+   */
+  grantSendUpdates(fn: lambda.Function): void {
+    this.accountUpdatesQueue.grantSendMessages(fn);
+    fn.addEnvironment('ACCOUNT_UPDATES_QUEUE_URL', this.accountUpdatesQueue.queueUrl);
   }
 
   private authorizer({ config, auth }: LiveDeliveryProps): NodejsFunction {

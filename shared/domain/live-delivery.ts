@@ -139,6 +139,14 @@ export const OrderUpdateSchema = z.looseObject({
 });
 export type OrderUpdate = z.infer<typeof OrderUpdateSchema>;
 
+/**
+ * The order-events message attribute of an event whose publisher (execute) sent its order update to the
+ * account-updates queue itself: the notifier's subscription to the topic leaves it out (a filter policy), so the
+ * forward hop — a queue delivery, a receive, an invocation and a send per ten orders — is only for the other
+ * publishers' events (the orders function's CANCELED).
+ */
+export const LIVE_FORWARDED_ATTRIBUTE = 'liveForwarded';
+
 /** One update per order and status: a redelivered event gets the seq its first delivery got. */
 export const updateKey = (u: OrderUpdate): string => `${u.orderId}:${u.status}`;
 

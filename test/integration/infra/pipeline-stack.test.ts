@@ -160,13 +160,13 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
         TopicArn: { Ref: 'EventsTopic' },
       });
     }
-    // Execute writes its orders' history items itself and marks their events: the history queue leaves those out,
-    // the other subscriptions take every event.
+    // Execute writes its orders' history items and sends their live updates itself, and marks their events: the
+    // history queue and the notifier's queue leave those out, the events queue takes every event.
     const filterOf = (queue: string) =>
       subscriptions.find((s) => JSON.stringify(s.Properties.Endpoint).includes(`"${queue}"`))?.Properties.FilterPolicy;
     expect(filterOf('HistoryQueue')).toEqual({ historyWritten: [{ exists: false }] });
     expect(filterOf('EventsQueue')).toBeUndefined();
-    expect(filterOf('WsOrderEventsQueue')).toBeUndefined();
+    expect(filterOf('WsOrderEventsQueue')).toEqual({ liveForwarded: [{ exists: false }] });
     // SNS may send to the subscribed queues (and only from this topic).
     for (const queue of ['EventsQueue', 'HistoryQueue', 'WsOrderEventsQueue']) {
       const policy = Object.values(awsTemplate.findResources('AWS::SQS::QueuePolicy')).find((p) =>
@@ -287,6 +287,7 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
       ORDER_HISTORY_TABLE_NAME: { Ref: 'OrderHistoryTable' },
       ORDER_HISTORY_RETENTION_DAYS: '90',
       EVENTS_TOPIC_ARN: { Ref: 'EventsTopic' },
+      ACCOUNT_UPDATES_QUEUE_URL: { Ref: 'WsAccountUpdatesQueue' },
       RAFT_MEMBERS: members,
       RAFT_REQUEST_TIMEOUT_MS: '3000',
     });
@@ -558,6 +559,10 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     expect(actionsIn(grantsOn(execute, 'OrderHistoryTable'))).toEqual(['dynamodb:PutItem']);
     expect(JSON.stringify(grantsOn(execute, 'OrderHistoryTable'))).not.toContain('/index/');
     expect(grantsOn(execute, 'EventsQueue')).toEqual([]);
+    // Its orders' live updates: sends to the notifier's account-updates queue, nothing else of live delivery.
+    expect(actionsIn(grantsOn(execute, 'WsAccountUpdatesQueue'))).toEqual(expect.arrayContaining(['sqs:SendMessage']));
+    expect(actionsIn(grantsOn(execute, 'WsAccountUpdatesQueue'))).not.toContain('sqs:ReceiveMessage');
+    expect(grantsOn(execute, 'WsOrderEventsQueue')).toEqual([]);
     expect(actionsIn(execute)).toEqual(expect.arrayContaining(['secretsmanager:GetSecretValue']));
     expect(grantsOn(execute, 'StrategyStateTable')).toEqual([]);
     expect(grantsOn(execute, 'TicksStream')).toEqual([]);

@@ -17,6 +17,7 @@ import { ClientOrders } from '../../../shared/aws/client-orders';
 import { OrderRecords } from '../../../shared/aws/order-records';
 import type { OrderCommand } from '../../../shared/domain/command';
 import { OrderEventSchema, type OrderEvent } from '../../../shared/domain/event';
+import { LIVE_FORWARDED_ATTRIBUTE } from '../../../shared/domain/live-delivery';
 import { HISTORY_WRITTEN_ATTRIBUTE, historyItem, statusRank } from '../../../shared/domain/order-history';
 import { createLedgerClient } from '../../../shared/raft-client/client';
 import type { LedgerClient } from '../../../shared/raft-client/types';
@@ -24,7 +25,7 @@ import { createLogger, MetricName } from '../../../shared/powertools';
 import { startRaftCluster, type RaftCluster } from '../../../local-cloud/raft-cluster';
 import { captureEmf, type EmfCapture } from './support/emf';
 import { powertoolsEnv } from './support/env';
-import { CrashSwitch, injectFault } from './support/faults';
+import { CrashSwitch, injectFault, refuseBatchEntries } from './support/faults';
 import { executeHandler, ingestHandler, pipelineClients, processHandler, TestResources } from './support/fixture';
 import { kinesisEvent } from './support/kinesis-event';
 import { fakeContext, httpEvent, iamCaller, userClaims } from '../../support/lambda-events';
@@ -44,21 +45,26 @@ let topicArn: string;
 /** The events topic's subscription queue these tests read (as verify reads EventsQueue). */
 let eventsUrl: string;
 let dlqUrl: string;
+/** The live-delivery account-updates queue (FIFO, group = account) execute sends its orders' updates to. */
+let accountUpdatesUrl: string;
 let cluster: RaftCluster;
 let ledger: LedgerClient;
 const publishedEvents: OrderEvent[] = [];
+const sentUpdates: { update: OrderEvent; group: string | undefined; dedupId: string | undefined }[] = [];
 
 /** One Lambda container: its own clients, as after a cold start. `crash` wires them to a crash switch. */
 function container(
   crash?: { switch: CrashSwitch; afterCommand?: string; afterLedgerApply?: boolean },
   snsFault?: Parameters<typeof injectFault>[1],
   eventsTopicArn = topicArn,
+  refuseSqsEntry?: Parameters<typeof refuseBatchEntries>[1],
 ) {
   const ownDynamo = createDynamoDbClient();
   const ownSqs = createSqsClient();
   const ownSns = createSnsClient();
   const realLedger = createLedgerClient({ members: cluster.httpUrls, authSecret: RAFT_SECRET });
   if (snsFault) injectFault(ownSns, snsFault);
+  if (refuseSqsEntry) refuseBatchEntries(ownSqs, refuseSqsEntry);
   let containerLedger: LedgerClient = realLedger;
   if (crash) {
     crash.switch.wire(ownDynamo, crash.afterCommand);
@@ -83,6 +89,7 @@ function container(
       ORDER_HISTORY_RETENTION_DAYS: '90',
       EVENTS_TOPIC_ARN: eventsTopicArn,
       COMMANDS_DLQ_URL: dlqUrl,
+      ACCOUNT_UPDATES_QUEUE_URL: accountUpdatesUrl,
       RAFT_MEMBERS: cluster.httpUrls.join(','),
       RAFT_AUTH_SECRET: RAFT_SECRET,
     },
@@ -112,6 +119,17 @@ function newCommand(overrides: Partial<OrderCommand['order']> = {}): OrderComman
 async function eventsFor(orderId: string): Promise<OrderEvent[]> {
   for (const m of await drainQueue(sqs, eventsUrl)) publishedEvents.push(OrderEventSchema.parse(JSON.parse(m.Body!)));
   return publishedEvents.filter((e) => e.orderId === orderId);
+}
+
+/** Live updates sent so far (drained from the real account-updates queue and kept), for one order. */
+async function updatesFor(orderId: string): Promise<typeof sentUpdates> {
+  for (const m of await drainQueue(sqs, accountUpdatesUrl))
+    sentUpdates.push({
+      update: OrderEventSchema.parse(JSON.parse(m.Body!)),
+      group: m.Attributes?.MessageGroupId,
+      dedupId: m.Attributes?.MessageDeduplicationId,
+    });
+  return sentUpdates.filter((u) => u.update.orderId === orderId);
 }
 
 /** The order's item in the history table (keyed by account and creation time: one item per order). */
@@ -146,18 +164,24 @@ async function expectAppliedOnce(command: OrderCommand): Promise<void> {
     correlationId: command.correlationId,
     tickTs: command.tickTs,
   });
+  // Its live update, sent by execute alongside the publish: the event itself, once (a resend within the queue's
+  // deduplication window is the same message), in the account's group.
+  expect(await updatesFor(command.order.orderId)).toEqual([
+    { update: events[0], group: command.order.account, dedupId: `${command.order.orderId}:ACCEPTED` },
+  ]);
 }
 
 let emf: EmfCapture;
 beforeAll(async () => {
   let events: { topicArn: string; queueUrls: string[] };
-  [cluster, commandsUrl, events, dlqUrl, tableName, historyTableName] = await Promise.all([
+  [cluster, commandsUrl, events, dlqUrl, tableName, historyTableName, accountUpdatesUrl] = await Promise.all([
     startRaftCluster({ size: 3, secret: RAFT_SECRET, env: { LOG_LEVEL: 'warn' } }),
     resources.fifoQueue('commands'),
     resources.fifoTopic('events'),
     resources.fifoQueue('commands-dlq'),
     resources.table('orders', 'id'),
     resources.historyTable('history'),
+    resources.fifoQueue('account-updates'),
   ]);
   topicArn = events.topicArn;
   eventsUrl = events.queueUrls[0]!;
@@ -217,8 +241,9 @@ describe('execute', () => {
   });
 
   // Every cut of a group batch: before anything, after the ledger applied it, after the records were written,
-  // after the history was written (the publish running alongside), after the events were sent (the messages were never deleted). Each redelivery
-  // must end in one ledger entry, one history item and one event per order, and the republished event must be the
+  // after the history was written (the publish and the live updates running alongside), after the events were sent,
+  // after the live updates were sent (the messages were never deleted). Each redelivery must end in one ledger
+  // entry, one history item, one event and one live update per order, and the republished event must be the
   // recorded one.
   const crashPoints: { name: string; after: { afterCommand?: string; afterLedgerApply?: boolean } }[] = [
     { name: 'the ledger apply and recording', after: { afterLedgerApply: true } },
@@ -226,6 +251,8 @@ describe('execute', () => {
     // The history write and the publish run at once: the publish may or may not have gone out at this cut.
     { name: 'the history write and the rest', after: { afterCommand: 'TransactWriteItemsCommand#2' } },
     { name: 'publishing and the messages being deleted', after: { afterCommand: 'PublishBatchCommand' } },
+    // The live updates go out alongside the publish: at this cut the publish may or may not have gone out.
+    { name: 'sending the live updates and the rest', after: { afterCommand: 'SendMessageBatchCommand' } },
   ];
   it.each(crashPoints)('a crash between $name ends in one ledger entry and one event per order', async ({ after }) => {
     const first = newCommand();
@@ -255,12 +282,36 @@ describe('execute', () => {
     ).toEqual([]);
     const [published] = await drainQueue(sqs, queueUrls[0]!);
     expect(published?.MessageAttributes?.[HISTORY_WRITTEN_ATTRIBUTE]?.StringValue).toBe('true');
+    // And as sent to live delivery: the notifier's subscription leaves it out the same way (infra/pipeline-stack.ts).
+    expect(published?.MessageAttributes?.[LIVE_FORWARDED_ATTRIBUTE]?.StringValue).toBe('true');
     expect(await drainQueue(sqs, filtered)).toEqual([]);
     // An event published without the mark (the orders function's CANCELED) reaches the history queue.
     const event = OrderEventSchema.parse(JSON.parse(published!.Body!));
     const other = { ...event, orderId: `${event.orderId}-other` };
     expect((await publishOrderEvents(sns, marked, [other])).failed).toEqual([]);
     expect((await drainQueue(sqs, filtered)).map((m) => JSON.parse(m.Body!).orderId)).toEqual([other.orderId]);
+  });
+
+  it('an order whose live update the queue refused is failed with its group and redelivered; the rest of the batch is done', async () => {
+    const first = newCommand();
+    const group = [first, newCommand({ symbol: first.order.symbol })];
+    const other = newCommand();
+    const records = [];
+    for (const command of [...group, other]) records.push(await deliverCommand(sqs, commandsUrl, command));
+    // SQS refuses single entries of a batch (Failed, not a thrown call): the first order's update, every attempt.
+    const refusedGroup = first.order.account;
+    const out = await container(
+      undefined,
+      undefined,
+      topicArn,
+      (entry) => entry.MessageGroupId === refusedGroup,
+    )(sqsEvent(...records));
+    // FIFO: the refused order and the rest of its group; the other group is done.
+    expect(out.batchItemFailures).toEqual(records.slice(0, 2).map((r) => ({ itemIdentifier: r.messageId })));
+    await expectAppliedOnce(other);
+    expect(await updatesFor(first.order.orderId)).toEqual([]);
+    expect((await container()(sqsEvent(...records.slice(0, 2)))).batchItemFailures).toEqual([]);
+    for (const command of group) await expectAppliedOnce(command);
   });
 
   it('a batch mixing new orders with orders executed before: duplicates get their stored event back', async () => {
@@ -597,6 +648,7 @@ describe('execute: config', () => {
     ORDER_HISTORY_RETENTION_DAYS: '90',
     EVENTS_TOPIC_ARN: 'arn:aws:sns:us-east-1:000000000000:events.fifo',
     COMMANDS_DLQ_URL: 'http://localhost:1/000000000000/commands-dlq.fifo',
+    ACCOUNT_UPDATES_QUEUE_URL: 'http://localhost:1/000000000000/account-updates.fifo',
     RAFT_MEMBERS: 'http://127.0.0.1:1,http://127.0.0.1:2',
     RAFT_AUTH_SECRET: 's',
   };

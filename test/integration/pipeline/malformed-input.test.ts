@@ -286,6 +286,8 @@ describe('handlers given malformed input reject it and change nothing', () => {
         ORDER_HISTORY_RETENTION_DAYS: '90',
         EVENTS_TOPIC_ARN: eventsTopicArn,
         COMMANDS_DLQ_URL: dlqUrl,
+        // Never sent to: no malformed command gets as far as an event.
+        ACCOUNT_UPDATES_QUEUE_URL: 'http://127.0.0.1:9/000000000000/account-updates.fifo',
         RAFT_MEMBERS: 'http://127.0.0.1:9',
         RAFT_AUTH_SECRET: 's',
       },

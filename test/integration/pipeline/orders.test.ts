@@ -32,6 +32,8 @@ let commandsUrl: string;
 let eventsUrl: string;
 let topicArn: string;
 let dlqUrl: string;
+/** The live-delivery account-updates queue execute sends its orders' updates to. */
+let accountUpdatesUrl: string;
 let orders: ReturnType<typeof ordersHandler>;
 let admin: ReturnType<typeof adminHandler>;
 
@@ -73,6 +75,7 @@ const executor = () =>
       ORDER_HISTORY_RETENTION_DAYS: '90',
       EVENTS_TOPIC_ARN: topicArn,
       COMMANDS_DLQ_URL: dlqUrl,
+      ACCOUNT_UPDATES_QUEUE_URL: accountUpdatesUrl,
     },
     async () => ledger,
   );
@@ -90,13 +93,14 @@ beforeAll(async () => {
   cluster = await startRaftCluster({ secret: RAFT_SECRET });
   ledger = createLedgerClient({ members: cluster.httpUrls, authSecret: RAFT_SECRET });
   let events: { topicArn: string; queueUrls: string[] };
-  [ordersTable, strategyTable, commandsUrl, events, dlqUrl, historyTable] = await Promise.all([
+  [ordersTable, strategyTable, commandsUrl, events, dlqUrl, historyTable, accountUpdatesUrl] = await Promise.all([
     resources.table('orders', 'id'),
     resources.table('strategy', 'symbol'),
     resources.fifoQueue('commands'),
     resources.fifoTopic('events'),
     resources.fifoQueue('commands-dlq'),
     resources.historyTable('history'),
+    resources.fifoQueue('account-updates'),
   ]);
   topicArn = events.topicArn;
   eventsUrl = events.queueUrls[0]!;

@@ -1,3 +1,4 @@
+import { accountUpdatesForwarder } from '../../../../shared/aws/account-updates';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { SNSClient } from '@aws-sdk/client-sns';
@@ -253,6 +254,7 @@ export function executeHandler(
     records: new OrderRecords(clients.documents, config.ORDERS_TABLE_NAME),
     history: new OrderHistoryStore(clients.documents, config.ORDER_HISTORY_TABLE_NAME),
     historyRetentionDays: config.ORDER_HISTORY_RETENTION_DAYS,
+    accountUpdates: accountUpdatesForwarder(clients.sqs, config.ACCOUNT_UPDATES_QUEUE_URL),
     sqs: clients.sqs,
     sns: clients.sns,
     logger: createLogger(config),
