@@ -14,13 +14,13 @@ import { assertPatched } from './patched-package';
 export const DYNAMODB_LOCAL_PACKAGE = 'amplify-dynamodb-simulator@2.9.30';
 const CACHE_DIR = resolve(__dirname, '../../node_modules/.cache/dynamodb-local-2.9.30');
 
+const JDK_TOOLS = ['java', 'javac'];
+
 /**
  * DynamoDB Local runs only when a JDK is present (java and javac): javac builds the loopback launcher below.
  * With a JRE alone the local cloud uses dynalite, which binds loopback by itself, rather than DynamoDB Local on
  * every interface.
  */
-const JDK_TOOLS = ['java', 'javac'];
-
 export function javaAvailable(): boolean {
   return JDK_TOOLS.every((tool) => spawnSync(tool, ['-version'], { stdio: 'ignore' }).status === 0);
 }
