@@ -25,7 +25,8 @@ describe('CoalescingWriter', () => {
     const writer = new CoalescingWriter(() => order.push('write'));
     setImmediate(() => order.push('immediate'));
     writer.push(frame(1));
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    // An immediate queued after the first runs after it (a timer here could fire before both on a loaded machine).
+    await new Promise((resolve) => setImmediate(resolve));
     expect(order).toEqual(['write', 'immediate']);
   });
 
