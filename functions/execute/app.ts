@@ -25,8 +25,11 @@ export interface ExecuteDeps {
   config: Pick<ExecuteConfig, 'EVENTS_TOPIC_ARN' | 'COMMANDS_DLQ_URL'>;
   ledger: () => Promise<LedgerClient>;
   records: OrderRecords;
-  /** The order history: each order's item, written before its event is published. */
-  history: Pick<OrderHistoryStore, 'writeAll'>;
+  /**
+   * The order history: each new order's item goes into the transaction of its execution record (`putOf`); a stored
+   * event's item is written again on a redelivery (`writeAll`, monotonic: what stands is left).
+   */
+  history: Pick<OrderHistoryStore, 'putOf' | 'writeAll'>;
   /** How long an order stays in the history (TTL from its creation). */
   historyRetentionDays: number;
   /**
@@ -93,14 +96,15 @@ async function timed<T>(ms: StepTimes, step: keyof StepTimes, run: () => Promise
  *      and retrying it would hold its group for up to maxReceiveCount × visibility timeout;
  *   2. the rest is applied on the ledger as ONE batch (one Raft entry; each order deduped by its id, so a
  *      redelivered batch gets the stored results back with the same seqs);
- *   3. the events are recorded in OrdersTable by ONE TransactWriteItems of conditional puts — the first record
- *      of an order wins, and a redelivery republishes the stored event, not a new one;
- *   4. at the same time, the events' items are written to the order history by ONE TransactWriteItems of its
- *      monotonic conditional puts (OrderHistoryStore.writeAll: an item already there stands, so a redelivery changes
- *      nothing) — here rather than by the history writer after a queue hop, which cost every order a function
- *      invocation, a receive and a delete (docs/performance.md) — and the events go out to the events topic by SNS
- *      PublishBatch (dedup id = orderId, group = the order's group), marked as written to the history, which fans
- *      each out to every subscribed FIFO queue but the history writer's; only entries SNS refused are resent.
+ *   3. the events are recorded in OrdersTable, each with its order-history item, by ONE TransactWriteItems of
+ *      conditional puts — the first record of an order wins, and a redelivery republishes the stored event, not a
+ *      new one; the history item (monotonic: one that ranks higher stands) is written here rather than by the
+ *      history writer after a queue hop, which cost every order a function invocation, a receive and a delete, and
+ *      in the record's transaction rather than its own, which cost a call per batch (docs/performance.md);
+ *   4. the events go out to the events topic by SNS PublishBatch (dedup id = orderId, group = the order's group),
+ *      marked as written to the history, which fans each out to every subscribed FIFO queue but the history
+ *      writer's; only entries SNS refused are resent. At the same time the orders' live updates go to the
+ *      live-delivery account-updates queue.
  * A crash between any two steps leaves one ledger entry and one recorded event; the redelivery repeats the
  * steps and each is idempotent (docs/architecture.md walks every cut). Groups run concurrently; a failing group
  * reports its first failed message and the rest of its group as batch item failures, other groups go on.
@@ -175,9 +179,15 @@ export function createExecuteHandler(deps: ExecuteDeps) {
     return { applied: checked.applied, refused: [...refused, ...checked.refused] };
   }
 
-  /** The events' history items (an event without an account has none: it never came from the ledger). */
-  async function writeHistory(events: OrderEvent[]): Promise<void> {
-    const items = events.flatMap((e) => historyItem(e, deps.historyRetentionDays) ?? []);
+  /** An event's history item (none without an account: it never came from the ledger). */
+  const historyOf = (event: OrderEvent) => historyItem(event, deps.historyRetentionDays);
+
+  /**
+   * The stored events' history items, written again: a record written before records and history items shared a
+   * transaction may have been left without its item by a crash. Monotonic, so an item there already stands.
+   */
+  async function rewriteHistory(stored: OrderEvent[]): Promise<void> {
+    const items = stored.flatMap((e) => historyOf(e) ?? []);
     if (items.length > 0) await deps.history.writeAll(items);
   }
 
@@ -200,21 +210,26 @@ export function createExecuteHandler(deps: ExecuteDeps) {
   }
 
   /**
-   * Records the events, then writes their history, publishes them and sends their live updates; returns the
+   * Records the events with their history items, then publishes them and sends their live updates; returns the
    * records whose event or update did not go out.
    */
   async function recordAndPublish(applied: Applied[], ms: StepTimes): Promise<SQSRecord[]> {
     if (applied.length === 0) return [];
     const executedTs = now();
     const fresh = applied.map((a) => orderEvent(a.command, a.result, executedTs));
-    const standing = await timed(ms, 'record', () => deps.records.record(fresh, executedTs));
-    const events = fresh.map((e) => standing.get(e.orderId) ?? e);
+    const historyPut = (event: OrderEvent) => {
+      const item = historyOf(event);
+      return item && deps.history.putOf(item);
+    };
+    const recorded = await timed(ms, 'record', () => deps.records.record(fresh, executedTs, historyPut));
+    const events = fresh.map((e) => recorded.get(e.orderId)?.event ?? e);
+    const stored = events.filter((e) => recorded.get(e.orderId)?.stored);
     // At once, not one after the other: a group's batches run in sequence, so a step in series is a round trip
-    // more on every order's path. Nothing needs the history first (before, it was written after the publish, from
-    // the queue); a history write that fails fails the group like a failed record, and the redelivery writes it.
-    // The live updates likewise (before, the notifier forwarded them from its own subscription to the topic).
+    // more on every order's path. A stored events' history write that fails fails the group like a failed record,
+    // and the redelivery writes it. The live updates likewise (before, the notifier forwarded them from its own
+    // subscription to the topic).
     const [, { failed }, unforwarded] = await Promise.all([
-      timed(ms, 'history', () => writeHistory(events)),
+      stored.length > 0 ? timed(ms, 'history', () => rewriteHistory(stored)) : undefined,
       timed(ms, 'publish', () =>
         publishOrderEvents(deps.sns, config.EVENTS_TOPIC_ARN, events, { historyWritten: true, liveForwarded: true }),
       ),
@@ -262,8 +277,8 @@ export function createExecuteHandler(deps: ExecuteDeps) {
       group: events[0]?.symbol,
       ...tally,
       ...(seqs.length > 0 ? { firstSeq: Math.min(...seqs), lastSeq: Math.max(...seqs) } : {}),
-      // Where the batch's time went (ms): the ledger apply, the execution records' write, the history's, the publish,
-      // the live updates' send.
+      // Where the batch's time went (ms): the ledger apply, the execution records' and history items' write, the
+      // stored events' history (a redelivery), the publish, the live updates' send.
       ms,
       orderIds: events.map((e) => e.orderId),
       rejectedOrderIds: events.filter((e) => e.status === 'REJECTED').map((e) => e.orderId),

@@ -180,7 +180,7 @@ export function createOrderEntry(deps: OrderEntryDeps) {
       0;
     const canceled: OrderResult = { ...order, status: 'CANCELED', reason: CANCELED_REASON, duplicate: false, position };
     const event = orderEvent(command, applied ?? canceled, now());
-    const standing = (await deps.records.record([event], now())).get(order.orderId) ?? event;
+    const standing = (await deps.records.record([event], now())).get(order.orderId)?.event ?? event;
     const { failed } = await publishOrderEvents(deps.sns, deps.eventsTopicArn, [standing]);
     // Thrown, so the caller is told to retry: the ledger answers CANCELED again and the stored event goes out.
     if (failed.length > 0) throw new Error(`CANCELED event of ${order.orderId} not published: ${failed[0]!.reason}`);

@@ -49,6 +49,14 @@ export class OrderHistoryStore {
   ) {}
 
   /**
+   * The item's conditional put, for a caller's own TransactWriteItems: execute writes an order's history item in
+   * the transaction of its execution record (OrderRecords' companion), so the two never part.
+   */
+  putOf(item: HistoryItem) {
+    return conditionalPut(this.tableName, item);
+  }
+
+  /**
    * Writes the item unless the stored one stands: a higher status rank, or the same non-final rank and not older,
    * or a final status. 'unchanged' (a redelivery, an out-of-order event) is as good as written for the caller.
    */

@@ -5,6 +5,7 @@ import {
   TransactWriteCommand,
   type BatchGetCommandOutput,
   type DynamoDBDocumentClient,
+  type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { OrderEventSchema, type OrderEvent } from '../domain/event';
 import { sleep as defaultSleep } from '../util/wait';
@@ -21,8 +22,11 @@ import { sleep as defaultSleep } from '../util/wait';
 export const ORDER_RECORD_PREFIX = 'order#';
 /** A record outlives any redelivery of its command (SQS keeps a message ≤ 14 days); past it the ledger answers. */
 export const ORDER_RECORD_TTL_SECONDS = 14 * 24 * 60 * 60;
-/** TransactWriteItems takes at most 100 items; a FIFO receive brings at most 10 messages of a group. */
-const TRANSACTION_LIMIT = 100;
+/**
+ * TransactWriteItems takes at most 100 items: 50 orders with a companion put each (a FIFO receive brings at most 10
+ * messages of a group).
+ */
+const ORDERS_PER_TRANSACTION = 50;
 const CONFLICT_ATTEMPTS = 5;
 
 export interface OrderRecord {
@@ -32,6 +36,26 @@ export interface OrderRecord {
   seq: number | null;
   event: OrderEvent;
   expiration: number;
+}
+
+/** One conditional put of a TransactWriteItems, as the document client takes it. */
+export type TransactPut = NonNullable<NonNullable<TransactWriteCommandInput['TransactItems']>[number]['Put']>;
+
+/**
+ * Another table's put that must land with an order's record, in the same transaction (execute: the order's history
+ * item). Its condition failing means what stands there wins: the record is written without it.
+ */
+export type Companion = (event: OrderEvent) => TransactPut | undefined;
+
+/** The event that stands for an order; `stored` when it was recorded before (a redelivery), not by this call. */
+export interface Recorded {
+  event: OrderEvent;
+  stored: boolean;
+}
+
+interface Pending {
+  event: OrderEvent;
+  companion?: TransactPut;
 }
 
 export const orderRecordKey = (orderId: string) => `${ORDER_RECORD_PREFIX}${orderId}`;
@@ -44,16 +68,20 @@ export class OrderRecords {
   ) {}
 
   /**
-   * Records the events of one batch, each only if its order has no record yet, in one TransactWriteItems
-   * (a second call only when some were recorded before: the transaction is cancelled as a whole, so it is
-   * retried without them). Returns, per order id, the event that stands: the new one, or the stored one.
+   * Records the events of one batch, each only if its order has no record yet, in one TransactWriteItems with each
+   * new record's companion put (a second call only when some were recorded before: the transaction is cancelled as
+   * a whole, so it is retried without them and their companions). Returns, per order id, the event that stands: the
+   * new one, or the stored one.
    */
-  async record(events: readonly OrderEvent[], now = Date.now()): Promise<Map<string, OrderEvent>> {
-    const standing = new Map<string, OrderEvent>();
+  async record(events: readonly OrderEvent[], now = Date.now(), companion?: Companion): Promise<Map<string, Recorded>> {
+    const standing = new Map<string, Recorded>();
     const unique = [...new Map(events.map((e) => [e.orderId, e])).values()];
-    for (let start = 0; start < unique.length; start += TRANSACTION_LIMIT) {
-      const chunk = unique.slice(start, start + TRANSACTION_LIMIT);
-      for (const [orderId, event] of await this.recordChunk(chunk, now)) standing.set(orderId, event);
+    for (let start = 0; start < unique.length; start += ORDERS_PER_TRANSACTION) {
+      const chunk = unique.slice(start, start + ORDERS_PER_TRANSACTION).map((event) => ({
+        event,
+        companion: companion?.(event),
+      }));
+      for (const [orderId, recorded] of await this.recordChunk(chunk, now)) standing.set(orderId, recorded);
     }
     return standing;
   }
@@ -65,50 +93,66 @@ export class OrderRecords {
     return Item ? toRecord(Item) : undefined;
   }
 
-  private async recordChunk(events: OrderEvent[], now: number): Promise<Map<string, OrderEvent>> {
-    const standing = new Map<string, OrderEvent>();
-    let pending = events;
+  private async recordChunk(chunk: Pending[], now: number): Promise<Map<string, Recorded>> {
+    const standing = new Map<string, Recorded>();
+    let pending = chunk;
     for (let attempt = 1; pending.length > 0; attempt++) {
-      const outcome = await this.tryTransaction(pending, now);
-      if (outcome === 'written') {
-        for (const e of pending) standing.set(e.orderId, e);
+      const reasons = await this.tryTransaction(pending, now);
+      if (reasons === undefined) {
+        for (const { event } of pending) standing.set(event.orderId, { event, stored: false });
         return standing;
       }
-      const taken = pending.filter((_, i) => outcome.reasons[i] === 'ConditionalCheckFailed');
-      for (const [orderId, event] of await this.readEvents(taken.map((e) => e.orderId))) standing.set(orderId, event);
-      const others = outcome.reasons.some((r) => r !== 'ConditionalCheckFailed' && r !== 'None');
-      if (others && attempt >= CONFLICT_ATTEMPTS) throw new Error(`order records: ${outcome.reasons.join(', ')}`);
+      const taken = pending.filter((_, i) => reasons[i]!.record === 'ConditionalCheckFailed');
+      for (const [orderId, event] of await this.readEvents(taken.map((p) => p.event.orderId)))
+        standing.set(orderId, { event, stored: true });
+      const others = reasons.some((r) =>
+        [r.record, r.companion].some((c) => c !== 'ConditionalCheckFailed' && c !== 'None'),
+      );
+      if (others && attempt >= CONFLICT_ATTEMPTS) throw new Error(`order records: ${JSON.stringify(reasons)}`);
       if (others) await this.sleep(20 * 2 ** attempt + Math.random() * 20);
-      pending = pending.filter((e) => !standing.has(e.orderId));
+      // A companion whose condition failed stands as it is: its record goes again without it.
+      pending = pending.flatMap((p, i) => {
+        if (standing.has(p.event.orderId)) return [];
+        return [reasons[i]!.companion === 'ConditionalCheckFailed' ? { event: p.event } : p];
+      });
     }
     return standing;
   }
 
-  /** One TransactWriteItems; on cancellation, each item's reason code ('None' for items that were fine). */
-  private async tryTransaction(events: OrderEvent[], now: number): Promise<'written' | { reasons: string[] }> {
+  /**
+   * One TransactWriteItems: each order's record, then its companion when it has one. On cancellation, each order's
+   * reason codes ('None' for an item that was fine); a cancellation without one reason per item is thrown.
+   */
+  private async tryTransaction(
+    pending: Pending[],
+    now: number,
+  ): Promise<undefined | { record: string; companion: string }[]> {
+    const items = pending.flatMap(({ event, companion }) => [
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: {
+            id: orderRecordKey(event.orderId),
+            orderId: event.orderId,
+            status: event.status,
+            seq: event.seq,
+            event,
+            expiration: Math.floor(now / 1000) + ORDER_RECORD_TTL_SECONDS,
+          },
+          ConditionExpression: 'attribute_not_exists(id)',
+        },
+      },
+      ...(companion ? [{ Put: companion }] : []),
+    ]);
     try {
-      await this.doc.send(
-        new TransactWriteCommand({
-          TransactItems: events.map((event) => ({
-            Put: {
-              TableName: this.tableName,
-              Item: {
-                id: orderRecordKey(event.orderId),
-                orderId: event.orderId,
-                status: event.status,
-                seq: event.seq,
-                event,
-                expiration: Math.floor(now / 1000) + ORDER_RECORD_TTL_SECONDS,
-              },
-              ConditionExpression: 'attribute_not_exists(id)',
-            },
-          })),
-        }),
-      );
-      return 'written';
+      await this.doc.send(new TransactWriteCommand({ TransactItems: items }));
+      return undefined;
     } catch (error) {
       if (!(error instanceof TransactionCanceledException)) throw error;
-      return { reasons: (error.CancellationReasons ?? []).map((r) => r.Code ?? 'None') };
+      const codes = (error.CancellationReasons ?? []).map((r) => r.Code ?? 'None');
+      if (codes.length !== items.length) throw new Error(`order records: cancelled, reasons ${codes.join(', ')}`);
+      let at = 0;
+      return pending.map(({ companion }) => ({ record: codes[at++]!, companion: companion ? codes[at++]! : 'None' }));
     }
   }
 

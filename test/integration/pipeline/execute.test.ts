@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { createApiHandler } from '../../../functions/api/app';
 import { loadApiConfig } from '../../../functions/api/config';
@@ -25,7 +25,7 @@ import { createLogger, MetricName } from '../../../shared/powertools';
 import { startRaftCluster, type RaftCluster } from '../../../local-cloud/raft-cluster';
 import { captureEmf, type EmfCapture } from './support/emf';
 import { powertoolsEnv } from './support/env';
-import { CrashSwitch, injectFault, refuseBatchEntries } from './support/faults';
+import { CrashSwitch, injectFault, recordCalls, refuseBatchEntries } from './support/faults';
 import { executeHandler, ingestHandler, pipelineClients, processHandler, TestResources } from './support/fixture';
 import { kinesisEvent } from './support/kinesis-event';
 import { fakeContext, httpEvent, iamCaller, userClaims } from '../../support/lambda-events';
@@ -58,8 +58,11 @@ function container(
   snsFault?: Parameters<typeof injectFault>[1],
   eventsTopicArn = topicArn,
   refuseSqsEntry?: Parameters<typeof refuseBatchEntries>[1],
+  /** Sees the container's DynamoDB client before its first call (recordCalls). */
+  onDynamo?: (client: ReturnType<typeof createDynamoDbClient>) => void,
 ) {
   const ownDynamo = createDynamoDbClient();
+  onDynamo?.(ownDynamo);
   const ownSqs = createSqsClient();
   const ownSns = createSnsClient();
   const realLedger = createLedgerClient({ members: cluster.httpUrls, authSecret: RAFT_SECRET });
@@ -240,16 +243,13 @@ describe('execute', () => {
     await expectAppliedOnce(command);
   });
 
-  // Every cut of a group batch: before anything, after the ledger applied it, after the records were written,
-  // after the history was written (the publish and the live updates running alongside), after the events were sent,
-  // after the live updates were sent (the messages were never deleted). Each redelivery must end in one ledger
-  // entry, one history item, one event and one live update per order, and the republished event must be the
-  // recorded one.
+  // Every cut of a group batch: before anything, after the ledger applied it, after the records and history items
+  // were written (one transaction), after the events were sent, after the live updates were sent (the messages were
+  // never deleted). Each redelivery must end in one ledger entry, one history item, one event and one live update per
+  // order, and the republished event must be the recorded one.
   const crashPoints: { name: string; after: { afterCommand?: string; afterLedgerApply?: boolean } }[] = [
     { name: 'the ledger apply and recording', after: { afterLedgerApply: true } },
-    { name: 'recording and writing the history', after: { afterCommand: 'TransactWriteItemsCommand' } },
-    // The history write and the publish run at once: the publish may or may not have gone out at this cut.
-    { name: 'the history write and the rest', after: { afterCommand: 'TransactWriteItemsCommand#2' } },
+    { name: 'recording (with the history) and publishing', after: { afterCommand: 'TransactWriteItemsCommand' } },
     { name: 'publishing and the messages being deleted', after: { afterCommand: 'PublishBatchCommand' } },
     // The live updates go out alongside the publish: at this cut the publish may or may not have gone out.
     { name: 'sending the live updates and the rest', after: { afterCommand: 'SendMessageBatchCommand' } },
@@ -333,6 +333,52 @@ describe('execute', () => {
     expect(emf.total(MetricName.DuplicatesCaught)).toBe(1);
     const record = await new OrderRecords(createDocumentClient(dynamodb), tableName).read(executed.order.orderId);
     expect(record?.event).toEqual(stored);
+  });
+
+  it('writes each order’s record and history item in one transaction: a history item that ranks higher stands', async () => {
+    const first = newCommand();
+    const second = newCommand({ symbol: first.order.symbol });
+    // The first order's history already says CANCELED (a cancel that won the race, recorded by the history writer).
+    const canceled = OrderEventSchema.parse({
+      ...first.order,
+      status: 'CANCELED',
+      reason: 'canceled by the client',
+      seq: null,
+      position: 0,
+      tickTs: first.tickTs,
+      commandTs: first.commandTs,
+      executedTs: Date.now(),
+      correlationId: first.correlationId,
+    });
+    const history = new OrderHistoryStore(createDocumentClient(dynamodb), historyTableName);
+    await history.write(historyItem(canceled, 90)!);
+    let dynamoCalls: string[] = [];
+    const records = [await deliverCommand(sqs, commandsUrl, first), await deliverCommand(sqs, commandsUrl, second)];
+    const execute = container(
+      undefined,
+      undefined,
+      topicArn,
+      undefined,
+      (client) => (dynamoCalls = recordCalls(client)),
+    );
+    expect((await execute(sqsEvent(...records))).batchItemFailures).toEqual([]);
+    // The cancelled transaction (the CANCELED item's condition) and its retry without that item: no other write.
+    expect(dynamoCalls).toEqual(['TransactWriteItemsCommand', 'TransactWriteItemsCommand']);
+    expect(await historyOf(canceled)).toMatchObject({ status: 'CANCELED' });
+    const [event] = await eventsFor(first.order.orderId);
+    expect(event).toMatchObject({ status: 'ACCEPTED' });
+    await expectAppliedOnce(second);
+  });
+
+  it('a redelivery writes a stored order’s missing history item (a record written before the two shared a transaction)', async () => {
+    const command = newCommand();
+    const record = await deliverCommand(sqs, commandsUrl, command);
+    expect((await container()(sqsEvent(record))).batchItemFailures).toEqual([]);
+    const [event] = await eventsFor(command.order.orderId);
+    const { account, sk } = historyItem(event!, 90)!;
+    await createDocumentClient(dynamodb).send(new DeleteCommand({ TableName: historyTableName, Key: { account, sk } }));
+    expect((await container()(sqsEvent(record))).batchItemFailures).toEqual([]);
+    await expectAppliedOnce(command);
   });
 
   it('publishes a REJECTED event with the ledger’s reason when a risk limit refuses the order', async () => {
