@@ -19,7 +19,7 @@ import { CONNECTIONS_KEY, SUBSCRIPTIONS_KEY, WS_TTL_ATTRIBUTE } from '../../shar
 import { LIVE_FORWARDED_ATTRIBUTE } from '../../shared/domain/live-delivery';
 import type { InfraConfig } from '../config';
 import { named, ResourceGroup } from './logical-ids';
-import type { OrderEvents } from './order-events';
+import { OTHER_PUBLISHERS_MAX_CONCURRENCY, type OrderEvents } from './order-events';
 import { grantOrderEntry, type OrderEntryResources } from './orders';
 import { createPipelineFunction } from './pipeline-function';
 import type { RaftLedgerClient } from './raft-ledger-client';
@@ -234,8 +234,11 @@ export class LiveDelivery extends ResourceGroup {
     tables.deliveryLog.grant(fn, 'dynamodb:BatchGetItem', 'dynamodb:PutItem');
     this.grantPostToConnections(fn);
     this.accountUpdatesQueue.grantSendMessages(fn);
-    for (const queue of [this.orderEventsQueue, this.accountUpdatesQueue])
-      fn.addEventSource(new SqsEventSource(queue, { batchSize: config.sqsBatchSize, reportBatchItemFailures: true }));
+    const fromQueue = { batchSize: config.sqsBatchSize, reportBatchItemFailures: true };
+    fn.addEventSource(
+      new SqsEventSource(this.orderEventsQueue, { ...fromQueue, maxConcurrency: OTHER_PUBLISHERS_MAX_CONCURRENCY }),
+    );
+    fn.addEventSource(new SqsEventSource(this.accountUpdatesQueue, fromQueue));
     // Prices are superseded by the next tick: start at the newest, retry little, and never hold the shard long.
     fn.addEventSource(
       new KinesisEventSource(stream, {

@@ -10,7 +10,7 @@ import type { Construct } from 'constructs';
 import { HISTORY_INDEX, HISTORY_WRITTEN_ATTRIBUTE } from '../../shared/domain/order-history';
 import type { InfraConfig } from '../config';
 import { ResourceGroup } from './logical-ids';
-import type { OrderEvents } from './order-events';
+import { OTHER_PUBLISHERS_MAX_CONCURRENCY, type OrderEvents } from './order-events';
 import { createPipelineFunction, nameEventSourceMapping } from './pipeline-function';
 import { fifoQueueWithDlq, pipelineTable } from './storage';
 
@@ -67,7 +67,11 @@ export class OrderHistory extends ResourceGroup {
     this.historyFunction = fn;
     this.allowPut(fn);
     fn.addEventSource(
-      new SqsEventSource(this.queue, { batchSize: config.sqsBatchSize, reportBatchItemFailures: true }),
+      new SqsEventSource(this.queue, {
+        batchSize: config.sqsBatchSize,
+        reportBatchItemFailures: true,
+        maxConcurrency: OTHER_PUBLISHERS_MAX_CONCURRENCY,
+      }),
     );
     nameEventSourceMapping(fn, 'HistoryEventsMapping');
   }

@@ -94,6 +94,10 @@ describe('LiveDelivery (PipelineStack, target aws)', () => {
         FunctionResponseTypes: ['ReportBatchItemFailures'],
       });
     }
+    // The order events carry only other publishers' (execute's are filtered out): two concurrent batches at most.
+    // The account updates, every order's, scale as Lambda scales them.
+    expect(resources.WsNotifierOrderEventsMapping?.Properties.ScalingConfig).toEqual({ MaximumConcurrency: 2 });
+    expect(resources.WsNotifierAccountUpdatesMapping?.Properties).not.toHaveProperty('ScalingConfig');
     // It forwards the order events to the account-updates queue, and knows that queue's records by their ARN.
     const env = (resources.WsNotifierFunction?.Properties.Environment as { Variables: Record<string, unknown> })
       .Variables;

@@ -216,6 +216,8 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
       EventSourceArn: { 'Fn::GetAtt': ['HistoryQueue', 'Arn'] },
       BatchSize: 10,
       FunctionResponseTypes: ['ReportBatchItemFailures'],
+      // Only other publishers' events come (execute writes its own orders' items): two concurrent batches at most.
+      ScalingConfig: { MaximumConcurrency: 2 },
     });
   });
 
