@@ -1,6 +1,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
+import { LRUCache } from 'lru-cache';
 import type { Context, KinesisStreamRecord, SQSBatchResponse, SQSRecord } from 'aws-lambda';
 import { postToEach, type ConnectionPoster } from '../../shared/aws/connection-poster';
 import type { DeliveryLog } from '../../shared/aws/delivery-log';
@@ -45,6 +46,11 @@ export interface WsNotifierDeps {
   /** market-data's stored candles: what `candle.update` carries (the same records GET /candles reads). */
   candles: Pick<CandleLookup, 'read'>;
   concurrency: number;
+  /**
+   * How long a warm notifier reuses the subscriber list of a price or candle topic (0: looked up for every batch).
+   * Order topics are always looked up.
+   */
+  marketSubscribersTtlMs?: number;
   logger: Logger;
   sleep?: (ms: number) => Promise<void>;
 }
@@ -56,6 +62,8 @@ export interface WsNotifierDeps {
  */
 const CANDLE_READ_ATTEMPTS = 5;
 const CANDLE_RETRY_MS = 25;
+/** Price and candle topics whose subscribers a warm notifier remembers; past it the least recently used go. */
+const MAX_CACHED_TOPICS = 10_000;
 
 type Parsed = { record: SQSRecord; update: OrderUpdate };
 
@@ -104,12 +112,33 @@ export function createWsNotifierHandler(deps: WsNotifierDeps) {
   // Longer than a screen as a whole: the inner functions share deps and the logger; each is short and one job.
   const { logger, connections } = deps;
   const sleep = deps.sleep ?? defaultSleep;
+  const ttl = deps.marketSubscribersTtlMs ?? 0;
+  /**
+   * The subscribers of price and candle topics, remembered for `ttl`: the ticks path looked up two topics per symbol
+   * for every batch (16 Queries for 8 symbols, ~100 a second at 600 ticks/s) for updates the next tick supersedes
+   * anyway; a new subscriber's first price comes at most `ttl` later. lru-cache's fetch also makes one lookup of
+   * concurrent misses. Order topics are never cached: their updates are numbered and delivered at least once.
+   */
+  const marketSubscribers =
+    ttl > 0
+      ? new LRUCache<string, string[]>({
+          max: MAX_CACHED_TOPICS,
+          ttl,
+          fetchMethod: (topic) => connections.subscribers(topic),
+        })
+      : undefined;
+  const subscribersOf = async (topic: string, market: boolean): Promise<string[]> =>
+    market && marketSubscribers ? ((await marketSubscribers.fetch(topic)) ?? []) : connections.subscribers(topic);
 
-  /** Posts the messages for each topic's subscribers; removes the gone; returns the topics some post failed for. */
-  async function deliver(byTopic: Map<string, ServerMessage[]>): Promise<Set<string>> {
+  /**
+   * Posts the messages for each topic's subscribers (`market`: price or candle topics, whose lists may be
+   * remembered); removes the gone, and forgets the remembered lists they were in; returns the topics some post
+   * failed for.
+   */
+  async function deliver(byTopic: Map<string, ServerMessage[]>, market = false): Promise<Set<string>> {
     const deliveries = new Map<string, ServerMessage[]>();
     const topicsOf = new Map<string, string[]>();
-    const subscribers = await Promise.all([...byTopic.keys()].map((topic) => connections.subscribers(topic)));
+    const subscribers = await Promise.all([...byTopic.keys()].map((topic) => subscribersOf(topic, market)));
     [...byTopic].forEach(([topic, messages], i) => {
       for (const id of subscribers[i]!) {
         deliveries.set(id, [...(deliveries.get(id) ?? []), ...messages]);
@@ -118,6 +147,7 @@ export function createWsNotifierHandler(deps: WsNotifierDeps) {
     });
     const { gone, failed } = await postToEach(deps.poster, deliveries, deps.concurrency);
     await Promise.all(gone.map((id) => connections.remove(id)));
+    for (const topic of gone.flatMap((id) => topicsOf.get(id) ?? [])) marketSubscribers?.delete(topic);
     if (gone.length > 0) logger.info('removed gone connections', { count: gone.length });
     return new Set(failed.flatMap((id) => topicsOf.get(id) ?? []));
   }
@@ -207,7 +237,7 @@ export function createWsNotifierHandler(deps: WsNotifierDeps) {
   /** candle.update for the symbols of the batch that have candle subscribers: 1m, 5m and 1h as stored now. */
   async function onCandles(ticks: StreamTick[]): Promise<void> {
     const symbols = [...new Set(ticks.map((t) => t.symbol))];
-    const subscribed = await Promise.all(symbols.map((s) => connections.subscribers(candleTopic(s))));
+    const subscribed = await Promise.all(symbols.map((s) => subscribersOf(candleTopic(s), true)));
     const watched = new Set(symbols.filter((_, i) => subscribed[i]!.length > 0));
     if (watched.size === 0) return;
     const touched = touchedCandles(ticks.filter((t) => watched.has(t.symbol)));
@@ -217,7 +247,7 @@ export function createWsNotifierHandler(deps: WsNotifierDeps) {
       const update: ServerMessage = { type: 'candle.update', symbol, interval, ...publicCandle(candle) };
       byTopic.set(topic, [...(byTopic.get(topic) ?? []), update]);
     }
-    const failed = await deliver(byTopic);
+    const failed = await deliver(byTopic, true);
     if (failed.size > 0) logger.warn('candle updates not delivered (superseded by the next)', { topics: [...failed] });
   }
 
@@ -232,7 +262,7 @@ export function createWsNotifierHandler(deps: WsNotifierDeps) {
         [{ type: 'price.update', symbol, price, size, ts }],
       ]),
     );
-    const failed = await deliver(byTopic);
+    const failed = await deliver(byTopic, true);
     if (failed.size > 0) logger.warn('price updates not delivered (superseded by the next)', { topics: [...failed] });
     // After the prices, which must not wait for market-data's write.
     await onCandles(ticks);

@@ -7,6 +7,11 @@ export const wsNotifierEnv = {
   ...liveDeliveryEnv,
   /** Posts in flight at once (across connections; one connection's posts are always one after another). */
   WS_POST_CONCURRENCY: intFromEnv(1, 256).default(32),
+  /**
+   * How long a warm notifier reuses a price or candle topic's subscriber list (ms; 0: read for every batch): a new
+   * price or candle subscriber's first update comes at most this late. Order updates always read their subscribers.
+   */
+  WS_MARKET_SUBSCRIBERS_TTL_MS: intFromEnv(0, 60_000).default(1000),
   /** market-data's candles: `candle.update` carries them as stored. */
   CANDLES_TABLE_NAME: nonEmptyString,
   /** The account-updates queue (group = account) the order events are regrouped through (functions/ws-notifier/app.ts). */

@@ -19,5 +19,6 @@ export const handler = createWsNotifierHandler({
     forward: accountUpdatesForwarder(createSqsClient(), config.ACCOUNT_UPDATES_QUEUE_URL),
   },
   concurrency: config.WS_POST_CONCURRENCY,
+  marketSubscribersTtlMs: config.WS_MARKET_SUBSCRIBERS_TTL_MS,
   logger,
 });

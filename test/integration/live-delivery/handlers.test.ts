@@ -302,6 +302,50 @@ describe('notifier and resume', () => {
     expect(endpoint.take('c-1')).toEqual([{ type: 'price.update', symbol: 'AAPL', price: 11, size: 2, ts: t0 + 1 }]);
     expect(endpoint.take('c-4')).toEqual([]);
   });
+
+  it('remembers a price topic’s subscribers for the TTL: no lookup within it, a new subscriber reached after it', async () => {
+    const ttlMs = 500;
+    const lookups: string[] = [];
+    // The real store, its lookups counted.
+    const counted = Object.assign(Object.create(connections) as ConnectionStore, {
+      subscribers: (topic: string) => {
+        lookups.push(topic);
+        return connections.subscribers(topic);
+      },
+    });
+    const cached = createWsNotifierHandler({ ...notifierDeps, connections: counted, marketSubscribersTtlMs: ttlMs });
+    const ticks = (price: number) =>
+      cached({ Records: [tickRecord('IBM', price, Date.now(), price)] } as never, fakeContext('ws-notifier'));
+    const prices = (id: string) => endpoint.take(id).map((m) => m.price);
+    await connect('px-1', 'PX1');
+    await say('px-1', { action: 'subscribe', channel: 'prices', symbols: ['IBM'] });
+    await ticks(1);
+    expect(prices('px-1')).toEqual([1]);
+    expect(lookups.sort()).toEqual(['candles#IBM', 'prices#IBM']);
+    // Within the TTL: no lookup, so a subscriber of now is not reached yet.
+    await connect('px-2', 'PX2');
+    await say('px-2', { action: 'subscribe', channel: 'prices', symbols: ['IBM'] });
+    const before = Date.now();
+    await ticks(2);
+    // Checked when the batch came within the TTL (a machine slow enough to pass it in between checks what follows).
+    if (Date.now() - before < ttlMs) {
+      expect(lookups).toHaveLength(2);
+      expect(prices('px-2')).toEqual([]);
+    }
+    expect(prices('px-1')).toEqual([2]);
+    // After it: looked up again, both reached.
+    await new Promise((resolve) => setTimeout(resolve, ttlMs + 50));
+    await ticks(3);
+    expect(lookups).toHaveLength(4);
+    expect([prices('px-1'), prices('px-2')]).toEqual([[3], [3]]);
+    // A connection gone is removed and its topic's list forgotten: the next batch looks it up again.
+    endpoint.gone.add('px-2');
+    await ticks(4);
+    expect(await connections.get('px-2')).toBeUndefined();
+    await ticks(5);
+    expect(lookups.filter((t) => t === 'prices#IBM')).toHaveLength(3);
+    expect(prices('px-1')).toEqual([4, 5]);
+  });
 });
 
 describe('notifier: order events regrouped by account', () => {
