@@ -35,7 +35,8 @@ function launch(dir: string, how: { detached?: boolean; viaShell?: boolean } = {
     child,
     stdout: '',
     stderr: '',
-    exited: new Promise((r) => child.once('exit', (code, signal) => r({ code, signal }))),
+    // 'close', not 'exit': the exit can come before the last of its stderr is read (a CI run saw "stopped" missing).
+    exited: new Promise((r) => child.once('close', (code, signal) => r({ code, signal }))),
   };
   child.stdout?.on('data', (c: Buffer) => (run.stdout += c.toString()));
   child.stderr?.on('data', (c: Buffer) => (run.stderr += c.toString()));
