@@ -1,8 +1,6 @@
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
   QueryCommand,
-  TransactWriteCommand,
   type BatchGetCommandOutput,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
@@ -17,6 +15,7 @@ import {
 } from '../domain/candle';
 import { byGroup } from '../domain/execution';
 import { sleep as defaultSleep } from '../util/wait';
+import { transactWrite } from './transact-write';
 
 /**
  * The market-data tables, the one home of their keys and item shapes (market-data writes, market-data-api reads).
@@ -202,13 +201,7 @@ export class MarketDataStore {
         return { Put: { TableName: this.tables.candles, Item, ...versionCondition(before?.version, 'series') } };
       }),
     );
-    try {
-      await this.doc.send(new TransactWriteCommand({ TransactItems: [...slicePuts, ...candlePuts] }));
-      return undefined;
-    } catch (error) {
-      if (!(error instanceof TransactionCanceledException)) throw error;
-      return (error.CancellationReasons ?? []).map((r) => r.Code ?? 'None');
-    }
+    return transactWrite(this.doc, [...slicePuts, ...candlePuts]);
   }
 
   private candleItem(symbol: string, interval: CandleInterval, c: Candle, version: number): Record<string, unknown> {

@@ -1,5 +1,5 @@
-import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { PutCommand, QueryCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import {
   encodeCursor,
   FINAL_RANK,
@@ -9,6 +9,7 @@ import {
   type HistoryRange,
 } from '../domain/order-history';
 import { sleep as defaultSleep } from '../util/wait';
+import { transactWrite } from './transact-write';
 
 export type WriteOutcome = 'written' | 'unchanged';
 
@@ -100,7 +101,10 @@ export class OrderHistoryStore {
   private async writeChunk(items: HistoryItem[]): Promise<number[]> {
     let pending = items.map((_, i) => i);
     for (let attempt = 1; pending.length > 0; attempt++) {
-      const reasons = await this.tryTransaction(pending.map((i) => items[i]!));
+      const reasons = await transactWrite(
+        this.doc,
+        pending.map((i) => ({ Put: conditionalPut(this.tableName, items[i]!) })),
+      );
       if (reasons === undefined) return pending;
       if (reasons.length !== pending.length) throw new Error(`order history: cancelled, reasons ${reasons.join(', ')}`);
       const others = reasons.some((r) => r !== 'ConditionalCheckFailed' && r !== 'None');
@@ -109,21 +113,6 @@ export class OrderHistoryStore {
       pending = pending.filter((_, k) => reasons[k] !== 'ConditionalCheckFailed');
     }
     return [];
-  }
-
-  /** One TransactWriteItems; undefined when written, else each item's cancellation reason ('None' if fine). */
-  private async tryTransaction(items: HistoryItem[]): Promise<string[] | undefined> {
-    try {
-      await this.doc.send(
-        new TransactWriteCommand({
-          TransactItems: items.map((item) => ({ Put: conditionalPut(this.tableName, item) })),
-        }),
-      );
-      return undefined;
-    } catch (error) {
-      if (!(error instanceof TransactionCanceledException)) throw error;
-      return (error.CancellationReasons ?? []).map((r) => r.Code ?? 'None');
-    }
   }
 
   /** One page, newest first; `nextCursor` only when more items are in the range. */

@@ -1,14 +1,12 @@
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
   GetCommand,
-  TransactWriteCommand,
   type BatchGetCommandOutput,
   type DynamoDBDocumentClient,
-  type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { OrderEventSchema, type OrderEvent } from '../domain/event';
 import { sleep as defaultSleep } from '../util/wait';
+import { transactWrite, type TransactPut } from './transact-write';
 
 /**
  * The execution record of each order in OrdersTable (key `id`, TTL `expiration`): written once, by a
@@ -37,9 +35,6 @@ export interface OrderRecord {
   event: OrderEvent;
   expiration: number;
 }
-
-/** One conditional put of a TransactWriteItems, as the document client takes it. */
-export type TransactPut = NonNullable<NonNullable<TransactWriteCommandInput['TransactItems']>[number]['Put']>;
 
 /**
  * Another table's put that must land with an order's record, in the same transaction (execute: the order's history
@@ -144,16 +139,11 @@ export class OrderRecords {
       },
       ...(companion ? [{ Put: companion }] : []),
     ]);
-    try {
-      await this.doc.send(new TransactWriteCommand({ TransactItems: items }));
-      return undefined;
-    } catch (error) {
-      if (!(error instanceof TransactionCanceledException)) throw error;
-      const codes = (error.CancellationReasons ?? []).map((r) => r.Code ?? 'None');
-      if (codes.length !== items.length) throw new Error(`order records: cancelled, reasons ${codes.join(', ')}`);
-      let at = 0;
-      return pending.map(({ companion }) => ({ record: codes[at++]!, companion: companion ? codes[at++]! : 'None' }));
-    }
+    const codes = await transactWrite(this.doc, items);
+    if (codes === undefined) return undefined;
+    if (codes.length !== items.length) throw new Error(`order records: cancelled, reasons ${codes.join(', ')}`);
+    let at = 0;
+    return pending.map(({ companion }) => ({ record: codes[at++]!, companion: companion ? codes[at++]! : 'None' }));
   }
 
   private async readEvents(orderIds: string[]): Promise<Map<string, OrderEvent>> {

@@ -1,0 +1,26 @@
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import {
+  TransactWriteCommand,
+  type DynamoDBDocumentClient,
+  type TransactWriteCommandInput,
+} from '@aws-sdk/lib-dynamodb';
+
+/** One item of a TransactWriteItems, and one conditional put, as the document client takes them. */
+export type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
+export type TransactPut = NonNullable<TransactItem['Put']>;
+
+/**
+ * One TransactWriteItems: undefined when it was written, else the reason code of each item from its cancellation, in
+ * item order ('None' for an item that was fine). Any other error is thrown. The callers decide what the reasons
+ * mean (a failed condition that stands, a conflict worth a retry) — the order records, the order history, the
+ * market data.
+ */
+export async function transactWrite(doc: DynamoDBDocumentClient, items: TransactItem[]): Promise<string[] | undefined> {
+  try {
+    await doc.send(new TransactWriteCommand({ TransactItems: items }));
+    return undefined;
+  } catch (error) {
+    if (!(error instanceof TransactionCanceledException)) throw error;
+    return (error.CancellationReasons ?? []).map((r) => r.Code ?? 'None');
+  }
+}
