@@ -225,9 +225,9 @@ export function createExecuteHandler(deps: ExecuteDeps) {
     const events = fresh.map((e) => recorded.get(e.orderId)?.event ?? e);
     const stored = events.filter((e) => recorded.get(e.orderId)?.stored);
     // At once, not one after the other: a group's batches run in sequence, so a step in series is a round trip
-    // more on every order's path. The stored events' history write, when it fails, fails the group like a failed record,
-    // and the redelivery writes it. The live updates likewise (before, the notifier forwarded them from its own
-    // subscription to the topic).
+    // more on every order's path. The stored events' history write, when it fails, fails the group like a failed
+    // record, and the redelivery writes it. The live updates likewise (before, the notifier forwarded them from its
+    // own subscription to the topic).
     const [, { failed }, unforwarded] = await Promise.all([
       stored.length > 0 ? timed(ms, 'history', () => rewriteHistory(stored)) : undefined,
       timed(ms, 'publish', () =>
