@@ -60,7 +60,16 @@ export async function synthesize(opts: SynthOptions): Promise<void> {
   const cache = opts.assetCache ?? (opts.appFile ? undefined : ASSET_CACHE_DIR);
   if (cache) seedAssets(opts.outdir, cache);
   const { code, output } = await runNodeScript(['--import', 'tsx', appFile], {
-    env: { ...process.env, CDK_OUTDIR: opts.outdir, CDK_CONTEXT_JSON: JSON.stringify(opts.context) },
+    env: {
+      ...process.env,
+      CDK_OUTDIR: opts.outdir,
+      CDK_CONTEXT_JSON: JSON.stringify(opts.context),
+      // CDK's built-in CloudFormation validation (resource schemas and rules in WebAssembly) took ~5 s of a synth's
+      // ~11 s of CPU on every start. It checks what the app's code builds, which a start's context (ports, secrets,
+      // a shard count) only fills in: CI runs it on the app (test/integration/infra/synth.test.ts), and `cdk synth`
+      // still does. CDK_VALIDATION is CDK's own switch.
+      CDK_VALIDATION: 'false',
+    },
   });
   if (code !== 0) throw new Error(`cdk synth of ${appFile} failed (exit ${code}):\n${output.slice(-4000)}`);
   if (cache) keepAssets(opts.outdir, cache);

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
@@ -26,12 +26,36 @@ export function assemblyDir(): string {
 export function buildTradingApp(
   context: Record<string, unknown>,
   outdir: string = assemblyDir(),
+  opts: { validateTemplates?: boolean } = {},
 ): TradingStacks & { app: App; outdir: string } {
   const app = new App({
     outdir,
+    // CDK's built-in CloudFormation validation (resource schemas and rules, run in WebAssembly at every synth) costs
+    // ~5 s of CPU a synth: synth.test.ts runs it on each target's whole app; the other infra tests leave it off.
+    builtinCloudFormationValidation: opts.validateTemplates ?? false,
     context: { ...FEATURE_FLAGS, 'aws:cdk:enable-asset-metadata': true, ...context },
   });
   return { app, outdir, ...createTradingStacks(app) };
+}
+
+/**
+ * What CDK's built-in CloudFormation validation found in a cloud assembly (its `validation-report.json`), as
+ * "rule: description (construct path)" lines; it reports them as warnings and the synth goes on, so a test must
+ * read them. Throws when the report is missing: the validation did not run.
+ */
+export function templateValidationFindings(assemblyDirectory: string): string[] {
+  const file = path.join(assemblyDirectory, 'validation-report.json');
+  if (!existsSync(file)) throw new Error(`no ${file}: CDK's CloudFormation validation did not run`);
+  const report = JSON.parse(readFileSync(file, 'utf8')) as {
+    pluginReports: {
+      violations: { ruleName: string; description: string; violatingConstructs: { constructPath: string }[] }[];
+    }[];
+  };
+  return report.pluginReports.flatMap((plugin) =>
+    plugin.violations.map(
+      (v) => `${v.ruleName}: ${v.description} (${v.violatingConstructs.map((c) => c.constructPath).join(', ')})`,
+    ),
+  );
 }
 
 /** cdk-nag findings (errors and warnings) left unsuppressed on a stack, as readable lines. */

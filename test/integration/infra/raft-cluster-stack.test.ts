@@ -14,8 +14,10 @@ type Resource = { Type: string; Properties: Record<string, unknown>; DependsOn?:
 // The cluster stack on its own (it does not depend on the PipelineStack): no function bundling needed here.
 const outdir = mkdtempSync(path.join(tmpdir(), 'infra-raft-'));
 afterAll(() => rmSync(outdir, { recursive: true, force: true }));
+// CDK's CloudFormation validation runs on this stack in synth.test.ts (the aws target's whole app), not again here.
 const app = new App({
   outdir,
+  builtinCloudFormationValidation: false,
   context: { ...FEATURE_FLAGS, target: 'aws' },
 });
 const stack = new RaftClusterStack(app, 'RaftClusterStack', { config: loadInfraConfig(app.node) });
@@ -248,7 +250,11 @@ describe('RaftClusterStack', () => {
   });
 
   it('during a rotation also injects the previous value of the rotated secret (AWSPREVIOUS), and only then', () => {
-    const rotatingApp = new App({ outdir, context: { ...FEATURE_FLAGS, target: 'aws', raftSecretRotation: 'auth' } });
+    const rotatingApp = new App({
+      outdir,
+      builtinCloudFormationValidation: false,
+      context: { ...FEATURE_FLAGS, target: 'aws', raftSecretRotation: 'auth' },
+    });
     const rotating = Template.fromStack(
       new RaftClusterStack(rotatingApp, 'RaftClusterStack', { config: loadInfraConfig(rotatingApp.node) }),
     );

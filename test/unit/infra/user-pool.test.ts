@@ -11,7 +11,8 @@ import { TradingUserPool } from '../../../infra/constructs/user-pool';
  */
 
 function build(context: Record<string, unknown>): { stack: Stack; template: Template; users: TradingUserPool } {
-  const app = new App({ context });
+  // CDK's CloudFormation validation runs on the whole app in test/integration/infra/synth.test.ts.
+  const app = new App({ context, builtinCloudFormationValidation: false });
   const stack = new Stack(app, 'UsersTest', { env: { account: '123456789012', region: 'eu-west-1' } });
   const users = new TradingUserPool(stack, 'Users', loadInfraConfig(app.node));
   Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
