@@ -4,15 +4,12 @@ import { createServer } from 'node:net';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { STDIN_PARENT_WATCH } from '../../shared/process/parent-watch';
 import { isProcessAlive } from '../../shared/process/pid';
 import { sleep } from '../../shared/util/wait';
+import { bundledScript } from '../process-bundle';
 
 const SUPERVISE = resolve(__dirname, '../../shared/process/supervise.ts');
-// By absolute URL: the supervisor runs in the program's cwd (DynamoDB Local's jar folder), where a bare
-// `tsx` might not resolve.
-const TSX = pathToFileURL(require.resolve('tsx')).href;
 
 /** An emulator or helper process started by us, reachable over HTTP on loopback. */
 export interface ChildService {
@@ -44,9 +41,12 @@ export interface SpawnServiceOptions {
  * of ours. Spread `env` into the child's env and use `stdin` as its stdin; leave child.stdin open.
  */
 export function supervised(command: string, args: string[]) {
+  // Bundled to plain JS like the Raft nodes (process-bundle.ts): a start runs five or six supervisors, each ~0.5 s of
+  // CPU under tsx's loader. The bundle's absolute path also works from the program's cwd (DynamoDB Local's folder).
+  const script = bundledScript(SUPERVISE, 'process/supervise.js');
   return {
     command: process.execPath,
-    args: ['--import', TSX, SUPERVISE, command, ...args],
+    args: ['--enable-source-maps', script, command, ...args],
     env: STDIN_PARENT_WATCH.env,
     stdin: STDIN_PARENT_WATCH.stdin,
   };

@@ -35,7 +35,7 @@ it('npm start | tee, then Ctrl-C: every process the stack started is gone within
     }
     processes = descendants(child.pid as number);
     expect(processes.filter((p) => classifyCommand(p.args) === 'raft')).toHaveLength(3);
-    expect(processes.filter((p) => p.args.includes('shared/process/supervise.ts'))).toHaveLength(3);
+    expect(processes.filter((p) => p.args.includes('process/supervise.js'))).toHaveLength(3);
     expect(processes.some((p) => p.args.includes('runtime/worker-host.js'))).toBe(true);
 
     const endedAt = Date.now();

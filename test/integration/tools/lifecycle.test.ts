@@ -58,7 +58,7 @@ function processesOf(run: Run): ProcessId[] {
   // Sanity: the tree really holds what the ending must take down.
   expect(all.some((p) => classifyCommand(p.args) === 'raft')).toBe(true);
   expect(all.some((p) => p.args.includes('node_modules/kinesalite/'))).toBe(true);
-  expect(all.some((p) => p.args.includes('shared/process/supervise.ts'))).toBe(true);
+  expect(all.some((p) => p.args.includes('process/supervise.js'))).toBe(true);
   expect(all.some((p) => p.args.includes('runtime/worker-host.js'))).toBe(true);
   return all;
 }
