@@ -100,8 +100,13 @@ async function main({ argv, signal }: CommandContext): Promise<number> {
   // Ctrl-C, SIGTERM, SIGHUP, stdout closed, parent gone (shared/process/cli.ts).
   signal.addEventListener('abort', () => void stop(String(signal.reason)));
 
-  const stack = await starting;
-  if (stopping) {
+  // A terminal's Ctrl-C also reaches the start's own children (the synth, the CDK CLI): a start that fails while
+  // stopping failed because of the stop, which says "stopped" rather than a failure.
+  const stack = await starting.catch((error: unknown) => {
+    if (stopping) return undefined;
+    throw error;
+  });
+  if (stopping || !stack) {
     await stopping;
     return 0;
   }

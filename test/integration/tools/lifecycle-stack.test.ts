@@ -10,7 +10,8 @@ import { sleep } from '../../../shared/util/wait';
  * The whole `npm start` stack (three Raft nodes in process groups of their own, the emulators under
  * their supervisors, the functions' workers) ended the way that used to leave the Raft nodes running:
  * `npm start | tee run.log`, then Ctrl-C — SIGINT, and the pipe gone with tee. lifecycle.test.ts covers
- * the other endings on a smaller launcher; this one costs a full start (synth + deploy), so it is one.
+ * the other endings on a smaller launcher; this one costs a full start (synth + deploy), so it is one — and a
+ * Ctrl-C during the start's synth, which needs the real start too.
  */
 
 const ROOT = resolve(__dirname, '../../..');
@@ -54,3 +55,38 @@ it('npm start | tee, then Ctrl-C: every process the stack started is gone within
     rmSync(dataDir, { recursive: true, force: true });
   }
 }, 300_000);
+
+it('Ctrl-C while the stack is still synthesizing: "stopped", exit 0, every process gone', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'lifecycle-synth-'));
+  // A process group of its own, like a terminal's foreground job: the SIGINT reaches every process in it, the
+  // synth's too (which used to make the start fail, and `npm start` end with "npm start failed: cdk synth …").
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'tools/start.ts', '--port', '0', '--no-feed', '--data-dir', dataDir],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+  );
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+  const closed = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
+  let processes: ProcessId[] = [];
+  try {
+    const deadline = Date.now() + 120_000;
+    while (!processes.some((p) => p.args.includes('infra/app.ts'))) {
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`no synth seen: ${output}`);
+      await sleep(50);
+      processes = descendants(child.pid as number);
+    }
+    process.kill(-(child.pid as number), 'SIGINT');
+    expect(await closed).toBe(0);
+    expect(output).toMatch(/SIGINT: stopping…/);
+    expect(output).toMatch(/stopped; no process left running/);
+    expect(output).not.toMatch(/failed/);
+    const alive = await waitAllGone(processes, 20_000);
+    expect(alive.map((p) => `${p.pid} ${p.args}`)).toEqual([]);
+  } finally {
+    killAll(processes);
+    child.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}, 180_000);
