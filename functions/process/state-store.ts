@@ -1,14 +1,9 @@
-import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import {
-  GetCommand,
-  PutCommand,
-  TransactWriteCommand,
-  type DynamoDBDocumentClient,
-  type PutCommandInput,
-} from '@aws-sdk/lib-dynamodb';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand, type DynamoDBDocumentClient, type PutCommandInput } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import { OrderCommandSchema } from '../../shared/domain/command';
 import { describeZodError } from '../../shared/domain/order';
+import { transactWrite } from '../../shared/aws/transact-write';
 
 /** One symbol's strategy state and the stream position it reflects (StrategyStateTable, key `symbol`). */
 const StoredStrategyStateSchema = z.object({
@@ -97,17 +92,15 @@ export class StrategyStateStore {
     const unwritten = new Set<string>();
     for (let start = 0; start < writes.length; start += STATES_PER_TRANSACTION) {
       const chunk = writes.slice(start, start + STATES_PER_TRANSACTION);
-      try {
-        await this.documents.send(
-          new TransactWriteCommand({ TransactItems: chunk.map((w) => ({ Put: this.conditionalPut(w) })) }),
-        );
-      } catch (error) {
-        if (!(error instanceof TransactionCanceledException)) throw error;
-        const reasons = (error.CancellationReasons ?? []).map((r) => r.Code ?? 'None');
-        // Cancelled for another reason (a conflicting transaction, throttling): a retry of the batch may pass.
-        if (!reasons.includes('ConditionalCheckFailed')) throw error;
-        chunk.forEach((w, i) => (reasons[i] === 'ConditionalCheckFailed' ? stale : unwritten).add(w.next.symbol));
-      }
+      const reasons = await transactWrite(
+        this.documents,
+        chunk.map((w) => ({ Put: this.conditionalPut(w) })),
+      );
+      if (!reasons) continue;
+      // Cancelled for another reason (a conflicting transaction, throttling): a retry of the batch may pass.
+      if (!reasons.includes('ConditionalCheckFailed'))
+        throw new Error(`the strategy states' transaction was cancelled (${reasons.join(', ')}); a retry may pass`);
+      chunk.forEach((w, i) => (reasons[i] === 'ConditionalCheckFailed' ? stale : unwritten).add(w.next.symbol));
     }
     return { stale, unwritten };
   }

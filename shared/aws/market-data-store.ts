@@ -15,7 +15,7 @@ import {
 } from '../domain/candle';
 import { byGroup } from '../domain/execution';
 import { sleep as defaultSleep } from '../util/wait';
-import { transactWrite } from './transact-write';
+import { backOffAfterConflict, transactWrite } from './transact-write';
 
 /**
  * The market-data tables, the one home of their keys and item shapes (market-data writes, market-data-api reads).
@@ -57,7 +57,6 @@ export class SliceFullError extends Error {
  * slices stay below the 4 MB.
  */
 const TRANSACTION_LIMIT = 25;
-const CONFLICT_ATTEMPTS = 5;
 
 export interface MarketDataTables {
   ticks: string;
@@ -133,8 +132,11 @@ export class MarketDataStore {
       if (reasons === undefined) return outcome();
       // A slice or a candle moved under us (a concurrent or timed-out writer): back off, re-read, retry — a bounded
       // number of times, then the batch is redelivered.
-      if (attempt >= CONFLICT_ATTEMPTS) throw new Error(`market data of ${symbol} not written: ${reasons.join(', ')}`);
-      await this.sleep(20 * 2 ** attempt + Math.random() * 20);
+      await backOffAfterConflict(
+        attempt,
+        this.sleep,
+        () => new Error(`market data of ${symbol} not written: ${reasons.join(', ')}`),
+      );
     }
   }
 

@@ -9,14 +9,12 @@ import {
   type HistoryRange,
 } from '../domain/order-history';
 import { sleep as defaultSleep } from '../util/wait';
-import { transactWrite } from './transact-write';
+import { backOffAfterConflict, transactWrite } from './transact-write';
 
 export type WriteOutcome = 'written' | 'unchanged';
 
 /** TransactWriteItems takes at most 100 items; the history mapping delivers at most 10 messages. */
 const TRANSACTION_LIMIT = 100;
-/** Cancellations for a reason other than a failed condition (TransactionConflict, throttling) tried this often. */
-const CONFLICT_ATTEMPTS = 5;
 
 /**
  * The put condition: the stored item stands if its status rank is higher, or the same non-final rank and not
@@ -108,8 +106,8 @@ export class OrderHistoryStore {
       if (reasons === undefined) return pending;
       if (reasons.length !== pending.length) throw new Error(`order history: cancelled, reasons ${reasons.join(', ')}`);
       const others = reasons.some((r) => r !== 'ConditionalCheckFailed' && r !== 'None');
-      if (others && attempt >= CONFLICT_ATTEMPTS) throw new Error(`order history: ${reasons.join(', ')}`);
-      if (others) await this.sleep(20 * 2 ** attempt + Math.random() * 20);
+      if (others)
+        await backOffAfterConflict(attempt, this.sleep, () => new Error(`order history: ${reasons.join(', ')}`));
       pending = pending.filter((_, k) => reasons[k] !== 'ConditionalCheckFailed');
     }
     return [];

@@ -6,7 +6,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { OrderEventSchema, type OrderEvent } from '../domain/event';
 import { sleep as defaultSleep } from '../util/wait';
-import { transactWrite, type TransactPut } from './transact-write';
+import { backOffAfterConflict, transactWrite, type TransactPut } from './transact-write';
 
 /**
  * The execution record of each order in OrdersTable (key `id`, TTL `expiration`): written once, by a
@@ -25,7 +25,6 @@ export const ORDER_RECORD_TTL_SECONDS = 14 * 24 * 60 * 60;
  * messages of a group).
  */
 const ORDERS_PER_TRANSACTION = 50;
-const CONFLICT_ATTEMPTS = 5;
 
 export interface OrderRecord {
   id: string;
@@ -103,8 +102,8 @@ export class OrderRecords {
       const others = reasons.some((r) =>
         [r.record, r.companion].some((c) => c !== 'ConditionalCheckFailed' && c !== 'None'),
       );
-      if (others && attempt >= CONFLICT_ATTEMPTS) throw new Error(`order records: ${JSON.stringify(reasons)}`);
-      if (others) await this.sleep(20 * 2 ** attempt + Math.random() * 20);
+      if (others)
+        await backOffAfterConflict(attempt, this.sleep, () => new Error(`order records: ${JSON.stringify(reasons)}`));
       // A companion whose condition failed stands as it is: its record goes again without it.
       pending = pending.flatMap((p, i) => {
         if (standing.has(p.event.orderId)) return [];

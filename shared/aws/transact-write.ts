@@ -24,3 +24,20 @@ export async function transactWrite(doc: DynamoDBDocumentClient, items: Transact
     return (error.CancellationReasons ?? []).map((r) => r.Code ?? 'None');
   }
 }
+
+/** Transactions cancelled for a reason a retry may fix (TransactionConflict, throttling) are tried this often. */
+const CONFLICT_ATTEMPTS = 5;
+
+/**
+ * After a cancellation a retry may fix (a conflicting writer, throttling; the order records and history count a
+ * failed condition as an answer, not as this): waits 20 · 2^attempt ms (plus up to 20 ms of jitter) before the next
+ * try, or throws `failure()` once CONFLICT_ATTEMPTS tries were cancelled so. The callers' tests pass their own sleep.
+ */
+export async function backOffAfterConflict(
+  attempt: number,
+  sleep: (ms: number) => Promise<void>,
+  failure: () => Error,
+): Promise<void> {
+  if (attempt >= CONFLICT_ATTEMPTS) throw failure();
+  await sleep(20 * 2 ** attempt + Math.random() * 20);
+}
