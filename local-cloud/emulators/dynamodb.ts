@@ -117,7 +117,7 @@ export function useWriteAheadLog(file: string): void {
 }
 
 /** Which emulator's tables a data folder holds, by the files each keeps there (none yet: undefined). */
-export function heldFlavour(dataDir: string | undefined): DynamoDbFlavour | undefined {
+function heldFlavour(dataDir: string | undefined): DynamoDbFlavour | undefined {
   if (dataDir && existsSync(join(dataDir, SHARED_DB_FILE))) return 'dynamodb-local';
   // LevelDB's pointer to its current manifest, which dynalite's store writes when it opens a folder.
   if (dataDir && existsSync(join(dataDir, 'CURRENT'))) return 'dynalite';
