@@ -31,7 +31,7 @@ const CONFLICT_ATTEMPTS = 5;
 /**
  * After a cancellation a retry may fix (a conflicting writer, throttling; the order records and history count a
  * failed condition as an answer, not as this): waits 20 · 2^attempt ms (plus up to 20 ms of jitter) before the next
- * try, or throws `failure()` once CONFLICT_ATTEMPTS tries were cancelled so. The callers' tests pass their own sleep.
+ * try, or throws `failure()` once CONFLICT_ATTEMPTS tries were cancelled so.
  */
 export async function backOffAfterConflict(
   attempt: number,
