@@ -26,7 +26,8 @@ it('npm start | tee, then Ctrl-C: every process the stack started is gone within
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   child.stdout.resume();
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  // 'close', not 'exit' (as in lifecycle.test.ts): the exit can come before the last of stderr is read.
+  const exited = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
   let processes: ProcessId[] = [];
   try {
     const deadline = Date.now() + 240_000;
