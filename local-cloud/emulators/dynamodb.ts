@@ -151,6 +151,32 @@ export async function chooseDynamoDbFlavour(
 }
 
 /**
+ * `java` arguments (and the folder to run them in) for DynamoDB Local on 127.0.0.1:port through the loopback
+ * launcher, keeping its tables in dataDir (in memory without one). The JVM's own flags come first, so more can be put
+ * before them.
+ */
+export function dynamoDbLocalCommand(port: number, dataDir: string | undefined): { args: string[]; cwd: string } {
+  const jarDir = ensureDynamoDbLocal();
+  const args = [
+    '-Xmx512m',
+    ...DYNAMODB_LOCAL_JVM_FLAGS,
+    `-Djava.library.path=${join(jarDir, 'DynamoDBLocal_lib')}`,
+    '-Ddynamodb.local.host=127.0.0.1',
+    // The jar's manifest Class-Path brings DynamoDBLocal_lib/ along, as with -jar.
+    '-cp',
+    [loopbackLauncher(), join(jarDir, 'DynamoDBLocal.jar')].join(delimiter),
+    'DynamoDbLocalLoopback',
+    '-port',
+    String(port),
+    '-sharedDb',
+    // It would otherwise try to send usage telemetry to AWS from every run.
+    '-disableTelemetry',
+    ...(dataDir ? ['-dbPath', dataDir] : ['-inMemory']),
+  ];
+  return { args, cwd: jarDir };
+}
+
+/**
  * DynamoDB: DynamoDB Local (AWS's own emulator, Java) or dynalite (Node, patched for transactions), as
  * chooseDynamoDbFlavour decides. `-sharedDb` makes every credential and region see the same tables, as the edge
  * expects; dynalite has one set of tables anyway. dynalite records a table's TTL setting but never deletes expired
@@ -166,25 +192,9 @@ export async function startDynamoDb(
   const flavour = await chooseDynamoDbFlavour(dataDir, requested);
   if (dataDir) mkdirSync(dataDir, { recursive: true });
   if (flavour === 'dynamodb-local') {
-    const jarDir = ensureDynamoDbLocal();
     if (dataDir && journal === 'wal') useWriteAheadLog(join(dataDir, SHARED_DB_FILE));
-    const args = [
-      '-Xmx512m',
-      ...DYNAMODB_LOCAL_JVM_FLAGS,
-      `-Djava.library.path=${join(jarDir, 'DynamoDBLocal_lib')}`,
-      '-Ddynamodb.local.host=127.0.0.1',
-      // The jar's manifest Class-Path brings DynamoDBLocal_lib/ along, as with -jar.
-      '-cp',
-      [loopbackLauncher(), join(jarDir, 'DynamoDBLocal.jar')].join(delimiter),
-      'DynamoDbLocalLoopback',
-      '-port',
-      String(port),
-      '-sharedDb',
-      // It would otherwise try to send usage telemetry to AWS from every run.
-      '-disableTelemetry',
-      ...(dataDir ? ['-dbPath', dataDir] : ['-inMemory']),
-    ];
-    const svc = await spawnService({ name: 'dynamodb (DynamoDB Local)', command: 'java', args, port, cwd: jarDir });
+    const { args, cwd } = dynamoDbLocalCommand(port, dataDir);
+    const svc = await spawnService({ name: 'dynamodb (DynamoDB Local)', command: 'java', args, port, cwd });
     return Object.assign(svc, { flavour });
   }
   // dynalite 4.0.0 lacks TransactWriteItems and UpdateTimeToLive, which the functions and the deploy use: an
