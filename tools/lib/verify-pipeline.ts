@@ -281,7 +281,8 @@ function checkSeqs(accepted: OrderEvent[], { counts, problems }: Tally): void {
 
 /** Orders table: each event's order has a completed claim holding the same outcome. */
 async function checkClaims(tableName: string | undefined, events: EventRecord, { counts, problems }: Tally) {
-  const claims = (await scanClaims(tableName)).completed;
+  const scanned = await scanClaims(tableName);
+  const claims = scanned.completed;
   counts.completedClaims = claims.size;
   let claimMismatch = 0;
   for (const [orderId, e] of events.byOrder) {
@@ -293,10 +294,14 @@ async function checkClaims(tableName: string | undefined, events: EventRecord, {
       claim.event?.status !== e.event.status
     ) {
       claimMismatch++;
-      if (claimMismatch <= 3)
-        problems.push(
-          `order ${orderId}: orders table claim is ${claim ? `${claim.status} seq ${claim.event?.seq}` : 'missing'}, event says seq ${e.event.seq}`,
-        );
+      if (claimMismatch > 3) continue;
+      const unreadable = scanned.unreadable.get(orderId);
+      const found = claim
+        ? `${claim.status} seq ${claim.event?.seq}`
+        : unreadable
+          ? `an item whose event does not parse (${unreadable})`
+          : 'missing';
+      problems.push(`order ${orderId}: orders table claim is ${found}, event says seq ${e.event.seq}`);
     }
   }
   counts.claimMismatches = claimMismatch;
@@ -331,13 +336,20 @@ async function checkPositions(
   counts.raftNodesChecked = raft.nodeIds.length;
 }
 
-async function scanClaims(
-  tableName: string | undefined,
-): Promise<{ completed: Map<string, { status: string; event: OrderEvent | undefined }>; inProgress: number }> {
+/**
+ * The orders table's records by order id; `unreadable` holds, by the item's own orderId, why an item's event does not
+ * parse — so a failed check can tell a record that is not there from one it cannot read.
+ */
+async function scanClaims(tableName: string | undefined): Promise<{
+  completed: Map<string, { status: string; event: OrderEvent | undefined }>;
+  unreadable: Map<string, string>;
+  inProgress: number;
+}> {
   const out = new Map<string, { status: string; event: OrderEvent | undefined }>();
+  const unreadable = new Map<string, string>();
   // Order records are written once, complete; nothing is ever in progress (kept for the report's shape).
   const inProgress = 0;
-  if (!tableName) return { completed: out, inProgress };
+  if (!tableName) return { completed: out, unreadable, inProgress };
   const ddb = createDocumentClient();
   try {
     let start: Record<string, unknown> | undefined;
@@ -347,11 +359,16 @@ async function scanClaims(
         // Execute's order records (shared/aws/order-records.ts): the event it published, written once.
         const parsed = OrderEventSchema.safeParse(item.event);
         if (parsed.success) out.set(parsed.data.orderId, { status: 'COMPLETED', event: parsed.data });
+        else
+          unreadable.set(
+            String(item.orderId),
+            parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+          );
       }
       start = page.LastEvaluatedKey;
     } while (start);
   } finally {
     ddb.destroy();
   }
-  return { completed: out, inProgress };
+  return { completed: out, unreadable, inProgress };
 }

@@ -29,9 +29,10 @@ describe('chaos at small scale', () => {
         { seconds: 10, ticksPerSecond: 100, baseDir, log: (l) => lines.push(l) },
         assembly,
       );
+      // Every line of the run on failure: the moment that matters (a fault, a runtime error) is rarely the last.
       if (!result.ok)
         throw new Error(
-          `${scenario} failed: ${result.error ?? result.report?.problems.join('; ')}\n${lines.slice(-30).join('\n')}`,
+          `${scenario} failed: ${result.error ?? result.report?.problems.join('; ')}\n${lines.join('\n')}`,
         );
       // flaky-network's fault is the network itself, from the start: no separate fault events.
       if (scenario !== 'flaky-network') expect(result.faults.length).toBeGreaterThan(0);
