@@ -104,7 +104,10 @@ export class SqsEventSourceMapping {
     while (!this.stopped) {
       try {
         const messages = await this.gather();
-        if (messages.length === 0 || this.stopped) continue;
+        // A batch that came back is invoked even when stop() came meanwhile (as a disabled mapping on AWS finishes
+        // the batches it polled): dropped here it would stay in flight for the visibility timeout, and on a FIFO
+        // queue hold its message group for as long.
+        if (messages.length === 0) continue;
         this.opts.onReceive?.(messages);
         const result = await this.fn.invoke(this.event(messages));
         const done = this.succeeded(result, messages);

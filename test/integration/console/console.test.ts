@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { AdminSetUserPasswordCommand, CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
 import type { Browser, Page } from 'playwright-core';
 import { startEmbeddedStack, type EmbeddedStack } from '../../../local-cloud/stack';
-import { EMULATOR_CREDENTIALS } from '../../../shared/aws/clients';
+import { createSqsClient, EMULATOR_CREDENTIALS } from '../../../shared/aws/clients';
+import { watchedQueueReport } from '../../../shared/aws/queues';
 import type { Role } from '../../../shared/auth/principal';
 import { userToken } from '../../../tools/lib/user-token';
 import { launchBrowser } from '../../support/browser';
@@ -108,6 +109,34 @@ async function serverStatus(page: Page, orderId: string): Promise<string> {
   return String(((await res.json()) as { status?: string }).status);
 }
 
+/**
+ * Waits for the order's blotter row to show EXECUTED; on a timeout, says what the row, the API and the commands
+ * queue show (an order waiting, or held in flight by a receive that never reached execute).
+ */
+async function waitExecuted(page: Page, orderId: string, timeout: number): Promise<void> {
+  await page
+    .waitForSelector(`tr[data-order-id="${orderId}"][data-status="EXECUTED"]`, { timeout })
+    .catch(async (err: Error) => {
+      const sqs = createSqsClient({
+        endpoint: stack.info.endpoint,
+        region: 'us-east-1',
+        credentials: EMULATOR_CREDENTIALS,
+      });
+      const [commands] = await watchedQueueReport(sqs, [
+        {
+          name: 'commands',
+          url: stack.info.outputs.CommandsQueueUrl as string,
+          deadLettersUrl: stack.info.outputs.CommandsDlqUrl as string,
+        },
+      ]).finally(() => sqs.destroy());
+      throw new Error(
+        `${err.message}; the row shows: ${await page.textContent(`tr[data-order-id="${orderId}"]`)}; ` +
+          `the API says ${await serverStatus(page, orderId)}; problems: ${await page.textContent('[data-role="problems"]')}; ` +
+          `commands queue: ${JSON.stringify(commands)}`,
+      );
+    });
+}
+
 /** Submits the ticket as it stands and returns the new blotter row's order id. */
 async function submitTicket(page: Page): Promise<string> {
   const before = await page.locator('[data-role="blotter"] tbody tr').count();
@@ -135,14 +164,7 @@ describe('the web console in a real browser', () => {
     const orderId = await submitTicket(page);
     const submitted = Date.now();
     // 20 s: well inside the page's once-a-minute re-read, so only the WebSocket's order.update can bring it.
-    await page
-      .waitForSelector(`tr[data-order-id="${orderId}"][data-status="EXECUTED"]`, { timeout: 20_000 })
-      .catch(async (err: Error) => {
-        throw new Error(
-          `${err.message}; the row shows: ${await page.textContent(`tr[data-order-id="${orderId}"]`)}; ` +
-            `the API says ${await serverStatus(page, orderId)}; problems: ${await page.textContent('[data-role="problems"]')}`,
-        );
-      });
+    await waitExecuted(page, orderId, 20_000);
     process.stdout.write(`console: EXECUTED shown ${Date.now() - submitted} ms after submit (live update)\n`);
     await screenshot(page, 'console-trader');
     await page.close();
@@ -171,7 +193,7 @@ describe('the web console in a real browser', () => {
       await stack.runtime.setSqsMappingEnabled(execute.logicalId, true);
     }
     // Execution resumes: the order left alone executes (shown live), the canceled one never does.
-    await page.waitForSelector(`tr[data-order-id="${kept}"][data-status="EXECUTED"]`, { timeout: 30_000 });
+    await waitExecuted(page, kept, 30_000);
     expect(await serverStatus(page, canceled)).toBe('CANCELED');
     expect(await page.getAttribute(`tr[data-order-id="${canceled}"]`, 'data-status')).toBe('CANCELED');
     await page.close();
