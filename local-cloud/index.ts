@@ -20,3 +20,4 @@ export { RaftCluster, startRaftCluster, type RaftClusterNode, type RaftClusterOp
 export { drainQueueInto, readRecords, recordFiles, type RecordedMessage } from './records';
 export { percentile, renderStatus, StatusTracker, statusLine, type StatusSnapshot } from './status';
 export { synthesize } from './deploy/synth';
+export { describeQueued, drainQueues } from './drain';

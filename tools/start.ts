@@ -10,7 +10,15 @@ import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { defineCommand, runCommand, type CommandContext } from '../shared/process/cli';
-import { renderStatus, startLocalCloud, StatusTracker, statusLine, type LocalCloud } from '../local-cloud';
+import {
+  describeQueued,
+  drainQueues,
+  renderStatus,
+  startLocalCloud,
+  StatusTracker,
+  statusLine,
+  type LocalCloud,
+} from '../local-cloud';
 import { verifyPipeline } from './lib/verify-pipeline';
 import { clusterReader } from './targets/remote-raft';
 import { printReport } from './verify';
@@ -30,7 +38,8 @@ const command = defineCommand({
   --duration S          stop after S seconds
   --verify              with --duration: stop the feed at the end, run verify, exit with its result
 ${dynamodbUsage(24)}
-Stops cleanly on Ctrl-C, SIGTERM, SIGHUP or its output closing; no process it started outlives it.`,
+Stops cleanly on Ctrl-C, SIGTERM, SIGHUP or its output closing, after processing what the in-memory SQS holds (at
+most 15 s; Ctrl-C again stops at once); no process it started outlives it.`,
   options: {
     'data-dir': { type: 'string', default: '.data' },
     fresh: { type: 'boolean', default: false },
@@ -69,6 +78,27 @@ async function stopFeedAndVerify(stack: LocalCloud, log: (line: string) => void)
   return report.ok ? 0 : 1;
 }
 
+/** How long a stop waits for the in-memory queues to empty; runCommand's stopGraceMs (30 s) bounds the whole stop. */
+const DRAIN_TIMEOUT_MS = 15_000;
+
+/** Processes what the in-memory SQS holds before the stop (local-cloud/drain.ts); says what could not be. */
+async function drainBeforeStop(stack: LocalCloud, log: (line: string) => void): Promise<void> {
+  let left: Record<string, number>;
+  try {
+    left = await drainQueues(stack, { timeoutMs: DRAIN_TIMEOUT_MS, log });
+  } catch (error) {
+    // The stop goes on: a queue that cannot be read (its emulator gone) is no reason to keep everything running.
+    log(`could not wait for the queues to empty: ${(error as Error).message}`);
+    return;
+  }
+  const count = Object.values(left).reduce((a, b) => a + b, 0);
+  if (count > 0)
+    log(
+      `${count} queued message(s) not processed in ${DRAIN_TIMEOUT_MS / 1000} s are lost with this stop ` +
+        `(${describeQueued(left)}): SQS is kept in memory here`,
+    );
+}
+
 async function main({ argv, signal }: CommandContext): Promise<number> {
   const args = command.parse(argv);
   const dataDir = resolve(args['data-dir']);
@@ -92,6 +122,7 @@ async function main({ argv, signal }: CommandContext): Promise<number> {
       log(`${why}: stopping…`);
       await holder.tracker?.stop();
       const started = await starting.catch(() => undefined);
+      if (started) await drainBeforeStop(started, log);
       await started?.stop();
       log('stopped; no process left running');
     })();

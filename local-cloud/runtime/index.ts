@@ -41,6 +41,11 @@ export interface LocalRuntime {
   setSqsMappingEnabled(logicalId: string, enabled: boolean): Promise<void>;
   /** Stops the schedules and ends the runs they started (the market feed), leaving the rest running. */
   stopSchedules(): Promise<void>;
+  /**
+   * Stops reading the streams, leaving the rest running: the batches in flight finish and keep their checkpoints;
+   * records not read yet stay in the stream (kinesalite keeps it on disk) for the next start.
+   */
+  stopStreamMappings(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -122,16 +127,19 @@ export async function startLocalRuntime(deployment: Deployment, opts: LocalRunti
       await Promise.all(scheduledFunctions.map((f) => f.killBusyWorkers()));
       await stopping;
     })());
+  let streamsStopped: Promise<void> | undefined;
+  const stopStreamMappings = () => (streamsStopped ??= Promise.all(kinesis.map((m) => m.stop())).then(() => undefined));
   return {
     functions,
     sqsMappingStats: () => Object.fromEntries(sqs.map((m) => [m.spec.id, m.stats()])),
     setSqsMappingEnabled,
     stopSchedules,
+    stopStreamMappings,
     stop: async () => {
       await stopSchedules();
       await Promise.all([
         ...schedules.map((s) => s.stop()),
-        ...kinesis.map((m) => m.stop()),
+        stopStreamMappings(),
         ...sqs.filter((m) => !paused.has(m.spec.id)).map((m) => m.stop()),
       ]);
       checkpoints.close();

@@ -1,10 +1,13 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { classifyCommand } from '../../../tools/lib/process-cpu';
 import { descendants, killAll, waitAllGone, type ProcessId } from '../../support/processes';
 import { sleep } from '../../../shared/util/wait';
+import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import { createSqsClient, EMULATOR_CREDENTIALS } from '../../../shared/aws/clients';
+import { readRecords, recordFiles, stackInfoFile, type StackInfo } from '../../../local-cloud';
 
 /**
  * The whole `npm start` stack (three Raft nodes in process groups of their own, the emulators under
@@ -91,3 +94,57 @@ it('Ctrl-C while the stack is still synthesizing: "stopped", exit 0, every proce
     rmSync(dataDir, { recursive: true, force: true });
   }
 }, 180_000);
+
+it('Ctrl-C with orders queued: every one is executed before the stop (SQS is kept in memory here)', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'lifecycle-drain-'));
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'tools/start.ts', '--port', '0', '--no-feed', '--data-dir', dataDir],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+  const closed = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
+  try {
+    const deadline = Date.now() + 240_000;
+    while (!existsSync(stackInfoFile(dataDir))) {
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the stack did not come up: ${output}`);
+      await sleep(250);
+    }
+    const info = JSON.parse(readFileSync(stackInfoFile(dataDir), 'utf8')) as StackInfo;
+    // 100 orders straight onto the commands queue, as the trading API and the strategies send them; Ctrl-C at once.
+    const orderIds = Array.from({ length: 100 }, (_, i) => `${i % 2 ? 'MSFT' : 'AAPL'}:drain-${i}:0`);
+    const sqs = createSqsClient({ endpoint: info.endpoint, region: 'us-east-1', credentials: EMULATOR_CREDENTIALS });
+    try {
+      for (let i = 0; i < orderIds.length; i += 10) {
+        const entries = orderIds.slice(i, i + 10).map((orderId, n) => {
+          const symbol = orderId.split(':')[0]!;
+          const order = { orderId, account: info.tradingAccount, symbol, side: 'BUY', quantity: 1, price: 100 };
+          const now = Date.now();
+          return {
+            Id: String(n),
+            MessageBody: JSON.stringify({ order, tickTs: now, commandTs: now, correlationId: orderId }),
+            MessageGroupId: symbol,
+            MessageDeduplicationId: orderId,
+          };
+        });
+        await sqs.send(new SendMessageBatchCommand({ QueueUrl: info.outputs.CommandsQueueUrl, Entries: entries }));
+      }
+    } finally {
+      sqs.destroy();
+    }
+    child.kill('SIGINT');
+    expect(await closed).toBe(0);
+    expect(output).toMatch(/stopped; no process left running/);
+    expect(output).not.toMatch(/are lost with this stop/);
+    // The events recorder drained the events queue into the data dir: one event per order.
+    const executed = new Set(
+      readRecords(recordFiles(dataDir).events).map((r) => (JSON.parse(r.body) as { orderId: string }).orderId),
+    );
+    expect(orderIds.filter((id) => !executed.has(id))).toEqual([]);
+  } finally {
+    child.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}, 300_000);
