@@ -12,7 +12,8 @@ import { putTicks, TickSource } from '../../../tools/lib/tick-driver';
 import { verifyPipeline } from '../../../tools/lib/verify-pipeline';
 import { descendants, killAll, waitAllGone } from '../../support/processes';
 import { sleep, waitFor } from '../../../shared/util/wait';
-import { QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { orderRecordKey } from '../../../shared/aws/order-records';
 import { MarketDataReader } from '../../../shared/aws/market-data-store';
 import {
   createDocumentClient,
@@ -281,6 +282,27 @@ describe('embedded cloud end to end (npm start as a process, on dynalite)', () =
       expect(executedTwice.ok).toBe(false);
       expect(executedTwice.counts.ordersExecutedTwice).toBe(1);
       expect(executedTwice.problems).toContainEqual(expect.stringMatching(/^order \S+ was executed 2 times/));
+      // An order whose execution record (the dedup record execute writes before it publishes) no longer reads as
+      // an event is named as such, not as missing: the check that found session 23's lost record.
+      const secondOrder = (JSON.parse(readRecords(files.events)[1]!.body) as { orderId: string }).orderId;
+      await documents.send(
+        new UpdateCommand({
+          TableName: info.outputs.OrdersTableName,
+          Key: { id: orderRecordKey(secondOrder) },
+          UpdateExpression: 'SET #event.#seq = :bad',
+          ExpressionAttributeNames: { '#event': 'event', '#seq': 'seq' },
+          ExpressionAttributeValues: { ':bad': 'not a number' },
+        }),
+      );
+      const unreadable = await verifyPipeline(info, sqs, raft, { settleTimeoutMs: 90_000 });
+      expect(unreadable.problems).toContainEqual(
+        expect.stringMatching(
+          /^order \S+: orders table claim is an item whose event does not parse \(seq: .+\), event says seq \d+$/,
+        ),
+      );
+      expect(unreadable.problems.join('\n')).toContain(
+        `order ${secondOrder}: orders table claim is an item whose event`,
+      );
       await expectMarketData(info, sent);
       await expectCandlesThroughApi(info, sent);
       // The malformed records (two a round) were set aside by process in its failure queue, each once and at once
