@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { AdminSetUserPasswordCommand, CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
 import type { Browser, Page } from 'playwright-core';
 import { startEmbeddedStack, type EmbeddedStack } from '../../../local-cloud/stack';
-import { createSqsClient, EMULATOR_CREDENTIALS } from '../../../shared/aws/clients';
+import { EMULATOR_CREDENTIALS } from '../../../shared/aws/clients';
 import { watchedQueueReport } from '../../../shared/aws/queues';
 import type { Role } from '../../../shared/auth/principal';
 import { userToken } from '../../../tools/lib/user-token';
@@ -117,18 +117,13 @@ async function waitExecuted(page: Page, orderId: string, timeout: number): Promi
   await page
     .waitForSelector(`tr[data-order-id="${orderId}"][data-status="EXECUTED"]`, { timeout })
     .catch(async (err: Error) => {
-      const sqs = createSqsClient({
-        endpoint: stack.info.endpoint,
-        region: 'us-east-1',
-        credentials: EMULATOR_CREDENTIALS,
-      });
-      const [commands] = await watchedQueueReport(sqs, [
+      const [commands] = await watchedQueueReport(stack.sqs, [
         {
           name: 'commands',
           url: stack.info.outputs.CommandsQueueUrl as string,
           deadLettersUrl: stack.info.outputs.CommandsDlqUrl as string,
         },
-      ]).finally(() => sqs.destroy());
+      ]);
       throw new Error(
         `${err.message}; the row shows: ${await page.textContent(`tr[data-order-id="${orderId}"]`)}; ` +
           `the API says ${await serverStatus(page, orderId)}; problems: ${await page.textContent('[data-role="problems"]')}; ` +

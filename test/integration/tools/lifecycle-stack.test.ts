@@ -1,12 +1,12 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { classifyCommand } from '../../../tools/lib/process-cpu';
 import { descendants, killAll, waitAllGone, type ProcessId } from '../../support/processes';
 import { sleep } from '../../../shared/util/wait';
-import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { createSqsClient, EMULATOR_CREDENTIALS } from '../../../shared/aws/clients';
+import { sendCommands } from '../../../shared/aws/command-sender';
 import { readRecords, recordFiles, stackInfoFile, type StackInfo } from '../../../local-cloud';
 
 /**
@@ -18,6 +18,16 @@ import { readRecords, recordFiles, stackInfoFile, type StackInfo } from '../../.
  */
 
 const ROOT = resolve(__dirname, '../../..');
+
+/** Waits (up to 240 s) for `npm start` to write its stack.json, and returns it; `output` goes into the failure. */
+async function waitForStackInfo(child: ChildProcess, dataDir: string, output: () => string): Promise<StackInfo> {
+  const deadline = Date.now() + 240_000;
+  while (!existsSync(stackInfoFile(dataDir))) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the stack did not come up: ${output()}`);
+    await sleep(250);
+  }
+  return JSON.parse(readFileSync(stackInfoFile(dataDir), 'utf8')) as StackInfo;
+}
 
 it('npm start | tee, then Ctrl-C: every process the stack started is gone within seconds', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'lifecycle-stack-'));
@@ -33,11 +43,7 @@ it('npm start | tee, then Ctrl-C: every process the stack started is gone within
   const exited = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
   let processes: ProcessId[] = [];
   try {
-    const deadline = Date.now() + 240_000;
-    while (!existsSync(join(dataDir, 'stack.json'))) {
-      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the stack did not come up: ${stderr}`);
-      await sleep(250);
-    }
+    await waitForStackInfo(child, dataDir, () => stderr);
     processes = descendants(child.pid as number);
     expect(processes.filter((p) => classifyCommand(p.args) === 'raft')).toHaveLength(3);
     expect(processes.filter((p) => p.args.includes('process/supervise.js'))).toHaveLength(3);
@@ -107,30 +113,18 @@ it('Ctrl-C with orders queued: every one is executed before the stop (SQS is kep
   child.stderr.on('data', (c: Buffer) => (output += c.toString()));
   const closed = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
   try {
-    const deadline = Date.now() + 240_000;
-    while (!existsSync(stackInfoFile(dataDir))) {
-      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the stack did not come up: ${output}`);
-      await sleep(250);
-    }
-    const info = JSON.parse(readFileSync(stackInfoFile(dataDir), 'utf8')) as StackInfo;
+    const info = await waitForStackInfo(child, dataDir, () => output);
     // 100 orders straight onto the commands queue, as the trading API and the strategies send them; Ctrl-C at once.
     const orderIds = Array.from({ length: 100 }, (_, i) => `${i % 2 ? 'MSFT' : 'AAPL'}:drain-${i}:0`);
     const sqs = createSqsClient({ endpoint: info.endpoint, region: 'us-east-1', credentials: EMULATOR_CREDENTIALS });
+    const now = Date.now();
+    const commands = orderIds.map((orderId) => {
+      const symbol = orderId.split(':')[0]!;
+      const order = { orderId, account: info.tradingAccount, symbol, side: 'BUY' as const, quantity: 1, price: 100 };
+      return { order, tickTs: now, commandTs: now, correlationId: orderId };
+    });
     try {
-      for (let i = 0; i < orderIds.length; i += 10) {
-        const entries = orderIds.slice(i, i + 10).map((orderId, n) => {
-          const symbol = orderId.split(':')[0]!;
-          const order = { orderId, account: info.tradingAccount, symbol, side: 'BUY', quantity: 1, price: 100 };
-          const now = Date.now();
-          return {
-            Id: String(n),
-            MessageBody: JSON.stringify({ order, tickTs: now, commandTs: now, correlationId: orderId }),
-            MessageGroupId: symbol,
-            MessageDeduplicationId: orderId,
-          };
-        });
-        await sqs.send(new SendMessageBatchCommand({ QueueUrl: info.outputs.CommandsQueueUrl, Entries: entries }));
-      }
+      await sendCommands(sqs, info.outputs.CommandsQueueUrl!, commands);
     } finally {
       sqs.destroy();
     }
