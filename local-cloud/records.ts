@@ -1,7 +1,8 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { DeleteMessageBatchCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
+import { DeleteMessageBatchCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { sleep } from '../shared/util/wait';
+import type { SqsPollerClient } from './runtime/sqs-poller-client';
 
 /**
  * The embedded cloud's durable record of what flowed through the pipeline, so `npm run verify` can run
@@ -22,7 +23,14 @@ export function recordFiles(dataDir: string): { commands: string; events: string
   return { commands: join(dataDir, 'records', 'commands.jsonl'), events: join(dataDir, 'records', 'events.jsonl') };
 }
 
-export function appendRecords(file: string, messages: Message[]): RecordedMessage[] {
+/** What a record keeps of a received message (the SDK's Message and the pollers' both have it). */
+export interface ReceivedMessage {
+  MessageId?: string;
+  Body?: string;
+  Attributes?: Partial<Record<string, string>>;
+}
+
+export function appendRecords(file: string, messages: readonly ReceivedMessage[]): RecordedMessage[] {
   const now = Date.now();
   const records = messages.map((m) => ({
     messageId: m.MessageId ?? '',
@@ -88,7 +96,7 @@ export class QueueRecorder {
   private readonly abort = new AbortController();
 
   constructor(
-    private readonly sqs: SQSClient,
+    private readonly sqs: SqsPollerClient,
     private readonly queueUrl: string,
     private readonly file: string,
     private readonly onRecords: (r: RecordedMessage[]) => void,
@@ -109,24 +117,15 @@ export class QueueRecorder {
   private async run(): Promise<void> {
     while (!this.stopped) {
       try {
-        const out = await this.sqs.send(
-          new ReceiveMessageCommand({
-            QueueUrl: this.queueUrl,
-            MaxNumberOfMessages: 10,
-            WaitTimeSeconds: 1,
-            MessageSystemAttributeNames: ['SentTimestamp'],
-          }),
-          { abortSignal: this.abort.signal },
-        );
-        const messages = out.Messages ?? [];
+        const messages = await this.sqs.receive(this.queueUrl, {
+          maxMessages: 10,
+          waitSeconds: 1,
+          attributeNames: ['SentTimestamp'],
+          signal: this.abort.signal,
+        });
         if (messages.length === 0) continue;
         this.onRecords(appendRecords(this.file, messages));
-        await this.sqs.send(
-          new DeleteMessageBatchCommand({
-            QueueUrl: this.queueUrl,
-            Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
-          }),
-        );
+        await this.sqs.deleteBatch(this.queueUrl, messages);
       } catch (err) {
         if (this.stopped) return;
         this.onError(`recording ${this.queueUrl}: ${(err as Error).message}`);

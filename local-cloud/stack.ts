@@ -8,6 +8,7 @@ import { startSqs } from './emulators/sqs';
 import type { DynamoDbFlavour } from './emulators/dynamodb';
 import type { LocalRuntime } from './runtime';
 import { CloudWatchLogSink } from './runtime/log-sink';
+import { SqsPollerClient } from './runtime/sqs-poller-client';
 import { StackRuntimes } from './runtime/stack-runtimes';
 import type { Deployment } from './deploy/deploy';
 import { LOCAL_REGION, runCdk } from './deploy/cdk-cli';
@@ -108,7 +109,9 @@ export async function startEmbeddedStack(opts: EmbeddedStackOptions): Promise<Em
     const { raft, edge, outdir, runtimes } = await startServices(opts, cleanups);
     const deployment = await deployPipeline(outdir, edge, raft, runtimes, log);
     await publishConsole(edge, deployment, opts.feed?.symbols ?? [], log);
-    const sqs = startEventRecorder(dataDir, deployment, opts, cleanups);
+    startEventRecorder(dataDir, deployment, edge.backends.sqs, opts, cleanups);
+    const sqs = createSqsClient();
+    cleanups.push(async () => sqs.destroy());
     const info = stackInfoOf(dataDir, edge, raft, deployment);
     writeFileSync(stackInfoFile(dataDir), JSON.stringify(info, null, 2));
     const current = () => {
@@ -343,16 +346,20 @@ function startRuntimes(dataDir: string, edge: Edge, raft: RaftCluster, log: Log,
   return runtimes;
 }
 
-/** Starts the recorder that drains the events queue into the data dir; returns the SQS client it uses. */
+/**
+ * Starts the recorder that drains the events queue into the data dir. It is the embedded cloud's own poller, so it
+ * reads the local SQS directly, as the mappings' pollers do, not through the edge.
+ */
 function startEventRecorder(
   dataDir: string,
   deployment: Deployment,
+  sqsBackend: string,
   opts: EmbeddedStackOptions,
   cleanups: Cleanups,
-): SQSClient {
-  const sqs = createSqsClient();
+): void {
   const eventsUrl = deployment.outputs.EventsQueueUrl;
   if (!eventsUrl) throw new Error(`${STACK_NAME} has no EventsQueueUrl output`);
+  const sqs = new SqsPollerClient(sqsBackend);
   const recorder = new QueueRecorder(
     sqs,
     eventsUrl,
@@ -365,7 +372,6 @@ function startEventRecorder(
     await recorder.stop();
     sqs.destroy();
   });
-  return sqs;
 }
 
 function stackInfoOf(dataDir: string, edge: Edge, raft: RaftCluster, deployment: Deployment): StackInfo {

@@ -1,4 +1,4 @@
-import type { Message } from '@aws-sdk/client-sqs';
+import type { PolledMessage } from './sqs-poller-client';
 import type { Deployment } from '../deploy/deploy';
 import { CheckpointStore } from './checkpoint-store';
 import { LambdaFunction } from './function-pool';
@@ -25,7 +25,7 @@ export interface LocalRuntimeOptions {
   schedules?: boolean;
   onError?: (message: string) => void;
   /** Sees every batch an SQS mapping receives, before its invocation. */
-  onSqsReceive?: (queueUrl: string, messages: Message[]) => void;
+  onSqsReceive?: (queueUrl: string, messages: PolledMessage[]) => void;
 }
 
 export interface LocalRuntime {
@@ -80,7 +80,7 @@ export async function startLocalRuntime(deployment: Deployment, opts: LocalRunti
     new SqsEventSourceMapping(m.spec, fnFor(m.functionLogicalId), {
       onError,
       endpoints,
-      ...(onSqsReceive ? { onReceive: (messages: Message[]) => onSqsReceive(m.spec.queueUrl, messages) } : {}),
+      ...(onSqsReceive ? { onReceive: (messages: PolledMessage[]) => onSqsReceive(m.spec.queueUrl, messages) } : {}),
     });
   const sqs = deployment.sqsMappings.map(sqsMapping);
   const paused = new Set<string>();

@@ -1,13 +1,6 @@
-import {
-  DeleteMessageBatchCommand,
-  ReceiveMessageCommand,
-  SQSClient,
-  type Message,
-  type MessageAttributeValue,
-} from '@aws-sdk/client-sqs';
 import type { InvokeResult, Invoker, ServiceEndpoints } from './types';
 import { sleep } from '../../shared/util/wait';
-import { createSqsClient } from '../../shared/aws/clients';
+import { SqsPollerClient, type PolledAttribute, type PolledMessage } from './sqs-poller-client';
 
 /** An SQS event source mapping, with the settings AWS::Lambda::EventSourceMapping takes. */
 export interface SqsMappingSpec {
@@ -48,7 +41,7 @@ export interface SqsMappingOptions {
   region?: string;
   endpoints?: ServiceEndpoints;
   /** Sees every batch as received, before the invocation (the embedded cloud records the commands for verify). */
-  onReceive?: (messages: Message[]) => void;
+  onReceive?: (messages: PolledMessage[]) => void;
   onError?: (message: string) => void;
 }
 
@@ -62,7 +55,7 @@ export interface SqsMappingOptions {
  * patched fauxqs locks groups as SQS does). A steady number of pollers long-poll for 20 s, as Lambda's do.
  */
 export class SqsEventSourceMapping {
-  private readonly sqs: SQSClient;
+  private readonly sqs: SqsPollerClient;
   private readonly loops: Promise<void>[] = [];
   private stopped = false;
   private readonly region: string;
@@ -76,7 +69,7 @@ export class SqsEventSourceMapping {
   ) {
     validate(spec);
     // Queue URLs from emulators are not always valid endpoints (fauxqs: sqs.<region>.127.0.0.1); the configured endpoint decides.
-    this.sqs = createSqsClient(opts.endpoints?.sqs ? { endpoint: opts.endpoints.sqs } : {});
+    this.sqs = SqsPollerClient.forEndpoint(opts.endpoints?.sqs);
     this.region = opts.region ?? process.env.AWS_REGION ?? 'us-east-1';
   }
 
@@ -120,30 +113,26 @@ export class SqsEventSourceMapping {
     }
   }
 
-  private async gather(): Promise<Message[]> {
+  private async gather(): Promise<PolledMessage[]> {
     const { batchSize } = this.spec;
     const windowMs = this.spec.maximumBatchingWindowSeconds * 1000;
-    const messages: Message[] = [];
+    const messages: PolledMessage[] = [];
     const started = Date.now();
     while (!this.stopped && messages.length < batchSize) {
       const remaining = windowMs - (Date.now() - started);
       if (messages.length > 0 && remaining <= 0) break;
-      const out = await this.sqs.send(
-        new ReceiveMessageCommand({
-          QueueUrl: this.spec.queueUrl,
-          MaxNumberOfMessages: Math.min(10, batchSize - messages.length),
-          // An empty poller waits as long as SQS lets it (stop() aborts the wait); a started batch waits out its window.
-          WaitTimeSeconds:
-            messages.length > 0 ? Math.min(LONG_POLL_SECONDS, Math.ceil(remaining / 1000)) : LONG_POLL_SECONDS,
-          MessageSystemAttributeNames: ['All'],
-          MessageAttributeNames: ['All'],
-        }),
-        { abortSignal: this.abort.signal },
-      );
+      const received = await this.sqs.receive(this.spec.queueUrl, {
+        maxMessages: Math.min(10, batchSize - messages.length),
+        // An empty poller waits as long as SQS lets it (stop() aborts the wait); a started batch waits out its window.
+        waitSeconds: messages.length > 0 ? Math.min(LONG_POLL_SECONDS, Math.ceil(remaining / 1000)) : LONG_POLL_SECONDS,
+        attributeNames: ['All'],
+        messageAttributes: true,
+        signal: this.abort.signal,
+      });
       this.counts.receives++;
-      this.counts.messages += out.Messages?.length ?? 0;
-      if (!out.Messages?.length) this.counts.emptyReceives++;
-      for (const m of out.Messages ?? []) {
+      this.counts.messages += received.length;
+      if (received.length === 0) this.counts.emptyReceives++;
+      for (const m of received) {
         // A message whose visibility ran out while the window was open comes back: keep one copy, the newest receipt.
         const seen = messages.findIndex((x) => x.MessageId === m.MessageId);
         if (seen >= 0) messages[seen] = m;
@@ -154,7 +143,7 @@ export class SqsEventSourceMapping {
     return messages;
   }
 
-  private succeeded(result: InvokeResult, messages: Message[]): Message[] {
+  private succeeded(result: InvokeResult, messages: PolledMessage[]): PolledMessage[] {
     if (!result.ok) return [];
     if (!this.spec.reportBatchItemFailures) return messages;
     const failures = (result.payload as { batchItemFailures?: unknown } | null)?.batchItemFailures;
@@ -170,21 +159,14 @@ export class SqsEventSourceMapping {
     return messages.filter((m) => !failed.has(m.MessageId ?? ''));
   }
 
-  private async delete(messages: Message[]): Promise<void> {
+  private async delete(messages: PolledMessage[]): Promise<void> {
     for (let i = 0; i < messages.length; i += 10) {
-      const chunk = messages.slice(i, i + 10);
-      const out = await this.sqs.send(
-        new DeleteMessageBatchCommand({
-          QueueUrl: this.spec.queueUrl,
-          Entries: chunk.map((m, n) => ({ Id: String(n), ReceiptHandle: m.ReceiptHandle })),
-        }),
-      );
-      for (const f of out.Failed ?? [])
-        this.opts.onError?.(`mapping ${this.spec.id}: delete failed: ${f.Code} ${f.Message}`);
+      const failed = await this.sqs.deleteBatch(this.spec.queueUrl, messages.slice(i, i + 10));
+      for (const f of failed) this.opts.onError?.(`mapping ${this.spec.id}: delete failed: ${f.Code} ${f.Message}`);
     }
   }
 
-  private event(messages: Message[]): unknown {
+  private event(messages: PolledMessage[]): unknown {
     return {
       Records: messages.map((m) => ({
         messageId: m.MessageId,
@@ -227,13 +209,13 @@ function validate(spec: SqsMappingSpec): void {
   }
 }
 
-/** The lower-camel-case attribute shape Lambda's SQS events use. */
-function lambdaAttribute(v: MessageAttributeValue): Record<string, unknown> {
+/** The lower-camel-case attribute shape Lambda's SQS events use (binary values base64, as SQS's JSON has them). */
+function lambdaAttribute(v: PolledAttribute): Record<string, unknown> {
   return {
     stringValue: v.StringValue,
-    binaryValue: v.BinaryValue ? Buffer.from(v.BinaryValue).toString('base64') : undefined,
+    binaryValue: v.BinaryValue,
     stringListValues: v.StringListValues ?? [],
-    binaryListValues: (v.BinaryListValues ?? []).map((b) => Buffer.from(b).toString('base64')),
+    binaryListValues: v.BinaryListValues ?? [],
     dataType: v.DataType,
   };
 }

@@ -1,4 +1,4 @@
-import type { Message } from '@aws-sdk/client-sqs';
+import type { PolledMessage } from './sqs-poller-client';
 import type { Deployment } from '../deploy/deploy';
 import { startLocalRuntime, type LocalRuntime, type LocalRuntimeOptions } from './index';
 
@@ -10,7 +10,7 @@ export interface StackRuntimesOptions extends Omit<LocalRuntimeOptions, 'checkpo
    * function gets the deployed value and returns the local one.
    */
   environmentOverrides?: Record<string, string | ((deployed: string) => string)>;
-  onSqsReceive?: (deployment: Deployment, queueUrl: string, messages: Message[]) => void;
+  onSqsReceive?: (deployment: Deployment, queueUrl: string, messages: PolledMessage[]) => void;
 }
 
 /**
@@ -53,7 +53,7 @@ export class StackRuntimes {
     const runtime = await startLocalRuntime(overridden, {
       ...rest,
       ...(file ? { checkpointFile: file } : {}),
-      ...(onSqsReceive ? { onSqsReceive: (url: string, m: Message[]) => onSqsReceive(overridden, url, m) } : {}),
+      ...(onSqsReceive ? { onSqsReceive: (url: string, m: PolledMessage[]) => onSqsReceive(overridden, url, m) } : {}),
     });
     this.stacks.set(stackName, { deployment: overridden, runtime });
   }

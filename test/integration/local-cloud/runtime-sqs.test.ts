@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   CreateQueueCommand,
   GetQueueAttributesCommand,
@@ -189,6 +190,41 @@ describe('local runtime: SQS event source mapping', () => {
     // The most invocations running at once: the function allows ten, the mapping's pollers five.
     const overlap = Math.max(...runs.map((r) => runs.filter((o) => o.start! <= r.start! && o.end! > r.start!).length));
     expect(overlap).toBe(DEFAULT_POLLERS.standard);
+  });
+
+  it("delivers each message in Lambda's SQS event shape: system and message attributes, binary ones in base64", async () => {
+    const q = await queue(true);
+    const body = JSON.stringify({ n: 1 });
+    const bytes = Buffer.from([0, 1, 2, 250, 255]);
+    await sqs.send(
+      new SendMessageCommand({
+        QueueUrl: q.url,
+        MessageBody: body,
+        MessageGroupId: 'g1',
+        MessageAttributes: {
+          reason: { DataType: 'String', StringValue: 'why' },
+          size: { DataType: 'Number', StringValue: '42' },
+          blob: { DataType: 'Binary', BinaryValue: bytes },
+        },
+      }),
+    );
+    const fixture = fixtureFunction('recordEvent');
+    await withMapping(fixture, q, { batchSize: 10 }, async () => fixture.invocations().length >= 1);
+    const [record] = (fixture.invocations()[0] as unknown as { records: Record<string, unknown>[] }).records;
+    expect(record).toMatchObject({
+      body,
+      md5OfBody: createHash('md5').update(body).digest('hex'),
+      eventSource: 'aws:sqs',
+      eventSourceARN: q.arn,
+      attributes: { MessageGroupId: 'g1', ApproximateReceiveCount: '1' },
+      messageAttributes: {
+        reason: { stringValue: 'why', dataType: 'String', stringListValues: [], binaryListValues: [] },
+        size: { stringValue: '42', dataType: 'Number' },
+        blob: { binaryValue: bytes.toString('base64'), dataType: 'Binary' },
+      },
+    });
+    expect(Number((record!.attributes as Record<string, string>).SentTimestamp)).toBeGreaterThan(Date.now() - 60_000);
+    expect(await depth(q.url)).toBe(0);
   });
 
   it('long-polls while idle (no empty receives), stops promptly, and leaves no waiting receive behind', async () => {
