@@ -46,6 +46,13 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import { queueDepth } from '../shared/aws/queues';
 import { createKinesisClient } from '../shared/aws/clients';
 
+const NAMED_SYMBOLS = ['AAPL', 'MSFT', 'AMZN', 'GOOG', 'META', 'NVDA', 'TSLA', 'NFLX'];
+/**
+ * `n` symbols: the named ones first, then SYM9, SYM10, … Execute's FIFO message group is the symbol, so the symbol
+ * count bounds how many group batches run at once.
+ */
+const benchSymbols = (n: number) => Array.from({ length: n }, (_, i) => NAMED_SYMBOLS[i] ?? `SYM${i + 1}`);
+
 const command = defineCommand({
   name: 'npm run bench',
   usage: `usage: npm run bench -- [options]
@@ -53,6 +60,7 @@ const command = defineCommand({
   --seconds S                measured seconds per rate (default 15)
   --warmup S                 unmeasured warm-up at the first rate (default 10)
   --shards N                 ticks stream shards (default: the highest rate ÷ 1,000, rounded up)
+  --symbols N                symbols the ticks cycle through, each its own FIFO message group (default 8, 1–256)
 ${STRATEGY_USAGE}
 ${dynamodbUsage(29)}
   --data-dir DIR             emptied first (default .data/bench)
@@ -63,6 +71,7 @@ Exit 0 when the final verify passes, 1 otherwise.`,
     seconds: { type: 'string', default: '15' },
     'data-dir': { type: 'string', default: '.data/bench' },
     shards: { type: 'string' },
+    symbols: { type: 'string', default: String(NAMED_SYMBOLS.length) },
     ...STRATEGY_OPTION,
     ...DYNAMODB_OPTION,
     warmup: { type: 'string', default: '10' },
@@ -77,6 +86,7 @@ Exit 0 when the final verify passes, 1 otherwise.`,
       seconds: z.coerce.number().int().min(3).max(600),
       'data-dir': z.string().min(1),
       shards: z.coerce.number().int().min(1).max(64).optional(),
+      symbols: z.coerce.number().int().min(1).max(256),
       strategy: strategySchema,
       dynamodb: dynamodbSchema,
       warmup: z.coerce.number().int().min(0).max(600),
@@ -131,7 +141,6 @@ export interface StepResult {
   liveDeliveryBacklog: number;
 }
 
-const SYMBOLS = ['AAPL', 'MSFT', 'AMZN', 'GOOG', 'META', 'NVDA', 'TSLA', 'NFLX'];
 /** A guess at a step's drain (backlog + 3 quiet seconds), for the progress bar's first estimate only. */
 const DRAIN_GUESS_S = 8;
 
@@ -273,7 +282,7 @@ async function verifyAndPrint(
   });
   stopProgress();
   process.stdout.write(
-    `\nbench results (${args.seconds} s per rate, ${args.shards} shard(s), ${SYMBOLS.length} symbols, strategy ${args.strategy}):\n${rows.join('\n')}\n`,
+    `\nbench results (${args.seconds} s per rate, ${args.shards} shard(s), ${args.symbols} symbols, strategy ${args.strategy}):\n${rows.join('\n')}\n`,
   );
   if (args.json) process.stdout.write(`steps written to ${resolve(args.json)}\n`);
   printReport(report);
@@ -299,7 +308,7 @@ async function main({ argv }: CommandContext): Promise<number> {
   progress.update(0, 'stack ready', expected(args.rates.length, true));
   const kinesis = createKinesisClient();
   const stream = stack.info.outputs.TicksStreamName as string;
-  const source = new TickSource(SYMBOLS, 'bench');
+  const source = new TickSource(benchSymbols(args.symbols), 'bench');
   const drive = (rate: number, seconds: number, status: (sent: number) => void) =>
     driveTicks(kinesis, stream, source, rate, seconds, status);
   const drain = (maxMs: number, status: (events: number) => void) =>

@@ -62,6 +62,9 @@ describe('bench guard (a short npm run bench with --json)', () => {
         String(SECONDS),
         '--warmup',
         '5',
+        // Two symbols beyond the eight named ones: the generated names go through the whole pipeline too.
+        '--symbols',
+        '10',
         '--data-dir',
         join(dir, 'data'),
         '--json',
@@ -77,6 +80,17 @@ describe('bench guard (a short npm run bench with --json)', () => {
     if (code !== 0) throw new Error(`bench exited ${code}:\n${output.slice(-4000)}`);
     // Not a TTY here: the progress bar prints whole lines.
     expect(output).toMatch(/progress: \[[#.]+\] step 1\/1 \| (\d+m)?\d+s elapsed, ~(\d+m)?\d+s left \| /);
+
+    expect(output).toMatch(/\b10 symbols\b/);
+    const symbols = new Set(
+      readFileSync(join(dir, 'data', 'records', 'events.jsonl'), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => (JSON.parse((JSON.parse(line) as { body: string }).body) as { symbol: string }).symbol),
+    );
+    expect([...symbols].sort()).toEqual(
+      ['AAPL', 'AMZN', 'GOOG', 'META', 'MSFT', 'NFLX', 'NVDA', 'SYM10', 'SYM9', 'TSLA'].sort(),
+    );
 
     const steps = JSON.parse(readFileSync(json, 'utf8')) as Step[];
     expect(steps).toHaveLength(1);
