@@ -19,6 +19,29 @@ import { readRecords, recordFiles, stackInfoFile, type StackInfo } from '../../.
 
 const ROOT = resolve(__dirname, '../../..');
 
+/**
+ * `npm start -- --port 0 --no-feed` on a fresh data dir, as a test process: its output kept (stderr also on its own),
+ * `closed` resolving with the exit code once the last output is read ('close', not 'exit', as in lifecycle.test.ts:
+ * the exit can come before the last of stderr is read). `detached` gives it a process group of its own.
+ */
+function startNpmStart(prefix: string, opts: { detached?: boolean } = {}) {
+  const dataDir = mkdtempSync(join(tmpdir(), prefix));
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'tools/start.ts', '--port', '0', '--no-feed', '--data-dir', dataDir],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: opts.detached ?? false },
+  );
+  let output = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr.on('data', (c: Buffer) => {
+    output += c.toString();
+    stderr += c.toString();
+  });
+  const closed = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
+  return { dataDir, child, closed, output: () => output, stderr: () => stderr };
+}
+
 /** Waits (up to 240 s) for `npm start` to write its stack.json, and returns it; `output` goes into the failure. */
 async function waitForStackInfo(child: ChildProcess, dataDir: string, output: () => string): Promise<StackInfo> {
   const deadline = Date.now() + 240_000;
@@ -30,20 +53,10 @@ async function waitForStackInfo(child: ChildProcess, dataDir: string, output: ()
 }
 
 it('npm start | tee, then Ctrl-C: every process the stack started is gone within seconds', async () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'lifecycle-stack-'));
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'tools/start.ts', '--port', '0', '--no-feed', '--data-dir', dataDir],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  child.stdout.resume();
-  // 'close', not 'exit' (as in lifecycle.test.ts): the exit can come before the last of stderr is read.
-  const exited = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
+  const { dataDir, child, closed, stderr } = startNpmStart('lifecycle-stack-');
   let processes: ProcessId[] = [];
   try {
-    await waitForStackInfo(child, dataDir, () => stderr);
+    await waitForStackInfo(child, dataDir, stderr);
     processes = descendants(child.pid as number);
     expect(processes.filter((p) => classifyCommand(p.args) === 'raft')).toHaveLength(3);
     expect(processes.filter((p) => p.args.includes('process/supervise.js'))).toHaveLength(3);
@@ -54,8 +67,8 @@ it('npm start | tee, then Ctrl-C: every process the stack started is gone within
     child.kill('SIGINT'); // …and the same Ctrl-C reaches npm start
     const alive = await waitAllGone(processes, 20_000);
     expect(alive.map((p) => `${p.pid} ${p.args}`)).toEqual([]);
-    expect(await exited).toBe(0);
-    expect(stderr).not.toMatch(/^\s+at /m);
+    expect(await closed).toBe(0);
+    expect(stderr()).not.toMatch(/^\s+at /m);
     process.stdout.write(
       `npm start | tee, Ctrl-C: all ${processes.length} processes gone in ${Date.now() - endedAt} ms\n`,
     );
@@ -67,31 +80,22 @@ it('npm start | tee, then Ctrl-C: every process the stack started is gone within
 }, 300_000);
 
 it('Ctrl-C while the stack is still synthesizing: "stopped", exit 0, every process gone', async () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'lifecycle-synth-'));
   // A process group of its own, like a terminal's foreground job: the SIGINT reaches every process in it, the
   // synth's too (which used to make the start fail, and `npm start` end with "npm start failed: cdk synth …").
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'tools/start.ts', '--port', '0', '--no-feed', '--data-dir', dataDir],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
-  );
-  let output = '';
-  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-  const closed = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
+  const { dataDir, child, closed, output } = startNpmStart('lifecycle-synth-', { detached: true });
   let processes: ProcessId[] = [];
   try {
     const deadline = Date.now() + 120_000;
     while (!processes.some((p) => p.args.includes('infra/app.ts'))) {
-      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`no synth seen: ${output}`);
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`no synth seen: ${output()}`);
       await sleep(50);
       processes = descendants(child.pid as number);
     }
     process.kill(-(child.pid as number), 'SIGINT');
     expect(await closed).toBe(0);
-    expect(output).toMatch(/SIGINT: stopping…/);
-    expect(output).toMatch(/stopped; no process left running/);
-    expect(output).not.toMatch(/failed/);
+    expect(output()).toMatch(/SIGINT: stopping…/);
+    expect(output()).toMatch(/stopped; no process left running/);
+    expect(output()).not.toMatch(/failed/);
     const alive = await waitAllGone(processes, 20_000);
     expect(alive.map((p) => `${p.pid} ${p.args}`)).toEqual([]);
   } finally {
@@ -102,18 +106,9 @@ it('Ctrl-C while the stack is still synthesizing: "stopped", exit 0, every proce
 }, 180_000);
 
 it('Ctrl-C with orders queued: every one is executed before the stop (SQS is kept in memory here)', async () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'lifecycle-drain-'));
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'tools/start.ts', '--port', '0', '--no-feed', '--data-dir', dataDir],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let output = '';
-  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-  const closed = new Promise<number | null>((r) => child.once('close', (code) => r(code)));
+  const { dataDir, child, closed, output } = startNpmStart('lifecycle-drain-');
   try {
-    const info = await waitForStackInfo(child, dataDir, () => output);
+    const info = await waitForStackInfo(child, dataDir, output);
     // 100 orders straight onto the commands queue, as the trading API and the strategies send them; Ctrl-C at once.
     const orderIds = Array.from({ length: 100 }, (_, i) => `${i % 2 ? 'MSFT' : 'AAPL'}:drain-${i}:0`);
     const sqs = createSqsClient({ endpoint: info.endpoint, region: 'us-east-1', credentials: EMULATOR_CREDENTIALS });
@@ -130,8 +125,8 @@ it('Ctrl-C with orders queued: every one is executed before the stop (SQS is kep
     }
     child.kill('SIGINT');
     expect(await closed).toBe(0);
-    expect(output).toMatch(/stopped; no process left running/);
-    expect(output).not.toMatch(/are lost with this stop/);
+    expect(output()).toMatch(/stopped; no process left running/);
+    expect(output()).not.toMatch(/are lost with this stop/);
     // The events recorder drained the events queue into the data dir: one event per order.
     const executed = new Set(
       readRecords(recordFiles(dataDir).events).map((r) => (JSON.parse(r.body) as { orderId: string }).orderId),
