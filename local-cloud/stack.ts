@@ -165,7 +165,9 @@ async function startServices(
   if (sqsService) cleanups.push(() => sqsService.stop());
   // CloudFormation (in the edge) hands every deployed stack to the runtimes, which start once the edge is up.
   const holder: { runtimes?: StackRuntimes } = {};
-  const [edge] = await Promise.all([
+  // allSettled, not all: when one start fails (a Ctrl-C reaching the synth), the others still in flight must land in
+  // `cleanups` before the caller runs them, or what they start is left to exit on its own once this process is gone.
+  const [edgeStart, ...otherStarts] = await Promise.allSettled([
     startEdge({
       port: opts.edgePort ?? 4566,
       dataDir,
@@ -192,6 +194,9 @@ async function startServices(
       ? Promise.resolve()
       : synthesize({ outdir, context }).then(() => log(`synthesized ${STACK_NAME} into ${outdir}`)),
   ]);
+  for (const r of otherStarts) if (r.status === 'rejected') throw r.reason;
+  if (edgeStart.status === 'rejected') throw edgeStart.reason;
+  const edge = edgeStart.value;
   holder.runtimes = startRuntimes(dataDir, edge, raft, log, cleanups);
   const runtimes = holder.runtimes;
   edge.apigateway.setFunctions((stack, id) => runtimes.get(stack)?.runtime.functions[id]);

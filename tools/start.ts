@@ -7,6 +7,7 @@
  * CloudFormation with the pinned CDK CLI (cdk bootstrap + cdk deploy; prints the command to redeploy), runs the functions and the market feed, and shows a live status.
  */
 import { rmSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { defineCommand, runCommand, type CommandContext } from '../shared/process/cli';
@@ -80,6 +81,11 @@ async function stopFeedAndVerify(stack: LocalCloud, log: (line: string) => void)
 
 /** How long a stop waits for the in-memory queues to empty; runCommand's stopGraceMs (30 s) bounds the whole stop. */
 const DRAIN_TIMEOUT_MS = 15_000;
+/**
+ * How long a failed start waits for a stop signal already on its way (a terminal's Ctrl-C reaches the start's
+ * children and this process at once, and either may be handled first); a real failure is reported this much later.
+ */
+const STOP_SIGNAL_GRACE_MS = 500;
 
 /** Processes what the in-memory SQS holds before the stop (local-cloud/drain.ts); says what could not be. */
 async function drainBeforeStop(stack: LocalCloud, log: (line: string) => void): Promise<void> {
@@ -132,8 +138,11 @@ async function main({ argv, signal }: CommandContext): Promise<number> {
   signal.addEventListener('abort', () => void stop(String(signal.reason)));
 
   // A terminal's Ctrl-C also reaches the start's own children (the synth, the CDK CLI): a start that fails while
-  // stopping failed because of the stop, which says "stopped" rather than a failure.
-  const stack = await starting.catch((error: unknown) => {
+  // stopping failed because of the stop, which says "stopped" rather than a failure. The child can die of that Ctrl-C
+  // and its failure arrive before this process has handled its own copy of the signal (3 of 8 runs of the
+  // lifecycle-stack synth test), so a failed start first gives a stop already on its way a moment to land.
+  const stack = await starting.catch(async (error: unknown) => {
+    await delay(STOP_SIGNAL_GRACE_MS, undefined, { signal }).catch(() => undefined);
     if (stopping) return undefined;
     throw error;
   });
