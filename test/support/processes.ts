@@ -56,6 +56,32 @@ export function descendants(root: number): ProcessId[] {
   return found;
 }
 
+function environ(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/environ`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Every live process whose command line or environment names `path` (a data dir: the Raft nodes get theirs in
+ * RAFT_DATA_DIR, DynamoDB Local in -dbPath, the functions' workers their code under it) — whoever its parent now is,
+ * so a process its launcher left behind (reparented to init) is found too.
+ */
+export function processesNaming(path: string): ProcessId[] {
+  const found: ProcessId[] = [];
+  for (const name of readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!/^\d+$/.test(name) || pid === process.pid) continue;
+    const s = stat(pid);
+    if (!s || s.state === 'Z') continue;
+    const a = args(pid);
+    if (a.includes(path) || environ(pid).includes(path)) found.push({ pid, start: s.start, args: a });
+  }
+  return found;
+}
+
 /** Those of `processes` still running (a zombie has ended; a pid taken by a new process is not ours). */
 export function survivors(processes: ProcessId[]): ProcessId[] {
   return processes.filter((p) => {

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { classifyCommand } from '../../../tools/lib/process-cpu';
-import { descendants, killAll, waitAllGone, type ProcessId } from '../../support/processes';
+import { descendants, killAll, processesNaming, waitAllGone, type ProcessId } from '../../support/processes';
 import { sleep } from '../../../shared/util/wait';
 import { createSqsClient, EMULATOR_CREDENTIALS } from '../../../shared/aws/clients';
 import { sendCommands } from '../../../shared/aws/command-sender';
@@ -86,13 +86,20 @@ it('Ctrl-C while the stack is still synthesizing: "stopped", exit 0, every proce
   let processes: ProcessId[] = [];
   try {
     const deadline = Date.now() + 120_000;
-    while (!processes.some((p) => p.args.includes('infra/app.ts'))) {
+    // The synth running, and the Raft nodes started alongside it (found by their data dir, as at the exit below).
+    const raftNodes = () => processesNaming(dataDir).filter((p) => classifyCommand(p.args) === 'raft');
+    while (!processes.some((p) => p.args.includes('infra/app.ts')) || raftNodes().length === 0) {
       if (child.exitCode !== null || Date.now() > deadline) throw new Error(`no synth seen: ${output()}`);
       await sleep(50);
       processes = descendants(child.pid as number);
     }
     process.kill(-(child.pid as number), 'SIGINT');
     expect(await closed).toBe(0);
+    // "No process left running" holds the moment npm start exits: nothing of its data dir runs (the Raft nodes
+    // started alongside the synth were once left to exit on their own after it).
+    const leftAtExit = processesNaming(dataDir);
+    processes.push(...leftAtExit);
+    expect(leftAtExit.map((p) => `${p.pid} ${p.args}`)).toEqual([]);
     expect(output()).toMatch(/SIGINT: stopping…/);
     expect(output()).toMatch(/stopped; no process left running/);
     expect(output()).not.toMatch(/failed/);
