@@ -7,7 +7,6 @@
  * CloudFormation with the pinned CDK CLI (cdk bootstrap + cdk deploy; prints the command to redeploy), runs the functions and the market feed, and shows a live status.
  */
 import { rmSync } from 'node:fs';
-import { setTimeout as delay } from 'node:timers/promises';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { defineCommand, runCommand, type CommandContext } from '../shared/process/cli';
@@ -142,7 +141,7 @@ async function main({ argv, signal }: CommandContext): Promise<number> {
   // and its failure arrive before this process has handled its own copy of the signal (3 of 8 runs of the
   // lifecycle-stack synth test), so a failed start first gives a stop already on its way a moment to land.
   const stack = await starting.catch(async (error: unknown) => {
-    await delay(STOP_SIGNAL_GRACE_MS, undefined, { signal }).catch(() => undefined);
+    await sleep(STOP_SIGNAL_GRACE_MS, signal);
     if (stopping) return undefined;
     throw error;
   });

@@ -25,13 +25,22 @@ function stat(pid: number): ProcStat | undefined {
   }
 }
 
-function args(pid: number): string {
+/** A /proc file of `pid`, '' when the process is gone (or not ours to read). */
+function procFile(pid: number, file: 'cmdline' | 'environ'): string {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+    return readFileSync(`/proc/${pid}/${file}`, 'utf8');
   } catch {
     return '';
   }
 }
+
+const args = (pid: number): string => procFile(pid, 'cmdline').replace(/\0/g, ' ').trim();
+
+/** Every pid /proc lists now. */
+const pids = (): number[] =>
+  readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number);
 
 /**
  * Every live descendant of `root` (children, theirs, …), whatever process group or session they run in:
@@ -39,10 +48,9 @@ function args(pid: number): string {
  */
 export function descendants(root: number): ProcessId[] {
   const children = new Map<number, number[]>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const s = stat(Number(name));
-    if (s) children.set(s.ppid, [...(children.get(s.ppid) ?? []), Number(name)]);
+  for (const pid of pids()) {
+    const s = stat(pid);
+    if (s) children.set(s.ppid, [...(children.get(s.ppid) ?? []), pid]);
   }
   const found: ProcessId[] = [];
   const queue = [...(children.get(root) ?? [])];
@@ -56,14 +64,6 @@ export function descendants(root: number): ProcessId[] {
   return found;
 }
 
-function environ(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/environ`, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
 /**
  * Every live process whose command line or environment names `path` (a data dir: the Raft nodes get theirs in
  * RAFT_DATA_DIR, DynamoDB Local in -dbPath, the functions' workers their code under it) — whoever its parent now is,
@@ -71,13 +71,12 @@ function environ(pid: number): string {
  */
 export function processesNaming(path: string): ProcessId[] {
   const found: ProcessId[] = [];
-  for (const name of readdirSync('/proc')) {
-    const pid = Number(name);
-    if (!/^\d+$/.test(name) || pid === process.pid) continue;
+  for (const pid of pids()) {
+    if (pid === process.pid) continue;
     const s = stat(pid);
     if (!s || s.state === 'Z') continue;
     const a = args(pid);
-    if (a.includes(path) || environ(pid).includes(path)) found.push({ pid, start: s.start, args: a });
+    if (a.includes(path) || procFile(pid, 'environ').includes(path)) found.push({ pid, start: s.start, args: a });
   }
   return found;
 }
