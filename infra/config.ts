@@ -1,5 +1,6 @@
 import type { Node } from 'constructs';
 import { z } from 'zod';
+import { DEFAULT_HISTORY_RETENTION_DAYS, ORDER_RECORD_MIN_DAYS } from '../shared/domain/order-history';
 
 /**
  * Every tunable of the CDK app is a context value (`-c key=value` on the CLI, or `context` in cdk.json).
@@ -139,9 +140,11 @@ const ContextSchema = z.object({
   strategyOrderQuantity: integer(1, 1_000_000).default(10),
   tradingAccount: z.string().min(1).default('strategy-1'),
 
-  /** How long an order stays in the order history (OrderHistoryTable's TTL, counted from the order's creation). */
-  orderHistoryRetentionDays: integer(1, 3650).default(90),
-  historyTimeoutSeconds: integer(3, 900).default(30),
+  /**
+   * How long an order stays in the order history (its execution record's TTL in OrdersTable, counted from the order's
+   * creation); at least 14 days, which a record must outlive its command's redeliveries by.
+   */
+  orderHistoryRetentionDays: integer(ORDER_RECORD_MIN_DAYS, 3650).default(DEFAULT_HISTORY_RETENTION_DAYS),
 
   /** HTTP API stage throttling. */
   apiThrottleRatePerSecond: integer(1, 100_000).default(200),

@@ -6,7 +6,6 @@ import { LiveDelivery } from './constructs/live-delivery';
 import { GroupingStack } from './constructs/logical-ids';
 import { MarketData } from './constructs/market-data';
 import { OrderExecution } from './constructs/order-execution';
-import { OrderHistory } from './constructs/order-history';
 import { PipelineObservability } from './constructs/pipeline-observability';
 import type { WatchedQueue } from './constructs/watched-queues';
 import { FUNCTION_NAMES, pascal, type FunctionName } from './constructs/pipeline-function';
@@ -39,7 +38,6 @@ export class PipelineStack extends GroupingStack {
   readonly api: TradingApi;
   readonly users: TradingUserPool;
   readonly live: LiveDelivery;
-  readonly history: OrderHistory;
   readonly marketData: MarketData;
   readonly functions: Record<FunctionName, NodejsFunction>;
 
@@ -62,9 +60,7 @@ export class PipelineStack extends GroupingStack {
     this.marketData = new MarketData(this, 'MarketData', { config, stream, api: this.api });
     const { candlesTable } = this.marketData;
     this.live = new LiveDelivery(this, 'LiveDelivery', { config, ledger, auth, stream, orderEntry, candlesTable });
-    this.history = new OrderHistory(this, 'OrderHistory', { config, events: this.execution.events });
-    this.history.grantQuery(this.api.apiFunction);
-    this.history.grantWrite(this.execution.executeFunction);
+    this.execution.grantHistoryQuery(this.api.apiFunction);
     this.live.subscribeTo(this.execution.events);
     this.live.grantSendUpdates(this.execution.executeFunction);
     const entry = new OrderEntry(this, 'OrderEntry', { config, ledger, api: this.api, ...orderEntry });
@@ -78,7 +74,6 @@ export class PipelineStack extends GroupingStack {
       'ws-authorizer': this.live.authorizerFunction,
       'ws-connection': this.live.connectionFunction,
       'ws-notifier': this.live.notifierFunction,
-      history: this.history.historyFunction,
       'market-data': this.marketData.marketDataFunction,
       'market-data-api': this.marketData.marketDataApiFunction,
       orders: entry.ordersFunction,
@@ -102,7 +97,6 @@ export class PipelineStack extends GroupingStack {
       OrdersTableName: ordersTable.tableName,
       StrategyStateTableName: strategyTable.tableName,
       EventsTopicArn: this.execution.events.topic.topicArn,
-      OrderHistoryTableName: this.history.table.tableName,
       TicksTableName: this.marketData.ticksTable.tableName,
       CandlesTableName: this.marketData.candlesTable.tableName,
       MarketDataFailureQueueUrl: this.marketData.failureQueue.queueUrl,
@@ -138,7 +132,6 @@ export class PipelineStack extends GroupingStack {
         deadLetters: this.execution.eventsDlq,
         what: 'order events verify/status could not process',
       },
-      { name: 'history', queue: this.history.queue, deadLetters: this.history.dlq, what: 'order events not recorded' },
       {
         name: 'ws-notifier',
         queue: this.live.orderEventsQueue,

@@ -18,7 +18,7 @@ function consumedQueues(stack: EmbeddedStack): { name: string; url: string }[] {
 
 /**
  * Before a stop: fauxqs keeps SQS in memory, so a message still queued when the local cloud stops — an order the
- * trading API accepted, a command, an event on its way to the history — would be gone at the next start, an
+ * trading API accepted, a command, an event on its way to live delivery — would be gone at the next start, an
  * acknowledged order left PENDING forever. So the feed stops, the stream mappings stop (ticks not read yet stay in
  * the stream, on disk, with the checkpoints), and the stop waits until every queue something here consumes is empty
  * (visible and in flight, read twice in a row, as a batch in flight may be about to send to the next queue).

@@ -15,7 +15,7 @@ import { clockTicks } from './lib/process-cpu';
  * `node --import tsx tools/bench-dynamodb-local.ts [--writers 1,2,8] [--rounds N] [--journal wal|rollback]`: how
  * many writes DynamoDB Local (the embedded cloud's DynamoDB, on disk as the stack runs it) takes per second, and
  * whether more concurrent writers get more through. Each writer sends, one after another, TransactWriteItems of 10
- * conditional puts of ~400-byte items on new keys — the shape of execute's, history's and market-data's writes.
+ * conditional puts of ~400-byte items on new keys — the shape of execute's and market-data's writes.
  * Prints per writer count: transactions and items per second, latency p50/p90, and DynamoDB Local's CPU per item.
  * A script: it prints, asserts nothing.
  */

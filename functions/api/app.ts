@@ -5,7 +5,6 @@ import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type * as z from 'zod';
 import { canRead, isAdmin, principalFromEvent, PrincipalError, type Principal } from '../../shared/auth/principal';
 import type { ClientOrders } from '../../shared/aws/client-orders';
-import type { OrderHistoryStore } from '../../shared/aws/order-history';
 import type { OrderRecords } from '../../shared/aws/order-records';
 import { AccountSchema, describeZodError, OrderIdSchema, publicStatus } from '../../shared/domain/order';
 import {
@@ -24,10 +23,10 @@ import type { GetOrderResponse, HealthResponse, ListOrdersResponse, PositionsRes
 export interface ApiDeps {
   members: string[];
   ledger: () => Promise<LedgerClient>;
-  records: Pick<OrderRecords, 'read'>;
+  /** The execution records: one order's (`read`), and the order history (`list`, GET /orders). */
+  records: Pick<OrderRecords, 'read' | 'list'>;
   /** Order entry's records (POST /orders, order.submit): what answers for an order not yet decided. */
   entries: Pick<ClientOrders, 'read'>;
-  history: Pick<OrderHistoryStore, 'list'>;
   logger: Logger;
 }
 
@@ -147,9 +146,9 @@ export function createApiHandler(deps: ApiDeps) {
       if (!(error instanceof CursorError)) throw error;
       return json(400, { message: `cursor: ${error.message}`, errors: [{ field: 'cursor', message: error.message }] });
     }
-    const page = await deps.history.list(range);
+    const page = await deps.records.list(range);
     return json(200, {
-      orders: page.items.map(historyView),
+      orders: page.events.map(historyView),
       nextCursor: page.nextCursor ?? null,
     } satisfies ListOrdersResponse);
   }

@@ -1,12 +1,8 @@
 import * as z from 'zod';
-import { nonEmptyString } from '../../shared/config/env';
 import { ledgerFunctionEnv, loadLedgerFunctionConfig } from '../../shared/config/raft';
 
-export const apiEnv = {
-  ...ledgerFunctionEnv,
-  /** What GET /orders reads (the history writer's table). */
-  ORDER_HISTORY_TABLE_NAME: nonEmptyString,
-};
+/** GET /orders reads the execution records' history indexes (ORDERS_TABLE_NAME, in ledgerFunctionEnv). */
+export const apiEnv = { ...ledgerFunctionEnv };
 export type ApiConfig = z.infer<z.ZodObject<typeof apiEnv>>;
 
 export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {

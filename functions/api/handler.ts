@@ -1,7 +1,6 @@
 import { ClientOrders } from '../../shared/aws/client-orders';
 import { createDocumentClient, createSecretsManagerClient } from '../../shared/aws/clients';
 import { lazyLedgerClient } from '../../shared/aws/ledger';
-import { OrderHistoryStore } from '../../shared/aws/order-history';
 import { OrderRecords } from '../../shared/aws/order-records';
 import { createLogger } from '../../shared/powertools';
 import { createApiHandler } from './app';
@@ -16,6 +15,5 @@ export const handler = createApiHandler({
   ledger: lazyLedgerClient(config, createSecretsManagerClient, 'read'),
   records: new OrderRecords(documents, config.ORDERS_TABLE_NAME),
   entries: new ClientOrders(documents, config.ORDERS_TABLE_NAME),
-  history: new OrderHistoryStore(documents, config.ORDER_HISTORY_TABLE_NAME),
   logger: createLogger(config),
 });

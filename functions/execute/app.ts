@@ -7,7 +7,6 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { sendFifoBatch, type FifoMessage, type FifoSendOutcome } from '../../shared/aws/fifo-batch';
-import type { OrderHistoryStore } from '../../shared/aws/order-history';
 import { publishOrderEvents } from '../../shared/aws/order-events';
 import type { OrderRecords } from '../../shared/aws/order-records';
 import type { OrderCommand } from '../../shared/domain/command';
@@ -15,7 +14,6 @@ import type { OrderEvent } from '../../shared/domain/event';
 import { conflictWith, orderEvent, parseCommand, perFifoGroup } from '../../shared/domain/execution';
 import type { OrderResult } from '../../shared/domain/order';
 import type { OrderUpdate } from '../../shared/domain/live-delivery';
-import { historyItem } from '../../shared/domain/order-history';
 import { LedgerClientError } from '../../shared/raft-client/client';
 import type { LedgerClient } from '../../shared/raft-client/types';
 import { MetricName, MetricUnit } from '../../shared/powertools';
@@ -24,14 +22,8 @@ import type { ExecuteConfig } from './config';
 export interface ExecuteDeps {
   config: Pick<ExecuteConfig, 'EVENTS_TOPIC_ARN' | 'COMMANDS_DLQ_URL'>;
   ledger: () => Promise<LedgerClient>;
+  /** The execution records, which are the order history too (shared/aws/order-records.ts). */
   records: OrderRecords;
-  /**
-   * The order history: each new order's item goes into the transaction of its execution record (`putOf`); a stored
-   * event's item is written again on a redelivery (`writeAll`, monotonic: what stands is left).
-   */
-  history: Pick<OrderHistoryStore, 'putOf' | 'writeAll'>;
-  /** How long an order stays in the history (TTL from its creation). */
-  historyRetentionDays: number;
   /**
    * Sends order updates to the live-delivery account-updates queue (shared/aws/account-updates.ts); returns those
    * it still refused. Execute sends its own orders' updates rather than the notifier forwarding them from the topic.
@@ -79,7 +71,7 @@ const isInvalid = (error: unknown) =>
   error instanceof LedgerClientError && (error.status === 400 || error.status === 409);
 
 /** Milliseconds a group batch spent in each step, for its log line. */
-type StepTimes = Partial<Record<'ledger' | 'record' | 'history' | 'publish' | 'forward', number>>;
+type StepTimes = Partial<Record<'ledger' | 'record' | 'publish' | 'forward', number>>;
 
 async function timed<T>(ms: StepTimes, step: keyof StepTimes, run: () => Promise<T>): Promise<T> {
   const started = performance.now();
@@ -96,15 +88,12 @@ async function timed<T>(ms: StepTimes, step: keyof StepTimes, run: () => Promise
  *      and retrying it would hold its group for up to maxReceiveCount × visibility timeout;
  *   2. the rest is applied on the ledger as ONE batch (one Raft entry; each order deduped by its id, so a
  *      redelivered batch gets the stored results back with the same seqs);
- *   3. the events are recorded in OrdersTable, each with its order-history item, by ONE TransactWriteItems of
- *      conditional puts — the first record of an order wins, and a redelivery republishes the stored event, not a
- *      new one; the history item (monotonic: one that ranks higher stands) is written here rather than by the
- *      history writer after a queue hop, which cost every order a function invocation, a receive and a delete, and
- *      in the record's transaction rather than its own, which cost a call per batch (docs/performance.md);
+ *   3. the events are recorded in OrdersTable by ONE TransactWriteItems of conditional puts — the first record of
+ *      an order wins, and a redelivery republishes the stored event, not a new one; each record carries its order's
+ *      history keys, so it is the order's GET /orders entry too (one item per order, docs/performance.md);
  *   4. the events go out to the events topic by SNS PublishBatch (dedup id = orderId, group = the order's group),
- *      marked as written to the history, which fans each out to every subscribed FIFO queue but the history
- *      writer's; only entries SNS refused are resent. At the same time the orders' live updates go to the
- *      live-delivery account-updates queue.
+ *      which fans each out to every subscribed FIFO queue; only entries SNS refused are resent. At the same time the
+ *      orders' live updates go to the live-delivery account-updates queue.
  * A crash between any two steps leaves one ledger entry and one recorded event; the redelivery repeats the
  * steps and each is idempotent (docs/architecture.md walks every cut). Groups run concurrently; a failing group
  * reports its first failed message and the rest of its group as batch item failures, other groups go on.
@@ -179,18 +168,6 @@ export function createExecuteHandler(deps: ExecuteDeps) {
     return { applied: checked.applied, refused: [...refused, ...checked.refused] };
   }
 
-  /** An event's history item (none without an account: it never came from the ledger). */
-  const historyOf = (event: OrderEvent) => historyItem(event, deps.historyRetentionDays);
-
-  /**
-   * The stored events' history items, written again: a record written before records and history items shared a
-   * transaction may have been left without its item by a crash. Monotonic, so an item there already stands.
-   */
-  async function rewriteHistory(stored: OrderEvent[]): Promise<void> {
-    const items = stored.flatMap((e) => historyOf(e) ?? []);
-    if (items.length > 0) await deps.history.writeAll(items);
-  }
-
   /**
    * Sends the events' order updates to the live-delivery account-updates queue (an event without an account has
    * none to deliver); returns the indexes of the events whose update a retry may still send. An update the queue
@@ -210,28 +187,21 @@ export function createExecuteHandler(deps: ExecuteDeps) {
   }
 
   /**
-   * Records the events with their history items, then publishes them and sends their live updates; returns the
-   * records whose event or update did not go out.
+   * Records the events, then publishes them and sends their live updates; returns the records whose event or update
+   * did not go out.
    */
   async function recordAndPublish(applied: Applied[], ms: StepTimes): Promise<SQSRecord[]> {
     if (applied.length === 0) return [];
     const executedTs = now();
     const fresh = applied.map((a) => orderEvent(a.command, a.result, executedTs));
-    const historyPut = (event: OrderEvent) => {
-      const item = historyOf(event);
-      return item && deps.history.putOf(item);
-    };
-    const recorded = await timed(ms, 'record', () => deps.records.record(fresh, executedTs, historyPut));
+    const recorded = await timed(ms, 'record', () => deps.records.record(fresh, executedTs));
     const events = fresh.map((e) => recorded.get(e.orderId)?.event ?? e);
-    const stored = events.filter((e) => recorded.get(e.orderId)?.stored);
     // At once, not one after the other: a group's batches run in sequence, so a step in series is a round trip
-    // more on every order's path. The stored events' history write, when it fails, fails the group like a failed
-    // record, and the redelivery writes it. The live updates likewise (before, the notifier forwarded them from its
-    // own subscription to the topic).
-    const [, { failed }, unforwarded] = await Promise.all([
-      stored.length > 0 ? timed(ms, 'history', () => rewriteHistory(stored)) : undefined,
+    // more on every order's path. A live update that fails fails the group like a failed publish, and the
+    // redelivery sends it (before, the notifier forwarded them from its own subscription to the topic).
+    const [{ failed }, unforwarded] = await Promise.all([
       timed(ms, 'publish', () =>
-        publishOrderEvents(deps.sns, config.EVENTS_TOPIC_ARN, events, { historyWritten: true, liveForwarded: true }),
+        publishOrderEvents(deps.sns, config.EVENTS_TOPIC_ARN, events, { liveForwarded: true }),
       ),
       timed(ms, 'forward', () => forwardLive(events)),
     ]);
@@ -277,8 +247,8 @@ export function createExecuteHandler(deps: ExecuteDeps) {
       group: events[0]?.symbol,
       ...tally,
       ...(seqs.length > 0 ? { firstSeq: Math.min(...seqs), lastSeq: Math.max(...seqs) } : {}),
-      // Where the batch's time went (ms): the ledger apply, the execution records' and history items' write, the
-      // stored events' history (a redelivery), the publish, the live updates' send.
+      // Where the batch's time went (ms): the ledger apply, the execution records' write, the publish, the live
+      // updates' send.
       ms,
       orderIds: events.map((e) => e.orderId),
       rejectedOrderIds: events.filter((e) => e.status === 'REJECTED').map((e) => e.orderId),

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { orderHistoryWriterEnv, queueUrl, topicArn } from '../../shared/config/env';
+import { orderRecordsWriterEnv, queueUrl, topicArn } from '../../shared/config/env';
 import { ledgerFunctionEnv, loadLedgerFunctionConfig } from '../../shared/config/raft';
 
 export const executeEnv = {
@@ -8,8 +8,8 @@ export const executeEnv = {
   EVENTS_TOPIC_ARN: topicArn,
   /** Where a command no retry can fix goes at once, with its reason (the queue's redrive target). */
   COMMANDS_DLQ_URL: queueUrl,
-  /** Execute writes each order's history item itself, before publishing its event (docs/architecture.md). */
-  ...orderHistoryWriterEnv,
+  /** Execute's records are the order history too: how long they are kept. */
+  ...orderRecordsWriterEnv,
   /** The live-delivery notifier's account-updates queue (FIFO, group = account): execute sends its orders' updates. */
   ACCOUNT_UPDATES_QUEUE_URL: queueUrl,
 };

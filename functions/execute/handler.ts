@@ -6,7 +6,6 @@ import {
 } from '../../shared/aws/clients';
 import { accountUpdatesForwarder } from '../../shared/aws/account-updates';
 import { lazyLedgerClient } from '../../shared/aws/ledger';
-import { OrderHistoryStore } from '../../shared/aws/order-history';
 import { OrderRecords } from '../../shared/aws/order-records';
 import { createLogger, createMetrics } from '../../shared/powertools';
 import { createExecuteHandler } from './app';
@@ -20,9 +19,9 @@ const sqs = createSqsClient();
 export const handler = createExecuteHandler({
   config,
   ledger: lazyLedgerClient(config, createSecretsManagerClient, 'orders:write'),
-  records: new OrderRecords(documents, config.ORDERS_TABLE_NAME),
-  history: new OrderHistoryStore(documents, config.ORDER_HISTORY_TABLE_NAME),
-  historyRetentionDays: config.ORDER_HISTORY_RETENTION_DAYS,
+  records: new OrderRecords(documents, config.ORDERS_TABLE_NAME, {
+    retentionDays: config.ORDER_HISTORY_RETENTION_DAYS,
+  }),
   accountUpdates: accountUpdatesForwarder(sqs, config.ACCOUNT_UPDATES_QUEUE_URL),
   sqs,
   sns: createSnsClient(),

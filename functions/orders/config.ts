@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { intFromEnv, nonEmptyString, queueUrl, topicArn } from '../../shared/config/env';
+import { intFromEnv, nonEmptyString, orderRecordsWriterEnv, queueUrl, topicArn } from '../../shared/config/env';
 import { ledgerFunctionEnv, loadLedgerFunctionConfig } from '../../shared/config/raft';
 
 /** Order entry's own settings: the orders function's, and the WebSocket connection function's (order.submit). */
@@ -12,6 +12,8 @@ export const orderEntryEnv = {
   STRATEGY_TABLE_NAME: nonEmptyString,
   /** Orders per second per account before 429. */
   ORDER_RATE_LIMIT_PER_SECOND: intFromEnv(1, 10_000).default(10),
+  /** A cancel that wins writes the order's execution record, which is its history entry too. */
+  ...orderRecordsWriterEnv,
 };
 
 export const ordersEnv = { ...ledgerFunctionEnv, ...orderEntryEnv };

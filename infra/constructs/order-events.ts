@@ -8,17 +8,16 @@ import type { InfraConfig } from '../config';
 import { named, ResourceGroup } from './logical-ids';
 
 /**
- * ScalingConfig.MaximumConcurrency (Lambda's minimum, 2) of the mappings whose subscription leaves execute's events
- * out (HistoryQueue, WsOrderEventsQueue): they carry only other publishers' events (the orders function's CANCELED),
- * a few a second at most, and ten pollers each kept ten workers cold and polled mostly empty queues
- * (docs/performance.md).
+ * ScalingConfig.MaximumConcurrency (Lambda's minimum, 2) of a mapping whose subscription leaves execute's events out
+ * (WsOrderEventsQueue): it carries only other publishers' events (the orders function's CANCELED), a few a second at
+ * most, and ten pollers kept ten workers cold and polled a mostly empty queue (docs/performance.md).
  */
 export const OTHER_PUBLISHERS_MAX_CONCURRENCY = 2;
 
 /**
  * The order events fan-out: execute publishes each order event once to an SNS FIFO topic (group = the order's
- * group, dedup id = orderId), and every consumer reads its own FIFO queue subscribed to it — the history writer,
- * verify and the status recorder (EventsQueue), the WebSocket notifier — so no consumer takes another's messages.
+ * group, dedup id = orderId), and every consumer reads its own FIFO queue subscribed to it — verify and the
+ * status recorder (EventsQueue), the WebSocket notifier — so no consumer takes another's messages.
  * docs/architecture.md argues SNS FIFO over EventBridge.
  */
 export class OrderEvents extends ResourceGroup {

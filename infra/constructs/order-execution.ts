@@ -1,15 +1,18 @@
 import { Duration } from 'aws-cdk-lib';
-import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { HISTORY_BY_ACCOUNT_INDEX, HISTORY_BY_SYMBOL_INDEX, HISTORY_INDEXES } from '../../shared/domain/order-history';
 import type { InfraConfig } from '../config';
 import { ResourceGroup } from './logical-ids';
 import { OrderEvents } from './order-events';
 import { createPipelineFunction, nameEventSourceMapping } from './pipeline-function';
 import type { RaftLedgerClient } from './raft-ledger-client';
-import { fifoQueueWithDlq, pipelineTable } from './storage';
+import { fifoQueueWithDlq, grantItems, pipelineTable } from './storage';
 
 export interface OrderExecutionProps {
   config: InfraConfig;
@@ -18,8 +21,9 @@ export interface OrderExecutionProps {
 
 /**
  * Order commands applied exactly once: the commands FIFO queue (and its DLQ), the execute function that applies
- * each command on the Raft ledger, the orders table holding its idempotency claims, the order events topic it
- * publishes to, and the events FIFO queue (and its DLQ): the topic's subscription verify and the status recorder read.
+ * each command on the Raft ledger, the orders table holding its execution records — the order history too, through
+ * two sparse indexes (shared/domain/order-history.ts) — the order events topic it publishes to, and the events FIFO
+ * queue (and its DLQ): the topic's subscription verify and the status recorder read.
  */
 export class OrderExecution extends ResourceGroup {
   readonly commandsQueue: sqs.Queue;
@@ -43,11 +47,22 @@ export class OrderExecution extends ResourceGroup {
     this.eventsDlq = events.dlq;
     this.events = new OrderEvents(this, 'OrderEvents', config);
     this.events.subscribeQueue(this.eventsQueue);
-    // Execute's order records (shared/aws/order-records.ts), removed by TTL after 14 days.
+    // Execute's order records (shared/aws/order-records.ts), removed by TTL after orderHistoryRetentionDays
+    // (at least 14): GET /orders reads them by account, or by account and symbol, newest first.
     this.ordersTable = pipelineTable(this, 'OrdersTable', config, {
       partitionKey: 'id',
       timeToLiveAttribute: 'expiration',
     });
+    for (const [indexName, partitionKey] of [
+      [HISTORY_BY_ACCOUNT_INDEX, 'account'],
+      [HISTORY_BY_SYMBOL_INDEX, 'accountSymbol'],
+    ] as const) {
+      this.ordersTable.addGlobalSecondaryIndex({
+        indexName,
+        partitionKey: { name: partitionKey, type: dynamodb.AttributeType.STRING },
+        sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
+      });
+    }
 
     const execute = createPipelineFunction(this, 'execute', config, {
       description: 'Applies each order command exactly once on the Raft ledger; publishes order events',
@@ -57,13 +72,14 @@ export class OrderExecution extends ResourceGroup {
         ORDERS_TABLE_NAME: this.ordersTable.tableName,
         EVENTS_TOPIC_ARN: this.events.topic.topicArn,
         COMMANDS_DLQ_URL: this.commandsDlq.queueUrl,
+        ORDER_HISTORY_RETENTION_DAYS: String(config.orderHistoryRetentionDays),
         ...ledger.environment('orders:write'),
       },
     });
     this.executeFunction = execute;
     // Order records: conditional puts in one TransactWriteItems (authorized per item as PutItem), and the
     // consistent BatchGetItem of records written before, on a redelivery.
-    this.ordersTable.grant(execute, 'dynamodb:PutItem', 'dynamodb:BatchGetItem');
+    grantItems(this.ordersTable, execute, 'dynamodb:PutItem', 'dynamodb:BatchGetItem');
     this.events.grantPublish(execute);
     // Poison commands go to the DLQ at once, with their reason.
     this.commandsDlq.grantSendMessages(execute);
@@ -72,5 +88,11 @@ export class OrderExecution extends ResourceGroup {
       new SqsEventSource(this.commandsQueue, { batchSize: config.sqsBatchSize, reportBatchItemFailures: true }),
     );
     nameEventSourceMapping(execute, 'ExecuteCommandsMapping');
+  }
+
+  /** Lets `fn` query the order history: the two indexes by name (no index/* wildcard; the table itself not at all). */
+  grantHistoryQuery(fn: lambda.Function): void {
+    const indexes = HISTORY_INDEXES.map((name) => `${this.ordersTable.tableArn}/index/${name}`);
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:Query'], resources: indexes }));
   }
 }

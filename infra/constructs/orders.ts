@@ -10,6 +10,7 @@ import { ResourceGroup } from './logical-ids';
 import { createPipelineFunction } from './pipeline-function';
 import type { OrderEvents } from './order-events';
 import type { RaftLedgerClient } from './raft-ledger-client';
+import { grantItems } from './storage';
 import type { TradingApi } from './trading-api';
 
 /** What order entry (shared/aws/order-entry.ts) reaches, wherever it runs. */
@@ -42,12 +43,13 @@ export function grantOrderEntry(fn: NodejsFunction, resources: OrderEntryResourc
     COMMANDS_QUEUE_URL: commandsQueue.queueUrl,
     EVENTS_TOPIC_ARN: events.topic.topicArn,
     ORDER_RATE_LIMIT_PER_SECOND: String(config.orderRateLimitPerSecond),
+    ORDER_HISTORY_RETENTION_DAYS: String(config.orderHistoryRetentionDays),
     ...ledger.environment('orders:write'),
   };
   for (const [name, value] of Object.entries(environment)) fn.addEnvironment(name, value);
   // Entry records (conditional put, read), rate counters (conditional update), a canceled order's execution
   // record (TransactWriteItems of conditional puts, BatchGetItem on a repeat) — as execute writes them.
-  ordersTable.grant(fn, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchGetItem');
+  grantItems(ordersTable, fn, 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchGetItem');
   strategyTable.grant(fn, 'dynamodb:GetItem');
   commandsQueue.grantSendMessages(fn);
   events.grantPublish(fn);

@@ -19,7 +19,6 @@ export const FUNCTION_NAMES = [
   'ws-authorizer',
   'ws-connection',
   'ws-notifier',
-  'history',
   'market-data',
   'market-data-api',
   'orders',

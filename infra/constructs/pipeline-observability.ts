@@ -66,7 +66,7 @@ export class PipelineObservability extends ResourceGroup {
       config.iteratorAgeAlarmMs,
       `market-data is falling behind the tick stream (iterator age >= ${config.iteratorAgeAlarmMs} ms)`,
     );
-    // One alarm per dead-letter queue, named after it (CommandsDlqDepthAlarm, HistoryDlqDepthAlarm, …).
+    // One alarm per dead-letter queue, named after it (CommandsDlqDepthAlarm, EventsDlqDepthAlarm, …).
     for (const { deadLetters, what } of queues) {
       const metric = deadLetters.metricApproximateNumberOfMessagesVisible({ period: minute });
       alarm(`${deadLetters.node.id}DepthAlarm`, metric, 1, `Dead letters: ${what}`);

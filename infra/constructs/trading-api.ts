@@ -12,6 +12,7 @@ import type { InfraConfig } from '../config';
 import { named, ResourceGroup } from './logical-ids';
 import { createPipelineFunction } from './pipeline-function';
 import type { RaftLedgerClient } from './raft-ledger-client';
+import { grantItems } from './storage';
 import type { TradingUserPool } from './user-pool';
 
 export type RouteAccess = 'iam' | 'user';
@@ -59,7 +60,7 @@ export class TradingApi extends ResourceGroup {
       environment: { ORDERS_TABLE_NAME: ordersTable.tableName, ...ledger.environment('read') },
     });
     this.apiFunction = api;
-    ordersTable.grant(api, 'dynamodb:GetItem');
+    grantItems(ordersTable, api, 'dynamodb:GetItem');
     ledger.grantKeyRead(api, 'read');
 
     // Every route is authorized (IAM by default, the user pool's tokens where a route says `user`): never open.

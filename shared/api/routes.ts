@@ -124,7 +124,7 @@ export const HTTP_ROUTES: Record<string, RouteContract> = {
     access:
       'Any role; a user reads its own account unless it is an admin; IAM callers any account (and must name one).',
     description:
-      'Newest first, a page at a time, from the order history the history writer keeps from the order events.',
+      'Newest first, a page at a time, from the execution records (one per order, written when the ledger decides it).',
     handler: 'api',
     query: HistoryQuerySchema,
     queryDescriptions: {

@@ -221,6 +221,7 @@ export interface OrderEntryConfig {
   COMMANDS_QUEUE_URL: string;
   EVENTS_TOPIC_ARN: string;
   ORDER_RATE_LIMIT_PER_SECOND: number;
+  ORDER_HISTORY_RETENTION_DAYS: number;
 }
 
 /**
@@ -239,7 +240,9 @@ export function wireOrderEntry(
     eventsTopicArn: config.EVENTS_TOPIC_ARN,
     ledger,
     clientOrders: new ClientOrders(documents, config.ORDERS_TABLE_NAME),
-    records: new OrderRecords(documents, config.ORDERS_TABLE_NAME),
+    records: new OrderRecords(documents, config.ORDERS_TABLE_NAME, {
+      retentionDays: config.ORDER_HISTORY_RETENTION_DAYS,
+    }),
     limiter: new AccountRateLimiter(documents, config.ORDERS_TABLE_NAME, config.ORDER_RATE_LIMIT_PER_SECOND),
     prices: new LastPrices(documents, config.STRATEGY_TABLE_NAME),
     sqs,

@@ -2,7 +2,6 @@ import type { SNSClient } from '@aws-sdk/client-sns';
 import { CORRELATION_ID_ATTRIBUTE } from '../domain/command';
 import type { OrderEvent } from '../domain/event';
 import { LIVE_FORWARDED_ATTRIBUTE } from '../domain/live-delivery';
-import { HISTORY_WRITTEN_ATTRIBUTE } from '../domain/order-history';
 import { publishFifoBatch, type FifoSendOutcome } from './fifo-batch';
 
 /**
@@ -10,8 +9,7 @@ import { publishFifoBatch, type FifoSendOutcome } from './fifo-batch';
  * publisher (execute's results, the orders function's canceled orders): group = symbol, deduplication id = orderId —
  * one event per order, whoever publishes it, so a CANCELED event published by a cancel and the same order's
  * CANCELED result published later by execute are one message within the deduplication window (and byte-for-byte the
- * same event after it: both publish the event that stands in OrdersTable, order-records.ts). `historyWritten`: the
- * publisher wrote the events' history items already, so the history subscription leaves them out; `liveForwarded`:
+ * same event after it: both publish the event that stands in OrdersTable, order-records.ts). `liveForwarded`:
  * it sent their order updates to the live-delivery account-updates queue already, so the notifier's subscription
  * leaves them out. Returns what the topic refused after its retries.
  */
@@ -19,7 +17,7 @@ export function publishOrderEvents(
   sns: SNSClient,
   topicArn: string,
   events: readonly OrderEvent[],
-  { historyWritten = false, liveForwarded = false }: { historyWritten?: boolean; liveForwarded?: boolean } = {},
+  { liveForwarded = false }: { liveForwarded?: boolean } = {},
 ): Promise<FifoSendOutcome> {
   return publishFifoBatch(
     sns,
@@ -30,7 +28,6 @@ export function publishOrderEvents(
       deduplicationId: event.orderId,
       attributes: {
         [CORRELATION_ID_ATTRIBUTE]: { DataType: 'String', StringValue: event.correlationId },
-        ...(historyWritten ? { [HISTORY_WRITTEN_ATTRIBUTE]: { DataType: 'String', StringValue: 'true' } } : {}),
         ...(liveForwarded ? { [LIVE_FORWARDED_ATTRIBUTE]: { DataType: 'String', StringValue: 'true' } } : {}),
       },
     })),

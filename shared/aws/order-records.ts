@@ -1,16 +1,30 @@
 import {
   BatchGetCommand,
   GetCommand,
+  QueryCommand,
   type BatchGetCommandOutput,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import { OrderEventSchema, type OrderEvent } from '../domain/event';
+import {
+  DEFAULT_HISTORY_RETENTION_DAYS,
+  HISTORY_BY_ACCOUNT_INDEX,
+  ORDER_RECORD_MIN_DAYS,
+  HISTORY_BY_SYMBOL_INDEX,
+  accountSymbolKey,
+  encodeCursor,
+  historyKeys,
+  type HistoryRange,
+} from '../domain/order-history';
 import { sleep as defaultSleep } from '../util/wait';
-import { backOffAfterConflict, transactWrite, type TransactPut } from './transact-write';
+import { backOffAfterConflict, transactWrite } from './transact-write';
 
 /**
  * The execution record of each order in OrdersTable (key `id`, TTL `expiration`): written once, by a
- * conditional put, with the event execute publishes for it. The api reads it; verify counts it.
+ * conditional put, with the event execute publishes for it. The api reads it; verify counts it. It is the order
+ * history too: a record carries its order's index keys (shared/domain/order-history.ts), and GET /orders queries
+ * the table's ByAccount and BySymbol indexes (`list`) — one item per order, written in the batch's one transaction,
+ * rather than a second item in a history table of its own (docs/performance.md measured the difference).
  *
  * Authority: the ledger decides (Raft, dedup by orderId, seq); this record is the durable, queryable copy of
  * that decision and the source of the published event. `attribute_not_exists(id)` makes the first record win,
@@ -18,13 +32,9 @@ import { backOffAfterConflict, transactWrite, type TransactPut } from './transac
  * docs/architecture.md for the crash analysis.
  */
 export const ORDER_RECORD_PREFIX = 'order#';
-/** A record outlives any redelivery of its command (SQS keeps a message ≤ 14 days); past it the ledger answers. */
-export const ORDER_RECORD_TTL_SECONDS = 14 * 24 * 60 * 60;
-/**
- * TransactWriteItems takes at most 100 items: 50 orders with a companion put each (a FIFO receive brings at most 10
- * messages of a group).
- */
-const ORDERS_PER_TRANSACTION = 50;
+const DAY_SECONDS = 24 * 60 * 60;
+/** TransactWriteItems takes at most 100 items (a FIFO receive brings at most 10 messages of a group). */
+const ORDERS_PER_TRANSACTION = 100;
 
 export interface OrderRecord {
   id: string;
@@ -35,46 +45,49 @@ export interface OrderRecord {
   expiration: number;
 }
 
-/**
- * Another table's put that must land with an order's record, in the same transaction (execute: the order's history
- * item). Its condition failing means what stands there wins: the record is written without it.
- */
-export type Companion = (event: OrderEvent) => TransactPut | undefined;
-
 /** The event that stands for an order; `stored` when it was recorded before (a redelivery), not by this call. */
 export interface Recorded {
   event: OrderEvent;
   stored: boolean;
 }
 
-interface Pending {
-  event: OrderEvent;
-  companion?: TransactPut;
+/** One page of an account's history, newest first; `nextCursor` only when more orders are in the range. */
+export interface HistoryPage {
+  events: (OrderEvent & { account: string })[];
+  nextCursor?: string;
+}
+
+export interface OrderRecordsOptions {
+  /** Days an order stays in the history, from its creation (never less than ORDER_RECORD_MIN_DAYS after its write). */
+  retentionDays?: number;
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export const orderRecordKey = (orderId: string) => `${ORDER_RECORD_PREFIX}${orderId}`;
 
 export class OrderRecords {
+  private readonly retentionDays: number;
+  private readonly sleep: (ms: number) => Promise<void>;
+
   constructor(
     private readonly doc: DynamoDBDocumentClient,
     private readonly tableName: string,
-    private readonly sleep: (ms: number) => Promise<void> = defaultSleep,
-  ) {}
+    { retentionDays = DEFAULT_HISTORY_RETENTION_DAYS, sleep = defaultSleep }: OrderRecordsOptions = {},
+  ) {
+    this.retentionDays = retentionDays;
+    this.sleep = sleep;
+  }
 
   /**
-   * Records the events of one batch, each only if its order has no record yet, in one TransactWriteItems with each
-   * new record's companion put (a second call only when some were recorded before: the transaction is cancelled as
-   * a whole, so it is retried without them and their companions). Returns, per order id, the event that stands: the
-   * new one, or the stored one.
+   * Records the events of one batch, each only if its order has no record yet, in one TransactWriteItems of
+   * conditional puts (a second call only when some were recorded before: the transaction is cancelled as a whole, so
+   * it is retried without them). Returns, per order id, the event that stands: the new one, or the stored one.
    */
-  async record(events: readonly OrderEvent[], now = Date.now(), companion?: Companion): Promise<Map<string, Recorded>> {
+  async record(events: readonly OrderEvent[], now = Date.now()): Promise<Map<string, Recorded>> {
     const standing = new Map<string, Recorded>();
     const unique = [...new Map(events.map((e) => [e.orderId, e])).values()];
     for (let start = 0; start < unique.length; start += ORDERS_PER_TRANSACTION) {
-      const chunk = unique.slice(start, start + ORDERS_PER_TRANSACTION).map((event) => ({
-        event,
-        companion: companion?.(event),
-      }));
+      const chunk = unique.slice(start, start + ORDERS_PER_TRANSACTION);
       for (const [orderId, recorded] of await this.recordChunk(chunk, now)) standing.set(orderId, recorded);
     }
     return standing;
@@ -87,62 +100,84 @@ export class OrderRecords {
     return Item ? toRecord(Item) : undefined;
   }
 
-  private async recordChunk(chunk: Pending[], now: number): Promise<Map<string, Recorded>> {
+  /** One page of the history `range` names, newest first (the BySymbol index when it names a symbol). */
+  async list(range: HistoryRange): Promise<HistoryPage> {
+    const bySymbol = range.symbol !== undefined;
+    const partition = bySymbol ? accountSymbolKey(range.account, range.symbol!) : range.account;
+    const partitionName = bySymbol ? 'accountSymbol' : 'account';
+    // A GSI's ExclusiveStartKey is the last item's index keys and table key; `id` follows from the sort key's orderId.
+    const startKey =
+      range.after === undefined
+        ? undefined
+        : {
+            [partitionName]: partition,
+            sk: range.after,
+            id: orderRecordKey(range.after.slice(range.after.indexOf('#') + 1)),
+          };
+    const { Items = [] } = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: bySymbol ? HISTORY_BY_SYMBOL_INDEX : HISTORY_BY_ACCOUNT_INDEX,
+        KeyConditionExpression: '#p = :p AND sk BETWEEN :from AND :to',
+        ExpressionAttributeNames: { '#p': partitionName },
+        ExpressionAttributeValues: { ':p': partition, ':from': range.fromSk, ':to': range.toSk },
+        ScanIndexForward: false,
+        // One more than the page: whether another page exists is then known, not guessed.
+        Limit: range.limit + 1,
+        ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+      }),
+    );
+    const page = Items.slice(0, range.limit);
+    const events = page.map((item) => ({ ...toRecord(item).event, account: String(item.account) }));
+    const more = Items.length > range.limit;
+    return { events, ...(more ? { nextCursor: encodeCursor(range, String(page[page.length - 1]!.sk)) } : {}) };
+  }
+
+  private async recordChunk(chunk: OrderEvent[], now: number): Promise<Map<string, Recorded>> {
     const standing = new Map<string, Recorded>();
     let pending = chunk;
     for (let attempt = 1; pending.length > 0; attempt++) {
-      const reasons = await this.tryTransaction(pending, now);
+      const reasons = await transactWrite(
+        this.doc,
+        pending.map((event) => ({ Put: this.putOf(event, now) })),
+      );
       if (reasons === undefined) {
-        for (const { event } of pending) standing.set(event.orderId, { event, stored: false });
+        for (const event of pending) standing.set(event.orderId, { event, stored: false });
         return standing;
       }
-      const taken = pending.filter((_, i) => reasons[i]!.record === 'ConditionalCheckFailed');
-      for (const [orderId, event] of await this.readEvents(taken.map((p) => p.event.orderId)))
+      if (reasons.length !== pending.length) throw new Error(`order records: cancelled, reasons ${reasons.join(', ')}`);
+      const taken = pending.filter((_, i) => reasons[i] === 'ConditionalCheckFailed');
+      for (const [orderId, event] of await this.readEvents(taken.map((e) => e.orderId)))
         standing.set(orderId, { event, stored: true });
-      const others = reasons.some((r) =>
-        [r.record, r.companion].some((c) => c !== 'ConditionalCheckFailed' && c !== 'None'),
-      );
-      if (others)
-        await backOffAfterConflict(attempt, this.sleep, () => new Error(`order records: ${JSON.stringify(reasons)}`));
-      // A companion whose condition failed stands as it is: its record goes again without it.
-      pending = pending.flatMap((p, i) => {
-        if (standing.has(p.event.orderId)) return [];
-        return [reasons[i]!.companion === 'ConditionalCheckFailed' ? { event: p.event } : p];
-      });
+      if (reasons.some((r) => r !== 'ConditionalCheckFailed' && r !== 'None'))
+        await backOffAfterConflict(attempt, this.sleep, () => new Error(`order records: ${reasons.join(', ')}`));
+      pending = pending.filter((e) => !standing.has(e.orderId));
     }
     return standing;
   }
 
   /**
-   * One TransactWriteItems: each order's record, then its companion when it has one. On cancellation, each order's
-   * reason codes ('None' for an item that was fine); a cancellation without one reason per item is thrown.
+   * An order's record: its event, and its history index keys when the event names an account. Kept for the history's
+   * retention from the order's creation, and at least ORDER_RECORD_MIN_DAYS from now.
    */
-  private async tryTransaction(
-    pending: Pending[],
-    now: number,
-  ): Promise<undefined | { record: string; companion: string }[]> {
-    const items = pending.flatMap(({ event, companion }) => [
-      {
-        Put: {
-          TableName: this.tableName,
-          Item: {
-            id: orderRecordKey(event.orderId),
-            orderId: event.orderId,
-            status: event.status,
-            seq: event.seq,
-            event,
-            expiration: Math.floor(now / 1000) + ORDER_RECORD_TTL_SECONDS,
-          },
-          ConditionExpression: 'attribute_not_exists(id)',
-        },
+  private putOf(event: OrderEvent, now: number) {
+    const expiration = Math.max(
+      Math.floor(now / 1000) + ORDER_RECORD_MIN_DAYS * DAY_SECONDS,
+      Math.floor(event.commandTs / 1000) + this.retentionDays * DAY_SECONDS,
+    );
+    return {
+      TableName: this.tableName,
+      Item: {
+        id: orderRecordKey(event.orderId),
+        orderId: event.orderId,
+        status: event.status,
+        seq: event.seq,
+        event,
+        expiration,
+        ...historyKeys(event),
       },
-      ...(companion ? [{ Put: companion }] : []),
-    ]);
-    const codes = await transactWrite(this.doc, items);
-    if (codes === undefined) return undefined;
-    if (codes.length !== items.length) throw new Error(`order records: cancelled, reasons ${codes.join(', ')}`);
-    let at = 0;
-    return pending.map(({ companion }) => ({ record: codes[at++]!, companion: companion ? codes[at++]! : 'None' }));
+      ConditionExpression: 'attribute_not_exists(id)',
+    };
   }
 
   private async readEvents(orderIds: string[]): Promise<Map<string, OrderEvent>> {

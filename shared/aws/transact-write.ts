@@ -12,8 +12,7 @@ export type TransactPut = NonNullable<TransactItem['Put']>;
 /**
  * One TransactWriteItems: undefined when it was written, else the reason code of each item from its cancellation, in
  * item order ('None' for an item that was fine). Any other error is thrown. The callers decide what the reasons
- * mean (a failed condition that stands, a conflict worth a retry) — the order records, the order history, the
- * market data.
+ * mean (a failed condition that stands, a conflict worth a retry) — the order records, the market data.
  */
 export async function transactWrite(doc: DynamoDBDocumentClient, items: TransactItem[]): Promise<string[] | undefined> {
   try {
@@ -29,8 +28,8 @@ export async function transactWrite(doc: DynamoDBDocumentClient, items: Transact
 const CONFLICT_ATTEMPTS = 5;
 
 /**
- * After a cancellation a retry may fix (a conflicting writer, throttling; the order records and history count a
- * failed condition as an answer, not as this): waits 20 · 2^attempt ms (plus up to 20 ms of jitter) before the next
+ * After a cancellation a retry may fix (a conflicting writer, throttling; the order records count a failed
+ * condition as an answer, not as this): waits 20 · 2^attempt ms (plus up to 20 ms of jitter) before the next
  * try, or throws `failure()` once CONFLICT_ATTEMPTS tries were cancelled so.
  */
 export async function backOffAfterConflict(

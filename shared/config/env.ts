@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { ORDER_RECORD_MIN_DAYS } from '../domain/order-history';
 
 /**
  * Reads a function's environment once (at cold start) and validates it with zod. A missing or bad variable
@@ -55,11 +56,13 @@ export const queueArn = z.string().regex(/^arn:aws[\w-]*:sqs:[\w-]+:\d{12}:[\w.-
 /** An SNS topic ARN (a FIFO topic's name ends in .fifo; that is the caller's schema to add). */
 export const topicArn = z.string().regex(/^arn:aws[\w-]*:sns:[\w-]+:\d{12}:[\w.-]{1,256}$/, 'must be an SNS topic ARN');
 
-/** The order history table, for the functions that write it (execute, the history writer). */
-export const orderHistoryWriterEnv = {
-  ORDER_HISTORY_TABLE_NAME: nonEmptyString,
-  /** How long an order stays in the history (TTL from its creation), infra's orderHistoryRetentionDays. */
-  ORDER_HISTORY_RETENTION_DAYS: intFromEnv(1, 3650),
+/**
+ * For the functions that write execution records (execute; orders and ws-connection for a cancel's record), which
+ * are the order history too: how long an order stays in it (TTL from its creation), infra's
+ * orderHistoryRetentionDays — at least the 14 days a record must outlive its command's redeliveries.
+ */
+export const orderRecordsWriterEnv = {
+  ORDER_HISTORY_RETENTION_DAYS: intFromEnv(ORDER_RECORD_MIN_DAYS, 3650),
 };
 
 /** Shared by every function: Powertools reads these itself; we validate them so a typo fails at init. */

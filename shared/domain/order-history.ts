@@ -1,105 +1,70 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
-import { OrderEventSchema, type OrderEvent } from './event';
+import type { OrderEvent } from './event';
 import { AccountSchema, SymbolInputSchema, publicStatus } from './order';
 import { TimeBoundSchema } from './time-bound';
 
 /**
- * The order history (pure parts): one item per order in OrderHistoryTable, keyed for GET /orders.
+ * The order history (pure parts): GET /orders reads each order's execution record (OrdersTable,
+ * shared/aws/order-records.ts) through two sparse global secondary indexes, keyed for it:
  *
- *   account (partition) + sk = `<commandTs, 13 digits>#<orderId>` (sort): an account's orders by time, and a
- *   time range is a key condition (BETWEEN), not a filter. The time is the order's creation (commandTs), which
- *   every event of the order carries unchanged, so each status update lands on the same item.
- *   accountSymbol (`<account>#<symbol>`) + sk: the BySymbol index, the same for one symbol of an account.
+ *   ByAccount: account (partition) + sk = `<commandTs, 13 digits>#<orderId>` (sort): an account's orders by time,
+ *   and a time range is a key condition (BETWEEN), not a filter. The time is the order's creation (commandTs).
+ *   BySymbol: accountSymbol (`<account>#<symbol>`) + sk: the same for one symbol of an account.
  *
- * Status updates are monotonic: an event replaces the item only if its status ranks higher, or ranks the same,
- * is not final and is newer. A redelivered event, or an older one arriving after a newer one (another group, a
- * retry), changes nothing, and a final status (REJECTED, EXECUTED, CANCELED, …) is never left.
+ * An order has one execution record, written once with the event its publisher (execute, or a cancel that won)
+ * published: ACCEPTED, REJECTED and CANCELED are all final, so the history needs no update rule of its own — the
+ * record's first-write-wins condition is it. Items without these attributes (client order entries, records from
+ * before events carried an account) are in neither index.
  */
-export const HISTORY_INDEX = 'BySymbol';
-/**
- * The message attribute of an order event whose history item its publisher wrote already (execute does, in its batch
- * step): the history subscription's filter policy leaves such events out (infra/constructs/order-history.ts), so the
- * history writer only gets those of other publishers (the orders function's CANCELED events).
- */
-export const HISTORY_WRITTEN_ATTRIBUTE = 'historyWritten';
+export const HISTORY_BY_ACCOUNT_INDEX = 'ByAccount';
+export const HISTORY_BY_SYMBOL_INDEX = 'BySymbol';
+export const HISTORY_INDEXES = [HISTORY_BY_ACCOUNT_INDEX, HISTORY_BY_SYMBOL_INDEX] as const;
+/** How long an order stays in the history unless told otherwise (infra's orderHistoryRetentionDays). */
+export const DEFAULT_HISTORY_RETENTION_DAYS = 90;
+/** A record outlives any redelivery of its command (SQS keeps a message ≤ 14 days); past it the ledger answers. */
+export const ORDER_RECORD_MIN_DAYS = 14;
 const TS_DIGITS = 13;
 /** Sorts after every orderId character (letters, digits, . _ : -), closing a time range inclusively. */
 const SK_MAX_SUFFIX = '~';
 
-/** The rank of a status: working < ACCEPTED (the ledger took it) < final. Unknown statuses count as working. */
-const STATUS_RANK: Record<string, number> = {
-  NEW: 1,
-  PENDING: 1,
-  ACCEPTED: 2,
-  REJECTED: 3,
-  EXECUTED: 3,
-  FILLED: 3,
-  CANCELED: 3,
-  EXPIRED: 3,
-};
-export const FINAL_RANK = 3;
-export const statusRank = (status: string): number => STATUS_RANK[status] ?? 1;
-
-/** An event as the history reads it: execute's event, with the client's order id when the order came with one. */
-export const HistoryEventSchema = OrderEventSchema.extend({
-  clientOrderId: z.string().min(1).max(128).optional(),
-});
-export type HistoryEvent = z.infer<typeof HistoryEventSchema>;
-
-export interface HistoryItem {
+/** The index keys an execution record carries. */
+export interface HistoryKeys {
   account: string;
   sk: string;
   accountSymbol: string;
-  orderId: string;
-  clientOrderId?: string;
-  symbol: string;
-  side: OrderEvent['side'];
-  qty: number;
-  price: number;
-  status: string;
-  statusRank: number;
-  reason: string | null;
-  seq: number | null;
-  createdTs: number;
-  updatedTs: number;
-  correlationId: string;
-  /** TTL (epoch seconds): DynamoDB removes the item after the retention. */
-  expiration: number;
 }
 
 export const sortKey = (createdTs: number, orderId: string) =>
   `${String(createdTs).padStart(TS_DIGITS, '0')}#${orderId}`;
 export const accountSymbolKey = (account: string, symbol: string) => `${account}#${symbol}`;
 
-/** The item an event writes; `undefined` when the event names no account (recorded before events carried it). */
-export function historyItem(event: HistoryEvent, retentionDays: number): HistoryItem | undefined {
+/** The index keys of an event's record; `undefined` when the event names no account. */
+export function historyKeys(event: OrderEvent): HistoryKeys | undefined {
   if (!event.account) return undefined;
   return {
     account: event.account,
     sk: sortKey(event.commandTs, event.orderId),
     accountSymbol: accountSymbolKey(event.account, event.symbol),
+  };
+}
+
+/** An order as GET /orders shows it (shared/api/schemas.ts HistoryOrderSchema), from the event its record holds. */
+export function historyView(event: OrderEvent & { account: string }) {
+  return {
+    account: event.account,
     orderId: event.orderId,
-    ...(event.clientOrderId ? { clientOrderId: event.clientOrderId } : {}),
     symbol: event.symbol,
     side: event.side,
     qty: event.quantity,
     price: event.price,
-    status: event.status,
-    statusRank: statusRank(event.status),
+    status: publicStatus(event.status),
     reason: event.reason,
     seq: event.seq,
     createdTs: event.commandTs,
     updatedTs: event.executedTs,
     correlationId: event.correlationId,
-    expiration: Math.floor(event.commandTs / 1000) + retentionDays * 24 * 60 * 60,
   };
-}
-
-/** What a caller may see of an item (keys and bookkeeping stay inside), its status in the API's words. */
-export function historyView(item: HistoryItem) {
-  const { sk: _sk, accountSymbol: _as, statusRank: _rank, expiration: _exp, ...view } = item;
-  return { ...view, status: publicStatus(view.status) };
 }
 
 export const MAX_PAGE = 100;

@@ -21,8 +21,6 @@ export const MetricName = {
   DuplicatesCaught: 'DuplicatesCaught',
   PoisonCommands: 'PoisonCommands',
   TickToExecutionLatency: 'TickToExecutionLatency',
-  HistoryWritten: 'HistoryWritten',
-  HistoryUnchanged: 'HistoryUnchanged',
 } as const;
 
 export { MetricUnit };

@@ -213,15 +213,7 @@ describe('the web console in a real browser', () => {
     const roles = await page.locator('[data-role="members"] tbody tr td:nth-child(2)').allTextContents();
     expect(roles.filter((r) => r === 'leader')).toHaveLength(1);
     const stages = await page.locator('[data-role="queues"] tbody tr td:first-child').allTextContents();
-    expect(stages).toEqual([
-      'commands',
-      'events',
-      'history',
-      'ws-notifier',
-      'ws-account-updates',
-      'process',
-      'market-data',
-    ]);
+    expect(stages).toEqual(['commands', 'events', 'ws-notifier', 'ws-account-updates', 'process', 'market-data']);
 
     await page.fill('[data-role="halt-form"] input[name=reason]', 'console drill');
     await page.click('[data-role="halt"]');

@@ -43,14 +43,12 @@ const PIPELINE_STATEFUL: Record<string, string> = {
   ExecuteLogGroup: 'AWS::Logs::LogGroup',
   ApiLogGroup: 'AWS::Logs::LogGroup',
   HttpApiAccessLogGroupA66C8864: 'AWS::Logs::LogGroup',
-  // Added with the order events fan-out and the order history (issue 13); AlarmTopic was there before, but
-  // SNS topics were not listed until then.
+  // Added with the order events fan-out (issue 13); AlarmTopic was there before, but SNS topics were not listed
+  // until then. The order history's own table, queues and writer (HistoryQueue, HistoryDlq, OrderHistoryTable,
+  // HistoryLogGroup) were removed on purpose when the history moved into OrdersTable's indexes (issue 10; the
+  // table is retained on AWS, docs/deploy.md).
   AlarmTopicD01E77F9: 'AWS::SNS::Topic',
   EventsTopic: 'AWS::SNS::Topic',
-  HistoryQueue: 'AWS::SQS::Queue',
-  HistoryDlq: 'AWS::SQS::Queue',
-  OrderHistoryTable: 'AWS::DynamoDB::Table',
-  HistoryLogGroup: 'AWS::Logs::LogGroup',
   // Added with the WebSocket API (LiveDelivery, issue 13).
   WebSocketAccessLogGroupEE932001: 'AWS::Logs::LogGroup',
   WsAuthorizerLogGroup: 'AWS::Logs::LogGroup',

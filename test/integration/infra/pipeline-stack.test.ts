@@ -4,7 +4,6 @@ import { loadAdminConfig } from '../../../functions/admin/config';
 import { loadApiConfig } from '../../../functions/api/config';
 import { loadOrdersConfig } from '../../../functions/orders/config';
 import { loadExecuteConfig } from '../../../functions/execute/config';
-import { loadHistoryConfig } from '../../../functions/history/config';
 import { loadIngestConfig } from '../../../functions/ingest/config';
 import { loadMarketDataApiConfig } from '../../../functions/market-data-api/config';
 import { loadMarketDataConfig } from '../../../functions/market-data/config';
@@ -119,9 +118,9 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     const resources = awsTemplate.toJSON().Resources as Resources;
     expect(resources.ProcessFailureQueue?.Properties).toMatchObject({ SqsManagedSseEnabled: true });
     expect(resources.ProcessFailureQueue?.Properties).not.toHaveProperty('FifoQueue');
-    awsTemplate.resourceCountIs('AWS::SQS::Queue', 12);
+    awsTemplate.resourceCountIs('AWS::SQS::Queue', 10);
     const policies = awsTemplate.findResources('AWS::SQS::QueuePolicy');
-    expect(Object.keys(policies)).toHaveLength(12);
+    expect(Object.keys(policies)).toHaveLength(10);
     for (const policy of Object.values(policies)) {
       expect(policy.Properties.PolicyDocument.Statement).toEqual(
         expect.arrayContaining([
@@ -135,7 +134,7 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     }
   });
 
-  it('fans order events out through an SNS FIFO topic to raw-delivery FIFO subscriptions (verify, history, notifier)', () => {
+  it('fans order events out through an SNS FIFO topic to raw-delivery FIFO subscriptions (verify, notifier)', () => {
     awsTemplate.hasResourceProperties('AWS::SNS::Topic', {
       FifoTopic: true,
       ContentBasedDeduplication: false,
@@ -148,11 +147,7 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
       subscriptions
         .map((s) => s.Properties.Endpoint)
         .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
-    ).toEqual([
-      { 'Fn::GetAtt': ['EventsQueue', 'Arn'] },
-      { 'Fn::GetAtt': ['HistoryQueue', 'Arn'] },
-      { 'Fn::GetAtt': ['WsOrderEventsQueue', 'Arn'] },
-    ]);
+    ).toEqual([{ 'Fn::GetAtt': ['EventsQueue', 'Arn'] }, { 'Fn::GetAtt': ['WsOrderEventsQueue', 'Arn'] }]);
     for (const s of subscriptions) {
       expect(s.Properties).toMatchObject({
         Protocol: 'sqs',
@@ -160,15 +155,14 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
         TopicArn: { Ref: 'EventsTopic' },
       });
     }
-    // Execute writes its orders' history items and sends their live updates itself, and marks their events: the
-    // history queue and the notifier's queue leave those out, the events queue takes every event.
+    // Execute sends its orders' live updates itself, and marks their events: the notifier's queue leaves those out,
+    // the events queue takes every event.
     const filterOf = (queue: string) =>
       subscriptions.find((s) => JSON.stringify(s.Properties.Endpoint).includes(`"${queue}"`))?.Properties.FilterPolicy;
-    expect(filterOf('HistoryQueue')).toEqual({ historyWritten: [{ exists: false }] });
     expect(filterOf('EventsQueue')).toBeUndefined();
     expect(filterOf('WsOrderEventsQueue')).toEqual({ liveForwarded: [{ exists: false }] });
     // SNS may send to the subscribed queues (and only from this topic).
-    for (const queue of ['EventsQueue', 'HistoryQueue', 'WsOrderEventsQueue']) {
+    for (const queue of ['EventsQueue', 'WsOrderEventsQueue']) {
       const policy = Object.values(awsTemplate.findResources('AWS::SQS::QueuePolicy')).find((p) =>
         JSON.stringify(p.Properties.Queues).includes(`"${queue}"`),
       );
@@ -184,41 +178,26 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     }
   });
 
-  it('keeps the order history by account and time, with the BySymbol index and a TTL (90 days by default)', () => {
-    const resource = (awsTemplate.toJSON().Resources as Resources).OrderHistoryTable;
-    expect(resource?.DeletionPolicy).toBe('Retain');
-    expect(resource?.Properties).toMatchObject({
+  it('keeps the order history in OrdersTable: the ByAccount and BySymbol indexes, kept 90 days by default', () => {
+    const resource = (awsTemplate.toJSON().Resources as Resources).OrdersTable;
+    const index = (IndexName: string, partition: string) => ({
+      IndexName,
       KeySchema: [
-        { AttributeName: 'account', KeyType: 'HASH' },
+        { AttributeName: partition, KeyType: 'HASH' },
         { AttributeName: 'sk', KeyType: 'RANGE' },
       ],
-      GlobalSecondaryIndexes: [
-        {
-          IndexName: 'BySymbol',
-          KeySchema: [
-            { AttributeName: 'accountSymbol', KeyType: 'HASH' },
-            { AttributeName: 'sk', KeyType: 'RANGE' },
-          ],
-          Projection: { ProjectionType: 'ALL' },
-        },
-      ],
-      BillingMode: 'PAY_PER_REQUEST',
-      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
-      SSESpecification: { SSEEnabled: true },
+      Projection: { ProjectionType: 'ALL' },
+    });
+    expect(resource?.Properties).toMatchObject({
+      KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+      GlobalSecondaryIndexes: [index('ByAccount', 'account'), index('BySymbol', 'accountSymbol')],
       TimeToLiveSpecification: { AttributeName: 'expiration', Enabled: true },
     });
-    expect(environmentOf(awsTemplate, 'HistoryFunction')).toMatchObject({
-      ORDER_HISTORY_TABLE_NAME: { Ref: 'OrderHistoryTable' },
-      ORDER_HISTORY_RETENTION_DAYS: '90',
-    });
-    awsTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
-      FunctionName: { Ref: 'HistoryFunction' },
-      EventSourceArn: { 'Fn::GetAtt': ['HistoryQueue', 'Arn'] },
-      BatchSize: 10,
-      FunctionResponseTypes: ['ReportBatchItemFailures'],
-      // Only other publishers' events come (execute writes its own orders' items): two concurrent batches at most.
-      ScalingConfig: { MaximumConcurrency: 2 },
-    });
+    // Every writer of execution records keeps them for the history's retention.
+    for (const fn of ['ExecuteFunction', 'OrdersFunction', 'WsConnectionFunction']) {
+      expect(environmentOf(awsTemplate, fn)).toMatchObject({ ORDER_HISTORY_RETENTION_DAYS: '90' });
+    }
+    expect(Object.keys(awsTemplate.findResources('AWS::DynamoDB::Table'))).not.toContain('OrderHistoryTable');
   });
 
   it.each([
@@ -229,7 +208,8 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     expect(resource?.DeletionPolicy).toBe('Retain');
     expect(resource?.Properties).toMatchObject({
       KeySchema: [{ AttributeName: key, KeyType: 'HASH' }],
-      AttributeDefinitions: [{ AttributeName: key, AttributeType: 'S' }],
+      // The key first; OrdersTable's history indexes add theirs (the test above).
+      AttributeDefinitions: expect.arrayContaining([{ AttributeName: key, AttributeType: 'S' }]),
       BillingMode: 'PAY_PER_REQUEST',
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
       SSESpecification: { SSEEnabled: true },
@@ -286,7 +266,6 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     const execute = environmentOf(awsTemplate, 'ExecuteFunction');
     expect(execute).toMatchObject({
       ORDERS_TABLE_NAME: { Ref: 'OrdersTable' },
-      ORDER_HISTORY_TABLE_NAME: { Ref: 'OrderHistoryTable' },
       ORDER_HISTORY_RETENTION_DAYS: '90',
       EVENTS_TOPIC_ARN: { Ref: 'EventsTopic' },
       ACCOUNT_UPDATES_QUEUE_URL: { Ref: 'WsAccountUpdatesQueue' },
@@ -296,7 +275,6 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     const api = environmentOf(awsTemplate, 'ApiFunction');
     expect(api).toMatchObject({
       ORDERS_TABLE_NAME: { Ref: 'OrdersTable' },
-      ORDER_HISTORY_TABLE_NAME: { Ref: 'OrderHistoryTable' },
       RAFT_MEMBERS: members,
     });
     // Each function gets its own scope's key secret, never the root secret (nor its ARN).
@@ -349,8 +327,8 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
   });
 
   it('maps the stream to process with bisect, retries until the record age limit, on-failure queue and partial failures', () => {
-    // process, execute, history and market-data; the WebSocket notifier's three (test/integration/infra/live-delivery.test.ts).
-    awsTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', 7);
+    // process, execute and market-data; the WebSocket notifier's three (test/integration/infra/live-delivery.test.ts).
+    awsTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', 6);
     awsTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       FunctionName: { Ref: 'ProcessFunction' },
       EventSourceArn: { 'Fn::GetAtt': ['TicksStream', 'Arn'] },
@@ -378,17 +356,13 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
       'EventsQueue',
       'EventsDlq',
       'EventsTopic',
-      'HistoryQueue',
-      'HistoryDlq',
       'ProcessFailureQueue',
       'OrdersTable',
       'StrategyStateTable',
-      'OrderHistoryTable',
       ...FUNCTION_IDS,
       'IngestLogGroup',
       'ProcessTicksMapping',
       'ExecuteCommandsMapping',
-      'HistoryEventsMapping',
       'HttpApi',
       'HttpApiStage',
       'FeedSchedule',
@@ -499,7 +473,7 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
   });
 
   it('alarms on iterator age, DLQ depths, and every function’s errors and throttles', () => {
-    awsTemplate.resourceCountIs('AWS::CloudWatch::Alarm', 2 + 7 + 2 * FUNCTION_NAMES.length);
+    awsTemplate.resourceCountIs('AWS::CloudWatch::Alarm', 2 + 6 + 2 * FUNCTION_NAMES.length);
     // Both stream consumers: a batch that keeps failing is retried until the record age limit, holding the shard.
     for (const fn of ['ProcessFunction', 'MarketDataFunction']) {
       awsTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
@@ -509,14 +483,7 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
         Dimensions: [{ Name: 'FunctionName', Value: { Ref: fn } }],
       });
     }
-    const deadLetters = [
-      'CommandsDlq',
-      'EventsDlq',
-      'HistoryDlq',
-      'WsOrderEventsDlq',
-      'WsAccountUpdatesDlq',
-      'ProcessFailureQueue',
-    ];
+    const deadLetters = ['CommandsDlq', 'EventsDlq', 'WsOrderEventsDlq', 'WsAccountUpdatesDlq', 'ProcessFailureQueue'];
     for (const queue of [...deadLetters, 'MarketDataFailureQueue']) {
       awsTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
         MetricName: 'ApproximateNumberOfMessagesVisible',
@@ -557,9 +524,8 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     expect(actionsIn(grantsOn(execute, 'OrdersTable'))).toEqual(['dynamodb:BatchGetItem', 'dynamodb:PutItem']);
     expect(actionsIn(grantsOn(execute, 'CommandsDlq'))).toEqual(expect.arrayContaining(['sqs:SendMessage']));
     expect(actionsIn(grantsOn(execute, 'EventsTopic'))).toEqual(['sns:Publish']);
-    // Its orders' history items: puts on the table, not its index.
-    expect(actionsIn(grantsOn(execute, 'OrderHistoryTable'))).toEqual(['dynamodb:PutItem']);
-    expect(JSON.stringify(grantsOn(execute, 'OrderHistoryTable'))).not.toContain('/index/');
+    // Its records are the history: no query of the indexes.
+    expect(JSON.stringify(grantsOn(execute, 'OrdersTable'))).not.toContain('/index/');
     expect(grantsOn(execute, 'EventsQueue')).toEqual([]);
     // Its orders' live updates: sends to the notifier's account-updates queue, nothing else of live delivery.
     expect(actionsIn(grantsOn(execute, 'WsAccountUpdatesQueue'))).toEqual(expect.arrayContaining(['sqs:SendMessage']));
@@ -570,18 +536,13 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
     expect(grantsOn(execute, 'TicksStream')).toEqual([]);
 
     const api = statementsOf(awsTemplate, 'ApiFunction');
-    expect(actionsIn(grantsOn(api, 'OrdersTable'))).toEqual(['dynamodb:GetItem']);
-    const apiHistory = grantsOn(api, 'OrderHistoryTable');
-    expect(actionsIn(apiHistory)).toEqual(['dynamodb:Query']);
-    expect(JSON.stringify(apiHistory)).toContain('/index/BySymbol');
-
-    const history = statementsOf(awsTemplate, 'HistoryFunction');
-    expect(actionsIn(grantsOn(history, 'OrderHistoryTable'))).toEqual(['dynamodb:PutItem']);
-    expect(JSON.stringify(grantsOn(history, 'OrderHistoryTable'))).not.toContain('/index/');
-    expect(actionsIn(grantsOn(history, 'HistoryQueue'))).toEqual(
-      expect.arrayContaining(['sqs:DeleteMessage', 'sqs:ReceiveMessage']),
-    );
-    expect(actionsIn(history).filter((action) => /^(kinesis|secretsmanager|sns):/.test(action))).toEqual([]);
+    // GetItem on the table; Query only on the history's two indexes, by name.
+    const apiOrders = grantsOn(api, 'OrdersTable');
+    expect(actionsIn(apiOrders)).toEqual(['dynamodb:GetItem', 'dynamodb:Query']);
+    const queried = apiOrders.filter((s) => actionsIn([s]).includes('dynamodb:Query'));
+    expect(JSON.stringify(queried)).toContain('/index/ByAccount');
+    expect(JSON.stringify(queried)).toContain('/index/BySymbol');
+    expect(JSON.stringify(queried)).not.toContain('/index/*');
     expect(actionsIn(api).filter((action) => /^(sqs|kinesis):/.test(action))).toEqual([]);
 
     const orders = statementsOf(awsTemplate, 'OrdersFunction');
@@ -629,7 +590,6 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
         'EventsQueueUrl',
         'EventsTopicArn',
         'OrdersTableName',
-        'OrderHistoryTableName',
         'StrategyStateTableName',
         'HttpApiUrl',
         'HttpApiExecuteArn',
@@ -730,7 +690,6 @@ describe('the functions accept the environment the stack gives them (their own c
     ['ProcessFunction', loadProcessConfig],
     ['ExecuteFunction', loadExecuteConfig],
     ['ApiFunction', loadApiConfig],
-    ['HistoryFunction', loadHistoryConfig],
     ['MarketDataFunction', loadMarketDataConfig],
     ['MarketDataApiFunction', loadMarketDataApiConfig],
     ['OrdersFunction', loadOrdersConfig],

@@ -92,6 +92,7 @@ beforeAll(async () => {
         COMMANDS_QUEUE_URL: commandsUrl,
         EVENTS_TOPIC_ARN: orderEvents.topicArn,
         ORDER_RATE_LIMIT_PER_SECOND: RATE_LIMIT,
+        ORDER_HISTORY_RETENTION_DAYS: 90,
       },
       clients,
       async () => ledger,

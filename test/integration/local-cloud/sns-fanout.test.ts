@@ -39,8 +39,8 @@ beforeAll(async () => {
   sns = createSnsClient(target());
   sqs = createSqsClient(target());
   topicArn = await createFifoTopic(sns, uniqueName('fanout-events'));
-  // Three consumers, as in the stack: the history writer, verify/status, the WebSocket notifier.
-  for (const name of ['history', 'verify', 'notifier']) {
+  // Three consumers: verify/status and the WebSocket notifier, as in the stack, and one more (a user's own).
+  for (const name of ['verify', 'notifier', 'consumer']) {
     const url = await createFifoQueue(sqs, uniqueName(`fanout-${name}`));
     queueUrls.push(url);
     await subscribeQueue(sns, sqs, topicArn, url);

@@ -336,7 +336,7 @@ describe('POST/DELETE /orders and /admin through the emulated HTTP API', () => {
     expect(view.leader).toEqual(expect.any(String));
     expect(view.members).toHaveLength(3);
     // Every stage the alarms watch, its depths read from the deployed queues (none unreadable).
-    const stages = ['commands', 'events', 'history', 'ws-notifier', 'ws-account-updates', 'process', 'market-data'];
+    const stages = ['commands', 'events', 'ws-notifier', 'ws-account-updates', 'process', 'market-data'];
     expect(view.queues.map((q) => q.name)).toEqual(stages);
     for (const q of view.queues) expect(q).toMatchObject({ deadLetters: expect.any(Number) });
   });

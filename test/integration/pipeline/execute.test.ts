@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { DeleteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { createApiHandler } from '../../../functions/api/app';
 import { loadApiConfig } from '../../../functions/api/config';
@@ -11,14 +11,12 @@ import {
   createSnsClient,
   createSqsClient,
 } from '../../../shared/aws/clients';
-import { OrderHistoryStore } from '../../../shared/aws/order-history';
-import { publishOrderEvents } from '../../../shared/aws/order-events';
 import { ClientOrders } from '../../../shared/aws/client-orders';
-import { OrderRecords } from '../../../shared/aws/order-records';
-import type { OrderCommand } from '../../../shared/domain/command';
+import { OrderRecords, orderRecordKey } from '../../../shared/aws/order-records';
+import { CORRELATION_ID_ATTRIBUTE, type OrderCommand } from '../../../shared/domain/command';
 import { OrderEventSchema, type OrderEvent } from '../../../shared/domain/event';
 import { LIVE_FORWARDED_ATTRIBUTE } from '../../../shared/domain/live-delivery';
-import { HISTORY_WRITTEN_ATTRIBUTE, historyItem, statusRank } from '../../../shared/domain/order-history';
+import { historyKeys, HistoryQuerySchema, historyRange } from '../../../shared/domain/order-history';
 import { createLedgerClient } from '../../../shared/raft-client/client';
 import type { LedgerClient } from '../../../shared/raft-client/types';
 import { createLogger, MetricName } from '../../../shared/powertools';
@@ -29,7 +27,7 @@ import { CrashSwitch, injectFault, recordCalls, refuseBatchEntries } from './sup
 import { executeHandler, ingestHandler, pipelineClients, processHandler, TestResources } from './support/fixture';
 import { kinesisEvent } from './support/kinesis-event';
 import { fakeContext, httpEvent, iamCaller, userClaims } from '../../support/lambda-events';
-import { drainQueue, readAllRecords, subscribeQueue } from './support/resources';
+import { drainQueue, readAllRecords } from './support/resources';
 import { deliverCommand, deliverThroughQueue, receiveRecords, sqsEvent } from './support/sqs-event';
 
 jest.setTimeout(120_000);
@@ -38,8 +36,6 @@ const RAFT_SECRET = 'pipeline-execute-test-secret';
 const { kinesis, dynamodb, sqs, sns } = pipelineClients();
 const resources = new TestResources({ kinesis, dynamodb, sqs, sns });
 let tableName: string;
-/** The order history execute writes each order's item to. */
-let historyTableName: string;
 let commandsUrl: string;
 let topicArn: string;
 /** The events topic's subscription queue these tests read (as verify reads EventsQueue). */
@@ -88,7 +84,6 @@ function container(
     { documents: createDocumentClient(ownDynamo), sqs: ownSqs, sns: ownSns },
     {
       ORDERS_TABLE_NAME: tableName,
-      ORDER_HISTORY_TABLE_NAME: historyTableName,
       ORDER_HISTORY_RETENTION_DAYS: '90',
       EVENTS_TOPIC_ARN: eventsTopicArn,
       COMMANDS_DLQ_URL: dlqUrl,
@@ -135,11 +130,10 @@ async function updatesFor(orderId: string): Promise<typeof sentUpdates> {
   return sentUpdates.filter((u) => u.update.orderId === orderId);
 }
 
-/** The order's item in the history table (keyed by account and creation time: one item per order). */
-async function historyOf(event: OrderEvent): Promise<Record<string, unknown> | undefined> {
-  const { account, sk } = historyItem(event, 90)!;
+/** The order's execution record as stored (its history index keys included). */
+async function storedRecord(orderId: string): Promise<Record<string, unknown> | undefined> {
   const out = await createDocumentClient(dynamodb).send(
-    new GetCommand({ TableName: historyTableName, Key: { account, sk }, ConsistentRead: true }),
+    new GetCommand({ TableName: tableName, Key: { id: orderRecordKey(orderId) }, ConsistentRead: true }),
   );
   return out.Item;
 }
@@ -152,12 +146,13 @@ async function expectAppliedOnce(command: OrderCommand): Promise<void> {
   expect(positions).toEqual([{ account: command.order.account, symbol: command.order.symbol, quantity: 7 }]);
   const events = await eventsFor(command.order.orderId);
   expect(events).toHaveLength(1);
-  // Its history item, written by execute alongside the publish: the order's status and seq.
-  expect(await historyOf(events[0]!)).toMatchObject({
+  // Its execution record, the stored event with the order history's index keys: one item per order.
+  expect(await storedRecord(command.order.orderId)).toMatchObject({
     orderId: command.order.orderId,
     status: 'ACCEPTED',
     seq: events[0]!.seq,
-    statusRank: statusRank('ACCEPTED'),
+    event: events[0],
+    ...historyKeys(events[0]!),
   });
   expect(events[0]).toMatchObject({
     orderId: command.order.orderId,
@@ -177,13 +172,12 @@ async function expectAppliedOnce(command: OrderCommand): Promise<void> {
 let emf: EmfCapture;
 beforeAll(async () => {
   let events: { topicArn: string; queueUrls: string[] };
-  [cluster, commandsUrl, events, dlqUrl, tableName, historyTableName, accountUpdatesUrl] = await Promise.all([
+  [cluster, commandsUrl, events, dlqUrl, tableName, accountUpdatesUrl] = await Promise.all([
     startRaftCluster({ size: 3, secret: RAFT_SECRET, env: { LOG_LEVEL: 'warn' } }),
     resources.fifoQueue('commands'),
     resources.fifoTopic('events'),
     resources.fifoQueue('commands-dlq'),
     resources.table('orders', 'id'),
-    resources.historyTable('history'),
     resources.fifoQueue('account-updates'),
   ]);
   topicArn = events.topicArn;
@@ -270,26 +264,19 @@ describe('execute', () => {
     for (const command of group) await expectAppliedOnce(command);
   });
 
-  it('marks its events as written to the history: the history queue’s filter leaves them out, other publishers’ pass', async () => {
+  it('marks its events as sent to live delivery (the notifier’s subscription leaves them out), and nothing else', async () => {
     const { topicArn: marked, queueUrls } = await resources.fifoTopic('marked');
-    const filtered = await resources.fifoQueue('marked-history');
-    // As infra subscribes HistoryQueue (infra/constructs/order-history.ts).
-    await subscribeQueue(sns, sqs, marked, filtered, { [HISTORY_WRITTEN_ATTRIBUTE]: [{ exists: false }] });
     const command = newCommand();
     expect(
       (await container(undefined, undefined, marked)(sqsEvent(await deliverCommand(sqs, commandsUrl, command))))
         .batchItemFailures,
     ).toEqual([]);
     const [published] = await drainQueue(sqs, queueUrls[0]!);
-    expect(published?.MessageAttributes?.[HISTORY_WRITTEN_ATTRIBUTE]?.StringValue).toBe('true');
-    // And as sent to live delivery: the notifier's subscription leaves it out the same way (infra/pipeline-stack.ts).
+    // As infra/pipeline-stack.ts subscribes the notifier: events with the mark are left out of its queue.
+    expect(Object.keys(published?.MessageAttributes ?? {}).sort()).toEqual(
+      [CORRELATION_ID_ATTRIBUTE, LIVE_FORWARDED_ATTRIBUTE].sort(),
+    );
     expect(published?.MessageAttributes?.[LIVE_FORWARDED_ATTRIBUTE]?.StringValue).toBe('true');
-    expect(await drainQueue(sqs, filtered)).toEqual([]);
-    // An event published without the mark (the orders function's CANCELED) reaches the history queue.
-    const event = OrderEventSchema.parse(JSON.parse(published!.Body!));
-    const other = { ...event, orderId: `${event.orderId}-other` };
-    expect((await publishOrderEvents(sns, marked, [other])).failed).toEqual([]);
-    expect((await drainQueue(sqs, filtered)).map((m) => JSON.parse(m.Body!).orderId)).toEqual([other.orderId]);
   });
 
   it('an order whose live update the queue refused is failed with its group and redelivered; the rest of the batch is done', async () => {
@@ -335,23 +322,9 @@ describe('execute', () => {
     expect(record?.event).toEqual(stored);
   });
 
-  it('writes each order’s record and history item in one transaction: a history item that ranks higher stands', async () => {
+  it('records a batch in one TransactWriteItems, and the records are the order history GET /orders reads', async () => {
     const first = newCommand();
-    const second = newCommand({ symbol: first.order.symbol });
-    // The first order's history already says CANCELED (a cancel that won the race, recorded by the history writer).
-    const canceled = OrderEventSchema.parse({
-      ...first.order,
-      status: 'CANCELED',
-      reason: 'canceled by the client',
-      seq: null,
-      position: 0,
-      tickTs: first.tickTs,
-      commandTs: first.commandTs,
-      executedTs: Date.now(),
-      correlationId: first.correlationId,
-    });
-    const history = new OrderHistoryStore(createDocumentClient(dynamodb), historyTableName);
-    await history.write(historyItem(canceled, 90)!);
+    const second = newCommand({ symbol: first.order.symbol, account: first.order.account });
     let dynamoCalls: string[] = [];
     const records = [await deliverCommand(sqs, commandsUrl, first), await deliverCommand(sqs, commandsUrl, second)];
     const execute = container(
@@ -362,23 +335,13 @@ describe('execute', () => {
       (client) => (dynamoCalls = recordCalls(client)),
     );
     expect((await execute(sqsEvent(...records))).batchItemFailures).toEqual([]);
-    // The cancelled transaction (the CANCELED item's condition) and its retry without that item: no other write.
-    expect(dynamoCalls).toEqual(['TransactWriteItemsCommand', 'TransactWriteItemsCommand']);
-    expect(await historyOf(canceled)).toMatchObject({ status: 'CANCELED' });
-    const [event] = await eventsFor(first.order.orderId);
-    expect(event).toMatchObject({ status: 'ACCEPTED' });
-    await expectAppliedOnce(second);
-  });
-
-  it('a redelivery writes a stored order’s missing history item (a record written before the two shared a transaction)', async () => {
-    const command = newCommand();
-    const record = await deliverCommand(sqs, commandsUrl, command);
-    expect((await container()(sqsEvent(record))).batchItemFailures).toEqual([]);
-    const [event] = await eventsFor(command.order.orderId);
-    const { account, sk } = historyItem(event!, 90)!;
-    await createDocumentClient(dynamodb).send(new DeleteCommand({ TableName: historyTableName, Key: { account, sk } }));
-    expect((await container()(sqsEvent(record))).batchItemFailures).toEqual([]);
-    await expectAppliedOnce(command);
+    // The two records, each with its history keys, in one call: no history write of its own.
+    expect(dynamoCalls).toEqual(['TransactWriteItemsCommand']);
+    const history = new OrderRecords(createDocumentClient(dynamodb), tableName);
+    const range = historyRange(first.order.account, HistoryQuerySchema.parse({}));
+    const page = await history.list(range);
+    expect(page.events.map((e) => e.orderId).sort()).toEqual([first.order.orderId, second.order.orderId].sort());
+    for (const event of page.events) expect(event).toEqual((await eventsFor(event.orderId))[0]);
   });
 
   it('publishes a REJECTED event with the ledger’s reason when a risk limit refuses the order', async () => {
@@ -549,17 +512,11 @@ describe('the whole flow', () => {
 });
 
 describe('api', () => {
-  let historyTable: string;
-  beforeAll(async () => {
-    historyTable = await resources.historyTable('history');
-  });
-
   /** The api handler; requests carry an IAM caller (an operator: any account) unless the test says who calls. */
   function api(members = cluster.httpUrls) {
     const config = loadApiConfig({
       ...powertoolsEnv('api'),
       ORDERS_TABLE_NAME: tableName,
-      ORDER_HISTORY_TABLE_NAME: historyTable,
       RAFT_MEMBERS: members.join(','),
       RAFT_AUTH_SECRET: RAFT_SECRET,
     });
@@ -568,7 +525,6 @@ describe('api', () => {
       ledger: async () => createLedgerClient({ members: config.RAFT_MEMBERS, authSecret: RAFT_SECRET, maxAttempts: 2 }),
       records: new OrderRecords(createDocumentClient(), config.ORDERS_TABLE_NAME),
       entries: new ClientOrders(createDocumentClient(), config.ORDERS_TABLE_NAME),
-      history: new OrderHistoryStore(createDocumentClient(), config.ORDER_HISTORY_TABLE_NAME),
       logger: createLogger(config),
     });
     return async (method: string, path: string, options: Parameters<typeof httpEvent>[2] = {}) => {

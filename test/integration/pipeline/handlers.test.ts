@@ -48,14 +48,12 @@ const envs: Record<string, Record<string, string>> = {
     ...powertoolsEnv('execute'),
     ...raft,
     ORDERS_TABLE_NAME: 'orders',
-    ORDER_HISTORY_TABLE_NAME: 'history',
     ORDER_HISTORY_RETENTION_DAYS: '90',
     EVENTS_TOPIC_ARN: 'arn:aws:sns:us-east-1:000000000000:events.fifo',
     COMMANDS_DLQ_URL: 'http://localhost:1/000000000000/commands-dlq.fifo',
     ACCOUNT_UPDATES_QUEUE_URL: 'http://localhost:1/000000000000/account-updates.fifo',
   },
-  api: { ...powertoolsEnv('api'), ...raft, ORDERS_TABLE_NAME: 'orders', ORDER_HISTORY_TABLE_NAME: 'history' },
-  history: { ...powertoolsEnv('history'), ORDER_HISTORY_TABLE_NAME: 'history', ORDER_HISTORY_RETENTION_DAYS: '90' },
+  api: { ...powertoolsEnv('api'), ...raft, ORDERS_TABLE_NAME: 'orders' },
 };
 
 describe('function entry points', () => {

@@ -160,7 +160,6 @@ describe('handlers given malformed input reject it and change nothing', () => {
   let streamName: string;
   let stateTable: string;
   let ordersTable: string;
-  let historyTable: string;
   let commandsUrl: string;
   let eventsTopicArn: string;
   let eventsUrl: string;
@@ -169,14 +168,13 @@ describe('handlers given malformed input reject it and change nothing', () => {
 
   beforeAll(async () => {
     let events: { topicArn: string; queueUrls: string[] };
-    [commandsUrl, events, dlqUrl, streamName, stateTable, ordersTable, historyTable, failuresUrl] = await Promise.all([
+    [commandsUrl, events, dlqUrl, streamName, stateTable, ordersTable, failuresUrl] = await Promise.all([
       resources.fifoQueue('fuzz-commands'),
       resources.fifoTopic('fuzz-events'),
       resources.fifoQueue('fuzz-commands-dlq'),
       resources.stream('fuzz-ticks', 1),
       resources.table('fuzz-state', 'symbol'),
       resources.table('fuzz-orders', 'id'),
-      resources.historyTable('fuzz-history'),
       resources.standardQueue('fuzz-process-failures'),
     ]);
     eventsTopicArn = events.topicArn;
@@ -282,7 +280,6 @@ describe('handlers given malformed input reject it and change nothing', () => {
       { documents, sqs, sns },
       {
         ORDERS_TABLE_NAME: ordersTable,
-        ORDER_HISTORY_TABLE_NAME: historyTable,
         ORDER_HISTORY_RETENTION_DAYS: '90',
         EVENTS_TOPIC_ARN: eventsTopicArn,
         COMMANDS_DLQ_URL: dlqUrl,

@@ -26,7 +26,6 @@ const resources = new TestResources({ kinesis, dynamodb, sqs, sns });
 let cluster: RaftCluster;
 let ledger: ClosableLedgerClient;
 let ordersTable: string;
-let historyTable: string;
 let strategyTable: string;
 let commandsUrl: string;
 let eventsUrl: string;
@@ -45,6 +44,7 @@ const ordersEnv = (limit = 50) => ({
   COMMANDS_QUEUE_URL: commandsUrl,
   EVENTS_TOPIC_ARN: topicArn,
   ORDER_RATE_LIMIT_PER_SECOND: String(limit),
+  ORDER_HISTORY_RETENTION_DAYS: '90',
 });
 
 const trader = (account: string) => userClaims(account, ['trader']);
@@ -71,7 +71,6 @@ const executor = () =>
     {
       ...raftEnv(),
       ORDERS_TABLE_NAME: ordersTable,
-      ORDER_HISTORY_TABLE_NAME: historyTable,
       ORDER_HISTORY_RETENTION_DAYS: '90',
       EVENTS_TOPIC_ARN: topicArn,
       COMMANDS_DLQ_URL: dlqUrl,
@@ -93,13 +92,12 @@ beforeAll(async () => {
   cluster = await startRaftCluster({ secret: RAFT_SECRET });
   ledger = createLedgerClient({ members: cluster.httpUrls, authSecret: RAFT_SECRET });
   let events: { topicArn: string; queueUrls: string[] };
-  [ordersTable, strategyTable, commandsUrl, events, dlqUrl, historyTable, accountUpdatesUrl] = await Promise.all([
+  [ordersTable, strategyTable, commandsUrl, events, dlqUrl, accountUpdatesUrl] = await Promise.all([
     resources.table('orders', 'id'),
     resources.table('strategy', 'symbol'),
     resources.fifoQueue('commands'),
     resources.fifoTopic('events'),
     resources.fifoQueue('commands-dlq'),
-    resources.historyTable('history'),
     resources.fifoQueue('account-updates'),
   ]);
   topicArn = events.topicArn;

@@ -2,16 +2,15 @@ import fc from 'fast-check';
 import {
   CursorError,
   encodeCursor,
-  FINAL_RANK,
-  historyItem,
+  historyKeys,
   HistoryQuerySchema,
   historyRange,
+  historyView,
   sortKey,
-  statusRank,
-  type HistoryEvent,
 } from '../../../shared/domain/order-history';
+import type { OrderEvent } from '../../../shared/domain/event';
 
-const event: HistoryEvent = {
+const event: OrderEvent = {
   orderId: 'AAPL:t-1:0',
   status: 'ACCEPTED',
   seq: 7,
@@ -29,7 +28,7 @@ const event: HistoryEvent = {
 };
 const query = (raw: Record<string, string>) => HistoryQuerySchema.parse(raw);
 
-describe('order history keys and status ranks', () => {
+describe('order history keys and view', () => {
   it('sort keys order by creation time, then order id, across every 13-digit time', () => {
     fc.assert(
       fc.property(fc.nat({ max: 9_999_999_999_999 }), fc.nat({ max: 9_999_999_999_999 }), (a, b) => {
@@ -39,22 +38,31 @@ describe('order history keys and status ranks', () => {
     );
   });
 
-  it('ranks working < ACCEPTED < final; unknown statuses count as working', () => {
-    expect(statusRank('PENDING')).toBeLessThan(statusRank('ACCEPTED'));
-    for (const final of ['REJECTED', 'EXECUTED', 'CANCELED']) expect(statusRank(final)).toBe(FINAL_RANK);
-    expect(statusRank('SOMETHING_NEW')).toBe(statusRank('PENDING'));
-  });
-
-  it('an event becomes one item keyed by account and creation time; without an account, none', () => {
-    expect(historyItem(event, 90)).toMatchObject({
+  it("an event's record is indexed by account and creation time; without an account, not at all", () => {
+    expect(historyKeys(event)).toEqual({
       account: 'A1',
       sk: sortKey(event.commandTs, event.orderId),
       accountSymbol: 'A1#AAPL',
-      statusRank: statusRank('ACCEPTED'),
-      expiration: Math.floor(event.commandTs / 1000) + 90 * 86_400,
     });
     const { account: _a, ...legacy } = event;
-    expect(historyItem(legacy, 90)).toBeUndefined();
+    expect(historyKeys(legacy)).toBeUndefined();
+  });
+
+  it('shows an order in the API words: ACCEPTED is EXECUTED, created and updated times from the event', () => {
+    expect(historyView({ ...event, account: 'A1' })).toEqual({
+      account: 'A1',
+      orderId: event.orderId,
+      symbol: 'AAPL',
+      side: 'BUY',
+      qty: 3,
+      price: 10,
+      status: 'EXECUTED',
+      reason: null,
+      seq: 7,
+      createdTs: event.commandTs,
+      updatedTs: event.executedTs,
+      correlationId: 't-1',
+    });
   });
 });
 

@@ -34,7 +34,6 @@ import {
   createSqsClient,
 } from '../../../../shared/aws/clients';
 import { MarketDataReader, MarketDataStore } from '../../../../shared/aws/market-data-store';
-import { OrderHistoryStore } from '../../../../shared/aws/order-history';
 import { OrderRecords } from '../../../../shared/aws/order-records';
 import { putRecords } from '../../../../shared/aws/put-records';
 import { createStrategy } from '../../../../shared/domain/strategy';
@@ -47,7 +46,6 @@ import {
   createFifoQueue,
   createStandardQueue,
   createFifoTopic,
-  createHistoryTable,
   createRangeTable,
   createStream,
   createTable,
@@ -93,14 +91,6 @@ export class TestResources {
   async table(prefix: string, key: 'id' | 'symbol'): Promise<string> {
     const name = uniqueName(prefix);
     await createTable(this.clients.dynamodb, name, key);
-    this.cleanups.push(() => deleteTable(this.clients.dynamodb, name));
-    return name;
-  }
-
-  /** An order history table (keys and index as deployed); returns its name. */
-  async historyTable(prefix: string): Promise<string> {
-    const name = uniqueName(prefix);
-    await createHistoryTable(this.clients.dynamodb, name);
     this.cleanups.push(() => deleteTable(this.clients.dynamodb, name));
     return name;
   }
@@ -251,9 +241,9 @@ export function executeHandler(
   const handler = createExecuteHandler({
     config,
     ledger,
-    records: new OrderRecords(clients.documents, config.ORDERS_TABLE_NAME),
-    history: new OrderHistoryStore(clients.documents, config.ORDER_HISTORY_TABLE_NAME),
-    historyRetentionDays: config.ORDER_HISTORY_RETENTION_DAYS,
+    records: new OrderRecords(clients.documents, config.ORDERS_TABLE_NAME, {
+      retentionDays: config.ORDER_HISTORY_RETENTION_DAYS,
+    }),
     accountUpdates: accountUpdatesForwarder(clients.sqs, config.ACCOUNT_UPDATES_QUEUE_URL),
     sqs: clients.sqs,
     sns: clients.sns,

@@ -19,7 +19,7 @@ import {
   type Message,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { HISTORY_INDEX } from '../../../../shared/domain/order-history';
+import { HISTORY_BY_ACCOUNT_INDEX, HISTORY_BY_SYMBOL_INDEX } from '../../../../shared/domain/order-history';
 import { waitFor } from '../../../../shared/util/wait';
 
 export const uniqueName = (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}`;
@@ -60,45 +60,39 @@ export async function readAllRecords(
   return out;
 }
 
-/** A table keyed the way CONTRACTS.md says: OrdersTable by `id`, StrategyStateTable by `symbol`. */
+/**
+ * A table keyed the way CONTRACTS.md says: OrdersTable by `id`, with the order history's two indexes as
+ * infra/constructs/order-execution.ts declares them (pipeline-stack.test.ts holds the template to the same keys);
+ * StrategyStateTable by `symbol`.
+ */
 export async function createTable(dynamodb: DynamoDBClient, name: string, key: 'id' | 'symbol'): Promise<void> {
+  const index = (IndexName: string, partition: string) => ({
+    IndexName,
+    KeySchema: [
+      { AttributeName: partition, KeyType: 'HASH' as const },
+      { AttributeName: 'sk', KeyType: 'RANGE' as const },
+    ],
+    Projection: { ProjectionType: 'ALL' as const },
+  });
+  const orders = key === 'id';
   await dynamodb.send(
     new CreateTableCommand({
       TableName: name,
       KeySchema: [{ AttributeName: key, KeyType: 'HASH' }],
-      AttributeDefinitions: [{ AttributeName: key, AttributeType: 'S' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
-}
-
-/**
- * OrderHistoryTable as infra/constructs/order-history.ts declares it (pipeline-stack.test.ts holds the template to
- * the same keys): account + sk, and the BySymbol index on accountSymbol + sk.
- */
-export async function createHistoryTable(dynamodb: DynamoDBClient, name: string): Promise<void> {
-  await dynamodb.send(
-    new CreateTableCommand({
-      TableName: name,
-      KeySchema: [
-        { AttributeName: 'account', KeyType: 'HASH' },
-        { AttributeName: 'sk', KeyType: 'RANGE' },
-      ],
       AttributeDefinitions: [
-        { AttributeName: 'account', AttributeType: 'S' },
-        { AttributeName: 'sk', AttributeType: 'S' },
-        { AttributeName: 'accountSymbol', AttributeType: 'S' },
+        { AttributeName: key, AttributeType: 'S' },
+        ...(orders
+          ? ['account', 'accountSymbol', 'sk'].map((AttributeName) => ({ AttributeName, AttributeType: 'S' as const }))
+          : []),
       ],
-      GlobalSecondaryIndexes: [
-        {
-          IndexName: HISTORY_INDEX,
-          KeySchema: [
-            { AttributeName: 'accountSymbol', KeyType: 'HASH' },
-            { AttributeName: 'sk', KeyType: 'RANGE' },
-          ],
-          Projection: { ProjectionType: 'ALL' },
-        },
-      ],
+      ...(orders
+        ? {
+            GlobalSecondaryIndexes: [
+              index(HISTORY_BY_ACCOUNT_INDEX, 'account'),
+              index(HISTORY_BY_SYMBOL_INDEX, 'accountSymbol'),
+            ],
+          }
+        : {}),
       BillingMode: 'PAY_PER_REQUEST',
     }),
   );
