@@ -145,6 +145,12 @@ const ContextSchema = z.object({
    * creation); at least 14 days, which a record must outlive its command's redeliveries by.
    */
   orderHistoryRetentionDays: integer(ORDER_RECORD_MIN_DAYS, 3650).default(DEFAULT_HISTORY_RETENTION_DAYS),
+  /**
+   * OrdersTable's history indexes. `by-account` is the first of two deploys that upgrade a stack deployed before the
+   * history moved into OrdersTable: CloudFormation adds one global secondary index per update, so that deploy adds
+   * ByAccount and GET /orders?symbol= answers 503 until the second (`all`, the default) adds BySymbol.
+   */
+  orderHistoryIndexes: z.enum(['all', 'by-account']).default('all'),
 
   /** HTTP API stage throttling. */
   apiThrottleRatePerSecond: integer(1, 100_000).default(200),

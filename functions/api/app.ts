@@ -25,6 +25,8 @@ export interface ApiDeps {
   ledger: () => Promise<LedgerClient>;
   /** The execution records: one order's (`read`), and the order history (`list`, GET /orders). */
   records: Pick<OrderRecords, 'read' | 'list'>;
+  /** Whether OrdersTable has its BySymbol index (not between the two deploys of an upgrade, docs/deploy.md). */
+  bySymbolIndex?: boolean;
   /** Order entry's records (POST /orders, order.submit): what answers for an order not yet decided. */
   entries: Pick<ClientOrders, 'read'>;
   logger: Logger;
@@ -138,6 +140,10 @@ export function createApiHandler(deps: ApiDeps) {
     if (decided.account === undefined) {
       const message = 'required for an IAM caller (the history is kept per account)';
       return json(400, { message: `account: ${message}`, errors: [{ field: 'account', message }] });
+    }
+    if (q.symbol !== undefined && deps.bySymbolIndex === false) {
+      const message = 'the BySymbol index is being added (an upgrade in two deploys); retry after the second';
+      return json(503, { message: `symbol: ${message}`, errors: [{ field: 'symbol', message }] });
     }
     let range;
     try {

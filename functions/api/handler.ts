@@ -15,5 +15,6 @@ export const handler = createApiHandler({
   ledger: lazyLedgerClient(config, createSecretsManagerClient, 'read'),
   records: new OrderRecords(documents, config.ORDERS_TABLE_NAME),
   entries: new ClientOrders(documents, config.ORDERS_TABLE_NAME),
+  bySymbolIndex: config.ORDER_HISTORY_BY_SYMBOL,
   logger: createLogger(config),
 });

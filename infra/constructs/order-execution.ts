@@ -6,13 +6,16 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { HISTORY_BY_ACCOUNT_INDEX, HISTORY_BY_SYMBOL_INDEX, HISTORY_INDEXES } from '../../shared/domain/order-history';
+import { HISTORY_BY_ACCOUNT_INDEX, HISTORY_BY_SYMBOL_INDEX } from '../../shared/domain/order-history';
 import type { InfraConfig } from '../config';
 import { ResourceGroup } from './logical-ids';
 import { OrderEvents } from './order-events';
 import { createPipelineFunction, nameEventSourceMapping } from './pipeline-function';
 import type { RaftLedgerClient } from './raft-ledger-client';
 import { fifoQueueWithDlq, grantItems, pipelineTable } from './storage';
+
+/** Each history index's partition key; both sort by `sk` (shared/domain/order-history.ts). */
+const INDEX_PARTITION = { [HISTORY_BY_ACCOUNT_INDEX]: 'account', [HISTORY_BY_SYMBOL_INDEX]: 'accountSymbol' } as const;
 
 export interface OrderExecutionProps {
   config: InfraConfig;
@@ -34,9 +37,15 @@ export class OrderExecution extends ResourceGroup {
   readonly events: OrderEvents;
   readonly ordersTable: dynamodb.Table;
   readonly executeFunction: NodejsFunction;
+  /** The history indexes this deploy has (both unless `orderHistoryIndexes` stages an upgrade). */
+  private readonly historyIndexes: (keyof typeof INDEX_PARTITION)[];
 
   constructor(scope: Construct, id: string, { config, ledger }: OrderExecutionProps) {
     super(scope, id);
+    this.historyIndexes =
+      config.orderHistoryIndexes === 'all'
+        ? [HISTORY_BY_ACCOUNT_INDEX, HISTORY_BY_SYMBOL_INDEX]
+        : [HISTORY_BY_ACCOUNT_INDEX];
     // AWS advises a source queue's visibility timeout of six times the consuming function's timeout.
     const commandsVisibility = Duration.seconds(config.executeTimeoutSeconds * 6);
     const commands = fifoQueueWithDlq(this, { queue: 'CommandsQueue', dlq: 'CommandsDlq' }, config, commandsVisibility);
@@ -53,13 +62,10 @@ export class OrderExecution extends ResourceGroup {
       partitionKey: 'id',
       timeToLiveAttribute: 'expiration',
     });
-    for (const [indexName, partitionKey] of [
-      [HISTORY_BY_ACCOUNT_INDEX, 'account'],
-      [HISTORY_BY_SYMBOL_INDEX, 'accountSymbol'],
-    ] as const) {
+    for (const indexName of this.historyIndexes) {
       this.ordersTable.addGlobalSecondaryIndex({
         indexName,
-        partitionKey: { name: partitionKey, type: dynamodb.AttributeType.STRING },
+        partitionKey: { name: INDEX_PARTITION[indexName], type: dynamodb.AttributeType.STRING },
         sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
       });
     }
@@ -90,9 +96,13 @@ export class OrderExecution extends ResourceGroup {
     nameEventSourceMapping(execute, 'ExecuteCommandsMapping');
   }
 
-  /** Lets `fn` query the order history: the two indexes by name (no index/* wildcard; the table itself not at all). */
+  /**
+   * Lets `fn` query the order history: the indexes by name (no index/* wildcard; the table itself not at all), and
+   * tells it whether BySymbol is there yet.
+   */
   grantHistoryQuery(fn: lambda.Function): void {
-    const indexes = HISTORY_INDEXES.map((name) => `${this.ordersTable.tableArn}/index/${name}`);
+    const indexes = this.historyIndexes.map((name) => `${this.ordersTable.tableArn}/index/${name}`);
     fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:Query'], resources: indexes }));
+    fn.addEnvironment('ORDER_HISTORY_BY_SYMBOL', String(this.historyIndexes.includes(HISTORY_BY_SYMBOL_INDEX)));
   }
 }

@@ -31,6 +31,7 @@ import {
   SetQueueAttributesCommand,
 } from '@aws-sdk/client-sqs';
 import type { S3Store } from '../s3/store';
+import { reconcileIndexes } from './table-indexes';
 import type { SsmParameterStore } from '../ssm';
 import {
   COGNITO_RESOURCE_TYPES,
@@ -453,12 +454,13 @@ class TemplateDeployer {
     const payPerRequest = props.BillingMode === 'PAY_PER_REQUEST';
     const throughput = { ReadCapacityUnits: 5, WriteCapacityUnits: 5 };
     const gsis = (await this.resolve(props.GlobalSecondaryIndexes, id)) as GlobalSecondaryIndex[] | undefined;
+    const attributeDefinitions = (await this.resolve(props.AttributeDefinitions, id)) as AttributeDefinition[];
     try {
       await this.dynamodb.send(
         new CreateTableCommand({
           TableName: name,
           KeySchema: (await this.resolve(props.KeySchema, id)) as KeySchemaElement[],
-          AttributeDefinitions: (await this.resolve(props.AttributeDefinitions, id)) as AttributeDefinition[],
+          AttributeDefinitions: attributeDefinitions,
           BillingMode: payPerRequest ? 'PAY_PER_REQUEST' : 'PROVISIONED',
           ...(payPerRequest ? {} : { ProvisionedThroughput: throughput }),
           ...(gsis
@@ -476,6 +478,14 @@ class TemplateDeployer {
       );
     } catch (err) {
       if (!(err instanceof ResourceInUseException) && (err as Error).name !== 'ResourceInUseException') throw err;
+      // The table is there (an update, or a second deploy onto the same data): its indexes become the template's.
+      await reconcileIndexes(
+        this.dynamodb,
+        name,
+        gsis ?? [],
+        attributeDefinitions,
+        payPerRequest ? undefined : throughput,
+      );
     }
     const ttl = props.TimeToLiveSpecification as { AttributeName?: string; Enabled?: boolean } | undefined;
     if (ttl?.Enabled && ttl.AttributeName) {

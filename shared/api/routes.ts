@@ -143,6 +143,10 @@ export const HTTP_ROUTES: Record<string, RouteContract> = {
       ),
       403: res(`another account asked for by a non-admin, or ${noPrincipal}`),
       500: res('internal error'),
+      503: res(
+        '`symbol` given between the two deploys of an upgrade that adds the BySymbol index (docs/deploy.md); retry after it',
+        ValidationErrorSchema,
+      ),
     },
   },
   'GET /orders/{orderId}': {

@@ -119,12 +119,11 @@ export const HistoryOrderSchema = z
   .object({
     account: AccountSchema,
     orderId: OrderIdSchema,
-    clientOrderId: z.string().optional(),
     symbol: SymbolSchema,
     side: SideSchema,
     qty: z.number(),
     price: z.number(),
-    /** In the API's words: EXECUTED (an event's ACCEPTED), REJECTED, CANCELED, EXPIRED, PENDING. */
+    /** In the API's words: EXECUTED (an event's ACCEPTED), REJECTED, CANCELED — the history holds decided orders. */
     status: z.string(),
     reason: z.string().nullable(),
     seq: z.number().int().nullable(),

@@ -19,7 +19,6 @@ import { TimeBoundSchema } from './time-bound';
  */
 export const HISTORY_BY_ACCOUNT_INDEX = 'ByAccount';
 export const HISTORY_BY_SYMBOL_INDEX = 'BySymbol';
-export const HISTORY_INDEXES = [HISTORY_BY_ACCOUNT_INDEX, HISTORY_BY_SYMBOL_INDEX] as const;
 /** How long an order stays in the history unless told otherwise (infra's orderHistoryRetentionDays). */
 export const DEFAULT_HISTORY_RETENTION_DAYS = 90;
 /** A record outlives any redelivery of its command (SQS keeps a message ≤ 14 days); past it the ledger answers. */

@@ -49,7 +49,11 @@ const local = buildTradingApp(
 );
 const localTemplate = Template.fromStack(local.pipeline);
 // The throughput knobs that are off by default: enhanced fan-out on, high-throughput FIFO off.
-const tuned = buildTradingApp({ target: 'aws', kinesisEnhancedFanOut: 'true', fifoHighThroughput: 'false' }, outdir);
+// Also the first deploy of a two-step upgrade (orderHistoryIndexes=by-account): tuning and staging share one synth.
+const tuned = buildTradingApp(
+  { target: 'aws', kinesisEnhancedFanOut: 'true', fifoHighThroughput: 'false', orderHistoryIndexes: 'by-account' },
+  outdir,
+);
 const tunedTemplate = Template.fromStack(tuned.pipeline);
 afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 
@@ -198,6 +202,18 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
       expect(environmentOf(awsTemplate, fn)).toMatchObject({ ORDER_HISTORY_RETENTION_DAYS: '90' });
     }
     expect(Object.keys(awsTemplate.findResources('AWS::DynamoDB::Table'))).not.toContain('OrderHistoryTable');
+    expect(environmentOf(awsTemplate, 'ApiFunction')).toMatchObject({ ORDER_HISTORY_BY_SYMBOL: 'true' });
+  });
+
+  it('stages an upgrade: orderHistoryIndexes=by-account adds ByAccount only (CloudFormation adds one index per update)', () => {
+    const resource = (tunedTemplate.toJSON().Resources as Resources).OrdersTable;
+    expect((resource?.Properties.GlobalSecondaryIndexes as { IndexName: string }[]).map((g) => g.IndexName)).toEqual([
+      'ByAccount',
+    ]);
+    expect(environmentOf(tunedTemplate, 'ApiFunction')).toMatchObject({ ORDER_HISTORY_BY_SYMBOL: 'false' });
+    const queried = statementsOf(tunedTemplate, 'ApiFunction').filter((s) => actionsOf(s).includes('dynamodb:Query'));
+    expect(JSON.stringify(queried)).toContain('/index/ByAccount');
+    expect(JSON.stringify(queried)).not.toContain('/index/BySymbol');
   });
 
   it.each([

@@ -13,8 +13,10 @@ import { CloudWatchLogSink } from '../../../local-cloud/runtime/log-sink';
 import { startLogsEmulator, type RunningLogsEmulator } from '../../../local-cloud/logs-emulator';
 import { awsEnv } from './fixtures/runtime-helpers';
 import { waitFor } from '../../../shared/util/wait';
+import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import {
   createCloudWatchLogsClient,
+  createDocumentClient,
   createDynamoDbClient,
   createKinesisClient,
   createSnsClient,
@@ -165,4 +167,48 @@ describe('local deployer: resources from a synthesized CDK template', () => {
       await logs.close();
     }
   }, 60_000);
+
+  it("a second deploy of a changed template makes an existing table's indexes the template's (one added, one dropped)", async () => {
+    const stack = readStack(outdir, 'MiniStack');
+    const [tableId, table] = Object.entries(stack.template.Resources).find(([id]) => id.startsWith('Table'))!;
+    const props = table.Properties as Record<string, unknown[]>;
+    const changed = structuredClone(stack.template);
+    // As OrdersTable's upgrade did: an index the table was not created with (and, here, one it loses).
+    Object.assign(changed.Resources[tableId]!.Properties as object, {
+      AttributeDefinitions: [
+        ...props.AttributeDefinitions!.filter((a) => (a as { AttributeName: string }).AttributeName !== 'symbol'),
+        { AttributeName: 'account', AttributeType: 'S' },
+      ],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: 'byAccount',
+          KeySchema: [{ AttributeName: 'account', KeyType: 'HASH' }],
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ],
+    });
+    const overrides = { RAFT_MEMBERS: 'http://127.0.0.1:1111' };
+    const indexes = async () => {
+      const ddb = createDynamoDbClient();
+      const out = await ddb.send(new DescribeTableCommand({ TableName: physical('Table') }));
+      ddb.destroy();
+      return out.Table?.GlobalSecondaryIndexes?.map((g) => [g.IndexName, g.IndexStatus]);
+    };
+    await deployTemplate({ outdir, stack: { ...stack, template: changed }, environmentOverrides: overrides });
+    expect(await indexes()).toEqual([['byAccount', 'ACTIVE']]);
+    const documents = createDocumentClient();
+    await documents.send(new PutCommand({ TableName: physical('Table'), Item: { id: 'i-1', account: 'A1' } }));
+    const found = await documents.send(
+      new QueryCommand({
+        TableName: physical('Table'),
+        IndexName: 'byAccount',
+        KeyConditionExpression: 'account = :a',
+        ExpressionAttributeValues: { ':a': 'A1' },
+      }),
+    );
+    expect(found.Items).toEqual([{ id: 'i-1', account: 'A1' }]);
+    // And back: the template as synthesized.
+    await deployTemplate({ outdir, stack, environmentOverrides: overrides });
+    expect(await indexes()).toEqual([['bySymbol', 'ACTIVE']]);
+  }, 120_000);
 });

@@ -168,17 +168,20 @@ describe('GET /orders', () => {
     throw new Error('GET /orders reached the ledger');
   };
 
-  function api() {
+  /** The api as its handler wires it; `env` as infra sets it (ORDER_HISTORY_BY_SYMBOL during an upgrade). */
+  function api(env: Record<string, string> = {}) {
     const config = loadApiConfig({
       ...powertoolsEnv('api'),
       ORDERS_TABLE_NAME: table,
       RAFT_MEMBERS: 'http://127.0.0.1:9',
       RAFT_AUTH_SECRET: 'unused',
+      ...env,
     });
     const handler = createApiHandler({
       members: config.RAFT_MEMBERS,
       ledger: noLedger,
       records: new OrderRecords(documents, config.ORDERS_TABLE_NAME),
+      bySymbolIndex: config.ORDER_HISTORY_BY_SYMBOL,
       entries: { read: () => Promise.reject(new Error('GET /orders read an entry record')) },
       logger: createLogger(config),
     });
@@ -278,6 +281,14 @@ describe('GET /orders', () => {
     const res = await api()({ limit: '2', to, cursor: outside }, trader);
     expect(res.body.errors).toEqual([{ field: 'cursor', message: 'points outside the requested range' }]);
     expect(res.status).toBe(400);
+  });
+
+  it('between the two deploys of an upgrade (no BySymbol index yet) a symbol query is a 503 naming it; the rest is served', async () => {
+    const staged = api({ ORDER_HISTORY_BY_SYMBOL: 'false' });
+    const bySymbol = await staged({ symbol: 'AAPL' }, trader);
+    expect(bySymbol.status).toBe(503);
+    expect(bySymbol.body.errors).toEqual([{ field: 'symbol', message: expect.stringMatching(/BySymbol index/) }]);
+    expect((await staged({ limit: '2' }, trader)).body.orders).toHaveLength(2);
   });
 
   it('names every bad field', async () => {
