@@ -6,16 +6,18 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { HISTORY_BY_ACCOUNT_INDEX, HISTORY_BY_SYMBOL_INDEX } from '../../shared/domain/order-history';
+import {
+  HISTORY_BY_ACCOUNT_INDEX,
+  HISTORY_BY_SYMBOL_INDEX,
+  HISTORY_INDEX_PARTITION,
+  type HistoryIndex,
+} from '../../shared/domain/order-history';
 import type { InfraConfig } from '../config';
 import { ResourceGroup } from './logical-ids';
 import { OrderEvents } from './order-events';
 import { createPipelineFunction, nameEventSourceMapping } from './pipeline-function';
 import type { RaftLedgerClient } from './raft-ledger-client';
 import { fifoQueueWithDlq, grantItems, pipelineTable } from './storage';
-
-/** Each history index's partition key; both sort by `sk` (shared/domain/order-history.ts). */
-const INDEX_PARTITION = { [HISTORY_BY_ACCOUNT_INDEX]: 'account', [HISTORY_BY_SYMBOL_INDEX]: 'accountSymbol' } as const;
 
 export interface OrderExecutionProps {
   config: InfraConfig;
@@ -38,7 +40,7 @@ export class OrderExecution extends ResourceGroup {
   readonly ordersTable: dynamodb.Table;
   readonly executeFunction: NodejsFunction;
   /** The history indexes this deploy has (both unless `orderHistoryIndexes` stages an upgrade). */
-  private readonly historyIndexes: (keyof typeof INDEX_PARTITION)[];
+  private readonly historyIndexes: HistoryIndex[];
 
   constructor(scope: Construct, id: string, { config, ledger }: OrderExecutionProps) {
     super(scope, id);
@@ -65,7 +67,7 @@ export class OrderExecution extends ResourceGroup {
     for (const indexName of this.historyIndexes) {
       this.ordersTable.addGlobalSecondaryIndex({
         indexName,
-        partitionKey: { name: INDEX_PARTITION[indexName], type: dynamodb.AttributeType.STRING },
+        partitionKey: { name: HISTORY_INDEX_PARTITION[indexName], type: dynamodb.AttributeType.STRING },
         sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
       });
     }

@@ -4,6 +4,7 @@ import {
   type AttributeDefinition,
   type DynamoDBClient,
   type GlobalSecondaryIndex,
+  type GlobalSecondaryIndexDescription,
   type ProvisionedThroughput,
 } from '@aws-sdk/client-dynamodb';
 import { waitFor } from '../../shared/util/wait';
@@ -15,9 +16,9 @@ const INDEX_TIMEOUT_MS = 120_000;
  * A stack update of an existing table: its global secondary indexes made the template's. Without this a table
  * created by an earlier deploy kept the indexes it was created with, and a query of an index the new template added
  * failed (what `npm start` on a data dir from before the order history moved into OrdersTable did). One index per
- * UpdateTable, waiting for it before the next, as DynamoDB requires; removed indexes first. Key schema and
- * projection changes of an index that keeps its name are not applied (CloudFormation replaces such an index, which
- * takes a delete and a create; nothing here needs it, so it is refused by name rather than done half).
+ * UpdateTable, waiting for it before the next, as DynamoDB requires; removed indexes first. A key schema or
+ * projection type changed under the same index name is refused, naming the index (CloudFormation replaces such an
+ * index, a delete and a create; nothing here needs it, so it is not done half).
  */
 export async function reconcileIndexes(
   client: DynamoDBClient,
@@ -25,14 +26,20 @@ export async function reconcileIndexes(
   wanted: readonly GlobalSecondaryIndex[],
   attributeDefinitions: AttributeDefinition[],
   throughput?: ProvisionedThroughput,
-): Promise<{ created: string[]; deleted: string[] }> {
+): Promise<void> {
   const existing = (await describe(client, tableName)).GlobalSecondaryIndexes ?? [];
   const has = new Map(existing.map((g) => [g.IndexName!, g]));
   const wantedNames = new Set(wanted.map((g) => g.IndexName!));
   for (const g of wanted) {
     const current = has.get(g.IndexName!);
-    if (current && JSON.stringify(current.KeySchema) !== JSON.stringify(g.KeySchema)) {
-      throw new Error(`table ${tableName}: index ${g.IndexName} changed its key schema; rename it to replace it`);
+    const changed =
+      current &&
+      (JSON.stringify(current.KeySchema) !== JSON.stringify(g.KeySchema) ||
+        current.Projection?.ProjectionType !== g.Projection?.ProjectionType);
+    if (changed) {
+      throw new Error(
+        `table ${tableName}: index ${g.IndexName} changed its keys or projection; rename it to replace it`,
+      );
     }
   }
   const deleted = existing.map((g) => g.IndexName!).filter((name) => !wantedNames.has(name));
@@ -50,7 +57,6 @@ export async function reconcileIndexes(
       indexes.some((i) => i.IndexName === g.IndexName && i.IndexStatus === 'ACTIVE'),
     );
   }
-  return { created: created.map((g) => g.IndexName!), deleted };
 }
 
 async function describe(client: DynamoDBClient, tableName: string) {
@@ -67,7 +73,7 @@ function update(client: DynamoDBClient, tableName: string, change: Omit<UpdateTa
 function settled(
   client: DynamoDBClient,
   tableName: string,
-  done: (indexes: NonNullable<Awaited<ReturnType<typeof describe>>['GlobalSecondaryIndexes']>) => boolean,
+  done: (indexes: GlobalSecondaryIndexDescription[]) => boolean,
 ): Promise<true> {
   return waitFor(`table ${tableName}'s index change`, INDEX_TIMEOUT_MS, async () => {
     const table = await describe(client, tableName);

@@ -3,7 +3,7 @@ import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } fr
 import * as z from 'zod';
 import { OrderCommandSchema } from '../domain/command';
 import { AccountSchema, OrderIdSchema } from '../domain/order';
-import { ORDER_RECORD_MIN_DAYS } from '../domain/order-history';
+import { DAY_SECONDS, ORDER_RECORD_MIN_DAYS } from '../domain/order-history';
 import { EnteredRequestSchema } from '../domain/user-order';
 
 /**
@@ -49,7 +49,7 @@ export class ClientOrders {
     const record: ClientOrderRecord = {
       ...order,
       id: CLIENT_ORDER_PREFIX + order.orderId,
-      expiration: Math.floor(order.createdAt / 1000) + ORDER_RECORD_MIN_DAYS * 24 * 60 * 60,
+      expiration: Math.floor(order.createdAt / 1000) + ORDER_RECORD_MIN_DAYS * DAY_SECONDS,
     };
     try {
       await this.doc.send(

@@ -7,8 +7,10 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { OrderEventSchema, type OrderEvent } from '../domain/event';
 import {
+  DAY_SECONDS,
   DEFAULT_HISTORY_RETENTION_DAYS,
   HISTORY_BY_ACCOUNT_INDEX,
+  HISTORY_INDEX_PARTITION,
   ORDER_RECORD_MIN_DAYS,
   HISTORY_BY_SYMBOL_INDEX,
   accountSymbolKey,
@@ -32,7 +34,6 @@ import { backOffAfterConflict, transactWrite } from './transact-write';
  * docs/architecture.md for the crash analysis.
  */
 export const ORDER_RECORD_PREFIX = 'order#';
-const DAY_SECONDS = 24 * 60 * 60;
 /** TransactWriteItems takes at most 100 items (a FIFO receive brings at most 10 messages of a group). */
 const ORDERS_PER_TRANSACTION = 100;
 
@@ -103,8 +104,9 @@ export class OrderRecords {
   /** One page of the history `range` names, newest first (the BySymbol index when it names a symbol). */
   async list(range: HistoryRange): Promise<HistoryPage> {
     const bySymbol = range.symbol !== undefined;
+    const index = bySymbol ? HISTORY_BY_SYMBOL_INDEX : HISTORY_BY_ACCOUNT_INDEX;
     const partition = bySymbol ? accountSymbolKey(range.account, range.symbol!) : range.account;
-    const partitionName = bySymbol ? 'accountSymbol' : 'account';
+    const partitionName = HISTORY_INDEX_PARTITION[index];
     // A GSI's ExclusiveStartKey is the last item's index keys and table key; `id` follows from the sort key's orderId.
     const startKey =
       range.after === undefined
@@ -117,7 +119,7 @@ export class OrderRecords {
     const { Items = [] } = await this.doc.send(
       new QueryCommand({
         TableName: this.tableName,
-        IndexName: bySymbol ? HISTORY_BY_SYMBOL_INDEX : HISTORY_BY_ACCOUNT_INDEX,
+        IndexName: index,
         KeyConditionExpression: '#p = :p AND sk BETWEEN :from AND :to',
         ExpressionAttributeNames: { '#p': partitionName },
         ExpressionAttributeValues: { ':p': partition, ':from': range.fromSk, ':to': range.toSk },

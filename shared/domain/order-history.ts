@@ -19,6 +19,13 @@ import { TimeBoundSchema } from './time-bound';
  */
 export const HISTORY_BY_ACCOUNT_INDEX = 'ByAccount';
 export const HISTORY_BY_SYMBOL_INDEX = 'BySymbol';
+export type HistoryIndex = typeof HISTORY_BY_ACCOUNT_INDEX | typeof HISTORY_BY_SYMBOL_INDEX;
+/** Each history index's partition key attribute; both sort by `sk`. */
+export const HISTORY_INDEX_PARTITION: Record<HistoryIndex, keyof HistoryKeys> = {
+  [HISTORY_BY_ACCOUNT_INDEX]: 'account',
+  [HISTORY_BY_SYMBOL_INDEX]: 'accountSymbol',
+};
+export const DAY_SECONDS = 24 * 60 * 60;
 /** How long an order stays in the history unless told otherwise (infra's orderHistoryRetentionDays). */
 export const DEFAULT_HISTORY_RETENTION_DAYS = 90;
 /** A record outlives any redelivery of its command (SQS keeps a message ≤ 14 days); past it the ledger answers. */

@@ -19,7 +19,12 @@ import {
   type Message,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { HISTORY_BY_ACCOUNT_INDEX, HISTORY_BY_SYMBOL_INDEX } from '../../../../shared/domain/order-history';
+import {
+  HISTORY_BY_ACCOUNT_INDEX,
+  HISTORY_BY_SYMBOL_INDEX,
+  HISTORY_INDEX_PARTITION,
+  type HistoryIndex,
+} from '../../../../shared/domain/order-history';
 import { waitFor } from '../../../../shared/util/wait';
 
 export const uniqueName = (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}`;
@@ -66,10 +71,10 @@ export async function readAllRecords(
  * StrategyStateTable by `symbol`.
  */
 export async function createTable(dynamodb: DynamoDBClient, name: string, key: 'id' | 'symbol'): Promise<void> {
-  const index = (IndexName: string, partition: string) => ({
+  const index = (IndexName: HistoryIndex) => ({
     IndexName,
     KeySchema: [
-      { AttributeName: partition, KeyType: 'HASH' as const },
+      { AttributeName: HISTORY_INDEX_PARTITION[IndexName], KeyType: 'HASH' as const },
       { AttributeName: 'sk', KeyType: 'RANGE' as const },
     ],
     Projection: { ProjectionType: 'ALL' as const },
@@ -87,10 +92,7 @@ export async function createTable(dynamodb: DynamoDBClient, name: string, key: '
       ],
       ...(orders
         ? {
-            GlobalSecondaryIndexes: [
-              index(HISTORY_BY_ACCOUNT_INDEX, 'account'),
-              index(HISTORY_BY_SYMBOL_INDEX, 'accountSymbol'),
-            ],
+            GlobalSecondaryIndexes: [index(HISTORY_BY_ACCOUNT_INDEX), index(HISTORY_BY_SYMBOL_INDEX)],
           }
         : {}),
       BillingMode: 'PAY_PER_REQUEST',
