@@ -16,6 +16,7 @@ import {
   orderStream,
   orderTopic,
   OrderUpdateSchema,
+  parseAccountUpdates,
   priceTopic,
   touchedCandles,
   updateKey,
@@ -153,7 +154,7 @@ export function createWsNotifierHandler(deps: WsNotifierDeps) {
   }
 
   /** The records that parse as order events; the others are logged with their reason (no retry makes them one). */
-  function parseAll(records: SQSRecord[]): Parsed[] {
+  function parseEvents(records: SQSRecord[]): Parsed[] {
     return records.flatMap((record) => {
       const update = parseOrderEvent(record.body);
       if (typeof update !== 'string') return [{ record, update }];
@@ -170,7 +171,7 @@ export function createWsNotifierHandler(deps: WsNotifierDeps) {
    * so what comes here are the other publishers' (the orders function's CANCELED).
    */
   async function onOrderEvents(records: SQSRecord[]): Promise<SQSBatchResponse> {
-    const parsed = parseAll(records);
+    const parsed = parseEvents(records);
     const failed = new Set<string>();
     for (const { index, reason, senderFault } of await deps.accountUpdates.forward(parsed.map((p) => p.update))) {
       const { messageId } = parsed[index]!.record;
@@ -183,9 +184,22 @@ export function createWsNotifierHandler(deps: WsNotifierDeps) {
     return { batchItemFailures: fifoFailures(records, failed).map((itemIdentifier) => ({ itemIdentifier })) };
   }
 
+  /**
+   * The updates of account-updates messages (up to ten each), each with its record; a message that is not one is
+   * logged with its reason and acknowledged (no retry makes it one).
+   */
+  function parseUpdates(records: SQSRecord[]): Parsed[] {
+    return records.flatMap((record) => {
+      const updates = parseAccountUpdates(record.body);
+      if (typeof updates !== 'string') return updates.map((update) => ({ record, update }));
+      logger.error('not an account-updates message', { messageId: record.messageId, reason: updates });
+      return [];
+    });
+  }
+
   /** Order updates of the account-updates queue: their seqs in the account's stream, then to the subscribers. */
   async function onAccountUpdates(records: SQSRecord[]): Promise<SQSBatchResponse> {
-    const parsed = parseAll(records);
+    const parsed = parseUpdates(records);
     const failed = new Set<string>();
     const byAccount = byGroup(parsed, (p) => p.update.account);
     // Each account's updates get their seqs together (one transaction; the batch's order), accounts in parallel.
@@ -205,7 +219,7 @@ export function createWsNotifierHandler(deps: WsNotifierDeps) {
           }));
           byTopic.set(orderTopic(account), messages);
         } catch (error) {
-          logger.error('delivery log append failed', { account, messages: items.length, error: error as Error });
+          logger.error('delivery log append failed', { account, updates: items.length, error: error as Error });
           for (const { record } of items) failed.add(record.messageId);
         }
       }),

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import {
   bucketStart,
@@ -149,6 +150,93 @@ export const LIVE_FORWARDED_ATTRIBUTE = 'liveForwarded';
 
 /** One update per order and status: a redelivered event gets the seq its first delivery got. */
 export const updateKey = (u: OrderUpdate): string => `${u.orderId}:${u.status}`;
+
+/**
+ * Most order updates one account-updates message carries: a group batch of execute's (an SQS FIFO receive is ten
+ * messages). The notifier reads that queue one account at a time (group = account), ten messages per receive, so
+ * one update per message capped an account near 10 updates per round trip; ten per message is ten times that, with
+ * a tenth of the messages to send, receive and delete (docs/performance.md, session 28).
+ */
+export const MAX_UPDATES_PER_MESSAGE = 10;
+/** Bytes of updates in one message at most: ten such messages stay under SQS's 256 KiB per SendMessageBatch. */
+export const MAX_UPDATES_MESSAGE_BYTES = 24 * 1024;
+
+/** An account-updates message: its account's updates, in the order they are to be numbered. */
+export const AccountUpdatesMessageSchema = z
+  .object({ updates: z.array(OrderUpdateSchema).min(1).max(MAX_UPDATES_PER_MESSAGE) })
+  .strict()
+  .refine((m) => m.updates.every((u) => u.account === m.updates[0]!.account), {
+    message: 'updates: every update of a message must be of one account',
+  });
+
+/** One account-updates message to send: its body, group (the account), dedup id, and which updates it carries. */
+export interface AccountUpdatesMessage {
+  account: string;
+  body: string;
+  deduplicationId: string;
+  /** Indexes into the updates given to accountUpdatesMessages. */
+  indexes: number[];
+}
+
+/**
+ * Packs updates into account-updates messages: each account's in their order, up to MAX_UPDATES_PER_MESSAGE and
+ * MAX_UPDATES_MESSAGE_BYTES to a message. The deduplication id is the update's key for a message of one (as when
+ * every update was a message of its own) and a digest of the keys for more, so a resend of the same updates within
+ * SQS's 5-minute window is one message; anything else sent twice (another packing, a later resend) gets its seqs
+ * again from the delivery log's dedup rows.
+ */
+export function accountUpdatesMessages(updates: readonly OrderUpdate[]): AccountUpdatesMessage[] {
+  const messages: AccountUpdatesMessage[] = [];
+  const open = new Map<string, { indexes: number[]; json: string[]; bytes: number }>();
+  const close = (account: string) => {
+    const packed = open.get(account);
+    if (!packed) return;
+    open.delete(account);
+    const keys = packed.indexes.map((i) => updateKey(updates[i]!));
+    messages.push({
+      account,
+      body: `{"updates":[${packed.json.join(',')}]}`,
+      deduplicationId: keys.length === 1 ? keys[0]! : createHash('sha256').update(keys.join('\n')).digest('hex'),
+      indexes: packed.indexes,
+    });
+  };
+  updates.forEach((update, index) => {
+    const json = JSON.stringify(update);
+    const bytes = Buffer.byteLength(json);
+    const packed = open.get(update.account);
+    if (
+      packed &&
+      (packed.indexes.length >= MAX_UPDATES_PER_MESSAGE || packed.bytes + bytes > MAX_UPDATES_MESSAGE_BYTES)
+    )
+      close(update.account);
+    const current = open.get(update.account) ?? { indexes: [], json: [], bytes: 0 };
+    current.indexes.push(index);
+    current.json.push(json);
+    current.bytes += bytes;
+    open.set(update.account, current);
+  });
+  for (const account of [...open.keys()]) close(account);
+  return messages;
+}
+
+/**
+ * The updates of an account-updates message, or why it is not one. A message of the format before packing (one
+ * update, not wrapped) is read as a message of one, so what was queued across an upgrade is still delivered.
+ */
+export function parseAccountUpdates(body: string): OrderUpdate[] | string {
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    return 'body is not JSON';
+  }
+  if (value !== null && typeof value === 'object' && 'updates' in value) {
+    const packed = AccountUpdatesMessageSchema.safeParse(value);
+    return packed.success ? packed.data.updates : describeZodError(packed.error);
+  }
+  const one = OrderUpdateSchema.safeParse(value);
+  return one.success ? [one.data] : describeZodError(one.error);
+}
 
 /** What the server sends. Every reply to a request carries its `requestId` when the request had one. */
 export type ServerMessage =

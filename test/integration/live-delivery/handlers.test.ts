@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { KinesisStreamRecord, SQSRecord } from 'aws-lambda';
 import { startRaftCluster, type RaftCluster } from '../../../local-cloud/raft-cluster';
@@ -8,7 +9,7 @@ import { CandleLookup, MarketDataStore } from '../../../shared/aws/market-data-s
 import { wireOrderEntry } from '../../../shared/aws/order-entry';
 import { OrderRecords } from '../../../shared/aws/order-records';
 import { ConnectionStore } from '../../../shared/aws/ws-connections';
-import type { OrderUpdate } from '../../../shared/domain/live-delivery';
+import { accountUpdatesMessages, type OrderUpdate } from '../../../shared/domain/live-delivery';
 import { createLedgerClient } from '../../../shared/raft-client/client';
 import { createLogger } from '../../../shared/powertools';
 import { createWsConnectionHandler } from '../../../functions/ws-connection/app';
@@ -133,12 +134,15 @@ let eventNo = 0;
 function orderEvent(account: string, status = 'ACCEPTED', orderId = `o-${account}-${++eventNo}`) {
   return { orderId, account, status, symbol: 'AAPL', side: 'BUY', quantity: 1, price: 10, seq: eventNo };
 }
+/** Each event as an account-updates message of its own (a record per event), through the real queue. */
 async function throughQueue(...events: ReturnType<typeof orderEvent>[]): Promise<SQSRecord[]> {
+  return throughQueueAs(events.map((e) => [e]));
+}
+/** One account-updates message per list of updates, packed as the forwarder packs them, through the real queue. */
+async function throughQueueAs(messages: ReturnType<typeof orderEvent>[][]): Promise<SQSRecord[]> {
   const records: SQSRecord[] = [];
-  for (const e of events)
-    records.push(
-      await deliverThroughQueue(clients.sqs, eventsUrl, JSON.stringify(e), e.account, `${e.orderId}:${e.status}`),
-    );
+  for (const [m] of messages.map(accountUpdatesMessages))
+    records.push(await deliverThroughQueue(clients.sqs, eventsUrl, m!.body, m!.account, m!.deduplicationId));
   return records;
 }
 const notify = (records: SQSRecord[]) =>
@@ -242,6 +246,32 @@ describe('notifier and resume', () => {
     expect(endpoint.take('c-1')).toEqual(expected(a1));
     expect(endpoint.take('c-3')).toEqual(expected(a1));
     expect(endpoint.take('c-2')).toEqual(expected(events.filter((e) => e.account === 'A2')));
+  });
+
+  it('a message of several updates numbers them in its order; one of the format before packing (an update alone) is read too', async () => {
+    const packed = [orderEvent('A5'), orderEvent('A5', 'REJECTED'), orderEvent('A5')];
+    const bare = orderEvent('A5');
+    const records = [
+      ...(await throughQueueAs([packed])),
+      await deliverThroughQueue(clients.sqs, eventsUrl, JSON.stringify(bare), 'A5', `${bare.orderId}:ACCEPTED`),
+    ];
+    expect(await notify(records)).toEqual({ batchItemFailures: [] });
+    expect(await log.since('orders#A5', 0, 10)).toEqual(
+      [...packed, bare].map((payload, i) => ({ seq: i + 1, payload })),
+    );
+  });
+
+  it('a message that is not one (updates of two accounts, not JSON) is logged and acknowledged; its group goes on', async () => {
+    const mixed = JSON.stringify({ updates: [orderEvent('A6'), orderEvent('A7')] });
+    const next = orderEvent('A6');
+    const records = [
+      await deliverThroughQueue(clients.sqs, eventsUrl, mixed, 'A6', 'mixed-1'),
+      await deliverThroughQueue(clients.sqs, eventsUrl, '{"updates":', 'A6', 'broken-1'),
+      ...(await throughQueue(next)),
+    ];
+    expect(await notify(records)).toEqual({ batchItemFailures: [] });
+    expect(await log.since('orders#A6', 0, 10)).toEqual([{ seq: 1, payload: next }]);
+    expect(await log.since('orders#A7', 0, 10)).toEqual([]);
   });
 
   it('a redelivered event keeps its seq (the client drops it as a duplicate); a new one gets the next', async () => {
@@ -381,7 +411,11 @@ describe('notifier: order events regrouped by account', () => {
     return out;
   }
 
-  it('forwards each event to the account-updates queue (group = account, dedup id = orderId:status); poison is acknowledged', async () => {
+  /** The updates account-updates messages carry, in order. */
+  const updatesIn = (records: SQSRecord[]) =>
+    records.flatMap((r) => (JSON.parse(r.body) as { updates: OrderUpdate[] }).updates);
+
+  it('forwards the events to the account-updates queue packed per account (group = account), poison is acknowledged', async () => {
     const events = [orderEvent('F1'), { ...orderEvent('F2'), symbol: 'MSFT' }, orderEvent('F1', 'CANCELED')];
     const records = await fromTopic(
       ...events.map((e) => ({ body: JSON.stringify(e), symbol: e.symbol, id: e.orderId })),
@@ -389,21 +423,23 @@ describe('notifier: order events regrouped by account', () => {
     );
     // Nothing is sequenced or posted in this step: the seqs are given where one batch of an account runs at a time.
     expect(await notify(records)).toEqual({ batchItemFailures: [] });
-    const regrouped = await forwarded(events.length);
+    const regrouped = await forwarded(2);
+    const f1Keys = [`${events[0]!.orderId}:ACCEPTED`, `${events[2]!.orderId}:CANCELED`];
+    // One message per account, its updates in order; the dedup id of one update is its key, of more a digest of theirs.
     expect(
       regrouped
         .map((r) => [r.attributes.MessageGroupId, r.attributes.MessageDeduplicationId, JSON.parse(r.body)])
-        .sort((a, b) => String(a[1]).localeCompare(String(b[1]))),
-    ).toEqual(
-      events
-        .map((e) => [e.account, `${e.orderId}:${e.status}`, e])
-        .sort((a, b) => String(a[1]).localeCompare(String(b[1]))),
-    );
+        .sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+    ).toEqual([
+      ['F1', createHash('sha256').update(f1Keys.join('\n')).digest('hex'), { updates: [events[0], events[2]] }],
+      ['F2', `${events[1]!.orderId}:ACCEPTED`, { updates: [events[1]] }],
+    ]);
     expect(await log.since('orders#F1', 0, 10)).toEqual([]);
     // Handed to the notifier from that queue, they get their seqs: F1's two in the order they were forwarded.
     expect(await notify(regrouped)).toEqual({ batchItemFailures: [] });
-    const f1 = regrouped.map((r) => JSON.parse(r.body) as OrderUpdate).filter((u) => u.account === 'F1');
-    expect(await log.since('orders#F1', 0, 10)).toEqual(f1.map((payload, i) => ({ seq: i + 1, payload })));
+    expect(await log.since('orders#F1', 0, 10)).toEqual(
+      [events[0], events[2]].map((payload, i) => ({ seq: i + 1, payload })),
+    );
     expect((await log.since('orders#F2', 0, 10)).map((e) => e.seq)).toEqual([1]);
   });
 
@@ -420,9 +456,11 @@ describe('notifier: order events regrouped by account', () => {
       records[1]!.messageId,
     ]);
     // aapl2 went out too (its record is failed all the same and comes again: the same dedup id, one message).
-    expect((await forwarded(2)).map((r) => JSON.parse(r.body).orderId).sort()).toEqual(
-      [aapl2.orderId, msft.orderId].sort(),
-    );
+    expect(
+      updatesIn(await forwarded(2))
+        .map((u) => u.orderId)
+        .sort(),
+    ).toEqual([aapl2.orderId, msft.orderId].sort());
   });
 
   it('an event the queue refuses as malformed (a sender fault) is logged and acknowledged: it never holds its group', async () => {
@@ -433,7 +471,7 @@ describe('notifier: order events regrouped by account', () => {
     expect(await refusingFirst(true)({ Records: records } as never, fakeContext('ws-notifier'))).toEqual({
       batchItemFailures: [],
     });
-    expect((await forwarded(1)).map((r) => JSON.parse(r.body).orderId)).toEqual([next.orderId]);
+    expect(updatesIn(await forwarded(1)).map((u) => u.orderId)).toEqual([next.orderId]);
   });
 });
 

@@ -122,11 +122,12 @@ async function eventsFor(orderId: string): Promise<OrderEvent[]> {
 /** Live updates sent so far (drained from the real account-updates queue and kept), for one order. */
 async function updatesFor(orderId: string): Promise<typeof sentUpdates> {
   for (const m of await drainQueue(sqs, accountUpdatesUrl))
-    sentUpdates.push({
-      update: OrderEventSchema.parse(JSON.parse(m.Body!)),
-      group: m.Attributes?.MessageGroupId,
-      dedupId: m.Attributes?.MessageDeduplicationId,
-    });
+    for (const update of (JSON.parse(m.Body!) as { updates: unknown[] }).updates)
+      sentUpdates.push({
+        update: OrderEventSchema.parse(update),
+        group: m.Attributes?.MessageGroupId,
+        dedupId: m.Attributes?.MessageDeduplicationId,
+      });
   return sentUpdates.filter((u) => u.update.orderId === orderId);
 }
 
@@ -342,6 +343,11 @@ describe('execute', () => {
     const page = await history.list(range);
     expect(page.events.map((e) => e.orderId).sort()).toEqual([first.order.orderId, second.order.orderId].sort());
     for (const event of page.events) expect(event).toEqual((await eventsFor(event.orderId))[0]);
+    // Their live updates went as one account-updates message (packed per account, in the batch's order).
+    const [u1, u2] = [(await updatesFor(first.order.orderId))[0], (await updatesFor(second.order.orderId))[0]];
+    expect(u1?.group).toBe(first.order.account);
+    expect(u2?.dedupId).toBe(u1?.dedupId);
+    expect(sentUpdates.indexOf(u1!)).toBe(sentUpdates.indexOf(u2!) - 1);
   });
 
   it('publishes a REJECTED event with the ledger’s reason when a risk limit refuses the order', async () => {

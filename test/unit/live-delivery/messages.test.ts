@@ -6,12 +6,17 @@ import { commandCorrelationId } from '../../../shared/aws/order-entry';
 import { CorrelationIdSchema } from '../../../shared/domain/tick';
 import { tokenOf } from '../../../functions/ws-authorizer/app';
 import {
+  accountUpdatesMessages,
   ACTIONS,
   classifySeq,
   ClientError,
   latestPerSymbol,
   MAX_CLIENT_MESSAGE_BYTES,
+  MAX_UPDATES_MESSAGE_BYTES,
+  MAX_UPDATES_PER_MESSAGE,
+  parseAccountUpdates,
   parseClientMessage,
+  type OrderUpdate,
   topicsOf,
   touchedCandles,
 } from '../../../shared/domain/live-delivery';
@@ -250,5 +255,57 @@ describe('token of a $connect request', () => {
     );
     expect(tokenOf({ queryStringParameters: null, headers: { 'sec-websocket-protocol': 'trading' } })).toBeUndefined();
     expect(tokenOf({ queryStringParameters: null, headers: null })).toBeUndefined();
+  });
+});
+
+describe('account-updates messages', () => {
+  const update = fc.record({
+    orderId: fc.stringMatching(/^[a-z0-9-]{1,12}$/),
+    account: fc.constantFrom('A1', 'A2', 'A3'),
+    status: fc.constantFrom('ACCEPTED', 'REJECTED', 'CANCELED'),
+    note: fc.string({ maxLength: 4000 }),
+  });
+
+  it('packs each account’s updates in order, within the count and size caps, and every update exactly once', () => {
+    fc.assert(
+      fc.property(fc.array(update, { maxLength: 60 }), (updates: OrderUpdate[]) => {
+        const messages = accountUpdatesMessages(updates);
+        expect(messages.flatMap((m) => m.indexes).sort((a, b) => a - b)).toEqual(updates.map((_, i) => i));
+        for (const m of messages) {
+          const parsed = parseAccountUpdates(m.body);
+          expect(parsed).toEqual(m.indexes.map((i) => updates[i]));
+          expect(m.indexes.length).toBeLessThanOrEqual(MAX_UPDATES_PER_MESSAGE);
+          expect(Buffer.byteLength(m.body)).toBeLessThanOrEqual(MAX_UPDATES_MESSAGE_BYTES + 64);
+          expect(m.indexes.every((i) => updates[i]!.account === m.account)).toBe(true);
+          expect(m.deduplicationId.length).toBeLessThanOrEqual(128);
+        }
+        // Per account, the messages in send order carry its updates in their order.
+        for (const account of new Set(updates.map((u) => u.account))) {
+          const sent = messages.filter((m) => m.account === account).flatMap((m) => m.indexes);
+          expect(sent).toEqual(updates.flatMap((u, i) => (u.account === account ? [i] : [])));
+        }
+      }),
+    );
+  });
+
+  it('the same updates packed again get the same dedup ids; one update alone keeps its key as the id', () => {
+    const updates = [1, 2, 3].map((n) => ({ orderId: `o-${n}`, account: 'A1', status: 'ACCEPTED' }));
+    expect(accountUpdatesMessages(updates).map((m) => m.deduplicationId)).toEqual(
+      accountUpdatesMessages(updates.map((u) => ({ ...u }))).map((m) => m.deduplicationId),
+    );
+    expect(accountUpdatesMessages([updates[0]!])[0]!.deduplicationId).toBe('o-1:ACCEPTED');
+    expect(accountUpdatesMessages(updates.slice(0, 2))[0]!.deduplicationId).not.toBe(
+      accountUpdatesMessages(updates.slice(1))[0]!.deduplicationId,
+    );
+  });
+
+  it('reads the format before packing (one update) and names what is wrong with anything else', () => {
+    const one = { orderId: 'o-1', account: 'A1', status: 'ACCEPTED' };
+    expect(parseAccountUpdates(JSON.stringify(one))).toEqual([one]);
+    expect(parseAccountUpdates('{')).toBe('body is not JSON');
+    expect(parseAccountUpdates(JSON.stringify({ updates: [] }))).toMatch(/updates/);
+    expect(parseAccountUpdates(JSON.stringify({ updates: [one, { ...one, account: 'A2' }] }))).toMatch(/one account/);
+    expect(parseAccountUpdates(JSON.stringify({ updates: Array(11).fill(one) }))).toMatch(/updates/);
+    expect(parseAccountUpdates(JSON.stringify({ ...one, orderId: undefined }))).toMatch(/orderId/);
   });
 });
