@@ -15,25 +15,33 @@ import {
  *
  * One table, key (`stream`, `seq`):
  * - (stream, 0): the counter, `last` = the highest seq given (never expires: a restarted count would reuse seqs);
- * - (stream, n ≥ 1): the update that got seq n;
+ * - (stream, n ≥ 1): an entry — the updates that got seqs n, n + 1 … `last`, as one JSON string (`payloads`); an
+ *   entry written before session 28 holds the one update that got seq n (`payload`), and both are read;
  * - (`dedup#<stream>#<key>`, 0): which seq an update key got, so a redelivered event gets the same seq again.
  * Seqs are given by one transaction that moves the counter from the value last seen (a condition), writes the
- * entries and writes their dedup rows (condition: not there yet). Two writers racing on a stream: one wins, the
+ * entry and writes the updates' dedup rows (condition: not there yet). Two writers racing on a stream: one wins, the
  * other learns the counter from its cancelled transaction and retries; the same update twice: the second finds the
  * dedup row and takes its seq. Hence no gaps (the counter only moves together with the entry) and no doubles.
+ * One entry per transaction, not one per update: DynamoDB Local's cost is per item, and the log was two of the
+ * three and a half items the pipeline wrote per order (docs/performance.md, session 28); on AWS a 30 KB entry costs
+ * fewer write units than thirty 1 KB ones. The payloads are one string, not a list of maps: DynamoDB Local parses
+ * nested maps at about twice the cost (docs/performance.md, session 26), and nothing queries inside them.
  */
 export const DELIVERY_LOG_KEY = { partitionKey: 'stream', sortKey: 'seq' } as const;
 export const DELIVERY_LOG_TTL_ATTRIBUTE = 'expiresAt';
+const TTL = DELIVERY_LOG_TTL_ATTRIBUTE;
 /** Attempts of one chunk: racing appenders of one stream each lose some rounds (one wins each); see appendChunk. */
 const MAX_ATTEMPTS = 50;
-/** Updates per transaction: TransactWriteItems takes 100 items, and each update is two (entry, dedup row) + the counter. */
-const CHUNK = 49;
+/** Updates per transaction: TransactWriteItems takes 100 items: the counter, the entry and each update's dedup row. */
+export const MAX_UPDATES_PER_ENTRY = 98;
+/** An entry's payloads at most, in bytes: DynamoDB's items stop at 400 KB. */
+const MAX_ENTRY_BYTES = 256 * 1024;
 /** Streams whose counter a warm container remembers; past it the memory starts again (each costs one read). */
 const MAX_CACHED_STREAMS = 10_000;
 
 /**
- * What a cancelled append's CancellationReasons tell (one per item, in order: the counter, then each update's entry
- * and dedup row): the counter's value when its condition failed, and the seq of each update whose dedup row was
+ * What a cancelled append's CancellationReasons tell (one per item, in order: the counter, the entry, then each
+ * update's dedup row): the counter's value when its condition failed, and the seq of each update whose dedup row was
  * there. Undefined when a failed condition came without the item (an emulator that does not return it) — then only
  * a read tells. A reason other than a failed condition (a conflict with another transaction) tells nothing new.
  */
@@ -46,7 +54,7 @@ function cancelledBy(
   if (reasons.some((r, i) => failed(i) && !r.Item)) return undefined;
   const assigned = new Map<string, number>();
   fresh.forEach(({ key }, i) => {
-    if (failed(2 + 2 * i)) assigned.set(key, Number(reasons[2 + 2 * i]!.Item!.assigned?.N));
+    if (failed(2 + i)) assigned.set(key, Number(reasons[2 + i]!.Item!.assigned?.N));
   });
   return { counter: failed(0) ? Number(reasons[0]!.Item!.last?.N ?? 0) : undefined, assigned };
 }
@@ -89,9 +97,8 @@ export class DeliveryLog<T> {
   async appendAll(stream: string, updates: readonly { key: string; payload: T }[]): Promise<Appended[]> {
     const seqs = new Map<string, Appended>();
     const unique = [...new Map(updates.map((u) => [u.key, u])).values()];
-    for (let start = 0; start < unique.length; start += CHUNK) {
-      for (const [key, appended] of await this.appendChunk(stream, unique.slice(start, start + CHUNK)))
-        seqs.set(key, appended);
+    for (const chunk of chunks(unique.map((u) => ({ key: u.key, json: JSON.stringify(u.payload) })))) {
+      for (const [key, appended] of await this.appendChunk(stream, chunk)) seqs.set(key, appended);
     }
     return updates.map((u) => seqs.get(u.key)!);
   }
@@ -104,7 +111,7 @@ export class DeliveryLog<T> {
    * notifiers of 8 symbol groups appending to one account lost most of their transactions and reads to each other
    * (1,269 cancelled against 451 committed in a 600/s bench, docs/performance.md).
    */
-  private async appendChunk(stream: string, updates: { key: string; payload: T }[]): Promise<Map<string, Appended>> {
+  private async appendChunk(stream: string, updates: Pending[]): Promise<Map<string, Appended>> {
     const result = new Map<string, Appended>();
     let fresh = updates;
     let counter = this.counters.get(stream);
@@ -145,9 +152,10 @@ export class DeliveryLog<T> {
     this.counters.set(stream, counter);
   }
 
-  /** The counter moved from `counter` by the number of updates (a condition), each entry and its dedup row. */
-  private appendItems(stream: string, fresh: { key: string; payload: T }[], counter: number) {
+  /** The counter moved from `counter` by the number of updates (a condition), their entry, each one's dedup row. */
+  private appendItems(stream: string, fresh: Pending[], counter: number) {
     const expiresAt = Math.floor(this.now() / 1000) + this.retentionS;
+    const last = counter + fresh.length;
     const notThere = {
       ConditionExpression: 'attribute_not_exists(#s)',
       ExpressionAttributeNames: { '#s': 'stream' },
@@ -156,7 +164,7 @@ export class DeliveryLog<T> {
     const counterPut = {
       Put: {
         TableName: this.table,
-        Item: { stream, seq: 0, last: counter + fresh.length },
+        Item: { stream, seq: 0, last },
         ...(counter === 0
           ? notThere
           : {
@@ -167,23 +175,20 @@ export class DeliveryLog<T> {
             }),
       },
     };
+    const payloads = `[${fresh.map((u) => u.json).join(',')}]`;
+    const entryPut = {
+      Put: { TableName: this.table, Item: { stream, seq: counter + 1, last, payloads, [TTL]: expiresAt } },
+    };
     return [
       counterPut,
-      ...fresh.flatMap(({ key, payload }, i) => [
-        {
-          Put: {
-            TableName: this.table,
-            Item: { stream, seq: counter + 1 + i, key, payload, [DELIVERY_LOG_TTL_ATTRIBUTE]: expiresAt },
-          },
+      entryPut,
+      ...fresh.map(({ key }, i) => ({
+        Put: {
+          TableName: this.table,
+          Item: { ...this.dedupKey(stream, key), assigned: counter + 1 + i, [TTL]: expiresAt },
+          ...notThere,
         },
-        {
-          Put: {
-            TableName: this.table,
-            Item: { ...this.dedupKey(stream, key), assigned: counter + 1 + i, [DELIVERY_LOG_TTL_ATTRIBUTE]: expiresAt },
-            ...notThere,
-          },
-        },
-      ]),
+      })),
     ];
   }
 
@@ -199,7 +204,8 @@ export class DeliveryLog<T> {
         },
       }),
     );
-    // At most CHUNK + 1 small keys never exceed BatchGetItem's limits; unprocessed keys only come from throttling.
+    // At most MAX_UPDATES_PER_ENTRY + 1 = 99 small keys: within BatchGetItem's 100; unprocessed ones come only from
+    // throttling.
     if (Object.keys(out.UnprocessedKeys ?? {}).length > 0) {
       if (attempt >= MAX_ATTEMPTS) throw new Error(`delivery log ${this.table}: reads throttled ${attempt} times`);
       return this.read(stream, keys, attempt + 1);
@@ -223,19 +229,60 @@ export class DeliveryLog<T> {
     return (Item?.last as number | undefined) ?? 0;
   }
 
-  /** Entries with seq > since, in seq order, at most `limit`. */
+  /** Updates with seq > since, in seq order, at most `limit`. */
   async since(stream: string, since: number, limit: number): Promise<LogEntry<T>[]> {
-    const out = await this.db.send(
-      new QueryCommand({
-        TableName: this.table,
-        // stream is a DynamoDB reserved word: named through #s.
-        KeyConditionExpression: '#s = :s AND seq > :since',
-        ExpressionAttributeNames: { '#s': 'stream' },
-        ExpressionAttributeValues: { ':s': stream, ':since': since },
-        ConsistentRead: true,
-        Limit: limit,
-      }),
-    );
-    return (out.Items ?? []).map((i) => ({ seq: i.seq as number, payload: i.payload as T }));
+    const out: LogEntry<T>[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.table,
+          // stream is a DynamoDB reserved word: named through #s. An entry holding since + 1 starts at most
+          // MAX_UPDATES_PER_ENTRY - 1 before it; the counter (seq 0) is never read here.
+          KeyConditionExpression: '#s = :s AND seq > :from',
+          ExpressionAttributeNames: { '#s': 'stream' },
+          ExpressionAttributeValues: { ':s': stream, ':from': Math.max(0, since - MAX_UPDATES_PER_ENTRY) },
+          ConsistentRead: true,
+          // Entries wholly at or before since come first, at most MAX_UPDATES_PER_ENTRY of them; each later one
+          // holds at least one update.
+          Limit: limit + MAX_UPDATES_PER_ENTRY,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of page.Items ?? []) out.push(...entriesOf<T>(item).filter((e) => e.seq > since));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey && out.length < limit);
+    return out.slice(0, limit);
   }
+}
+
+/** An update waiting for its seq: its key and its payload as JSON (measured once, written as it is). */
+interface Pending {
+  key: string;
+  json: string;
+}
+
+/** Updates in transactions' chunks: at most MAX_UPDATES_PER_ENTRY, and MAX_ENTRY_BYTES of payloads, to a chunk. */
+function chunks(updates: Pending[]): Pending[][] {
+  const out: Pending[][] = [];
+  let bytes = 0;
+  for (const u of updates) {
+    const size = Buffer.byteLength(u.json) + 1;
+    const open = out.at(-1);
+    if (open && open.length < MAX_UPDATES_PER_ENTRY && bytes + size <= MAX_ENTRY_BYTES) {
+      open.push(u);
+      bytes += size;
+    } else {
+      out.push([u]);
+      bytes = size;
+    }
+  }
+  return out;
+}
+
+/** The updates an entry holds: `payloads` from seq on, or (written before session 28) the one `payload`. */
+function entriesOf<T>(item: Record<string, unknown>): LogEntry<T>[] {
+  const seq = item.seq as number;
+  if (typeof item.payloads !== 'string') return [{ seq, payload: item.payload as T }];
+  return (JSON.parse(item.payloads) as T[]).map((payload, i) => ({ seq: seq + i, payload }));
 }

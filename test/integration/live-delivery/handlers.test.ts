@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { KinesisStreamRecord, SQSRecord } from 'aws-lambda';
 import { startRaftCluster, type RaftCluster } from '../../../local-cloud/raft-cluster';
 import { accountUpdatesForwarder } from '../../../shared/aws/account-updates';
@@ -738,11 +738,11 @@ describe('delivery log', () => {
     });
     const big = log.appendAll(
       'batch-race',
-      keys.slice(40, 100).map((key) => ({ key, payload: payload(key) })),
+      keys.slice(5, 115).map((key) => ({ key, payload: payload(key) })),
     );
     const results = [
       ...(await Promise.all(writers)).flat(),
-      ...(await big).map((a, i): [string, number] => [keys[40 + i]!, a.seq]),
+      ...(await big).map((a, i): [string, number] => [keys[5 + i]!, a.seq]),
     ];
     const seqOf = new Map<string, number>();
     for (const [key, seq] of results) {
@@ -761,4 +761,67 @@ describe('delivery log', () => {
     );
     expect(again).toEqual(keys.slice(0, 10).map((key) => ({ seq: seqOf.get(key), duplicate: true })));
   }, 60_000);
+
+  it('entries hold a transaction’s updates: resume from inside one, across several, and past the limit', async () => {
+    const payload = (n: number) => ({ orderId: `e${n}`, account: 'E', status: 'X' });
+    const batch = (from: number, to: number) =>
+      Array.from({ length: to - from + 1 }, (_, i) => ({ key: `e${from + i}`, payload: payload(from + i) }));
+    await log.appendAll('entries', batch(1, 7));
+    await log.appendAll('entries', batch(8, 8));
+    await log.appendAll('entries', batch(9, 130)); // more than one transaction's updates: two entries
+    const { Items } = await clients.documents.send(
+      new QueryCommand({
+        TableName: tables.deliveryLog,
+        KeyConditionExpression: '#s = :s',
+        ExpressionAttributeNames: { '#s': 'stream' },
+        ExpressionAttributeValues: { ':s': 'entries' },
+      }),
+    );
+    // The counter, then one entry per transaction: 1–7, 8, 9–106, 107–130.
+    expect(Items!.map((i) => [i.seq, i.last])).toEqual([
+      [0, 130],
+      [1, 7],
+      [8, 8],
+      [9, 106],
+      [107, 130],
+    ]);
+    const seqs = async (since: number, limit: number) => (await log.since('entries', since, limit)).map((e) => e.seq);
+    const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+    expect(await seqs(3, 3)).toEqual([4, 5, 6]);
+    expect(await seqs(6, 4)).toEqual([7, 8, 9, 10]);
+    expect(await seqs(100, 200)).toEqual(range(101, 130));
+    expect(await seqs(0, 500)).toEqual(range(1, 130));
+    expect(await seqs(130, 10)).toEqual([]);
+    expect((await log.since('entries', 104, 3)).map((e) => e.payload)).toEqual([105, 106, 107].map(payload));
+  });
+
+  it('reads entries of one update (the format before session 28) beside entries of many', async () => {
+    const old = (seq: number) => ({ orderId: `old${seq}`, account: 'O', status: 'X' });
+    for (const seq of [1, 2])
+      await clients.documents.send(
+        new PutCommand({
+          TableName: tables.deliveryLog,
+          Item: { stream: 'mixed', seq, key: `old${seq}`, payload: old(seq) },
+        }),
+      );
+    await clients.documents.send(
+      new PutCommand({ TableName: tables.deliveryLog, Item: { stream: 'mixed', seq: 0, last: 2 } }),
+    );
+    const fresh = await log.appendAll(
+      'mixed',
+      [3, 4].map((n) => ({ key: `new${n}`, payload: old(n) })),
+    );
+    expect(fresh.map((a) => a.seq)).toEqual([3, 4]);
+    expect(await log.since('mixed', 1, 10)).toEqual([2, 3, 4].map((seq) => ({ seq, payload: old(seq) })));
+  });
+
+  it('large updates split a transaction’s updates by bytes, each entry under DynamoDB’s item size', async () => {
+    const big = (n: number) => ({ orderId: `l${n}`, account: 'L', status: 'X', note: 'x'.repeat(100_000) });
+    const appended = await log.appendAll(
+      'large',
+      [1, 2, 3, 4, 5].map((n) => ({ key: `l${n}`, payload: big(n) })),
+    );
+    expect(appended.map((a) => a.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect((await log.since('large', 0, 10)).map((e) => e.payload.orderId)).toEqual(['l1', 'l2', 'l3', 'l4', 'l5']);
+  });
 });
