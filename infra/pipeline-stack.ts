@@ -112,6 +112,8 @@ export class PipelineStack extends GroupingStack {
       WsOrderEventsQueueUrl: this.live.orderEventsQueue.queueUrl,
       // The same events regrouped by account (the notifier's second queue): with the first, live delivery's backlog.
       WsAccountUpdatesQueueUrl: this.live.accountUpdatesQueue.queueUrl,
+      // The live updates as numbered: verify checks each executed order's is there once.
+      WsDeliveryLogTableName: this.live.deliveryLogTable.tableName,
     };
     for (const name of FUNCTION_NAMES) outputs[`${pascal(name)}FunctionName`] = this.functions[name].functionName;
     for (const [outputId, value] of Object.entries(outputs)) new CfnOutput(this, outputId, { value });

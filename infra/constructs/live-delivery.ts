@@ -74,6 +74,8 @@ export class LiveDelivery extends ResourceGroup {
    */
   readonly accountUpdatesQueue: sqs.Queue;
   readonly accountUpdatesDlq: sqs.Queue;
+  /** Every order update as numbered per account (resume reads it; verify checks it). */
+  readonly deliveryLogTable: dynamodb.Table;
   readonly authorizerFunction: NodejsFunction;
   readonly connectionFunction: NodejsFunction;
   readonly notifierFunction: NodejsFunction;
@@ -97,6 +99,7 @@ export class LiveDelivery extends ResourceGroup {
         timeToLiveAttribute: DELIVERY_LOG_TTL_ATTRIBUTE,
       }),
     };
+    this.deliveryLogTable = tables.deliveryLog;
     const events = fifoQueueWithDlq(
       this,
       { queue: 'WsOrderEventsQueue', dlq: 'WsOrderEventsDlq' },

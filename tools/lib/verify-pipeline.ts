@@ -8,6 +8,7 @@ import { sleep } from '../../shared/util/wait';
 import { checkExecutions, parseJson, tallyEvents, type EventTally } from './event-tally';
 import { createDocumentClient } from '../../shared/aws/clients';
 import { peekMessages, queueDepth } from '../../shared/aws/queues';
+import { checkLiveDelivery } from './verify-live';
 
 /** How verify reads each Raft node (its own state machine, not a redirect to the leader). */
 export interface RaftReader {
@@ -62,6 +63,8 @@ export function readCommandRecords(file: string): {
  * 2. every command that reached the commands queue (as the runtime recorded it) has exactly one terminal event;
  * 3. the accepted orders' seqs are unique and without gaps (1..N);
  * 4. every Raft node's positions equal the sum of the accepted orders;
+ * 5. every executed order's live update is numbered once in its account's delivery-log stream, gap-free
+ *    (tools/lib/verify-live.ts);
  * and that each event's order has a completed claim in the orders table with the same outcome.
  * Commands received before verify started are waited for (up to settleTimeoutMs); later ones are left to the next run.
  */
@@ -121,6 +124,14 @@ async function verifyOnce(
   checkSeqs(accepted, tally);
   await checkClaims(info.outputs.OrdersTableName, events, tally);
   await checkPositions(raft, info.tradingAccount, accepted, tally);
+  const live = await checkLiveDelivery(sqs, {
+    outputs: info.outputs,
+    events: [...events.byOrder.values()].map((e) => e.event),
+    deadline: Date.now() + (opts.settleTimeoutMs ?? 60_000),
+    ...(opts.log ? { log: opts.log } : {}),
+  });
+  Object.assign(counts, live.counts);
+  problems.push(...live.problems);
   const checks = [
     fromClaims
       ? "commands: execute's completed claims in the orders table (deliveries of the commands queue are not visible on a deployed stack), claims in progress, the commands DLQ"
@@ -129,6 +140,7 @@ async function verifyOnce(
     'no tick given up by a stream consumer (its on-failure queue); each command has an event; no order executed twice (two seqs or outcomes for one order id; re-publishes of one execution counted apart); accepted seqs unique and 1..N without gaps',
     "each event's order has a completed claim with the same outcome",
     `positions: the accepted orders' sums against ${raft.nodeIds.join(', ')}`,
+    live.check,
   ];
   const ledgerMoved = (await raft.commitIndex()) !== quietCommit;
   return { report: { ok: problems.length === 0, counts, problems, checks }, ledgerMoved };

@@ -613,6 +613,8 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
         'UserPoolClientId',
         'IngestFunctionName',
         'ExecuteFunctionName',
+        'WsAccountUpdatesQueueUrl',
+        'WsDeliveryLogTableName',
       ]),
     );
   });

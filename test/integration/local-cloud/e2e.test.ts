@@ -12,7 +12,8 @@ import { putTicks, TickSource } from '../../../tools/lib/tick-driver';
 import { verifyPipeline } from '../../../tools/lib/verify-pipeline';
 import { descendants, killAll, waitAllGone } from '../../support/processes';
 import { sleep, waitFor } from '../../../shared/util/wait';
-import { QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { orderStream } from '../../../shared/domain/live-delivery';
 import { orderRecordKey } from '../../../shared/aws/order-records';
 import { HISTORY_BY_ACCOUNT_INDEX } from '../../../shared/domain/order-history';
 import { MarketDataReader } from '../../../shared/aws/market-data-store';
@@ -316,6 +317,30 @@ describe('embedded cloud end to end (npm start as a process, on dynalite)', () =
       );
       expect(unreadable.problems.join('\n')).toContain(
         `order ${secondOrder}: orders table claim is an item whose event`,
+      );
+      // Every order's live update was numbered once in the account's delivery log; one numbered again (an entry
+      // repeating the first order's update, the counter moved with it) is named.
+      expect(report.counts.liveUpdates).toBe(report.counts.events);
+      expect(report.counts.liveUpdatesMissing).toBe(0);
+      const liveStream = orderStream(info.tradingAccount);
+      const logTable = info.outputs.WsDeliveryLogTableName!;
+      const counter = await documents.send(
+        new GetCommand({ TableName: logTable, Key: { stream: liveStream, seq: 0 } }),
+      );
+      const last = counter.Item!.last as number;
+      await documents.send(
+        new PutCommand({
+          TableName: logTable,
+          Item: { stream: liveStream, seq: last + 1, last: last + 1, payloads: `[${firstEvent.body}]` },
+        }),
+      );
+      await documents.send(
+        new PutCommand({ TableName: logTable, Item: { stream: liveStream, seq: 0, last: last + 1 } }),
+      );
+      const numberedTwice = await verifyPipeline(info, sqs, raft, { settleTimeoutMs: 90_000 });
+      expect(numberedTwice.counts.liveUpdatesTwice).toBe(1);
+      expect(numberedTwice.problems).toContainEqual(
+        expect.stringMatching(/^live delivery orders#\S+: \S+ numbered twice/),
       );
       await expectMarketData(info, sent);
       await expectCandlesThroughApi(info, sent);
