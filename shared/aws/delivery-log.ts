@@ -23,9 +23,10 @@ import {
  * other learns the counter from its cancelled transaction and retries; the same update twice: the second finds the
  * dedup row and takes its seq. Hence no gaps (the counter only moves together with the entry) and no doubles.
  * One entry per transaction, not one per update: DynamoDB Local's cost is per item, and the log was two of the
- * three and a half items the pipeline wrote per order (docs/performance.md, session 28); on AWS a 30 KB entry costs
- * fewer write units than thirty 1 KB ones. The payloads are one string, not a list of maps: DynamoDB Local parses
- * nested maps at about twice the cost (docs/performance.md, session 26), and nothing queries inside them.
+ * three and a half items the pipeline wrote per order (docs/performance.md, session 28); on AWS an entry of thirty
+ * ~600-byte updates (18 KB) costs 18 write units where thirty items cost 30, each rounded up to 1 KB. The payloads
+ * are one string, not a list of maps: DynamoDB Local parses nested maps at about twice the cost
+ * (docs/performance.md, session 26), and nothing queries inside them.
  */
 export const DELIVERY_LOG_KEY = { partitionKey: 'stream', sortKey: 'seq' } as const;
 export const DELIVERY_LOG_TTL_ATTRIBUTE = 'expiresAt';

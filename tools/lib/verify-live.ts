@@ -89,8 +89,12 @@ export async function checkLiveDelivery(sqs: SQSClient, input: LiveCheckInput): 
   if (queued > 0) out.problems.push(`live delivery did not drain: ${queued} update message(s) still queued`);
   const since = (input.now ?? Date.now()) - LIVE_CHECK_WINDOW_MS;
   const byAccount = new Map<string, OrderEvent[]>();
-  for (const e of input.events)
-    if (e.account && e.executedTs >= since) byAccount.set(e.account, [...(byAccount.get(e.account) ?? []), e]);
+  for (const e of input.events) {
+    if (!e.account || e.executedTs < since) continue;
+    const list = byAccount.get(e.account);
+    if (list) list.push(e);
+    else byAccount.set(e.account, [e]);
+  }
   const documents = createDocumentClient();
   try {
     const log = new DeliveryLog<OrderUpdate>(documents, table, 0);
