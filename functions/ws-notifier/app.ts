@@ -153,15 +153,27 @@ export function createWsNotifierHandler(deps: WsNotifierDeps) {
     return new Set(failed.flatMap((id) => topicsOf.get(id) ?? []));
   }
 
-  /** The records that parse as order events; the others are logged with their reason (no retry makes them one). */
-  function parseEvents(records: SQSRecord[]): Parsed[] {
+  /**
+   * The updates `parse` finds in each record (an order event is one, an account-updates message up to ten), each with
+   * its record; a record without any is logged as `what` with its reason and acknowledged (no retry makes it one).
+   */
+  function parseAll(records: SQSRecord[], parse: (body: string) => OrderUpdate[] | string, what: string): Parsed[] {
     return records.flatMap((record) => {
-      const update = parseOrderEvent(record.body);
-      if (typeof update !== 'string') return [{ record, update }];
-      logger.error('not an order event', { messageId: record.messageId, reason: update });
+      const updates = parse(record.body);
+      if (typeof updates !== 'string') return updates.map((update) => ({ record, update }));
+      logger.error(what, { messageId: record.messageId, reason: updates });
       return [];
     });
   }
+  const parseEvents = (records: SQSRecord[]) =>
+    parseAll(
+      records,
+      (body) => {
+        const update = parseOrderEvent(body);
+        return typeof update === 'string' ? update : [update];
+      },
+      'not an order event',
+    );
 
   /**
    * Order events from the topic's subscription (group = symbol): forwarded to the account-updates queue (group =
@@ -184,22 +196,9 @@ export function createWsNotifierHandler(deps: WsNotifierDeps) {
     return { batchItemFailures: fifoFailures(records, failed).map((itemIdentifier) => ({ itemIdentifier })) };
   }
 
-  /**
-   * The updates of account-updates messages (up to ten each), each with its record; a message that is not one is
-   * logged with its reason and acknowledged (no retry makes it one).
-   */
-  function parseUpdates(records: SQSRecord[]): Parsed[] {
-    return records.flatMap((record) => {
-      const updates = parseAccountUpdates(record.body);
-      if (typeof updates !== 'string') return updates.map((update) => ({ record, update }));
-      logger.error('not an account-updates message', { messageId: record.messageId, reason: updates });
-      return [];
-    });
-  }
-
   /** Order updates of the account-updates queue: their seqs in the account's stream, then to the subscribers. */
   async function onAccountUpdates(records: SQSRecord[]): Promise<SQSBatchResponse> {
-    const parsed = parseUpdates(records);
+    const parsed = parseAll(records, parseAccountUpdates, 'not an account-updates message');
     const failed = new Set<string>();
     const byAccount = byGroup(parsed, (p) => p.update.account);
     // Each account's updates get their seqs together (one transaction; the batch's order), accounts in parallel.

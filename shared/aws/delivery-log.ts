@@ -1,4 +1,5 @@
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { chunksBy } from '../util/chunks';
 import { sleep } from '../util/wait';
 import {
   BatchGetCommand,
@@ -98,7 +99,14 @@ export class DeliveryLog<T> {
   async appendAll(stream: string, updates: readonly { key: string; payload: T }[]): Promise<Appended[]> {
     const seqs = new Map<string, Appended>();
     const unique = [...new Map(updates.map((u) => [u.key, u])).values()];
-    for (const chunk of chunks(unique.map((u) => ({ key: u.key, json: JSON.stringify(u.payload) })))) {
+    const pending = unique.map((u) => ({ key: u.key, json: JSON.stringify(u.payload) }));
+    // Each chunk one transaction (the counter, the entry, a dedup row per update) and one entry under the item limit.
+    for (const chunk of chunksBy(
+      pending,
+      MAX_UPDATES_PER_ENTRY,
+      MAX_ENTRY_BYTES,
+      (u) => Buffer.byteLength(u.json) + 1,
+    )) {
       for (const [key, appended] of await this.appendChunk(stream, chunk)) seqs.set(key, appended);
     }
     return updates.map((u) => seqs.get(u.key)!);
@@ -261,24 +269,6 @@ export class DeliveryLog<T> {
 interface Pending {
   key: string;
   json: string;
-}
-
-/** Updates in transactions' chunks: at most MAX_UPDATES_PER_ENTRY, and MAX_ENTRY_BYTES of payloads, to a chunk. */
-function chunks(updates: Pending[]): Pending[][] {
-  const out: Pending[][] = [];
-  let bytes = 0;
-  for (const u of updates) {
-    const size = Buffer.byteLength(u.json) + 1;
-    const open = out.at(-1);
-    if (open && open.length < MAX_UPDATES_PER_ENTRY && bytes + size <= MAX_ENTRY_BYTES) {
-      open.push(u);
-      bytes += size;
-    } else {
-      out.push([u]);
-      bytes = size;
-    }
-  }
-  return out;
 }
 
 /** The updates an entry holds: `payloads` from seq on, or (written before session 28) the one `payload`. */

@@ -9,6 +9,8 @@ import {
   type PublicCandle,
 } from './candle';
 import { AccountSchema, describeZodError, OrderIdSchema, SymbolInputSchema } from './order';
+import { byGroup } from './execution';
+import { chunksBy } from '../util/chunks';
 
 /**
  * The WebSocket API's messages (docs/api.md, "WebSocket message catalogue"): what a client may send, what the
@@ -186,37 +188,20 @@ export interface AccountUpdatesMessage {
  * again from the delivery log's dedup rows.
  */
 export function accountUpdatesMessages(updates: readonly OrderUpdate[]): AccountUpdatesMessage[] {
-  const messages: AccountUpdatesMessage[] = [];
-  const open = new Map<string, { indexes: number[]; json: string[]; bytes: number }>();
-  const close = (account: string) => {
-    const packed = open.get(account);
-    if (!packed) return;
-    open.delete(account);
-    const keys = packed.indexes.map((i) => updateKey(updates[i]!));
-    messages.push({
-      account,
-      body: `{"updates":[${packed.json.join(',')}]}`,
-      deduplicationId: keys.length === 1 ? keys[0]! : createHash('sha256').update(keys.join('\n')).digest('hex'),
-      indexes: packed.indexes,
-    });
-  };
-  updates.forEach((update, index) => {
-    const json = JSON.stringify(update);
-    const bytes = Buffer.byteLength(json);
-    const packed = open.get(update.account);
-    if (
-      packed &&
-      (packed.indexes.length >= MAX_UPDATES_PER_MESSAGE || packed.bytes + bytes > MAX_UPDATES_MESSAGE_BYTES)
-    )
-      close(update.account);
-    const current = open.get(update.account) ?? { indexes: [], json: [], bytes: 0 };
-    current.indexes.push(index);
-    current.json.push(json);
-    current.bytes += bytes;
-    open.set(update.account, current);
-  });
-  for (const account of [...open.keys()]) close(account);
-  return messages;
+  const json = updates.map((u) => JSON.stringify(u));
+  const size = (i: number) => Buffer.byteLength(json[i]!) + 1;
+  const indexes = updates.map((_, i) => i);
+  return [...byGroup(indexes, (i) => updates[i]!.account)].flatMap(([account, ofAccount]) =>
+    chunksBy(ofAccount, MAX_UPDATES_PER_MESSAGE, MAX_UPDATES_MESSAGE_BYTES, size).map((run) => {
+      const keys = run.map((i) => updateKey(updates[i]!));
+      return {
+        account,
+        body: `{"updates":[${run.map((i) => json[i]).join(',')}]}`,
+        deduplicationId: keys.length === 1 ? keys[0]! : createHash('sha256').update(keys.join('\n')).digest('hex'),
+        indexes: run,
+      };
+    }),
+  );
 }
 
 /**

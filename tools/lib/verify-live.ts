@@ -2,6 +2,7 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import { createDocumentClient } from '../../shared/aws/clients';
 import { DeliveryLog } from '../../shared/aws/delivery-log';
 import { queueDepth } from '../../shared/aws/queues';
+import { byGroup } from '../../shared/domain/execution';
 import { orderStream, updateKey, type OrderUpdate } from '../../shared/domain/live-delivery';
 import type { OrderEvent } from '../../shared/domain/event';
 import { sleep } from '../../shared/util/wait';
@@ -23,6 +24,8 @@ export interface LiveCheckInput {
   now?: number;
   log?: (line: string) => void;
 }
+
+type LiveCounts = Record<'liveUpdates' | 'liveUpdatesMissing' | 'liveUpdatesTwice' | 'liveUpdatesExpired', number>;
 
 export interface LiveCheckResult {
   counts: Record<string, number>;
@@ -47,29 +50,31 @@ async function checkStream(
   log: DeliveryLog<OrderUpdate>,
   account: string,
   expected: readonly OrderEvent[],
-  out: LiveCheckResult,
+  out: { counts: LiveCounts; problems: string[] },
 ): Promise<void> {
+  const { counts, problems } = out;
   const stream = orderStream(account);
   const last = await log.last(stream);
   const entries = await log.since(stream, 0, last + 1);
+  // What TTL removed is the oldest: the entries left run from `first` to `last`, one seq each.
   const first = entries[0]?.seq ?? last + 1;
-  out.counts.liveUpdates! += entries.length;
-  out.counts.liveUpdatesExpired! += first - 1;
-  const gaps = entries.filter((e, i) => e.seq !== first + i).length + (first + entries.length - 1 !== last ? 1 : 0);
-  if (gaps > 0) out.problems.push(`live delivery ${stream}: seqs ${first}..${last} are not gap-free`);
+  counts.liveUpdates += entries.length;
+  counts.liveUpdatesExpired += first - 1;
+  const gapFree = entries.every((e, i) => e.seq === first + i) && first + entries.length - 1 === last;
+  if (!gapFree) problems.push(`live delivery ${stream}: seqs ${first}..${last} are not gap-free`);
   const seqOf = new Map<string, number>();
   for (const { seq, payload } of entries) {
     const key = updateKey(payload);
     if (seqOf.has(key)) {
-      out.counts.liveUpdatesTwice!++;
-      out.problems.push(`live delivery ${stream}: ${key} numbered twice (seqs ${seqOf.get(key)} and ${seq})`);
+      counts.liveUpdatesTwice++;
+      problems.push(`live delivery ${stream}: ${key} numbered twice (seqs ${seqOf.get(key)} and ${seq})`);
     } else seqOf.set(key, seq);
   }
   for (const event of expected) {
     if (seqOf.has(updateKey({ ...event, account }))) continue;
-    out.counts.liveUpdatesMissing!++;
-    if (out.counts.liveUpdatesMissing! <= 3)
-      out.problems.push(`live delivery ${stream}: no update for ${event.orderId} (${event.status})`);
+    counts.liveUpdatesMissing++;
+    if (counts.liveUpdatesMissing <= 3)
+      problems.push(`live delivery ${stream}: no update for ${event.orderId} (${event.status})`);
   }
 }
 
@@ -80,21 +85,20 @@ async function checkStream(
 export async function checkLiveDelivery(sqs: SQSClient, input: LiveCheckInput): Promise<LiveCheckResult> {
   const { outputs } = input;
   const table = outputs.WsDeliveryLogTableName;
-  const counts = { liveUpdates: 0, liveUpdatesMissing: 0, liveUpdatesTwice: 0, liveUpdatesExpired: 0 };
-  const out: LiveCheckResult = { counts, problems: [], check: '' };
-  if (!table) return { ...out, counts: {}, check: 'live delivery: not checked (the stack has no delivery log output)' };
-  out.check = `live delivery: each executed order's update numbered once in its account's stream of ${table}, seqs gap-free`;
+  if (!table)
+    return { counts: {}, problems: [], check: 'live delivery: not checked (the stack has no delivery log output)' };
+  const counts: LiveCounts = { liveUpdates: 0, liveUpdatesMissing: 0, liveUpdatesTwice: 0, liveUpdatesExpired: 0 };
+  const out = {
+    counts,
+    problems: [] as string[],
+    check: `live delivery: each executed order's update numbered once in its account's stream of ${table}, seqs gap-free`,
+  };
   const queues = [outputs.WsAccountUpdatesQueueUrl, outputs.WsOrderEventsQueueUrl].filter((u): u is string => !!u);
   const queued = await waitForDrain(sqs, queues, input);
   if (queued > 0) out.problems.push(`live delivery did not drain: ${queued} update message(s) still queued`);
   const since = (input.now ?? Date.now()) - LIVE_CHECK_WINDOW_MS;
-  const byAccount = new Map<string, OrderEvent[]>();
-  for (const e of input.events) {
-    if (!e.account || e.executedTs < since) continue;
-    const list = byAccount.get(e.account);
-    if (list) list.push(e);
-    else byAccount.set(e.account, [e]);
-  }
+  const recent = input.events.filter((e) => e.account !== undefined && e.executedTs >= since);
+  const byAccount = byGroup(recent, (e) => e.account!);
   const documents = createDocumentClient();
   try {
     const log = new DeliveryLog<OrderUpdate>(documents, table, 0);

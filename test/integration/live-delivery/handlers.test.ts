@@ -141,8 +141,8 @@ async function throughQueue(...events: ReturnType<typeof orderEvent>[]): Promise
 /** One account-updates message per list of updates, packed as the forwarder packs them, through the real queue. */
 async function throughQueueAs(messages: ReturnType<typeof orderEvent>[][]): Promise<SQSRecord[]> {
   const records: SQSRecord[] = [];
-  for (const [m] of messages.map(accountUpdatesMessages))
-    records.push(await deliverThroughQueue(clients.sqs, eventsUrl, m!.body, m!.account, m!.deduplicationId));
+  for (const m of messages.flatMap(accountUpdatesMessages))
+    records.push(await deliverThroughQueue(clients.sqs, eventsUrl, m.body, m.account, m.deduplicationId));
   return records;
 }
 const notify = (records: SQSRecord[]) =>
