@@ -11,7 +11,7 @@ import { publishOrderEvents } from '../../shared/aws/order-events';
 import type { OrderRecords } from '../../shared/aws/order-records';
 import type { OrderCommand } from '../../shared/domain/command';
 import type { OrderEvent } from '../../shared/domain/event';
-import { conflictWith, orderEvent, parseCommand, perFifoGroup } from '../../shared/domain/execution';
+import { conflictWith, orderEvent, parseCommands, perFifoGroup } from '../../shared/domain/execution';
 import type { OrderResult } from '../../shared/domain/order';
 import type { OrderUpdate } from '../../shared/domain/live-delivery';
 import { LedgerClientError } from '../../shared/raft-client/client';
@@ -42,16 +42,21 @@ export interface ExecuteDeps {
 export const DEAD_LETTER_REASON_ATTRIBUTE = 'deadLetterReason';
 export const SOURCE_MESSAGE_ATTRIBUTE = 'sourceMessageId';
 
-interface Valid {
+/** Where a command came from: its message, and its index there when the message is packed (several commands). */
+interface Source {
   record: SQSRecord;
+  part?: number | undefined;
+}
+interface Valid extends Source {
   command: OrderCommand;
 }
 interface Applied extends Valid {
   result: OrderResult;
 }
-interface Poison {
-  record: SQSRecord;
+/** What goes to the DLQ: a whole message (no part), or one command of a packed message with its own body. */
+interface Poison extends Source {
   reason: string;
+  body?: string;
 }
 
 /** A repeat of an order id that carries another order is refused, not treated as a redelivery. */
@@ -60,10 +65,16 @@ function withoutConflicts(all: Applied[]): { applied: Applied[]; refused: Poison
   const refused: Poison[] = [];
   for (const a of all) {
     const conflict = a.result.duplicate ? conflictWith(a.command.order, a.result) : undefined;
-    if (conflict) refused.push({ record: a.record, reason: `ledger refused the order: ${conflict}` });
+    if (conflict) refused.push(refusal(a, conflict));
     else applied.push(a);
   }
   return { applied, refused };
+}
+
+/** A command the ledger refused, for the DLQ: a packed message's command alone, with its own body. */
+function refusal(v: Valid, why: string): Poison {
+  const body = v.part === undefined ? undefined : JSON.stringify(v.command);
+  return { record: v.record, part: v.part, reason: `ledger refused the order: ${why}`, ...(body ? { body } : {}) };
 }
 
 /** The ledger's 400 (breaks its rules) or 409 (another order under a used id): no retry changes either. */
@@ -83,9 +94,11 @@ async function timed<T>(ms: StepTimes, step: keyof StepTimes, run: () => Promise
 }
 
 /**
- * SQS FIFO batch of order commands → per message group, all of the group's commands at once:
+ * SQS FIFO batch of order commands → per message group, all of the group's commands at once (a message carries one
+ * command, or up to 50 of its symbol packed by process: commandMessages in shared/domain/command.ts):
  *   1. poison (unparseable, invalid) goes to the commands DLQ at once with its reason — no retry can fix it,
- *      and retrying it would hold its group for up to maxReceiveCount × visibility timeout;
+ *      and retrying it would hold its group for up to maxReceiveCount × visibility timeout; an invalid command of a
+ *      packed message goes alone, with its own body, and the message's other commands execute;
  *   2. the rest is applied on the ledger as ONE batch (one Raft entry; each order deduped by its id, so a
  *      redelivered batch gets the stored results back with the same seqs);
  *   3. the events are recorded in OrdersTable by ONE TransactWriteItems of conditional puts — the first record of
@@ -110,10 +123,10 @@ export function createExecuteHandler(deps: ExecuteDeps) {
 
   async function deadLetter(poison: Poison[]): Promise<SQSRecord[]> {
     if (poison.length === 0) return [];
-    const message = ({ record, reason }: Poison, body: string): FifoMessage => ({
+    const message = ({ record, reason, part }: Poison, body: string): FifoMessage => ({
       body,
       groupId: record.attributes.MessageGroupId ?? 'poison',
-      deduplicationId: record.messageId,
+      deduplicationId: part === undefined ? record.messageId : `${record.messageId}-${part}`,
       attributes: {
         [DEAD_LETTER_REASON_ATTRIBUTE]: { DataType: 'String', StringValue: reason.slice(0, 1024) },
         [SOURCE_MESSAGE_ATTRIBUTE]: { DataType: 'String', StringValue: record.messageId },
@@ -122,19 +135,20 @@ export function createExecuteHandler(deps: ExecuteDeps) {
     const sent = await sendFifoBatch(
       deps.sqs,
       config.COMMANDS_DLQ_URL,
-      poison.map((p) => message(p, p.record.body)),
+      poison.map((p) => message(p, p.body ?? p.record.body)),
     );
     // A body SQS itself refuses (characters outside its allowed set) is kept base64-encoded in an envelope.
     const refused = sent.failed.filter((f) => f.senderFault).map((f) => poison[f.index]!);
-    const envelope = (p: Poison) => JSON.stringify({ bodyBase64: Buffer.from(p.record.body).toString('base64') });
+    const envelope = (p: Poison) =>
+      JSON.stringify({ bodyBase64: Buffer.from(p.body ?? p.record.body).toString('base64') });
     const wrapped = await sendFifoBatch(
       deps.sqs,
       config.COMMANDS_DLQ_URL,
       refused.map((p) => message(p, envelope(p))),
     );
-    for (const { record, reason } of poison) {
+    for (const { record, reason, part } of poison) {
       metrics.addMetric(MetricName.PoisonCommands, MetricUnit.Count, 1);
-      logger.error('poison command sent to the DLQ', { messageId: record.messageId, reason });
+      logger.error('poison command sent to the DLQ', { messageId: record.messageId, part, reason });
     }
     return [
       ...sent.failed.filter((f) => !f.senderFault).map((f) => poison[f.index]!.record),
@@ -161,7 +175,7 @@ export function createExecuteHandler(deps: ExecuteDeps) {
         applied.push({ ...v, result: (await ledger.applyOrders([v.command.order]))[0]! });
       } catch (error) {
         if (!isInvalid(error)) throw error;
-        refused.push({ record: v.record, reason: `ledger refused the order: ${(error as Error).message}` });
+        refused.push(refusal(v, (error as Error).message));
       }
     }
     const checked = withoutConflicts(applied);
@@ -260,9 +274,14 @@ export function createExecuteHandler(deps: ExecuteDeps) {
     const valid: Valid[] = [];
     const poison: Poison[] = [];
     for (const record of records) {
-      const parsed = parseCommand(record.body);
-      if (parsed.ok) valid.push({ record, command: parsed.command });
-      else poison.push({ record, reason: `message ${record.messageId}: ${parsed.reason}` });
+      for (const parsed of parseCommands(record.body)) {
+        const { part } = parsed;
+        if (parsed.ok) valid.push({ record, part, command: parsed.command });
+        else {
+          const body = part === undefined ? {} : { body: parsed.body };
+          poison.push({ record, part, reason: `message ${record.messageId}: ${parsed.reason}`, ...body });
+        }
+      }
     }
     // Poison leaves first, so nothing after it can hold it (or its group) back.
     const failed = new Set(await deadLetter(poison));

@@ -8,7 +8,7 @@ import type { DeliveryLog } from '../../shared/aws/delivery-log';
 import type { CandleLookup, StoredCandle } from '../../shared/aws/market-data-store';
 import type { ConnectionStore } from '../../shared/aws/ws-connections';
 import type { FifoSendOutcome } from '../../shared/aws/fifo-batch';
-import { byGroup } from '../../shared/domain/execution';
+import { byGroup } from '../../shared/util/chunks';
 import { closesAtOrAfter, publicCandle } from '../../shared/domain/candle';
 import {
   candleTopic,

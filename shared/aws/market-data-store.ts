@@ -13,7 +13,7 @@ import {
   type CandleInterval,
   type CandleTick,
 } from '../domain/candle';
-import { byGroup } from '../domain/execution';
+import { byGroup } from '../util/chunks';
 import { sleep as defaultSleep } from '../util/wait';
 import { backOffAfterConflict, transactWrite } from './transact-write';
 

@@ -1,24 +1,45 @@
-import { OrderCommandSchema, type OrderCommand } from './command';
+import { MAX_COMMANDS_PER_MESSAGE, OrderCommandSchema, type OrderCommand } from './command';
 import { OrderEventSchema, type OrderEvent } from './event';
 import { describeZodError, type Order, type OrderResult } from './order';
+import { byGroup } from '../util/chunks';
+import { unpack } from '../util/packing';
 
 /**
  * Pure steps of execution, shared by the execute function and its tests: reading a command, turning the
  * ledger's result into the event that is recorded and published, and splitting a FIFO batch into groups.
  */
 
-export type ParsedCommand = { ok: true; command: OrderCommand } | { ok: false; reason: string };
+/**
+ * One command of a commands-queue message: valid, or poison with why and its own body (what the DLQ keeps). `part` is
+ * its index in a packed message (commandMessages), undefined for a message of one command.
+ */
+export type ParsedCommand =
+  { ok: true; command: OrderCommand; part?: number } | { ok: false; reason: string; body: string; part?: number };
 
-/** A command is poison when no retry can make it valid: not JSON, or not an order command. */
-export function parseCommand(body: string): ParsedCommand {
-  let json: unknown;
-  try {
-    json = JSON.parse(body);
-  } catch (error) {
-    return { ok: false, reason: `body is not JSON: ${(error as Error).message}` };
+function checkCommand(value: unknown, body: string): ParsedCommand {
+  const parsed = OrderCommandSchema.safeParse(value);
+  return parsed.success
+    ? { ok: true, command: parsed.data }
+    : { ok: false, reason: describeZodError(parsed.error), body };
+}
+
+/**
+ * The commands of one message, in order; poison is what no retry can make valid. A body that is not JSON, or a
+ * packed message that is not a list of 1 to MAX_COMMANDS_PER_MESSAGE, is poison whole. In a packed message each
+ * command is checked on its own: an invalid one is dead-lettered alone and the others execute.
+ */
+export function parseCommands(body: string): ParsedCommand[] {
+  const value = unpack(body, 'commands');
+  if ('error' in value) return [{ ok: false, reason: value.error, body }];
+  if ('one' in value) return [checkCommand(value.one, body)];
+  const count = value.packed.length;
+  if (count === 0 || count > MAX_COMMANDS_PER_MESSAGE) {
+    return [{ ok: false, reason: `commands: expected 1 to ${MAX_COMMANDS_PER_MESSAGE} commands, got ${count}`, body }];
   }
-  const parsed = OrderCommandSchema.safeParse(json);
-  return parsed.success ? { ok: true, command: parsed.data } : { ok: false, reason: describeZodError(parsed.error) };
+  return value.packed.map((item, part) => {
+    const checked = checkCommand(item, JSON.stringify(item));
+    return checked.ok ? { ...checked, part } : { ...checked, reason: `command ${part}: ${checked.reason}`, part };
+  });
 }
 
 export function orderEvent(command: OrderCommand, result: OrderResult, executedTs: number): OrderEvent {
@@ -38,18 +59,6 @@ export function orderEvent(command: OrderCommand, result: OrderResult, executedT
     executedTs,
     correlationId: command.correlationId,
   });
-}
-
-/** Items of a FIFO batch by message group, each group in the batch's order (Map keeps first-seen order). */
-export function byGroup<T, K = string>(items: readonly T[], groupOf: (item: T) => K): Map<K, T[]> {
-  const groups = new Map<K, T[]>();
-  for (const item of items) {
-    const group = groupOf(item);
-    const list = groups.get(group);
-    if (list) list.push(item);
-    else groups.set(group, [item]);
-  }
-  return groups;
 }
 
 /** The parts of an SQS record the per-group runner reads. */

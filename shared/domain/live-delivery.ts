@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import {
   bucketStart,
@@ -9,8 +8,7 @@ import {
   type PublicCandle,
 } from './candle';
 import { AccountSchema, describeZodError, OrderIdSchema, SymbolInputSchema } from './order';
-import { byGroup } from './execution';
-import { chunksBy } from '../util/chunks';
+import { packMessages, unpack } from '../util/packing';
 
 /**
  * The WebSocket API's messages (docs/api.md, "WebSocket message catalogue"): what a client may send, what the
@@ -188,20 +186,13 @@ export interface AccountUpdatesMessage {
  * again from the delivery log's dedup rows.
  */
 export function accountUpdatesMessages(updates: readonly OrderUpdate[]): AccountUpdatesMessage[] {
-  const json = updates.map((u) => JSON.stringify(u));
-  const size = (i: number) => Buffer.byteLength(json[i]!) + 1;
-  const indexes = updates.map((_, i) => i);
-  return [...byGroup(indexes, (i) => updates[i]!.account)].flatMap(([account, ofAccount]) =>
-    chunksBy(ofAccount, MAX_UPDATES_PER_MESSAGE, MAX_UPDATES_MESSAGE_BYTES, size).map((run) => {
-      const keys = run.map((i) => updateKey(updates[i]!));
-      return {
-        account,
-        body: `{"updates":[${run.map((i) => json[i]).join(',')}]}`,
-        deduplicationId: keys.length === 1 ? keys[0]! : createHash('sha256').update(keys.join('\n')).digest('hex'),
-        indexes: run,
-      };
-    }),
-  );
+  return packMessages(updates, {
+    field: 'updates',
+    groupOf: (u) => u.account,
+    keyOf: updateKey,
+    maxCount: MAX_UPDATES_PER_MESSAGE,
+    maxBytes: MAX_UPDATES_MESSAGE_BYTES,
+  }).map(({ group, ...message }) => ({ account: group, ...message }));
 }
 
 /**
@@ -209,17 +200,13 @@ export function accountUpdatesMessages(updates: readonly OrderUpdate[]): Account
  * update, not wrapped) is read as a message of one, so what was queued across an upgrade is still delivered.
  */
 export function parseAccountUpdates(body: string): OrderUpdate[] | string {
-  let value: unknown;
-  try {
-    value = JSON.parse(body);
-  } catch {
-    return 'body is not JSON';
-  }
-  if (value !== null && typeof value === 'object' && 'updates' in value) {
-    const packed = AccountUpdatesMessageSchema.safeParse(value);
+  const value = unpack(body, 'updates');
+  if ('error' in value) return value.error;
+  if ('packed' in value) {
+    const packed = AccountUpdatesMessageSchema.safeParse({ updates: value.packed });
     return packed.success ? packed.data.updates : describeZodError(packed.error);
   }
-  const one = OrderUpdateSchema.safeParse(value);
+  const one = OrderUpdateSchema.safeParse(value.one);
   return one.success ? [one.data] : describeZodError(one.error);
 }
 

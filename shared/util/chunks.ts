@@ -23,3 +23,15 @@ export function chunksBy<T>(
   }
   return out;
 }
+
+/** Items by group (a FIFO batch by message group, say), each group in the items' order (Map keeps first-seen order). */
+export function byGroup<T, K = string>(items: readonly T[], groupOf: (item: T) => K): Map<K, T[]> {
+  const groups = new Map<K, T[]>();
+  for (const item of items) {
+    const group = groupOf(item);
+    const list = groups.get(group);
+    if (list) list.push(item);
+    else groups.set(group, [item]);
+  }
+  return groups;
+}

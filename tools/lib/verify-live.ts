@@ -2,7 +2,7 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import { createDocumentClient } from '../../shared/aws/clients';
 import { DeliveryLog } from '../../shared/aws/delivery-log';
 import { queueDepth } from '../../shared/aws/queues';
-import { byGroup } from '../../shared/domain/execution';
+import { byGroup } from '../../shared/util/chunks';
 import { orderStream, updateKey, type OrderUpdate } from '../../shared/domain/live-delivery';
 import type { OrderEvent } from '../../shared/domain/event';
 import { sleep } from '../../shared/util/wait';

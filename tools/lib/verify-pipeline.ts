@@ -1,6 +1,6 @@
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { type SQSClient } from '@aws-sdk/client-sqs';
-import { OrderCommandSchema } from '../../shared/domain/command';
+import { parseCommands } from '../../shared/domain/execution';
 import { OrderEventSchema, type OrderEvent } from '../../shared/domain/event';
 import type { Position } from '../../shared/ledger-contract';
 import { drainQueueInto, readRecords, recordFiles, type StackInfo } from '../../local-cloud';
@@ -48,10 +48,13 @@ export function readCommandRecords(file: string): {
   const commands: { orderId: string; messageId: string; tickTs: number }[] = [];
   let bad = 0;
   for (const r of readRecords(file)) {
-    const parsed = OrderCommandSchema.safeParse(parseJson(r.body));
-    if (parsed.success)
-      commands.push({ orderId: parsed.data.order.orderId, messageId: r.messageId, tickTs: parsed.data.tickTs });
-    else bad++;
+    // A message carries one command or several of a symbol (packed): each is a command received.
+    for (const parsed of parseCommands(r.body)) {
+      if (parsed.ok) {
+        const { order, tickTs } = parsed.command;
+        commands.push({ orderId: order.orderId, messageId: r.messageId, tickTs });
+      } else bad++;
+    }
   }
   return { commands, bad };
 }

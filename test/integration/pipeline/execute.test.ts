@@ -378,6 +378,63 @@ describe('execute', () => {
     expect(dead?.messageAttributes[SOURCE_MESSAGE_ATTRIBUTE]?.stringValue).toBe(poison.messageId);
   });
 
+  it('a packed message (as process sends them) is one ledger batch; its invalid and refused commands go to the DLQ alone', async () => {
+    const first = newCommand();
+    const sameGroup = (overrides: Partial<OrderCommand['order']> = {}) =>
+      newCommand({ symbol: first.order.symbol, account: first.order.account, ...overrides });
+    const executedBefore = sameGroup();
+    await container()(sqsEvent(await deliverCommand(sqs, commandsUrl, executedBefore)));
+    const invalid = { ...sameGroup(), tickTs: 'soon' };
+    const reused = { ...executedBefore, order: { ...executedBefore.order, quantity: 9 } };
+    const last = sameGroup();
+    const items = [first, invalid, reused, last];
+    const record = await deliverThroughQueue(
+      sqs,
+      commandsUrl,
+      JSON.stringify({ commands: items }),
+      first.order.symbol,
+      `packed-${first.order.orderId}`,
+    );
+    const response = await container()(sqsEvent(record));
+    expect(response.batchItemFailures).toEqual([]);
+    expect(emf.total(MetricName.PoisonCommands)).toBe(2);
+    const seqOf = async (command: OrderCommand) => (await ledger.getOrder(command.order.orderId))?.seq ?? -1;
+    expect(await seqOf(last)).toBe((await seqOf(first)) + 1);
+    for (const command of [first, last]) expect(await eventsFor(command.order.orderId)).toHaveLength(1);
+    expect(await ledger.positions(first.order.account)).toEqual([
+      { account: first.order.account, symbol: first.order.symbol, quantity: 21 },
+    ]);
+    const dead = await receiveRecords(sqs, dlqUrl);
+    expect(dead.map((d) => [d.body, d.attributes.MessageDeduplicationId])).toEqual([
+      [JSON.stringify(invalid), `${record.messageId}-1`],
+      [JSON.stringify(reused), `${record.messageId}-2`],
+    ]);
+    expect(dead[0]!.messageAttributes[DEAD_LETTER_REASON_ATTRIBUTE]?.stringValue).toMatch(/command 1: tickTs/);
+    expect(dead[1]!.messageAttributes[DEAD_LETTER_REASON_ATTRIBUTE]?.stringValue).toMatch(/ledger refused.*quantity/);
+    expect(dead.map((d) => d.messageAttributes[SOURCE_MESSAGE_ATTRIBUTE]?.stringValue)).toEqual([
+      record.messageId,
+      record.messageId,
+    ]);
+  });
+
+  it('a failure in a packed message fails it and the rest of its group; the redelivery applies each command once', async () => {
+    const a = newCommand();
+    const [a2, a3] = [1, 2].map(() => newCommand({ symbol: a.order.symbol, account: a.order.account }));
+    const packed = (commands: OrderCommand[]) =>
+      deliverThroughQueue(sqs, commandsUrl, JSON.stringify({ commands }), a.order.symbol, commands[0]!.order.orderId);
+    const records = [await packed([a, a2!]), await packed([a3!])];
+    const refuseA2 = (name: string, input: Record<string, unknown>) =>
+      name === 'PublishBatchCommand' && JSON.stringify(input).includes(a2!.order.orderId);
+    const response = await container(undefined, refuseA2)(sqsEvent(...records));
+    expect(response.batchItemFailures).toEqual(records.map((r) => ({ itemIdentifier: r.messageId })));
+    expect(await eventsFor(a2!.order.orderId)).toEqual([]);
+    expect((await container()(sqsEvent(...records))).batchItemFailures).toEqual([]);
+    for (const command of [a, a2!, a3!]) expect(await eventsFor(command.order.orderId)).toHaveLength(1);
+    expect(await ledger.positions(a.order.account)).toEqual([
+      { account: a.order.account, symbol: a.order.symbol, quantity: 21 },
+    ]);
+  });
+
   it('a group whose events SNS will not take is failed alone and redelivered; other groups are done', async () => {
     const a = newCommand();
     const b = newCommand();

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { OrderRecords } from '../../../shared/aws/order-records';
-import { OrderCommandSchema } from '../../../shared/domain/command';
+import { parseCommands } from '../../../shared/domain/execution';
 import { OrderEventSchema } from '../../../shared/domain/event';
 import { deriveClientOrderId } from '../../../shared/domain/user-order';
 import { createLedgerClient, type ClosableLedgerClient } from '../../../shared/raft-client/client';
@@ -127,8 +127,10 @@ describe('POST /orders', () => {
     expect(bodyOf(await post(market('c-1'), trader(account)))).toEqual({ orderId, status: 'PENDING' });
     const queued = await receiveRecords(sqs, commandsUrl);
     expect(queued).toHaveLength(1);
-    const command = OrderCommandSchema.parse(JSON.parse(queued[0]!.body));
-    expect(command.order).toEqual({ orderId, account, symbol: 'AAPL', side: 'BUY', quantity: 3, price: 100 });
+    const order = { orderId, account, symbol: 'AAPL', side: 'BUY', quantity: 3, price: 100 };
+    expect(parseCommands(queued[0]!.body)).toEqual([
+      { ok: true, part: 0, command: expect.objectContaining({ order }) },
+    ]);
     expect(queued[0]!.attributes).toMatchObject({ MessageGroupId: 'AAPL', MessageDeduplicationId: orderId });
     // The same command execute would get from the queue, through the real execute handler.
     expect((await executor()(sqsEvent(...queued))).batchItemFailures).toEqual([]);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Message } from '@aws-sdk/client-sqs';
 import type { KinesisStreamEvent } from 'aws-lambda';
 import { loadProcessConfig } from '../../../functions/process/config';
@@ -9,7 +10,8 @@ import {
   createSqsClient,
 } from '../../../shared/aws/clients';
 import { putRecords } from '../../../shared/aws/put-records';
-import { OrderCommandSchema, type OrderCommand } from '../../../shared/domain/command';
+import type { OrderCommand } from '../../../shared/domain/command';
+import { parseCommands } from '../../../shared/domain/execution';
 import type { TickRecord } from '../../../shared/domain/tick';
 import { MetricName } from '../../../shared/powertools';
 import { captureEmf, type EmfCapture } from './support/emf';
@@ -72,8 +74,14 @@ async function streamRecords(symbol: string, records: TickRecord[]): Promise<Kin
 const recordOf = (record: KinesisStreamEvent['Records'][number]): TickRecord =>
   JSON.parse(Buffer.from(record.kinesis.data, 'base64').toString('utf8')) as TickRecord;
 const tickIdOf = (record: KinesisStreamEvent['Records'][number]): string => recordOf(record).tick.tickId;
+/** The commands of the messages, in order (a message carries a symbol's commands of a batch, packed). */
 const commandsOf = (messages: Message[]): OrderCommand[] =>
-  messages.map((m) => OrderCommandSchema.parse(JSON.parse(m.Body as string)));
+  messages.flatMap((m) =>
+    parseCommands(m.Body!).map((c) => {
+      if (!c.ok) throw new Error(`not a command: ${c.reason}`);
+      return c.command;
+    }),
+  );
 const loadState = (symbol: string) => new StrategyStateStore(documents, tableName).load(symbol);
 
 // Falling then rising: the averages relate for the first time at the 4th tick (BELOW), cross at 12 (BUY),
@@ -115,11 +123,12 @@ describe('process', () => {
       price: 12,
     });
     expect(commands[0]).toMatchObject({ tickTs: 1_767_225_600_004, correlationId: 'ACME-c4' });
-    expect(messages[0]!.Attributes).toMatchObject({
-      MessageGroupId: 'ACME',
-      MessageDeduplicationId: commands[0]!.order.orderId,
-    });
-    expect(messages[0]!.MessageAttributes?.correlationId?.StringValue).toBe('ACME-c4');
+    // Both in one message of the symbol's group, deduplicated by a digest of their order ids.
+    expect(messages).toHaveLength(1);
+    const digest = createHash('sha256')
+      .update(commands.map((c) => c.order.orderId).join('\n'))
+      .digest('hex');
+    expect(messages[0]!.Attributes).toMatchObject({ MessageGroupId: 'ACME', MessageDeduplicationId: digest });
 
     const state = (await loadState('ACME')) as StoredStrategyState;
     expect(state.lastSequenceNumber).toBe(event.Records.at(-1)!.kinesis.sequenceNumber);
