@@ -14,20 +14,22 @@ import { clockTicks } from './lib/process-cpu';
 /**
  * `node --import tsx tools/bench-dynamodb-local.ts [--writers 1,2,8] [--rounds N] [--journal wal|rollback]`: how
  * many writes DynamoDB Local (the embedded cloud's DynamoDB, on disk as the stack runs it) takes per second, and
- * whether more concurrent writers get more through. Each writer sends, one after another, TransactWriteItems of 10
+ * whether more concurrent writers get more through. Each writer sends, one after another, TransactWriteItems of 10 (--items)
  * conditional puts of ~400-byte items on new keys — the shape of execute's and market-data's writes.
  * Prints per writer count: transactions and items per second, latency p50/p90, and DynamoDB Local's CPU per item.
  * A script: it prints, asserts nothing.
  */
 const command = defineCommand({
   name: 'tools/bench-dynamodb-local.ts',
-  usage: `usage: node --import tsx tools/bench-dynamodb-local.ts [--writers LIST] [--rounds N] [--journal wal|rollback]
+  usage: `usage: node --import tsx tools/bench-dynamodb-local.ts [--writers LIST] [--rounds N] [--items N] [--journal wal|rollback]
   --writers LIST   concurrent writers per measurement, comma-separated (default 1,2,8)
   --rounds N       transactions per writer, after as many not measured (default 60)
+  --items N        conditional puts per transaction, 1–100 (default 10)
   --journal MODE   DynamoDB Local's SQLite journal: wal (the embedded cloud's) or rollback (its own default)`,
   options: {
     writers: { type: 'string', default: '1,2,8' },
     rounds: { type: 'string', default: '60' },
+    items: { type: 'string', default: '10' },
     journal: { type: 'string', default: 'wal' },
   },
   schema: z.object({
@@ -38,11 +40,10 @@ const command = defineCommand({
       return list;
     }),
     rounds: z.coerce.number().int().min(1).max(100_000),
+    items: z.coerce.number().int().min(1).max(100),
     journal: z.enum(['wal', 'rollback']),
   }),
 });
-
-const ITEMS_PER_TRANSACTION = 10;
 
 function processCpuMs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -77,7 +78,7 @@ async function main({ argv }: CommandContext): Promise<number> {
     const transaction = () =>
       doc.send(
         new TransactWriteCommand({
-          TransactItems: Array.from({ length: ITEMS_PER_TRANSACTION }, () => ({
+          TransactItems: Array.from({ length: args.items }, () => ({
             Put: {
               TableName: 'bench',
               Item: { id: `k${key++}`, status: 'ACCEPTED', seq: key, event: { body: 'x'.repeat(360) } },
@@ -105,7 +106,7 @@ async function main({ argv }: CommandContext): Promise<number> {
       const started = performance.now();
       const latencies = await run(writers);
       const seconds = (performance.now() - started) / 1000;
-      const items = latencies.length * ITEMS_PER_TRANSACTION;
+      const items = latencies.length * args.items;
       const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((latencies.length * p) / 100))]!;
       process.stdout.write(
         `journal ${args.journal} | writers ${String(writers).padStart(2)} | transactions/s ${(latencies.length / seconds).toFixed(0).padStart(4)} | ` +

@@ -65,6 +65,8 @@ ${STRATEGY_USAGE}
 ${dynamodbUsage(29)}
   --data-dir DIR             emptied first (default .data/bench)
   --json FILE                also write the steps as a JSON array (rewritten after every step)
+  --context K=V,K=V,...      more CDK context for the stack, any key of infra/config.ts (e.g.
+                             kinesisBatchSize=500,kinesisParallelizationFactor=2), to measure a knob
 Exit 0 when the final verify passes, 1 otherwise.`,
   options: {
     rates: { type: 'string', default: '100,200,400,800' },
@@ -76,6 +78,7 @@ Exit 0 when the final verify passes, 1 otherwise.`,
     ...DYNAMODB_OPTION,
     warmup: { type: 'string', default: '10' },
     json: { type: 'string' },
+    context: { type: 'string' },
   },
   schema: z
     .object({
@@ -91,6 +94,11 @@ Exit 0 when the final verify passes, 1 otherwise.`,
       dynamodb: dynamodbSchema,
       warmup: z.coerce.number().int().min(0).max(600),
       json: z.string().min(1, 'a file name').optional(),
+      context: z
+        .string()
+        .regex(/^\w+=[^,=]+(,\w+=[^,=]+)*$/, 'comma-separated key=value pairs, e.g. kinesisBatchSize=500')
+        .transform((s) => Object.fromEntries(s.split(',').map((pair) => pair.split('=') as [string, string])))
+        .optional(),
     })
     .transform((args) => ({ ...args, shards: args.shards ?? shardsFor(Math.max(...args.rates)) })),
 });
@@ -171,6 +179,7 @@ function startBenchStack(args: BenchArgs, dataDir: string, log: (line: string) =
     context: {
       shardCount: String(args.shards),
       ...strategyContext(args.strategy),
+      ...args.context,
     },
   });
 }
