@@ -63,8 +63,13 @@ const ContextSchema = z.object({
   shardCount: integer(1, 500).default(1),
   /** Kinesis stream retention. */
   streamRetentionHours: integer(24, 8760).default(24),
-  /** Kinesis → process mapping. */
-  kinesisBatchSize: integer(1, 10_000).default(100),
+  /**
+   * Most ticks per invocation of a stream consumer (process, market-data, the notifier's prices). With no batching
+   * window a batch holds what arrived while the previous one ran, so a larger cap costs no latency at low rates, and
+   * at high ones each invocation's fixed calls (one state transaction, one SendMessageBatch) carry more ticks: at
+   * 100, process fell behind 1,000 ticks/s on the embedded cloud; at 500 it keeps up (docs/performance.md, session 29).
+   */
+  kinesisBatchSize: integer(1, 10_000).default(500),
   /**
    * How long Lambda may wait to fill a batch. AWS takes whole seconds only (0–300), and the latency target
    * (tick→event p99 ≤ 250 ms) leaves no room for even one: 0 invokes as soon as records are there, and at a

@@ -349,7 +349,7 @@ describe('PipelineStack (target aws, Raft cluster deployed by the app)', () => {
       FunctionName: { Ref: 'ProcessFunction' },
       EventSourceArn: { 'Fn::GetAtt': ['TicksStream', 'Arn'] },
       StartingPosition: 'TRIM_HORIZON',
-      BatchSize: 100,
+      BatchSize: 500,
       // No batching window: AWS counts it in whole seconds, and one second is four times the p99 latency target.
       MaximumBatchingWindowInSeconds: 0,
       BisectBatchOnFunctionError: true,

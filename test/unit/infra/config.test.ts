@@ -18,7 +18,7 @@ describe('infra context (loadInfraConfig)', () => {
       deployRaftCluster: true,
       retainData: true,
       shardCount: 1,
-      kinesisBatchSize: 100,
+      kinesisBatchSize: 500,
       kinesisBatchingWindowSeconds: 0,
       kinesisEnhancedFanOut: false,
       fifoHighThroughput: true,
