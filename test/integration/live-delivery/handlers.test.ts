@@ -17,7 +17,7 @@ import { createWsNotifierHandler, type WsNotifierDeps } from '../../../functions
 import { fakeContext, wsEvent } from '../../support/lambda-events';
 import { pipelineClients, TestResources } from '../pipeline/support/fixture';
 import { powertoolsEnv } from '../pipeline/support/env';
-import { deliverThroughQueue, receiveRecords, recordArn } from '../pipeline/support/sqs-event';
+import { commandsIn, deliverThroughQueue, receiveRecords, recordArn } from '../pipeline/support/sqs-event';
 import {
   ConnectionsEndpoint,
   createLiveDeliveryTables,
@@ -502,7 +502,7 @@ describe('order entry over the socket (the use-cases of POST and DELETE /orders)
     expect(await submit('t-1', market('w-1'), 'p2')).toEqual([{ ...first, requestId: 'p2' }]);
     const commands = await receiveRecords(clients.sqs, commandsUrl);
     // SQS FIFO deduplicates the resend by order id: one command, for B1 (the connection's account), at the last price.
-    expect(commands.map((r) => JSON.parse(r.body).order)).toEqual([
+    expect(commands.flatMap((r) => commandsIn(r.body)).map((c) => c.order)).toEqual([
       expect.objectContaining({ orderId: first!.orderId, account: 'B1', symbol: 'AAPL', quantity: 3, price: 100 }),
     ]);
   });
@@ -589,7 +589,7 @@ describe('order entry over the socket (the use-cases of POST and DELETE /orders)
     await drainCommands();
     const [{ orderId: executed }] = (await submit('t-2', market('c-2'))) as [{ orderId: string }];
     const [command] = await receiveRecords(clients.sqs, commandsUrl);
-    await ledger.applyOrders([JSON.parse(command!.body).order]);
+    await ledger.applyOrders(commandsIn(command!.body).map((c) => c.order));
     expect(await say('t-2', { action: 'order.cancel', orderId: executed })).toEqual([
       {
         type: 'error',

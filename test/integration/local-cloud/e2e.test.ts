@@ -14,6 +14,7 @@ import { descendants, killAll, waitAllGone } from '../../support/processes';
 import { sleep, waitFor } from '../../../shared/util/wait';
 import { GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { orderStream } from '../../../shared/domain/live-delivery';
+import { commandsIn } from '../pipeline/support/sqs-event';
 import { orderRecordKey } from '../../../shared/aws/order-records';
 import { HISTORY_BY_ACCOUNT_INDEX } from '../../../shared/domain/order-history';
 import { MarketDataReader } from '../../../shared/aws/market-data-store';
@@ -218,7 +219,8 @@ describe('embedded cloud end to end (npm start as a process, on dynalite)', () =
         new SendMessageCommand({
           QueueUrl: info.outputs.CommandsQueueUrl,
           MessageBody: firstCommand.body,
-          MessageGroupId: (JSON.parse(firstCommand.body) as { order: { symbol: string } }).order.symbol,
+          // A message carries a symbol's commands of one strategy write (packed): its group is their symbol.
+          MessageGroupId: commandsIn(firstCommand.body)[0]!.order.symbol,
           MessageDeduplicationId: `resend-${Date.now()}`,
         }),
       );

@@ -11,7 +11,6 @@ import {
 } from '../../../shared/aws/clients';
 import { putRecords } from '../../../shared/aws/put-records';
 import type { OrderCommand } from '../../../shared/domain/command';
-import { parseCommands } from '../../../shared/domain/execution';
 import type { TickRecord } from '../../../shared/domain/tick';
 import { MetricName } from '../../../shared/powertools';
 import { captureEmf, type EmfCapture } from './support/emf';
@@ -21,6 +20,7 @@ import { ingestHandler, pipelineClients, processHandler, TestResources } from '.
 import { kinesisEvent } from './support/kinesis-event';
 import { fakeContext, httpEvent } from '../../support/lambda-events';
 import { drainQueue, readAllRecords } from './support/resources';
+import { commandsIn } from './support/sqs-event';
 
 const { kinesis, dynamodb, documents, sqs } = pipelineClients();
 const resources = new TestResources({ kinesis, dynamodb, sqs });
@@ -75,13 +75,7 @@ const recordOf = (record: KinesisStreamEvent['Records'][number]): TickRecord =>
   JSON.parse(Buffer.from(record.kinesis.data, 'base64').toString('utf8')) as TickRecord;
 const tickIdOf = (record: KinesisStreamEvent['Records'][number]): string => recordOf(record).tick.tickId;
 /** The commands of the messages, in order (a message carries a symbol's commands of a batch, packed). */
-const commandsOf = (messages: Message[]): OrderCommand[] =>
-  messages.flatMap((m) =>
-    parseCommands(m.Body!).map((c) => {
-      if (!c.ok) throw new Error(`not a command: ${c.reason}`);
-      return c.command;
-    }),
-  );
+const commandsOf = (messages: Message[]): OrderCommand[] => messages.flatMap((m) => commandsIn(m.Body!));
 const loadState = (symbol: string) => new StrategyStateStore(documents, tableName).load(symbol);
 
 // Falling then rising: the averages relate for the first time at the 4th tick (BELOW), cross at 12 (BUY),

@@ -1,6 +1,7 @@
 import { ReceiveMessageCommand, SendMessageCommand, DeleteMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { CORRELATION_ID_ATTRIBUTE, type OrderCommand } from '../../../../shared/domain/command';
+import { parseCommands } from '../../../../shared/domain/execution';
 
 /**
  * Sends a body through a real FIFO queue and returns the received message shaped as the SQS event source
@@ -90,3 +91,11 @@ export function deliverCommand(sqs: SQSClient, queueUrl: string, command: OrderC
 }
 
 export const sqsEvent = (...records: SQSRecord[]): SQSEvent => ({ Records: records });
+
+/** The commands a commands-queue message body carries (one, or a symbol's several packed); throws on poison. */
+export function commandsIn(body: string): OrderCommand[] {
+  return parseCommands(body).map((parsed) => {
+    if (!parsed.ok) throw new Error(`not a command: ${parsed.reason}`);
+    return parsed.command;
+  });
+}
