@@ -53,10 +53,10 @@ interface Valid extends Source {
 interface Applied extends Valid {
   result: OrderResult;
 }
-/** What goes to the DLQ: a whole message (no part), or one command of a packed message with its own body. */
+/** What goes to the DLQ: a whole message (no part, its body), or one command of a packed message (its own body). */
 interface Poison extends Source {
   reason: string;
-  body?: string;
+  body: string;
 }
 
 /** A repeat of an order id that carries another order is refused, not treated as a redelivery. */
@@ -73,8 +73,8 @@ function withoutConflicts(all: Applied[]): { applied: Applied[]; refused: Poison
 
 /** A command the ledger refused, for the DLQ: a packed message's command alone, with its own body. */
 function refusal(v: Valid, why: string): Poison {
-  const body = v.part === undefined ? undefined : JSON.stringify(v.command);
-  return { record: v.record, part: v.part, reason: `ledger refused the order: ${why}`, ...(body ? { body } : {}) };
+  const body = v.part === undefined ? v.record.body : JSON.stringify(v.command);
+  return { record: v.record, part: v.part, reason: `ledger refused the order: ${why}`, body };
 }
 
 /** The ledger's 400 (breaks its rules) or 409 (another order under a used id): no retry changes either. */
@@ -135,12 +135,11 @@ export function createExecuteHandler(deps: ExecuteDeps) {
     const sent = await sendFifoBatch(
       deps.sqs,
       config.COMMANDS_DLQ_URL,
-      poison.map((p) => message(p, p.body ?? p.record.body)),
+      poison.map((p) => message(p, p.body)),
     );
     // A body SQS itself refuses (characters outside its allowed set) is kept base64-encoded in an envelope.
     const refused = sent.failed.filter((f) => f.senderFault).map((f) => poison[f.index]!);
-    const envelope = (p: Poison) =>
-      JSON.stringify({ bodyBase64: Buffer.from(p.body ?? p.record.body).toString('base64') });
+    const envelope = (p: Poison) => JSON.stringify({ bodyBase64: Buffer.from(p.body).toString('base64') });
     const wrapped = await sendFifoBatch(
       deps.sqs,
       config.COMMANDS_DLQ_URL,
@@ -277,10 +276,7 @@ export function createExecuteHandler(deps: ExecuteDeps) {
       for (const parsed of parseCommands(record.body)) {
         const { part } = parsed;
         if (parsed.ok) valid.push({ record, part, command: parsed.command });
-        else {
-          const body = part === undefined ? {} : { body: parsed.body };
-          poison.push({ record, part, reason: `message ${record.messageId}: ${parsed.reason}`, ...body });
-        }
+        else poison.push({ record, part, reason: `message ${record.messageId}: ${parsed.reason}`, body: parsed.body });
       }
     }
     // Poison leaves first, so nothing after it can hold it (or its group) back.
