@@ -27,6 +27,33 @@ const StoredStrategyStateSchema = z.object({
 });
 export type StoredStrategyState = z.infer<typeof StoredStrategyStateSchema>;
 
+/**
+ * The item as stored: the key, the condition's attribute and what others read (`lastPrice`, by POST /orders) at the
+ * top; `state`, `recentTickIds` and `outbox` as one JSON string (`packed`). Not as maps and lists: DynamoDB Local
+ * parses and sizes every attribute value of a request, and with 256 recent tick ids and an outbox of commands an item
+ * was some 300–600 of them (docs/performance.md, session 30); nothing queries inside them. Items written before
+ * (the three as attributes of their own) are still read.
+ */
+const PACKED = ['state', 'recentTickIds', 'outbox'] as const;
+
+function toItem(state: StoredStrategyState): Record<string, unknown> {
+  const { state: inner, recentTickIds, outbox, ...top } = state;
+  return { ...top, packed: JSON.stringify({ state: inner, recentTickIds, outbox }) };
+}
+
+function fromItem(item: Record<string, unknown>): unknown {
+  if (typeof item.packed !== 'string') return item;
+  const { packed, ...top } = item;
+  let unpacked: unknown;
+  try {
+    unpacked = JSON.parse(packed);
+  } catch {
+    throw new Error(`strategy state of ${String(item.symbol)} is malformed: its packed attribute is not JSON`);
+  }
+  const fields = (unpacked ?? {}) as Record<string, unknown>;
+  return { ...top, ...Object.fromEntries(PACKED.map((k) => [k, fields[k]])) };
+}
+
 /** Another writer advanced the state since we read it. */
 export class StaleStateError extends Error {
   constructor(symbol: string) {
@@ -58,7 +85,7 @@ export class StrategyStateStore {
       new GetCommand({ TableName: this.tableName, Key: { symbol }, ConsistentRead: true }),
     );
     if (Item === undefined) return undefined;
-    const parsed = StoredStrategyStateSchema.safeParse(Item);
+    const parsed = StoredStrategyStateSchema.safeParse(fromItem(Item));
     if (!parsed.success) {
       throw new Error(`strategy state of ${symbol} is malformed: ${describeZodError(parsed.error)}`);
     }
@@ -109,14 +136,14 @@ export class StrategyStateStore {
     if (expectedSequenceNumber === undefined) {
       return {
         TableName: this.tableName,
-        Item: next,
+        Item: toItem(next),
         ConditionExpression: 'attribute_not_exists(#symbol)',
         ExpressionAttributeNames: { '#symbol': 'symbol' },
       };
     }
     return {
       TableName: this.tableName,
-      Item: next,
+      Item: toItem(next),
       ConditionExpression: '#last = :expected',
       ExpressionAttributeNames: { '#last': 'lastSequenceNumber' },
       ExpressionAttributeValues: { ':expected': expectedSequenceNumber },

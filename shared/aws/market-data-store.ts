@@ -14,6 +14,7 @@ import {
   type CandleTick,
 } from '../domain/candle';
 import { byGroup } from '../util/chunks';
+import * as z from 'zod';
 import { sleep as defaultSleep } from '../util/wait';
 import { backOffAfterConflict, transactWrite } from './transact-write';
 
@@ -192,7 +193,13 @@ export class MarketDataStore {
         before?.expiresAt ?? 0,
         ...added.map((t) => Math.floor(t.ingestedAt / 1000) + this.retention.ticksDays * DAY_SECONDS),
       );
-      const item = { symbol, sk: sliceKey(start), ticks: all, version: (before?.version ?? 0) + 1, expiresAt };
+      const item = {
+        symbol,
+        sk: sliceKey(start),
+        packed: packTicks(all),
+        version: (before?.version ?? 0) + 1,
+        expiresAt,
+      };
       return { Put: { TableName: this.tables.ticks, Item: item, ...versionCondition(before?.version, 'sk') } };
     });
     const candlePuts = CANDLE_INTERVALS.flatMap((interval) =>
@@ -437,8 +444,37 @@ const storedTick = (t: StorableTick): StoredTick => ({ tickId: t.tickId, ts: t.t
 const compareStored = (a: StoredTick, b: StoredTick) =>
   a.ts - b.ts || (a.tickId < b.tickId ? -1 : a.tickId > b.tickId ? 1 : 0);
 
-/** A ticks item's ticks: a slice's list, or the one tick of an item written before slices. */
+/**
+ * A slice's ticks as one string attribute (`packed`): a JSON array of `[tickId, ts, price, size]`. Not a list of maps:
+ * DynamoDB Local parses and sizes every attribute value of a request, and a slice of 150 ticks was 750 of them —
+ * market data's slices were the largest share of its requests at 5,000 ticks/s; nothing queries inside a slice
+ * (docs/performance.md, session 30).
+ */
+function packTicks(ticks: readonly StoredTick[]): string {
+  return JSON.stringify(ticks.map((t) => [t.tickId, t.ts, t.price, t.size]));
+}
+
+const parseJson = (text: string): unknown => {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+};
+
+const PackedTicksSchema = z.array(z.tuple([z.string(), z.number(), z.number(), z.number()]));
+
+/**
+ * A ticks item's ticks: a slice's packed string, a slice's list of maps (written before session 30), or the one tick
+ * of an item written before slices.
+ */
 function sliceTicks(item: Record<string, unknown>): StoredTick[] {
+  if (typeof item.packed === 'string') {
+    const parsed = PackedTicksSchema.safeParse(parseJson(item.packed));
+    if (!parsed.success)
+      throw new Error(`ticks item ${String(item.symbol)}/${String(item.sk)}: malformed packed ticks`);
+    return parsed.data.map(([tickId, ts, price, size]) => ({ tickId, ts, price, size }));
+  }
   const list = Array.isArray(item.ticks) ? (item.ticks as Record<string, unknown>[]) : [item];
   return list.map((i) => ({
     tickId: String(i.tickId),

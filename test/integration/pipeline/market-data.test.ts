@@ -1,4 +1,4 @@
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient, createDynamoDbClient } from '../../../shared/aws/clients';
 import {
   candleSeries,
@@ -249,6 +249,40 @@ describe('market-data (second consumer of the tick stream) on kinesalite + Dynam
     expect(window.last).toBeUndefined();
     expect(emf.total(MetricName.TicksStored)).toBe(11);
     expect(emf.total(MetricName.TicksAlreadyStored)).toBe(2);
+  });
+
+  it('reads and extends slices in the formats written before (a list of maps; one tick per item), packing them', async () => {
+    const handler = marketDataHandler(documents, tables);
+    const expiresAt = Math.floor(Date.now() / 1000) + 86_400;
+    const old = { tickId: 'OLD-1', ts: T0 + 10, price: 5, size: 2 };
+    await documents.send(
+      new PutCommand({
+        TableName: tables.ticks,
+        Item: { symbol: 'OLD', sk: String(T0).padStart(13, '0'), ticks: [old], version: 1, expiresAt },
+      }),
+    );
+    const single = { tickId: 'OLD-2', ts: T0 + 1_000, price: 6, size: 1 };
+    await documents.send(
+      new PutCommand({
+        TableName: tables.ticks,
+        Item: { symbol: 'OLD', sk: `${T0 + 1_000}#OLD-2`, ...single, expiresAt },
+      }),
+    );
+    const fresh = tick('OLD', T0 + 20, 7, 3);
+    expect(await handler(await streamed([fresh]))).toEqual({ batchItemFailures: [] });
+    const { tickId, ts, price, size } = fresh.tick;
+    expect(await storedTicks('OLD')).toEqual([old, { tickId, ts, price, size }, single]);
+    const { Item } = await documents.send(
+      new GetCommand({ TableName: tables.ticks, Key: { symbol: 'OLD', sk: String(T0).padStart(13, '0') } }),
+    );
+    expect(Item).toMatchObject({
+      version: 2,
+      packed: JSON.stringify([
+        [old.tickId, old.ts, 5, 2],
+        [tickId, ts, 7, 3],
+      ]),
+    });
+    expect(Item!.ticks).toBeUndefined();
   });
 
   it('two writers racing over the same slices and candles (a timed-out invocation still running): each tick once', async () => {

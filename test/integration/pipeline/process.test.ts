@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Message } from '@aws-sdk/client-sqs';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { KinesisStreamEvent } from 'aws-lambda';
 import { loadProcessConfig } from '../../../functions/process/config';
 import { StrategyStateStore, type StoredStrategyState } from '../../../functions/process/state-store';
@@ -304,6 +305,27 @@ describe('process', () => {
       relation: 'BELOW',
     });
     expect(commandsOf(await drainQueue(sqs, queueUrl)).map((c) => c.order.side)).toEqual(['BUY', 'SELL']);
+  });
+
+  it('continues from a state item written before its fields were packed, and packs it', async () => {
+    const first = await streamTicks('UNPK', PRICES.slice(0, 5));
+    await makeHandler()(first);
+    const key = { TableName: tableName, Key: { symbol: 'UNPK' } };
+    // The item as written before session 30: state, recentTickIds and outbox as attributes of their own.
+    const { packed, ...top } = (await documents.send(new GetCommand(key))).Item!;
+    await documents.send(new PutCommand({ TableName: tableName, Item: { ...top, ...JSON.parse(packed as string) } }));
+    // A new container reads it: a redelivery of the first batch is recognised, the next batch goes on from it.
+    expect((await makeHandler()(first)).batchItemFailures).toEqual([]);
+    expect((await makeHandler()(await streamTicks('UNPK', PRICES.slice(5)))).batchItemFailures).toEqual([]);
+    expect(commandsOf(await drainQueue(sqs, queueUrl)).map((c) => c.order.side)).toEqual(['BUY', 'SELL']);
+    const item = (await documents.send(new GetCommand(key))).Item!;
+    expect(Object.keys(item).sort()).toEqual(
+      ['lastPrice', 'lastSequenceNumber', 'lastShardId', 'packed', 'strategy', 'symbol', 'updatedAt'].sort(),
+    );
+    expect(((await loadState('UNPK')) as StoredStrategyState).state).toEqual({
+      prices: [14, 15, 6, 5],
+      relation: 'BELOW',
+    });
   });
 
   it('two containers alternating on one symbol send exactly the orders one container would', async () => {
