@@ -158,27 +158,32 @@ export function createExecuteHandler(deps: ExecuteDeps) {
   /** Applies the group's valid commands as one ledger batch; a batch the ledger calls invalid is split. */
   async function apply(valid: Valid[]): Promise<{ applied: Applied[]; refused: Poison[] }> {
     if (valid.length === 0) return { applied: [], refused: [] };
-    const ledger = await deps.ledger();
-    try {
-      const results = await ledger.applyOrders(valid.map((v) => v.command.order));
-      return withoutConflicts(valid.map((v, i) => ({ ...v, result: results[i]! })));
-    } catch (error) {
-      if (!isInvalid(error)) throw error;
-    }
-    // The ledger refused the batch as invalid (its rules can be stricter than the command schema): apply the
-    // orders one by one so the invalid ones are named and dead-lettered and the others go on. Rare by design.
-    const applied: Applied[] = [];
-    const refused: Poison[] = [];
-    for (const v of valid) {
-      try {
-        applied.push({ ...v, result: (await ledger.applyOrders([v.command.order]))[0]! });
-      } catch (error) {
-        if (!isInvalid(error)) throw error;
-        refused.push(refusal(v, (error as Error).message));
-      }
-    }
+    const { applied, refused } = await applySplitting(await deps.ledger(), valid);
     const checked = withoutConflicts(applied);
     return { applied: checked.applied, refused: [...refused, ...checked.refused] };
+  }
+
+  /**
+   * One ledger batch; when the ledger refuses it as invalid (its rules can be stricter than the command schema; a
+   * refused batch applies nothing), its halves in order, down to the orders it refuses alone — about 2·log2(n) calls
+   * per refused order instead of one call per order (a 500-order group batch with one: 17 calls, not 500). Rare by
+   * design; the halves keep the group's order.
+   */
+  async function applySplitting(
+    ledger: LedgerClient,
+    valid: Valid[],
+  ): Promise<{ applied: Applied[]; refused: Poison[] }> {
+    try {
+      const results = await ledger.applyOrders(valid.map((v) => v.command.order));
+      return { applied: valid.map((v, i) => ({ ...v, result: results[i]! })), refused: [] };
+    } catch (error) {
+      if (!isInvalid(error)) throw error;
+      if (valid.length === 1) return { applied: [], refused: [refusal(valid[0]!, (error as Error).message)] };
+    }
+    const half = Math.ceil(valid.length / 2);
+    const first = await applySplitting(ledger, valid.slice(0, half));
+    const rest = await applySplitting(ledger, valid.slice(half));
+    return { applied: [...first.applied, ...rest.applied], refused: [...first.refused, ...rest.refused] };
   }
 
   /**

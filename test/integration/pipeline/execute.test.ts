@@ -56,6 +56,8 @@ function container(
   refuseSqsEntry?: Parameters<typeof refuseBatchEntries>[1],
   /** Sees the container's DynamoDB client before its first call (recordCalls). */
   onDynamo?: (client: ReturnType<typeof createDynamoDbClient>) => void,
+  /** Counts the container's ledger batches (applyOrders calls, with their sizes). */
+  ledgerBatches?: number[],
 ) {
   const ownDynamo = createDynamoDbClient();
   onDynamo?.(ownDynamo);
@@ -77,6 +79,16 @@ function container(
         const results = await realLedger.applyOrders(orders);
         if (crash.afterLedgerApply) crash.switch.kill('the ledger applied the batch');
         return results;
+      },
+    };
+  }
+  if (ledgerBatches) {
+    const counted = containerLedger;
+    containerLedger = {
+      ...counted,
+      applyOrders: (orders) => {
+        ledgerBatches.push(orders.length);
+        return counted.applyOrders(orders);
       },
     };
   }
@@ -415,6 +427,37 @@ describe('execute', () => {
       record.messageId,
       record.messageId,
     ]);
+  });
+
+  it('a batch the ledger refuses is halved down to the refused order: every other order applied in order, few calls', async () => {
+    const first = newCommand();
+    const sameGroup = () => newCommand({ symbol: first.order.symbol, account: first.order.account });
+    const executedBefore = sameGroup();
+    await container()(sqsEvent(await deliverCommand(sqs, commandsUrl, executedBefore)));
+    const items = [first, ...Array.from({ length: 39 }, sameGroup)];
+    // An executed order's id reused by another order: the ledger refuses (409) any batch holding it.
+    items[17] = { ...executedBefore, order: { ...executedBefore.order, quantity: 9 } };
+    const record = await deliverThroughQueue(
+      sqs,
+      commandsUrl,
+      JSON.stringify({ commands: items }),
+      first.order.symbol,
+      `halved-${first.order.orderId}`,
+    );
+    const batches: number[] = [];
+    expect(
+      (await container(undefined, undefined, undefined, undefined, undefined, batches)(sqsEvent(record)))
+        .batchItemFailures,
+    ).toEqual([]);
+    // 40 → 20 + 20 → (10 + 10) + … → down to the one: 2·log2(40) calls or so, not one per order.
+    expect(batches[0]).toBe(40);
+    expect(batches.length).toBeLessThanOrEqual(2 * Math.ceil(Math.log2(40)) + 1);
+    const applied = items.filter((_, i) => i !== 17);
+    const seqs = await Promise.all(applied.map(async (c) => (await ledger.getOrder(c.order.orderId))?.seq ?? -1));
+    expect(seqs).toEqual(seqs.map((_, i) => seqs[0]! + i));
+    const dead = await receiveRecords(sqs, dlqUrl);
+    expect(dead.map((d) => d.body)).toEqual([JSON.stringify(items[17])]);
+    expect(dead[0]!.messageAttributes[DEAD_LETTER_REASON_ATTRIBUTE]?.stringValue).toMatch(/ledger refused/);
   });
 
   it('a failure in a packed message fails it and the rest of its group; the redelivery applies each command once', async () => {
