@@ -66,8 +66,6 @@ export class MarketData extends ResourceGroup {
     this.failureQueue = consumeTickStream(this, writer, config, stream, {
       failureQueue: 'MarketDataFailureQueue',
       mapping: 'MarketDataTicksMapping',
-      consumer: 'MarketDataTicksConsumer',
-      consumerName: 'market-data',
     });
 
     const reader = createPipelineFunction(this, 'market-data-api', config, {

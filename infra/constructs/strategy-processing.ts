@@ -51,8 +51,9 @@ export class StrategyProcessing extends ResourceGroup {
     this.processFailureQueue = consumeTickStream(this, process, config, stream, {
       failureQueue: 'ProcessFailureQueue',
       mapping: 'ProcessTicksMapping',
-      consumer: 'ProcessTicksConsumer',
-      consumerName: 'process',
+      ...(config.kinesisEnhancedFanOut
+        ? { fanOut: { consumer: 'ProcessTicksConsumer', consumerName: 'process' } }
+        : {}),
     });
     // Poison records go to the failure queue from process itself, with the record and the reason, at once.
     process.addEnvironment('FAILURE_QUEUE_URL', this.processFailureQueue.queueUrl);

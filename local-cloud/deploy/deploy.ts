@@ -281,6 +281,8 @@ class TemplateDeployer {
         return this.createParameter(id, props);
       case 'AWS::Kinesis::Stream':
         return this.createStream(id, props);
+      case 'AWS::Kinesis::StreamConsumer':
+        return this.createStreamConsumer(id, props);
       case 'AWS::SQS::Queue':
         return this.createQueue(id, props);
       case 'AWS::SNS::Topic': {
@@ -389,6 +391,32 @@ class TemplateDeployer {
       }
       await new Promise((done) => setTimeout(done, 100));
     }
+  }
+
+  /**
+   * An enhanced fan-out consumer. kinesalite has no consumers (RegisterStreamConsumer, SubscribeToShard), so it is
+   * made here only: its ARN, which a mapping names as its source to read the stream as a fan-out consumer would
+   * (KinesisMappingSpec.enhancedFanOut, local-cloud/runtime/kinesis-mapping.ts). Nothing to delete.
+   */
+  private async createStreamConsumer(id: string, props: Record<string, unknown>): Promise<Physical> {
+    const streamArn = String(await this.resolve(props.StreamARN, id));
+    const stream = this.arnToLogical.get(streamArn);
+    if (!stream || this.resources[stream]?.Type !== 'AWS::Kinesis::Stream')
+      throw new Error(`stream consumer ${id}: ${streamArn} is not a stream of this stack`);
+    const name = String(await this.resolve(props.ConsumerName, id));
+    const created = Math.floor(Date.now() / 1000);
+    const arn = `${streamArn}/consumer/${name}:${created}`;
+    this.arnToLogical.set(arn, id);
+    return {
+      ref: arn,
+      attrs: {
+        ConsumerARN: arn,
+        ConsumerName: name,
+        ConsumerStatus: 'ACTIVE',
+        StreamARN: streamArn,
+        ConsumerCreationTimestamp: String(created),
+      },
+    };
   }
 
   private async createQueue(id: string, props: Record<string, unknown>): Promise<Physical> {
@@ -616,8 +644,12 @@ class TemplateDeployer {
       'ReportBatchItemFailures',
     );
     const window = Number(props.MaximumBatchingWindowInSeconds ?? 0);
-    if (sourceType === 'AWS::Kinesis::Stream' && source) {
-      const stream = await this.ensure(source);
+    // Through an enhanced fan-out consumer, the stream is the consumer's.
+    const fanOut = sourceType === 'AWS::Kinesis::StreamConsumer' && source !== undefined;
+    const streamArn = fanOut ? String((await this.ensure(source))?.attrs.StreamARN) : sourceArn;
+    const streamId = fanOut ? this.arnToLogical.get(streamArn) : source;
+    if ((sourceType === 'AWS::Kinesis::Stream' || fanOut) && streamId) {
+      const stream = await this.ensure(streamId);
       const destination = await this.resolve(
         (props.DestinationConfig as { OnFailure?: { Destination?: unknown } } | undefined)?.OnFailure?.Destination,
         id,
@@ -635,7 +667,8 @@ class TemplateDeployer {
       const spec: KinesisMappingSpec = {
         id,
         streamName: stream?.ref ?? '',
-        streamArn: sourceArn,
+        streamArn,
+        ...(fanOut ? { enhancedFanOut: true } : {}),
         startingPosition: props.StartingPosition === 'LATEST' ? 'LATEST' : 'TRIM_HORIZON',
         batchSize: Number(props.BatchSize ?? 100),
         maximumBatchingWindowSeconds: window,

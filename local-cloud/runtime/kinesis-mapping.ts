@@ -31,6 +31,13 @@ export interface KinesisMappingSpec {
   parallelizationFactor: number;
   /** SQS queue URL for the on-failure destination (Lambda supports SQS, SNS, S3; only SQS is emulated). */
   onFailureQueueUrl?: string;
+  /**
+   * The mapping reads through an enhanced fan-out consumer (its EventSourceArn is an AWS::Kinesis::StreamConsumer):
+   * on AWS the consumer's records are pushed over SubscribeToShard as they arrive (~70 ms on average, AWS says), with
+   * no share of the stream's 5 reads/s per shard. kinesalite has no SubscribeToShard, so the push is emulated by
+   * reading every FAN_OUT_READ_INTERVAL_MS instead of every KINESIS_READ_INTERVAL_MS.
+   */
+  enhancedFanOut?: boolean;
 }
 
 export interface KinesisMappingOptions {
@@ -61,6 +68,13 @@ export interface KinesisMappingOptions {
 
 /** Kinesis's read limit: 5 GetRecords per second per shard. */
 const KINESIS_READ_INTERVAL_MS = 200;
+/**
+ * How often a fan-out consumer's shard is read, standing in for SubscribeToShard's push: a record waits at most this
+ * long (10 ms on average) — less than AWS's ~70 ms average for a pushed record, which docs/deploy.md says — and an
+ * idle shard is read every IDLE_FAN_OUT_INTERVAL_MS.
+ */
+const FAN_OUT_READ_INTERVAL_MS = 20;
+const IDLE_FAN_OUT_INTERVAL_MS = 200;
 /** Lambda's base rate: it polls each shard once a second when it has caught up. */
 const IDLE_POLL_INTERVAL_MS = 1000;
 const IDLE_AFTER_MS = 10_000;
@@ -149,7 +163,7 @@ export class KinesisEventSourceMapping {
         this.spec,
         shardId,
         this.checkpoints.get(this.spec.id, shardId),
-        this.opts.minReadIntervalMs ?? KINESIS_READ_INTERVAL_MS,
+        this.spec.enhancedFanOut ? FAN_OUT_READ_INTERVAL_MS : (this.opts.minReadIntervalMs ?? KINESIS_READ_INTERVAL_MS),
         this.counts,
       );
       try {
@@ -175,7 +189,9 @@ export class KinesisEventSourceMapping {
   /** Resolves with the next records to process, or undefined when the mapping stops or the shard is closed and drained. */
   private async fill(reader: ShardReader, max: number): Promise<KinesisRecord[] | undefined> {
     const windowMs = this.spec.maximumBatchingWindowSeconds * 1000;
-    const pollMs = this.opts.pollIntervalMs ?? 100;
+    const fanOut = this.spec.enhancedFanOut === true;
+    const pollMs = fanOut ? FAN_OUT_READ_INTERVAL_MS : (this.opts.pollIntervalMs ?? 100);
+    const idlePollMs = fanOut ? IDLE_FAN_OUT_INTERVAL_MS : (this.opts.idlePollIntervalMs ?? IDLE_POLL_INTERVAL_MS);
     let firstAt: number | undefined = reader.buffered() > 0 ? Date.now() : undefined;
     while (!this.stopped) {
       const n = reader.buffered();
@@ -187,7 +203,7 @@ export class KinesisEventSourceMapping {
         continue;
       }
       const idle = reader.emptyForMs() >= (this.opts.idleAfterMs ?? IDLE_AFTER_MS);
-      const emptyMs = idle ? (this.opts.idlePollIntervalMs ?? IDLE_POLL_INTERVAL_MS) : pollMs;
+      const emptyMs = idle ? idlePollMs : pollMs;
       const waitMs = firstAt === undefined ? emptyMs : Math.min(pollMs, Math.max(0, windowMs - (Date.now() - firstAt)));
       await sleep(waitMs);
     }

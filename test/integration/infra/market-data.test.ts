@@ -79,9 +79,12 @@ describe('MarketData (CDK)', () => {
     expect(mapping).toMatchObject(shared);
   });
 
-  it('reads through a fan-out consumer of its own when enhanced fan-out is on', () => {
-    fanOutTemplate.hasResourceProperties('AWS::Kinesis::StreamConsumer', {
-      ConsumerName: `${fanOut.pipeline.stackName}-market-data`,
+  it('keeps polling the stream when enhanced fan-out is on: only process, which orders wait on, gets a consumer', () => {
+    const consumers = Object.values(fanOutTemplate.findResources('AWS::Kinesis::StreamConsumer'));
+    expect(consumers.map((c) => c.Properties.ConsumerName)).toEqual([`${fanOut.pipeline.stackName}-process`]);
+    fanOutTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: 'MarketDataFunction' },
+      EventSourceArn: { 'Fn::GetAtt': ['TicksStream', 'Arn'] },
     });
   });
 

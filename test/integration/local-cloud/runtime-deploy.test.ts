@@ -101,6 +101,16 @@ describe('local deployer: resources from a synthesized CDK template', () => {
       reportBatchItemFailures: true,
       onFailureQueueUrl: physical('Failures'),
     });
+    expect(deployment.kinesisMappings[0]?.spec.enhancedFanOut).toBeUndefined();
+    // The consumer exists only in the deployment (kinesalite has none): its mapping reads the stream as fan-out.
+    const streamArn = deployment.kinesisMappings[0]?.spec.streamArn;
+    expect(physical('Consumer')).toMatch(new RegExp(`^${streamArn}/consumer/mini:\\d+$`));
+    expect(deployment.kinesisMappings[1]?.spec).toMatchObject({
+      streamName: physical('Stream'),
+      streamArn,
+      batchSize: 10,
+      enhancedFanOut: true,
+    });
     expect(deployment.schedules).toEqual([
       expect.objectContaining({
         expression: 'rate(5 minutes)',

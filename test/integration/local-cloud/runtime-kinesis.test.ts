@@ -76,6 +76,37 @@ async function runMapping(
   return checkpoints;
 }
 
+/**
+ * Runs a mapping with `settings` over a one-shard stream while 60 records arrive, one every 20 ms; returns how many
+ * invocations delivered them (all 61, in order: checked here) and how long it took.
+ */
+async function readSteadyRecords(
+  settings: Partial<KinesisMappingSpec>,
+  opts: KinesisMappingOptions = {},
+): Promise<{ invocations: number; elapsedMs: number }> {
+  const stream = await streamWithRecords(1);
+  const fixture = fixtureFunction('failOnceAt', { FAIL_AT: '-1' });
+  const kinesis = createKinesisClient();
+  const started = Date.now();
+  const writer = (async () => {
+    for (let n = 1; n <= 60; n++) {
+      await kinesis.send(
+        new PutRecordCommand({ StreamName: stream.name, PartitionKey: 'k', Data: Buffer.from(JSON.stringify({ n })) }),
+      );
+      await sleep(20);
+    }
+  })();
+  const seen = () => fixture.invocations().flatMap((i) => i.ns).length;
+  try {
+    await runMapping(fixture, stream, settings, () => seen() >= 61, undefined, opts);
+  } finally {
+    await writer;
+    kinesis.destroy();
+  }
+  expect(fixture.invocations().flatMap((i) => i.ns)).toEqual(Array.from({ length: 61 }, (_, n) => n));
+  return { invocations: fixture.invocations().length, elapsedMs: Date.now() - started };
+}
+
 describe('local runtime: Kinesis event source mapping', () => {
   it('checkpoints just before the record reported failed at k and retries from k', async () => {
     const stream = await streamWithRecords(10);
@@ -95,35 +126,15 @@ describe('local runtime: Kinesis event source mapping', () => {
   });
 
   it("reads a shard at most 5 times a second (Kinesis's limit), so records arriving steadily are batched", async () => {
-    const stream = await streamWithRecords(1);
-    const fixture = fixtureFunction('failOnceAt', { FAIL_AT: '-1' });
-    const kinesis = createKinesisClient();
-    const started = Date.now();
-    // 60 records, one every 20 ms, while a poller that would otherwise look every 5 ms reads the shard.
-    const writer = (async () => {
-      for (let n = 1; n <= 60; n++) {
-        await kinesis.send(
-          new PutRecordCommand({
-            StreamName: stream.name,
-            PartitionKey: 'k',
-            Data: Buffer.from(JSON.stringify({ n })),
-          }),
-        );
-        await sleep(20);
-      }
-    })();
-    const seen = () => fixture.invocations().flatMap((i) => i.ns).length;
-    try {
-      await runMapping(fixture, stream, {}, () => seen() >= 61, undefined, { pollIntervalMs: 5 });
-    } finally {
-      await writer;
-      kinesis.destroy();
-    }
-    const elapsedMs = Date.now() - started;
-    const invocations = fixture.invocations();
-    expect(invocations.flatMap((i) => i.ns)).toEqual(Array.from({ length: 61 }, (_, n) => n));
+    const { invocations, elapsedMs } = await readSteadyRecords({}, { pollIntervalMs: 5 });
     // One read per 200 ms at most, so at most one invocation per 200 ms (plus the first read).
-    expect(invocations.length).toBeLessThanOrEqual(Math.ceil(elapsedMs / 200) + 1);
+    expect(invocations).toBeLessThanOrEqual(Math.ceil(elapsedMs / 200) + 1);
+  });
+
+  it('through an enhanced fan-out consumer, reads as records come: not held to the shared 5 reads a second', async () => {
+    const { invocations, elapsedMs } = await readSteadyRecords({ enhancedFanOut: true });
+    // Every 20 ms (SubscribeToShard's push, emulated): far more invocations than 200 ms reads allow.
+    expect(invocations).toBeGreaterThan(2 * (Math.ceil(elapsedMs / 200) + 1));
   });
 
   it("reads a shard idle for a while once a second (Lambda's base rate), and fast again once a record comes", async () => {

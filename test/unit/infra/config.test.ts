@@ -38,6 +38,12 @@ describe('infra context (loadInfraConfig)', () => {
     });
   });
 
+  it('takes enhanced fan-out on localstack too: the embedded cloud, deployed as localstack, emulates it', () => {
+    expect(
+      configFor({ target: 'localstack', raftAuthSecret: 'a-long-enough-secret', kinesisEnhancedFanOut: 'true' }),
+    ).toMatchObject({ kinesisEnhancedFanOut: true });
+  });
+
   it('coerces CLI strings (numbers, booleans, comma lists)', () => {
     const config = configFor({
       shardCount: '4',
@@ -72,10 +78,6 @@ describe('infra context (loadInfraConfig)', () => {
     [{ fifoHighThroughput: 'on' }, 'context "fifoHighThroughput"'],
     [{ raftSecretRotation: 'root' }, 'context "raftSecretRotation"'],
     [{ raftClientKeysRevision: 'two words' }, 'context "raftClientKeysRevision"'],
-    [
-      { target: 'localstack', raftAuthSecret: 'a-long-enough-secret', kinesisEnhancedFanOut: 'true' },
-      '"kinesisEnhancedFanOut" is for target aws',
-    ],
     [
       { deployRaftCluster: 'false', raftMembers: 'http://x:1', raftAuthSecret: 'a-long-enough-secret' },
       '"raftAuthSecret" (plaintext) is refused on target aws',
