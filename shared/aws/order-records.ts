@@ -66,20 +66,6 @@ export interface OrderRecordsOptions {
 
 export const orderRecordKey = (orderId: string) => `${ORDER_RECORD_PREFIX}${orderId}`;
 
-/**
- * A record's event as stored: one JSON string attribute (`event`), not a map — DynamoDB Local parses and sizes every
- * attribute value of a request and of each history index's copy, and nothing queries inside the event (its keys are
- * attributes of their own). Records written before session 30 hold it as a map; both are read.
- */
-export function recordedEvent(item: Record<string, unknown>): unknown {
-  if (typeof item.event !== 'string') return item.event;
-  try {
-    return JSON.parse(item.event);
-  } catch {
-    return undefined;
-  }
-}
-
 export class OrderRecords {
   private readonly retentionDays: number;
   private readonly sleep: (ms: number) => Promise<void>;
@@ -191,7 +177,7 @@ export class OrderRecords {
         orderId: event.orderId,
         status: event.status,
         seq: event.seq,
-        event: JSON.stringify(event),
+        event,
         expiration,
         ...historyKeys(event),
       },
@@ -223,7 +209,7 @@ function toRecord(item: Record<string, unknown>): OrderRecord {
     orderId: String(item.orderId),
     status: item.status as OrderRecord['status'],
     seq: (item.seq as number | null | undefined) ?? null,
-    event: OrderEventSchema.parse(recordedEvent(item)),
+    event: OrderEventSchema.parse(item.event),
     expiration: Number(item.expiration),
   };
 }

@@ -7,7 +7,6 @@ import { drainQueueInto, readRecords, recordFiles, type StackInfo } from '../../
 import { sleep } from '../../shared/util/wait';
 import { checkExecutions, parseJson, tallyEvents, type EventTally } from './event-tally';
 import { createDocumentClient } from '../../shared/aws/clients';
-import { recordedEvent } from '../../shared/aws/order-records';
 import { peekMessages, queueDepth } from '../../shared/aws/queues';
 import { checkLiveDelivery } from './verify-live';
 
@@ -380,7 +379,7 @@ async function scanClaims(tableName: string | undefined): Promise<{
       );
       for (const item of page.Items ?? []) {
         // Execute's order records (shared/aws/order-records.ts): the event it published, written once.
-        const parsed = OrderEventSchema.safeParse(recordedEvent(item));
+        const parsed = OrderEventSchema.safeParse(item.event);
         if (parsed.success) out.set(parsed.data.orderId, { status: 'COMPLETED', event: parsed.data });
         else
           unreadable.set(

@@ -12,7 +12,7 @@ import {
   createSqsClient,
 } from '../../../shared/aws/clients';
 import { ClientOrders } from '../../../shared/aws/client-orders';
-import { OrderRecords, orderRecordKey, recordedEvent } from '../../../shared/aws/order-records';
+import { OrderRecords, orderRecordKey } from '../../../shared/aws/order-records';
 import { CORRELATION_ID_ATTRIBUTE, type OrderCommand } from '../../../shared/domain/command';
 import { OrderEventSchema, type OrderEvent } from '../../../shared/domain/event';
 import { LIVE_FORWARDED_ATTRIBUTE } from '../../../shared/domain/live-delivery';
@@ -143,12 +143,12 @@ async function updatesFor(orderId: string): Promise<typeof sentUpdates> {
   return sentUpdates.filter((u) => u.update.orderId === orderId);
 }
 
-/** The order's execution record as stored (its history index keys included), its event decoded (one JSON string). */
+/** The order's execution record as stored (its history index keys included). */
 async function storedRecord(orderId: string): Promise<Record<string, unknown> | undefined> {
   const out = await createDocumentClient(dynamodb).send(
     new GetCommand({ TableName: tableName, Key: { id: orderRecordKey(orderId) }, ConsistentRead: true }),
   );
-  return out.Item && { ...out.Item, event: recordedEvent(out.Item) };
+  return out.Item;
 }
 
 /** Exactly one ledger entry: the ledger knows the order once, and the position moved by its quantity once. */

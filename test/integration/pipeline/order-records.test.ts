@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { createApiHandler } from '../../../functions/api/app';
 import { loadApiConfig } from '../../../functions/api/config';
@@ -128,30 +128,6 @@ describe('execution records as the order history', () => {
       expiration: Math.floor(recent.commandTs / 1000) + 30 * DAY,
     });
     expect((await item(old)).expiration).toBe(Math.floor(now / 1000) + ORDER_RECORD_MIN_DAYS * DAY);
-  });
-
-  it('keeps the event as one JSON string, and reads records written before with the event as a map', async () => {
-    const records = new OrderRecords(documents, table);
-    const packed = orderEvent();
-    await records.record([packed]);
-    const { Item } = await documents.send(
-      new GetCommand({ TableName: table, Key: { id: orderRecordKey(packed.orderId) } }),
-    );
-    expect(JSON.parse(Item!.event as string)).toEqual(packed);
-    // A record of session 29 or before: the same item with its event as a map.
-    const before = orderEvent({ account: packed.account });
-    await records.record([before]);
-    const key = { id: orderRecordKey(before.orderId) };
-    const stored = (await documents.send(new GetCommand({ TableName: table, Key: key }))).Item!;
-    await documents.send(new PutCommand({ TableName: table, Item: { ...stored, event: before } }));
-    expect((await records.read(before.orderId))?.event).toEqual(before);
-    // A redelivery finds it and gets its event back; the history lists both.
-    expect((await records.record([{ ...before, executedTs: before.executedTs + 5 }])).get(before.orderId)).toEqual({
-      event: before,
-      stored: true,
-    });
-    const page = await records.list(historyRange(packed.account!, HistoryQuerySchema.parse({})));
-    expect(page.events.map((e) => e.orderId).sort()).toEqual([packed.orderId, before.orderId].sort());
   });
 
   it('only records with an account are in the history: an entry record, or an event recorded before events carried one, are not', async () => {
