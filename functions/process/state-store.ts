@@ -31,8 +31,8 @@ export type StoredStrategyState = z.infer<typeof StoredStrategyStateSchema>;
  * The item as stored: the key, the condition's attribute and what others read (`lastPrice`, by POST /orders) at the
  * top; `state`, `recentTickIds` and `outbox` as one JSON string (`packed`). Not as maps and lists: DynamoDB Local
  * parses and sizes every attribute value of a request, and with 256 recent tick ids and an outbox of commands an item
- * was some 300–600 of them (docs/performance.md, session 30); nothing queries inside them. Items written before
- * (the three as attributes of their own) are still read.
+ * was some 300–600 of them; nothing queries inside them. Its effect on the whole stack's CPU was within the bench's
+ * noise (docs/performance.md, session 30). Items written before (the three as attributes of their own) are still read.
  */
 const PACKED = ['state', 'recentTickIds', 'outbox'] as const;
 

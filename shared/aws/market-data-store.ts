@@ -446,9 +446,9 @@ const compareStored = (a: StoredTick, b: StoredTick) =>
 
 /**
  * A slice's ticks as one string attribute (`packed`): a JSON array of `[tickId, ts, price, size]`. Not a list of maps:
- * DynamoDB Local parses and sizes every attribute value of a request, and a slice of 150 ticks was 750 of them —
- * market data's slices were the largest share of its requests at 5,000 ticks/s; nothing queries inside a slice
- * (docs/performance.md, session 30).
+ * a slice of 150 ticks was 750 attribute values for DynamoDB Local to parse and size, and on AWS each tick's four
+ * attribute names counted in the size of an item every batch rewrites (write units); nothing queries inside a slice.
+ * The ticks' request bytes halved at 5,000 ticks/s (docs/performance.md, session 30).
  */
 function packTicks(ticks: readonly StoredTick[]): string {
   return JSON.stringify(ticks.map((t) => [t.tickId, t.ts, t.price, t.size]));
