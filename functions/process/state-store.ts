@@ -4,6 +4,7 @@ import * as z from 'zod';
 import { OrderCommandSchema } from '../../shared/domain/command';
 import { describeZodError } from '../../shared/domain/order';
 import { transactWrite } from '../../shared/aws/transact-write';
+import { parseJson } from '../../shared/util/json';
 
 /** One symbol's strategy state and the stream position it reflects (StrategyStateTable, key `symbol`). */
 const StoredStrategyStateSchema = z.object({
@@ -44,12 +45,9 @@ function toItem(state: StoredStrategyState): Record<string, unknown> {
 function fromItem(item: Record<string, unknown>): unknown {
   if (typeof item.packed !== 'string') return item;
   const { packed, ...top } = item;
-  let unpacked: unknown;
-  try {
-    unpacked = JSON.parse(packed);
-  } catch {
+  const unpacked = parseJson(packed);
+  if (unpacked === undefined)
     throw new Error(`strategy state of ${String(item.symbol)} is malformed: its packed attribute is not JSON`);
-  }
   const fields = (unpacked ?? {}) as Record<string, unknown>;
   return { ...top, ...Object.fromEntries(PACKED.map((k) => [k, fields[k]])) };
 }

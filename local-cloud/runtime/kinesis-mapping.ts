@@ -111,6 +111,8 @@ export class KinesisEventSourceMapping {
   private stopped = false;
   private readonly region: string;
   private readonly counts: KinesisMappingStats = { reads: 0, emptyReads: 0, records: 0 };
+  /** How often a shard is read: as records come, when it came back empty, and once idle. */
+  private readonly intervals: { minReadMs: number; pollMs: number; idlePollMs: number };
 
   constructor(
     readonly spec: KinesisMappingSpec,
@@ -128,6 +130,13 @@ export class KinesisEventSourceMapping {
     // Queue URLs from emulators are not always valid endpoints (fauxqs: sqs.<region>.127.0.0.1); the configured endpoint decides.
     this.sqs = createSqsClient(sqs ? { endpoint: sqs } : {});
     this.region = opts.region ?? process.env.AWS_REGION ?? 'us-east-1';
+    this.intervals = spec.enhancedFanOut
+      ? { minReadMs: FAN_OUT_READ_INTERVAL_MS, pollMs: FAN_OUT_READ_INTERVAL_MS, idlePollMs: IDLE_FAN_OUT_INTERVAL_MS }
+      : {
+          minReadMs: opts.minReadIntervalMs ?? KINESIS_READ_INTERVAL_MS,
+          pollMs: opts.pollIntervalMs ?? 100,
+          idlePollMs: opts.idlePollIntervalMs ?? IDLE_POLL_INTERVAL_MS,
+        };
   }
 
   async start(): Promise<void> {
@@ -163,7 +172,7 @@ export class KinesisEventSourceMapping {
         this.spec,
         shardId,
         this.checkpoints.get(this.spec.id, shardId),
-        this.spec.enhancedFanOut ? FAN_OUT_READ_INTERVAL_MS : (this.opts.minReadIntervalMs ?? KINESIS_READ_INTERVAL_MS),
+        this.intervals.minReadMs,
         this.counts,
       );
       try {
@@ -189,9 +198,7 @@ export class KinesisEventSourceMapping {
   /** Resolves with the next records to process, or undefined when the mapping stops or the shard is closed and drained. */
   private async fill(reader: ShardReader, max: number): Promise<KinesisRecord[] | undefined> {
     const windowMs = this.spec.maximumBatchingWindowSeconds * 1000;
-    const fanOut = this.spec.enhancedFanOut === true;
-    const pollMs = fanOut ? FAN_OUT_READ_INTERVAL_MS : (this.opts.pollIntervalMs ?? 100);
-    const idlePollMs = fanOut ? IDLE_FAN_OUT_INTERVAL_MS : (this.opts.idlePollIntervalMs ?? IDLE_POLL_INTERVAL_MS);
+    const { pollMs, idlePollMs } = this.intervals;
     let firstAt: number | undefined = reader.buffered() > 0 ? Date.now() : undefined;
     while (!this.stopped) {
       const n = reader.buffered();

@@ -15,6 +15,7 @@ import {
 } from '../domain/candle';
 import { byGroup } from '../util/chunks';
 import * as z from 'zod';
+import { parseJson } from '../util/json';
 import { sleep as defaultSleep } from '../util/wait';
 import { backOffAfterConflict, transactWrite } from './transact-write';
 
@@ -453,14 +454,6 @@ const compareStored = (a: StoredTick, b: StoredTick) =>
 function packTicks(ticks: readonly StoredTick[]): string {
   return JSON.stringify(ticks.map((t) => [t.tickId, t.ts, t.price, t.size]));
 }
-
-const parseJson = (text: string): unknown => {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-};
 
 const PackedTicksSchema = z.array(z.tuple([z.string(), z.number(), z.number(), z.number()]));
 

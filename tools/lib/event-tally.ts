@@ -1,4 +1,5 @@
 import { OrderEventSchema, type OrderEvent } from '../../shared/domain/event';
+import { parseJson } from '../../shared/util/json';
 
 /**
  * The events a run drained, grouped by what the event contract (docs/architecture.md#where-the-argument-stops)
@@ -83,13 +84,4 @@ export function checkExecutions(
     }
   }
   return { counts, problems };
-}
-
-/** JSON.parse that answers undefined for text that is not JSON (verify counts such messages, it does not stop). */
-export function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
-  }
 }

@@ -28,7 +28,7 @@ import { executeHandler, ingestHandler, pipelineClients, processHandler, TestRes
 import { kinesisEvent } from './support/kinesis-event';
 import { fakeContext, httpEvent, iamCaller, userClaims } from '../../support/lambda-events';
 import { drainQueue, readAllRecords } from './support/resources';
-import { deliverCommand, deliverThroughQueue, receiveRecords, sqsEvent } from './support/sqs-event';
+import { deliverCommand, deliverPacked, deliverThroughQueue, receiveRecords, sqsEvent } from './support/sqs-event';
 
 jest.setTimeout(120_000);
 
@@ -400,13 +400,7 @@ describe('execute', () => {
     const reused = { ...executedBefore, order: { ...executedBefore.order, quantity: 9 } };
     const last = sameGroup();
     const items = [first, invalid, reused, last];
-    const record = await deliverThroughQueue(
-      sqs,
-      commandsUrl,
-      JSON.stringify({ commands: items }),
-      first.order.symbol,
-      `packed-${first.order.orderId}`,
-    );
+    const record = await deliverPacked(sqs, commandsUrl, items, first.order.symbol, `packed-${first.order.orderId}`);
     const response = await container()(sqsEvent(record));
     expect(response.batchItemFailures).toEqual([]);
     expect(emf.total(MetricName.PoisonCommands)).toBe(2);
@@ -437,13 +431,7 @@ describe('execute', () => {
     const items = [first, ...Array.from({ length: 39 }, sameGroup)];
     // An executed order's id reused by another order: the ledger refuses (409) any batch holding it.
     items[17] = { ...executedBefore, order: { ...executedBefore.order, quantity: 9 } };
-    const record = await deliverThroughQueue(
-      sqs,
-      commandsUrl,
-      JSON.stringify({ commands: items }),
-      first.order.symbol,
-      `halved-${first.order.orderId}`,
-    );
+    const record = await deliverPacked(sqs, commandsUrl, items, first.order.symbol, `halved-${first.order.orderId}`);
     const batches: number[] = [];
     expect(
       (await container(undefined, undefined, undefined, undefined, undefined, batches)(sqsEvent(record)))
@@ -464,7 +452,7 @@ describe('execute', () => {
     const a = newCommand();
     const [a2, a3] = [1, 2].map(() => newCommand({ symbol: a.order.symbol, account: a.order.account }));
     const packed = (commands: OrderCommand[]) =>
-      deliverThroughQueue(sqs, commandsUrl, JSON.stringify({ commands }), a.order.symbol, commands[0]!.order.orderId);
+      deliverPacked(sqs, commandsUrl, commands, a.order.symbol, commands[0]!.order.orderId);
     const records = [await packed([a, a2!]), await packed([a3!])];
     const refuseA2 = (name: string, input: Record<string, unknown>) =>
       name === 'PublishBatchCommand' && JSON.stringify(input).includes(a2!.order.orderId);

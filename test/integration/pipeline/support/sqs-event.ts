@@ -90,6 +90,20 @@ export function deliverCommand(sqs: SQSClient, queueUrl: string, command: OrderC
   );
 }
 
+/**
+ * A packed message of one group's commands (`{"commands": [...]}`, as process sends a symbol's), through the queue;
+ * `commands` may hold poison, so the group is given.
+ */
+export function deliverPacked(
+  sqs: SQSClient,
+  queueUrl: string,
+  commands: readonly unknown[],
+  group: string,
+  deduplicationId: string,
+): Promise<SQSRecord> {
+  return deliverThroughQueue(sqs, queueUrl, JSON.stringify({ commands }), group, deduplicationId);
+}
+
 export const sqsEvent = (...records: SQSRecord[]): SQSEvent => ({ Records: records });
 
 /** The commands a commands-queue message body carries (one, or a symbol's several packed); throws on poison. */
