@@ -77,6 +77,13 @@ function refusal(v: Valid, why: string): Poison {
   return { record: v.record, part: v.part, reason: `ledger refused the order: ${why}`, body };
 }
 
+/**
+ * A first execution whose event no earlier write can have decided: new to the ledger, stamped by it, and not
+ * CANCELED (a cancel that beat its order to the ledger records the CANCELED event itself: shared/aws/order-entry.ts).
+ */
+const isDecided = (result: OrderResult) =>
+  !result.duplicate && result.executedTs !== undefined && result.status !== 'CANCELED';
+
 /** The ledger's 400 (breaks its rules) or 409 (another order under a used id): no retry changes either. */
 const isInvalid = (error: unknown) =>
   error instanceof LedgerClientError && (error.status === 400 || error.status === 409);
@@ -106,7 +113,8 @@ async function timed<T>(ms: StepTimes, step: keyof StepTimes, run: () => Promise
  *      history keys, so it is the order's GET /orders entry too (one item per order, docs/performance.md);
  *   4. the events go out to the events topic by SNS PublishBatch (dedup id = orderId, group = the order's group),
  *      which fans each out to every subscribed FIFO queue; only entries SNS refused are resent. At the same time the
- *      orders' live updates go to the live-delivery account-updates queue.
+ *      orders' live updates go to the live-delivery account-updates queue. For a batch of first executions, whose
+ *      events the ledger's results decide (executedTs is the ledger's), 4 runs at the same time as 3 (recordAndPublish).
  * A crash between any two steps leaves one ledger entry and one recorded event; the redelivery repeats the
  * steps and each is idempotent (docs/architecture.md walks every cut). Groups run concurrently; a failing group
  * reports its first failed message and the rest of its group as batch item failures, other groups go on.
@@ -205,18 +213,41 @@ export function createExecuteHandler(deps: ExecuteDeps) {
   }
 
   /**
-   * Records the events, then publishes them and sends their live updates; returns the records whose event or update
-   * did not go out.
+   * Records the events and sends them out (publish and live updates); returns the records whose event or update did
+   * not go out. A batch of first executions — every result new, stamped by the ledger (executedTs) and not
+   * CANCELED — has its events decided: each is a function of its command and the ledger's result, so any later
+   * delivery of the same message builds the same event, and they go out while their records are written (the record
+   * is off the event's path: docs/architecture.md). Otherwise the record decides, first: a redelivery's or a
+   * repeated id's stored event, a cancel's CANCELED event recorded before the order arrived, a result from a ledger
+   * that did not stamp it — the first record wins and the stored event is what goes out.
    */
   async function recordAndPublish(applied: Applied[], ms: StepTimes): Promise<SQSRecord[]> {
     if (applied.length === 0) return [];
     const executedTs = now();
-    const fresh = applied.map((a) => orderEvent(a.command, a.result, executedTs));
-    const recorded = await timed(ms, 'record', () => deps.records.record(fresh, executedTs));
-    const events = fresh.map((e) => recorded.get(e.orderId)?.event ?? e);
-    // At once, not one after the other: a group's batches run in sequence, so a step in series is a round trip
-    // more on every order's path. A live update that fails fails the group like a failed publish, and the
-    // redelivery sends it (before, the notifier forwarded them from its own subscription to the topic).
+    const events = applied.map((a) => orderEvent(a.command, a.result, a.result.executedTs ?? executedTs));
+    const record = () => timed(ms, 'record', () => deps.records.record(events, executedTs));
+    if (applied.every(({ result }) => isDecided(result))) {
+      // Both settle before the group's outcome is known: a failed record fails the group even when the events
+      // went out (the redelivery records the same events), and no send is left running behind a failed group.
+      const [sent, recorded] = await Promise.allSettled([sendOut(events, ms), record()]);
+      if (recorded.status === 'rejected') throw recorded.reason;
+      if (sent.status === 'rejected') throw sent.reason;
+      observe(applied, events, ms);
+      return sent.value.map((i) => applied[i]!.record);
+    }
+    const recorded = await record();
+    const standing = events.map((e) => recorded.get(e.orderId)?.event ?? e);
+    const unsent = await sendOut(standing, ms);
+    observe(applied, standing, ms);
+    return unsent.map((i) => applied[i]!.record);
+  }
+
+  /**
+   * Publishes the events and sends their live updates, at once rather than one after the other (a group's batches
+   * run in sequence, so a step in series is a round trip more on every order's path). A live update that fails fails
+   * the group like a failed publish, and the redelivery sends it. Returns the indexes of the events not sent.
+   */
+  async function sendOut(events: OrderEvent[], ms: StepTimes): Promise<number[]> {
     const [{ failed }, unforwarded] = await Promise.all([
       timed(ms, 'publish', () =>
         publishOrderEvents(deps.sns, config.EVENTS_TOPIC_ARN, events, { liveForwarded: true }),
@@ -225,8 +256,7 @@ export function createExecuteHandler(deps: ExecuteDeps) {
     ]);
     for (const f of failed)
       logger.error('event not published', { orderId: events[f.index]!.orderId, reason: f.reason });
-    observe(applied, events, ms);
-    return [...new Set([...failed.map((f) => f.index), ...unforwarded])].map((i) => applied[i]!.record);
+    return [...new Set([...failed.map((f) => f.index), ...unforwarded])];
   }
 
   /**

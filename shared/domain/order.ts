@@ -183,6 +183,13 @@ export interface OrderResult {
   side: Side;
   quantity: number;
   price: number;
+  /**
+   * When the order was executed: the leader's clock (ms) when it proposed the log entry that applied the order, so
+   * every replica and every repeat answers the same instant, and the order's event can be built from the result
+   * alone (execute publishes it without waiting for its record: docs/architecture.md). Absent on results applied
+   * by a ledger before it stamped its entries.
+   */
+  executedTs?: number;
 }
 
 /** The answer to a batch: one result per order, in the order of the request (results[i] is orders[i]'s). */

@@ -22,14 +22,18 @@ export { WireError };
  *                   GET_ORDER    str orderId
  *                   CANCEL       str orderId, str account (the ledger's cancel command)
  *   node → client   REPLY        u16 status (HTTP's codes: 200, 307, 400, 401, 403, 404, 409, 503), then
- *                                200: u8 body (0 none, 1 one result, 2 u16 n × result, 3 cancel);
+ *                                200: u8 body (0 none, 1 one result, 2 u16 n × result, 3 cancel, 4 and 5
+ *                                as 1 and 2 with executedTs in some result);
  *                                307: str leader URL; otherwise: str error
  *                   ERROR        str what was wrong; the node closes the connection after it
  *   order  = str orderId, str account, str symbol, u8 side (0 BUY, 1 SELL), f64 quantity, f64 price
  *   result = str orderId, u8 status (0 ACCEPTED, 1 REJECTED, 2 CANCELED), u8 flags (1 duplicate, 2 has seq,
- *            4 has reason), [f64 seq], [str reason], f64 position, str account, str symbol, u8 side, f64 quantity,
- *            f64 price
+ *            4 has reason, 8 has executedTs), [f64 seq], [str reason], f64 position, str account, str symbol,
+ *            u8 side, f64 quantity, f64 price, [f64 executedTs]
  *   cancel = str orderId, str account, u8 status (as in result), u8 flags (1 duplicate, 2 pending)
+ * Flag 8 and bodies 4 (one result) and 5 (u16 n × result) came with the ledger's entry timestamps: a reply whose
+ * results carry an executedTs uses 4 or 5 instead of 1 or 2, so a client from before them fails on the body shape it
+ * does not know (a clear error, retried) instead of misreading the 8 bytes it did not expect.
  * CANCEL, status 2 and body 3 came with the cancel command; a client that never cancels never meets body 3, and
  * status 2 only for an order some other client canceled.
  */
@@ -101,7 +105,11 @@ function readOrder(r: Reader, at: string): Order {
 }
 
 function writeResult(w: Writer, res: OrderResult): void {
-  const flags = (res.duplicate ? 1 : 0) | (res.seq !== undefined ? 2 : 0) | (res.reason !== undefined ? 4 : 0);
+  const flags =
+    (res.duplicate ? 1 : 0) |
+    (res.seq !== undefined ? 2 : 0) |
+    (res.reason !== undefined ? 4 : 0) |
+    (res.executedTs !== undefined ? 8 : 0);
   w.str(res.orderId).u8(STATUSES.indexOf(res.status)).u8(flags);
   if (res.seq !== undefined) w.f64(res.seq);
   if (res.reason !== undefined) w.str(res.reason);
@@ -109,6 +117,7 @@ function writeResult(w: Writer, res: OrderResult): void {
   w.u8(res.side === 'SELL' ? 1 : 0)
     .f64(res.quantity)
     .f64(res.price);
+  if (res.executedTs !== undefined) w.f64(res.executedTs);
 }
 
 function readResult(r: Reader): OrderResult {
@@ -130,6 +139,7 @@ function readResult(r: Reader): OrderResult {
     quantity: r.f64('result quantity'),
     price: r.f64('result price'),
   };
+  if (flags & 8) result.executedTs = r.f64('result executedTs');
   return result;
 }
 
@@ -198,10 +208,10 @@ export function encodeReply(reply: WireReply): Buffer {
     const body = reply.body;
     if (body === undefined) w.u8(0);
     else if (Array.isArray(body)) {
-      w.u8(2).u16(body.length);
+      w.u8(body.some((res) => res.executedTs !== undefined) ? 5 : 2).u16(body.length);
       for (const res of body) writeResult(w, res);
     } else if ('pending' in body) writeCancel(w.u8(3), body);
-    else writeResult(w.u8(1), body);
+    else writeResult(w.u8(body.executedTs === undefined ? 1 : 4), body);
   } else if (reply.status === 307) w.str(reply.leader ?? '');
   else w.str(reply.error ?? `status ${reply.status}`);
   return finishFrame(w);
@@ -218,9 +228,9 @@ export function decodeReply(body: Buffer): WireReply {
   if (status === 200) {
     const shape = r.u8('body shape');
     let result: ReplyBody;
-    if (shape === 1) result = readResult(r);
+    if (shape === 1 || shape === 4) result = readResult(r);
     else if (shape === 3) result = readCancel(r);
-    else if (shape === 2) {
+    else if (shape === 2 || shape === 5) {
       const n = r.u16('result count');
       result = [];
       for (let i = 0; i < n; i++) result.push(readResult(r));

@@ -64,6 +64,7 @@ const RecordedOrderSchema = OrderSchema.extend({
   reason: z.string().optional(),
   duplicate: z.literal(false),
   position: z.number().int(),
+  executedTs: z.number().int().nonnegative().optional(),
 }).strict();
 
 const PositionRecordSchema = z
@@ -210,12 +211,12 @@ export class LedgerStateMachine {
     if ('error' in command) return command;
     switch (command.type) {
       case 'order':
-        return this.applyOrder(command.order);
+        return this.applyOrder(command.order, command.ts);
       case 'orderBatch':
         // One entry, applied in order with nothing in between: each order sees the positions (and the seqs)
         // of the ones before it, a repeated id within the batch answers the first one's result, and since
         // applyOrder cannot fail, a batch that parsed is applied whole.
-        return { results: command.orders.map((order) => this.applyOrder(order)) };
+        return { results: command.orders.map((order) => this.applyOrder(order, command.ts)) };
       case 'setLimits':
         this.currentLimits = { ...this.currentLimits, ...definedOnly(command.limits) };
         return { ...this.currentLimits };
@@ -259,7 +260,8 @@ export class LedgerStateMachine {
     return this.pendingCancels.get(orderId) ?? this.store.getCancel(orderId);
   }
 
-  private applyOrder(order: Order): OrderResult {
+  /** `ts`: the entry's proposal time, kept as the result's executedTs (a repeat answers the first one's). */
+  private applyOrder(order: Order, ts: number | undefined): OrderResult {
     const first = this.pending.get(order.orderId) ?? this.store.getOrder(order.orderId);
     if (first) return { ...first, duplicate: true };
 
@@ -291,6 +293,7 @@ export class LedgerStateMachine {
     } else {
       result = { ...base, status: canceled ? 'CANCELED' : 'REJECTED', reason, position: current };
     }
+    if (ts !== undefined) result.executedTs = ts;
     this.pending.set(order.orderId, result);
     return { ...result };
   }
@@ -486,7 +489,7 @@ function* batchRecords(
 
 /** The stored form of a result: exactly the OrderResult fields, optional ones only when present. */
 function recordedOrder(result: OrderResult): z.infer<typeof RecordedOrderSchema> {
-  const { orderId, account, symbol, side, quantity, price, status, seq, reason, position } = result;
+  const { orderId, account, symbol, side, quantity, price, status, seq, reason, position, executedTs } = result;
   return {
     orderId,
     account,
@@ -499,6 +502,7 @@ function recordedOrder(result: OrderResult): z.infer<typeof RecordedOrderSchema>
     ...(reason !== undefined ? { reason } : {}),
     duplicate: false,
     position,
+    ...(executedTs !== undefined ? { executedTs } : {}),
   };
 }
 

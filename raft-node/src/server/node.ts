@@ -1016,12 +1016,14 @@ export class LedgerNode implements LedgerNodeApi {
     return { kind: 'ok', value: read() };
   }
 
+  // The leader stamps each order entry with its clock (the state machine has none): the results keep it as
+  // executedTs, the same on every replica and for every repeat.
   applyOrder(order: Order): Promise<Outcome<OrderResult>> {
-    return this.propose<OrderResult>({ type: 'order', order });
+    return this.propose<OrderResult>({ type: 'order', order, ts: Date.now() });
   }
 
   applyOrders(orders: Order[]): Promise<Outcome<OrderBatchResult>> {
-    return this.propose<OrderBatchResult>({ type: 'orderBatch', orders });
+    return this.propose<OrderBatchResult>({ type: 'orderBatch', orders, ts: Date.now() });
   }
 
   cancelOrder(cancel: CancelRequest): Promise<Outcome<CancelResult>> {

@@ -252,7 +252,9 @@ describe('execute', () => {
 
   // Every cut of a group batch: before anything, after the ledger applied it, after the records and history items
   // were written (one transaction), after the events were sent, after the live updates were sent (the messages were
-  // never deleted). Each redelivery must end in one ledger entry, one history item, one event and one live update per
+  // never deleted). New orders' records, events and live updates go out at the same time, so at the last three cuts
+  // the other two may or may not have gone out; 'a first execution publishes while it records' below fixes the one
+  // outcome a crash cannot choose (the events out, the records not). Each redelivery must end in one ledger entry, one history item, one event and one live update per
   // order, and the republished event must be the recorded one.
   const crashPoints: { name: string; after: { afterCommand?: string; afterLedgerApply?: boolean } }[] = [
     { name: 'the ledger apply and recording', after: { afterLedgerApply: true } },
@@ -519,6 +521,34 @@ describe('execute', () => {
       const event = OrderEventSchema.parse(JSON.parse(firstMessage!.Body!));
       expect(event).toMatchObject({ orderId: command.order.orderId, seq: (await ledger.getOrder(event.orderId))!.seq });
       expect(emf.total(MetricName.DuplicatesCaught)).toBe(1);
+    } finally {
+      await topics.deleteAll();
+    }
+  });
+
+  it('a first execution publishes while it records; when only the record failed, the redelivery records the published event', async () => {
+    // The events of new orders are decided by the ledger's results (executedTs is the instant the leader stamped
+    // on the entry), so execute sends them while their records are written. Here the record fails and the publish
+    // does not: the group fails, and the redelivery (a duplicate for the ledger) records and republishes an event
+    // byte-identical to the one already out. The republish goes to a fresh topic, as after the dedup window.
+    const command = newCommand();
+    const record = await deliverCommand(sqs, commandsUrl, command);
+    const topics = new TestResources({ kinesis, dynamodb, sqs, sns });
+    const [first, later] = await Promise.all([topics.fifoTopic('events-sent'), topics.fifoTopic('events-resent')]);
+    try {
+      const failingRecord = (client: ReturnType<typeof createDynamoDbClient>) =>
+        injectFault(client, (name) => name === 'TransactWriteItemsCommand');
+      const failed = await container(undefined, undefined, first.topicArn, undefined, failingRecord)(sqsEvent(record));
+      expect(failed.batchItemFailures).toEqual([{ itemIdentifier: record.messageId }]);
+      const [sent] = await drainQueue(sqs, first.queueUrls[0]!);
+      expect(await storedRecord(command.order.orderId)).toBeUndefined();
+      const stamped = (await ledger.getOrder(command.order.orderId))!;
+      expect(OrderEventSchema.parse(JSON.parse(sent!.Body!)).executedTs).toBe(stamped.executedTs);
+
+      expect((await container(undefined, undefined, later.topicArn)(sqsEvent(record))).batchItemFailures).toEqual([]);
+      const [resent] = await drainQueue(sqs, later.queueUrls[0]!);
+      expect(resent!.Body).toBe(sent!.Body);
+      expect((await storedRecord(command.order.orderId))?.event).toEqual(JSON.parse(sent!.Body!));
     } finally {
       await topics.deleteAll();
     }

@@ -163,8 +163,11 @@ describe('binary client protocol', () => {
       expect(byId.get(7)).toMatchObject({ status: 200, body: { orderId: 'p-1', status: 'ACCEPTED' } });
       const batch = byId.get(8) as { body: Array<{ orderId: string }> };
       expect(batch.body.map((r) => r.orderId)).toEqual(['p-2', 'p-3']);
-      // Read after write on one connection: the read was sent after the write and sees it.
-      expect(byId.get(9)).toMatchObject({ status: 200, body: { orderId: 'p-1' } });
+      // Read after write on one connection: the read was sent after the write and sees it, with the instant the
+      // leader stamped on the entry.
+      const applied = (byId.get(7) as { body: { executedTs?: number } }).body.executedTs;
+      expect(applied).toBeGreaterThan(Date.now() - 60_000);
+      expect(byId.get(9)).toMatchObject({ status: 200, body: { orderId: 'p-1', executedTs: applied } });
       expect(byId.get(10)).toMatchObject({ status: 400, error: expect.stringMatching(/^price: /) });
     } finally {
       raw.close();

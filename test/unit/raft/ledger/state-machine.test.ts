@@ -324,6 +324,31 @@ describe('LedgerStateMachine', () => {
       ]);
       expect(ledgerSnapshotText(restored)).toBe(ledgerSnapshotText(ledger));
     });
+
+    it('keeps the entry’s proposal time as each result’s executedTs: repeats, restores and old entries', () => {
+      const ledger = new LedgerStateMachine();
+      const [a, b, c] = ['t1', 't2', 't3'].map((orderId) => order({ orderId }));
+      const first = resultsOf(applyOne(ledger, { type: 'orderBatch', orders: [a!, b!], ts: 1_000 }));
+      expect(first.map((r) => r.executedTs)).toEqual([1_000, 1_000]);
+      // A repeat in a later entry answers the first instant, not its own; so does a restored copy.
+      const again = resultsOf(applyOne(ledger, { type: 'orderBatch', orders: [b!, c!], ts: 2_000 }));
+      expect(again.map((r) => [r.orderId, r.duplicate, r.executedTs])).toEqual([
+        ['t2', true, 1_000],
+        ['t3', false, 2_000],
+      ]);
+      expect(applyOne(ledger, { type: 'order', order: a!, ts: 3_000 })).toMatchObject({ executedTs: 1_000 });
+      const restored = restoreLedgerText(ledgerSnapshotText(ledger));
+      expect(restored.getOrder('t3')).toEqual({ ...again[1], duplicate: false });
+      // An entry from before the stamp (no ts) applies as it always did: its results have no executedTs.
+      const old = applyOne(ledger, { type: 'order', order: order({ orderId: 't4' }) }) as OrderResult;
+      expect(old.status).toBe('ACCEPTED');
+      expect(old).not.toHaveProperty('executedTs');
+      for (const ts of [-1, 1.5, '5']) {
+        expect(applyOne(ledger, JSON.stringify({ type: 'order', order: order({ orderId: 't5' }), ts }))).toEqual({
+          error: expect.stringContaining('ts'),
+        });
+      }
+    });
   });
 
   it('checkRisk is a pure function of the order and its context', () => {
