@@ -89,12 +89,14 @@ const ContextSchema = z.object({
   /**
    * Process reads the stream through an enhanced fan-out consumer of its own (its own 2 MiB/s per shard, pushed over
    * HTTP/2, ~70 ms instead of ~200 ms+ polling) rather than the shared 2 MiB/s / 5 reads/s per shard; market data and
-   * the notifier's prices keep polling (nothing waits on them). Costs per consumer-shard hour and per GB; worth it
-   * when the read latency counts (tick→event p99 at 500 orders/s: docs/performance.md). The embedded cloud
+   * the notifier's prices keep polling (nothing waits on them). Default: on for aws and on the embedded cloud — the
+   * polled read alone is a 0–200 ms wait per tick, most of the latency target (tick→event p50 ≤ 50 ms, p99 ≤ 250 ms
+   * at 500 orders/s: docs/performance.md) — at about $11 a month per shard plus $0.013 per GB read (docs/deploy.md).
+   * Off on LocalStack: whether its Lambda reads through a consumer is not tested here (no Docker). The embedded cloud
    * emulates it (kinesalite has no SubscribeToShard: the consumer's mapping reads every 20 ms instead of every 200;
-   * docs/local-cloud.md); LocalStack runs it as far as its own Kinesis and Lambda do (not tested here: no Docker).
+   * docs/local-cloud.md).
    */
-  kinesisEnhancedFanOut: flag.default(false),
+  kinesisEnhancedFanOut: flag.optional(),
   /** SQS → execute mapping (FIFO: at most 10). */
   sqsBatchSize: integer(1, 10).default(10),
   /**
@@ -220,8 +222,12 @@ const ContextSchema = z.object({
 /** Every context key the app reads (for `tryGetContext` and the docs). */
 export const CONTEXT_KEYS = Object.keys(ContextSchema.shape) as (keyof typeof ContextSchema.shape)[];
 
-export type InfraConfig = Omit<z.infer<typeof ContextSchema>, 'deployRaftCluster' | 'retainData'> & {
+export type InfraConfig = Omit<
+  z.infer<typeof ContextSchema>,
+  'deployRaftCluster' | 'retainData' | 'kinesisEnhancedFanOut'
+> & {
   deployRaftCluster: boolean;
+  kinesisEnhancedFanOut: boolean;
   retainData: boolean;
   /** Compose service URLs when the cluster is not deployed by the app and none are given. */
   raftMembers: string[] | undefined;
@@ -297,7 +303,14 @@ export function loadInfraConfig(node: Node): InfraConfig {
             'nodes got) or "raftAuthSecretArn" is required when the Raft cluster runs outside the app',
     );
   }
-  return { ...context, deployRaftCluster, raftMembers, raftAuthSecret, retainData: context.retainData ?? onAws };
+  return {
+    ...context,
+    deployRaftCluster,
+    raftMembers,
+    raftAuthSecret,
+    retainData: context.retainData ?? onAws,
+    kinesisEnhancedFanOut: context.kinesisEnhancedFanOut ?? onAws,
+  };
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

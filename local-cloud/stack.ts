@@ -23,11 +23,16 @@ import { decodeScopedKey, encodeScopedKey, scopedKey } from '../shared/ledger-co
 
 export const STACK_NAME = 'PipelineStack';
 
-/** The CDK context the embedded cloud synthesizes PipelineStack with (the Raft members are added per run). */
+/**
+ * The CDK context the embedded cloud synthesizes PipelineStack with (the Raft members are added per run): LocalStack's
+ * shape, with process reading through an enhanced fan-out consumer as on AWS (infra/config.ts; the embedded cloud
+ * emulates the consumer, docs/local-cloud.md).
+ */
 export function embeddedContext(extra: Record<string, string> = {}): Record<string, string> {
   return {
     target: 'localstack',
     deployRaftCluster: 'false',
+    kinesisEnhancedFanOut: 'true',
     ...extra,
   };
 }

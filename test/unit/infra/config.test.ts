@@ -1,5 +1,6 @@
 import { App } from 'aws-cdk-lib';
 import { composeRaftMembers, InfraConfigError, loadInfraConfig } from '../../../infra/config';
+import { embeddedContext } from '../../../local-cloud/stack';
 
 const configFor = (context: Record<string, unknown>) => loadInfraConfig(new App({ context }).node);
 
@@ -20,7 +21,7 @@ describe('infra context (loadInfraConfig)', () => {
       shardCount: 1,
       kinesisBatchSize: 500,
       kinesisBatchingWindowSeconds: 0,
-      kinesisEnhancedFanOut: false,
+      kinesisEnhancedFanOut: true,
       fifoHighThroughput: true,
       sqsBatchSize: 10,
       maxReceiveCount: 5,
@@ -38,10 +39,13 @@ describe('infra context (loadInfraConfig)', () => {
     });
   });
 
-  it('takes enhanced fan-out on localstack too: the embedded cloud, deployed as localstack, emulates it', () => {
-    expect(
-      configFor({ target: 'localstack', raftAuthSecret: 'a-long-enough-secret', kinesisEnhancedFanOut: 'true' }),
-    ).toMatchObject({ kinesisEnhancedFanOut: true });
+  it('reads through enhanced fan-out by default on aws and the embedded cloud, polls on LocalStack unless asked', () => {
+    const localstack = { target: 'localstack', raftAuthSecret: 'a-long-enough-secret' };
+    expect(configFor(localstack)).toMatchObject({ kinesisEnhancedFanOut: false });
+    expect(configFor({ ...localstack, kinesisEnhancedFanOut: 'true' })).toMatchObject({ kinesisEnhancedFanOut: true });
+    expect(configFor({ kinesisEnhancedFanOut: 'false' })).toMatchObject({ kinesisEnhancedFanOut: false });
+    expect(embeddedContext()).toMatchObject({ target: 'localstack', kinesisEnhancedFanOut: 'true' });
+    expect(embeddedContext({ kinesisEnhancedFanOut: 'false' })).toMatchObject({ kinesisEnhancedFanOut: 'false' });
   });
 
   it('coerces CLI strings (numbers, booleans, comma lists)', () => {
