@@ -81,6 +81,8 @@ export const LedgerOrderSchema = z
     side: SideSchema,
     quantity: z.number(),
     price: z.number(),
+    /** When the ledger executed it (ms): the instant its leader stamped on the entry. Absent on older results. */
+    executedTs: z.number().int().optional(),
   })
   .meta({ id: 'LedgerOrder' });
 
