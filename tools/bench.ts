@@ -3,8 +3,8 @@
  * Drives the embedded stack at rising tick rates (ticks written to the stream as ingest writes them) and
  * prints, per rate: ticks/s ingested, orders/s executed (order events published during the step),
  * tick→event latency p50/p95/p99 (of the step's ticks' events, once the step's backlog has drained) with its
- * stages (tick→command = stream + process, command→executed = commands queue + execute + ledger,
- * executed→event = events queue), duplicates (order ids executed twice: events with two seqs; must be 0), lost (commands
+ * stages (tick→command = stream + process, command→executed = commands queue + execute up to the ledger's leader
+ * stamping the entry (executedTs), executed→event = the Raft commit, the publish and the events queue), duplicates (order ids executed twice: events with two seqs; must be 0), lost (commands
  * of the step's ticks with no event once the backlog drained; must be 0), and the CPU per executed order of
  * every process of the stack (split into emulators / raft / functions / bench).
  * A warm-up at the first rate runs first and is not measured. The stack's ~16 processes take about a minute of load

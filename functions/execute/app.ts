@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
@@ -8,7 +9,7 @@ import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { sendFifoBatch, type FifoMessage, type FifoSendOutcome } from '../../shared/aws/fifo-batch';
 import { publishOrderEvents } from '../../shared/aws/order-events';
-import type { OrderRecords } from '../../shared/aws/order-records';
+import type { OrderRecords, Recorded } from '../../shared/aws/order-records';
 import type { OrderCommand } from '../../shared/domain/command';
 import type { OrderEvent } from '../../shared/domain/event';
 import { conflictWith, orderEvent, parseCommands, perFifoGroup } from '../../shared/domain/execution';
@@ -232,6 +233,7 @@ export function createExecuteHandler(deps: ExecuteDeps) {
       const [sent, recorded] = await Promise.allSettled([sendOut(events, ms), record()]);
       if (recorded.status === 'rejected') throw recorded.reason;
       if (sent.status === 'rejected') throw sent.reason;
+      checkStanding(events, recorded.value);
       observe(applied, events, ms);
       return sent.value.map((i) => applied[i]!.record);
     }
@@ -240,6 +242,20 @@ export function createExecuteHandler(deps: ExecuteDeps) {
     const unsent = await sendOut(standing, ms);
     observe(applied, standing, ms);
     return unsent.map((i) => applied[i]!.record);
+  }
+
+  /**
+   * The invariant publishing before the record rests on: a record found already written for a first execution holds
+   * the same event (only another delivery of the same message can have written it). Logged if ever broken, since
+   * the event that went out and the record would then differ.
+   */
+  function checkStanding(events: OrderEvent[], recorded: Map<string, Recorded>): void {
+    for (const event of events) {
+      const standing = recorded.get(event.orderId);
+      if (standing?.stored && !isDeepStrictEqual(standing.event, event)) {
+        logger.error('published event differs from the one recorded before', { orderId: event.orderId });
+      }
+    }
   }
 
   /**

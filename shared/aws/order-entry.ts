@@ -179,7 +179,7 @@ export function createOrderEntry(deps: OrderEntryDeps) {
       (await ledger.positions(order.account)).find((p) => p.symbol === order.symbol)?.quantity ??
       0;
     const canceled: OrderResult = { ...order, status: 'CANCELED', reason: CANCELED_REASON, duplicate: false, position };
-    const event = orderEvent(command, applied ?? canceled, now());
+    const event = orderEvent(command, applied ?? canceled, applied?.executedTs ?? now());
     const standing = (await deps.records.record([event], now())).get(order.orderId)?.event ?? event;
     const { failed } = await publishOrderEvents(deps.sns, deps.eventsTopicArn, [standing]);
     // Thrown, so the caller is told to retry: the ledger answers CANCELED again and the stored event goes out.

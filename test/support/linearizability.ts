@@ -322,7 +322,7 @@ function sameOrder(result: OrderResult, order: Order): boolean {
   );
 }
 
-/** Equal as recorded results: everything but the duplicate flag. */
+/** Equal as recorded results: everything but the duplicate flag (executedTs included: a repeat answers the first's). */
 function sameRecord(a: OrderResult, b: OrderResult): boolean {
   return (
     a.orderId === b.orderId &&
@@ -334,7 +334,8 @@ function sameRecord(a: OrderResult, b: OrderResult): boolean {
     a.symbol === b.symbol &&
     a.side === b.side &&
     a.quantity === b.quantity &&
-    a.price === b.price
+    a.price === b.price &&
+    a.executedTs === b.executedTs
   );
 }
 

@@ -9,9 +9,10 @@ const ProposedAtSchema = z.number().int().nonnegative().optional();
 
 /**
  * A ledger command as it travels in a Raft entry's data (JSON). `orderBatch` applies its orders in one entry,
- * in order. `ts` is stamped by the proposing leader (the state machine has no clock; an entry carries its time, so
- * every replica applies the same one); entries from before it lack it and their results have no executedTs. Its size limit (MAX_BATCH_ORDERS) is checked where batches come in, not here: a committed entry must
- * apply the same way on every version, so lowering the limit later must not turn old entries into errors.
+ * in order. Its size limit (MAX_BATCH_ORDERS) is checked where batches come in, not here: a committed entry must
+ * apply the same way on every version, so lowering the limit later must not turn old entries into errors. `ts` is
+ * stamped by the proposing leader (the state machine has no clock; the entry carries its time, so every replica
+ * applies the same one); entries from before it lack it, and their results have no executedTs.
  */
 export const LedgerCommandSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('order'), order: OrderSchema, ts: ProposedAtSchema }).strict(),

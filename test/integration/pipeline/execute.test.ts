@@ -14,6 +14,7 @@ import {
 import { ClientOrders } from '../../../shared/aws/client-orders';
 import { OrderRecords, orderRecordKey } from '../../../shared/aws/order-records';
 import { CORRELATION_ID_ATTRIBUTE, type OrderCommand } from '../../../shared/domain/command';
+import { orderEvent } from '../../../shared/domain/execution';
 import { OrderEventSchema, type OrderEvent } from '../../../shared/domain/event';
 import { LIVE_FORWARDED_ATTRIBUTE } from '../../../shared/domain/live-delivery';
 import { historyKeys, HistoryQuerySchema, historyRange } from '../../../shared/domain/order-history';
@@ -94,17 +95,22 @@ function container(
   }
   return executeHandler(
     { documents: createDocumentClient(ownDynamo), sqs: ownSqs, sns: ownSns },
-    {
-      ORDERS_TABLE_NAME: tableName,
-      ORDER_HISTORY_RETENTION_DAYS: '90',
-      EVENTS_TOPIC_ARN: eventsTopicArn,
-      COMMANDS_DLQ_URL: dlqUrl,
-      ACCOUNT_UPDATES_QUEUE_URL: accountUpdatesUrl,
-      RAFT_MEMBERS: cluster.httpUrls.join(','),
-      RAFT_AUTH_SECRET: RAFT_SECRET,
-    },
+    executeEnv(eventsTopicArn),
     async () => containerLedger,
   );
+}
+
+/** The environment the stack gives execute, pointed at this file's resources. */
+function executeEnv(eventsTopicArn = topicArn): Record<string, string> {
+  return {
+    ORDERS_TABLE_NAME: tableName,
+    ORDER_HISTORY_RETENTION_DAYS: '90',
+    EVENTS_TOPIC_ARN: eventsTopicArn,
+    COMMANDS_DLQ_URL: dlqUrl,
+    ACCOUNT_UPDATES_QUEUE_URL: accountUpdatesUrl,
+    RAFT_MEMBERS: cluster.httpUrls.join(','),
+    RAFT_AUTH_SECRET: RAFT_SECRET,
+  };
 }
 
 function newCommand(overrides: Partial<OrderCommand['order']> = {}): OrderCommand {
@@ -552,6 +558,40 @@ describe('execute', () => {
     } finally {
       await topics.deleteAll();
     }
+  });
+
+  it('a first execution whose record someone else wrote differently says so in its log (the invariant it rests on)', async () => {
+    // Publishing before the record relies on nobody else recording a first execution's event; a record planted with
+    // another correlation id breaks that on purpose, and execute must report it rather than pass it by silently.
+    const command = newCommand();
+    const planted = orderEvent(
+      { ...command, correlationId: 'planted-elsewhere' },
+      {
+        ...command.order,
+        status: 'ACCEPTED',
+        seq: 1,
+        duplicate: false,
+        position: 7,
+      },
+      command.commandTs,
+    );
+    await new OrderRecords(createDocumentClient(dynamodb), tableName).record([planted]);
+    const lines: string[] = [];
+    // Powertools prints ERROR lines with console.error: to stderr (kept here, not printed).
+    const spy = jest.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+      lines.push(String(chunk));
+      return true;
+    });
+    try {
+      const record = await deliverCommand(sqs, commandsUrl, command);
+      // A container whose logger prints errors (the others' are silent).
+      const loud = executeHandler(pipelineClients(), { ...executeEnv(), LOG_LEVEL: 'ERROR' }, async () => ledger);
+      expect((await loud(sqsEvent(record))).batchItemFailures).toEqual([]);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(lines.join('')).toContain('published event differs from the one recorded before');
+    expect(lines.join('')).toContain(command.order.orderId);
   });
 
   it('a different order reusing an executed order id is refused by the ledger and dead-lettered', async () => {

@@ -635,12 +635,15 @@ class Simulation {
       return;
     }
     const input = c.retry ?? this.newWrite();
+    // Order entries carry the proposer's clock, as LedgerNode stamps them: each result keeps it as executedTs, and
+    // the checker holds every repeat and read to the first application's instant.
+    const ts = Math.floor(this.now);
     const command: LedgerCommand =
       input.kind === 'applyOrder'
-        ? { type: 'order', order: input.order }
+        ? { type: 'order', order: input.order, ts }
         : input.kind === 'cancel'
           ? { type: 'cancel', orderId: input.orderId, account: input.account }
-          : { type: 'orderBatch', orders: input.orders };
+          : { type: 'orderBatch', orders: input.orders, ts };
     const res = raft.propose(encodeCommand(command));
     if (!res.ok) {
       c.retry = input;
