@@ -31,9 +31,11 @@ export { WireError };
  *            4 has reason, 8 has executedTs), [f64 seq], [str reason], f64 position, str account, str symbol,
  *            u8 side, f64 quantity, f64 price, [f64 executedTs]
  *   cancel = str orderId, str account, u8 status (as in result), u8 flags (1 duplicate, 2 pending)
- * Flag 8 and bodies 4 (one result) and 5 (u16 n × result) came with the ledger's entry timestamps: a reply whose
- * results carry an executedTs uses 4 or 5 instead of 1 or 2, so a client from before them fails on the body shape it
- * does not know (a clear error, retried) instead of misreading the 8 bytes it did not expect.
+ * The ledger's entry timestamps (a result's executedTs) came later, opted into per request so that clients and
+ * nodes of either age keep working together: APPLY_ORDER, APPLY_BATCH and GET_ORDER sent as kinds 6, 7 and 8
+ * ("stamped": same payloads) are answered with results that carry executedTs (flag 8) in bodies 4 and 5 (as 1 and
+ * 2); the old kinds are answered as before, without it. A client asks for them only of a node whose
+ * GET /v1/endpoints says `"stamps": true`, so it never sends a kind an older node does not know.
  * CANCEL, status 2 and body 3 came with the cancel command; a client that never cancels never meets body 3, and
  * status 2 only for an order some other client canceled.
  */
@@ -44,15 +46,20 @@ export const Kind = {
   APPLY_BATCH: 3,
   GET_ORDER: 4,
   CANCEL: 5,
+  /** APPLY_ORDER, APPLY_BATCH, GET_ORDER asking for stamped results (WireRequest's `stamped`). */
+  APPLY_ORDER_STAMPED: 6,
+  APPLY_BATCH_STAMPED: 7,
+  GET_ORDER_STAMPED: 8,
   REPLY: 0x80,
   ERROR: 0xff,
 } as const;
 
+/** `stamped`: sent as the kind's stamped form, answered with executedTs in its results. */
 export type WireRequest =
   | { kind: typeof Kind.HELLO; id: number; authorization: string }
-  | { kind: typeof Kind.APPLY_ORDER; id: number; order: Order }
-  | { kind: typeof Kind.APPLY_BATCH; id: number; orders: Order[] }
-  | { kind: typeof Kind.GET_ORDER; id: number; orderId: string }
+  | { kind: typeof Kind.APPLY_ORDER; id: number; order: Order; stamped?: boolean }
+  | { kind: typeof Kind.APPLY_BATCH; id: number; orders: Order[]; stamped?: boolean }
+  | { kind: typeof Kind.GET_ORDER; id: number; orderId: string; stamped?: boolean }
   | { kind: typeof Kind.CANCEL; id: number; orderId: string; account: string };
 
 export type ReplyBody = undefined | OrderResult | OrderResult[] | CancelResult;
@@ -156,9 +163,17 @@ function readCancel(r: Reader): CancelResult {
   return { orderId, account, status, pending: (flags & 2) !== 0, duplicate: (flags & 1) !== 0 };
 }
 
+/** Each request kind that has a stamped form, and it. */
+const STAMPED_KINDS = new Map<number, number>([
+  [Kind.APPLY_ORDER, Kind.APPLY_ORDER_STAMPED],
+  [Kind.APPLY_BATCH, Kind.APPLY_BATCH_STAMPED],
+  [Kind.GET_ORDER, Kind.GET_ORDER_STAMPED],
+]);
+const BASE_KINDS = new Map([...STAMPED_KINDS].map(([base, stamped]) => [stamped, base]));
+
 /** A request as one frame (length prefix included), ready to write. */
 export function encodeRequest(req: WireRequest): Buffer {
-  const w = start(req.kind, req.id);
+  const w = start('stamped' in req && req.stamped ? STAMPED_KINDS.get(req.kind)! : req.kind, req.id);
   switch (req.kind) {
     case Kind.HELLO:
       w.str(req.authorization);
@@ -183,17 +198,19 @@ export function encodeRequest(req: WireRequest): Buffer {
 /** A frame's body as a request; throws WireError naming what is wrong (an unknown kind, a short message …). */
 export function decodeRequest(body: Buffer): WireRequest {
   const r = new Reader(body);
-  const kind = r.u8('kind');
+  const sent = r.u8('kind');
   const id = r.u32('request id');
+  const kind = BASE_KINDS.get(sent) ?? sent;
+  const stamped = BASE_KINDS.has(sent) ? { stamped: true } : {};
   let req: WireRequest;
   if (kind === Kind.HELLO) req = { kind, id, authorization: r.str('authorization') };
-  else if (kind === Kind.APPLY_ORDER) req = { kind, id, order: readOrder(r, 'order.') };
+  else if (kind === Kind.APPLY_ORDER) req = { kind, id, order: readOrder(r, 'order.'), ...stamped };
   else if (kind === Kind.APPLY_BATCH) {
     const n = r.u16('batch size');
     const orders: Order[] = [];
     for (let i = 0; i < n; i++) orders.push(readOrder(r, `orders.${i}.`));
-    req = { kind, id, orders };
-  } else if (kind === Kind.GET_ORDER) req = { kind, id, orderId: r.str('orderId') };
+    req = { kind, id, orders, ...stamped };
+  } else if (kind === Kind.GET_ORDER) req = { kind, id, orderId: r.str('orderId'), ...stamped };
   else if (kind === Kind.CANCEL) req = { kind, id, orderId: r.str('orderId'), account: r.str('account') };
   else throw new WireError(`unknown request kind ${kind}`);
   r.end();

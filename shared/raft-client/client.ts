@@ -174,26 +174,37 @@ export function createLedgerClient(options: LedgerClientOptions): ClosableLedger
       req.end(payload);
     });
 
-  /** Each node's binary address (null: it has none, use HTTP), asked once over HTTP. */
-  const endpoints = new Map<string, string | null>();
-  const binaryAddrOf = async (target: string): Promise<string | null> => {
+  /**
+   * Each node's binary address (null: it has none, use HTTP) and whether it answers the stamped request kinds
+   * (results with executedTs: shared/ledger-contract/wire.ts), asked once over HTTP.
+   */
+  const endpoints = new Map<string, { addr: string | null; stamps: boolean }>();
+  const binaryEndpointOf = async (target: string): Promise<{ addr: string | null; stamps: boolean }> => {
     const cached = endpoints.get(target);
-    if (cached !== undefined || !binary) return cached ?? null;
+    if (cached !== undefined || !binary) return cached ?? { addr: null, stamps: false };
     const reply = await call(target, 'GET', '/v1/endpoints');
-    const named = (reply.body as { binary?: unknown } | undefined)?.binary;
-    const addr = reply.status === 200 && typeof named === 'string' ? named : null;
+    const body = reply.body as { binary?: unknown; stamps?: unknown } | undefined;
+    const addr = reply.status === 200 && typeof body?.binary === 'string' ? body.binary : null;
+    const endpoint = { addr, stamps: addr !== null && body?.stamps === true };
     // 404: a node from before the binary protocol. Any other refusal (401 …) is not cached: HTTP will report it.
-    if (reply.status === 200 || reply.status === 404) endpoints.set(target, addr);
-    return addr;
+    if (reply.status === 200 || reply.status === 404) endpoints.set(target, endpoint);
+    return endpoint;
   };
+
+  /** The request's stamped form, for the kinds that have one (wire.ts). */
+  const stampedForm = (wire: WireCall): WireCall =>
+    wire.kind === Kind.APPLY_ORDER || wire.kind === Kind.APPLY_BATCH || wire.kind === Kind.GET_ORDER
+      ? { ...wire, stamped: true }
+      : wire;
 
   /** `op` over the binary protocol when the node has it, else over HTTP; the same reply shape either way. */
   const exec = async (target: string, op: Op): Promise<HttpReply> => {
-    const addr = op.wire && binary ? await binaryAddrOf(target) : null;
+    const { addr, stamps } = op.wire && binary ? await binaryEndpointOf(target) : { addr: null, stamps: false };
     if (!addr || !op.wire || !binary) return call(target, op.method, op.path, op.body);
     let reply;
     try {
-      reply = await binary.request(addr, op.wire);
+      // A node that stamps is asked for the stamped kinds; one from before them gets the kinds it knows.
+      reply = await binary.request(addr, stamps ? stampedForm(op.wire) : op.wire);
     } catch (err) {
       if (err instanceof WireTransportError) throw new TransportFailure(`${addr}: ${err.message}`, err.notSent);
       throw err;

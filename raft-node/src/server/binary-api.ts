@@ -82,6 +82,16 @@ export function createBinaryApi(opts: BinaryApiOptions): BinaryApi {
   return { server, close };
 }
 
+/**
+ * A result as the request asked for it: with executedTs for a stamped request, without for the kinds from before
+ * the stamp (their clients cannot read it: shared/ledger-contract/wire.ts).
+ */
+function asAsked(result: OrderResult, stamped: boolean | undefined): OrderResult {
+  if (stamped || result.executedTs === undefined) return result;
+  const { executedTs: _omitted, ...unstamped } = result;
+  return unstamped;
+}
+
 /** 400 with the zod issues named, or the parsed value. */
 function validate<T>(schema: z.ZodType<T>, value: unknown): { ok: true; value: T } | { ok: false; error: string } {
   const r = schema.safeParse(value);
@@ -160,7 +170,7 @@ class ClientConnection {
           ? { ok: true as const, value: req.order }
           : validate(OrderInputSchema, req.order);
         if (!order.ok) return this.send({ kind: Kind.REPLY, id: req.id, status: 400, error: order.error });
-        return this.run(req.id, this.opts.node.applyOrder(order.value), (r: OrderResult) => r);
+        return this.run(req.id, this.opts.node.applyOrder(order.value), (r: OrderResult) => asAsked(r, req.stamped));
       }
       case Kind.APPLY_BATCH: {
         if (!this.allowed(req.id, 'orders:write')) return;
@@ -170,13 +180,15 @@ class ClientConnection {
             ? { ok: true as const, value: { orders: req.orders } }
             : validate(OrderBatchInputSchema, { orders: req.orders });
         if (!batch.ok) return this.send({ kind: Kind.REPLY, id: req.id, status: 400, error: batch.error });
-        return this.run(req.id, this.opts.node.applyOrders(batch.value.orders), (r) => r.results);
+        return this.run(req.id, this.opts.node.applyOrders(batch.value.orders), (r) =>
+          r.results.map((res) => asAsked(res, req.stamped)),
+        );
       }
       case Kind.GET_ORDER: {
         if (!this.allowed(req.id, 'read')) return;
         const orderId = validate(OrderIdSchema, req.orderId);
         if (!orderId.ok) return this.send({ kind: Kind.REPLY, id: req.id, status: 400, error: orderId.error });
-        return this.run(req.id, this.opts.node.getOrder(orderId.value), (r: OrderResult) => r);
+        return this.run(req.id, this.opts.node.getOrder(orderId.value), (r: OrderResult) => asAsked(r, req.stamped));
       }
       case Kind.CANCEL: {
         if (!this.allowed(req.id, 'orders:write')) return;

@@ -290,7 +290,10 @@ export function createHttpApi(opts: HttpApiOptions): Server {
     }
     if (path === '/v1/status' && method === 'GET') return send(res, 200, node.status());
     if (path === '/v1/identity' && method === 'GET') return send(res, 200, node.identityInfo());
-    if (path === '/v1/endpoints' && method === 'GET') return send(res, 200, { binary: opts.binaryAddr ?? null });
+    // `stamps`: its binary protocol answers the stamped request kinds (results with executedTs; wire.ts).
+    if (path === '/v1/endpoints' && method === 'GET') {
+      return send(res, 200, { binary: opts.binaryAddr ?? null, stamps: true });
+    }
     if (path === '/v1/members' && method === 'POST') {
       const join = parse(JoinRequestSchema, await readJson(req));
       return reply(req, res, await node.addMember(join));

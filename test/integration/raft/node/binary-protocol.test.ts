@@ -163,12 +163,33 @@ describe('binary client protocol', () => {
       expect(byId.get(7)).toMatchObject({ status: 200, body: { orderId: 'p-1', status: 'ACCEPTED' } });
       const batch = byId.get(8) as { body: Array<{ orderId: string }> };
       expect(batch.body.map((r) => r.orderId)).toEqual(['p-2', 'p-3']);
-      // Read after write on one connection: the read was sent after the write and sees it, with the instant the
-      // leader stamped on the entry.
-      const applied = (byId.get(7) as { body: { executedTs?: number } }).body.executedTs;
-      expect(applied).toBeGreaterThan(Date.now() - 60_000);
-      expect(byId.get(9)).toMatchObject({ status: 200, body: { orderId: 'p-1', executedTs: applied } });
+      // Read after write on one connection: the read was sent after the write and sees it.
+      expect(byId.get(9)).toMatchObject({ status: 200, body: { orderId: 'p-1' } });
       expect(byId.get(10)).toMatchObject({ status: 400, error: expect.stringMatching(/^price: /) });
+      // The kinds from before the entry timestamps are answered as before: no executedTs, for clients that predate it.
+      for (const id of [7, 9]) expect((byId.get(id) as { body: object }).body).not.toHaveProperty('executedTs');
+    } finally {
+      raw.close();
+    }
+  });
+
+  test('stamped requests get the instant the leader stamped on the entry, the same on the apply and a later read', async () => {
+    const leaderId = await cluster.leaderId();
+    const raw = new RawConnection(clientPort(leaderId));
+    try {
+      raw.write(
+        encodeRequest({ kind: Kind.HELLO, id: 1, authorization: bearer('orders:write') }),
+        encodeRequest({ kind: Kind.APPLY_BATCH, id: 2, orders: [order('s-1'), order('s-2')], stamped: true }),
+        encodeRequest({ kind: Kind.GET_ORDER, id: 3, orderId: 's-2', stamped: true }),
+        encodeRequest({ kind: Kind.APPLY_ORDER, id: 4, order: order('s-1'), stamped: true }),
+      );
+      const byId = new Map((await raw.waitFor(4)).map((r) => [r.id, r]));
+      const [first, second] = (byId.get(2) as { body: { executedTs?: number }[] }).body;
+      expect(first!.executedTs).toBeGreaterThan(Date.now() - 60_000);
+      // One entry, one instant; the read and the repeat answer it.
+      expect(second!.executedTs).toBe(first!.executedTs);
+      expect(byId.get(3)).toMatchObject({ status: 200, body: { orderId: 's-2', executedTs: first!.executedTs } });
+      expect(byId.get(4)).toMatchObject({ status: 200, body: { duplicate: true, executedTs: first!.executedTs } });
     } finally {
       raw.close();
     }

@@ -1,11 +1,18 @@
 import type { OrderResult } from '../../../../shared/domain/order';
 import { FRAME_HEADER_BYTES } from '../../../../shared/ledger-contract/framing';
-import { decodeReply, encodeReply, Kind } from '../../../../shared/ledger-contract/wire';
+import {
+  decodeReply,
+  decodeRequest,
+  encodeReply,
+  encodeRequest,
+  Kind,
+  type WireRequest,
+} from '../../../../shared/ledger-contract/wire';
 
 /**
- * The client protocol's result bodies (shared/ledger-contract/wire.ts): results stamped with the ledger's executedTs
- * travel in body shapes 4 and 5, so a client that predates the stamp stops at a shape it does not know instead of
- * misreading the bytes; unstamped results keep shapes 1 and 2, byte for byte as before.
+ * The client protocol's entry timestamps (shared/ledger-contract/wire.ts): a client asks for them with the stamped
+ * request kinds (6, 7, 8), and stamped results travel in body shapes 4 and 5; the kinds and shapes from before are
+ * unchanged, byte for byte, so clients and nodes of either age keep reading each other.
  */
 const result = (orderId: string, executedTs?: number): OrderResult => ({
   orderId,
@@ -49,5 +56,24 @@ describe('client protocol: result bodies', () => {
     const many = encoded([result('b'), result('c')]);
     expect(many.shape).toBe(2);
     expect(decodeReply(many.bytes)).toMatchObject({ body: [result('b'), result('c')] });
+  });
+});
+
+describe('client protocol: stamped request kinds', () => {
+  const order = { orderId: 'a', account: 'acct', symbol: 'MSFT', side: 'BUY' as const, quantity: 3, price: 50 };
+  const requests: WireRequest[] = [
+    { kind: Kind.APPLY_ORDER, id: 2, order },
+    { kind: Kind.APPLY_BATCH, id: 3, orders: [order, { ...order, orderId: 'b' }] },
+    { kind: Kind.GET_ORDER, id: 4, orderId: 'a' },
+  ];
+  /** The kind byte on the wire: after the length prefix. */
+  const kindOnWire = (req: WireRequest) => encodeRequest(req)[FRAME_HEADER_BYTES];
+
+  it.each(requests)('kind $kind: sent as itself, or as its stamped form, and read back as asked', (req) => {
+    expect(kindOnWire(req)).toBe(req.kind);
+    expect(decodeRequest(encodeRequest(req).subarray(FRAME_HEADER_BYTES))).toEqual(req);
+    const stamped = { ...req, stamped: true } as WireRequest;
+    expect(kindOnWire(stamped)).toBe(req.kind + 4);
+    expect(decodeRequest(encodeRequest(stamped).subarray(FRAME_HEADER_BYTES))).toEqual(stamped);
   });
 });
