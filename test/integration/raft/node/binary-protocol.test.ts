@@ -3,7 +3,13 @@ import { connect, type Socket } from 'node:net';
 import type { Order } from '../../../../shared/domain/order';
 import { mintToken, scopedKey } from '../../../../shared/ledger-contract/auth';
 import { encodeRawFrame, FrameDecoder, NO_FRAME } from '../../../../shared/ledger-contract/framing';
-import { decodeReply, encodeRequest, Kind, type WireReply } from '../../../../shared/ledger-contract/wire';
+import {
+  decodeReply,
+  encodeRequest,
+  Kind,
+  type WireReply,
+  type WireRequest,
+} from '../../../../shared/ledger-contract/wire';
 import { BinaryTransport } from '../../../../shared/raft-client/binary-transport';
 import { createLedgerClient, LedgerClientError } from '../../../../shared/raft-client/client';
 import { startRaftCluster, type RaftCluster } from '../../../../local-cloud/raft-cluster';
@@ -146,53 +152,50 @@ describe('binary client protocol', () => {
     }
   });
 
-  test('pipelined requests in one write are answered by request id', async () => {
-    const leaderId = await cluster.leaderId();
-    const raw = new RawConnection(clientPort(leaderId));
+  /** HELLO (orders:write) and `requests` pipelined in one write to the leader; the replies by request id. */
+  async function exchange(requests: WireRequest[]): Promise<Map<number, WireReply>> {
+    const raw = new RawConnection(clientPort(await cluster.leaderId()));
     try {
       raw.write(
         encodeRequest({ kind: Kind.HELLO, id: 1, authorization: bearer('orders:write') }),
-        encodeRequest({ kind: Kind.APPLY_ORDER, id: 7, order: order('p-1') }),
-        encodeRequest({ kind: Kind.APPLY_BATCH, id: 8, orders: [order('p-2'), order('p-3')] }),
-        encodeRequest({ kind: Kind.GET_ORDER, id: 9, orderId: 'p-1' }),
-        encodeRequest({ kind: Kind.APPLY_ORDER, id: 10, order: { ...order('p-bad'), side: 'SELL', price: -1 } }),
+        ...requests.map(encodeRequest),
       );
-      const replies = await raw.waitFor(5);
-      const byId = new Map(replies.map((r) => [r.id, r]));
-      expect(byId.get(1)).toMatchObject({ status: 200 });
-      expect(byId.get(7)).toMatchObject({ status: 200, body: { orderId: 'p-1', status: 'ACCEPTED' } });
-      const batch = byId.get(8) as { body: Array<{ orderId: string }> };
-      expect(batch.body.map((r) => r.orderId)).toEqual(['p-2', 'p-3']);
-      // Read after write on one connection: the read was sent after the write and sees it.
-      expect(byId.get(9)).toMatchObject({ status: 200, body: { orderId: 'p-1' } });
-      expect(byId.get(10)).toMatchObject({ status: 400, error: expect.stringMatching(/^price: /) });
-      // The kinds from before the entry timestamps are answered as before: no executedTs, for clients that predate it.
-      for (const id of [7, 9]) expect((byId.get(id) as { body: object }).body).not.toHaveProperty('executedTs');
+      return new Map((await raw.waitFor(requests.length + 1)).map((r) => [r.id, r]));
     } finally {
       raw.close();
     }
+  }
+
+  test('pipelined requests in one write are answered by request id', async () => {
+    const byId = await exchange([
+      { kind: Kind.APPLY_ORDER, id: 7, order: order('p-1') },
+      { kind: Kind.APPLY_BATCH, id: 8, orders: [order('p-2'), order('p-3')] },
+      { kind: Kind.GET_ORDER, id: 9, orderId: 'p-1' },
+      { kind: Kind.APPLY_ORDER, id: 10, order: { ...order('p-bad'), side: 'SELL', price: -1 } },
+    ]);
+    expect(byId.get(1)).toMatchObject({ status: 200 });
+    expect(byId.get(7)).toMatchObject({ status: 200, body: { orderId: 'p-1', status: 'ACCEPTED' } });
+    const batch = byId.get(8) as { body: Array<{ orderId: string }> };
+    expect(batch.body.map((r) => r.orderId)).toEqual(['p-2', 'p-3']);
+    // Read after write on one connection: the read was sent after the write and sees it.
+    expect(byId.get(9)).toMatchObject({ status: 200, body: { orderId: 'p-1' } });
+    expect(byId.get(10)).toMatchObject({ status: 400, error: expect.stringMatching(/^price: /) });
+    // The kinds from before the entry timestamps are answered as before: no executedTs, for clients that predate it.
+    for (const id of [7, 9]) expect((byId.get(id) as { body: object }).body).not.toHaveProperty('executedTs');
   });
 
   test('stamped requests get the instant the leader stamped on the entry, the same on the apply and a later read', async () => {
-    const leaderId = await cluster.leaderId();
-    const raw = new RawConnection(clientPort(leaderId));
-    try {
-      raw.write(
-        encodeRequest({ kind: Kind.HELLO, id: 1, authorization: bearer('orders:write') }),
-        encodeRequest({ kind: Kind.APPLY_BATCH, id: 2, orders: [order('s-1'), order('s-2')], stamped: true }),
-        encodeRequest({ kind: Kind.GET_ORDER, id: 3, orderId: 's-2', stamped: true }),
-        encodeRequest({ kind: Kind.APPLY_ORDER, id: 4, order: order('s-1'), stamped: true }),
-      );
-      const byId = new Map((await raw.waitFor(4)).map((r) => [r.id, r]));
-      const [first, second] = (byId.get(2) as { body: { executedTs?: number }[] }).body;
-      expect(first!.executedTs).toBeGreaterThan(Date.now() - 60_000);
-      // One entry, one instant; the read and the repeat answer it.
-      expect(second!.executedTs).toBe(first!.executedTs);
-      expect(byId.get(3)).toMatchObject({ status: 200, body: { orderId: 's-2', executedTs: first!.executedTs } });
-      expect(byId.get(4)).toMatchObject({ status: 200, body: { duplicate: true, executedTs: first!.executedTs } });
-    } finally {
-      raw.close();
-    }
+    const byId = await exchange([
+      { kind: Kind.APPLY_BATCH, id: 2, orders: [order('s-1'), order('s-2')], stamped: true },
+      { kind: Kind.GET_ORDER, id: 3, orderId: 's-2', stamped: true },
+      { kind: Kind.APPLY_ORDER, id: 4, order: order('s-1'), stamped: true },
+    ]);
+    const [first, second] = (byId.get(2) as { body: { executedTs?: number }[] }).body;
+    expect(first!.executedTs).toBeGreaterThan(Date.now() - 60_000);
+    // One entry, one instant; the read and the repeat answer it.
+    expect(second!.executedTs).toBe(first!.executedTs);
+    expect(byId.get(3)).toMatchObject({ status: 200, body: { orderId: 's-2', executedTs: first!.executedTs } });
+    expect(byId.get(4)).toMatchObject({ status: 200, body: { duplicate: true, executedTs: first!.executedTs } });
   });
 
   test('a follower redirects to the leader; after the leader is killed the client finds the new one', async () => {
