@@ -260,8 +260,8 @@ describe('execute', () => {
   // were written (one transaction), after the events were sent, after the live updates were sent (the messages were
   // never deleted). New orders' records, events and live updates go out at the same time, so at the last three cuts
   // the other two may or may not have gone out; 'a first execution publishes while it records' below fixes the one
-  // outcome a crash cannot choose (the events out, the records not). Each redelivery must end in one ledger entry, one history item, one event and one live update per
-  // order, and the republished event must be the recorded one.
+  // outcome a crash cannot choose (the events out, the records not). Each redelivery must end in one ledger entry,
+  // one history item, one event and one live update per order, and the republished event must be the recorded one.
   const crashPoints: { name: string; after: { afterCommand?: string; afterLedgerApply?: boolean } }[] = [
     { name: 'the ledger apply and recording', after: { afterLedgerApply: true } },
     { name: 'recording (with the history) and publishing', after: { afterCommand: 'TransactWriteItemsCommand' } },
