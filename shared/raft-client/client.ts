@@ -206,10 +206,16 @@ export function createLedgerClient(options: LedgerClientOptions): ClosableLedger
       // A node that stamps is asked for the stamped kinds; one from before them gets the kinds it knows.
       reply = await binary.request(addr, stamps ? stampedForm(op.wire) : op.wire);
     } catch (err) {
+      // Asked again on the next call: a node replaced by another version (rolled back to one without the stamped
+      // kinds, or moved) refuses what this one advertised, and the cached answer would repeat the refusal.
+      endpoints.delete(target);
       if (err instanceof WireTransportError) throw new TransportFailure(`${addr}: ${err.message}`, err.notSent);
       throw err;
     }
-    if (reply.kind !== Kind.REPLY) throw new TransportFailure(`${addr}: ${reply.error}`, false);
+    if (reply.kind !== Kind.REPLY) {
+      endpoints.delete(target);
+      throw new TransportFailure(`${addr}: ${reply.error}`, false);
+    }
     const body =
       reply.status === 200
         ? op.wire.kind === Kind.APPLY_BATCH
