@@ -1,3 +1,4 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   createCloudWatchLogsClient,
   createDocumentClient,
@@ -24,6 +25,12 @@ describe('SDK clients', () => {
 
   const middlewares = (client: { middlewareStack: { identify(): string[] } }) =>
     client.middlewareStack.identify().map((entry) => entry.split(' ')[0]);
+
+  it("removes the SDK's own middleware: a client built without the factory still has it under that name", () => {
+    const plain = new DynamoDBClient({});
+    expect(middlewares(plain)).toContain('loggerMiddleware');
+    plain.destroy();
+  });
 
   it.each([
     ['DynamoDB', createDynamoDbClient],
