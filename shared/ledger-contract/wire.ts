@@ -163,6 +163,9 @@ function readCancel(r: Reader): CancelResult {
   return { orderId, account, status, pending: (flags & 2) !== 0, duplicate: (flags & 1) !== 0 };
 }
 
+/** The request kinds that have a stamped form. */
+type StampableKind = typeof Kind.APPLY_ORDER | typeof Kind.APPLY_BATCH | typeof Kind.GET_ORDER;
+
 /** Each request kind that has a stamped form, and it. */
 const STAMPED_KINDS = new Map<number, number>([
   [Kind.APPLY_ORDER, Kind.APPLY_ORDER_STAMPED],
@@ -170,6 +173,11 @@ const STAMPED_KINDS = new Map<number, number>([
   [Kind.GET_ORDER, Kind.GET_ORDER_STAMPED],
 ]);
 const BASE_KINDS = new Map([...STAMPED_KINDS].map(([base, stamped]) => [stamped, base]));
+
+/** Whether a request has a stamped form (a client asks a node that stamps for it: shared/raft-client). */
+export function hasStampedForm<R extends { kind: number }>(req: R): req is Extract<R, { kind: StampableKind }> {
+  return STAMPED_KINDS.has(req.kind);
+}
 
 /** A request as one frame (length prefix included), ready to write. */
 export function encodeRequest(req: WireRequest): Buffer {

@@ -4,7 +4,7 @@ import type { CancelResult, Order, OrderBatchResult, OrderResult } from '../doma
 import { decodeScopedKey, requiredScope, TokenSource } from '../ledger-contract/auth';
 import type { HaltInfo, NodeStatus, Position, RiskLimits } from '../ledger-contract';
 import type { LedgerAdminClient, LedgerClient } from './types';
-import { Kind } from '../ledger-contract/wire';
+import { hasStampedForm, Kind } from '../ledger-contract/wire';
 import { BinaryTransport, WireTransportError, type WireCall } from './binary-transport';
 import { sleep } from '../util/wait';
 
@@ -192,10 +192,7 @@ export function createLedgerClient(options: LedgerClientOptions): ClosableLedger
   };
 
   /** The request's stamped form, for the kinds that have one (wire.ts). */
-  const stampedForm = (wire: WireCall): WireCall =>
-    wire.kind === Kind.APPLY_ORDER || wire.kind === Kind.APPLY_BATCH || wire.kind === Kind.GET_ORDER
-      ? { ...wire, stamped: true }
-      : wire;
+  const stampedForm = (wire: WireCall): WireCall => (hasStampedForm(wire) ? { ...wire, stamped: true } : wire);
 
   /** `op` over the binary protocol when the node has it, else over HTTP; the same reply shape either way. */
   const exec = async (target: string, op: Op): Promise<HttpReply> => {
