@@ -336,6 +336,7 @@ function startRuntimes(dataDir: string, edge: Edge, raft: RaftCluster, log: Log,
     checkpointFile: (stack) =>
       join(dataDir, 'runtime', stack === STACK_NAME ? 'checkpoints.json' : `${stack}.checkpoints.json`),
     kinesisPollIntervalMs: 50,
+    ...(edge.kinesisWrites ? { kinesisWrites: edge.kinesisWrites } : {}),
     // The ledger is this cloud's own Raft nodes, whatever members the deployed template names; each function keeps
     // the scope it was synthesized with (execute orders:write, api read), re-issued from this cluster's root secret.
     environmentOverrides: {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { freePort, type ChildService } from '../emulators/child-service';
 import { startDynamoDb, type DynamoDbFlavour } from '../emulators/dynamodb';
 import { startKinesis } from '../emulators/kinesis';
+import { WriteSignal } from '../emulators/write-signal';
 import { startSqs } from '../emulators/sqs';
 import { createLogsEmulator, type LogsEmulator } from '../logs-emulator';
 import { BodyTooLarge, readBody } from './body';
@@ -75,6 +76,8 @@ export interface Edge {
   readonly backends: Readonly<Record<ProxiedService, string>>;
   /** Each emulator the edge started, by service: its name with the program, e.g. `dynamodb (dynalite)`. */
   readonly emulators: Readonly<Partial<Record<ProxiedService, string>>>;
+  /** Fires as records land in the kinesalite this edge started (undefined when Kinesis was given in `backends`). */
+  readonly kinesisWrites: WriteSignal | undefined;
   /** The in-process CloudWatch Logs emulator. */
   readonly logs: LogsEmulator;
   /** The in-process S3, SSM Parameter Store and CloudFormation. */
@@ -100,9 +103,9 @@ type Starter = (port: number) => Promise<ChildService>;
 type OwnedEmulators = Map<ProxiedService, { child: ChildService; start: Starter }>;
 
 /** Starts the emulators not given in `opts.backends`, all at once; on any failure stops the ones that started. */
-async function startOwnedEmulators(opts: StartEdgeOptions): Promise<OwnedEmulators> {
+async function startOwnedEmulators(opts: StartEdgeOptions, kinesisWrites: WriteSignal): Promise<OwnedEmulators> {
   const starters: Record<ProxiedService, Starter> = {
-    kinesis: (port) => startKinesis(port, opts.dataDir && join(opts.dataDir, 'kinesis')),
+    kinesis: (port) => startKinesis(port, opts.dataDir && join(opts.dataDir, 'kinesis'), () => kinesisWrites.notify()),
     dynamodb: (port) => startDynamoDb(port, opts.dataDir && join(opts.dataDir, 'dynamodb'), opts.dynamodb),
     sqs: (port) => startSqs(port),
   };
@@ -131,7 +134,8 @@ const stopOwned = (owned: OwnedEmulators) => Promise.all([...owned.values()].map
  */
 export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
   const host = opts.host ?? '127.0.0.1';
-  const owned = await startOwnedEmulators(opts);
+  const kinesisWrites = new WriteSignal();
+  const owned = await startOwnedEmulators(opts, kinesisWrites);
   const backends = {} as Record<ProxiedService, string>;
   for (const service of PROXIED) backends[service] = opts.backends?.[service] ?? owned.get(service)!.child.endpoint;
   const logs = createLogsEmulator({ dataDir: opts.dataDir && join(opts.dataDir, 'logs') });
@@ -198,6 +202,7 @@ export async function startEdge(opts: StartEdgeOptions = {}): Promise<Edge> {
     port: boundPort,
     backends,
     emulators: Object.fromEntries([...owned].map(([service, entry]) => [service, entry.child.name])),
+    kinesisWrites: owned.has('kinesis') ? kinesisWrites : undefined,
     logs,
     s3,
     ssm,

@@ -1,5 +1,6 @@
 import type { PolledMessage } from './sqs-poller-client';
 import type { Deployment } from '../deploy/deploy';
+import type { WriteSignal } from '../emulators/write-signal';
 import { CheckpointStore } from './checkpoint-store';
 import { LambdaFunction } from './function-pool';
 import { KinesisEventSourceMapping } from './kinesis-mapping';
@@ -21,6 +22,8 @@ export interface LocalRuntimeOptions {
   checkpointFile?: string;
   /** Delay between polls of an empty shard. */
   kinesisPollIntervalMs?: number;
+  /** The Kinesis emulator's signal that records landed: fan-out mappings read on it instead of polling. */
+  kinesisWrites?: WriteSignal;
   /** Leave the schedules off (the bench and tests drive the functions themselves). */
   schedules?: boolean;
   onError?: (message: string) => void;
@@ -73,6 +76,7 @@ export async function startLocalRuntime(deployment: Deployment, opts: LocalRunti
         onError,
         endpoints,
         ...(opts.kinesisPollIntervalMs !== undefined ? { pollIntervalMs: opts.kinesisPollIntervalMs } : {}),
+        ...(opts.kinesisWrites ? { recordsWritten: opts.kinesisWrites } : {}),
       }),
   );
   const onSqsReceive = opts.onSqsReceive;

@@ -10,6 +10,7 @@ import {
 } from '@aws-sdk/client-kinesis';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { CheckpointStore } from './checkpoint-store';
+import type { WriteSignal } from '../emulators/write-signal';
 import type { InvokeResult, Invoker, ServiceEndpoints } from './types';
 import { sleep } from '../../shared/util/wait';
 import { createKinesisClient, createSqsClient } from '../../shared/aws/clients';
@@ -34,8 +35,9 @@ export interface KinesisMappingSpec {
   /**
    * The mapping reads through an enhanced fan-out consumer (its EventSourceArn is an AWS::Kinesis::StreamConsumer):
    * on AWS the consumer's records are pushed over SubscribeToShard as they arrive (~70 ms on average, AWS says), with
-   * no share of the stream's 5 reads/s per shard. kinesalite has no SubscribeToShard, so the push is emulated by
-   * reading every FAN_OUT_READ_INTERVAL_MS instead of every KINESIS_READ_INTERVAL_MS.
+   * no share of the stream's 5 reads/s per shard. kinesalite has no SubscribeToShard, so the push is emulated: the
+   * shard is read when the emulator signals a write (`recordsWritten`), at most every FAN_OUT_READ_INTERVAL_MS — or,
+   * with no signal, every FAN_OUT_READ_INTERVAL_MS.
    */
   enhancedFanOut?: boolean;
 }
@@ -60,6 +62,12 @@ export interface KinesisMappingOptions {
    * every record or two at modest rates: an invocation, a state write and a send each (docs/performance.md).
    */
   minReadIntervalMs?: number;
+  /**
+   * The emulator's signal that records landed (edge.kinesisWrites): a fan-out mapping reads when it fires rather than
+   * polling, and every `unsignalledReadIntervalMs` (default 200) besides, in case a signal went missing.
+   */
+  recordsWritten?: WriteSignal;
+  unsignalledReadIntervalMs?: number;
   /** First retry delay; doubled per attempt up to `maxRetryDelayMs`. */
   retryDelayMs?: number;
   maxRetryDelayMs?: number;
@@ -69,9 +77,11 @@ export interface KinesisMappingOptions {
 /** Kinesis's read limit: 5 GetRecords per second per shard. */
 const KINESIS_READ_INTERVAL_MS = 200;
 /**
- * How often a fan-out consumer's shard is read, standing in for SubscribeToShard's push: a record waits at most this
- * long (10 ms on average) — less than AWS's ~70 ms average for a pushed record, which docs/deploy.md says — and an
- * idle shard is read every IDLE_FAN_OUT_INTERVAL_MS.
+ * A fan-out consumer's shard, standing in for SubscribeToShard's push. With the emulator's write signal it is read as
+ * records land, at most once per FAN_OUT_READ_INTERVAL_MS (writes that come faster are read together), and every
+ * IDLE_FAN_OUT_INTERVAL_MS without a signal. Without it, it is polled every FAN_OUT_READ_INTERVAL_MS (a record waits
+ * 10 ms on average), and every IDLE_FAN_OUT_INTERVAL_MS once idle. Either is quicker than AWS's ~70 ms average for a
+ * pushed record, which docs/deploy.md says.
  */
 const FAN_OUT_READ_INTERVAL_MS = 20;
 const IDLE_FAN_OUT_INTERVAL_MS = 200;
@@ -109,10 +119,14 @@ export class KinesisEventSourceMapping {
   private readonly sqs: SQSClient;
   private readonly pollers: Promise<void>[] = [];
   private stopped = false;
+  /** Aborted by stop(): a poller waiting for records returns at once. */
+  private readonly halt = new AbortController();
   private readonly region: string;
   private readonly counts: KinesisMappingStats = { reads: 0, emptyReads: 0, records: 0 };
   /** How often a shard is read: as records come, when it came back empty, and once idle. */
   private readonly intervals: { minReadMs: number; pollMs: number; idlePollMs: number };
+  /** Set for a fan-out mapping whose emulator signals writes: it waits for them rather than polling. */
+  private readonly pushed: WriteSignal | undefined;
 
   constructor(
     readonly spec: KinesisMappingSpec,
@@ -130,13 +144,21 @@ export class KinesisEventSourceMapping {
     // Queue URLs from emulators are not always valid endpoints (fauxqs: sqs.<region>.127.0.0.1); the configured endpoint decides.
     this.sqs = createSqsClient(sqs ? { endpoint: sqs } : {});
     this.region = opts.region ?? process.env.AWS_REGION ?? 'us-east-1';
-    this.intervals = spec.enhancedFanOut
-      ? { minReadMs: FAN_OUT_READ_INTERVAL_MS, pollMs: FAN_OUT_READ_INTERVAL_MS, idlePollMs: IDLE_FAN_OUT_INTERVAL_MS }
-      : {
-          minReadMs: opts.minReadIntervalMs ?? KINESIS_READ_INTERVAL_MS,
-          pollMs: opts.pollIntervalMs ?? 100,
-          idlePollMs: opts.idlePollIntervalMs ?? IDLE_POLL_INTERVAL_MS,
-        };
+    this.pushed = spec.enhancedFanOut ? opts.recordsWritten : undefined;
+    const unsignalledMs = opts.unsignalledReadIntervalMs ?? IDLE_FAN_OUT_INTERVAL_MS;
+    this.intervals = this.pushed
+      ? { minReadMs: FAN_OUT_READ_INTERVAL_MS, pollMs: unsignalledMs, idlePollMs: unsignalledMs }
+      : spec.enhancedFanOut
+        ? {
+            minReadMs: FAN_OUT_READ_INTERVAL_MS,
+            pollMs: FAN_OUT_READ_INTERVAL_MS,
+            idlePollMs: IDLE_FAN_OUT_INTERVAL_MS,
+          }
+        : {
+            minReadMs: opts.minReadIntervalMs ?? KINESIS_READ_INTERVAL_MS,
+            pollMs: opts.pollIntervalMs ?? 100,
+            idlePollMs: opts.idlePollIntervalMs ?? IDLE_POLL_INTERVAL_MS,
+          };
   }
 
   async start(): Promise<void> {
@@ -158,6 +180,7 @@ export class KinesisEventSourceMapping {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.halt.abort();
     await Promise.all(this.pollers);
     this.kinesis.destroy();
     this.sqs.destroy();
@@ -203,6 +226,7 @@ export class KinesisEventSourceMapping {
     while (!this.stopped) {
       const n = reader.buffered();
       if (n >= max || (n > 0 && firstAt !== undefined && Date.now() - firstAt >= windowMs)) return reader.take(max);
+      const writesBefore = this.pushed?.current();
       const got = await reader.fetch();
       if (got === undefined) return n > 0 ? reader.take(max) : undefined;
       if (got > 0) {
@@ -212,7 +236,11 @@ export class KinesisEventSourceMapping {
       const idle = reader.emptyForMs() >= (this.opts.idleAfterMs ?? IDLE_AFTER_MS);
       const emptyMs = idle ? idlePollMs : pollMs;
       const waitMs = firstAt === undefined ? emptyMs : Math.min(pollMs, Math.max(0, windowMs - (Date.now() - firstAt)));
-      await sleep(waitMs);
+      // A pushed shard waits for the next write (or has one already: it landed during the read).
+      const stop = this.halt.signal;
+      await (this.pushed && writesBefore !== undefined
+        ? this.pushed.waitAfter(writesBefore, waitMs, stop)
+        : sleep(waitMs, stop));
     }
     return undefined;
   }

@@ -9,7 +9,10 @@ import { fixtureFunction, streamWithRecords, uniqueName, type FixtureFunction } 
 import { sleep, waitFor } from '../../../shared/util/wait';
 import { PutRecordCommand } from '@aws-sdk/client-kinesis';
 import { createKinesisClient, createSqsClient } from '../../../shared/aws/clients';
-import { createStandardQueue } from '../pipeline/support/resources';
+import { createStandardQueue, createStream } from '../pipeline/support/resources';
+import { startKinesis } from '../../../local-cloud/emulators/kinesis';
+import { freePort } from '../../../local-cloud/emulators/child-service';
+import { WriteSignal } from '../../../local-cloud/emulators/write-signal';
 
 /** A real checkpoint store that also remembers every checkpoint it was given, in order. */
 class ObservedCheckpoints extends CheckpointStore {
@@ -135,6 +138,46 @@ describe('local runtime: Kinesis event source mapping', () => {
     const { invocations, elapsedMs } = await readSteadyRecords({ enhancedFanOut: true });
     // Every 20 ms (SubscribeToShard's push, emulated): far more invocations than 200 ms reads allow.
     expect(invocations).toBeGreaterThan(2 * (Math.ceil(elapsedMs / 200) + 1));
+  });
+
+  it('through a fan-out consumer on a kinesalite that signals its writes, reads when records land and does not poll', async () => {
+    // A kinesalite of its own, started as the edge starts it, with the write signal wired to the mapping.
+    const signal = new WriteSignal();
+    const emulator = await startKinesis(await freePort(), undefined, () => signal.notify());
+    const kinesis = createKinesisClient({ endpoint: emulator.endpoint });
+    const name = uniqueName('pushed');
+    const fixture = fixtureFunction('failOnceAt', { FAIL_AT: '-1' });
+    // Without a signal the shard is read once a minute: a record delivered within seconds came by the signal.
+    const mapping = new KinesisEventSourceMapping(
+      specFor({ name, arn: `arn:aws:kinesis:us-east-1:000000000000:stream/${name}` }, { enhancedFanOut: true }),
+      fixture.fn,
+      new CheckpointStore(),
+      { endpoints: { kinesis: emulator.endpoint }, recordsWritten: signal, unsignalledReadIntervalMs: 60_000 },
+    );
+    const put = async (n: number) => {
+      const at = Date.now();
+      await kinesis.send(
+        new PutRecordCommand({ StreamName: name, PartitionKey: 'k', Data: Buffer.from(`{"n":${n}}`) }),
+      );
+      await waitFor(`record ${n}`, 10_000, () => fixture.invocations().some((i) => i.ns.includes(n)));
+      return Date.now() - at;
+    };
+    try {
+      await createStream(kinesis, name);
+      await mapping.start();
+      await sleep(300); // the first read (the poller's start) has found the shard empty and waits
+      expect(await put(0)).toBeLessThan(10_000);
+      const reads = mapping.stats().reads;
+      await sleep(1_000);
+      expect(mapping.stats().reads - reads).toBeLessThanOrEqual(1); // waiting, not polling every 20 ms
+      expect(await put(1)).toBeLessThan(10_000);
+      expect(fixture.invocations().map((i) => i.ns)).toEqual([[0], [1]]);
+    } finally {
+      await mapping.stop();
+      await fixture.fn.stop();
+      kinesis.destroy();
+      await emulator.stop();
+    }
   });
 
   it("reads a shard idle for a while once a second (Lambda's base rate), and fast again once a record comes", async () => {
