@@ -36,8 +36,8 @@ export interface KinesisMappingSpec {
    * The mapping reads through an enhanced fan-out consumer (its EventSourceArn is an AWS::Kinesis::StreamConsumer):
    * on AWS the consumer's records are pushed over SubscribeToShard as they arrive (~70 ms on average, AWS says), with
    * no share of the stream's 5 reads/s per shard. kinesalite has no SubscribeToShard, so the push is emulated: the
-   * shard is read when the emulator signals a write (`recordsWritten`), at most every FAN_OUT_READ_INTERVAL_MS — or,
-   * with no signal, every FAN_OUT_READ_INTERVAL_MS.
+   * shard is read when the emulator signals a write (`recordsWritten`), or polled when there is no signal to go by;
+   * either way at most once per FAN_OUT_READ_INTERVAL_MS rather than KINESIS_READ_INTERVAL_MS.
    */
   enhancedFanOut?: boolean;
 }
