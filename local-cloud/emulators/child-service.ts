@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
 import { STDIN_PARENT_WATCH } from '../../shared/process/parent-watch';
 import { isProcessAlive } from '../../shared/process/pid';
 import { sleep } from '../../shared/util/wait';
@@ -198,6 +199,23 @@ export async function waitForHttp(port: number, timeoutMs: number, isDead: () =>
   }
 }
 
+/**
+ * Hands `onLine` the whole lines of a child's output stream: a pipe's chunks end anywhere, and a line cut in two would
+ * be two wrong lines (kinesalite's write signal is one line, emulators/kinesis.ts). Decoded as UTF-8 by the stream, so
+ * a character cut in two is joined too; a last line without its newline is handed on when the stream ends.
+ */
+function readLines(stream: Readable | null, onLine: (line: string) => void): void {
+  if (!stream) return;
+  let partial = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) onLine(line);
+  });
+  stream.on('end', () => onLine(partial));
+}
+
 export async function spawnService(opts: SpawnServiceOptions): Promise<ChildService> {
   const recent: string[] = [];
   // Emulators are third-party programs (a JVM, kinesalite, fauxqs) that cannot watch their parent, so
@@ -217,16 +235,14 @@ export async function spawnService(opts: SpawnServiceOptions): Promise<ChildServ
   child.on('error', (err) => {
     exit = `${opts.name} could not start: ${err.message}`;
   });
-  const onChunk = (chunk: Buffer) => {
-    for (const line of chunk.toString('utf8').split('\n')) {
-      if (!line) continue;
-      recent.push(line);
-      if (recent.length > 40) recent.shift();
-      opts.onOutput?.(line);
-    }
+  const onLine = (line: string) => {
+    if (!line) return;
+    recent.push(line);
+    if (recent.length > 40) recent.shift();
+    opts.onOutput?.(line);
   };
-  child.stdout?.on('data', onChunk);
-  child.stderr?.on('data', onChunk);
+  readLines(child.stdout, onLine);
+  readLines(child.stderr, onLine);
 
   const stop = async (graceMs = 3000): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
