@@ -19,6 +19,7 @@ import { LedgerClientError } from '../../shared/raft-client/client';
 import type { LedgerClient } from '../../shared/raft-client/types';
 import { MetricName, MetricUnit } from '../../shared/powertools';
 import type { ExecuteConfig } from './config';
+import { gather, type Party } from '../../shared/util/gather';
 
 export interface ExecuteDeps {
   config: Pick<ExecuteConfig, 'EVENTS_TOPIC_ARN' | 'COMMANDS_DLQ_URL'>;
@@ -89,6 +90,9 @@ const isDecided = (result: OrderResult) =>
 const isInvalid = (error: unknown) =>
   error instanceof LedgerClientError && (error.status === 400 || error.status === 409);
 
+/** A group's share of its invocation's one write of execution records (see handle()). */
+type RecordsParty = Party<OrderEvent, Map<string, Recorded>>;
+
 /** Milliseconds a group batch spent in each step, for its log line. */
 type StepTimes = Partial<Record<'ledger' | 'record' | 'publish' | 'forward', number>>;
 
@@ -109,9 +113,10 @@ async function timed<T>(ms: StepTimes, step: keyof StepTimes, run: () => Promise
  *      packed message goes alone, with its own body, and the message's other commands execute;
  *   2. the rest is applied on the ledger as ONE batch (one Raft entry; each order deduped by its id, so a
  *      redelivered batch gets the stored results back with the same seqs);
- *   3. the events are recorded in OrdersTable by ONE TransactWriteItems of conditional puts — the first record of
- *      an order wins, and a redelivery republishes the stored event, not a new one; each record carries its order's
- *      history keys, so it is the order's GET /orders entry too (one item per order, docs/performance.md);
+ *   3. the events are recorded in OrdersTable by conditional puts in ONE TransactWriteItems with the other groups'
+ *      of the invocation (handle()) — the first record of an order wins, and a redelivery republishes the stored
+ *      event, not a new one; each record carries its order's history keys, so it is the order's GET /orders entry
+ *      too (one item per order, docs/performance.md);
  *   4. the events go out to the events topic by SNS PublishBatch (dedup id = orderId, group = the order's group),
  *      which fans each out to every subscribed FIFO queue; only entries SNS refused are resent. At the same time the
  *      orders' live updates go to the live-delivery account-updates queue. For a batch of first executions, whose
@@ -222,11 +227,11 @@ export function createExecuteHandler(deps: ExecuteDeps) {
    * repeated id's stored event, a cancel's CANCELED event recorded before the order arrived, a result from a ledger
    * that did not stamp it — the first record wins and the stored event is what goes out.
    */
-  async function recordAndPublish(applied: Applied[], ms: StepTimes): Promise<SQSRecord[]> {
+  async function recordAndPublish(applied: Applied[], ms: StepTimes, records: RecordsParty): Promise<SQSRecord[]> {
     if (applied.length === 0) return [];
     const executedTs = now();
     const events = applied.map((a) => orderEvent(a.command, a.result, a.result.executedTs ?? executedTs));
-    const record = () => timed(ms, 'record', () => deps.records.record(events, executedTs));
+    const record = () => timed(ms, 'record', () => records.join(events));
     if (applied.every(({ result }) => isDecided(result))) {
       // Both settle before the group's outcome is known: a failed record fails the group even when the events
       // went out (the redelivery records the same events), and no send is left running behind a failed group.
@@ -320,7 +325,7 @@ export function createExecuteHandler(deps: ExecuteDeps) {
   }
 
   /** Runs one group; returns the records that failed: the first that failed and every later one of the group. */
-  async function executeGroup(records: SQSRecord[]): Promise<SQSRecord[]> {
+  async function executeGroup(records: SQSRecord[], recordsParty: RecordsParty): Promise<SQSRecord[]> {
     const valid: Valid[] = [];
     const poison: Poison[] = [];
     for (const record of records) {
@@ -335,14 +340,14 @@ export function createExecuteHandler(deps: ExecuteDeps) {
     const ms: StepTimes = {};
     const { applied, refused } = await timed(ms, 'ledger', () => apply(valid));
     for (const r of await deadLetter(refused)) failed.add(r);
-    for (const r of await recordAndPublish(applied, ms)) failed.add(r);
+    for (const r of await recordAndPublish(applied, ms, recordsParty)) failed.add(r);
     const firstFailed = records.findIndex((r) => failed.has(r));
     return firstFailed < 0 ? [] : records.slice(firstFailed);
   }
 
-  async function runGroup(records: SQSRecord[]): Promise<SQSRecord[]> {
+  async function runGroup(records: SQSRecord[], recordsParty: RecordsParty): Promise<SQSRecord[]> {
     try {
-      return await executeGroup(records);
+      return await executeGroup(records, recordsParty);
     } catch (error) {
       // Anything a retry may fix (ledger unreachable, throttling, a crash): the whole group is retried; every
       // step is idempotent, so what already happened is found again, not repeated.
@@ -352,10 +357,26 @@ export function createExecuteHandler(deps: ExecuteDeps) {
         error: error as Error,
       });
       return records;
+    } finally {
+      // A group that recorded nothing (all poison, nothing applied, failed before) must not hold the others' records.
+      recordsParty.leave();
     }
   }
 
-  return middy((event: SQSEvent, _context: Context): Promise<SQSBatchResponse> => perFifoGroup(event.Records, runGroup))
+  /**
+   * The groups of one invocation write their execution records together: one TransactWriteItems (per 100 orders)
+   * made once every group has joined or left, instead of one per group. DynamoDB Local spends about a third as much
+   * per item in a transaction of 48 as in one of 6 (docs/performance.md, sessions 32–33), and the invocation, whose
+   * messages are deleted when it returns, waits for its slowest group's record either way. A failed write fails
+   * every group that joined it; their redeliveries find what was written (each put is conditional).
+   */
+  function handle(event: SQSEvent): Promise<SQSBatchResponse> {
+    const groups = new Set(event.Records.map((r) => r.attributes.MessageGroupId ?? '')).size;
+    const party = gather(groups, (events: readonly OrderEvent[]) => deps.records.record(events, now()));
+    return perFifoGroup(event.Records, (records) => runGroup(records, party()));
+  }
+
+  return middy((event: SQSEvent, _context: Context): Promise<SQSBatchResponse> => handle(event))
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(logMetrics(metrics));
 }

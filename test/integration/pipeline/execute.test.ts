@@ -370,6 +370,29 @@ describe('execute', () => {
     expect(sentUpdates.indexOf(u1!)).toBe(sentUpdates.indexOf(u2!) - 1);
   });
 
+  it('the groups of one invocation record together in one TransactWriteItems; a group with nothing to record does not hold it', async () => {
+    const a = newCommand();
+    const b = newCommand();
+    const c = newCommand();
+    // Three groups: two that execute, and one whose only message is poison (nothing applied, nothing to record).
+    const records = [
+      await deliverCommand(sqs, commandsUrl, a),
+      await deliverCommand(sqs, commandsUrl, b),
+      await deliverThroughQueue(sqs, commandsUrl, 'not a command', c.order.symbol, 'p-2'),
+    ];
+    let dynamoCalls: string[] = [];
+    const execute = container(undefined, undefined, topicArn, undefined, (client) => {
+      dynamoCalls = recordCalls(client);
+    });
+    expect((await execute(sqsEvent(...records))).batchItemFailures).toEqual([]);
+    expect(dynamoCalls).toEqual(['TransactWriteItemsCommand']);
+    const history = new OrderRecords(createDocumentClient(dynamodb), tableName);
+    for (const command of [a, b]) {
+      expect((await history.read(command.order.orderId))?.event).toEqual((await eventsFor(command.order.orderId))[0]);
+    }
+    expect((await receiveRecords(sqs, dlqUrl)).map((r) => r.body)).toContain('not a command');
+  });
+
   it('publishes a REJECTED event with the ledger’s reason when a risk limit refuses the order', async () => {
     const command = newCommand({ quantity: 50_000 });
     const record = await deliverCommand(sqs, commandsUrl, command);
