@@ -19,10 +19,13 @@ export function gather<T, R>(parties: number, run: (items: readonly T[]) => Prom
   const arrive = () => {
     arrived++;
     if (arrived !== parties || joined.length === 0) return;
-    run(items).then(
-      (result) => joined.forEach((j) => j.resolve(result)),
-      (error: unknown) => joined.forEach((j) => j.reject(error)),
-    );
+    // Called from a later microtask, so a `run` that throws rejects every share rather than the last caller alone.
+    Promise.resolve(items)
+      .then(run)
+      .then(
+        (result) => joined.forEach((j) => j.resolve(result)),
+        (error: unknown) => joined.forEach((j) => j.reject(error)),
+      );
   };
   return () => {
     let counted = false;

@@ -40,5 +40,10 @@ describe('gather: one call for the items of several concurrent parties', () => {
     });
     const shares = [party().join(['x']), party().join(['y'])];
     for (const share of shares) await expect(share).rejects.toThrow('transaction refused');
+    // A run that throws before it returns a promise rejects the shares too, not the last party's join.
+    const sync = gather(1, (): Promise<number> => {
+      throw new Error('thrown at once');
+    });
+    await expect(sync().join([1])).rejects.toThrow('thrown at once');
   });
 });
