@@ -12,7 +12,7 @@ import { publishOrderEvents } from '../../shared/aws/order-events';
 import type { OrderRecords, Recorded } from '../../shared/aws/order-records';
 import type { OrderCommand } from '../../shared/domain/command';
 import type { OrderEvent } from '../../shared/domain/event';
-import { conflictWith, orderEvent, parseCommands, perFifoGroup } from '../../shared/domain/execution';
+import { conflictWith, fifoGroupCount, orderEvent, parseCommands, perFifoGroup } from '../../shared/domain/execution';
 import type { OrderResult } from '../../shared/domain/order';
 import type { OrderUpdate } from '../../shared/domain/live-delivery';
 import { LedgerClientError } from '../../shared/raft-client/client';
@@ -371,8 +371,9 @@ export function createExecuteHandler(deps: ExecuteDeps) {
    * every group that joined it; their redeliveries find what was written (each put is conditional).
    */
   function handle(event: SQSEvent): Promise<SQSBatchResponse> {
-    const groups = new Set(event.Records.map((r) => r.attributes.MessageGroupId ?? '')).size;
-    const party = gather(groups, (events: readonly OrderEvent[]) => deps.records.record(events, now()));
+    const party = gather(fifoGroupCount(event.Records), (events: readonly OrderEvent[]) =>
+      deps.records.record(events, now()),
+    );
     return perFifoGroup(event.Records, (records) => runGroup(records, party()));
   }
 

@@ -145,20 +145,7 @@ export class KinesisEventSourceMapping {
     this.sqs = createSqsClient(sqs ? { endpoint: sqs } : {});
     this.region = opts.region ?? process.env.AWS_REGION ?? 'us-east-1';
     this.pushed = spec.enhancedFanOut ? opts.recordsWritten : undefined;
-    const unsignalledMs = opts.unsignalledReadIntervalMs ?? IDLE_FAN_OUT_INTERVAL_MS;
-    this.intervals = this.pushed
-      ? { minReadMs: FAN_OUT_READ_INTERVAL_MS, pollMs: unsignalledMs, idlePollMs: unsignalledMs }
-      : spec.enhancedFanOut
-        ? {
-            minReadMs: FAN_OUT_READ_INTERVAL_MS,
-            pollMs: FAN_OUT_READ_INTERVAL_MS,
-            idlePollMs: IDLE_FAN_OUT_INTERVAL_MS,
-          }
-        : {
-            minReadMs: opts.minReadIntervalMs ?? KINESIS_READ_INTERVAL_MS,
-            pollMs: opts.pollIntervalMs ?? 100,
-            idlePollMs: opts.idlePollIntervalMs ?? IDLE_POLL_INTERVAL_MS,
-          };
+    this.intervals = readIntervals(spec, opts, this.pushed !== undefined);
   }
 
   async start(): Promise<void> {
@@ -399,6 +386,30 @@ export class KinesisEventSourceMapping {
       new SendMessageCommand({ QueueUrl: this.spec.onFailureQueueUrl, MessageBody: JSON.stringify(message) }),
     );
   }
+}
+
+/** How often a mapping reads its shard: as records come, when it came back empty, and once idle. */
+function readIntervals(
+  spec: KinesisMappingSpec,
+  opts: KinesisMappingOptions,
+  pushed: boolean,
+): { minReadMs: number; pollMs: number; idlePollMs: number } {
+  if (pushed) {
+    const unsignalledMs = opts.unsignalledReadIntervalMs ?? IDLE_FAN_OUT_INTERVAL_MS;
+    return { minReadMs: FAN_OUT_READ_INTERVAL_MS, pollMs: unsignalledMs, idlePollMs: unsignalledMs };
+  }
+  if (spec.enhancedFanOut) {
+    return {
+      minReadMs: FAN_OUT_READ_INTERVAL_MS,
+      pollMs: FAN_OUT_READ_INTERVAL_MS,
+      idlePollMs: IDLE_FAN_OUT_INTERVAL_MS,
+    };
+  }
+  return {
+    minReadMs: opts.minReadIntervalMs ?? KINESIS_READ_INTERVAL_MS,
+    pollMs: opts.pollIntervalMs ?? 100,
+    idlePollMs: opts.idlePollIntervalMs ?? IDLE_POLL_INTERVAL_MS,
+  };
 }
 
 function lastSeq(records: KinesisRecord[]): string {

@@ -67,6 +67,14 @@ interface GroupedRecord {
   attributes: { MessageGroupId?: string };
 }
 
+/** A record's FIFO message group (SQS gives every FIFO message one; '' stands for none). */
+const groupOf = (r: GroupedRecord) => r.attributes.MessageGroupId ?? '';
+
+/** How many message groups a FIFO batch holds: how many runs perFifoGroup makes. */
+export function fifoGroupCount(records: readonly GroupedRecord[]): number {
+  return new Set(records.map(groupOf)).size;
+}
+
 /**
  * Runs each message group of a FIFO batch concurrently (`runGroup` gets a group's records in batch order and
  * returns the ones that failed) and reports the failed records as the event source mapping expects them, in the
@@ -76,7 +84,7 @@ export async function perFifoGroup<R extends GroupedRecord>(
   records: readonly R[],
   runGroup: (group: R[]) => Promise<R[]>,
 ): Promise<{ batchItemFailures: { itemIdentifier: string }[] }> {
-  const groups = byGroup(records, (r) => r.attributes.MessageGroupId ?? '');
+  const groups = byGroup(records, groupOf);
   const failed = new Set((await Promise.all([...groups.values()].map(runGroup))).flat());
   return { batchItemFailures: records.filter((r) => failed.has(r)).map((r) => ({ itemIdentifier: r.messageId })) };
 }

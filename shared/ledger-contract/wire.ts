@@ -163,15 +163,15 @@ function readCancel(r: Reader): CancelResult {
   return { orderId, account, status, pending: (flags & 2) !== 0, duplicate: (flags & 1) !== 0 };
 }
 
-/** The request kinds that have a stamped form. */
-type StampableKind = typeof Kind.APPLY_ORDER | typeof Kind.APPLY_BATCH | typeof Kind.GET_ORDER;
-
 /** Each request kind that has a stamped form, and it. */
-const STAMPED_KINDS = new Map<number, number>([
+const STAMPED_PAIRS = [
   [Kind.APPLY_ORDER, Kind.APPLY_ORDER_STAMPED],
   [Kind.APPLY_BATCH, Kind.APPLY_BATCH_STAMPED],
   [Kind.GET_ORDER, Kind.GET_ORDER_STAMPED],
-]);
+] as const;
+/** The request kinds that have a stamped form (the list above's first column). */
+type StampableKind = (typeof STAMPED_PAIRS)[number][0];
+const STAMPED_KINDS = new Map<number, number>(STAMPED_PAIRS);
 const BASE_KINDS = new Map([...STAMPED_KINDS].map(([base, stamped]) => [stamped, base]));
 
 /** Whether a request has a stamped form (a client asks a node that stamps for it: shared/raft-client). */
