@@ -92,6 +92,15 @@ const isInvalid = (error: unknown) =>
 
 /** A group's share of its invocation's one write of execution records (see handle()). */
 type RecordsParty = Party<OrderEvent, Map<string, Recorded>>;
+/** The updates the account-updates queue still refused after its retries, with why. */
+type Unsent = Map<OrderUpdate, { reason: string; senderFault: boolean }>;
+/** A group's share of its invocation's one send of live updates (see handle()). */
+type LiveParty = Party<OrderUpdate, Unsent>;
+/** A group's shares of what its invocation does once for all its groups. */
+interface Shares {
+  records: RecordsParty;
+  live: LiveParty;
+}
 
 /** Milliseconds a group batch spent in each step, for its log line. */
 type StepTimes = Partial<Record<'ledger' | 'record' | 'publish' | 'forward', number>>;
@@ -201,19 +210,22 @@ export function createExecuteHandler(deps: ExecuteDeps) {
   }
 
   /**
-   * Sends the events' order updates to the live-delivery account-updates queue (an event without an account has
-   * none to deliver); returns the indexes of the events whose update a retry may still send. An update the queue
-   * refuses for what it is is logged and left, as the notifier's forward does: no resend makes it acceptable.
+   * Sends the events' order updates to the live-delivery account-updates queue with the other groups' of the
+   * invocation (handle(); an event without an account has none to deliver); returns the indexes of the events whose
+   * update a retry may still send. An update the queue refuses for what it is is logged and left, as the notifier's
+   * forward does: no resend makes it acceptable.
    */
-  async function forwardLive(events: OrderEvent[]): Promise<number[]> {
+  async function forwardLive(events: OrderEvent[], live: LiveParty): Promise<number[]> {
     const owned = events.flatMap((event, index) =>
       event.account ? [{ update: { ...event, account: event.account }, index }] : [],
     );
+    const unsent = await live.join(owned.map((o) => o.update));
     const retry: number[] = [];
-    for (const { index, reason, senderFault } of await deps.accountUpdates(owned.map((o) => o.update))) {
-      const { update, index: eventIndex } = owned[index]!;
-      logger.error('order update not sent to live delivery', { orderId: update.orderId, reason, senderFault });
-      if (!senderFault) retry.push(eventIndex);
+    for (const { update, index } of owned) {
+      const refused = unsent.get(update);
+      if (!refused) continue;
+      logger.error('order update not sent to live delivery', { orderId: update.orderId, ...refused });
+      if (!refused.senderFault) retry.push(index);
     }
     return retry;
   }
@@ -227,15 +239,15 @@ export function createExecuteHandler(deps: ExecuteDeps) {
    * repeated id's stored event, a cancel's CANCELED event recorded before the order arrived, a result from a ledger
    * that did not stamp it — the first record wins and the stored event is what goes out.
    */
-  async function recordAndPublish(applied: Applied[], ms: StepTimes, records: RecordsParty): Promise<SQSRecord[]> {
+  async function recordAndPublish(applied: Applied[], ms: StepTimes, shares: Shares): Promise<SQSRecord[]> {
     if (applied.length === 0) return [];
     const executedTs = now();
     const events = applied.map((a) => orderEvent(a.command, a.result, a.result.executedTs ?? executedTs));
-    const record = () => timed(ms, 'record', () => records.join(events));
+    const record = () => timed(ms, 'record', () => shares.records.join(events));
     if (applied.every(({ result }) => isDecided(result))) {
       // Both settle before the group's outcome is known: a failed record fails the group even when the events
       // went out (the redelivery records the same events), and no send is left running behind a failed group.
-      const [sent, recorded] = await Promise.allSettled([sendOut(events, ms), record()]);
+      const [sent, recorded] = await Promise.allSettled([sendOut(events, ms, shares.live), record()]);
       if (recorded.status === 'rejected') throw recorded.reason;
       if (sent.status === 'rejected') throw sent.reason;
       checkStanding(events, recorded.value);
@@ -244,7 +256,7 @@ export function createExecuteHandler(deps: ExecuteDeps) {
     }
     const recorded = await record();
     const standing = events.map((e) => recorded.get(e.orderId)?.event ?? e);
-    const unsent = await sendOut(standing, ms);
+    const unsent = await sendOut(standing, ms, shares.live);
     observe(applied, standing, ms);
     return unsent.map((i) => applied[i]!.record);
   }
@@ -268,12 +280,12 @@ export function createExecuteHandler(deps: ExecuteDeps) {
    * run in sequence, so a step in series is a round trip more on every order's path). A live update that fails fails
    * the group like a failed publish, and the redelivery sends it. Returns the indexes of the events not sent.
    */
-  async function sendOut(events: OrderEvent[], ms: StepTimes): Promise<number[]> {
+  async function sendOut(events: OrderEvent[], ms: StepTimes, live: LiveParty): Promise<number[]> {
     const [{ failed }, unforwarded] = await Promise.all([
       timed(ms, 'publish', () =>
         publishOrderEvents(deps.sns, config.EVENTS_TOPIC_ARN, events, { liveForwarded: true }),
       ),
-      timed(ms, 'forward', () => forwardLive(events)),
+      timed(ms, 'forward', () => forwardLive(events, live)),
     ]);
     for (const f of failed)
       logger.error('event not published', { orderId: events[f.index]!.orderId, reason: f.reason });
@@ -325,7 +337,7 @@ export function createExecuteHandler(deps: ExecuteDeps) {
   }
 
   /** Runs one group; returns the records that failed: the first that failed and every later one of the group. */
-  async function executeGroup(records: SQSRecord[], recordsParty: RecordsParty): Promise<SQSRecord[]> {
+  async function executeGroup(records: SQSRecord[], shares: Shares): Promise<SQSRecord[]> {
     const valid: Valid[] = [];
     const poison: Poison[] = [];
     for (const record of records) {
@@ -340,14 +352,14 @@ export function createExecuteHandler(deps: ExecuteDeps) {
     const ms: StepTimes = {};
     const { applied, refused } = await timed(ms, 'ledger', () => apply(valid));
     for (const r of await deadLetter(refused)) failed.add(r);
-    for (const r of await recordAndPublish(applied, ms, recordsParty)) failed.add(r);
+    for (const r of await recordAndPublish(applied, ms, shares)) failed.add(r);
     const firstFailed = records.findIndex((r) => failed.has(r));
     return firstFailed < 0 ? [] : records.slice(firstFailed);
   }
 
-  async function runGroup(records: SQSRecord[], recordsParty: RecordsParty): Promise<SQSRecord[]> {
+  async function runGroup(records: SQSRecord[], shares: Shares): Promise<SQSRecord[]> {
     try {
-      return await executeGroup(records, recordsParty);
+      return await executeGroup(records, shares);
     } catch (error) {
       // Anything a retry may fix (ledger unreachable, throttling, a crash): the whole group is retried; every
       // step is idempotent, so what already happened is found again, not repeated.
@@ -358,8 +370,9 @@ export function createExecuteHandler(deps: ExecuteDeps) {
       });
       return records;
     } finally {
-      // A group that recorded nothing (all poison, nothing applied, failed before) must not hold the others' records.
-      recordsParty.leave();
+      // A group that recorded or sent nothing (all poison, nothing applied, failed before) must not hold the others'.
+      shares.records.leave();
+      shares.live.leave();
     }
   }
 
@@ -369,12 +382,20 @@ export function createExecuteHandler(deps: ExecuteDeps) {
    * per item in a transaction of 48 as in one of 6 (docs/performance.md, sessions 32–33), and the invocation, whose
    * messages are deleted when it returns, waits for its slowest group's record either way. A failed write fails
    * every group that joined it; their redeliveries find what was written (each put is conditional).
+   * Their live updates go the same way: packed per account across the groups and sent in one SendMessageBatch (per
+   * ten messages), not one per group — an account trading eight symbols got eight small messages per invocation,
+   * and the notifier, which numbers an account's updates one batch at a time, as many turns. A message the queue
+   * still refuses fails every group with an update in it; their redeliveries send them again, and the delivery
+   * log's dedup rows give each update the seq it got before.
    */
   function handle(event: SQSEvent): Promise<SQSBatchResponse> {
-    const party = gather(fifoGroupCount(event.Records), (events: readonly OrderEvent[]) =>
-      deps.records.record(events, now()),
-    );
-    return perFifoGroup(event.Records, (records) => runGroup(records, party()));
+    const groups = fifoGroupCount(event.Records);
+    const records = gather(groups, (events: readonly OrderEvent[]) => deps.records.record(events, now()));
+    const live = gather(groups, async (updates: readonly OrderUpdate[]): Promise<Unsent> => {
+      const failed = await deps.accountUpdates(updates);
+      return new Map(failed.map(({ index, reason, senderFault }) => [updates[index]!, { reason, senderFault }]));
+    });
+    return perFifoGroup(event.Records, (messages) => runGroup(messages, { records: records(), live: live() }));
   }
 
   return middy((event: SQSEvent, _context: Context): Promise<SQSBatchResponse> => handle(event))

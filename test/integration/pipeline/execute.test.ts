@@ -55,14 +55,17 @@ function container(
   snsFault?: Parameters<typeof injectFault>[1],
   eventsTopicArn = topicArn,
   refuseSqsEntry?: Parameters<typeof refuseBatchEntries>[1],
-  /** Sees the container's DynamoDB client before its first call (recordCalls). */
-  onDynamo?: (client: ReturnType<typeof createDynamoDbClient>) => void,
+  /** Sees the container's DynamoDB and SQS clients before their first call (recordCalls). */
+  onClients?: (clients: {
+    dynamo: ReturnType<typeof createDynamoDbClient>;
+    sqs: ReturnType<typeof createSqsClient>;
+  }) => void,
   /** Counts the container's ledger batches (applyOrders calls, with their sizes). */
   ledgerBatches?: number[],
 ) {
   const ownDynamo = createDynamoDbClient();
-  onDynamo?.(ownDynamo);
   const ownSqs = createSqsClient();
+  onClients?.({ dynamo: ownDynamo, sqs: ownSqs });
   const ownSns = createSnsClient();
   const realLedger = createLedgerClient({ members: cluster.httpUrls, authSecret: RAFT_SECRET });
   if (snsFault) injectFault(ownSns, snsFault);
@@ -353,7 +356,7 @@ describe('execute', () => {
       undefined,
       topicArn,
       undefined,
-      (client) => (dynamoCalls = recordCalls(client)),
+      ({ dynamo }) => (dynamoCalls = recordCalls(dynamo)),
     );
     expect((await execute(sqsEvent(...records))).batchItemFailures).toEqual([]);
     // The two records, each with its history keys, in one call: no history write of its own.
@@ -381,8 +384,8 @@ describe('execute', () => {
       await deliverThroughQueue(sqs, commandsUrl, 'not a command', c.order.symbol, 'p-2'),
     ];
     let dynamoCalls: string[] = [];
-    const execute = container(undefined, undefined, topicArn, undefined, (client) => {
-      dynamoCalls = recordCalls(client);
+    const execute = container(undefined, undefined, topicArn, undefined, ({ dynamo }) => {
+      dynamoCalls = recordCalls(dynamo);
     });
     expect((await execute(sqsEvent(...records))).batchItemFailures).toEqual([]);
     expect(dynamoCalls).toEqual(['TransactWriteItemsCommand']);
@@ -391,6 +394,43 @@ describe('execute', () => {
       expect((await history.read(command.order.orderId))?.event).toEqual((await eventsFor(command.order.orderId))[0]);
     }
     expect((await receiveRecords(sqs, dlqUrl)).map((r) => r.body)).toContain('not a command');
+  });
+
+  it('the groups of one invocation send their live updates in one SendMessageBatch, packed per account; a refused message fails each group with an update in it', async () => {
+    const a = newCommand();
+    const account = a.order.account;
+    // Three groups (symbols) of one account, and a fourth group of another account.
+    const sameAccount = [a, newCommand({ account }), newCommand({ account })];
+    const other = newCommand();
+    const records = [];
+    for (const command of [...sameAccount, other]) records.push(await deliverCommand(sqs, commandsUrl, command));
+    let sqsCalls: string[] = [];
+    const refusedAccount = account;
+    const out = await container(
+      undefined,
+      undefined,
+      topicArn,
+      (entry) => entry.MessageGroupId === refusedAccount,
+      ({ sqs: client }) => (sqsCalls = recordCalls(client)),
+    )(sqsEvent(...records));
+    // The account's three updates were one message, refused (every attempt): its three groups failed, the other not.
+    expect(sqsCalls.every((c) => c === 'SendMessageBatchCommand')).toBe(true);
+    expect(sqsCalls.length).toBeGreaterThan(1); // sendFifoBatch retried the refused entry
+    expect(out.batchItemFailures).toEqual(records.slice(0, 3).map((r) => ({ itemIdentifier: r.messageId })));
+    expect(await updatesFor(other.order.orderId)).toHaveLength(1);
+    // The redelivery, nothing refused: one call carries the three groups' updates, in one message of the account.
+    const again = container(undefined, undefined, topicArn, undefined, ({ sqs: client }) => {
+      sqsCalls = recordCalls(client);
+    });
+    expect((await again(sqsEvent(...records.slice(0, 3)))).batchItemFailures).toEqual([]);
+    expect(sqsCalls).toEqual(['SendMessageBatchCommand']);
+    const updates = [];
+    for (const command of sameAccount) updates.push(await updatesFor(command.order.orderId));
+    expect(updates.map((u) => u.length)).toEqual([1, 1, 1]);
+    expect(new Set(updates.map(([u]) => u?.dedupId)).size).toBe(1);
+    expect(updates.map(([u]) => u?.group)).toEqual([account, account, account]);
+    for (const command of sameAccount) expect(await eventsFor(command.order.orderId)).toHaveLength(1);
+    await expectAppliedOnce(other);
   });
 
   it('publishes a REJECTED event with the ledger’s reason when a risk limit refuses the order', async () => {
@@ -565,8 +605,8 @@ describe('execute', () => {
     const topics = new TestResources({ kinesis, dynamodb, sqs, sns });
     const [first, later] = await Promise.all([topics.fifoTopic('events-sent'), topics.fifoTopic('events-resent')]);
     try {
-      const failingRecord = (client: ReturnType<typeof createDynamoDbClient>) =>
-        injectFault(client, (name) => name === 'TransactWriteItemsCommand');
+      const failingRecord = ({ dynamo }: { dynamo: ReturnType<typeof createDynamoDbClient> }) =>
+        void injectFault(dynamo, (name) => name === 'TransactWriteItemsCommand');
       const failed = await container(undefined, undefined, first.topicArn, undefined, failingRecord)(sqsEvent(record));
       expect(failed.batchItemFailures).toEqual([{ itemIdentifier: record.messageId }]);
       const [sent] = await drainQueue(sqs, first.queueUrls[0]!);
