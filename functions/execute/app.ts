@@ -128,8 +128,9 @@ async function timed<T>(ms: StepTimes, step: keyof StepTimes, run: () => Promise
  *      too (one item per order, docs/performance.md);
  *   4. the events go out to the events topic by SNS PublishBatch (dedup id = orderId, group = the order's group),
  *      which fans each out to every subscribed FIFO queue; only entries SNS refused are resent. At the same time the
- *      orders' live updates go to the live-delivery account-updates queue, with the other groups' (handle()). For a batch of first executions, whose
- *      events the ledger's results decide (executedTs is the ledger's), 4 runs at the same time as 3 (recordAndPublish).
+ *      orders' live updates go to the live-delivery account-updates queue, with the other groups' (handle()). For a
+ *      batch of first executions, whose events the ledger's results decide (executedTs is the ledger's), 4 runs at
+ *      the same time as 3 (recordAndPublish).
  * A crash between any two steps leaves one ledger entry and one recorded event; the redelivery repeats the
  * steps and each is idempotent (docs/architecture.md walks every cut). Groups run concurrently; a failing group
  * reports its first failed message and the rest of its group as batch item failures, other groups go on.
