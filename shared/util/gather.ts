@@ -10,7 +10,8 @@ export interface Party<T, R> {
  * Gathers the items of a known number of concurrent parties into ONE call of `run`, made when the last party has
  * joined or left (none, when every party left) — a barrier rather than a time window, so nothing waits longer than
  * for the slowest party. Execute uses it to write the execution records of all the message groups of an invocation
- * in one transaction instead of one per group (docs/performance.md, session 33).
+ * in one transaction instead of one per group, and to send their live updates in one call (docs/performance.md,
+ * sessions 33 and 34).
  */
 export function gather<T, R>(parties: number, run: (items: readonly T[]) => Promise<R>): () => Party<T, R> {
   const items: T[] = [];
