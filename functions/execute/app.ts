@@ -13,12 +13,13 @@ import type { OrderRecords, Recorded } from '../../shared/aws/order-records';
 import type { OrderCommand } from '../../shared/domain/command';
 import type { OrderEvent } from '../../shared/domain/event';
 import { conflictWith, fifoGroupCount, orderEvent, parseCommands, perFifoGroup } from '../../shared/domain/execution';
-import type { OrderResult } from '../../shared/domain/order';
+import { MAX_BATCH_ORDERS, type OrderResult } from '../../shared/domain/order';
 import type { OrderUpdate } from '../../shared/domain/live-delivery';
 import { LedgerClientError } from '../../shared/raft-client/client';
 import type { LedgerClient } from '../../shared/raft-client/types';
 import { MetricName, MetricUnit } from '../../shared/powertools';
 import type { ExecuteConfig } from './config';
+import { chunksBy } from '../../shared/util/chunks';
 import { gather, type Party } from '../../shared/util/gather';
 
 export interface ExecuteDeps {
@@ -90,6 +91,13 @@ const isDecided = (result: OrderResult) =>
 const isInvalid = (error: unknown) =>
   error instanceof LedgerClientError && (error.status === 400 || error.status === 409);
 
+/** What the ledger made of a group's valid commands: applied, with their results, or refused (for the DLQ). */
+interface Outcome {
+  applied: Applied[];
+  refused: Poison[];
+}
+/** A group's share of its invocation's ledger batches (see handle()): it joins with its valid commands. */
+type LedgerParty = Party<Valid[], Map<Valid[], PromiseSettledResult<Outcome>>>;
 /** A group's share of its invocation's one write of execution records (see handle()). */
 type RecordsParty = Party<OrderEvent, Map<string, Recorded>>;
 /** The updates the account-updates queue still refused after its retries, with why. */
@@ -98,6 +106,7 @@ type Unsent = Map<OrderUpdate, { reason: string; senderFault: boolean }>;
 type LiveParty = Party<OrderUpdate, Unsent>;
 /** A group's shares of what its invocation does once for all its groups. */
 interface Shares {
+  ledger: LedgerParty;
   records: RecordsParty;
   live: LiveParty;
 }
@@ -120,8 +129,9 @@ async function timed<T>(ms: StepTimes, step: keyof StepTimes, run: () => Promise
  *   1. poison (unparseable, invalid) goes to the commands DLQ at once with its reason — no retry can fix it,
  *      and retrying it would hold its group for up to maxReceiveCount × visibility timeout; an invalid command of a
  *      packed message goes alone, with its own body, and the message's other commands execute;
- *   2. the rest is applied on the ledger as ONE batch (one Raft entry; each order deduped by its id, so a
- *      redelivered batch gets the stored results back with the same seqs);
+ *   2. the rest is applied on the ledger with the other groups' of the invocation, in ONE batch of up to 500
+ *      orders (one Raft entry; a group's orders in one batch, in order; each order deduped by its id, so a
+ *      redelivered batch gets the stored results back with the same seqs; applyAll);
  *   3. the events are recorded in OrdersTable by conditional puts in ONE TransactWriteItems with the other groups'
  *      of the invocation (handle()) — the first record of an order wins, and a redelivery republishes the stored
  *      event, not a new one; each record carries its order's history keys, so it is the order's GET /orders entry
@@ -179,35 +189,77 @@ export function createExecuteHandler(deps: ExecuteDeps) {
     ];
   }
 
-  /** Applies the group's valid commands as one ledger batch; a batch the ledger calls invalid is split. */
-  async function apply(valid: Valid[]): Promise<{ applied: Applied[]; refused: Poison[] }> {
-    if (valid.length === 0) return { applied: [], refused: [] };
-    const { applied, refused } = await applySplitting(await deps.ledger(), valid);
+  /**
+   * The valid commands of the invocation's groups on the ledger: whole groups packed into batches of up to
+   * MAX_BATCH_ORDERS orders (a group's orders stay in one entry, in their order), the batches at once — they hold
+   * different groups, so which applies first does not matter. One call for a batch of eight symbols instead of
+   * eight calls and eight Raft entries (docs/performance.md, session 35). Each group gets its own outcome; a batch
+   * that fails (the ledger unreachable) fails the groups in it.
+   */
+  async function applyAll(groups: readonly Valid[][]): Promise<Map<Valid[], PromiseSettledResult<Outcome>>> {
+    const outcomes = new Map<Valid[], PromiseSettledResult<Outcome>>();
+    const batches = chunksBy(
+      groups.filter((g) => g.length > 0),
+      Number.POSITIVE_INFINITY,
+      MAX_BATCH_ORDERS,
+      (g) => g.length,
+    );
+    if (batches.length === 0) return outcomes;
+    const ledger = await deps.ledger();
+    await Promise.all(
+      batches.map(async (batch) => {
+        try {
+          const results = await applySplitting(ledger, batch.flat());
+          let offset = 0;
+          for (const group of batch) {
+            const value = outcomeOf(group, results.slice(offset, offset + group.length));
+            outcomes.set(group, { status: 'fulfilled', value });
+            offset += group.length;
+          }
+        } catch (reason) {
+          for (const group of batch) outcomes.set(group, { status: 'rejected', reason });
+        }
+      }),
+    );
+    return outcomes;
+  }
+
+  /** A group's share of its batch's results (in its commands' order): applied, or refused with the ledger's reason. */
+  function outcomeOf(group: Valid[], results: (OrderResult | string)[]): Outcome {
+    const applied: Applied[] = [];
+    const refused: Poison[] = [];
+    group.forEach((v, i) => {
+      const result = results[i]!;
+      if (typeof result === 'string') refused.push(refusal(v, result));
+      else applied.push({ ...v, result });
+    });
     const checked = withoutConflicts(applied);
     return { applied: checked.applied, refused: [...refused, ...checked.refused] };
   }
 
   /**
-   * One ledger batch; when the ledger refuses it as invalid (its rules can be stricter than the command schema; a
-   * refused batch applies nothing), its halves in order, down to the orders it refuses alone — about 2·log2(n) calls
-   * per refused order instead of one call per order (a 500-order group batch with one: 17 calls, not 500). Rare by
-   * design; the halves keep the group's order.
+   * One ledger batch, returning per order (in order) its result or why the ledger refused it; when the ledger refuses
+   * the batch as invalid (its rules can be stricter than the command schema; a refused batch applies nothing), its
+   * halves in order, down to the orders it refuses alone — about 2·log2(n) calls per refused order instead of one call
+   * per order (a 500-order batch with one: 17 calls, not 500). Rare by design; the halves keep the orders' order.
    */
-  async function applySplitting(
-    ledger: LedgerClient,
-    valid: Valid[],
-  ): Promise<{ applied: Applied[]; refused: Poison[] }> {
+  async function applySplitting(ledger: LedgerClient, valid: Valid[]): Promise<(OrderResult | string)[]> {
     try {
-      const results = await ledger.applyOrders(valid.map((v) => v.command.order));
-      return { applied: valid.map((v, i) => ({ ...v, result: results[i]! })), refused: [] };
+      return await ledger.applyOrders(valid.map((v) => v.command.order));
     } catch (error) {
       if (!isInvalid(error)) throw error;
-      if (valid.length === 1) return { applied: [], refused: [refusal(valid[0]!, (error as Error).message)] };
+      if (valid.length === 1) return [(error as Error).message];
     }
     const half = Math.ceil(valid.length / 2);
     const first = await applySplitting(ledger, valid.slice(0, half));
-    const rest = await applySplitting(ledger, valid.slice(half));
-    return { applied: [...first.applied, ...rest.applied], refused: [...first.refused, ...rest.refused] };
+    return [...first, ...(await applySplitting(ledger, valid.slice(half)))];
+  }
+
+  /** The group's outcome from its invocation's ledger batches (none: it had no valid command). */
+  async function apply(valid: Valid[], party: LedgerParty): Promise<Outcome> {
+    const outcome = (await party.join([valid])).get(valid);
+    if (outcome?.status === 'rejected') throw outcome.reason;
+    return outcome?.value ?? { applied: [], refused: [] };
   }
 
   /**
@@ -351,7 +403,7 @@ export function createExecuteHandler(deps: ExecuteDeps) {
     // Poison leaves first, so nothing after it can hold it (or its group) back.
     const failed = new Set(await deadLetter(poison));
     const ms: StepTimes = {};
-    const { applied, refused } = await timed(ms, 'ledger', () => apply(valid));
+    const { applied, refused } = await timed(ms, 'ledger', () => apply(valid, shares.ledger));
     for (const r of await deadLetter(refused)) failed.add(r);
     for (const r of await recordAndPublish(applied, ms, shares)) failed.add(r);
     const firstFailed = records.findIndex((r) => failed.has(r));
@@ -372,13 +424,16 @@ export function createExecuteHandler(deps: ExecuteDeps) {
       return records;
     } finally {
       // A group that recorded or sent nothing (all poison, nothing applied, failed before) must not hold the others'.
+      shares.ledger.leave();
       shares.records.leave();
       shares.live.leave();
     }
   }
 
   /**
-   * The groups of one invocation write their execution records together: one TransactWriteItems (per 100 orders)
+   * The groups of one invocation apply their orders on the ledger together (applyAll): one call and one Raft entry
+   * for up to 500 orders, not one per group.
+   * They write their execution records together: one TransactWriteItems (per 100 orders)
    * made once every group has joined or left, instead of one per group. DynamoDB Local spends about a third as much
    * per item in a transaction of 48 as in one of 6 (docs/performance.md, sessions 32–33), and the invocation, whose
    * messages are deleted when it returns, waits for its slowest group's record either way. A failed write fails
@@ -391,12 +446,15 @@ export function createExecuteHandler(deps: ExecuteDeps) {
    */
   function handle(event: SQSEvent): Promise<SQSBatchResponse> {
     const groups = fifoGroupCount(event.Records);
+    const ledger = gather(groups, applyAll);
     const records = gather(groups, (events: readonly OrderEvent[]) => deps.records.record(events, now()));
     const live = gather(groups, async (updates: readonly OrderUpdate[]): Promise<Unsent> => {
       const failed = await deps.accountUpdates(updates);
       return new Map(failed.map(({ index, reason, senderFault }) => [updates[index]!, { reason, senderFault }]));
     });
-    return perFifoGroup(event.Records, (messages) => runGroup(messages, { records: records(), live: live() }));
+    return perFifoGroup(event.Records, (messages) =>
+      runGroup(messages, { ledger: ledger(), records: records(), live: live() }),
+    );
   }
 
   return middy((event: SQSEvent, _context: Context): Promise<SQSBatchResponse> => handle(event))

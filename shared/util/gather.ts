@@ -9,9 +9,9 @@ export interface Party<T, R> {
 /**
  * Gathers the items of a known number of concurrent parties into ONE call of `run`, made when the last party has
  * joined or left (none, when every party left) — a barrier rather than a time window, so nothing waits longer than
- * for the slowest party. Execute uses it to write the execution records of all the message groups of an invocation
- * in one transaction instead of one per group, and to send their live updates in one call (docs/performance.md,
- * sessions 33 and 34).
+ * for the slowest party. Execute uses it to apply the orders of all the message groups of an invocation in one
+ * ledger batch instead of one per group, to write their execution records in one transaction, and to send their
+ * live updates in one call (docs/performance.md, sessions 33–35).
  */
 export function gather<T, R>(parties: number, run: (items: readonly T[]) => Promise<R>): () => Party<T, R> {
   const items: T[] = [];

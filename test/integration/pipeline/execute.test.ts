@@ -13,7 +13,7 @@ import {
 } from '../../../shared/aws/clients';
 import { ClientOrders } from '../../../shared/aws/client-orders';
 import { OrderRecords, orderRecordKey } from '../../../shared/aws/order-records';
-import { CORRELATION_ID_ATTRIBUTE, type OrderCommand } from '../../../shared/domain/command';
+import { CORRELATION_ID_ATTRIBUTE, MAX_COMMANDS_PER_MESSAGE, type OrderCommand } from '../../../shared/domain/command';
 import { orderEvent } from '../../../shared/domain/execution';
 import { OrderEventSchema, type OrderEvent } from '../../../shared/domain/event';
 import { LIVE_FORWARDED_ATTRIBUTE } from '../../../shared/domain/live-delivery';
@@ -558,14 +558,79 @@ describe('execute', () => {
     const b2 = newCommand({ symbol: b1.order.symbol, account: b1.order.account });
     const records = [];
     for (const command of [a1, b1, a2, b2]) records.push(await deliverCommand(sqs, commandsUrl, command));
-    const response = await container()(sqsEvent(...records));
+    const batches: number[] = [];
+    const response = await container(
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      batches,
+    )(sqsEvent(...records));
     expect(response.batchItemFailures).toEqual([]);
+    // The two groups' orders in one ledger call (one Raft entry), not one call per group.
+    expect(batches).toEqual([4]);
     const seqOf = async (command: OrderCommand) => (await ledger.getOrder(command.order.orderId))?.seq ?? -1;
     expect(await seqOf(a1)).toBeGreaterThan(0);
     expect(await seqOf(a1)).toBeLessThan(await seqOf(a2));
     expect(await seqOf(b1)).toBeGreaterThan(0);
     expect(await seqOf(b1)).toBeLessThan(await seqOf(b2));
     for (const command of [a1, a2, b1, b2]) expect(await eventsFor(command.order.orderId)).toHaveLength(1);
+  });
+
+  it('an order the ledger refuses in an invocation’s shared batch is dead-lettered alone; every other group’s order applies in its order', async () => {
+    const a1 = newCommand();
+    const sameGroup = (of: OrderCommand) => newCommand({ symbol: of.order.symbol, account: of.order.account });
+    const executedBefore = sameGroup(a1);
+    await container()(sqsEvent(await deliverCommand(sqs, commandsUrl, executedBefore)));
+    // Group A holds an executed order's id reused by another order (the ledger refuses any batch holding it, 409).
+    const reused = { ...executedBefore, order: { ...executedBefore.order, quantity: 9 } };
+    const groupA = [a1, reused, sameGroup(a1)];
+    const b1 = newCommand();
+    const groupB = [b1, sameGroup(b1)];
+    const records = [
+      await deliverPacked(sqs, commandsUrl, groupA, a1.order.symbol, `shared-a-${a1.order.orderId}`),
+      await deliverPacked(sqs, commandsUrl, groupB, b1.order.symbol, `shared-b-${b1.order.orderId}`),
+    ];
+    const batches: number[] = [];
+    const execute = container(undefined, undefined, undefined, undefined, undefined, batches);
+    expect((await execute(sqsEvent(...records))).batchItemFailures).toEqual([]);
+    expect(batches[0]).toBe(5);
+    const seqOf = async (command: OrderCommand) => (await ledger.getOrder(command.order.orderId))?.seq ?? -1;
+    for (const group of [[groupA[0]!, groupA[2]!], groupB]) {
+      const seqs = await Promise.all(group.map(seqOf));
+      expect(seqs[0]).toBeGreaterThan(0);
+      expect(seqs[0]).toBeLessThan(seqs[1]!);
+      for (const command of group) expect(await eventsFor(command.order.orderId)).toHaveLength(1);
+    }
+    const dead = await receiveRecords(sqs, dlqUrl);
+    expect(dead.map((d) => d.body)).toEqual([JSON.stringify(reused)]);
+  });
+
+  it('groups with more than 500 orders together go to the ledger in several batches of whole groups', async () => {
+    const firsts = [newCommand(), newCommand()];
+    const records = [];
+    const groups: OrderCommand[][] = [];
+    for (const first of firsts) {
+      const group = [first];
+      while (group.length < 300) group.push(newCommand({ symbol: first.order.symbol, account: first.order.account }));
+      groups.push(group);
+      for (let i = 0; i < group.length; i += MAX_COMMANDS_PER_MESSAGE) {
+        const part = group.slice(i, i + MAX_COMMANDS_PER_MESSAGE);
+        records.push(await deliverPacked(sqs, commandsUrl, part, first.order.symbol, `big-${part[0]!.order.orderId}`));
+      }
+    }
+    const batches: number[] = [];
+    const execute = container(undefined, undefined, undefined, undefined, undefined, batches);
+    // Twelve messages: more than a FIFO batch brings (ten of at most 50 commands stay within 500), but the handler
+    // does not count on it.
+    expect((await execute(sqsEvent(...records))).batchItemFailures).toEqual([]);
+    // 600 orders are over the ledger's 500 a batch: each group whole in a batch of its own.
+    expect(batches).toEqual([300, 300]);
+    for (const group of groups) {
+      const seqs = await Promise.all(group.map(async (c) => (await ledger.getOrder(c.order.orderId))?.seq ?? -1));
+      expect(seqs).toEqual(seqs.map((_, i) => seqs[0]! + i));
+    }
   });
 
   it('a redelivery after the events topic’s dedup window republishes a byte-identical event', async () => {
