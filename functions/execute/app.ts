@@ -238,10 +238,11 @@ export function createExecuteHandler(deps: ExecuteDeps) {
   }
 
   /**
-   * One ledger batch, returning per order (in order) its result or why the ledger refused it; when the ledger refuses
-   * the batch as invalid (its rules can be stricter than the command schema; a refused batch applies nothing), its
-   * halves in order, down to the orders it refuses alone — about 2·log2(n) calls per refused order instead of one call
-   * per order (a 500-order batch with one: 17 calls, not 500). Rare by design; the halves keep the orders' order.
+   * One ledger batch, returning per order (in order) its result or why the ledger refused it; when the ledger
+   * refuses the batch as invalid (its rules can be stricter than the command schema; a refused batch applies
+   * nothing), its halves in order, down to the orders it refuses alone — about 2·log2(n) calls per refused order
+   * instead of one call per order (a 500-order batch with one: 17 calls, not 500). Rare by design; the halves keep
+   * the orders' order.
    */
   async function applySplitting(ledger: LedgerClient, valid: Valid[]): Promise<(OrderResult | string)[]> {
     try {
@@ -432,12 +433,12 @@ export function createExecuteHandler(deps: ExecuteDeps) {
 
   /**
    * The groups of one invocation apply their orders on the ledger together (applyAll): one call and one Raft entry
-   * for up to 500 orders, not one per group.
-   * They write their execution records together: one TransactWriteItems (per 100 orders)
-   * made once every group has joined or left, instead of one per group. DynamoDB Local spends about a third as much
-   * per item in a transaction of 48 as in one of 6 (docs/performance.md, sessions 32–33), and the invocation, whose
-   * messages are deleted when it returns, waits for its slowest group's record either way. A failed write fails
-   * every group that joined it; their redeliveries find what was written (each put is conditional).
+   * for up to 500 orders, not one per group. They write their execution records together too: one
+   * TransactWriteItems (per 100 orders) made once every group has joined or left, instead of one per group.
+   * DynamoDB Local spends about a third as much per item in a transaction of 48 as in one of 6 (docs/performance.md,
+   * sessions 32–33), and the invocation, whose messages are deleted when it returns, waits for its slowest group's
+   * record either way. A failed write fails every group that joined it; their redeliveries find what was written
+   * (each put is conditional).
    * Their live updates go the same way: packed per account across the groups and sent in one SendMessageBatch (per
    * ten messages), not one per group — an account trading eight symbols got eight small messages per invocation,
    * and the notifier, which numbers an account's updates one batch at a time, as many turns. A message the queue
