@@ -66,6 +66,30 @@ export interface OrderRecordsOptions {
 
 export const orderRecordKey = (orderId: string) => `${ORDER_RECORD_PREFIX}${orderId}`;
 
+/**
+ * An order's record as a conditional put: its event, and its history index keys when the event names an account.
+ * Kept for the history's retention from the order's creation, and at least ORDER_RECORD_MIN_DAYS from now.
+ */
+export function orderRecordPut(tableName: string, event: OrderEvent, now: number, retentionDays: number) {
+  const expiration = Math.max(
+    Math.floor(now / 1000) + ORDER_RECORD_MIN_DAYS * DAY_SECONDS,
+    Math.floor(event.commandTs / 1000) + retentionDays * DAY_SECONDS,
+  );
+  return {
+    TableName: tableName,
+    Item: {
+      id: orderRecordKey(event.orderId),
+      orderId: event.orderId,
+      status: event.status,
+      seq: event.seq,
+      event,
+      expiration,
+      ...historyKeys(event),
+    },
+    ConditionExpression: 'attribute_not_exists(id)',
+  };
+}
+
 export class OrderRecords {
   private readonly retentionDays: number;
   private readonly sleep: (ms: number) => Promise<void>;
@@ -144,7 +168,7 @@ export class OrderRecords {
     for (let attempt = 1; pending.length > 0; attempt++) {
       const reasons = await transactWrite(
         this.doc,
-        pending.map((event) => ({ Put: this.putOf(event, now) })),
+        pending.map((event) => ({ Put: orderRecordPut(this.tableName, event, now, this.retentionDays) })),
       );
       if (reasons === undefined) {
         for (const event of pending) standing.set(event.orderId, { event, stored: false });
@@ -159,30 +183,6 @@ export class OrderRecords {
       pending = pending.filter((e) => !standing.has(e.orderId));
     }
     return standing;
-  }
-
-  /**
-   * An order's record: its event, and its history index keys when the event names an account. Kept for the history's
-   * retention from the order's creation, and at least ORDER_RECORD_MIN_DAYS from now.
-   */
-  private putOf(event: OrderEvent, now: number) {
-    const expiration = Math.max(
-      Math.floor(now / 1000) + ORDER_RECORD_MIN_DAYS * DAY_SECONDS,
-      Math.floor(event.commandTs / 1000) + this.retentionDays * DAY_SECONDS,
-    );
-    return {
-      TableName: this.tableName,
-      Item: {
-        id: orderRecordKey(event.orderId),
-        orderId: event.orderId,
-        status: event.status,
-        seq: event.seq,
-        event,
-        expiration,
-        ...historyKeys(event),
-      },
-      ConditionExpression: 'attribute_not_exists(id)',
-    };
   }
 
   private async readEvents(orderIds: string[]): Promise<Map<string, OrderEvent>> {
