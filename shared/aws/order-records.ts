@@ -1,3 +1,4 @@
+import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
   GetCommand,
@@ -13,6 +14,7 @@ import {
   HISTORY_INDEX_PARTITION,
   ORDER_RECORD_MIN_DAYS,
   HISTORY_BY_SYMBOL_INDEX,
+  type HistoryIndex,
   accountSymbolKey,
   encodeCursor,
   historyKeys,
@@ -65,6 +67,32 @@ export interface OrderRecordsOptions {
 }
 
 export const orderRecordKey = (orderId: string) => `${ORDER_RECORD_PREFIX}${orderId}`;
+
+/**
+ * The table these records live in, as CreateTable takes it: keyed by `id`, with the order history's two indexes
+ * (CDK's default projection, ALL). For tables made on an emulator by tests and tools; the stack declares the same
+ * keys in infra/constructs/order-execution.ts, and pipeline-stack.test.ts holds its template to them.
+ */
+export function orderRecordsTable(tableName: string): CreateTableCommandInput {
+  const indexes: HistoryIndex[] = [HISTORY_BY_ACCOUNT_INDEX, HISTORY_BY_SYMBOL_INDEX];
+  return {
+    TableName: tableName,
+    KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+    AttributeDefinitions: ['id', ...indexes.map((i) => HISTORY_INDEX_PARTITION[i]), 'sk'].map((AttributeName) => ({
+      AttributeName,
+      AttributeType: 'S',
+    })),
+    GlobalSecondaryIndexes: indexes.map((IndexName) => ({
+      IndexName,
+      KeySchema: [
+        { AttributeName: HISTORY_INDEX_PARTITION[IndexName], KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      Projection: { ProjectionType: 'ALL' },
+    })),
+    BillingMode: 'PAY_PER_REQUEST',
+  };
+}
 
 /**
  * An order's record as a conditional put: its event, and its history index keys when the event names an account.

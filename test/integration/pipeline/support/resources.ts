@@ -19,12 +19,7 @@ import {
   type Message,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import {
-  HISTORY_BY_ACCOUNT_INDEX,
-  HISTORY_BY_SYMBOL_INDEX,
-  HISTORY_INDEX_PARTITION,
-  type HistoryIndex,
-} from '../../../../shared/domain/order-history';
+import { orderRecordsTable } from '../../../../shared/aws/order-records';
 import { waitFor } from '../../../../shared/util/wait';
 
 export const uniqueName = (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}`;
@@ -66,37 +61,22 @@ export async function readAllRecords(
 }
 
 /**
- * A table keyed the way CONTRACTS.md says: OrdersTable by `id`, with the order history's two indexes as
- * infra/constructs/order-execution.ts declares them (pipeline-stack.test.ts holds the template to the same keys);
- * StrategyStateTable by `symbol`.
+ * A table keyed the way CONTRACTS.md says: OrdersTable by `id`, with the order history's two indexes
+ * (orderRecordsTable, as infra/constructs/order-execution.ts declares them; pipeline-stack.test.ts holds the template
+ * to the same keys); StrategyStateTable by `symbol`.
  */
 export async function createTable(dynamodb: DynamoDBClient, name: string, key: 'id' | 'symbol'): Promise<void> {
-  const index = (IndexName: HistoryIndex) => ({
-    IndexName,
-    KeySchema: [
-      { AttributeName: HISTORY_INDEX_PARTITION[IndexName], KeyType: 'HASH' as const },
-      { AttributeName: 'sk', KeyType: 'RANGE' as const },
-    ],
-    Projection: { ProjectionType: 'ALL' as const },
-  });
-  const orders = key === 'id';
   await dynamodb.send(
-    new CreateTableCommand({
-      TableName: name,
-      KeySchema: [{ AttributeName: key, KeyType: 'HASH' }],
-      AttributeDefinitions: [
-        { AttributeName: key, AttributeType: 'S' },
-        ...(orders
-          ? ['account', 'accountSymbol', 'sk'].map((AttributeName) => ({ AttributeName, AttributeType: 'S' as const }))
-          : []),
-      ],
-      ...(orders
-        ? {
-            GlobalSecondaryIndexes: [index(HISTORY_BY_ACCOUNT_INDEX), index(HISTORY_BY_SYMBOL_INDEX)],
-          }
-        : {}),
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
+    new CreateTableCommand(
+      key === 'id'
+        ? orderRecordsTable(name)
+        : {
+            TableName: name,
+            KeySchema: [{ AttributeName: key, KeyType: 'HASH' }],
+            AttributeDefinitions: [{ AttributeName: key, AttributeType: 'S' }],
+            BillingMode: 'PAY_PER_REQUEST',
+          },
+    ),
   );
 }
 
