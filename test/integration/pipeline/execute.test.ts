@@ -50,19 +50,28 @@ const publishedEvents: OrderEvent[] = [];
 const sentUpdates: { update: OrderEvent; group: string | undefined; dedupId: string | undefined }[] = [];
 
 /** One Lambda container: its own clients, as after a cold start. `crash` wires them to a crash switch. */
-function container(
-  crash?: { switch: CrashSwitch; afterCommand?: string; afterLedgerApply?: boolean },
-  snsFault?: Parameters<typeof injectFault>[1],
-  eventsTopicArn = topicArn,
-  refuseSqsEntry?: Parameters<typeof refuseBatchEntries>[1],
+interface ContainerOptions {
+  crash?: { switch: CrashSwitch; afterCommand?: string; afterLedgerApply?: boolean };
+  snsFault?: Parameters<typeof injectFault>[1];
+  eventsTopicArn?: string;
+  refuseSqsEntry?: Parameters<typeof refuseBatchEntries>[1];
   /** Sees the container's DynamoDB and SQS clients before their first call (recordCalls). */
   onClients?: (clients: {
     dynamo: ReturnType<typeof createDynamoDbClient>;
     sqs: ReturnType<typeof createSqsClient>;
-  }) => void,
+  }) => void;
   /** Counts the container's ledger batches (applyOrders calls, with their sizes). */
-  ledgerBatches?: number[],
-) {
+  ledgerBatches?: number[];
+}
+
+function container({
+  crash,
+  snsFault,
+  eventsTopicArn = topicArn,
+  refuseSqsEntry,
+  onClients,
+  ledgerBatches,
+}: ContainerOptions = {}) {
   const ownDynamo = createDynamoDbClient();
   const ownSqs = createSqsClient();
   onClients?.({ dynamo: ownDynamo, sqs: ownSqs });
@@ -294,7 +303,7 @@ describe('execute', () => {
       const records = [];
       for (const command of commands) records.push(await deliverCommand(sqs, commandsUrl, command));
       const crash = new CrashSwitch();
-      const crashed = await container({ switch: crash, ...after })(sqsEvent(...records));
+      const crashed = await container({ crash: { switch: crash, ...after } })(sqsEvent(...records));
       expect(crash.dead).toBe(true);
       // With two groups, a group that finished before the crash reports success in the answer; a crashed container's
       // answer never reaches Lambda anyway, so every message of the batch comes back below.
@@ -313,7 +322,7 @@ describe('execute', () => {
     const { topicArn: marked, queueUrls } = await resources.fifoTopic('marked');
     const command = newCommand();
     expect(
-      (await container(undefined, undefined, marked)(sqsEvent(await deliverCommand(sqs, commandsUrl, command))))
+      (await container({ eventsTopicArn: marked })(sqsEvent(await deliverCommand(sqs, commandsUrl, command))))
         .batchItemFailures,
     ).toEqual([]);
     const [published] = await drainQueue(sqs, queueUrls[0]!);
@@ -332,12 +341,10 @@ describe('execute', () => {
     for (const command of [...group, other]) records.push(await deliverCommand(sqs, commandsUrl, command));
     // SQS refuses single entries of a batch (Failed, not a thrown call): the first order's update, every attempt.
     const refusedGroup = first.order.account;
-    const out = await container(
-      undefined,
-      undefined,
-      topicArn,
-      (entry) => entry.MessageGroupId === refusedGroup,
-    )(sqsEvent(...records));
+    const out = await container({
+      eventsTopicArn: topicArn,
+      refuseSqsEntry: (entry) => entry.MessageGroupId === refusedGroup,
+    })(sqsEvent(...records));
     // FIFO: the refused order and the rest of its group; the other group is done.
     expect(out.batchItemFailures).toEqual(records.slice(0, 2).map((r) => ({ itemIdentifier: r.messageId })));
     await expectAppliedOnce(other);
@@ -372,13 +379,10 @@ describe('execute', () => {
     const second = newCommand({ symbol: first.order.symbol, account: first.order.account });
     let dynamoCalls: string[] = [];
     const records = [await deliverCommand(sqs, commandsUrl, first), await deliverCommand(sqs, commandsUrl, second)];
-    const execute = container(
-      undefined,
-      undefined,
-      topicArn,
-      undefined,
-      ({ dynamo }) => (dynamoCalls = recordCalls(dynamo)),
-    );
+    const execute = container({
+      eventsTopicArn: topicArn,
+      onClients: ({ dynamo }) => (dynamoCalls = recordCalls(dynamo)),
+    });
     expect((await execute(sqsEvent(...records))).batchItemFailures).toEqual([]);
     // The two records, each with its history keys, in one call: no history write of its own.
     expect(dynamoCalls).toEqual(['TransactWriteItemsCommand']);
@@ -405,8 +409,11 @@ describe('execute', () => {
       await deliverThroughQueue(sqs, commandsUrl, 'not a command', c.order.symbol, 'p-2'),
     ];
     let dynamoCalls: string[] = [];
-    const execute = container(undefined, undefined, topicArn, undefined, ({ dynamo }) => {
-      dynamoCalls = recordCalls(dynamo);
+    const execute = container({
+      eventsTopicArn: topicArn,
+      onClients: ({ dynamo }) => {
+        dynamoCalls = recordCalls(dynamo);
+      },
     });
     expect((await execute(sqsEvent(...records))).batchItemFailures).toEqual([]);
     expect(dynamoCalls).toEqual(['TransactWriteItemsCommand']);
@@ -427,21 +434,22 @@ describe('execute', () => {
     for (const command of [...sameAccount, other]) records.push(await deliverCommand(sqs, commandsUrl, command));
     let sqsCalls: string[] = [];
     const refusedAccount = account;
-    const out = await container(
-      undefined,
-      undefined,
-      topicArn,
-      (entry) => entry.MessageGroupId === refusedAccount,
-      ({ sqs: client }) => (sqsCalls = recordCalls(client)),
-    )(sqsEvent(...records));
+    const out = await container({
+      eventsTopicArn: topicArn,
+      refuseSqsEntry: (entry) => entry.MessageGroupId === refusedAccount,
+      onClients: ({ sqs: client }) => (sqsCalls = recordCalls(client)),
+    })(sqsEvent(...records));
     // The account's three updates were one message, refused (every attempt): its three groups failed, the other not.
     expect(sqsCalls.every((c) => c === 'SendMessageBatchCommand')).toBe(true);
     expect(sqsCalls.length).toBeGreaterThan(1); // sendFifoBatch retried the refused entry
     expect(out.batchItemFailures).toEqual(records.slice(0, 3).map((r) => ({ itemIdentifier: r.messageId })));
     expect(await updatesFor(other.order.orderId)).toHaveLength(1);
     // The redelivery, nothing refused: one call carries the three groups' updates, in one message of the account.
-    const again = container(undefined, undefined, topicArn, undefined, ({ sqs: client }) => {
-      sqsCalls = recordCalls(client);
+    const again = container({
+      eventsTopicArn: topicArn,
+      onClients: ({ sqs: client }) => {
+        sqsCalls = recordCalls(client);
+      },
     });
     expect((await again(sqsEvent(...records.slice(0, 3)))).batchItemFailures).toEqual([]);
     expect(sqsCalls).toEqual(['SendMessageBatchCommand']);
@@ -525,10 +533,7 @@ describe('execute', () => {
     items[17] = { ...executedBefore, order: { ...executedBefore.order, quantity: 9 } };
     const record = await deliverPacked(sqs, commandsUrl, items, first.order.symbol, `halved-${first.order.orderId}`);
     const batches: number[] = [];
-    expect(
-      (await container(undefined, undefined, undefined, undefined, undefined, batches)(sqsEvent(record)))
-        .batchItemFailures,
-    ).toEqual([]);
+    expect((await container({ ledgerBatches: batches })(sqsEvent(record))).batchItemFailures).toEqual([]);
     // 40 → 20 + 20 → (10 + 10) + … → down to the one: 2·log2(40) calls or so, not one per order.
     expect(batches[0]).toBe(40);
     expect(batches.length).toBeLessThanOrEqual(2 * Math.ceil(Math.log2(40)) + 1);
@@ -548,7 +553,7 @@ describe('execute', () => {
     const records = [await packed([a, a2!]), await packed([a3!])];
     const refuseA2 = (name: string, input: Record<string, unknown>) =>
       name === 'PublishBatchCommand' && JSON.stringify(input).includes(a2!.order.orderId);
-    const response = await container(undefined, refuseA2)(sqsEvent(...records));
+    const response = await container({ snsFault: refuseA2 })(sqsEvent(...records));
     expect(response.batchItemFailures).toEqual(records.map((r) => ({ itemIdentifier: r.messageId })));
     expect(await eventsFor(a2!.order.orderId)).toEqual([]);
     expect((await container()(sqsEvent(...records))).batchItemFailures).toEqual([]);
@@ -564,7 +569,7 @@ describe('execute', () => {
     const records = [await deliverCommand(sqs, commandsUrl, a), await deliverCommand(sqs, commandsUrl, b)];
     const refuseA = (name: string, input: Record<string, unknown>) =>
       name === 'PublishBatchCommand' && JSON.stringify(input).includes(a.order.orderId);
-    const response = await container(undefined, refuseA)(sqsEvent(...records));
+    const response = await container({ snsFault: refuseA })(sqsEvent(...records));
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: records[0]!.messageId }]);
     await expectAppliedOnce(b);
     expect(await eventsFor(a.order.orderId)).toEqual([]);
@@ -580,14 +585,7 @@ describe('execute', () => {
     const records = [];
     for (const command of [a1, b1, a2, b2]) records.push(await deliverCommand(sqs, commandsUrl, command));
     const batches: number[] = [];
-    const response = await container(
-      undefined,
-      undefined,
-      undefined,
-      undefined,
-      undefined,
-      batches,
-    )(sqsEvent(...records));
+    const response = await container({ ledgerBatches: batches })(sqsEvent(...records));
     expect(response.batchItemFailures).toEqual([]);
     // The two groups' orders in one ledger call (one Raft entry), not one call per group.
     expect(batches).toEqual([4]);
@@ -614,7 +612,7 @@ describe('execute', () => {
       await deliverPacked(sqs, commandsUrl, groupB, b1.order.symbol, `shared-b-${b1.order.orderId}`),
     ];
     const batches: number[] = [];
-    const execute = container(undefined, undefined, undefined, undefined, undefined, batches);
+    const execute = container({ ledgerBatches: batches });
     expect((await execute(sqsEvent(...records))).batchItemFailures).toEqual([]);
     expect(batches[0]).toBe(5);
     const seqOf = async (command: OrderCommand) => (await ledger.getOrder(command.order.orderId))?.seq ?? -1;
@@ -642,7 +640,7 @@ describe('execute', () => {
       }
     }
     const batches: number[] = [];
-    const execute = container(undefined, undefined, undefined, undefined, undefined, batches);
+    const execute = container({ ledgerBatches: batches });
     // Twelve messages: more than a FIFO batch brings (ten of at most 50 commands stay within 500), but the handler
     // does not count on it.
     expect((await execute(sqsEvent(...records))).batchItemFailures).toEqual([]);
@@ -667,8 +665,8 @@ describe('execute', () => {
     ]);
     const [firstUrl, laterUrl] = [first.queueUrls[0]!, later.queueUrls[0]!];
     try {
-      expect((await container(undefined, undefined, first.topicArn)(sqsEvent(record))).batchItemFailures).toEqual([]);
-      expect((await container(undefined, undefined, later.topicArn)(sqsEvent(record))).batchItemFailures).toEqual([]);
+      expect((await container({ eventsTopicArn: first.topicArn })(sqsEvent(record))).batchItemFailures).toEqual([]);
+      expect((await container({ eventsTopicArn: later.topicArn })(sqsEvent(record))).batchItemFailures).toEqual([]);
       const [firstMessage] = await drainQueue(sqs, firstUrl);
       const [laterMessage] = await drainQueue(sqs, laterUrl);
       expect(laterMessage!.Body).toBe(firstMessage!.Body);
@@ -693,14 +691,14 @@ describe('execute', () => {
     try {
       const failingRecord = ({ dynamo }: { dynamo: ReturnType<typeof createDynamoDbClient> }) =>
         void injectFault(dynamo, (name) => name === 'TransactWriteItemsCommand');
-      const failed = await container(undefined, undefined, first.topicArn, undefined, failingRecord)(sqsEvent(record));
+      const failed = await container({ eventsTopicArn: first.topicArn, onClients: failingRecord })(sqsEvent(record));
       expect(failed.batchItemFailures).toEqual([{ itemIdentifier: record.messageId }]);
       const [sent] = await drainQueue(sqs, first.queueUrls[0]!);
       expect(await storedRecord(command.order.orderId)).toBeUndefined();
       const stamped = (await ledger.getOrder(command.order.orderId))!;
       expect(OrderEventSchema.parse(JSON.parse(sent!.Body!)).executedTs).toBe(stamped.executedTs);
 
-      expect((await container(undefined, undefined, later.topicArn)(sqsEvent(record))).batchItemFailures).toEqual([]);
+      expect((await container({ eventsTopicArn: later.topicArn })(sqsEvent(record))).batchItemFailures).toEqual([]);
       const [resent] = await drainQueue(sqs, later.queueUrls[0]!);
       expect(resent!.Body).toBe(sent!.Body);
       expect((await storedRecord(command.order.orderId))?.event).toEqual(JSON.parse(sent!.Body!));
