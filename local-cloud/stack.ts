@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { localizeJwksUri, USER_POOL_JWKS_URI } from './cognito';
@@ -18,6 +18,7 @@ import { appendRecords, QueueRecorder, recordFiles, type RecordedMessage } from 
 import { synthesize } from './deploy/synth';
 import { invokeUrls } from './apigateway';
 import { buildConsole } from '../console/build';
+import { claimDataDir } from './data-dir';
 import { createSqsClient, EMULATOR_CREDENTIALS, localEndpointEnv } from '../shared/aws/clients';
 import { decodeScopedKey, encodeScopedKey, scopedKey } from '../shared/ledger-contract/auth';
 
@@ -38,7 +39,10 @@ export function embeddedContext(extra: Record<string, string> = {}): Record<stri
 }
 
 export interface EmbeddedStackOptions {
+  /** Held by this stack alone while it runs (local-cloud/data-dir.ts): a second stack on it is refused. */
   dataDir: string;
+  /** Empty the data dir first — once this stack holds it, so a running stack's dir is never emptied under it. */
+  fresh?: boolean;
   /** Edge port (default 4566, LocalStack's); 0 picks a free one. */
   edgePort?: number;
   /** The scheduled market feed; off when absent. */
@@ -105,8 +109,11 @@ type Cleanups = (() => Promise<void>)[];
  */
 export async function startEmbeddedStack(opts: EmbeddedStackOptions): Promise<EmbeddedStack> {
   const { dataDir, log } = opts;
-  mkdirSync(dataDir, { recursive: true });
-  const cleanups: Cleanups = [];
+  const lock = claimDataDir(dataDir, {
+    fresh: opts.fresh,
+    onLost: (detail) => log(`the data dir is no longer this stack's alone: ${detail}`),
+  });
+  const cleanups: Cleanups = [async () => lock.release()];
   const cleanup = async () => {
     for (const c of cleanups.reverse()) await c().catch((err: unknown) => log(`stop: ${(err as Error).message}`));
   };

@@ -17,7 +17,7 @@
  * measures execute's capacity. `--json FILE` writes the steps as a JSON array of StepResult (rewritten after
  * every step, so an interrupted run keeps the steps it finished).
  */
-import { rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 import { z } from 'zod';
@@ -63,7 +63,7 @@ const command = defineCommand({
   --symbols N                symbols the ticks cycle through, each its own FIFO message group (default 8, 1–256)
 ${STRATEGY_USAGE}
 ${dynamodbUsage(29)}
-  --data-dir DIR             emptied first (default .data/bench)
+  --data-dir DIR             emptied first, once the bench holds it (default .data/bench)
   --json FILE                also write the steps as a JSON array (rewritten after every step)
   --context K=V,K=V,...      more CDK context for the stack, any key of infra/config.ts (e.g.
                              kinesisBatchSize=500,kinesisParallelizationFactor=2), to measure a knob
@@ -171,6 +171,7 @@ type BenchArgs = ReturnType<typeof command.parse>;
 function startBenchStack(args: BenchArgs, dataDir: string, log: (line: string) => void, samples: Sample[]) {
   return startLocalCloud({
     dataDir,
+    fresh: true,
     edgePort: 0,
     ...dynamodbOption(args.dynamodb),
     log,
@@ -301,7 +302,6 @@ async function verifyAndPrint(
 async function main({ argv }: CommandContext): Promise<number> {
   const args = command.parse(argv);
   const dataDir = resolve(args['data-dir']);
-  rmSync(dataDir, { recursive: true, force: true });
   const started = Date.now();
   /** The run's expected seconds: so far, plus the warm-up (unless done) and the steps left, each with a drain guess. */
   const expected = (stepsLeft: number, withWarmup: boolean) =>

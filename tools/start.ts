@@ -6,7 +6,6 @@
  * Starts the embedded cloud (edge + emulators + logs), three Raft nodes, deploys PipelineStack through the edge's
  * CloudFormation with the pinned CDK CLI (cdk bootstrap + cdk deploy; prints the command to redeploy), runs the functions and the market feed, and shows a live status.
  */
-import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { defineCommand, runCommand, type CommandContext } from '../shared/process/cli';
@@ -29,7 +28,7 @@ const command = defineCommand({
   name: 'npm start',
   usage: `usage: npm start -- [options]
   --data-dir DIR        where the stack keeps its data (default .data)
-  --fresh               delete the data dir first
+  --fresh               empty the data dir first (refused, like any start, while another stack holds it)
   --port N              edge endpoint port (default 4566; 0 picks a free one)
   --rate N              market feed ticks per second (default 20)
   --symbols A,B         market feed symbols (default AAPL,MSFT,AMZN)
@@ -107,7 +106,6 @@ async function drainBeforeStop(stack: LocalCloud, log: (line: string) => void): 
 async function main({ argv, signal }: CommandContext): Promise<number> {
   const args = command.parse(argv);
   const dataDir = resolve(args['data-dir']);
-  if (args.fresh) rmSync(dataDir, { recursive: true, force: true });
   const tty = process.stdout.isTTY === true;
   const log = (line: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
 
@@ -115,6 +113,7 @@ async function main({ argv, signal }: CommandContext): Promise<number> {
   // Ctrl-C during start-up waits for the start to finish (or fail), then stops what it started.
   const starting: Promise<LocalCloud> = startLocalCloud({
     dataDir,
+    fresh: args.fresh,
     edgePort: args.port,
     ...dynamodbOption(args.dynamodb),
     ...(args['no-feed'] ? {} : { feed: { ticksPerSecond: args.rate, symbols: args.symbols } }),

@@ -1,4 +1,3 @@
-import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { embeddedContext, startLocalCloud, STACK_NAME, synthesize, type LocalCloud } from '../../local-cloud';
 import { strategyContext } from './strategy-option';
@@ -180,13 +179,12 @@ export async function runScenario(name: ScenarioName, opts: ChaosOptions, assemb
     opts.log(`[${name}] ${line}`);
   };
   const dataDir = join(opts.baseDir, name);
-  rmSync(dataDir, { recursive: true, force: true });
-  mkdirSync(dataDir, { recursive: true });
   let stack: LocalCloud | undefined;
   try {
     opts.log(`[${name}] ${scenario.description}`);
     stack = await startLocalCloud({
       dataDir,
+      fresh: true,
       edgePort: 0,
       assemblyDir,
       ...dynamodbOption(opts.dynamodb),
