@@ -42,6 +42,16 @@ export class CheckpointStore {
 
   set(mappingId: string, shardId: string, sequenceNumber: string): void {
     this.data[`${mappingId}/${shardId}`] = sequenceNumber;
+    this.changed();
+  }
+
+  /** Forgets a shard's checkpoint (one of a stream that is gone): the mapping reads it as a new mapping would. */
+  delete(mappingId: string, shardId: string): void {
+    delete this.data[`${mappingId}/${shardId}`];
+    this.changed();
+  }
+
+  private changed(): void {
     if (!this.file || this.timer) return;
     this.timer = setTimeout(() => this.flush(), this.flushMs);
     // A pending write never holds the process open; close() writes it on the way out.

@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import {
   ExpiredIteratorException,
   GetRecordsCommand,
+  InvalidArgumentException,
   GetShardIteratorCommand,
   KinesisClient,
   ListShardsCommand,
@@ -184,6 +185,14 @@ export class KinesisEventSourceMapping {
         this.checkpoints.get(this.spec.id, shardId),
         this.intervals.minReadMs,
         this.counts,
+        (stale) => {
+          this.checkpoints.delete(this.spec.id, shardId);
+          this.opts.onError?.(
+            `mapping ${this.spec.id} shard ${shardId}: its checkpoint ${stale} is of an earlier stream named ` +
+              `${this.spec.streamName} (deleted and created again): starting at ${this.spec.startingPosition}, ` +
+              `as a new mapping does`,
+          );
+        },
       );
       try {
         for (;;) {
@@ -436,6 +445,8 @@ class ShardReader {
     checkpoint: string | undefined,
     private readonly minReadIntervalMs: number,
     private readonly counts: KinesisMappingStats,
+    /** The checkpoint is not of this stream (see newIterator): called once, before reading from the start position. */
+    private readonly onForeignCheckpoint: (sequenceNumber: string) => void,
   ) {
     this.fetchedUpTo = checkpoint;
   }
@@ -483,14 +494,34 @@ class ShardReader {
     return got.length;
   }
 
+  /**
+   * An iterator after what was fetched (or checkpointed), else at the mapping's start position. A checkpoint the
+   * stream calls "not from this stream" was taken on an earlier stream of the same name — `cdk destroy` and `cdk
+   * deploy` again, or a data dir's checkpoints kept across a new stream: on AWS the new stream's mapping is a new
+   * one, with no checkpoint, so the reader starts where a new mapping does. Before, it asked again every second,
+   * forever, and no record of the new stream was ever read.
+   */
   private async newIterator(): Promise<string> {
-    const type: ShardIteratorType = this.fetchedUpTo ? 'AFTER_SEQUENCE_NUMBER' : this.spec.startingPosition;
+    const after = this.fetchedUpTo;
+    try {
+      return await this.iteratorAt(after);
+    } catch (err) {
+      const foreign = err instanceof InvalidArgumentException && /did not come from this stream/.test(err.message);
+      if (after === undefined || !foreign) throw err;
+      this.onForeignCheckpoint(after);
+      this.fetchedUpTo = undefined;
+      return this.iteratorAt(undefined);
+    }
+  }
+
+  private async iteratorAt(after: string | undefined): Promise<string> {
+    const type: ShardIteratorType = after ? 'AFTER_SEQUENCE_NUMBER' : this.spec.startingPosition;
     const out = await this.kinesis.send(
       new GetShardIteratorCommand({
         StreamName: this.spec.streamName,
         ShardId: this.shardId,
         ShardIteratorType: type,
-        ...(this.fetchedUpTo ? { StartingSequenceNumber: this.fetchedUpTo } : {}),
+        ...(after ? { StartingSequenceNumber: after } : {}),
       }),
     );
     if (!out.ShardIterator) throw new Error(`no shard iterator for ${this.shardId}`);

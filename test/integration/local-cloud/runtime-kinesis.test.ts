@@ -7,9 +7,9 @@ import {
 } from '../../../local-cloud/runtime/kinesis-mapping';
 import { fixtureFunction, streamWithRecords, uniqueName, type FixtureFunction } from './fixtures/runtime-helpers';
 import { sleep, waitFor } from '../../../shared/util/wait';
-import { PutRecordCommand } from '@aws-sdk/client-kinesis';
+import { DescribeStreamCommand, PutRecordCommand } from '@aws-sdk/client-kinesis';
 import { createKinesisClient, createSqsClient } from '../../../shared/aws/clients';
-import { createStandardQueue, createStream } from '../pipeline/support/resources';
+import { createStandardQueue, createStream, deleteStream } from '../pipeline/support/resources';
 import { startKinesis } from '../../../local-cloud/emulators/kinesis';
 import { freePort } from '../../../local-cloud/emulators/child-service';
 import { WriteSignal } from '../../../local-cloud/emulators/write-signal';
@@ -126,6 +126,52 @@ describe('local runtime: Kinesis event source mapping', () => {
       [4, 5, 6, 7, 8, 9],
     ]);
     expect(checkpoints.history).toEqual([seq[3], seq[9]]);
+  });
+
+  it('a checkpoint of an earlier stream of the same name (destroyed, deployed again) gives way to the start position', async () => {
+    // The earlier stream: its third record is where the mapping had got to when the stack was destroyed.
+    const earlier = await streamWithRecords(3);
+    const kinesis = createKinesisClient();
+    try {
+      await deleteStream(kinesis, earlier.name);
+      await waitFor('the stream to be gone', 10_000, () =>
+        kinesis.send(new DescribeStreamCommand({ StreamName: earlier.name })).then(
+          () => false,
+          (err: Error) => err.name === 'ResourceNotFoundException',
+        ),
+      );
+      // kinesalite tells streams apart by their creation second (as AWS's numbers do by more): a later second.
+      await sleep(1100);
+      await createStream(kinesis, earlier.name);
+      for (const n of [100, 101])
+        await kinesis.send(
+          new PutRecordCommand({
+            StreamName: earlier.name,
+            PartitionKey: 'k',
+            Data: Buffer.from(JSON.stringify({ n })),
+          }),
+        );
+    } finally {
+      kinesis.destroy();
+    }
+    const id = uniqueName('esm');
+    const shard = 'shardId-000000000000';
+    const checkpoints = new ObservedCheckpoints();
+    checkpoints.set(id, shard, earlier.sequenceNumbers[2]!);
+    const errors: string[] = [];
+    const fixture = fixtureFunction('failOnceAt', { FAIL_AT: '-1' });
+    const seen = () => fixture.invocations().flatMap((i) => i.ns);
+    await runMapping(fixture, earlier, { id }, () => seen().length >= 2, checkpoints, {
+      onError: (m) => errors.push(m),
+    });
+    // Read from TRIM_HORIZON as a new mapping would, once; not asked again every second with the stale number.
+    expect(seen()).toEqual([100, 101]);
+    expect(errors).toEqual([
+      `mapping ${id} shard ${shard}: its checkpoint ${earlier.sequenceNumbers[2]} is of an earlier stream named ` +
+        `${earlier.name} (deleted and created again): starting at TRIM_HORIZON, as a new mapping does`,
+    ]);
+    expect(checkpoints.get(id, shard)).toBe(checkpoints.history.at(-1));
+    expect(checkpoints.history.at(-1)).not.toBe(earlier.sequenceNumbers[2]);
   });
 
   it("reads a shard at most 5 times a second (Kinesis's limit), so records arriving steadily are batched", async () => {
