@@ -54,6 +54,18 @@ describe('CheckpointStore', () => {
     restarted.close();
   });
 
+  it('a deleted checkpoint (of a stream that is gone) is gone from the file too, after a restart', () => {
+    const store = new CheckpointStore(file, 60_000);
+    store.set('M', 'shard-0', '42');
+    store.set('M', 'shard-1', '43');
+    store.close();
+    const restarted = new CheckpointStore(file, 60_000);
+    restarted.delete('M', 'shard-0');
+    expect(restarted.get('M', 'shard-0')).toBeUndefined();
+    restarted.close();
+    expect(onDisk()).toEqual({ 'M/shard-1': '43' });
+  });
+
   it('without a file keeps checkpoints in memory only', () => {
     const store = new CheckpointStore(undefined, 1);
     store.set('M', 's', '5');
