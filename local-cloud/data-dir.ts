@@ -20,7 +20,7 @@ export class DataDirInUseError extends Error {
       holder
         ? `data dir ${dir} is in use by pid ${holder.pid} on host ${holder.hostname} since ${holder.since} ` +
             `(another npm start, bench or chaos run; lock file ${join(dir, LOCK_FILE)}): stop that one first, or ` +
-            `give this one another --data-dir`
+            `give this one another directory`
         : cause.message,
     );
     this.name = 'DataDirInUseError';

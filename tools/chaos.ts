@@ -11,6 +11,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { defineCommand, runCommand, UsageError, type CommandContext } from '../shared/process/cli';
 import { prepareAssembly, runScenario, SCENARIOS, type ScenarioName } from './lib/chaos-scenarios';
+import { claimDataDir } from '../local-cloud/data-dir';
 import { STRATEGY_OPTION, STRATEGY_USAGE, strategySchema } from './lib/strategy-option';
 import { DYNAMODB_OPTION, dynamodbOption, dynamodbSchema, dynamodbUsage } from './lib/dynamodb-option';
 import { COMPOSE_CHAOS_OPTIONS, COMPOSE_CHAOS_USAGE, runComposeChaos } from './targets/compose-chaos';
@@ -54,6 +55,8 @@ Exit 0 when every scenario's verify passes, 1 otherwise.`,
   }),
 });
 
+type ChaosArgs = ReturnType<typeof command.parse>;
+
 async function main({ argv }: CommandContext): Promise<number> {
   const args = command.parse(argv);
   const target = parseTarget(args.target);
@@ -61,6 +64,18 @@ async function main({ argv }: CommandContext): Promise<number> {
   const log = (line: string) => process.stdout.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
   if (target === 'localstack') return runComposeChaos(args, log);
   const baseDir = resolve(args.dir);
+  // The run's assembly and every scenario's data dir live under it: one chaos run at a time (local-cloud/data-dir.ts).
+  const lock = claimDataDir(baseDir, {
+    onLost: (detail) => log(`the chaos dir is no longer this run's alone: ${detail}`),
+  });
+  try {
+    return await runScenarios(args, baseDir, log);
+  } finally {
+    lock.release();
+  }
+}
+
+async function runScenarios(args: ChaosArgs, baseDir: string, log: (line: string) => void): Promise<number> {
   const names: ScenarioName[] = args.scenario === 'all' ? [...SCENARIOS] : [args.scenario];
   log(`synthesizing PipelineStack once for ${names.length} scenario(s)…`);
   const assembly = await prepareAssembly(baseDir, args.strategy);

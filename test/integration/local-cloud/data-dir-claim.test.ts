@@ -10,7 +10,7 @@ import { startEmbeddedStack } from '../../../local-cloud/stack';
  * --fresh`) on the dir of a running one used to empty it under the first — whose Raft nodes then lost their lock files
  * and stopped, and whose stream checkpoints pointed into a stream that was gone. Here the dir is held by another real
  * process through the same claim the stack makes; the second start is refused before it touches anything, through the
- * library and through the bench's command line, and a holder killed with -9 does not block the next one.
+ * library and through the bench's and chaos's command lines, and a holder killed with -9 does not block the next one.
  */
 
 jest.setTimeout(60_000);
@@ -56,15 +56,19 @@ describe('the embedded stack holds its data dir alone', () => {
     expect(holder!.exitCode).toBeNull();
   });
 
-  test("the bench's command line refuses the dir of a running stack, before emptying it", () => {
-    const out = spawnSync(
-      process.execPath,
-      ['--import', 'tsx', 'tools/bench.ts', '--data-dir', dir, '--rates', '10', '--seconds', '3', '--warmup', '0'],
-      { cwd: repoRoot, encoding: 'utf8', timeout: 30_000 },
-    );
+  test.each([
+    ['bench', ['tools/bench.ts', '--rates', '10', '--seconds', '3', '--warmup', '0', '--data-dir']],
+    ['chaos', ['tools/chaos.ts', 'crash-execute', '--seconds', '5', '--dir']],
+  ])("%s's command line refuses a held dir before it writes there", (_name, args) => {
+    const out = spawnSync(process.execPath, ['--import', 'tsx', ...args, dir], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     expect(out.status).not.toBe(0);
     expect(`${out.stdout}${out.stderr}`).toContain(`is in use by pid ${holder!.pid}`);
-    expect(existsSync(join(dir, 'stack.json'))).toBe(true);
+    // Nothing emptied, nothing synthesized into it.
+    expect(readdirSync(dir).sort()).toEqual(['LOCK', 'stack.json']);
   });
 
   test('a holder killed with -9 leaves no block: the next claim takes the dir and empties it but the lock', async () => {
