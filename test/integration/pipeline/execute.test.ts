@@ -342,7 +342,6 @@ describe('execute', () => {
     // SQS refuses single entries of a batch (Failed, not a thrown call): the first order's update, every attempt.
     const refusedGroup = first.order.account;
     const out = await container({
-      eventsTopicArn: topicArn,
       refuseSqsEntry: (entry) => entry.MessageGroupId === refusedGroup,
     })(sqsEvent(...records));
     // FIFO: the refused order and the rest of its group; the other group is done.
@@ -380,7 +379,6 @@ describe('execute', () => {
     let dynamoCalls: string[] = [];
     const records = [await deliverCommand(sqs, commandsUrl, first), await deliverCommand(sqs, commandsUrl, second)];
     const execute = container({
-      eventsTopicArn: topicArn,
       onClients: ({ dynamo }) => (dynamoCalls = recordCalls(dynamo)),
     });
     expect((await execute(sqsEvent(...records))).batchItemFailures).toEqual([]);
@@ -410,7 +408,6 @@ describe('execute', () => {
     ];
     let dynamoCalls: string[] = [];
     const execute = container({
-      eventsTopicArn: topicArn,
       onClients: ({ dynamo }) => {
         dynamoCalls = recordCalls(dynamo);
       },
@@ -435,7 +432,6 @@ describe('execute', () => {
     let sqsCalls: string[] = [];
     const refusedAccount = account;
     const out = await container({
-      eventsTopicArn: topicArn,
       refuseSqsEntry: (entry) => entry.MessageGroupId === refusedAccount,
       onClients: ({ sqs: client }) => (sqsCalls = recordCalls(client)),
     })(sqsEvent(...records));
@@ -446,7 +442,6 @@ describe('execute', () => {
     expect(await updatesFor(other.order.orderId)).toHaveLength(1);
     // The redelivery, nothing refused: one call carries the three groups' updates, in one message of the account.
     const again = container({
-      eventsTopicArn: topicArn,
       onClients: ({ sqs: client }) => {
         sqsCalls = recordCalls(client);
       },
